@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * backend — the one vtable every device operation goes through, so the simulated device
+ * and the real kernel device run exactly the same daemon code (Open vSwitch
+ * netdev-provider style).
+ *
+ * A backend device models one VFIO device fd; a data session models one migration data fd.
+ * The calls map 1:1 onto the kernel uAPI, and every backend must give the kernel's answers:
+ *
+ *   get_state         VFIO_DEVICE_FEATURE GET MIG_DEVICE_STATE
+ *   set_state         one SET MIG_DEVICE_STATE: the device walks the fsm path itself;
+ *                     on failure it stays at the last completed arc (or ERROR), so the
+ *                     caller must get_state() to learn where it is
+ *   reset             VFIO_DEVICE_RESET: state RUNNING, every open data session dead
+ *   data_size         MIG_DATA_SIZE
+ *   session_read      read(data_fd): >0 bytes, 0 = end (permanent in STOP_COPY, temporary in
+ *                     PRE_COPY*), -ENOMSG (mlx5-style temporary end), -ENODEV after the
+ *                     session ended, -EBADF on a resuming session
+ *   session_write     write(data_fd) on a resuming session: may be chunked arbitrarily;
+ *                     returns bytes accepted or -errno (-ENOMEM beyond the device's size,
+ *                     a driver-specific errno when validation fails; -ENODEV when ended)
+ *   session_precopy_info  VFIO_MIG_GET_PRECOPY_INFO: valid only in PRE_COPY/PRE_COPY_P2P,
+ *                     -EINVAL in any other state, -ENODEV after the session ended
+ *   session_free      close(data_fd); the device itself is unaffected
+ *
+ * Threads: set_state, reset and every session call may block for a long time and run on
+ * worker threads, never on the loop. The device layer guarantees one operation per device
+ * at a time. get_state/data_size/describe may be called from the loop only while no
+ * operation runs on that device. Backends never log above debug.
+ * Errors: negative errno, as the kernel would return it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../core/fsm.h"
+
+typedef struct BackendDevice BackendDevice;
+typedef struct DataSession DataSession;
+typedef struct BackendOps BackendOps;
+typedef struct SessionOps SessionOps;
+
+/* The first member of every backend's device struct. */
+struct BackendDevice {
+    const BackendOps *ops;
+};
+
+/* The first member of every backend's session struct. */
+struct DataSession {
+    const SessionOps *ops;
+};
+
+/* A property the daemon shows in GetDevice (sim: digest, size; kernel: path, group). */
+typedef struct BackendProperty {
+    char key[32];
+    char value[128];
+} BackendProperty;
+
+#define BACKEND_MAX_PROPERTIES 16
+
+/* Facts read once at attach time. */
+typedef struct BackendInfo {
+    bool migratable;     /* false: the device has no migration support (FEATURE -> ENOTTY) */
+    uint32_t mig_flags;  /* MIG_FLAG_*, one of the four legal sets when migratable */
+    DeviceState initial_state; /* the state found at attach, before any recovery */
+} BackendInfo;
+
+struct BackendOps {
+    const char *name; /* "sim", "kernel" */
+
+    int (*get_state)(BackendDevice *bd, DeviceState *ret_state);
+    /* *ret_session is set to a new session when the request's last arc opens one, else NULL. */
+    int (*set_state)(BackendDevice *bd, DeviceState target, DataSession **ret_session);
+    int (*reset)(BackendDevice *bd);
+    int (*data_size)(BackendDevice *bd, uint64_t *ret_bytes);
+    /* Fills up to BACKEND_MAX_PROPERTIES entries; returns how many. May be NULL. */
+    int (*describe)(BackendDevice *bd, BackendProperty *props, size_t max);
+    /* Releases the device (closes its fds). Sessions still open stay valid objects but
+     * answer -ENODEV. */
+    void (*free)(BackendDevice *bd);
+};
+
+struct SessionOps {
+    ssize_t (*read)(DataSession *s, void *buf, size_t size);
+    ssize_t (*write)(DataSession *s, const void *buf, size_t size);
+    int (*precopy_info)(DataSession *s, uint64_t *ret_initial, uint64_t *ret_dirty);
+    void (*free)(DataSession *s);
+};
+
+static inline void
+data_session_free(DataSession *s)
+{
+    if (s) {
+        s->ops->free(s);
+    }
+}
+
+static inline void
+backend_device_free(BackendDevice *bd)
+{
+    if (bd) {
+        bd->ops->free(bd);
+    }
+}
+
+/* ---- the sim backend (sim.c) ---- */
+
+/* Creates a simulated device named @name from @options ("key=value,key=value"; see
+ * docs/api.md "Simulated devices"). On -EINVAL, @err (when given) says which option and why.
+ * Thread: loop. */
+int sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
+                   char *err, size_t err_size);

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * strutil — parsing helpers shared by the daemon, the CLI and tests: byte sizes with
+ * suffixes, bounded integers, "key=value,key=value" option lists, and device ids.
+ * Pure: no I/O, no allocation except where a function says so. Errors: negative errno.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "4096", "4K", "16M", "1G" (binary multiples; a trailing "iB"/"B" is accepted). */
+int parse_size(const char *s, uint64_t *ret_bytes);
+/* A decimal integer within [min, max]; -ERANGE outside, -EINVAL when not a number. */
+int parse_int_bounded(const char *s, long long min, long long max, long long *ret);
+
+/* 1-64 characters from [A-Za-z0-9_.:-], not starting with '-' or '.'. */
+#define DEVICE_ID_MAX 64
+bool id_is_valid(const char *id);
+
+/*
+ * Iterates "key=value,key=value". Each call stores the next pair into @key/@value (copied,
+ * NUL-terminated, truncation is an error) and advances *@cursor. Returns 1 when a pair was
+ * read, 0 at the end, -EINVAL on a malformed pair (empty key, missing '=', too long).
+ */
+int options_next(const char **cursor, char *key, size_t key_size, char *value, size_t value_size);
+
+/* Formats @bytes as "256 MiB", "4.0 KiB", "60 B" into @buf; returns @buf. */
+char *format_bytes(uint64_t bytes, char *buf, size_t size);

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * client — blocking unary gRPC calls to a vfio-migd daemon over its unix socket, for
+ * vfio-migctl, the benchmarks and tests. One RpcClient = one channel (one HTTP/2 connection)
+ * and one pluck completion queue; use one RpcClient per thread.
+ *
+ * Threads: an RpcClient is used by one thread at a time. rpc_client_global_init() must be
+ * called once before the first client is made (it calls grpc_init()).
+ * Errors: negative errno for local failures; a call the daemon answered with a non-OK status
+ * returns -EREMOTEIO and fills RpcError.
+ */
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#define RPC_DEFAULT_SOCKET "/run/vfio-migd/api.sock"
+
+typedef struct RpcClient RpcClient;
+
+typedef struct RpcError {
+    grpc_status_code code; /* GRPC_STATUS_OK when the call succeeded */
+    char message[1024];    /* the daemon's status message, or a local explanation */
+} RpcError;
+
+void rpc_client_global_init(void);
+void rpc_client_global_shutdown(void);
+
+/* Connects lazily: creating a client never fails because the daemon is down; the first call
+ * does (GRPC_STATUS_UNAVAILABLE). @socket_path is a filesystem path. */
+int rpc_client_new(const char *socket_path, RpcClient **ret);
+void rpc_client_free(RpcClient *c);
+
+/*
+ * Calls @method (e.g. "/vfio_migd.v1.DeviceService/GetDevice") with @req and waits up to
+ * @timeout_ms (<= 0: no deadline). On GRPC_STATUS_OK returns 0 and *@ret_resp (free with
+ * protobuf_c_message_free_unpacked). Otherwise returns -EREMOTEIO with @err filled
+ * (code UNAVAILABLE when the daemon cannot be reached), or another negative errno.
+ */
+int rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
+                    const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
+                    ProtobufCMessage **ret_resp, RpcError *err);
+
+const char *rpc_status_code_name(grpc_status_code code); /* "NOT_FOUND", ... */

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages vfio-migd needs to build, test and run its demo,
+# but only those that are missing, so a second run costs a dpkg query and nothing else.
+#   scripts/deps.sh            build + test + demo dependencies
+#   scripts/deps.sh --kernel   also what the kernel tests need (QEMU)
+set -euo pipefail
+
+PKGS=(
+    build-essential cmake pkg-config
+    libuv1-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+    libsystemd-dev libcriterion-dev libjson-c-dev zlib1g-dev
+    python3 python3-grpcio python3-protobuf
+)
+if [ "${1:-}" = "--kernel" ]; then
+    PKGS+=(qemu-system-x86)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if ! dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A stale package list makes install fail with 404s; refresh once per call that installs.
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
