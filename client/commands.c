@@ -1,1 +1,1030 @@
-/* placeholder: written in this session */
+/* SPDX-License-Identifier: MIT */
+/*
+ * commands — see commands.h. Every command has the same shape: parse (next_option() handles
+ * --help and the global options wherever they appear), build the request, call(), print with
+ * output.h. call() is the only place a failed call is reported, so the error format and the
+ * exit status mapping are the same for every command.
+ *
+ * The plan of a command function, for a reader adding one:
+ *   r = parse_plain(cli, argc, argv, min, max)   -- or a next_option() loop for own options
+ *   build the request from argv[optind...]       -- names translated, nothing computed
+ *   r = call(cli, METHOD("Name"), &req.base, &descriptor, NULL, &resp)
+ *   print JSON (output_json_*) or text; return 0
+ */
+
+#include "commands.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fsm.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "output.h"
+#include "util/cleanup.h"
+#include "util/macro.h"
+#include "util/strutil.h"
+#include "vfio_migd/v1/devices.pb-c.h"
+#include "vfio_migd/v1/system.pb-c.h"
+
+#define DEVICE_METHOD(m) "/vfio_migd.v1.DeviceService/" m
+#define SYSTEM_METHOD(m) "/vfio_migd.v1.SystemService/" m
+#define HEALTH_CHECK_METHOD "/grpc.health.v1.Health/Check"
+
+/* --timeout is an int of milliseconds inside: 2147483 s is the largest that fits. */
+#define TIMEOUT_MAX_S 2147483.0
+
+static void
+message_freep(void *p)
+{
+    ProtobufCMessage **m = p;
+
+    if (*m) {
+        protobuf_c_message_free_unpacked(*m, NULL);
+    }
+}
+#define _cleanup_message_ _cleanup_(message_freep)
+
+static void
+json_putp(json_object **o)
+{
+    if (*o) {
+        (void) json_object_put(*o);
+    }
+}
+#define _cleanup_json_ _cleanup_(json_putp)
+
+/* ---- parsing */
+
+static int
+usage_error(Cli *cli, const char *fmt, ...) _printf_(2, 3);
+
+static int
+usage_error(Cli *cli, const char *fmt, ...)
+{
+    const char *name = cli->command->name;
+    va_list ap;
+
+    fprintf(stderr, "vfio-migctl: %s: ", name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'vfio-migctl %s --help'.\n", name);
+    return -EINVAL;
+}
+
+int
+commands_global_option(Cli *cli, int opt, const char *arg)
+{
+    double seconds;
+    char *end;
+
+    switch (opt) {
+    case OPT_JSON:
+        cli->json = true;
+        return 0;
+    case OPT_SOCKET:
+        if (!*arg) {
+            fprintf(stderr, "vfio-migctl: --socket needs a path\n");
+            return -EINVAL;
+        }
+        cli->socket_path = arg;
+        return 0;
+    case OPT_TIMEOUT:
+        errno = 0;
+        seconds = strtod(arg, &end);
+        if (errno || end == arg || *end || !(seconds >= 0 && seconds <= TIMEOUT_MAX_S)) {
+            fprintf(stderr, "vfio-migctl: --timeout: '%s' is not a number of seconds "
+                            "(0 waits for ever)\n", arg);
+            return -EINVAL;
+        }
+        cli->timeout_ms = (int) (seconds * 1000.0 + 0.5);
+        /* A positive value never rounds down to "wait for ever". */
+        if (seconds > 0 && cli->timeout_ms == 0) {
+            cli->timeout_ms = 1;
+        }
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+/*
+ * getopt_long() over the command's arguments with @opts (which end with
+ * COMMANDS_GLOBAL_OPTIONS). Handles --help and the global options itself and returns the next
+ * option of the command's own (its val; optarg set), 0 when the options are over (the
+ * positional arguments start at optind), -ECANCELED after printing --help, or -EINVAL after
+ * reporting a usage error.
+ */
+static int
+next_option(Cli *cli, int argc, char **argv, const struct option *opts)
+{
+    for (;;) {
+        int c = getopt_long(argc, argv, ":h", opts, NULL);
+        int r;
+
+        switch (c) {
+        case -1:
+            return 0;
+        case 'h':
+            commands_print_help(cli->command, stdout);
+            return -ECANCELED;
+        case ':':
+            return usage_error(cli, "option '%s' needs an argument", argv[optind - 1]);
+        case '?':
+            if (optopt) {
+                return usage_error(cli, "invalid option '-%c'", optopt);
+            }
+            return usage_error(cli, "unrecognized option '%s'", argv[optind - 1]);
+        case OPT_JSON:
+        case OPT_SOCKET:
+        case OPT_TIMEOUT:
+            r = commands_global_option(cli, c, optarg);
+            if (r < 0) {
+                return r;
+            }
+            break;
+        default:
+            return c;
+        }
+    }
+}
+
+/* Resets getopt for a command's argv: 0 makes glibc start over, at argv[1]. */
+static void
+parse_begin(void)
+{
+    optind = 0;
+    opterr = 0;
+}
+
+/* Checks that min..max positional arguments follow the options. */
+static int
+check_positional(Cli *cli, int argc, int min, int max)
+{
+    int n = argc - optind;
+
+    if (n < min) {
+        return usage_error(cli, "missing argument; usage: vfio-migctl %s %s", cli->command->name,
+                           cli->command->usage);
+    }
+    if (n > max) {
+        return usage_error(cli, "too many arguments; usage: vfio-migctl %s %s",
+                           cli->command->name, cli->command->usage);
+    }
+    return 0;
+}
+
+/* For commands that have no options of their own. */
+static int
+parse_plain(Cli *cli, int argc, char **argv, int min, int max)
+{
+    static const struct option opts[] = {COMMANDS_GLOBAL_OPTIONS, {}};
+    int r;
+
+    parse_begin();
+    r = next_option(cli, argc, argv, opts);
+    if (r != 0) {
+        return r < 0 ? r : -EINVAL; /* no command option can come back from @opts */
+    }
+    return check_positional(cli, argc, min, max);
+}
+
+/* A state name as users type it (fsm_state_from_name), as the protocol's number. */
+static int
+parse_state(Cli *cli, const char *name, VfioMigd__V1__DeviceState *ret)
+{
+    DeviceState s = fsm_state_from_name(name);
+    char valid[256] = "";
+
+    if (s >= 0) {
+        *ret = (VfioMigd__V1__DeviceState) (s + 1); /* devices.proto: kernel value + 1 */
+        return 0;
+    }
+    for (int i = 0; i < _DEVICE_STATE_MAX; i++) {
+        size_t used = strlen(valid);
+
+        (void) snprintf(valid + used, sizeof(valid) - used, "%s%s", i ? ", " : "",
+                        fsm_state_name((DeviceState) i));
+    }
+    return usage_error(cli, "unknown state '%s'; valid states: %s (also the short forms run, sc, "
+                       "res, rp2p, pc, pcp2p, err)", name, valid);
+}
+
+/* FILE as the daemon needs it: absolute, relative to the CLI's working directory. */
+static int
+absolute_path(Cli *cli, const char *file, char **ret)
+{
+    _cleanup_free_ char *cwd = NULL;
+
+    if (!*file) {
+        return usage_error(cli, "FILE must not be empty");
+    }
+    if (file[0] == '/') {
+        *ret = strdup(file);
+        return *ret ? 0 : -ENOMEM;
+    }
+    cwd = getcwd(NULL, 0);
+    if (!cwd) {
+        output_error(cli->command->name, "cannot resolve '%s': %s", file, strerror(errno));
+        return -errno;
+    }
+    if (asprintf(ret, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, file) < 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- the call */
+
+/*
+ * Makes the command's one call. On failure reports it (stderr, and with --json @error_doc,
+ * or a new object, plus "error" and "code" on stdout) and returns -EHOSTUNREACH when the
+ * daemon cannot be reached, else -EREMOTEIO or another negative errno. Takes @error_doc.
+ */
+static int
+call(Cli *cli, const char *method, const ProtobufCMessage *req,
+     const ProtobufCMessageDescriptor *resp_desc, json_object *error_doc,
+     ProtobufCMessage **ret_resp)
+{
+    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
+    int r;
+
+    if (!cli->client) {
+        rpc_client_global_init();
+        r = rpc_client_new(cli->socket_path, &cli->client);
+        if (r < 0) {
+            json_object_put(error_doc);
+            output_error(cli->command->name, "cannot set up a client for '%s': %s",
+                         cli->socket_path, strerror(-r));
+            return r == -EINVAL ? -EIO : r; /* -EINVAL means a usage error to main.c */
+        }
+    }
+
+    r = rpc_client_call(cli->client, method, req, resp_desc, cli->timeout_ms, ret_resp, &err);
+    if (r >= 0) {
+        json_object_put(error_doc);
+        return 0;
+    }
+    if (!cli->json) {
+        json_object_put(error_doc);
+        error_doc = NULL;
+    } else if (!error_doc) {
+        error_doc = json_object_new_object();
+    }
+    output_call_error(cli->command->name, &err, error_doc);
+    if (err.code == GRPC_STATUS_UNAVAILABLE) {
+        return -EHOSTUNREACH;
+    }
+    return r == -EINVAL ? -EIO : r;
+}
+
+void
+commands_done(Cli *cli)
+{
+    if (cli->client) {
+        rpc_client_free(cli->client);
+        cli->client = NULL;
+        rpc_client_global_shutdown();
+    }
+}
+
+void
+commands_print_help(const Command *cmd, FILE *f)
+{
+    fprintf(f, "Usage: vfio-migctl [OPTIONS] %s%s%s\n\n%s.\n", cmd->name, *cmd->usage ? " " : "",
+            cmd->usage, cmd->summary);
+    if (cmd->options) {
+        fprintf(f, "\nOptions:\n%s", cmd->options);
+    }
+    fprintf(f, "\nGlobal options (also accepted after the command):\n"
+               "  --socket PATH      the daemon's socket (default: $VFIO_MIGD_SOCKET or "
+               RPC_DEFAULT_SOCKET ")\n"
+               "  --json             print one JSON document on stdout\n"
+               "  --timeout SECONDS  wait at most SECONDS for the daemon (default 30; 0: "
+               "for ever)\n"
+               "  -h, --help         show this help\n"
+               "\nExit status: 0 success, 1 the daemon answered with an error, 2 usage error,\n"
+               "3 the daemon cannot be reached.\n");
+}
+
+/* ---- devices */
+
+static int
+print_devices(Cli *cli, const VfioMigd__V1__ListDevicesResponse *resp)
+{
+    _cleanup_(output_table_freep) OutputTable *t = NULL;
+    json_object *a;
+
+    if (cli->json) {
+        a = json_object_new_array();
+        for (size_t i = 0; i < resp->n_devices; i++) {
+            output_json_append(a, output_json_device(resp->devices[i]));
+        }
+        return output_json_print(a);
+    }
+
+    t = output_table_new(5, "ID", "BACKEND", "STATE", "FLAGS", "DATA-SIZE");
+    if (!t) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < resp->n_devices; i++) {
+        const VfioMigd__V1__Device *d = resp->devices[i];
+        char flags[64], size[32];
+
+        if (output_table_add(t, d->id, d->backend, output_state_name(d->state),
+                             output_flags_string(d->migration_flags, flags, sizeof(flags)),
+                             format_bytes(d->data_size, size, sizeof(size))) < 0) {
+            return -ENOMEM;
+        }
+    }
+    output_table_print(t, stdout);
+    return 0;
+}
+
+int
+commands_devices(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__ListDevicesRequest req = VFIO_MIGD__V1__LIST_DEVICES_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__ListDevicesResponse *resp = NULL;
+    int r;
+
+    r = parse_plain(cli, argc, argv, 0, 0);
+    if (r < 0) {
+        return r;
+    }
+
+    r = call(cli, DEVICE_METHOD("ListDevices"), &req.base,
+             &vfio_migd__v1__list_devices_response__descriptor, NULL, (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    return print_devices(cli, resp);
+}
+
+/* ---- attach */
+
+enum {
+    OPT_SIM = OPT_COMMAND_FIRST,
+    OPT_MODEL,
+    OPT_NAME,
+    OPT_PCI,
+    OPT_MDEV,
+    OPT_CDEV,
+};
+
+typedef struct AttachArgs {
+    const char *name;
+    const char *model;
+    const char *sim;          /* --sim OPTS */
+    int kernel_case;          /* VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_*, 0: none */
+    const char *kernel_value; /* --pci/--mdev/--cdev's argument */
+    unsigned n_sources;
+} AttachArgs;
+
+static int
+attach_parse(Cli *cli, int argc, char **argv, AttachArgs *a)
+{
+    static const struct option opts[] = {
+        {"sim", required_argument, NULL, OPT_SIM},   {"model", required_argument, NULL, OPT_MODEL},
+        {"name", required_argument, NULL, OPT_NAME}, {"pci", required_argument, NULL, OPT_PCI},
+        {"mdev", required_argument, NULL, OPT_MDEV}, {"cdev", required_argument, NULL, OPT_CDEV},
+        COMMANDS_GLOBAL_OPTIONS,                     {},
+    };
+    int c;
+
+    parse_begin();
+    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+        if (c == OPT_NAME) {
+            a->name = optarg;
+        } else if (c == OPT_MODEL) {
+            a->model = optarg;
+        } else if (c == OPT_SIM) {
+            a->sim = optarg;
+            a->n_sources++;
+        } else {
+            a->kernel_case = c == OPT_PCI    ? VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_PCI_ADDRESS
+                             : c == OPT_MDEV ? VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_MDEV_UUID
+                                             : VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_CDEV_PATH;
+            a->kernel_value = optarg;
+            a->n_sources++;
+        }
+    }
+    if (c < 0) {
+        return c;
+    }
+    if (a->n_sources != 1) {
+        return usage_error(cli, "give exactly one of --sim, --pci, --mdev, --cdev");
+    }
+    if (a->model && !a->sim) {
+        return usage_error(cli, "--model applies to --sim devices only");
+    }
+    return check_positional(cli, argc, 0, 0);
+}
+
+int
+commands_attach(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__AttachDeviceRequest req = VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__INIT;
+    VfioMigd__V1__SimSource sim = VFIO_MIGD__V1__SIM_SOURCE__INIT;
+    VfioMigd__V1__KernelSource kernel = VFIO_MIGD__V1__KERNEL_SOURCE__INIT;
+    _cleanup_message_ VfioMigd__V1__AttachDeviceResponse *resp = NULL;
+    AttachArgs a = {};
+    const VfioMigd__V1__Device *d;
+    int r;
+
+    r = attach_parse(cli, argc, argv, &a);
+    if (r < 0) {
+        return r;
+    }
+    req.id = (char *) (a.name ? a.name : "");
+    if (a.sim) {
+        sim.options = (char *) a.sim;
+        sim.model = (char *) (a.model ? a.model : "");
+        req.source_case = VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_SIM;
+        req.sim = &sim;
+    } else {
+        kernel.address_case = (VfioMigd__V1__KernelSource__AddressCase) a.kernel_case;
+        kernel.pci_address = (char *) a.kernel_value; /* the union's members share storage */
+        req.source_case = VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_KERNEL;
+        req.kernel = &kernel;
+    }
+
+    r = call(cli, DEVICE_METHOD("AttachDevice"), &req.base,
+             &vfio_migd__v1__attach_device_response__descriptor, NULL,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    d = resp->device;
+    if (!d) {
+        output_error(cli->command->name, "the daemon's answer has no device");
+        return -EBADMSG;
+    }
+    if (cli->json) {
+        return output_json_print(output_json_device(d));
+    }
+    printf("attached %s (%s, state %s)\n", d->id, d->backend, output_state_name(d->state));
+    return 0;
+}
+
+/* ---- detach, show, reset */
+
+int
+commands_detach(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__DetachDeviceRequest req = VFIO_MIGD__V1__DETACH_DEVICE_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__DetachDeviceResponse *resp = NULL;
+    json_object *o;
+    int r;
+
+    r = parse_plain(cli, argc, argv, 1, 1);
+    if (r < 0) {
+        return r;
+    }
+    req.id = argv[optind];
+
+    r = call(cli, DEVICE_METHOD("DetachDevice"), &req.base,
+             &vfio_migd__v1__detach_device_response__descriptor, NULL,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    if (cli->json) {
+        o = json_object_new_object();
+        output_json_set(o, "id", json_object_new_string(req.id));
+        output_json_set(o, "detached", json_object_new_boolean(1));
+        return output_json_print(o);
+    }
+    printf("detached %s\n", req.id);
+    return 0;
+}
+
+/* GetDevice for @id; the caller frees *ret. */
+static int
+get_device(Cli *cli, const char *id, VfioMigd__V1__GetDeviceResponse **ret)
+{
+    VfioMigd__V1__GetDeviceRequest req = VFIO_MIGD__V1__GET_DEVICE_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__GetDeviceResponse *resp = NULL;
+    int r;
+
+    req.id = (char *) id;
+    r = call(cli, DEVICE_METHOD("GetDevice"), &req.base,
+             &vfio_migd__v1__get_device_response__descriptor, NULL, (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    if (!resp->device) {
+        output_error(cli->command->name, "the daemon's answer has no device");
+        return -EBADMSG;
+    }
+    *ret = TAKE_PTR(resp);
+    return 0;
+}
+
+int
+commands_show(Cli *cli, int argc, char **argv)
+{
+    _cleanup_message_ VfioMigd__V1__GetDeviceResponse *resp = NULL;
+    int r;
+
+    r = parse_plain(cli, argc, argv, 1, 1);
+    if (r < 0) {
+        return r;
+    }
+
+    r = get_device(cli, argv[optind], &resp);
+    if (r < 0) {
+        return r;
+    }
+    if (cli->json) {
+        return output_json_print(output_json_device(resp->device));
+    }
+    output_device_fields(resp->device);
+    return 0;
+}
+
+int
+commands_reset(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__ResetDeviceRequest req = VFIO_MIGD__V1__RESET_DEVICE_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__ResetDeviceResponse *resp = NULL;
+    json_object *o;
+    int r;
+
+    r = parse_plain(cli, argc, argv, 1, 1);
+    if (r < 0) {
+        return r;
+    }
+    req.id = argv[optind];
+
+    r = call(cli, DEVICE_METHOD("ResetDevice"), &req.base,
+             &vfio_migd__v1__reset_device_response__descriptor, NULL,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    if (cli->json) {
+        o = json_object_new_object();
+        output_json_set(o, "id", json_object_new_string(req.id));
+        output_json_set(o, "state", output_json_state(resp->state));
+        return output_json_print(o);
+    }
+    printf("reset %s: state %s\n", req.id, output_state_name(resp->state));
+    return 0;
+}
+
+/* ---- state */
+
+static int
+state_show(Cli *cli, const char *id)
+{
+    _cleanup_message_ VfioMigd__V1__GetDeviceResponse *resp = NULL;
+    json_object *o;
+    int r;
+
+    r = get_device(cli, id, &resp);
+    if (r < 0) {
+        return r;
+    }
+    if (cli->json) {
+        o = json_object_new_object();
+        output_json_set(o, "id", json_object_new_string(resp->device->id));
+        output_json_set(o, "state", output_json_state(resp->device->state));
+        return output_json_print(o);
+    }
+    printf("%s\n", output_state_name(resp->device->state));
+    return 0;
+}
+
+static int
+state_print(Cli *cli, const char *id, const VfioMigd__V1__SetDeviceStateResponse *resp)
+{
+    json_object *o, *times;
+    char buf[32];
+
+    if (cli->json) {
+        o = json_object_new_object();
+        times = json_object_new_array();
+        for (size_t i = 0; i < resp->n_arcs; i++) {
+            output_json_append(times, json_object_new_uint64(resp->arcs[i]->duration_us));
+        }
+        output_json_set(o, "id", json_object_new_string(id));
+        output_json_set(o, "state", output_json_state(resp->state));
+        output_json_set(o, "arcs", output_json_arcs(resp->arcs, resp->n_arcs));
+        output_json_set(o, "arc_times_us", times);
+        output_json_set(o, "elapsed_ms", output_json_ms(resp->elapsed_us));
+        return output_json_print(o);
+    }
+    for (size_t i = 0; i < resp->n_arcs; i++) {
+        const VfioMigd__V1__Arc *a = resp->arcs[i];
+
+        printf("%-14s -> %-14s %10s%s\n", output_state_name(a->from), output_state_name(a->to),
+               output_duration(a->duration_us, buf, sizeof(buf)),
+               a->opens_data_session ? "  (opens a data session)" : "");
+    }
+    printf("%s: %s (%zu arc%s, %s)\n", id, output_state_name(resp->state), resp->n_arcs,
+           resp->n_arcs == 1 ? "" : "s", output_duration(resp->elapsed_us, buf, sizeof(buf)));
+    return 0;
+}
+
+int
+commands_state(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__SetDeviceStateRequest req = VFIO_MIGD__V1__SET_DEVICE_STATE_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__SetDeviceStateResponse *resp = NULL;
+    int r;
+
+    r = parse_plain(cli, argc, argv, 1, 2);
+    if (r < 0) {
+        return r;
+    }
+    if (optind + 1 == argc) {
+        return state_show(cli, argv[optind]);
+    }
+    req.id = argv[optind];
+    r = parse_state(cli, argv[optind + 1], &req.target);
+    if (r < 0) {
+        return r;
+    }
+
+    r = call(cli, DEVICE_METHOD("SetDeviceState"), &req.base,
+             &vfio_migd__v1__set_device_state_response__descriptor, NULL,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    return state_print(cli, req.id, resp);
+}
+
+/* ---- path */
+
+enum {
+    OPT_FLAGS = OPT_COMMAND_FIRST,
+};
+
+static int
+path_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__ComputePathRequest *req)
+{
+    static const struct option opts[] = {
+        {"flags", required_argument, NULL, OPT_FLAGS},
+        COMMANDS_GLOBAL_OPTIONS,
+        {},
+    };
+    int c, r;
+
+    req->migration_flags = MIG_FLAGS_ALL;
+    parse_begin();
+    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+        /* Only the spelling is checked here; which sets are legal is the daemon's answer. */
+        if (fsm_flags_from_string(optarg, &req->migration_flags) < 0) {
+            return usage_error(cli, "bad --flags '%s'; use names joined by '+' from "
+                               "stop_copy, p2p, pre_copy (or a number)", optarg);
+        }
+    }
+    if (c < 0) {
+        return c;
+    }
+    r = check_positional(cli, argc, 2, 2);
+    if (r < 0) {
+        return r;
+    }
+    r = parse_state(cli, argv[optind], &req->from);
+    if (r < 0) {
+        return r;
+    }
+    return parse_state(cli, argv[optind + 1], &req->to);
+}
+
+static int
+path_print(Cli *cli, const VfioMigd__V1__ComputePathRequest *req,
+           const VfioMigd__V1__ComputePathResponse *resp)
+{
+    int session = -1;
+    json_object *o;
+
+    for (size_t i = 0; i < resp->n_arcs && session < 0; i++) {
+        if (resp->arcs[i]->opens_data_session) {
+            session = (int) i;
+        }
+    }
+    if (cli->json) {
+        o = json_object_new_object();
+        output_json_set(o, "from", output_json_state(req->from));
+        output_json_set(o, "to", output_json_state(req->to));
+        output_json_set(o, "flags", output_json_flags(req->migration_flags));
+        output_json_set(o, "arcs", output_json_arcs(resp->arcs, resp->n_arcs));
+        output_json_set(o, "data_session_arc", json_object_new_int(session));
+        return output_json_print(o);
+    }
+    if (resp->n_arcs == 0) {
+        printf("%s (already there: no arcs)\n", output_state_name(req->from));
+        return 0;
+    }
+    output_arc_chain(stdout, resp->arcs, resp->n_arcs);
+    if (session < 0) {
+        printf("\nno arc opens a data session\n");
+    } else {
+        printf("\narc %d (%s -> %s) opens a data session\n", session + 1,
+               output_state_name(resp->arcs[session]->from),
+               output_state_name(resp->arcs[session]->to));
+    }
+    return 0;
+}
+
+int
+commands_path(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__ComputePathRequest req = VFIO_MIGD__V1__COMPUTE_PATH_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__ComputePathResponse *resp = NULL;
+    int r;
+
+    r = path_parse(cli, argc, argv, &req);
+    if (r < 0) {
+        return r;
+    }
+
+    r = call(cli, DEVICE_METHOD("ComputePath"), &req.base,
+             &vfio_migd__v1__compute_path_response__descriptor, NULL,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    return path_print(cli, &req, resp);
+}
+
+/* ---- save, restore */
+
+enum {
+    OPT_RESUME = OPT_COMMAND_FIRST,
+    OPT_FORCE,
+    OPT_STOP,
+};
+
+/* What SaveDevice and RestoreDevice both answer. */
+typedef struct TransferResult {
+    const char *verb; /* "saved" or "restored" */
+    const char *id;
+    const char *path;
+    VfioMigd__V1__DeviceState state;
+    uint64_t bytes;
+    VfioMigd__V1__Arc *const *arcs;
+    size_t n_arcs;
+    uint64_t elapsed_us;
+} TransferResult;
+
+static int
+transfer_print(Cli *cli, const TransferResult *t)
+{
+    char size[32], time[32];
+    json_object *o;
+
+    if (cli->json) {
+        o = json_object_new_object();
+        output_json_set(o, "id", json_object_new_string(t->id));
+        output_json_set(o, "path", json_object_new_string(t->path));
+        output_json_set(o, "state", output_json_state(t->state));
+        output_json_set(o, "bytes", json_object_new_uint64(t->bytes));
+        output_json_set(o, "elapsed_ms", output_json_ms(t->elapsed_us));
+        output_json_set(o, "arcs", output_json_arcs(t->arcs, t->n_arcs));
+        return output_json_print(o);
+    }
+    printf("%s %s %s '%s': %s (%llu bytes) in %s, state %s\n", t->verb, t->id,
+           strcmp(t->verb, "saved") == 0 ? "to" : "from", t->path,
+           format_bytes(t->bytes, size, sizeof(size)), (unsigned long long) t->bytes,
+           output_duration(t->elapsed_us, time, sizeof(time)), output_state_name(t->state));
+    printf("arcs: ");
+    output_arc_chain(stdout, t->arcs, t->n_arcs);
+    putchar('\n');
+    return 0;
+}
+
+static int
+save_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__SaveDeviceRequest *req)
+{
+    static const struct option opts[] = {
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"force", no_argument, NULL, OPT_FORCE},
+        COMMANDS_GLOBAL_OPTIONS,
+        {},
+    };
+    int c;
+
+    parse_begin();
+    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+        if (c == OPT_RESUME) {
+            req->resume = true;
+        } else {
+            req->overwrite = true;
+        }
+    }
+    if (c < 0) {
+        return c;
+    }
+    return check_positional(cli, argc, 2, 2);
+}
+
+int
+commands_save(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__SaveDeviceRequest req = VFIO_MIGD__V1__SAVE_DEVICE_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__SaveDeviceResponse *resp = NULL;
+    _cleanup_free_ char *path = NULL;
+    int r;
+
+    r = save_parse(cli, argc, argv, &req);
+    if (r < 0) {
+        return r;
+    }
+    r = absolute_path(cli, argv[optind + 1], &path);
+    if (r < 0) {
+        return r;
+    }
+    req.id = argv[optind];
+    req.path = path;
+
+    r = call(cli, DEVICE_METHOD("SaveDevice"), &req.base,
+             &vfio_migd__v1__save_device_response__descriptor, NULL, (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    return transfer_print(cli, &(TransferResult) {
+        .verb = "saved", .id = req.id, .path = path, .state = resp->state, .bytes = resp->bytes,
+        .arcs = resp->arcs, .n_arcs = resp->n_arcs, .elapsed_us = resp->elapsed_us,
+    });
+}
+
+static int
+restore_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__RestoreDeviceRequest *req)
+{
+    static const struct option opts[] = {
+        {"stop", no_argument, NULL, OPT_STOP},
+        COMMANDS_GLOBAL_OPTIONS,
+        {},
+    };
+    int c;
+
+    parse_begin();
+    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+        req->stop = true;
+    }
+    if (c < 0) {
+        return c;
+    }
+    return check_positional(cli, argc, 2, 2);
+}
+
+int
+commands_restore(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__RestoreDeviceRequest req = VFIO_MIGD__V1__RESTORE_DEVICE_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__RestoreDeviceResponse *resp = NULL;
+    _cleanup_free_ char *path = NULL;
+    int r;
+
+    r = restore_parse(cli, argc, argv, &req);
+    if (r < 0) {
+        return r;
+    }
+    r = absolute_path(cli, argv[optind + 1], &path);
+    if (r < 0) {
+        return r;
+    }
+    req.id = argv[optind];
+    req.path = path;
+
+    r = call(cli, DEVICE_METHOD("RestoreDevice"), &req.base,
+             &vfio_migd__v1__restore_device_response__descriptor, NULL,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    return transfer_print(cli, &(TransferResult) {
+        .verb = "restored", .id = req.id, .path = path, .state = resp->state,
+        .bytes = resp->bytes, .arcs = resp->arcs, .n_arcs = resp->n_arcs,
+        .elapsed_us = resp->elapsed_us,
+    });
+}
+
+/* ---- health, version */
+
+/* grpc.health.v1 ServingStatus: the name printed, and its JSON spelling. */
+static const struct {
+    const char *name;
+    const char *json;
+} serving_status[] = {
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__UNKNOWN] = {"UNKNOWN", "unknown"},
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING] = {"SERVING", "serving"},
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING] =
+        {"NOT_SERVING", "not_serving"},
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN] =
+        {"SERVICE_UNKNOWN", "service_unknown"},
+};
+
+int
+commands_health(Cli *cli, int argc, char **argv)
+{
+    Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    _cleanup_message_ Grpc__Health__V1__HealthCheckResponse *resp = NULL;
+    size_t status;
+    json_object *o;
+    int r;
+
+    r = parse_plain(cli, argc, argv, 0, 1);
+    if (r < 0) {
+        return r;
+    }
+    req.service = optind < argc ? argv[optind] : "";
+
+    r = call(cli, HEALTH_CHECK_METHOD, &req.base,
+             &grpc__health__v1__health_check_response__descriptor, NULL,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    status = (size_t) resp->status < ELEMENTSOF(serving_status) ? (size_t) resp->status : 0;
+    if (cli->json) {
+        o = json_object_new_object();
+        output_json_set(o, "service", json_object_new_string(req.service));
+        output_json_set(o, "status", json_object_new_string(serving_status[status].json));
+        r = output_json_print(o);
+        if (r < 0) {
+            return r;
+        }
+    } else {
+        printf("%s\n", serving_status[status].name);
+    }
+    /* Anything but SERVING is an answer, not a failed call: exit 1, with nothing more to say
+     * than the status just printed. */
+    if (resp->status != GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING) {
+        return -EREMOTEIO;
+    }
+    return 0;
+}
+
+static int
+version_print(Cli *cli, const VfioMigd__V1__GetVersionResponse *v)
+{
+    char uptime[32], backends_text[256] = "";
+    json_object *o, *backends;
+
+    for (size_t i = 0; i < v->n_backends; i++) {
+        size_t used = strlen(backends_text);
+
+        (void) snprintf(backends_text + used, sizeof(backends_text) - used, "%s%s",
+                        i ? ", " : "", v->backends[i]);
+    }
+
+    if (cli->json) {
+        o = json_object_new_object();
+        backends = json_object_new_array();
+        for (size_t i = 0; i < v->n_backends; i++) {
+            output_json_append(backends, json_object_new_string(v->backends[i]));
+        }
+        output_json_set(o, "client_version", json_object_new_string(VFIO_MIGD_VERSION));
+        output_json_set(o, "daemon_version", json_object_new_string(v->version));
+        output_json_set(o, "api", json_object_new_string(v->api));
+        output_json_set(o, "pid", json_object_new_uint64(v->pid));
+        output_json_set(o, "uptime_ms", json_object_new_uint64(v->uptime_ms));
+        output_json_set(o, "grpc_core", json_object_new_string(v->grpc_core_version));
+        output_json_set(o, "backends", backends);
+        return output_json_print(o);
+    }
+    output_field("daemon", "%s (api %s)", v->version, v->api);
+    output_field("pid", "%u", v->pid);
+    output_field("uptime", "%s", output_duration(v->uptime_ms * 1000, uptime, sizeof(uptime)));
+    output_field("grpc core", "%s", v->grpc_core_version);
+    output_field("backends", "%s", backends_text);
+    return 0;
+}
+
+int
+commands_version(Cli *cli, int argc, char **argv)
+{
+    VfioMigd__V1__GetVersionRequest req = VFIO_MIGD__V1__GET_VERSION_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__GetVersionResponse *resp = NULL;
+    json_object *error_doc = NULL;
+    int r;
+
+    r = parse_plain(cli, argc, argv, 0, 0);
+    if (r < 0) {
+        return r;
+    }
+    /* The client's version is printed whatever the daemon does (CONVENTIONS 23). */
+    if (cli->json) {
+        error_doc = json_object_new_object();
+        output_json_set(error_doc, "client_version", json_object_new_string(VFIO_MIGD_VERSION));
+    } else {
+        output_field("client", "%s", VFIO_MIGD_VERSION);
+    }
+
+    r = call(cli, SYSTEM_METHOD("GetVersion"), &req.base,
+             &vfio_migd__v1__get_version_response__descriptor, error_doc,
+             (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    return version_print(cli, resp);
+}

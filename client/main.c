@@ -1,1 +1,196 @@
-/* placeholder: written in this session */
+/* SPDX-License-Identifier: MIT */
+/*
+ * vfio-migctl — the command-line client of vfio-migd. This file only wires: the global
+ * options, the command table, dispatch, and the mapping from a command's result to the exit
+ * status. Each command (commands.c) parses its own arguments, makes one call and prints;
+ * nothing here or there computes what the daemon knows (CONVENTIONS 23).
+ *
+ * Exit statuses: 0 success; 1 the daemon answered with an error (or the call failed
+ * locally); 2 usage error, nothing was sent; 3 the daemon cannot be reached.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "util/macro.h"
+
+enum {
+    EXIT_STATUS_OK = 0,
+    EXIT_STATUS_FAILED = 1,      /* the daemon said no, or the call failed */
+    EXIT_STATUS_USAGE = 2,       /* bad command line; the daemon was not asked */
+    EXIT_STATUS_UNREACHABLE = 3, /* no socket, nothing listening, or UNAVAILABLE */
+};
+
+static const Command command_table[] = {
+    {"devices", "", "List the attached devices and their migration state", NULL,
+     commands_devices},
+    {"attach", "--sim OPTS [--model M] [--name NAME] | --pci BDF | --mdev UUID | --cdev PATH",
+     "Attach a device to the daemon (a simulated one, or a VFIO device)",
+     "  --sim OPTS     a simulated device with comma-separated key=value options,\n"
+     "                 e.g. 'flags=stop_copy+p2p,size=4M,latency_ms=5' ('' for defaults)\n"
+     "  --model M      the simulated device's model (default: generic)\n"
+     "  --pci BDF      a VFIO PCI device, e.g. 0000:3b:00.2\n"
+     "  --mdev UUID    a VFIO mediated device\n"
+     "  --cdev PATH    a VFIO device cdev, e.g. /dev/vfio/devices/vfio0 (iommufd)\n"
+     "  --name NAME    the device's id (default: chosen by the daemon, e.g. sim0)\n",
+     commands_attach},
+    {"detach", "ID", "Detach a device from the daemon", NULL, commands_detach},
+    {"show", "ID", "Show one device: state, flags, counters and back-end properties", NULL,
+     commands_show},
+    {"state", "ID [TARGET]",
+     "Print a device's migration state, or move it to TARGET and show each kernel arc taken",
+     "  TARGET         running, stop, stop_copy, resuming, running_p2p, pre_copy,\n"
+     "                 pre_copy_p2p (any case; short forms run, sc, res, rp2p, pc, pcp2p)\n",
+     commands_state},
+    {"path", "FROM TO [--flags FLAGS]",
+     "Show the arcs the kernel takes from FROM to TO, and which one opens a data session",
+     "  --flags FLAGS  the device's migration flags, names joined by '+' from stop_copy,\n"
+     "                 p2p, pre_copy, or a number (default: stop_copy+p2p+pre_copy)\n",
+     commands_path},
+    {"reset", "ID", "Reset a device (VFIO_DEVICE_RESET): back to running, data session ends",
+     NULL, commands_reset},
+    {"save", "ID FILE [--resume] [--force]",
+     "Save a device's migration state to FILE on the daemon's host (leaves it stopped)",
+     "  --resume       return the device to running after saving\n"
+     "  --force        replace FILE if it exists\n"
+     "  FILE           made absolute against the current directory\n",
+     commands_save},
+    {"restore", "ID FILE [--stop]", "Restore a device's migration state from FILE (then running)",
+     "  --stop         leave the device stopped instead of running\n"
+     "  FILE           made absolute against the current directory\n",
+     commands_restore},
+    {"health", "[SERVICE]",
+     "Ask the daemon's gRPC health service; exit 0 only when SERVING",
+     "  SERVICE        '' (default: the whole daemon), vfio_migd.v1.DeviceService or\n"
+     "                 vfio_migd.v1.SystemService\n",
+     commands_health},
+    {"version", "", "Print this client's version and the daemon's version, pid and uptime",
+     NULL, commands_version},
+};
+
+static void
+print_help(FILE *f)
+{
+    fprintf(f, "Usage: vfio-migctl [OPTIONS] COMMAND [ARGS...]\n\n"
+               "Controls vfio-migd, the VFIO device migration daemon, over its unix socket.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < ELEMENTSOF(command_table); i++) {
+        fprintf(f, "  %-9s %s\n", command_table[i].name, command_table[i].summary);
+    }
+    fprintf(f, "\nOptions (also accepted after the command):\n"
+               "  --socket PATH      the daemon's socket (default: $VFIO_MIGD_SOCKET or "
+               RPC_DEFAULT_SOCKET ")\n"
+               "  --json             print one JSON document on stdout\n"
+               "  --timeout SECONDS  wait at most SECONDS for the daemon (default 30; 0: "
+               "for ever)\n"
+               "  -h, --help         show this help; 'COMMAND --help' shows a command's\n"
+               "  --version          print this client's version and exit\n"
+               "\nExit status: 0 success, 1 the daemon answered with an error, 2 usage error,\n"
+               "3 the daemon cannot be reached.\n");
+}
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "vfio-migctl: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'vfio-migctl --help'.\n");
+    return EXIT_STATUS_USAGE;
+}
+
+static const Command *
+command_find(const char *name)
+{
+    for (size_t i = 0; i < ELEMENTSOF(command_table); i++) {
+        if (strcmp(command_table[i].name, name) == 0) {
+            return &command_table[i];
+        }
+    }
+    return NULL;
+}
+
+/* Parses the options before the command. Returns -1 to go on with the command at optind,
+ * else the exit status to leave with. */
+static int
+parse_global(Cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"version", no_argument, NULL, OPT_VERSION},
+        COMMANDS_GLOBAL_OPTIONS,
+        {},
+    };
+    int c;
+
+    opterr = 0;
+    /* '+': stop at the command; its own options are its business. */
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            print_help(stdout);
+            return EXIT_STATUS_OK;
+        }
+        if (c == OPT_VERSION) {
+            printf("vfio-migctl %s\n", VFIO_MIGD_VERSION);
+            return EXIT_STATUS_OK;
+        }
+        if (c == ':') {
+            return usage_error("option '%s' needs an argument", argv[optind - 1]);
+        }
+        if (c == '?') {
+            return usage_error("unrecognized option '%s'", argv[optind - 1]);
+        }
+        if (commands_global_option(cli, c, optarg) < 0) {
+            return EXIT_STATUS_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        return usage_error("%s", "no command given");
+    }
+    return -1;
+}
+
+static int
+exit_status(int r)
+{
+    if (r >= 0 || r == -ECANCELED) {
+        return EXIT_STATUS_OK;
+    }
+    if (r == -EINVAL) {
+        return EXIT_STATUS_USAGE;
+    }
+    if (r == -EHOSTUNREACH) {
+        return EXIT_STATUS_UNREACHABLE;
+    }
+    return EXIT_STATUS_FAILED;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *env = getenv("VFIO_MIGD_SOCKET");
+    Cli cli = {
+        .socket_path = env && *env ? env : RPC_DEFAULT_SOCKET,
+        .timeout_ms = COMMANDS_DEFAULT_TIMEOUT_MS,
+    };
+    int r;
+
+    r = parse_global(&cli, argc, argv);
+    if (r >= 0) {
+        return r;
+    }
+    cli.command = command_find(argv[optind]);
+    if (!cli.command) {
+        return usage_error("unknown command '%s'", argv[optind]);
+    }
+
+    r = cli.command->run(&cli, argc - optind, argv + optind);
+    commands_done(&cli);
+    if (fflush(stdout) != 0 && r >= 0) {
+        fprintf(stderr, "vfio-migctl: %s: cannot write the output: %m\n", cli.command->name);
+        r = -EIO;
+    }
+    return exit_status(r);
+}

@@ -1,1 +1,406 @@
-/* placeholder: written in this session */
+/* SPDX-License-Identifier: MIT */
+/*
+ * output — see output.h. Protocol states are the kernel's values plus one (devices.proto),
+ * so every state goes through output_state_name(), which undoes that and asks core/fsm for
+ * the name; nothing else here knows about the numbering. JSON keys are part of the CLI's
+ * contract (docs/cli.md): add keys freely, never rename or drop one.
+ */
+
+#include "output.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsm.h"
+#include "util/strutil.h"
+
+/* Width of the key column of "key: value" listings: fits "bytes restored:" and most
+ * back-end property names; longer keys push their own value right. */
+#define OUTPUT_FIELD_WIDTH 18
+
+struct OutputTable {
+    unsigned n_columns;
+    size_t n_rows;   /* including the header */
+    char **cells;    /* n_rows * n_columns strings, row-major */
+};
+
+/* ---- names and numbers */
+
+const char *
+output_state_name(VfioMigd__V1__DeviceState s)
+{
+    const char *name;
+
+    if ((int) s <= 0) {
+        return "unknown";
+    }
+    name = fsm_state_name((DeviceState) ((int) s - 1));
+    return name ? name : "unknown";
+}
+
+char *
+output_flags_string(uint32_t flags, char *buf, size_t size)
+{
+    if (flags == 0) {
+        (void) snprintf(buf, size, "-");
+        return buf;
+    }
+    return fsm_flags_to_string(flags, buf, (unsigned) size);
+}
+
+char *
+output_duration(uint64_t us, char *buf, size_t size)
+{
+    if (us < 1000) {
+        (void) snprintf(buf, size, "%llu us", (unsigned long long) us);
+    } else if (us < 1000000) {
+        (void) snprintf(buf, size, "%.1f ms", (double) us / 1e3);
+    } else {
+        (void) snprintf(buf, size, "%.2f s", (double) us / 1e6);
+    }
+    return buf;
+}
+
+void
+output_arc_chain(FILE *f, VfioMigd__V1__Arc *const *arcs, size_t n_arcs)
+{
+    if (n_arcs == 0) {
+        fputs("-", f);
+        return;
+    }
+    fputs(output_state_name(arcs[0]->from), f);
+    for (size_t i = 0; i < n_arcs; i++) {
+        if (i > 0 && arcs[i]->from != arcs[i - 1]->to) {
+            fprintf(f, ", %s", output_state_name(arcs[i]->from));
+        }
+        fprintf(f, " -> %s", output_state_name(arcs[i]->to));
+    }
+}
+
+/* ---- tables */
+
+static int
+table_append(OutputTable *t, va_list ap)
+{
+    char **cells = realloc(t->cells, (t->n_rows + 1) * t->n_columns * sizeof(char *));
+    char **row;
+
+    if (!cells) {
+        return -ENOMEM;
+    }
+    t->cells = cells;
+    row = cells + t->n_rows * t->n_columns;
+    for (unsigned i = 0; i < t->n_columns; i++) {
+        const char *s = va_arg(ap, const char *);
+
+        row[i] = strdup(s ? s : "");
+    }
+    t->n_rows++;
+    for (unsigned i = 0; i < t->n_columns; i++) {
+        if (!row[i]) {
+            return -ENOMEM; /* the row is complete (NULL cells), output_table_free copes */
+        }
+    }
+    return 0;
+}
+
+OutputTable *
+output_table_new(unsigned n_columns, ...)
+{
+    _cleanup_(output_table_freep) OutputTable *t = NULL;
+    va_list ap;
+    int r;
+
+    t = calloc(1, sizeof(*t));
+    if (!t) {
+        return NULL;
+    }
+    t->n_columns = n_columns;
+    va_start(ap, n_columns);
+    r = table_append(t, ap);
+    va_end(ap);
+    if (r < 0) {
+        return NULL;
+    }
+    return TAKE_PTR(t);
+}
+
+int
+output_table_add(OutputTable *t, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, t);
+    r = table_append(t, ap);
+    va_end(ap);
+    return r;
+}
+
+void
+output_table_print(const OutputTable *t, FILE *f)
+{
+    _cleanup_free_ size_t *width = calloc(t->n_columns, sizeof(size_t));
+
+    if (!width) {
+        return;
+    }
+    for (size_t i = 0; i < t->n_rows * t->n_columns; i++) {
+        width[i % t->n_columns] = MAX(width[i % t->n_columns], strlen(t->cells[i]));
+    }
+    for (size_t row = 0; row < t->n_rows; row++) {
+        char *const *cells = t->cells + row * t->n_columns;
+
+        for (unsigned col = 0; col + 1 < t->n_columns; col++) {
+            fprintf(f, "%-*s  ", (int) width[col], cells[col]);
+        }
+        fprintf(f, "%s\n", cells[t->n_columns - 1]);
+    }
+}
+
+OutputTable *
+output_table_free(OutputTable *t)
+{
+    if (!t) {
+        return NULL;
+    }
+    for (size_t i = 0; i < t->n_rows * t->n_columns; i++) {
+        free(t->cells[i]);
+    }
+    free(t->cells);
+    free(t);
+    return NULL;
+}
+
+void
+output_field(const char *key, const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("%s:%*s", key, (int) MAX(1, OUTPUT_FIELD_WIDTH - (int) strlen(key)), "");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+/* ---- JSON */
+
+void
+output_json_set(json_object *o, const char *key, json_object *v)
+{
+    if (!o) {
+        json_object_put(v);
+        return;
+    }
+    json_object_object_add(o, key, v);
+}
+
+void
+output_json_append(json_object *a, json_object *v)
+{
+    if (!a) {
+        json_object_put(v);
+        return;
+    }
+    json_object_array_add(a, v);
+}
+
+json_object *
+output_json_state(VfioMigd__V1__DeviceState s)
+{
+    return json_object_new_string(output_state_name(s));
+}
+
+json_object *
+output_json_flags(uint32_t flags)
+{
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } names[] = {
+        {MIG_FLAG_STOP_COPY, "stop_copy"},
+        {MIG_FLAG_P2P, "p2p"},
+        {MIG_FLAG_PRE_COPY, "pre_copy"},
+    };
+    json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        if (flags & names[i].bit) {
+            output_json_append(a, json_object_new_string(names[i].name));
+        }
+    }
+    return a;
+}
+
+json_object *
+output_json_arcs(VfioMigd__V1__Arc *const *arcs, size_t n_arcs)
+{
+    json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < n_arcs; i++) {
+        char buf[64];
+
+        (void) snprintf(buf, sizeof(buf), "%s->%s", output_state_name(arcs[i]->from),
+                        output_state_name(arcs[i]->to));
+        output_json_append(a, json_object_new_string(buf));
+    }
+    return a;
+}
+
+json_object *
+output_json_ms(uint64_t us)
+{
+    char buf[32];
+
+    /* json-c prints doubles with 17 significant digits; give it our own text instead. */
+    (void) snprintf(buf, sizeof(buf), "%.3f", (double) us / 1e3);
+    return json_object_new_double_s((double) us / 1e3, buf);
+}
+
+static json_object *
+json_stats(const VfioMigd__V1__DeviceStats *s)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "transitions", json_object_new_uint64(s->transitions));
+    output_json_set(o, "arcs", json_object_new_uint64(s->arcs));
+    output_json_set(o, "failed_arcs", json_object_new_uint64(s->failed_arcs));
+    output_json_set(o, "resets", json_object_new_uint64(s->resets));
+    output_json_set(o, "bytes_saved", json_object_new_uint64(s->bytes_saved));
+    output_json_set(o, "bytes_restored", json_object_new_uint64(s->bytes_restored));
+    output_json_set(o, "last_error", json_object_new_string(s->last_error));
+    return o;
+}
+
+/* "properties" as an object, and each property also at the top level of @o unless a key of
+ * the device (or an earlier property) already has that name. */
+static void
+json_properties(json_object *o, const VfioMigd__V1__Device *d)
+{
+    json_object *props = json_object_new_object();
+
+    for (size_t i = 0; i < d->n_properties; i++) {
+        const VfioMigd__V1__Device__PropertiesEntry *p = d->properties[i];
+
+        output_json_set(props, p->key, json_object_new_string(p->value));
+        if (o && !json_object_object_get_ex(o, p->key, NULL)) {
+            output_json_set(o, p->key, json_object_new_string(p->value));
+        }
+    }
+    output_json_set(o, "properties", props);
+}
+
+json_object *
+output_json_device(const VfioMigd__V1__Device *d)
+{
+    static const VfioMigd__V1__DeviceStats no_stats = VFIO_MIGD__V1__DEVICE_STATS__INIT;
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "id", json_object_new_string(d->id));
+    output_json_set(o, "backend", json_object_new_string(d->backend));
+    output_json_set(o, "state", output_json_state(d->state));
+    output_json_set(o, "flags", output_json_flags(d->migration_flags));
+    output_json_set(o, "migration_flags", json_object_new_int64(d->migration_flags));
+    output_json_set(o, "migratable", json_object_new_boolean(d->migratable));
+    output_json_set(o, "data_size", json_object_new_uint64(d->data_size));
+    output_json_set(o, "busy", json_object_new_boolean(d->busy));
+    output_json_set(o, "busy_operation", json_object_new_string(d->busy_operation));
+    output_json_set(o, "data_session_open", json_object_new_boolean(d->data_session_open));
+    output_json_set(o, "stats", json_stats(d->stats ? d->stats : &no_stats));
+    /* "properties" is set before the copies so that no property can take its name. */
+    json_properties(o, d);
+    return o;
+}
+
+int
+output_json_print(json_object *o)
+{
+    const char *text;
+
+    if (!o) {
+        return -ENOMEM;
+    }
+    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                 JSON_C_TO_STRING_SPACED |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!text) {
+        json_object_put(o);
+        return -ENOMEM;
+    }
+    (void) puts(text);
+    json_object_put(o);
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -EIO;
+}
+
+/* ---- people */
+
+static void
+device_stats_fields(const VfioMigd__V1__DeviceStats *s)
+{
+    char buf[32];
+
+    output_field("transitions", "%llu", (unsigned long long) s->transitions);
+    output_field("arcs", "%llu", (unsigned long long) s->arcs);
+    output_field("failed arcs", "%llu", (unsigned long long) s->failed_arcs);
+    output_field("resets", "%llu", (unsigned long long) s->resets);
+    output_field("bytes saved", "%s", format_bytes(s->bytes_saved, buf, sizeof(buf)));
+    output_field("bytes restored", "%s", format_bytes(s->bytes_restored, buf, sizeof(buf)));
+    output_field("last error", "%s", *s->last_error ? s->last_error : "-");
+}
+
+void
+output_device_fields(const VfioMigd__V1__Device *d)
+{
+    char flags[64], size[32];
+
+    output_field("id", "%s", d->id);
+    output_field("backend", "%s", d->backend);
+    output_field("state", "%s", output_state_name(d->state));
+    output_field("flags", "%s", output_flags_string(d->migration_flags, flags, sizeof(flags)));
+    output_field("migratable", "%s", d->migratable ? "yes" : "no");
+    output_field("data size", "%s (%llu bytes)", format_bytes(d->data_size, size, sizeof(size)),
+                 (unsigned long long) d->data_size);
+    if (d->busy) {
+        output_field("busy", "yes (%s)", *d->busy_operation ? d->busy_operation : "?");
+    } else {
+        output_field("busy", "no");
+    }
+    output_field("data session", "%s", d->data_session_open ? "open" : "none");
+    if (d->stats) {
+        device_stats_fields(d->stats);
+    }
+    for (size_t i = 0; i < d->n_properties; i++) {
+        output_field(d->properties[i]->key, "%s", d->properties[i]->value);
+    }
+}
+
+/* ---- errors */
+
+void
+output_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+
+    (void) fflush(stdout); /* keep the order of what was printed before */
+    fprintf(stderr, "vfio-migctl: %s: ", command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void
+output_call_error(const char *command, const RpcError *err, json_object *doc)
+{
+    const char *code = rpc_status_code_name(err->code);
+
+    output_error(command, "%s (%s)", err->message, code);
+    if (doc) {
+        output_json_set(doc, "error", json_object_new_string(err->message));
+        output_json_set(doc, "code", json_object_new_string(code));
+        (void) output_json_print(doc);
+    }
+}

@@ -1,1 +1,797 @@
-/* placeholder: written in this session */
+/* SPDX-License-Identifier: MIT */
+/*
+ * device — see device.h.
+ *
+ * The plan: every operation is a DeviceOp queued with uv_queue_work(). Its worker function
+ * (op_*_run) owns the back-end and the data session until it returns; it walks the kernel
+ * path with walk_to(), which takes one arc per SET so each arc is timed and a failure is
+ * pinned to its arc. After a failed arc the device's state is read back (the kernel leaves
+ * it at the last completed hop, or in ERROR); ERROR is reset at once. on_op_done() then
+ * publishes the result to the cached fields on the loop and calls the caller back.
+ */
+#include "device.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/savefile.h"
+#include "manager.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/macro.h"
+
+/* Data moves between a session and a file in 1 MiB slices: large enough that syscall cost
+ * vanishes next to the copy, small enough to stay out of the way of other workers. */
+#define DATA_CHUNK (1u << 20)
+
+typedef enum DeviceOpKind {
+    DEVICE_OP_SET_STATE,
+    DEVICE_OP_RESET,
+    DEVICE_OP_SAVE,
+    DEVICE_OP_RESTORE,
+    _DEVICE_OP_MAX,
+} DeviceOpKind;
+
+static const char *const op_names[_DEVICE_OP_MAX] = {
+    [DEVICE_OP_SET_STATE] = "set-state",
+    [DEVICE_OP_RESET] = "reset",
+    [DEVICE_OP_SAVE] = "save",
+    [DEVICE_OP_RESTORE] = "restore",
+};
+
+struct DeviceOp {
+    uv_work_t work;
+    Device *device;
+    DeviceOpKind kind;
+    DeviceState target;
+    char *path;
+    bool resume;    /* save: back to RUNNING afterwards */
+    bool overwrite; /* save: replace an existing file */
+    bool stop;      /* restore: stay in STOP */
+    DeviceState cur; /* the worker's view of the device state */
+    uint64_t start_ns;
+    OpResult result;
+    device_op_cb cb;
+    void *userdata;
+};
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t
+op_elapsed_us(const DeviceOp *op)
+{
+    return (now_ns() - op->start_ns) / 1000;
+}
+
+static const char *
+errno_name(int r)
+{
+    const char *n = strerrorname_np(r < 0 ? -r : r);
+    return n ? n : "E?";
+}
+
+/* Records the first failure of an operation; later ones (e.g. a failed rollback) append. */
+_printf_(4, 5) static void
+op_fail(DeviceOp *op, OpFailure failure, int r, const char *fmt, ...)
+{
+    OpResult *res = &op->result;
+    size_t used = strlen(res->message);
+    va_list ap;
+
+    if (res->r == 0) {
+        res->r = r;
+        res->failure = failure;
+    }
+    if (used > 0 && used + 2 < sizeof(res->message)) {
+        res->message[used++] = ';';
+        res->message[used++] = ' ';
+        res->message[used] = '\0';
+    }
+    va_start(ap, fmt);
+    (void) vsnprintf(res->message + used, sizeof(res->message) - used, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- worker side: arcs ---- */
+
+static void
+op_replace_session(DeviceOp *op, DataSession *s)
+{
+    Device *d = op->device;
+    data_session_free(d->session);
+    d->session = s;
+}
+
+/* Worker. Resets the device (the only way out of ERROR or a failed RESUMING). */
+static int
+op_reset_device(DeviceOp *op)
+{
+    Device *d = op->device;
+    DeviceState st = DEVICE_STATE_ERROR;
+    int r;
+
+    r = d->backend->ops->reset(d->backend);
+    op_replace_session(op, NULL);
+    op->result.was_reset = true;
+    if (r < 0) {
+        op_fail(op, OP_FAILED_ARC, r, "device reset failed: %s (%s)", strerror(-r), errno_name(r));
+        return r;
+    }
+    r = d->backend->ops->get_state(d->backend, &st);
+    op->cur = r < 0 ? DEVICE_STATE_ERROR : st;
+    return 0;
+}
+
+/* Worker. After a failed arc: learn where the kernel left the device; reset ERROR. */
+static void
+op_read_back_state(DeviceOp *op)
+{
+    Device *d = op->device;
+    DeviceState st;
+    int r;
+
+    r = d->backend->ops->get_state(d->backend, &st);
+    if (r < 0 || st == DEVICE_STATE_ERROR) {
+        op_fail(op, OP_FAILED_ARC, r < 0 ? r : -EIO,
+                "device %s after the failure and was reset",
+                r < 0 ? "state unreadable" : "in ERROR");
+        (void) op_reset_device(op);
+        return;
+    }
+    op->cur = st;
+}
+
+static ArcRecord *
+op_next_arc_record(DeviceOp *op, const FsmArc *arc)
+{
+    OpResult *res = &op->result;
+    ArcRecord *a;
+
+    if (res->n_arcs >= DEVICE_MAX_ARCS) {
+        return NULL;
+    }
+    a = &res->arcs[res->n_arcs++];
+    *a = (ArcRecord){.from = arc->from, .to = arc->to, .start_us = op_elapsed_us(op)};
+    return a;
+}
+
+/* Worker. Runs one arc as a single SET request and records it. */
+static int
+op_run_arc(DeviceOp *op, const FsmArc *arc)
+{
+    Device *d = op->device;
+    DataSession *s = NULL;
+    ArcRecord *a = op_next_arc_record(op, arc);
+    int r;
+
+    if (!a) {
+        op_fail(op, OP_FAILED_ARC, -E2BIG, "BUG: too many arcs in one operation");
+        return -E2BIG;
+    }
+    TRACE(op_run_arc, "%s %s->%s", d->id, fsm_state_name(arc->from), fsm_state_name(arc->to));
+    r = d->backend->ops->set_state(d->backend, arc->to, &s);
+    a->duration_us = op_elapsed_us(op) - a->start_us;
+    if (r < 0) {
+        a->error = r;
+        op_fail(op, OP_FAILED_ARC, r, "arc %s->%s failed: %s (%s)", fsm_state_name(arc->from),
+                fsm_state_name(arc->to), strerror(-r), errno_name(r));
+        op_read_back_state(op);
+        return r;
+    }
+    if (s) {
+        a->opened_session = true;
+        op_replace_session(op, s);
+    } else if (fsm_arc_closes_session(arc->from, arc->to)) {
+        op_replace_session(op, NULL);
+    }
+    op->cur = arc->to;
+    return 0;
+}
+
+/* Worker. Walks the kernel's path from op->cur to @target, one arc at a time. */
+static int
+walk_to(DeviceOp *op, DeviceState target)
+{
+    FsmRefusal why;
+    FsmPath path;
+    int r;
+
+    r = fsm_compute_path(op->cur, target, op->device->info.mig_flags, &path, &why);
+    if (r < 0) {
+        op_fail(op, OP_FAILED_REFUSED, r, "cannot go from %s to %s: %s (%s)",
+                fsm_state_name(op->cur) ?: "?", fsm_state_name(target) ?: "?",
+                fsm_refusal_to_string(why), errno_name(r));
+        return r;
+    }
+    for (unsigned i = 0; i < path.n_arcs; i++) {
+        r = op_run_arc(op, &path.arcs[i]);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Worker. After a failed save: bring the device back to where the operation found it. */
+static void
+op_roll_back(DeviceOp *op)
+{
+    DeviceState start = op->result.start_state;
+
+    if (op->cur == start || op->result.was_reset) {
+        return;
+    }
+    if (walk_to(op, start) < 0) {
+        op_fail(op, OP_FAILED_ARC, op->result.r, "rolling back to %s failed, device left in %s",
+                fsm_state_name(start), fsm_state_name(op->cur));
+        return;
+    }
+    op_fail(op, op->result.failure, op->result.r, "device rolled back to %s",
+            fsm_state_name(start));
+}
+
+/* ---- worker side: operations ---- */
+
+static void
+op_set_state_run(DeviceOp *op)
+{
+    (void) walk_to(op, op->target);
+}
+
+static void
+op_reset_run(DeviceOp *op)
+{
+    (void) op_reset_device(op);
+}
+
+static int
+write_all(int fd, const void *buf, size_t size)
+{
+    const uint8_t *p = buf;
+
+    while (size > 0) {
+        ssize_t n = write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        p += n;
+        size -= (size_t) n;
+    }
+    return 0;
+}
+
+/* Worker. Reads the saving session to its end into @fd; returns bytes or -errno. */
+static int64_t
+drain_session_to_file(DeviceOp *op, int fd, uint32_t *crc)
+{
+    DataSession *s = op->device->session;
+    _cleanup_free_ uint8_t *buf = malloc(DATA_CHUNK);
+    int64_t total = 0;
+
+    if (!buf) {
+        return -ENOMEM;
+    }
+    for (;;) {
+        ssize_t n = s->ops->read(s, buf, DATA_CHUNK);
+        int r;
+
+        if (n == 0) {
+            return total; /* in STOP_COPY, 0 is the end of the device state */
+        }
+        if (n < 0) {
+            op_fail(op, OP_FAILED_DATA, (int) n, "reading the device state failed after %lld bytes: %s (%s)",
+                    (long long) total, strerror((int) -n), errno_name((int) n));
+            return n;
+        }
+        *crc = savefile_crc32(*crc, buf, (size_t) n);
+        r = write_all(fd, buf, (size_t) n);
+        if (r < 0) {
+            op_fail(op, OP_FAILED_FILE, r, "writing '%s' failed: %s", op->path, strerror(-r));
+            return r;
+        }
+        total += n;
+    }
+}
+
+static int
+finish_save_file(DeviceOp *op, int fd, const char *partial, uint64_t bytes, uint32_t crc)
+{
+    SaveFileHeader h = {.mig_flags = op->device->info.mig_flags, .data_bytes = bytes,
+                        .data_crc32 = crc};
+    uint8_t hdr[SAVEFILE_HEADER_SIZE];
+    int r = 0;
+
+    (void) snprintf(h.backend, sizeof(h.backend), "%s", device_backend_name(op->device));
+    savefile_encode(&h, hdr);
+    if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t) sizeof(hdr) || fsync(fd) < 0) {
+        r = -errno;
+    } else if (op->overwrite) {
+        r = rename(partial, op->path) < 0 ? -errno : 0;
+    } else {
+        r = renameat2(AT_FDCWD, partial, AT_FDCWD, op->path, RENAME_NOREPLACE) < 0 ? -errno : 0;
+    }
+    if (r < 0) {
+        op_fail(op, OP_FAILED_FILE, r, "completing '%s' failed: %s", op->path, strerror(-r));
+    }
+    return r;
+}
+
+static void
+op_save_run(DeviceOp *op)
+{
+    _cleanup_free_ char *partial = NULL;
+    _cleanup_close_ int fd = -EBADF;
+    uint8_t zero[SAVEFILE_HEADER_SIZE] = {0};
+    uint32_t crc = 0;
+    int64_t bytes;
+    int r;
+
+    if (asprintf(&partial, "%s.partial", op->path) < 0) {
+        op_fail(op, OP_FAILED_FILE, -ENOMEM, "out of memory");
+        return;
+    }
+    fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, zero, sizeof(zero)) < 0) {
+        op_fail(op, OP_FAILED_FILE, -errno, "cannot write '%s': %s", partial, strerror(errno));
+        return;
+    }
+    r = walk_to(op, DEVICE_STATE_STOP_COPY);
+    if (r >= 0 && !op->device->session) {
+        r = -ENODATA;
+        op_fail(op, OP_FAILED_DATA, r, "the device reached stop_copy without a data session");
+    }
+    bytes = r < 0 ? r : drain_session_to_file(op, fd, &crc);
+    if (bytes >= 0) {
+        op->result.bytes = (uint64_t) bytes;
+        r = walk_to(op, op->resume ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP);
+    }
+    if (bytes >= 0 && r >= 0 && finish_save_file(op, fd, partial, (uint64_t) bytes, crc) >= 0) {
+        return;
+    }
+    (void) unlink(partial);
+    op_roll_back(op);
+}
+
+/* Worker. Checks a save file completely before any device is touched. */
+static int
+check_save_file(DeviceOp *op, int fd, SaveFileHeader *ret)
+{
+    uint8_t hdr[SAVEFILE_HEADER_SIZE];
+    _cleanup_free_ uint8_t *buf = malloc(DATA_CHUNK);
+    uint32_t crc = 0;
+    struct stat st;
+    int r;
+
+    if (!buf) {
+        return -ENOMEM;
+    }
+    if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t) sizeof(hdr) || fstat(fd, &st) < 0) {
+        op_fail(op, OP_FAILED_FILE, -EBADMSG, "'%s' is too short to be a save file", op->path);
+        return -EBADMSG;
+    }
+    r = savefile_decode(hdr, ret);
+    if (r < 0) {
+        op_fail(op, OP_FAILED_FILE, r, "'%s': %s", op->path, savefile_strerror(r));
+        return r;
+    }
+    if ((uint64_t) st.st_size != SAVEFILE_HEADER_SIZE + ret->data_bytes) {
+        op_fail(op, OP_FAILED_FILE, -EBADMSG, "'%s' is %s: %lld bytes of data, the header says %llu",
+                op->path, (uint64_t) st.st_size < SAVEFILE_HEADER_SIZE + ret->data_bytes ? "truncated" : "too long",
+                (long long) st.st_size - SAVEFILE_HEADER_SIZE, (unsigned long long) ret->data_bytes);
+        return -EBADMSG;
+    }
+    for (off_t off = SAVEFILE_HEADER_SIZE; off < st.st_size;) {
+        ssize_t n = pread(fd, buf, DATA_CHUNK, off);
+        if (n <= 0) {
+            op_fail(op, OP_FAILED_FILE, n < 0 ? -errno : -EBADMSG, "reading '%s' failed", op->path);
+            return -EIO;
+        }
+        crc = savefile_crc32(crc, buf, (size_t) n);
+        off += n;
+    }
+    if (crc != ret->data_crc32) {
+        op_fail(op, OP_FAILED_FILE, -EBADMSG, "'%s' is damaged: data CRC mismatch", op->path);
+        return -EBADMSG;
+    }
+    if (strcmp(ret->backend, device_backend_name(op->device)) != 0) {
+        op_fail(op, OP_FAILED_REFUSED, -EMEDIUMTYPE,
+                "'%s' holds the state of a '%s' device, not of a '%s' device", op->path,
+                ret->backend, device_backend_name(op->device));
+        return -EMEDIUMTYPE;
+    }
+    return 0;
+}
+
+/* Worker. Streams the file's data into the resuming session; any write error is fatal. */
+static int
+feed_session_from_file(DeviceOp *op, int fd, uint64_t size)
+{
+    DataSession *s = op->device->session;
+    _cleanup_free_ uint8_t *buf = malloc(DATA_CHUNK);
+    uint64_t done = 0;
+
+    if (!buf) {
+        return -ENOMEM;
+    }
+    while (done < size) {
+        ssize_t n = pread(fd, buf, MIN((uint64_t) DATA_CHUNK, size - done),
+                          (off_t) (SAVEFILE_HEADER_SIZE + done));
+        if (n <= 0) {
+            op_fail(op, OP_FAILED_FILE, -EIO, "reading '%s' failed", op->path);
+            return -EIO;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = s->ops->write(s, buf + off, (size_t) (n - off));
+            if (w <= 0) {
+                int r = w < 0 ? (int) w : -EIO;
+                op_fail(op, OP_FAILED_DATA, r, "the device rejected the data at byte %llu: %s (%s)",
+                        (unsigned long long) (done + (uint64_t) off), strerror(-r), errno_name(r));
+                return r;
+            }
+            off += w;
+        }
+        done += (uint64_t) n;
+        op->result.bytes = done;
+    }
+    return 0;
+}
+
+static void
+op_restore_run(DeviceOp *op)
+{
+    _cleanup_close_ int fd = open(op->path, O_RDONLY | O_CLOEXEC);
+    SaveFileHeader h;
+    int r;
+
+    if (fd < 0) {
+        op_fail(op, OP_FAILED_FILE, -errno, "cannot open '%s': %s", op->path, strerror(errno));
+        return;
+    }
+    if (check_save_file(op, fd, &h) < 0) {
+        return;
+    }
+    r = walk_to(op, DEVICE_STATE_RESUMING);
+    if (r >= 0 && !op->device->session) {
+        r = -ENODATA;
+        op_fail(op, OP_FAILED_DATA, r, "the device reached resuming without a data session");
+    }
+    if (r >= 0) {
+        r = feed_session_from_file(op, fd, h.data_bytes);
+    }
+    if (r >= 0) {
+        /* RESUMING -> STOP is where the driver validates what it was given. */
+        r = walk_to(op, op->stop ? DEVICE_STATE_STOP : DEVICE_STATE_RUNNING);
+    }
+    if (r < 0 && op->cur == DEVICE_STATE_RESUMING) {
+        /* A reset is the only way out of a RESUMING that failed (kernel uAPI). */
+        if (op_reset_device(op) >= 0) {
+            op_fail(op, op->result.failure, op->result.r, "device reset to %s",
+                    fsm_state_name(op->cur));
+        }
+    }
+}
+
+static void
+op_work(uv_work_t *w)
+{
+    DeviceOp *op = w->data;
+
+    op->start_ns = now_ns();
+    op->result.start_state = op->cur;
+    switch (op->kind) {
+    case DEVICE_OP_SET_STATE:
+        op_set_state_run(op);
+        break;
+    case DEVICE_OP_RESET:
+        op_reset_run(op);
+        break;
+    case DEVICE_OP_SAVE:
+        op_save_run(op);
+        break;
+    case DEVICE_OP_RESTORE:
+        op_restore_run(op);
+        break;
+    default:
+        assert(!"unknown DeviceOpKind");
+    }
+    op->result.final_state = op->cur;
+    op->result.elapsed_us = op_elapsed_us(op);
+}
+
+/* ---- loop side ---- */
+
+static void
+device_refresh_props(Device *d)
+{
+    const BackendOps *ops = d->backend->ops;
+    uint64_t size;
+    int n;
+
+    n = ops->describe ? ops->describe(d->backend, d->props, ELEMENTSOF(d->props)) : 0;
+    d->n_props = n > 0 ? (unsigned) n : 0;
+    if (d->info.migratable && ops->data_size(d->backend, &size) >= 0) {
+        d->data_size = size;
+    }
+}
+
+static void
+device_publish_result(Device *d, const OpResult *res, DeviceOpKind kind)
+{
+    d->state = res->final_state;
+    if (res->n_arcs > 0) {
+        d->stats.transitions++;
+    }
+    for (unsigned i = 0; i < res->n_arcs; i++) {
+        if (res->arcs[i].error) {
+            d->stats.failed_arcs++;
+        } else {
+            d->stats.arcs++;
+        }
+    }
+    if (res->was_reset) {
+        d->stats.resets++;
+    }
+    if (kind == DEVICE_OP_SAVE) {
+        d->stats.bytes_saved += res->bytes;
+    } else if (kind == DEVICE_OP_RESTORE) {
+        d->stats.bytes_restored += res->bytes;
+    }
+    if (res->r < 0) {
+        (void) snprintf(d->last_error, sizeof(d->last_error), "%s", res->message);
+    }
+    device_refresh_props(d);
+}
+
+static void
+on_op_done(uv_work_t *w, int status)
+{
+    DeviceOp *op = w->data;
+    Device *d = op->device;
+
+    /* uv_cancel() is never called on device work, so status is always 0. */
+    (void) status;
+    d->op = NULL;
+    device_publish_result(d, &op->result, op->kind);
+    TRACE(on_op_done, "%s %s -> %s r=%d", d->id, op_names[op->kind],
+          fsm_state_name(d->state), op->result.r);
+    op->cb(d, &op->result, op->userdata);
+    free(op->path);
+    free(op);
+}
+
+static int
+device_check_idle(Device *d, char *err, size_t err_size)
+{
+    if (d->op) {
+        (void) snprintf(err, err_size, "device '%s' is busy with another operation (%s)", d->id,
+                        op_names[d->op->kind]);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int
+device_check_migratable(Device *d, char *err, size_t err_size)
+{
+    if (!d->info.migratable) {
+        (void) snprintf(err, err_size, "device '%s' does not support VFIO migration", d->id);
+        return -EOPNOTSUPP;
+    }
+    return 0;
+}
+
+/* Refuses, up front and without touching the device, a path the kernel would refuse. */
+static int
+device_check_path(Device *d, DeviceState target, char *err, size_t err_size)
+{
+    FsmRefusal why;
+    FsmPath path;
+    int r;
+
+    r = fsm_compute_path(d->state, target, d->info.mig_flags, &path, &why);
+    if (r < 0) {
+        (void) snprintf(err, err_size, "device '%s' cannot go from %s to %s: %s (%s)", d->id,
+                        fsm_state_name(d->state) ?: "?", fsm_state_name(target) ?: "?",
+                        fsm_refusal_to_string(why), errno_name(r));
+    }
+    return r;
+}
+
+static int
+device_queue_op(Device *d, DeviceOp *op, device_op_cb cb, void *userdata)
+{
+    uv_loop_t *loop = d->manager->loop;
+    int r;
+
+    op->device = d;
+    op->cur = d->state;
+    op->cb = cb;
+    op->userdata = userdata;
+    op->work.data = op;
+    r = uv_queue_work(loop, &op->work, op_work, on_op_done);
+    if (r < 0) {
+        return r;
+    }
+    d->op = op;
+    return 0;
+}
+
+static int
+device_start(Device *d, DeviceOp *op_in, device_op_cb cb, void *userdata, char *err,
+             size_t err_size)
+{
+    _cleanup_free_ DeviceOp *op = op_in;
+    int r;
+
+    if (!op) {
+        return -ENOMEM;
+    }
+    r = device_check_idle(d, err, err_size);
+    if (r >= 0 && op->kind != DEVICE_OP_RESET) {
+        r = device_check_migratable(d, err, err_size);
+    }
+    if (r >= 0) {
+        r = device_queue_op(d, op, cb, userdata);
+    }
+    if (r < 0) {
+        free(op->path);
+        return r;
+    }
+    TAKE_PTR(op);
+    return 0;
+}
+
+static DeviceOp *
+op_new(DeviceOpKind kind, const char *path)
+{
+    DeviceOp *op = calloc(1, sizeof(*op));
+
+    if (!op) {
+        return NULL;
+    }
+    op->kind = kind;
+    if (path) {
+        op->path = strdup(path);
+        if (!op->path) {
+            free(op);
+            return NULL;
+        }
+    }
+    return op;
+}
+
+int
+device_set_state_start(Device *d, DeviceState target, device_op_cb cb, void *userdata, char *err,
+                       size_t err_size)
+{
+    DeviceOp *op;
+    int r;
+
+    if (d->info.migratable) {
+        r = device_check_path(d, target, err, err_size);
+        if (r < 0) {
+            return r;
+        }
+    }
+    op = op_new(DEVICE_OP_SET_STATE, NULL);
+    if (op) {
+        op->target = target;
+    }
+    return device_start(d, op, cb, userdata, err, err_size);
+}
+
+int
+device_reset_start(Device *d, device_op_cb cb, void *userdata, char *err, size_t err_size)
+{
+    return device_start(d, op_new(DEVICE_OP_RESET, NULL), cb, userdata, err, err_size);
+}
+
+int
+device_save_start(Device *d, const char *path, bool resume, bool overwrite, device_op_cb cb,
+                  void *userdata, char *err, size_t err_size)
+{
+    DeviceOp *op;
+
+    if (!overwrite && access(path, F_OK) == 0) {
+        (void) snprintf(err, err_size, "'%s' already exists (set overwrite to replace it)", path);
+        return -EEXIST;
+    }
+    if (d->info.migratable && device_check_path(d, DEVICE_STATE_STOP_COPY, err, err_size) < 0) {
+        return -EINVAL;
+    }
+    op = op_new(DEVICE_OP_SAVE, path);
+    if (op) {
+        op->resume = resume;
+        op->overwrite = overwrite;
+    }
+    return device_start(d, op, cb, userdata, err, err_size);
+}
+
+int
+device_restore_start(Device *d, const char *path, bool stop, device_op_cb cb, void *userdata,
+                     char *err, size_t err_size)
+{
+    DeviceOp *op;
+
+    if (access(path, R_OK) < 0) {
+        int r = -errno;
+        (void) snprintf(err, err_size, "cannot read '%s': %s", path, strerror(-r));
+        return r;
+    }
+    if (d->info.migratable && device_check_path(d, DEVICE_STATE_RESUMING, err, err_size) < 0) {
+        return -EINVAL;
+    }
+    op = op_new(DEVICE_OP_RESTORE, path);
+    if (op) {
+        op->stop = stop;
+    }
+    return device_start(d, op, cb, userdata, err, err_size);
+}
+
+int
+device_new(Manager *m, const char *id, BackendDevice *backend, const BackendInfo *info,
+           Device **ret)
+{
+    Device *d = calloc(1, sizeof(*d));
+
+    if (!d || !(d->id = strdup(id))) {
+        free(d);
+        backend_device_free(backend);
+        return -ENOMEM;
+    }
+    d->manager = m;
+    d->backend = backend;
+    d->info = *info;
+    d->state = info->initial_state;
+    device_refresh_props(d);
+    *ret = d;
+    return 0;
+}
+
+Device *
+device_free(Device *d)
+{
+    if (!d) {
+        return NULL;
+    }
+    /* Freeing a device with work in flight would pull the back-end from under a worker. */
+    assert(!d->op);
+    data_session_free(d->session);
+    backend_device_free(d->backend);
+    free(d->id);
+    free(d);
+    return NULL;
+}
+
+bool
+device_is_busy(const Device *d)
+{
+    return d->op != NULL;
+}
+
+const char *
+device_busy_operation(const Device *d)
+{
+    return d->op ? op_names[d->op->kind] : NULL;
+}
+
+const char *
+device_backend_name(const Device *d)
+{
+    return d->backend->ops->name;
+}

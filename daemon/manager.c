@@ -1,1 +1,203 @@
-/* placeholder: written in this session */
+/* SPDX-License-Identifier: MIT */
+/*
+ * manager — see manager.h.
+ */
+#include "manager.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+static uint64_t
+monotonic_ns(void)
+{
+    struct timespec ts;
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+int
+manager_new(uv_loop_t *loop, Manager **ret)
+{
+    Manager *m = calloc(1, sizeof(*m));
+
+    if (!m) {
+        return -ENOMEM;
+    }
+    m->loop = loop;
+    m->started_ns = monotonic_ns();
+    *ret = m;
+    return 0;
+}
+
+Manager *
+manager_free(Manager *m)
+{
+    if (!m) {
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n_devices; i++) {
+        device_free(m->devices[i]);
+    }
+    free(m->devices);
+    free(m);
+    return NULL;
+}
+
+/* Index of the first device whose id is >= @id (binary search over the sorted array). */
+static size_t
+manager_lower_bound(const Manager *m, const char *id)
+{
+    size_t lo = 0, hi = m->n_devices;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->devices[mid]->id, id) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+Device *
+manager_find(Manager *m, const char *id)
+{
+    size_t i = manager_lower_bound(m, id);
+    return i < m->n_devices && strcmp(m->devices[i]->id, id) == 0 ? m->devices[i] : NULL;
+}
+
+static int
+manager_link(Manager *m, Device *d)
+{
+    size_t i;
+
+    if (m->n_devices == m->allocated) {
+        size_t n = m->allocated ? m->allocated * 2 : 16;
+        Device **p = realloc(m->devices, n * sizeof(*p));
+        if (!p) {
+            return -ENOMEM;
+        }
+        m->devices = p;
+        m->allocated = n;
+    }
+    i = manager_lower_bound(m, d->id);
+    memmove(m->devices + i + 1, m->devices + i, (m->n_devices - i) * sizeof(*m->devices));
+    m->devices[i] = d;
+    m->n_devices++;
+    return 0;
+}
+
+static void
+manager_unlink(Manager *m, Device *d)
+{
+    size_t i = manager_lower_bound(m, d->id);
+
+    assert(i < m->n_devices && m->devices[i] == d);
+    memmove(m->devices + i, m->devices + i + 1, (m->n_devices - i - 1) * sizeof(*m->devices));
+    m->n_devices--;
+}
+
+/* Checks the id (or picks one) and the device limit. Writes the id into @buf. */
+static int
+manager_claim_id(Manager *m, const char *id, char *buf, size_t size, char *err, size_t err_size)
+{
+    if (m->n_devices >= MANAGER_MAX_DEVICES) {
+        (void) snprintf(err, err_size, "the daemon already has %d devices, its limit",
+                        MANAGER_MAX_DEVICES);
+        return -ENOSPC;
+    }
+    if (id && *id) {
+        if (!id_is_valid(id)) {
+            (void) snprintf(err, err_size,
+                            "'%.64s' is not a valid device id (1-%d characters from "
+                            "A-Z a-z 0-9 _ . : -, not starting with - or .)",
+                            id, DEVICE_ID_MAX);
+            return -EINVAL;
+        }
+        if (manager_find(m, id)) {
+            (void) snprintf(err, err_size, "a device with id '%s' is already attached", id);
+            return -EEXIST;
+        }
+        (void) snprintf(buf, size, "%s", id);
+        return 0;
+    }
+    do {
+        (void) snprintf(buf, size, "sim%u", m->next_sim_index++);
+    } while (manager_find(m, buf));
+    return 0;
+}
+
+int
+manager_attach_sim(Manager *m, const char *id, const char *model, const char *options,
+                   Device **ret, char *err, size_t err_size)
+{
+    char name[DEVICE_ID_MAX + 1], why[256] = "";
+    BackendDevice *bd = NULL;
+    BackendInfo info = {0};
+    Device *d = NULL;
+    int r;
+
+    r = manager_claim_id(m, id, name, sizeof(name), err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    if (model && *model && strcmp(model, "generic") != 0) {
+        (void) snprintf(err, err_size, "unknown sim model '%.64s' (known: generic)", model);
+        return -EINVAL;
+    }
+    if (options && strlen(options) > MANAGER_MAX_OPTIONS) {
+        (void) snprintf(err, err_size, "sim options are longer than %d characters",
+                        MANAGER_MAX_OPTIONS);
+        return -EINVAL;
+    }
+    r = sim_device_new(name, options ? options : "", &bd, &info, why, sizeof(why));
+    if (r < 0) {
+        (void) snprintf(err, err_size, "invalid sim options: %s", why[0] ? why : strerror(-r));
+        return r;
+    }
+    r = device_new(m, name, bd, &info, &d);
+    if (r < 0) {
+        return r;
+    }
+    r = manager_link(m, d);
+    if (r < 0) {
+        device_free(d);
+        return r;
+    }
+    log_info("Attached sim device '%s' (%s).", name, options && *options ? options : "defaults");
+    *ret = d;
+    return 0;
+}
+
+int
+manager_detach(Manager *m, const char *id, char *err, size_t err_size)
+{
+    Device *d = manager_find(m, id);
+
+    if (!d) {
+        (void) snprintf(err, err_size, "no device with id '%.64s'", id);
+        return -ENOENT;
+    }
+    if (device_is_busy(d)) {
+        (void) snprintf(err, err_size, "device '%s' is busy (%s); detach it when it is idle", id,
+                        device_busy_operation(d));
+        return -EBUSY;
+    }
+    manager_unlink(m, d);
+    log_info("Detached device '%s'.", id);
+    device_free(d);
+    return 0;
+}
+
+uint64_t
+manager_uptime_ms(const Manager *m)
+{
+    return (monotonic_ns() - m->started_ns) / 1000000;
+}

@@ -11,6 +11,8 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+#undef MIN
+#undef MAX
 #define MIN(a, b)                                                                                  \
     ({                                                                                             \
         __typeof__(a) _a = (a);                                                                    \

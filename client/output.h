@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * output — how vfio-migctl prints: aligned tables and "key: value" lines for people, one
+ * JSON document per invocation (json-c) for scripts, and the one error format. It translates
+ * protocol values into the names users type (lower-case kernel state names, flag names) and
+ * computes nothing else.
+ *
+ * Used by:  commands.c.
+ * Uses:     core/fsm.h (state and flag names), util/strutil.h (byte sizes), json-c.
+ * Threads:  single-threaded (stdout/stderr).
+ * Errors:   negative errno; JSON builders return NULL only when out of memory, and every
+ *           output_json_* function accepts NULL so a build can be checked once, at the end.
+ */
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "util/cleanup.h"
+#include "util/macro.h"
+#include "vfio_migd/v1/devices.pb-c.h"
+
+/* ---- names and numbers */
+
+/* "running", "stop_copy", ...; "unknown" for 0 or a number this client does not know. */
+const char *output_state_name(VfioMigd__V1__DeviceState s);
+/* "stop_copy+p2p+pre_copy", or "-" when no flag is set. Returns @buf. */
+char *output_flags_string(uint32_t flags, char *buf, size_t size);
+/* "850 us", "12.4 ms", "3.25 s". Returns @buf. */
+char *output_duration(uint64_t us, char *buf, size_t size);
+/* The arcs as people read them: "running -> running_p2p -> stop"; a gap between two arcs
+ * (one's end is not the next one's start) is shown as ", ". "-" when there is none. */
+void output_arc_chain(FILE *f, VfioMigd__V1__Arc *const *arcs, size_t n_arcs);
+
+/* ---- tables */
+
+typedef struct OutputTable OutputTable;
+
+/* A table with @n_columns columns whose header line is the @n_columns strings that follow.
+ * NULL when out of memory. */
+OutputTable *output_table_new(unsigned n_columns, ...);
+/* Appends a row of n_columns strings (copied). 0 or -ENOMEM. */
+int output_table_add(OutputTable *t, ...);
+/* Columns are left-aligned and separated by two spaces; no trailing blanks. */
+void output_table_print(const OutputTable *t, FILE *f);
+OutputTable *output_table_free(OutputTable *t); /* NULL-safe; returns NULL */
+DEFINE_CLEANUP_FUNC(OutputTable *, output_table_free);
+
+/* One "key: value" line on stdout with the value column aligned across a listing. */
+void output_field(const char *key, const char *fmt, ...) _printf_(2, 3);
+
+/* ---- JSON */
+
+json_object *output_json_state(VfioMigd__V1__DeviceState s);
+json_object *output_json_flags(uint32_t flags);                 /* ["stop_copy", "p2p"] */
+json_object *output_json_arcs(VfioMigd__V1__Arc *const *arcs, size_t n_arcs); /* ["a->b"] */
+json_object *output_json_ms(uint64_t us);                       /* milliseconds, 3 decimals */
+/* The device as documented in docs/cli.md ("show"): fixed keys, "stats", "properties", and
+ * each property again at the top level unless its key is taken. */
+json_object *output_json_device(const VfioMigd__V1__Device *d);
+/* Sets @key of @o to @v, taking @v; does nothing but release @v when @o is NULL. */
+void output_json_set(json_object *o, const char *key, json_object *v);
+/* Appends @v to the array @a, taking @v. */
+void output_json_append(json_object *a, json_object *v);
+/* Prints @o as the invocation's JSON document on stdout and releases it. -ENOMEM when @o
+ * is NULL (a build ran out of memory), -EIO when stdout fails. */
+int output_json_print(json_object *o);
+
+/* ---- people */
+
+/* "key: value" lines for one device (the table form of "show"). */
+void output_device_fields(const VfioMigd__V1__Device *d);
+
+/* ---- errors */
+
+/* "vfio-migctl: <command>: <message>" on stderr. */
+void output_error(const char *command, const char *fmt, ...) _printf_(2, 3);
+/* A failed call: "vfio-migctl: <command>: <message> (<STATUS>)" on stderr and, when @doc is
+ * not NULL (--json), @doc with "error" and "code" added as the JSON document on stdout.
+ * Takes @doc. */
+void output_call_error(const char *command, const RpcError *err, json_object *doc);

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * device — one device the daemon owns: its back-end handle, the state the daemon last
+ * observed, its open data session, statistics, and at most one operation at a time.
+ *
+ * Every operation that touches the device (state transitions, reset, save, restore) runs
+ * on a libuv worker thread, never on the loop: the worker steps the kernel's path one arc at
+ * a time (core/fsm), timing each arc, and reads the state back after a failed arc; a device
+ * found in ERROR is reset. While an operation runs, the worker owns the back-end handle and
+ * the data session; the loop only reads the cached fields below. The completion callback
+ * runs on the loop, after the cached fields were updated.
+ *
+ * Used by:  manager.c (lifetime), rpc/handlers/devices.c (API).
+ * Uses:     backend/backend.h (the device vtable), core/fsm.h, core/savefile.h.
+ * Threads:  every function here is loop-thread only.
+ * Errors:   negative errno; a human-readable explanation goes into the caller's buffer or
+ *           the OpResult. Nothing here logs above debug; callers report.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "backend/backend.h"
+#include "core/fsm.h"
+#include "forward.h"
+
+/* A save or restore takes at most: 4 arcs to STOP_COPY/RESUMING, 1-3 arcs onwards, and the
+ * same again for a rollback or a reset path. */
+#define DEVICE_MAX_ARCS 24
+#define DEVICE_MESSAGE_MAX 512
+
+typedef struct ArcRecord {
+    DeviceState from;
+    DeviceState to;
+    uint64_t start_us;    /* since the operation started */
+    uint64_t duration_us;
+    int error;            /* 0, or the negative errno the back-end returned */
+    bool opened_session;
+} ArcRecord;
+
+typedef struct DeviceStats {
+    uint64_t transitions;
+    uint64_t arcs;
+    uint64_t failed_arcs;
+    uint64_t resets;
+    uint64_t bytes_saved;
+    uint64_t bytes_restored;
+} DeviceStats;
+
+typedef enum OpFailure {
+    OP_FAILED_NONE = 0,
+    OP_FAILED_REFUSED,   /* nothing was touched: the request was refused up front */
+    OP_FAILED_ARC,       /* a kernel arc failed */
+    OP_FAILED_DATA,      /* reading or writing the data session failed */
+    OP_FAILED_FILE,      /* the file could not be read or written */
+} OpFailure;
+
+/* What an operation did, filled on the worker, read on the loop. */
+typedef struct OpResult {
+    int r;                       /* 0 or negative errno */
+    OpFailure failure;
+    DeviceState start_state;
+    DeviceState final_state;     /* as read back from the device */
+    unsigned n_arcs;
+    ArcRecord arcs[DEVICE_MAX_ARCS];
+    uint64_t elapsed_us;
+    uint64_t bytes;              /* data bytes saved or restored */
+    bool was_reset;              /* the device was reset (ERROR, or an aborted restore) */
+    char message[DEVICE_MESSAGE_MAX]; /* on failure: what happened, naming arcs and errnos */
+} OpResult;
+
+/* Runs once on the loop when an operation started by device_*_start() ends. */
+typedef void (*device_op_cb)(Device *d, const OpResult *res, void *userdata);
+
+struct Device {
+    Manager *manager;
+    char *id;
+    BackendDevice *backend;       /* owned */
+    BackendInfo info;
+    DeviceState state;            /* last observed; updated only on the loop */
+    uint64_t data_size;
+    DataSession *session;         /* owned; touched by the worker while busy */
+    DeviceOp *op;                 /* the operation in flight, NULL when idle */
+    DeviceStats stats;
+    char last_error[DEVICE_MESSAGE_MAX];
+    BackendProperty props[BACKEND_MAX_PROPERTIES]; /* cached at attach and after each op */
+    unsigned n_props;
+};
+
+/* Takes ownership of @backend on success and on failure. */
+int device_new(Manager *m, const char *id, BackendDevice *backend, const BackendInfo *info,
+               Device **ret);
+/* Frees an idle device (closes its session and back-end). NULL-safe; returns NULL. */
+Device *device_free(Device *d);
+
+bool device_is_busy(const Device *d);
+const char *device_busy_operation(const Device *d); /* NULL when idle */
+const char *device_backend_name(const Device *d);
+
+/*
+ * Each of these returns 0 and later calls @cb exactly once on the loop, or returns a negative
+ * errno, fills @err, and never calls @cb:
+ *   -EBUSY       another operation runs on the device
+ *   -EOPNOTSUPP  the device has no migration support
+ *   -EINVAL      the kernel's state machine refuses the request from the current state
+ * Failures of the work itself (an arc, the data session, the file) arrive in OpResult.
+ */
+int device_set_state_start(Device *d, DeviceState target, device_op_cb cb, void *userdata,
+                           char *err, size_t err_size);
+int device_reset_start(Device *d, device_op_cb cb, void *userdata, char *err, size_t err_size);
+/* Saves to @path (absolute): "<path>.partial" is written and renamed when complete. */
+int device_save_start(Device *d, const char *path, bool resume, bool overwrite, device_op_cb cb,
+                      void *userdata, char *err, size_t err_size);
+int device_restore_start(Device *d, const char *path, bool stop, device_op_cb cb, void *userdata,
+                         char *err, size_t err_size);

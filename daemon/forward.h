@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Forward declarations shared by the daemon's headers, so headers need not include each
+ * other (systemd *-forward.h). */
+
+typedef struct Device Device;
+typedef struct Manager Manager;
+typedef struct DeviceOp DeviceOp;

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * manager — owns every device of the daemon, enforces the daemon-wide limits, and looks
+ * devices up by id. Devices are kept sorted by id so listings are stable.
+ *
+ * Used by:  main.c (lifetime), rpc/handlers/ (API).
+ * Uses:     device.h, backend/backend.h.
+ * Threads:  loop-thread only.
+ * Errors:   negative errno plus a sentence in the caller's buffer; nothing here logs above
+ *           info.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "forward.h"
+
+/* A host has at most a few hundred VFs; 1024 bounds memory use by a misbehaving client. */
+#define MANAGER_MAX_DEVICES 1024
+/* Sim options are short key=value lists; anything longer is a mistake or an attack. */
+#define MANAGER_MAX_OPTIONS 4096
+
+struct Manager {
+    uv_loop_t *loop;
+    Device **devices;      /* sorted by id */
+    size_t n_devices;
+    size_t allocated;
+    unsigned next_sim_index;
+    uint64_t started_ns;   /* CLOCK_MONOTONIC when the manager was created */
+    bool shutting_down;    /* no new operations once set */
+};
+
+int manager_new(uv_loop_t *loop, Manager **ret);
+/* Frees every device; all must be idle. NULL-safe; returns NULL. */
+Manager *manager_free(Manager *m);
+
+Device *manager_find(Manager *m, const char *id);
+
+/* Attaches a simulated device. @id may be empty (the manager picks "simN"). @model is "" or
+ * "generic". -EEXIST: id taken; -EINVAL: bad id/model/options; -ENOSPC: too many devices. */
+int manager_attach_sim(Manager *m, const char *id, const char *model, const char *options,
+                       Device **ret, char *err, size_t err_size);
+
+/* Detaches and frees a device. -ENOENT unknown; -EBUSY while an operation runs. */
+int manager_detach(Manager *m, const char *id, char *err, size_t err_size);
+
+uint64_t manager_uptime_ms(const Manager *m);
