@@ -8,7 +8,7 @@
  * The plan of a command function, for a reader adding one:
  *   r = parse_plain(cli, argc, argv, min, max)   -- or a next_option() loop for own options
  *   build the request from argv[optind...]       -- names translated, nothing computed
- *   r = call(cli, METHOD("Name"), &req.base, &descriptor, NULL, &resp)
+ *   r = call(cli, DEVICE_METHOD("Name"), &req.base, &..._response__descriptor, NULL, &resp)
  *   print JSON (output_json_*) or text; return 0
  */
 
@@ -47,15 +47,6 @@ message_freep(void *p)
 }
 #define _cleanup_message_ _cleanup_(message_freep)
 
-static void
-json_putp(json_object **o)
-{
-    if (*o) {
-        (void) json_object_put(*o);
-    }
-}
-#define _cleanup_json_ _cleanup_(json_putp)
-
 /* ---- parsing */
 
 static int
@@ -87,7 +78,7 @@ commands_global_option(Cli *cli, int opt, const char *arg)
         return 0;
     case OPT_SOCKET:
         if (!*arg) {
-            fprintf(stderr, "vfio-migctl: --socket needs a path\n");
+            fprintf(stderr, "vfio-migctl: --socket needs a path\nTry 'vfio-migctl --help'.\n");
             return -EINVAL;
         }
         cli->socket_path = arg;
@@ -97,7 +88,7 @@ commands_global_option(Cli *cli, int opt, const char *arg)
         seconds = strtod(arg, &end);
         if (errno || end == arg || *end || !(seconds >= 0 && seconds <= TIMEOUT_MAX_S)) {
             fprintf(stderr, "vfio-migctl: --timeout: '%s' is not a number of seconds "
-                            "(0 waits for ever)\n", arg);
+                            "(0 waits for ever)\nTry 'vfio-migctl --help'.\n", arg);
             return -EINVAL;
         }
         cli->timeout_ms = (int) (seconds * 1000.0 + 0.5);
@@ -164,17 +155,15 @@ parse_begin(void)
 static int
 check_positional(Cli *cli, int argc, int min, int max)
 {
+    const Command *cmd = cli->command;
     int n = argc - optind;
 
-    if (n < min) {
-        return usage_error(cli, "missing argument; usage: vfio-migctl %s %s", cli->command->name,
-                           cli->command->usage);
+    if (n >= min && n <= max) {
+        return 0;
     }
-    if (n > max) {
-        return usage_error(cli, "too many arguments; usage: vfio-migctl %s %s",
-                           cli->command->name, cli->command->usage);
-    }
-    return 0;
+    return usage_error(cli, "%s; usage: vfio-migctl %s%s%s",
+                       n < min ? "missing argument" : "too many arguments", cmd->name,
+                       *cmd->usage ? " " : "", cmd->usage);
 }
 
 /* For commands that have no options of their own. */
@@ -228,8 +217,10 @@ absolute_path(Cli *cli, const char *file, char **ret)
     }
     cwd = getcwd(NULL, 0);
     if (!cwd) {
-        output_error(cli->command->name, "cannot resolve '%s': %s", file, strerror(errno));
-        return -errno;
+        int r = -errno;
+
+        output_error(cli->command->name, "cannot resolve '%s': %s", file, strerror(-r));
+        return r == -EINVAL ? -EIO : r; /* -EINVAL means a usage error to main.c */
     }
     if (asprintf(ret, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, file) < 0) {
         return -ENOMEM;
@@ -256,6 +247,7 @@ call(Cli *cli, const char *method, const ProtobufCMessage *req,
         rpc_client_global_init();
         r = rpc_client_new(cli->socket_path, &cli->client);
         if (r < 0) {
+            rpc_client_global_shutdown();
             json_object_put(error_doc);
             output_error(cli->command->name, "cannot set up a client for '%s': %s",
                          cli->socket_path, strerror(-r));

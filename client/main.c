@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,10 @@ enum {
 };
 
 static const Command command_table[] = {
-    {"devices", "", "List the attached devices and their migration state", NULL,
+    {"devices", "", "List the attached devices and their migration states", NULL,
      commands_devices},
     {"attach", "--sim OPTS [--model M] [--name NAME] | --pci BDF | --mdev UUID | --cdev PATH",
-     "Attach a device to the daemon (a simulated one, or a VFIO device)",
+     "Attach a simulated or a VFIO device to the daemon",
      "  --sim OPTS     a simulated device with comma-separated key=value options,\n"
      "                 e.g. 'flags=stop_copy+p2p,size=4M,latency_ms=5' ('' for defaults)\n"
      "  --model M      the simulated device's model (default: generic)\n"
@@ -39,36 +40,36 @@ static const Command command_table[] = {
      "  --name NAME    the device's id (default: chosen by the daemon, e.g. sim0)\n",
      commands_attach},
     {"detach", "ID", "Detach a device from the daemon", NULL, commands_detach},
-    {"show", "ID", "Show one device: state, flags, counters and back-end properties", NULL,
+    {"show", "ID", "Show one device: state, flags, counters, properties", NULL,
      commands_show},
     {"state", "ID [TARGET]",
-     "Print a device's migration state, or move it to TARGET and show each kernel arc taken",
+     "Print a device's state, or move it to TARGET arc by arc",
      "  TARGET         running, stop, stop_copy, resuming, running_p2p, pre_copy,\n"
      "                 pre_copy_p2p (any case; short forms run, sc, res, rp2p, pc, pcp2p)\n",
      commands_state},
     {"path", "FROM TO [--flags FLAGS]",
-     "Show the arcs the kernel takes from FROM to TO, and which one opens a data session",
+     "Show the kernel's arcs from FROM to TO (no device needed)",
      "  --flags FLAGS  the device's migration flags, names joined by '+' from stop_copy,\n"
      "                 p2p, pre_copy, or a number (default: stop_copy+p2p+pre_copy)\n",
      commands_path},
-    {"reset", "ID", "Reset a device (VFIO_DEVICE_RESET): back to running, data session ends",
+    {"reset", "ID", "Reset a device: back to running, any data session ends",
      NULL, commands_reset},
     {"save", "ID FILE [--resume] [--force]",
-     "Save a device's migration state to FILE on the daemon's host (leaves it stopped)",
-     "  --resume       return the device to running after saving\n"
+     "Save a device's state to FILE on the daemon's host",
+     "  --resume       return the device to running after saving (default: stop)\n"
      "  --force        replace FILE if it exists\n"
      "  FILE           made absolute against the current directory\n",
      commands_save},
-    {"restore", "ID FILE [--stop]", "Restore a device's migration state from FILE (then running)",
+    {"restore", "ID FILE [--stop]", "Restore a device's state from a FILE written by save",
      "  --stop         leave the device stopped instead of running\n"
      "  FILE           made absolute against the current directory\n",
      commands_restore},
     {"health", "[SERVICE]",
-     "Ask the daemon's gRPC health service; exit 0 only when SERVING",
+     "Check the daemon's health (exit 0 only when SERVING)",
      "  SERVICE        '' (default: the whole daemon), vfio_migd.v1.DeviceService or\n"
      "                 vfio_migd.v1.SystemService\n",
      commands_health},
-    {"version", "", "Print this client's version and the daemon's version, pid and uptime",
+    {"version", "", "Print the client's and the daemon's versions",
      NULL, commands_version},
 };
 
@@ -94,10 +95,17 @@ print_help(FILE *f)
 }
 
 static int
-usage_error(const char *fmt, const char *arg)
+usage_error(const char *fmt, ...) _printf_(1, 2);
+
+static int
+usage_error(const char *fmt, ...)
 {
+    va_list ap;
+
     fprintf(stderr, "vfio-migctl: ");
-    fprintf(stderr, fmt, arg);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\nTry 'vfio-migctl --help'.\n");
     return EXIT_STATUS_USAGE;
 }
@@ -147,7 +155,7 @@ parse_global(Cli *cli, int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        return usage_error("%s", "no command given");
+        return usage_error("no command given");
     }
     return -1;
 }
@@ -188,9 +196,10 @@ main(int argc, char **argv)
 
     r = cli.command->run(&cli, argc - optind, argv + optind);
     commands_done(&cli);
-    if (fflush(stdout) != 0 && r >= 0) {
-        fprintf(stderr, "vfio-migctl: %s: cannot write the output: %m\n", cli.command->name);
-        r = -EIO;
+    /* A full disk or a closed pipe must not pass for success. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "vfio-migctl: %s: cannot write to stdout\n", cli.command->name);
+        r = r < 0 ? r : -EIO;
     }
     return exit_status(r);
 }

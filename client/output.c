@@ -57,8 +57,21 @@ output_duration(uint64_t us, char *buf, size_t size)
         (void) snprintf(buf, size, "%llu us", (unsigned long long) us);
     } else if (us < 1000000) {
         (void) snprintf(buf, size, "%.1f ms", (double) us / 1e3);
-    } else {
+    } else if (us < 60 * UINT64_C(1000000)) {
         (void) snprintf(buf, size, "%.2f s", (double) us / 1e6);
+    } else {
+        uint64_t s = us / 1000000;
+
+        if (s < 3600) {
+            (void) snprintf(buf, size, "%llum %02llus", (unsigned long long) (s / 60),
+                            (unsigned long long) (s % 60));
+        } else if (s < 86400) {
+            (void) snprintf(buf, size, "%lluh %02llum", (unsigned long long) (s / 3600),
+                            (unsigned long long) (s % 3600 / 60));
+        } else {
+            (void) snprintf(buf, size, "%llud %02lluh", (unsigned long long) (s / 86400),
+                            (unsigned long long) (s % 86400 / 3600));
+        }
     }
     return buf;
 }
@@ -276,21 +289,26 @@ json_stats(const VfioMigd__V1__DeviceStats *s)
 }
 
 /* "properties" as an object, and each property also at the top level of @o unless a key of
- * the device (or an earlier property) already has that name. */
+ * the device (or an earlier property) already has that name. "properties" is added first so
+ * that no property can take its name. */
 static void
 json_properties(json_object *o, const VfioMigd__V1__Device *d)
 {
     json_object *props = json_object_new_object();
 
+    if (!o || !props) {
+        json_object_put(props);
+        return;
+    }
+    json_object_object_add(o, "properties", props); /* @o holds it; we fill it in place */
     for (size_t i = 0; i < d->n_properties; i++) {
         const VfioMigd__V1__Device__PropertiesEntry *p = d->properties[i];
 
         output_json_set(props, p->key, json_object_new_string(p->value));
-        if (o && !json_object_object_get_ex(o, p->key, NULL)) {
+        if (!json_object_object_get_ex(o, p->key, NULL)) {
             output_json_set(o, p->key, json_object_new_string(p->value));
         }
     }
-    output_json_set(o, "properties", props);
 }
 
 json_object *
@@ -310,7 +328,6 @@ output_json_device(const VfioMigd__V1__Device *d)
     output_json_set(o, "busy_operation", json_object_new_string(d->busy_operation));
     output_json_set(o, "data_session_open", json_object_new_boolean(d->data_session_open));
     output_json_set(o, "stats", json_stats(d->stats ? d->stats : &no_stats));
-    /* "properties" is set before the copies so that no property can take its name. */
     json_properties(o, d);
     return o;
 }
@@ -372,8 +389,14 @@ output_device_fields(const VfioMigd__V1__Device *d)
     if (d->stats) {
         device_stats_fields(d->stats);
     }
+    if (d->n_properties > 0) {
+        printf("properties:\n");
+    }
     for (size_t i = 0; i < d->n_properties; i++) {
-        output_field(d->properties[i]->key, "%s", d->properties[i]->value);
+        char key[80];
+
+        (void) snprintf(key, sizeof(key), "  %s", d->properties[i]->key);
+        output_field(key, "%s", d->properties[i]->value);
     }
 }
 

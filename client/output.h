@@ -31,7 +31,7 @@
 const char *output_state_name(VfioMigd__V1__DeviceState s);
 /* "stop_copy+p2p+pre_copy", or "-" when no flag is set. Returns @buf. */
 char *output_flags_string(uint32_t flags, char *buf, size_t size);
-/* "850 us", "12.4 ms", "3.25 s". Returns @buf. */
+/* "850 us", "12.4 ms", "3.25 s", "2m 05s", "3h 07m", "2d 04h". Returns @buf. */
 char *output_duration(uint64_t us, char *buf, size_t size);
 /* The arcs as people read them: "running -> running_p2p -> stop"; a gap between two arcs
  * (one's end is not the next one's start) is shown as ", ". "-" when there is none. */

@@ -16,6 +16,7 @@
 
 #include "client.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,7 +37,9 @@
  * Reconnect backoff of the channel. gRPC's defaults (1 s initial, 120 s maximum) make a
  * client that tried before the daemon was up wait seconds after it is; calls made while the
  * channel backs off fail at once with UNAVAILABLE, so short values only cost a few
- * connect() attempts on a local socket.
+ * connect() attempts on a local socket. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left alone on
+ * purpose: despite its name it is the minimum time a connection attempt may take to get the
+ * server's HTTP/2 SETTINGS, and 100 ms would fail a daemon that is merely slow to answer.
  */
 #define RPC_RECONNECT_BACKOFF_MS 100
 #define RPC_RECONNECT_BACKOFF_MAX_MS 1000
@@ -101,15 +104,38 @@ rpc_status_code_name(grpc_status_code code)
     return status_names[code];
 }
 
+/* "unix:" + @path as a URI: gRPC parses the target as one, so '#', '?', '%' or a space in a
+ * path would otherwise be taken as URI syntax; it percent-decodes the path again. */
+static char *
+target_from_path(const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *target = malloc(strlen("unix:") + 3 * strlen(path) + 1);
+    char *p = target;
+
+    if (!target) {
+        return NULL;
+    }
+    p = stpcpy(p, "unix:");
+    for (const unsigned char *s = (const unsigned char *) path; *s; s++) {
+        if (isalnum(*s) || strchr("/-._~", *s)) {
+            *p++ = (char) *s;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+        }
+    }
+    *p = '\0';
+    return target;
+}
+
 int
 rpc_client_new(const char *socket_path, RpcClient **ret)
 {
     grpc_arg args[] = {
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-         .value.integer = RPC_RECONNECT_BACKOFF_MS},
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
          .value.integer = RPC_RECONNECT_BACKOFF_MS},
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
@@ -128,7 +154,8 @@ rpc_client_new(const char *socket_path, RpcClient **ret)
     if (!socket_path || !*socket_path || !ret) {
         return -EINVAL;
     }
-    if (asprintf(&target, "unix:%s", socket_path) < 0) {
+    target = target_from_path(socket_path);
+    if (!target) {
         return -ENOMEM;
     }
     c = calloc(1, sizeof(*c));
@@ -274,8 +301,10 @@ error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
     bool ours = timeout_ms > 0 && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0;
 
     if (status == GRPC_STATUS_UNAVAILABLE) {
-        error_set(err, status, "cannot reach vfio-migd at '%s': %s (" RPC_UNREACHABLE_HINT ")",
-                  c->socket_path, *text ? text : "unavailable");
+        /* Also what a daemon that is shutting down answers, so "cannot reach" would be
+         * too strong; the hint still applies. */
+        error_set(err, status, "vfio-migd at '%s' is unavailable: %s (" RPC_UNREACHABLE_HINT ")",
+                  c->socket_path, *text ? text : "no reason given");
     } else if (status == GRPC_STATUS_DEADLINE_EXCEEDED && ours) {
         error_set(err, status, "no answer from vfio-migd at '%s' within %d ms (use --timeout)",
                   c->socket_path, timeout_ms);

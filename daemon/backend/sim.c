@@ -1,1 +1,1509 @@
-/* placeholder: written in this session */
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim — the simulated device back-end: a VFIO migration device modelled inside the daemon's
+ * own process, with no kernel and no fds, that answers every backend.h call the way a kernel
+ * driver (mtty, mlx5, hisi_acc) answers the matching ioctl, read() or write() — never more
+ * forgivingly. The demo, the integration tests and most unit tests migrate these devices, so
+ * any leniency here would hide a daemon bug that real hardware then exposes.
+ *
+ * The plan:
+ *  - set_state() is one SET of MIG_DEVICE_STATE: under the device mutex it walks core/fsm hop
+ *    by hop with fsm_next_hop(), sleeps latency_ms before each arc and runs that single arc;
+ *    a failed arc stops the walk at the last completed hop (kernel-uapi.md §6.4), or in ERROR
+ *    when fail_to_error asks for pds-like behaviour.
+ *  - The device content is three numbers (seed, size, gen). Every byte of a saved image is a
+ *    pure function of them, so a save of any size costs no memory and the resuming side
+ *    checks each byte as it arrives. docs/simulated-devices.md describes the content model
+ *    and the stream layout; the two must stay in step.
+ *  - A SimSession is the driver-side state of one data fd. The device holds its live session
+ *    (so RESUMING -> STOP can validate after the caller closed its handle, as drivers hold
+ *    their own file reference); the caller holds a handle. Device handle and session objects
+ *    each count one reference on the device, so they may be freed in any order.
+ *  - Faults (fail_arc, fail_nth, fail_to_error) are injected per arc, before the arc has any
+ *    effect.
+ *
+ * Uses:     core/fsm (the kernel's table), util/strutil (option parsing), zlib (header CRC).
+ * Threads:  any; one mutex per device guards the device and every session it ever opened.
+ * Errors:   negative errno exactly as a kernel driver returns it; logs at debug level only.
+ */
+#include "backend.h"
+
+#include <ctype.h>
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "../util/cleanup.h"
+#include "../util/log.h"
+#include "../util/macro.h"
+#include "../util/strutil.h"
+
+/* ---- stream layout (docs/simulated-devices.md "Stream layout" is the normative text) */
+
+#define SIM_MAGIC "VFSIMDEV"
+#define SIM_STREAM_VERSION UINT32_C(1)
+#define SIM_HEADER_SIZE UINT64_C(64)
+#define SIM_RECORD_SIZE UINT64_C(16) /* a record header: tag, chunk index, version or gen */
+/* Granularity of dirtying and of dirty records. 64 KiB keeps the per-chunk version table at
+ * 1 Mi entries (8 MiB) for the largest device (64 GiB) while records stay small enough that
+ * pre-copy has something to iterate over. */
+#define SIM_CHUNK_SIZE UINT64_C(65536)
+#define SIM_HDR_FLAG_RECORDS UINT32_C(1) /* dirty records and an END record follow the image */
+#define SIM_TAG_CHUNK UINT32_C(1)
+#define SIM_TAG_END UINT32_C(2)
+
+/* Byte offsets inside the 64-byte header; everything little-endian, unused bytes zero. */
+enum {
+    SIM_HDR_MAGIC = 0,       /* 8 bytes "VFSIMDEV" */
+    SIM_HDR_VERSION = 8,     /* u32 */
+    SIM_HDR_FLAGS = 12,      /* u32 SIM_HDR_FLAG_* */
+    SIM_HDR_SIZE = 16,       /* u64 total image size, this header included */
+    SIM_HDR_SEED = 24,       /* u64 */
+    SIM_HDR_GEN = 32,        /* u64 generation of the image */
+    SIM_HDR_CHUNK = 40,      /* u32 SIM_CHUNK_SIZE */
+    SIM_HDR_RESERVED = 44,   /* 16 zero bytes */
+    SIM_HDR_CRC = 60,        /* u32 zlib crc32 of bytes 0..59 */
+};
+
+/* ---- option limits */
+
+#define SIM_SIZE_MIN SIM_HEADER_SIZE       /* the header alone: a device with no payload */
+#define SIM_SIZE_MAX (UINT64_C(64) << 30)  /* 64 GiB: above mlx5's 4 GiB non-chunked limit */
+#define SIM_SIZE_DEFAULT (UINT64_C(1) << 20)
+#define SIM_LATENCY_MAX_MS 60000           /* a minute: longer is a hang, not a latency */
+#define SIM_ERRNO_MAX 4095                 /* the kernel's MAX_ERRNO */
+
+#define GOLDEN UINT64_C(0x9E3779B97F4A7C15) /* 2^64 / phi, the splitmix64 increment */
+
+typedef struct SimDevice SimDevice;
+typedef struct SimSession SimSession;
+
+typedef struct SimConfig {
+    uint32_t flags;              /* MIG_FLAG_*, one of the four legal sets */
+    bool migratable;             /* false: FEATURE ioctls answer -ENOTTY */
+    uint64_t size;               /* exact STOP_COPY stream length, also MIG_DATA_SIZE */
+    unsigned latency_ms;         /* slept before every arc, state mutex held */
+    bool fail_set;               /* fail_arc was given */
+    FsmArc fail_arc;
+    int fail_errno;              /* positive */
+    unsigned fail_nth;           /* 0: fail every run of fail_arc; N: only the N-th */
+    bool fail_to_error;          /* the failing arc leaves the device in ERROR (pds) */
+    bool precopy_enomsg;         /* temporary end: -ENOMSG (mlx5) instead of 0 (mtty, hisi) */
+    uint64_t precopy_dirty;      /* bytes dirtied by each PRECOPY_INFO in PRE_COPY */
+    uint64_t seed;
+    DeviceState initial_state;
+} SimConfig;
+
+typedef enum SimSessionKind {
+    SIM_SESSION_SAVE,    /* STOP -> STOP_COPY: the image, then EOF */
+    SIM_SESSION_PRECOPY, /* RUNNING -> PRE_COPY, RUNNING_P2P -> PRE_COPY_P2P: image + records */
+    SIM_SESSION_RESUME,  /* STOP -> RESUMING */
+} SimSessionKind;
+
+/* The record being produced or consumed after the image: header bytes, then chunk bytes. */
+typedef struct SimRecord {
+    bool active;
+    uint8_t hdr[SIM_RECORD_SIZE];
+    uint32_t tag;
+    uint32_t chunk;
+    uint64_t value; /* CHUNK: the chunk's version; END: the final generation */
+    uint64_t off;   /* bytes of this record done, header included */
+    uint64_t len;   /* SIM_RECORD_SIZE + data bytes */
+} SimRecord;
+
+struct SimSession {
+    DataSession base;
+    SimDevice *dev;       /* holds one reference */
+    SimSessionKind kind;  /* immutable */
+    bool live;            /* the device's current session; false once ended: -ENODEV */
+    bool handle_open;     /* the caller has not called session_free() */
+    uint64_t pos;         /* stream bytes produced or accepted */
+    uint64_t seed;        /* content of the image ... */
+    uint64_t gen;         /* ... at this generation */
+    SimRecord rec;
+    /* saving with records */
+    uint64_t sent_gen;    /* dirtying events before this one are covered by data produced */
+    bool end_done;        /* the END record was produced completely: EOF from now on */
+    /* resuming */
+    uint8_t hdr[SIM_HEADER_SIZE];
+    bool records;         /* the header announced records */
+    bool broken;          /* a write failed validation: -EIO, and RESUMING -> STOP fails */
+    bool end_seen;
+    uint64_t end_gen;
+    uint64_t *versions;   /* per chunk, the version the destination holds (records only) */
+};
+
+struct SimDevice {
+    BackendDevice base;
+    pthread_mutex_t lock; /* the driver's state mutex; guards everything below */
+    unsigned refs;        /* the device handle + every SimSession object */
+    char *name;
+    SimConfig cfg;        /* immutable after creation */
+    uint64_t n_chunks;
+    DeviceState state;
+    uint64_t seed;        /* content: (seed, cfg.size, gen) */
+    uint64_t gen;
+    unsigned fail_runs;   /* runs of cfg.fail_arc so far */
+    SimSession *session;  /* the live data session, or NULL */
+};
+
+/* ---- content model: bytes as a pure function of (seed, chunk, version) */
+
+static inline uint64_t
+splitmix64(uint64_t x)
+{
+    x += GOLDEN;
+    x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return x ^ (x >> 31);
+}
+
+/* Generation g dirties chunk g mod n, so chunk @i has seen this many dirtying events. */
+static uint64_t
+sim_chunk_version(uint64_t n_chunks, uint64_t i, uint64_t gen)
+{
+    return gen / n_chunks + (i < gen % n_chunks ? 1 : 0);
+}
+
+static uint64_t
+sim_chunk_len(const SimDevice *d, uint64_t i)
+{
+    return MIN(d->cfg.size - SIM_HEADER_SIZE - i * SIM_CHUNK_SIZE, SIM_CHUNK_SIZE);
+}
+
+static uint64_t
+sim_chunk_key(uint64_t seed, uint64_t i, uint64_t version)
+{
+    return splitmix64(seed ^ (i * UINT64_C(0xD1B54A32D192ED03)) ^
+                      (version * UINT64_C(0x8CB92BA72F3D8DD7)));
+}
+
+/* Writes bytes [@off, @off + @len) of the chunk with key @key. Little-endian word j of a chunk
+ * is key ^ (j * GOLDEN): any byte can be computed on its own and a word costs an add and an
+ * xor, so generation runs at memory speed. */
+static void
+sim_chunk_fill(uint64_t key, uint64_t off, uint8_t *buf, size_t len)
+{
+    uint64_t mul = (off / 8) * GOLDEN;
+    size_t skip = off % 8;
+    uint64_t w;
+
+    if (skip != 0 && len > 0) {
+        size_t n = MIN(8 - skip, len);
+
+        w = htole64(key ^ mul);
+        memcpy(buf, (const uint8_t *) &w + skip, n);
+        buf += n;
+        len -= n;
+        mul += GOLDEN;
+    }
+    for (; len >= 8; len -= 8, buf += 8, mul += GOLDEN) {
+        w = htole64(key ^ mul);
+        memcpy(buf, &w, 8);
+    }
+    if (len > 0) {
+        w = htole64(key ^ mul);
+        memcpy(buf, &w, len);
+    }
+}
+
+/* 0 when @buf holds bytes [@off, @off + @len) of the chunk with key @key, else -EFAULT (the
+ * errno mtty gives a stream it rejects). */
+static int
+sim_chunk_verify(uint64_t key, uint64_t off, const uint8_t *buf, size_t len)
+{
+    uint8_t expect[4096];
+
+    while (len > 0) {
+        size_t n = MIN(len, sizeof(expect));
+
+        sim_chunk_fill(key, off, expect, n);
+        if (memcmp(expect, buf, n) != 0) {
+            return -EFAULT;
+        }
+        off += n;
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The key of the payload chunk holding payload offset @off in the image (seed, gen). */
+static uint64_t
+sim_payload_key(const SimDevice *d, uint64_t seed, uint64_t gen, uint64_t off)
+{
+    uint64_t i = off / SIM_CHUNK_SIZE;
+
+    return sim_chunk_key(seed, i, sim_chunk_version(d->n_chunks, i, gen));
+}
+
+/* Fills @len payload bytes at payload offset @off of the image (seed, gen); the caller keeps
+ * the range inside the payload. */
+static void
+sim_payload_fill(const SimDevice *d, uint64_t seed, uint64_t gen, uint64_t off, uint8_t *buf,
+                 size_t len)
+{
+    while (len > 0) {
+        uint64_t in = off % SIM_CHUNK_SIZE;
+        size_t n = MIN((uint64_t) len, SIM_CHUNK_SIZE - in);
+
+        sim_chunk_fill(sim_payload_key(d, seed, gen, off), in, buf, n);
+        off += n;
+        buf += n;
+        len -= n;
+    }
+}
+
+/* As sim_payload_fill(), but compares: 0, or -EFAULT at the first differing byte. */
+static int
+sim_payload_verify(const SimDevice *d, uint64_t seed, uint64_t gen, uint64_t off,
+                   const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        uint64_t in = off % SIM_CHUNK_SIZE;
+        size_t n = MIN((uint64_t) len, SIM_CHUNK_SIZE - in);
+        int r = sim_chunk_verify(sim_payload_key(d, seed, gen, off), in, buf, n);
+
+        if (r < 0) {
+            return r;
+        }
+        off += n;
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Equal for two devices exactly when (seed, size, gen) are equal (up to 2^-64 collisions). */
+static uint64_t
+sim_digest(uint64_t seed, uint64_t size, uint64_t gen)
+{
+    return splitmix64(splitmix64(splitmix64(seed) ^ size) ^ gen);
+}
+
+/* ---- little-endian fields and the stream header */
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+    v = htole32(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static void
+put_le64(uint8_t *p, uint64_t v)
+{
+    v = htole64(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static uint32_t
+get_le32(const uint8_t *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return le32toh(v);
+}
+
+static uint64_t
+get_le64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return le64toh(v);
+}
+
+static void
+sim_header_encode(uint8_t *hdr, uint64_t size, uint64_t seed, uint64_t gen, bool records)
+{
+    memset(hdr, 0, SIM_HEADER_SIZE);
+    memcpy(hdr + SIM_HDR_MAGIC, SIM_MAGIC, 8);
+    put_le32(hdr + SIM_HDR_VERSION, SIM_STREAM_VERSION);
+    put_le32(hdr + SIM_HDR_FLAGS, records ? SIM_HDR_FLAG_RECORDS : 0);
+    put_le64(hdr + SIM_HDR_SIZE, size);
+    put_le64(hdr + SIM_HDR_SEED, seed);
+    put_le64(hdr + SIM_HDR_GEN, gen);
+    put_le32(hdr + SIM_HDR_CHUNK, (uint32_t) SIM_CHUNK_SIZE);
+    put_le32(hdr + SIM_HDR_CRC, (uint32_t) crc32(0L, hdr, SIM_HDR_CRC));
+}
+
+/* ---- device lifetime and sessions (all called with d->lock held) */
+
+static void
+sim_device_destroy(SimDevice *d)
+{
+    if (!d) {
+        return;
+    }
+    (void) pthread_mutex_destroy(&d->lock);
+    free(d->name);
+    free(d);
+}
+DEFINE_CLEANUP_FUNC(SimDevice *, sim_device_destroy);
+
+/* Drops d->lock; frees the device when the last reference went away while it was held. Safe:
+ * with no references left no other thread can reach the device. */
+static void
+sim_device_unlock(SimDevice *d)
+{
+    bool gone = d->refs == 0;
+
+    (void) pthread_mutex_unlock(&d->lock);
+    if (gone) {
+        sim_device_destroy(d);
+    }
+}
+
+static void
+sim_session_destroy(SimSession *s)
+{
+    s->dev->refs--;
+    free(s->versions);
+    free(s);
+}
+
+/* Ends the live session, if any: like a driver disabling its migration file, the handle keeps
+ * existing but answers -ENODEV from now on. */
+static void
+sim_session_end(SimDevice *d)
+{
+    SimSession *s = TAKE_PTR(d->session);
+
+    if (!s) {
+        return;
+    }
+    s->live = false;
+    if (!s->handle_open) {
+        sim_session_destroy(s);
+    }
+}
+
+static const SessionOps sim_session_ops;
+
+/* The session a session-opening arc creates; it replaces (ends) any previous one. */
+static int
+sim_session_open(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret)
+{
+    SimSession *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        return -ENOMEM;
+    }
+    s->base.ops = &sim_session_ops;
+    s->dev = d;
+    if (to == DEVICE_STATE_RESUMING) {
+        s->kind = SIM_SESSION_RESUME;
+    } else if (from == DEVICE_STATE_STOP) {
+        s->kind = SIM_SESSION_SAVE;
+    } else {
+        s->kind = SIM_SESSION_PRECOPY;
+    }
+    s->live = true;
+    s->handle_open = true;
+    s->seed = d->seed;
+    s->gen = d->gen;
+    s->sent_gen = d->gen; /* the image carries every chunk at this generation */
+
+    sim_session_end(d);
+    d->refs++;
+    d->session = s;
+    *ret = s;
+    return 0;
+}
+
+/* ---- saving: image, dirty records, END */
+
+/* Number of chunks dirtied since they were last produced. Dirtying is round robin, so these
+ * are the chunks of the last k events [gen - k, gen), k <= n_chunks. */
+static uint64_t
+sim_pending_chunks(const SimSession *s)
+{
+    const SimDevice *d = s->dev;
+
+    if (d->n_chunks == 0) {
+        return 0;
+    }
+    return MIN(d->gen - s->sent_gen, d->n_chunks);
+}
+
+/* dirty_bytes of PRECOPY_INFO: the unread rest of the record in flight plus every pending
+ * record, header included. */
+static uint64_t
+sim_pending_bytes(const SimSession *s)
+{
+    const SimDevice *d = s->dev;
+    uint64_t k = sim_pending_chunks(s);
+    uint64_t bytes = s->rec.active ? s->rec.len - s->rec.off : 0;
+    uint64_t first;
+
+    if (k == 0) {
+        return bytes;
+    }
+    bytes += k * (SIM_RECORD_SIZE + SIM_CHUNK_SIZE);
+    first = (d->gen - k) % d->n_chunks;
+    if (d->n_chunks - 1 - first < k) {
+        /* the last chunk is among them, and it may be shorter */
+        bytes -= SIM_CHUNK_SIZE - sim_chunk_len(d, d->n_chunks - 1);
+    }
+    return bytes;
+}
+
+static void
+sim_record_start(SimRecord *rec, uint32_t tag, uint64_t chunk, uint64_t value, uint64_t data)
+{
+    *rec = (SimRecord){.active = true, .tag = tag, .chunk = (uint32_t) chunk, .value = value};
+    put_le32(rec->hdr, tag);
+    put_le32(rec->hdr + 4, (uint32_t) chunk);
+    put_le64(rec->hdr + 8, value);
+    rec->len = SIM_RECORD_SIZE + data;
+}
+
+/* Starts the next record of a pre-copy stream whose image has been read. Returns false at
+ * the end of what is available now. */
+static bool
+sim_record_next(SimSession *s)
+{
+    SimDevice *d = s->dev;
+    uint64_t n = d->n_chunks, chunk;
+
+    if (s->end_done) {
+        return false;
+    }
+    if (sim_pending_chunks(s) > 0) {
+        if (d->gen - s->sent_gen > n) {
+            /* more than n events behind: the last n cover every chunk once */
+            s->sent_gen = d->gen - n;
+        }
+        chunk = s->sent_gen % n;
+        s->sent_gen++;
+        sim_record_start(&s->rec, SIM_TAG_CHUNK, chunk, sim_chunk_version(n, chunk, d->gen),
+                         sim_chunk_len(d, chunk));
+        return true;
+    }
+    if (d->state == DEVICE_STATE_STOP_COPY) {
+        sim_record_start(&s->rec, SIM_TAG_END, 0, d->gen, 0);
+        return true;
+    }
+    return false;
+}
+
+static size_t
+sim_record_produce(SimSession *s, uint8_t *buf, size_t size)
+{
+    SimRecord *rec = &s->rec;
+    size_t n, done = 0;
+
+    if (rec->off < SIM_RECORD_SIZE) {
+        n = MIN((uint64_t) size, SIM_RECORD_SIZE - rec->off);
+        memcpy(buf, rec->hdr + rec->off, n);
+        rec->off += n;
+        done += n;
+    }
+    if (done < size && rec->off < rec->len) {
+        n = MIN((uint64_t) (size - done), rec->len - rec->off);
+        sim_chunk_fill(sim_chunk_key(s->seed, rec->chunk, rec->value), rec->off - SIM_RECORD_SIZE,
+                       buf + done, n);
+        rec->off += n;
+        done += n;
+    }
+    if (rec->off == rec->len) {
+        rec->active = false;
+        s->end_done = rec->tag == SIM_TAG_END;
+    }
+    s->pos += done;
+    return done;
+}
+
+static size_t
+sim_image_produce(SimSession *s, uint8_t *buf, size_t size)
+{
+    const SimDevice *d = s->dev;
+    size_t n, done = 0;
+
+    if (s->pos < SIM_HEADER_SIZE) {
+        uint8_t hdr[SIM_HEADER_SIZE];
+
+        sim_header_encode(hdr, d->cfg.size, s->seed, s->gen, s->kind == SIM_SESSION_PRECOPY);
+        n = MIN((uint64_t) size, SIM_HEADER_SIZE - s->pos);
+        memcpy(buf, hdr + s->pos, n);
+        s->pos += n;
+        done += n;
+    }
+    if (done < size && s->pos < d->cfg.size) {
+        n = MIN((uint64_t) (size - done), d->cfg.size - s->pos);
+        sim_payload_fill(d, s->seed, s->gen, s->pos - SIM_HEADER_SIZE, buf + done, n);
+        s->pos += n;
+        done += n;
+    }
+    return done;
+}
+
+static ssize_t
+sim_save_produce(SimSession *s, uint8_t *buf, size_t size)
+{
+    size_t done;
+
+    size = MIN(size, (size_t) SSIZE_MAX);
+    done = sim_image_produce(s, buf, size);
+    while (s->kind == SIM_SESSION_PRECOPY && done < size && s->pos >= s->dev->cfg.size) {
+        if (!s->rec.active && !sim_record_next(s)) {
+            break;
+        }
+        done += sim_record_produce(s, buf + done, size - done);
+    }
+    if (done > 0 || size == 0) {
+        return (ssize_t) done;
+    }
+    if (s->kind == SIM_SESSION_PRECOPY && s->dev->state != DEVICE_STATE_STOP_COPY) {
+        /* a temporary end: mtty and hisi return 0, mlx5 -ENOMSG (kernel-uapi.md §5.4) */
+        return s->dev->cfg.precopy_enomsg ? -ENOMSG : 0;
+    }
+    return 0; /* EOF in STOP_COPY, permanent */
+}
+
+/* ---- resuming: check every byte as it arrives */
+
+/* Checks a complete header in s->hdr and takes the image's identity from it. -EFAULT, as
+ * mtty fails a write whose header it rejects; a size that differs from this device's is one
+ * of those rejections. */
+static int
+sim_header_check(SimSession *s)
+{
+    const SimDevice *d = s->dev;
+    const uint8_t *h = s->hdr;
+    uint32_t flags = get_le32(h + SIM_HDR_FLAGS);
+    static const uint8_t zeros[SIM_HDR_CRC - SIM_HDR_RESERVED];
+
+    if (memcmp(h + SIM_HDR_MAGIC, SIM_MAGIC, 8) != 0 ||
+        get_le32(h + SIM_HDR_VERSION) != SIM_STREAM_VERSION ||
+        get_le32(h + SIM_HDR_CRC) != (uint32_t) crc32(0L, h, SIM_HDR_CRC) ||
+        (flags & ~SIM_HDR_FLAG_RECORDS) != 0 || get_le64(h + SIM_HDR_SIZE) != d->cfg.size ||
+        get_le32(h + SIM_HDR_CHUNK) != SIM_CHUNK_SIZE ||
+        memcmp(h + SIM_HDR_RESERVED, zeros, sizeof(zeros)) != 0) {
+        return -EFAULT;
+    }
+    s->seed = get_le64(h + SIM_HDR_SEED);
+    s->gen = get_le64(h + SIM_HDR_GEN);
+    s->records = flags & SIM_HDR_FLAG_RECORDS;
+    if (s->records && d->n_chunks > 0) {
+        if (!s->versions) {
+            s->versions = calloc(d->n_chunks, sizeof(*s->versions));
+            if (!s->versions) {
+                return -ENOMEM;
+            }
+        }
+        for (uint64_t i = 0; i < d->n_chunks; i++) {
+            s->versions[i] = sim_chunk_version(d->n_chunks, i, s->gen);
+        }
+    }
+    return 0;
+}
+
+/* Copies the header bytes of this write into s->hdr without consuming them, so a write that
+ * is then refused as a whole (-ENOMEM) accepts nothing. Returns 1 when the header is known,
+ * 0 when it is still incomplete, or -EFAULT. */
+static int
+sim_resume_peek_header(SimSession *s, const uint8_t *buf, size_t size)
+{
+    size_t n;
+    int r;
+
+    if (s->pos >= SIM_HEADER_SIZE) {
+        return 1;
+    }
+    n = MIN((uint64_t) size, SIM_HEADER_SIZE - s->pos);
+    memcpy(s->hdr + s->pos, buf, n);
+    if (s->pos + n < SIM_HEADER_SIZE) {
+        return 0;
+    }
+    r = sim_header_check(s);
+    return r < 0 ? r : 1;
+}
+
+/* A record header is complete: check it against the chunk layout and what is held. */
+static int
+sim_resume_record_header(SimSession *s)
+{
+    const SimDevice *d = s->dev;
+    SimRecord *rec = &s->rec;
+
+    rec->tag = get_le32(rec->hdr);
+    rec->chunk = get_le32(rec->hdr + 4);
+    rec->value = get_le64(rec->hdr + 8);
+    if (rec->tag == SIM_TAG_CHUNK) {
+        if (rec->chunk >= d->n_chunks) {
+            return -ENOMEM; /* data beyond the device's layout, mtty's "too much" errno */
+        }
+        if (rec->value <= s->versions[rec->chunk]) {
+            return -EFAULT; /* a source only re-sends a chunk that changed */
+        }
+        rec->len = SIM_RECORD_SIZE + sim_chunk_len(d, rec->chunk);
+        return 0;
+    }
+    if (rec->tag == SIM_TAG_END && rec->chunk == 0 && rec->value >= s->gen) {
+        s->end_seen = true;
+        s->end_gen = rec->value;
+        rec->active = false;
+        return 0;
+    }
+    return -EFAULT;
+}
+
+/* Consumes the front of @buf as record bytes; *ret_used says how many. */
+static int
+sim_resume_record(SimSession *s, const uint8_t *buf, size_t size, size_t *ret_used)
+{
+    SimRecord *rec = &s->rec;
+    size_t n;
+    int r;
+
+    if (!rec->active) {
+        *rec = (SimRecord){.active = true, .len = SIM_RECORD_SIZE};
+    }
+    if (rec->off < SIM_RECORD_SIZE) {
+        n = MIN((uint64_t) size, SIM_RECORD_SIZE - rec->off);
+        memcpy(rec->hdr + rec->off, buf, n);
+        rec->off += n;
+        *ret_used = n;
+        return rec->off == SIM_RECORD_SIZE ? sim_resume_record_header(s) : 0;
+    }
+    n = MIN((uint64_t) size, rec->len - rec->off);
+    r = sim_chunk_verify(sim_chunk_key(s->seed, rec->chunk, rec->value), rec->off - SIM_RECORD_SIZE,
+                         buf, n);
+    if (r < 0) {
+        return r;
+    }
+    rec->off += n;
+    if (rec->off == rec->len) {
+        s->versions[rec->chunk] = rec->value;
+        rec->active = false;
+    }
+    *ret_used = n;
+    return 0;
+}
+
+/* Consumes a whole write whose length was already found acceptable. */
+static int
+sim_resume_consume(SimSession *s, const uint8_t *buf, size_t size)
+{
+    const SimDevice *d = s->dev;
+    size_t n;
+    int r;
+
+    if (s->pos < SIM_HEADER_SIZE) {
+        n = MIN((uint64_t) size, SIM_HEADER_SIZE - s->pos); /* checked by the peek */
+        s->pos += n;
+        buf += n;
+        size -= n;
+    }
+    if (size > 0 && s->pos < d->cfg.size) {
+        n = MIN((uint64_t) size, d->cfg.size - s->pos);
+        r = sim_payload_verify(d, s->seed, s->gen, s->pos - SIM_HEADER_SIZE, buf, n);
+        if (r < 0) {
+            return r;
+        }
+        s->pos += n;
+        buf += n;
+        size -= n;
+    }
+    while (size > 0) {
+        if (!s->records || s->end_seen) {
+            return -ENOMEM; /* beyond the end of the stream */
+        }
+        r = sim_resume_record(s, buf, size, &n);
+        if (r < 0) {
+            return r;
+        }
+        s->pos += n;
+        buf += n;
+        size -= n;
+    }
+    return 0;
+}
+
+static ssize_t
+sim_resume_write(SimSession *s, const uint8_t *buf, size_t size)
+{
+    int r;
+
+    size = MIN(size, (size_t) SSIZE_MAX);
+    r = sim_resume_peek_header(s, buf, size);
+    if (r < 0) {
+        s->broken = true;
+        return r;
+    }
+    /* mtty refuses a write that would pass the stream's end before taking any of it */
+    if (r == 1 && ((!s->records && size > s->dev->cfg.size - s->pos) ||
+                   (s->records && s->end_seen && size > 0))) {
+        return -ENOMEM;
+    }
+    r = sim_resume_consume(s, buf, size);
+    if (r < 0) {
+        s->broken = true;
+        return r;
+    }
+    return (ssize_t) size;
+}
+
+/* RESUMING -> STOP: the "final validation" of kernel-uapi.md §5.3. Incomplete, broken or
+ * inconsistent data fails the arc with -EINVAL; on success the device takes the content. */
+static int
+sim_resume_finish(SimDevice *d, const SimSession *s)
+{
+    uint64_t gen;
+
+    if (!s || s->broken || s->pos < d->cfg.size) {
+        return -EINVAL;
+    }
+    gen = s->gen;
+    if (s->records) {
+        if (!s->end_seen) {
+            return -EINVAL;
+        }
+        /* every chunk changed between the image and END must hold its final version */
+        for (uint64_t i = 0; i < d->n_chunks; i++) {
+            if (s->versions[i] != sim_chunk_version(d->n_chunks, i, s->end_gen)) {
+                return -EINVAL;
+            }
+        }
+        gen = s->end_gen;
+    }
+    d->seed = s->seed;
+    d->gen = gen;
+    return 0;
+}
+
+/* ---- SessionOps */
+
+static ssize_t
+sim_session_read(DataSession *ds, void *buf, size_t size)
+{
+    SimSession *s = (SimSession *) ds;
+    SimDevice *d = s->dev;
+    ssize_t r;
+
+    if (s->kind == SIM_SESSION_RESUME) {
+        return -EBADF; /* the resuming fd is O_WRONLY: the VFS refuses before the driver */
+    }
+    (void) pthread_mutex_lock(&d->lock);
+    r = s->live ? sim_save_produce(s, buf, size) : -ENODEV;
+    (void) pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+static ssize_t
+sim_session_write(DataSession *ds, const void *buf, size_t size)
+{
+    SimSession *s = (SimSession *) ds;
+    SimDevice *d = s->dev;
+    ssize_t r;
+
+    if (s->kind != SIM_SESSION_RESUME) {
+        return -EBADF; /* saving fds are O_RDONLY */
+    }
+    (void) pthread_mutex_lock(&d->lock);
+    if (!s->live) {
+        r = -ENODEV;
+    } else if (s->broken) {
+        r = -EIO;
+    } else {
+        r = sim_resume_write(s, buf, size);
+    }
+    (void) pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+/* VFIO_MIG_GET_PRECOPY_INFO. The order of the checks is mtty's and mlx5's: device state
+ * first (-EINVAL), then whether this fd is still the live one (-ENODEV). A freed device keeps
+ * its last state, as the kernel's does after close_device. */
+static int
+sim_session_precopy_info(DataSession *ds, uint64_t *ret_initial, uint64_t *ret_dirty)
+{
+    SimSession *s = (SimSession *) ds;
+    SimDevice *d = s->dev;
+    int r = 0;
+
+    if (s->kind == SIM_SESSION_RESUME) {
+        return -ENOTTY; /* the resuming fd has no ioctls at all */
+    }
+    (void) pthread_mutex_lock(&d->lock);
+    if (d->state != DEVICE_STATE_PRE_COPY && d->state != DEVICE_STATE_PRE_COPY_P2P) {
+        r = -EINVAL;
+    } else if (!s->live) {
+        r = -ENODEV;
+    } else {
+        /* like mlx5, the ioctl drives the data flow: the running device has dirtied state */
+        if (d->state == DEVICE_STATE_PRE_COPY && d->cfg.precopy_dirty > 0) {
+            d->gen += (d->cfg.precopy_dirty + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
+        }
+        *ret_initial = s->pos < d->cfg.size ? d->cfg.size - s->pos : 0;
+        *ret_dirty = sim_pending_bytes(s);
+    }
+    (void) pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+/* close(data_fd): the device keeps its own reference while the session is live. */
+static void
+sim_session_free(DataSession *ds)
+{
+    SimSession *s = (SimSession *) ds;
+    SimDevice *d = s->dev;
+
+    (void) pthread_mutex_lock(&d->lock);
+    s->handle_open = false;
+    if (!s->live) {
+        sim_session_destroy(s);
+    }
+    sim_device_unlock(d);
+}
+
+static const SessionOps sim_session_ops = {
+    .read = sim_session_read,
+    .write = sim_session_write,
+    .precopy_info = sim_session_precopy_info,
+    .free = sim_session_free,
+};
+
+/* ---- arcs and the SET walk */
+
+static void
+sim_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L};
+
+    if (ms == 0) {
+        return;
+    }
+    /* clock_nanosleep returns the error number; on EINTR @ts holds the time still owed */
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
+        continue;
+    }
+}
+
+/* Leaving the running side is "work": the content changes on every arc that stops it. */
+static bool
+sim_arc_stops_device(DeviceState from, DeviceState to)
+{
+    return (to == DEVICE_STATE_STOP || to == DEVICE_STATE_STOP_COPY) &&
+           (fsm_state_is_running(from) || fsm_state_is_p2p(from));
+}
+
+/* Counts a run of the configured failing arc; returns its errno when this run must fail. */
+static int
+sim_fault_check(SimDevice *d, DeviceState from, DeviceState to)
+{
+    const SimConfig *c = &d->cfg;
+
+    if (!c->fail_set || c->fail_arc.from != from || c->fail_arc.to != to) {
+        return 0;
+    }
+    if (d->fail_runs < UINT_MAX) {
+        d->fail_runs++;
+    }
+    if (c->fail_nth != 0 && d->fail_runs != c->fail_nth) {
+        return 0;
+    }
+    return -c->fail_errno;
+}
+
+/* Runs the single arc @from -> @to. On failure nothing has changed. */
+static int
+sim_run_arc(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret_opened)
+{
+    int r;
+
+    *ret_opened = NULL;
+    if (from == DEVICE_STATE_RESUMING && to == DEVICE_STATE_STOP) {
+        r = sim_resume_finish(d, d->session);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (fsm_arc_opens_session(from, to)) {
+        /* no opening arc also stops the device or closes a session (fsm.h), so the order of
+         * this and the two effects below is free */
+        r = sim_session_open(d, from, to, ret_opened);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (sim_arc_stops_device(from, to)) {
+        d->gen++;
+    }
+    if (fsm_arc_closes_session(from, to)) {
+        sim_session_end(d);
+    }
+    return 0;
+}
+
+/* A failed arc the driver can neither complete nor undo (pds): ERROR, fds dead. */
+static void
+sim_enter_error(SimDevice *d)
+{
+    TRACE(sim_enter_error, "%s: %s -> error", d->name, fsm_state_name(d->state));
+    d->state = DEVICE_STATE_ERROR;
+    sim_session_end(d);
+}
+
+/* The driver loop of kernel-uapi.md §6.4, d->lock held. Also validates a request that needs
+ * no arc, as core/fsm does, so SET(ERROR) in ERROR is refused. */
+static int
+sim_walk(SimDevice *d, DeviceState target, SimSession **ret_opened)
+{
+    SimSession *opened = NULL;
+    DeviceState next;
+    int r;
+
+    for (;;) {
+        r = fsm_next_hop(d->state, target, d->cfg.flags, &next, NULL);
+        if (r < 0 || d->state == target) {
+            break;
+        }
+        if (opened) {
+            /* a data fd on an interior arc: the kernel WARNs, drops the file and fails; the
+             * table makes this unreachable */
+            opened->handle_open = false;
+            sim_session_end(d);
+            return -EINVAL;
+        }
+        sim_sleep_ms(d->cfg.latency_ms);
+        r = sim_fault_check(d, d->state, next);
+        if (r < 0) {
+            if (d->cfg.fail_to_error) {
+                sim_enter_error(d);
+            }
+            return r;
+        }
+        r = sim_run_arc(d, d->state, next, &opened);
+        if (r < 0) {
+            return r;
+        }
+        TRACE(sim_set_state, "%s: %s -> %s", d->name, fsm_state_name(d->state),
+              fsm_state_name(next));
+        d->state = next;
+    }
+    if (r < 0) {
+        return r;
+    }
+    *ret_opened = opened;
+    return 0;
+}
+
+/* ---- BackendOps */
+
+static int
+sim_get_state(BackendDevice *bd, DeviceState *ret_state)
+{
+    SimDevice *d = (SimDevice *) bd;
+
+    if (!d->cfg.migratable) {
+        return -ENOTTY;
+    }
+    (void) pthread_mutex_lock(&d->lock);
+    *ret_state = d->state;
+    (void) pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+static int
+sim_set_state(BackendDevice *bd, DeviceState target, DataSession **ret_session)
+{
+    SimDevice *d = (SimDevice *) bd;
+    SimSession *opened = NULL;
+    int r;
+
+    if (!d->cfg.migratable) {
+        return -ENOTTY;
+    }
+    (void) pthread_mutex_lock(&d->lock);
+    r = sim_walk(d, target, &opened);
+    if (r >= 0 && opened && !ret_session) {
+        opened->handle_open = false; /* nobody will hold it: the device owns it alone */
+    }
+    (void) pthread_mutex_unlock(&d->lock);
+    if (r < 0) {
+        return r;
+    }
+    /* still valid after unlocking: only session_free() may drop an object with an open handle */
+    if (ret_session) {
+        *ret_session = opened ? &opened->base : NULL;
+    }
+    return 0;
+}
+
+/* VFIO_DEVICE_RESET: RUNNING, fds dead; the content stays (mtty keeps its UART registers). */
+static int
+sim_reset(BackendDevice *bd)
+{
+    SimDevice *d = (SimDevice *) bd;
+
+    (void) pthread_mutex_lock(&d->lock);
+    TRACE(sim_reset, "%s: %s -> running", d->name, fsm_state_name(d->state));
+    sim_session_end(d);
+    d->state = DEVICE_STATE_RUNNING;
+    (void) pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+/* MIG_DATA_SIZE: the full stream length in every state, like mtty. */
+static int
+sim_data_size(BackendDevice *bd, uint64_t *ret_bytes)
+{
+    SimDevice *d = (SimDevice *) bd;
+
+    if (!d->cfg.migratable) {
+        return -ENOTTY;
+    }
+    *ret_bytes = d->cfg.size;
+    return 0;
+}
+
+_printf_(5, 6) static void
+sim_prop(BackendProperty *props, size_t max, size_t *n, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (*n >= max) {
+        return;
+    }
+    (void) snprintf(props[*n].key, sizeof(props[*n].key), "%s", key);
+    va_start(ap, fmt);
+    (void) vsnprintf(props[*n].value, sizeof(props[*n].value), fmt, ap);
+    va_end(ap);
+    (*n)++;
+}
+
+static int
+sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
+{
+    SimDevice *d = (SimDevice *) bd;
+    const SimConfig *c = &d->cfg;
+    size_t n = 0;
+
+    (void) pthread_mutex_lock(&d->lock);
+    sim_prop(props, max, &n, "model", "generic");
+    sim_prop(props, max, &n, "digest", "%016" PRIx64, sim_digest(d->seed, c->size, d->gen));
+    sim_prop(props, max, &n, "size", "%" PRIu64, c->size);
+    sim_prop(props, max, &n, "seed", "%" PRIu64, d->seed);
+    sim_prop(props, max, &n, "generation", "%" PRIu64, d->gen);
+    sim_prop(props, max, &n, "latency_ms", "%u", c->latency_ms);
+    if (c->fail_set) {
+        char nth[32] = "";
+
+        if (c->fail_nth > 0) {
+            (void) snprintf(nth, sizeof(nth), " nth=%u", c->fail_nth);
+        }
+        sim_prop(props, max, &n, "fault", "%s->%s errno=%d%s%s", fsm_state_name(c->fail_arc.from),
+                 fsm_state_name(c->fail_arc.to), c->fail_errno, nth,
+                 c->fail_to_error ? " to_error" : "");
+    }
+    (void) pthread_mutex_unlock(&d->lock);
+    return (int) n;
+}
+
+/* Closing the device fd: the live session dies; handles the caller still holds keep the
+ * device struct alive until they are freed. */
+static void
+sim_free(BackendDevice *bd)
+{
+    SimDevice *d = (SimDevice *) bd;
+
+    (void) pthread_mutex_lock(&d->lock);
+    d->refs--;
+    sim_session_end(d);
+    sim_device_unlock(d);
+}
+
+static const BackendOps sim_ops = {
+    .name = "sim",
+    .get_state = sim_get_state,
+    .set_state = sim_set_state,
+    .reset = sim_reset,
+    .data_size = sim_data_size,
+    .describe = sim_describe,
+    .free = sim_free,
+};
+
+/* ---- options */
+
+_printf_(3, 4) static int
+sim_error(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && err_size > 0) {
+        va_start(ap, fmt);
+        (void) vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+static int
+sim_parse_bool(const char *v, bool *ret)
+{
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+        return -EINVAL;
+    }
+    *ret = v[0] == '1';
+    return 0;
+}
+
+/* Decimal, or hexadecimal with 0x; no sign, no blanks. */
+static int
+sim_parse_u64(const char *v, uint64_t *ret)
+{
+    int base = 10;
+    unsigned long long x;
+    char *end;
+
+    if (strncasecmp(v, "0x", 2) == 0) {
+        base = 16;
+        v += 2;
+    }
+    if (!isxdigit((unsigned char) v[0])) {
+        return -EINVAL;
+    }
+    errno = 0;
+    x = strtoull(v, &end, base);
+    if (errno != 0 || *end != '\0') {
+        return -EINVAL;
+    }
+    *ret = x;
+    return 0;
+}
+
+typedef int (*SimOptionParser)(SimConfig *c, const char *v, char *err, size_t err_size);
+
+static int
+sim_opt_flags(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (fsm_flags_from_string(v, &c->flags) < 0 || !fsm_flags_valid(c->flags)) {
+        return sim_error(err, err_size,
+                         "flags: '%s' is not a legal flag set (use stop_copy, stop_copy+p2p, "
+                         "stop_copy+pre_copy or stop_copy+p2p+pre_copy)",
+                         v);
+    }
+    return 0;
+}
+
+static int
+sim_opt_migratable(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (sim_parse_bool(v, &c->migratable) < 0) {
+        return sim_error(err, err_size, "migratable: '%s' is not 0 or 1", v);
+    }
+    return 0;
+}
+
+static int
+sim_opt_size(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    int r = parse_size(v, &c->size);
+
+    if (r == -EINVAL) {
+        return sim_error(err, err_size, "size: '%s' is not a size (use e.g. 4096, 64K, 16M, 1G)",
+                         v);
+    }
+    if (r < 0 || c->size < SIM_SIZE_MIN || c->size > SIM_SIZE_MAX) {
+        return sim_error(err, err_size, "size: '%s' is out of range (64 to 64G)", v);
+    }
+    return 0;
+}
+
+static int
+sim_opt_latency(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    long long x;
+
+    if (parse_int_bounded(v, 0, SIM_LATENCY_MAX_MS, &x) < 0) {
+        return sim_error(err, err_size, "latency_ms: '%s' is not an integer from 0 to %d", v,
+                         SIM_LATENCY_MAX_MS);
+    }
+    c->latency_ms = (unsigned) x;
+    return 0;
+}
+
+/* "FROM->TO" with names fsm_state_from_name() accepts. */
+static int
+sim_parse_arc(const char *v, FsmArc *ret)
+{
+    const char *arrow = strstr(v, "->");
+    char from[32];
+    FsmArc arc;
+
+    if (!arrow || (size_t) (arrow - v) >= sizeof(from)) {
+        return -EINVAL;
+    }
+    memcpy(from, v, (size_t) (arrow - v));
+    from[arrow - v] = '\0';
+    arc.from = fsm_state_from_name(from);
+    arc.to = fsm_state_from_name(arrow + 2);
+    if (arc.from < 0 || arc.to < 0) {
+        return -EINVAL;
+    }
+    *ret = arc;
+    return 0;
+}
+
+static int
+sim_opt_fail_arc(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (sim_parse_arc(v, &c->fail_arc) < 0) {
+        return sim_error(err, err_size,
+                         "fail_arc: '%s' is not FROM->TO with two state names (e.g. "
+                         "stop->stop_copy)",
+                         v);
+    }
+    c->fail_set = true; /* whether the arc exists depends on flags: sim_config_check() */
+    return 0;
+}
+
+static int
+sim_opt_fail_errno(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    long long x;
+
+    if (parse_int_bounded(v, 1, SIM_ERRNO_MAX, &x) < 0) {
+        return sim_error(err, err_size, "fail_errno: '%s' is not an errno from 1 to %d", v,
+                         SIM_ERRNO_MAX);
+    }
+    c->fail_errno = (int) x;
+    return 0;
+}
+
+static int
+sim_opt_fail_nth(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    long long x;
+
+    if (parse_int_bounded(v, 0, INT_MAX, &x) < 0) {
+        return sim_error(err, err_size,
+                         "fail_nth: '%s' is not a count from 0 (every time) to %d", v, INT_MAX);
+    }
+    c->fail_nth = (unsigned) x;
+    return 0;
+}
+
+static int
+sim_opt_fail_to_error(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (sim_parse_bool(v, &c->fail_to_error) < 0) {
+        return sim_error(err, err_size, "fail_to_error: '%s' is not 0 or 1", v);
+    }
+    return 0;
+}
+
+static int
+sim_opt_precopy_end(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (strcmp(v, "zero") == 0 || strcmp(v, "enomsg") == 0) {
+        c->precopy_enomsg = v[0] == 'e';
+        return 0;
+    }
+    return sim_error(err, err_size, "precopy_end: '%s' is neither 'zero' nor 'enomsg'", v);
+}
+
+static int
+sim_opt_precopy_dirty(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (parse_size(v, &c->precopy_dirty) < 0 || c->precopy_dirty > SIM_SIZE_MAX) {
+        return sim_error(err, err_size, "precopy_dirty: '%s' is not a size from 0 to 64G", v);
+    }
+    return 0;
+}
+
+static int
+sim_opt_seed(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (sim_parse_u64(v, &c->seed) < 0) {
+        return sim_error(err, err_size,
+                         "seed: '%s' is not an unsigned 64-bit number (decimal or 0x...)", v);
+    }
+    return 0;
+}
+
+static int
+sim_opt_initial_state(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    c->initial_state = fsm_state_from_name(v);
+    if (c->initial_state < 0) {
+        return sim_error(err, err_size, "initial_state: '%s' is not a state name (e.g. stop)", v);
+    }
+    return 0;
+}
+
+static const struct {
+    const char *key;
+    SimOptionParser parse;
+} sim_options[] = {
+    {"flags", sim_opt_flags},
+    {"migratable", sim_opt_migratable},
+    {"size", sim_opt_size},
+    {"latency_ms", sim_opt_latency},
+    {"fail_arc", sim_opt_fail_arc},
+    {"fail_errno", sim_opt_fail_errno},
+    {"fail_nth", sim_opt_fail_nth},
+    {"fail_to_error", sim_opt_fail_to_error},
+    {"precopy_end", sim_opt_precopy_end},
+    {"precopy_dirty", sim_opt_precopy_dirty},
+    {"seed", sim_opt_seed},
+    {"initial_state", sim_opt_initial_state},
+};
+static_assert(ELEMENTSOF(sim_options) < 32, "the seen-mask in sim_config_parse is 32 bits");
+
+static int
+sim_unknown_option(const char *key, char *err, size_t err_size)
+{
+    char known[256] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < ELEMENTSOF(sim_options) && used < sizeof(known); i++) {
+        int n = snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
+                         sim_options[i].key);
+        used += n > 0 ? (size_t) n : 0;
+    }
+    return sim_error(err, err_size, "unknown option '%s' (known: %s)", key, known);
+}
+
+/* Checks that need all options: the fault arc and the initial state depend on the flags. */
+static int
+sim_config_check(const SimConfig *c, uint32_t seen, char *err, size_t err_size)
+{
+    char fl[64];
+    DeviceState next;
+
+    (void) fsm_flags_to_string(c->flags, fl, sizeof(fl));
+    if (c->initial_state != DEVICE_STATE_ERROR && !fsm_state_supported(c->initial_state, c->flags)) {
+        return sim_error(err, err_size, "initial_state: '%s' does not exist with flags=%s",
+                         fsm_state_name(c->initial_state), fl);
+    }
+    if (c->fail_set && (c->fail_arc.from == c->fail_arc.to ||
+                        fsm_next_hop(c->fail_arc.from, c->fail_arc.to, c->flags, &next, NULL) < 0 ||
+                        next != c->fail_arc.to)) {
+        return sim_error(err, err_size,
+                         "fail_arc: '%s->%s' is not an arc of the flags=%s state machine (the "
+                         "kernel never runs it)",
+                         fsm_state_name(c->fail_arc.from), fsm_state_name(c->fail_arc.to), fl);
+    }
+    for (size_t i = 0; i < ELEMENTSOF(sim_options); i++) {
+        if ((seen & (UINT32_C(1) << i)) && !c->fail_set &&
+            strncmp(sim_options[i].key, "fail_", 5) == 0) {
+            return sim_error(err, err_size, "%s: has no effect without fail_arc",
+                             sim_options[i].key);
+        }
+    }
+    return 0;
+}
+
+static int
+sim_config_parse(SimConfig *c, const char *options, char *err, size_t err_size)
+{
+    const char *cursor = options;
+    char key[32], value[128];
+    uint32_t seen = 0;
+    int r;
+
+    while ((r = options_next(&cursor, key, sizeof(key), value, sizeof(value))) > 0) {
+        size_t i = 0;
+
+        while (i < ELEMENTSOF(sim_options) && strcmp(sim_options[i].key, key) != 0) {
+            i++;
+        }
+        if (i == ELEMENTSOF(sim_options)) {
+            return sim_unknown_option(key, err, err_size);
+        }
+        if (seen & (UINT32_C(1) << i)) {
+            return sim_error(err, err_size, "option '%s' is given twice", key);
+        }
+        seen |= UINT32_C(1) << i;
+        r = sim_options[i].parse(c, value, err, err_size);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (r < 0) {
+        return sim_error(err, err_size,
+                         "malformed options at '%.40s' (expected key=value,key=value with keys "
+                         "under 32 and values under 128 characters)",
+                         cursor);
+    }
+    return sim_config_check(c, seen, err, err_size);
+}
+
+/* FNV-1a over the name, then mixed: distinct names give unrelated default seeds. */
+static uint64_t
+sim_name_seed(const char *name)
+{
+    uint64_t h = UINT64_C(0xCBF29CE484222325);
+
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
+        h = (h ^ *p) * UINT64_C(0x100000001B3);
+    }
+    return splitmix64(h);
+}
+
+int
+sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
+               char *err, size_t err_size)
+{
+    _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
+    SimConfig cfg = {
+        .flags = MIG_FLAGS_ALL,
+        .migratable = true,
+        .size = SIM_SIZE_DEFAULT,
+        .fail_errno = EIO,
+        .initial_state = DEVICE_STATE_RUNNING,
+    };
+    int r;
+
+    if (!name || !*name || !ret) {
+        return sim_error(err, err_size, "a simulated device needs a name");
+    }
+    cfg.seed = sim_name_seed(name);
+    r = sim_config_parse(&cfg, options ? options : "", err, err_size);
+    if (r < 0) {
+        return r;
+    }
+
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        return -ENOMEM;
+    }
+    d->lock = (pthread_mutex_t) PTHREAD_MUTEX_INITIALIZER;
+    d->name = strdup(name);
+    if (!d->name) {
+        return -ENOMEM;
+    }
+    d->base.ops = &sim_ops;
+    d->refs = 1;
+    d->cfg = cfg;
+    d->n_chunks = (cfg.size - SIM_HEADER_SIZE + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
+    d->state = cfg.initial_state;
+    d->seed = cfg.seed;
+
+    if (err && err_size > 0) {
+        err[0] = '\0';
+    }
+    if (ret_info) {
+        *ret_info = (BackendInfo){
+            .migratable = cfg.migratable,
+            .mig_flags = cfg.migratable ? cfg.flags : 0,
+            .initial_state = cfg.initial_state,
+        };
+    }
+    *ret = &TAKE_PTR(d)->base;
+    return 0;
+}

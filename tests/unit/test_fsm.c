@@ -25,14 +25,19 @@
 #define N_REF 8
 #define EINV "EINVAL"
 
+/* Every test runs in its own process (criterion default) with a timeout, so a path loop
+ * that never ends fails instead of hanging the suite. */
+TestSuite(fsm, .timeout = 10);
+
 /* ---- the reference's state abbreviations, in the reference's row/column order */
 
 typedef struct RefState {
-    const char *abbr;   /* kernel-uapi.md §0 abbreviation */
-    DeviceState state;  /* enum value; test_fsm/enum_values_are_the_kernels pins these */
-    uint32_t needs;     /* §6.2 state_flags_table */
+    const char *abbr;  /* kernel-uapi.md §0 abbreviation */
+    DeviceState state; /* enum value; test_fsm/enum_values_are_the_kernels pins these */
+    uint32_t needs;    /* §6.2 state_flags_table */
 } RefState;
 
+/* clang-format off */
 static const RefState ref_states[N_REF] = {
     {"STOP", DEVICE_STATE_STOP, 0x1},
     {"RUN", DEVICE_STATE_RUNNING, 0x1},
@@ -43,6 +48,7 @@ static const RefState ref_states[N_REF] = {
     {"PCP2P", DEVICE_STATE_PRE_COPY_P2P, 0x7},
     {"ERR", DEVICE_STATE_ERROR, UINT32_MAX},
 };
+/* clang-format on */
 
 static const uint32_t legal_flags[] = {0x1, 0x3, 0x5, 0x7};
 
@@ -61,7 +67,7 @@ static int
 ref_index_of_state(int s)
 {
     for (int i = 0; i < N_REF; i++) {
-        if ((int) ref_states[i].state == s) {
+        if ((int)ref_states[i].state == s) {
             return i;
         }
     }
@@ -86,11 +92,12 @@ ref_supported(int i, uint32_t flags)
 
 typedef struct Golden {
     uint32_t flags;
-    const char *arc_list;    /* the arcs the §6.3 heading says a driver must implement */
-    unsigned n_arc_list;     /* how many the heading counts */
+    const char *arc_list; /* the arcs the §6.3 heading says a driver must implement */
+    unsigned n_arc_list;  /* how many the heading counts */
     const char *cells[N_REF][N_REF];
 } Golden;
 
+/* clang-format off */
 static const Golden golden[] = {
     {
         .flags = 0x1,
@@ -183,6 +190,7 @@ static const Golden golden[] = {
         },
     },
 };
+/* clang-format on */
 
 static const Golden *
 golden_for(uint32_t flags)
@@ -199,8 +207,8 @@ golden_for(uint32_t flags)
 
 typedef struct RefPath {
     bool refused;
-    unsigned n;           /* number of arcs */
-    int hop[8];           /* hop[i] = reference index of arc i's destination */
+    unsigned n; /* number of arcs */
+    int hop[8]; /* hop[i] = reference index of arc i's destination */
 } RefPath;
 
 static RefPath
@@ -238,15 +246,15 @@ format_fsm_path(const FsmPath *p, char *buf, size_t size)
 
     buf[0] = '\0';
     if (p->n_arcs == 0) {
-        (void) snprintf(buf, size, "-");
+        (void)snprintf(buf, size, "-");
         return;
     }
     for (unsigned i = 0; i < p->n_arcs && i < FSM_MAX_ARCS; i++) {
         int n = snprintf(buf + used, size - used, "%s%s", i ? ">" : "", abbr(p->arcs[i].to));
-        if (n < 0 || (size_t) n >= size - used) {
+        if (n < 0 || (size_t)n >= size - used) {
             return;
         }
-        used += (size_t) n;
+        used += (size_t)n;
     }
 }
 
@@ -257,7 +265,7 @@ ref_arc_opens_session(int from, int to)
     static const char *const opening[] = {"RUN>PC", "RP2P>PCP2P", "STOP>SC", "STOP>RES"};
     char arc[16];
 
-    (void) snprintf(arc, sizeof(arc), "%s>%s", ref_states[from].abbr, ref_states[to].abbr);
+    (void)snprintf(arc, sizeof(arc), "%s>%s", ref_states[from].abbr, ref_states[to].abbr);
     for (size_t i = 0; i < sizeof(opening) / sizeof(opening[0]); i++) {
         if (strcmp(arc, opening[i]) == 0) {
             return true;
@@ -276,7 +284,7 @@ ref_session_arc(int cur, const RefPath *p)
         return -1;
     }
     from = p->n >= 2 ? p->hop[p->n - 2] : cur;
-    return ref_arc_opens_session(from, p->hop[p->n - 1]) ? (int) p->n - 1 : -1;
+    return ref_arc_opens_session(from, p->hop[p->n - 1]) ? (int)p->n - 1 : -1;
 }
 
 static bool
@@ -288,6 +296,7 @@ ref_is_saving(int i)
 
 /* ---- second oracle: kernel-uapi.md §6.1 raw table + §6.2 skipping rule, re-implemented */
 
+/* clang-format off */
 static const char *const raw_table[N_REF][N_REF] = {
     /*            STOP    RUN     SC      RES     RP2P    PC      PCP2P    ERR */
     /* STOP  */ {"STOP", "RP2P", "SC",   "RES",  "RP2P", "RP2P", "RP2P",  "ERR"},
@@ -299,6 +308,7 @@ static const char *const raw_table[N_REF][N_REF] = {
     /* PCP2P */ {"RP2P", "RP2P", "SC",   "RP2P", "RP2P", "PC",   "PCP2P", "ERR"},
     /* ERR   */ {"ERR",  "ERR",  "ERR",  "ERR",  "ERR",  "ERR",  "ERR",   "ERR"},
 };
+/* clang-format on */
 
 #define REF_ERR 7
 
@@ -341,11 +351,11 @@ ref_resolve(int cur, int target, uint32_t flags, char *buf, size_t size)
     int r = ref_next_hop(cur, target, flags, true, 16);
 
     if (r < 0) {
-        (void) snprintf(buf, size, EINV);
+        (void)snprintf(buf, size, EINV);
         return;
     }
     if (cur == target) {
-        (void) snprintf(buf, size, "-");
+        (void)snprintf(buf, size, "-");
         return;
     }
     buf[0] = '\0';
@@ -353,11 +363,11 @@ ref_resolve(int cur, int target, uint32_t flags, char *buf, size_t size)
         int next = ref_next_hop(cur, target, flags, true, 16);
 
         if (next < 0 || hops > 8) {
-            (void) snprintf(buf, size, "<oracle failed>");
+            (void)snprintf(buf, size, "<oracle failed>");
             return;
         }
-        used += (size_t) snprintf(buf + used, size - used, "%s%s", used ? ">" : "",
-                                  ref_states[next].abbr);
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ">" : "",
+                                 ref_states[next].abbr);
         cur = next;
     }
 }
@@ -393,8 +403,8 @@ Test(fsm, golden_tables_agree_with_reference_algorithm)
                 char buf[64];
 
                 ref_resolve(c, t, golden[g].flags, buf, sizeof(buf));
-                cr_expect_str_eq(golden[g].cells[c][t], buf, "flags=%#x %s->%s",
-                                 golden[g].flags, ref_states[c].abbr, ref_states[t].abbr);
+                cr_expect_str_eq(golden[g].cells[c][t], buf, "flags=%#x %s->%s", golden[g].flags,
+                                 ref_states[c].abbr, ref_states[t].abbr);
             }
         }
     }
@@ -436,7 +446,7 @@ check_golden_table(uint32_t flags)
             const char *cell = g->cells[c][t];
             RefPath want = parse_cell(cell);
             FsmPath got, sentinel;
-            FsmRefusal why = (FsmRefusal) 0x5a5a;
+            FsmRefusal why = (FsmRefusal)0x5a5a;
             char got_str[64];
             int r;
 
@@ -449,7 +459,7 @@ check_golden_table(uint32_t flags)
                              ref_states[c].abbr, ref_states[t].abbr, r);
                 cr_expect(why != FSM_OK && why < _FSM_REFUSAL_MAX,
                           "flags=%#x %s->%s: refusal reason %d", flags, ref_states[c].abbr,
-                          ref_states[t].abbr, (int) why);
+                          ref_states[t].abbr, (int)why);
                 cr_expect(memcmp(&got, &sentinel, sizeof(got)) == 0,
                           "flags=%#x %s->%s: *ret written on failure", flags, ref_states[c].abbr,
                           ref_states[t].abbr);
@@ -462,9 +472,9 @@ check_golden_table(uint32_t flags)
                 continue;
             }
             cr_expect_eq(why, FSM_OK, "flags=%#x %s->%s: refusal %d on success", flags,
-                         ref_states[c].abbr, ref_states[t].abbr, (int) why);
-            cr_expect_eq(got.n_arcs, want.n, "flags=%#x %s->%s: n_arcs %u, want %u ('%s')",
-                         flags, ref_states[c].abbr, ref_states[t].abbr, got.n_arcs, want.n, cell);
+                         ref_states[c].abbr, ref_states[t].abbr, (int)why);
+            cr_expect_eq(got.n_arcs, want.n, "flags=%#x %s->%s: n_arcs %u, want %u ('%s')", flags,
+                         ref_states[c].abbr, ref_states[t].abbr, got.n_arcs, want.n, cell);
             if (got.n_arcs > FSM_MAX_ARCS) {
                 continue;
             }
@@ -518,16 +528,16 @@ Test(fsm, session_arc_spot_checks)
         int session_arc;
         unsigned n_arcs;
     } cases[] = {
-        {0x7, DEVICE_STATE_RUNNING, DEVICE_STATE_PRE_COPY, 0, 1},          /* RUN->PC */
-        {0x7, DEVICE_STATE_RUNNING_P2P, DEVICE_STATE_PRE_COPY_P2P, 0, 1},  /* RP2P->PCP2P */
-        {0x7, DEVICE_STATE_STOP, DEVICE_STATE_STOP_COPY, 0, 1},            /* STOP->SC */
-        {0x7, DEVICE_STATE_STOP, DEVICE_STATE_RESUMING, 0, 1},             /* STOP->RES */
-        {0x7, DEVICE_STATE_RUNNING, DEVICE_STATE_STOP_COPY, 2, 3},         /* fd on last arc */
+        {0x7, DEVICE_STATE_RUNNING, DEVICE_STATE_PRE_COPY, 0, 1},         /* RUN->PC */
+        {0x7, DEVICE_STATE_RUNNING_P2P, DEVICE_STATE_PRE_COPY_P2P, 0, 1}, /* RP2P->PCP2P */
+        {0x7, DEVICE_STATE_STOP, DEVICE_STATE_STOP_COPY, 0, 1},           /* STOP->SC */
+        {0x7, DEVICE_STATE_STOP, DEVICE_STATE_RESUMING, 0, 1},            /* STOP->RES */
+        {0x7, DEVICE_STATE_RUNNING, DEVICE_STATE_STOP_COPY, 2, 3},        /* fd on last arc */
         {0x7, DEVICE_STATE_RUNNING, DEVICE_STATE_RESUMING, 2, 3},
         {0x7, DEVICE_STATE_RESUMING, DEVICE_STATE_PRE_COPY, 3, 4},
-        {0x7, DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP_COPY, -1, 2},       /* PCP2P->SC: no fd */
+        {0x7, DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP_COPY, -1, 2}, /* PCP2P->SC: no fd */
         {0x7, DEVICE_STATE_PRE_COPY_P2P, DEVICE_STATE_STOP_COPY, -1, 1},
-        {0x5, DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP_COPY, -1, 1},       /* PC->SC: no fd */
+        {0x5, DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP_COPY, -1, 1}, /* PC->SC: no fd */
         {0x7, DEVICE_STATE_PRE_COPY, DEVICE_STATE_PRE_COPY_P2P, -1, 1},
         {0x7, DEVICE_STATE_STOP_COPY, DEVICE_STATE_STOP, -1, 1},
         {0x7, DEVICE_STATE_RESUMING, DEVICE_STATE_RUNNING, -1, 3},
@@ -544,8 +554,8 @@ Test(fsm, session_arc_spot_checks)
         if (r == 0) {
             cr_expect_eq(p.n_arcs, cases[i].n_arcs, "flags=%#x %s->%s", cases[i].flags,
                          abbr(cases[i].cur), abbr(cases[i].target));
-            cr_expect_eq(p.session_arc, cases[i].session_arc, "flags=%#x %s->%s",
-                         cases[i].flags, abbr(cases[i].cur), abbr(cases[i].target));
+            cr_expect_eq(p.session_arc, cases[i].session_arc, "flags=%#x %s->%s", cases[i].flags,
+                         abbr(cases[i].cur), abbr(cases[i].target));
         }
     }
 }
@@ -558,8 +568,8 @@ Test(fsm, null_refusal_pointer_is_accepted)
                 FsmPath p;
                 DeviceState next;
                 bool refused = strcmp(golden[g].cells[c][t], EINV) == 0;
-                int r = fsm_compute_path(ref_states[c].state, ref_states[t].state,
-                                         golden[g].flags, &p, NULL);
+                int r = fsm_compute_path(ref_states[c].state, ref_states[t].state, golden[g].flags,
+                                         &p, NULL);
                 int rh = fsm_next_hop(ref_states[c].state, ref_states[t].state, golden[g].flags,
                                       &next, NULL);
 
@@ -612,13 +622,13 @@ Test(fsm, refusal_reason_of_every_refused_pair)
                 want = expected_refusal(c, t, flags);
                 if (want == FSM_REFUSE_BLOCKED) {
                     blocked++;
-                    cr_expect_str_eq(ref_states[c].abbr, "SC", "flags=%#x %s->%s blocked",
-                                     flags, ref_states[c].abbr, ref_states[t].abbr);
+                    cr_expect_str_eq(ref_states[c].abbr, "SC", "flags=%#x %s->%s blocked", flags,
+                                     ref_states[c].abbr, ref_states[t].abbr);
                 }
-                (void) fsm_compute_path(ref_states[c].state, ref_states[t].state, flags, &p, &why);
+                (void)fsm_compute_path(ref_states[c].state, ref_states[t].state, flags, &p, &why);
                 cr_expect_eq(why, want, "flags=%#x %s->%s: refusal %d (%s), want %d", flags,
-                             ref_states[c].abbr, ref_states[t].abbr, (int) why,
-                             fsm_refusal_to_string(why), (int) want);
+                             ref_states[c].abbr, ref_states[t].abbr, (int)why,
+                             fsm_refusal_to_string(why), (int)want);
             }
         }
     }
@@ -652,7 +662,7 @@ Test(fsm, refusal_reasons_representative)
         {0x5, DEVICE_STATE_STOP_COPY, DEVICE_STATE_PRE_COPY, FSM_REFUSE_BLOCKED},
         {0x3, DEVICE_STATE_STOP_COPY, DEVICE_STATE_PRE_COPY, FSM_REFUSE_TO_UNSUPPORTED},
         {0x0, DEVICE_STATE_RUNNING, DEVICE_STATE_STOP, FSM_REFUSE_BAD_FLAGS},
-        {0x8, 99, -1, FSM_REFUSE_BAD_FLAGS},      /* flags are checked before states */
+        {0x8, 99, -1, FSM_REFUSE_BAD_FLAGS}, /* flags are checked before states */
         {0x7, 8, DEVICE_STATE_STOP, FSM_REFUSE_BAD_STATE},
         {0x7, DEVICE_STATE_STOP, 8, FSM_REFUSE_BAD_STATE},
         {0x7, -1, DEVICE_STATE_ERROR, FSM_REFUSE_BAD_STATE},
@@ -661,28 +671,28 @@ Test(fsm, refusal_reasons_representative)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         FsmPath p;
-        DeviceState next = (DeviceState) 0x77;
+        DeviceState next = (DeviceState)0x77;
         FsmRefusal why = FSM_OK, why_hop = FSM_OK;
-        int r = fsm_compute_path((DeviceState) cases[i].cur, (DeviceState) cases[i].target,
+        int r = fsm_compute_path((DeviceState)cases[i].cur, (DeviceState)cases[i].target,
                                  cases[i].flags, &p, &why);
-        int rh = fsm_next_hop((DeviceState) cases[i].cur, (DeviceState) cases[i].target,
+        int rh = fsm_next_hop((DeviceState)cases[i].cur, (DeviceState)cases[i].target,
                               cases[i].flags, &next, &why_hop);
 
         cr_expect_eq(r, -EINVAL, "case %zu flags=%#x %d->%d", i, cases[i].flags, cases[i].cur,
                      cases[i].target);
         cr_expect_eq(why, cases[i].why, "case %zu flags=%#x %d->%d: %d (%s), want %d", i,
-                     cases[i].flags, cases[i].cur, cases[i].target, (int) why,
-                     fsm_refusal_to_string(why), (int) cases[i].why);
+                     cases[i].flags, cases[i].cur, cases[i].target, (int)why,
+                     fsm_refusal_to_string(why), (int)cases[i].why);
         cr_expect_eq(rh, -EINVAL, "case %zu next_hop", i);
-        cr_expect_eq(why_hop, cases[i].why, "case %zu next_hop reason %d", i, (int) why_hop);
-        cr_expect_eq((int) next, 0x77, "case %zu: *ret_next written on failure", i);
+        cr_expect_eq(why_hop, cases[i].why, "case %zu next_hop reason %d", i, (int)why_hop);
+        cr_expect_eq((int)next, 0x77, "case %zu: *ret_next written on failure", i);
     }
 }
 
 Test(fsm, illegal_flag_sets_refused_for_every_pair)
 {
-    static const uint32_t extra[] = {0x8,        0xf,        0x10,       0x11,       0xff,
-                                     0x100,      0x101,      0x107,      0x80000001, 0x80000007,
+    static const uint32_t extra[] = {0x8,        0xf,        0x10,      0x11,       0xff,
+                                     0x100,      0x101,      0x107,     0x80000001, 0x80000007,
                                      0xfffffff9, 0xfffffffe, 0xffffffff};
     static const int states[] = {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 99};
     uint32_t flag_sets[64 + sizeof(extra) / sizeof(extra[0])];
@@ -704,14 +714,14 @@ Test(fsm, illegal_flag_sets_refused_for_every_pair)
                 FsmPath p;
                 DeviceState next;
                 FsmRefusal why = FSM_OK, why_hop = FSM_OK;
-                int r = fsm_compute_path((DeviceState) states[c], (DeviceState) states[t],
+                int r = fsm_compute_path((DeviceState)states[c], (DeviceState)states[t],
                                          flag_sets[i], &p, &why);
-                int rh = fsm_next_hop((DeviceState) states[c], (DeviceState) states[t],
-                                      flag_sets[i], &next, &why_hop);
+                int rh = fsm_next_hop((DeviceState)states[c], (DeviceState)states[t], flag_sets[i],
+                                      &next, &why_hop);
 
                 cr_expect_eq(r, -EINVAL, "flags=%#x %d->%d", flag_sets[i], states[c], states[t]);
                 cr_expect_eq(why, FSM_REFUSE_BAD_FLAGS, "flags=%#x %d->%d: %d", flag_sets[i],
-                             states[c], states[t], (int) why);
+                             states[c], states[t], (int)why);
                 cr_expect_eq(rh, -EINVAL, "next_hop flags=%#x %d->%d", flag_sets[i], states[c],
                              states[t]);
                 cr_expect_eq(why_hop, FSM_REFUSE_BAD_FLAGS, "next_hop flags=%#x %d->%d",
@@ -736,15 +746,15 @@ Test(fsm, out_of_range_states_refused)
                     FsmPath p;
                     DeviceState next;
                     FsmRefusal why = FSM_OK, why_hop = FSM_OK;
-                    int r = fsm_compute_path((DeviceState) pairs[k][0], (DeviceState) pairs[k][1],
+                    int r = fsm_compute_path((DeviceState)pairs[k][0], (DeviceState)pairs[k][1],
                                              legal_flags[g], &p, &why);
-                    int rh = fsm_next_hop((DeviceState) pairs[k][0], (DeviceState) pairs[k][1],
+                    int rh = fsm_next_hop((DeviceState)pairs[k][0], (DeviceState)pairs[k][1],
                                           legal_flags[g], &next, &why_hop);
 
                     cr_expect_eq(r, -EINVAL, "flags=%#x %d->%d", legal_flags[g], pairs[k][0],
                                  pairs[k][1]);
-                    cr_expect_eq(why, FSM_REFUSE_BAD_STATE, "flags=%#x %d->%d: %d",
-                                 legal_flags[g], pairs[k][0], pairs[k][1], (int) why);
+                    cr_expect_eq(why, FSM_REFUSE_BAD_STATE, "flags=%#x %d->%d: %d", legal_flags[g],
+                                 pairs[k][0], pairs[k][1], (int)why);
                     cr_expect_eq(rh, -EINVAL, "next_hop flags=%#x %d->%d", legal_flags[g],
                                  pairs[k][0], pairs[k][1]);
                     cr_expect_eq(why_hop, FSM_REFUSE_BAD_STATE, "next_hop flags=%#x %d->%d",
@@ -765,14 +775,14 @@ Test(fsm, next_hop_is_first_arc_of_every_path)
         for (int c = 0; c < N_REF; c++) {
             for (int t = 0; t < N_REF; t++) {
                 RefPath want = parse_cell(golden[g].cells[c][t]);
-                DeviceState next = (DeviceState) 0x77;
-                FsmRefusal why = (FsmRefusal) 0x5a5a;
+                DeviceState next = (DeviceState)0x77;
+                FsmRefusal why = (FsmRefusal)0x5a5a;
                 int r = fsm_next_hop(ref_states[c].state, ref_states[t].state, flags, &next, &why);
 
                 if (want.refused) {
                     cr_expect_eq(r, -EINVAL, "flags=%#x %s->%s", flags, ref_states[c].abbr,
                                  ref_states[t].abbr);
-                    cr_expect_eq((int) next, 0x77, "flags=%#x %s->%s: *ret_next written", flags,
+                    cr_expect_eq((int)next, 0x77, "flags=%#x %s->%s: *ret_next written", flags,
                                  ref_states[c].abbr, ref_states[t].abbr);
                     continue;
                 }
@@ -825,8 +835,8 @@ Test(fsm, path_suffixes_are_paths)
                 }
                 for (unsigned i = 1; i < whole.n_arcs; i++) {
                     FsmPath rest;
-                    int r = fsm_compute_path(whole.arcs[i].from, ref_states[t].state, flags,
-                                             &rest, NULL);
+                    int r = fsm_compute_path(whole.arcs[i].from, ref_states[t].state, flags, &rest,
+                                             NULL);
 
                     cr_expect_eq(r, 0, "flags=%#x %s->%s from hop %u", flags, ref_states[c].abbr,
                                  ref_states[t].abbr, i);
@@ -838,8 +848,8 @@ Test(fsm, path_suffixes_are_paths)
                     for (unsigned k = 0; k < rest.n_arcs && i + k < whole.n_arcs; k++) {
                         cr_expect(rest.arcs[k].from == whole.arcs[i + k].from &&
                                       rest.arcs[k].to == whole.arcs[i + k].to,
-                                  "flags=%#x %s->%s from hop %u arc %u", flags,
-                                  ref_states[c].abbr, ref_states[t].abbr, i, k);
+                                  "flags=%#x %s->%s from hop %u arc %u", flags, ref_states[c].abbr,
+                                  ref_states[t].abbr, i, k);
                     }
                 }
             }
@@ -865,8 +875,8 @@ Test(fsm, path_properties)
                 if (fsm_compute_path(cur, target, flags, &p, NULL) < 0) {
                     continue;
                 }
-                cr_expect_leq(p.n_arcs, 4u, "flags=%#x %s->%s: %u arcs", flags,
-                              ref_states[c].abbr, ref_states[t].abbr, p.n_arcs);
+                cr_expect_leq(p.n_arcs, 4u, "flags=%#x %s->%s: %u arcs", flags, ref_states[c].abbr,
+                              ref_states[t].abbr, p.n_arcs);
                 if (p.n_arcs > FSM_MAX_ARCS) {
                     continue;
                 }
@@ -878,8 +888,8 @@ Test(fsm, path_properties)
                     int from = ref_index_of_state(p.arcs[i].from);
                     int to = ref_index_of_state(p.arcs[i].to);
 
-                    cr_assert(from >= 0 && to >= 0, "flags=%#x %s->%s arc %u out of range",
-                              flags, ref_states[c].abbr, ref_states[t].abbr, i);
+                    cr_assert(from >= 0 && to >= 0, "flags=%#x %s->%s arc %u out of range", flags,
+                              ref_states[c].abbr, ref_states[t].abbr, i);
                     /* contiguous, from cur to target */
                     cr_expect_eq(p.arcs[i].from, i ? p.arcs[i - 1].to : cur,
                                  "flags=%#x %s->%s arc %u", flags, ref_states[c].abbr,
@@ -897,20 +907,20 @@ Test(fsm, path_properties)
                     if (i > 0 && i + 1 < p.n_arcs) {
                         cr_expect(!ref_is_saving(from) && !ref_is_saving(to),
                                   "flags=%#x %s->%s: interior arc %u %s->%s touches the saving "
-                                  "group", flags, ref_states[c].abbr, ref_states[t].abbr, i,
+                                  "group",
+                                  flags, ref_states[c].abbr, ref_states[t].abbr, i,
                                   abbr(p.arcs[i].from), abbr(p.arcs[i].to));
                     }
                     /* entering the saving group only on the last arc, leaving only on the
                      * first: no session is opened and then lost inside one request */
                     if (!ref_is_saving(from) && ref_is_saving(to)) {
-                        cr_expect_eq(i, p.n_arcs - 1, "flags=%#x %s->%s enters %s on arc %u",
-                                     flags, ref_states[c].abbr, ref_states[t].abbr,
-                                     abbr(p.arcs[i].to), i);
+                        cr_expect_eq(i, p.n_arcs - 1, "flags=%#x %s->%s enters %s on arc %u", flags,
+                                     ref_states[c].abbr, ref_states[t].abbr, abbr(p.arcs[i].to), i);
                     }
                     if (ref_is_saving(from) && !ref_is_saving(to)) {
                         cr_expect_eq(i, 0u, "flags=%#x %s->%s leaves %s on arc %u", flags,
-                                     ref_states[c].abbr, ref_states[t].abbr,
-                                     abbr(p.arcs[i].from), i);
+                                     ref_states[c].abbr, ref_states[t].abbr, abbr(p.arcs[i].from),
+                                     i);
                     }
                     /* no interior data fd (§5.2: drivers WARN and fail the SET) */
                     if (i + 1 < p.n_arcs) {
@@ -932,7 +942,7 @@ Test(fsm, path_properties)
                     cr_expect_eq(p.arcs[p.n_arcs - 1].to, target, "flags=%#x %s->%s", flags,
                                  ref_states[c].abbr, ref_states[t].abbr);
                 }
-                cr_expect(p.session_arc == -1 || p.session_arc == (int) p.n_arcs - 1,
+                cr_expect(p.session_arc == -1 || p.session_arc == (int)p.n_arcs - 1,
                           "flags=%#x %s->%s session_arc %d", flags, ref_states[c].abbr,
                           ref_states[t].abbr, p.session_arc);
             }
@@ -955,8 +965,8 @@ parse_arc_list(const char *list, bool out[N_REF][N_REF])
         int from, to;
 
         cr_assert_not_null(gt, "bad arc list '%s'", list);
-        from = ref_index(s, (size_t) (gt - s));
-        to = ref_index(gt + 1, len - (size_t) (gt - s) - 1);
+        from = ref_index(s, (size_t)(gt - s));
+        to = ref_index(gt + 1, len - (size_t)(gt - s) - 1);
         cr_assert(from >= 0 && to >= 0, "bad arc list '%s'", list);
         cr_assert_not(out[from][to], "duplicate arc in '%s'", list);
         out[from][to] = true;
@@ -991,9 +1001,9 @@ Test(fsm, arcs_used_equal_reference_arc_lists)
                     int to = ref_index_of_state(p.arcs[i].to);
 
                     cr_assert(from >= 0 && to >= 0);
-                    cr_expect(listed[from][to], "flags=%#x %s->%s uses unlisted arc %s->%s",
-                              flags, ref_states[c].abbr, ref_states[t].abbr,
-                              ref_states[from].abbr, ref_states[to].abbr);
+                    cr_expect(listed[from][to], "flags=%#x %s->%s uses unlisted arc %s->%s", flags,
+                              ref_states[c].abbr, ref_states[t].abbr, ref_states[from].abbr,
+                              ref_states[to].abbr);
                     if (!used[from][to]) {
                         used[from][to] = true;
                         n_used++;
@@ -1038,18 +1048,17 @@ Test(fsm, pre_copy_to_stop_aborts_the_session)
         FsmPath p;
         bool closes = false;
 
-        cr_assert_eq(fsm_compute_path(DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP, pc_flags[g], &p,
-                                      NULL),
-                     0);
+        cr_assert_eq(
+            fsm_compute_path(DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP, pc_flags[g], &p, NULL), 0);
         for (unsigned i = 0; i < p.n_arcs; i++) {
             closes |= fsm_arc_closes_session(p.arcs[i].from, p.arcs[i].to);
         }
         cr_expect(closes, "flags=%#x PC->STOP should end the saving session", pc_flags[g]);
         cr_expect_eq(p.arcs[0].to, DEVICE_STATE_RUNNING, "flags=%#x", pc_flags[g]);
 
-        cr_assert_eq(fsm_compute_path(DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP_COPY, pc_flags[g],
-                                      &p, NULL),
-                     0);
+        cr_assert_eq(
+            fsm_compute_path(DEVICE_STATE_PRE_COPY, DEVICE_STATE_STOP_COPY, pc_flags[g], &p, NULL),
+            0);
         for (unsigned i = 0; i < p.n_arcs; i++) {
             cr_expect_not(fsm_arc_closes_session(p.arcs[i].from, p.arcs[i].to),
                           "flags=%#x PC->SC arc %u closes the session", pc_flags[g], i);
@@ -1069,23 +1078,34 @@ Test(fsm, arc_session_open_close)
         const char *arc;
         bool opens, closes;
     } cases[] = {
-        {"RUN>RP2P", false, false},   {"RP2P>RUN", false, false},
-        {"RP2P>STOP", false, false},  {"STOP>RP2P", false, false},
-        {"RUN>STOP", false, false},   {"STOP>RUN", false, false},
-        {"STOP>SC", true, false},     {"SC>STOP", false, true},
-        {"STOP>RES", true, false},    {"RES>STOP", false, true},
-        {"RUN>PC", true, false},      {"PC>RUN", false, true},
-        {"PC>PCP2P", false, false},   {"PCP2P>PC", false, false},
-        {"PCP2P>RP2P", false, true},  {"PCP2P>SC", false, false},
-        {"RP2P>PCP2P", true, false},  {"PC>SC", false, false},
+        {"RUN>RP2P", false, false},
+        {"RP2P>RUN", false, false},
+        {"RP2P>STOP", false, false},
+        {"STOP>RP2P", false, false},
+        {"RUN>STOP", false, false},
+        {"STOP>RUN", false, false},
+        {"STOP>SC", true, false},
+        {"SC>STOP", false, true},
+        {"STOP>RES", true, false},
+        {"RES>STOP", false, true},
+        {"RUN>PC", true, false},
+        {"PC>RUN", false, true},
+        {"PC>PCP2P", false, false},
+        {"PCP2P>PC", false, false},
+        {"PCP2P>RP2P", false, true},
+        {"PCP2P>SC", false, false},
+        {"RP2P>PCP2P", true, false},
+        {"PC>SC", false, false},
         /* a device falling into ERROR leaves the saving group / the resume session */
-        {"PC>ERR", false, true},      {"SC>ERR", false, true},
-        {"RES>ERR", false, true},     {"RUN>ERR", false, false},
+        {"PC>ERR", false, true},
+        {"SC>ERR", false, true},
+        {"RES>ERR", false, true},
+        {"RUN>ERR", false, false},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *gt = strchr(cases[i].arc, '>');
-        int from = ref_index(cases[i].arc, (size_t) (gt - cases[i].arc));
+        int from = ref_index(cases[i].arc, (size_t)(gt - cases[i].arc));
         int to = ref_index(gt + 1, strlen(gt + 1));
 
         cr_assert(from >= 0 && to >= 0);
@@ -1141,13 +1161,13 @@ Test(fsm, state_support_per_flag_set)
         for (int s = 0; s < N_REF; s++) {
             char word[16];
 
-            (void) snprintf(word, sizeof(word), " %s ", ref_states[s].abbr);
+            (void)snprintf(word, sizeof(word), " %s ", ref_states[s].abbr);
             cr_expect_eq(fsm_state_supported(ref_states[s].state, cases[i].flags),
                          strstr(cases[i].states, word) != NULL, "flags=%#x %s", cases[i].flags,
                          ref_states[s].abbr);
         }
-        cr_expect_not(fsm_state_supported((DeviceState) -1, cases[i].flags));
-        cr_expect_not(fsm_state_supported((DeviceState) 8, cases[i].flags));
+        cr_expect_not(fsm_state_supported((DeviceState)-1, cases[i].flags));
+        cr_expect_not(fsm_state_supported((DeviceState)8, cases[i].flags));
     }
 }
 
@@ -1200,8 +1220,8 @@ Test(fsm, state_classes_partition_the_states)
         cr_expect_eq(fsm_state_is_p2p(cases[i].s), cases[i].p2p, "%s", abbr(cases[i].s));
         cr_expect_eq(fsm_state_is_stopped(cases[i].s), cases[i].stopped, "%s", abbr(cases[i].s));
     }
-    cr_expect_not(fsm_state_is_saving((DeviceState) 99));
-    cr_expect_not(fsm_state_is_running((DeviceState) -1));
+    cr_expect_not(fsm_state_is_saving((DeviceState)99));
+    cr_expect_not(fsm_state_is_running((DeviceState)-1));
 }
 
 /* ---- names */
@@ -1242,13 +1262,20 @@ Test(fsm, state_from_name_case_insensitive)
         const char *name;
         DeviceState s;
     } cases[] = {
-        {"Stop_Copy", DEVICE_STATE_STOP_COPY}, {"sTOP_cOPY", DEVICE_STATE_STOP_COPY},
-        {"SC", DEVICE_STATE_STOP_COPY},        {"Sc", DEVICE_STATE_STOP_COPY},
-        {"PCP2P", DEVICE_STATE_PRE_COPY_P2P},  {"PcP2p", DEVICE_STATE_PRE_COPY_P2P},
-        {"Running_P2P", DEVICE_STATE_RUNNING_P2P}, {"RP2P", DEVICE_STATE_RUNNING_P2P},
-        {"RUN", DEVICE_STATE_RUNNING},         {"Resuming", DEVICE_STATE_RESUMING},
-        {"RES", DEVICE_STATE_RESUMING},        {"ERR", DEVICE_STATE_ERROR},
-        {"Error", DEVICE_STATE_ERROR},         {"PC", DEVICE_STATE_PRE_COPY},
+        {"Stop_Copy", DEVICE_STATE_STOP_COPY},
+        {"sTOP_cOPY", DEVICE_STATE_STOP_COPY},
+        {"SC", DEVICE_STATE_STOP_COPY},
+        {"Sc", DEVICE_STATE_STOP_COPY},
+        {"PCP2P", DEVICE_STATE_PRE_COPY_P2P},
+        {"PcP2p", DEVICE_STATE_PRE_COPY_P2P},
+        {"Running_P2P", DEVICE_STATE_RUNNING_P2P},
+        {"RP2P", DEVICE_STATE_RUNNING_P2P},
+        {"RUN", DEVICE_STATE_RUNNING},
+        {"Resuming", DEVICE_STATE_RESUMING},
+        {"RES", DEVICE_STATE_RESUMING},
+        {"ERR", DEVICE_STATE_ERROR},
+        {"Error", DEVICE_STATE_ERROR},
+        {"PC", DEVICE_STATE_PRE_COPY},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1259,10 +1286,26 @@ Test(fsm, state_from_name_case_insensitive)
 Test(fsm, state_from_name_rejects_junk)
 {
     static const char *const junk[] = {
-        "",        " ",        "stop ",     " stop",   "stopp",      "sto",
-        "stop_",   "stopcopy", "stop copy", "running_", "p2p",       "pre",
-        "pcp2",    "rp2",      "bogus",     "ERRORS",  "VFIO_DEVICE_STATE_STOP",
-        "stop\n",  "s",        "pre_copy_p2p_",
+        "",
+        " ",
+        "stop ",
+        " stop",
+        "stopp",
+        "sto",
+        "stop_",
+        "stopcopy",
+        "stop copy",
+        "running_",
+        "p2p",
+        "pre",
+        "pcp2",
+        "rp2",
+        "bogus",
+        "ERRORS",
+        "VFIO_DEVICE_STATE_STOP",
+        "stop\n",
+        "s",
+        "pre_copy_p2p_",
     };
 
     for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
@@ -1276,15 +1319,15 @@ Test(fsm, state_name_of_invalid_state_is_null)
     static const int bad[] = {-1, 8, 99, -EINVAL, INT_MIN, INT_MAX};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_expect_null(fsm_state_name((DeviceState) bad[i]), "%d", bad[i]);
-        cr_expect_null(fsm_state_kernel_name((DeviceState) bad[i]), "%d", bad[i]);
+        cr_expect_null(fsm_state_name((DeviceState)bad[i]), "%d", bad[i]);
+        cr_expect_null(fsm_state_kernel_name((DeviceState)bad[i]), "%d", bad[i]);
     }
 }
 
 Test(fsm, refusal_strings)
 {
     for (int r = 0; r < _FSM_REFUSAL_MAX; r++) {
-        const char *s = fsm_refusal_to_string((FsmRefusal) r);
+        const char *s = fsm_refusal_to_string((FsmRefusal)r);
 
         cr_expect_not_null(s, "refusal %d", r);
         if (!s) {
@@ -1293,11 +1336,11 @@ Test(fsm, refusal_strings)
         cr_expect_gt(strlen(s), 0u, "refusal %d", r);
         cr_expect_neq(s[strlen(s) - 1], '.', "refusal %d: no trailing period", r);
         for (int o = 0; o < r; o++) {
-            cr_expect_str_neq(s, fsm_refusal_to_string((FsmRefusal) o), "%d vs %d", r, o);
+            cr_expect_str_neq(s, fsm_refusal_to_string((FsmRefusal)o), "%d vs %d", r, o);
         }
     }
     cr_expect_str_eq(fsm_refusal_to_string(_FSM_REFUSAL_MAX), "unknown refusal");
-    cr_expect_str_eq(fsm_refusal_to_string((FsmRefusal) -1), "unknown refusal");
+    cr_expect_str_eq(fsm_refusal_to_string((FsmRefusal)-1), "unknown refusal");
 }
 
 /* ---- flags strings */
@@ -1335,8 +1378,8 @@ Test(fsm, flags_to_string_small_buffer_terminates)
         char buf[32];
 
         memset(buf, 'X', sizeof(buf));
-        (void) fsm_flags_to_string(0xffffffff, buf, size);
-        cr_expect_lt(strnlen(buf, sizeof(buf)), size, "size %u: '%.*s'", size, (int) size, buf);
+        (void)fsm_flags_to_string(0xffffffff, buf, size);
+        cr_expect_lt(strnlen(buf, sizeof(buf)), size, "size %u: '%.*s'", size, (int)size, buf);
         cr_expect_eq(buf[size], 'X', "size %u: wrote past the buffer", size);
     }
 }
@@ -1389,10 +1432,26 @@ Test(fsm, flags_from_string_accepts)
 Test(fsm, flags_from_string_rejects)
 {
     static const char *const bad[] = {
-        "",         "p2p+",       "+p2p",        "bogus",       "stop_copy++p2p",
-        "stop_copy,", "stop_copy|", "stop_copy p2p", " stop_copy", "stop_copy ",
-        "stop",     "stop_copyx", "p2p+bogus",   "7x",          "0x",
-        "-1",       "4294967296", "99999999999999999999999", "+", "stop_copy+0x8",
+        "",
+        "p2p+",
+        "+p2p",
+        "bogus",
+        "stop_copy++p2p",
+        "stop_copy,",
+        "stop_copy|",
+        "stop_copy p2p",
+        " stop_copy",
+        "stop_copy ",
+        "stop",
+        "stop_copyx",
+        "p2p+bogus",
+        "7x",
+        "0x",
+        "-1",
+        "4294967296",
+        "99999999999999999999999",
+        "+",
+        "stop_copy+0x8",
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -15,6 +15,10 @@
 
 #include "util/strutil.h"
 
+/* Every test runs in its own process (criterion default) with a timeout, so a path loop
+ * that never ends fails instead of hanging the suite. */
+TestSuite(strutil, .timeout = 10);
+
 #define SENTINEL UINT64_C(0x5eed5eed5eed5eed)
 
 /* ---- parse_size */
@@ -28,7 +32,7 @@ Test(strutil, parse_size_accepts)
         {"0", 0},
         {"1", 1},
         {"4096", 4096},
-        {"007", 7},                       /* decimal, not octal */
+        {"007", 7}, /* decimal, not octal */
         {"60B", 60},
         {"60b", 60},
         {"4K", UINT64_C(4) << 10},
@@ -38,15 +42,15 @@ Test(strutil, parse_size_accepts)
         {"4kib", UINT64_C(4) << 10},
         {"16M", UINT64_C(16) << 20},
         {"16MiB", UINT64_C(16) << 20},
-        {"16MB", UINT64_C(16) << 20},     /* binary multiples even when spelt "MB" */
+        {"16MB", UINT64_C(16) << 20}, /* binary multiples even when spelt "MB" */
         {"1G", UINT64_C(1) << 30},
         {"1GiB", UINT64_C(1) << 30},
         {"64G", UINT64_C(64) << 30},
         {"0K", 0},
         {"18446744073709551615", UINT64_MAX},
-        {"18014398509481983K", (UINT64_C(18014398509481983) << 10)},       /* 2^54-1 KiB */
-        {"17592186044415M", (UINT64_C(17592186044415) << 20)},             /* 2^44-1 MiB */
-        {"17179869183G", (UINT64_C(17179869183) << 30)},                   /* 2^34-1 GiB */
+        {"18014398509481983K", (UINT64_C(18014398509481983) << 10)}, /* 2^54-1 KiB */
+        {"17592186044415M", (UINT64_C(17592186044415) << 20)},       /* 2^44-1 MiB */
+        {"17179869183G", (UINT64_C(17179869183) << 30)},             /* 2^34-1 GiB */
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -54,21 +58,21 @@ Test(strutil, parse_size_accepts)
 
         cr_expect_eq(parse_size(cases[i].s, &got), 0, "'%s'", cases[i].s);
         cr_expect_eq(got, cases[i].bytes, "'%s': %llu, want %llu", cases[i].s,
-                     (unsigned long long) got, (unsigned long long) cases[i].bytes);
+                     (unsigned long long)got, (unsigned long long)cases[i].bytes);
     }
 }
 
 Test(strutil, parse_size_overflow_is_erange)
 {
     static const char *const cases[] = {
-        "18446744073709551616",           /* 2^64 */
+        "18446744073709551616", /* 2^64 */
         "99999999999999999999999999",
-        "18014398509481984K",             /* 2^54 KiB = 2^64 */
-        "17592186044416M",                /* 2^44 MiB */
-        "17179869184G",                   /* 2^34 GiB */
+        "18014398509481984K", /* 2^54 KiB = 2^64 */
+        "17592186044416M",    /* 2^44 MiB */
+        "17179869184G",       /* 2^34 GiB */
         "17179869184GiB",
         "18446744073709551615K",
-        "99999999999999999999999G",       /* overflows before the suffix is looked at */
+        "99999999999999999999999G", /* overflows before the suffix is looked at */
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -82,9 +86,8 @@ Test(strutil, parse_size_overflow_is_erange)
 Test(strutil, parse_size_rejects_junk)
 {
     static const char *const cases[] = {
-        "",      "K",     "abc",   "-1",   "-0",   "+1",    " 1",   "1 ",   "1 K",
-        "1.5K",  "1,5K",  "4KK",   "4Ki",  "4T",   "4TiB",  "4iB",  "4KiBB", "0x10",
-        "1e3",   "4K ",   "four",  "4\n",  "4M\t", "1KB2",
+        "",    "K",  "abc",  "-1",  "-0",    "+1",   " 1",  "1 ",  "1 K",  "1.5K", "1,5K", "4KK",
+        "4Ki", "4T", "4TiB", "4iB", "4KiBB", "0x10", "1e3", "4K ", "four", "4\n",  "4M\t", "1KB2",
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -105,11 +108,11 @@ Test(strutil, parse_int_bounded_accepts)
         long long min, max, want;
     } cases[] = {
         {"42", 0, 100, 42},
-        {"0", 0, 100, 0},                 /* bounds are inclusive */
+        {"0", 0, 100, 0}, /* bounds are inclusive */
         {"100", 0, 100, 100},
         {"-5", -10, 10, -5},
         {"-10", -10, 10, -10},
-        {"010", 0, 100, 10},              /* decimal, not octal */
+        {"010", 0, 100, 10}, /* decimal, not octal */
         {"7", 7, 7, 7},
         {"9223372036854775807", LLONG_MIN, LLONG_MAX, LLONG_MAX},
         {"-9223372036854775808", LLONG_MIN, LLONG_MAX, LLONG_MIN},
@@ -134,7 +137,7 @@ Test(strutil, parse_int_bounded_out_of_range_is_erange)
         {"-1", 0, 100},
         {"8", 7, 7},
         {"6", 7, 7},
-        {"9223372036854775808", LLONG_MIN, LLONG_MAX},   /* beyond long long */
+        {"9223372036854775808", LLONG_MIN, LLONG_MAX}, /* beyond long long */
         {"-9223372036854775809", LLONG_MIN, LLONG_MAX},
         {"99999999999999999999999", 0, 10},
     };
@@ -151,8 +154,8 @@ Test(strutil, parse_int_bounded_out_of_range_is_erange)
 Test(strutil, parse_int_bounded_rejects_junk)
 {
     static const char *const cases[] = {
-        "",   " ",  " 1",  "1 ",  "\t1", "1\n", "x",  "1x",   "0x10", "1.0", "-",  "--1",
-        "1e3", "1,000", "one", "99999999999999999999x",
+        "",     " ",   " 1", "1 ",  "\t1", "1\n",   "x",   "1x",
+        "0x10", "1.0", "-",  "--1", "1e3", "1,000", "one", "99999999999999999999x",
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -184,13 +187,12 @@ Test(strutil, id_lengths)
 Test(strutil, id_charset)
 {
     static const char *const good[] = {
-        "a",           "Z",          "0",           "_",           ":",
-        "vf0",         "mlx5_vf-0",  "0000:3b:00.1", "a.b",        "a-",
-        "a.",          "_x",         ":x",          "A-Za-z0-9_.:-",
+        "a",   "Z",  "0",  "_",  ":",  "vf0",           "mlx5_vf-0", "0000:3b:00.1",
+        "a.b", "a-", "a.", "_x", ":x", "A-Za-z0-9_.:-",
     };
     static const char *const bad[] = {
-        "-a",   ".a",   "-",    ".",    "..",   "a b",  "a/b",  "a=b",  "a,b", "a\n",
-        "a\t",  "a+b",  "a@b",  "a*",   "a\\b", "a'b",  "a\"b", "\xc3\xa9", "a\xff", "a$",
+        "-a",  ".a",  "-",   ".",  "..",   "a b", "a/b",  "a=b",      "a,b",   "a\n",
+        "a\t", "a+b", "a@b", "a*", "a\\b", "a'b", "a\"b", "\xc3\xa9", "a\xff", "a$",
     };
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -205,7 +207,7 @@ Test(strutil, id_every_byte)
 {
     /* Each byte alone in the middle of an id: only [A-Za-z0-9_.:-] pass. */
     for (int c = 1; c < 256; c++) {
-        char id[4] = {'a', (char) c, 'b', '\0'};
+        char id[4] = {'a', (char)c, 'b', '\0'};
         bool want = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '_' || c == '.' || c == ':' || c == '-';
 
@@ -236,8 +238,7 @@ check_options(const char *s, const Pair *want, size_t n_want, int end_r)
             cr_expect_eq(cursor, before, "'%s': cursor moved on r=%d", s, r);
             break;
         }
-        cr_assert_lt(n, n_want, "'%s': more pairs than expected (extra '%s'='%s')", s, key,
-                     value);
+        cr_assert_lt(n, n_want, "'%s': more pairs than expected (extra '%s'='%s')", s, key, value);
         cr_expect_str_eq(key, want[n].key, "'%s' pair %zu", s, n);
         cr_expect_str_eq(value, want[n].value, "'%s' pair %zu", s, n);
         cr_expect(cursor > before, "'%s': cursor did not advance", s);
@@ -349,8 +350,7 @@ Test(strutil, options_cursor_advance)
     cr_assert_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
     cr_expect_eq(cursor, s + strlen(s), "cursor should point at the terminating NUL");
     cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0);
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0,
-                 "end is sticky");
+    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0, "end is sticky");
 }
 
 /* ---- format_bytes */
@@ -371,7 +371,7 @@ Test(strutil, format_bytes_values)
         {UINT64_C(3) << 29, "1.5 GiB"},
         {UINT64_C(1) << 30, "1 GiB"},
         {UINT64_C(5) << 40, "5 TiB"},
-        {UINT64_C(2048) << 40, "2048 TiB"},          /* TiB is the largest unit */
+        {UINT64_C(2048) << 40, "2048 TiB"}, /* TiB is the largest unit */
         {UINT64_MAX, "16777216 TiB"},
     };
 
@@ -379,7 +379,7 @@ Test(strutil, format_bytes_values)
         char buf[32];
 
         cr_expect_eq(format_bytes(cases[i].bytes, buf, sizeof(buf)), buf);
-        cr_expect_str_eq(buf, cases[i].s, "%llu bytes", (unsigned long long) cases[i].bytes);
+        cr_expect_str_eq(buf, cases[i].s, "%llu bytes", (unsigned long long)cases[i].bytes);
     }
 }
 
@@ -404,9 +404,9 @@ Test(strutil, format_bytes_no_1024_below_unit_boundary)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[32];
 
-        (void) format_bytes(cases[i], buf, sizeof(buf));
-        cr_expect_null(strstr(buf, "1024"), "%llu bytes gave '%s'",
-                       (unsigned long long) cases[i], buf);
+        (void)format_bytes(cases[i], buf, sizeof(buf));
+        cr_expect_null(strstr(buf, "1024"), "%llu bytes gave '%s'", (unsigned long long)cases[i],
+                       buf);
     }
 }
 
@@ -416,7 +416,7 @@ Test(strutil, format_bytes_small_buffer_terminates)
         char buf[32];
 
         memset(buf, 'X', sizeof(buf));
-        (void) format_bytes(UINT64_C(1536) << 30, buf, size);
+        (void)format_bytes(UINT64_C(1536) << 30, buf, size);
         cr_expect_lt(strnlen(buf, sizeof(buf)), size, "size %zu", size);
         cr_expect_eq(buf[size], 'X', "size %zu: wrote past the buffer", size);
     }

@@ -1,0 +1,536 @@
+# shellcheck shell=bash
+# lib.sh — shared helpers of the integration tests. Every tests/integration/test_*.sh sources it.
+#
+# The tests start the REAL daemon ($VFIO_MIGD) and drive it with the REAL CLI ($VFIO_MIGCTL),
+# as ctest does (CMakeLists.txt sets VFIO_MIGD, VFIO_MIGCTL, SRCDIR, BUILDDIR). To run one
+# script by hand from the source tree:
+#   VFIO_MIGD=build/vfio-migd VFIO_MIGCTL=build/vfio-migctl bash tests/integration/test_basics.sh
+#
+# What a test gets:
+#   $T                per-test temporary directory, removed on exit
+#   $SOCK             $T/api.sock, the socket start_daemon serves on
+#   start_daemon ARGS starts a daemon (stderr to $T/daemon.log) and waits until it is healthy;
+#                     sets DAEMON_PID. Every daemon started is SIGTERMed and waited for on exit,
+#                     and the test fails if one died unexpectedly or did not exit 0.
+#   stop_daemon [SIG] [PID]  signals a daemon (default SIGTERM, the last one started) and waits
+#                     for it (10 s); sets DAEMON_RC; the daemon is no longer watched.
+#   ctl ARGS / jctl ARGS     the CLI on $SOCK (jctl adds --json), each call bounded by a timeout
+#   check/pass/fail   record one check: prints "ok N - what" or "not ok N - what"
+#   assert_eq EXPECTED ACTUAL WHAT, assert_ne, assert_contains HAYSTACK NEEDLE WHAT,
+#   assert_not_contains, assert_match HAYSTACK ERE WHAT, assert_line_match HAYSTACK ERE WHAT,
+#   assert_le A B WHAT, assert_file_exists PATH WHAT, assert_file_absent PATH WHAT
+#   expect_exit CODE CMD...  runs CMD, sets OUT, ERR (its stdout and stderr) and RC, checks RC
+#   expect_error GRPC_CODE CMD...  CMD (a jctl call) must exit 1 with {"code": GRPC_CODE}
+#   jget JSON PATH... fields of a JSON document, one per line: PATH is dot-separated
+#                     (stats.arcs, arcs.0); a last component "#" gives the length of a
+#                     list/object, a trailing "[]" the elements of a list on one line
+#   jlist JSON PATH   the elements of a list, space-separated
+#   jkeys JSON [PATH] the keys of an object, sorted, space-separated
+#   dev_json ID, dev_field ID PATH   `show ID --json` and one of its fields
+# At exit the script prints "<N> passed, <M> failed" and exits 0 only when nothing failed.
+
+set -euo pipefail
+shopt -s inherit_errexit
+set -E
+
+: "${VFIO_MIGD:?VFIO_MIGD must name the vfio-migd binary}"
+: "${VFIO_MIGCTL:?VFIO_MIGCTL must name the vfio-migctl binary}"
+SRCDIR=${SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PY=/usr/bin/python3
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vfio-migd-it.XXXXXX")
+SOCK=$T/api.sock
+# Unset anything from the caller's environment that would change what the tools do.
+unset VFIO_MIGD_SOCKET NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID JOURNAL_STREAM LISTEN_FDS || true
+
+CHECKS=0
+PASSED=0
+FAILED=0
+DAEMON_PID=
+DAEMON_RC=
+declare -a DAEMON_PIDS=()
+OUT= ERR= RC=
+CTL_TIMEOUT=${CTL_TIMEOUT:-20}
+
+# The project version, as CMakeLists.txt declares it: what --version must print.
+PROJECT_VERSION=$(sed -n 's/^project(vfio-migd VERSION \([0-9.]*\).*/\1/p' "$SRCDIR/CMakeLists.txt")
+
+# ---- reporting
+
+_diag() {
+    local line
+    while IFS= read -r line; do
+        printf '#   %s\n' "$line"
+    done <<<"$*"
+}
+
+pass() {
+    CHECKS=$((CHECKS + 1))
+    PASSED=$((PASSED + 1))
+    printf 'ok %d - %s\n' "$CHECKS" "$1"
+}
+
+# fail WHAT [DIAGNOSTIC...]
+fail() {
+    CHECKS=$((CHECKS + 1))
+    FAILED=$((FAILED + 1))
+    printf 'not ok %d - %s\n' "$CHECKS" "$1"
+    shift
+    if (($#)); then
+        _diag "$*"
+    fi
+}
+
+# check WHAT CMD... : passes when CMD succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@" >/dev/null; then
+        pass "$what"
+    else
+        fail "$what" "command failed: $*"
+    fi
+}
+
+_show() {
+    # Values can be long (a 70 KiB options string): show the start and the length.
+    local v=$1
+    if ((${#v} > 2000)); then
+        printf '%s... (%d characters)' "${v:0:2000}" "${#v}"
+    else
+        printf '%s' "$v"
+    fi
+}
+
+assert_eq() {
+    local expected=$1 actual=$2 what=$3
+    if [[ "$expected" == "$actual" ]]; then
+        pass "$what"
+    else
+        fail "$what" "expected: '$(_show "$expected")'" "
+actual:   '$(_show "$actual")'"
+    fi
+}
+
+assert_ne() {
+    local unexpected=$1 actual=$2 what=$3
+    if [[ "$unexpected" != "$actual" ]]; then
+        pass "$what"
+    else
+        fail "$what" "expected anything but: '$(_show "$unexpected")'"
+    fi
+}
+
+assert_contains() {
+    local haystack=$1 needle=$2 what=$3
+    if [[ "$haystack" == *"$needle"* ]]; then
+        pass "$what"
+    else
+        fail "$what" "expected to contain: '$(_show "$needle")'" "
+in:                  '$(_show "$haystack")'"
+    fi
+}
+
+assert_not_contains() {
+    local haystack=$1 needle=$2 what=$3
+    if [[ "$haystack" != *"$needle"* ]]; then
+        pass "$what"
+    else
+        fail "$what" "expected NOT to contain: '$(_show "$needle")'" "
+in:                      '$(_show "$haystack")'"
+    fi
+}
+
+# assert_match HAYSTACK ERE WHAT
+assert_match() {
+    local haystack=$1 re=$2 what=$3
+    if [[ "$haystack" =~ $re ]]; then
+        pass "$what"
+    else
+        fail "$what" "expected to match /$re/" "
+in: '$(_show "$haystack")'"
+    fi
+}
+
+# assert_line_match HAYSTACK ERE WHAT: some line of HAYSTACK matches ERE
+assert_line_match() {
+    local haystack=$1 re=$2 what=$3 line
+    while IFS= read -r line; do
+        if [[ "$line" =~ $re ]]; then
+            pass "$what"
+            return 0
+        fi
+    done <<<"$haystack"
+    fail "$what" "expected a line matching /$re/" "
+in: '$(_show "$haystack")'"
+}
+
+# assert_le A B WHAT (integers)
+assert_le() {
+    local a=$1 b=$2 what=$3
+    if [[ "$a" =~ ^-?[0-9]+$ && "$b" =~ ^-?[0-9]+$ ]] && ((a <= b)); then
+        pass "$what"
+    else
+        fail "$what" "expected $a <= $b"
+    fi
+}
+
+# assert_file_absent PATH WHAT / assert_file_exists PATH WHAT
+assert_file_absent() {
+    if [[ ! -e "$1" && ! -L "$1" ]]; then
+        pass "$2"
+    else
+        fail "$2" "'$1' exists: $(ls -la "$1" 2>&1)"
+    fi
+}
+
+assert_file_exists() {
+    if [[ -e "$1" ]]; then
+        pass "$2"
+    else
+        fail "$2" "'$1' does not exist"
+    fi
+}
+
+# ---- running commands
+
+_cmd_text() {
+    local s="$*"
+    if ((${#s} > 160)); then
+        s="${s:0:160}..."
+    fi
+    printf '%s' "$s"
+}
+
+# run CMD... : runs CMD without failing the script; sets OUT, ERR, RC.
+run() {
+    RC=0
+    "$@" >"$T/.out" 2>"$T/.err" || RC=$?
+    OUT=$(<"$T/.out")
+    ERR=$(<"$T/.err")
+}
+
+# expect_exit CODE CMD... : one check, that CMD exits with CODE; OUT, ERR, RC as run().
+expect_exit() {
+    local code=$1
+    shift
+    run "$@"
+    if [[ "$RC" == "$code" ]]; then
+        pass "exit $code: $(_cmd_text "$@")"
+    else
+        fail "exit $code: $(_cmd_text "$@")" "exit status $RC" "
+stdout: $(_show "$OUT")" "
+stderr: $(_show "$ERR")"
+    fi
+}
+
+# expect_error GRPC_CODE CMD... : CMD (with --json) fails with exit 1 and that gRPC code, both
+# in the JSON on stdout and in the message on stderr. Two checks.
+expect_error() {
+    local code=$1 got
+    shift
+    expect_exit 1 "$@"
+    got=$(jget "$OUT" code 2>/dev/null || true)
+    if [[ "$got" == "$code" && "$ERR" == *"($code)"* ]]; then
+        pass "  ... answered $code"
+    else
+        fail "  ... answered $code" "JSON code: '$got'" "
+stdout: $(_show "$OUT")" "
+stderr: $(_show "$ERR")"
+    fi
+}
+
+# The CLI, on the test's socket. A hung call is cut off (exit 124) instead of hanging the test.
+ctl() {
+    timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "$SOCK" "$@"
+}
+
+jctl() {
+    ctl --json "$@"
+}
+
+# ---- JSON (no jq: python3's json module)
+
+_json_py='
+import json, sys
+def walk(doc, path):
+    joined = path.endswith("[]")
+    if joined:
+        path = path[:-2]
+    for part in [p for p in path.split(".") if p != ""]:
+        if part == "#":
+            return len(doc)
+        if isinstance(doc, list):
+            doc = doc[int(part)]
+        elif isinstance(doc, dict):
+            doc = doc[part]
+        else:
+            raise KeyError(part)
+    if joined:
+        return " ".join(text(x) for x in doc)
+    return doc
+def text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+mode, data, paths = sys.argv[1], sys.argv[2], sys.argv[3:] or [""]
+path = ""
+try:
+    doc = json.loads(data)
+    for path in paths:
+        v = walk(doc, path)
+        if mode == "get":
+            print(text(v))
+        elif mode == "list":
+            print(" ".join(text(x) for x in v))
+        elif mode == "keys":
+            print(" ".join(sorted(v.keys())))
+        elif mode == "norm":
+            print(json.dumps(v, sort_keys=True))
+except Exception as e:
+    sys.stderr.write("jget: %r: %s: %s\n" % (path, type(e).__name__, e))
+    sys.exit(1)
+'
+
+# jget JSON PATH...: one line per PATH (a PATH ending in [] gives a list's elements on one line)
+jget() {
+    "$PY" -S -c "$_json_py" get "$@"
+}
+
+# jlist JSON PATH
+jlist() {
+    "$PY" -S -c "$_json_py" list "$@"
+}
+
+# jkeys JSON [PATH]
+jkeys() {
+    "$PY" -S -c "$_json_py" keys "$@"
+}
+
+# jnorm JSON [PATH]: canonical text (sorted keys), for comparing documents
+jnorm() {
+    "$PY" -S -c "$_json_py" norm "$@"
+}
+
+# dev_json ID: the device as `show --json` prints it (fails the script if the call fails)
+dev_json() {
+    jctl show "$1"
+}
+
+# dev_field ID PATH
+dev_field() {
+    local j
+    j=$(dev_json "$1")
+    jget "$j" "$2"
+}
+
+# snapshot: every device as the daemon reports it, canonical; equal snapshots = nothing changed
+snapshot() {
+    local j
+    j=$(jctl devices)
+    jnorm "$j"
+}
+
+# ---- processes
+
+# proc_running PID: the process exists and is not a zombie
+proc_running() {
+    local stat rest
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+    rest=${stat##*) }
+    [[ "${rest%% *}" != Z ]]
+}
+
+# wait_until TIMEOUT_S CMD... : polls CMD every 50 ms; 0 when it succeeded in time
+wait_until() {
+    local limit=$(($(ms_now) + $1 * 1000))
+    shift
+    while :; do
+        if "$@"; then
+            return 0
+        fi
+        if (($(ms_now) >= limit)); then
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+# ms_now: milliseconds since the epoch
+ms_now() {
+    echo $(($(date +%s%N) / 1000000))
+}
+
+# wait_exit PID TIMEOUT_S : waits for a child to exit; sets WAIT_RC (its status, or "timeout")
+wait_exit() {
+    local pid=$1 limit=$(($(ms_now) + $2 * 1000))
+    while proc_running "$pid"; do
+        if (($(ms_now) >= limit)); then
+            WAIT_RC=timeout
+            return 1
+        fi
+        sleep 0.05
+    done
+    WAIT_RC=0
+    wait "$pid" 2>/dev/null || WAIT_RC=$?
+    return 0
+}
+
+_forget_daemon() {
+    local pid=$1 i
+    for i in "${!DAEMON_PIDS[@]}"; do
+        if [[ "${DAEMON_PIDS[$i]}" == "$pid" ]]; then
+            unset "DAEMON_PIDS[$i]"
+        fi
+    done
+}
+
+_daemon_log_tail() {
+    if [[ -s "$T/daemon.log" ]]; then
+        printf 'last lines of %s:\n' "$T/daemon.log"
+        tail -n 15 "$T/daemon.log"
+    fi
+}
+
+# start_daemon [ARGS...]: serves on $SOCK (the last --socket wins, so ARGS may override it).
+# Waits (10 s at most) until `health` answers; aborts the test if the daemon does not come up.
+start_daemon() {
+    local sock=$SOCK a prev=
+    for a in "$@"; do
+        if [[ "$prev" == --socket ]]; then
+            sock=$a
+        fi
+        prev=$a
+    done
+    "$VFIO_MIGD" --socket "$SOCK" --log-level info "$@" >>"$T/daemon.log" 2>&1 &
+    DAEMON_PID=$!
+    DAEMON_PIDS+=("$DAEMON_PID")
+    local limit=$(($(ms_now) + 10000))
+    while :; do
+        if ! proc_running "$DAEMON_PID"; then
+            wait "$DAEMON_PID" 2>/dev/null || true
+            _forget_daemon "$DAEMON_PID"
+            fail "daemon starts on '$sock'" "it exited during start-up" "
+$(_daemon_log_tail)"
+            exit 1
+        fi
+        if timeout -k 1 5 "$VFIO_MIGCTL" --socket "$sock" health >/dev/null 2>&1; then
+            return 0
+        fi
+        if (($(ms_now) >= limit)); then
+            fail "daemon starts on '$sock'" "not healthy after 10 s" "
+$(_daemon_log_tail)"
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+# stop_daemon [SIGNAL] [PID]: sends SIGNAL (default TERM) and waits up to 10 s; DAEMON_RC is
+# the exit status ("timeout" if it did not exit; it is then killed).
+stop_daemon() {
+    local sig=${1:-TERM} pid=${2:-$DAEMON_PID}
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    if wait_exit "$pid" 10; then
+        DAEMON_RC=$WAIT_RC
+    else
+        DAEMON_RC=timeout
+        kill -s KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    _forget_daemon "$pid"
+}
+
+# fd_count PID
+fd_count() {
+    local n=0 f
+    for f in /proc/"$1"/fd/*; do
+        [[ -e "$f" || -L "$f" ]] && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+# ---- exit
+
+_on_err() {
+    # set -e is about to end the script: say where, so the failure is easy to find.
+    printf '# command failed (status %s) at %s line %s: %s\n' "$1" "${BASH_SOURCE[1]:-?}" "$2" "$3" >&2
+}
+trap '_on_err $? $LINENO "$BASH_COMMAND"' ERR
+
+_children() {
+    # Direct children of this shell that still run (pure bash: no child of our own here).
+    local f stat rest pid ppid
+    for f in /proc/[0-9]*/stat; do
+        read -r stat 2>/dev/null <"$f" || continue
+        rest=${stat##*) }
+        # rest: "S PPID ..."
+        read -r _state ppid _ <<<"$rest"
+        pid=${f#/proc/}
+        pid=${pid%/stat}
+        if [[ "$ppid" == "$$" && "$_state" != Z && "$pid" != "$BASHPID" ]]; then
+            printf '%s ' "$pid"
+        fi
+    done
+}
+
+_on_exit() {
+    local status=$? pid left
+    trap - ERR
+    set +e
+    if ((status != 0)); then
+        fail "the script ran to its end" "it stopped early with status $status (see the '# command failed' line above)"
+    fi
+    for pid in "${DAEMON_PIDS[@]}"; do
+        if ! proc_running "$pid"; then
+            local rc=0
+            wait "$pid" 2>/dev/null || rc=$?
+            fail "daemon $pid was still running at the end" "it died unexpectedly (status $rc)" "
+$(_daemon_log_tail)"
+            continue
+        fi
+        kill -TERM "$pid" 2>/dev/null
+        if wait_exit "$pid" 10; then
+            if [[ "$WAIT_RC" == 0 ]]; then
+                pass "daemon $pid exits 0 on SIGTERM at the end"
+            else
+                fail "daemon $pid exits 0 on SIGTERM at the end" "exit status $WAIT_RC" "
+$(_daemon_log_tail)"
+            fi
+        else
+            kill -KILL "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            fail "daemon $pid exits 0 on SIGTERM at the end" "still running 10 s after SIGTERM; killed" "
+$(_daemon_log_tail)"
+        fi
+    done
+    left=$(_children)
+    if [[ -n "$left" ]]; then
+        local desc=""
+        for pid in $left; do
+            desc+="$pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+"
+            kill -KILL "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        done
+        fail "no process left behind" "${desc%$'\n'}"
+    fi
+    if ((CHECKS == 0)); then
+        fail "the script made checks" "none was made"
+    fi
+    if ((FAILED > 0)) && [[ -s "$T/daemon.log" ]]; then
+        printf '# daemon log (%s):\n' "$T/daemon.log"
+        sed 's/^/#   /' "$T/daemon.log" | tail -n 60
+    fi
+    rm -rf "$T"
+    printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+    if ((FAILED > 0)); then
+        exit 1
+    fi
+    exit 0
+}
+trap _on_exit EXIT

@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# vfio-migctl's own contract: help, usage errors (exit 2, nothing sent), an unreachable daemon
+# (exit 3), `version` without a daemon, and `path` (the kernel's arcs) against a real daemon.
+source "$(dirname "$0")/lib.sh"
+
+NOSOCK=$T/nobody-here.sock
+COMMANDS=(devices attach detach show state path reset save restore health version)
+
+# The CLI on a socket where nothing listens: anything that exits 2 here was refused before
+# any call (a call would have ended in exit 3).
+nctl() {
+    timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "$NOSOCK" "$@"
+}
+
+# ---- help
+
+expect_exit 0 "$VFIO_MIGCTL" --help
+assert_contains "$OUT" "Usage: vfio-migctl" "--help prints the usage"
+for c in "${COMMANDS[@]}"; do
+    assert_line_match "$OUT" "^  $c +[A-Z]" "--help lists '$c'"
+done
+assert_contains "$OUT" "Exit status" "--help documents the exit statuses"
+expect_exit 0 "$VFIO_MIGCTL" -h
+assert_contains "$OUT" "Usage: vfio-migctl" "-h prints the usage"
+
+for c in "${COMMANDS[@]}"; do
+    expect_exit 0 nctl "$c" --help
+    assert_contains "$OUT" "Usage: vfio-migctl [OPTIONS] $c" "'$c --help' shows the usage of '$c'"
+    assert_eq "" "$ERR" "'$c --help' writes nothing on stderr"
+done
+# Help wins wherever it appears, also after arguments, and calls nothing.
+expect_exit 0 nctl state dev0 stop --help
+assert_contains "$OUT" "TARGET" "'state ... --help' documents TARGET"
+expect_exit 0 nctl save dev0 /x --help
+assert_contains "$OUT" "--force" "'save --help' documents --force"
+expect_exit 0 nctl restore --help
+assert_contains "$OUT" "--stop" "'restore --help' documents --stop"
+expect_exit 0 nctl attach --help
+assert_contains "$OUT" "--sim" "'attach --help' documents --sim"
+assert_contains "$OUT" "--name" "'attach --help' documents --name"
+expect_exit 0 nctl path -h
+assert_contains "$OUT" "--flags" "'path -h' documents --flags"
+
+# ---- --version: the client alone
+
+expect_exit 0 nctl --version
+assert_eq "vfio-migctl $PROJECT_VERSION" "$OUT" "--version prints the client's version"
+
+# ---- usage errors: exit 2, a message, nothing on stdout, no call
+
+usage() {
+    expect_exit 2 nctl "$@"
+    assert_contains "$ERR" "vfio-migctl" "  ... says who complains"
+    assert_eq "" "$OUT" "  ... prints nothing on stdout"
+}
+
+usage
+assert_contains "$ERR" "no command" "no command: says so"
+usage frobnicate
+assert_contains "$ERR" "'frobnicate'" "unknown command: names it"
+usage --bogus devices
+assert_contains "$ERR" "--bogus" "unknown global option: names it"
+usage devices --bogus
+assert_contains "$ERR" "--bogus" "unknown command option: names it"
+usage state dev0 stop --frob
+usage devices extra
+assert_contains "$ERR" "too many arguments" "'devices extra': too many arguments"
+usage show
+assert_contains "$ERR" "missing argument" "'show' without ID: missing argument"
+usage detach a b
+usage state
+usage state a stop extra
+usage save a
+usage restore a
+usage save a ""
+usage path running
+usage reset
+usage version extra
+usage --timeout abc devices
+assert_contains "$ERR" "abc" "bad --timeout: names the value"
+usage --timeout -1 devices
+usage --socket "" devices
+usage --socket
+assert_contains "$ERR" "needs an argument" "--socket without a value: needs an argument"
+usage attach
+assert_contains "$ERR" "--sim" "attach without a source: lists the sources"
+usage attach --sim "" --pci 0000:00:01.0
+usage attach --pci 0000:00:01.0 --model generic
+usage attach --sim
+usage save a f --bogus
+usage path running stop --flags bogus
+assert_contains "$ERR" "bogus" "bad --flags: names the value"
+usage path running stop --flags
+
+# Bad state names are refused by the CLI, with the valid names.
+usage state dev0 nowhere
+assert_contains "$ERR" "'nowhere'" "bad target: names it"
+assert_contains "$ERR" "running" "bad target: lists the valid states"
+assert_contains "$ERR" "pre_copy_p2p" "bad target: lists every state"
+usage state dev0 ""
+usage state dev0 stopcopy
+usage path nowhere stop
+usage path running nowhere
+usage path running_p2p2 stop
+# --json changes nothing for usage errors.
+expect_exit 2 nctl --json state dev0 nowhere
+
+# ---- no daemon: exit 3 with a plain message
+
+expect_exit 3 nctl devices
+assert_contains "$ERR" "$NOSOCK" "no daemon: the message names the socket"
+assert_contains "$ERR" "cannot reach vfio-migd" "no daemon: the message says the daemon cannot be reached"
+assert_eq "" "$OUT" "no daemon: nothing on stdout without --json"
+expect_exit 3 nctl --json show dev0
+assert_eq "UNAVAILABLE" "$(jget "$OUT" code)" "no daemon, --json: code UNAVAILABLE on stdout"
+assert_contains "$(jget "$OUT" error)" "$NOSOCK" "no daemon, --json: the error names the socket"
+for c in "devices" "show a" "state a" "state a stop" "attach --sim size=4K" "detach a" "reset a" \
+    "save a f" "restore a f" "path running stop" "health"; do
+    # shellcheck disable=SC2086
+    expect_exit 3 nctl $c
+done
+
+# $VFIO_MIGD_SOCKET is the default socket, --socket overrides it.
+expect_exit 3 env VFIO_MIGD_SOCKET="$T/from-env.sock" "$VFIO_MIGCTL" devices
+assert_contains "$ERR" "$T/from-env.sock" "\$VFIO_MIGD_SOCKET is used when --socket is not given"
+expect_exit 3 env VFIO_MIGD_SOCKET="$T/from-env.sock" "$VFIO_MIGCTL" --socket "$T/opt.sock" devices
+assert_contains "$ERR" "$T/opt.sock" "--socket wins over \$VFIO_MIGD_SOCKET"
+
+# A path that is not a socket, and a socket file nobody listens on (a dead daemon's).
+: >"$T/plain-file"
+expect_exit 3 timeout 10 "$VFIO_MIGCTL" --socket "$T/plain-file" devices
+assert_contains "$ERR" "$T/plain-file" "not a socket: the message names the path"
+"$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()' "$T/dead.sock"
+t0=$(ms_now)
+expect_exit 3 timeout 10 "$VFIO_MIGCTL" --socket "$T/dead.sock" devices
+assert_le $(($(ms_now) - t0)) 5000 "a dead socket fails within 5 s"
+assert_contains "$ERR" "$T/dead.sock" "dead socket: the message names the path"
+mkdir "$T/a-directory"
+expect_exit 3 timeout 10 "$VFIO_MIGCTL" --socket "$T/a-directory" health
+
+# `version` prints the client's version even when the daemon is unreachable.
+expect_exit 3 nctl version
+assert_contains "$OUT" "$PROJECT_VERSION" "version without a daemon: prints the client's version"
+assert_contains "$ERR" "cannot reach vfio-migd" "version without a daemon: says the daemon cannot be reached"
+expect_exit 3 nctl --json version
+assert_eq "$PROJECT_VERSION" "$(jget "$OUT" client_version)" "version --json without a daemon: client_version"
+assert_eq "UNAVAILABLE" "$(jget "$OUT" code)" "version --json without a daemon: code UNAVAILABLE"
+
+# ---- with a daemon
+
+start_daemon
+
+expect_exit 0 ctl health
+assert_eq "SERVING" "$OUT" "health: SERVING"
+expect_exit 0 jctl version
+assert_eq "$PROJECT_VERSION" "$(jget "$OUT" client_version)" "version: client_version"
+assert_eq "$PROJECT_VERSION" "$(jget "$OUT" daemon_version)" "version: daemon_version"
+assert_eq "$DAEMON_PID" "$(jget "$OUT" pid)" "version: the daemon's pid"
+expect_exit 0 ctl version
+assert_match "$OUT" "client: +$PROJECT_VERSION" "version (text): client line"
+assert_match "$OUT" "pid: +$DAEMON_PID" "version (text): pid line"
+
+# Global options are also accepted after the command.
+expect_exit 0 "$VFIO_MIGCTL" devices --json --socket "$SOCK"
+assert_eq "[]" "$(jnorm "$OUT")" "global options after the command: --json --socket"
+expect_exit 0 env VFIO_MIGD_SOCKET="$SOCK" "$VFIO_MIGCTL" --json devices
+assert_eq "[]" "$(jnorm "$OUT")" "\$VFIO_MIGD_SOCKET reaches the daemon"
+
+# ---- path: the kernel's arcs (drivers/vfio/vfio_main.c vfio_mig_get_next_state)
+
+# path_is FROM TO FLAGS "ARC ARC..." SESSION_ARC
+path_is() {
+    local from=$1 to=$2 flags=$3 want=$4 session=$5 what
+    what="path $from -> $to (flags $flags)"
+    expect_exit 0 jctl path "$from" "$to" --flags "$flags"
+    assert_eq "$want" "$(jlist "$OUT" arcs 2>&1)" "$what: arcs"
+    assert_eq "$session" "$(jget "$OUT" data_session_arc 2>&1)" "$what: data_session_arc"
+}
+
+ALL=stop_copy+p2p+pre_copy
+path_is running stop_copy "$ALL" "running->running_p2p running_p2p->stop stop->stop_copy" 2
+path_is running stop_copy stop_copy "running->stop stop->stop_copy" 1
+path_is running stop_copy stop_copy+p2p "running->running_p2p running_p2p->stop stop->stop_copy" 2
+path_is running stop_copy stop_copy+pre_copy "running->stop stop->stop_copy" 1
+path_is pre_copy stop_copy "$ALL" "pre_copy->pre_copy_p2p pre_copy_p2p->stop_copy" -1
+path_is pre_copy stop_copy stop_copy+pre_copy "pre_copy->stop_copy" -1
+path_is running pre_copy "$ALL" "running->pre_copy" 0
+path_is running pre_copy stop_copy+pre_copy "running->pre_copy" 0
+path_is running pre_copy_p2p "$ALL" "running->running_p2p running_p2p->pre_copy_p2p" 1
+path_is pre_copy_p2p running "$ALL" "pre_copy_p2p->running_p2p running_p2p->running" -1
+path_is pre_copy running_p2p "$ALL" "pre_copy->running running->running_p2p" -1
+path_is running stop "$ALL" "running->running_p2p running_p2p->stop" -1
+path_is running stop stop_copy "running->stop" -1
+path_is stop running stop_copy+p2p "stop->running_p2p running_p2p->running" -1
+path_is stop running stop_copy "stop->running" -1
+path_is stop resuming "$ALL" "stop->resuming" 0
+path_is running resuming "$ALL" "running->running_p2p running_p2p->stop stop->resuming" 2
+path_is resuming running stop_copy "resuming->stop stop->running" -1
+path_is resuming running "$ALL" "resuming->stop stop->running_p2p running_p2p->running" -1
+path_is resuming pre_copy "$ALL" \
+    "resuming->stop stop->running_p2p running_p2p->running running->pre_copy" 3
+path_is stop_copy running stop_copy+pre_copy "stop_copy->stop stop->running" -1
+path_is stop_copy resuming "$ALL" "stop_copy->stop stop->resuming" 1
+path_is running running "$ALL" "" -1
+path_is stop stop stop_copy "" -1
+
+# Default flags are all three; short and upper-case names; numeric flags.
+expect_exit 0 jctl path running stop_copy
+assert_eq "running->running_p2p running_p2p->stop stop->stop_copy" "$(jlist "$OUT" arcs)" \
+    "path without --flags: all three flags"
+assert_eq "stop_copy p2p pre_copy" "$(jlist "$OUT" flags)" "path JSON: flags"
+assert_eq "running" "$(jget "$OUT" from)" "path JSON: from"
+assert_eq "stop_copy" "$(jget "$OUT" to)" "path JSON: to"
+expect_exit 0 jctl path run sc --flags 1
+assert_eq "running->stop stop->stop_copy" "$(jlist "$OUT" arcs)" "path run sc --flags 1 (short names, numeric flags)"
+expect_exit 0 jctl path RUNNING PCP2P --flags 7
+assert_eq "running->running_p2p running_p2p->pre_copy_p2p" "$(jlist "$OUT" arcs)" "path RUNNING PCP2P --flags 7"
+expect_exit 0 jctl path res rp2p --flags stop_copy,p2p
+assert_eq "resuming->stop stop->running_p2p" "$(jlist "$OUT" arcs)" "path res rp2p --flags stop_copy,p2p"
+
+# Text output.
+expect_exit 0 ctl path running stop_copy
+assert_contains "$OUT" "running -> running_p2p -> stop -> stop_copy" "path (text): the chain"
+assert_contains "$OUT" "opens a data session" "path (text): names the data-session arc"
+expect_exit 0 ctl path running running
+assert_contains "$OUT" "no arcs" "path running running (text): no arcs"
+
+# Refusals: exit 1, INVALID_ARGUMENT, EINVAL and the reason.
+refused() {
+    expect_error INVALID_ARGUMENT jctl path "$@"
+    assert_contains "$ERR" "EINVAL" "  ... the message says EINVAL"
+}
+refused stop_copy pre_copy
+assert_contains "$ERR" "STOP_COPY -> PRE_COPY" "stop_copy -> pre_copy: the kernel forbids it"
+refused stop_copy pre_copy_p2p
+refused stop_copy pre_copy --flags stop_copy+pre_copy
+refused running error
+assert_contains "$ERR" "ERROR can never be requested" "running -> error: ERROR can never be requested"
+refused error running
+assert_contains "$ERR" "only a device reset" "error -> running: only a reset leaves ERROR"
+refused error error
+refused running pre_copy --flags stop_copy
+assert_contains "$ERR" "needs a migration flag" "pre_copy with flags stop_copy: the target needs a flag"
+refused pre_copy stop --flags stop_copy
+assert_contains "$ERR" "does not exist" "from pre_copy with flags stop_copy: the state does not exist"
+refused running running_p2p --flags stop_copy+pre_copy
+refused running pre_copy_p2p --flags stop_copy+pre_copy
+refused running stop --flags p2p
+assert_contains "$ERR" "legal sets" "flags p2p: not a legal flag set"
+refused running stop --flags 0
+refused running stop --flags pre_copy
+refused running stop --flags 8
+# Without --json: the same message on stderr, nothing on stdout.
+expect_exit 1 ctl path stop_copy pre_copy
+assert_eq "" "$OUT" "refusal without --json: nothing on stdout"
+assert_contains "$ERR" "(INVALID_ARGUMENT)" "refusal without --json: the code on stderr"
+
+# Other daemon-side errors exit 1 (not 2, not 3).
+expect_error NOT_FOUND jctl show no-such-device
+expect_exit 1 ctl health no.such.Service
+expect_exit 0 ctl health vfio_migd.v1.DeviceService
+expect_exit 0 jctl health vfio_migd.v1.SystemService
+assert_eq "serving" "$(jget "$OUT" status)" "health --json: status serving"

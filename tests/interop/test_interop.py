@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""Interop test: drives vfio-migd's API from Python with Debian's python3-grpcio.
+
+The client is not ours: message classes are generated from the .proto files with
+`protoc --python_out` at test time, and calls go through grpcio's generic unary API, so this
+checks the wire contract, not our C client. Starts the real daemon binary ($VFIO_MIGD) on a
+temporary socket.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import grpc
+
+SRCDIR = os.environ.get("SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+DAEMON = os.environ.get("VFIO_MIGD", os.path.join(SRCDIR, "build", "vfio-migd"))
+PROTO_DIR = os.path.join(SRCDIR, "rpc", "proto")
+GEN_DIR = tempfile.mkdtemp(prefix="vfio-migd-pb-")
+subprocess.run(
+    ["protoc", "-I", PROTO_DIR, "--python_out", GEN_DIR,
+     "vfio_migd/v1/devices.proto", "vfio_migd/v1/system.proto", "grpc/health/v1/health.proto"],
+    check=True)
+sys.path.insert(0, GEN_DIR)
+from vfio_migd.v1 import devices_pb2 as dev  # noqa: E402
+from vfio_migd.v1 import system_pb2 as sysm  # noqa: E402
+# grpc/health/v1 would shadow the installed grpc package: load it by file path instead.
+import importlib.util  # noqa: E402
+_spec = importlib.util.spec_from_file_location(
+    "health_pb2", os.path.join(GEN_DIR, "grpc", "health", "v1", "health_pb2.py"))
+health = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(health)
+
+S = dev.DeviceState
+
+
+class Daemon:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="vfio-migd-interop-")
+        self.sock = os.path.join(self.dir, "api.sock")
+        self.proc = subprocess.Popen([DAEMON, "--socket", self.sock, "--log-level", "warning"])
+        self.channel = grpc.insecure_channel("unix:" + self.sock)
+        grpc.channel_ready_future(self.channel).result(timeout=10)
+
+    def call(self, service, method, request, response_cls, timeout=10):
+        fn = self.channel.unary_unary(
+            "/%s/%s" % (service, method),
+            request_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString") else m,
+            response_deserializer=response_cls.FromString)
+        return fn(request, timeout=timeout)
+
+    def dev(self, method, request, response_cls):
+        return self.call("vfio_migd.v1.DeviceService", method, request, response_cls)
+
+    def stop(self):
+        self.channel.close()
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=20)
+
+
+class InteropTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.d.stop()
+        assert rc == 0, "daemon exited with %d" % rc
+
+    def attach(self, name, options="size=1M"):
+        r = self.d.dev("AttachDevice", dev.AttachDeviceRequest(id=name, sim=dev.SimSource(options=options)),
+                       dev.AttachDeviceResponse)
+        self.assertEqual(r.device.id, name)
+        return r.device
+
+    def get(self, name):
+        return self.d.dev("GetDevice", dev.GetDeviceRequest(id=name), dev.GetDeviceResponse).device
+
+    def assertCode(self, code, fn, *args):
+        with self.assertRaises(grpc.RpcError) as cm:
+            fn(*args)
+        self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        self.assertTrue(cm.exception.details(), "error without a message")
+        return cm.exception.details()
+
+    def test_health_and_version(self):
+        r = self.d.call("grpc.health.v1.Health", "Check", health.HealthCheckRequest(),
+                        health.HealthCheckResponse)
+        self.assertEqual(r.status, health.HealthCheckResponse.SERVING)
+        self.assertCode(grpc.StatusCode.NOT_FOUND, self.d.call, "grpc.health.v1.Health", "Check",
+                        health.HealthCheckRequest(service="nope"), health.HealthCheckResponse)
+        v = self.d.call("vfio_migd.v1.SystemService", "GetVersion", sysm.GetVersionRequest(),
+                        sysm.GetVersionResponse)
+        self.assertEqual(v.api, "vfio_migd.v1")
+        self.assertEqual(v.pid, self.d.proc.pid)
+        self.assertIn("sim", v.backends)
+
+    def test_attach_list_state_path(self):
+        d = self.attach("py-a", "flags=stop_copy+p2p+pre_copy,size=64K")
+        self.assertEqual(d.state, S.DEVICE_STATE_RUNNING)
+        self.assertEqual(d.migration_flags, 7)
+        self.assertEqual(d.backend, "sim")
+        ids = [x.id for x in self.d.dev("ListDevices", dev.ListDevicesRequest(), dev.ListDevicesResponse).devices]
+        self.assertIn("py-a", ids)
+        self.assertEqual(ids, sorted(ids))
+        r = self.d.dev("SetDeviceState", dev.SetDeviceStateRequest(id="py-a", target=S.DEVICE_STATE_STOP),
+                       dev.SetDeviceStateResponse)
+        self.assertEqual(r.state, S.DEVICE_STATE_STOP)
+        self.assertEqual([(a.__getattribute__("from"), a.to) for a in r.arcs],
+                         [(S.DEVICE_STATE_RUNNING, S.DEVICE_STATE_RUNNING_P2P),
+                          (S.DEVICE_STATE_RUNNING_P2P, S.DEVICE_STATE_STOP)])
+        self.assertEqual(self.get("py-a").state, S.DEVICE_STATE_STOP)
+        p = self.d.dev("ComputePath", dev.ComputePathRequest(**{"from": S.DEVICE_STATE_RUNNING},
+                                                             to=S.DEVICE_STATE_STOP_COPY, migration_flags=7),
+                       dev.ComputePathResponse)
+        self.assertEqual([a.to for a in p.arcs],
+                         [S.DEVICE_STATE_RUNNING_P2P, S.DEVICE_STATE_STOP, S.DEVICE_STATE_STOP_COPY])
+        self.assertEqual([a.opens_data_session for a in p.arcs], [False, False, True])
+        self.d.dev("DetachDevice", dev.DetachDeviceRequest(id="py-a"), dev.DetachDeviceResponse)
+        self.assertCode(grpc.StatusCode.NOT_FOUND, self.get, "py-a")
+
+    def test_bad_input_changes_nothing(self):
+        self.attach("py-b")
+        before = self.get("py-b")
+        self.assertCode(grpc.StatusCode.NOT_FOUND, self.get, "no-such")
+        msg = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "SetDeviceState",
+                              dev.SetDeviceStateRequest(id="py-b"), dev.SetDeviceStateResponse)
+        self.assertIn("not a VFIO migration state", msg)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "SetDeviceState",
+                        dev.SetDeviceStateRequest(id="py-b", target=S.DEVICE_STATE_ERROR), dev.SetDeviceStateResponse)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "SetDeviceState",
+                        dev.SetDeviceStateRequest(id="py-b", target=42), dev.SetDeviceStateResponse)
+        self.assertCode(grpc.StatusCode.ALREADY_EXISTS, self.attach, "py-b")
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.attach, "py-c", "size=banana")
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.attach, "bad id!", "size=1M")
+        self.assertCode(grpc.StatusCode.UNIMPLEMENTED, self.d.dev, "AttachDevice",
+                        dev.AttachDeviceRequest(id="k", kernel=dev.KernelSource(pci_address="0000:00:01.0")),
+                        dev.AttachDeviceResponse)
+        self.assertCode(grpc.StatusCode.UNIMPLEMENTED, self.d.dev, "NoSuchMethod",
+                        dev.GetDeviceRequest(id="py-b"), dev.GetDeviceResponse)
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.attach, "py-d", "size=1M," + "x" * 100000)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "GetDevice",
+                        b"\xff\xff\xff\xff", dev.GetDeviceResponse)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "SaveDevice",
+                        dev.SaveDeviceRequest(id="py-b", path="relative/file"), dev.SaveDeviceResponse)
+        after = self.get("py-b")
+        self.assertEqual(before.state, after.state)
+        self.assertEqual(before.stats, after.stats)
+        self.assertEqual(dict(before.properties), dict(after.properties))
+        ids = [x.id for x in self.d.dev("ListDevices", dev.ListDevicesRequest(), dev.ListDevicesResponse).devices]
+        self.assertNotIn("py-c", ids)
+        self.assertNotIn("py-d", ids)
+
+    def test_save_restore_round_trip(self):
+        self.attach("py-src", "size=3M")
+        self.attach("py-dst", "size=3M")
+        path = os.path.join(self.d.dir, "py-src.state")
+        r = self.d.dev("SaveDevice", dev.SaveDeviceRequest(id="py-src", path=path), dev.SaveDeviceResponse)
+        self.assertEqual(r.state, S.DEVICE_STATE_STOP)
+        self.assertEqual(r.bytes, 3 << 20)
+        digest = dict(self.get("py-src").properties)["digest"]
+        self.assertNotEqual(dict(self.get("py-dst").properties)["digest"], digest)
+        self.assertCode(grpc.StatusCode.ALREADY_EXISTS, self.d.dev, "SaveDevice",
+                        dev.SaveDeviceRequest(id="py-src", path=path), dev.SaveDeviceResponse)
+        r = self.d.dev("RestoreDevice", dev.RestoreDeviceRequest(id="py-dst", path=path), dev.RestoreDeviceResponse)
+        self.assertEqual(r.state, S.DEVICE_STATE_RUNNING)
+        self.assertEqual(r.bytes, 3 << 20)
+        self.assertEqual(dict(self.get("py-dst").properties)["digest"], digest)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
