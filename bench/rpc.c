@@ -49,6 +49,7 @@ typedef struct Daemon {
     pid_t pid;
     char dir[64];       /* mkdtemp() directory holding the socket */
     char socket[128];
+    char lock[136];     /* the daemon's lock file next to the socket */
 } Daemon;
 
 /* Where the workers wait, warmed up, until every one is ready and the clock starts. */
@@ -125,6 +126,7 @@ daemon_start(const char *binary, Daemon *d)
         return -errno;
     }
     snprintf(d->socket, sizeof(d->socket), "%s/api.sock", d->dir);
+    snprintf(d->lock, sizeof(d->lock), "%s.lock", d->socket);
 
     d->pid = fork();
     if (d->pid < 0) {
@@ -212,6 +214,7 @@ daemon_stop(Daemon *d)
         d->pid = 0;
     }
     (void) unlink(d->socket);
+    (void) unlink(d->lock); /* the daemon's "<socket>.lock" (docs/operations.md) */
     (void) rmdir(d->dir);
 }
 

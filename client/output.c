@@ -389,14 +389,9 @@ output_device_fields(const VfioMigd__V1__Device *d)
     if (d->stats) {
         device_stats_fields(d->stats);
     }
-    if (d->n_properties > 0) {
-        printf("properties:\n");
-    }
+    /* Back-end properties follow as plain fields, so "digest: ..." greps like "state: ...". */
     for (size_t i = 0; i < d->n_properties; i++) {
-        char key[80];
-
-        (void) snprintf(key, sizeof(key), "  %s", d->properties[i]->key);
-        output_field(key, "%s", d->properties[i]->value);
+        output_field(d->properties[i]->key, "%s", d->properties[i]->value);
     }
 }
 

@@ -123,7 +123,9 @@ fsm_flags_valid(uint32_t flags)
 bool
 fsm_state_supported(DeviceState s, uint32_t flags)
 {
-    if (!fsm_state_valid(s)) {
+    /* ERROR needs ~0U in the kernel; test it explicitly so that no flags word, not even one
+     * with every bit set, can make it requestable. */
+    if (!fsm_state_valid(s) || s == S(ERROR)) {
         return false;
     }
     return (state_needs_flags[s] & flags) == state_needs_flags[s];

@@ -100,6 +100,12 @@ savefile_decode(const uint8_t in[SAVEFILE_HEADER_SIZE], SaveFileHeader *ret)
     }
     memcpy(h.backend, in + 40, 16);
     h.backend[15] = '\0';
+    /* Canonical headers only: nothing may hide after the name's terminating NUL. */
+    for (size_t i = strlen(h.backend); i < 16; i++) {
+        if (in[40 + i] != 0) {
+            return -EBADMSG;
+        }
+    }
     *ret = h;
     return 0;
 }

@@ -139,7 +139,9 @@ format_bytes(uint64_t bytes, char *buf, size_t size)
     double v = (double) bytes;
     size_t u = 0;
 
-    while (v >= 1024.0 && u + 1 < ELEMENTSOF(units)) {
+    /* 1048575 bytes must print as "1.0 MiB", not "1024.0 KiB": promote when %.1f would
+     * round up to 1024. */
+    while (v >= 1023.95 && u + 1 < ELEMENTSOF(units)) {
         v /= 1024.0;
         u++;
     }

@@ -27,5 +27,6 @@ bool id_is_valid(const char *id);
  */
 int options_next(const char **cursor, char *key, size_t key_size, char *value, size_t value_size);
 
-/* Formats @bytes as "256 MiB", "4.0 KiB", "60 B" into @buf; returns @buf. */
+/* Formats @bytes as "256 MiB", "1.5 KiB", "60 B" into @buf (exact multiples without a
+ * decimal); returns @buf. */
 char *format_bytes(uint64_t bytes, char *buf, size_t size);

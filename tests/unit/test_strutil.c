@@ -385,11 +385,12 @@ Test(strutil, format_bytes_values)
 
 Test(strutil, format_bytes_header_example)
 {
-    /* strutil.h documents the output as '"256 MiB", "4.0 KiB", "60 B"'. */
+    /* strutil.h: exact multiples print without a decimal ("256 MiB"), others with one. */
     char buf[32];
 
-    cr_expect_str_eq(format_bytes(4096, buf, sizeof(buf)), "4.0 KiB",
+    cr_expect_str_eq(format_bytes(4096, buf, sizeof(buf)), "4 KiB",
                      "strutil.h example for 4096 bytes");
+    cr_expect_str_eq(format_bytes(1536, buf, sizeof(buf)), "1.5 KiB", "1536 bytes");
 }
 
 Test(strutil, format_bytes_no_1024_below_unit_boundary)
