@@ -708,7 +708,7 @@ device_save_start(Device *d, const char *path, bool resume, bool overwrite, devi
     DeviceOp *op;
 
     if (!overwrite && access(path, F_OK) == 0) {
-        (void) snprintf(err, err_size, "'%s' already exists (set overwrite to replace it)", path);
+        (void) snprintf(err, err_size, "'%s' already exists; allow overwriting to replace it (vfio-migctl save --force)", path);
         return -EEXIST;
     }
     if (d->info.migratable && device_check_path(d, DEVICE_STATE_STOP_COPY, err, err_size) < 0) {

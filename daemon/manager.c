@@ -128,10 +128,14 @@ manager_claim_id(Manager *m, const char *id, char *buf, size_t size, char *err, 
         (void) snprintf(buf, size, "%s", id);
         return 0;
     }
-    do {
-        (void) snprintf(buf, size, "sim%u", m->next_sim_index++);
-    } while (manager_find(m, buf));
-    return 0;
+    /* The index advances only when an attach succeeds (manager_attach_sim), so refused
+     * attaches do not burn names. */
+    for (unsigned i = m->next_sim_index;; i++) {
+        (void) snprintf(buf, size, "sim%u", i);
+        if (!manager_find(m, buf)) {
+            return 0;
+        }
+    }
 }
 
 int
@@ -170,6 +174,10 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
     if (r < 0) {
         device_free(d);
         return r;
+    }
+    if (!(id && *id)) {
+        (void) sscanf(name, "sim%u", &m->next_sim_index);
+        m->next_sim_index++;
     }
     log_info("Attached sim device '%s' (%s).", name, options && *options ? options : "defaults");
     *ret = d;

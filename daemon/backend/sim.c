@@ -612,7 +612,8 @@ sim_header_check(SimSession *s)
 
 /* Copies the header bytes of this write into s->hdr without consuming them, so a write that
  * is then refused as a whole (-ENOMEM) accepts nothing. Returns 1 when the header is known,
- * 0 when it is still incomplete, or -EFAULT. */
+ * 0 when it is still incomplete, -EFAULT for a bad header, -ENOMEM when the version table of
+ * a records stream cannot be allocated. */
 static int
 sim_resume_peek_header(SimSession *s, const uint8_t *buf, size_t size)
 {

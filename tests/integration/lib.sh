@@ -27,6 +27,8 @@
 #   jlist JSON PATH   the elements of a list, space-separated
 #   jkeys JSON [PATH] the keys of an object, sorted, space-separated
 #   dev_json ID, dev_field ID PATH   `show ID --json` and one of its fields
+#   devices_field ID PATH   a field of device ID in `devices --json`
+#   snapshot          the whole `devices --json`, canonical: equal snapshots = nothing changed
 # At exit the script prints "<N> passed, <M> failed" and exits 0 only when nothing failed.
 
 set -euo pipefail
@@ -326,6 +328,22 @@ dev_field() {
     local j
     j=$(dev_json "$1")
     jget "$j" "$2"
+}
+
+# devices_field ID PATH: a field of device ID as `devices --json` lists it
+devices_field() {
+    local j
+    j=$(jctl devices)
+    "$PY" -S -c '
+import json, sys
+d = [d for d in json.loads(sys.argv[1]) if d["id"] == sys.argv[2]]
+if not d:
+    sys.exit("devices_field: no device %r in the list" % sys.argv[2])
+v = d[0]
+for p in sys.argv[3].split("."):
+    v = v[int(p)] if isinstance(v, list) else v[p]
+print(json.dumps(v) if isinstance(v, (list, dict)) else str(v).lower() if isinstance(v, bool) else v)
+' "$j" "$1" "$2"
 }
 
 # snapshot: every device as the daemon reports it, canonical; equal snapshots = nothing changed

@@ -731,13 +731,16 @@ Test(save, round_trip)
     Bytes st = {0};
     uint64_t digest = save_plain("a", "size=1M", &st);
     BackendDevice *b = dev_new("b", "size=1M");
-    char seed_a[64];
+    char seed_b[64];
+    uint64_t seed_a;
 
     cr_expect_neq(dev_digest(b), digest, "B already equals A");
     cr_expect_eq(restore(b, &st, 7777), 0);
     cr_expect_eq(dev_state(b), DEVICE_STATE_STOP);
     cr_expect_eq(dev_digest(b), digest);
-    memcpy(seed_a, st.data + 24, 8);
+    memcpy(&seed_a, st.data + 24, 8);
+    cr_expect_eq(strtoull(dev_prop(b, "seed", seed_b, sizeof(seed_b)), NULL, 10),
+                 le64toh(seed_a), "B took A's seed");
     cr_expect_eq(dev_generation(b), 1u);
     /* the restored content survives going back to RUNNING */
     (void) dev_set_ok(b, DEVICE_STATE_RUNNING);
