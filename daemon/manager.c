@@ -30,6 +30,7 @@ manager_new(uv_loop_t *loop, Manager **ret)
         return -ENOMEM;
     }
     m->loop = loop;
+    m->sysfs_root = "/sys";
     m->started_ns = monotonic_ns();
     *ret = m;
     return 0;
@@ -106,7 +107,8 @@ manager_unlink(Manager *m, Device *d)
 
 /* Checks the id (or picks one) and the device limit. Writes the id into @buf. */
 static int
-manager_claim_id(Manager *m, const char *id, char *buf, size_t size, char *err, size_t err_size)
+manager_claim_id(Manager *m, const char *id, const char *prefix, unsigned next, char *buf,
+                 size_t size, char *err, size_t err_size)
 {
     if (m->n_devices >= MANAGER_MAX_DEVICES) {
         (void) snprintf(err, err_size, "the daemon already has %d devices, its limit",
@@ -130,12 +132,33 @@ manager_claim_id(Manager *m, const char *id, char *buf, size_t size, char *err, 
     }
     /* The index advances only when an attach succeeds (manager_attach_sim), so refused
      * attaches do not burn names. */
-    for (unsigned i = m->next_sim_index;; i++) {
-        (void) snprintf(buf, size, "sim%u", i);
+    for (unsigned i = next;; i++) {
+        (void) snprintf(buf, size, "%s%u", prefix, i);
         if (!manager_find(m, buf)) {
             return 0;
         }
     }
+}
+
+/* Wraps a freshly opened back-end device into a Device and links it. Takes @bd. */
+static int
+manager_adopt(Manager *m, const char *name, BackendDevice *bd, const BackendInfo *info,
+              Device **ret)
+{
+    Device *d = NULL;
+    int r;
+
+    r = device_new(m, name, bd, info, &d);
+    if (r < 0) {
+        return r;
+    }
+    r = manager_link(m, d);
+    if (r < 0) {
+        device_free(d);
+        return r;
+    }
+    *ret = d;
+    return 0;
 }
 
 int
@@ -145,10 +168,9 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
     char name[DEVICE_ID_MAX + 1], why[256] = "";
     BackendDevice *bd = NULL;
     BackendInfo info = {0};
-    Device *d = NULL;
     int r;
 
-    r = manager_claim_id(m, id, name, sizeof(name), err, err_size);
+    r = manager_claim_id(m, id, "sim", m->next_sim_index, name, sizeof(name), err, err_size);
     if (r < 0) {
         return r;
     }
@@ -166,13 +188,8 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
         (void) snprintf(err, err_size, "invalid sim options: %s", why[0] ? why : strerror(-r));
         return r;
     }
-    r = device_new(m, name, bd, &info, &d);
+    r = manager_adopt(m, name, bd, &info, ret);
     if (r < 0) {
-        return r;
-    }
-    r = manager_link(m, d);
-    if (r < 0) {
-        device_free(d);
         return r;
     }
     if (!(id && *id)) {
@@ -180,7 +197,35 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
         m->next_sim_index++;
     }
     log_info("Attached sim device '%s' (%s).", name, options && *options ? options : "defaults");
-    *ret = d;
+    return 0;
+}
+
+int
+manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Device **ret,
+                      char *err, size_t err_size)
+{
+    char name[DEVICE_ID_MAX + 1];
+    BackendDevice *bd = NULL;
+    BackendInfo info = {0};
+    int r;
+
+    r = manager_claim_id(m, id, "vfio", m->next_kernel_index, name, sizeof(name), err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = kernel_device_open(addr, m->sysfs_root, &bd, &info, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = manager_adopt(m, name, bd, &info, ret);
+    if (r < 0) {
+        return r;
+    }
+    if (!(id && *id)) {
+        (void) sscanf(name, "vfio%u", &m->next_kernel_index);
+        m->next_kernel_index++;
+    }
+    log_info("Attached kernel device '%s' (%s).", name, addr->value);
     return 0;
 }
 

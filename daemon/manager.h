@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "backend/backend.h"
 #include "forward.h"
 
 /* A host has at most a few hundred VFs; 1024 bounds memory use by a misbehaving client. */
@@ -30,7 +31,9 @@ struct Manager {
     size_t n_devices;
     size_t allocated;
     unsigned next_sim_index;
+    unsigned next_kernel_index;
     uint64_t started_ns;   /* CLOCK_MONOTONIC when the manager was created */
+    const char *sysfs_root; /* "/sys"; tests point it at a fake tree */
     bool shutting_down;    /* no new operations once set */
 };
 
@@ -44,6 +47,12 @@ Device *manager_find(Manager *m, const char *id);
  * "generic". -EEXIST: id taken; -EINVAL: bad id/model/options; -ENOSPC: too many devices. */
 int manager_attach_sim(Manager *m, const char *id, const char *model, const char *options,
                        Device **ret, char *err, size_t err_size);
+
+/* Attaches a real VFIO device (backend/kernel.c). @id may be empty (the manager picks
+ * "vfioN"). Errors as manager_attach_sim, plus the kernel's (-ENOENT no such device,
+ * -EACCES permissions, -EBUSY opened elsewhere). */
+int manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Device **ret,
+                          char *err, size_t err_size);
 
 /* Detaches and frees a device. -ENOENT unknown; -EBUSY while an operation runs. */
 int manager_detach(Manager *m, const char *id, char *err, size_t err_size);

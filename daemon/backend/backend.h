@@ -114,3 +114,24 @@ backend_device_free(BackendDevice *bd)
  * Thread: loop. */
 int sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
                    char *err, size_t err_size);
+
+/* ---- the kernel backend (kernel.c) ---- */
+
+typedef enum KernelAddressKind {
+    KERNEL_ADDRESS_PCI,  /* "0000:3b:00.2": group/container path */
+    KERNEL_ADDRESS_MDEV, /* mdev UUID: group/container path */
+    KERNEL_ADDRESS_CDEV, /* "/dev/vfio/devices/vfioN": iommufd cdev path */
+} KernelAddressKind;
+
+typedef struct KernelAddress {
+    KernelAddressKind kind;
+    const char *value;
+} KernelAddress;
+
+/* Opens a real VFIO device: finds its IOMMU group under @sysfs_root (normally "/sys"; tests
+ * pass a fake tree), opens it through the group/container (type1v2) or the iommufd cdev
+ * path, runs VFIO_DEVICE_GET_INFO first, and reads its migration flags and state. A device
+ * without migration support opens with info->migratable = false. On failure @err says what
+ * to do (bind the device to vfio-pci, permissions on /dev/vfio, ...). Thread: loop. */
+int kernel_device_open(const KernelAddress *addr, const char *sysfs_root, BackendDevice **ret,
+                       BackendInfo *ret_info, char *err, size_t err_size);

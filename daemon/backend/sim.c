@@ -63,24 +63,24 @@
 
 /* Byte offsets inside the 64-byte header; everything little-endian, unused bytes zero. */
 enum {
-    SIM_HDR_MAGIC = 0,       /* 8 bytes "VFSIMDEV" */
-    SIM_HDR_VERSION = 8,     /* u32 */
-    SIM_HDR_FLAGS = 12,      /* u32 SIM_HDR_FLAG_* */
-    SIM_HDR_SIZE = 16,       /* u64 total image size, this header included */
-    SIM_HDR_SEED = 24,       /* u64 */
-    SIM_HDR_GEN = 32,        /* u64 generation of the image */
-    SIM_HDR_CHUNK = 40,      /* u32 SIM_CHUNK_SIZE */
-    SIM_HDR_RESERVED = 44,   /* 16 zero bytes */
-    SIM_HDR_CRC = 60,        /* u32 zlib crc32 of bytes 0..59 */
+    SIM_HDR_MAGIC = 0,     /* 8 bytes "VFSIMDEV" */
+    SIM_HDR_VERSION = 8,   /* u32 */
+    SIM_HDR_FLAGS = 12,    /* u32 SIM_HDR_FLAG_* */
+    SIM_HDR_SIZE = 16,     /* u64 total image size, this header included */
+    SIM_HDR_SEED = 24,     /* u64 */
+    SIM_HDR_GEN = 32,      /* u64 generation of the image */
+    SIM_HDR_CHUNK = 40,    /* u32 SIM_CHUNK_SIZE */
+    SIM_HDR_RESERVED = 44, /* 16 zero bytes */
+    SIM_HDR_CRC = 60,      /* u32 zlib crc32 of bytes 0..59 */
 };
 
 /* ---- option limits */
 
-#define SIM_SIZE_MIN SIM_HEADER_SIZE       /* the header alone: a device with no payload */
-#define SIM_SIZE_MAX (UINT64_C(64) << 30)  /* 64 GiB: above mlx5's 4 GiB non-chunked limit */
+#define SIM_SIZE_MIN SIM_HEADER_SIZE      /* the header alone: a device with no payload */
+#define SIM_SIZE_MAX (UINT64_C(64) << 30) /* 64 GiB: above mlx5's 4 GiB non-chunked limit */
 #define SIM_SIZE_DEFAULT (UINT64_C(1) << 20)
-#define SIM_LATENCY_MAX_MS 60000           /* a minute: longer is a hang, not a latency */
-#define SIM_ERRNO_MAX 4095                 /* the kernel's MAX_ERRNO */
+#define SIM_LATENCY_MAX_MS 60000 /* a minute: longer is a hang, not a latency */
+#define SIM_ERRNO_MAX 4095       /* the kernel's MAX_ERRNO */
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15) /* 2^64 / phi, the splitmix64 increment */
 
@@ -88,17 +88,17 @@ typedef struct SimDevice SimDevice;
 typedef struct SimSession SimSession;
 
 typedef struct SimConfig {
-    uint32_t flags;              /* MIG_FLAG_*, one of the four legal sets */
-    bool migratable;             /* false: FEATURE ioctls answer -ENOTTY */
-    uint64_t size;               /* exact STOP_COPY stream length, also MIG_DATA_SIZE */
-    unsigned latency_ms;         /* slept before every arc, state mutex held */
-    bool fail_set;               /* fail_arc was given */
+    uint32_t flags;      /* MIG_FLAG_*, one of the four legal sets */
+    bool migratable;     /* false: FEATURE ioctls answer -ENOTTY */
+    uint64_t size;       /* exact STOP_COPY stream length, also MIG_DATA_SIZE */
+    unsigned latency_ms; /* slept before every arc, state mutex held */
+    bool fail_set;       /* fail_arc was given */
     FsmArc fail_arc;
-    int fail_errno;              /* positive */
-    unsigned fail_nth;           /* 0: fail every run of fail_arc; N: only the N-th */
-    bool fail_to_error;          /* the failing arc leaves the device in ERROR (pds) */
-    bool precopy_enomsg;         /* temporary end: -ENOMSG (mlx5) instead of 0 (mtty, hisi) */
-    uint64_t precopy_dirty;      /* bytes dirtied by each PRECOPY_INFO in PRE_COPY */
+    int fail_errno;         /* positive */
+    unsigned fail_nth;      /* 0: fail every run of fail_arc; N: only the N-th */
+    bool fail_to_error;     /* the failing arc leaves the device in ERROR (pds) */
+    bool precopy_enomsg;    /* temporary end: -ENOMSG (mlx5) instead of 0 (mtty, hisi) */
+    uint64_t precopy_dirty; /* bytes dirtied by each PRECOPY_INFO in PRE_COPY */
     uint64_t seed;
     DeviceState initial_state;
 } SimConfig;
@@ -122,24 +122,24 @@ typedef struct SimRecord {
 
 struct SimSession {
     DataSession base;
-    SimDevice *dev;       /* holds one reference */
-    SimSessionKind kind;  /* immutable */
-    bool live;            /* the device's current session; false once ended: -ENODEV */
-    bool handle_open;     /* the caller has not called session_free() */
-    uint64_t pos;         /* stream bytes produced or accepted */
-    uint64_t seed;        /* content of the image ... */
-    uint64_t gen;         /* ... at this generation */
+    SimDevice *dev;      /* holds one reference */
+    SimSessionKind kind; /* immutable */
+    bool live;           /* the device's current session; false once ended: -ENODEV */
+    bool handle_open;    /* the caller has not called session_free() */
+    uint64_t pos;        /* stream bytes produced or accepted */
+    uint64_t seed;       /* content of the image ... */
+    uint64_t gen;        /* ... at this generation */
     SimRecord rec;
     /* saving with records */
-    uint64_t sent_gen;    /* dirtying events before this one are covered by data produced */
-    bool end_done;        /* the END record was produced completely: EOF from now on */
+    uint64_t sent_gen; /* dirtying events before this one are covered by data produced */
+    bool end_done;     /* the END record was produced completely: EOF from now on */
     /* resuming */
     uint8_t hdr[SIM_HEADER_SIZE];
-    bool records;         /* the header announced records */
-    bool broken;          /* a write failed validation: -EIO, and RESUMING -> STOP fails */
+    bool records; /* the header announced records */
+    bool broken;  /* a write failed validation: -EIO, and RESUMING -> STOP fails */
     bool end_seen;
     uint64_t end_gen;
-    uint64_t *versions;   /* per chunk, the version the destination holds (records only) */
+    uint64_t *versions; /* per chunk, the version the destination holds (records only) */
 };
 
 struct SimDevice {
@@ -147,13 +147,13 @@ struct SimDevice {
     pthread_mutex_t lock; /* the driver's state mutex; guards everything below */
     unsigned refs;        /* the device handle + every SimSession object */
     char *name;
-    SimConfig cfg;        /* immutable after creation */
+    SimConfig cfg; /* immutable after creation */
     uint64_t n_chunks;
     DeviceState state;
-    uint64_t seed;        /* content: (seed, cfg.size, gen) */
+    uint64_t seed; /* content: (seed, cfg.size, gen) */
     uint64_t gen;
-    unsigned fail_runs;   /* runs of cfg.fail_arc so far */
-    SimSession *session;  /* the live data session, or NULL */
+    unsigned fail_runs;  /* runs of cfg.fail_arc so far */
+    SimSession *session; /* the live data session, or NULL */
 };
 
 /* ---- content model: bytes as a pure function of (seed, chunk, version) */
@@ -1071,7 +1071,10 @@ sim_data_size(BackendDevice *bd, uint64_t *ret_bytes)
     return 0;
 }
 
-_printf_(5, 6) static void
+static void sim_prop(BackendProperty *props, size_t max, size_t *n, const char *key,
+                     const char *fmt, ...) _printf_(5, 6);
+
+static void
 sim_prop(BackendProperty *props, size_t max, size_t *n, const char *key, const char *fmt, ...)
 {
     va_list ap;
@@ -1139,7 +1142,10 @@ static const BackendOps sim_ops = {
 
 /* ---- options */
 
-_printf_(3, 4) static int
+static int sim_error(char *err, size_t err_size, const char *fmt, ...) _printf_(3, 4);
+
+/* Formats the one-line reason into @err (when given); returns -EINVAL for the caller. */
+static int
 sim_error(char *err, size_t err_size, const char *fmt, ...)
 {
     va_list ap;
@@ -1291,8 +1297,8 @@ sim_opt_fail_nth(SimConfig *c, const char *v, char *err, size_t err_size)
     long long x;
 
     if (parse_int_bounded(v, 0, INT_MAX, &x) < 0) {
-        return sim_error(err, err_size,
-                         "fail_nth: '%s' is not a count from 0 (every time) to %d", v, INT_MAX);
+        return sim_error(err, err_size, "fail_nth: '%s' is not a count from 0 (every time) to %d",
+                         v, INT_MAX);
     }
     c->fail_nth = (unsigned) x;
     return 0;
@@ -1372,8 +1378,8 @@ sim_unknown_option(const char *key, char *err, size_t err_size)
     size_t used = 0;
 
     for (size_t i = 0; i < ELEMENTSOF(sim_options) && used < sizeof(known); i++) {
-        int n = snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
-                         sim_options[i].key);
+        int n =
+            snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "", sim_options[i].key);
         used += n > 0 ? (size_t) n : 0;
     }
     return sim_error(err, err_size, "unknown option '%s' (known: %s)", key, known);
@@ -1387,7 +1393,8 @@ sim_config_check(const SimConfig *c, uint32_t seen, char *err, size_t err_size)
     DeviceState next;
 
     (void) fsm_flags_to_string(c->flags, fl, sizeof(fl));
-    if (c->initial_state != DEVICE_STATE_ERROR && !fsm_state_supported(c->initial_state, c->flags)) {
+    if (c->initial_state != DEVICE_STATE_ERROR &&
+        !fsm_state_supported(c->initial_state, c->flags)) {
         return sim_error(err, err_size, "initial_state: '%s' does not exist with flags=%s",
                          fsm_state_name(c->initial_state), fl);
     }

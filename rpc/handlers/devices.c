@@ -115,6 +115,31 @@ on_attach_recovered(Device *d, const OpResult *res, void *userdata)
     reply_attached(call, d, d->info.initial_state, true);
 }
 
+static int
+attach_kernel(RpcContext *ctx, const VfioMigd__V1__AttachDeviceRequest *req, Device **ret,
+              char *err, size_t err_size)
+{
+    const VfioMigd__V1__KernelSource *k = req->kernel;
+    KernelAddress addr;
+
+    switch (k->address_case) {
+    case VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_PCI_ADDRESS:
+        addr = (KernelAddress){KERNEL_ADDRESS_PCI, k->pci_address};
+        break;
+    case VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_MDEV_UUID:
+        addr = (KernelAddress){KERNEL_ADDRESS_MDEV, k->mdev_uuid};
+        break;
+    case VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_CDEV_PATH:
+        addr = (KernelAddress){KERNEL_ADDRESS_CDEV, k->cdev_path};
+        break;
+    default:
+        (void) snprintf(err, err_size, "a kernel source needs a PCI address, an mdev UUID or a "
+                                       "cdev path");
+        return -EINVAL;
+    }
+    return manager_attach_kernel(ctx->manager, req->id, &addr, ret, err, err_size);
+}
+
 static void
 handle_attach_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
@@ -133,10 +158,8 @@ handle_attach_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
                                  err, sizeof(err));
         break;
     case VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_KERNEL:
-        rpc_call_fail(call, -ENOSYS,
-                      "the kernel back-end is not available in this build yet; attach simulated "
-                      "devices (sim source)");
-        return;
+        ret = attach_kernel(ctx, req, &d, err, sizeof(err));
+        break;
     default:
         rpc_call_fail(call, -EINVAL, "say which device to attach: a sim or a kernel source");
         return;

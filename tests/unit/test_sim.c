@@ -422,10 +422,22 @@ Test(options, bad_options_name_the_option)
 Test(options, accepted_spellings)
 {
     static const char *const good[] = {
-        "flags=stop_copy", "flags=stop_copy+pre_copy", "flags=7", "size=64", "size=64G",
-        "size=16MiB", "seed=0", "seed=18446744073709551615", "initial_state=sc",
-        "initial_state=error", "fail_arc=run->rp2p", "flags=stop_copy,fail_arc=running->stop",
-        "fail_arc=pcp2p->sc,fail_nth=0", "precopy_end=zero", "precopy_dirty=0", "migratable=0",
+        "flags=stop_copy",
+        "flags=stop_copy+pre_copy",
+        "flags=7",
+        "size=64",
+        "size=64G",
+        "size=16MiB",
+        "seed=0",
+        "seed=18446744073709551615",
+        "initial_state=sc",
+        "initial_state=error",
+        "fail_arc=run->rp2p",
+        "flags=stop_copy,fail_arc=running->stop",
+        "fail_arc=pcp2p->sc,fail_nth=0",
+        "precopy_end=zero",
+        "precopy_dirty=0",
+        "migratable=0",
     };
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -529,8 +541,8 @@ check_one_request(uint32_t flags, const char *opts, DeviceState start, int targe
     } else {
         bool closes = false;
 
-        cr_expect_eq(r, 0, "0x%x %s->%s: %d", flags, fsm_state_name(start),
-                     fsm_state_name(target), r);
+        cr_expect_eq(r, 0, "0x%x %s->%s: %d", flags, fsm_state_name(start), fsm_state_name(target),
+                     r);
         cr_expect_eq(dev_state(bd), target);
         cr_expect_eq(s != NULL, path.session_arc >= 0, "0x%x %s->%s: session %p", flags,
                      fsm_state_name(start), fsm_state_name(target), (void *) s);
@@ -538,9 +550,8 @@ check_one_request(uint32_t flags, const char *opts, DeviceState start, int targe
             closes |= fsm_arc_closes_session(path.arcs[i].from, path.arcs[i].to);
         }
         if (old) {
-            cr_expect_eq(session_alive(old), !closes, "0x%x %s->%s: old session alive=%d",
-                         flags, fsm_state_name(start), fsm_state_name(target),
-                         session_alive(old));
+            cr_expect_eq(session_alive(old), !closes, "0x%x %s->%s: old session alive=%d", flags,
+                         fsm_state_name(start), fsm_state_name(target), session_alive(old));
         }
     }
     if (s != SENTINEL) {
@@ -622,8 +633,8 @@ Test(fsm, refusals_leave_state_unchanged)
     BackendDevice *bd = dev_new("ref", "size=4K");
     BackendDevice *sc = dev_new("ref-sc", "flags=stop_copy,size=4K");
     DataSession *s = dev_set_ok(bd, DEVICE_STATE_STOP_COPY), *t = SENTINEL;
-    static const int refused[] = {DEVICE_STATE_ERROR, DEVICE_STATE_PRE_COPY,
-                                  DEVICE_STATE_PRE_COPY_P2P, 8, 99, -1};
+    static const int refused[] = {
+        DEVICE_STATE_ERROR, DEVICE_STATE_PRE_COPY, DEVICE_STATE_PRE_COPY_P2P, 8, 99, -1};
 
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         cr_expect_eq(dev_set(bd, (DeviceState) refused[i], &t), -EINVAL, "SC -> %d", refused[i]);
@@ -739,8 +750,8 @@ Test(save, round_trip)
     cr_expect_eq(dev_state(b), DEVICE_STATE_STOP);
     cr_expect_eq(dev_digest(b), digest);
     memcpy(&seed_a, st.data + 24, 8);
-    cr_expect_eq(strtoull(dev_prop(b, "seed", seed_b, sizeof(seed_b)), NULL, 10),
-                 le64toh(seed_a), "B took A's seed");
+    cr_expect_eq(strtoull(dev_prop(b, "seed", seed_b, sizeof(seed_b)), NULL, 10), le64toh(seed_a),
+                 "B took A's seed");
     cr_expect_eq(dev_generation(b), 1u);
     /* the restored content survives going back to RUNNING */
     (void) dev_set_ok(b, DEVICE_STATE_RUNNING);
