@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages vfio-migd needs to build, test and run its demo,
 # but only those that are missing, so a second run costs a dpkg query and nothing else.
-#   scripts/deps.sh            build + test + demo dependencies
-#   scripts/deps.sh --kernel   also what the kernel tests need (QEMU)
+#   scripts/deps.sh            build, test (including the kernel tests' QEMU) and demo
+#   scripts/deps.sh --kernel-source   also what building a test kernel from source needs
 set -euo pipefail
 
 PKGS=(
@@ -10,9 +10,10 @@ PKGS=(
     libuv1-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     libsystemd-dev libcriterion-dev libjson-c-dev zlib1g-dev
     python3 python3-grpcio python3-protobuf
+    qemu-system-x86
 )
-if [ "${1:-}" = "--kernel" ]; then
-    PKGS+=(qemu-system-x86)
+if [ "${1:-}" = "--kernel-source" ]; then
+    PKGS+=(linux-source-6.12 bc bison flex libelf-dev libssl-dev rsync xz-utils cpio)
 fi
 
 missing=()
