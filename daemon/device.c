@@ -54,6 +54,7 @@ struct DeviceOp {
     bool resume;    /* save: back to RUNNING afterwards */
     bool overwrite; /* save: replace an existing file */
     bool stop;      /* restore: stay in STOP */
+    bool no_auto_reset; /* leave ERROR for the caller (group.c) */
     DeviceState cur; /* the worker's view of the device state */
     uint64_t start_ns;
     OpResult result;
@@ -115,22 +116,43 @@ op_replace_session(DeviceOp *op, DataSession *s)
 }
 
 /* Worker. Resets the device (the only way out of ERROR or a failed RESUMING). */
+static ArcRecord *op_next_arc_record(DeviceOp *op, const FsmArc *arc);
+
+static void
+arc_record_end(const DeviceOp *op, ArcRecord *a)
+{
+    a->end_ns = now_ns();
+    a->duration_us = (a->end_ns - op->start_ns) / 1000 - a->start_us;
+}
+
+/* Worker. Resets the device (the only way out of ERROR or a failed RESUMING), recorded as a
+ * pseudo-arc to RUNNING so timelines show it. */
 static int
 op_reset_device(DeviceOp *op)
 {
     Device *d = op->device;
     DeviceState st = DEVICE_STATE_ERROR;
+    FsmArc arc = {op->cur, DEVICE_STATE_RUNNING};
+    ArcRecord *a = op_next_arc_record(op, &arc);
     int r;
 
     r = d->backend->ops->reset(d->backend);
     op_replace_session(op, NULL);
     op->result.was_reset = true;
+    if (a) {
+        a->reset = true;
+        arc_record_end(op, a);
+        a->error = r < 0 ? r : 0;
+    }
     if (r < 0) {
         op_fail(op, OP_FAILED_ARC, r, "device reset failed: %s (%s)", strerror(-r), errno_name(r));
         return r;
     }
     r = d->backend->ops->get_state(d->backend, &st);
     op->cur = r < 0 ? DEVICE_STATE_ERROR : st;
+    if (a) {
+        a->to = op->cur;
+    }
     return 0;
 }
 
@@ -143,6 +165,13 @@ op_read_back_state(DeviceOp *op)
     int r;
 
     r = d->backend->ops->get_state(d->backend, &st);
+    if (r >= 0 && st == DEVICE_STATE_ERROR && op->no_auto_reset) {
+        op->cur = st;
+        return;
+    }
+    if (r >= 0) {
+        op->cur = st; /* so the reset below is recorded from where the device really was */
+    }
     if (r < 0 || st == DEVICE_STATE_ERROR) {
         op_fail(op, OP_FAILED_ARC, r < 0 ? r : -EIO,
                 "device %s after the failure and was reset",
@@ -163,7 +192,8 @@ op_next_arc_record(DeviceOp *op, const FsmArc *arc)
         return NULL;
     }
     a = &res->arcs[res->n_arcs++];
-    *a = (ArcRecord){.from = arc->from, .to = arc->to, .start_us = op_elapsed_us(op)};
+    *a = (ArcRecord){.from = arc->from, .to = arc->to, .begin_ns = now_ns()};
+    a->start_us = (a->begin_ns - op->start_ns) / 1000;
     return a;
 }
 
@@ -182,7 +212,7 @@ op_run_arc(DeviceOp *op, const FsmArc *arc)
     }
     TRACE(op_run_arc, "%s %s->%s", d->id, fsm_state_name(arc->from), fsm_state_name(arc->to));
     r = d->backend->ops->set_state(d->backend, arc->to, &s);
-    a->duration_us = op_elapsed_us(op) - a->start_us;
+    arc_record_end(op, a);
     if (r < 0) {
         a->error = r;
         op_fail(op, OP_FAILED_ARC, r, "arc %s->%s failed: %s (%s)", fsm_state_name(arc->from),
@@ -492,6 +522,7 @@ op_work(uv_work_t *w)
     DeviceOp *op = w->data;
 
     op->start_ns = now_ns();
+    op->result.start_ns = op->start_ns;
     op->result.start_state = op->cur;
     switch (op->kind) {
     case DEVICE_OP_SET_STATE:
@@ -537,6 +568,9 @@ device_publish_result(Device *d, const OpResult *res, DeviceOpKind kind)
         d->stats.transitions++;
     }
     for (unsigned i = 0; i < res->n_arcs; i++) {
+        if (res->arcs[i].reset) {
+            continue; /* counted in resets */
+        }
         if (res->arcs[i].error) {
             d->stats.failed_arcs++;
         } else {
@@ -575,8 +609,12 @@ on_op_done(uv_work_t *w, int status)
 }
 
 static int
-device_check_idle(Device *d, char *err, size_t err_size)
+device_check_idle(Device *d, const void *lock_key, char *err, size_t err_size)
 {
+    if (d->lock && d->lock != lock_key) {
+        (void) snprintf(err, err_size, "device '%s' is busy: its group is in a transition", d->id);
+        return -EBUSY;
+    }
     if (d->op) {
         (void) snprintf(err, err_size, "device '%s' is busy with another operation (%s)", d->id,
                         op_names[d->op->kind]);
@@ -632,8 +670,8 @@ device_queue_op(Device *d, DeviceOp *op, device_op_cb cb, void *userdata)
 }
 
 static int
-device_start(Device *d, DeviceOp *op_in, device_op_cb cb, void *userdata, char *err,
-             size_t err_size)
+device_start(Device *d, DeviceOp *op_in, const DeviceOpOptions *opts, device_op_cb cb,
+             void *userdata, char *err, size_t err_size)
 {
     _cleanup_free_ DeviceOp *op = op_in;
     int r;
@@ -641,7 +679,8 @@ device_start(Device *d, DeviceOp *op_in, device_op_cb cb, void *userdata, char *
     if (!op) {
         return -ENOMEM;
     }
-    r = device_check_idle(d, err, err_size);
+    op->no_auto_reset = opts && opts->no_auto_reset;
+    r = device_check_idle(d, opts ? opts->lock_key : NULL, err, err_size);
     if (r >= 0 && op->kind != DEVICE_OP_RESET) {
         r = device_check_migratable(d, err, err_size);
     }
@@ -679,6 +718,13 @@ int
 device_set_state_start(Device *d, DeviceState target, device_op_cb cb, void *userdata, char *err,
                        size_t err_size)
 {
+    return device_set_state_start_ex(d, target, NULL, cb, userdata, err, err_size);
+}
+
+int
+device_set_state_start_ex(Device *d, DeviceState target, const DeviceOpOptions *opts,
+                          device_op_cb cb, void *userdata, char *err, size_t err_size)
+{
     DeviceOp *op;
     int r;
 
@@ -692,13 +738,33 @@ device_set_state_start(Device *d, DeviceState target, device_op_cb cb, void *use
     if (op) {
         op->target = target;
     }
-    return device_start(d, op, cb, userdata, err, err_size);
+    return device_start(d, op, opts, cb, userdata, err, err_size);
 }
 
 int
 device_reset_start(Device *d, device_op_cb cb, void *userdata, char *err, size_t err_size)
 {
-    return device_start(d, op_new(DEVICE_OP_RESET, NULL), cb, userdata, err, err_size);
+    return device_reset_start_ex(d, NULL, cb, userdata, err, err_size);
+}
+
+int
+device_reset_start_ex(Device *d, const DeviceOpOptions *opts, device_op_cb cb, void *userdata,
+                      char *err, size_t err_size)
+{
+    return device_start(d, op_new(DEVICE_OP_RESET, NULL), opts, cb, userdata, err, err_size);
+}
+
+void
+device_lock(Device *d, const void *key)
+{
+    assert(!d->lock);
+    d->lock = key;
+}
+
+void
+device_unlock(Device *d)
+{
+    d->lock = NULL;
 }
 
 int
@@ -719,7 +785,7 @@ device_save_start(Device *d, const char *path, bool resume, bool overwrite, devi
         op->resume = resume;
         op->overwrite = overwrite;
     }
-    return device_start(d, op, cb, userdata, err, err_size);
+    return device_start(d, op, NULL, cb, userdata, err, err_size);
 }
 
 int
@@ -740,7 +806,7 @@ device_restore_start(Device *d, const char *path, bool stop, device_op_cb cb, vo
     if (op) {
         op->stop = stop;
     }
-    return device_start(d, op, cb, userdata, err, err_size);
+    return device_start(d, op, NULL, cb, userdata, err, err_size);
 }
 
 int

@@ -38,8 +38,11 @@ typedef struct ArcRecord {
     DeviceState to;
     uint64_t start_us;    /* since the operation started */
     uint64_t duration_us;
+    uint64_t begin_ns;    /* CLOCK_MONOTONIC at the start and the end of the arc: exact */
+    uint64_t end_ns;      /* ordering across devices (group timelines, invariant checks) */
     int error;            /* 0, or the negative errno the back-end returned */
     bool opened_session;
+    bool reset;           /* not an arc but a VFIO_DEVICE_RESET (from -> RUNNING) */
 } ArcRecord;
 
 typedef struct DeviceStats {
@@ -67,6 +70,7 @@ typedef struct OpResult {
     DeviceState final_state;     /* as read back from the device */
     unsigned n_arcs;
     ArcRecord arcs[DEVICE_MAX_ARCS];
+    uint64_t start_ns;           /* CLOCK_MONOTONIC when the worker began */
     uint64_t elapsed_us;
     uint64_t bytes;              /* data bytes saved or restored */
     bool was_reset;              /* the device was reset (ERROR, or an aborted restore) */
@@ -89,7 +93,16 @@ struct Device {
     char last_error[DEVICE_MESSAGE_MAX];
     BackendProperty props[BACKEND_MAX_PROPERTIES]; /* cached at attach and after each op */
     unsigned n_props;
+    Group *group;                 /* the group the device belongs to, or NULL */
+    const void *lock;             /* set while a group transition owns the device */
 };
+
+/* How a caller that coordinates several devices (group.c) runs an operation. */
+typedef struct DeviceOpOptions {
+    const void *lock_key;  /* must equal the device's lock when it is locked */
+    bool no_auto_reset;    /* leave a device found in ERROR in ERROR: the caller resets it
+                            * when that is P2P-safe */
+} DeviceOpOptions;
 
 /* Takes ownership of @backend on success and on failure. */
 int device_new(Manager *m, const char *id, BackendDevice *backend, const BackendInfo *info,
@@ -112,6 +125,15 @@ const char *device_backend_name(const Device *d);
 int device_set_state_start(Device *d, DeviceState target, device_op_cb cb, void *userdata,
                            char *err, size_t err_size);
 int device_reset_start(Device *d, device_op_cb cb, void *userdata, char *err, size_t err_size);
+/* The same, for coordinated operations (@opts may be NULL). */
+int device_set_state_start_ex(Device *d, DeviceState target, const DeviceOpOptions *opts,
+                              device_op_cb cb, void *userdata, char *err, size_t err_size);
+int device_reset_start_ex(Device *d, const DeviceOpOptions *opts, device_op_cb cb, void *userdata,
+                          char *err, size_t err_size);
+
+/* While locked with @key, operations without that key are refused with -EBUSY. */
+void device_lock(Device *d, const void *key);
+void device_unlock(Device *d);
 /* Saves to @path (absolute): "<path>.partial" is written and renamed when complete. */
 int device_save_start(Device *d, const char *path, bool resume, bool overwrite, device_op_cb cb,
                       void *userdata, char *err, size_t err_size);

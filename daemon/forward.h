@@ -7,3 +7,4 @@
 typedef struct Device Device;
 typedef struct Manager Manager;
 typedef struct DeviceOp DeviceOp;
+typedef struct Group Group;

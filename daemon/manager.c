@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "device.h"
+#include "group.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -42,6 +43,10 @@ manager_free(Manager *m)
     if (!m) {
         return NULL;
     }
+    while (m->n_groups > 0) {
+        group_free(m->groups[m->n_groups - 1]);
+    }
+    free(m->groups);
     for (size_t i = 0; i < m->n_devices; i++) {
         device_free(m->devices[i]);
     }
@@ -237,6 +242,11 @@ manager_detach(Manager *m, const char *id, char *err, size_t err_size)
     if (!d) {
         (void) snprintf(err, err_size, "no device with id '%.64s'", id);
         return -ENOENT;
+    }
+    if (d->group) {
+        (void) snprintf(err, err_size, "device '%s' belongs to group '%s'; delete the group "
+                        "first", id, d->group->name);
+        return -EBUSY;
     }
     if (device_is_busy(d)) {
         (void) snprintf(err, err_size, "device '%s' is busy (%s); detach it when it is idle", id,

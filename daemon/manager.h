@@ -30,6 +30,9 @@ struct Manager {
     Device **devices;      /* sorted by id */
     size_t n_devices;
     size_t allocated;
+    Group **groups;        /* sorted by name; see group.c */
+    size_t n_groups;
+    size_t allocated_groups;
     unsigned next_sim_index;
     unsigned next_kernel_index;
     uint64_t started_ns;   /* CLOCK_MONOTONIC when the manager was created */

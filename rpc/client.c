@@ -59,6 +59,7 @@ typedef struct RpcReply {
     grpc_status_code status;
     grpc_slice details;          /* the status message; always unref'd */
     grpc_byte_buffer *message;   /* NULL when the daemon sent none */
+    grpc_byte_buffer *result_detail; /* RPC_RESULT_TRAILER of a failed call, or NULL */
 } RpcReply;
 
 static const char *const status_names[] = {
@@ -231,6 +232,21 @@ ops_fill(grpc_op ops[6], grpc_byte_buffer *request, grpc_metadata_array *initial
     ops[5].data.recv_status_on_client.status_details = &reply->details;
 }
 
+/* A failed call may carry the daemon's partial result (what moved, where each device ended)
+ * in the RPC_RESULT_TRAILER trailer: keep a copy of it for the caller. */
+static void
+reply_take_result_detail(const grpc_metadata_array *md, RpcReply *reply)
+{
+    for (size_t i = 0; i < md->count; i++) {
+        if (grpc_slice_str_cmp(md->metadata[i].key, RPC_RESULT_TRAILER) == 0) {
+            grpc_slice v = grpc_slice_copy(md->metadata[i].value);
+            reply->result_detail = grpc_raw_byte_buffer_create(&v, 1);
+            grpc_slice_unref(v);
+            return;
+        }
+    }
+}
+
 /* Runs one unary batch to completion. On 0, @reply holds the status, its details and the
  * message, which the caller releases; on failure nothing is left to release. */
 static int
@@ -263,12 +279,16 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
     }
 
     grpc_call_unref(call);
+    reply_take_result_detail(&trailing_md, reply);
     grpc_metadata_array_destroy(&initial_md);
     grpc_metadata_array_destroy(&trailing_md);
     if (e != GRPC_CALL_OK || ev.type != GRPC_OP_COMPLETE || !ev.success) {
         grpc_slice_unref(reply->details);
         if (reply->message) {
             grpc_byte_buffer_destroy(reply->message);
+        }
+        if (reply->result_detail) {
+            grpc_byte_buffer_destroy(reply->result_detail);
         }
         return -EIO;
     }
@@ -376,6 +396,9 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
     if (reply.status != GRPC_STATUS_OK) {
         error_from_status(c, reply.status, reply.details, deadline, timeout_ms, err);
         r = -EREMOTEIO;
+        if (reply.result_detail) {
+            *ret_resp = pb_unpack(resp_desc, reply.result_detail);
+        }
     } else {
         resp = pb_unpack(resp_desc, reply.message);
         if (resp) {
@@ -391,6 +414,9 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
     grpc_slice_unref(reply.details);
     if (reply.message) {
         grpc_byte_buffer_destroy(reply.message);
+    }
+    if (reply.result_detail) {
+        grpc_byte_buffer_destroy(reply.result_detail);
     }
     return r;
 }

@@ -32,11 +32,17 @@ void rpc_client_global_shutdown(void);
 int rpc_client_new(const char *socket_path, RpcClient **ret);
 void rpc_client_free(RpcClient *c);
 
+/* Trailer in which the daemon attaches its partial result to a failed call (e.g. a group
+ * transition that was rolled back): a serialized message of the method's response type. */
+#define RPC_RESULT_TRAILER "vfio-migd-result-bin"
+
 /*
  * Calls @method (e.g. "/vfio_migd.v1.DeviceService/GetDevice") with @req and waits up to
  * @timeout_ms (<= 0: no deadline). On GRPC_STATUS_OK returns 0 and *@ret_resp (free with
  * protobuf_c_message_free_unpacked). Otherwise returns -EREMOTEIO with @err filled
- * (code UNAVAILABLE when the daemon cannot be reached), or another negative errno.
+ * (code UNAVAILABLE when the daemon cannot be reached), or another negative errno. When the
+ * daemon attached its partial result to a failure (RPC_RESULT_TRAILER), *@ret_resp is set
+ * on -EREMOTEIO too and must be freed likewise.
  */
 int rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
                     const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,

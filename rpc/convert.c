@@ -4,6 +4,8 @@
  */
 #include "convert.h"
 
+#include <stdlib.h>
+
 void
 convert_device(const Device *d, DeviceMsg *out)
 {
@@ -55,6 +57,131 @@ convert_arcs(const ArcRecord *arcs, unsigned n, ArcsMsg *out)
         a->start_us = arcs[i].start_us;
         a->duration_us = arcs[i].duration_us;
         a->errno_value = -arcs[i].error;
+        a->reset = arcs[i].reset;
         out->ptrs[i] = a;
     }
+}
+
+static void
+convert_device_result(const GroupRun *run, const GroupDeviceRun *dr,
+                      VfioMigd__V1__GroupDeviceResult *r, VfioMigd__V1__Arc *arcs,
+                      VfioMigd__V1__Arc **arc_ptrs)
+{
+    ArcsMsg tmp;
+
+    (void) run;
+    vfio_migd__v1__group_device_result__init(r);
+    r->id = dr->device->id;
+    r->start_state = convert_state_to_api(dr->start_state);
+    r->state = convert_state_to_api(dr->state);
+    for (unsigned i = 0; i < dr->n_arcs; i += DEVICE_MAX_ARCS) {
+        unsigned n = dr->n_arcs - i < DEVICE_MAX_ARCS ? dr->n_arcs - i : DEVICE_MAX_ARCS;
+        convert_arcs(dr->arcs + i, n, &tmp);
+        for (unsigned k = 0; k < n; k++) {
+            arcs[i + k] = tmp.arcs[k];
+            arc_ptrs[i + k] = &arcs[i + k];
+        }
+    }
+    r->n_arcs = dr->n_arcs;
+    r->arcs = arc_ptrs;
+    r->elapsed_us = dr->end_us;
+    r->error = (char *) dr->message;
+    r->errno_value = -dr->error;
+    r->failed_arc = (char *) dr->failed_arc;
+}
+
+int
+convert_group_run(const GroupRun *run, GroupRunMsg *out)
+{
+    VfioMigd__V1__GroupTransitionResponse *m = &out->msg;
+    DeviceState common = group_common_state(run);
+    size_t total = 0, used = 0;
+
+    *out = (GroupRunMsg){0};
+    vfio_migd__v1__group_transition_response__init(m);
+    for (size_t i = 0; i < run->n_devices; i++) {
+        total += run->devices[i].n_arcs;
+    }
+    out->results = calloc(run->n_devices ? run->n_devices : 1, sizeof(*out->results));
+    out->result_ptrs = calloc(run->n_devices ? run->n_devices : 1, sizeof(*out->result_ptrs));
+    out->arcs = calloc(total ? total : 1, sizeof(*out->arcs));
+    out->arc_ptrs = calloc(total ? total : 1, sizeof(*out->arc_ptrs));
+    if (!out->results || !out->result_ptrs || !out->arcs || !out->arc_ptrs) {
+        convert_group_run_done(out);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < run->n_devices; i++) {
+        convert_device_result(run, &run->devices[i], &out->results[i], out->arcs + used,
+                              out->arc_ptrs + used);
+        out->result_ptrs[i] = &out->results[i];
+        used += run->devices[i].n_arcs;
+    }
+    m->name = run->group->name;
+    m->target = convert_state_to_api(run->target);
+    m->state = common < 0 ? VFIO_MIGD__V1__DEVICE_STATE__DEVICE_STATE_UNSPECIFIED
+                          : convert_state_to_api(common);
+    m->elapsed_us = run->elapsed_us;
+    m->n_devices = run->n_devices;
+    m->devices = out->result_ptrs;
+    m->phases = run->phases;
+    m->rolled_back = run->rolled_back;
+    m->rollback_failed = run->rollback_failed;
+    m->error = (char *) run->error;
+    m->forced = run->force;
+    m->started_unix_ms = run->started_unix_ms;
+    return 0;
+}
+
+void
+convert_group_run_done(GroupRunMsg *m)
+{
+    free(m->results);
+    free(m->result_ptrs);
+    free(m->arcs);
+    free(m->arc_ptrs);
+    *m = (GroupRunMsg){0};
+}
+
+int
+convert_group(const Group *g, bool with_timeline, GroupMsg *out)
+{
+    VfioMigd__V1__Group *m = &out->msg;
+
+    *out = (GroupMsg){0};
+    vfio_migd__v1__group__init(m);
+    out->ids = calloc(g->n_devices, sizeof(*out->ids));
+    out->states = calloc(g->n_devices, sizeof(*out->states));
+    if (!out->ids || !out->states) {
+        convert_group_done(out);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < g->n_devices; i++) {
+        out->ids[i] = g->devices[i]->id;
+        out->states[i] = convert_state_to_api(g->devices[i]->state);
+    }
+    m->name = g->name;
+    m->n_device_ids = m->n_states = g->n_devices;
+    m->device_ids = out->ids;
+    m->states = out->states;
+    m->busy = g->active != NULL;
+    if (with_timeline && g->last) {
+        if (convert_group_run(g->last, &out->last) < 0) {
+            convert_group_done(out);
+            return -ENOMEM;
+        }
+        out->has_last = true;
+        m->last_transition = &out->last.msg;
+    }
+    return 0;
+}
+
+void
+convert_group_done(GroupMsg *m)
+{
+    if (m->has_last) {
+        convert_group_run_done(&m->last);
+    }
+    free(m->ids);
+    free(m->states);
+    *m = (GroupMsg){0};
 }

@@ -9,7 +9,9 @@
  */
 
 #include "device.h"
+#include "group.h"
 #include "vfio_migd/v1/devices.pb-c.h"
+#include "vfio_migd/v1/groups.pb-c.h"
 
 typedef struct DeviceMsg {
     VfioMigd__V1__Device msg;
@@ -24,7 +26,30 @@ typedef struct ArcsMsg {
     size_t n;
 } ArcsMsg;
 
+/* A group transition (or the last one's timeline), with heap storage for its devices and
+ * arcs: convert_group_run_done() releases it. */
+typedef struct GroupRunMsg {
+    VfioMigd__V1__GroupTransitionResponse msg;
+    VfioMigd__V1__GroupDeviceResult *results;
+    VfioMigd__V1__GroupDeviceResult **result_ptrs;
+    VfioMigd__V1__Arc *arcs;
+    VfioMigd__V1__Arc **arc_ptrs;
+} GroupRunMsg;
+
+/* A group, with its current device states and (when @with_timeline) its last transition. */
+typedef struct GroupMsg {
+    VfioMigd__V1__Group msg;
+    char **ids;
+    VfioMigd__V1__DeviceState *states;
+    GroupRunMsg last;
+    bool has_last;
+} GroupMsg;
+
 void convert_device(const Device *d, DeviceMsg *out);
+int convert_group_run(const GroupRun *run, GroupRunMsg *out);  /* 0 or -ENOMEM */
+void convert_group_run_done(GroupRunMsg *m);
+int convert_group(const Group *g, bool with_timeline, GroupMsg *out);
+void convert_group_done(GroupMsg *m);
 void convert_arcs(const ArcRecord *arcs, unsigned n, ArcsMsg *out);
 
 /* The API numbers states as the kernel plus one (0 = unset). */

@@ -10,6 +10,7 @@
 
 const char *const rpc_service_names[] = {
     "vfio_migd.v1.DeviceService",
+    "vfio_migd.v1.GroupService",
     "vfio_migd.v1.SystemService",
     "grpc.health.v1.Health",
     NULL,
@@ -28,6 +29,7 @@ rpc_dispatch_table(size_t *ret_count)
         size_t n;
     } services[] = {
         {device_methods, device_methods_count},
+        {group_methods, group_methods_count},
         {system_methods, system_methods_count},
         {health_methods, health_methods_count},
     };

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client.h" /* RPC_RESULT_TRAILER */
 #include "pb.h"
 #include "status.h"
 #include "util/cleanup.h"
@@ -56,6 +57,8 @@ struct RpcCall {
     grpc_byte_buffer *reply;
     grpc_slice status_details;
     bool has_status_details;
+    grpc_metadata trailer;       /* RPC_RESULT_TRAILER of a failure with a partial result */
+    bool has_trailer;
     bool answered;
     int cancelled;
 };
@@ -157,6 +160,10 @@ call_free(RpcCall *c)
     if (c->has_status_details) {
         grpc_slice_unref(c->status_details);
     }
+    if (c->has_trailer) {
+        grpc_slice_unref(c->trailer.key);
+        grpc_slice_unref(c->trailer.value);
+    }
     if (c->request) {
         protobuf_c_message_free_unpacked(c->request, NULL);
     }
@@ -197,6 +204,19 @@ server_request_call(RpcServer *s, int index)
     }
 }
 
+/* Attaches @result, packed, as the RPC_RESULT_TRAILER trailer of a failing call. */
+static void
+call_set_trailer(RpcCall *c, const ProtobufCMessage *result)
+{
+    size_t len = protobuf_c_message_get_packed_size(result);
+    grpc_slice v = grpc_slice_malloc(len);
+
+    (void) protobuf_c_message_pack(result, GRPC_SLICE_START_PTR(v));
+    c->trailer.key = grpc_slice_from_static_string(RPC_RESULT_TRAILER);
+    c->trailer.value = v;
+    c->has_trailer = true;
+}
+
 static void
 call_answer(RpcCall *c, grpc_status_code code, const char *message,
             const ProtobufCMessage *response)
@@ -224,6 +244,10 @@ call_answer(RpcCall *c, grpc_status_code code, const char *message,
     c->has_status_details = true;
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
+    if (c->has_trailer) {
+        ops[n].data.send_status_from_server.trailing_metadata_count = 1;
+        ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
+    }
     ops[n++].data.send_status_from_server.status_details = &c->status_details;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
@@ -250,6 +274,22 @@ rpc_call_fail_code(RpcCall *call, grpc_status_code code, const char *fmt, ...)
     (void) vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     log_debug("Call answered %d: %s", code, msg);
+    call_answer(call, code, msg, NULL);
+}
+
+void
+rpc_call_fail_with_result(RpcCall *call, grpc_status_code code, const ProtobufCMessage *result,
+                          const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!call->server->cq_shut) {
+        call_set_trailer(call, result);
+    }
     call_answer(call, code, msg, NULL);
 }
 

@@ -56,5 +56,11 @@ RpcServer *rpc_server_free(RpcServer *s);
 void rpc_call_reply(RpcCall *call, const ProtobufCMessage *response);
 /* Answers with the status rpc_status_from_errno(@r) and a message. */
 void rpc_call_fail(RpcCall *call, int r, const char *fmt, ...) _printf_(3, 4);
+/* Answers with an explicit status code and a message, and attaches @result (a message of the
+ * method's response type: what was done before the failure) as a trailer the client can
+ * read (RPC_RESULT_TRAILER in rpc/client.h). */
+void rpc_call_fail_with_result(RpcCall *call, grpc_status_code code,
+                               const ProtobufCMessage *result, const char *fmt, ...)
+    _printf_(4, 5);
 /* Answers with an explicit status code and a message. */
 void rpc_call_fail_code(RpcCall *call, grpc_status_code code, const char *fmt, ...) _printf_(3, 4);

@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * group — see group.h.
+ *
+ * The plan is data: step_move() says, for one device and one step, whether it moves and
+ * where; run_next_step() starts every move of a step, on_device_done() collects them and
+ * run_advance() decides what comes next (the next step, a rollback, or the end). The same
+ * steps serve the forward transition and the rollback; only the goals differ.
+ */
+#include "group.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "manager.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+typedef enum GroupStep {
+    STEP_RESET, /* rollback: ERROR and abandoned RESUMING devices -> reset (quiescent RUNNING) */
+    STEP_QUIESCE,
+    STEP_WAKE,
+    STEP_STOP,
+    STEP_FINAL,
+    _STEP_MAX,
+} GroupStep;
+
+static const char *const step_names[_STEP_MAX] = {
+    [STEP_RESET] = "reset", [STEP_QUIESCE] = "quiesce", [STEP_WAKE] = "wake",
+    [STEP_STOP] = "stop",   [STEP_FINAL] = "final",
+};
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+static bool
+has_p2p(const Device *d)
+{
+    return d->info.mig_flags & MIG_FLAG_P2P;
+}
+
+static DeviceState
+p2p_of(DeviceState s)
+{
+    return s == DEVICE_STATE_PRE_COPY ? DEVICE_STATE_PRE_COPY_P2P : DEVICE_STATE_RUNNING_P2P;
+}
+
+/* ---- the plan ---- */
+
+static bool
+run_any(const GroupRun *run, bool (*pred)(DeviceState s), bool use_goal)
+{
+    for (size_t i = 0; i < run->n_devices; i++) {
+        if (pred(use_goal ? run->devices[i].goal : run->devices[i].state)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A device that can only be moved on by a reset: ERROR, or (rolling back) a RESUMING that
+ * must be abandoned — the kernel defines no other way out of an unfinished RESUMING. */
+static bool
+needs_reset(const GroupRun *run, const GroupDeviceRun *dr)
+{
+    return dr->state == DEVICE_STATE_ERROR ||
+           (run->rolling_back && dr->state == DEVICE_STATE_RESUMING &&
+            dr->goal != DEVICE_STATE_RESUMING);
+}
+
+
+/* Whether device @dr moves in @step, and to where. */
+static bool
+step_move(const GroupRun *run, const GroupDeviceRun *dr, GroupStep step, DeviceState *ret)
+{
+    DeviceState cur = dr->state, goal = dr->goal;
+    bool p2p = has_p2p(dr->device);
+
+    if (dr->failed_in_rollback || needs_reset(run, dr) || cur == goal) {
+        return false; /* those move only by STEP_RESET (run_start_step) */
+    }
+    switch (step) {
+    case STEP_QUIESCE:
+        /* Only needed when a device is or will be stopped; RUNNING <-> PRE_COPY is direct. */
+        *ret = p2p_of(cur);
+        return p2p && fsm_state_is_running(cur) &&
+               (run_any(run, fsm_state_is_stopped, false) ||
+                run_any(run, fsm_state_is_stopped, true));
+    case STEP_WAKE:
+        *ret = goal == DEVICE_STATE_PRE_COPY_P2P ? goal : DEVICE_STATE_RUNNING_P2P;
+        return p2p && fsm_state_is_stopped(cur) && !fsm_state_is_stopped(goal);
+    case STEP_STOP:
+        *ret = goal;
+        return fsm_state_is_stopped(goal);
+    case STEP_FINAL:
+        *ret = goal;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- results ---- */
+
+static void
+dr_merge_result(GroupRun *run, GroupDeviceRun *dr, const OpResult *res)
+{
+    for (unsigned i = 0; i < res->n_arcs && dr->n_arcs < GROUP_MAX_ARCS; i++) {
+        ArcRecord a = res->arcs[i];
+        a.start_us = (a.begin_ns - run->start_ns) / 1000;
+        a.duration_us = (a.end_ns - a.begin_ns) / 1000;
+        dr->arcs[dr->n_arcs++] = a;
+        dr->end_us = (a.end_ns - run->start_ns) / 1000;
+        if (a.error && !dr->failed_arc[0]) {
+            (void) snprintf(dr->failed_arc, sizeof(dr->failed_arc), "%s->%s",
+                            fsm_state_name(a.from), fsm_state_name(a.to));
+        }
+    }
+    dr->state = res->final_state;
+    if (res->r < 0 && !dr->error) {
+        dr->error = res->r;
+        (void) snprintf(dr->message, sizeof(dr->message), "%s", res->message);
+    }
+}
+
+static void
+run_note_error(GroupRun *run, int r, const char *fmt, ...) _printf_(3, 4);
+
+static void
+run_note_error(GroupRun *run, int r, const char *fmt, ...)
+{
+    size_t used = strlen(run->error);
+    va_list ap;
+
+    if (run->r == 0) {
+        run->r = r;
+    }
+    if (used > 0 && used + 2 < sizeof(run->error)) {
+        run->error[used++] = ';';
+        run->error[used++] = ' ';
+        run->error[used] = '\0';
+    }
+    va_start(ap, fmt);
+    (void) vsnprintf(run->error + used, sizeof(run->error) - used, fmt, ap);
+    va_end(ap);
+}
+
+DeviceState
+group_common_state(const GroupRun *run)
+{
+    for (size_t i = 1; i < run->n_devices; i++) {
+        if (run->devices[i].state != run->devices[0].state) {
+            return _DEVICE_STATE_INVALID;
+        }
+    }
+    return run->n_devices > 0 ? run->devices[0].state : _DEVICE_STATE_INVALID;
+}
+
+/* ---- running the plan ---- */
+
+static void run_advance(GroupRun *run);
+
+static void
+on_device_done(Device *d, const OpResult *res, void *userdata)
+{
+    GroupDeviceRun *dr = userdata;
+    GroupRun *run = dr->device->group->active;
+
+    assert(run && dr->device == d);
+    dr_merge_result(run, dr, res);
+    if (res->r < 0) {
+        run->step_failed = true;
+        if (run->rolling_back) {
+            dr->failed_in_rollback = true;
+        }
+        run_note_error(run, res->r, "device '%s': %s", d->id, res->message);
+    }
+    assert(run->pending > 0);
+    if (--run->pending == 0) {
+        run_advance(run);
+    }
+}
+
+static int
+run_start_move(GroupRun *run, GroupDeviceRun *dr, GroupStep step, DeviceState to)
+{
+    DeviceOpOptions opts = {.lock_key = run, .no_auto_reset = true};
+    char err[DEVICE_MESSAGE_MAX] = "";
+    int r;
+
+    if (step == STEP_RESET) {
+        r = device_reset_start_ex(dr->device, &opts, on_device_done, dr, err, sizeof(err));
+    } else {
+        r = device_set_state_start_ex(dr->device, to, &opts, on_device_done, dr, err, sizeof(err));
+    }
+    if (r < 0) {
+        /* Cannot happen after group_transition_start's checks; treat it as this device's
+         * failure rather than trusting the plan any further. */
+        dr->error = dr->error ? dr->error : r;
+        (void) snprintf(dr->message, sizeof(dr->message), "%s", err);
+        dr->failed_in_rollback = run->rolling_back;
+        run->step_failed = true;
+        run_note_error(run, r, "%s", err);
+    }
+    return r;
+}
+
+/* Starts every move of run->step; returns how many started. */
+static unsigned
+run_start_step(GroupRun *run)
+{
+    unsigned started = 0;
+
+    for (size_t i = 0; i < run->n_devices; i++) {
+        GroupDeviceRun *dr = &run->devices[i];
+        DeviceState to = dr->goal;
+        bool moves;
+
+        if (run->step == STEP_RESET) {
+            moves = needs_reset(run, dr) && !dr->failed_in_rollback;
+        } else {
+            moves = step_move(run, dr, run->step, &to);
+        }
+        if (moves && run_start_move(run, dr, run->step, to) >= 0) {
+            started++;
+        }
+    }
+    return started;
+}
+
+static void
+run_finish(GroupRun *run)
+{
+    Group *g = run->group;
+
+    run->elapsed_us = (now_ns() - run->start_ns) / 1000;
+    for (size_t i = 0; i < run->n_devices; i++) {
+        device_unlock(run->devices[i].device);
+    }
+    g->active = NULL;
+    if (g->last) {
+        free(g->last->devices);
+        free(g->last);
+    }
+    g->last = run;
+    log_info("Group '%s': %s -> %s %s in %llu ms.", g->name,
+             fsm_state_name(run->devices[0].start_state), fsm_state_name(run->target),
+             run->r < 0 ? (run->rollback_failed ? "failed, rollback failed"
+                                                : "failed and was rolled back")
+                        : "done",
+             (unsigned long long) run->elapsed_us / 1000);
+    run->done(g, run, run->userdata);
+}
+
+static void
+run_begin_rollback(GroupRun *run)
+{
+    run->rolling_back = true;
+    run->rolled_back = true;
+    for (size_t i = 0; i < run->n_devices; i++) {
+        run->devices[i].goal = run->devices[i].start_state;
+    }
+    run->step = STEP_RESET;
+}
+
+/* After a step's barrier: start the next step that moves something, roll back, or end. */
+static void
+run_advance(GroupRun *run)
+{
+    for (;;) {
+        if (run->step_failed) {
+            run->step_failed = false;
+            if (run->rolling_back) {
+                run->rollback_failed = true;
+                run_finish(run);
+                return;
+            }
+            run_begin_rollback(run);
+        } else if (run->step + 1 >= _STEP_MAX) {
+            run_finish(run);
+            return;
+        } else {
+            run->step++;
+        }
+        run->pending = run_start_step(run);
+        TRACE(run_advance, "%s step %s%s: %u device(s)", run->group->name,
+              step_names[run->step], run->rolling_back ? " (rollback)" : "", run->pending);
+        if (run->pending > 0) {
+            if (!run->rolling_back) {
+                run->phases++;
+            }
+            return;
+        }
+    }
+}
+
+/* ---- checks ---- */
+
+static int
+check_devices(Group *g, DeviceState target, bool force, char *err, size_t err_size)
+{
+    for (size_t i = 0; i < g->n_devices; i++) {
+        Device *d = g->devices[i];
+        FsmRefusal why;
+        FsmPath path;
+
+        if (device_is_busy(d)) {
+            (void) snprintf(err, err_size, "device '%s' of group '%s' is busy (%s)", d->id,
+                            g->name, device_busy_operation(d));
+            return -EBUSY;
+        }
+        if (!d->info.migratable) {
+            (void) snprintf(err, err_size, "device '%s' of group '%s' does not support VFIO "
+                                           "migration", d->id, g->name);
+            return -EOPNOTSUPP;
+        }
+        if (!has_p2p(d) && g->n_devices > 1 && !force) {
+            (void) snprintf(err, err_size,
+                            "device '%s' lacks P2P, so group '%s' cannot be stopped P2P-safely; "
+                            "set force to move it anyway (best-effort order)", d->id, g->name);
+            return -EOPNOTSUPP;
+        }
+        if (fsm_compute_path(d->state, target, d->info.mig_flags, &path, &why) < 0) {
+            (void) snprintf(err, err_size, "device '%s' cannot go from %s to %s: %s (EINVAL)",
+                            d->id, fsm_state_name(d->state) ?: "?", fsm_state_name(target) ?: "?",
+                            fsm_refusal_to_string(why));
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static GroupRun *
+run_new(Group *g, DeviceState target, bool force)
+{
+    GroupRun *run = calloc(1, sizeof(*run));
+    struct timeval tv;
+
+    if (!run || !(run->devices = calloc(g->n_devices, sizeof(*run->devices)))) {
+        free(run);
+        return NULL;
+    }
+    (void) gettimeofday(&tv, NULL);
+    run->group = g;
+    run->target = target;
+    run->force = force;
+    run->started_unix_ms = (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+    run->n_devices = g->n_devices;
+    for (size_t i = 0; i < g->n_devices; i++) {
+        GroupDeviceRun *dr = &run->devices[i];
+        dr->device = g->devices[i];
+        dr->start_state = dr->state = g->devices[i]->state;
+        dr->goal = target;
+    }
+    return run;
+}
+
+int
+group_transition_start(Group *g, DeviceState target, bool force, group_done_cb done,
+                       void *userdata, char *err, size_t err_size)
+{
+    GroupRun *run;
+    int r;
+
+    if (g->active) {
+        (void) snprintf(err, err_size, "group '%s' is already in a transition to %s", g->name,
+                        fsm_state_name(g->active->target));
+        return -EBUSY;
+    }
+    r = check_devices(g, target, force, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    run = run_new(g, target, force);
+    if (!run) {
+        return -ENOMEM;
+    }
+    run->done = done;
+    run->userdata = userdata;
+    run->start_ns = now_ns();
+    for (size_t i = 0; i < g->n_devices; i++) {
+        device_lock(g->devices[i], run);
+    }
+    g->active = run;
+    /* Begin at STEP_RESET, which has nothing to do going forward (no device starts in ERROR,
+     * and only a rollback abandons RESUMING): run_advance() moves on to STEP_QUIESCE. */
+    run->step = STEP_RESET;
+    run_advance(run);
+    return 0;
+}
+
+/* ---- registry ---- */
+
+static size_t
+groups_lower_bound(const Manager *m, const char *name)
+{
+    size_t lo = 0, hi = m->n_groups;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->groups[mid]->name, name) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+Group *
+group_find(Manager *m, const char *name)
+{
+    size_t i = groups_lower_bound(m, name);
+    return i < m->n_groups && strcmp(m->groups[i]->name, name) == 0 ? m->groups[i] : NULL;
+}
+
+static int
+groups_link(Manager *m, Group *g)
+{
+    size_t i;
+
+    if (m->n_groups == m->allocated_groups) {
+        size_t n = m->allocated_groups ? m->allocated_groups * 2 : 8;
+        Group **p = realloc(m->groups, n * sizeof(*p));
+        if (!p) {
+            return -ENOMEM;
+        }
+        m->groups = p;
+        m->allocated_groups = n;
+    }
+    i = groups_lower_bound(m, g->name);
+    memmove(m->groups + i + 1, m->groups + i, (m->n_groups - i) * sizeof(*m->groups));
+    m->groups[i] = g;
+    m->n_groups++;
+    return 0;
+}
+
+static void
+groups_unlink(Manager *m, Group *g)
+{
+    size_t i = groups_lower_bound(m, g->name);
+
+    if (i < m->n_groups && m->groups[i] == g) {
+        memmove(m->groups + i, m->groups + i + 1, (m->n_groups - i - 1) * sizeof(*m->groups));
+        m->n_groups--;
+    }
+}
+
+static int
+check_members(Manager *m, const char *const *ids, size_t n, char *err, size_t err_size)
+{
+    if (n == 0 || n > GROUP_MAX_DEVICES) {
+        (void) snprintf(err, err_size, "a group has 1 to %d devices, not %zu", GROUP_MAX_DEVICES, n);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Device *d = id_is_valid(ids[i]) ? manager_find(m, ids[i]) : NULL;
+
+        if (!d) {
+            (void) snprintf(err, err_size, "no device with id '%.64s'", ids[i]);
+            return -ENOENT;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ids[i], ids[j]) == 0) {
+                (void) snprintf(err, err_size, "device '%s' is listed twice", ids[i]);
+                return -EINVAL;
+            }
+        }
+        if (d->group) {
+            (void) snprintf(err, err_size, "device '%s' already belongs to group '%s'", ids[i],
+                            d->group->name);
+            return -EBUSY;
+        }
+    }
+    return 0;
+}
+
+int
+group_new(Manager *m, const char *name, const char *const *device_ids, size_t n, Group **ret,
+          char *err, size_t err_size)
+{
+    _cleanup_(group_freep) Group *g = NULL;
+    int r;
+
+    if (!id_is_valid(name)) {
+        (void) snprintf(err, err_size, "'%.64s' is not a valid group name (1-%d characters from "
+                        "A-Z a-z 0-9 _ . : -, not starting with - or .)", name, DEVICE_ID_MAX);
+        return -EINVAL;
+    }
+    if (group_find(m, name)) {
+        (void) snprintf(err, err_size, "a group named '%s' already exists", name);
+        return -EEXIST;
+    }
+    r = check_members(m, device_ids, n, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    g = calloc(1, sizeof(*g));
+    if (!g || !(g->name = strdup(name)) || !(g->devices = calloc(n, sizeof(*g->devices)))) {
+        return -ENOMEM;
+    }
+    g->manager = m;
+    r = groups_link(m, g);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g->devices[i] = manager_find(m, device_ids[i]);
+        g->devices[i]->group = g;
+    }
+    g->n_devices = n;
+    log_info("Created group '%s' with %zu device(s).", name, n);
+    *ret = TAKE_PTR(g);
+    return 0;
+}
+
+Group *
+group_free(Group *g)
+{
+    if (!g) {
+        return NULL;
+    }
+    /* A running transition holds device operations that point back at it. */
+    assert(!g->active);
+    for (size_t i = 0; i < g->n_devices; i++) {
+        g->devices[i]->group = NULL;
+    }
+    if (g->manager) {
+        groups_unlink(g->manager, g);
+    }
+    if (g->last) {
+        free(g->last->devices);
+        free(g->last);
+    }
+    free(g->devices);
+    free(g->name);
+    free(g);
+    return NULL;
+}
+
+int
+group_delete(Group *g, char *err, size_t err_size)
+{
+    if (g->active) {
+        (void) snprintf(err, err_size, "group '%s' is in a transition; delete it when it ends",
+                        g->name);
+        return -EBUSY;
+    }
+    log_info("Deleted group '%s'.", g->name);
+    group_free(g);
+    return 0;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * group — P2P-safe state transitions across all devices of one VM.
+ *
+ * A Group references Devices owned by the Manager (a device belongs to at most one group)
+ * and moves them together. A transition is a plan of steps; each step moves every device
+ * that has something to do in it, all in parallel, and ends with a barrier:
+ *
+ *   quiesce  devices in RUNNING/PRE_COPY -> RUNNING_P2P/PRE_COPY_P2P   (only when some
+ *            device is or will be stopped)
+ *   wake     devices in STOP/STOP_COPY/RESUMING whose goal is not stopped -> RUNNING_P2P
+ *            (or PRE_COPY_P2P when that is the goal)
+ *   stop     devices whose goal is a stopped state -> goal
+ *   final    every other device -> goal
+ *
+ * so no device is ever in STOP, STOP_COPY or RESUMING while another is in RUNNING or
+ * PRE_COPY. Devices without P2P have no P2P state: they skip quiesce and wake and move in
+ * the last steps (best effort; only allowed with force in groups of two or more).
+ * If a device fails, the rest of that step is waited for, then the same plan runs with every
+ * device's goal set to where it started (rollback). Devices left in ERROR are reset in a
+ * step of their own, once waking the stopped devices has made that P2P-safe. A failing
+ * rollback stops at the end of its step, leaving the devices where they are (still P2P-safe).
+ *
+ * Used by:  rpc/handlers/groups.c, and the migration code to come (switchover, resume).
+ * Uses:     device.h (one device's operations on workers), core/fsm.h (path checks).
+ * Threads:  loop-thread only.
+ * Errors:   negative errno plus a sentence; nothing here logs above info.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "util/cleanup.h"
+#include "forward.h"
+
+/* A VM rarely has more than a handful of passthrough devices; 256 bounds a request. */
+#define GROUP_MAX_DEVICES 256
+/* Per device and transition: at most 4 arcs in each of the 4 forward steps, the same
+ * for rollback, and resets. */
+#define GROUP_MAX_ARCS 48
+
+typedef struct GroupDeviceRun {
+    Device *device;
+    DeviceState start_state;
+    DeviceState state;          /* the latest state reported by the device's operations */
+    DeviceState goal;           /* the current plan's target for this device */
+    ArcRecord arcs[GROUP_MAX_ARCS]; /* start_us measured from the transition's start */
+    unsigned n_arcs;
+    uint64_t end_us;            /* end of the device's last arc */
+    int error;                  /* 0, or this device's first failure */
+    bool failed_in_rollback;
+    char failed_arc[48];        /* "from->to" */
+    char message[DEVICE_MESSAGE_MAX];
+} GroupDeviceRun;
+
+/* One transition: in flight while Group.active, then kept as Group.last (the timeline). */
+typedef struct GroupRun {
+    Group *group;
+    DeviceState target;
+    bool force;
+    uint64_t start_ns;
+    uint64_t started_unix_ms;
+    uint64_t elapsed_us;
+    size_t n_devices;
+    GroupDeviceRun *devices;
+    unsigned phases;            /* forward steps that moved something */
+    unsigned step;              /* the step running */
+    unsigned pending;           /* device operations of this step still running */
+    bool step_failed;
+    bool rolling_back;
+    bool rolled_back;
+    bool rollback_failed;
+    int r;                      /* 0, or the transition's failure */
+    char error[1024];
+    void (*done)(Group *g, const struct GroupRun *run, void *userdata);
+    void *userdata;
+} GroupRun;
+
+struct Group {
+    Manager *manager;
+    char *name;
+    Device **devices;           /* in the order given at creation */
+    size_t n_devices;
+    GroupRun *active;           /* the transition in flight, or NULL */
+    GroupRun *last;             /* the last finished transition, or NULL */
+};
+
+typedef void (*group_done_cb)(Group *g, const GroupRun *run, void *userdata);
+
+/* Creates and registers a group. -EEXIST name taken; -EINVAL bad name/list; -ENOENT unknown
+ * device; -EBUSY a device is in another group. */
+int group_new(Manager *m, const char *name, const char *const *device_ids, size_t n,
+              Group **ret, char *err, size_t err_size);
+/* Unregisters and frees; the devices become free. -EBUSY while a transition runs. */
+int group_delete(Group *g, char *err, size_t err_size);
+/* Frees without checks (daemon shutdown, when nothing runs). NULL-safe; returns NULL. */
+Group *group_free(Group *g);
+
+DEFINE_CLEANUP_FUNC(Group *, group_free);
+
+Group *group_find(Manager *m, const char *name);
+
+/*
+ * Starts moving every device of @g to @target. Returns 0 and later calls @done exactly once
+ * on the loop (run->r says whether it worked); or returns a negative errno, fills @err, and
+ * never calls @done:
+ *   -EBUSY       a transition runs on @g, or an operation on one of its devices
+ *   -EOPNOTSUPP  several devices, one lacks P2P, and @force is false; or one is not migratable
+ *   -EINVAL      @target is ERROR, or some device's state machine refuses the path
+ */
+int group_transition_start(Group *g, DeviceState target, bool force, group_done_cb done,
+                           void *userdata, char *err, size_t err_size);
+
+/* The state every device is in, or _DEVICE_STATE_INVALID when they differ. */
+DeviceState group_common_state(const GroupRun *run);
