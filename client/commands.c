@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * commands — see commands.h. Every command has the same shape: parse (next_option() handles
+ * commands — see commands.h. Every command has the same shape: parse (commands_next_option() handles
  * --help and the global options wherever they appear), build the request, call(), print with
  * output.h. call() is the only place a failed call is reported, so the error format and the
  * exit status mapping are the same for every command.
  *
  * The plan of a command function, for a reader adding one:
- *   r = parse_plain(cli, argc, argv, min, max)   -- or a next_option() loop for own options
+ *   r = commands_parse_plain(cli, argc, argv, min, max)   -- or a commands_next_option() loop for own options
  *   build the request from argv[optind...]       -- names translated, nothing computed
- *   r = call(cli, DEVICE_METHOD("Name"), &req.base, &..._response__descriptor, NULL, &resp)
+ *   r = commands_call(cli, DEVICE_METHOD("Name"), &req.base, &..._response__descriptor, NULL, &resp)
  *   print JSON (output_json_*) or text; return 0
  */
 
@@ -36,24 +36,12 @@
 /* --timeout is an int of milliseconds inside: 2147483 s is the largest that fits. */
 #define TIMEOUT_MAX_S 2147483.0
 
-static void
-message_freep(void *p)
-{
-    ProtobufCMessage **m = p;
-
-    if (*m) {
-        protobuf_c_message_free_unpacked(*m, NULL);
-    }
-}
-#define _cleanup_message_ _cleanup_(message_freep)
 
 /* ---- parsing */
 
-static int
-usage_error(Cli *cli, const char *fmt, ...) _printf_(2, 3);
 
-static int
-usage_error(Cli *cli, const char *fmt, ...)
+int
+commands_usage_error(Cli *cli, const char *fmt, ...)
 {
     const char *name = cli->command->name;
     va_list ap;
@@ -109,8 +97,8 @@ commands_global_option(Cli *cli, int opt, const char *arg)
  * positional arguments start at optind), -ECANCELED after printing --help, or -EINVAL after
  * reporting a usage error.
  */
-static int
-next_option(Cli *cli, int argc, char **argv, const struct option *opts)
+int
+commands_next_option(Cli *cli, int argc, char **argv, const struct option *opts)
 {
     for (;;) {
         int c = getopt_long(argc, argv, ":h", opts, NULL);
@@ -123,12 +111,12 @@ next_option(Cli *cli, int argc, char **argv, const struct option *opts)
             commands_print_help(cli->command, stdout);
             return -ECANCELED;
         case ':':
-            return usage_error(cli, "option '%s' needs an argument", argv[optind - 1]);
+            return commands_usage_error(cli, "option '%s' needs an argument", argv[optind - 1]);
         case '?':
             if (optopt) {
-                return usage_error(cli, "invalid option '-%c'", optopt);
+                return commands_usage_error(cli, "invalid option '-%c'", optopt);
             }
-            return usage_error(cli, "unrecognized option '%s'", argv[optind - 1]);
+            return commands_usage_error(cli, "unrecognized option '%s'", argv[optind - 1]);
         case OPT_JSON:
         case OPT_SOCKET:
         case OPT_TIMEOUT:
@@ -144,16 +132,16 @@ next_option(Cli *cli, int argc, char **argv, const struct option *opts)
 }
 
 /* Resets getopt for a command's argv: 0 makes glibc start over, at argv[1]. */
-static void
-parse_begin(void)
+void
+commands_parse_begin(void)
 {
     optind = 0;
     opterr = 0;
 }
 
 /* Checks that min..max positional arguments follow the options. */
-static int
-check_positional(Cli *cli, int argc, int min, int max)
+int
+commands_check_positional(Cli *cli, int argc, int min, int max)
 {
     const Command *cmd = cli->command;
     int n = argc - optind;
@@ -161,29 +149,29 @@ check_positional(Cli *cli, int argc, int min, int max)
     if (n >= min && n <= max) {
         return 0;
     }
-    return usage_error(cli, "%s; usage: vfio-migctl %s%s%s",
+    return commands_usage_error(cli, "%s; usage: vfio-migctl %s%s%s",
                        n < min ? "missing argument" : "too many arguments", cmd->name,
                        *cmd->usage ? " " : "", cmd->usage);
 }
 
 /* For commands that have no options of their own. */
-static int
-parse_plain(Cli *cli, int argc, char **argv, int min, int max)
+int
+commands_parse_plain(Cli *cli, int argc, char **argv, int min, int max)
 {
     static const struct option opts[] = {COMMANDS_GLOBAL_OPTIONS, {}};
     int r;
 
-    parse_begin();
-    r = next_option(cli, argc, argv, opts);
+    commands_parse_begin();
+    r = commands_next_option(cli, argc, argv, opts);
     if (r != 0) {
         return r < 0 ? r : -EINVAL; /* no command option can come back from @opts */
     }
-    return check_positional(cli, argc, min, max);
+    return commands_check_positional(cli, argc, min, max);
 }
 
 /* A state name as users type it (fsm_state_from_name), as the protocol's number. */
-static int
-parse_state(Cli *cli, const char *name, VfioMigd__V1__DeviceState *ret)
+int
+commands_parse_state(Cli *cli, const char *name, VfioMigd__V1__DeviceState *ret)
 {
     DeviceState s = fsm_state_from_name(name);
     char valid[256] = "";
@@ -198,7 +186,7 @@ parse_state(Cli *cli, const char *name, VfioMigd__V1__DeviceState *ret)
         (void) snprintf(valid + used, sizeof(valid) - used, "%s%s", i ? ", " : "",
                         fsm_state_name((DeviceState) i));
     }
-    return usage_error(cli, "unknown state '%s'; valid states: %s (also the short forms run, sc, "
+    return commands_usage_error(cli, "unknown state '%s'; valid states: %s (also the short forms run, sc, "
                        "res, rp2p, pc, pcp2p, err)", name, valid);
 }
 
@@ -209,7 +197,7 @@ absolute_path(Cli *cli, const char *file, char **ret)
     _cleanup_free_ char *cwd = NULL;
 
     if (!*file) {
-        return usage_error(cli, "FILE must not be empty");
+        return commands_usage_error(cli, "FILE must not be empty");
     }
     if (file[0] == '/') {
         *ret = strdup(file);
@@ -235,12 +223,11 @@ absolute_path(Cli *cli, const char *file, char **ret)
  * or a new object, plus "error" and "code" on stdout) and returns -EHOSTUNREACH when the
  * daemon cannot be reached, else -EREMOTEIO or another negative errno. Takes @error_doc.
  */
-static int
-call(Cli *cli, const char *method, const ProtobufCMessage *req,
-     const ProtobufCMessageDescriptor *resp_desc, json_object *error_doc,
-     ProtobufCMessage **ret_resp)
+int
+commands_call_raw(Cli *cli, const char *method, const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **ret_resp,
+                  RpcError *err)
 {
-    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
     int r;
 
     if (!cli->client) {
@@ -248,29 +235,55 @@ call(Cli *cli, const char *method, const ProtobufCMessage *req,
         r = rpc_client_new(cli->socket_path, &cli->client);
         if (r < 0) {
             rpc_client_global_shutdown();
-            json_object_put(error_doc);
-            output_error(cli->command->name, "cannot set up a client for '%s': %s",
-                         cli->socket_path, strerror(-r));
+            (void) snprintf(err->message, sizeof(err->message),
+                            "cannot set up a client for '%s': %s", cli->socket_path, strerror(-r));
+            err->code = GRPC_STATUS_INTERNAL;
             return r == -EINVAL ? -EIO : r; /* -EINVAL means a usage error to main.c */
         }
     }
+    return rpc_client_call(cli->client, method, req, resp_desc, cli->timeout_ms, ret_resp, err);
+}
 
-    r = rpc_client_call(cli->client, method, req, resp_desc, cli->timeout_ms, ret_resp, &err);
-    if (r >= 0) {
-        json_object_put(error_doc);
-        return 0;
-    }
+int
+commands_report_call_error(Cli *cli, int r, const RpcError *err, json_object *error_doc)
+{
     if (!cli->json) {
         json_object_put(error_doc);
         error_doc = NULL;
     } else if (!error_doc) {
         error_doc = json_object_new_object();
     }
-    output_call_error(cli->command->name, &err, error_doc);
-    if (err.code == GRPC_STATUS_UNAVAILABLE) {
+    output_call_error(cli->command->name, err, error_doc);
+    if (err->code == GRPC_STATUS_UNAVAILABLE) {
         return -EHOSTUNREACH;
     }
     return r == -EINVAL ? -EIO : r;
+}
+
+/*
+ * Makes the command's one call. On failure reports it (stderr, and with --json @error_doc,
+ * or a new object, plus "error" and "code" on stdout) and returns -EHOSTUNREACH when the
+ * daemon cannot be reached, else -EREMOTEIO or another negative errno. Takes @error_doc.
+ */
+int
+commands_call(Cli *cli, const char *method, const ProtobufCMessage *req,
+              const ProtobufCMessageDescriptor *resp_desc, json_object *error_doc,
+              ProtobufCMessage **ret_resp)
+{
+    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
+    ProtobufCMessage *resp = NULL;
+    int r;
+
+    r = commands_call_raw(cli, method, req, resp_desc, &resp, &err);
+    if (r >= 0) {
+        json_object_put(error_doc);
+        *ret_resp = resp;
+        return 0;
+    }
+    if (resp) {
+        protobuf_c_message_free_unpacked(resp, NULL); /* a partial result nobody asked for */
+    }
+    return commands_report_call_error(cli, r, &err, error_doc);
 }
 
 void
@@ -343,12 +356,12 @@ commands_devices(Cli *cli, int argc, char **argv)
     _cleanup_message_ VfioMigd__V1__ListDevicesResponse *resp = NULL;
     int r;
 
-    r = parse_plain(cli, argc, argv, 0, 0);
+    r = commands_parse_plain(cli, argc, argv, 0, 0);
     if (r < 0) {
         return r;
     }
 
-    r = call(cli, DEVICE_METHOD("ListDevices"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("ListDevices"), &req.base,
              &vfio_migd__v1__list_devices_response__descriptor, NULL, (ProtobufCMessage **) &resp);
     if (r < 0) {
         return r;
@@ -387,8 +400,8 @@ attach_parse(Cli *cli, int argc, char **argv, AttachArgs *a)
     };
     int c;
 
-    parse_begin();
-    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+    commands_parse_begin();
+    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
         if (c == OPT_NAME) {
             a->name = optarg;
         } else if (c == OPT_MODEL) {
@@ -408,12 +421,12 @@ attach_parse(Cli *cli, int argc, char **argv, AttachArgs *a)
         return c;
     }
     if (a->n_sources != 1) {
-        return usage_error(cli, "give exactly one of --sim, --pci, --mdev, --cdev");
+        return commands_usage_error(cli, "give exactly one of --sim, --pci, --mdev, --cdev");
     }
     if (a->model && !a->sim) {
-        return usage_error(cli, "--model applies to --sim devices only");
+        return commands_usage_error(cli, "--model applies to --sim devices only");
     }
-    return check_positional(cli, argc, 0, 0);
+    return commands_check_positional(cli, argc, 0, 0);
 }
 
 int
@@ -444,7 +457,7 @@ commands_attach(Cli *cli, int argc, char **argv)
         req.kernel = &kernel;
     }
 
-    r = call(cli, DEVICE_METHOD("AttachDevice"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("AttachDevice"), &req.base,
              &vfio_migd__v1__attach_device_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
@@ -472,13 +485,13 @@ commands_detach(Cli *cli, int argc, char **argv)
     json_object *o;
     int r;
 
-    r = parse_plain(cli, argc, argv, 1, 1);
+    r = commands_parse_plain(cli, argc, argv, 1, 1);
     if (r < 0) {
         return r;
     }
     req.id = argv[optind];
 
-    r = call(cli, DEVICE_METHOD("DetachDevice"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("DetachDevice"), &req.base,
              &vfio_migd__v1__detach_device_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
@@ -503,7 +516,7 @@ get_device(Cli *cli, const char *id, VfioMigd__V1__GetDeviceResponse **ret)
     int r;
 
     req.id = (char *) id;
-    r = call(cli, DEVICE_METHOD("GetDevice"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("GetDevice"), &req.base,
              &vfio_migd__v1__get_device_response__descriptor, NULL, (ProtobufCMessage **) &resp);
     if (r < 0) {
         return r;
@@ -522,7 +535,7 @@ commands_show(Cli *cli, int argc, char **argv)
     _cleanup_message_ VfioMigd__V1__GetDeviceResponse *resp = NULL;
     int r;
 
-    r = parse_plain(cli, argc, argv, 1, 1);
+    r = commands_parse_plain(cli, argc, argv, 1, 1);
     if (r < 0) {
         return r;
     }
@@ -546,13 +559,13 @@ commands_reset(Cli *cli, int argc, char **argv)
     json_object *o;
     int r;
 
-    r = parse_plain(cli, argc, argv, 1, 1);
+    r = commands_parse_plain(cli, argc, argv, 1, 1);
     if (r < 0) {
         return r;
     }
     req.id = argv[optind];
 
-    r = call(cli, DEVICE_METHOD("ResetDevice"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("ResetDevice"), &req.base,
              &vfio_migd__v1__reset_device_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
@@ -629,7 +642,7 @@ commands_state(Cli *cli, int argc, char **argv)
     _cleanup_message_ VfioMigd__V1__SetDeviceStateResponse *resp = NULL;
     int r;
 
-    r = parse_plain(cli, argc, argv, 1, 2);
+    r = commands_parse_plain(cli, argc, argv, 1, 2);
     if (r < 0) {
         return r;
     }
@@ -637,12 +650,12 @@ commands_state(Cli *cli, int argc, char **argv)
         return state_show(cli, argv[optind]);
     }
     req.id = argv[optind];
-    r = parse_state(cli, argv[optind + 1], &req.target);
+    r = commands_parse_state(cli, argv[optind + 1], &req.target);
     if (r < 0) {
         return r;
     }
 
-    r = call(cli, DEVICE_METHOD("SetDeviceState"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("SetDeviceState"), &req.base,
              &vfio_migd__v1__set_device_state_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
@@ -668,26 +681,26 @@ path_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__ComputePathRequest *re
     int c, r;
 
     req->migration_flags = MIG_FLAGS_ALL;
-    parse_begin();
-    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+    commands_parse_begin();
+    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
         /* Only the spelling is checked here; which sets are legal is the daemon's answer. */
         if (fsm_flags_from_string(optarg, &req->migration_flags) < 0) {
-            return usage_error(cli, "bad --flags '%s'; use names joined by '+' from "
+            return commands_usage_error(cli, "bad --flags '%s'; use names joined by '+' from "
                                "stop_copy, p2p, pre_copy (or a number)", optarg);
         }
     }
     if (c < 0) {
         return c;
     }
-    r = check_positional(cli, argc, 2, 2);
+    r = commands_check_positional(cli, argc, 2, 2);
     if (r < 0) {
         return r;
     }
-    r = parse_state(cli, argv[optind], &req->from);
+    r = commands_parse_state(cli, argv[optind], &req->from);
     if (r < 0) {
         return r;
     }
-    return parse_state(cli, argv[optind + 1], &req->to);
+    return commands_parse_state(cli, argv[optind + 1], &req->to);
 }
 
 static int
@@ -738,7 +751,7 @@ commands_path(Cli *cli, int argc, char **argv)
         return r;
     }
 
-    r = call(cli, DEVICE_METHOD("ComputePath"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("ComputePath"), &req.base,
              &vfio_migd__v1__compute_path_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
@@ -804,8 +817,8 @@ save_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__SaveDeviceRequest *req
     };
     int c;
 
-    parse_begin();
-    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+    commands_parse_begin();
+    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
         if (c == OPT_RESUME) {
             req->resume = true;
         } else {
@@ -815,7 +828,7 @@ save_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__SaveDeviceRequest *req
     if (c < 0) {
         return c;
     }
-    return check_positional(cli, argc, 2, 2);
+    return commands_check_positional(cli, argc, 2, 2);
 }
 
 int
@@ -837,7 +850,7 @@ commands_save(Cli *cli, int argc, char **argv)
     req.id = argv[optind];
     req.path = path;
 
-    r = call(cli, DEVICE_METHOD("SaveDevice"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("SaveDevice"), &req.base,
              &vfio_migd__v1__save_device_response__descriptor, NULL, (ProtobufCMessage **) &resp);
     if (r < 0) {
         return r;
@@ -858,14 +871,14 @@ restore_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__RestoreDeviceReques
     };
     int c;
 
-    parse_begin();
-    while ((c = next_option(cli, argc, argv, opts)) > 0) {
+    commands_parse_begin();
+    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
         req->stop = true;
     }
     if (c < 0) {
         return c;
     }
-    return check_positional(cli, argc, 2, 2);
+    return commands_check_positional(cli, argc, 2, 2);
 }
 
 int
@@ -887,7 +900,7 @@ commands_restore(Cli *cli, int argc, char **argv)
     req.id = argv[optind];
     req.path = path;
 
-    r = call(cli, DEVICE_METHOD("RestoreDevice"), &req.base,
+    r = commands_call(cli, DEVICE_METHOD("RestoreDevice"), &req.base,
              &vfio_migd__v1__restore_device_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
@@ -924,13 +937,13 @@ commands_health(Cli *cli, int argc, char **argv)
     json_object *o;
     int r;
 
-    r = parse_plain(cli, argc, argv, 0, 1);
+    r = commands_parse_plain(cli, argc, argv, 0, 1);
     if (r < 0) {
         return r;
     }
     req.service = optind < argc ? argv[optind] : "";
 
-    r = call(cli, HEALTH_CHECK_METHOD, &req.base,
+    r = commands_call(cli, HEALTH_CHECK_METHOD, &req.base,
              &grpc__health__v1__health_check_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
@@ -1000,7 +1013,7 @@ commands_version(Cli *cli, int argc, char **argv)
     json_object *error_doc = NULL;
     int r;
 
-    r = parse_plain(cli, argc, argv, 0, 0);
+    r = commands_parse_plain(cli, argc, argv, 0, 0);
     if (r < 0) {
         return r;
     }
@@ -1012,7 +1025,7 @@ commands_version(Cli *cli, int argc, char **argv)
         output_field("client", "%s", VFIO_MIGD_VERSION);
     }
 
-    r = call(cli, SYSTEM_METHOD("GetVersion"), &req.base,
+    r = commands_call(cli, SYSTEM_METHOD("GetVersion"), &req.base,
              &vfio_migd__v1__get_version_response__descriptor, error_doc,
              (ProtobufCMessage **) &resp);
     if (r < 0) {

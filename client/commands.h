@@ -22,7 +22,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <json-c/json.h>
+
 #include "client.h"
+#include "vfio_migd/v1/devices.pb-c.h"
 
 /* Long-option values of the global options, above any character a command uses. */
 enum {
@@ -74,6 +77,43 @@ void commands_print_help(const Command *cmd, FILE *f);
 /* Frees the client, if a call made one, and shuts gRPC down. */
 void commands_done(Cli *cli);
 
+/* ---- helpers shared by the command files (commands.c, group_commands.c) ---- */
+
+static inline void
+message_freep(void *p)
+{
+    ProtobufCMessage **m = p;
+
+    if (*m) {
+        protobuf_c_message_free_unpacked(*m, NULL);
+    }
+}
+#define _cleanup_message_ __attribute__((cleanup(message_freep)))
+
+/* Reports a usage error of the current command; returns -EINVAL. */
+int commands_usage_error(Cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt_long over a command's argv; see commands.c. */
+int commands_next_option(Cli *cli, int argc, char **argv, const struct option *opts);
+void commands_parse_begin(void);
+int commands_check_positional(Cli *cli, int argc, int min, int max);
+/* For commands without options of their own: min..max positional arguments. */
+int commands_parse_plain(Cli *cli, int argc, char **argv, int min, int max);
+/* A state name as users type it, as the API's number (kernel value + 1). */
+int commands_parse_state(Cli *cli, const char *name, VfioMigd__V1__DeviceState *ret);
+/* The command's one call; on failure reports it (with --json: @error_doc plus "error" and
+ * "code" on stdout) and returns a negative errno; takes @error_doc. */
+int commands_call(Cli *cli, const char *method, const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *resp_desc, json_object *error_doc,
+                  ProtobufCMessage **ret_resp);
+
+/* The call alone, reporting nothing: for commands that print a failed call's partial result
+ * (RPC_RESULT_TRAILER). *@ret_resp may be set on failure too. */
+int commands_call_raw(Cli *cli, const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **ret_resp,
+                      RpcError *err);
+/* Reports a failed call as commands_call() does; takes @error_doc; returns the errno. */
+int commands_report_call_error(Cli *cli, int r, const RpcError *err, json_object *error_doc);
+
 int commands_devices(Cli *cli, int argc, char **argv);
 int commands_attach(Cli *cli, int argc, char **argv);
 int commands_detach(Cli *cli, int argc, char **argv);
@@ -85,3 +125,4 @@ int commands_save(Cli *cli, int argc, char **argv);
 int commands_restore(Cli *cli, int argc, char **argv);
 int commands_health(Cli *cli, int argc, char **argv);
 int commands_version(Cli *cli, int argc, char **argv);
+int commands_group(Cli *cli, int argc, char **argv); /* group_commands.c */

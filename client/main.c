@@ -64,6 +64,18 @@ static const Command command_table[] = {
      "  --stop         leave the device stopped instead of running\n"
      "  FILE           made absolute against the current directory\n",
      commands_restore},
+    {"group",
+     "create NAME ID... | delete NAME | show NAME | list | state NAME TARGET [--force]",
+     "Manage groups: the devices of one VM, moved together P2P-safely",
+     "  create NAME ID...     make a group of attached devices (each in one group at most)\n"
+     "  delete NAME           delete a group; its devices stay attached\n"
+     "  show NAME             devices, states and the last transition's timeline\n"
+     "  list                  every group\n"
+     "  state NAME TARGET     move every device to TARGET: to a P2P state first, barrier,\n"
+     "                        then TARGET (and the reverse when resuming); rolls back on\n"
+     "                        failure and prints where every device ended\n"
+     "  --force               allow a group where some device lacks P2P (best-effort order)\n",
+     commands_group},
     {"health", "[SERVICE]",
      "Check the daemon's health (exit 0 only when SERVING)",
      "  SERVICE        '' (default: the whole daemon), vfio_migd.v1.DeviceService or\n"

@@ -278,8 +278,9 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
         ev = grpc_completion_queue_pluck(c->cq, c, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     }
 
-    grpc_call_unref(call);
+    /* Before the unref: the metadata's slices may live in the call's arena. */
     reply_take_result_detail(&trailing_md, reply);
+    grpc_call_unref(call);
     grpc_metadata_array_destroy(&initial_md);
     grpc_metadata_array_destroy(&trailing_md);
     if (e != GRPC_CALL_OK || ev.type != GRPC_OP_COMPLETE || !ev.success) {
