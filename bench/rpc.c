@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "common.h"
 #include "util/macro.h"
 #include "vfio_migd/v1/devices.pb-c.h"
 #include "vfio_migd/v1/system.pb-c.h"
@@ -40,17 +41,7 @@
 #define BENCH_THREADS 4
 #define BENCH_THREAD_CALLS 10000
 #define BENCH_THREAD_WARMUP 50  /* per thread, before the start line: connect and settle */
-#define BENCH_START_TIMEOUT_MS 10000
-#define BENCH_CALL_TIMEOUT_MS 5000
-#define BENCH_STOP_TIMEOUT_MS 10000
 #define BENCH_DEVICE "bench0"
-
-typedef struct Daemon {
-    pid_t pid;
-    char dir[64];       /* mkdtemp() directory holding the socket */
-    char socket[128];
-    char lock[136];     /* the daemon's lock file next to the socket */
-} Daemon;
 
 /* Where the workers wait, warmed up, until every one is ready and the clock starts. */
 typedef struct StartGate {
@@ -71,14 +62,6 @@ typedef struct Worker {
 
 /* ---- helpers */
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 static int
 cmp_u64(const void *a, const void *b)
@@ -118,130 +101,10 @@ get_device(RpcClient *c, RpcError *err)
 
 /* ---- the daemon */
 
-static int
-daemon_start(const char *binary, Daemon *d)
-{
-    snprintf(d->dir, sizeof(d->dir), "/tmp/bench-rpc.XXXXXX");
-    if (!mkdtemp(d->dir)) {
-        return -errno;
-    }
-    snprintf(d->socket, sizeof(d->socket), "%s/api.sock", d->dir);
-    snprintf(d->lock, sizeof(d->lock), "%s.lock", d->socket);
 
-    d->pid = fork();
-    if (d->pid < 0) {
-        return -errno;
-    }
-    if (d->pid == 0) {
-        execl(binary, binary, "--socket", d->socket, "--log-level", "warning", (char *) NULL);
-        fprintf(stderr, "bench-rpc: cannot run '%s': %s\n", binary, strerror(errno));
-        _exit(127);
-    }
-    return 0;
-}
 
-/* Polls GetVersion until it answers, the daemon dies, or 10 s pass. */
-static int
-daemon_wait_ready(Daemon *d, RpcClient *c)
-{
-    uint64_t deadline = now_ns() + (uint64_t) BENCH_START_TIMEOUT_MS * 1000000u;
-    VfioMigd__V1__GetVersionRequest req = VFIO_MIGD__V1__GET_VERSION_REQUEST__INIT;
-    RpcError err = {};
-    int status;
 
-    while (now_ns() < deadline) {
-        ProtobufCMessage *resp = NULL;
 
-        if (rpc_client_call(c, "/vfio_migd.v1.SystemService/GetVersion", &req.base,
-                            &vfio_migd__v1__get_version_response__descriptor, 1000, &resp,
-                            &err) == 0) {
-            protobuf_c_message_free_unpacked(resp, NULL);
-            return 0;
-        }
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            d->pid = 0;
-            fprintf(stderr, "bench-rpc: the daemon exited before answering (status 0x%x)\n",
-                    status);
-            return -ECHILD;
-        }
-        (void) usleep(20000);
-    }
-    fprintf(stderr, "bench-rpc: the daemon did not answer within %d ms: %s (%s)\n",
-            BENCH_START_TIMEOUT_MS, err.message, rpc_status_code_name(err.code));
-    return -ETIMEDOUT;
-}
-
-/* VmRSS of @pid in KiB, or a negative errno. */
-static long
-daemon_rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -ENOENT;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-    f = fopen(path, "re");
-    if (!f) {
-        return -errno;
-    }
-    while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kib;
-}
-
-/* SIGTERM, wait up to 10 s, then SIGKILL; removes the temporary directory. */
-static void
-daemon_stop(Daemon *d)
-{
-    uint64_t deadline = now_ns() + (uint64_t) BENCH_STOP_TIMEOUT_MS * 1000000u;
-    int status;
-
-    if (d->pid > 0) {
-        (void) kill(d->pid, SIGTERM);
-        while (waitpid(d->pid, &status, WNOHANG) == 0) {
-            if (now_ns() > deadline) {
-                fprintf(stderr, "bench-rpc: the daemon ignored SIGTERM, killing it\n");
-                (void) kill(d->pid, SIGKILL);
-                (void) waitpid(d->pid, &status, 0);
-                break;
-            }
-            (void) usleep(10000);
-        }
-        d->pid = 0;
-    }
-    (void) unlink(d->socket);
-    (void) unlink(d->lock); /* the daemon's "<socket>.lock" (docs/operations.md) */
-    (void) rmdir(d->dir);
-}
-
-static int
-attach_sim(RpcClient *c)
-{
-    VfioMigd__V1__AttachDeviceRequest req = VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__INIT;
-    VfioMigd__V1__SimSource sim = VFIO_MIGD__V1__SIM_SOURCE__INIT;
-    ProtobufCMessage *resp = NULL;
-    RpcError err = {};
-    int r;
-
-    sim.options = "size=1M";
-    req.id = BENCH_DEVICE;
-    req.source_case = VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_SIM;
-    req.sim = &sim;
-    r = rpc_client_call(c, "/vfio_migd.v1.DeviceService/AttachDevice", &req.base,
-                        &vfio_migd__v1__attach_device_response__descriptor,
-                        BENCH_CALL_TIMEOUT_MS, &resp, &err);
-    if (r < 0) {
-        fprintf(stderr, "bench-rpc: AttachDevice: %s (%s)\n", err.message,
-                rpc_status_code_name(err.code));
-        return r;
-    }
-    protobuf_c_message_free_unpacked(resp, NULL);
-    return 0;
-}
 
 /* ---- phases */
 
@@ -265,15 +128,15 @@ run_sequential(RpcClient *c, Results *res)
     for (unsigned i = 0; i < BENCH_WARMUP_CALLS && r == 0; i++) {
         r = get_device(c, &err);
     }
-    begin = now_ns();
+    begin = bench_now_ns();
     for (unsigned i = 0; i < BENCH_SEQ_CALLS && r == 0; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
 
         r = get_device(c, &err);
-        lat[i] = now_ns() - t0;
+        lat[i] = bench_now_ns() - t0;
     }
     if (r == 0) {
-        res->seq_calls_per_s = BENCH_SEQ_CALLS / ((double) (now_ns() - begin) / 1e9);
+        res->seq_calls_per_s = BENCH_SEQ_CALLS / ((double) (bench_now_ns() - begin) / 1e9);
         res->p50_us = percentile_us(lat, BENCH_SEQ_CALLS, 50);
         res->p99_us = percentile_us(lat, BENCH_SEQ_CALLS, 99);
     } else {
@@ -328,10 +191,10 @@ worker_run(void *userdata)
         return NULL;
     }
     for (unsigned i = 0; i < BENCH_THREAD_CALLS && w->r == 0; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
 
         w->r = get_device(w->client, &err);
-        w->lat_ns[i] = now_ns() - t0;
+        w->lat_ns[i] = bench_now_ns() - t0;
     }
     if (w->r < 0) {
         fprintf(stderr, "bench-rpc: GetDevice (thread): %s (%s)\n", err.message,
@@ -381,12 +244,12 @@ run_concurrent(const char *socket, Results *res)
     }
     started = workers_start(socket, w, &gate, lat);
     gate_open(&gate, started, /* cancel= */ started < BENCH_THREADS);
-    begin = now_ns();
+    begin = bench_now_ns();
     for (unsigned i = 0; i < started; i++) {
         (void) pthread_join(w[i].thread, NULL);
         r = r < 0 ? r : w[i].r;
     }
-    res->calls_per_s = (double) n / ((double) (now_ns() - begin) / 1e9);
+    res->calls_per_s = (double) n / ((double) (bench_now_ns() - begin) / 1e9);
     for (unsigned i = 0; i < started; i++) {
         rpc_client_free(w[i].client);
     }
@@ -411,9 +274,9 @@ run(Daemon *d, Results *res)
     if (r < 0) {
         return r;
     }
-    r = daemon_wait_ready(d, c);
+    r = bench_daemon_wait_ready(d, c);
     if (r == 0) {
-        r = attach_sim(c);
+        r = bench_attach_sim(c, BENCH_DEVICE, "size=1M");
     }
     if (r == 0) {
         r = run_sequential(c, res);
@@ -424,7 +287,7 @@ run(Daemon *d, Results *res)
     }
     if (r == 0) {
         (void) sleep(1); /* let the daemon settle: this is the idle RSS after the run */
-        res->rss_kib = daemon_rss_kib(d->pid);
+        res->rss_kib = bench_daemon_rss_kib(d->pid);
     }
     return r;
 }
@@ -445,7 +308,7 @@ main(int argc, char **argv)
                         "argument or in $VFIO_MIGD)\n", binary, strerror(errno));
         return 1;
     }
-    r = daemon_start(binary, &d);
+    r = bench_daemon_start(binary, &d);
     if (r < 0) {
         fprintf(stderr, "bench-rpc: cannot start the daemon: %s\n", strerror(-r));
         return 1;
@@ -453,7 +316,7 @@ main(int argc, char **argv)
 
     rpc_client_global_init();
     r = run(&d, &res);
-    daemon_stop(&d);
+    bench_daemon_stop(&d);
     rpc_client_global_shutdown();
     if (r < 0) {
         return 1;

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * common — see common.h.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vfio_migd/v1/devices.pb-c.h"
+#include "vfio_migd/v1/system.pb-c.h"
+
+uint64_t
+bench_now_ns(void)
+{
+    struct timespec ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+int
+bench_daemon_start(const char *binary, Daemon *d)
+{
+    snprintf(d->dir, sizeof(d->dir), "/tmp/vfio-migd-bench.XXXXXX");
+    if (!mkdtemp(d->dir)) {
+        return -errno;
+    }
+    snprintf(d->socket, sizeof(d->socket), "%s/api.sock", d->dir);
+    snprintf(d->lock, sizeof(d->lock), "%s.lock", d->socket);
+
+    d->pid = fork();
+    if (d->pid < 0) {
+        return -errno;
+    }
+    if (d->pid == 0) {
+        execl(binary, binary, "--socket", d->socket, "--log-level", "warning", (char *) NULL);
+        fprintf(stderr, "bench: cannot run '%s': %s\n", binary, strerror(errno));
+        _exit(127);
+    }
+    return 0;
+}
+
+/* Polls GetVersion until it answers, the daemon dies, or 10 s pass. */
+int
+bench_daemon_wait_ready(Daemon *d, RpcClient *c)
+{
+    uint64_t deadline = bench_now_ns() + (uint64_t) BENCH_START_TIMEOUT_MS * 1000000u;
+    VfioMigd__V1__GetVersionRequest req = VFIO_MIGD__V1__GET_VERSION_REQUEST__INIT;
+    RpcError err = {};
+    int status;
+
+    while (bench_now_ns() < deadline) {
+        ProtobufCMessage *resp = NULL;
+
+        if (rpc_client_call(c, "/vfio_migd.v1.SystemService/GetVersion", &req.base,
+                            &vfio_migd__v1__get_version_response__descriptor, 1000, &resp,
+                            &err) == 0) {
+            protobuf_c_message_free_unpacked(resp, NULL);
+            return 0;
+        }
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = 0;
+            fprintf(stderr, "bench: the daemon exited before answering (status 0x%x)\n",
+                    status);
+            return -ECHILD;
+        }
+        (void) usleep(20000);
+    }
+    fprintf(stderr, "bench: the daemon did not answer within %d ms: %s (%s)\n",
+            BENCH_START_TIMEOUT_MS, err.message, rpc_status_code_name(err.code));
+    return -ETIMEDOUT;
+}
+
+/* VmRSS of @pid in KiB, or a negative errno. */
+long
+bench_daemon_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -ENOENT;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+    f = fopen(path, "re");
+    if (!f) {
+        return -errno;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+/* SIGTERM, wait up to 10 s, then SIGKILL; removes the temporary directory. */
+void
+bench_daemon_stop(Daemon *d)
+{
+    uint64_t deadline = bench_now_ns() + (uint64_t) BENCH_STOP_TIMEOUT_MS * 1000000u;
+    int status;
+
+    if (d->pid > 0) {
+        (void) kill(d->pid, SIGTERM);
+        while (waitpid(d->pid, &status, WNOHANG) == 0) {
+            if (bench_now_ns() > deadline) {
+                fprintf(stderr, "bench: the daemon ignored SIGTERM, killing it\n");
+                (void) kill(d->pid, SIGKILL);
+                (void) waitpid(d->pid, &status, 0);
+                break;
+            }
+            (void) usleep(10000);
+        }
+        d->pid = 0;
+    }
+    (void) unlink(d->socket);
+    (void) unlink(d->lock); /* the daemon's "<socket>.lock" (docs/operations.md) */
+    (void) rmdir(d->dir);
+}
+
+int
+bench_attach_sim(RpcClient *c, const char *id, const char *options)
+{
+    VfioMigd__V1__AttachDeviceRequest req = VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__INIT;
+    VfioMigd__V1__SimSource sim = VFIO_MIGD__V1__SIM_SOURCE__INIT;
+    ProtobufCMessage *resp = NULL;
+    RpcError err = {};
+    int r;
+
+    sim.options = (char *) options;
+    req.id = (char *) id;
+    req.source_case = VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_SIM;
+    req.sim = &sim;
+    r = rpc_client_call(c, "/vfio_migd.v1.DeviceService/AttachDevice", &req.base,
+                        &vfio_migd__v1__attach_device_response__descriptor,
+                        BENCH_CALL_TIMEOUT_MS, &resp, &err);
+    if (r < 0) {
+        fprintf(stderr, "bench: AttachDevice '%s': %s (%s)\n", id, err.message,
+                rpc_status_code_name(err.code));
+        return r;
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
+}
+
+const char *
+bench_daemon_binary(const char *arg)
+{
+    const char *env = getenv("VFIO_MIGD");
+
+    if (arg) {
+        return arg;
+    }
+    return env && *env ? env : "./build/vfio-migd";
+}
