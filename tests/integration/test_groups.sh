@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Groups through the real daemon and CLI: create/show/list/delete, P2P-safe transitions with
+# the recorded timeline checked for the invariant (no device stopped while another runs),
+# rollback on an injected arc failure with every device's final state in the JSON, the P2P
+# precondition and --force, busy refusals, and bad input that changes nothing.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+start_daemon
+
+# The invariant, checked on `group show --json`'s last_transition.timeline: during an arc a
+# device counts as in both its from and its to state; a reset arc leaves it quiescent.
+check_invariant() {
+    "$PY" - "$1" <<'PYEOF'
+import json, sys
+t = json.loads(sys.argv[1])["last_transition"]
+run, stop = {"running", "pre_copy"}, {"stop", "stop_copy", "resuming"}
+spans = {}
+for d in t["devices"]:
+    spans[d["id"]] = [(0.0, float("inf"), {d["start_state"]})]
+arcs = sorted(t["timeline"], key=lambda a: a["start_ms"])
+final = {d["id"]: d["state"] for d in t["devices"]}
+state = {d["id"]: (d["start_state"], 0.0) for d in t["devices"]}
+out = {d["id"]: [] for d in t["devices"]}
+for k, a in enumerate(arcs):
+    cur, since = state[a["id"]]
+    out[a["id"]].append((since, a["start_ms"], {cur}))
+    to = "quiescent" if a.get("reset") else a["to"]
+    out[a["id"]].append((a["start_ms"], a["end_ms"], {a["from"], to}))
+    if a.get("errno"):
+        # A failed arc leaves the device where the next arc starts from (or its final state).
+        nxt = [b for b in arcs[k + 1:] if b["id"] == a["id"]]
+        to = nxt[0]["from"] if nxt else final[a["id"]]
+        out[a["id"]].append((a["start_ms"], a["end_ms"], {to}))
+    state[a["id"]] = (to, a["end_ms"])
+for i, (cur, since) in state.items():
+    out[i].append((since, float("inf"), {cur}))
+for i in out:
+    for j in out:
+        if i == j:
+            continue
+        for (a0, a1, s) in out[i]:
+            for (b0, b1, r) in out[j]:
+                if s & stop and r & run and a0 < b1 and b0 < a1:
+                    print("violation: %s %s [%s,%s] vs %s %s [%s,%s]" % (i, s, a0, a1, j, r, b0, b1))
+                    sys.exit(1)
+print("ok")
+PYEOF
+}
+
+for i in 0 1 2; do
+    expect_exit 0 jctl attach --sim "size=64K,latency_ms=5" --name "n$i"
+done
+
+# ---- create, show, list
+
+expect_exit 0 jctl group create vm n0 n1 n2
+assert_eq "vm" "$(jget "$OUT" name)" "group create: name"
+assert_eq "n0 n1 n2" "$(jlist "$OUT" devices)" "group create: devices in order"
+expect_exit 0 jctl group list
+assert_eq "vm" "$(jget "$OUT" 0.name)" "group list: the group"
+expect_exit 0 jctl group show vm
+assert_eq "running running running" "$(jget "$OUT" 'devices.0.state' 'devices.1.state' 'devices.2.state' | tr '\n' ' ' | sed 's/ $//')" "group show: states"
+
+# ---- P2P-safe stop and resume
+
+expect_exit 0 jctl group state vm stop
+S=$OUT
+assert_eq "stop" "$(jget "$S" state)" "group stop: state"
+assert_eq "2" "$(jget "$S" phases)" "group stop: two phases (quiesce, stop)"
+for i in 0 1 2; do
+    assert_eq "stop" "$(jget "$S" "devices.$i.state")" "group stop: device $i in stop"
+    assert_eq "running->running_p2p running_p2p->stop" "$(jlist "$S" "devices.$i.arcs")" "group stop: device $i arcs"
+done
+assert_match "$(jget "$S" elapsed_ms)" "^[0-9.]+$" "group stop: elapsed_ms"
+# Parallel: three devices, two 5 ms arcs each, well below three devices one after another.
+assert_le "$(jget "$S" elapsed_ms | cut -d. -f1)" "25" "group stop runs the devices in parallel"
+expect_exit 0 jctl group show vm
+assert_eq "ok" "$(check_invariant "$OUT")" "timeline of the stop: P2P invariant holds"
+expect_exit 0 ctl group show vm
+assert_contains "$OUT" "running_p2p -> stop" "group show (text) prints the timeline"
+
+expect_exit 0 jctl group state vm running
+assert_eq "running" "$(jget "$OUT" state)" "group resume: state"
+assert_eq "stop->running_p2p running_p2p->running" "$(jlist "$OUT" devices.1.arcs)" "group resume: arcs"
+expect_exit 0 jctl group show vm
+assert_eq "ok" "$(check_invariant "$OUT")" "timeline of the resume: P2P invariant holds"
+
+expect_exit 0 jctl group state vm pre_copy
+assert_eq "1" "$(jget "$OUT" phases)" "running -> pre_copy needs no barrier"
+expect_exit 0 jctl group state vm stop_copy
+assert_eq "pre_copy->pre_copy_p2p pre_copy_p2p->stop_copy" "$(jlist "$OUT" devices.0.arcs)" "pre_copy -> stop_copy keeps the session"
+expect_exit 0 jctl group state vm running
+
+# ---- rollback on a failing arc
+
+expect_exit 0 jctl attach --sim "size=64K,latency_ms=5" --name a
+expect_exit 0 jctl attach --sim "size=64K,latency_ms=5,fail_arc=running_p2p->stop,fail_errno=5" --name bad
+expect_exit 0 jctl attach --sim "size=64K,latency_ms=5" --name b
+expect_exit 0 jctl group create vm2 a bad b
+expect_error ABORTED jctl group state vm2 stop
+F=$OUT
+assert_contains "$(jget "$F" error)" "EIO" "failed transition: errno in the error"
+assert_eq "true" "$(jget "$F" rolled_back)" "failed transition: rolled back"
+assert_eq "running running running" "$(jget "$F" devices.0.state devices.1.state devices.2.state | tr '\n' ' ' | sed 's/ $//')" "failed transition: every device back in running"
+assert_eq "running_p2p->stop" "$(jget "$F" devices.1.failed_arc)" "failed transition: the failed arc"
+assert_eq "5" "$(jget "$F" devices.1.errno)" "failed transition: its errno"
+assert_contains "$ERR" "brought back" "failed transition: stderr says it was rolled back"
+for id in a bad b; do
+    assert_eq "running" "$(dev_field "$id" state)" "after the rollback: $id running"
+done
+expect_exit 0 jctl group show vm2
+assert_eq "ok" "$(check_invariant "$OUT")" "timeline with the rollback: P2P invariant holds"
+
+# ---- P2P precondition and --force
+
+expect_exit 0 jctl attach --sim "size=64K,flags=stop_copy" --name plain
+expect_exit 0 jctl attach --sim "size=64K" --name c
+expect_exit 0 jctl group create vm3 plain c
+expect_error FAILED_PRECONDITION jctl group state vm3 stop
+assert_contains "$ERR" "lacks P2P" "no P2P: the reason"
+assert_eq "running" "$(dev_field plain state)" "no P2P: nothing moved"
+expect_exit 0 jctl group state vm3 stop --force
+assert_eq "true" "$(jget "$OUT" forced)" "--force: done, marked forced"
+assert_eq "stop" "$(dev_field plain state)" "--force: the non-P2P device stopped"
+
+# ---- busy
+
+expect_exit 0 jctl attach --sim "size=64K,latency_ms=600" --name s0
+expect_exit 0 jctl attach --sim "size=64K,latency_ms=600" --name s1
+expect_exit 0 jctl group create slow s0 s1
+ctl group state slow stop >"$T/bg.out" 2>&1 &
+BG=$!
+sleep 0.3
+expect_error FAILED_PRECONDITION jctl group state slow running
+expect_error FAILED_PRECONDITION jctl state s0 running
+expect_error FAILED_PRECONDITION jctl group delete slow
+wait "$BG"
+assert_eq "0" "$?" "the slow transition completed"
+
+# ---- bad input changes nothing
+
+expect_exit 0 jctl attach --sim "size=64K" --name free
+BEFORE=$(jctl devices)
+expect_error NOT_FOUND jctl group create g1 free nosuch
+expect_error ALREADY_EXISTS jctl group create vm a
+expect_error FAILED_PRECONDITION jctl group create g2 n0
+expect_error INVALID_ARGUMENT jctl group create "bad name" n0
+expect_error INVALID_ARGUMENT jctl group state vm error
+expect_exit 2 ctl group state vm bogus
+expect_exit 2 ctl group frobnicate
+expect_error NOT_FOUND jctl group state nosuch stop
+expect_error NOT_FOUND jctl group show nosuch
+expect_error FAILED_PRECONDITION jctl detach n0
+assert_contains "$ERR" "belongs to group 'vm'" "detach of a grouped device: the reason"
+expect_exit 0 jctl group state vm stop_copy
+expect_error INVALID_ARGUMENT jctl group state vm pre_copy
+assert_contains "$ERR" "STOP_COPY" "stop_copy -> pre_copy refused with the kernel's reason"
+expect_exit 0 jctl group state vm running
+assert_eq "$(jnorm "$(jget "$BEFORE" '#')")" "$(jnorm "$(jget "$(jctl devices)" '#')")" "bad requests added no device"
+expect_exit 0 jctl group list
+assert_eq "4" "$(jget "$OUT" '#')" "bad requests made no group"
+
+# ---- delete
+
+expect_exit 0 jctl group delete vm
+expect_exit 0 jctl detach n0
+assert_eq "3" "$(jget "$(jctl group list)" '#')" "group delete: gone from the list"
