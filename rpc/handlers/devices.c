@@ -224,15 +224,24 @@ on_set_state_done(Device *d, const OpResult *res, void *userdata)
     RpcCall *call = userdata;
     ArcsMsg arcs;
 
-    if (res->r < 0) {
-        fail_from_result(call, d, "state change", res);
-        return;
-    }
     convert_arcs(res->arcs, res->n_arcs, &arcs);
     resp.state = convert_state_to_api(res->final_state);
     resp.n_arcs = arcs.n;
     resp.arcs = arcs.ptrs;
     resp.elapsed_us = res->elapsed_us;
+    if (res->r < 0 && (res->failure == OP_FAILED_ARC || res->failure == OP_FAILED_DATA)) {
+        /* Which arcs ran and where the device ended travel with the error (trailer). */
+        log_warning("Device '%s': state change failed: %s; device in %s.", d->id, res->message,
+                    fsm_state_name(res->final_state));
+        rpc_call_fail_with_result(call, GRPC_STATUS_ABORTED, &resp.base,
+                                  "device '%s': state change failed: %s; device now in %s", d->id,
+                                  res->message, fsm_state_name(res->final_state));
+        return;
+    }
+    if (res->r < 0) {
+        fail_from_result(call, d, "state change", res);
+        return;
+    }
     rpc_call_reply(call, &resp.base);
 }
 
