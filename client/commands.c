@@ -14,6 +14,7 @@
 
 #include "commands.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1032,4 +1033,165 @@ commands_version(Cli *cli, int argc, char **argv)
         return r;
     }
     return version_print(cli, resp);
+}
+
+/* ---- region (diagnostics) */
+
+#define REGION_MAX_BYTES 4096 /* devices.proto: one access moves 1-4096 bytes */
+
+/* "7", "0x7": decimal, or hex after 0x (no octal surprises: "010" is ten). */
+static int
+region_parse_number(Cli *cli, const char *what, const char *s, uint64_t max, uint64_t *ret)
+{
+    bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    const char *digits = hex ? s + 2 : s;
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(digits, &end, hex ? 16 : 10);
+    if (!*digits || *end || errno || digits[0] == '-' || digits[0] == '+' || v > max) {
+        return commands_usage_error(cli, "%s '%s' is not a number from 0 to %llu (decimal, or "
+                                    "hex after 0x)", what, s, (unsigned long long) max);
+    }
+    *ret = v;
+    return 0;
+}
+
+/* "5a6869" -> bytes; pairs of hex digits, 1-4096 bytes. Returns the count or -EINVAL. */
+static int
+region_parse_hex(Cli *cli, const char *s, uint8_t *buf)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len % 2 || len / 2 > REGION_MAX_BYTES) {
+        return commands_usage_error(cli, "HEXBYTES must be 1 to %d bytes as pairs of hex digits "
+                                    "(e.g. 5a68), got %zu characters", REGION_MAX_BYTES, len);
+    }
+    for (size_t i = 0; i < len; i += 2) {
+        char pair[3] = {s[i], s[i + 1], '\0'};
+
+        if (!isxdigit((unsigned char) pair[0]) || !isxdigit((unsigned char) pair[1])) {
+            return commands_usage_error(cli, "'%s' is not hex: '%s' at character %zu", s, pair,
+                                        i + 1);
+        }
+        buf[i / 2] = (uint8_t) strtoul(pair, NULL, 16);
+    }
+    return (int) (len / 2);
+}
+
+static json_object *
+region_json(const char *id, uint64_t region, uint64_t offset)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "id", json_object_new_string(id));
+    output_json_set(o, "region", json_object_new_uint64(region));
+    output_json_set(o, "offset", json_object_new_uint64(offset));
+    return o;
+}
+
+static int
+region_read(Cli *cli, const char *id, uint64_t region, uint64_t offset, const char *length)
+{
+    VfioMigd__V1__ReadRegionRequest req = VFIO_MIGD__V1__READ_REGION_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__ReadRegionResponse *resp = NULL;
+    _cleanup_free_ char *hex = NULL;
+    uint64_t n;
+    json_object *o;
+    int r;
+
+    r = region_parse_number(cli, "LENGTH", length, REGION_MAX_BYTES, &n);
+    if (r < 0) {
+        return r;
+    }
+    req.id = (char *) id;
+    req.region_index = (uint32_t) region;
+    req.offset = offset;
+    req.length = (uint32_t) n;
+    r = commands_call(cli, DEVICE_METHOD("ReadRegion"), &req.base,
+                      &vfio_migd__v1__read_region_response__descriptor, NULL,
+                      (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    hex = malloc(resp->data.len * 2 + 1);
+    if (!hex) {
+        return -ENOMEM;
+    }
+    hex[0] = '\0';
+    for (size_t i = 0; i < resp->data.len; i++) {
+        (void) snprintf(hex + 2 * i, 3, "%02x", resp->data.data[i]);
+    }
+    if (cli->json) {
+        o = region_json(id, region, offset);
+        output_json_set(o, "length", json_object_new_uint64(resp->data.len));
+        output_json_set(o, "data", json_object_new_string(hex));
+        return output_json_print(o);
+    }
+    printf("%s\n", hex);
+    return 0;
+}
+
+static int
+region_write(Cli *cli, const char *id, uint64_t region, uint64_t offset, const char *hex)
+{
+    VfioMigd__V1__WriteRegionRequest req = VFIO_MIGD__V1__WRITE_REGION_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__WriteRegionResponse *resp = NULL;
+    uint8_t buf[REGION_MAX_BYTES];
+    json_object *o;
+    int n, r;
+
+    n = region_parse_hex(cli, hex, buf);
+    if (n < 0) {
+        return n;
+    }
+    req.id = (char *) id;
+    req.region_index = (uint32_t) region;
+    req.offset = offset;
+    req.data.data = buf;
+    req.data.len = (size_t) n;
+    r = commands_call(cli, DEVICE_METHOD("WriteRegion"), &req.base,
+                      &vfio_migd__v1__write_region_response__descriptor, NULL,
+                      (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    if (cli->json) {
+        o = region_json(id, region, offset);
+        output_json_set(o, "bytes_written", json_object_new_uint64(resp->bytes_written));
+        return output_json_print(o);
+    }
+    printf("wrote %u byte%s to region %llu of %s at offset %llu\n", resp->bytes_written,
+           resp->bytes_written == 1 ? "" : "s", (unsigned long long) region, id,
+           (unsigned long long) offset);
+    return 0;
+}
+
+int
+commands_region(Cli *cli, int argc, char **argv)
+{
+    const char *verb;
+    uint64_t region, offset;
+    int r;
+
+    r = commands_parse_plain(cli, argc, argv, 5, 5);
+    if (r < 0) {
+        return r;
+    }
+    verb = argv[optind];
+    if (strcmp(verb, "read") != 0 && strcmp(verb, "write") != 0) {
+        return commands_usage_error(cli, "unknown subcommand '%s' (read or write)", verb);
+    }
+    r = region_parse_number(cli, "REGION", argv[optind + 2], UINT32_MAX, &region);
+    if (r >= 0) {
+        r = region_parse_number(cli, "OFFSET", argv[optind + 3], UINT64_MAX, &offset);
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (verb[0] == 'r') {
+        return region_read(cli, argv[optind + 1], region, offset, argv[optind + 4]);
+    }
+    return region_write(cli, argv[optind + 1], region, offset, argv[optind + 4]);
 }

@@ -126,3 +126,4 @@ int commands_restore(Cli *cli, int argc, char **argv);
 int commands_health(Cli *cli, int argc, char **argv);
 int commands_version(Cli *cli, int argc, char **argv);
 int commands_group(Cli *cli, int argc, char **argv); /* group_commands.c */
+int commands_region(Cli *cli, int argc, char **argv);

@@ -76,6 +76,15 @@ static const Command command_table[] = {
      "                        failure and prints where every device ended\n"
      "  --force               allow a group where some device lacks P2P (best-effort order)\n",
      commands_group},
+    {"region", "read ID REGION OFFSET LENGTH | write ID REGION OFFSET HEXBYTES",
+     "Read or write bytes of a device region (diagnostics)",
+     "  read           print LENGTH (1-4096) bytes as hex, read as one access\n"
+     "  write          write HEXBYTES (pairs of hex digits, e.g. 5a68) as one access\n"
+     "  REGION         the VFIO region index (vfio-pci: 0-5 BARs, 7 config space)\n"
+     "  OFFSET         bytes into the region; decimal, or hex after 0x\n"
+     "                 Only while the device runs (running, pre_copy). A device register\n"
+     "                 may act on every access: mtty's UART wants 1-byte accesses.\n",
+     commands_region},
     {"health", "[SERVICE]",
      "Check the daemon's health (exit 0 only when SERVING)",
      "  SERVICE        '' (default: the whole daemon), vfio_migd.v1.DeviceService or\n"

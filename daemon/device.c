@@ -35,6 +35,7 @@ typedef enum DeviceOpKind {
     DEVICE_OP_RESET,
     DEVICE_OP_SAVE,
     DEVICE_OP_RESTORE,
+    DEVICE_OP_REGION, /* region access: see the last section of this file */
     _DEVICE_OP_MAX,
 } DeviceOpKind;
 
@@ -43,6 +44,7 @@ static const char *const op_names[_DEVICE_OP_MAX] = {
     [DEVICE_OP_RESET] = "reset",
     [DEVICE_OP_SAVE] = "save",
     [DEVICE_OP_RESTORE] = "restore",
+    [DEVICE_OP_REGION] = "region",
 };
 
 struct DeviceOp {
@@ -148,8 +150,13 @@ op_reset_device(DeviceOp *op)
         op_fail(op, OP_FAILED_ARC, r, "device reset failed: %s (%s)", strerror(-r), errno_name(r));
         return r;
     }
-    r = d->backend->ops->get_state(d->backend, &st);
-    op->cur = r < 0 ? DEVICE_STATE_ERROR : st;
+    if (!d->info.migratable) {
+        /* No migration state to read back (-ENOTTY): the device simply runs. */
+        op->cur = DEVICE_STATE_RUNNING;
+    } else {
+        r = d->backend->ops->get_state(d->backend, &st);
+        op->cur = r < 0 ? DEVICE_STATE_ERROR : st;
+    }
     if (a) {
         a->to = op->cur;
     }
@@ -563,9 +570,14 @@ device_refresh_props(Device *d)
 static void
 device_publish_result(Device *d, const OpResult *res, DeviceOpKind kind)
 {
+    bool moved = false;
+
     d->state = res->final_state;
-    if (res->n_arcs > 0) {
-        d->stats.transitions++;
+    for (unsigned i = 0; i < res->n_arcs; i++) {
+        moved = moved || (!res->arcs[i].reset && !res->arcs[i].error);
+    }
+    if (moved) {
+        d->stats.transitions++; /* requests that moved the device (devices.proto) */
     }
     for (unsigned i = 0; i < res->n_arcs; i++) {
         if (res->arcs[i].reset) {
@@ -767,15 +779,47 @@ device_unlock(Device *d)
     d->lock = NULL;
 }
 
+/* Refuses, before any device is touched, a save that could not be completed: an existing
+ * file without overwrite, a directory, or a directory that does not exist. */
+static int
+check_save_target(const char *path, bool overwrite, char *err, size_t err_size)
+{
+    _cleanup_free_ char *dir = strdup(path);
+    struct stat st;
+
+    if (!dir) {
+        return -ENOMEM;
+    }
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            (void) snprintf(err, err_size, "'%s' is a directory; name a file to save to", path);
+            return -EISDIR;
+        }
+        if (!overwrite) {
+            (void) snprintf(err, err_size, "'%s' already exists; allow overwriting to replace "
+                                           "it (vfio-migctl save --force)", path);
+            return -EEXIST;
+        }
+    }
+    *strrchr(dir, '/') = '\0'; /* handlers pass absolute paths only */
+    if (stat(dir[0] ? dir : "/", &st) < 0 || !S_ISDIR(st.st_mode)) {
+        (void) snprintf(err, err_size, "the directory of '%s' does not exist on the daemon's host",
+                        path);
+        return -ENOENT;
+    }
+    return 0;
+}
+
 int
 device_save_start(Device *d, const char *path, bool resume, bool overwrite, device_op_cb cb,
                   void *userdata, char *err, size_t err_size)
 {
     DeviceOp *op;
+    int r;
 
-    if (!overwrite && access(path, F_OK) == 0) {
-        (void) snprintf(err, err_size, "'%s' already exists; allow overwriting to replace it (vfio-migctl save --force)", path);
-        return -EEXIST;
+    r = check_save_target(path, overwrite, err, err_size);
+    if (r < 0) {
+        return r;
     }
     if (d->info.migratable && device_check_path(d, DEVICE_STATE_STOP_COPY, err, err_size) < 0) {
         return -EINVAL;
@@ -794,10 +838,17 @@ device_restore_start(Device *d, const char *path, bool stop, device_op_cb cb, vo
 {
     DeviceOp *op;
 
-    if (access(path, R_OK) < 0) {
+    struct stat st;
+
+    if (access(path, R_OK) < 0 || stat(path, &st) < 0) {
         int r = -errno;
         (void) snprintf(err, err_size, "cannot read '%s': %s", path, strerror(-r));
         return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        (void) snprintf(err, err_size, "'%s' is not a regular file; name a file written by save",
+                        path);
+        return -EINVAL;
     }
     if (d->info.migratable && device_check_path(d, DEVICE_STATE_RESUMING, err, err_size) < 0) {
         return -EINVAL;
@@ -860,4 +911,105 @@ const char *
 device_backend_name(const Device *d)
 {
     return d->backend->ops->name;
+}
+
+/* ---- region access (diagnostics: ReadRegion / WriteRegion) ----
+ *
+ * One pread or pwrite on a device region, run on a worker like every device operation. The
+ * op embeds a DeviceOp so that, while it runs, d->op marks the device busy exactly as any other
+ * operation does; it has its own work and completion functions because it moves bytes, not
+ * states, and publishes nothing but the bytes. */
+
+typedef struct RegionOp {
+    DeviceOp op; /* first: d->op points here; only work, device and kind are used */
+    uint32_t index;
+    uint64_t offset;
+    size_t size;
+    bool write;
+    ssize_t r; /* bytes transferred or -errno, set by the worker */
+    device_region_cb cb;
+    void *userdata;
+    uint8_t data[DEVICE_REGION_MAX]; /* write: the bytes to write; read: the bytes read */
+} RegionOp;
+
+static void
+region_work(uv_work_t *w)
+{
+    RegionOp *rop = w->data;
+    BackendDevice *bd = rop->op.device->backend;
+
+    rop->r = bd->ops->region_access(bd, rop->index, rop->offset, rop->data, rop->size, rop->write);
+}
+
+static void
+region_done(uv_work_t *w, int status)
+{
+    RegionOp *rop = w->data;
+    Device *d = rop->op.device;
+
+    (void) status; /* device work is never cancelled */
+    d->op = NULL;
+    TRACE(region_done, "%s %s region %u at %llu: %zd", d->id, rop->write ? "write" : "read",
+          rop->index, (unsigned long long) rop->offset, rop->r);
+    rop->cb(d, rop->r, rop->write ? NULL : rop->data, rop->userdata);
+    free(rop);
+}
+
+/* The kernel forbids touching a device in the stopped, saving-while-stopped and P2P states
+ * (uAPI: "the user should not touch the device in STOP_COPY", P2P "like STOP"); a region
+ * access is allowed only where the device runs fully. */
+static int
+device_check_region_state(Device *d, char *err, size_t err_size)
+{
+    if (!d->backend->ops->region_access) {
+        (void) snprintf(err, err_size, "device '%s' (back-end '%s') has no regions to access",
+                        d->id, device_backend_name(d));
+        return -ENOTTY;
+    }
+    if (d->info.migratable && !fsm_state_is_running(d->state)) {
+        (void) snprintf(err, err_size, "device '%s' is in %s: its regions may be accessed only "
+                        "in running or pre_copy, where the device runs", d->id,
+                        fsm_state_name(d->state) ?: "?");
+        return -ESTALE;
+    }
+    return 0;
+}
+
+int
+device_region_start(Device *d, uint32_t index, uint64_t offset, const void *data, size_t size,
+                    bool write, device_region_cb cb, void *userdata, char *err, size_t err_size)
+{
+    _cleanup_free_ RegionOp *rop = NULL;
+    int r;
+
+    if (size == 0 || size > DEVICE_REGION_MAX) {
+        (void) snprintf(err, err_size, "a region access moves 1 to %d bytes, not %zu",
+                        DEVICE_REGION_MAX, size);
+        return -EINVAL;
+    }
+    r = device_check_idle(d, NULL, err, err_size);
+    if (r >= 0) {
+        r = device_check_region_state(d, err, err_size);
+    }
+    if (r < 0) {
+        return r;
+    }
+    rop = calloc(1, sizeof(*rop));
+    if (!rop) {
+        return -ENOMEM;
+    }
+    *rop = (RegionOp){.index = index, .offset = offset, .size = size, .write = write, .cb = cb,
+                      .userdata = userdata};
+    rop->op.kind = DEVICE_OP_REGION;
+    rop->op.device = d;
+    rop->op.work.data = rop;
+    if (write) {
+        memcpy(rop->data, data, size);
+    }
+    r = uv_queue_work(d->manager->loop, &rop->op.work, region_work, region_done);
+    if (r < 0) {
+        return r;
+    }
+    d->op = &TAKE_PTR(rop)->op;
+    return 0;
 }

@@ -139,3 +139,25 @@ int device_save_start(Device *d, const char *path, bool resume, bool overwrite, 
                       void *userdata, char *err, size_t err_size);
 int device_restore_start(Device *d, const char *path, bool stop, device_op_cb cb, void *userdata,
                          char *err, size_t err_size);
+
+/* ---- region access (diagnostics: ReadRegion / WriteRegion; device.c last section) */
+
+/* The most bytes one access moves: a page, plenty for registers and small windows. */
+#define DEVICE_REGION_MAX 4096
+
+/* Runs once on the loop when a region access ends: @r is the bytes transferred or -errno
+ * (-ENOENT no such region, -ERANGE outside it, -EOPNOTSUPP not readable/writable, else the
+ * kernel's); @data holds the bytes read (a read), NULL for a write; valid during the call. */
+typedef void (*device_region_cb)(Device *d, ssize_t r, const uint8_t *data, void *userdata);
+
+/* Reads @size bytes from, or writes @size bytes of @data to, region @index of @d at @offset,
+ * as ONE access on a worker (back-end region_access). Returns 0 and later calls @cb exactly
+ * once, or a negative errno with @err filled, never calling @cb:
+ *   -EINVAL   @size is 0 or above DEVICE_REGION_MAX
+ *   -EBUSY    another operation runs on the device, or its group holds it
+ *   -ESTALE   the device is not running: only RUNNING and PRE_COPY allow access
+ *   -ENOTTY   the back-end has no regions (sim)
+ * The device counts as busy ("region") until @cb runs. */
+int device_region_start(Device *d, uint32_t index, uint64_t offset, const void *data, size_t size,
+                        bool write, device_region_cb cb, void *userdata, char *err,
+                        size_t err_size);

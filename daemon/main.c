@@ -123,12 +123,19 @@ on_signal(uv_signal_t *h, int signum)
 {
     Daemon *dm = h->data;
 
+    if (dm->ctx.manager->shutting_down) {
+        /* Keep handling the signal: the default action would kill a device mid-arc. */
+        log_notice("Received %s again; still waiting for running device operations.",
+                   strsignal(signum));
+        return;
+    }
     log_info("Received %s, shutting down.", strsignal(signum));
     sd_service_stopping(dm->sd);
     dm->ctx.manager->shutting_down = true;
     rpc_server_shutdown(dm->ctx.server, on_server_done, dm);
-    uv_close((uv_handle_t *) &dm->sigterm, NULL);
-    uv_close((uv_handle_t *) &dm->sigint, NULL);
+    /* Still handled, but no longer keeping the loop alive: it ends with the last operation. */
+    uv_unref((uv_handle_t *) &dm->sigterm);
+    uv_unref((uv_handle_t *) &dm->sigint);
 }
 
 static int
@@ -191,6 +198,8 @@ main(int argc, char **argv)
     manager_free(dm.ctx.manager);
     sd_service_free(dm.sd);
     if (r >= 0) {
+        uv_close((uv_handle_t *) &dm.sigterm, NULL);
+        uv_close((uv_handle_t *) &dm.sigint, NULL);
         (void) uv_run(dm.loop, UV_RUN_DEFAULT); /* close callbacks of the freed handles */
     }
     (void) uv_loop_close(dm.loop);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "client.h" /* RPC_RESULT_TRAILER */
@@ -594,6 +595,13 @@ rpc_server_new(uv_loop_t *loop, const char *socket_path, const RpcMethod *method
     RpcServer *s = calloc(1, sizeof(*s));
     int r;
 
+    if (strlen(socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path)) {
+        (void) snprintf(err, err_size, "the socket path '%s' is longer than the %zu bytes a unix "
+                        "socket address holds; choose a shorter one", socket_path,
+                        sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
+        free(s);
+        return -ENAMETOOLONG;
+    }
     if (!s || !(s->socket_path = strdup(socket_path))) {
         free(s);
         return -ENOMEM;

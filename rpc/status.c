@@ -21,6 +21,8 @@ rpc_status_from_errno(int r)
     case ENAMETOOLONG:
     case EBADMSG:      /* a damaged save file */
     case ENOEXEC:      /* not a save file */
+    case EISDIR:       /* a directory where a file was meant */
+    case ENOTDIR:
         return GRPC_STATUS_INVALID_ARGUMENT;
     case EEXIST:
         return GRPC_STATUS_ALREADY_EXISTS;

@@ -79,6 +79,15 @@ struct BackendOps {
     int (*data_size)(BackendDevice *bd, uint64_t *ret_bytes);
     /* Fills up to BACKEND_MAX_PROPERTIES entries; returns how many. May be NULL. */
     int (*describe)(BackendDevice *bd, BackendProperty *props, size_t max);
+    /* Diagnostic access to a device region: VFIO_DEVICE_GET_REGION_INFO for @index, then ONE
+     * pread (or pwrite when @write) of @size bytes at @offset inside the region; how a device
+     * splits a wide access is its own business (mtty's UART registers want 1-byte accesses).
+     * Returns the bytes transferred or -errno: -ENOENT no such region (or a region of size
+     * 0), -ERANGE the bytes lie outside the region, -EOPNOTSUPP the region is not readable
+     * (writable), else the kernel's errno. Runs on a worker. May be NULL: the device has no
+     * regions (sim); callers then answer -ENOTTY. */
+    ssize_t (*region_access)(BackendDevice *bd, uint32_t index, uint64_t offset, void *buf,
+                             size_t size, bool write);
     /* Releases the device (closes its fds). Sessions still open stay valid objects but
      * answer -ENODEV. */
     void (*free)(BackendDevice *bd);

@@ -421,6 +421,114 @@ handle_restore_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     }
 }
 
+/* ---- region access (diagnostics) */
+
+/* What a region call needs when its access completes. */
+typedef struct RegionCall {
+    RpcCall *call;
+    uint32_t index;
+    uint64_t offset;
+    size_t size;
+    bool write;
+} RegionCall;
+
+static void
+fail_region(const RegionCall *rc, const Device *d, ssize_t r)
+{
+    const char *what = rc->write ? "writable" : "readable";
+    int e = (int) -r;
+
+    switch (e) {
+    case ENOENT:
+        rpc_call_fail(rc->call, -ENOENT, "device '%s' has no region %u", d->id, rc->index);
+        return;
+    case ERANGE:
+        rpc_call_fail(rc->call, -ERANGE, "bytes [%llu, %llu) lie outside region %u of device '%s'",
+                      (unsigned long long) rc->offset,
+                      (unsigned long long) (rc->offset + rc->size), rc->index, d->id);
+        return;
+    case EOPNOTSUPP:
+        rpc_call_fail(rc->call, -EOPNOTSUPP, "region %u of device '%s' is not %s", rc->index,
+                      d->id, what);
+        return;
+    default:
+        rpc_call_fail_code(rc->call, GRPC_STATUS_ABORTED,
+                           "device '%s': %s of %zu byte%s at offset %llu of region %u failed: %s "
+                           "(%s)", d->id, rc->write ? "write" : "read", rc->size,
+                           rc->size == 1 ? "" : "s", (unsigned long long) rc->offset, rc->index,
+                           strerror(e), strerrorname_np(e) ?: "E?");
+    }
+}
+
+static void
+on_region_done(Device *d, ssize_t r, const uint8_t *data, void *userdata)
+{
+    RegionCall *rc = userdata;
+
+    if (r < 0) {
+        fail_region(rc, d, r);
+    } else if (rc->write) {
+        VfioMigd__V1__WriteRegionResponse resp = VFIO_MIGD__V1__WRITE_REGION_RESPONSE__INIT;
+
+        resp.bytes_written = (uint32_t) r;
+        rpc_call_reply(rc->call, &resp.base);
+    } else {
+        VfioMigd__V1__ReadRegionResponse resp = VFIO_MIGD__V1__READ_REGION_RESPONSE__INIT;
+
+        resp.data.data = (uint8_t *) data;
+        resp.data.len = (size_t) r;
+        rpc_call_reply(rc->call, &resp.base);
+    }
+    free(rc);
+}
+
+/* Starts the access; answers the call itself when it cannot start. */
+static void
+start_region(RpcCall *call, RpcContext *ctx, const char *id, RegionCall rc, const void *data)
+{
+    char err[512] = "";
+    RegionCall *p;
+    Device *d;
+    int ret;
+
+    if (!accepting_or_fail(call, ctx) || !(d = find_device_or_fail(call, ctx, id))) {
+        return;
+    }
+    p = malloc(sizeof(*p));
+    if (!p) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    *p = rc;
+    p->call = call;
+    ret = device_region_start(d, rc.index, rc.offset, data, rc.size, rc.write, on_region_done, p,
+                              err, sizeof(err));
+    if (ret < 0) {
+        free(p);
+        rpc_call_fail(call, ret, "%s", err);
+    }
+}
+
+static void
+handle_read_region(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__ReadRegionRequest *req = REQ(ReadRegionRequest, r);
+
+    start_region(call, userdata, req->id,
+                 (RegionCall){.index = req->region_index, .offset = req->offset,
+                              .size = req->length, .write = false}, NULL);
+}
+
+static void
+handle_write_region(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__WriteRegionRequest *req = REQ(WriteRegionRequest, r);
+
+    start_region(call, userdata, req->id,
+                 (RegionCall){.index = req->region_index, .offset = req->offset,
+                              .size = req->data.len, .write = true}, req->data.data);
+}
+
 #define METHOD(name, snake)                                                                        \
     {                                                                                              \
         "/vfio_migd.v1.DeviceService/" #name, &vfio_migd__v1__##snake##_request__descriptor,       \
@@ -437,5 +545,7 @@ const RpcMethod device_methods[] = {
     METHOD(ResetDevice, reset_device),
     METHOD(SaveDevice, save_device),
     METHOD(RestoreDevice, restore_device),
+    METHOD(ReadRegion, read_region),
+    METHOD(WriteRegion, write_region),
 };
 const size_t device_methods_count = ELEMENTSOF(device_methods);

@@ -13,7 +13,7 @@ static void
 handle_get_version(RpcCall *call, const ProtobufCMessage *req, void *userdata)
 {
     VfioMigd__V1__GetVersionResponse resp = VFIO_MIGD__V1__GET_VERSION_RESPONSE__INIT;
-    static char *backends[] = {"sim"};
+    static char *backends[] = {"sim", "kernel"};
     RpcContext *ctx = userdata;
 
     (void) req;

@@ -38,6 +38,9 @@ set -E
 
 : "${VFIO_MIGD:?VFIO_MIGD must name the vfio-migd binary}"
 : "${VFIO_MIGCTL:?VFIO_MIGCTL must name the vfio-migctl binary}"
+# Absolute, so that tests may run the tools from another directory.
+[[ "$VFIO_MIGD" == /* || "$VFIO_MIGD" != */* ]] || VFIO_MIGD=$PWD/$VFIO_MIGD
+[[ "$VFIO_MIGCTL" == /* || "$VFIO_MIGCTL" != */* ]] || VFIO_MIGCTL=$PWD/$VFIO_MIGCTL
 SRCDIR=${SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PY=/usr/bin/python3
 
@@ -49,13 +52,15 @@ unset VFIO_MIGD_SOCKET NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID JOURNAL_STREAM L
 CHECKS=0
 PASSED=0
 FAILED=0
-DAEMON_PID=
-DAEMON_RC=
+DAEMON_PID=''
+# shellcheck disable=SC2034 # set by stop_daemon for the tests
+DAEMON_RC=''
 declare -a DAEMON_PIDS=()
-OUT= ERR= RC=
+OUT='' ERR='' RC=''
 CTL_TIMEOUT=${CTL_TIMEOUT:-20}
 
 # The project version, as CMakeLists.txt declares it: what --version must print.
+# shellcheck disable=SC2034 # used by the tests
 PROJECT_VERSION=$(sed -n 's/^project(vfio-migd VERSION \([0-9.]*\).*/\1/p' "$SRCDIR/CMakeLists.txt")
 
 # ---- reporting
@@ -460,11 +465,15 @@ $(_daemon_log_tail)"
     done
 }
 
-# stop_daemon [SIGNAL] [PID]: sends SIGNAL (default TERM) and waits up to 10 s; DAEMON_RC is
-# the exit status ("timeout" if it did not exit; it is then killed).
+# stop_daemon [SIGNAL] [PID]: sends SIGNAL (default TERM; "none": send nothing, it was sent
+# already) and waits up to 10 s; DAEMON_RC is the exit status ("timeout" if it did not exit;
+# it is then killed).
 stop_daemon() {
     local sig=${1:-TERM} pid=${2:-$DAEMON_PID}
-    kill -s "$sig" "$pid" 2>/dev/null || true
+    if [[ "$sig" != none ]]; then
+        kill -s "$sig" "$pid" 2>/dev/null || true
+    fi
+    # shellcheck disable=SC2034 # read by the tests
     if wait_exit "$pid" 10; then
         DAEMON_RC=$WAIT_RC
     else
@@ -513,7 +522,7 @@ _on_exit() {
     trap - ERR
     set +e
     if ((status != 0)); then
-        fail "the script ran to its end" "it stopped early with status $status (see the '# command failed' line above)"
+        fail "the script ran to its end" "it stopped early with status $status"
     fi
     for pid in "${DAEMON_PIDS[@]}"; do
         if ! proc_running "$pid"; then
@@ -564,3 +573,7 @@ $(_daemon_log_tail)"
     exit 0
 }
 trap _on_exit EXIT
+# Interrupted (Ctrl-C, a runner's SIGTERM): still stop the daemons and remove $T.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP

@@ -2,6 +2,8 @@
 # The everyday commands against a real daemon: attach (named and auto ids), devices, show,
 # state transitions with the kernel's arcs for each of the four flag sets, state without a
 # target, pre_copy and back, reset, detach, health, version.
+# shellcheck disable=SC2119 # helpers called without arguments on purpose
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 start_daemon
@@ -35,6 +37,14 @@ assert_eq "2097152" "$(jget "$OUT" data_size)" "--model generic, size=2M: data_s
 expect_exit 0 jctl attach --sim size=1G --name huge
 assert_eq "1073741824" "$(jget "$OUT" data_size)" "size=1G: data_size (simulated, costs no memory)"
 
+# A device found in another state than running (left by a previous owner) is reset on attach.
+expect_exit 0 jctl attach --sim size=4K,initial_state=stop_copy --name found
+assert_eq "running" "$(jget "$OUT" state)" "attach of a device found in stop_copy: reset to running"
+assert_eq "1 false" "$(jget "$OUT" stats.resets) $(jget "$OUT" data_session_open)" \
+    "attach of a device found in stop_copy: one reset, no data session"
+assert_contains "$(<"$T/daemon.log")" "'found' was found in stop_copy" "the daemon logs the recovery"
+expect_exit 0 jctl detach found
+
 # ---- devices
 
 expect_exit 0 jctl devices
@@ -52,6 +62,12 @@ done
 assert_eq "alpha sim running" "$(jget "$DEVS" 0.id) $(jget "$DEVS" 0.backend) $(jget "$DEVS" 0.state)" \
     "devices: alpha's id, backend, state"
 assert_eq "stop_copy p2p pre_copy" "$(jlist "$DEVS" 0.flags)" "devices: alpha's flags"
+# Each device in the list is exactly what show prints.
+SHOW_ALL=""
+for d in alpha beta gamma huge sim0 sim1 sim2 sim3; do
+    SHOW_ALL+="$(dev_json "$d"),"
+done
+assert_eq "$(jnorm "[${SHOW_ALL%,}]")" "$(jnorm "$DEVS")" "devices --json: each device exactly as show prints it"
 expect_exit 0 ctl devices
 assert_line_match "$OUT" "^alpha +sim +running +stop_copy\+p2p\+pre_copy +64 KiB$" "devices (text): alpha's row"
 assert_line_match "$OUT" "^ID +BACKEND +STATE +FLAGS +DATA-SIZE$" "devices (text): header"
@@ -146,6 +162,15 @@ refuses f1 running_p2p
 refuses f1 pre_copy
 refuses f1 pre_copy_p2p
 refuses f1 error
+
+# Other spellings of the flags option (simulated-devices.md): '|' and numbers.
+expect_exit 0 jctl attach --sim "flags=stop_copy|p2p,size=4K" --name fs1
+assert_eq "3" "$(jget "$OUT" migration_flags)" "flags=stop_copy|p2p: migration_flags 3"
+expect_exit 0 jctl attach --sim "flags=0x5,size=4K" --name fs2
+assert_eq "stop_copy pre_copy" "$(jlist "$OUT" flags)" "flags=0x5: stop_copy+pre_copy"
+expect_exit 0 jctl attach --sim "flags=7,size=4K" --name fs3
+assert_eq "7" "$(jget "$OUT" migration_flags)" "flags=7: all three"
+for d in fs1 fs2 fs3; do expect_exit 0 jctl detach "$d"; done
 
 # flags=stop_copy+p2p
 expect_exit 0 jctl attach --sim flags=stop_copy+p2p,size=4K --name f3
@@ -251,7 +276,8 @@ moves pc running "pre_copy_p2p->running_p2p running_p2p->running"
 # ---- reset
 
 expect_exit 0 jctl state pc stop_copy
-R0=$(jget "$(dev_json pc)" stats.resets)
+S0=$(dev_json pc)
+R0=$(jget "$S0" stats.resets)
 expect_exit 0 jctl reset pc
 assert_eq "running" "$(jget "$OUT" state)" "reset from stop_copy: running"
 assert_eq "pc" "$(jget "$OUT" id)" "reset --json: id"
@@ -259,6 +285,10 @@ S=$(dev_json pc)
 assert_eq "running" "$(jget "$S" state)" "after reset: show says running"
 assert_eq "false" "$(jget "$S" data_session_open)" "after reset: the data session is gone"
 assert_eq "$((R0 + 1))" "$(jget "$S" stats.resets)" "reset: stats.resets + 1"
+# devices.proto: transitions counts SetDeviceState/Save/Restore requests, arcs single arcs.
+assert_eq "$(jget "$S0" stats.transitions)" "$(jget "$S" stats.transitions)" "reset: not counted in stats.transitions"
+assert_eq "$(jget "$S0" stats.arcs) $(jget "$S0" stats.failed_arcs)" \
+    "$(jget "$S" stats.arcs) $(jget "$S" stats.failed_arcs)" "reset: not counted in stats.arcs / failed_arcs"
 expect_exit 0 jctl state pc resuming
 expect_exit 0 ctl reset pc
 assert_contains "$OUT" "running" "reset from resuming (text): running"
@@ -290,6 +320,24 @@ for d in alpha beta gamma huge sim0 sim1 sim2 sim3 f1 f7; do
 done
 expect_exit 0 jctl devices
 assert_eq "[]" "$(jnorm "$OUT")" "every device detached: devices is empty"
+
+# ---- operations on different devices run in parallel
+
+expect_exit 0 jctl attach --sim size=4K,flags=stop_copy,latency_ms=1000 --name par1
+expect_exit 0 jctl attach --sim size=4K,flags=stop_copy,latency_ms=1000 --name par2
+t0=$(ms_now)
+jctl state par1 stop >"$T/par1.out" 2>&1 &
+P1=$!
+jctl state par2 stop >"$T/par2.out" 2>&1 &
+P2=$!
+R1=0 R2=0
+wait "$P1" || R1=$?
+wait "$P2" || R2=$?
+assert_eq "0 0" "$R1 $R2" "two slow state changes on two devices succeed"
+assert_le $(($(ms_now) - t0)) 1800 "two 1 s arcs on two devices take about 1 s, not 2 (parallel)"
+assert_eq "stop stop" "$(dev_field par1 state) $(dev_field par2 state)" "both devices reached stop"
+expect_exit 0 jctl detach par1
+expect_exit 0 jctl detach par2
 
 # ---- health, version
 

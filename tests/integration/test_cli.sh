@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # vfio-migctl's own contract: help, usage errors (exit 2, nothing sent), an unreachable daemon
 # (exit 3), `version` without a daemon, and `path` (the kernel's arcs) against a real daemon.
+# shellcheck disable=SC2119 # helpers called without arguments on purpose
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 NOSOCK=$T/nobody-here.sock
@@ -50,7 +52,7 @@ assert_eq "vfio-migctl $PROJECT_VERSION" "$OUT" "--version prints the client's v
 
 usage() {
     expect_exit 2 nctl "$@"
-    assert_contains "$ERR" "vfio-migctl" "  ... says who complains"
+    assert_contains "$ERR" "Try 'vfio-migctl " "  ... points at --help"
     assert_eq "" "$OUT" "  ... prints nothing on stdout"
 }
 
@@ -62,6 +64,7 @@ usage --bogus devices
 assert_contains "$ERR" "--bogus" "unknown global option: names it"
 usage devices --bogus
 assert_contains "$ERR" "--bogus" "unknown command option: names it"
+assert_contains "$ERR" "Try 'vfio-migctl devices --help'" "a command's usage error points at its own --help"
 usage state dev0 stop --frob
 usage devices extra
 assert_contains "$ERR" "too many arguments" "'devices extra': too many arguments"
@@ -159,6 +162,16 @@ assert_eq "$DAEMON_PID" "$(jget "$OUT" pid)" "version: the daemon's pid"
 expect_exit 0 ctl version
 assert_match "$OUT" "client: +$PROJECT_VERSION" "version (text): client line"
 assert_match "$OUT" "pid: +$DAEMON_PID" "version (text): pid line"
+
+# --opt=value and "--" (cli.md "Global options").
+expect_exit 0 "$VFIO_MIGCTL" --socket="$SOCK" --timeout=5 --json devices
+assert_eq "[]" "$(jnorm "$OUT")" "--socket=PATH --timeout=5 work"
+expect_exit 0 jctl path --flags=stop_copy running stop
+assert_eq "running->stop" "$(jlist "$OUT" arcs)" "path --flags=stop_copy works"
+expect_exit 0 jctl path --flags stop_copy -- running stop
+assert_eq "running->stop" "$(jlist "$OUT" arcs)" "'--' ends a command's options"
+expect_exit 0 "$VFIO_MIGCTL" --socket "$SOCK" --json -- devices
+assert_eq "[]" "$(jnorm "$OUT")" "'--' ends the global options"
 
 # Global options are also accepted after the command.
 expect_exit 0 "$VFIO_MIGCTL" devices --json --socket "$SOCK"
@@ -261,3 +274,16 @@ expect_exit 1 ctl health no.such.Service
 expect_exit 0 ctl health vfio_migd.v1.DeviceService
 expect_exit 0 jctl health vfio_migd.v1.SystemService
 assert_eq "serving" "$(jget "$OUT" status)" "health --json: status serving"
+
+# --timeout bounds the wait for an answer: DEADLINE_EXCEEDED (exit 1, not "unreachable"); the
+# operation itself goes on in the daemon.
+expect_exit 0 jctl attach --sim size=4K,flags=stop_copy,latency_ms=1000 --name slow
+t0=$(ms_now)
+expect_error DEADLINE_EXCEEDED jctl --timeout 0.3 state slow stop
+assert_le $(($(ms_now) - t0)) 900 "--timeout 0.3: the CLI gives up after about 0.3 s"
+assert_contains "$ERR" "--timeout" "--timeout expired: the message points at --timeout"
+idle() { [[ "$(dev_field slow busy)" == false ]]; }
+check "the operation completes in the daemon" wait_until 5 idle
+assert_eq "stop" "$(dev_field slow state)" "the timed-out state change reached stop in the daemon"
+expect_exit 0 jctl --timeout 0 state slow running
+assert_eq "running" "$(jget "$OUT" state)" "--timeout 0 waits for ever"

@@ -3,6 +3,8 @@
 # (digests), the save file's format (docs/save-file.md), --resume/--stop/--force, relative
 # paths, damaged/truncated/foreign files refused before the device is touched, a device that
 # rejects the data, arc failures during a save, and no ".partial" file left behind.
+# shellcheck disable=SC2119 # helpers called without arguments on purpose
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 SIZE=262144 # size=256K
@@ -99,6 +101,8 @@ assert_eq "running->running_p2p running_p2p->stop stop->resuming resuming->stop 
     "$(jlist "$OUT" arcs)" "restore: the arcs"
 S=$(dev_json B)
 assert_eq "$DA" "$(jget "$S" digest)" "round trip: B's digest equals A's at save time"
+assert_eq "$(dev_field A seed) $(dev_field A generation)" "$(jget "$S" seed) $(jget "$S" generation)" \
+    "round trip: B took A's seed and generation"
 assert_eq "running false" "$(jget "$S" state) $(jget "$S" data_session_open)" "after restore: running, no data session"
 assert_eq "$SIZE" "$(jget "$S" stats.bytes_restored)" "after restore: stats.bytes_restored"
 
@@ -130,6 +134,7 @@ MD5=$(md5sum <"$T/a.sav")
 B0=$(snapshot)
 expect_error ALREADY_EXISTS jctl save A "$T/a.sav"
 assert_contains "$ERR" "$T/a.sav" "existing file: the message names it"
+assert_contains "$ERR" "--force" "existing file: the message points at --force"
 assert_eq "$MD5" "$(md5sum <"$T/a.sav")" "existing file: left alone"
 assert_eq "$B0" "$(snapshot)" "existing file: the device is untouched"
 expect_exit 0 jctl state A running
@@ -143,13 +148,16 @@ no_partials "after --force"
 # ---- relative paths: made absolute against the CLI's working directory
 
 mkdir "$T/rel"
+# shellcheck disable=SC2016 # expanded by the inner bash
 expect_exit 0 bash -c 'cd "$1" && shift && "$@"' _ "$T/rel" \
     "$VFIO_MIGCTL" --socket "$SOCK" --json save A rel.sav --resume
 assert_eq "$T/rel/rel.sav" "$(jget "$OUT" path)" "relative FILE: made absolute"
 assert_file_exists "$T/rel/rel.sav" "relative FILE: written in the CLI's directory"
+# shellcheck disable=SC2016 # expanded by the inner bash
 expect_exit 0 bash -c 'cd "$1" && shift && "$@"' _ "$T/rel" \
     "$VFIO_MIGCTL" --socket "$SOCK" --json save A ../up.sav --resume
 assert_file_exists "$T/up.sav" "relative FILE with ..: written where it points"
+# shellcheck disable=SC2016 # expanded by the inner bash
 expect_exit 0 bash -c 'cd "$1" && shift && "$@"' _ "$T/rel" \
     "$VFIO_MIGCTL" --socket "$SOCK" --json restore B rel.sav
 assert_eq "$T/rel/rel.sav" "$(jget "$OUT" path)" "relative FILE for restore: made absolute"
@@ -241,8 +249,7 @@ assert_eq "0" "$(jget "$S" stats.bytes_saved)" "failed save: nothing counted as 
 # --force on an existing file: a failed save leaves the old file alone.
 cp "$T/a.sav" "$T/f.sav"
 expect_error ABORTED jctl save F "$T/f.sav" --force
-cmp -s "$T/a.sav" "$T/f.sav" && pass "failed save --force: the existing file is untouched" ||
-    fail "failed save --force: the existing file is untouched" "f.sav differs from a.sav"
+check "failed save --force: the existing file is untouched" cmp -s "$T/a.sav" "$T/f.sav"
 rm -f "$T/f.sav"
 
 # The arc after the data fails once (stop_copy -> stop): the rollback takes it again.
@@ -255,11 +262,59 @@ assert_eq "running" "$(dev_field G state)" "failed save after the data: device r
 expect_exit 0 jctl save G "$T/g.sav"
 assert_eq "65536" "$(jget "$OUT" bytes)" "G saves once the fault has fired"
 
+# Arc failures during a restore. On the way in (stop -> resuming): ABORTED, the device is where
+# the message says. At the validation (resuming -> stop): the device is reset.
+expect_exit 0 jctl attach --sim "size=256K,fail_arc=stop->resuming" --name R1
+expect_error ABORTED jctl restore R1 "$T/a.sav"
+assert_contains "$ERR" "stop->resuming" "restore, stop->resuming fails: names the arc"
+assert_contains "$ERR" "EIO" "restore, stop->resuming fails: EIO"
+assert_contains "$ERR" "now in $(dev_field R1 state)" "restore, stop->resuming fails: the message says where the device is"
+assert_eq "false" "$(dev_field R1 data_session_open)" "restore, stop->resuming fails: no data session"
+expect_exit 0 jctl attach --sim "size=256K,fail_arc=resuming->stop" --name R2
+expect_error ABORTED jctl restore R2 "$T/a.sav"
+assert_contains "$ERR" "resuming->stop" "restore, the validation arc fails: names the arc"
+assert_contains "$ERR" "reset" "restore, the validation arc fails: the device was reset"
+S=$(dev_json R2)
+assert_eq "running 1 false" "$(jget "$S" state) $(jget "$S" stats.resets) $(jget "$S" data_session_open)" \
+    "restore, the validation arc fails: running after one reset, no data session"
+
 # A directory that does not exist: NOT_FOUND, device untouched.
 B0=$(snapshot --ignore-last-error)
 expect_error NOT_FOUND jctl save A "$T/no/such/dir/x.sav"
 assert_eq "$B0" "$(snapshot --ignore-last-error)" "save into a missing directory: no device changed"
 no_partials "after failed saves"
+
+# --force onto a directory: a refusal the caller can act on, not an internal error; the
+# device is back where it was and the directory is left alone.
+mkdir "$T/a-dir"
+expect_exit 1 jctl save A "$T/a-dir" --force
+CODE=$(jget "$OUT" code 2>&1 || true)
+check "save --force onto a directory: not INTERNAL (got $CODE)" test "$CODE" != INTERNAL
+check "save --force onto a directory: the message names it" test "${ERR#*a-dir}" != "$ERR"
+assert_eq "running" "$(dev_field A state)" "save --force onto a directory: the device is running"
+check "save --force onto a directory: still a directory" test -d "$T/a-dir"
+no_partials "after a save onto a directory"
+
+# ---- a save in flight: busy, and the file only appears under its name when complete
+
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,latency_ms=600" --name slow
+jctl save slow "$T/slow.sav" >"$T/bg.out" 2>"$T/bg.err" &
+BG=$!
+is_saving() { [[ "$(dev_field slow busy_operation)" == save ]]; }
+check "a slow save shows busy_operation save" wait_until 3 is_saving
+assert_file_exists "$T/slow.sav.partial" "while saving: the data goes to slow.sav.partial"
+assert_file_absent "$T/slow.sav" "while saving: no file under the final name"
+expect_error FAILED_PRECONDITION jctl restore slow "$T/a.sav"
+assert_contains "$ERR" "busy" "restore while saving: busy"
+expect_error FAILED_PRECONDITION jctl save slow "$T/slow2.sav"
+assert_file_absent "$T/slow2.sav.partial" "a refused second save creates no partial file"
+BGRC=0
+wait "$BG" || BGRC=$?
+assert_eq "0" "$BGRC" "the slow save succeeds"
+assert_eq "4096" "$(jget "$(<"$T/bg.out")" bytes 2>&1)" "the slow save: 4096 bytes"
+assert_file_exists "$T/slow.sav" "after the slow save: the file has its name"
+assert_file_absent "$T/slow.sav.partial" "after the slow save: no partial file"
+expect_exit 0 jctl detach slow
 
 # ---- more round trips
 

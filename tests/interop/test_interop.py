@@ -137,8 +137,11 @@ class InteropTest(unittest.TestCase):
         self.assertCode(grpc.StatusCode.ALREADY_EXISTS, self.attach, "py-b")
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.attach, "py-c", "size=banana")
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.attach, "bad id!", "size=1M")
-        self.assertCode(grpc.StatusCode.UNIMPLEMENTED, self.d.dev, "AttachDevice",
-                        dev.AttachDeviceRequest(id="k", kernel=dev.KernelSource(pci_address="0000:00:01.0")),
+        self.assertCode(grpc.StatusCode.NOT_FOUND, self.d.dev, "AttachDevice",
+                        dev.AttachDeviceRequest(id="k", kernel=dev.KernelSource(pci_address="ffff:ff:1f.7")),
+                        dev.AttachDeviceResponse)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "AttachDevice",
+                        dev.AttachDeviceRequest(id="k", kernel=dev.KernelSource(pci_address="not-a-bdf")),
                         dev.AttachDeviceResponse)
         self.assertCode(grpc.StatusCode.UNIMPLEMENTED, self.d.dev, "NoSuchMethod",
                         dev.GetDeviceRequest(id="py-b"), dev.GetDeviceResponse)
