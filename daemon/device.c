@@ -25,6 +25,7 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/savepath.h"
 
 /* Data moves between a session and a file in 1 MiB slices: large enough that syscall cost
  * vanishes next to the copy, small enough to stay out of the way of other workers. */
@@ -779,36 +780,6 @@ device_unlock(Device *d)
     d->lock = NULL;
 }
 
-/* Refuses, before any device is touched, a save that could not be completed: an existing
- * file without overwrite, a directory, or a directory that does not exist. */
-static int
-check_save_target(const char *path, bool overwrite, char *err, size_t err_size)
-{
-    _cleanup_free_ char *dir = strdup(path);
-    struct stat st;
-
-    if (!dir) {
-        return -ENOMEM;
-    }
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            (void) snprintf(err, err_size, "'%s' is a directory; name a file to save to", path);
-            return -EISDIR;
-        }
-        if (!overwrite) {
-            (void) snprintf(err, err_size, "'%s' already exists; allow overwriting to replace "
-                                           "it (vfio-migctl save --force)", path);
-            return -EEXIST;
-        }
-    }
-    *strrchr(dir, '/') = '\0'; /* handlers pass absolute paths only */
-    if (stat(dir[0] ? dir : "/", &st) < 0 || !S_ISDIR(st.st_mode)) {
-        (void) snprintf(err, err_size, "the directory of '%s' does not exist on the daemon's host",
-                        path);
-        return -ENOENT;
-    }
-    return 0;
-}
 
 int
 device_save_start(Device *d, const char *path, bool resume, bool overwrite, device_op_cb cb,
@@ -817,7 +788,7 @@ device_save_start(Device *d, const char *path, bool resume, bool overwrite, devi
     DeviceOp *op;
     int r;
 
-    r = check_save_target(path, overwrite, err, err_size);
+    r = save_path_check(path, overwrite, err, err_size);
     if (r < 0) {
         return r;
     }

@@ -194,7 +194,7 @@ on_device_done(Device *d, const OpResult *res, void *userdata)
 static int
 run_start_move(GroupRun *run, GroupDeviceRun *dr, GroupStep step, DeviceState to)
 {
-    DeviceOpOptions opts = {.lock_key = run, .no_auto_reset = true};
+    DeviceOpOptions opts = {.lock_key = run->lock_key, .no_auto_reset = true};
     char err[DEVICE_MESSAGE_MAX] = "";
     int r;
 
@@ -244,7 +244,7 @@ run_finish(GroupRun *run)
     Group *g = run->group;
 
     run->elapsed_us = (now_ns() - run->start_ns) / 1000;
-    for (size_t i = 0; i < run->n_devices; i++) {
+    for (size_t i = 0; run->owns_lock && i < run->n_devices; i++) {
         device_unlock(run->devices[i].device);
     }
     g->active = NULL;
@@ -369,6 +369,18 @@ int
 group_transition_start(Group *g, DeviceState target, bool force, group_done_cb done,
                        void *userdata, char *err, size_t err_size)
 {
+    if (g->migration) {
+        (void) snprintf(err, err_size, "group '%s' belongs to a migration; cancel it or wait "
+                        "for it to end", g->name);
+        return -EBUSY;
+    }
+    return group_transition_start_ex(g, target, force, NULL, done, userdata, err, err_size);
+}
+
+int
+group_transition_start_ex(Group *g, DeviceState target, bool force, const void *lock_key,
+                          group_done_cb done, void *userdata, char *err, size_t err_size)
+{
     GroupRun *run;
     int r;
 
@@ -388,7 +400,9 @@ group_transition_start(Group *g, DeviceState target, bool force, group_done_cb d
     run->done = done;
     run->userdata = userdata;
     run->start_ns = now_ns();
-    for (size_t i = 0; i < g->n_devices; i++) {
+    run->owns_lock = lock_key == NULL;
+    run->lock_key = lock_key ? lock_key : run;
+    for (size_t i = 0; run->owns_lock && i < g->n_devices; i++) {
         device_lock(g->devices[i], run);
     }
     g->active = run;
@@ -551,9 +565,9 @@ group_free(Group *g)
 int
 group_delete(Group *g, char *err, size_t err_size)
 {
-    if (g->active) {
-        (void) snprintf(err, err_size, "group '%s' is in a transition; delete it when it ends",
-                        g->name);
+    if (g->active || g->migration) {
+        (void) snprintf(err, err_size, "group '%s' is %s; delete it when that ends", g->name,
+                        g->active ? "in a transition" : "migrating");
         return -EBUSY;
     }
     log_info("Deleted group '%s'.", g->name);

@@ -74,6 +74,8 @@ typedef struct GroupRun {
     bool rolling_back;
     bool rolled_back;
     bool rollback_failed;
+    const void *lock_key;       /* the key the devices are locked with during the run */
+    bool owns_lock;             /* the run locked them itself (else a migration did) */
     int r;                      /* 0, or the transition's failure */
     char error[1024];
     void (*done)(Group *g, const struct GroupRun *run, void *userdata);
@@ -83,6 +85,7 @@ typedef struct GroupRun {
 struct Group {
     Manager *manager;
     char *name;
+    void *migration;            /* the MigrationJob that owns the group, or NULL */
     Device **devices;           /* in the order given at creation */
     size_t n_devices;
     GroupRun *active;           /* the transition in flight, or NULL */
@@ -114,6 +117,11 @@ Group *group_find(Manager *m, const char *name);
  */
 int group_transition_start(Group *g, DeviceState target, bool force, group_done_cb done,
                            void *userdata, char *err, size_t err_size);
+
+/* The same for an owner (a migration) that has locked every device of @g with @lock_key
+ * for longer than one transition: the run uses that key instead of locking them itself. */
+int group_transition_start_ex(Group *g, DeviceState target, bool force, const void *lock_key,
+                              group_done_cb done, void *userdata, char *err, size_t err_size);
 
 /* The state every device is in, or _DEVICE_STATE_INVALID when they differ. */
 DeviceState group_common_state(const GroupRun *run);

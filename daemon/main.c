@@ -16,6 +16,7 @@
 #include "dispatch.h"
 #include "handlers/handlers.h"
 #include "manager.h"
+#include "migration.h"
 #include "sd_service.h"
 #include "server.h"
 #include "util/cleanup.h"
@@ -132,6 +133,8 @@ on_signal(uv_signal_t *h, int signum)
     log_info("Received %s, shutting down.", strsignal(signum));
     sd_service_stopping(dm->sd);
     dm->ctx.manager->shutting_down = true;
+    /* A migration in flight rolls back (the source group returns to RUNNING) before exit. */
+    migration_abort_all(dm->ctx.manager);
     rpc_server_shutdown(dm->ctx.server, on_server_done, dm);
     /* Still handled, but no longer keeping the loop alive: it ends with the last operation. */
     uv_unref((uv_handle_t *) &dm->sigterm);

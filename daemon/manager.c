@@ -11,6 +11,7 @@
 
 #include "device.h"
 #include "group.h"
+#include "migration.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -43,6 +44,7 @@ manager_free(Manager *m)
     if (!m) {
         return NULL;
     }
+    migration_free_all(m);
     while (m->n_groups > 0) {
         group_free(m->groups[m->n_groups - 1]);
     }

@@ -31,6 +31,10 @@ struct Manager {
     size_t n_devices;
     size_t allocated;
     Group **groups;        /* sorted by name; see group.c */
+    struct MigrationJob **jobs; /* oldest first; see migration.c */
+    size_t n_jobs;
+    size_t allocated_jobs;
+    unsigned next_job;
     size_t n_groups;
     size_t allocated_groups;
     unsigned next_sim_index;

@@ -185,3 +185,103 @@ convert_group_done(GroupMsg *m)
     free(m->states);
     *m = (GroupMsg){0};
 }
+
+static const char *
+migration_state(const MigrationJob *j)
+{
+    switch (j->phase) {
+    case PHASE_COMPLETED:
+        return "completed";
+    case PHASE_FAILED:
+        return "failed";
+    case PHASE_CANCELLED:
+        return "cancelled";
+    default:
+        return "active";
+    }
+}
+
+static void
+convert_progress(const MigDevice *md, VfioMigd__V1__DeviceProgress *p)
+{
+    uint64_t moved = atomic_load(&md->precopy_bytes) + atomic_load(&md->stopcopy_bytes);
+
+    vfio_migd__v1__device_progress__init(p);
+    p->id = md->device->id;
+    p->state = convert_state_to_api(md->device->state);
+    p->bytes = moved;
+    p->precopy_bytes = atomic_load(&md->precopy_bytes);
+    p->stopcopy_bytes = atomic_load(&md->stopcopy_bytes);
+    p->initial_bytes = atomic_load(&md->initial_bytes);
+    p->dirty_bytes = atomic_load(&md->dirty_bytes);
+    p->rate = md->rate;
+    p->estimate_remaining = md->done || md->data_size < moved ? 0 : md->data_size - moved;
+    p->done = md->done;
+    p->error = (char *) md->message;
+}
+
+static void
+convert_options(const MigrationOptions *o, VfioMigd__V1__MigrationOptions *m)
+{
+    vfio_migd__v1__migration_options__init(m);
+    m->precopy = o->precopy ? VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO
+                            : VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_OFF;
+    m->switchover = o->manual_switchover ? VFIO_MIGD__V1__SWITCHOVER_MODE__SWITCHOVER_MANUAL
+                                         : VFIO_MIGD__V1__SWITCHOVER_MODE__SWITCHOVER_AUTO;
+    m->max_precopy_ms = o->max_precopy_ms;
+    m->downtime_target_ms = o->downtime_target_ms;
+    m->bandwidth_limit = o->bandwidth_limit;
+    m->timeout_ms = o->timeout_ms;
+}
+
+int
+convert_migration(const MigrationJob *j, MigrationMsg *out)
+{
+    VfioMigd__V1__Migration *m = &out->msg;
+    uint64_t end = j->end_ns ? j->end_ns : mig_now_ns();
+
+    *out = (MigrationMsg){0};
+    out->devs = calloc(j->n_devs ? j->n_devs : 1, sizeof(*out->devs));
+    out->dev_ptrs = calloc(j->n_devs ? j->n_devs : 1, sizeof(*out->dev_ptrs));
+    if (!out->devs || !out->dev_ptrs) {
+        convert_migration_done(out);
+        return -ENOMEM;
+    }
+    vfio_migd__v1__migration__init(m);
+    for (size_t i = 0; i < j->n_devs; i++) {
+        convert_progress(&j->devs[i], &out->devs[i]);
+        out->dev_ptrs[i] = &out->devs[i];
+        m->bytes += out->devs[i].bytes;
+        m->estimate_remaining += out->devs[i].estimate_remaining;
+        m->rate += out->devs[i].rate;
+    }
+    convert_options(&j->opts, &out->opts);
+    m->id = (char *) j->id;
+    m->role = (VfioMigd__V1__MigrationRole) j->role;
+    m->group = (char *) j->group_name;
+    m->phase = (VfioMigd__V1__MigrationPhase) j->phase;
+    m->state = (char *) migration_state(j);
+    m->peer = (char *) j->peer;
+    m->options = &out->opts;
+    m->elapsed_us = (end - j->start_ns) / 1000;
+    if (j->precopy_start_ns) {
+        m->precopy_us = ((j->switchover_ns ? j->switchover_ns : end) - j->precopy_start_ns) / 1000;
+    }
+    if (j->switchover_ns) {
+        m->downtime_us = (end - j->switchover_ns) / 1000;
+    }
+    m->error = (char *) j->error;
+    m->n_devices = j->n_devs;
+    m->devices = out->dev_ptrs;
+    m->started_unix_ms = j->started_unix_ms;
+    m->auto_resume = j->auto_resume;
+    return 0;
+}
+
+void
+convert_migration_done(MigrationMsg *m)
+{
+    free(m->devs);
+    free(m->dev_ptrs);
+    *m = (MigrationMsg){0};
+}

@@ -10,6 +10,8 @@
 
 #include "device.h"
 #include "group.h"
+#include "migration_internal.h"
+#include "vfio_migd/v1/migrations.pb-c.h"
 #include "vfio_migd/v1/devices.pb-c.h"
 #include "vfio_migd/v1/groups.pb-c.h"
 
@@ -65,3 +67,14 @@ convert_state_from_api(int v)
 {
     return v >= 1 && v <= _DEVICE_STATE_MAX ? (DeviceState) (v - 1) : _DEVICE_STATE_INVALID;
 }
+
+/* A migration job, with storage for its per-device progress. */
+typedef struct MigrationMsg {
+    VfioMigd__V1__Migration msg;
+    VfioMigd__V1__MigrationOptions opts;
+    VfioMigd__V1__DeviceProgress *devs;
+    VfioMigd__V1__DeviceProgress **dev_ptrs;
+} MigrationMsg;
+
+int convert_migration(const MigrationJob *j, MigrationMsg *out); /* 0 or -ENOMEM */
+void convert_migration_done(MigrationMsg *m);

@@ -11,6 +11,7 @@
 const char *const rpc_service_names[] = {
     "vfio_migd.v1.DeviceService",
     "vfio_migd.v1.GroupService",
+    "vfio_migd.v1.MigrationService",
     "vfio_migd.v1.SystemService",
     "grpc.health.v1.Health",
     NULL,
@@ -30,6 +31,7 @@ rpc_dispatch_table(size_t *ret_count)
     } services[] = {
         {device_methods, device_methods_count},
         {group_methods, group_methods_count},
+        {migration_methods, migration_methods_count},
         {system_methods, system_methods_count},
         {health_methods, health_methods_count},
     };

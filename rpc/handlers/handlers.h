@@ -19,6 +19,8 @@ typedef struct RpcContext {
 
 extern const RpcMethod device_methods[];
 extern const size_t device_methods_count;
+extern const RpcMethod migration_methods[];
+extern const size_t migration_methods_count;
 extern const RpcMethod group_methods[];
 extern const size_t group_methods_count;
 extern const RpcMethod system_methods[];

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migration_data — the data pumps, on workers: a device's data session to stream records on
+ * a socket or a file (source, save), and stream records from a socket into a device's
+ * resuming session (destination). Each pump touches only its own MigDevice, the session of
+ * its device (the device is locked by the job and no operation runs on it meanwhile) and
+ * its descriptor; progress goes out through the MigDevice atomics.
+ *
+ * Pre-copy follows the kernel's rules (reference §5.4-5.5, §11): PRECOPY_INFO between reads
+ * (mlx5 produces new dirty data only when asked), and read() == 0 or -ENOMSG in PRE_COPY
+ * means "nothing more for now", not the end.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "migration_internal.h"
+#include "util/cleanup.h"
+
+/* How long a pump waits at the temporary end of the pre-copy data before asking again:
+ * short enough to follow a device that dirties quickly, long enough not to spin. */
+#define PRECOPY_IDLE_NS (10 * 1000000ull)
+
+int
+mig_write_record(int fd, uint32_t type, uint32_t flags, uint32_t device, uint64_t seq,
+                 const void *payload, uint32_t size)
+{
+    StreamRecordHeader h = {.type = type, .flags = flags, .device = device, .length = size,
+                            .sequence = seq};
+    uint8_t hdr[STREAM_RECORD_HEADER_SIZE];
+
+    stream_encode_record_header(&h, payload, hdr);
+    return transport_writev_full(fd, hdr, sizeof(hdr), payload, size);
+}
+
+static void
+sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t) (ns / 1000000000ull),
+                          .tv_nsec = (long) (ns % 1000000000ull)};
+    (void) nanosleep(&ts, NULL);
+}
+
+/* Keeps this device's pre-copy within its share of the job's bandwidth limit. */
+static void
+throttle(MigDevice *md, uint64_t start_ns, uint64_t bytes)
+{
+    MigrationJob *j = md->job;
+    uint64_t share, due_ns, now;
+
+    if (j->opts.bandwidth_limit == 0) {
+        return;
+    }
+    share = j->opts.bandwidth_limit / j->n_devs;
+    share = share ? share : 1;
+    due_ns = start_ns + bytes * 1000000000ull / share;
+    now = mig_now_ns();
+    if (due_ns > now) {
+        sleep_ns(due_ns - now);
+    }
+}
+
+static int
+fail_work(MigWork *w, int r, const char *what)
+{
+    (void) snprintf(w->error, sizeof(w->error), "device '%s': %s: %s (%s)", w->dev->device->id,
+                    what, strerror(-r), strerrorname_np(-r) ?: "?");
+    w->r = r;
+    return r;
+}
+
+/* One round: PRECOPY_INFO, then one read. 1 = data sent, 0 = temporary end, -errno. */
+static int
+precopy_round(MigWork *w, uint8_t *buf, uint64_t start_ns)
+{
+    MigDevice *md = w->dev;
+    DataSession *s = md->device->session;
+    uint64_t initial = 0, dirty = 0;
+    ssize_t n;
+    int r;
+
+    r = s->ops->precopy_info(s, &initial, &dirty);
+    if (r < 0) {
+        return fail_work(w, r, "VFIO_MIG_GET_PRECOPY_INFO failed");
+    }
+    atomic_store(&md->initial_bytes, initial);
+    atomic_store(&md->dirty_bytes, dirty);
+    n = s->ops->read(s, buf, MIGRATION_DATA_CHUNK);
+    if (n == 0 || n == -ENOMSG) {
+        /* mtty/hisi return 0 here, mlx5 -ENOMSG: both mean "nothing more for now". */
+        atomic_store(&md->converged, initial == 0);
+        return 0;
+    }
+    if (n < 0) {
+        return fail_work(w, (int) n, "reading pre-copy data failed");
+    }
+    atomic_store(&md->converged, false);
+    r = mig_write_record(md->fd, STREAM_RECORD_DEVICE_DATA, STREAM_FLAG_PRECOPY, md->index,
+                         md->sequence, buf, (uint32_t) n);
+    if (r < 0) {
+        return fail_work(w, r, "sending pre-copy data failed");
+    }
+    md->sequence++;
+    atomic_fetch_add(&md->precopy_bytes, (uint64_t) n);
+    atomic_fetch_add(&md->records, 1);
+    throttle(md, start_ns, atomic_load(&md->precopy_bytes));
+    return 1;
+}
+
+void
+mig_pump_precopy(MigWork *w)
+{
+    MigrationJob *j = w->job;
+    _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
+    uint64_t start_ns = mig_now_ns();
+
+    if (!buf) {
+        (void) fail_work(w, -ENOMEM, "no memory for the pre-copy buffer");
+        return;
+    }
+    while (!atomic_load(&j->stop_pumps)) {
+        int r = precopy_round(w, buf, start_ns);
+        if (r < 0) {
+            return;
+        }
+        if (r == 0) {
+            sleep_ns(PRECOPY_IDLE_NS);
+        }
+    }
+}
+
+int
+mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
+{
+    _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
+    DataSession *s = md->device->session;
+    uint8_t end[16];
+    StreamDeviceTotals t;
+    int r;
+
+    if (!buf || !s) {
+        (void) snprintf(err, err_size, "device '%s': %s", md->device->id,
+                        buf ? "no data session in stop_copy" : "out of memory");
+        return buf ? -ENODATA : -ENOMEM;
+    }
+    for (;;) {
+        ssize_t n = s->ops->read(s, buf, MIGRATION_DATA_CHUNK);
+        if (n == 0) {
+            break; /* in STOP_COPY, 0 is the end of the device's state */
+        }
+        if (n < 0) {
+            r = (int) n;
+            (void) snprintf(err, err_size, "device '%s': reading stop-copy data failed: %s (%s)",
+                            md->device->id, strerror(-r), strerrorname_np(-r) ?: "?");
+            return r;
+        }
+        r = mig_write_record(fd, STREAM_RECORD_DEVICE_DATA, 0, md->index, md->sequence, buf,
+                             (uint32_t) n);
+        if (r < 0) {
+            (void) snprintf(err, err_size, "device '%s': sending stop-copy data failed: %s",
+                            md->device->id, strerror(-r));
+            return r;
+        }
+        md->sequence++;
+        atomic_fetch_add(&md->stopcopy_bytes, (uint64_t) n);
+        atomic_fetch_add(&md->records, 1);
+    }
+    t.bytes = atomic_load(&md->precopy_bytes) + atomic_load(&md->stopcopy_bytes);
+    t.records = atomic_load(&md->records);
+    (void) stream_encode_device_end(&t, end, sizeof(end));
+    r = mig_write_record(fd, STREAM_RECORD_DEVICE_END, 0, md->index, md->sequence, end,
+                         sizeof(end));
+    if (r < 0) {
+        (void) snprintf(err, err_size, "device '%s': sending its end failed: %s", md->device->id,
+                        strerror(-r));
+        return r;
+    }
+    md->sequence++;
+    return 0;
+}
+
+/* Writes a payload into the resuming session; any write error is fatal for the session. */
+static int
+feed_session(MigWork *w, const uint8_t *p, uint32_t size)
+{
+    DataSession *s = w->dev->device->session;
+
+    if (!s) {
+        return fail_work(w, -ENODATA, "no resuming data session");
+    }
+    for (uint32_t off = 0; off < size;) {
+        ssize_t n = s->ops->write(s, p + off, size - off);
+        if (n <= 0) {
+            return fail_work(w, n < 0 ? (int) n : -EIO, "the device refused the migration data");
+        }
+        off += (uint32_t) n;
+    }
+    return 0;
+}
+
+/* Reads one record of this channel into *buf (grown up to STREAM_MAX_RECORD). */
+static int
+receive_record(MigWork *w, StreamReader *rd, uint8_t **buf, size_t *cap, StreamRecordHeader *rh)
+{
+    uint8_t hdr[STREAM_RECORD_HEADER_SIZE];
+    StreamRecordHeader peek;
+    int r;
+
+    r = transport_read_full(w->dev->fd, hdr, sizeof(hdr));
+    if (r < 0) {
+        return fail_work(w, r, r == -ENODATA ? "the source closed the data channel early"
+                                             : "receiving migration data failed");
+    }
+    r = stream_decode_record_header(hdr, &peek);
+    if (r >= 0 && peek.length > *cap) {
+        uint8_t *p = realloc(*buf, peek.length);
+        if (!p) {
+            return fail_work(w, -ENOMEM, "no memory for a record");
+        }
+        *buf = p;
+        *cap = peek.length;
+    }
+    if (r >= 0) {
+        r = transport_read_full(w->dev->fd, *buf, peek.length);
+        if (r < 0) {
+            return fail_work(w, r, "receiving migration data failed");
+        }
+    }
+    if (r >= 0) {
+        r = stream_reader_record(rd, hdr, *buf, NULL, rh);
+    }
+    if (r < 0) {
+        (void) snprintf(w->error, sizeof(w->error), "device '%s': bad record from the source: %.300s",
+                        w->dev->device->id, rd->error[0] ? rd->error : strerror(-r));
+        w->r = r;
+    }
+    return r;
+}
+
+void
+mig_channel_receive(MigWork *w)
+{
+    MigDevice *md = w->dev;
+    MigrationJob *j = w->job;
+    _cleanup_free_ StreamReader *rd = malloc(sizeof(*rd));
+    _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
+    size_t cap = MIGRATION_DATA_CHUNK;
+    StreamRecordHeader rh;
+
+    if (!rd || !buf) {
+        (void) fail_work(w, -ENOMEM, "no memory for the data channel");
+        return;
+    }
+    stream_reader_expect_devices(rd, j->stream_id, (uint32_t) j->n_devs);
+    while (!atomic_load(&j->abort)) {
+        if (receive_record(w, rd, &buf, &cap, &rh) < 0) {
+            return;
+        }
+        if (rh.device != md->index) {
+            w->r = -EBADMSG;
+            (void) snprintf(w->error, sizeof(w->error), "device '%s': its channel carried a "
+                            "record of device %u", md->device->id, rh.device);
+            return;
+        }
+        if (rh.type == STREAM_RECORD_DEVICE_END) {
+            return; /* the reader checked the totals */
+        }
+        if (rh.type != STREAM_RECORD_DEVICE_DATA || feed_session(w, buf, rh.length) < 0) {
+            if (w->r == 0) {
+                continue; /* an optional record type we do not know */
+            }
+            return;
+        }
+        atomic_fetch_add((rh.flags & STREAM_FLAG_PRECOPY) ? &md->precopy_bytes
+                                                          : &md->stopcopy_bytes,
+                         rh.length);
+        atomic_fetch_add(&md->records, 1);
+    }
+    w->r = w->r ? w->r : -ECANCELED;
+}

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migration_dest — PrepareIncoming, on the destination daemon.
+ *
+ * The plan: listen (only for this migration) and wait for the source (timeout). Every new
+ * connection gets HANDSHAKE_MS to say who it is, on a worker:
+ *   HELLO       token (constant-time compare, single use), stream header and manifest. The
+ *               manifest must match the local group (same device names, flags, back-ends;
+ *               sim sizes): else REFUSE, before the source has stopped anything. Then the
+ *               group -> RESUMING (P2P-safe) and ACCEPT with the data channels' key.
+ *   DATA_HELLO  key, stream id, device index: the channel is bound to that device and a
+ *               worker writes its records into the device's resuming session.
+ * The control worker waits for PINGs (silence longer than the timeout fails the job) and for
+ * STREAM_END. When every channel ended and STREAM_END's totals agree: group -> STOP (where
+ * drivers validate), CONFIRM, and with auto_resume group -> RUNNING. Any failure resets the
+ * devices.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "manager.h"
+#include "migration_internal.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+#define PREPARE_TIMEOUT_DEFAULT_MS 300000
+
+/* ---- handshake (worker) ---- */
+
+static void
+handshake_run(MigWork *w)
+{
+    uint32_t max = TRANSPORT_MAX_MESSAGE;
+    int r;
+
+    w->msg = malloc(max);
+    if (!w->msg) {
+        w->r = -ENOMEM;
+        return;
+    }
+    r = transport_recv(w->fd, &w->msg_type, w->msg, max, &w->msg_size);
+    if (r < 0) {
+        (void) snprintf(w->error, sizeof(w->error), "a connection said nothing usable: %s",
+                        strerror(-r));
+    }
+    w->r = r;
+}
+
+static void
+refuse(int fd, const char *why)
+{
+    (void) send(fd, (uint8_t[]){TMSG_REFUSE, 0, 0, 0, (uint8_t) strnlen(why, 255), 0, 0, 0}, 8,
+                MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void) send(fd, why, strnlen(why, 255), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* ---- manifest check ---- */
+
+/* Parses HELLO: token, stream header, manifest record. Fills @src. */
+static int
+parse_hello(MigrationJob *j, const MigWork *w, StreamManifest *src, char *why, size_t why_size)
+{
+    _cleanup_free_ StreamReader *rd = malloc(sizeof(*rd));
+    const uint8_t *p = w->msg;
+    StreamRecordHeader rh;
+    char token[TRANSPORT_TOKEN_HEX + 1];
+    int r;
+
+    if (!rd || w->msg_size < TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE) {
+        (void) snprintf(why, why_size, "malformed HELLO");
+        return -EBADMSG;
+    }
+    memcpy(token, p, TRANSPORT_TOKEN_HEX);
+    token[TRANSPORT_TOKEN_HEX] = '\0';
+    if (!transport_token_equal(token, j->token)) {
+        (void) snprintf(why, why_size, "wrong token");
+        return -EPERM;
+    }
+    stream_reader_init(rd);
+    r = stream_reader_header(rd, p + TRANSPORT_TOKEN_HEX);
+    p += TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE;
+    if (r >= 0 && stream_decode_record_header(p, &rh) >= 0 &&
+        rh.length != w->msg_size - (size_t) (p - w->msg) - STREAM_RECORD_HEADER_SIZE) {
+        r = -EBADMSG;
+    }
+    if (r >= 0) {
+        r = stream_reader_record(rd, p, p + STREAM_RECORD_HEADER_SIZE, src, &rh);
+    }
+    if (r < 0 || rh.type != STREAM_RECORD_MANIFEST) {
+        (void) snprintf(why, why_size, "bad manifest: %s", rd->error[0] ? rd->error : "malformed");
+        return r < 0 ? r : -EBADMSG;
+    }
+    j->stream_id = rd->stream_id;
+    return 0;
+}
+
+/* ---- completion ---- */
+
+static void
+on_resumed(MigrationJob *j, const GroupRun *run)
+{
+    if (run->r < 0) {
+        log_warning("Migration %s: resuming the group failed: %s.", j->id, run->error);
+    }
+    mig_complete(j);
+}
+
+static void
+send_confirm(MigrationJob *j)
+{
+    uint8_t msg[8] = {TMSG_CONFIRM, 0, 0, 0, 0, 0, 0, 0};
+
+    pthread_mutex_lock(&j->ctl_lock);
+    (void) send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    pthread_mutex_unlock(&j->ctl_lock);
+}
+
+static void
+on_stop_entered(MigrationJob *j, const GroupRun *run)
+{
+    if (run->r < 0) {
+        mig_fail(j, run->r, "the devices refused the migrated state: %s", run->error);
+        return;
+    }
+    j->confirmed = true;
+    send_confirm(j);
+    j->end_ns = mig_now_ns();
+    if (!j->auto_resume || mig_group_transition(j, DEVICE_STATE_RUNNING, on_resumed) < 0) {
+        mig_complete(j);
+    }
+}
+
+static void
+maybe_complete(MigrationJob *j)
+{
+    if (!j->stream_end_received || j->phase == PHASE_COMPLETING ||
+        j->phase == PHASE_ROLLING_BACK || mig_is_over(j)) {
+        return;
+    }
+    for (size_t i = 0; i < j->n_devs; i++) {
+        MigDevice *md = &j->devs[i];
+        uint64_t got = atomic_load(&md->precopy_bytes) + atomic_load(&md->stopcopy_bytes);
+        if (!md->done) {
+            return;
+        }
+        if (got != j->end_totals[i].bytes || atomic_load(&md->records) != j->end_totals[i].records) {
+            mig_fail(j, -EBADMSG, "device '%s': received %llu bytes in %llu records, the "
+                     "source's end says %llu in %llu", md->device->id, (unsigned long long) got,
+                     (unsigned long long) atomic_load(&md->records),
+                     (unsigned long long) j->end_totals[i].bytes,
+                     (unsigned long long) j->end_totals[i].records);
+            return;
+        }
+    }
+    mig_set_phase(j, PHASE_COMPLETING);
+    (void) mig_group_transition(j, DEVICE_STATE_STOP, on_stop_entered);
+}
+
+/* ---- control (worker) ---- */
+
+static void
+control_run(MigWork *w)
+{
+    MigrationJob *j = w->job;
+    uint32_t max = TRANSPORT_MAX_MESSAGE;
+    int r;
+
+    w->msg = malloc(max);
+    while (w->msg && !atomic_load(&j->control_stop)) {
+        r = transport_wait_readable(j->ctl_fd, MIGRATION_PEER_SILENCE_MS);
+        if (r == 0) {
+            (void) snprintf(w->error, sizeof(w->error), "no word from the source for %u ms",
+                            MIGRATION_PEER_SILENCE_MS);
+            w->r = -ETIMEDOUT;
+            return;
+        }
+        r = r < 0 ? r : transport_recv(j->ctl_fd, &w->msg_type, w->msg, max - 1, &w->msg_size);
+        if (r < 0) {
+            (void) snprintf(w->error, sizeof(w->error), "lost the source (control channel): %s",
+                            r == -ENODATA ? "it closed the connection" : strerror(-r));
+            w->r = r;
+            return;
+        }
+        if (w->msg_type == TMSG_PING) {
+            continue;
+        }
+        if (w->msg_type == TMSG_STREAM_END) {
+            return;
+        }
+        w->msg[w->msg_size] = '\0';
+        (void) snprintf(w->error, sizeof(w->error), "the source %s: %.512s",
+                        w->msg_type == TMSG_FAIL ? "failed" : "sent an unexpected message",
+                        w->msg_type == TMSG_FAIL ? (char *) w->msg : "protocol error");
+        w->r = -ECONNABORTED;
+        return;
+    }
+    w->r = w->msg ? -ECANCELED : -ENOMEM;
+}
+
+static int
+take_stream_end(MigrationJob *j, const MigWork *w)
+{
+    StreamRecordHeader rh;
+    int r;
+
+    if (w->msg_size < STREAM_RECORD_HEADER_SIZE) {
+        return -EBADMSG;
+    }
+    r = stream_decode_record_header(w->msg, &rh);
+    if (r < 0 || rh.type != STREAM_RECORD_STREAM_END ||
+        rh.length != w->msg_size - STREAM_RECORD_HEADER_SIZE ||
+        crc32c(0, w->msg + STREAM_RECORD_HEADER_SIZE, rh.length) != rh.payload_crc) {
+        return -EBADMSG;
+    }
+    j->end_totals = calloc(j->n_devs, sizeof(*j->end_totals));
+    if (!j->end_totals) {
+        return -ENOMEM;
+    }
+    return stream_decode_stream_end(w->msg + STREAM_RECORD_HEADER_SIZE, rh.length, j->end_totals,
+                                    (uint32_t) j->n_devs);
+}
+
+static void
+control_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+
+    if (w->r < 0) {
+        mig_fail(j, w->r, "%s", w->error);
+        return;
+    }
+    if (take_stream_end(j, w) < 0) {
+        mig_fail(j, -EBADMSG, "the source's end of stream is malformed");
+        return;
+    }
+    j->stream_end_received = true;
+    maybe_complete(j);
+}
+
+/* ---- data channels ---- */
+
+static void
+channel_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+
+    j->drains--;
+    if (w->r < 0) {
+        mig_fail(j, w->r, "%s", w->error);
+        return;
+    }
+    w->dev->done = true;
+    maybe_complete(j);
+}
+
+static void
+on_data_hello(MigrationJob *j, MigWork *w)
+{
+    char key[TRANSPORT_TOKEN_HEX + 1];
+    uint64_t stream_id = 0;
+    uint32_t index = 0;
+    uint8_t ok[8] = {TMSG_DATA_ACCEPT, 0, 0, 0, 0, 0, 0, 0};
+    MigDevice *md;
+
+    if (w->msg_size != TRANSPORT_TOKEN_HEX + 12 || !j->channel_key[0]) {
+        return;
+    }
+    memcpy(key, w->msg, TRANSPORT_TOKEN_HEX);
+    key[TRANSPORT_TOKEN_HEX] = '\0';
+    for (int i = 0; i < 8; i++) {
+        stream_id |= (uint64_t) w->msg[TRANSPORT_TOKEN_HEX + i] << (8 * i);
+    }
+    for (int i = 0; i < 4; i++) {
+        index |= (uint32_t) w->msg[TRANSPORT_TOKEN_HEX + 8 + i] << (8 * i);
+    }
+    if (!transport_token_equal(key, j->channel_key) || stream_id != j->stream_id ||
+        index >= j->n_devs || j->devs[index].channel_bound) {
+        return; /* not ours: the connection is just closed */
+    }
+    md = &j->devs[index];
+    md->channel_bound = true;
+    md->fd = TAKE_FD(w->fd);
+    (void) transport_set_timeout(md->fd, 0); /* liveness comes from the control channel */
+    (void) send(md->fd, ok, sizeof(ok), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (mig_queue(j, mig_work_new(j, md, mig_channel_receive, channel_done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start receiving device '%s'", md->device->id);
+        return;
+    }
+    j->drains++;
+}
+
+/* ---- HELLO ---- */
+
+static void
+on_resuming_entered(MigrationJob *j, const GroupRun *run)
+{
+    uint8_t msg[8 + TRANSPORT_TOKEN_HEX] = {TMSG_ACCEPT, 0, 0, 0, TRANSPORT_TOKEN_HEX, 0, 0, 0};
+
+    if (run->r < 0) {
+        refuse(j->ctl_fd, "the destination's devices could not enter resuming");
+        mig_fail(j, run->r, "entering resuming failed: %s", run->error);
+        return;
+    }
+    if (j->phase != PHASE_CONNECTING) {
+        return;
+    }
+    memcpy(msg + 8, j->channel_key, TRANSPORT_TOKEN_HEX);
+    (void) send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start the control channel");
+    }
+}
+
+static void
+on_hello(MigrationJob *j, MigWork *w)
+{
+    _cleanup_free_ StreamManifestDevice *devs = calloc(STREAM_MAX_DEVICES, sizeof(*devs));
+    StreamManifest src = {.devices = devs};
+    char why[384] = "";
+    int r;
+
+    if (!devs) {
+        return;
+    }
+    if (j->token_used) {
+        refuse(w->fd, "this migration's token was already used");
+        return;
+    }
+    r = parse_hello(j, w, &src, why, sizeof(why));
+    if (r == -EPERM) {
+        log_warning("Migration %s: a connection presented a wrong token; refused.", j->id);
+        refuse(w->fd, why);
+        return;
+    }
+    j->token_used = true; /* single use, whatever the manifest says */
+    if (r >= 0) {
+        r = mig_match_manifest(j, &src, why, sizeof(why));
+    }
+    if (r < 0) {
+        refuse(w->fd, why);
+        mig_fail(j, r, "refused the source's manifest: %s", why);
+        return;
+    }
+    j->ctl_fd = TAKE_FD(w->fd);
+    (void) transport_new_token(j->channel_key);
+    mig_set_phase(j, PHASE_CONNECTING);
+    (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_resuming_entered);
+}
+
+static void
+handshake_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+
+    if (w->r >= 0 && !mig_is_over(j) && j->phase != PHASE_ROLLING_BACK) {
+        if (w->msg_type == TMSG_HELLO && j->phase == PHASE_WAITING) {
+            on_hello(j, w);
+        } else if (w->msg_type == TMSG_DATA_HELLO && j->phase == PHASE_CONNECTING) {
+            on_data_hello(j, w);
+        }
+    }
+    if (w->fd >= 0) {
+        (void) close(TAKE_FD(w->fd));
+    }
+}
+
+static void
+on_acceptable(uv_poll_t *h, int status, int events)
+{
+    MigrationJob *j = h->data;
+
+    (void) status;
+    (void) events;
+    for (;;) {
+        int fd = accept4(j->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        MigWork *w;
+
+        if (fd < 0) {
+            return; /* EAGAIN: all taken; other errors: the next poll tries again */
+        }
+        transport_tune(fd);
+        (void) transport_set_timeout(fd, MIGRATION_HANDSHAKE_MS);
+        w = mig_work_new(j, NULL, handshake_run, handshake_done);
+        if (w) {
+            w->fd = fd;
+        }
+        if (mig_queue(j, w) < 0) {
+            (void) close(fd);
+        }
+    }
+}
+
+static void
+dest_tick(uv_timer_t *t)
+{
+    MigrationJob *j = t->data;
+
+    (void) mig_update_rates(j);
+    if (j->phase == PHASE_WAITING &&
+        mig_now_ns() - j->start_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
+        mig_fail(j, -ETIMEDOUT, "no source connected within %u ms", j->opts.timeout_ms);
+        mig_maybe_finish_failure(j);
+    }
+}
+
+int
+migration_prepare_incoming(Manager *m, const char *group, const char *listen, bool auto_resume,
+                           uint32_t timeout_ms, MigrationJob **ret, char *bound,
+                           size_t bound_size, char *token, size_t token_size, char *err,
+                           size_t err_size)
+{
+    Group *g = group_find(m, group);
+    MigrationJob *j = NULL;
+    _cleanup_close_ int fd = -EBADF;
+    int r;
+
+    if (!g) {
+        (void) snprintf(err, err_size, "no group named '%.64s'", group);
+        return -ENOENT;
+    }
+    r = mig_check_group_idle(g, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = transport_listen(listen, &fd, bound, bound_size, err, err_size);
+    if (r < 0) {
+        return r == -EINVAL ? r : -EADDRNOTAVAIL;
+    }
+    r = mig_job_new(m, MIGRATION_DESTINATION, g, &j);
+    if (r < 0) {
+        return r;
+    }
+    j->auto_resume = auto_resume;
+    j->opts.timeout_ms = timeout_ms ? timeout_ms : PREPARE_TIMEOUT_DEFAULT_MS;
+    (void) snprintf(j->peer, sizeof(j->peer), "%s", bound);
+    (void) transport_new_token(j->token);
+    j->listen_fd = TAKE_FD(fd);
+    (void) uv_poll_init(m->loop, &j->listen_poll, j->listen_fd);
+    j->listen_poll.data = j;
+    j->listen_active = true;
+    j->handles_open++;
+    (void) uv_poll_start(&j->listen_poll, UV_READABLE, on_acceptable);
+    mig_set_phase(j, PHASE_WAITING);
+    mig_tick_start(j, dest_tick);
+    (void) snprintf(token, token_size, "%s", j->token);
+    *ret = j;
+    return 0;
+}

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * migration_internal — the MigrationJob and what the migration_*.c files share. Not for
+ * other modules: they use migration.h.
+ *
+ * Ownership: the job owns its sockets, its listening socket and its timer; the devices stay
+ * the manager's, locked with the job as key for the whole job, so no other request can move
+ * them. Workers only touch their own MigDevice (and the atomics), the job's immutable fields
+ * (ids, keys, snapshot manifest) and the sockets; everything else is the loop's.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "core/stream.h"
+#include "device.h"
+#include "group.h"
+#include "migration.h"
+#include "transport.h"
+
+#define MIGRATION_DATA_CHUNK (1u << 20)  /* payload per DEVICE_DATA record, and read size */
+#define MIGRATION_TICK_MS 100            /* progress, convergence and timeout checks */
+#define MIGRATION_KEEP_FINISHED 64       /* finished jobs kept for GetMigration/ListMigrations */
+#define MIGRATION_HANDSHAKE_MS 10000     /* a new connection must say who it is within this */
+/* The source PINGs every second; this much silence means the source or the link is gone. */
+#define MIGRATION_PEER_SILENCE_MS 15000
+
+typedef struct MigDevice {
+    MigrationJob *job;
+    Device *device;
+    uint32_t index;
+    int fd;                        /* the data channel (live migration), or -EBADF */
+    /* progress: written by this device's worker, read by the loop */
+    _Atomic uint64_t precopy_bytes;
+    _Atomic uint64_t stopcopy_bytes;
+    _Atomic uint64_t records;
+    _Atomic uint64_t initial_bytes;
+    _Atomic uint64_t dirty_bytes;
+    _Atomic bool converged;        /* pre-copy: nothing initial left, dirty within target */
+    uint64_t sequence;             /* next DEVICE_DATA sequence (the worker's) */
+    uint64_t data_size;            /* estimate at the start */
+    uint64_t rate_prev_bytes;      /* loop: for the rate */
+    double rate;
+    bool done;                     /* DEVICE_END sent or received */
+    bool channel_bound;            /* destination: a data channel claimed this device */
+    int error;
+    char message[256];
+} MigDevice;
+
+/* A unit of blocking work for one device or for the job, run by uv_queue_work. */
+typedef struct MigWork {
+    uv_work_t req;
+    MigrationJob *job;
+    MigDevice *dev;                /* NULL for job-wide work */
+    int fd;                        /* the connection it works on, when relevant */
+    void (*run)(struct MigWork *w);
+    void (*done)(struct MigWork *w);
+    int r;
+    uint32_t msg_type;             /* what a handshake/control worker received */
+    uint8_t *msg;                  /* its payload (heap, freed with the work) */
+    uint32_t msg_size;
+    char error[1024];
+} MigWork;
+
+struct MigrationJob {
+    Manager *manager;
+    char id[16];
+    MigrationRole role;
+    Group *group;
+    char group_name[STREAM_MAX_NAME + 1];
+    MigrationPhase phase;
+    MigrationOptions opts;
+    bool auto_resume;              /* destination */
+    char peer[TRANSPORT_ADDRESS_MAX]; /* address or file path */
+    char token[TRANSPORT_TOKEN_HEX + 1];
+    char channel_key[TRANSPORT_TOKEN_HEX + 1];
+    bool token_used;
+    uint64_t stream_id;
+    MigDevice *devs;
+    size_t n_devs;
+    StreamManifest manifest;       /* ours: what we send, or what the source must match */
+    int ctl_fd;
+    pthread_mutex_t ctl_lock;      /* one writer at a time on the control socket */
+    int listen_fd;
+    uv_poll_t listen_poll;
+    bool listen_active;
+    uv_timer_t tick;
+    bool tick_initialized;
+    bool tick_active;
+    unsigned handles_open;
+    atomic_bool stop_pumps;        /* pre-copy pumps return when set */
+    atomic_bool abort;             /* every worker returns as soon as it can */
+    atomic_bool control_stop;
+    unsigned workers;              /* MigWork in flight */
+    unsigned pumps;                /* pre-copy pumps in flight */
+    unsigned drains;               /* stop-copy drains / destination channels in flight */
+    bool group_busy;               /* a group transition of ours is running */
+    bool stream_end_received;      /* destination */
+    StreamDeviceTotals *end_totals;
+    bool confirmed;                /* source: the destination confirmed */
+    bool cancel_requested;
+    bool rollback_started;
+    bool touched;                  /* a group transition of the job ran: devices may have moved */
+    unsigned resets_pending;
+    uint64_t start_ns, precopy_start_ns, switchover_ns, end_ns;
+    uint64_t started_unix_ms;
+    uint64_t rate_prev_ns;
+    int r;
+    char error[1536];
+    char path[4096];               /* save/restore file */
+    bool overwrite, resume_after, stop_after;
+    migration_done_cb done;        /* save/restore callers */
+    void *done_userdata;
+};
+
+/* ---- migration.c ---- */
+uint64_t mig_now_ns(void);
+int mig_job_new(Manager *m, MigrationRole role, Group *g, MigrationJob **ret);
+const char *mig_phase_name(MigrationPhase p);
+void mig_set_phase(MigrationJob *j, MigrationPhase p);
+/* Queues @w (w->run on a worker, then w->done on the loop) and counts it. */
+int mig_queue(MigrationJob *j, MigWork *w);
+MigWork *mig_work_new(MigrationJob *j, MigDevice *dev, void (*run)(MigWork *),
+                      void (*done)(MigWork *));
+/* Records the job's failure (first one wins), stops every worker, and rolls back once
+ * they have returned and no group transition of ours runs. */
+void mig_fail(MigrationJob *j, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Called when a worker or group transition of the job ended: continues a pending failure. */
+void mig_maybe_finish_failure(MigrationJob *j);
+void mig_complete(MigrationJob *j);
+bool mig_is_over(const MigrationJob *j);
+typedef struct GroupWait {
+    MigrationJob *job;
+    void (*done)(MigrationJob *j, const GroupRun *run);
+} GroupWait;
+
+/* Starts a group transition owned by the job; @done runs on the loop. */
+int mig_group_transition(MigrationJob *j, DeviceState target, void (*done)(MigrationJob *j,
+                         const GroupRun *run));
+void mig_build_manifest(MigrationJob *j);
+/* Pairs @src's devices with the job's by name (flags, back-end, sim sizes must agree) and
+ * puts the job's devices in @src's order, so record device indexes address j->devs. */
+int mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size);
+/* A group may start a migration, save or restore: idle, not migrating, devices migratable. */
+int mig_check_group_idle(Group *g, char *err, size_t err_size);
+void mig_send_nonblocking(MigrationJob *j, uint32_t type, const char *text);
+void mig_close_sockets(MigrationJob *j);
+void mig_tick_start(MigrationJob *j, void (*cb)(uv_timer_t *));
+/* Updates every device's smoothed rate; returns the job's total (bytes/s). */
+double mig_update_rates(MigrationJob *j);
+
+/* ---- migration_data.c (workers) ---- */
+/* Source: pre-copy until stop_pumps; returns 0, or -errno with w->error set. */
+void mig_pump_precopy(MigWork *w);
+/* Source: stop-copy: read the session to its end, then DEVICE_END (socket or file). */
+int mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size);
+/* Destination: read this device's records from its channel into its resuming session. */
+void mig_channel_receive(MigWork *w);
+/* Writes a stream record (header + payload) to @fd. */
+int mig_write_record(int fd, uint32_t type, uint32_t flags, uint32_t device, uint64_t seq,
+                     const void *payload, uint32_t size);
+
+/* ---- flows ---- */
+void mig_source_on_group_done(MigrationJob *j, const GroupRun *run);
+void mig_dest_rollback(MigrationJob *j);
+void mig_source_rollback(MigrationJob *j);
+void mig_file_rollback(MigrationJob *j);

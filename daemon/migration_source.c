@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migration_source — StartMigration, on the source daemon.
+ *
+ * The plan, each step finishing on the loop:
+ *   connect     (worker) control connection, HELLO with token + stream header + manifest,
+ *               ACCEPT or REFUSE; then one data connection per device (DATA_HELLO with the
+ *               channel key). Nothing has been stopped yet, so a refusal needs no rollback.
+ *   control     (worker, for the whole job) PING every second, waits for CONFIRM or FAIL.
+ *   pre-copy    group -> PRE_COPY (P2P-safe), one pump per device until the tick finds every
+ *               device converged (or max_precopy_ms passed): then switchover (auto) or READY.
+ *   switchover  pumps stop, group -> STOP_COPY (P2P-safe), one drain per device to its end,
+ *               STREAM_END on the control connection, wait for CONFIRM (timeout_ms).
+ *   confirmed   downtime ends; group -> STOP; COMPLETED. After CONFIRM nothing rolls back:
+ *               the destination has the VM's devices.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "manager.h"
+#include "migration_internal.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+static void begin_switchover(MigrationJob *j);
+
+/* ---- connect (worker) ---- */
+
+static int
+send_hello(MigrationJob *j, int fd)
+{
+    size_t mlen = stream_manifest_size(&j->manifest);
+    size_t size = TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE + mlen;
+    _cleanup_free_ uint8_t *msg = malloc(size);
+    StreamHeader sh = {.stream_id = j->stream_id};
+    StreamRecordHeader rh = {.type = STREAM_RECORD_MANIFEST, .device = STREAM_DEVICE_NONE,
+                             .length = (uint32_t) mlen};
+    uint8_t *p;
+
+    if (!msg || size > TRANSPORT_MAX_MESSAGE) {
+        return -E2BIG;
+    }
+    memcpy(msg, j->token, TRANSPORT_TOKEN_HEX);
+    p = msg + TRANSPORT_TOKEN_HEX;
+    stream_encode_header(&sh, p);
+    p += STREAM_HEADER_SIZE;
+    if (stream_encode_manifest(&j->manifest, p + STREAM_RECORD_HEADER_SIZE, mlen) < 0) {
+        return -E2BIG;
+    }
+    stream_encode_record_header(&rh, p + STREAM_RECORD_HEADER_SIZE, p);
+    return transport_send(fd, TMSG_HELLO, msg, (uint32_t) size);
+}
+
+/* Sends @type, waits for the answer; REFUSE/FAIL text lands in @w->error. */
+static int
+exchange(MigWork *w, int fd, uint32_t want, const char *what)
+{
+    uint8_t buf[1024];
+    uint32_t type, size;
+    int r;
+
+    r = transport_recv(fd, &type, buf, sizeof(buf) - 1, &size);
+    if (r < 0) {
+        (void) snprintf(w->error, sizeof(w->error), "%s: no answer from the destination: %s",
+                        what, strerror(-r));
+        return r;
+    }
+    buf[size] = '\0';
+    if (type == TMSG_REFUSE || type == TMSG_FAIL) {
+        (void) snprintf(w->error, sizeof(w->error), "the destination refused: %.512s", (char *) buf);
+        return -ECONNREFUSED;
+    }
+    if (type != want) {
+        (void) snprintf(w->error, sizeof(w->error), "%s: unexpected message %u", what, type);
+        return -EPROTO;
+    }
+    if (want == TMSG_ACCEPT) {
+        if (size != TRANSPORT_TOKEN_HEX) {
+            (void) snprintf(w->error, sizeof(w->error), "%s: malformed ACCEPT", what);
+            return -EPROTO;
+        }
+        memcpy(w->job->channel_key, buf, TRANSPORT_TOKEN_HEX);
+    }
+    return 0;
+}
+
+static int
+open_data_channel(MigWork *w, uint32_t index, int *ret_fd)
+{
+    MigrationJob *j = w->job;
+    uint8_t hello[TRANSPORT_TOKEN_HEX + 12];
+    _cleanup_close_ int fd = -EBADF;
+    int r;
+
+    r = transport_connect(j->peer, (int) j->opts.timeout_ms, &fd, w->error, sizeof(w->error));
+    if (r < 0) {
+        return r;
+    }
+    (void) transport_set_timeout(fd, (int) j->opts.timeout_ms);
+    memcpy(hello, j->channel_key, TRANSPORT_TOKEN_HEX);
+    for (int i = 0; i < 8; i++) {
+        hello[TRANSPORT_TOKEN_HEX + i] = (uint8_t) (j->stream_id >> (8 * i));
+    }
+    for (int i = 0; i < 4; i++) {
+        hello[TRANSPORT_TOKEN_HEX + 8 + i] = (uint8_t) (index >> (8 * i));
+    }
+    r = transport_send(fd, TMSG_DATA_HELLO, hello, sizeof(hello));
+    if (r >= 0) {
+        r = exchange(w, fd, TMSG_DATA_ACCEPT, "opening a data channel");
+    }
+    if (r < 0) {
+        return r;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+static void
+connect_run(MigWork *w)
+{
+    MigrationJob *j = w->job;
+    int *fds = (int *) w->msg;
+    int r;
+
+    r = transport_connect(j->peer, (int) j->opts.timeout_ms, &w->fd, w->error, sizeof(w->error));
+    if (r >= 0) {
+        (void) transport_set_timeout(w->fd, (int) j->opts.timeout_ms);
+        r = send_hello(j, w->fd);
+    }
+    if (r >= 0) {
+        r = exchange(w, w->fd, TMSG_ACCEPT, "sending the manifest");
+    }
+    for (size_t i = 0; r >= 0 && i < j->n_devs && !atomic_load(&j->abort); i++) {
+        r = open_data_channel(w, (uint32_t) i, &fds[i]);
+    }
+    w->r = r;
+}
+
+/* ---- control (worker) ---- */
+
+static void
+control_run(MigWork *w)
+{
+    MigrationJob *j = w->job;
+    uint8_t buf[1024];
+    uint32_t type, size;
+    int r;
+
+    while (!atomic_load(&j->control_stop)) {
+        r = transport_wait_readable(j->ctl_fd, 1000);
+        if (r == 0) {
+            pthread_mutex_lock(&j->ctl_lock);
+            r = transport_send(j->ctl_fd, TMSG_PING, NULL, 0);
+            pthread_mutex_unlock(&j->ctl_lock);
+            if (r >= 0) {
+                continue;
+            }
+        } else if (r > 0) {
+            r = transport_recv(j->ctl_fd, &type, buf, sizeof(buf) - 1, &size);
+        }
+        if (r < 0) {
+            (void) snprintf(w->error, sizeof(w->error), "lost the destination (control channel): "
+                            "%s", r == -ENODATA ? "it closed the connection" : strerror(-r));
+            w->r = r;
+            return;
+        }
+        buf[size] = '\0';
+        w->msg_type = type;
+        if (type == TMSG_CONFIRM) {
+            return;
+        }
+        (void) snprintf(w->error, sizeof(w->error), "the destination failed: %.512s",
+                        type == TMSG_FAIL ? (char *) buf : "protocol error");
+        w->r = -ECONNABORTED;
+        return;
+    }
+}
+
+static void
+on_source_stopped(MigrationJob *j, const GroupRun *run)
+{
+    if (run->r < 0) {
+        /* The destination has the devices already: report, but the migration succeeded. */
+        log_warning("Migration %s: the source group could not be moved to stop after the "
+                    "switchover: %s.", j->id, run->error);
+    }
+    mig_complete(j);
+}
+
+static void
+control_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+
+    if (w->r < 0 || w->msg_type != TMSG_CONFIRM) {
+        mig_fail(j, w->r ? w->r : -EPROTO, "%s", w->error[0] ? w->error : "control ended");
+        return;
+    }
+    if (j->phase != PHASE_COMPLETING) {
+        mig_fail(j, -EPROTO, "the destination confirmed before the switchover ended");
+        return;
+    }
+    j->confirmed = true;
+    j->end_ns = mig_now_ns();
+    log_info("Migration %s: the destination confirmed; downtime %.1f ms.", j->id,
+             (double) (j->end_ns - j->switchover_ns) / 1e6);
+    if (mig_group_transition(j, DEVICE_STATE_STOP, on_source_stopped) < 0) {
+        mig_complete(j);
+    }
+}
+
+/* ---- pre-copy ---- */
+
+static void
+pump_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+
+    j->pumps--;
+    if (w->r < 0) {
+        mig_fail(j, w->r, "%s", w->error);
+        return;
+    }
+    if (j->pumps == 0 && j->phase == PHASE_SWITCHOVER) {
+        begin_switchover(j);
+    }
+}
+
+static void
+on_precopy_entered(MigrationJob *j, const GroupRun *run)
+{
+    if (run->r < 0) {
+        mig_fail(j, run->r, "entering pre-copy failed: %s", run->error);
+        return;
+    }
+    if (mig_is_over(j) || j->phase == PHASE_ROLLING_BACK) {
+        return;
+    }
+    for (size_t i = 0; i < j->n_devs; i++) {
+        if (mig_queue(j, mig_work_new(j, &j->devs[i], mig_pump_precopy, pump_done)) >= 0) {
+            j->pumps++;
+        } else {
+            mig_fail(j, -ENOMEM, "cannot start the pre-copy of device '%s'",
+                     j->devs[i].device->id);
+            return;
+        }
+    }
+}
+
+static bool
+precopy_converged(MigrationJob *j, double rate)
+{
+    uint64_t dirty = 0;
+    bool all = true;
+
+    for (size_t i = 0; i < j->n_devs; i++) {
+        all = all && atomic_load(&j->devs[i].converged);
+        dirty += atomic_load(&j->devs[i].dirty_bytes);
+    }
+    /* Converged: nothing initial left, and what is dirty moves within the downtime target. */
+    return all && (dirty == 0 || (double) dirty <= rate * j->opts.downtime_target_ms / 1000.0);
+}
+
+
+static void
+source_tick(uv_timer_t *t)
+{
+    MigrationJob *j = t->data;
+    uint64_t now = mig_now_ns();
+    double rate;
+
+    rate = mig_update_rates(j);
+    if (j->phase == PHASE_COMPLETING && !j->confirmed &&
+        now - j->switchover_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
+        mig_fail(j, -ETIMEDOUT, "no confirmation from the destination within %u ms",
+                 j->opts.timeout_ms);
+        return;
+    }
+    if (j->phase != PHASE_PRECOPY) {
+        return;
+    }
+    if (!precopy_converged(j, rate) &&
+        now - j->precopy_start_ns < (uint64_t) j->opts.max_precopy_ms * 1000000ull) {
+        return;
+    }
+    if (j->opts.manual_switchover) {
+        mig_set_phase(j, PHASE_READY);
+    } else {
+        mig_set_phase(j, PHASE_SWITCHOVER);
+        begin_switchover(j);
+    }
+}
+
+/* ---- switchover ---- */
+
+static void
+send_end_run(MigWork *w)
+{
+    MigrationJob *j = w->job;
+    size_t plen = stream_end_size((uint32_t) j->n_devs);
+    _cleanup_free_ uint8_t *msg = malloc(STREAM_RECORD_HEADER_SIZE + plen);
+    _cleanup_free_ StreamDeviceTotals *t = calloc(j->n_devs, sizeof(*t));
+    StreamRecordHeader rh = {.type = STREAM_RECORD_STREAM_END, .device = STREAM_DEVICE_NONE,
+                             .length = (uint32_t) plen, .sequence = 1};
+
+    if (!msg || !t) {
+        w->r = -ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < j->n_devs; i++) {
+        t[i].bytes = atomic_load(&j->devs[i].precopy_bytes) +
+                     atomic_load(&j->devs[i].stopcopy_bytes);
+        t[i].records = atomic_load(&j->devs[i].records);
+    }
+    (void) stream_encode_stream_end(t, (uint32_t) j->n_devs, msg + STREAM_RECORD_HEADER_SIZE,
+                                    plen);
+    stream_encode_record_header(&rh, msg + STREAM_RECORD_HEADER_SIZE, msg);
+    pthread_mutex_lock(&j->ctl_lock);
+    w->r = transport_send(j->ctl_fd, TMSG_STREAM_END, msg,
+                          (uint32_t) (STREAM_RECORD_HEADER_SIZE + plen));
+    pthread_mutex_unlock(&j->ctl_lock);
+    if (w->r < 0) {
+        (void) snprintf(w->error, sizeof(w->error), "sending the end of the stream failed: %s",
+                        strerror(-w->r));
+    }
+}
+
+static void
+send_end_done(MigWork *w)
+{
+    if (w->r < 0) {
+        mig_fail(w->job, w->r, "%s", w->error);
+        return;
+    }
+    mig_set_phase(w->job, PHASE_COMPLETING);
+}
+
+static void
+drain_run(MigWork *w)
+{
+    w->r = mig_drain_device(w->dev, w->dev->fd, w->error, sizeof(w->error));
+}
+
+static void
+drain_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+
+    j->drains--;
+    w->dev->done = w->r == 0;
+    if (w->r < 0) {
+        mig_fail(j, w->r, "%s", w->error);
+        return;
+    }
+    if (j->drains == 0 && j->phase == PHASE_SWITCHOVER &&
+        mig_queue(j, mig_work_new(j, NULL, send_end_run, send_end_done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot send the end of the stream");
+    }
+}
+
+static void
+on_stop_copy_entered(MigrationJob *j, const GroupRun *run)
+{
+    if (run->r < 0) {
+        mig_fail(j, run->r, "switchover: %s", run->error);
+        return;
+    }
+    if (j->phase != PHASE_SWITCHOVER) {
+        return; /* failed meanwhile: the rollback takes over */
+    }
+    for (size_t i = 0; i < j->n_devs; i++) {
+        if (mig_queue(j, mig_work_new(j, &j->devs[i], drain_run, drain_done)) < 0) {
+            mig_fail(j, -ENOMEM, "cannot start draining device '%s'", j->devs[i].device->id);
+            return;
+        }
+        j->drains++;
+    }
+}
+
+/* Stops the pumps; once they have all returned, the group goes to STOP_COPY. */
+static void
+begin_switchover(MigrationJob *j)
+{
+    if (j->switchover_ns == 0) {
+        j->switchover_ns = mig_now_ns();
+        mig_set_phase(j, PHASE_SWITCHOVER);
+        atomic_store(&j->stop_pumps, true);
+    }
+    if (j->pumps == 0 && !j->group_busy) {
+        (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_stop_copy_entered);
+    }
+}
+
+int
+migration_switchover(MigrationJob *j, char *err, size_t err_size)
+{
+    if (j->role != MIGRATION_SOURCE || (j->phase != PHASE_READY && j->phase != PHASE_PRECOPY)) {
+        (void) snprintf(err, err_size, "migration %s is %s; a switchover needs a source "
+                        "migration in precopy or ready", j->id, mig_phase_name(j->phase));
+        return -ESTALE;
+    }
+    log_info("Migration %s: switchover requested.", j->id);
+    begin_switchover(j);
+    return 0;
+}
+
+/* ---- start ---- */
+
+static bool
+all_have_precopy(const MigrationJob *j)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        if (!(j->devs[i].device->info.mig_flags & MIG_FLAG_PRE_COPY)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+connect_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+    int *fds = (int *) w->msg;
+
+    j->ctl_fd = TAKE_FD(w->fd);
+    for (size_t i = 0; i < j->n_devs; i++) {
+        j->devs[i].fd = TAKE_FD(fds[i]);
+    }
+    if (w->r < 0) {
+        mig_fail(j, w->r, "%s", w->error[0] ? w->error : strerror(-w->r));
+        return;
+    }
+    if (j->phase != PHASE_CONNECTING) {
+        return; /* cancelled meanwhile */
+    }
+    (void) transport_set_timeout(j->ctl_fd, (int) j->opts.timeout_ms);
+    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start the control channel");
+        return;
+    }
+    if (j->opts.precopy && all_have_precopy(j)) {
+        j->precopy_start_ns = mig_now_ns();
+        mig_set_phase(j, PHASE_PRECOPY);
+        (void) mig_group_transition(j, DEVICE_STATE_PRE_COPY, on_precopy_entered);
+    } else {
+        begin_switchover(j);
+    }
+}
+
+
+int
+migration_start(Manager *m, const char *group, const char *address, const char *token,
+                 const MigrationOptions *opts, MigrationJob **ret, char *err, size_t err_size)
+{
+    Group *g = group_find(m, group);
+    MigrationJob *j = NULL;
+    MigWork *w;
+    int r;
+
+    if (!g) {
+        (void) snprintf(err, err_size, "no group named '%.64s'", group);
+        return -ENOENT;
+    }
+    r = mig_check_group_idle(g, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < g->n_devices; i++) {
+        if (g->devices[i]->state != DEVICE_STATE_RUNNING) {
+            (void) snprintf(err, err_size, "device '%s' is in %s; a migration starts from a "
+                            "running group", g->devices[i]->id, fsm_state_name(g->devices[i]->state));
+            return -ESTALE;
+        }
+    }
+    if (strlen(token) != TRANSPORT_TOKEN_HEX || strlen(address) >= TRANSPORT_ADDRESS_MAX) {
+        (void) snprintf(err, err_size, "the token must be the %d characters PrepareIncoming gave; "
+                        "the address at most %d", TRANSPORT_TOKEN_HEX, TRANSPORT_ADDRESS_MAX - 1);
+        return -EINVAL;
+    }
+    r = mig_job_new(m, MIGRATION_SOURCE, g, &j);
+    if (r < 0) {
+        return r;
+    }
+    j->opts = *opts;
+    (void) snprintf(j->peer, sizeof(j->peer), "%s", address);
+    memcpy(j->token, token, TRANSPORT_TOKEN_HEX);
+    (void) getrandom(&j->stream_id, sizeof(j->stream_id), 0);
+    mig_build_manifest(j);
+    mig_set_phase(j, PHASE_CONNECTING);
+    mig_tick_start(j, source_tick);
+    w = mig_work_new(j, NULL, connect_run, connect_done);
+    if (w && !(w->msg = malloc(j->n_devs * sizeof(int)))) {
+        free(w);
+        w = NULL;
+    }
+    for (size_t i = 0; w && i < j->n_devs; i++) {
+        ((int *) w->msg)[i] = -EBADF;
+    }
+    if (mig_queue(j, w) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start connecting");
+        mig_maybe_finish_failure(j);
+    }
+    *ret = j;
+    return 0;
+}

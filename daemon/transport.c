@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport — see transport.h.
+ */
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+
+/* 4 MiB socket buffers: loopback and 10+ GbE links need a few MiB in flight to stay busy. */
+#define SOCKET_BUFFER (4 << 20)
+
+typedef struct Address {
+    struct sockaddr_storage sa;
+    socklen_t len;
+} Address;
+
+static int
+parse_unix(const char *path, Address *ret, char *err, size_t err_size)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *) &ret->sa;
+
+    if (path[0] != '/' || strlen(path) >= sizeof(un->sun_path)) {
+        (void) snprintf(err, err_size, "'unix:%s' needs an absolute path shorter than %zu bytes",
+                        path, sizeof(un->sun_path));
+        return -EINVAL;
+    }
+    memset(ret, 0, sizeof(*ret));
+    un->sun_family = AF_UNIX;
+    strcpy(un->sun_path, path);
+    ret->len = sizeof(*un);
+    return 0;
+}
+
+/* "host:port", "[v6]:port", or "unix:/path". Numeric hosts and "localhost" only: a migration
+ * address comes from PrepareIncoming, never from name resolution that could hang. */
+static int
+parse_address(const char *address, Address *ret, char *err, size_t err_size)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    char host[TRANSPORT_ADDRESS_MAX];
+    const char *colon;
+    int r;
+
+    if (strncmp(address, "unix:", 5) == 0) {
+        return parse_unix(address + 5, ret, err, err_size);
+    }
+    colon = strrchr(address, ':');
+    if (!colon || colon == address || !colon[1] || (size_t) (colon - address) >= sizeof(host)) {
+        (void) snprintf(err, err_size, "'%.128s' is not an address (use host:port or unix:/path)",
+                        address);
+        return -EINVAL;
+    }
+    memcpy(host, address, (size_t) (colon - address));
+    host[colon - address] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host) - 2);
+        host[strlen(host) - 2] = '\0';
+    }
+    if (strcmp(host, "localhost") != 0) {
+        hints.ai_flags |= AI_NUMERICHOST;
+    }
+    r = getaddrinfo(host, colon + 1, &hints, &res);
+    if (r != 0 || !res) {
+        (void) snprintf(err, err_size, "'%.128s' is not an address: %s", address,
+                        gai_strerror(r));
+        return -EINVAL;
+    }
+    memcpy(&ret->sa, res->ai_addr, res->ai_addrlen);
+    ret->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static void
+format_bound(int fd, const Address *a, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (a->sa.ss_family == AF_UNIX) {
+        (void) snprintf(out, size, "unix:%s", ((const struct sockaddr_un *) &a->sa)->sun_path);
+        return;
+    }
+    if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0) {
+        (void) snprintf(out, size, "?");
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+        (void) inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        (void) snprintf(out, size, "%s:%u", host, port);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+        (void) inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        (void) snprintf(out, size, "[%s]:%u", host, port);
+    }
+}
+
+int
+transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_size, char *err,
+                 size_t err_size)
+{
+    _cleanup_close_ int fd = -EBADF;
+    Address a;
+    int one = 1, r;
+
+    r = parse_address(address, &a, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (a.sa.ss_family != AF_UNIX) {
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    } else {
+        (void) unlink(((struct sockaddr_un *) &a.sa)->sun_path); /* a stale socket file */
+    }
+    if (bind(fd, (struct sockaddr *) &a.sa, a.len) < 0 || listen(fd, 64) < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "cannot listen on '%.128s': %s", address, strerror(-r));
+        return r;
+    }
+    format_bound(fd, &a, bound, bound_size);
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+void
+transport_tune(int fd)
+{
+    int size = SOCKET_BUFFER, one = 1;
+
+    (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+    (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix: fine */
+}
+
+int
+transport_set_timeout(int fd, int timeout_ms)
+{
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+static int
+connect_wait(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    int r;
+
+    do {
+        r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        return -ETIMEDOUT;
+    }
+    if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) {
+        return -errno;
+    }
+    return -soerr;
+}
+
+int
+transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err, size_t err_size)
+{
+    _cleanup_close_ int fd = -EBADF;
+    Address a;
+    int r;
+
+    r = parse_address(address, &a, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    transport_tune(fd);
+    r = connect(fd, (struct sockaddr *) &a.sa, a.len) < 0 ? -errno : 0;
+    if (r == -EINPROGRESS || r == -EAGAIN) {
+        r = connect_wait(fd, timeout_ms);
+    }
+    if (r < 0) {
+        (void) snprintf(err, err_size, "cannot connect to '%.128s': %s", address, strerror(-r));
+        return r;
+    }
+    if (fcntl(fd, F_SETFL, 0) < 0) { /* blocking from here on; waits use SO_*TIMEO */
+        return -errno;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+/* EAGAIN on a blocking socket means SO_RCVTIMEO/SO_SNDTIMEO ran out. */
+static int
+io_errno(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK ? -ETIMEDOUT : -e;
+}
+
+int
+transport_read_full(int fd, void *buf, size_t size)
+{
+    uint8_t *p = buf;
+
+    while (size > 0) {
+        ssize_t n = recv(fd, p, size, 0);
+        if (n == 0) {
+            return -ENODATA;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return io_errno(errno);
+        }
+        p += n;
+        size -= (size_t) n;
+    }
+    return 0;
+}
+
+int
+transport_writev_full(int fd, const void *a, size_t a_size, const void *b, size_t b_size)
+{
+    struct iovec iov[2] = {{(void *) a, a_size}, {(void *) b, b_size}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+
+    while (iov[0].iov_len + iov[1].iov_len > 0) {
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return io_errno(errno);
+        }
+        for (int i = 0; i < 2 && n > 0; i++) {
+            size_t k = (size_t) n < iov[i].iov_len ? (size_t) n : iov[i].iov_len;
+            iov[i].iov_base = (uint8_t *) iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            n -= (ssize_t) k;
+        }
+        if (iov[0].iov_len == 0) {
+            msg.msg_iov = &iov[1];
+            msg.msg_iovlen = 1;
+        }
+    }
+    return 0;
+}
+
+int
+transport_write_full(int fd, const void *buf, size_t size)
+{
+    return transport_writev_full(fd, buf, size, NULL, 0);
+}
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t) (v >> (8 * i));
+    }
+}
+
+static uint32_t
+get_le32(const uint8_t *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+int
+transport_send(int fd, uint32_t type, const void *payload, uint32_t size)
+{
+    uint8_t hdr[8];
+
+    if (size > TRANSPORT_MAX_MESSAGE) {
+        return -E2BIG;
+    }
+    put_le32(hdr, type);
+    put_le32(hdr + 4, size);
+    return transport_writev_full(fd, hdr, sizeof(hdr), payload, size);
+}
+
+int
+transport_recv(int fd, uint32_t *ret_type, void *buf, uint32_t max, uint32_t *ret_size)
+{
+    uint8_t hdr[8];
+    uint32_t size;
+    int r;
+
+    r = transport_read_full(fd, hdr, sizeof(hdr));
+    if (r < 0) {
+        return r;
+    }
+    size = get_le32(hdr + 4);
+    if (size > max || size > TRANSPORT_MAX_MESSAGE) {
+        return -E2BIG; /* bounded before anything is read into @buf */
+    }
+    r = transport_read_full(fd, buf, size);
+    if (r < 0) {
+        return r;
+    }
+    *ret_type = get_le32(hdr);
+    *ret_size = size;
+    return 0;
+}
+
+int
+transport_wait_readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r;
+
+    do {
+        r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        return -errno;
+    }
+    return r > 0;
+}
+
+int
+transport_new_token(char out[TRANSPORT_TOKEN_HEX + 1])
+{
+    uint8_t raw[TRANSPORT_TOKEN_HEX / 2];
+    size_t got = 0;
+
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        got += (size_t) n;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        (void) snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    }
+    return 0;
+}
+
+bool
+transport_token_equal(const char *a, const char *b)
+{
+    volatile uint8_t diff = 0;
+    size_t la = strnlen(a, TRANSPORT_TOKEN_HEX + 1), lb = strnlen(b, TRANSPORT_TOKEN_HEX + 1);
+
+    if (la != TRANSPORT_TOKEN_HEX || lb != TRANSPORT_TOKEN_HEX) {
+        return false; /* the length of a token is public */
+    }
+    for (size_t i = 0; i < TRANSPORT_TOKEN_HEX; i++) {
+        diff |= (uint8_t) (a[i] ^ b[i]);
+    }
+    return diff == 0;
+}

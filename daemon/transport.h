@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * transport — the daemon-to-daemon sockets of a live migration: addresses ("host:port" TCP,
+ * or "unix:/path"), listening, connecting with a deadline, whole reads and writes with
+ * timeouts, the control-message framing, and the one-time secrets.
+ *
+ * Control messages are framed as [u32 type][u32 length][payload] (little-endian), payloads
+ * at most TRANSPORT_MAX_MESSAGE; data channels carry stream records (core/stream.h) after
+ * their handshake. See docs/migration.md.
+ *
+ * Threads: every function may block and runs on workers, except transport_listen() and the
+ * token helpers, which the loop calls. Errors: negative errno, plus a sentence where a
+ * buffer is given: -ETIMEDOUT (a wait ran out), -ECONNRESET/-EPIPE (the peer went away),
+ * -ENODATA (the peer closed the connection cleanly), -E2BIG (an oversized message).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A manifest of 256 devices with plugin descriptors fits; anything larger is refused. */
+#define TRANSPORT_MAX_MESSAGE (2u << 20)
+#define TRANSPORT_TOKEN_HEX 64        /* 32 random bytes as hex */
+#define TRANSPORT_ADDRESS_MAX 128
+
+typedef enum TransportMessage {
+    TMSG_HELLO = 1,       /* source -> destination: token, stream header, manifest record */
+    TMSG_ACCEPT = 2,      /* destination -> source: the data channels' key */
+    TMSG_REFUSE = 3,      /* destination -> source: why (text) */
+    TMSG_DATA_HELLO = 4,  /* source -> destination on a data connection: key, stream id, device */
+    TMSG_DATA_ACCEPT = 5,
+    TMSG_PING = 6,        /* source -> destination, every second: the link is alive */
+    TMSG_STREAM_END = 7,  /* source -> destination: the STREAM_END record */
+    TMSG_CONFIRM = 8,     /* destination -> source: loaded and validated */
+    TMSG_FAIL = 9,        /* either way: why (text) */
+} TransportMessage;
+
+/* Binds and listens (non-blocking, CLOEXEC). @bound gets the address actually bound. */
+int transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_size,
+                     char *err, size_t err_size);
+/* Connects within @timeout_ms; the socket is blocking, CLOEXEC, tuned for bulk data. */
+int transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err,
+                      size_t err_size);
+/* Receive and send timeouts for a blocking socket (0: none). */
+int transport_set_timeout(int fd, int timeout_ms);
+/* Large buffers for data channels; TCP_NODELAY so small control messages go at once. */
+void transport_tune(int fd);
+
+int transport_read_full(int fd, void *buf, size_t size);
+int transport_write_full(int fd, const void *buf, size_t size);
+/* Two buffers in one write (record header + payload) without copying. */
+int transport_writev_full(int fd, const void *a, size_t a_size, const void *b, size_t b_size);
+
+int transport_send(int fd, uint32_t type, const void *payload, uint32_t size);
+/* Reads one message; its payload (at most @max bytes, else -E2BIG) into @buf. */
+int transport_recv(int fd, uint32_t *ret_type, void *buf, uint32_t max, uint32_t *ret_size);
+/* Waits up to @timeout_ms for @fd to be readable: 1 readable, 0 timed out, or -errno. */
+int transport_wait_readable(int fd, int timeout_ms);
+
+/* 32 random bytes as 64 hex characters plus NUL. */
+int transport_new_token(char out[TRANSPORT_TOKEN_HEX + 1]);
+/* Compares in constant time (the time does not depend on where they differ). */
+bool transport_token_equal(const char *a, const char *b);

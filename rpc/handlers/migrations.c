@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migrations — handlers of vfio_migd.v1.MigrationService (migrations.proto). Starting calls
+ * answer as soon as the job runs (GetMigration follows it); SaveGroup and RestoreGroup answer
+ * when their job has ended, with its final state.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "convert.h"
+#include "handlers.h"
+#include "manager.h"
+#include "migration.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#define REQ(type, r) ((const VfioMigd__V1__##type *) (r))
+
+static bool
+accepting_or_fail(RpcCall *call, RpcContext *ctx)
+{
+    if (ctx->manager->shutting_down) {
+        rpc_call_fail(call, -ESHUTDOWN, "vfio-migd is shutting down");
+        return false;
+    }
+    return true;
+}
+
+static void
+reply_migration(RpcCall *call, const MigrationJob *j)
+{
+    VfioMigd__V1__MigrationResponse resp = VFIO_MIGD__V1__MIGRATION_RESPONSE__INIT;
+    MigrationMsg msg;
+
+    if (convert_migration(j, &msg) < 0) {
+        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", j->id);
+        return;
+    }
+    resp.migration = &msg.msg;
+    rpc_call_reply(call, &resp.base);
+    convert_migration_done(&msg);
+}
+
+/* Answers a job that has ended: OK when it completed, else the job's error as ABORTED with
+ * the whole migration attached (RPC_RESULT_TRAILER). */
+static void
+reply_final(RpcCall *call, const MigrationJob *j)
+{
+    VfioMigd__V1__MigrationResponse resp = VFIO_MIGD__V1__MIGRATION_RESPONSE__INIT;
+    MigrationMsg msg;
+
+    if (j->phase == PHASE_COMPLETED) {
+        reply_migration(call, j);
+        return;
+    }
+    if (convert_migration(j, &msg) < 0) {
+        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", j->id);
+        return;
+    }
+    resp.migration = &msg.msg;
+    rpc_call_fail_with_result(call, j->r == -EMEDIUMTYPE ? GRPC_STATUS_FAILED_PRECONDITION
+                                    : j->r == -EBADMSG || j->r == -ENODATA || j->r == -ENOEXEC
+                                        ? GRPC_STATUS_INVALID_ARGUMENT
+                                        : GRPC_STATUS_ABORTED,
+                              &resp.base, "%s %s of group '%s' failed: %s", j->id,
+                              j->role == MIGRATION_SAVE ? "save" : "restore", j->group_name,
+                              j->error);
+    convert_migration_done(&msg);
+}
+
+static MigrationJob *
+find_job_or_fail(RpcCall *call, RpcContext *ctx, const char *id)
+{
+    MigrationJob *j = migration_find(ctx->manager, id);
+
+    if (!j) {
+        rpc_call_fail(call, -ENOENT, "no migration with id '%.64s'", id);
+    }
+    return j;
+}
+
+static void
+handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__PrepareIncomingRequest *req = REQ(PrepareIncomingRequest, r);
+    VfioMigd__V1__PrepareIncomingResponse resp = VFIO_MIGD__V1__PREPARE_INCOMING_RESPONSE__INIT;
+    char bound[TRANSPORT_ADDRESS_MAX] = "", token[TRANSPORT_TOKEN_HEX + 1] = "", err[512] = "";
+    RpcContext *ctx = userdata;
+    MigrationJob *j = NULL;
+    MigrationMsg msg;
+    int ret;
+
+    if (!accepting_or_fail(call, ctx)) {
+        return;
+    }
+    ret = migration_prepare_incoming(ctx->manager, req->group, req->listen, req->auto_resume,
+                                     req->timeout_ms, &j, bound, sizeof(bound), token,
+                                     sizeof(token), err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    if (convert_migration(j, &msg) < 0) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    resp.migration = &msg.msg;
+    resp.address = bound;
+    resp.token = token;
+    rpc_call_reply(call, &resp.base);
+    convert_migration_done(&msg);
+}
+
+static int
+options_from_request(const VfioMigd__V1__MigrationOptions *in, MigrationOptions *o, char *err,
+                     size_t err_size)
+{
+    migration_options_defaults(o);
+    if (!in) {
+        return 0;
+    }
+    if ((int) in->precopy < 0 || in->precopy > VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_OFF ||
+        (int) in->switchover < 0 ||
+        in->switchover > VFIO_MIGD__V1__SWITCHOVER_MODE__SWITCHOVER_MANUAL) {
+        (void) snprintf(err, err_size, "unknown precopy or switchover mode");
+        return -EINVAL;
+    }
+    o->precopy = in->precopy == VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO;
+    o->manual_switchover = in->switchover == VFIO_MIGD__V1__SWITCHOVER_MODE__SWITCHOVER_MANUAL;
+    o->max_precopy_ms = in->max_precopy_ms ? in->max_precopy_ms : o->max_precopy_ms;
+    o->downtime_target_ms = in->downtime_target_ms ? in->downtime_target_ms
+                                                   : o->downtime_target_ms;
+    o->bandwidth_limit = in->bandwidth_limit;
+    o->timeout_ms = in->timeout_ms ? in->timeout_ms : o->timeout_ms;
+    return 0;
+}
+
+static void
+handle_start_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__StartMigrationRequest *req = REQ(StartMigrationRequest, r);
+    RpcContext *ctx = userdata;
+    MigrationOptions opts;
+    MigrationJob *j = NULL;
+    char err[512] = "";
+    int ret;
+
+    if (!accepting_or_fail(call, ctx)) {
+        return;
+    }
+    ret = options_from_request(req->options, &opts, err, sizeof(err));
+    if (ret >= 0) {
+        ret = migration_start(ctx->manager, req->group, req->address, req->token, &opts, &j, err,
+                              sizeof(err));
+    }
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    reply_migration(call, j);
+}
+
+static void
+handle_switchover(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
+    MigrationJob *j = find_job_or_fail(call, userdata, req->id);
+    char err[512] = "";
+    int ret;
+
+    if (!j) {
+        return;
+    }
+    ret = migration_switchover(j, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    reply_migration(call, j);
+}
+
+static void
+handle_cancel_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
+    MigrationJob *j = find_job_or_fail(call, userdata, req->id);
+    char err[512] = "";
+    int ret;
+
+    if (!j) {
+        return;
+    }
+    ret = migration_cancel(j, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    reply_migration(call, j);
+}
+
+static void
+handle_get_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
+    MigrationJob *j = find_job_or_fail(call, userdata, req->id);
+
+    if (j) {
+        reply_migration(call, j);
+    }
+}
+
+static void
+handle_list_migrations(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    VfioMigd__V1__ListMigrationsResponse resp = VFIO_MIGD__V1__LIST_MIGRATIONS_RESPONSE__INIT;
+    Manager *m = ((RpcContext *) userdata)->manager;
+    MigrationMsg *msgs = calloc(m->n_jobs ? m->n_jobs : 1, sizeof(*msgs));
+    VfioMigd__V1__Migration **ptrs = calloc(m->n_jobs ? m->n_jobs : 1, sizeof(*ptrs));
+    size_t done = 0;
+
+    (void) r;
+    for (; msgs && ptrs && done < m->n_jobs; done++) {
+        /* newest first */
+        if (convert_migration(m->jobs[m->n_jobs - 1 - done], &msgs[done]) < 0) {
+            break;
+        }
+        ptrs[done] = &msgs[done].msg;
+    }
+    if (!msgs || !ptrs || done < m->n_jobs) {
+        rpc_call_fail(call, -ENOMEM, "out of memory listing migrations");
+    } else {
+        resp.n_migrations = done;
+        resp.migrations = ptrs;
+        rpc_call_reply(call, &resp.base);
+    }
+    for (size_t i = 0; msgs && i < done; i++) {
+        convert_migration_done(&msgs[i]);
+    }
+    free(msgs);
+    free(ptrs);
+}
+
+static void
+on_file_job_done(MigrationJob *j, void *userdata)
+{
+    reply_final(userdata, j);
+}
+
+static bool
+path_ok_or_fail(RpcCall *call, const char *path)
+{
+    if (!path || path[0] != '/' || strlen(path) >= PATH_MAX - 16) {
+        rpc_call_fail(call, -EINVAL, "the file path must be absolute (on the daemon's host) and "
+                      "shorter than %d characters, got '%.256s'", PATH_MAX - 16, path ? path : "");
+        return false;
+    }
+    return true;
+}
+
+static void
+handle_save_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__SaveGroupRequest *req = REQ(SaveGroupRequest, r);
+    RpcContext *ctx = userdata;
+    MigrationJob *j = NULL;
+    char err[512] = "";
+    int ret;
+
+    if (!accepting_or_fail(call, ctx) || !path_ok_or_fail(call, req->path)) {
+        return;
+    }
+    ret = migration_save_group(ctx->manager, req->group, req->path, req->overwrite, req->resume,
+                               on_file_job_done, call, &j, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+    }
+}
+
+static void
+handle_restore_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__RestoreGroupRequest *req = REQ(RestoreGroupRequest, r);
+    RpcContext *ctx = userdata;
+    MigrationJob *j = NULL;
+    char err[512] = "";
+    int ret;
+
+    if (!accepting_or_fail(call, ctx) || !path_ok_or_fail(call, req->path)) {
+        return;
+    }
+    ret = migration_restore_group(ctx->manager, req->group, req->path, req->stop,
+                                  on_file_job_done, call, &j, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+    }
+}
+
+#define METHOD(name, snake, req, resp)                                                             \
+    {                                                                                              \
+        "/vfio_migd.v1.MigrationService/" #name, &vfio_migd__v1__##req##__descriptor,              \
+            &vfio_migd__v1__##resp##__descriptor, handle_##snake,                                  \
+    }
+
+const RpcMethod migration_methods[] = {
+    METHOD(PrepareIncoming, prepare_incoming, prepare_incoming_request, prepare_incoming_response),
+    METHOD(StartMigration, start_migration, start_migration_request, migration_response),
+    METHOD(Switchover, switchover, migration_id_request, migration_response),
+    METHOD(CancelMigration, cancel_migration, migration_id_request, migration_response),
+    METHOD(GetMigration, get_migration, migration_id_request, migration_response),
+    METHOD(ListMigrations, list_migrations, list_migrations_request, list_migrations_response),
+    METHOD(SaveGroup, save_group, save_group_request, migration_response),
+    METHOD(RestoreGroup, restore_group, restore_group_request, migration_response),
+};
+const size_t migration_methods_count = ELEMENTSOF(migration_methods);
