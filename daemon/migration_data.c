@@ -96,7 +96,8 @@ precopy_round(MigWork *w, uint8_t *buf, uint64_t start_ns)
     if (n < 0) {
         return fail_work(w, (int) n, "reading pre-copy data failed");
     }
-    atomic_store(&md->converged, false);
+    /* Initial data all read: from here the loop weighs the dirty bytes against the rate. */
+    atomic_store(&md->converged, initial == 0);
     r = mig_write_record(md->fd, STREAM_RECORD_DEVICE_DATA, STREAM_FLAG_PRECOPY, md->index,
                          md->sequence, buf, (uint32_t) n);
     if (r < 0) {
