@@ -23,6 +23,7 @@
 
 #include "core/fsm.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "migration_commands.h"
 #include "output.h"
 #include "util/cleanup.h"
 #include "util/macro.h"
@@ -767,7 +768,30 @@ enum {
     OPT_RESUME = OPT_COMMAND_FIRST,
     OPT_FORCE,
     OPT_STOP,
+    OPT_GROUP,
+    OPT_DEVICE,
 };
+
+/* What NAME of save/restore is: a group, a device, or whichever the daemon has (the group
+ * is asked for first; migration_commands.h). */
+typedef enum TransferTarget {
+    TRANSFER_TARGET_ANY,
+    TRANSFER_TARGET_GROUP,  /* --group */
+    TRANSFER_TARGET_DEVICE, /* --device */
+} TransferTarget;
+
+/* Applies --group or --device; giving both is a usage error. */
+static int
+transfer_target_option(Cli *cli, int c, TransferTarget *target)
+{
+    TransferTarget t = c == OPT_GROUP ? TRANSFER_TARGET_GROUP : TRANSFER_TARGET_DEVICE;
+
+    if (*target != TRANSFER_TARGET_ANY && *target != t) {
+        return commands_usage_error(cli, "give --group or --device, not both");
+    }
+    *target = t;
+    return 0;
+}
 
 /* What SaveDevice and RestoreDevice both answer. */
 typedef struct TransferResult {
@@ -808,22 +832,30 @@ transfer_print(Cli *cli, const TransferResult *t)
 }
 
 static int
-save_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__SaveDeviceRequest *req)
+save_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__SaveDeviceRequest *req,
+           TransferTarget *target)
 {
     static const struct option opts[] = {
         {"resume", no_argument, NULL, OPT_RESUME},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"group", no_argument, NULL, OPT_GROUP},
+        {"device", no_argument, NULL, OPT_DEVICE},
         COMMANDS_GLOBAL_OPTIONS,
         {},
     };
-    int c;
+    int c, r;
 
     commands_parse_begin();
     while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
         if (c == OPT_RESUME) {
             req->resume = true;
-        } else {
+        } else if (c == OPT_FORCE) {
             req->overwrite = true;
+        } else {
+            r = transfer_target_option(cli, c, target);
+            if (r < 0) {
+                return r;
+            }
         }
     }
     if (c < 0) {
@@ -838,9 +870,10 @@ commands_save(Cli *cli, int argc, char **argv)
     VfioMigd__V1__SaveDeviceRequest req = VFIO_MIGD__V1__SAVE_DEVICE_REQUEST__INIT;
     _cleanup_message_ VfioMigd__V1__SaveDeviceResponse *resp = NULL;
     _cleanup_free_ char *path = NULL;
+    TransferTarget target = TRANSFER_TARGET_ANY;
     int r;
 
-    r = save_parse(cli, argc, argv, &req);
+    r = save_parse(cli, argc, argv, &req, &target);
     if (r < 0) {
         return r;
     }
@@ -850,6 +883,14 @@ commands_save(Cli *cli, int argc, char **argv)
     }
     req.id = argv[optind];
     req.path = path;
+
+    if (target != TRANSFER_TARGET_DEVICE) {
+        r = commands_save_group(cli, req.id, path, req.overwrite, req.resume,
+                                /* may_be_device= */ target == TRANSFER_TARGET_ANY);
+        if (r != COMMANDS_NOT_A_GROUP) {
+            return r;
+        }
+    }
 
     r = commands_call(cli, DEVICE_METHOD("SaveDevice"), &req.base,
              &vfio_migd__v1__save_device_response__descriptor, NULL, (ProtobufCMessage **) &resp);
@@ -863,18 +904,28 @@ commands_save(Cli *cli, int argc, char **argv)
 }
 
 static int
-restore_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__RestoreDeviceRequest *req)
+restore_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__RestoreDeviceRequest *req,
+              TransferTarget *target)
 {
     static const struct option opts[] = {
         {"stop", no_argument, NULL, OPT_STOP},
+        {"group", no_argument, NULL, OPT_GROUP},
+        {"device", no_argument, NULL, OPT_DEVICE},
         COMMANDS_GLOBAL_OPTIONS,
         {},
     };
-    int c;
+    int c, r;
 
     commands_parse_begin();
     while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
-        req->stop = true;
+        if (c == OPT_STOP) {
+            req->stop = true;
+        } else {
+            r = transfer_target_option(cli, c, target);
+            if (r < 0) {
+                return r;
+            }
+        }
     }
     if (c < 0) {
         return c;
@@ -888,9 +939,10 @@ commands_restore(Cli *cli, int argc, char **argv)
     VfioMigd__V1__RestoreDeviceRequest req = VFIO_MIGD__V1__RESTORE_DEVICE_REQUEST__INIT;
     _cleanup_message_ VfioMigd__V1__RestoreDeviceResponse *resp = NULL;
     _cleanup_free_ char *path = NULL;
+    TransferTarget target = TRANSFER_TARGET_ANY;
     int r;
 
-    r = restore_parse(cli, argc, argv, &req);
+    r = restore_parse(cli, argc, argv, &req, &target);
     if (r < 0) {
         return r;
     }
@@ -900,6 +952,14 @@ commands_restore(Cli *cli, int argc, char **argv)
     }
     req.id = argv[optind];
     req.path = path;
+
+    if (target != TRANSFER_TARGET_DEVICE) {
+        r = commands_restore_group(cli, req.id, path, req.stop,
+                                   /* may_be_device= */ target == TRANSFER_TARGET_ANY);
+        if (r != COMMANDS_NOT_A_GROUP) {
+            return r;
+        }
+    }
 
     r = commands_call(cli, DEVICE_METHOD("RestoreDevice"), &req.base,
              &vfio_migd__v1__restore_device_response__descriptor, NULL,

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "migration_commands.h"
 #include "util/macro.h"
 
 enum {
@@ -54,14 +55,21 @@ static const Command command_table[] = {
      commands_path},
     {"reset", "ID", "Reset a device: back to running, any data session ends",
      NULL, commands_reset},
-    {"save", "ID FILE [--resume] [--force]",
-     "Save a device's state to FILE on the daemon's host",
-     "  --resume       return the device to running after saving (default: stop)\n"
+    {"save", "NAME FILE [--resume] [--force] [--group|--device]",
+     "Save a group's or a device's state to FILE on the daemon's host",
+     "  NAME           a group, else a device (the daemon is asked for a group first)\n"
+     "  --resume       return the devices to running after saving (default: stop)\n"
      "  --force        replace FILE if it exists\n"
+     "  --group        NAME is a group: do not try a device\n"
+     "  --device       NAME is a device: do not try a group\n"
      "  FILE           made absolute against the current directory\n",
      commands_save},
-    {"restore", "ID FILE [--stop]", "Restore a device's state from a FILE written by save",
-     "  --stop         leave the device stopped instead of running\n"
+    {"restore", "NAME FILE [--stop] [--group|--device]",
+     "Restore a group's or a device's state from a FILE written by save",
+     "  NAME           a group, else a device (the daemon is asked for a group first)\n"
+     "  --stop         leave the devices stopped instead of running\n"
+     "  --group        NAME is a group: do not try a device\n"
+     "  --device       NAME is a device: do not try a group\n"
      "  FILE           made absolute against the current directory\n",
      commands_restore},
     {"group",
@@ -85,6 +93,41 @@ static const Command command_table[] = {
      "                 Only while the device runs (running, pre_copy). A device register\n"
      "                 may act on every access: mtty's UART wants 1-byte accesses.\n",
      commands_region},
+    {"incoming", "GROUP --listen ADDR [--resume] [--timeout-ms N]",
+     "Prepare GROUP to receive a migration: listen, print the address and token",
+     "  --listen ADDR      host:port to listen on (port 0: any free port), or unix:/path\n"
+     "  --resume           resume the group (running) once the migration completed\n"
+     "  --timeout-ms N     how long to wait for the source, in ms (0: the daemon's default)\n",
+     commands_incoming},
+    {"migrate",
+     "GROUP --to ADDR --token T [--wait] [--precopy auto|off] [--switchover auto|manual] ...",
+     "Migrate GROUP's device state to the daemon that ran 'incoming'",
+     "  --to ADDR            the address 'incoming' printed (host:port or unix:/path)\n"
+     "  --token T            the token 'incoming' printed (single use)\n"
+     "  --precopy MODE       auto: pre-copy when every device can (default); off: none\n"
+     "  --switchover MODE    auto: once pre-copy converged (default); manual: wait in\n"
+     "                       phase ready for 'vfio-migctl switchover ID'\n"
+     "  --max-precopy-ms N   longest pre-copy, in ms (0: the daemon's default)\n"
+     "  --downtime-ms N      downtime target, in ms (0: the daemon's default)\n"
+     "  --bandwidth RATE     bytes per second over all devices: 500000, 64K, 100M, 1G\n"
+     "                       (binary multiples; a trailing /s is accepted; 0: unlimited)\n"
+     "  --peer-timeout-ms N  longest wait for the peer, in ms (0: the daemon's default)\n"
+     "  --wait               follow the migration to its end (progress line on a terminal);\n"
+     "                       exit 0 only when it completed\n",
+     commands_migrate},
+    {"switchover", "ID", "Switch a migration waiting in phase ready over now", NULL,
+     commands_switchover},
+    {"cancel", "ID", "Cancel a migration: the source group keeps running", NULL,
+     commands_cancel},
+    {"jobs", "", "List the migrations, saves and restores (newest first)", NULL, commands_jobs},
+    {"job", "ID", "Show one migration: phase, progress, timings, every device", NULL,
+     commands_job},
+    {"watch", "[ID]",
+     "Follow one migration, or every active one, until it ends (polls the daemon)",
+     "  ID             the migration to follow; without it, every active one\n"
+     "                 Prints a line when the phase or state changes and a progress line\n"
+     "                 at most once a second; exit 0 only when all completed.\n",
+     commands_watch},
     {"health", "[SERVICE]",
      "Check the daemon's health (exit 0 only when SERVING)",
      "  SERVICE        '' (default: the whole daemon), vfio_migd.v1.DeviceService or\n"

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "core/fsm.h"
 #include "util/strutil.h"
@@ -393,6 +394,77 @@ output_device_fields(const VfioMigd__V1__Device *d)
     for (size_t i = 0; i < d->n_properties; i++) {
         output_field(d->properties[i]->key, "%s", d->properties[i]->value);
     }
+}
+
+/* ---- progress */
+
+/* Whether output_progress_line() left a line that output_progress_clear() must erase. */
+static bool progress_shown;
+
+char *
+output_progress_bar(uint64_t done, uint64_t total, unsigned width, char *buf, size_t size)
+{
+    unsigned filled = 0;
+    size_t n = 0;
+
+    if (size == 0) {
+        return buf;
+    }
+    if (total > 0) {
+        filled = (unsigned) ((double) MIN(done, total) / (double) total * width);
+    }
+    buf[n++] = '[';
+    for (unsigned i = 0; i < width && n + 2 < size; i++) {
+        buf[n++] = i < filled ? '#' : '-';
+    }
+    if (n + 1 < size) {
+        buf[n++] = ']';
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Columns of @f's terminal; 80 when it cannot be asked. */
+static unsigned
+terminal_columns(FILE *f)
+{
+    struct winsize ws = {};
+
+    if (ioctl(fileno(f), TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0) {
+        return 80;
+    }
+    return ws.ws_col;
+}
+
+void
+output_progress_line(FILE *f, const char *fmt, ...)
+{
+    char line[512];
+    unsigned columns = terminal_columns(f);
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void) vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* One column short of the width: a full-width line wraps on some terminals, and then
+     * "\r" returns to the wrong line. */
+    if (columns > 1 && strlen(line) >= columns) {
+        line[columns - 1] = '\0';
+    }
+    fprintf(f, "\r%s\033[K", line); /* ESC [ K: erase the rest of a longer previous line */
+    (void) fflush(f);
+    progress_shown = true;
+}
+
+void
+output_progress_clear(FILE *f)
+{
+    if (!progress_shown) {
+        return;
+    }
+    fputs("\r\033[K", f);
+    (void) fflush(f);
+    progress_shown = false;
 }
 
 /* ---- errors */

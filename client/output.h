@@ -76,6 +76,17 @@ int output_json_print(json_object *o);
 /* "key: value" lines for one device (the table form of "show"). */
 void output_device_fields(const VfioMigd__V1__Device *d);
 
+/* ---- progress (one line rewritten in place on a terminal) */
+
+/* "[#########-----------]" with @width cells filled in proportion to @done of @total (an
+ * empty bar when @total is 0). Returns @buf. */
+char *output_progress_bar(uint64_t done, uint64_t total, unsigned width, char *buf, size_t size);
+/* Replaces the progress line on @f (a terminal) with the formatted text, cut to the
+ * terminal's width so that "\r" can overwrite it next time. */
+void output_progress_line(FILE *f, const char *fmt, ...) _printf_(2, 3);
+/* Erases the progress line, if one is shown, so that normal output starts on a clean line. */
+void output_progress_clear(FILE *f);
+
 /* ---- errors */
 
 /* "vfio-migctl: <command>: <message>" on stderr. */

@@ -348,6 +348,10 @@ migration_save_group(Manager *m, const char *group, const char *path, bool overw
     MigrationJob *j;
     int r;
 
+    if (!group_find(m, group)) { /* first: the CLI falls back to a device of that name */
+        (void) snprintf(err, err_size, "no group named '%.64s'", group);
+        return -ENOENT;
+    }
     r = save_path_check(path, overwrite, err, err_size);
     if (r >= 0) {
         r = file_job_new(m, MIGRATION_SAVE, group, path, &j, err, err_size);
@@ -376,6 +380,10 @@ migration_restore_group(Manager *m, const char *group, const char *path, bool st
     MigrationJob *j;
     int r;
 
+    if (!group_find(m, group)) { /* first: the CLI falls back to a device of that name */
+        (void) snprintf(err, err_size, "no group named '%.64s'", group);
+        return -ENOENT;
+    }
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
         r = stat(path, &st) < 0 ? -errno : -EINVAL;
         (void) snprintf(err, err_size, "cannot restore from '%s': %s", path,

@@ -88,10 +88,18 @@ typedef struct StreamDeviceTotals {
 
 /* ---- CRC32C (Castagnoli), hardware-accelerated where the CPU has SSE4.2 ---- */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t size); /* start with crc = 0 */
-/* The portable table path whatever the CPU, and whether crc32c() uses SSE4.2: for tests and
- * benchmarks, which hold the two paths against each other. */
-uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t size);
-bool crc32c_hw_available(void);
+/* Test and benchmark hooks, to hold the implementations against each other on any CPU:
+ * which one crc32c() uses here, and any one on demand (one the CPU lacks runs the table). */
+typedef enum Crc32cImpl {
+    CRC32C_IMPL_TABLE,    /* slicing-by-8, any CPU */
+    CRC32C_IMPL_SSE42,    /* crc32 instruction, three interleaved streams */
+    CRC32C_IMPL_AVX512,   /* AVX-512 VPCLMULQDQ folding; SSE4.2 below 1 KiB and for tails */
+    _CRC32C_IMPL_MAX,
+} Crc32cImpl;
+Crc32cImpl crc32c_impl(void);
+const char *crc32c_impl_name(Crc32cImpl impl);
+uint32_t crc32c_with(Crc32cImpl impl, uint32_t crc, const void *buf, size_t size);
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t size); /* the table path */
 
 /* ---- encoding ---- */
 void stream_encode_header(const StreamHeader *h, uint8_t out[STREAM_HEADER_SIZE]);

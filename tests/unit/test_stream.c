@@ -129,72 +129,100 @@ Test(crc32c, known_vectors)
     }
 }
 
-/* crc32c() is the SSE4.2 path where the CPU has it; crc32c_sw() is always the tables. Every
- * length 0..1024 at every alignment crosses each loop of both paths and their tails. */
+/* Every implementation this CPU has, each against the oracle: every length 0..1024 at every
+ * alignment crosses each loop of each path and their tails. crc32c() itself is one of them;
+ * the table path always runs, whatever the CPU. */
 Test(crc32c, paths_agree_on_every_length_and_offset)
 {
     static uint8_t buf[1024 + 8];
 
-    cr_log_info("SSE4.2 path: %s", crc32c_hw_available() ? "yes" : "no (tables both ways)");
+    cr_log_info("crc32c() uses %s", crc32c_impl_name(crc32c_impl()));
     fill_pattern(buf, sizeof(buf), 1);
     for (size_t off = 0; off < 8; off++) {
         for (size_t n = 0; n <= 1024; n++) {
             uint32_t want = ref_crc32c(0, buf + off, n);
 
             cr_assert_eq(crc32c(0, buf + off, n), want, "crc32c, length %zu offset %zu", n, off);
-            cr_assert_eq(crc32c_sw(0, buf + off, n), want, "crc32c_sw, length %zu offset %zu", n,
-                         off);
+            for (int i = 0; i <= (int) crc32c_impl(); i++) {
+                cr_assert_eq(crc32c_with((Crc32cImpl) i, 0, buf + off, n), want,
+                             "%s, length %zu offset %zu", crc32c_impl_name((Crc32cImpl) i), n,
+                             off);
+            }
         }
     }
 }
 
-/* The three-way interleave only starts at 3 * 8 KiB; lengths around its block edges, and a
- * running CRC that is not 0. */
+/* The long loops: the three-way interleave starts at 3 * 256 and 3 * 8 KiB, the vector path
+ * at 1 KiB and steps 256 bytes after aligning to 64. Lengths around each edge at several
+ * alignments, random lengths and offsets up to 256 KiB, and a running CRC that is not 0. */
 Test(crc32c, paths_agree_on_large_buffers)
 {
     static uint8_t buf[(256 << 10) + 64];
-    const size_t edges[] = {768, 24576, 49152};
+    const size_t edges[] = {768, 1024, 1024 + 256, 1024 + 512, 4096, 24576, 49152};
     uint32_t seed = 7;
 
     fill_pattern(buf, sizeof(buf), 3);
-    for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++) {
-        for (size_t n = edges[e] - 9; n <= edges[e] + 9; n++) {
-            cr_assert_eq(crc32c(0x12345678, buf + 1, n), ref_crc32c(0x12345678, buf + 1, n),
-                         "length %zu", n);
-            cr_assert_eq(crc32c_sw(0, buf + 3, n), ref_crc32c(0, buf + 3, n), "length %zu", n);
+    for (int i = 0; i <= (int) crc32c_impl(); i++) {
+        Crc32cImpl impl = (Crc32cImpl) i;
+
+        for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++) {
+            for (size_t n = edges[e] - 9; n <= edges[e] + 9; n++) {
+                for (size_t off = 0; off < 64; off += 5) {
+                    cr_assert_eq(crc32c_with(impl, 0x12345678, buf + off, n),
+                                 ref_crc32c(0x12345678, buf + off, n), "%s, length %zu off %zu",
+                                 crc32c_impl_name(impl), n, off);
+                }
+            }
         }
+        cr_assert_eq(crc32c_with(impl, 0, buf, sizeof(buf)), ref_crc32c(0, buf, sizeof(buf)),
+                     "%s, whole buffer", crc32c_impl_name(impl));
     }
-    for (int i = 0; i < 40; i++) {
+    for (int i = 0; i < 200; i++) {
         size_t off, n;
+        uint32_t want;
 
         seed = seed * 1103515245u + 12345u;
         off = (seed >> 8) % 64;
         seed = seed * 1103515245u + 12345u;
         n = (seed >> 4) % (sizeof(buf) - 64);
-        cr_assert_eq(crc32c(0, buf + off, n), crc32c_sw(0, buf + off, n), "length %zu off %zu", n,
-                     off);
+        want = crc32c_sw(0, buf + off, n);
+        for (int k = 1; k <= (int) crc32c_impl(); k++) {
+            cr_assert_eq(crc32c_with((Crc32cImpl) k, 0, buf + off, n), want,
+                         "%s length %zu off %zu", crc32c_impl_name((Crc32cImpl) k), n, off);
+        }
     }
-    cr_assert_eq(crc32c(0, buf, sizeof(buf)), ref_crc32c(0, buf, sizeof(buf)));
+}
+
+/* An implementation the CPU lacks is the table one: never a crash, never a wrong value. */
+Test(crc32c, every_implementation_is_callable)
+{
+    for (int i = 0; i < _CRC32C_IMPL_MAX; i++) {
+        cr_assert_eq(crc32c_with((Crc32cImpl) i, 0, "123456789", 9), 0xE3069283u, "%d", i);
+        cr_assert_str_neq(crc32c_impl_name((Crc32cImpl) i), "unknown");
+    }
+    cr_assert_str_eq(crc32c_impl_name(_CRC32C_IMPL_MAX), "unknown");
 }
 
 Test(crc32c, chaining)
 {
     static uint8_t buf[30000];
-    uint32_t whole, whole_sw;
+    uint32_t whole;
 
     fill_pattern(buf, sizeof(buf), 11);
     whole = ref_crc32c(0, buf, sizeof(buf));
-    whole_sw = crc32c_sw(0, buf, sizeof(buf));
-    cr_assert_eq(crc32c(0, buf, sizeof(buf)), whole);
-    cr_assert_eq(whole_sw, whole);
-    for (size_t a = 0; a <= sizeof(buf); a += (a < 1100 ? 1 : 997)) {
-        cr_assert_eq(crc32c(crc32c(0, buf, a), buf + a, sizeof(buf) - a), whole, "split %zu", a);
-        cr_assert_eq(crc32c_sw(crc32c_sw(0, buf, a), buf + a, sizeof(buf) - a), whole,
-                     "sw split %zu", a);
+    for (int i = 0; i <= (int) crc32c_impl(); i++) {
+        Crc32cImpl impl = (Crc32cImpl) i;
+
+        cr_assert_eq(crc32c_with(impl, 0, buf, sizeof(buf)), whole);
+        for (size_t a = 0; a <= sizeof(buf); a += (a < 1100 ? 1 : 997)) {
+            uint32_t c = crc32c_with(impl, 0, buf, a);
+
+            cr_assert_eq(crc32c_with(impl, c, buf + a, sizeof(buf) - a), whole, "%s split %zu",
+                         crc32c_impl_name(impl), a);
+        }
+        cr_expect_eq(crc32c_with(impl, 0xDEADBEEF, NULL, 0), 0xDEADBEEFu);
     }
     cr_expect_eq(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
-    cr_expect_eq(crc32c(0xDEADBEEF, NULL, 0), 0xDEADBEEFu);
-    cr_expect_eq(crc32c_sw(0xDEADBEEF, NULL, 0), 0xDEADBEEFu);
 }
 
 /* ---- throughput: printed, never asserted (the machine may be busy) */
@@ -208,15 +236,15 @@ now_s(void)
     return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
 }
 
+/* Chains @total / @size passes over @p, so *ret depends on the pass count too. */
 static double
-crc_rate(uint32_t (*f)(uint32_t, const void *, size_t), const uint8_t *p, size_t size,
-         size_t total, uint32_t *ret)
+crc_rate(Crc32cImpl impl, const uint8_t *p, size_t size, size_t total, uint32_t *ret)
 {
     double t0 = now_s();
     uint32_t c = 0;
 
     for (size_t done = 0; done < total; done += size) {
-        c = f(c, p, size);
+        c = crc32c_with(impl, c, p, size);
     }
     *ret = c;
     return (double) total / (now_s() - t0) / 1e9;
@@ -311,22 +339,24 @@ Test(crc32c, throughput, .timeout = 120)
 {
     const size_t size = 16u << 20;
     uint8_t *buf = malloc(size);
-    uint32_t hw, sw;
-    double hw_rate, sw_rate, plain = 0, with_crc = 0;
+    uint32_t sums[_CRC32C_IMPL_MAX];
+    double plain = 0, with_crc = 0;
 
     cr_assert(buf);
     fill_pattern(buf, size, 9);
     /* 1 MiB is a data pump's chunk, still in cache when it is checksummed; 16 MiB is
      * beyond most L2 caches, so it also measures memory. */
     for (size_t n = 1u << 20; n <= size; n *= 16) {
-        hw_rate = crc_rate(crc32c, buf, n, (size_t) 4 << 30, &hw);
-        sw_rate = crc_rate(crc32c_sw, buf, n, (size_t) 512 << 20, &sw);
-        cr_log_info("crc32c over %zu MiB buffers: %s path %.2f GB/s, table path "
-                    "(slicing-by-8) %.2f GB/s", n >> 20,
-                    crc32c_hw_available() ? "SSE4.2" : "table", hw_rate, sw_rate);
+        for (int i = 0; i <= (int) crc32c_impl(); i++) {
+            size_t total = i == CRC32C_IMPL_TABLE ? (size_t) 512 << 20 : (size_t) 4 << 30;
+            double rate = crc_rate((Crc32cImpl) i, buf, n, total, &sums[i]);
+
+            cr_log_info("crc32c over %zu MiB buffers, %s: %.2f GB/s", n >> 20,
+                        crc32c_impl_name((Crc32cImpl) i), rate);
+            cr_assert_eq(crc32c_with((Crc32cImpl) i, sums[i], buf, n),
+                         crc32c_sw(sums[i], buf, n), "%s", crc32c_impl_name((Crc32cImpl) i));
+        }
     }
-    /* Same data, same number of passes mod nothing: the two results must agree. */
-    cr_assert_eq(crc32c(0, buf, size), crc32c_sw(0, buf, size));
     free(buf);
 
     /* Best of three each, alternating, to keep scheduler noise out of the ratio. */
