@@ -288,7 +288,10 @@ check_record_header(const uint8_t in[STREAM_RECORD_HEADER_SIZE], const StreamRea
     if (get_le32(in + 28) != crc32c(0, in, 28)) {
         return fail(err, size, -EBADMSG, "record header CRC mismatch (the header is damaged)");
     }
-    describe_record(r, &h, what, sizeof(what));
+    what[0] = '\0';
+    if (err) {
+        describe_record(r, &h, what, sizeof(what)); /* words only when someone reads them */
+    }
     if (h.type == 0) {
         return fail(err, size, -EBADMSG, "%s: record type 0 is reserved", what);
     }
@@ -706,7 +709,8 @@ stream_decode_stream_end(const uint8_t *in, size_t size, StreamDeviceTotals *ret
     if (n_devices > STREAM_MAX_DEVICES) {
         return -E2BIG;
     }
-    if (size < 4 || get_le32(in) != n_devices || size != stream_end_size(n_devices)) {
+    if (n_devices == 0 || size < 4 || get_le32(in) != n_devices ||
+        size != stream_end_size(n_devices)) {
         return -EBADMSG;
     }
     for (uint32_t i = 0; i < n_devices; i++) {

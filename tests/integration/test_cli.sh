@@ -277,10 +277,10 @@ assert_eq "serving" "$(jget "$OUT" status)" "health --json: status serving"
 
 # --timeout bounds the wait for an answer: DEADLINE_EXCEEDED (exit 1, not "unreachable"); the
 # operation itself goes on in the daemon.
-expect_exit 0 jctl attach --sim size=4K,flags=stop_copy,latency_ms=1000 --name slow
-t0=$(ms_now)
+# The operation takes 2 s per arc: DEADLINE_EXCEEDED can only come from --timeout, not from
+# the answer (no wall-clock threshold here: timings belong in bench/, not in tests).
+expect_exit 0 jctl attach --sim size=4K,flags=stop_copy,latency_ms=2000 --name slow
 expect_error DEADLINE_EXCEEDED jctl --timeout 0.3 state slow stop
-assert_le $(($(ms_now) - t0)) 900 "--timeout 0.3: the CLI gives up after about 0.3 s"
 assert_contains "$ERR" "--timeout" "--timeout expired: the message points at --timeout"
 idle() { [[ "$(dev_field slow busy)" == false ]]; }
 check "the operation completes in the daemon" wait_until 5 idle

@@ -235,9 +235,9 @@ jctl state slow stop >"$T/bg.out" 2>"$T/bg.err" &
 BG=$!
 is_busy() { [[ "$(dev_field slow busy)" == true ]]; }
 check "the slow device becomes busy" wait_until 3 is_busy
-t0=$(ms_now)
+# The answer comes while the operation still runs (it says busy): the loop never waits on
+# a device (no wall-clock threshold needed).
 expect_exit 0 jctl show slow
-assert_le $(($(ms_now) - t0)) 700 "show answers at once while the device is busy"
 assert_eq "true set-state" "$(jget "$OUT" busy) $(jget "$OUT" busy_operation)" "show: busy, busy_operation set-state"
 assert_eq "running" "$(jget "$OUT" state)" "show while busy: the last observed state"
 expect_error FAILED_PRECONDITION jctl state slow running

@@ -854,6 +854,9 @@ Test(stream, device_end_and_stream_end_layout)
     cr_assert_eq(stream_decode_stream_end(out, 51, back, 3), -EBADMSG, "short");
     cr_assert_eq(stream_decode_stream_end(out, 53, back, 3), -EBADMSG, "long");
     cr_assert_eq(stream_decode_stream_end(out, 3, back, 3), -EBADMSG, "no count");
+    put_le32(out, 0);
+    cr_assert_eq(stream_decode_stream_end(out, 4, back, 0), -EBADMSG, "no devices");
+    cr_assert_eq(stream_decode_stream_end(out, 4, back, 257), -E2BIG);
 }
 
 /* ---- whole streams */
