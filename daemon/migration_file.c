@@ -160,8 +160,11 @@ read_record(int fd, off_t *off, uint8_t hdr[STREAM_RECORD_HEADER_SIZE], uint8_t 
     if (n == 0) {
         return 1;
     }
-    if (n != STREAM_RECORD_HEADER_SIZE || stream_decode_record_header(hdr, rh) < 0) {
-        return -EBADMSG; /* the reader names the problem when fed the same bytes */
+    if (n != STREAM_RECORD_HEADER_SIZE) {
+        return -ENODATA;
+    }
+    if (stream_decode_record_header(hdr, rh) < 0) {
+        return -EBADMSG; /* restore_pass() feeds the header to the reader for its sentence */
     }
     if (rh->length > *cap) {
         uint8_t *p = realloc(*buf, rh->length);
@@ -215,9 +218,11 @@ restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
             atomic_fetch_add(&j->devs[rh.device].stopcopy_bytes, rh.length);
         }
     }
-    if (r >= 0 && !stream_reader_complete(rd)) {
-        r = -ENODATA;
-        (void) snprintf(rd->error, sizeof(rd->error), "the file ends before its STREAM_END");
+    if (r == -EBADMSG && !rd->error[0]) {
+        (void) stream_reader_record(rd, hdr, NULL, NULL, &rh); /* names what is wrong */
+    }
+    if (r >= 0 || r == -ENODATA) {
+        r = stream_reader_finish(rd); /* "the stream ended before ..." when incomplete */
     }
     if (r < 0 && !w->error[0]) {
         (void) snprintf(w->error, sizeof(w->error), "'%.300s' is not a valid stream of group '%s': %.400s",

@@ -166,6 +166,30 @@ describe_device(const StreamReader *r, uint32_t i, char *buf, size_t size)
     }
 }
 
+/* "<the record><what is wrong>", e.g. "DEVICE_DATA record 3 of device 0 ('nic0')" +
+ * ": payload CRC mismatch". The record is described only on failure: the words cost more
+ * than the checks. */
+static _printf_(6, 7) int
+record_fail(char *err, size_t size, const StreamReader *r, const StreamRecordHeader *h, int e,
+            const char *fmt, ...)
+{
+    char what[160];
+    char rest[160];
+    va_list ap;
+
+    if (!err) {
+        return e;
+    }
+    describe_record(r, h, what, sizeof(what));
+    va_start(ap, fmt);
+    (void) vsnprintf(rest, sizeof(rest), fmt, ap);
+    va_end(ap);
+    return fail(err, size, e, "%s%s", what, rest);
+}
+
+#define reader_record_fail(r, h, e, ...) \
+    record_fail((r)->error, sizeof((r)->error), (r), (h), (e), __VA_ARGS__)
+
 /* ---- CRC-protected headers */
 
 void
@@ -247,23 +271,20 @@ stream_encode_record_header(const StreamRecordHeader *h, const void *payload,
 /* The device field must fit the type: an index for device records, NONE for stream-level
  * ones; unknown (optional) types may use either. */
 static int
-check_record_device(const StreamRecordHeader *h, const RecordType *t, const char *what,
+check_record_device(const StreamReader *r, const StreamRecordHeader *h, const RecordType *t,
                     char *err, size_t size)
 {
     bool in_range = h->device < STREAM_MAX_DEVICES;
     bool none = h->device == STREAM_DEVICE_NONE;
 
     if (t && t->device_level && !in_range) {
-        return fail(err, size, -EBADMSG, "%s: device index %" PRIu32 " out of range", what,
-                    h->device);
+        return record_fail(err, size, r, h, -EBADMSG, ": device index out of range");
     }
     if (t && !t->device_level && !none) {
-        return fail(err, size, -EBADMSG, "%s: a stream-level record with device index %" PRIu32,
-                    what, h->device);
+        return record_fail(err, size, r, h, -EBADMSG, ": a stream-level record with a device");
     }
     if (!t && !in_range && !none) {
-        return fail(err, size, -EBADMSG, "%s: device index %" PRIu32 " out of range", what,
-                    h->device);
+        return record_fail(err, size, r, h, -EBADMSG, ": device index out of range");
     }
     return 0;
 }
@@ -282,42 +303,38 @@ check_record_header(const uint8_t in[STREAM_RECORD_HEADER_SIZE], const StreamRea
         .payload_crc = get_le32(in + 24),
     };
     const RecordType *t = record_type(h.type);
-    char what[160];
     int rc;
 
     if (get_le32(in + 28) != crc32c(0, in, 28)) {
         return fail(err, size, -EBADMSG, "record header CRC mismatch (the header is damaged)");
     }
-    what[0] = '\0';
-    if (err) {
-        describe_record(r, &h, what, sizeof(what)); /* words only when someone reads them */
-    }
     if (h.type == 0) {
-        return fail(err, size, -EBADMSG, "%s: record type 0 is reserved", what);
+        return record_fail(err, size, r, &h, -EBADMSG, ": record type 0 is reserved");
     }
     if (h.flags & ~known_flags) {
-        return fail(err, size, -EBADMSG, "%s: reserved flags set (0x%" PRIx32 ")", what,
-                    h.flags & ~known_flags);
+        return record_fail(err, size, r, &h, -EBADMSG, ": reserved flags set (0x%" PRIx32 ")",
+                           h.flags & ~known_flags);
     }
     if (!t && !(h.flags & STREAM_FLAG_OPTIONAL)) {
-        return fail(err, size, -EBADMSG, "%s: unknown record type, and not OPTIONAL", what);
+        return record_fail(err, size, r, &h, -EBADMSG, ": unknown record type, and not OPTIONAL");
     }
     if (t && (h.flags & ~t->flags)) {
-        return fail(err, size, -EBADMSG, "%s: flags 0x%" PRIx32 " not allowed on this type",
-                    what, h.flags & ~t->flags);
+        return record_fail(err, size, r, &h, -EBADMSG,
+                           ": flags 0x%" PRIx32 " not allowed on this type", h.flags & ~t->flags);
     }
-    rc = check_record_device(&h, t, what, err, size);
+    rc = check_record_device(r, &h, t, err, size);
     if (rc < 0) {
         return rc;
     }
     if (h.length > STREAM_MAX_RECORD) {
-        return fail(err, size, -E2BIG, "%s: length %" PRIu32 " over the limit of %u bytes",
-                    what, h.length, STREAM_MAX_RECORD);
+        return record_fail(err, size, r, &h, -E2BIG,
+                           ": length %" PRIu32 " over the limit of %u bytes", h.length,
+                           STREAM_MAX_RECORD);
     }
     if (t && (h.length < t->min_length || h.length > t->max_length)) {
-        return fail(err, size, -EBADMSG,
-                    "%s: length %" PRIu32 " outside %" PRIu32 "..%" PRIu32 " for this type",
-                    what, h.length, t->min_length, t->max_length);
+        return record_fail(err, size, r, &h, -EBADMSG,
+                           ": length %" PRIu32 " outside %" PRIu32 "..%" PRIu32 " for this type",
+                           h.length, t->min_length, t->max_length);
     }
     *ret = h;
     return 0;
@@ -757,64 +774,70 @@ stream_reader_header(StreamReader *r, const uint8_t in[STREAM_HEADER_SIZE])
     return 0;
 }
 
+/* @device is an index, or STREAM_DEVICE_NONE for the stream-level sequence. */
 static int
-check_sequence(StreamReader *r, const char *who, uint64_t expected, uint64_t got)
+check_sequence(StreamReader *r, uint32_t device, uint64_t expected, uint64_t got)
 {
+    const char *why = got > expected ? "records lost or reordered"
+                                     : "a record repeated or reordered";
+    char who[96];
+
     if (got == expected) {
         return 0;
     }
+    if (device == STREAM_DEVICE_NONE) {
+        (void) snprintf(who, sizeof(who), "stream-level records");
+    } else {
+        describe_device(r, device, who, sizeof(who));
+    }
     return reader_fail(r, -ESTALE, "%s: expected sequence %" PRIu64 ", got %" PRIu64 " (%s)",
-                       who, expected, got,
-                       got > expected ? "records lost or reordered"
-                                      : "a record repeated or reordered");
+                       who, expected, got, why);
 }
 
 /* Stream-level records: MANIFEST once and first, STREAM_END last, their own sequence. */
 static int
-check_stream_order(StreamReader *r, const StreamRecordHeader *h, const char *what)
+check_stream_order(StreamReader *r, const StreamRecordHeader *h)
 {
     if (r->device_channel) {
-        return reader_fail(r, -EBADMSG, "%s on a data channel, which carries device records only",
-                           what);
+        return reader_record_fail(r, h, -EBADMSG,
+                                  " on a data channel, which carries device records only");
     }
     if (h->type == STREAM_RECORD_MANIFEST && r->have_manifest) {
-        return reader_fail(r, -EBADMSG, "%s: a second MANIFEST", what);
+        return reader_record_fail(r, h, -EBADMSG, ": a second MANIFEST");
     }
     if (h->type != STREAM_RECORD_MANIFEST && !r->have_manifest) {
-        return reader_fail(r, -EBADMSG, "%s before the MANIFEST", what);
+        return reader_record_fail(r, h, -EBADMSG, " before the MANIFEST");
     }
     if (!record_type(h->type)) {
         return 0; /* optional: takes no sequence number */
     }
-    return check_sequence(r, "stream-level records", r->next_stream_sequence, h->sequence);
+    return check_sequence(r, STREAM_DEVICE_NONE, r->next_stream_sequence, h->sequence);
 }
 
 /* Device records: a device of the manifest that has not ended, in its sequence. */
 static int
-check_device_order(StreamReader *r, const StreamRecordHeader *h, const char *what)
+check_device_order(StreamReader *r, const StreamRecordHeader *h)
 {
     const StreamReaderDevice *d;
-    char who[96];
 
     if (!r->have_manifest) {
-        return reader_fail(r, -EBADMSG, "%s before the MANIFEST", what);
+        return reader_record_fail(r, h, -EBADMSG, " before the MANIFEST");
     }
     if (h->device >= r->n_devices) {
-        return reader_fail(r, -EBADMSG, "%s, but the manifest lists %" PRIu32 " devices", what,
-                           r->n_devices);
+        return reader_record_fail(r, h, -EBADMSG, ", but the manifest lists %" PRIu32 " devices",
+                                  r->n_devices);
     }
     d = &r->devices[h->device];
     if (d->ended) {
-        return reader_fail(r, -EBADMSG, "%s after the device's DEVICE_END", what);
+        return reader_record_fail(r, h, -EBADMSG, " after the device's DEVICE_END");
     }
     if (!record_type(h->type)) {
         return 0; /* optional: takes no sequence number */
     }
     if (h->type == STREAM_RECORD_DEVICE_DATA && (h->flags & STREAM_FLAG_PRECOPY) && d->stop_copy) {
-        return reader_fail(r, -EBADMSG, "%s: pre-copy data after stop-copy data", what);
+        return reader_record_fail(r, h, -EBADMSG, ": pre-copy data after stop-copy data");
     }
-    describe_device(r, h->device, who, sizeof(who));
-    return check_sequence(r, who, d->next_sequence, h->sequence);
+    return check_sequence(r, h->device, d->next_sequence, h->sequence);
 }
 
 static bool
@@ -867,7 +890,7 @@ read_device_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *pay
     StreamDeviceTotals t;
 
     if (stream_decode_device_end(payload, h->length, &t) < 0) {
-        return reader_fail(r, -EBADMSG, "DEVICE_END of %" PRIu32 ": not 16 bytes", h->device);
+        return reader_record_fail(r, h, -EBADMSG, ": not 16 bytes");
     }
     if (!totals_equal(&t, &r->devices[h->device].totals)) {
         return totals_mismatch(r, "DEVICE_END", h->device, &t);
@@ -877,8 +900,7 @@ read_device_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *pay
 }
 
 static int
-read_stream_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payload,
-                const char *what)
+read_stream_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payload)
 {
     StreamDeviceTotals t[STREAM_MAX_DEVICES];
     char who[96];
@@ -886,12 +908,12 @@ read_stream_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *pay
     for (uint32_t i = 0; i < r->n_devices; i++) {
         if (!r->devices[i].ended) {
             describe_device(r, i, who, sizeof(who));
-            return reader_fail(r, -EBADMSG, "%s before the DEVICE_END of %s", what, who);
+            return reader_record_fail(r, h, -EBADMSG, " before the DEVICE_END of %s", who);
         }
     }
     if (stream_decode_stream_end(payload, h->length, t, r->n_devices) < 0) {
-        return reader_fail(r, -EBADMSG, "%s: totals for %" PRIu32 " devices expected", what,
-                           r->n_devices);
+        return reader_record_fail(r, h, -EBADMSG, ": totals for %" PRIu32 " devices expected",
+                                  r->n_devices);
     }
     for (uint32_t i = 0; i < r->n_devices; i++) {
         if (!totals_equal(&t[i], &r->devices[i].totals)) {
@@ -905,7 +927,7 @@ read_stream_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *pay
 /* The checks that read the payload; the last step, so nothing changes on a refusal. */
 static int
 read_payload(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payload,
-             StreamManifest *manifest, const char *what)
+             StreamManifest *manifest)
 {
     StreamReaderDevice *d;
 
@@ -915,7 +937,7 @@ read_payload(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payloa
     case STREAM_RECORD_DEVICE_END:
         return read_device_end(r, h, payload);
     case STREAM_RECORD_STREAM_END:
-        return read_stream_end(r, h, payload, what);
+        return read_stream_end(r, h, payload);
     case STREAM_RECORD_DEVICE_DATA:
         d = &r->devices[h->device];
         d->totals.bytes += h->length;
@@ -935,7 +957,6 @@ stream_reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZ
                      StreamRecordHeader *ret_header)
 {
     StreamRecordHeader h;
-    char what[160];
     bool known;
     int rc;
 
@@ -949,19 +970,17 @@ stream_reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZ
     if (rc < 0) {
         return rc;
     }
-    describe_record(r, &h, what, sizeof(what));
     if (h.length > 0 && !payload) {
-        return reader_fail(r, -EINVAL, "%s: no payload given", what);
+        return reader_record_fail(r, &h, -EINVAL, ": no payload given");
     }
-    rc = h.device == STREAM_DEVICE_NONE ? check_stream_order(r, &h, what)
-                                        : check_device_order(r, &h, what);
+    rc = h.device == STREAM_DEVICE_NONE ? check_stream_order(r, &h) : check_device_order(r, &h);
     if (rc < 0) {
         return rc;
     }
     if (crc32c(0, payload, h.length) != h.payload_crc) {
-        return reader_fail(r, -EBADMSG, "%s: payload CRC mismatch", what);
+        return reader_record_fail(r, &h, -EBADMSG, ": payload CRC mismatch");
     }
-    rc = read_payload(r, &h, payload, manifest, what);
+    rc = read_payload(r, &h, payload, manifest);
     if (rc < 0) {
         return rc;
     }
