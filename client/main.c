@@ -144,7 +144,7 @@ print_help(FILE *f)
                "Controls vfio-migd, the VFIO device migration daemon, over its unix socket.\n\n"
                "Commands:\n");
     for (size_t i = 0; i < ELEMENTSOF(command_table); i++) {
-        fprintf(f, "  %-9s %s\n", command_table[i].name, command_table[i].summary);
+        fprintf(f, "  %-10s %s\n", command_table[i].name, command_table[i].summary);
     }
     fprintf(f, "\nOptions (also accepted after the command):\n"
                "  --socket PATH      the daemon's socket (default: $VFIO_MIGD_SOCKET or "

@@ -110,15 +110,20 @@ migration_is_completed(const Migration *m)
     return strcmp(m->state, MIGRATION_STATE_COMPLETED) == 0;
 }
 
+/* A rate from the daemon in whole bytes per second: nobody needs the fraction, and a value
+ * that is not a sane number (NaN, negative, beyond uint64) shows as 0. */
+static uint64_t
+rate_bytes(double rate)
+{
+    return isfinite(rate) && rate > 0 && rate < 1.8e19 ? (uint64_t) (rate + 0.5) : 0;
+}
+
 /* ---- JSON */
 
-/* Bytes per second as a whole number: scripts compare rates, nobody needs the fraction. */
 static json_object *
 json_rate(double rate)
 {
-    return json_object_new_uint64(isfinite(rate) && rate > 0 && rate < 1.8e19
-                                      ? (uint64_t) (rate + 0.5)
-                                      : 0);
+    return json_object_new_uint64(rate_bytes(rate));
 }
 
 static json_object *
@@ -206,11 +211,7 @@ format_rate(double rate, char *buf, size_t size)
 {
     char b[32];
 
-    (void) snprintf(buf, size, "%s/s",
-                    format_bytes(isfinite(rate) && rate > 0 && rate < 1.8e19
-                                     ? (uint64_t) (rate + 0.5)
-                                     : 0,
-                                 b, sizeof(b)));
+    (void) snprintf(buf, size, "%s/s", format_bytes(rate_bytes(rate), b, sizeof(b)));
     return buf;
 }
 
@@ -350,6 +351,9 @@ format_outcome(const Migration *m, char *buf, size_t size)
                         format_bytes(m->bytes, bytes, sizeof(bytes)), elapsed,
                         output_duration(m->precopy_us, pre, sizeof(pre)),
                         output_duration(m->downtime_us, down, sizeof(down)));
+    } else if (strcmp(PHASE_NAME(m->phase), m->state) == 0) {
+        (void) snprintf(buf, size, "%s after %s%s%s", m->state, elapsed,
+                        m->error[0] ? ": " : "", m->error);
     } else {
         (void) snprintf(buf, size, "%s after %s in phase %s%s%s", m->state, elapsed,
                         PHASE_NAME(m->phase), m->error[0] ? ": " : "", m->error);
@@ -373,6 +377,7 @@ static const Migration *
 response_migration(Cli *cli, const VfioMigd__V1__MigrationResponse *resp)
 {
     if (!resp->migration) {
+        output_progress_clear(stdout);
         output_error(cli->command->name, "the daemon's answer has no migration");
         return NULL;
     }
@@ -1079,6 +1084,7 @@ watch_update(Watch *w, Watched *it, const Migration *m)
         free(it->state);
         it->state = state;
         it->phase = m->phase;
+        it->last_progress_ms = now; /* the next progress line a second after this one */
         if (w->cli->json) {
             it->printed = true;
             return 0;
@@ -1221,9 +1227,13 @@ watch_finish(Watch *w, bool one)
     for (size_t i = 0; i < w->n_items; i++) {
         const char *state = w->items[i].state;
 
+        json_object *error = NULL;
+
         if (!w->items[i].ignored && strcmp(state, MIGRATION_STATE_COMPLETED) != 0) {
-            output_error(w->cli->command->name, "migration %s %s", w->items[i].id,
-                         state[0] ? state : "ended");
+            (void) json_object_object_get_ex(w->items[i].last, "error", &error);
+            output_error(w->cli->command->name, "migration %s %s: %s", w->items[i].id,
+                         state[0] ? state : "ended",
+                         error ? json_object_get_string(error) : "no reason given");
             r = -EREMOTEIO;
         }
     }

@@ -255,10 +255,13 @@ int
 transport_writev_full(int fd, const void *a, size_t a_size, const void *b, size_t b_size)
 {
     struct iovec iov[2] = {{(void *) a, a_size}, {(void *) b, b_size}};
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    struct iovec *v = iov;
+    int cnt = 2;
 
+    /* writev(), not sendmsg(): the same records go to sockets and to save files. A peer that
+     * went away gives EPIPE, not a signal: the daemon ignores SIGPIPE (main.c). */
     while (iov[0].iov_len + iov[1].iov_len > 0) {
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = writev(fd, v, cnt);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -272,8 +275,8 @@ transport_writev_full(int fd, const void *a, size_t a_size, const void *b, size_
             n -= (ssize_t) k;
         }
         if (iov[0].iov_len == 0) {
-            msg.msg_iov = &iov[1];
-            msg.msg_iovlen = 1;
+            v = &iov[1];
+            cnt = 1;
         }
     }
     return 0;
