@@ -129,6 +129,9 @@ save_done(MigWork *w)
     }
     j->end_ns = mig_now_ns();
     j->confirmed = true; /* the file is complete: no rollback from here */
+    for (size_t i = 0; i < j->n_devs; i++) {
+        j->devs[i].done = true;
+    }
     if (mig_group_transition(j, j->resume_after ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP,
                              on_save_finished) < 0) {
         mig_complete(j);
@@ -287,6 +290,9 @@ feed_done(MigWork *w)
     if (w->r < 0) {
         mig_fail(j, w->r, "%s", w->error[0] ? w->error : strerror(-w->r));
         return;
+    }
+    for (size_t i = 0; i < j->n_devs; i++) {
+        j->devs[i].done = true;
     }
     mig_set_phase(j, PHASE_COMPLETING);
     /* RESUMING -> STOP is where drivers validate what they were given. */

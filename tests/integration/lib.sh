@@ -577,3 +577,144 @@ trap _on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+
+# =============================================================================================
+# ---- Several daemons at once, and migrations (added for test_migration.sh and
+# ---- test_migration_failures.sh; nothing above depends on this section)
+#
+#   start_named_daemon NAME [ARGS...]  starts a daemon serving on $T/NAME.sock, its stderr in
+#                     $T/NAME.log, and waits until it is healthy (10 s). Sets ${NAME}_SOCK and
+#                     ${NAME}_PID (NAME: a shell identifier such as S, D, D2). The daemon is
+#                     watched like start_daemon's (stopped and checked at exit; stop_daemon SIG
+#                     "$NAME_PID" to end it earlier). At exit the last lines of every named
+#                     daemon's log are appended to $T/daemon.log, so a failing test shows them.
+#   nctl NAME ARGS / njctl NAME ARGS   the CLI on that daemon (njctl adds --json), bounded by
+#                     CTL_TIMEOUT like ctl
+#   named_log NAME    that daemon's log so far
+#   wait_fds PID N TIMEOUT_S  waits until PID has N open fds or fewer; 0 when in time
+#   job_json NAME ID  `job ID --json` on that daemon ('{}' if the call fails)
+#   wait_job NAME ID TIMEOUT_S PHASE...  polls job ID until its phase is one of PHASE ("over":
+#                     completed, failed or cancelled); sets JOB to its last JSON; 0 when in time
+#   digests NAME ID...  "state:digest" of each device, space-separated
+#   dev_prop NAME ID PATH   a field of `show ID --json` on that daemon
+
+declare -a NAMED_DAEMONS=()
+
+_named_on_exit() {
+    local status=$? n
+    for n in "${NAMED_DAEMONS[@]}"; do
+        if [[ -s "$T/$n.log" ]]; then
+            printf '%s\n' "---- daemon $n (last lines of $T/$n.log)" >>"$T/daemon.log"
+            tail -n 30 "$T/$n.log" | sed "s/^/[$n] /" >>"$T/daemon.log"
+        fi
+    done
+    (exit "$status")
+    _on_exit
+}
+
+start_named_daemon() {
+    local name=$1 sock pid limit
+    shift
+    if [[ ! "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+        fail "start_named_daemon: '$name' is not a shell identifier"
+        exit 1
+    fi
+    sock=$T/$name.sock
+    "$VFIO_MIGD" --socket "$sock" --log-level info "$@" >>"$T/$name.log" 2>&1 &
+    pid=$!
+    DAEMON_PIDS+=("$pid")
+    printf -v "${name}_SOCK" '%s' "$sock"
+    printf -v "${name}_PID" '%s' "$pid"
+    if [[ " ${NAMED_DAEMONS[*]} " != *" $name "* ]]; then
+        NAMED_DAEMONS+=("$name")
+    fi
+    trap _named_on_exit EXIT
+    limit=$(($(ms_now) + 10000))
+    while :; do
+        if ! proc_running "$pid"; then
+            wait "$pid" 2>/dev/null || true
+            _forget_daemon "$pid"
+            fail "daemon $name starts on '$sock'" "it exited during start-up" "
+$(tail -n 15 "$T/$name.log" 2>/dev/null)"
+            exit 1
+        fi
+        if timeout -k 1 5 "$VFIO_MIGCTL" --socket "$sock" health >/dev/null 2>&1; then
+            return 0
+        fi
+        if (($(ms_now) >= limit)); then
+            fail "daemon $name starts on '$sock'" "not healthy after 10 s" "
+$(tail -n 15 "$T/$name.log" 2>/dev/null)"
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+nctl() {
+    local sockvar="${1}_SOCK"
+    shift
+    timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "${!sockvar}" "$@"
+}
+
+njctl() {
+    local name=$1
+    shift
+    nctl "$name" --json "$@"
+}
+
+named_log() {
+    cat "$T/$1.log" 2>/dev/null || true
+}
+
+wait_fds() {
+    local pid=$1 n=$2 limit=$(($(ms_now) + $3 * 1000))
+    while :; do
+        if (($(fd_count "$pid") <= n)); then
+            return 0
+        fi
+        if (($(ms_now) >= limit)); then
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+job_json() {
+    njctl "$1" job "$2" 2>/dev/null || echo '{}'
+}
+
+JOB='{}'
+wait_job() {
+    local name=$1 id=$2 limit=$(($(ms_now) + $3 * 1000)) phase state p
+    shift 3
+    while :; do
+        JOB=$(job_json "$name" "$id")
+        phase=$(jget "$JOB" phase 2>/dev/null || true)
+        state=$(jget "$JOB" state 2>/dev/null || true)
+        for p in "$@"; do
+            if [[ "$p" == "$phase" || ("$p" == over && -n "$state" && "$state" != active) ]]; then
+                return 0
+            fi
+        done
+        if (($(ms_now) >= limit)); then
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+digests() {
+    local name=$1 id j out=()
+    shift
+    for id in "$@"; do
+        j=$(njctl "$name" show "$id")
+        out+=("$(jget "$j" state):$(jget "$j" digest)")
+    done
+    echo "${out[*]}"
+}
+
+dev_prop() {
+    local j
+    j=$(njctl "$1" show "$2")
+    jget "$j" "$3"
+}
