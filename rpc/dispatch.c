@@ -32,6 +32,7 @@ rpc_dispatch_table(size_t *ret_count)
         {device_methods, device_methods_count},
         {group_methods, group_methods_count},
         {migration_methods, migration_methods_count},
+        {migration_stream_methods, migration_stream_methods_count},
         {system_methods, system_methods_count},
         {health_methods, health_methods_count},
     };

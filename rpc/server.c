@@ -36,7 +36,19 @@
 /* In-flight calls get this long to finish when the daemon stops (grpc-core.md §2 step 3). */
 #define SHUTDOWN_GRACE_MS 2000
 
-typedef enum TagKind { TAG_NEW, TAG_DONE, TAG_SHUTDOWN } TagKind;
+typedef enum TagKind {
+    TAG_NEW,
+    TAG_DONE,
+    TAG_SHUTDOWN,
+    TAG_STREAM_SEND,   /* one message of a server stream was sent */
+    TAG_STREAM_CLOSE,  /* the client closed or cancelled a server stream */
+    TAG_STREAM_STATUS, /* a server stream's final status was sent */
+} TagKind;
+
+typedef struct StreamMessage {
+    grpc_byte_buffer *bb;
+    struct StreamMessage *next;
+} StreamMessage;
 
 typedef struct Tag {
     TagKind kind;
@@ -62,6 +74,16 @@ struct RpcCall {
     bool has_trailer;
     bool answered;
     int cancelled;
+    /* server streaming (rpc_call_stream_*) */
+    Tag tag_send, tag_close, tag_status;
+    StreamMessage *queue_head, *queue_tail;
+    grpc_byte_buffer *in_flight;
+    bool streaming, md_sent, ending, status_started, client_gone;
+    unsigned pending;          /* batches of this stream in flight */
+    unsigned in_dispatch;      /* inside a completion: freeing waits for its end */
+    grpc_status_code end_code;
+    void (*on_cancel)(RpcCall *call, void *userdata);
+    void *cancel_userdata;
 };
 
 struct RpcServer {
@@ -104,6 +126,9 @@ gpr_freep(char **p)
 #define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
 
 static void server_maybe_finish(RpcServer *s);
+static void on_stream_sent(RpcCall *c, bool ok);
+static void on_stream_closed(RpcCall *c);
+static void on_stream_status(RpcCall *c);
 
 /* ---- CQ thread ---- */
 
@@ -164,6 +189,15 @@ call_free(RpcCall *c)
     if (c->has_trailer) {
         grpc_slice_unref(c->trailer.key);
         grpc_slice_unref(c->trailer.value);
+    }
+    while (c->queue_head) {
+        StreamMessage *m = c->queue_head;
+        c->queue_head = m->next;
+        grpc_byte_buffer_destroy(m->bb);
+        free(m);
+    }
+    if (c->in_flight) {
+        grpc_byte_buffer_destroy(c->in_flight);
     }
     if (c->request) {
         protobuf_c_message_free_unpacked(c->request, NULL);
@@ -306,6 +340,188 @@ rpc_call_fail(RpcCall *call, int r, const char *fmt, ...)
     call_answer(call, rpc_status_from_errno(r), msg, NULL);
 }
 
+/* ---- server-streaming calls ----
+ * One RECV_CLOSE_ON_SERVER batch watches for the client going away; messages are queued and
+ * sent one batch at a time (only one SEND_MESSAGE may be in flight, grpc-core.md pitfall 6);
+ * the status goes last. The call is freed when the stream has ended and no batch is left. */
+
+static void stream_pump(RpcCall *c);
+
+static void
+stream_maybe_free(RpcCall *c)
+{
+    if (c->in_dispatch == 0 && c->ending && c->pending == 0 &&
+        (c->status_started || c->server->cq_shut || c->client_gone)) {
+        call_free(c);
+    }
+}
+
+static int
+stream_start_batch(RpcCall *c, grpc_op *ops, size_t n, Tag *tag)
+{
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+
+    if (e != GRPC_CALL_OK) {
+        log_error("Starting a stream batch failed (%d); ending the stream.", e);
+        c->client_gone = true;
+        return -EIO;
+    }
+    c->pending++;
+    return 0;
+}
+
+static void
+stream_send_next(RpcCall *c)
+{
+    StreamMessage *m = c->queue_head;
+    grpc_op ops[2];
+    size_t n = 0;
+
+    memset(ops, 0, sizeof(ops));
+    if (!c->md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->md_sent = true;
+    }
+    c->queue_head = m->next;
+    if (!c->queue_head) {
+        c->queue_tail = NULL;
+    }
+    c->in_flight = m->bb;
+    free(m);
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = c->in_flight;
+    (void) stream_start_batch(c, ops, n, &c->tag_send);
+}
+
+static void
+stream_send_status(RpcCall *c)
+{
+    grpc_op ops[2];
+    size_t n = 0;
+
+    memset(ops, 0, sizeof(ops));
+    if (!c->md_sent) {
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        c->md_sent = true;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = c->end_code;
+    ops[n++].data.send_status_from_server.status_details = &c->status_details;
+    c->status_started = true;
+    (void) stream_start_batch(c, ops, n, &c->tag_status);
+}
+
+static void
+stream_pump(RpcCall *c)
+{
+    if (c->server->cq_shut || c->client_gone || c->in_flight) {
+        stream_maybe_free(c);
+        return;
+    }
+    if (c->queue_head) {
+        stream_send_next(c);
+    } else if (c->ending && !c->status_started) {
+        stream_send_status(c);
+    }
+    stream_maybe_free(c);
+}
+
+/* Completions: the handler's callbacks may end the stream re-entrantly, so the call is freed
+ * only once, after the completion's own work (in_dispatch). */
+static void
+on_stream_sent(RpcCall *c, bool ok)
+{
+    c->in_dispatch++;
+    c->pending--;
+    grpc_byte_buffer_destroy(c->in_flight);
+    c->in_flight = NULL;
+    if (!ok) {
+        c->client_gone = true;
+    }
+    stream_pump(c);
+    c->in_dispatch--;
+    stream_maybe_free(c);
+}
+
+static void
+on_stream_closed(RpcCall *c)
+{
+    c->in_dispatch++;
+    c->pending--;
+    if (c->cancelled) {
+        c->client_gone = true;
+        if (c->on_cancel && !c->ending) {
+            c->on_cancel(c, c->cancel_userdata); /* the handler stops and ends the stream */
+        }
+    }
+    c->in_dispatch--;
+    stream_maybe_free(c);
+}
+
+static void
+on_stream_status(RpcCall *c)
+{
+    c->pending--;
+    stream_maybe_free(c);
+}
+
+int
+rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
+                      void *userdata)
+{
+    grpc_op op;
+
+    assert(!call->answered && !call->streaming);
+    call->streaming = call->answered = true;
+    call->on_cancel = on_cancel;
+    call->cancel_userdata = userdata;
+    call->tag_send.kind = TAG_STREAM_SEND;
+    call->tag_close.kind = TAG_STREAM_CLOSE;
+    call->tag_status.kind = TAG_STREAM_STATUS;
+    if (call->server->cq_shut) {
+        return -ESHUTDOWN;
+    }
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &call->cancelled;
+    return stream_start_batch(call, &op, 1, &call->tag_close);
+}
+
+void
+rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message)
+{
+    StreamMessage *m;
+
+    assert(call->streaming && !call->ending);
+    if (call->client_gone || call->server->cq_shut) {
+        return;
+    }
+    m = calloc(1, sizeof(*m));
+    if (!m || !(m->bb = pb_pack(message))) {
+        free(m);
+        return;
+    }
+    if (call->queue_tail) {
+        call->queue_tail->next = m;
+    } else {
+        call->queue_head = m;
+    }
+    call->queue_tail = m;
+    stream_pump(call);
+}
+
+void
+rpc_call_stream_end(RpcCall *call, grpc_status_code code, const char *message)
+{
+    assert(call->streaming && !call->ending);
+    call->ending = true;
+    call->on_cancel = NULL; /* the handler is done with the stream */
+    call->end_code = code;
+    call->status_details = grpc_slice_from_copied_string(message ? message : "");
+    call->has_status_details = true;
+    stream_pump(call);
+}
+
 static void
 call_dispatch(RpcCall *c)
 {
@@ -381,6 +597,15 @@ on_async(uv_async_t *a)
             break;
         case TAG_SHUTDOWN:
             on_tag_shutdown(s);
+            break;
+        case TAG_STREAM_SEND:
+            on_stream_sent(container_of(t, RpcCall, tag_send), t->ok);
+            break;
+        case TAG_STREAM_CLOSE:
+            on_stream_closed(container_of(t, RpcCall, tag_close));
+            break;
+        case TAG_STREAM_STATUS:
+            on_stream_status(container_of(t, RpcCall, tag_status));
             break;
         }
     }

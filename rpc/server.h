@@ -40,6 +40,8 @@ typedef struct RpcMethod {
     rpc_handler handler;
 } RpcMethod;
 
+/* RpcMethod.request/response are the same for streaming methods: the handler streams. */
+
 /* Takes an exclusive lock next to the socket (so a second daemon cannot steal the path),
  * binds, and starts serving. -EADDRINUSE with @err set when another daemon owns it. */
 int rpc_server_new(uv_loop_t *loop, const char *socket_path, const RpcMethod *methods,
@@ -56,6 +58,16 @@ RpcServer *rpc_server_free(RpcServer *s);
 void rpc_call_reply(RpcCall *call, const ProtobufCMessage *response);
 /* Answers with the status rpc_status_from_errno(@r) and a message. */
 void rpc_call_fail(RpcCall *call, int r, const char *fmt, ...) _printf_(3, 4);
+/* Server streaming: begin (the handler answers with messages, then a status, instead of
+ * rpc_call_reply()). @on_cancel runs on the loop if the client goes away first; the handler
+ * must then stop producing and call rpc_call_stream_end(). Messages are packed at once and
+ * sent in order; end sends the final status after them. Returns 0 or -errno (the stream
+ * still has to be ended). */
+int rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
+                          void *userdata);
+void rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message);
+void rpc_call_stream_end(RpcCall *call, grpc_status_code code, const char *message);
+
 /* Answers with an explicit status code and a message, and attaches @result (a message of the
  * method's response type: what was done before the failure) as a trailer the client can
  * read (RPC_RESULT_TRAILER in rpc/client.h). */

@@ -21,6 +21,8 @@ extern const RpcMethod device_methods[];
 extern const size_t device_methods_count;
 extern const RpcMethod migration_methods[];
 extern const size_t migration_methods_count;
+extern const RpcMethod migration_stream_methods[];
+extern const size_t migration_stream_methods_count;
 extern const RpcMethod group_methods[];
 extern const size_t group_methods_count;
 extern const RpcMethod system_methods[];

@@ -7,11 +7,13 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "convert.h"
 #include "handlers.h"
 #include "manager.h"
 #include "migration.h"
+#include "migration_internal.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -313,3 +315,157 @@ const RpcMethod migration_methods[] = {
     METHOD(RestoreGroup, restore_group, restore_group_request, migration_response),
 };
 const size_t migration_methods_count = ELEMENTSOF(migration_methods);
+
+/* ---- WatchEvents: a loop timer compares each watched job with what was last sent ---- */
+
+#define WATCH_TICK_MS 200
+#define WATCH_PROGRESS_MS 1000
+#define WATCH_MAX_JOBS 64
+
+typedef struct Watcher {
+    RpcCall *call;
+    Manager *manager;
+    char id[16];                      /* "" = every job */
+    uv_timer_t timer;
+    struct {
+        char id[16];
+        MigrationPhase phase;
+        uint64_t last_ns;
+        bool ended;
+    } seen[WATCH_MAX_JOBS];
+    size_t n_seen;
+    bool done;
+} Watcher;
+
+static void
+on_watch_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+watch_end(Watcher *w, grpc_status_code code, const char *message)
+{
+    if (w->done) {
+        return;
+    }
+    w->done = true;
+    rpc_call_stream_end(w->call, code, message);
+    uv_close((uv_handle_t *) &w->timer, on_watch_closed);
+}
+
+static void
+watch_send(Watcher *w, const MigrationJob *j, const char *kind)
+{
+    VfioMigd__V1__MigrationEvent ev = VFIO_MIGD__V1__MIGRATION_EVENT__INIT;
+    struct timespec ts;
+    MigrationMsg msg;
+
+    if (convert_migration(j, &msg) < 0) {
+        return;
+    }
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+    ev.kind = (char *) kind;
+    ev.migration = &msg.msg;
+    ev.unix_ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    rpc_call_stream_send(w->call, &ev.base);
+    convert_migration_done(&msg);
+}
+
+/* Sends what changed for @j; returns false once its "end" event has been sent. */
+static bool
+watch_job(Watcher *w, const MigrationJob *j, uint64_t now)
+{
+    size_t k;
+
+    for (k = 0; k < w->n_seen && strcmp(w->seen[k].id, j->id) != 0; k++) {
+    }
+    if (k == w->n_seen) {
+        if (w->n_seen == WATCH_MAX_JOBS || (!w->id[0] && mig_is_over(j))) {
+            return true; /* a finished job from before the watch: not news */
+        }
+        (void) snprintf(w->seen[k].id, sizeof(w->seen[k].id), "%s", j->id);
+        w->n_seen++;
+        w->seen[k].phase = 0;
+    }
+    if (w->seen[k].ended) {
+        return false;
+    }
+    if (mig_is_over(j)) {
+        watch_send(w, j, "end");
+        w->seen[k].ended = true;
+        return false;
+    }
+    if (j->phase != w->seen[k].phase) {
+        watch_send(w, j, "phase");
+    } else if (now - w->seen[k].last_ns >= WATCH_PROGRESS_MS * 1000000ull) {
+        watch_send(w, j, "progress");
+    } else {
+        return true;
+    }
+    w->seen[k].phase = j->phase;
+    w->seen[k].last_ns = now;
+    return true;
+}
+
+static void
+on_watch_tick(uv_timer_t *t)
+{
+    Watcher *w = t->data;
+    Manager *m = w->manager;
+    uint64_t now = mig_now_ns();
+
+    if (m->shutting_down) {
+        watch_end(w, GRPC_STATUS_UNAVAILABLE, "vfio-migd is shutting down");
+        return;
+    }
+    if (w->id[0]) {
+        MigrationJob *j = migration_find(m, w->id);
+        if (!j || !watch_job(w, j, now)) {
+            watch_end(w, GRPC_STATUS_OK, "");
+        }
+        return;
+    }
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        (void) watch_job(w, m->jobs[i], now);
+    }
+}
+
+static void
+on_watch_cancelled(RpcCall *call, void *userdata)
+{
+    (void) call;
+    watch_end(userdata, GRPC_STATUS_CANCELLED, "the client went away");
+}
+
+static void
+handle_watch_events(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
+    RpcContext *ctx = userdata;
+    Watcher *w;
+
+    if (req->id[0] && !find_job_or_fail(call, ctx, req->id)) {
+        return;
+    }
+    w = calloc(1, sizeof(*w));
+    if (!w) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    w->call = call;
+    w->manager = ctx->manager;
+    (void) snprintf(w->id, sizeof(w->id), "%s", req->id);
+    (void) uv_timer_init(ctx->manager->loop, &w->timer);
+    w->timer.data = w;
+    if (rpc_call_stream_begin(call, on_watch_cancelled, w) < 0) {
+        watch_end(w, GRPC_STATUS_UNAVAILABLE, "vfio-migd is shutting down");
+        return;
+    }
+    (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
+}
+
+const RpcMethod migration_stream_methods[] = {
+    METHOD(WatchEvents, watch_events, migration_id_request, migration_event),
+};
+const size_t migration_stream_methods_count = ELEMENTSOF(migration_stream_methods);

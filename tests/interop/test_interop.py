@@ -22,11 +22,14 @@ PROTO_DIR = os.path.join(SRCDIR, "rpc", "proto")
 GEN_DIR = tempfile.mkdtemp(prefix="vfio-migd-pb-")
 subprocess.run(
     ["protoc", "-I", PROTO_DIR, "--python_out", GEN_DIR,
-     "vfio_migd/v1/devices.proto", "vfio_migd/v1/system.proto", "grpc/health/v1/health.proto"],
+     "vfio_migd/v1/devices.proto", "vfio_migd/v1/system.proto", "vfio_migd/v1/groups.proto",
+     "vfio_migd/v1/migrations.proto", "grpc/health/v1/health.proto"],
     check=True)
 sys.path.insert(0, GEN_DIR)
 from vfio_migd.v1 import devices_pb2 as dev  # noqa: E402
 from vfio_migd.v1 import system_pb2 as sysm  # noqa: E402
+from vfio_migd.v1 import groups_pb2 as grp  # noqa: E402
+from vfio_migd.v1 import migrations_pb2 as mig  # noqa: E402
 # grpc/health/v1 would shadow the installed grpc package: load it by file path instead.
 import importlib.util  # noqa: E402
 _spec = importlib.util.spec_from_file_location(
@@ -173,6 +176,43 @@ class InteropTest(unittest.TestCase):
         self.assertEqual(r.state, S.DEVICE_STATE_RUNNING)
         self.assertEqual(r.bytes, 3 << 20)
         self.assertEqual(dict(self.get("py-dst").properties)["digest"], digest)
+
+
+    def test_watch_events_streams_a_save_to_its_end(self):
+        for name in ("w0", "w1"):
+            self.attach(name, "size=1M,latency_ms=150")
+        self.d.call("vfio_migd.v1.GroupService", "CreateGroup",
+                    grp.CreateGroupRequest(name="wg", device_ids=["w0", "w1"]), grp.CreateGroupResponse)
+        save = self.d.channel.unary_unary(
+            "/vfio_migd.v1.MigrationService/SaveGroup",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=mig.MigrationResponse.FromString)
+        fut = save.future(mig.SaveGroupRequest(group="wg", path=os.path.join(self.d.dir, "wg.stream")),
+                          timeout=30)
+        jobs = []
+        for _ in range(100):
+            jobs = [m for m in self.d.call("vfio_migd.v1.MigrationService", "ListMigrations",
+                                           mig.ListMigrationsRequest(), mig.ListMigrationsResponse).migrations
+                    if m.group == "wg"]
+            if jobs:
+                break
+            time.sleep(0.01)
+        self.assertTrue(jobs, "the save job never appeared")
+        watch = self.d.channel.unary_stream(
+            "/vfio_migd.v1.MigrationService/WatchEvents",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=mig.MigrationEvent.FromString)
+        events = list(watch(mig.MigrationIdRequest(id=jobs[0].id), timeout=30))
+        self.assertEqual(events[0].kind, "phase")
+        self.assertEqual(events[-1].kind, "end")
+        self.assertEqual(events[-1].migration.state, "completed")
+        self.assertEqual(events[-1].migration.bytes, 2 << 20)
+        phases = [e.migration.phase for e in events if e.kind == "phase"]
+        self.assertEqual(phases, sorted(phases), "phases only move forward")
+        self.assertEqual(fut.result().migration.state, "completed")
+        with self.assertRaises(grpc.RpcError) as cm:
+            list(watch(mig.MigrationIdRequest(id="m999"), timeout=5))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
 
 
 if __name__ == "__main__":
