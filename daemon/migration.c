@@ -295,6 +295,38 @@ mig_fail(MigrationJob *j, int r, const char *fmt, ...)
     mig_set_phase(j, PHASE_ROLLING_BACK);
 }
 
+static bool
+is_peer_gone(int r)
+{
+    return r == -ENODATA || r == -ECONNRESET || r == -EPIPE;
+}
+
+void
+mig_fail_io(MigrationJob *j, int r, const char *text)
+{
+    if (!is_peer_gone(r)) {
+        mig_fail(j, r, "%s", text);
+        return;
+    }
+    /* The peer closed a data channel: it usually says why on the control channel a moment
+     * later (FAIL); give that reason the chance to be the one reported. */
+    if (j->peer_gone_ns == 0) {
+        j->peer_gone_ns = mig_now_ns();
+        j->peer_gone_r = r;
+        (void) snprintf(j->peer_gone_error, sizeof(j->peer_gone_error), "%s", text);
+    }
+}
+
+void
+mig_check_peer_gone(MigrationJob *j)
+{
+    if (j->peer_gone_ns && !mig_is_over(j) && j->phase != PHASE_ROLLING_BACK &&
+        mig_now_ns() - j->peer_gone_ns > MIGRATION_PEER_REASON_NS) {
+        mig_fail(j, j->peer_gone_r, "%s", j->peer_gone_error);
+        mig_maybe_finish_failure(j);
+    }
+}
+
 static void
 mig_finish_failure(MigrationJob *j)
 {

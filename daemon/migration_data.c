@@ -65,6 +65,11 @@ throttle(MigDevice *md, uint64_t start_ns, uint64_t bytes)
 static int
 fail_work(MigWork *w, int r, const char *what)
 {
+    if (r == -ENODATA) { /* "No data available" would only blur "closed early" */
+        (void) snprintf(w->error, sizeof(w->error), "device '%s': %s", w->dev->device->id, what);
+        w->r = r;
+        return r;
+    }
     (void) snprintf(w->error, sizeof(w->error), "device '%s': %s: %s (%s)", w->dev->device->id,
                     what, strerror(-r), strerrorname_np(-r) ?: "?");
     w->r = r;

@@ -137,7 +137,7 @@ on_stop_entered(MigrationJob *j, const GroupRun *run)
 static void
 maybe_complete(MigrationJob *j)
 {
-    if (!j->stream_end_received || j->phase == PHASE_COMPLETING ||
+    if (!j->stream_end_received || j->peer_gone_ns || j->phase == PHASE_COMPLETING ||
         j->phase == PHASE_ROLLING_BACK || mig_is_over(j)) {
         return;
     }
@@ -250,7 +250,7 @@ channel_done(MigWork *w)
 
     j->drains--;
     if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error);
+        mig_fail_io(j, w->r, w->error);
         return;
     }
     w->dev->done = true;
@@ -359,7 +359,10 @@ handshake_done(MigWork *w)
     if (w->r >= 0 && !mig_is_over(j) && j->phase != PHASE_ROLLING_BACK) {
         if (w->msg_type == TMSG_HELLO && j->phase == PHASE_WAITING) {
             on_hello(j, w);
-        } else if (w->msg_type == TMSG_DATA_HELLO && j->phase == PHASE_CONNECTING) {
+        } else if (w->msg_type == TMSG_HELLO) {
+            /* A second source while one is connected: the token is single use. */
+            refuse(w->fd, "this migration's token was already used (another source is connected)");
+        } else if (w->msg_type == TMSG_DATA_HELLO) {
             on_data_hello(j, w);
         }
     }
@@ -394,12 +397,35 @@ on_acceptable(uv_poll_t *h, int status, int events)
     }
 }
 
+/* The destination learns the source's phase from the data: pre-copy records flowing, then
+ * stop-copy records (the switchover). */
+static void
+dest_follow_phase(MigrationJob *j)
+{
+    bool precopy = false, stopcopy = false;
+
+    if (j->phase != PHASE_CONNECTING && j->phase != PHASE_PRECOPY) {
+        return;
+    }
+    for (size_t i = 0; i < j->n_devs; i++) {
+        precopy = precopy || atomic_load(&j->devs[i].precopy_bytes) > 0;
+        stopcopy = stopcopy || atomic_load(&j->devs[i].stopcopy_bytes) > 0;
+    }
+    if (stopcopy) {
+        mig_set_phase(j, PHASE_SWITCHOVER);
+    } else if (precopy && j->phase == PHASE_CONNECTING) {
+        mig_set_phase(j, PHASE_PRECOPY);
+    }
+}
+
 static void
 dest_tick(uv_timer_t *t)
 {
     MigrationJob *j = t->data;
 
     (void) mig_update_rates(j);
+    mig_check_peer_gone(j);
+    dest_follow_phase(j);
     if (j->phase == PHASE_WAITING &&
         mig_now_ns() - j->start_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
         mig_fail(j, -ETIMEDOUT, "no source connected within %u ms", j->opts.timeout_ms);

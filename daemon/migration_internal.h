@@ -27,6 +27,8 @@
 #define MIGRATION_HANDSHAKE_MS 10000     /* a new connection must say who it is within this */
 /* The source PINGs every second; this much silence means the source or the link is gone. */
 #define MIGRATION_PEER_SILENCE_MS 15000
+/* How long a closed data channel waits for the peer's FAIL reason on the control channel. */
+#define MIGRATION_PEER_REASON_NS (500 * 1000000ull)
 
 typedef struct MigDevice {
     MigrationJob *job;
@@ -101,6 +103,10 @@ struct MigrationJob {
     bool stream_end_received;      /* destination */
     StreamDeviceTotals *end_totals;
     bool confirmed;                /* source: the destination confirmed */
+    bool end_sent_queued;          /* source: STREAM_END is on its way */
+    uint64_t peer_gone_ns;         /* a data channel saw the peer go away (mig_fail_io) */
+    int peer_gone_r;
+    char peer_gone_error[1024];
     bool cancel_requested;
     bool rollback_started;
     bool touched;                  /* a group transition of the job ran: devices may have moved */
@@ -130,6 +136,11 @@ MigWork *mig_work_new(MigrationJob *j, MigDevice *dev, void (*run)(MigWork *),
 void mig_fail(MigrationJob *j, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Called when a worker or group transition of the job ended: continues a pending failure. */
 void mig_maybe_finish_failure(MigrationJob *j);
+/* A data channel's failure: if the peer simply went away, wait MIGRATION_PEER_REASON_NS for
+ * its own reason (FAIL on the control channel) before failing with @text. */
+void mig_fail_io(MigrationJob *j, int r, const char *text);
+/* From the tick: fails the job with the data channel's error once the wait is over. */
+void mig_check_peer_gone(MigrationJob *j);
 void mig_complete(MigrationJob *j);
 bool mig_is_over(const MigrationJob *j);
 typedef struct GroupWait {

@@ -199,10 +199,14 @@ control_done(MigWork *w)
         mig_fail(j, w->r ? w->r : -EPROTO, "%s", w->error[0] ? w->error : "control ended");
         return;
     }
-    if (j->phase != PHASE_COMPLETING) {
+    /* The destination confirms only after it received STREAM_END, which is sent once every
+     * drain ended; the worker that sent it may simply not have reported back yet. */
+    if (j->phase != PHASE_COMPLETING && !(j->phase == PHASE_SWITCHOVER && j->drains == 0 &&
+                                          j->end_sent_queued)) {
         mig_fail(j, -EPROTO, "the destination confirmed before the switchover ended");
         return;
     }
+    mig_set_phase(j, PHASE_COMPLETING);
     j->confirmed = true;
     j->end_ns = mig_now_ns();
     log_info("Migration %s: the destination confirmed; downtime %.1f ms.", j->id,
@@ -221,10 +225,10 @@ pump_done(MigWork *w)
 
     j->pumps--;
     if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error);
+        mig_fail_io(j, w->r, w->error);
         return;
     }
-    if (j->pumps == 0 && j->phase == PHASE_SWITCHOVER) {
+    if (j->pumps == 0 && j->phase == PHASE_SWITCHOVER && !j->peer_gone_ns) {
         begin_switchover(j);
     }
 }
@@ -273,6 +277,7 @@ source_tick(uv_timer_t *t)
     double rate;
 
     rate = mig_update_rates(j);
+    mig_check_peer_gone(j);
     if (j->phase == PHASE_COMPLETING && !j->confirmed &&
         now - j->switchover_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
         mig_fail(j, -ETIMEDOUT, "no confirmation from the destination within %u ms",
@@ -331,11 +336,15 @@ send_end_run(MigWork *w)
 static void
 send_end_done(MigWork *w)
 {
+    MigrationJob *j = w->job;
+
     if (w->r < 0) {
-        mig_fail(w->job, w->r, "%s", w->error);
+        mig_fail(j, w->r, "%s", w->error);
         return;
     }
-    mig_set_phase(w->job, PHASE_COMPLETING);
+    if (j->phase == PHASE_SWITCHOVER) { /* unless the confirmation was quicker */
+        mig_set_phase(j, PHASE_COMPLETING);
+    }
 }
 
 static void
@@ -352,12 +361,15 @@ drain_done(MigWork *w)
     j->drains--;
     w->dev->done = w->r == 0;
     if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error);
+        mig_fail_io(j, w->r, w->error);
         return;
     }
-    if (j->drains == 0 && j->phase == PHASE_SWITCHOVER &&
-        mig_queue(j, mig_work_new(j, NULL, send_end_run, send_end_done)) < 0) {
-        mig_fail(j, -ENOMEM, "cannot send the end of the stream");
+    if (j->drains == 0 && j->phase == PHASE_SWITCHOVER && !j->peer_gone_ns) {
+        if (mig_queue(j, mig_work_new(j, NULL, send_end_run, send_end_done)) < 0) {
+            mig_fail(j, -ENOMEM, "cannot send the end of the stream");
+            return;
+        }
+        j->end_sent_queued = true;
     }
 }
 

@@ -507,7 +507,17 @@ kernel_device_destroy(KernelDevice *kd)
     kernel_group_unref(kd->group);
     free(kd);
 }
-DEFINE_CLEANUP_FUNC(KernelDevice *, kernel_device_destroy);
+
+/* A device that failed to open may hold a reference on a group another device shares: drop
+ * it under the lock that guards sharing. */
+static void
+kernel_device_abandon(KernelDevice *kd)
+{
+    (void) pthread_mutex_lock(&open_lock);
+    kernel_device_destroy(kd);
+    (void) pthread_mutex_unlock(&open_lock);
+}
+DEFINE_CLEANUP_FUNC(KernelDevice *, kernel_device_abandon);
 
 static KernelDevice *
 kernel_device_alloc(void)
@@ -573,6 +583,14 @@ kernel_check_duplicate(const KernelDevice *kd, char *err, size_t err_size)
                  kd->name[0] ? kd->name : kd->cdev);
             return -EBUSY;
         }
+        /* The kernel would say EBUSY and blame "another process": it is this one. */
+        if (kd->access == KERNEL_ACCESS_IOMMUFD && kd->group_known && o->group &&
+            o->group->number == kd->group_number) {
+            fail(err, err_size, "group %u of %s is open in this daemon for device %s: attach this "
+                 "device through its group too (--pci or --mdev)", kd->group_number, kd->cdev,
+                 o->name);
+            return -EBUSY;
+        }
     }
     return 0;
 }
@@ -600,7 +618,7 @@ int
 kernel_device_open(const KernelAddress *addr, const char *sysfs_root, BackendDevice **ret,
                    BackendInfo *ret_info, char *err, size_t err_size)
 {
-    _cleanup_(kernel_device_destroyp) KernelDevice *kd = kernel_device_alloc();
+    _cleanup_(kernel_device_abandonp) KernelDevice *kd = kernel_device_alloc();
     const char *root = sysfs_root && *sysfs_root ? sysfs_root : "/sys";
     int r;
 
@@ -909,7 +927,8 @@ static const BackendOps kernel_ops = {
 };
 
 /* ---- SessionOps: plain read()/write() on the data fd. EINTR comes back as -EINTR: whether
- * to retry is the caller's decision (worker threads block signals, so it does not happen). */
+ * to retry is the caller's decision. (In the daemon it does not arise: libuv installs its
+ * signal handlers with SA_RESTART, so a read blocked in mlx5 restarts instead.) */
 
 static ssize_t
 kernel_session_read(DataSession *ds, void *buf, size_t size)

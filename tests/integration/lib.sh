@@ -602,6 +602,7 @@ declare -a NAMED_DAEMONS=()
 
 _named_on_exit() {
     local status=$? n
+    set +e # as _on_exit: nothing here may end the script before the daemons are stopped
     for n in "${NAMED_DAEMONS[@]}"; do
         if [[ -s "$T/$n.log" ]]; then
             printf '%s\n' "---- daemon $n (last lines of $T/$n.log)" >>"$T/daemon.log"

@@ -43,6 +43,7 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
 if [ -f $X/shares ]; then
     while read -r tag path; do
         [ -n "$tag" ] || continue
+        mkdir -p "$path" 2>/dev/null # needed (and possible) only below a tmpfs such as /tmp
         mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none "$tag" "$path" ||
             echo "guest-init: mounting $tag on $path failed" >&2
     done <$X/shares

@@ -21,9 +21,10 @@
 #
 # The kernel image: $VFIO_MIGD_KERNEL if set; else <repo>/../shared/kernel/out/bzImage when it
 # exists; else tests/kernel/build-kernel.sh's (built now, ~4 minutes, if the kernel source
-# package is installed: scripts/deps.sh --kernel-source). Exit status: the command's; 77 when
-# no QEMU or no kernel image can be had (the kernel tests then SKIP, saying why); 124 timeout;
-# 125 the guest died without a status (console tail printed); 126 mdev creation failed.
+# package is installed: scripts/deps.sh --kernel-source; or one it built before).
+# Exit status: the command's; 77 when no QEMU or no kernel image can be had (the kernel tests
+# then SKIP, saying why); 124 timeout; 125 the guest died without a status (console tail
+# printed); 126 mdev creation failed.
 #
 # Inside: uid 0, cwd = the host cwd (read-only unless shared), HOME=/tmp, loopback only; put
 # sockets in /tmp and binaries outside /tmp (the guest's /tmp hides the host's).
@@ -59,6 +60,7 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     echo "run-vm: SKIP: qemu-system-x86_64 is not installed (scripts/deps.sh installs qemu-system-x86)" >&2
     exit $SKIP
 fi
+CACHED=${VFIO_MIGD_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfio-migd-kernel}/out/bzImage
 find_kernel() {
     if [ -n "${VFIO_MIGD_KERNEL:-}" ]; then
         [ -f "$VFIO_MIGD_KERNEL" ] || { echo "run-vm: VFIO_MIGD_KERNEL='$VFIO_MIGD_KERNEL' does not exist" >&2; return 1; }
@@ -66,8 +68,10 @@ find_kernel() {
     elif [ -f "$REPO/../shared/kernel/out/bzImage" ]; then
         KERNEL=$(readlink -f "$REPO/../shared/kernel/out/bzImage")
     elif [ -f /usr/src/linux-source-6.12.tar.xz ]; then
-        echo "run-vm: no kernel image yet: building one with tests/kernel/build-kernel.sh" >&2
+        # a no-op when the cached image is up to date with kernel.config
         KERNEL=$("$HERE/build-kernel.sh" | tail -n 1) || return 1
+    elif [ -f "$CACHED" ]; then
+        KERNEL=$CACHED # built earlier; the source package has gone since
     else
         echo "run-vm: SKIP: no kernel image: set VFIO_MIGD_KERNEL to a bzImage built from" \
              "tests/kernel/kernel.config, or install the kernel source (scripts/deps.sh" \
@@ -78,9 +82,10 @@ find_kernel() {
 find_kernel || exit $?
 
 X=$(mktemp -d "${TMPDIR:-/tmp}/vfio-migd-vm.XXXXXX")
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     [ -n "${TAILPID:-}" ] && kill "$TAILPID" 2>/dev/null
-    if [ $KEEP = 1 ]; then echo "run-vm: exchange dir kept: $X" >&2; else rm -rf "$X"; fi
+    if [ "$KEEP" = 1 ]; then echo "run-vm: exchange dir kept: $X" >&2; else rm -rf "$X"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
