@@ -471,9 +471,16 @@ commands_attach(Cli *cli, int argc, char **argv)
         return -EBADMSG;
     }
     if (cli->json) {
-        return output_json_print(output_json_device(d));
+        json_object *o = output_json_device(d);
+        output_json_set(o, "found_state", output_json_state(resp->found_state));
+        output_json_set(o, "recovered", json_object_new_boolean(resp->recovered));
+        return output_json_print(o);
     }
     printf("attached %s (%s, state %s)\n", d->id, d->backend, output_state_name(d->state));
+    if (resp->recovered) {
+        printf("note: %s was found in %s (left by a previous owner?) and was reset\n", d->id,
+               output_state_name(resp->found_state));
+    }
     return 0;
 }
 
