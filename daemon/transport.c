@@ -2,6 +2,7 @@
 /*
  * transport — see transport.h.
  */
+#include "util/le.h"
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -286,20 +287,6 @@ int
 transport_write_full(int fd, const void *buf, size_t size)
 {
     return transport_writev_full(fd, buf, size, NULL, 0);
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
 int

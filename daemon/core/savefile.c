@@ -2,6 +2,7 @@
 /*
  * savefile — see savefile.h. Explicit little-endian encoding so a file moves between hosts.
  */
+#include "../util/le.h"
 #include "savefile.h"
 
 #include <errno.h>
@@ -9,42 +10,6 @@
 #include <zlib.h>
 
 static const uint8_t magic[8] = {'V', 'F', 'M', 'I', 'G', 'D', 'S', 'V'};
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        v |= (uint32_t) p[i] << (8 * i);
-    }
-    return v;
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v |= (uint64_t) p[i] << (8 * i);
-    }
-    return v;
-}
 
 uint32_t
 savefile_crc32(uint32_t crc, const void *buf, size_t size)

@@ -10,6 +10,7 @@
  * and for the StreamReader; the reader adds the order and the totals, and keeps its state
  * unchanged when it refuses a record.
  */
+#include "../util/le.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -33,58 +34,7 @@ static const uint8_t stream_magic[8] = {'V', 'F', 'M', 'I', 'G', 'S', 'T', 'R'};
 static_assert(MANIFEST_MAX <= STREAM_MAX_RECORD, "the largest manifest must fit one record");
 static_assert(STREAM_MAX_RECORD <= INT32_MAX, "encoders return sizes as int");
 
-/* ---- little-endian fields */
-
-static void
-put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t) v;
-    p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static uint16_t
-get_le16(const uint8_t *p)
-{
-    return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    uint32_t v = 0;
-
-    for (int i = 0; i < 4; i++) {
-        v |= (uint32_t) p[i] << (8 * i);
-    }
-    return v;
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++) {
-        v |= (uint64_t) p[i] << (8 * i);
-    }
-    return v;
-}
+/* ---- little-endian fields: util/le.h */
 
 /* ---- error words: NULL @err means the caller wants the errno only */
 
