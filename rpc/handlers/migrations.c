@@ -163,8 +163,10 @@ handle_start_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     reply_migration(call, j);
 }
 
+/* Switchover and CancelMigration: an action on a job, answered with the job. */
 static void
-handle_switchover(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+act_on_job(RpcCall *call, const ProtobufCMessage *r, void *userdata,
+           int (*action)(MigrationJob *j, char *err, size_t err_size))
 {
     const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
     MigrationJob *j = find_job_or_fail(call, userdata, req->id);
@@ -174,7 +176,7 @@ handle_switchover(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     if (!j) {
         return;
     }
-    ret = migration_switchover(j, err, sizeof(err));
+    ret = action(j, err, sizeof(err));
     if (ret < 0) {
         rpc_call_fail(call, ret, "%s", err);
         return;
@@ -183,22 +185,15 @@ handle_switchover(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 }
 
 static void
+handle_switchover(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    act_on_job(call, r, userdata, migration_switchover);
+}
+
+static void
 handle_cancel_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
-    const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
-    MigrationJob *j = find_job_or_fail(call, userdata, req->id);
-    char err[512] = "";
-    int ret;
-
-    if (!j) {
-        return;
-    }
-    ret = migration_cancel(j, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-        return;
-    }
-    reply_migration(call, j);
+    act_on_job(call, r, userdata, migration_cancel);
 }
 
 static void
