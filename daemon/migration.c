@@ -68,6 +68,14 @@ mig_set_phase(MigrationJob *j, MigrationPhase p)
     if (j->phase == p) {
         return;
     }
+    /* Terminal phases are final, and a rollback only ends: a late completion (a worker that
+     * reports after the failure) must not make a failing job look like it progressed. */
+    if (mig_is_over(j) ||
+        (j->phase == PHASE_ROLLING_BACK && p != PHASE_FAILED && p != PHASE_CANCELLED)) {
+        log_debug("Migration %s: ignoring phase %s while %s.", j->id, mig_phase_name(p),
+                  mig_phase_name(j->phase));
+        return;
+    }
     log_info("Migration %s (%s, group '%s'): %s -> %s.", j->id,
              j->role == MIGRATION_SOURCE        ? "source"
              : j->role == MIGRATION_DESTINATION ? "destination"
@@ -265,6 +273,9 @@ mig_release(MigrationJob *j)
 void
 mig_complete(MigrationJob *j)
 {
+    if (j->phase == PHASE_ROLLING_BACK || mig_is_over(j)) {
+        return; /* a failure came first: its rollback ends the job */
+    }
     mig_set_phase(j, PHASE_COMPLETED);
     mig_release(j);
 }

@@ -282,6 +282,7 @@ source_tick(uv_timer_t *t)
         now - j->switchover_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
         mig_fail(j, -ETIMEDOUT, "no confirmation from the destination within %u ms",
                  j->opts.timeout_ms);
+        mig_maybe_finish_failure(j); /* no worker may be left to trigger it */
         return;
     }
     if (j->phase != PHASE_PRECOPY) {

@@ -45,7 +45,7 @@ int transport_connect(const char *address, int timeout_ms, int *ret_fd, char *er
                       size_t err_size);
 /* Receive and send timeouts for a blocking socket (0: none). */
 int transport_set_timeout(int fd, int timeout_ms);
-/* Large buffers for data channels; TCP_NODELAY so small control messages go at once. */
+/* TCP_NODELAY so small control messages go at once; buffers stay autotuned. */
 void transport_tune(int fd);
 
 int transport_read_full(int fd, void *buf, size_t size);

@@ -709,7 +709,7 @@ stream_reader_expect_devices(StreamReader *r, uint64_t stream_id, uint32_t n_dev
 int
 stream_reader_header(StreamReader *r, const uint8_t in[STREAM_HEADER_SIZE])
 {
-    StreamHeader h;
+    StreamHeader h = {0}; /* written by check_header() on success; -O3 cannot tell */
     int rc;
 
     if (r->have_header) {
