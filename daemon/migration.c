@@ -241,6 +241,9 @@ mig_close_sockets(MigrationJob *j)
     }
     if (j->listen_fd >= 0) {
         (void) close(TAKE_FD(j->listen_fd));
+        if (strncmp(j->peer, "unix:", 5) == 0) {
+            (void) unlink(j->peer + 5); /* the listening socket's file is ours */
+        }
     }
 }
 
