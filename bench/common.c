@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vfio_migd/v1/devices.pb-c.h"
+#include "vfio_migd/v1/groups.pb-c.h"
 #include "vfio_migd/v1/system.pb-c.h"
 
 uint64_t
@@ -159,4 +160,88 @@ bench_daemon_binary(const char *arg)
         return arg;
     }
     return env && *env ? env : "./build/vfio-migd";
+}
+
+/* ---- calls several benchmarks make */
+
+int
+bench_call(RpcClient *c, const char *prog, const char *method, const ProtobufCMessage *req,
+           const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
+{
+    RpcError err = {};
+    int r = rpc_client_call(c, method, req, desc, BENCH_LONG_CALL_TIMEOUT_MS, resp, &err);
+
+    if (r < 0) {
+        fprintf(stderr, "%s: %s: %s (%s)\n", prog, method, err.message,
+                rpc_status_code_name(err.code));
+        if (*resp) {
+            protobuf_c_message_free_unpacked(*resp, NULL);
+            *resp = NULL;
+        }
+    }
+    return r;
+}
+
+int
+bench_set_device_state(RpcClient *c, const char *prog, const char *id,
+                       VfioMigd__V1__DeviceState target, double *ret_ms,
+                       double *ret_slowest_arc_ms)
+{
+    VfioMigd__V1__SetDeviceStateRequest req = VFIO_MIGD__V1__SET_DEVICE_STATE_REQUEST__INIT;
+    VfioMigd__V1__SetDeviceStateResponse *resp = NULL;
+    double slowest = 0;
+    int r;
+
+    req.id = (char *) id;
+    req.target = target;
+    r = bench_call(c, prog, "/vfio_migd.v1.DeviceService/SetDeviceState", &req.base,
+                   &vfio_migd__v1__set_device_state_response__descriptor,
+                   (ProtobufCMessage **) &resp);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < resp->n_arcs; i++) {
+        double d = (double) resp->arcs[i]->duration_us / 1000.0;
+
+        slowest = d > slowest ? d : slowest;
+    }
+    *ret_ms = (double) resp->elapsed_us / 1000.0;
+    if (ret_slowest_arc_ms) {
+        *ret_slowest_arc_ms = slowest;
+    }
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return 0;
+}
+
+int
+bench_create_group(RpcClient *c, const char *prog, const char *name, char **ids, size_t n)
+{
+    VfioMigd__V1__CreateGroupRequest req = VFIO_MIGD__V1__CREATE_GROUP_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    int r;
+
+    req.name = (char *) name;
+    req.n_device_ids = n;
+    req.device_ids = ids;
+    r = bench_call(c, prog, "/vfio_migd.v1.GroupService/CreateGroup", &req.base,
+                   &vfio_migd__v1__create_group_response__descriptor, &resp);
+    if (resp) {
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    return r;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+
+    return (x > y) - (x < y);
+}
+
+double
+bench_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return v[n / 2];
 }

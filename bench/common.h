@@ -3,18 +3,25 @@
 
 /*
  * common — what every benchmark needs: a real vfio-migd started on a socket in a fresh
- * temporary directory, waited for, measured (VmRSS) and stopped; a monotonic clock; and
- * sim device attachment. Fork the daemon before grpc_init() (grpc-core.md pitfall 13).
+ * temporary directory, waited for, measured (VmRSS) and stopped; a monotonic clock; sim
+ * device attachment; and the few calls several benchmarks make (any call with its failure
+ * reported, SetDeviceState timed by the daemon, CreateGroup). Fork the daemon before
+ * grpc_init() (grpc-core.md pitfall 13). migration_common.h builds the two-daemon
+ * benchmarks on top of this.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "client.h"
+#include "vfio_migd/v1/devices.pb-c.h"
 
 #define BENCH_START_TIMEOUT_MS 10000
 #define BENCH_CALL_TIMEOUT_MS 5000
 #define BENCH_STOP_TIMEOUT_MS 10000
+/* bench_call()'s deadline: generous, so that only a stuck daemon fails a call. */
+#define BENCH_LONG_CALL_TIMEOUT_MS 60000
 
 typedef struct Daemon {
     pid_t pid;
@@ -36,3 +43,17 @@ void bench_daemon_stop(Daemon *d);
 int bench_attach_sim(RpcClient *c, const char *id, const char *options);
 /* The daemon binary: @arg, else $VFIO_MIGD, else ./build/vfio-migd. */
 const char *bench_daemon_binary(const char *arg);
+
+/* One call with a 60 s deadline. On failure prints "@prog: METHOD: message (CODE)" on stderr,
+ * frees a partial answer and leaves *@resp NULL; returns 0 or a negative errno. */
+int bench_call(RpcClient *c, const char *prog, const char *method, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp);
+/* SetDeviceState of @id to @target: the daemon's elapsed_us in ms, and, when
+ * @ret_slowest_arc_ms is not NULL, the longest of its arcs in ms. */
+int bench_set_device_state(RpcClient *c, const char *prog, const char *id,
+                           VfioMigd__V1__DeviceState target, double *ret_ms,
+                           double *ret_slowest_arc_ms);
+/* CreateGroup @name of the @n devices @ids (attached already). */
+int bench_create_group(RpcClient *c, const char *prog, const char *name, char **ids, size_t n);
+/* The median of @v (sorted in place): v[n / 2]. */
+double bench_median(double *v, size_t n);

@@ -19,65 +19,13 @@
 #include "client.h"
 #include "common.h"
 #include "util/macro.h"
-#include "vfio_migd/v1/devices.pb-c.h"
 #include "vfio_migd/v1/groups.pb-c.h"
 
+#define PROG "bench-group"
 #define RUNS 5
 #define ARC_LATENCY "latency_ms=10,size=4K"
 
 static const size_t group_sizes[] = {1, 8, 32, 64};
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return v[n / 2];
-}
-
-static int
-call(RpcClient *c, const char *method, const ProtobufCMessage *req,
-     const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
-{
-    RpcError err = {};
-    int r = rpc_client_call(c, method, req, desc, 60000, resp, &err);
-
-    if (r < 0) {
-        fprintf(stderr, "bench-group: %s: %s (%s)\n", method, err.message,
-                rpc_status_code_name(err.code));
-        if (*resp) {
-            protobuf_c_message_free_unpacked(*resp, NULL);
-            *resp = NULL;
-        }
-    }
-    return r;
-}
-
-/* One device's RUNNING <-> @target, the daemon's elapsed time in ms. */
-static int
-single_transition_ms(RpcClient *c, const char *id, VfioMigd__V1__DeviceState target, double *ret)
-{
-    VfioMigd__V1__SetDeviceStateRequest req = VFIO_MIGD__V1__SET_DEVICE_STATE_REQUEST__INIT;
-    VfioMigd__V1__SetDeviceStateResponse *resp = NULL;
-    int r;
-
-    req.id = (char *) id;
-    req.target = target;
-    r = call(c, "/vfio_migd.v1.DeviceService/SetDeviceState", &req.base,
-             &vfio_migd__v1__set_device_state_response__descriptor, (ProtobufCMessage **) &resp);
-    if (r < 0) {
-        return r;
-    }
-    *ret = (double) resp->elapsed_us / 1000.0;
-    protobuf_c_message_free_unpacked(&resp->base, NULL);
-    return 0;
-}
 
 static int
 group_transition_ms(RpcClient *c, const char *name, VfioMigd__V1__DeviceState target, double *ret)
@@ -88,8 +36,9 @@ group_transition_ms(RpcClient *c, const char *name, VfioMigd__V1__DeviceState ta
 
     req.name = (char *) name;
     req.target = target;
-    r = call(c, "/vfio_migd.v1.GroupService/GroupTransition", &req.base,
-             &vfio_migd__v1__group_transition_response__descriptor, (ProtobufCMessage **) &resp);
+    r = bench_call(c, PROG, "/vfio_migd.v1.GroupService/GroupTransition", &req.base,
+                   &vfio_migd__v1__group_transition_response__descriptor,
+                   (ProtobufCMessage **) &resp);
     if (r < 0) {
         return r;
     }
@@ -101,8 +50,6 @@ group_transition_ms(RpcClient *c, const char *name, VfioMigd__V1__DeviceState ta
 static int
 make_group(RpcClient *c, size_t n, char *name, size_t name_size)
 {
-    VfioMigd__V1__CreateGroupRequest req = VFIO_MIGD__V1__CREATE_GROUP_REQUEST__INIT;
-    ProtobufCMessage *resp = NULL;
     char **ids = calloc(n, sizeof(*ids));
     int r = ids ? 0 : -ENOMEM;
 
@@ -116,14 +63,7 @@ make_group(RpcClient *c, size_t n, char *name, size_t name_size)
     }
     (void) snprintf(name, name_size, "bench-%zu", n);
     if (r >= 0) {
-        req.name = name;
-        req.n_device_ids = n;
-        req.device_ids = ids;
-        r = call(c, "/vfio_migd.v1.GroupService/CreateGroup", &req.base,
-                 &vfio_migd__v1__create_group_response__descriptor, &resp);
-    }
-    if (resp) {
-        protobuf_c_message_free_unpacked(resp, NULL);
+        r = bench_create_group(c, PROG, name, ids, n);
     }
     for (size_t i = 0; ids && i < n; i++) {
         free(ids[i]);
@@ -151,18 +91,21 @@ bench_one_size(RpcClient *c, size_t n)
                                     &resume[i]);
         }
         if (r >= 0) {
-            r = single_transition_ms(c, single_id, VFIO_MIGD__V1__DEVICE_STATE__DEVICE_STATE_STOP,
-                                     &single[i]);
+            r = bench_set_device_state(c, PROG, single_id,
+                                       VFIO_MIGD__V1__DEVICE_STATE__DEVICE_STATE_STOP, &single[i],
+                                       /* ret_slowest_arc_ms= */ NULL);
         }
         if (r >= 0) {
-            r = single_transition_ms(c, single_id,
-                                     VFIO_MIGD__V1__DEVICE_STATE__DEVICE_STATE_RUNNING, &back);
+            r = bench_set_device_state(c, PROG, single_id,
+                                       VFIO_MIGD__V1__DEVICE_STATE__DEVICE_STATE_RUNNING, &back,
+                                       /* ret_slowest_arc_ms= */ NULL);
         }
     }
     if (r < 0) {
         return r;
     }
-    double s = median(stop, RUNS), res = median(resume, RUNS), one = median(single, RUNS);
+    double s = bench_median(stop, RUNS), res = bench_median(resume, RUNS);
+    double one = bench_median(single, RUNS);
     printf("{\"bench\":\"group\",\"n\":%zu,\"stop_ms\":%.2f,\"resume_ms\":%.2f,"
            "\"single_stop_ms\":%.2f,\"ratio\":%.3f}\n", n, s, res, one, s / one);
     fflush(stdout);
@@ -179,7 +122,7 @@ main(int argc, char **argv)
 
     r = bench_daemon_start(binary, &d);
     if (r < 0) {
-        fprintf(stderr, "bench-group: cannot start '%s': %s\n", binary, strerror(-r));
+        fprintf(stderr, PROG ": cannot start '%s': %s\n", binary, strerror(-r));
         return 1;
     }
     rpc_client_global_init();

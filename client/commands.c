@@ -787,17 +787,79 @@ typedef enum TransferTarget {
     TRANSFER_TARGET_DEVICE, /* --device */
 } TransferTarget;
 
-/* Applies --group or --device; giving both is a usage error. */
-static int
-transfer_target_option(Cli *cli, int c, TransferTarget *target)
-{
-    TransferTarget t = c == OPT_GROUP ? TRANSFER_TARGET_GROUP : TRANSFER_TARGET_DEVICE;
+/* The options save and restore both take, before COMMANDS_GLOBAL_OPTIONS in their tables. */
+#define TRANSFER_TARGET_OPTIONS                                                                    \
+    {"group", no_argument, NULL, OPT_GROUP}, {"device", no_argument, NULL, OPT_DEVICE}
 
-    if (*target != TRANSFER_TARGET_ANY && *target != t) {
-        return commands_usage_error(cli, "give --group or --device, not both");
+/* `save NAME FILE` or `restore NAME FILE` as parsed. Each command's option table lets only
+ * its own options through, so the other command's flags stay false. */
+typedef struct TransferArgs {
+    TransferTarget target;
+    bool resume;    /* save --resume */
+    bool overwrite; /* save --force */
+    bool stop;      /* restore --stop */
+    char *id;       /* NAME, in argv */
+    char *path;     /* FILE made absolute (absolute_path()); owned */
+} TransferArgs;
+
+static void
+transfer_args_done(TransferArgs *a)
+{
+    free(a->path);
+}
+
+/* Applies one option of save or restore; giving both --group and --device is a usage error. */
+static int
+transfer_option(Cli *cli, int c, TransferArgs *a)
+{
+    TransferTarget t;
+
+    switch (c) {
+    case OPT_RESUME:
+        a->resume = true;
+        return 0;
+    case OPT_FORCE:
+        a->overwrite = true;
+        return 0;
+    case OPT_STOP:
+        a->stop = true;
+        return 0;
+    case OPT_GROUP:
+    case OPT_DEVICE:
+        t = c == OPT_GROUP ? TRANSFER_TARGET_GROUP : TRANSFER_TARGET_DEVICE;
+        if (a->target != TRANSFER_TARGET_ANY && a->target != t) {
+            return commands_usage_error(cli, "give --group or --device, not both");
+        }
+        a->target = t;
+        return 0;
+    default:
+        return -EINVAL; /* not in save's or restore's table */
     }
-    *target = t;
-    return 0;
+}
+
+/* Parses save's or restore's arguments with the command's option table @opts: the options,
+ * NAME and FILE, then FILE made absolute. */
+static int
+transfer_parse(Cli *cli, int argc, char **argv, const struct option *opts, TransferArgs *a)
+{
+    int c, r;
+
+    commands_parse_begin();
+    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
+        r = transfer_option(cli, c, a);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (c < 0) {
+        return c;
+    }
+    r = commands_check_positional(cli, argc, 2, 2);
+    if (r < 0) {
+        return r;
+    }
+    a->id = argv[optind];
+    return absolute_path(cli, argv[optind + 1], &a->path);
 }
 
 /* What SaveDevice and RestoreDevice both answer. */
@@ -811,6 +873,15 @@ typedef struct TransferResult {
     size_t n_arcs;
     uint64_t elapsed_us;
 } TransferResult;
+
+/* A TransferResult from @args and @resp, a SaveDeviceResponse or a RestoreDeviceResponse:
+ * the two messages have the same fields (devices.proto). */
+#define TRANSFER_RESULT(verb_, args_, resp_)                                                       \
+    ((TransferResult) {                                                                            \
+        .verb = (verb_), .id = (args_)->id, .path = (args_)->path, .state = (resp_)->state,       \
+        .bytes = (resp_)->bytes, .arcs = (resp_)->arcs, .n_arcs = (resp_)->n_arcs,                 \
+        .elapsed_us = (resp_)->elapsed_us,                                                         \
+    })
 
 static int
 transfer_print(Cli *cli, const TransferResult *t)
@@ -838,147 +909,115 @@ transfer_print(Cli *cli, const TransferResult *t)
     return 0;
 }
 
+/* What differs between save and restore; transfer_run() does the rest. */
+typedef struct TransferCommand {
+    const struct option *opts; /* the command's option table */
+    /* commands_save_group() or commands_restore_group() with @a's options. */
+    int (*group)(Cli *cli, const TransferArgs *a, bool may_be_device);
+    /* SaveDevice or RestoreDevice with @a's options, the result printed. */
+    int (*device)(Cli *cli, const TransferArgs *a);
+} TransferCommand;
+
+/* Parses, then asks for NAME as a group unless --device was given; "no such group" falls
+ * through to the device only when neither --group nor --device was. */
 static int
-save_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__SaveDeviceRequest *req,
-           TransferTarget *target)
+transfer_run(Cli *cli, int argc, char **argv, const TransferCommand *cmd)
 {
-    static const struct option opts[] = {
-        {"resume", no_argument, NULL, OPT_RESUME},
-        {"force", no_argument, NULL, OPT_FORCE},
-        {"group", no_argument, NULL, OPT_GROUP},
-        {"device", no_argument, NULL, OPT_DEVICE},
-        COMMANDS_GLOBAL_OPTIONS,
-        {},
-    };
-    int c, r;
-
-    commands_parse_begin();
-    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
-        if (c == OPT_RESUME) {
-            req->resume = true;
-        } else if (c == OPT_FORCE) {
-            req->overwrite = true;
-        } else {
-            r = transfer_target_option(cli, c, target);
-            if (r < 0) {
-                return r;
-            }
-        }
-    }
-    if (c < 0) {
-        return c;
-    }
-    return commands_check_positional(cli, argc, 2, 2);
-}
-
-int
-commands_save(Cli *cli, int argc, char **argv)
-{
-    VfioMigd__V1__SaveDeviceRequest req = VFIO_MIGD__V1__SAVE_DEVICE_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__SaveDeviceResponse *resp = NULL;
-    _cleanup_free_ char *path = NULL;
-    TransferTarget target = TRANSFER_TARGET_ANY;
+    _cleanup_(transfer_args_done) TransferArgs a = {};
     int r;
 
-    r = save_parse(cli, argc, argv, &req, &target);
+    r = transfer_parse(cli, argc, argv, cmd->opts, &a);
     if (r < 0) {
         return r;
     }
-    r = absolute_path(cli, argv[optind + 1], &path);
-    if (r < 0) {
-        return r;
-    }
-    req.id = argv[optind];
-    req.path = path;
-
-    if (target != TRANSFER_TARGET_DEVICE) {
-        r = commands_save_group(cli, req.id, path, req.overwrite, req.resume,
-                                /* may_be_device= */ target == TRANSFER_TARGET_ANY);
+    if (a.target != TRANSFER_TARGET_DEVICE) {
+        r = cmd->group(cli, &a, /* may_be_device= */ a.target == TRANSFER_TARGET_ANY);
         if (r != COMMANDS_NOT_A_GROUP) {
             return r;
         }
     }
+    return cmd->device(cli, &a);
+}
 
+static int
+save_group(Cli *cli, const TransferArgs *a, bool may_be_device)
+{
+    return commands_save_group(cli, a->id, a->path, a->overwrite, a->resume, may_be_device);
+}
+
+static int
+save_device(Cli *cli, const TransferArgs *a)
+{
+    VfioMigd__V1__SaveDeviceRequest req = VFIO_MIGD__V1__SAVE_DEVICE_REQUEST__INIT;
+    _cleanup_message_ VfioMigd__V1__SaveDeviceResponse *resp = NULL;
+    int r;
+
+    req.id = a->id;
+    req.path = a->path;
+    req.resume = a->resume;
+    req.overwrite = a->overwrite;
     r = commands_call(cli, DEVICE_METHOD("SaveDevice"), &req.base,
              &vfio_migd__v1__save_device_response__descriptor, NULL, (ProtobufCMessage **) &resp);
     if (r < 0) {
         return r;
     }
-    return transfer_print(cli, &(TransferResult) {
-        .verb = "saved", .id = req.id, .path = path, .state = resp->state, .bytes = resp->bytes,
-        .arcs = resp->arcs, .n_arcs = resp->n_arcs, .elapsed_us = resp->elapsed_us,
-    });
-}
-
-static int
-restore_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__RestoreDeviceRequest *req,
-              TransferTarget *target)
-{
-    static const struct option opts[] = {
-        {"stop", no_argument, NULL, OPT_STOP},
-        {"group", no_argument, NULL, OPT_GROUP},
-        {"device", no_argument, NULL, OPT_DEVICE},
-        COMMANDS_GLOBAL_OPTIONS,
-        {},
-    };
-    int c, r;
-
-    commands_parse_begin();
-    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
-        if (c == OPT_STOP) {
-            req->stop = true;
-        } else {
-            r = transfer_target_option(cli, c, target);
-            if (r < 0) {
-                return r;
-            }
-        }
-    }
-    if (c < 0) {
-        return c;
-    }
-    return commands_check_positional(cli, argc, 2, 2);
+    return transfer_print(cli, &TRANSFER_RESULT("saved", a, resp));
 }
 
 int
-commands_restore(Cli *cli, int argc, char **argv)
+commands_save(Cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"force", no_argument, NULL, OPT_FORCE},
+        TRANSFER_TARGET_OPTIONS,
+        COMMANDS_GLOBAL_OPTIONS,
+        {},
+    };
+    static const TransferCommand save = {.opts = opts, .group = save_group,
+                                         .device = save_device};
+
+    return transfer_run(cli, argc, argv, &save);
+}
+
+static int
+restore_group(Cli *cli, const TransferArgs *a, bool may_be_device)
+{
+    return commands_restore_group(cli, a->id, a->path, a->stop, may_be_device);
+}
+
+static int
+restore_device(Cli *cli, const TransferArgs *a)
 {
     VfioMigd__V1__RestoreDeviceRequest req = VFIO_MIGD__V1__RESTORE_DEVICE_REQUEST__INIT;
     _cleanup_message_ VfioMigd__V1__RestoreDeviceResponse *resp = NULL;
-    _cleanup_free_ char *path = NULL;
-    TransferTarget target = TRANSFER_TARGET_ANY;
     int r;
 
-    r = restore_parse(cli, argc, argv, &req, &target);
-    if (r < 0) {
-        return r;
-    }
-    r = absolute_path(cli, argv[optind + 1], &path);
-    if (r < 0) {
-        return r;
-    }
-    req.id = argv[optind];
-    req.path = path;
-
-    if (target != TRANSFER_TARGET_DEVICE) {
-        r = commands_restore_group(cli, req.id, path, req.stop,
-                                   /* may_be_device= */ target == TRANSFER_TARGET_ANY);
-        if (r != COMMANDS_NOT_A_GROUP) {
-            return r;
-        }
-    }
-
+    req.id = a->id;
+    req.path = a->path;
+    req.stop = a->stop;
     r = commands_call(cli, DEVICE_METHOD("RestoreDevice"), &req.base,
              &vfio_migd__v1__restore_device_response__descriptor, NULL,
              (ProtobufCMessage **) &resp);
     if (r < 0) {
         return r;
     }
-    return transfer_print(cli, &(TransferResult) {
-        .verb = "restored", .id = req.id, .path = path, .state = resp->state,
-        .bytes = resp->bytes, .arcs = resp->arcs, .n_arcs = resp->n_arcs,
-        .elapsed_us = resp->elapsed_us,
-    });
+    return transfer_print(cli, &TRANSFER_RESULT("restored", a, resp));
+}
+
+int
+commands_restore(Cli *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"stop", no_argument, NULL, OPT_STOP},
+        TRANSFER_TARGET_OPTIONS,
+        COMMANDS_GLOBAL_OPTIONS,
+        {},
+    };
+    static const TransferCommand restore = {.opts = opts, .group = restore_group,
+                                            .device = restore_device};
+
+    return transfer_run(cli, argc, argv, &restore);
 }
 
 /* ---- health, version */

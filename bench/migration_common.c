@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * migration_common — see migration_common.h. The plan of a run: pump, migrate, pump again,
+ * so that a load change on a shared machine during the run weighs on both sides of the
+ * comparison alike; the CPU time of the pump's threads and of each daemon is taken around
+ * each step, to tell "the link is slow" from "the machine is busy".
+ *
+ * The daemons are forked before grpc_init() (grpc-core.md pitfall 13); the pump's threads
+ * are made after, which is fine: nothing forks after them.
+ */
+#include "migration_common.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PUMP_BUFFER (1u << 20)
+/* A few times what the slowest machine needs; a job that is still active by then is stuck. */
+#define MIGRATION_DEADLINE_MS 90000
+#define MIGRATION_TIMEOUT_MS 30000 /* the daemons' own waits (connect, confirm) */
+
+/* ---- CPU time, to tell "the link is slow" from "the machine is busy" ---- */
+
+/* User + system CPU of this process (the pump's threads), in ns. */
+static uint64_t
+self_cpu_ns(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) < 0) {
+        return 0;
+    }
+    return ((uint64_t) ru.ru_utime.tv_sec + (uint64_t) ru.ru_stime.tv_sec) * 1000000000u +
+           ((uint64_t) ru.ru_utime.tv_usec + (uint64_t) ru.ru_stime.tv_usec) * 1000u;
+}
+
+/* User + system CPU of process @pid (a daemon, every thread), in ns; clock-tick resolution. */
+static uint64_t
+pid_cpu_ns(pid_t pid)
+{
+    char path[64], line[1024], *p;
+    unsigned long utime = 0, stime = 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    FILE *f;
+
+    (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+    f = fopen(path, "re");
+    if (!f) {
+        return 0;
+    }
+    p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+    fclose(f);
+    if (!p || hz <= 0 ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+               &stime) != 2) {
+        return 0;
+    }
+    return (uint64_t) (utime + stime) * (1000000000u / (uint64_t) hz);
+}
+
+/* CPU per byte moved: on a shared machine the rates swing with the load, these hardly do. */
+static void
+report_cpu(const BenchMigration *b, uint64_t pump_cpu_ns, uint64_t pump_bytes,
+           uint64_t src_cpu_ns, uint64_t dst_cpu_ns, uint64_t bytes)
+{
+    double l1 = 0, l5 = 0, l15 = 0;
+    FILE *f = fopen("/proc/loadavg", "re");
+
+    if (f) {
+        if (fscanf(f, "%lf %lf %lf", &l1, &l5, &l15) != 3) {
+            l1 = l5 = l15 = -1;
+        }
+        fclose(f);
+    }
+    fprintf(stderr, "%s: CPU per byte: pump %.3f ns (send + receive); migration %.3f ns "
+            "(source %.3f + destination %.3f); load average %.2f %.2f %.2f\n", b->prog,
+            (double) pump_cpu_ns / (double) pump_bytes,
+            (double) (src_cpu_ns + dst_cpu_ns) / (double) bytes,
+            (double) src_cpu_ns / (double) bytes, (double) dst_cpu_ns / (double) bytes, l1, l5,
+            l15);
+}
+
+/* ---- the plain socket pump ---- */
+
+typedef struct PumpConn {
+    pthread_t sender, receiver;
+    int send_fd, recv_fd;
+    uint64_t bytes;
+    pthread_barrier_t *gate;
+    int r; /* 0, or the first failure (negative errno), either side */
+} PumpConn;
+
+static void *
+pump_send(void *arg)
+{
+    PumpConn *c = arg;
+    uint8_t *buf = malloc(PUMP_BUFFER);
+
+    if (buf) {
+        memset(buf, 0xa5, PUMP_BUFFER); /* touched before the clock starts */
+    }
+    (void) pthread_barrier_wait(c->gate);
+    for (uint64_t left = c->bytes; buf && left > 0;) {
+        size_t want = left < PUMP_BUFFER ? (size_t) left : PUMP_BUFFER;
+        ssize_t n = write(c->send_fd, buf, want);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            c->r = n < 0 ? -errno : -EIO;
+            break;
+        }
+        left -= (uint64_t) n;
+    }
+    if (!buf) {
+        c->r = -ENOMEM;
+    }
+    (void) shutdown(c->send_fd, SHUT_WR);
+    free(buf);
+    return NULL;
+}
+
+static void *
+pump_receive(void *arg)
+{
+    PumpConn *c = arg;
+    uint8_t *buf = malloc(PUMP_BUFFER);
+    uint64_t got = 0;
+
+    if (buf) {
+        memset(buf, 0, PUMP_BUFFER);
+    }
+    (void) pthread_barrier_wait(c->gate);
+    while (buf && got < c->bytes) {
+        ssize_t n = read(c->recv_fd, buf, PUMP_BUFFER);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            c->r = n < 0 ? -errno : -ENODATA;
+            (void) shutdown(c->recv_fd, SHUT_RDWR); /* the sender must not wait for ever */
+            break;
+        }
+        got += (uint64_t) n;
+    }
+    if (!buf) {
+        c->r = -ENOMEM;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* One listener on 127.0.0.1:0; @n connections connected and accepted before any thread runs. */
+static int
+pump_connect(PumpConn *conns, size_t n)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int lfd, r = 0;
+
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0) {
+        return -errno;
+    }
+    if (bind(lfd, (struct sockaddr *) &a, sizeof(a)) < 0 || listen(lfd, (int) n) < 0 ||
+        getsockname(lfd, (struct sockaddr *) &a, &len) < 0) {
+        r = -errno;
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        conns[i].send_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (conns[i].send_fd < 0 ||
+            connect(conns[i].send_fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+            r = -errno;
+            break;
+        }
+        conns[i].recv_fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (conns[i].recv_fd < 0) {
+            r = -errno;
+        }
+    }
+    (void) close(lfd);
+    return r;
+}
+
+/* Moves n_devices x device_bytes over loopback, one connection per device; *@ret_gib_s is
+ * the whole pump's rate, *@ret_cpu_ns the CPU it took (this process). */
+static int
+pump_run(const BenchMigration *b, double *ret_gib_s, uint64_t *ret_cpu_ns)
+{
+    PumpConn conns[BENCH_MIGRATION_MAX_DEVICES];
+    size_t n = b->n_devices;
+    pthread_barrier_t gate;
+    uint64_t t0, t1, c0;
+    int r;
+
+    if (n > BENCH_MIGRATION_MAX_DEVICES) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        conns[i] = (PumpConn){.send_fd = -1, .recv_fd = -1, .bytes = b->device_bytes,
+                              .gate = &gate};
+    }
+    r = pump_connect(conns, n);
+    if (r == 0) {
+        r = -pthread_barrier_init(&gate, NULL, (unsigned) (2 * n + 1));
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        /* A thread that could not start would leave the others at the gate for ever. */
+        if (pthread_create(&conns[i].sender, NULL, pump_send, &conns[i]) != 0 ||
+            pthread_create(&conns[i].receiver, NULL, pump_receive, &conns[i]) != 0) {
+            fprintf(stderr, "%s: cannot start the pump's threads\n", b->prog);
+            exit(1);
+        }
+    }
+    if (r == 0) {
+        c0 = self_cpu_ns();
+        (void) pthread_barrier_wait(&gate);
+        t0 = bench_now_ns();
+        for (size_t i = 0; i < n; i++) {
+            (void) pthread_join(conns[i].sender, NULL);
+            (void) pthread_join(conns[i].receiver, NULL);
+            if (conns[i].r < 0 && r == 0) {
+                r = conns[i].r;
+            }
+        }
+        t1 = bench_now_ns();
+        *ret_cpu_ns = self_cpu_ns() - c0;
+        (void) pthread_barrier_destroy(&gate);
+        *ret_gib_s = (double) (n * b->device_bytes) / GIB / ((double) (t1 - t0) / 1e9);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (conns[i].send_fd >= 0) {
+            (void) close(conns[i].send_fd);
+        }
+        if (conns[i].recv_fd >= 0) {
+            (void) close(conns[i].recv_fd);
+        }
+    }
+    if (r < 0) {
+        fprintf(stderr, "%s: the pump failed: %s\n", b->prog, strerror(-r));
+    }
+    return r;
+}
+
+/* ---- the daemons ---- */
+
+/* Attaches n_devices sim devices "m0", "m1", ... and groups them. */
+static int
+setup_side(const BenchMigration *b, RpcClient *c)
+{
+    char names[BENCH_MIGRATION_MAX_DEVICES][16], *ids[BENCH_MIGRATION_MAX_DEVICES];
+    int r = 0;
+
+    if (b->n_devices > BENCH_MIGRATION_MAX_DEVICES) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; r >= 0 && i < b->n_devices; i++) {
+        (void) snprintf(names[i], sizeof(names[i]), "m%zu", i);
+        ids[i] = names[i];
+        r = bench_attach_sim(c, ids[i], b->device_options);
+    }
+    if (r < 0) {
+        return r;
+    }
+    return bench_create_group(c, b->prog, b->group, ids, b->n_devices);
+}
+
+static int
+start_daemon(const BenchMigration *b, const char *binary, Daemon *d, const char *role)
+{
+    int r = bench_daemon_start(binary, d);
+
+    if (r < 0) {
+        fprintf(stderr, "%s: cannot start the %s daemon '%s': %s\n", b->prog, role, binary,
+                strerror(-r));
+    }
+    return r;
+}
+
+int
+bench_migration_start(BenchMigration *b, const char *binary)
+{
+    int r;
+
+    /* Both forks before grpc_init(). */
+    r = start_daemon(b, binary, &b->src_daemon, "source");
+    if (r >= 0) {
+        r = start_daemon(b, binary, &b->dst_daemon, "destination");
+    }
+    if (r < 0) {
+        bench_daemon_stop(&b->src_daemon);
+        return r;
+    }
+    b->started = true;
+    (void) signal(SIGPIPE, SIG_IGN); /* a broken pump connection is an error, not a death */
+    rpc_client_global_init();
+    r = rpc_client_new(b->src_daemon.socket, &b->src);
+    if (r >= 0) {
+        r = rpc_client_new(b->dst_daemon.socket, &b->dst);
+    }
+    if (r >= 0) {
+        r = bench_daemon_wait_ready(&b->src_daemon, b->src);
+    }
+    if (r >= 0) {
+        r = bench_daemon_wait_ready(&b->dst_daemon, b->dst);
+    }
+    if (r >= 0) {
+        r = setup_side(b, b->src);
+    }
+    if (r >= 0) {
+        r = setup_side(b, b->dst);
+    }
+    return r;
+}
+
+void
+bench_migration_stop(BenchMigration *b)
+{
+    if (!b->started) {
+        return;
+    }
+    rpc_client_free(b->src);
+    rpc_client_free(b->dst);
+    b->src = b->dst = NULL;
+    rpc_client_global_shutdown();
+    bench_daemon_stop(&b->src_daemon);
+    bench_daemon_stop(&b->dst_daemon);
+    b->started = false;
+}
+
+/* ---- the migration ---- */
+
+static const char *
+phase_name(VfioMigd__V1__MigrationPhase phase)
+{
+    const ProtobufCEnumDescriptor *desc = &vfio_migd__v1__migration_phase__descriptor;
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, (int) phase);
+
+    return v ? v->name : "?";
+}
+
+static int
+get_migration(const BenchMigration *b, RpcClient *c, const char *id,
+              VfioMigd__V1__MigrationResponse **ret)
+{
+    VfioMigd__V1__MigrationIdRequest req = VFIO_MIGD__V1__MIGRATION_ID_REQUEST__INIT;
+
+    req.id = (char *) id;
+    *ret = NULL;
+    return bench_call(c, b->prog, "/vfio_migd.v1.MigrationService/GetMigration", &req.base,
+                      &vfio_migd__v1__migration_response__descriptor, (ProtobufCMessage **) ret);
+}
+
+/* A failed (or failing) migration: what both sides say. */
+static void
+report_failure(const BenchMigration *b, const char *dst_id, const VfioMigd__V1__Migration *s)
+{
+    VfioMigd__V1__MigrationResponse *d = NULL;
+
+    fprintf(stderr, "%s: the migration failed: source %s, %s (%s): '%s'\n", b->prog, s->id,
+            s->state, phase_name(s->phase), s->error);
+    if (get_migration(b, b->dst, dst_id, &d) >= 0) {
+        fprintf(stderr, "%s: the destination's side: %s, %s (%s): '%s'\n", b->prog,
+                d->migration->id, d->migration->state, phase_name(d->migration->phase),
+                d->migration->error);
+        protobuf_c_message_free_unpacked(&d->base, NULL);
+    }
+}
+
+/* PrepareIncoming on the destination (listen 127.0.0.1:0), then StartMigration on the source
+ * with pre-copy off. *@ret is StartMigration's answer (free it), @dst_id the destination's
+ * job, *@ret_t0 the time StartMigration was sent. */
+static int
+migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
+                VfioMigd__V1__MigrationResponse **ret, uint64_t *ret_t0)
+{
+    VfioMigd__V1__PrepareIncomingRequest prep = VFIO_MIGD__V1__PREPARE_INCOMING_REQUEST__INIT;
+    VfioMigd__V1__PrepareIncomingResponse *prepared = NULL;
+    VfioMigd__V1__StartMigrationRequest start = VFIO_MIGD__V1__START_MIGRATION_REQUEST__INIT;
+    VfioMigd__V1__MigrationOptions opts = VFIO_MIGD__V1__MIGRATION_OPTIONS__INIT;
+    VfioMigd__V1__MigrationResponse *m = NULL;
+    uint64_t t0;
+    int r;
+
+    prep.group = (char *) b->group;
+    prep.listen = (char *) "127.0.0.1:0";
+    r = bench_call(b->dst, b->prog, "/vfio_migd.v1.MigrationService/PrepareIncoming",
+                   &prep.base, &vfio_migd__v1__prepare_incoming_response__descriptor,
+                   (ProtobufCMessage **) &prepared);
+    if (r < 0) {
+        return r;
+    }
+    (void) snprintf(dst_id, dst_id_size, "%s", prepared->migration->id);
+    opts.precopy = VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_OFF;
+    opts.timeout_ms = MIGRATION_TIMEOUT_MS;
+    start.group = (char *) b->group;
+    start.address = prepared->address;
+    start.token = prepared->token;
+    start.options = &opts;
+    t0 = bench_now_ns();
+    r = bench_call(b->src, b->prog, "/vfio_migd.v1.MigrationService/StartMigration",
+                   &start.base, &vfio_migd__v1__migration_response__descriptor,
+                   (ProtobufCMessage **) &m);
+    protobuf_c_message_free_unpacked(&prepared->base, NULL);
+    if (r < 0) {
+        return r;
+    }
+    *ret = m;
+    *ret_t0 = t0;
+    return 0;
+}
+
+/* Starts the migration and polls the source until the job is no longer active, or has an
+ * error (a failure is under way: its end is not waited for). *@ret is the source's last
+ * GetMigration answer (free it). */
+static int
+migrate(const BenchMigration *b, VfioMigd__V1__MigrationResponse **ret, uint64_t *ret_wall_ns)
+{
+    VfioMigd__V1__MigrationResponse *m = NULL;
+    char id[64], dst_id[64];
+    uint64_t t0, deadline;
+    int r;
+
+    r = migration_start(b, dst_id, sizeof(dst_id), &m, &t0);
+    if (r < 0) {
+        return r;
+    }
+    (void) snprintf(id, sizeof(id), "%s", m->migration->id);
+    deadline = t0 + (uint64_t) MIGRATION_DEADLINE_MS * 1000000u;
+    while (strcmp(m->migration->state, "active") == 0 && !m->migration->error[0]) {
+        if (bench_now_ns() > deadline) {
+            fprintf(stderr, "%s: the migration is still active (%s) after %d ms\n", b->prog,
+                    phase_name(m->migration->phase), MIGRATION_DEADLINE_MS);
+            protobuf_c_message_free_unpacked(&m->base, NULL);
+            return -ETIMEDOUT;
+        }
+        (void) usleep(BENCH_MIGRATION_POLL_MS * 1000);
+        protobuf_c_message_free_unpacked(&m->base, NULL);
+        r = get_migration(b, b->src, id, &m);
+        if (r < 0) {
+            return r;
+        }
+    }
+    *ret_wall_ns = bench_now_ns() - t0;
+    if (m->migration->phase != VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_COMPLETED) {
+        report_failure(b, dst_id, m->migration);
+        protobuf_c_message_free_unpacked(&m->base, NULL);
+        return -EREMOTEIO;
+    }
+    *ret = m;
+    return 0;
+}
+
+/* ---- the run ---- */
+
+int
+bench_migration_run(BenchMigration *b, BenchMigrationRun *ret)
+{
+    BenchMigrationRun run = {};
+    uint64_t pump_cpu_before = 0, pump_cpu_after = 0;
+    int r;
+
+    r = pump_run(b, &run.pump_before_gib_s, &pump_cpu_before);
+    if (r < 0) {
+        return r;
+    }
+    run.src_cpu_ns = pid_cpu_ns(b->src_daemon.pid);
+    run.dst_cpu_ns = pid_cpu_ns(b->dst_daemon.pid);
+    r = migrate(b, &run.resp, &run.wall_ns);
+    run.src_cpu_ns = pid_cpu_ns(b->src_daemon.pid) - run.src_cpu_ns;
+    run.dst_cpu_ns = pid_cpu_ns(b->dst_daemon.pid) - run.dst_cpu_ns;
+    if (r < 0) {
+        return r;
+    }
+    r = pump_run(b, &run.pump_after_gib_s, &pump_cpu_after);
+    if (r < 0) {
+        bench_migration_run_done(&run);
+        return r;
+    }
+    run.pump_cpu_ns = pump_cpu_before + pump_cpu_after;
+    *ret = run;
+    return 0;
+}
+
+int
+bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run)
+{
+    const VfioMigd__V1__Migration *mig = run->resp->migration;
+    uint64_t expected = b->n_devices * b->device_bytes;
+    int r = 0;
+
+    if (mig->bytes != expected) {
+        fprintf(stderr, "%s: moved %llu bytes, expected %llu\n", b->prog,
+                (unsigned long long) mig->bytes, (unsigned long long) expected);
+        r = -EBADMSG;
+    }
+    report_cpu(b, run->pump_cpu_ns, 2 * expected, run->src_cpu_ns, run->dst_cpu_ns,
+               mig->bytes);
+    return r;
+}
+
+void
+bench_migration_run_done(BenchMigrationRun *run)
+{
+    if (run->resp) {
+        protobuf_c_message_free_unpacked(&run->resp->base, NULL);
+        run->resp = NULL;
+    }
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * migration_common — what bench-migrate and bench-downtime share: two real daemons, a source
+ * and a destination, each with the same group of sim devices (same names = same content
+ * seed); a plain socket pump over loopback; one migration (PrepareIncoming on the
+ * destination, StartMigration on the source with pre-copy off, GetMigration polled until the
+ * job is no longer active); and the CPU each side spent per byte. Each benchmark keeps only
+ * its parameters, what it measures beyond this, and its JSON line.
+ *
+ * Used by:  migrate.c, downtime.c.
+ * Uses:     common.h (daemons, calls, sim devices).
+ * Threads:  the pump starts and joins its own threads; everything else is the main thread's.
+ * Errors:   negative errno, reported on stderr prefixed with the benchmark's name.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "vfio_migd/v1/migrations.pb-c.h"
+
+/* How often GetMigration is polled; the wall time seen is no finer than this. */
+#define BENCH_MIGRATION_POLL_MS 10
+/* At most this many devices per side, and pump connections (one per device). */
+#define BENCH_MIGRATION_MAX_DEVICES 8
+#define GIB ((double) (1ull << 30))
+
+/* One two-daemon benchmark: its parameters (set by the caller), then what
+ * bench_migration_start() makes. */
+typedef struct BenchMigration {
+    const char *prog;           /* "bench-migrate": every message starts with it */
+    const char *group;          /* the group's name on both sides */
+    size_t n_devices;           /* "m0".."m<n-1>" on both sides; also the pump's connections */
+    uint64_t device_bytes;      /* each device's state, and what each pump connection moves */
+    const char *device_options; /* the sim options that give the devices that state */
+
+    Daemon src_daemon, dst_daemon;
+    RpcClient *src, *dst;       /* connections to the source and the destination */
+    bool started;               /* both daemons forked and gRPC set up: stop has work to do */
+} BenchMigration;
+
+/* What bench_migration_run() measured. */
+typedef struct BenchMigrationRun {
+    VfioMigd__V1__MigrationResponse *resp; /* the source's last GetMigration answer */
+    double pump_before_gib_s;              /* the pump before the migration */
+    double pump_after_gib_s;               /* and after it */
+    uint64_t pump_cpu_ns;                  /* both pumps' CPU (this process) */
+    uint64_t wall_ns;                      /* StartMigration -> seen no longer active */
+    uint64_t src_cpu_ns, dst_cpu_ns;       /* each daemon's CPU during the migration */
+} BenchMigrationRun;
+
+/* Forks both daemons of @binary (before grpc_init()), then connects to them, waits until both
+ * answer and sets up the devices and the group on each side. When a daemon cannot be
+ * started, the other is stopped already; after any other failure, call
+ * bench_migration_stop(). */
+int bench_migration_start(BenchMigration *b, const char *binary);
+/* Pump, migration, pump again. On success @ret->resp is the completed migration (free it
+ * with bench_migration_run_done()); on failure the reason is on stderr. */
+int bench_migration_run(BenchMigration *b, BenchMigrationRun *ret);
+/* After the JSON line: checks that every device's whole state moved and prints the CPU per
+ * byte and the load average on stderr. -EBADMSG when bytes are missing. */
+int bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run);
+void bench_migration_run_done(BenchMigrationRun *run);
+/* Closes the connections, shuts gRPC down and stops both daemons; a no-op when
+ * bench_migration_start() stopped them already. */
+void bench_migration_stop(BenchMigration *b);
