@@ -187,39 +187,49 @@ sim_chunk_key(uint64_t seed, uint64_t i, uint64_t version)
                       (version * UINT64_C(0x8CB92BA72F3D8DD7)));
 }
 
-/* Writes bytes [@off, @off + @len) of the chunk with key @key. Little-endian word j of a chunk
- * is key ^ (j * GOLDEN): any byte can be computed on its own and a word costs an add and an
- * xor, so generation runs at memory speed. */
-/* Compiled for AVX-512, AVX2 and baseline, picked at load time: the generator must never be
- * what a migration benchmark measures (bench/README.md). */
+/* Word j of every chunk is key ^ (j * GOLDEN). The j * GOLDEN half does not depend on the key,
+ * so it is computed once for a whole chunk: filling and checking a chunk are then a streaming
+ * XOR against this 64 KiB table, at memory speed, so the simulated device is never what a
+ * migration benchmark measures (bench-migrate profile: the per-word multiply cost more CPU
+ * than the daemon's socket copies). */
+#define SIM_CHUNK_WORDS (SIM_CHUNK_SIZE / 8)
+static uint64_t chunk_pattern[SIM_CHUNK_WORDS];
+static pthread_once_t chunk_pattern_once = PTHREAD_ONCE_INIT;
+
+static void
+chunk_pattern_init(void)
+{
+    for (uint64_t j = 0; j < SIM_CHUNK_WORDS; j++) {
+        chunk_pattern[j] = htole64(j * GOLDEN);
+    }
+}
+
+/* Writes bytes [@off, @off + @len) of the chunk with key @key (offsets within one chunk). */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static void
 sim_chunk_fill(uint64_t key, uint64_t off, uint8_t *buf, size_t len)
 {
-    uint64_t mul = (off / 8) * GOLDEN;
-    size_t skip = off % 8;
-    uint64_t w;
+    uint64_t lkey = htole64(key), w;
+    size_t skip = off % 8, j = off / 8;
 
+    (void) pthread_once(&chunk_pattern_once, chunk_pattern_init);
     if (skip != 0 && len > 0) {
         size_t n = MIN(8 - skip, len);
 
-        w = htole64(key ^ mul);
+        w = lkey ^ chunk_pattern[j++];
         memcpy(buf, (const uint8_t *) &w + skip, n);
         buf += n;
         len -= n;
-        mul += GOLDEN;
     }
-    for (; len >= 8; len -= 8, buf += 8, mul += GOLDEN) {
-        w = htole64(key ^ mul);
+    for (; len >= 8; len -= 8, buf += 8, j++) {
+        w = lkey ^ chunk_pattern[j];
         memcpy(buf, &w, 8);
     }
     if (len > 0) {
-        w = htole64(key ^ mul);
+        w = lkey ^ chunk_pattern[j];
         memcpy(buf, &w, len);
     }
 }
 
-/* 0 when @buf holds bytes [@off, @off + @len) of the chunk with key @key, else -EFAULT (the
- * errno mtty gives a stream it rejects). */
 /* Compares bytes that do not start or end on a word boundary, through sim_chunk_fill(). */
 static int
 sim_chunk_verify_bytes(uint64_t key, uint64_t off, const uint8_t *buf, size_t len)
@@ -230,22 +240,26 @@ sim_chunk_verify_bytes(uint64_t key, uint64_t off, const uint8_t *buf, size_t le
     return memcmp(expect, buf, len) == 0 ? 0 : -EFAULT;
 }
 
+/* 0 when @buf holds bytes [@off, @off + @len) of the chunk with key @key, else -EFAULT (the
+ * errno mtty gives a stream it rejects). */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static int
 sim_chunk_verify(uint64_t key, uint64_t off, const uint8_t *buf, size_t len)
 {
     size_t head = MIN((size_t) ((8 - off % 8) % 8), len);
-    uint64_t mul, diff = 0, w;
+    uint64_t lkey = htole64(key), diff = 0, w;
+    size_t j;
 
-    /* Word by word in one pass: OR-ing the differences costs no extra buffer and no memcmp. */
+    (void) pthread_once(&chunk_pattern_once, chunk_pattern_init);
+    /* Word by word in one pass: OR-ing the differences needs no buffer and no memcmp. */
     if (head > 0 && sim_chunk_verify_bytes(key, off, buf, head) < 0) {
         return -EFAULT;
     }
     off += head;
     buf += head;
     len -= head;
-    for (mul = (off / 8) * GOLDEN; len >= 8; len -= 8, buf += 8, off += 8, mul += GOLDEN) {
+    for (j = off / 8; len >= 8; len -= 8, buf += 8, off += 8, j++) {
         memcpy(&w, buf, 8);
-        diff |= w ^ htole64(key ^ mul);
+        diff |= w ^ lkey ^ chunk_pattern[j];
     }
     if (diff != 0) {
         return -EFAULT;
