@@ -62,6 +62,10 @@ typedef struct BackendProperty {
 
 #define BACKEND_MAX_PROPERTIES 16
 
+/* Appends key = printf(@fmt, ...) to @props when fewer than @max are filled; for describe(). */
+void backend_property_add(BackendProperty *props, size_t max, size_t *n, const char *key,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Facts read once at attach time. */
 typedef struct BackendInfo {
     bool migratable;     /* false: the device has no migration support (FEATURE -> ENOTTY) */

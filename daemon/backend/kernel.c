@@ -832,20 +832,6 @@ kernel_region_access(BackendDevice *bd, uint32_t index, uint64_t offset, void *b
 
 /* ---- describe: the kernel facts GetDevice shows */
 
-_printf_(5, 6) static void
-prop(BackendProperty *props, size_t max, size_t *n, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (*n >= max) {
-        return;
-    }
-    (void) snprintf(props[*n].key, sizeof(props[*n].key), "%s", key);
-    va_start(ap, fmt);
-    (void) vsnprintf(props[*n].value, sizeof(props[*n].value), fmt, ap);
-    va_end(ap);
-    (*n)++;
-}
 
 /* "0x2 (pci)": the VFIO_DEVICE_FLAGS_* bits by name. */
 static char *
@@ -884,33 +870,33 @@ kernel_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     uint64_t size;
     size_t n = 0;
 
-    prop(props, max, &n, "access", "%s", kd->access == KERNEL_ACCESS_GROUP ? "group" : "iommufd");
+    backend_property_add(props, max, &n, "access", "%s", kd->access == KERNEL_ACCESS_GROUP ? "group" : "iommufd");
     if (kd->access == KERNEL_ACCESS_GROUP) {
-        prop(props, max, &n, "path", "/dev/vfio/%u", kd->group_number);
+        backend_property_add(props, max, &n, "path", "/dev/vfio/%u", kd->group_number);
     } else {
-        prop(props, max, &n, "path", "/dev/vfio/devices/%s", kd->cdev);
-        prop(props, max, &n, "ioas", "%" PRIu32, kd->ioas_id);
+        backend_property_add(props, max, &n, "path", "/dev/vfio/devices/%s", kd->cdev);
+        backend_property_add(props, max, &n, "ioas", "%" PRIu32, kd->ioas_id);
     }
     if (kd->name[0]) {
-        prop(props, max, &n, "device", "%s", kd->name);
-        prop(props, max, &n, "bus", "%s", kernel_sysfs_bus_name(kd->bus));
+        backend_property_add(props, max, &n, "device", "%s", kd->name);
+        backend_property_add(props, max, &n, "bus", "%s", kernel_sysfs_bus_name(kd->bus));
     }
     if (kd->group_known) {
-        prop(props, max, &n, "group", "%u", kd->group_number);
+        backend_property_add(props, max, &n, "group", "%u", kd->group_number);
     }
     if (kd->cdev[0]) {
-        prop(props, max, &n, "cdev", "%s", kd->cdev);
+        backend_property_add(props, max, &n, "cdev", "%s", kd->cdev);
     }
     if (kd->driver[0]) {
-        prop(props, max, &n, "driver", "%s", kd->driver);
+        backend_property_add(props, max, &n, "driver", "%s", kd->driver);
     }
-    prop(props, max, &n, "device_flags", "%s",
+    backend_property_add(props, max, &n, "device_flags", "%s",
          device_flags_string(kd->info.flags, flags, sizeof(flags)));
-    prop(props, max, &n, "regions", "%" PRIu32, kd->info.num_regions);
-    prop(props, max, &n, "irqs", "%" PRIu32, kd->info.num_irqs);
-    prop(props, max, &n, "dma_logging", "%s", kd->dma_logging ? "supported" : "unsupported");
+    backend_property_add(props, max, &n, "regions", "%" PRIu32, kd->info.num_regions);
+    backend_property_add(props, max, &n, "irqs", "%" PRIu32, kd->info.num_irqs);
+    backend_property_add(props, max, &n, "dma_logging", "%s", kd->dma_logging ? "supported" : "unsupported");
     if (kd->migratable && kernel_data_size(bd, &size) >= 0) {
-        prop(props, max, &n, "data_size", "%" PRIu64, size);
+        backend_property_add(props, max, &n, "data_size", "%" PRIu64, size);
     }
     return (int) n;
 }

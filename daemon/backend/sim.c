@@ -1101,23 +1101,6 @@ sim_data_size(BackendDevice *bd, uint64_t *ret_bytes)
     return 0;
 }
 
-static void sim_prop(BackendProperty *props, size_t max, size_t *n, const char *key,
-                     const char *fmt, ...) _printf_(5, 6);
-
-static void
-sim_prop(BackendProperty *props, size_t max, size_t *n, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (*n >= max) {
-        return;
-    }
-    (void) snprintf(props[*n].key, sizeof(props[*n].key), "%s", key);
-    va_start(ap, fmt);
-    (void) vsnprintf(props[*n].value, sizeof(props[*n].value), fmt, ap);
-    va_end(ap);
-    (*n)++;
-}
 
 static int
 sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
@@ -1127,19 +1110,19 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     size_t n = 0;
 
     (void) pthread_mutex_lock(&d->lock);
-    sim_prop(props, max, &n, "model", "generic");
-    sim_prop(props, max, &n, "digest", "%016" PRIx64, sim_digest(d->seed, c->size, d->gen));
-    sim_prop(props, max, &n, "size", "%" PRIu64, c->size);
-    sim_prop(props, max, &n, "seed", "%" PRIu64, d->seed);
-    sim_prop(props, max, &n, "generation", "%" PRIu64, d->gen);
-    sim_prop(props, max, &n, "latency_ms", "%u", c->latency_ms);
+    backend_property_add(props, max, &n, "model", "generic");
+    backend_property_add(props, max, &n, "digest", "%016" PRIx64, sim_digest(d->seed, c->size, d->gen));
+    backend_property_add(props, max, &n, "size", "%" PRIu64, c->size);
+    backend_property_add(props, max, &n, "seed", "%" PRIu64, d->seed);
+    backend_property_add(props, max, &n, "generation", "%" PRIu64, d->gen);
+    backend_property_add(props, max, &n, "latency_ms", "%u", c->latency_ms);
     if (c->fail_set) {
         char nth[32] = "";
 
         if (c->fail_nth > 0) {
             (void) snprintf(nth, sizeof(nth), " nth=%u", c->fail_nth);
         }
-        sim_prop(props, max, &n, "fault", "%s->%s errno=%d%s%s", fsm_state_name(c->fail_arc.from),
+        backend_property_add(props, max, &n, "fault", "%s->%s errno=%d%s%s", fsm_state_name(c->fail_arc.from),
                  fsm_state_name(c->fail_arc.to), c->fail_errno, nth,
                  c->fail_to_error ? " to_error" : "");
     }

@@ -18,26 +18,7 @@ MIG_TIMEOUT=15 # bound of one `migrate --wait` (the test's own, around the CLI's
 
 # ---- helpers
 
-# jf JSON PATH... : jget that never fails (a failed call's output is not always JSON)
-jf() {
-    jget "$@" 2>/dev/null || true
-}
 
-# mkgroup DAEMON GROUP SEEDBASE OPTS... : devices GROUP_0.. (one per OPTS) and the group.
-# SEEDBASE "-" keeps the default seed (derived from the name: equal on both daemons).
-mkgroup() {
-    local daemon=$1 group=$2 seedbase=$3 i=0 o ids=()
-    shift 3
-    for o in "$@"; do
-        if [[ "$seedbase" != - ]]; then
-            o="$o,seed=$((seedbase + i))"
-        fi
-        njctl "$daemon" attach --sim "$o" --name "${group}_$i" >/dev/null
-        ids+=("${group}_$i")
-        i=$((i + 1))
-    done
-    njctl "$daemon" group create "$group" "${ids[@]}" >/dev/null
-}
 
 # pair GROUP OPTS... : the same devices on S (seeds 1000, 1010, ...) and D (default seeds)
 SEED_NEXT=1000

@@ -33,26 +33,7 @@ bound() {
     if ((HUNG)); then echo 2; else echo "$END_BOUND"; fi
 }
 
-# jf JSON PATH... : jget that never fails (a failed call's output is not always JSON)
-jf() {
-    jget "$@" 2>/dev/null || true
-}
 
-# mkgroup DAEMON GROUP SEEDBASE OPTS... : devices GROUP_0.. (one per OPTS), then the group.
-# SEEDBASE "-": the default seed.
-mkgroup() {
-    local daemon=$1 group=$2 seedbase=$3 i=0 o ids=()
-    shift 3
-    for o in "$@"; do
-        if [[ "$seedbase" != - ]]; then
-            o="$o,seed=$((seedbase + i))"
-        fi
-        njctl "$daemon" attach --sim "$o" --name "${group}_$i" >/dev/null
-        ids+=("${group}_$i")
-        i=$((i + 1))
-    done
-    njctl "$daemon" group create "$group" "${ids[@]}" >/dev/null
-}
 
 devs_of() { # devs_of GROUP N
     local i
