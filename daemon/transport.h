@@ -24,6 +24,7 @@
 #define TRANSPORT_MAX_MESSAGE (2u << 20)
 #define TRANSPORT_TOKEN_HEX 64        /* 32 random bytes as hex */
 #define TRANSPORT_ADDRESS_MAX 128
+#define TRANSPORT_BULK_WAKE (512u << 10) /* a bulk reader's wake-up threshold */
 
 typedef enum TransportMessage {
     TMSG_HELLO = 1,       /* source -> destination: token, stream header, manifest record */
@@ -49,6 +50,16 @@ int transport_set_timeout(int fd, int timeout_ms);
 void transport_tune(int fd);
 
 int transport_read_full(int fd, void *buf, size_t size);
+/* The socket's wake-up threshold a bulk reader keeps, SO_RCVLOWAT; a new socket has 1. */
+typedef struct TransportLowat {
+    int value; /* what the socket has now; 0 = the option was refused, never asked again */
+} TransportLowat;
+#define TRANSPORT_LOWAT_INIT ((TransportLowat){.value = 1})
+/* As transport_read_full(), for bulk data: the reader is woken when min(left, 512 KiB) bytes
+ * wait, not at every segment. It waits without a deadline (shutdown() ends the wait, as for
+ * a blocking read without SO_RCVTIMEO). Sockets only; used on the data channels, @lw is the
+ * channel's. */
+int transport_read_bulk(int fd, void *buf, size_t size, TransportLowat *lw);
 int transport_write_full(int fd, const void *buf, size_t size);
 /* Two buffers in one write (record header + payload) without copying. */
 int transport_writev_full(int fd, const void *a, size_t a_size, const void *b, size_t b_size);

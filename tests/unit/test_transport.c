@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_transport — transport_read_bulk(), the data channels' reader, on real sockets.
+ *
+ * It sets SO_RCVLOWAT so the kernel wakes it only once many bytes wait. The kernel compares
+ * the threshold with what is queued, not with what the read still needs, and a blocked
+ * recv() keeps what it copied so far: a wrong threshold leaves the reader asleep for ever at
+ * the end of a stream that stays open. Every test here ends its stream WITHOUT closing the
+ * writer's side until the reader is done, the case a migration's data channel is in (the
+ * source keeps it open until the destination confirms), and each runs under a timeout, so
+ * such a hang fails the test.
+ *
+ * The writer is a thread that writes the expected bytes in pieces of odd sizes with pauses,
+ * so the reader finds partial data queued, below and above the threshold.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+TestSuite(transport, .timeout = 20);
+
+typedef struct Writer {
+    int fd;
+    const uint8_t *data;
+    size_t size;
+    size_t piece;     /* bytes per write() */
+    long pause_us;    /* between writes */
+    size_t fast;      /* the first bytes go in one write, without a pause */
+} Writer;
+
+static void *
+writer_run(void *arg)
+{
+    Writer *w = arg;
+    struct timespec ts = {.tv_nsec = w->pause_us * 1000};
+
+    for (size_t off = 0; off < w->size;) {
+        size_t piece = off < w->fast ? w->fast - off : w->piece;
+        size_t n = w->size - off < piece ? w->size - off : piece;
+        ssize_t k = write(w->fd, w->data + off, n);
+        if (k <= 0) {
+            break;
+        }
+        off += (size_t) k;
+        if (w->pause_us > 0 && off >= w->fast) {
+            (void) nanosleep(&ts, NULL);
+        }
+    }
+    return NULL; /* the socket stays open: the reader must not depend on an end of file */
+}
+
+/* A connected TCP pair over 127.0.0.1: fds[0] writes, fds[1] reads. */
+static void
+tcp_pair(int fds[2])
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert(lfd >= 0);
+    cr_assert(bind(lfd, (struct sockaddr *) &a, sizeof(a)) == 0);
+    cr_assert(listen(lfd, 1) == 0);
+    cr_assert(getsockname(lfd, (struct sockaddr *) &a, &len) == 0);
+    fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fds[0] >= 0);
+    cr_assert(connect(fds[0], (struct sockaddr *) &a, sizeof(a)) == 0);
+    fds[1] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    cr_assert(fds[1] >= 0);
+    (void) close(lfd);
+}
+
+static uint8_t *
+pattern(size_t size, unsigned seed)
+{
+    uint8_t *p = malloc(size);
+
+    cr_assert(p);
+    for (size_t i = 0; i < size; i++) {
+        p[i] = (uint8_t) (i * 131 + seed + (i >> 12));
+    }
+    return p;
+}
+
+/* Writes @sizes[] back to back in one stream; reads each with transport_read_bulk(). */
+static void
+check_reads_after(int fds[2], const size_t *sizes, size_t n, size_t fast, size_t piece,
+                  long pause_us)
+{
+    size_t total = 0;
+    uint8_t *data, *got;
+    pthread_t t;
+    Writer w;
+    TransportLowat lw = TRANSPORT_LOWAT_INIT;
+
+    for (size_t i = 0; i < n; i++) {
+        total += sizes[i];
+    }
+    data = pattern(total, (unsigned) n);
+    got = calloc(1, total);
+    cr_assert(got);
+    w = (Writer){.fd = fds[0], .data = data, .size = total, .piece = piece, .pause_us = pause_us,
+                 .fast = fast};
+    cr_assert(pthread_create(&t, NULL, writer_run, &w) == 0);
+    for (size_t i = 0, off = 0; i < n; off += sizes[i], i++) {
+        cr_assert_eq(transport_read_bulk(fds[1], got + off, sizes[i], &lw), 0,
+                     "read %zu (%zu bytes) failed", i, sizes[i]);
+    }
+    cr_assert(pthread_join(t, NULL) == 0);
+    cr_assert(memcmp(data, got, total) == 0, "the bytes read differ from those written");
+    free(data);
+    free(got);
+}
+
+static void
+check_reads(int fds[2], const size_t *sizes, size_t n, size_t piece, long pause_us)
+{
+    check_reads_after(fds, sizes, n, 0, piece, pause_us);
+}
+
+/* Records as a migration's stop-copy sends them: header, 1 MiB payload + next header, ...,
+ * and the last reads far below the threshold. */
+static const size_t record_reads[] = {32, (1u << 20) + 32, (1u << 20) + 32, 100000, 48, 7};
+
+Test(transport, tcp_stream_ending_below_the_threshold)
+{
+    int fds[2];
+
+    tcp_pair(fds);
+    check_reads(fds, record_reads, sizeof(record_reads) / sizeof(record_reads[0]), 65536, 0);
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+}
+
+Test(transport, tcp_slow_writer_small_pieces)
+{
+    /* The reader finds a little data queued, copies it and must wait for the rest. */
+    int fds[2];
+
+    tcp_pair(fds);
+    check_reads(fds, record_reads, sizeof(record_reads) / sizeof(record_reads[0]), 40000, 200);
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+}
+
+Test(transport, tcp_read_arriving_in_two_halves)
+{
+    /* The reader copies the first half and waits for the rest; the threshold must follow what
+     * is still missing, and the wait must not be one in recv(), which counts the half it
+     * already copied while the kernel's wake-up test does not. 16 MiB first, at full speed,
+     * open the receive window as a migration's does: a small window wakes the reader anyway.
+     * The kernel has other reasons to wake a reader (memory pressure), so a wait in recv()
+     * fails here only sometimes; a threshold above what is missing fails every time. */
+    static const size_t sizes[] = {16u << 20, 400000, 20};
+    int fds[2];
+
+    tcp_pair(fds);
+    check_reads_after(fds, sizes, 3, 16u << 20, 200000, 50000);
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+}
+
+Test(transport, tcp_one_read_of_several_megabytes)
+{
+    static const size_t sizes[] = {(3u << 20) + 5};
+    int fds[2];
+
+    tcp_pair(fds);
+    check_reads(fds, sizes, 1, 1u << 20, 100);
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+}
+
+Test(transport, unix_socket_pair)
+{
+    int fds[2];
+
+    cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    check_reads(fds, record_reads, sizeof(record_reads) / sizeof(record_reads[0]), 65536, 50);
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+}
+
+Test(transport, peer_closing_early_is_enodata)
+{
+    uint8_t buf[1000];
+    TransportLowat lw = TRANSPORT_LOWAT_INIT;
+    int fds[2];
+
+    tcp_pair(fds);
+    cr_assert(write(fds[0], buf, 100) == 100);
+    (void) close(fds[0]);
+    cr_assert_eq(transport_read_bulk(fds[1], buf, sizeof(buf), &lw), -ENODATA);
+    (void) close(fds[1]);
+}
+
+Test(transport, shutdown_ends_a_wait)
+{
+    /* The daemon stops a channel's reader with shutdown(): the wait must end with an error,
+     * not last for ever (the read has no deadline). */
+    uint8_t buf[64];
+    TransportLowat lw = TRANSPORT_LOWAT_INIT;
+    int fds[2];
+
+    tcp_pair(fds);
+    cr_assert(shutdown(fds[1], SHUT_RD) == 0);
+    cr_assert_eq(transport_read_bulk(fds[1], buf, sizeof(buf), &lw), -ENODATA);
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+}
