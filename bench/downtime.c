@@ -16,8 +16,8 @@
  *      1 MiB buffers and nothing else (one sender and one receiver thread per connection,
  *      connected beforehand, released together);
  *   3. migration: PrepareIncoming on the destination (listen 127.0.0.1:0), StartMigration on
- *      the source with precopy OFF (so all the state moves during the switchover), polling
- *      GetMigration on the source every 10 ms until it is no longer active; downtime_ms is
+ *      the source with precopy OFF (so all the state moves during the switchover), following
+ *      WatchEvents on the source until it is no longer active; downtime_ms is
  *      the source's downtime_us (switchover start -> the destination's confirmation);
  *   4. pump again, as in 2; the pump rate is the mean of 2 and 4.
  * floor_ms = bytes / pump rate + arc_ms. Prints ONE JSON line on stdout (details on stderr):

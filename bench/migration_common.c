@@ -430,15 +430,62 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
     return 0;
 }
 
-/* Starts the migration and polls the source until the job is no longer active, or has an
- * error (a failure is under way: its end is not waited for). *@ret is the source's last
- * GetMigration answer (free it). */
+/* Follows the source's migration @id through WatchEvents until it is no longer active or
+ * has an error, or until @deadline_ns. An event stream, not polling: the benchmark must not
+ * load the daemon it measures (GetMigration every 10 ms cost the migration about 3 %). */
+static int
+wait_for_end(const BenchMigration *b, const char *id, uint64_t deadline_ns)
+{
+    VfioMigd__V1__MigrationIdRequest req = VFIO_MIGD__V1__MIGRATION_ID_REQUEST__INIT;
+    RpcStream *s;
+    RpcError err;
+    int r;
+
+    req.id = (char *) id;
+    r = rpc_client_stream_open(b->src, "/vfio_migd.v1.MigrationService/WatchEvents", &req.base,
+                               BENCH_CALL_TIMEOUT_MS, &s, &err);
+    if (r < 0) {
+        fprintf(stderr, "%s: WatchEvents: %s\n", b->prog, err.message);
+        return r;
+    }
+    for (;;) {
+        VfioMigd__V1__MigrationEvent *ev = NULL;
+        uint64_t now = bench_now_ns();
+        bool over;
+
+        r = now >= deadline_ns ? -ETIMEDOUT
+                               : rpc_stream_next(s, &vfio_migd__v1__migration_event__descriptor,
+                                                 (int) ((deadline_ns - now) / 1000000u) + 1,
+                                                 (ProtobufCMessage **) &ev, &err);
+        if (r <= 0) {
+            break;
+        }
+        over = !ev->migration || strcmp(ev->migration->state, "active") != 0 ||
+               ev->migration->error[0];
+        protobuf_c_message_free_unpacked(&ev->base, NULL);
+        if (over) {
+            break;
+        }
+    }
+    rpc_stream_close(s);
+    if (r == -ETIMEDOUT) {
+        fprintf(stderr, "%s: the migration is still active after %d ms\n", b->prog,
+                MIGRATION_DEADLINE_MS);
+    } else if (r < 0) {
+        fprintf(stderr, "%s: WatchEvents: %s\n", b->prog, err.message);
+    }
+    return r < 0 ? r : 0; /* 0: the stream ended (the migration is over) */
+}
+
+/* Starts the migration and waits until the job is no longer active, or has an error (a
+ * failure is under way: its end is not waited for). *@ret is the source's GetMigration
+ * answer then (free it). */
 static int
 migrate(const BenchMigration *b, VfioMigd__V1__MigrationResponse **ret, uint64_t *ret_wall_ns)
 {
     VfioMigd__V1__MigrationResponse *m = NULL;
     char id[64], dst_id[64];
-    uint64_t t0, deadline;
+    uint64_t t0;
     int r;
 
     r = migration_start(b, dst_id, sizeof(dst_id), &m, &t0);
@@ -446,22 +493,15 @@ migrate(const BenchMigration *b, VfioMigd__V1__MigrationResponse **ret, uint64_t
         return r;
     }
     (void) snprintf(id, sizeof(id), "%s", m->migration->id);
-    deadline = t0 + (uint64_t) MIGRATION_DEADLINE_MS * 1000000u;
-    while (strcmp(m->migration->state, "active") == 0 && !m->migration->error[0]) {
-        if (bench_now_ns() > deadline) {
-            fprintf(stderr, "%s: the migration is still active (%s) after %d ms\n", b->prog,
-                    phase_name(m->migration->phase), MIGRATION_DEADLINE_MS);
-            protobuf_c_message_free_unpacked(&m->base, NULL);
-            return -ETIMEDOUT;
-        }
-        (void) usleep(BENCH_MIGRATION_POLL_MS * 1000);
-        protobuf_c_message_free_unpacked(&m->base, NULL);
-        r = get_migration(b, b->src, id, &m);
-        if (r < 0) {
-            return r;
-        }
-    }
+    protobuf_c_message_free_unpacked(&m->base, NULL);
+    r = wait_for_end(b, id, t0 + (uint64_t) MIGRATION_DEADLINE_MS * 1000000u);
     *ret_wall_ns = bench_now_ns() - t0;
+    if (r >= 0) {
+        r = get_migration(b, b->src, id, &m);
+    }
+    if (r < 0) {
+        return r;
+    }
     if (m->migration->phase != VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_COMPLETED) {
         report_failure(b, dst_id, m->migration);
         protobuf_c_message_free_unpacked(&m->base, NULL);

@@ -5,8 +5,8 @@
  * migration_common — what bench-migrate and bench-downtime share: two real daemons, a source
  * and a destination, each with the same group of sim devices (same names = same content
  * seed); a plain socket pump over loopback; one migration (PrepareIncoming on the
- * destination, StartMigration on the source with pre-copy off, GetMigration polled until the
- * job is no longer active); and the CPU each side spent per byte. Each benchmark keeps only
+ * destination, StartMigration on the source with pre-copy off, WatchEvents on the source until
+ * the job is no longer active); and the CPU each side spent per byte. Each benchmark keeps only
  * its parameters, what it measures beyond this, and its JSON line.
  *
  * Used by:  migrate.c, downtime.c.
@@ -22,8 +22,6 @@
 #include "common.h"
 #include "vfio_migd/v1/migrations.pb-c.h"
 
-/* How often GetMigration is polled; the wall time seen is no finer than this. */
-#define BENCH_MIGRATION_POLL_MS 10
 /* At most this many devices per side, and pump connections (one per device). */
 #define BENCH_MIGRATION_MAX_DEVICES 8
 #define GIB ((double) (1ull << 30))
@@ -44,7 +42,7 @@ typedef struct BenchMigration {
 
 /* What bench_migration_run() measured. */
 typedef struct BenchMigrationRun {
-    VfioMigd__V1__MigrationResponse *resp; /* the source's last GetMigration answer */
+    VfioMigd__V1__MigrationResponse *resp; /* the source's GetMigration answer at the end */
     double pump_before_gib_s;              /* the pump before the migration */
     double pump_after_gib_s;               /* and after it */
     uint64_t pump_cpu_ns;                  /* both pumps' CPU (this process) */

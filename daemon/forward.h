@@ -8,3 +8,4 @@ typedef struct Device Device;
 typedef struct Manager Manager;
 typedef struct DeviceOp DeviceOp;
 typedef struct Group Group;
+typedef struct MigrationJob MigrationJob;

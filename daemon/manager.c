@@ -266,3 +266,31 @@ manager_uptime_ms(const Manager *m)
 {
     return (monotonic_ns() - m->started_ns) / 1000000;
 }
+
+/* ---- migration listeners */
+
+void
+manager_add_listener(Manager *m, MigrationListener *l)
+{
+    l->next = m->listeners;
+    m->listeners = l;
+}
+
+void
+manager_remove_listener(Manager *m, MigrationListener *l)
+{
+    for (MigrationListener **p = &m->listeners; *p; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            return;
+        }
+    }
+}
+
+void
+manager_migration_changed(Manager *m, const MigrationJob *j)
+{
+    for (MigrationListener *l = m->listeners; l; l = l->next) {
+        l->changed(l, j);
+    }
+}

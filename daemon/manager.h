@@ -25,13 +25,20 @@
 /* Sim options are short key=value lists; anything longer is a mistake or an attack. */
 #define MANAGER_MAX_OPTIONS 4096
 
+/* Told, on the loop, when a migration job changed phase (and so when it ended). The listener
+ * must not free jobs or listeners from the callback: schedule work instead. */
+typedef struct MigrationListener {
+    void (*changed)(struct MigrationListener *l, const MigrationJob *j);
+    struct MigrationListener *next;
+} MigrationListener;
+
 struct Manager {
     uv_loop_t *loop;
     Device **devices;      /* sorted by id */
     size_t n_devices;
     size_t allocated;
     Group **groups;        /* sorted by name; see group.c */
-    struct MigrationJob **jobs; /* oldest first; see migration.c */
+    MigrationJob **jobs;   /* oldest first; see migration.c */
     size_t n_jobs;
     size_t allocated_jobs;
     unsigned next_job;
@@ -42,6 +49,7 @@ struct Manager {
     uint64_t started_ns;   /* CLOCK_MONOTONIC when the manager was created */
     const char *sysfs_root; /* "/sys"; tests point it at a fake tree */
     bool shutting_down;    /* no new operations once set */
+    MigrationListener *listeners; /* WatchEvents streams */
 };
 
 int manager_new(uv_loop_t *loop, Manager **ret);
@@ -65,3 +73,7 @@ int manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr,
 int manager_detach(Manager *m, const char *id, char *err, size_t err_size);
 
 uint64_t manager_uptime_ms(const Manager *m);
+
+void manager_add_listener(Manager *m, MigrationListener *l);
+void manager_remove_listener(Manager *m, MigrationListener *l);
+void manager_migration_changed(Manager *m, const MigrationJob *j);

@@ -83,6 +83,7 @@ mig_set_phase(MigrationJob *j, MigrationPhase p)
                                                 : "restore",
              j->group_name, j->phase ? mig_phase_name(j->phase) : "new", mig_phase_name(p));
     j->phase = p;
+    manager_migration_changed(j->manager, j);
 }
 
 /* ---- workers ---- */

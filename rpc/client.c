@@ -15,6 +15,7 @@
  */
 
 #include "client.h"
+#include "client_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -47,12 +48,6 @@
 /* What the user can do about an unreachable daemon; the CLI's option, also apt for tests. */
 #define RPC_UNREACHABLE_HINT "is the daemon running? use --socket"
 
-struct RpcClient {
-    char *socket_path;         /* as given: for messages and the access() check */
-    grpc_channel *channel;     /* one HTTP/2 connection (local subchannel pool) */
-    grpc_completion_queue *cq; /* pluck queue; one call at a time */
-    bool reached;              /* a call has had an answer from the daemon */
-};
 
 /* What one unary batch brought back. */
 typedef struct RpcReply {
@@ -201,8 +196,8 @@ rpc_client_free(RpcClient *c)
 
 /* ---- one call */
 
-static gpr_timespec
-deadline_from_timeout(int timeout_ms)
+gpr_timespec
+rpc_deadline_from_timeout(int timeout_ms)
 {
     if (timeout_ms <= 0) {
         return gpr_inf_future(GPR_CLOCK_MONOTONIC);
@@ -298,11 +293,8 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
 
 /* ---- errors */
 
-static void
-error_set(RpcError *err, grpc_status_code code, const char *fmt, ...) _printf_(3, 4);
-
-static void
-error_set(RpcError *err, grpc_status_code code, const char *fmt, ...)
+void
+rpc_error_set(RpcError *err, grpc_status_code code, const char *fmt, ...)
 {
     va_list ap;
 
@@ -314,9 +306,9 @@ error_set(RpcError *err, grpc_status_code code, const char *fmt, ...)
 
 /* Fills @err from a non-OK status. UNAVAILABLE and our own deadline get a message that says
  * which socket and what to do; anything else is the daemon's own message, verbatim. */
-static void
-error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
-                  gpr_timespec deadline, int timeout_ms, RpcError *err)
+void
+rpc_error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
+                      gpr_timespec deadline, int timeout_ms, RpcError *err)
 {
     char *text = grpc_slice_to_c_string(details);
     bool ours = timeout_ms > 0 && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0;
@@ -324,30 +316,32 @@ error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
     if (status == GRPC_STATUS_UNAVAILABLE) {
         /* Also what a daemon that is shutting down answers, so "cannot reach" would be
          * too strong; the hint still applies. */
-        error_set(err, status, "vfio-migd at '%s' is unavailable: %s (" RPC_UNREACHABLE_HINT ")",
-                  c->socket_path, *text ? text : "no reason given");
+        rpc_error_set(err, status,
+                      "vfio-migd at '%s' is unavailable: %s (" RPC_UNREACHABLE_HINT ")",
+                      c->socket_path, *text ? text : "no reason given");
     } else if (status == GRPC_STATUS_DEADLINE_EXCEEDED && ours) {
-        error_set(err, status, "no answer from vfio-migd at '%s' within %d ms (use --timeout)",
-                  c->socket_path, timeout_ms);
+        rpc_error_set(err, status,
+                      "no answer from vfio-migd at '%s' within %d ms (use --timeout)",
+                      c->socket_path, timeout_ms);
     } else if (!*text) {
-        error_set(err, status, "the daemon answered %s without a message",
-                  rpc_status_code_name(status));
+        rpc_error_set(err, status, "the daemon answered %s without a message",
+                      rpc_status_code_name(status));
     } else {
-        error_set(err, status, "%s", text);
+        rpc_error_set(err, status, "%s", text);
     }
     gpr_free(text);
 }
 
 /* The daemon cannot be reached through a socket file that is missing or that we may not
  * connect to; say so plainly instead of letting gRPC report a connection failure. */
-static int
-check_socket(RpcClient *c, RpcError *err)
+int
+rpc_check_socket(RpcClient *c, RpcError *err)
 {
     if (c->reached || access(c->socket_path, W_OK) == 0) {
         return 0;
     }
-    error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot reach vfio-migd at '%s': %s (%s)",
-              c->socket_path, strerror(errno), RPC_UNREACHABLE_HINT);
+    rpc_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot reach vfio-migd at '%s': %s (%s)",
+                  c->socket_path, strerror(errno), RPC_UNREACHABLE_HINT);
     return -EREMOTEIO;
 }
 
@@ -369,25 +363,26 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
         err = &local_err;
     }
     if (!c || !method || !req || !resp_desc || !ret_resp) {
-        error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid call arguments");
+        rpc_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid call arguments");
         return -EINVAL;
     }
-    r = check_socket(c, err);
+    r = rpc_check_socket(c, err);
     if (r < 0) {
         return r;
     }
 
     request = pb_pack(req);
     if (!request) {
-        error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing the request");
+        rpc_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                      "out of memory packing the request");
         return -ENOMEM;
     }
-    deadline = deadline_from_timeout(timeout_ms);
+    deadline = rpc_deadline_from_timeout(timeout_ms);
     r = call_run(c, method, request, deadline, &reply);
     grpc_byte_buffer_destroy(request);
     if (r < 0) {
-        error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
-                  strerror(-r));
+        rpc_error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
+                      strerror(-r));
         return r;
     }
 
@@ -395,7 +390,7 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
         c->reached = true;
     }
     if (reply.status != GRPC_STATUS_OK) {
-        error_from_status(c, reply.status, reply.details, deadline, timeout_ms, err);
+        rpc_error_from_status(c, reply.status, reply.details, deadline, timeout_ms, err);
         r = -EREMOTEIO;
         if (reply.result_detail) {
             *ret_resp = pb_unpack(resp_desc, reply.result_detail);
@@ -407,8 +402,8 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
             err->message[0] = '\0';
             *ret_resp = resp;
         } else {
-            error_set(err, GRPC_STATUS_INTERNAL, "%s: the daemon's answer is not a valid %s",
-                      method, resp_desc->name);
+            rpc_error_set(err, GRPC_STATUS_INTERNAL,
+                          "%s: the daemon's answer is not a valid %s", method, resp_desc->name);
             r = -EBADMSG;
         }
     }

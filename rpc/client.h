@@ -2,9 +2,9 @@
 #pragma once
 
 /*
- * client — blocking unary gRPC calls to a vfio-migd daemon over its unix socket, for
- * vfio-migctl, the benchmarks and tests. One RpcClient = one channel (one HTTP/2 connection)
- * and one pluck completion queue; use one RpcClient per thread.
+ * client — blocking gRPC calls, unary and server streaming, to a vfio-migd daemon over its
+ * unix socket, for vfio-migctl, the benchmarks and tests. One RpcClient = one channel (one
+ * HTTP/2 connection) and one pluck completion queue; use one RpcClient per thread.
  *
  * Threads: an RpcClient is used by one thread at a time. rpc_client_global_init() must be
  * called once before the first client is made (it calls grpc_init()).
@@ -47,5 +47,22 @@ void rpc_client_free(RpcClient *c);
 int rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
                     const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
                     ProtobufCMessage **ret_resp, RpcError *err);
+
+/*
+ * Server streaming (e.g. MigrationService/WatchEvents): rpc_client_stream_open() sends @req
+ * and waits up to @timeout_ms for the daemon to take the call; rpc_stream_next() then waits
+ * up to @timeout_ms (<= 0: for ever) for the next message: 1 and *@ret_msg (free it with
+ * protobuf_c_message_free_unpacked), 0 when the daemon ended the stream with OK,
+ * -ETIMEDOUT when nothing came in time (the stream stays usable), -EREMOTEIO with @err
+ * filled when it ended with another status, or another negative errno. rpc_stream_close()
+ * cancels a stream that has not ended. The stream uses the client's queue: while it is
+ * open, unary calls on the same client are fine, from the same thread.
+ */
+typedef struct RpcStream RpcStream;
+int rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage *req,
+                           int timeout_ms, RpcStream **ret, RpcError *err);
+int rpc_stream_next(RpcStream *s, const ProtobufCMessageDescriptor *desc, int timeout_ms,
+                    ProtobufCMessage **ret_msg, RpcError *err);
+void rpc_stream_close(RpcStream *s);
 
 const char *rpc_status_code_name(grpc_status_code code); /* "NOT_FOUND", ... */

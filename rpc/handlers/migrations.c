@@ -311,13 +311,18 @@ const RpcMethod migration_methods[] = {
 };
 const size_t migration_methods_count = ELEMENTSOF(migration_methods);
 
-/* ---- WatchEvents: a loop timer compares each watched job with what was last sent ---- */
+/* ---- WatchEvents: a loop timer compares each watched job with what was last sent ----
+ *
+ * A phase change makes the timer fire at once (a listener on the manager), so "phase" and
+ * "end" events go out within a loop turn; the timer's own period only paces "progress". The
+ * listener does not send from inside the change: the job may be half updated then. */
 
 #define WATCH_TICK_MS 200
 #define WATCH_PROGRESS_MS 1000
 #define WATCH_MAX_JOBS 64
 
 typedef struct Watcher {
+    MigrationListener listener;       /* first: the callback gets it back as the Watcher */
     RpcCall *call;
     Manager *manager;
     char id[16];                      /* "" = every job */
@@ -338,6 +343,19 @@ on_watch_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void on_watch_tick(uv_timer_t *t);
+
+/* A job changed phase: look at once (on the next loop turn). */
+static void
+on_migration_changed(MigrationListener *l, const MigrationJob *j)
+{
+    Watcher *w = (Watcher *) l;
+
+    if (!w->id[0] || strcmp(w->id, j->id) == 0) {
+        (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
+    }
+}
+
 static void
 watch_end(Watcher *w, grpc_status_code code, const char *message)
 {
@@ -345,6 +363,7 @@ watch_end(Watcher *w, grpc_status_code code, const char *message)
         return;
     }
     w->done = true;
+    manager_remove_listener(w->manager, &w->listener);
     rpc_call_stream_end(w->call, code, message);
     uv_close((uv_handle_t *) &w->timer, on_watch_closed);
 }
@@ -450,9 +469,11 @@ handle_watch_events(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     }
     w->call = call;
     w->manager = ctx->manager;
+    w->listener.changed = on_migration_changed;
     (void) snprintf(w->id, sizeof(w->id), "%s", req->id);
     (void) uv_timer_init(ctx->manager->loop, &w->timer);
     w->timer.data = w;
+    manager_add_listener(ctx->manager, &w->listener);
     if (rpc_call_stream_begin(call, on_watch_cancelled, w) < 0) {
         watch_end(w, GRPC_STATUS_UNAVAILABLE, "vfio-migd is shutting down");
         return;
