@@ -225,25 +225,51 @@ absolute_path(Cli *cli, const char *file, char **ret)
  * or a new object, plus "error" and "code" on stdout) and returns -EHOSTUNREACH when the
  * daemon cannot be reached, else -EREMOTEIO or another negative errno. Takes @error_doc.
  */
+/* Makes the client on the first call. */
+static int
+ensure_client(Cli *cli, RpcError *err)
+{
+    int r;
+
+    if (cli->client) {
+        return 0;
+    }
+    rpc_client_global_init();
+    r = rpc_client_new(cli->socket_path, &cli->client);
+    if (r < 0) {
+        rpc_client_global_shutdown();
+        (void) snprintf(err->message, sizeof(err->message),
+                        "cannot set up a client for '%s': %s", cli->socket_path, strerror(-r));
+        err->code = GRPC_STATUS_INTERNAL;
+        return r == -EINVAL ? -EIO : r; /* -EINVAL means a usage error to main.c */
+    }
+    return 0;
+}
+
 int
 commands_call_raw(Cli *cli, const char *method, const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **ret_resp,
                   RpcError *err)
 {
-    int r;
+    int r = ensure_client(cli, err);
 
-    if (!cli->client) {
-        rpc_client_global_init();
-        r = rpc_client_new(cli->socket_path, &cli->client);
-        if (r < 0) {
-            rpc_client_global_shutdown();
-            (void) snprintf(err->message, sizeof(err->message),
-                            "cannot set up a client for '%s': %s", cli->socket_path, strerror(-r));
-            err->code = GRPC_STATUS_INTERNAL;
-            return r == -EINVAL ? -EIO : r; /* -EINVAL means a usage error to main.c */
-        }
+    if (r < 0) {
+        return r;
     }
     return rpc_client_call(cli->client, method, req, resp_desc, cli->timeout_ms, ret_resp, err);
+}
+
+int
+commands_stream_open(Cli *cli, const char *method, const ProtobufCMessage *req,
+                     RpcStream **ret, RpcError *err)
+{
+    int r = ensure_client(cli, err);
+
+    if (r < 0) {
+        return r;
+    }
+    r = rpc_client_stream_open(cli->client, method, req, cli->timeout_ms, ret, err);
+    return r == -EINVAL ? -EIO : r;
 }
 
 int

@@ -111,6 +111,10 @@ int commands_call(Cli *cli, const char *method, const ProtobufCMessage *req,
 int commands_call_raw(Cli *cli, const char *method, const ProtobufCMessage *req,
                       const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **ret_resp,
                       RpcError *err);
+/* Opens a server-streaming call (rpc_client_stream_open(), --timeout for the daemon to take
+ * it), reporting nothing: commands_call_raw() rules. */
+int commands_stream_open(Cli *cli, const char *method, const ProtobufCMessage *req,
+                         RpcStream **ret, RpcError *err);
 /* Reports a failed call as commands_call() does; takes @error_doc; returns the errno. */
 int commands_report_call_error(Cli *cli, int r, const RpcError *err, json_object *error_doc);
 

@@ -4,10 +4,12 @@
  * the group half of `save`/`restore`: one short function per command, each one call to
  * vfio_migd.v1.MigrationService (migrations.proto), printed with output.h.
  *
- * Two commands follow a migration over time: `migrate --wait` and `watch`. The API has no
- * streaming call yet, so they poll GetMigration (or ListMigrations) and print what changed;
- * every number they show is the daemon's, the loop only decides when to print. An
- * interrupt (SIGINT, SIGTERM) during such a wait stops the waiting, never the migration.
+ * Two commands follow a migration over time: `migrate --wait` and `watch`. They follow the
+ * daemon's WatchEvents stream, which brings phase changes and the end at once and progress
+ * once a second, and print what changed; every number they show is the daemon's, the loop
+ * only decides when to print. Nothing is asked of the daemon between events, except that
+ * `migrate --wait` on a terminal refreshes its progress bar with GetMigration. An interrupt
+ * (SIGINT, SIGTERM) during such a wait stops the waiting, never the migration.
  *
  * Every Migration message becomes JSON through json_migration() and text through
  * print_migration(), so the keys are the same in every command (docs/cli.md, "Migrations").
@@ -31,12 +33,13 @@
 
 #define MIGRATION_METHOD(m) "/vfio_migd.v1.MigrationService/" m
 
-/* migrate --wait polls ten times a second: smooth enough for a progress line, and one small
- * unary call per tick costs the daemon nothing worth measuring. */
-#define WAIT_POLL_MS 100
-/* watch polls five times a second and prints a progress line at most once a second: it is
- * meant for logs, where a line every 100 ms would drown the phase changes. */
-#define WATCH_POLL_MS 200
+/* migrate --wait on a terminal refreshes its bar ten times a second between events: the
+ * stream's progress events come once a second, too seldom for a bar that looks alive. */
+#define WAIT_REFRESH_MS 100
+/* How often a wait between events looks whether it was interrupted. */
+#define WAIT_CHECK_MS 200
+/* watch prints a progress line at most once a second: it is meant for logs, where a line
+ * every 100 ms would drown the phase changes. */
 #define WATCH_PROGRESS_MS 1000
 /* Cells of the progress bar: leaves room for the numbers on an 80-column terminal. */
 #define PROGRESS_BAR_WIDTH 16
@@ -421,15 +424,6 @@ catch_interrupts(void)
     (void) sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Sleeps @ms, less when interrupted. */
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L};
-
-    (void) nanosleep(&ts, NULL);
-}
-
 static uint64_t
 now_ms(void)
 {
@@ -437,6 +431,63 @@ now_ms(void)
 
     (void) clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* The latest form of a migration, and the message that owns it (a MigrationResponse or a
+ * MigrationEvent). */
+typedef struct Latest {
+    ProtobufCMessage *owner;
+    const Migration *m;
+} Latest;
+
+static void
+latest_set(Latest *l, ProtobufCMessage *owner, const Migration *m)
+{
+    if (l->owner) {
+        protobuf_c_message_free_unpacked(l->owner, NULL);
+    }
+    l->owner = owner;
+    l->m = m;
+}
+
+static void
+latest_done(Latest *l)
+{
+    latest_set(l, NULL, NULL);
+}
+
+static void
+stream_closep(RpcStream **s)
+{
+    rpc_stream_close(*s);
+}
+
+/* WatchEvents for migration @id, or for every migration when @id is NULL. */
+static int
+watch_events_open(Cli *cli, const char *id, RpcStream **ret, RpcError *err)
+{
+    VfioMigd__V1__MigrationIdRequest req = VFIO_MIGD__V1__MIGRATION_ID_REQUEST__INIT;
+
+    req.id = (char *) (id ? id : "");
+    return commands_stream_open(cli, MIGRATION_METHOD("WatchEvents"), &req.base, ret, err);
+}
+
+/* The next event within @timeout_ms: 1 and *@ret (free it), 0 when the daemon ended the
+ * stream, -ETIMEDOUT, or a failure described in @err. */
+static int
+next_event(RpcStream *s, int timeout_ms, VfioMigd__V1__MigrationEvent **ret, RpcError *err)
+{
+    int r = rpc_stream_next(s, &vfio_migd__v1__migration_event__descriptor, timeout_ms,
+                            (ProtobufCMessage **) ret, err);
+
+    if (r > 0 && !(*ret)->migration) {
+        protobuf_c_message_free_unpacked(&(*ret)->base, NULL);
+        err->code = GRPC_STATUS_INTERNAL;
+        (void) snprintf(err->message, sizeof(err->message),
+                        "the daemon sent an event without a migration");
+        return -EBADMSG;
+    }
+    return r;
 }
 
 /* A failed poll: the progress line goes, then the usual report. With --json the document
@@ -516,47 +567,84 @@ print_wait_result(Cli *cli, const Migration *m)
     return migration_is_completed(m) ? 0 : report_not_completed(cli, m);
 }
 
-/* Polls GetMigration until the migration is no longer active, with a progress line on a
+/* GetMigration into @cur. */
+static int
+refresh(Cli *cli, const char *id, Latest *cur, RpcError *err)
+{
+    VfioMigd__V1__MigrationResponse *next = NULL;
+    int r = call_by_id(cli, MIGRATION_METHOD("GetMigration"), id, &next, err);
+
+    if (r >= 0 && !next->migration) {
+        err->code = GRPC_STATUS_INTERNAL;
+        (void) snprintf(err->message, sizeof(err->message),
+                        "the daemon's answer has no migration");
+        r = -EBADMSG;
+    }
+    if (r < 0) {
+        if (next) {
+            protobuf_c_message_free_unpacked(&next->base, NULL);
+        }
+        return r;
+    }
+    latest_set(cur, &next->base, next->migration);
+    return 0;
+}
+
+/* Follows the migration's events until it is no longer active, with a progress line on a
  * terminal. Takes *@resp (StartMigration's answer). */
 static int
 migrate_wait(Cli *cli, VfioMigd__V1__MigrationResponse **resp)
 {
-    _cleanup_message_ VfioMigd__V1__MigrationResponse *cur = TAKE_PTR(*resp);
-    _cleanup_free_ char *id = strdup(cur->migration->id);
+    _cleanup_(latest_done) Latest cur = {};
+    _cleanup_(stream_closep) RpcStream *s = NULL;
+    _cleanup_free_ char *id = strdup((*resp)->migration->id);
     bool progress = !cli->json && isatty(STDOUT_FILENO);
-    int r;
+    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
+    int r = 0;
 
+    latest_set(&cur, &(*resp)->base, (*resp)->migration);
+    *resp = NULL;
     if (!id) {
         return -ENOMEM;
     }
     catch_interrupts();
-    while (migration_is_active(cur->migration)) {
-        VfioMigd__V1__MigrationResponse *next = NULL;
-        RpcError err = {.code = GRPC_STATUS_UNKNOWN};
+    if (migration_is_active(cur.m)) {
+        r = watch_events_open(cli, id, &s, &err);
+    }
+    while (r >= 0 && migration_is_active(cur.m)) {
+        VfioMigd__V1__MigrationEvent *ev = NULL;
 
         if (progress) {
-            show_progress_line(cur->migration);
+            show_progress_line(cur.m);
         }
-        sleep_ms(WAIT_POLL_MS);
+        r = next_event(s, progress ? WAIT_REFRESH_MS : WAIT_CHECK_MS, &ev, &err);
+        if (r > 0) {
+            latest_set(&cur, &ev->base, ev->migration);
+        }
         if (wait_interrupted) {
-            return report_interrupted(cli, json_migration(cur->migration), id);
+            return report_interrupted(cli, json_migration(cur.m), id);
         }
-        r = call_by_id(cli, MIGRATION_METHOD("GetMigration"), id, &next, &err);
-        if (r < 0) {
-            if (next) {
-                protobuf_c_message_free_unpacked(&next->base, NULL);
+        if (r == 0 || (r == -ETIMEDOUT && progress)) {
+            /* The bar's refresh; or the stream ended without an end event (the job is gone):
+             * GetMigration says how it ended, or that it is unknown. */
+            bool ended = r == 0;
+
+            r = refresh(cli, id, &cur, &err);
+            if (r >= 0 && ended && migration_is_active(cur.m)) {
+                err.code = GRPC_STATUS_INTERNAL;
+                (void) snprintf(err.message, sizeof(err.message),
+                                "the daemon ended the event stream of an active migration");
+                r = -EPROTO;
             }
-            return report_poll_error(cli, r, &err, id);
+        } else if (r == -ETIMEDOUT) {
+            r = 0;
         }
-        if (!response_migration(cli, next)) {
-            protobuf_c_message_free_unpacked(&next->base, NULL);
-            return -EBADMSG;
-        }
-        protobuf_c_message_free_unpacked(&cur->base, NULL);
-        cur = next;
+    }
+    if (r < 0) {
+        return report_poll_error(cli, r, &err, id);
     }
     output_progress_clear(stdout);
-    return print_wait_result(cli, cur->migration);
+    return print_wait_result(cli, cur.m);
 }
 
 /* ---- parsing */
@@ -995,6 +1083,7 @@ typedef struct Watched {
     char *state;
     uint64_t last_progress_ms; /* now_ms() of its last progress line */
     uint64_t last_bytes;
+    uint64_t last_elapsed_us;  /* of the form last taken: an older one is stale */
     json_object *last;         /* its latest JSON form (--json prints these at the end) */
 } Watched;
 
@@ -1071,11 +1160,13 @@ watch_update(Watch *w, Watched *it, const Migration *m)
     uint64_t now = now_ms();
     char *state;
 
-    if (it->ignored) {
+    /* The list taken at the start may be newer than the stream's first events. */
+    if (it->ignored || (it->last && m->elapsed_us < it->last_elapsed_us)) {
         return 0;
     }
     json_object_put(it->last);
     it->last = json_migration(m);
+    it->last_elapsed_us = m->elapsed_us;
     if (!it->printed || m->phase != it->phase || strcmp(m->state, it->state) != 0) {
         state = strdup(m->state);
         if (!state) {
@@ -1119,34 +1210,37 @@ watch_update(Watch *w, Watched *it, const Migration *m)
     return 0;
 }
 
-/* One poll of `watch ID`. Sets *@ret_active. */
+/* An event's migration: followed from now on unless it was ignored. */
 static int
-watch_poll_one(Watch *w, const char *id, bool *ret_active)
+watch_take(Watch *w, const Migration *m)
 {
-    _cleanup_message_ VfioMigd__V1__MigrationResponse *resp = NULL;
-    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
-    Watched *it;
-    int r;
+    Watched *it = watch_find(w, m->id);
 
-    r = call_by_id(w->cli, MIGRATION_METHOD("GetMigration"), id, &resp, &err);
-    if (r < 0) {
-        return report_poll_error(w->cli, r, &err, id);
-    }
-    if (!response_migration(w->cli, resp)) {
-        return -EBADMSG;
-    }
-    it = w->n_items ? &w->items[0] : watch_add(w, resp->migration);
     if (!it) {
-        return -ENOMEM;
+        it = watch_add(w, m);
+        if (!it) {
+            return -ENOMEM;
+        }
     }
-    *ret_active = migration_is_active(resp->migration);
-    return watch_update(w, it, resp->migration);
+    return watch_update(w, it, m);
 }
 
-/* One poll of `watch` (all): follows every active migration, and every one that appeared
- * since the first poll. Sets *@ret_active when one is still active. */
+/* Whether a migration that watch reports is still active. */
+static bool
+watch_any_active(const Watch *w)
+{
+    for (size_t i = 0; i < w->n_items; i++) {
+        if (!w->items[i].ignored && strcmp(w->items[i].state, MIGRATION_STATE_ACTIVE) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The start of `watch` (all): every migration the daemon has; those that had ended already
+ * are never reported. */
 static int
-watch_poll_all(Watch *w, bool first, bool *ret_active)
+watch_list_all(Watch *w)
 {
     _cleanup_message_ VfioMigd__V1__ListMigrationsResponse *resp = NULL;
     RpcError err = {.code = GRPC_STATUS_UNKNOWN};
@@ -1156,22 +1250,18 @@ watch_poll_all(Watch *w, bool first, bool *ret_active)
     if (r < 0) {
         return report_poll_error(w->cli, r, &err, NULL);
     }
-    *ret_active = false;
     /* Oldest first, so that lines about several migrations come in the order they began. */
     for (size_t i = resp->n_migrations; i-- > 0;) {
         const Migration *m = resp->migrations[i];
         Watched *it = watch_find(w, m->id);
 
-        if (migration_is_active(m)) {
-            *ret_active = true;
-        }
         if (!it) {
             it = watch_add(w, m);
             if (!it) {
                 return -ENOMEM;
             }
             /* Finished before the watch began: remembered only so as not to report it. */
-            it->ignored = first && !migration_is_active(m);
+            it->ignored = !migration_is_active(m);
         }
         r = watch_update(w, it, m);
         if (r < 0) {
@@ -1240,12 +1330,47 @@ watch_finish(Watch *w, bool one)
     return r;
 }
 
+/* Follows the events until the one migration (@id) ended, or until none that watch reports
+ * is active (all). */
+static int
+watch_follow(Watch *w, RpcStream *s, const char *id)
+{
+    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
+
+    while (id || watch_any_active(w)) {
+        VfioMigd__V1__MigrationEvent *ev = NULL;
+        int r;
+
+        (void) fflush(stdout);
+        r = next_event(s, WAIT_CHECK_MS, &ev, &err);
+        if (r > 0) {
+            int k = watch_take(w, ev->migration);
+
+            protobuf_c_message_free_unpacked(&ev->base, NULL);
+            if (k < 0) {
+                return k;
+            }
+        }
+        if (wait_interrupted) {
+            return report_interrupted(w->cli, watch_last_doc(w, id != NULL), id);
+        }
+        if (r == 0) {
+            break; /* the daemon ends the stream of one migration after its end event */
+        }
+        if (r < 0 && r != -ETIMEDOUT) {
+            return report_poll_error(w->cli, r, &err, id);
+        }
+    }
+    return 0;
+}
+
 int
 commands_watch(Cli *cli, int argc, char **argv)
 {
     _cleanup_(watch_done) Watch w = {.cli = cli};
+    _cleanup_(stream_closep) RpcStream *s = NULL;
+    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
     const char *id;
-    bool active = false;
     int r;
 
     r = commands_parse_plain(cli, argc, argv, 0, 1);
@@ -1254,19 +1379,18 @@ commands_watch(Cli *cli, int argc, char **argv)
     }
     id = optind < argc ? argv[optind] : NULL;
     catch_interrupts();
-    for (bool first = true;; first = false) {
-        r = id ? watch_poll_one(&w, id, &active) : watch_poll_all(&w, first, &active);
-        if (r < 0) {
-            return r;
-        }
-        (void) fflush(stdout);
-        if (!active) {
-            break;
-        }
-        sleep_ms(WATCH_POLL_MS);
-        if (wait_interrupted) {
-            return report_interrupted(cli, watch_last_doc(&w, id != NULL), id);
-        }
+    /* The stream first, then (all) the list: a migration that ends in between has its end
+     * event in the stream, or its end in the list. */
+    r = watch_events_open(cli, id, &s, &err);
+    if (r < 0) {
+        return report_poll_error(cli, r, &err, id);
+    }
+    r = id ? 0 : watch_list_all(&w);
+    if (r >= 0) {
+        r = watch_follow(&w, s, id);
+    }
+    if (r < 0) {
+        return r;
     }
     if (!id && watch_count_reported(&w) == 0 && !cli->json) {
         printf("no active migrations\n");

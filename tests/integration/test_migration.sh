@@ -230,6 +230,17 @@ assert_eq "pre_copy pre_copy" "$(njctl S group show man | "$PY" -c 'import json,
 sleep 0.3
 assert_eq "ready" "$(jget "$(job_json S "$SID")" phase)" "manual switchover: still ready a moment later (no automatic switchover)"
 assert_eq "active" "$(jget "$(job_json D "$DID")" state)" "manual switchover: the destination job is active meanwhile"
+# watch follows the events of a running migration (WatchEvents): the one job on the source,
+# every job on the destination (--json); both must see it through to its end and exit.
+"$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID" >"$T/watch_one.out" 2>"$T/watch_one.err" &
+WATCH_ONE=$!
+"$VFIO_MIGCTL" --socket "$D_SOCK" --json watch >"$T/watch_all.out" 2>"$T/watch_all.err" &
+WATCH_ALL=$!
+for _ in $(seq 50); do # until each has printed (text) or taken (JSON) the job's first event
+    [ -s "$T/watch_one.out" ] && break
+    sleep 0.1
+done
+assert_contains "$(cat "$T/watch_one.out")" "$SID source man" "watch ID: its first line names the job, its role and group"
 expect_exit 0 njctl S switchover "$SID"
 if wait_job S "$SID" 20 over; then
     pass "manual switchover: ended in time after switchover"
@@ -239,6 +250,32 @@ fi
 assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: completed"
 wait_job D "$DID" 10 over || true
 assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: the destination job completed"
+wait_for_exit() { # PID WHAT: the process must end within 10 s with exit 0
+    local pid=$1 what=$2 rc
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        fail "$what: ended with the migration" "still running 10 s after the job ended"
+        return
+    fi
+    rc=0
+    wait "$pid" || rc=$?
+    assert_eq 0 "$rc" "$what: ended with the migration, exit 0"
+}
+wait_for_exit "$WATCH_ONE" "watch ID"
+wait_for_exit "$WATCH_ALL" "watch --json (all)"
+WOUT=$(cat "$T/watch_one.out")
+assert_line_match "$WOUT" "^[0-9:]{8} $SID source man, peer .*: ready$" "watch ID: the phase it began in (ready)"
+assert_line_match "$WOUT" "^[0-9:]{8} $SID switchover$" "watch ID: the switchover, as it happened"
+assert_line_match "$WOUT" "^[0-9:]{8} $SID completed" "watch ID: the end, completed"
+assert_eq "" "$(cat "$T/watch_one.err")" "watch ID: nothing on stderr"
+assert_eq "" "$(cat "$T/watch_all.err")" "watch --json (all): nothing on stderr"
+WALL=$(cat "$T/watch_all.out")
+assert_eq "1" "$(jget "$WALL" "#")" "watch --json (all) on the destination: one migration followed"
+assert_eq "$DID completed destination" "$(jget "$WALL" 0.id 0.state 0.role | tr '\n' ' ' | sed 's/ $//')" "watch --json (all): the destination job, completed"
 # shellcheck disable=SC2046
 same_content "manual switchover" running $(devs_of man 2)
 
