@@ -251,19 +251,12 @@ assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: completed"
 wait_job D "$DID" 10 over || true
 assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: the destination job completed"
 wait_for_exit() { # PID WHAT: the process must end within 10 s with exit 0
-    local pid=$1 what=$2 rc
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid"
-        fail "$what: ended with the migration" "still running 10 s after the job ended"
-        return
+    if wait_exit "$1" 10; then
+        assert_eq 0 "$WAIT_RC" "$2: ended with the migration, exit 0"
+    else
+        kill "$1" 2>/dev/null || true
+        fail "$2: ended with the migration" "still running 10 s after the job ended"
     fi
-    rc=0
-    wait "$pid" || rc=$?
-    assert_eq 0 "$rc" "$what: ended with the migration, exit 0"
 }
 wait_for_exit "$WATCH_ONE" "watch ID"
 wait_for_exit "$WATCH_ALL" "watch --json (all)"

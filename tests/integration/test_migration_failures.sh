@@ -319,7 +319,21 @@ incoming D sk
 expect_exit 0 njctl SK migrate sk --to "$ADDR" --token "$TOKEN" --bandwidth 20M
 SKID=$(jf "$OUT" id)
 wait_moving SK "$SKID" $((4 << 20)) "$W"
+# A watch of the job on the daemon that dies must end too: exit 3, the daemon went away.
+"$VFIO_MIGCTL" --socket "$SK_SOCK" watch "$SKID" >"$T/skwatch.out" 2>"$T/skwatch.err" &
+SKW=$!
+for _ in $(seq 50); do
+    [ -s "$T/skwatch.out" ] && break
+    sleep 0.1
+done
 stop_daemon KILL "$SK_PID"
+if wait_exit "$SKW" 10; then
+    assert_eq 3 "$WAIT_RC" "$W: watch on the killed daemon ends with exit 3 (the daemon went away)"
+    assert_contains "$(cat "$T/skwatch.err")" "is the daemon running?" "$W: watch on the killed daemon says so"
+else
+    kill "$SKW" 2>/dev/null || true
+    fail "$W: watch on the killed daemon ends" "still running 10 s after the kill"
+fi
 job_ended "$W" D "$DID" failed "lost the source|source.*(closed|reset)"
 dest_reset "$W" D sk 3
 fds_back "$W" D
