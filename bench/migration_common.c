@@ -268,7 +268,7 @@ pump_run(const BenchMigration *b, double *ret_gib_s, uint64_t *ret_cpu_ns)
 static int
 setup_side(const BenchMigration *b, RpcClient *c)
 {
-    char names[BENCH_MIGRATION_MAX_DEVICES][16], *ids[BENCH_MIGRATION_MAX_DEVICES];
+    char names[BENCH_MIGRATION_MAX_DEVICES][24], *ids[BENCH_MIGRATION_MAX_DEVICES];
     int r = 0;
 
     if (b->n_devices > BENCH_MIGRATION_MAX_DEVICES) {

@@ -313,9 +313,8 @@ const size_t migration_methods_count = ELEMENTSOF(migration_methods);
 
 /* ---- WatchEvents: a loop timer compares each watched job with what was last sent ----
  *
- * A phase change makes the timer fire at once (a listener on the manager), so "phase" and
- * "end" events go out within a loop turn; the timer's own period only paces "progress". The
- * listener does not send from inside the change: the job may be half updated then. */
+ * The manager tells the watcher of every phase change (a listener): "phase" events go out at
+ * once, "end" events on the next loop turn; the timer's own period only paces "progress". */
 
 #define WATCH_TICK_MS 200
 #define WATCH_PROGRESS_MS 1000
@@ -345,15 +344,24 @@ on_watch_closed(uv_handle_t *h)
 
 static void on_watch_tick(uv_timer_t *t);
 
-/* A job changed phase: look at once (on the next loop turn). */
+static bool watch_job(Watcher *w, const MigrationJob *j, uint64_t now);
+
+/* A job changed phase. A phase that does not end it is sent now: several may follow each
+ * other within one loop turn (switchover, completing, ...) and each must be seen. The end is
+ * sent by the timer, fired at once, on the next loop turn: by then the job has its final
+ * error, totals and downtime. */
 static void
 on_migration_changed(MigrationListener *l, const MigrationJob *j)
 {
     Watcher *w = (Watcher *) l;
 
-    if (!w->id[0] || strcmp(w->id, j->id) == 0) {
-        (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
+    if (w->done || (w->id[0] && strcmp(w->id, j->id) != 0)) {
+        return;
     }
+    if (!mig_is_over(j)) {
+        (void) watch_job(w, j, mig_now_ns());
+    }
+    (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
 }
 
 static void
