@@ -120,35 +120,33 @@ check_reads_after(int fds[2], const size_t *sizes, size_t n, size_t fast, size_t
     free(got);
 }
 
+#define ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* check_reads_after() on a new TCP pair. */
 static void
-check_reads(int fds[2], const size_t *sizes, size_t n, size_t piece, long pause_us)
-{
-    check_reads_after(fds, sizes, n, 0, piece, pause_us);
-}
-
-/* Records as a migration's stop-copy sends them: header, 1 MiB payload + next header, ...,
- * and the last reads far below the threshold. */
-static const size_t record_reads[] = {32, (1u << 20) + 32, (1u << 20) + 32, 100000, 48, 7};
-
-Test(transport, tcp_stream_ending_below_the_threshold)
+check_tcp(const size_t *sizes, size_t n, size_t fast, size_t piece, long pause_us)
 {
     int fds[2];
 
     tcp_pair(fds);
-    check_reads(fds, record_reads, sizeof(record_reads) / sizeof(record_reads[0]), 65536, 0);
+    check_reads_after(fds, sizes, n, fast, piece, pause_us);
     (void) close(fds[0]);
     (void) close(fds[1]);
+}
+
+/* Records as a migration's stop-copy sends them: header, 512 KiB payload + next header, ...,
+ * and the last reads far below the threshold. */
+static const size_t record_reads[] = {32, (512u << 10) + 32, (512u << 10) + 32, 100000, 48, 7};
+
+Test(transport, tcp_stream_ending_below_the_threshold)
+{
+    check_tcp(record_reads, ELEMS(record_reads), 0, 65536, 0);
 }
 
 Test(transport, tcp_slow_writer_small_pieces)
 {
     /* The reader finds a little data queued, copies it and must wait for the rest. */
-    int fds[2];
-
-    tcp_pair(fds);
-    check_reads(fds, record_reads, sizeof(record_reads) / sizeof(record_reads[0]), 40000, 200);
-    (void) close(fds[0]);
-    (void) close(fds[1]);
+    check_tcp(record_reads, ELEMS(record_reads), 0, 40000, 200);
 }
 
 Test(transport, tcp_read_arriving_in_two_halves)
@@ -160,23 +158,15 @@ Test(transport, tcp_read_arriving_in_two_halves)
      * The kernel has other reasons to wake a reader (memory pressure), so a wait in recv()
      * fails here only sometimes; a threshold above what is missing fails every time. */
     static const size_t sizes[] = {16u << 20, 400000, 20};
-    int fds[2];
 
-    tcp_pair(fds);
-    check_reads_after(fds, sizes, 3, 16u << 20, 200000, 50000);
-    (void) close(fds[0]);
-    (void) close(fds[1]);
+    check_tcp(sizes, ELEMS(sizes), 16u << 20, 200000, 50000);
 }
 
 Test(transport, tcp_one_read_of_several_megabytes)
 {
     static const size_t sizes[] = {(3u << 20) + 5};
-    int fds[2];
 
-    tcp_pair(fds);
-    check_reads(fds, sizes, 1, 1u << 20, 100);
-    (void) close(fds[0]);
-    (void) close(fds[1]);
+    check_tcp(sizes, ELEMS(sizes), 0, 1u << 20, 100);
 }
 
 Test(transport, unix_socket_pair)
@@ -184,7 +174,7 @@ Test(transport, unix_socket_pair)
     int fds[2];
 
     cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
-    check_reads(fds, record_reads, sizeof(record_reads) / sizeof(record_reads[0]), 65536, 50);
+    check_reads_after(fds, record_reads, ELEMS(record_reads), 0, 65536, 50);
     (void) close(fds[0]);
     (void) close(fds[1]);
 }
