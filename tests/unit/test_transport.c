@@ -181,7 +181,7 @@ Test(transport, unix_socket_pair)
 
 Test(transport, peer_closing_early_is_enodata)
 {
-    uint8_t buf[1000];
+    uint8_t buf[1000] = {0};
     TransportLowat lw = TRANSPORT_LOWAT_INIT;
     int fds[2];
 
@@ -192,17 +192,29 @@ Test(transport, peer_closing_early_is_enodata)
     (void) close(fds[1]);
 }
 
+static void *
+shutdown_later(void *arg)
+{
+    struct timespec ts = {.tv_nsec = 100 * 1000000L};
+
+    (void) nanosleep(&ts, NULL);
+    (void) shutdown(*(int *) arg, SHUT_RDWR);
+    return NULL;
+}
+
 Test(transport, shutdown_ends_a_wait)
 {
-    /* The daemon stops a channel's reader with shutdown(): the wait must end with an error,
-     * not last for ever (the read has no deadline). */
+    /* The daemon stops a channel's reader with shutdown() from the loop while the reader
+     * waits: the wait must end with an error, not last for ever (the read has no deadline). */
     uint8_t buf[64];
     TransportLowat lw = TRANSPORT_LOWAT_INIT;
+    pthread_t t;
     int fds[2];
 
     tcp_pair(fds);
-    cr_assert(shutdown(fds[1], SHUT_RD) == 0);
+    cr_assert(pthread_create(&t, NULL, shutdown_later, &fds[1]) == 0);
     cr_assert_eq(transport_read_bulk(fds[1], buf, sizeof(buf), &lw), -ENODATA);
+    cr_assert(pthread_join(t, NULL) == 0);
     (void) close(fds[0]);
     (void) close(fds[1]);
 }
