@@ -118,7 +118,7 @@ expect_exit 3 nctl --json show dev0
 assert_eq "UNAVAILABLE" "$(jget "$OUT" code)" "no daemon, --json: code UNAVAILABLE on stdout"
 assert_contains "$(jget "$OUT" error)" "$NOSOCK" "no daemon, --json: the error names the socket"
 for c in "devices" "show a" "state a" "state a stop" "attach --sim size=4K" "detach a" "reset a" \
-    "save a f" "restore a f" "path running stop" "health"; do
+    "save a f" "restore a f" "path running stop" "health" "watch" "watch m1" "jobs"; do
     # shellcheck disable=SC2086
     expect_exit 3 nctl $c
 done
@@ -138,6 +138,11 @@ t0=$(ms_now)
 expect_exit 3 timeout 10 "$VFIO_MIGCTL" --socket "$T/dead.sock" devices
 assert_le $(($(ms_now) - t0)) 5000 "a dead socket fails within 5 s"
 assert_contains "$ERR" "$T/dead.sock" "dead socket: the message names the path"
+# The same through a server-streaming call (WatchEvents): the stream fails, it does not hang.
+expect_exit 3 timeout 10 "$VFIO_MIGCTL" --socket "$T/dead.sock" watch m1
+assert_contains "$ERR" "$T/dead.sock" "dead socket, watch: the message names the path"
+expect_exit 3 timeout 10 "$VFIO_MIGCTL" --socket "$T/dead.sock" --json watch
+assert_eq "UNAVAILABLE" "$(jget "$OUT" code)" "dead socket, watch --json: code UNAVAILABLE on stdout"
 mkdir "$T/a-directory"
 expect_exit 3 timeout 10 "$VFIO_MIGCTL" --socket "$T/a-directory" health
 
