@@ -245,3 +245,21 @@ bench_median(double *v, size_t n)
     qsort(v, n, sizeof(*v), cmp_double);
     return v[n / 2];
 }
+
+size_t
+bench_median_index(const double *v, size_t n)
+{
+    /* The element bench_median() would return: the one with n / 2 elements before it in
+     * sorted order (ties broken by position). */
+    for (size_t i = 0; i < n; i++) {
+        size_t before = 0;
+
+        for (size_t k = 0; k < n; k++) {
+            before += v[k] < v[i] || (v[k] == v[i] && k < i);
+        }
+        if (before == n / 2) {
+            return i;
+        }
+    }
+    return 0;
+}

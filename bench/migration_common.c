@@ -387,8 +387,8 @@ report_failure(const BenchMigration *b, const char *dst_id, const VfioMigd__V1__
     }
 }
 
-/* PrepareIncoming on the destination (listen 127.0.0.1:0), then StartMigration on the source
- * with pre-copy off. *@ret is StartMigration's answer (free it), @dst_id the destination's
+/* PrepareIncoming on the destination (listen 127.0.0.1:0, resume when done), then
+ * StartMigration on the source with pre-copy off. *@ret is StartMigration's answer (free it), @dst_id the destination's
  * job, *@ret_t0 the time StartMigration was sent. */
 static int
 migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
@@ -404,6 +404,9 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
 
     prep.group = (char *) b->group;
     prep.listen = (char *) "127.0.0.1:0";
+    /* The destination resumes after it confirmed (outside the measured times), so that the
+     * next round can migrate back from it (bench_migration_swap()). */
+    prep.auto_resume = true;
     r = bench_call(b->dst, b->prog, "/vfio_migd.v1.MigrationService/PrepareIncoming",
                    &prep.base, &vfio_migd__v1__prepare_incoming_response__descriptor,
                    (ProtobufCMessage **) &prepared);
@@ -557,6 +560,27 @@ bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run)
     report_cpu(b, run->pump_cpu_ns, 2 * expected, run->src_cpu_ns, run->dst_cpu_ns,
                mig->bytes);
     return r;
+}
+
+void
+bench_migration_swap(BenchMigration *b)
+{
+    RpcClient *c = b->src;
+    Daemon d = b->src_daemon;
+
+    b->src = b->dst;
+    b->dst = c;
+    b->src_daemon = b->dst_daemon;
+    b->dst_daemon = d;
+}
+
+size_t
+bench_migration_rounds(void)
+{
+    const char *e = getenv("BENCH_ROUNDS");
+    long v = e ? strtol(e, NULL, 10) : 0;
+
+    return v >= 1 && v <= BENCH_MIGRATION_MAX_ROUNDS ? (size_t) v : 3;
 }
 
 void

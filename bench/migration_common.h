@@ -58,8 +58,16 @@ int bench_migration_start(BenchMigration *b, const char *binary);
 /* Pump, migration, pump again. On success @ret->resp is the completed migration (free it
  * with bench_migration_run_done()); on failure the reason is on stderr. */
 int bench_migration_run(BenchMigration *b, BenchMigrationRun *ret);
-/* After the JSON line: checks that every device's whole state moved and prints the CPU per
- * byte and the load average on stderr. -EBADMSG when bytes are missing. */
+/* The next migration goes the other way: source and destination trade places (the
+ * migration leaves the destination's group running and the source's stopped, which is what
+ * an incoming and an outgoing migration need). */
+void bench_migration_swap(BenchMigration *b);
+/* How many rounds (migrations) a benchmark reports the median of: $BENCH_ROUNDS, 1 to
+ * BENCH_MIGRATION_MAX_ROUNDS, default 3. */
+#define BENCH_MIGRATION_MAX_ROUNDS 9
+size_t bench_migration_rounds(void);
+/* Checks that every device's whole state moved and prints the CPU per byte and the load
+ * average on stderr. -EBADMSG when bytes are missing. */
 int bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run);
 void bench_migration_run_done(BenchMigrationRun *run);
 /* Closes the connections, shuts gRPC down and stops both daemons; a no-op when
