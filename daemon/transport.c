@@ -269,7 +269,7 @@ transport_read_bulk(int fd, void *buf, size_t size, TransportLowat *lw)
     uint8_t *p = buf;
 
     /* Each wake-up of a blocked reader costs both sides a scheduling round and, in a VM, an
-     * IPI; at one per 64 KiB segment that is a fifth of a loopback migration's CPU. With
+     * IPI; at one per 64 KiB segment that was a sixth of a loopback migration's CPU. With
      * SO_RCVLOWAT the kernel wakes a reader only once that many bytes wait. Two rules keep it
      * from waking the reader never: the threshold is at most what this read still needs (the
      * stream may end there), and the reader waits in poll(), not in recv(): a blocked recv()
