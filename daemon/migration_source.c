@@ -63,6 +63,11 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
     int r;
 
     r = transport_recv(fd, &type, buf, sizeof(buf) - 1, &size);
+    if (r == -ENODATA) { /* "No data available" would only blur it */
+        (void) snprintf(w->error, sizeof(w->error), "%s: the destination closed the connection "
+                        "without an answer", what);
+        return r;
+    }
     if (r < 0) {
         (void) snprintf(w->error, sizeof(w->error), "%s: no answer from the destination: %s",
                         what, strerror(-r));
