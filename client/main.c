@@ -123,7 +123,7 @@ static const Command command_table[] = {
     {"job", "ID", "Show one migration: phase, progress, timings, every device", NULL,
      commands_job},
     {"watch", "[ID]",
-     "Follow one migration, or every active one, until it ends (polls the daemon)",
+     "Follow one migration, or every active one, until it ends (the daemon's events)",
      "  ID             the migration to follow; without it, every active one\n"
      "                 Prints a line when the phase or state changes and a progress line\n"
      "                 at most once a second; exit 0 only when all completed.\n",
