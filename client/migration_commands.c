@@ -490,10 +490,11 @@ next_event(RpcStream *s, int timeout_ms, VfioMigd__V1__MigrationEvent **ret, Rpc
     return r;
 }
 
-/* A failed poll: the progress line goes, then the usual report. With --json the document
- * names the migration being waited for. */
+/* A failed call while following a migration (its events, a refresh, the list): the
+ * progress line goes, then the usual report. With --json the document names the migration
+ * being waited for. */
 static int
-report_poll_error(Cli *cli, int r, const RpcError *err, const char *id)
+report_follow_error(Cli *cli, int r, const RpcError *err, const char *id)
 {
     json_object *doc = NULL;
 
@@ -641,7 +642,7 @@ migrate_wait(Cli *cli, VfioMigd__V1__MigrationResponse **resp)
         }
     }
     if (r < 0) {
-        return report_poll_error(cli, r, &err, id);
+        return report_follow_error(cli, r, &err, id);
     }
     output_progress_clear(stdout);
     return print_wait_result(cli, cur.m);
@@ -1248,7 +1249,7 @@ watch_list_all(Watch *w)
 
     r = list_migrations(w->cli, &resp, &err);
     if (r < 0) {
-        return report_poll_error(w->cli, r, &err, NULL);
+        return report_follow_error(w->cli, r, &err, NULL);
     }
     /* Oldest first, so that lines about several migrations come in the order they began. */
     for (size_t i = resp->n_migrations; i-- > 0;) {
@@ -1358,7 +1359,7 @@ watch_follow(Watch *w, RpcStream *s, const char *id)
             break; /* the daemon ends the stream of one migration after its end event */
         }
         if (r < 0 && r != -ETIMEDOUT) {
-            return report_poll_error(w->cli, r, &err, id);
+            return report_follow_error(w->cli, r, &err, id);
         }
     }
     return 0;
@@ -1383,7 +1384,7 @@ commands_watch(Cli *cli, int argc, char **argv)
      * event in the stream, or its end in the list. */
     r = watch_events_open(cli, id, &s, &err);
     if (r < 0) {
-        return report_poll_error(cli, r, &err, id);
+        return report_follow_error(cli, r, &err, id);
     }
     r = id ? 0 : watch_list_all(&w);
     if (r >= 0) {
