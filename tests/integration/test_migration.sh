@@ -241,6 +241,20 @@ for _ in $(seq 50); do # until each has printed (text) or taken (JSON) the job's
     sleep 0.1
 done
 assert_contains "$(cat "$T/watch_one.out")" "$SID source man" "watch ID: its first line names the job, its role and group"
+# Interrupting a watch stops the watching, not the migration: exit 1, the last document.
+"$VFIO_MIGCTL" --socket "$S_SOCK" --json watch "$SID" >"$T/watch_int.out" 2>"$T/watch_int.err" &
+WATCH_INT=$!
+sleep 0.5
+kill -INT "$WATCH_INT"
+if wait_exit "$WATCH_INT" 10; then
+    assert_eq 1 "$WAIT_RC" "watch interrupted (SIGINT): exit 1"
+else
+    kill -KILL "$WATCH_INT" 2>/dev/null || true
+    fail "watch interrupted (SIGINT): ends" "still running 10 s after SIGINT"
+fi
+assert_contains "$(cat "$T/watch_int.err")" "interrupted; migration $SID goes on" "watch interrupted: says the migration goes on"
+assert_eq "$SID ready active" "$(jget "$(cat "$T/watch_int.out")" id phase state | tr '\n' ' ' | sed 's/ $//')" "watch interrupted --json: the last document (ready, active)"
+assert_eq "ready active" "$(jget "$(job_json S "$SID")" phase state | tr '\n' ' ' | sed 's/ $//')" "watch interrupted: the migration is untouched"
 expect_exit 0 njctl S switchover "$SID"
 if wait_job S "$SID" 20 over; then
     pass "manual switchover: ended in time after switchover"
@@ -271,6 +285,36 @@ assert_eq "1" "$(jget "$WALL" "#")" "watch --json (all) on the destination: one 
 assert_eq "$DID completed destination" "$(jget "$WALL" 0.id 0.state 0.role | tr '\n' ' ' | sed 's/ $//')" "watch --json (all): the destination job, completed"
 # shellcheck disable=SC2046
 same_content "manual switchover" running $(devs_of man 2)
+
+# ==== 5b. migrate --wait interrupted: the waiting stops, the migration goes on
+
+pair mwi "size=$SIZE"
+incoming mwi --listen 127.0.0.1:0 --resume
+"$VFIO_MIGCTL" --socket "$S_SOCK" migrate mwi --to "$ADDR" --token "$TOKEN" --switchover manual \
+    --wait >"$T/mwi.out" 2>"$T/mwi.err" &
+MWI=$!
+MWI_ID=""
+for _ in $(seq 100); do # the job appears, then waits in ready (manual switchover)
+    MWI_ID=$(njctl S jobs | "$PY" -c 'import json,sys; j=[m for m in json.load(sys.stdin) if m["group"]=="mwi"]; print(j[0]["id"] if j else "")')
+    [ -n "$MWI_ID" ] && wait_job S "$MWI_ID" 10 ready over && break
+    sleep 0.1
+done
+assert_eq "ready" "$(jget "$(job_json S "$MWI_ID")" phase)" "migrate --wait interrupted: the job waits in ready"
+kill -TERM "$MWI"
+if wait_exit "$MWI" 10; then
+    assert_eq 1 "$WAIT_RC" "migrate --wait interrupted (SIGTERM): exit 1"
+else
+    kill -KILL "$MWI" 2>/dev/null || true
+    fail "migrate --wait interrupted (SIGTERM): ends" "still running 10 s after SIGTERM"
+fi
+assert_contains "$(cat "$T/mwi.err")" "interrupted; migration $MWI_ID goes on" "migrate --wait interrupted: says the migration goes on"
+assert_eq "ready active" "$(jget "$(job_json S "$MWI_ID")" phase state | tr '\n' ' ' | sed 's/ $//')" "migrate --wait interrupted: the migration is untouched"
+expect_exit 0 njctl S switchover "$MWI_ID"
+wait_job S "$MWI_ID" 20 over || true
+assert_eq "completed" "$(jf "$JOB" state)" "migrate --wait interrupted: the migration then completes"
+wait_job D "$DID" 10 over || true
+# shellcheck disable=SC2046
+same_content "migrate --wait interrupted" running $(devs_of mwi 1)
 
 # ==== 6. the unix socket transport
 
