@@ -30,6 +30,16 @@ pair() {
     SEED_NEXT=$((SEED_NEXT + 10))
 }
 
+# expect_ended PID RC WHAT : the background process ends within 10 s with exit RC
+expect_ended() {
+    if wait_exit "$1" 10; then
+        assert_eq "$2" "$WAIT_RC" "$3: exit $2"
+    else
+        kill -KILL "$1" 2>/dev/null || true
+        fail "$3: ends" "still running 10 s later"
+    fi
+}
+
 devs_of() { # devs_of GROUP N
     local i
     for ((i = 0; i < $2; i++)); do
@@ -246,12 +256,7 @@ assert_contains "$(cat "$T/watch_one.out")" "$SID source man" "watch ID: its fir
 WATCH_INT=$!
 sleep 0.5
 kill -INT "$WATCH_INT"
-if wait_exit "$WATCH_INT" 10; then
-    assert_eq 1 "$WAIT_RC" "watch interrupted (SIGINT): exit 1"
-else
-    kill -KILL "$WATCH_INT" 2>/dev/null || true
-    fail "watch interrupted (SIGINT): ends" "still running 10 s after SIGINT"
-fi
+expect_ended "$WATCH_INT" 1 "watch interrupted (SIGINT)"
 assert_contains "$(cat "$T/watch_int.err")" "interrupted; migration $SID goes on" "watch interrupted: says the migration goes on"
 assert_eq "$SID ready active" "$(jget "$(cat "$T/watch_int.out")" id phase state | tr '\n' ' ' | sed 's/ $//')" "watch interrupted --json: the last document (ready, active)"
 assert_eq "ready active" "$(jget "$(job_json S "$SID")" phase state | tr '\n' ' ' | sed 's/ $//')" "watch interrupted: the migration is untouched"
@@ -264,16 +269,8 @@ fi
 assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: completed"
 wait_job D "$DID" 10 over || true
 assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: the destination job completed"
-wait_for_exit() { # PID WHAT: the process must end within 10 s with exit 0
-    if wait_exit "$1" 10; then
-        assert_eq 0 "$WAIT_RC" "$2: ended with the migration, exit 0"
-    else
-        kill "$1" 2>/dev/null || true
-        fail "$2: ended with the migration" "still running 10 s after the job ended"
-    fi
-}
-wait_for_exit "$WATCH_ONE" "watch ID"
-wait_for_exit "$WATCH_ALL" "watch --json (all)"
+expect_ended "$WATCH_ONE" 0 "watch ID: ended with the migration"
+expect_ended "$WATCH_ALL" 0 "watch --json (all): ended with the migration"
 WOUT=$(cat "$T/watch_one.out")
 assert_line_match "$WOUT" "^[0-9:]{8} $SID source man, peer .*: ready$" "watch ID: the phase it began in (ready)"
 assert_line_match "$WOUT" "^[0-9:]{8} $SID switchover$" "watch ID: the switchover, as it happened"
@@ -301,12 +298,7 @@ for _ in $(seq 100); do # the job appears, then waits in ready (manual switchove
 done
 assert_eq "ready" "$(jget "$(job_json S "$MWI_ID")" phase)" "migrate --wait interrupted: the job waits in ready"
 kill -TERM "$MWI"
-if wait_exit "$MWI" 10; then
-    assert_eq 1 "$WAIT_RC" "migrate --wait interrupted (SIGTERM): exit 1"
-else
-    kill -KILL "$MWI" 2>/dev/null || true
-    fail "migrate --wait interrupted (SIGTERM): ends" "still running 10 s after SIGTERM"
-fi
+expect_ended "$MWI" 1 "migrate --wait interrupted (SIGTERM)"
 assert_contains "$(cat "$T/mwi.err")" "interrupted; migration $MWI_ID goes on" "migrate --wait interrupted: says the migration goes on"
 assert_eq "ready active" "$(jget "$(job_json S "$MWI_ID")" phase state | tr '\n' ' ' | sed 's/ $//')" "migrate --wait interrupted: the migration is untouched"
 expect_exit 0 njctl S switchover "$MWI_ID"
