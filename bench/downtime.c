@@ -78,12 +78,17 @@ round_ratio(const BenchMigrationRun *run, double arc_ms)
     return (double) run->resp->migration->downtime_us / 1000.0 / round_floor_ms(run, arc_ms);
 }
 
+typedef struct Arc {
+    double ms, slowest_ms; /* measure_arc()'s */
+} Arc;
+
 /* One round's details on stderr. */
 static void
-print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, double arc_ms,
-            double slowest_arc_ms)
+print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, void *userdata)
 {
     const VfioMigd__V1__Migration *mig = run->resp->migration;
+    const Arc *arc = userdata;
+    double arc_ms = arc->ms, slowest_arc_ms = arc->slowest_ms;
 
     fprintf(stderr, "%s: round %zu: pump before %.3f GiB/s, after %.3f GiB/s -> data %.1f ms; "
             "RUNNING->STOP_COPY %.3f ms (median of %d, slowest single arc %.3f ms); "
@@ -118,28 +123,25 @@ main(int argc, char **argv)
         .device_options = "size=64M", /* device_bytes, as the sim spells it */
     };
     BenchMigrationRun runs[BENCH_MIGRATION_MAX_ROUNDS] = {};
-    double ratios[BENCH_MIGRATION_MAX_ROUNDS], arc_ms = 0, slowest_arc_ms = 0;
-    size_t rounds = bench_migration_rounds(), done = 0;
+    double ratios[BENCH_MIGRATION_MAX_ROUNDS];
+    size_t rounds = bench_migration_rounds();
+    Arc arc = {};
     int r;
 
     r = bench_migration_start(&b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
     if (r >= 0) {
-        r = measure_arc(b.src, &arc_ms, &slowest_arc_ms);
-    }
-    for (; r >= 0 && done < rounds; done++, bench_migration_swap(&b)) {
-        r = bench_migration_run(&b, &runs[done]);
-        if (r >= 0) {
-            print_round(&b, done, &runs[done], arc_ms, slowest_arc_ms);
-            r = bench_migration_check(&b, &runs[done]);
-            ratios[done] = round_ratio(&runs[done], arc_ms);
-        }
+        r = measure_arc(b.src, &arc.ms, &arc.slowest_ms);
     }
     if (r >= 0) {
-        print_result(&runs[bench_median_index(ratios, rounds)], arc_ms, rounds);
+        r = bench_migration_run_rounds(&b, runs, rounds, print_round, &arc);
     }
-    for (size_t i = 0; i < rounds; i++) {
-        bench_migration_run_done(&runs[i]);
+    if (r >= 0) {
+        for (size_t i = 0; i < rounds; i++) {
+            ratios[i] = round_ratio(&runs[i], arc.ms);
+        }
+        print_result(&runs[bench_median_index(ratios, rounds)], arc.ms, rounds);
     }
+    bench_migration_runs_done(runs, rounds);
     bench_migration_stop(&b);
     return r < 0 ? 1 : 0;
 }

@@ -41,7 +41,7 @@ round_ratio(const BenchMigrationRun *run)
 
 /* One round's details on stderr. */
 static void
-print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run)
+print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, void *userdata)
 {
     const VfioMigd__V1__Migration *mig = run->resp->migration;
 
@@ -50,6 +50,7 @@ print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run)
             "event); ratio %.3f\n", b->prog, i + 1, run->pump_before_gib_s,
             run->pump_after_gib_s, mig->id, (double) mig->elapsed_us / 1e6,
             (double) mig->downtime_us / 1e6, (double) run->wall_ns / 1e9, round_ratio(run));
+    (void) userdata;
 }
 
 /* The JSON line of the round with the median ratio. */
@@ -79,24 +80,20 @@ main(int argc, char **argv)
     };
     BenchMigrationRun runs[BENCH_MIGRATION_MAX_ROUNDS] = {};
     double ratios[BENCH_MIGRATION_MAX_ROUNDS];
-    size_t rounds = bench_migration_rounds(), done = 0;
+    size_t rounds = bench_migration_rounds();
     int r;
 
     r = bench_migration_start(&b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
-    for (; r >= 0 && done < rounds; done++, bench_migration_swap(&b)) {
-        r = bench_migration_run(&b, &runs[done]);
-        if (r >= 0) {
-            print_round(&b, done, &runs[done]);
-            r = bench_migration_check(&b, &runs[done]);
-            ratios[done] = round_ratio(&runs[done]);
-        }
+    if (r >= 0) {
+        r = bench_migration_run_rounds(&b, runs, rounds, print_round, NULL);
     }
     if (r >= 0) {
+        for (size_t i = 0; i < rounds; i++) {
+            ratios[i] = round_ratio(&runs[i]);
+        }
         print_result(&runs[bench_median_index(ratios, rounds)], rounds);
     }
-    for (size_t i = 0; i < rounds; i++) {
-        bench_migration_run_done(&runs[i]);
-    }
+    bench_migration_runs_done(runs, rounds);
     bench_migration_stop(&b);
     return r < 0 ? 1 : 0;
 }

@@ -574,6 +574,30 @@ bench_migration_swap(BenchMigration *b)
     b->dst_daemon = d;
 }
 
+int
+bench_migration_run_rounds(BenchMigration *b, BenchMigrationRun *runs, size_t n,
+                           BenchRoundReport report, void *userdata)
+{
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < n; i++, bench_migration_swap(b)) {
+        r = bench_migration_run(b, &runs[i]);
+        if (r >= 0) {
+            report(b, i, &runs[i], userdata);
+            r = bench_migration_check(b, &runs[i]);
+        }
+    }
+    return r;
+}
+
+void
+bench_migration_runs_done(BenchMigrationRun *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bench_migration_run_done(&runs[i]);
+    }
+}
+
 size_t
 bench_migration_rounds(void)
 {

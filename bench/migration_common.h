@@ -66,6 +66,14 @@ void bench_migration_swap(BenchMigration *b);
  * BENCH_MIGRATION_MAX_ROUNDS, default 3. */
 #define BENCH_MIGRATION_MAX_ROUNDS 9
 size_t bench_migration_rounds(void);
+/* Prints one round's details on stderr (the benchmark's own). */
+typedef void (*BenchRoundReport)(const BenchMigration *b, size_t i, const BenchMigrationRun *run,
+                                 void *userdata);
+/* @n rounds into @runs: each bench_migration_run(), @report, bench_migration_check(), then
+ * bench_migration_swap(). Stops at the first failure; free with bench_migration_runs_done(). */
+int bench_migration_run_rounds(BenchMigration *b, BenchMigrationRun *runs, size_t n,
+                               BenchRoundReport report, void *userdata);
+void bench_migration_runs_done(BenchMigrationRun *runs, size_t n);
 /* Checks that every device's whole state moved and prints the CPU per byte and the load
  * average on stderr. -EBADMSG when bytes are missing. */
 int bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run);

@@ -49,6 +49,7 @@ int transport_set_timeout(int fd, int timeout_ms);
 /* TCP_NODELAY so small control messages go at once; buffers stay autotuned. */
 void transport_tune(int fd);
 
+/* Blocking reads that honour the socket's SO_RCVTIMEO (control and handshake messages). */
 int transport_read_full(int fd, void *buf, size_t size);
 /* The socket's wake-up threshold a bulk reader keeps, SO_RCVLOWAT; a new socket has 1. */
 typedef struct TransportLowat {
