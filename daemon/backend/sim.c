@@ -22,7 +22,8 @@
  *  - Faults (fail_arc, fail_nth, fail_to_error) are injected per arc, before the arc has any
  *    effect.
  *
- * Uses:     core/fsm (the kernel's table), util/strutil (option parsing), zlib (header CRC).
+ * Uses:     core/fsm (the kernel's table), sim_content (the chunks' bytes), util/strutil (option
+ *           parsing), zlib (header CRC).
  * Threads:  any; one mutex per device guards the device and every session it ever opened.
  * Errors:   negative errno exactly as a kernel driver returns it; logs at debug level only.
  */
@@ -46,6 +47,7 @@
 #include "../util/log.h"
 #include "../util/macro.h"
 #include "../util/strutil.h"
+#include "sim_content.h"
 
 /* ---- stream layout (docs/simulated-devices.md "Stream layout" is the normative text) */
 
@@ -187,71 +189,8 @@ sim_chunk_key(uint64_t seed, uint64_t i, uint64_t version)
                       (version * UINT64_C(0x8CB92BA72F3D8DD7)));
 }
 
-/* Word j of every chunk is key ^ (j * GOLDEN), little-endian. j * GOLDEN grows by GOLDEN from
- * one word to the next, so filling and checking need no multiply and no table: one add and
- * one XOR per word, which the compiler vectorises (8 words per AVX-512 step). Measured on a
- * 1 MiB buffer: 83 GB/s to fill, against 22 GB/s for an XOR with a 64 KiB pattern table and
- * far less for a multiply per word; the simulated device must never be what a migration
- * benchmark measures. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-sim_chunk_fill(uint64_t key, uint64_t off, uint8_t *buf, size_t len)
-{
-    size_t skip = off % 8;
-    uint64_t p = (off / 8) * GOLDEN, w;
-
-    if (skip != 0 && len > 0) {
-        size_t n = MIN(8 - skip, len);
-
-        w = htole64(key ^ p);
-        p += GOLDEN;
-        memcpy(buf, (const uint8_t *) &w + skip, n);
-        buf += n;
-        len -= n;
-    }
-    for (; len >= 8; len -= 8, buf += 8, p += GOLDEN) {
-        w = htole64(key ^ p);
-        memcpy(buf, &w, 8);
-    }
-    if (len > 0) {
-        w = htole64(key ^ p);
-        memcpy(buf, &w, len);
-    }
-}
-
-/* Compares bytes that do not start or end on a word boundary, through sim_chunk_fill(). */
-static int
-sim_chunk_verify_bytes(uint64_t key, uint64_t off, const uint8_t *buf, size_t len)
-{
-    uint8_t expect[8];
-
-    sim_chunk_fill(key, off, expect, len);
-    return memcmp(expect, buf, len) == 0 ? 0 : -EFAULT;
-}
-
-/* 0 when @buf holds bytes [@off, @off + @len) of the chunk with key @key, else -EFAULT (the
- * errno mtty gives a stream it rejects). */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static int
-sim_chunk_verify(uint64_t key, uint64_t off, const uint8_t *buf, size_t len)
-{
-    size_t head = MIN((size_t) ((8 - off % 8) % 8), len);
-    uint64_t diff = 0, w, p;
-
-    /* Word by word in one pass: OR-ing the differences needs no buffer and no memcmp. */
-    if (head > 0 && sim_chunk_verify_bytes(key, off, buf, head) < 0) {
-        return -EFAULT;
-    }
-    off += head;
-    buf += head;
-    len -= head;
-    for (p = (off / 8) * GOLDEN; len >= 8; len -= 8, buf += 8, off += 8, p += GOLDEN) {
-        memcpy(&w, buf, 8);
-        diff |= w ^ htole64(key ^ p);
-    }
-    if (diff != 0) {
-        return -EFAULT;
-    }
-    return len > 0 ? sim_chunk_verify_bytes(key, off, buf, len) : 0;
-}
+/* The bytes of a chunk, key ^ (j * GOLDEN) for word j, come from sim_content.c: vector code
+ * that generates and checks them at memory speed in any build. */
 
 /* The key of the payload chunk holding payload offset @off in the image (seed, gen). */
 static uint64_t
@@ -272,7 +211,7 @@ sim_payload_fill(const SimDevice *d, uint64_t seed, uint64_t gen, uint64_t off, 
         uint64_t in = off % SIM_CHUNK_SIZE;
         size_t n = MIN((uint64_t) len, SIM_CHUNK_SIZE - in);
 
-        sim_chunk_fill(sim_payload_key(d, seed, gen, off), in, buf, n);
+        sim_content_fill(sim_payload_key(d, seed, gen, off), in, buf, n);
         off += n;
         buf += n;
         len -= n;
@@ -287,7 +226,7 @@ sim_payload_verify(const SimDevice *d, uint64_t seed, uint64_t gen, uint64_t off
     while (len > 0) {
         uint64_t in = off % SIM_CHUNK_SIZE;
         size_t n = MIN((uint64_t) len, SIM_CHUNK_SIZE - in);
-        int r = sim_chunk_verify(sim_payload_key(d, seed, gen, off), in, buf, n);
+        int r = sim_content_verify(sim_payload_key(d, seed, gen, off), in, buf, n);
 
         if (r < 0) {
             return r;
@@ -528,8 +467,8 @@ sim_record_produce(SimSession *s, uint8_t *buf, size_t size)
     }
     if (done < size && rec->off < rec->len) {
         n = MIN((uint64_t) (size - done), rec->len - rec->off);
-        sim_chunk_fill(sim_chunk_key(s->seed, rec->chunk, rec->value), rec->off - SIM_RECORD_SIZE,
-                       buf + done, n);
+        sim_content_fill(sim_chunk_key(s->seed, rec->chunk, rec->value),
+                         rec->off - SIM_RECORD_SIZE, buf + done, n);
         rec->off += n;
         done += n;
     }
@@ -696,8 +635,8 @@ sim_resume_record(SimSession *s, const uint8_t *buf, size_t size, size_t *ret_us
         return rec->off == SIM_RECORD_SIZE ? sim_resume_record_header(s) : 0;
     }
     n = MIN((uint64_t) size, rec->len - rec->off);
-    r = sim_chunk_verify(sim_chunk_key(s->seed, rec->chunk, rec->value), rec->off - SIM_RECORD_SIZE,
-                         buf, n);
+    r = sim_content_verify(sim_chunk_key(s->seed, rec->chunk, rec->value),
+                           rec->off - SIM_RECORD_SIZE, buf, n);
     if (r < 0) {
         return r;
     }
