@@ -22,6 +22,7 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/strutil.h"
+#include "worker.h"
 
 #define DEFAULT_SOCKET "/run/vfio-migd/api.sock"
 /* Each device operation holds a worker for its whole duration (arcs may take seconds on
@@ -85,8 +86,8 @@ parse_args(int argc, char **argv, Options *o)
             log_set_max_level(level);
             break;
         case 'w':
-            if (parse_int_bounded(optarg, 1, 1024, &v) < 0) {
-                fprintf(stderr, "vfio-migd: --workers takes a number from 1 to 1024\n");
+            if (parse_int_bounded(optarg, 1, WORKER_MAX, &v) < 0) {
+                fprintf(stderr, "vfio-migd: --workers takes a number from 1 to %d\n", WORKER_MAX);
                 return -EINVAL;
             }
             o->workers = (int) v;
@@ -179,20 +180,23 @@ main(int argc, char **argv)
 {
     Options o = {.socket_path = DEFAULT_SOCKET, .workers = DEFAULT_WORKERS};
     Daemon dm = {0};
-    char workers[16];
     int r;
 
     r = parse_args(argc, argv, &o);
     if (r != 0) {
         return r > 0 ? EXIT_SUCCESS : 2;
     }
-    /* libuv reads this once, when the first work item is queued. */
-    (void) snprintf(workers, sizeof(workers), "%d", o.workers);
-    (void) setenv("UV_THREADPOOL_SIZE", workers, 1);
     (void) signal(SIGPIPE, SIG_IGN);
 
     grpc_init();
     dm.loop = uv_default_loop();
+    /* The workers exist before the API is served, so that no device operation, the first
+     * group transition included, waits for them to be made. */
+    r = worker_pool_start(dm.loop, (unsigned) o.workers);
+    if (r < 0) {
+        (void) log_warning_errno(r, "Cannot start the %d workers now, they start with the first "
+                          "device operation, ignoring: %m", o.workers);
+    }
     r = daemon_start(&dm, &o);
     if (r >= 0) {
         (void) uv_run(dm.loop, UV_RUN_DEFAULT);

@@ -79,6 +79,16 @@ stop_daemon INT
 assert_eq "0" "$DAEMON_RC" "SIGINT: exit 0"
 assert_file_absent "$SOCK" "SIGINT: the socket file is removed"
 
+# ---- the workers exist before the first device operation (daemon/worker.h)
+
+# libuv would make its pool inside the first operation and delay it by milliseconds; the
+# daemon makes it at start-up. Nothing has been queued yet here: only health was asked.
+start_daemon --workers 40
+assert_le 41 "$(find "/proc/$DAEMON_PID/task" -mindepth 1 -maxdepth 1 | wc -l)" \
+    "--workers 40: the 40 worker threads run once the daemon serves, before any operation"
+stop_daemon TERM
+assert_eq "0" "$DAEMON_RC" "--workers 40: SIGTERM, exit 0"
+
 # ---- SIGTERM with an operation in flight
 
 # slow_shutdown LATENCY_MS: SIGTERM while a state change of one arc sleeps LATENCY_MS
