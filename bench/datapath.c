@@ -16,10 +16,8 @@
  *  - crc32c lines: every CRC32C implementation this CPU has, over one chunk-sized buffer.
  * Each figure is the median of RUNS passes; a pass moves 256 MiB ($BENCH_DATAPATH_MIB, 1 to
  * 4096: smaller for a run under valgrind --tool=callgrind, whose instruction counts do not
- * depend on the machine's load). gb_s is
- * bytes / wall time, cpu_gb_s bytes / this thread's CPU time (on a busy machine the second
- * drops less). One JSON line per figure:
- *   {"bench":"datapath","op":"fill","impl":"sim-session","block":524288,"gb_s":..,"cpu_gb_s":..}
+ * depend on the machine's load). gb_s is bytes / wall time. One JSON line per figure:
+ *   {"bench":"datapath","op":"fill","impl":"sim-session","block":524288,"gb_s":..}
  * Nothing is asserted; exit 1 only when something failed (a verify error is a failure).
  */
 #include <errno.h>
@@ -27,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/backend.h"
 #include "backend/sim_content.h"
@@ -42,48 +39,29 @@
 #define BLOCK (512u << 10) /* MIGRATION_DATA_CHUNK: what a pump reads and writes at once */
 #define SIM_CHUNK (64u << 10) /* the sim device's chunk: one key per 64 KiB */
 
+/* Wall time only: the CPU-time clock is a system call, as slow as a tenth of a block's
+ * work, and the figures that must not depend on the machine's load are callgrind's
+ * instruction counts (bench/README.md), not a clock. */
 typedef struct Timing {
-    uint64_t wall_ns;
-    uint64_t cpu_ns;
+    uint64_t ns;
 } Timing;
 
-static uint64_t
-thread_cpu_ns(void)
-{
-    struct timespec ts;
-
-    (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-/* The CPU clock is a system call, the wall clock is not: each is read outside the other's
- * interval, so the wall time holds no system call of the benchmark's own. */
 static void
-timing_start(uint64_t *wall, uint64_t *cpu)
+timing_stop(Timing *t, uint64_t start_ns)
 {
-    *cpu = thread_cpu_ns();
-    *wall = bench_now_ns();
-}
-
-static void
-timing_stop(Timing *t, uint64_t wall, uint64_t cpu)
-{
-    t->wall_ns += bench_now_ns() - wall;
-    t->cpu_ns += thread_cpu_ns() - cpu;
+    t->ns += bench_now_ns() - start_ns;
 }
 
 static void
 print_line(const char *op, const char *impl, uint64_t bytes, const Timing *runs)
 {
-    double wall[RUNS], cpu[RUNS];
+    double gb_s[RUNS];
 
     for (int i = 0; i < RUNS; i++) {
-        wall[i] = (double) bytes / (double) MAX(runs[i].wall_ns, UINT64_C(1));
-        cpu[i] = (double) bytes / (double) MAX(runs[i].cpu_ns, UINT64_C(1));
+        gb_s[i] = (double) bytes / (double) MAX(runs[i].ns, UINT64_C(1));
     }
     printf("{\"bench\":\"datapath\",\"op\":\"%s\",\"impl\":\"%s\",\"block\":%u,"
-           "\"gb_s\":%.2f,\"cpu_gb_s\":%.2f}\n", op, impl, BLOCK, bench_median(wall, RUNS),
-           bench_median(cpu, RUNS));
+           "\"gb_s\":%.2f}\n", op, impl, BLOCK, bench_median(gb_s, RUNS));
     fflush(stdout);
 }
 
@@ -116,7 +94,7 @@ session_pass(uint8_t *buf, uint64_t bytes, Timing *fill, Timing *verify)
 {
     BackendDevice *src = NULL, *dst = NULL;
     DataSession *out = NULL, *in = NULL;
-    uint64_t wall, cpu;
+    uint64_t t0;
     int r;
 
     r = sim_session("bench", bytes, DEVICE_STATE_STOP_COPY, &src, &out);
@@ -124,16 +102,16 @@ session_pass(uint8_t *buf, uint64_t bytes, Timing *fill, Timing *verify)
         r = sim_session("bench", bytes, DEVICE_STATE_RESUMING, &dst, &in);
     }
     while (r >= 0) {
-        timing_start(&wall, &cpu);
+        t0 = bench_now_ns();
         ssize_t n = out->ops->read(out, buf, BLOCK);
-        timing_stop(fill, wall, cpu);
+        timing_stop(fill, t0);
         if (n <= 0) {
             r = (int) n;
             break;
         }
-        timing_start(&wall, &cpu);
+        t0 = bench_now_ns();
         ssize_t w = in->ops->write(in, buf, (size_t) n);
-        timing_stop(verify, wall, cpu);
+        timing_stop(verify, t0);
         if (w != n) {
             fprintf(stderr, PROG ": the resuming sim device refused its own data: %zd\n", w);
             r = w < 0 ? (int) w : -EIO;
@@ -174,20 +152,20 @@ bench_content(uint8_t *buf, uint64_t bytes)
     for (int impl = 0; impl <= (int) sim_content_impl(); impl++) {
         SimContentImpl ci = (SimContentImpl) impl;
         Timing fill[RUNS] = {0}, verify[RUNS] = {0};
-        uint64_t wall, cpu;
+        uint64_t t0;
         int r = 0;
 
         for (int i = 0; i < RUNS; i++) {
-            timing_start(&wall, &cpu);
+            t0 = bench_now_ns();
             for (uint64_t done = 0; done < bytes; done += SIM_CHUNK) {
                 sim_content_fill_with(ci, done % BLOCK, 0, buf + done % BLOCK, SIM_CHUNK);
             }
-            timing_stop(&fill[i], wall, cpu);
-            timing_start(&wall, &cpu);
+            timing_stop(&fill[i], t0);
+            t0 = bench_now_ns();
             for (uint64_t done = 0; done < bytes; done += SIM_CHUNK) {
                 r |= sim_content_verify_with(ci, done % BLOCK, 0, buf + done % BLOCK, SIM_CHUNK);
             }
-            timing_stop(&verify[i], wall, cpu);
+            timing_stop(&verify[i], t0);
         }
         if (r != 0) {
             fprintf(stderr, PROG ": %s: verify rejected what fill wrote\n",
@@ -208,13 +186,12 @@ bench_crc(const uint8_t *buf, uint64_t bytes)
         volatile uint32_t sink = 0;
 
         for (int i = 0; i < RUNS; i++) {
-            uint64_t wall, cpu;
+            uint64_t t0 = bench_now_ns();
 
-            timing_start(&wall, &cpu);
             for (uint64_t done = 0; done < bytes; done += BLOCK) {
                 sink = crc32c_with((Crc32cImpl) impl, sink, buf, BLOCK);
             }
-            timing_stop(&t[i], wall, cpu);
+            timing_stop(&t[i], t0);
         }
         print_line("crc32c", crc32c_impl_name((Crc32cImpl) impl), bytes, t);
     }

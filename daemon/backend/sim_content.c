@@ -78,9 +78,12 @@ diff_words_scalar(uint64_t key, uint64_t p, const uint8_t *buf, size_t words)
  * slower than the scalar loop. */
 
 /* Defines fill_words_<NAME>() and diff_words_<NAME>() on vectors of type VEC (uint64_t
- * lanes) for the instruction set TARGET ("default" for the base one). */
+ * lanes) for the instruction set TARGET ("default" for the base one). The main loops take
+ * four vectors per step: with one, the loop's own add, compare and branch cost as much as
+ * the work, and a step of four measured 1.6 to 2 times faster (bench-datapath). */
 #define DEFINE_WORD_LOOPS(NAME, VEC, TARGET)                                                   \
     enum { NAME##_lanes = sizeof(VEC) / sizeof(uint64_t) };                                   \
+    static const uint64_t NAME##_step = NAME##_lanes * GOLDEN; /* one vector further */       \
                                                                                                \
     __attribute__((target(TARGET))) static void                                                \
     fill_words_##NAME(uint64_t key, uint64_t p, uint8_t *buf, size_t words)                    \
@@ -91,11 +94,21 @@ diff_words_scalar(uint64_t key, uint64_t p, const uint8_t *buf, size_t words)
         for (int k = 0; k < NAME##_lanes; k++) {                                               \
             pv[k] = p + (uint64_t) k * GOLDEN;                                                 \
         }                                                                                      \
+        for (; i + 4 * NAME##_lanes <= words; i += 4 * NAME##_lanes) {                         \
+            VEC w0 = key ^ pv, w1 = key ^ (pv + NAME##_step);                                  \
+            VEC w2 = key ^ (pv + 2 * NAME##_step), w3 = key ^ (pv + 3 * NAME##_step);          \
+                                                                                               \
+            memcpy(buf + 8 * i, &w0, sizeof(w0));                                              \
+            memcpy(buf + 8 * i + sizeof(VEC), &w1, sizeof(w1));                                \
+            memcpy(buf + 8 * i + 2 * sizeof(VEC), &w2, sizeof(w2));                            \
+            memcpy(buf + 8 * i + 3 * sizeof(VEC), &w3, sizeof(w3));                            \
+            pv += 4 * NAME##_step;                                                             \
+        }                                                                                      \
         for (; i + NAME##_lanes <= words; i += NAME##_lanes) {                                 \
             VEC w = key ^ pv;                                                                  \
                                                                                                \
             memcpy(buf + 8 * i, &w, sizeof(w));                                                \
-            pv += NAME##_lanes * GOLDEN;                                                       \
+            pv += NAME##_step;                                                                 \
         }                                                                                      \
         fill_words_scalar_body(key, p + i * GOLDEN, buf + 8 * i, words - i);                   \
     }                                                                                          \
@@ -103,22 +116,33 @@ diff_words_scalar(uint64_t key, uint64_t p, const uint8_t *buf, size_t words)
     __attribute__((target(TARGET))) static uint64_t                                            \
     diff_words_##NAME(uint64_t key, uint64_t p, const uint8_t *buf, size_t words)              \
     {                                                                                          \
-        VEC pv, dv = {0}, w;                                                                   \
+        VEC pv, d0 = {0}, d1 = {0}, w0, w1, w2, w3;                                            \
         uint64_t diff;                                                                         \
         size_t i = 0;                                                                          \
                                                                                                \
         for (int k = 0; k < NAME##_lanes; k++) {                                               \
             pv[k] = p + (uint64_t) k * GOLDEN;                                                 \
         }                                                                                      \
-        /* OR-ing the differences needs no branch per word and no buffer to compare with. */   \
-        for (; i + NAME##_lanes <= words; i += NAME##_lanes) {                                 \
-            memcpy(&w, buf + 8 * i, sizeof(w));                                                \
-            dv |= w ^ (key ^ pv);                                                              \
-            pv += NAME##_lanes * GOLDEN;                                                       \
+        /* OR-ing the differences needs no branch per word and no buffer to compare with;     \
+         * two accumulators, so that the ORs of a step do not wait for each other. */          \
+        for (; i + 4 * NAME##_lanes <= words; i += 4 * NAME##_lanes) {                         \
+            memcpy(&w0, buf + 8 * i, sizeof(w0));                                              \
+            memcpy(&w1, buf + 8 * i + sizeof(VEC), sizeof(w1));                                \
+            memcpy(&w2, buf + 8 * i + 2 * sizeof(VEC), sizeof(w2));                            \
+            memcpy(&w3, buf + 8 * i + 3 * sizeof(VEC), sizeof(w3));                            \
+            d0 |= (w0 ^ (key ^ pv)) | (w1 ^ (key ^ (pv + NAME##_step)));                       \
+            d1 |= (w2 ^ (key ^ (pv + 2 * NAME##_step))) | (w3 ^ (key ^ (pv + 3 * NAME##_step))); \
+            pv += 4 * NAME##_step;                                                             \
         }                                                                                      \
+        for (; i + NAME##_lanes <= words; i += NAME##_lanes) {                                 \
+            memcpy(&w0, buf + 8 * i, sizeof(w0));                                              \
+            d0 |= w0 ^ (key ^ pv);                                                             \
+            pv += NAME##_step;                                                                 \
+        }                                                                                      \
+        d0 |= d1;                                                                              \
         diff = diff_words_scalar_body(key, p + i * GOLDEN, buf + 8 * i, words - i);            \
         for (int k = 0; k < NAME##_lanes; k++) {                                               \
-            diff |= dv[k];                                                                     \
+            diff |= d0[k];                                                                     \
         }                                                                                      \
         return diff;                                                                           \
     }                                                                                          \

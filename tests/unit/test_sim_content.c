@@ -5,9 +5,10 @@
  * The oracle is the formula of docs/simulated-devices.md "Content model", computed byte by
  * byte below: byte b of a chunk with key K is byte (b mod 8) of the little-endian word
  * K ^ ((b div 8) * 0x9E3779B97F4A7C15). The scalar implementation is held against it; every
- * other implementation this CPU has is held against the scalar one, for every length and
- * every alignment of the buffer and of the chunk offset across several vector widths, so each
- * loop, its scalar rest and both partial words are crossed. Guard bytes around each buffer
+ * other implementation this CPU has is held against the scalar one, for every length up to
+ * two steps of the widest main loop and then some, and every alignment of the buffer and of
+ * the chunk offset, so each loop (four vectors per step, then one), the scalar rest and both
+ * partial words are crossed. Guard bytes around each buffer
  * show that nothing outside it is written; the ASan build shows that nothing outside it is
  * read.
  */
@@ -23,7 +24,9 @@
 #include "backend/sim_content.h"
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
-#define MAX_LEN 200  /* > 3 AVX-512 steps of 64 bytes, with partial words at both ends */
+/* Two main-loop steps of AVX-512 (4 vectors, 256 bytes), a single-vector step and a scalar
+ * rest, with partial words at both ends. */
+#define MAX_LEN 560
 #define MAX_OFF 17   /* chunk offsets 0..16: every position inside a word, twice */
 #define MAX_ALIGN 64 /* buffer addresses at every offset inside a cache line */
 #define GUARD 16
@@ -52,13 +55,12 @@ guarded(uint8_t *area, size_t align)
 static void
 assert_guards(const uint8_t *area, const uint8_t *buf, size_t len, const char *what)
 {
-    for (const uint8_t *p = area; p < buf; p++) {
-        cr_assert_eq(*p, GUARD_BYTE, "%s wrote %td bytes before the buffer", what, buf - p);
-    }
-    for (const uint8_t *p = buf + len; p < area + AREA_SIZE; p++) {
-        cr_assert_eq(*p, GUARD_BYTE, "%s wrote %td bytes after the buffer", what,
-                     p - (buf + len) + 1);
-    }
+    static uint8_t guards[AREA_SIZE];
+    size_t before = (size_t) (buf - area), after = AREA_SIZE - before - len;
+
+    memset(guards, GUARD_BYTE, sizeof(guards));
+    cr_assert_arr_eq(area, guards, before, "%s wrote before the buffer", what);
+    cr_assert_arr_eq(buf + len, guards, after, "%s wrote after the buffer", what);
 }
 
 static SimContentImpl
@@ -133,17 +135,18 @@ Test(content, fill_agrees_with_scalar_for_every_length_and_alignment)
 }
 
 /* Every implementation accepts the right bytes and refuses one flipped bit anywhere in the
- * range, at every position; bytes outside the range do not count. */
+ * range, at every position; bytes outside the range do not count. Chunk offsets 0..8 put
+ * the range's start at every position inside a word. */
 Test(content, verify_agrees_with_scalar_for_every_length_and_alignment)
 {
     _Alignas(64) uint8_t area[AREA_SIZE];
-    const size_t aligns[] = {0, 1, 7, 8, 31, 63};
+    const size_t aligns[] = {0, 1, 7, 63};
 
     for (int i = 0; i <= (int) sim_content_impl(); i++) {
         const char *name = sim_content_impl_name(impl_at(i));
 
         for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++) {
-            for (uint64_t off = 0; off < MAX_OFF; off++) {
+            for (uint64_t off = 0; off <= 8; off++) {
                 for (size_t len = 0; len <= MAX_LEN; len++) {
                     uint8_t *buf = guarded(area, aligns[a]);
 
@@ -155,12 +158,16 @@ Test(content, verify_agrees_with_scalar_for_every_length_and_alignment)
                                  name, aligns[a], off, len);
                     for (size_t b = 0; b < len; b++) {
                         uint8_t bit = (uint8_t) (1u << ((b + len) % 8));
+                        int r;
 
                         buf[b] ^= bit;
-                        cr_assert_eq(sim_content_verify_with(impl_at(i), keys[1], off, buf, len),
-                                     -EFAULT, "%s took a flipped bit: align %zu offset %" PRIu64
-                                     " length %zu byte %zu", name, aligns[a], off, len, b);
+                        r = sim_content_verify_with(impl_at(i), keys[1], off, buf, len);
                         buf[b] ^= bit;
+                        if (r != -EFAULT) {
+                            cr_assert_fail("%s took a flipped bit: align %zu offset %" PRIu64
+                                           " length %zu byte %zu: %d", name, aligns[a], off,
+                                           len, b, r);
+                        }
                     }
                 }
             }
