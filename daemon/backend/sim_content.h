@@ -13,13 +13,13 @@
  * process, and any one can be run on demand so that the tests can hold each against the
  * scalar reference:
  *   - scalar: one word at a time, the reference;
- *   - vector: GCC vector extensions, eight words per step, in the base instruction set
+ *   - vector: GCC vector extensions, four registers per step, in the base instruction set
  *     (SSE2 on x86-64, NEON on arm64);
  *   - AVX2 and AVX-512: the same source compiled for those instruction sets.
- * The vector code is written out rather than left to the auto-vectoriser, because GCC's -O2
- * (the default RelWithDebInfo build and Debian's packages) vectorises these loops only
- * where that needs no scalar epilogue, which these never are: scalar loops ran 3 to 4 times
- * slower at -O2 than at -O3 (bench/README.md).
+ * The vector code is written out rather than left to the auto-vectoriser: GCC's -O2 (the
+ * default RelWithDebInfo build and Debian's packages) vectorises a loop only when it needs no
+ * scalar epilogue, and these loops, of any length, do. The compiler's loops ran about five
+ * times slower at -O2 than at -O3; these run alike at both, and faster (bench/README.md).
  *
  * Pure: no I/O, no allocation. Threads: any.
  */
@@ -29,7 +29,7 @@
 
 typedef enum SimContentImpl {
     SIM_CONTENT_IMPL_SCALAR, /* one word at a time: the reference */
-    SIM_CONTENT_IMPL_VECTOR, /* eight words per step in the base instruction set */
+    SIM_CONTENT_IMPL_VECTOR, /* vector code in the base instruction set (SSE2, NEON) */
     SIM_CONTENT_IMPL_AVX2,   /* x86-64 with AVX2 */
     SIM_CONTENT_IMPL_AVX512, /* x86-64 with AVX-512F */
     _SIM_CONTENT_IMPL_MAX,
