@@ -194,8 +194,8 @@ main(int argc, char **argv)
      * group transition included, waits for them to be made. */
     r = worker_pool_start(dm.loop, (unsigned) o.workers);
     if (r < 0) {
-        (void) log_warning_errno(r, "Cannot start the %d workers now, they start with the first "
-                          "device operation, ignoring: %m", o.workers);
+        (void) log_warning_errno(r, "Cannot start the %d workers now, they start with the "
+                                 "first device operation, ignoring: %m", o.workers);
     }
     r = daemon_start(&dm, &o);
     if (r >= 0) {
