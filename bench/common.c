@@ -17,15 +17,6 @@
 #include "vfio_migd/v1/groups.pb-c.h"
 #include "vfio_migd/v1/system.pb-c.h"
 
-uint64_t
-bench_now_ns(void)
-{
-    struct timespec ts;
-
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
 int
 bench_daemon_start(const char *binary, Daemon *d)
 {
@@ -52,12 +43,12 @@ bench_daemon_start(const char *binary, Daemon *d)
 int
 bench_daemon_wait_ready(Daemon *d, RpcClient *c)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t) BENCH_START_TIMEOUT_MS * 1000000u;
+    uint64_t deadline = clock_now_ns() + (uint64_t) BENCH_START_TIMEOUT_MS * 1000000u;
     VfioMigd__V1__GetVersionRequest req = VFIO_MIGD__V1__GET_VERSION_REQUEST__INIT;
     RpcError err = {};
     int status;
 
-    while (bench_now_ns() < deadline) {
+    while (clock_now_ns() < deadline) {
         ProtobufCMessage *resp = NULL;
 
         if (rpc_client_call(c, "/vfio_migd.v1.SystemService/GetVersion", &req.base,
@@ -105,13 +96,13 @@ bench_daemon_rss_kib(pid_t pid)
 void
 bench_daemon_stop(Daemon *d)
 {
-    uint64_t deadline = bench_now_ns() + (uint64_t) BENCH_STOP_TIMEOUT_MS * 1000000u;
+    uint64_t deadline = clock_now_ns() + (uint64_t) BENCH_STOP_TIMEOUT_MS * 1000000u;
     int status;
 
     if (d->pid > 0) {
         (void) kill(d->pid, SIGTERM);
         while (waitpid(d->pid, &status, WNOHANG) == 0) {
-            if (bench_now_ns() > deadline) {
+            if (clock_now_ns() > deadline) {
                 fprintf(stderr, "bench: the daemon ignored SIGTERM, killing it\n");
                 (void) kill(d->pid, SIGKILL);
                 (void) waitpid(d->pid, &status, 0);

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "client.h"
+#include "util/clock.h"
 #include "vfio_migd/v1/devices.pb-c.h"
 
 #define BENCH_START_TIMEOUT_MS 10000
@@ -30,7 +31,6 @@ typedef struct Daemon {
     char lock[136];     /* the daemon's lock file next to the socket */
 } Daemon;
 
-uint64_t bench_now_ns(void);
 /* Forks and execs @binary --socket <tmp>/api.sock --log-level warning. */
 int bench_daemon_start(const char *binary, Daemon *d);
 /* Polls GetVersion until it answers, the daemon dies, or 10 s pass. */

@@ -49,7 +49,7 @@ typedef struct Timing {
 static void
 timing_stop(Timing *t, uint64_t start_ns)
 {
-    t->ns += bench_now_ns() - start_ns;
+    t->ns += clock_now_ns() - start_ns;
 }
 
 static void
@@ -102,14 +102,14 @@ session_pass(uint8_t *buf, uint64_t bytes, Timing *fill, Timing *verify)
         r = sim_session("bench", bytes, DEVICE_STATE_RESUMING, &dst, &in);
     }
     while (r >= 0) {
-        t0 = bench_now_ns();
+        t0 = clock_now_ns();
         ssize_t n = out->ops->read(out, buf, BLOCK);
         timing_stop(fill, t0);
         if (n <= 0) {
             r = (int) n;
             break;
         }
-        t0 = bench_now_ns();
+        t0 = clock_now_ns();
         ssize_t w = in->ops->write(in, buf, (size_t) n);
         timing_stop(verify, t0);
         if (w != n) {
@@ -156,12 +156,12 @@ bench_content(uint8_t *buf, uint64_t bytes)
         int r = 0;
 
         for (int i = 0; i < RUNS; i++) {
-            t0 = bench_now_ns();
+            t0 = clock_now_ns();
             for (uint64_t done = 0; done < bytes; done += SIM_CHUNK) {
                 sim_content_fill_with(ci, done % BLOCK, 0, buf + done % BLOCK, SIM_CHUNK);
             }
             timing_stop(&fill[i], t0);
-            t0 = bench_now_ns();
+            t0 = clock_now_ns();
             for (uint64_t done = 0; done < bytes; done += SIM_CHUNK) {
                 r |= sim_content_verify_with(ci, done % BLOCK, 0, buf + done % BLOCK, SIM_CHUNK);
             }
@@ -186,7 +186,7 @@ bench_crc(const uint8_t *buf, uint64_t bytes)
         volatile uint32_t sink = 0;
 
         for (int i = 0; i < RUNS; i++) {
-            uint64_t t0 = bench_now_ns();
+            uint64_t t0 = clock_now_ns();
 
             for (uint64_t done = 0; done < bytes; done += BLOCK) {
                 sink = crc32c_with((Crc32cImpl) impl, sink, buf, BLOCK);

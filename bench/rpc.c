@@ -128,15 +128,15 @@ run_sequential(RpcClient *c, Results *res)
     for (unsigned i = 0; i < BENCH_WARMUP_CALLS && r == 0; i++) {
         r = get_device(c, &err);
     }
-    begin = bench_now_ns();
+    begin = clock_now_ns();
     for (unsigned i = 0; i < BENCH_SEQ_CALLS && r == 0; i++) {
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = clock_now_ns();
 
         r = get_device(c, &err);
-        lat[i] = bench_now_ns() - t0;
+        lat[i] = clock_now_ns() - t0;
     }
     if (r == 0) {
-        res->seq_calls_per_s = BENCH_SEQ_CALLS / ((double) (bench_now_ns() - begin) / 1e9);
+        res->seq_calls_per_s = BENCH_SEQ_CALLS / ((double) (clock_now_ns() - begin) / 1e9);
         res->p50_us = percentile_us(lat, BENCH_SEQ_CALLS, 50);
         res->p99_us = percentile_us(lat, BENCH_SEQ_CALLS, 99);
     } else {
@@ -191,10 +191,10 @@ worker_run(void *userdata)
         return NULL;
     }
     for (unsigned i = 0; i < BENCH_THREAD_CALLS && w->r == 0; i++) {
-        uint64_t t0 = bench_now_ns();
+        uint64_t t0 = clock_now_ns();
 
         w->r = get_device(w->client, &err);
-        w->lat_ns[i] = bench_now_ns() - t0;
+        w->lat_ns[i] = clock_now_ns() - t0;
     }
     if (w->r < 0) {
         fprintf(stderr, "bench-rpc: GetDevice (thread): %s (%s)\n", err.message,
@@ -244,12 +244,12 @@ run_concurrent(const char *socket, Results *res)
     }
     started = workers_start(socket, w, &gate, lat);
     gate_open(&gate, started, /* cancel= */ started < BENCH_THREADS);
-    begin = bench_now_ns();
+    begin = clock_now_ns();
     for (unsigned i = 0; i < started; i++) {
         (void) pthread_join(w[i].thread, NULL);
         r = r < 0 ? r : w[i].r;
     }
-    res->calls_per_s = (double) n / ((double) (bench_now_ns() - begin) / 1e9);
+    res->calls_per_s = (double) n / ((double) (clock_now_ns() - begin) / 1e9);
     for (unsigned i = 0; i < started; i++) {
         rpc_client_free(w[i].client);
     }

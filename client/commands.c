@@ -369,7 +369,7 @@ print_devices(Cli *cli, const VfioMigd__V1__ListDevicesResponse *resp)
 
         if (output_table_add(t, d->id, d->backend, output_state_name(d->state),
                              output_flags_string(d->migration_flags, flags, sizeof(flags)),
-                             format_bytes(d->data_size, size, sizeof(size))) < 0) {
+                             strutil_format_bytes(d->data_size, size, sizeof(size))) < 0) {
             return -ENOMEM;
         }
     }
@@ -927,7 +927,7 @@ transfer_print(Cli *cli, const TransferResult *t)
     }
     printf("%s %s %s '%s': %s (%llu bytes) in %s, state %s\n", t->verb, t->id,
            strcmp(t->verb, "saved") == 0 ? "to" : "from", t->path,
-           format_bytes(t->bytes, size, sizeof(size)), (unsigned long long) t->bytes,
+           strutil_format_bytes(t->bytes, size, sizeof(size)), (unsigned long long) t->bytes,
            output_duration(t->elapsed_us, time, sizeof(time)), output_state_name(t->state));
     printf("arcs: ");
     output_arc_chain(stdout, t->arcs, t->n_arcs);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "output.h"
+#include "util/clock.h"
 #include "util/macro.h"
 #include "util/strutil.h"
 #include "vfio_migd/v1/migrations.pb-c.h"
@@ -204,8 +205,8 @@ format_moved(const Migration *m, char *buf, size_t size)
 {
     char moved[32], total[32];
 
-    (void) snprintf(buf, size, "%s / %s", format_bytes(m->bytes, moved, sizeof(moved)),
-                    format_bytes(m->bytes + m->estimate_remaining, total, sizeof(total)));
+    (void) snprintf(buf, size, "%s / %s", strutil_format_bytes(m->bytes, moved, sizeof(moved)),
+                    strutil_format_bytes(m->bytes + m->estimate_remaining, total, sizeof(total)));
     return buf;
 }
 
@@ -214,7 +215,7 @@ format_rate(double rate, char *buf, size_t size)
 {
     char b[32];
 
-    (void) snprintf(buf, size, "%s/s", format_bytes(rate_bytes(rate), b, sizeof(b)));
+    (void) snprintf(buf, size, "%s/s", strutil_format_bytes(rate_bytes(rate), b, sizeof(b)));
     return buf;
 }
 
@@ -247,16 +248,17 @@ print_device_table(const Migration *m, bool in_flight)
         const char *error = d->error[0] ? d->error : "-";
         int r;
 
-        (void) format_bytes(d->bytes, bytes, sizeof(bytes));
-        (void) format_bytes(d->precopy_bytes, pre, sizeof(pre));
-        (void) format_bytes(d->stopcopy_bytes, stop, sizeof(stop));
+        (void) strutil_format_bytes(d->bytes, bytes, sizeof(bytes));
+        (void) strutil_format_bytes(d->precopy_bytes, pre, sizeof(pre));
+        (void) strutil_format_bytes(d->stopcopy_bytes, stop, sizeof(stop));
         if (in_flight) {
             r = output_table_add(t, d->id, output_state_name(d->state), bytes, pre, stop,
-                                 format_bytes(d->initial_bytes, initial, sizeof(initial)),
-                                 format_bytes(d->dirty_bytes, dirty, sizeof(dirty)),
+                                 strutil_format_bytes(d->initial_bytes, initial, sizeof(initial)),
+                                 strutil_format_bytes(d->dirty_bytes, dirty, sizeof(dirty)),
                                  format_rate(d->rate, rate, sizeof(rate)),
                                  d->done ? "done"
-                                         : format_bytes(d->estimate_remaining, rem, sizeof(rem)),
+                                         : strutil_format_bytes(d->estimate_remaining, rem,
+                                                                sizeof(rem)),
                                  error);
         } else {
             r = output_table_add(t, d->id, output_state_name(d->state), bytes, pre, stop, error);
@@ -315,10 +317,10 @@ print_migration(const Migration *m)
         (void) strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S %z", &tm);
         output_field("started", "%s", started);
     }
-    output_field("bytes", "%s (%llu bytes)", format_bytes(m->bytes, buf, sizeof(buf)),
+    output_field("bytes", "%s (%llu bytes)", strutil_format_bytes(m->bytes, buf, sizeof(buf)),
                  (unsigned long long) m->bytes);
-    output_field("remaining", "%s (estimate)", format_bytes(m->estimate_remaining, buf,
-                                                             sizeof(buf)));
+    output_field("remaining", "%s (estimate)",
+                 strutil_format_bytes(m->estimate_remaining, buf, sizeof(buf)));
     output_field("rate", "%s", format_rate(m->rate, buf, sizeof(buf)));
     output_field("elapsed", "%s", output_duration(m->elapsed_us, buf, sizeof(buf)));
     output_field("pre-copy", "%s",
@@ -351,7 +353,7 @@ format_outcome(const Migration *m, char *buf, size_t size)
     (void) output_duration(m->elapsed_us, elapsed, sizeof(elapsed));
     if (migration_is_completed(m)) {
         (void) snprintf(buf, size, "completed: %s in %s (pre-copy %s, downtime %s)",
-                        format_bytes(m->bytes, bytes, sizeof(bytes)), elapsed,
+                        strutil_format_bytes(m->bytes, bytes, sizeof(bytes)), elapsed,
                         output_duration(m->precopy_us, pre, sizeof(pre)),
                         output_duration(m->downtime_us, down, sizeof(down)));
     } else if (strcmp(PHASE_NAME(m->phase), m->state) == 0) {
@@ -422,15 +424,6 @@ catch_interrupts(void)
     (void) sigemptyset(&sa.sa_mask);
     (void) sigaction(SIGINT, &sa, NULL);
     (void) sigaction(SIGTERM, &sa, NULL);
-}
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 /* The latest form of a migration, and the message that owns it (a MigrationResponse or a
@@ -671,7 +664,7 @@ parse_ms(Cli *cli, const char *option, const char *arg, uint32_t *ret)
 {
     long long v;
 
-    if (parse_int_bounded(arg, 0, UINT32_MAX, &v) < 0) {
+    if (strutil_parse_int_bounded(arg, 0, UINT32_MAX, &v) < 0) {
         return commands_usage_error(cli, "%s: '%s' is not a number of milliseconds from 0 to "
                                     "%u", option, arg, UINT32_MAX);
     }
@@ -679,7 +672,7 @@ parse_ms(Cli *cli, const char *option, const char *arg, uint32_t *ret)
     return 0;
 }
 
-/* "100M", "1G/s", "500000": bytes per second, K/M/G binary multiples (parse_size). */
+/* "100M", "1G/s", "500000": bytes per second, K/M/G binary multiples (strutil_parse_size). */
 static int
 parse_bandwidth(Cli *cli, const char *arg, uint64_t *ret)
 {
@@ -693,7 +686,7 @@ parse_bandwidth(Cli *cli, const char *arg, uint64_t *ret)
     if (len >= 2 && strcmp(buf + len - 2, "/s") == 0) {
         buf[len - 2] = '\0';
     }
-    if (parse_size(buf, ret) < 0) {
+    if (strutil_parse_size(buf, ret) < 0) {
         return commands_usage_error(cli, "--bandwidth: '%s' is not a rate in bytes per second "
                                     "(e.g. 500000, 64K, 100M, 1G; 0: unlimited)", arg);
     }
@@ -1037,7 +1030,7 @@ print_jobs(const VfioMigd__V1__ListMigrationsResponse *resp)
         char bytes[32], elapsed[32];
 
         if (output_table_add(t, m->id, ROLE_NAME(m->role), m->group, PHASE_NAME(m->phase),
-                             m->state, format_bytes(m->bytes, bytes, sizeof(bytes)),
+                             m->state, strutil_format_bytes(m->bytes, bytes, sizeof(bytes)),
                              output_duration(m->elapsed_us, elapsed, sizeof(elapsed)),
                              m->peer[0] ? m->peer : "-") < 0) {
             return -ENOMEM;
@@ -1082,7 +1075,7 @@ typedef struct Watched {
     bool printed;              /* its first line (with role, group, peer) is out */
     VfioMigd__V1__MigrationPhase phase;
     char *state;
-    uint64_t last_progress_ms; /* now_ms() of its last progress line */
+    uint64_t last_progress_ms; /* clock_now_ns() / 1000000 at its last progress line */
     uint64_t last_bytes;
     uint64_t last_elapsed_us;  /* of the form last taken: an older one is stale */
     json_object *last;         /* its latest JSON form (--json prints these at the end) */
@@ -1158,7 +1151,7 @@ static int
 watch_update(Watch *w, Watched *it, const Migration *m)
 {
     char outcome[1400], moved[80], rate[40], elapsed[32];
-    uint64_t now = now_ms();
+    uint64_t now = clock_now_ns() / 1000000;
     char *state;
 
     /* The list taken at the start may be newer than the stream's first events. */
@@ -1442,7 +1435,7 @@ print_group_transfer(const char *verb, const Migration *m, const char *path)
 
     printf("%s group %s %s '%s': %s (%llu bytes) in %s, state %s (%s)\n", verb, m->group,
            strcmp(verb, "saved") == 0 ? "to" : "from", path,
-           format_bytes(m->bytes, size, sizeof(size)), (unsigned long long) m->bytes,
+           strutil_format_bytes(m->bytes, size, sizeof(size)), (unsigned long long) m->bytes,
            output_duration(m->elapsed_us, time, sizeof(time)), group_state_name(m), m->id);
     return print_device_table(m, /* in_flight= */ false);
 }

@@ -364,8 +364,8 @@ device_stats_fields(const VfioMigd__V1__DeviceStats *s)
     output_field("arcs", "%llu", (unsigned long long) s->arcs);
     output_field("failed arcs", "%llu", (unsigned long long) s->failed_arcs);
     output_field("resets", "%llu", (unsigned long long) s->resets);
-    output_field("bytes saved", "%s", format_bytes(s->bytes_saved, buf, sizeof(buf)));
-    output_field("bytes restored", "%s", format_bytes(s->bytes_restored, buf, sizeof(buf)));
+    output_field("bytes saved", "%s", strutil_format_bytes(s->bytes_saved, buf, sizeof(buf)));
+    output_field("bytes restored", "%s", strutil_format_bytes(s->bytes_restored, buf, sizeof(buf)));
     output_field("last error", "%s", *s->last_error ? s->last_error : "-");
 }
 
@@ -379,7 +379,8 @@ output_device_fields(const VfioMigd__V1__Device *d)
     output_field("state", "%s", output_state_name(d->state));
     output_field("flags", "%s", output_flags_string(d->migration_flags, flags, sizeof(flags)));
     output_field("migratable", "%s", d->migratable ? "yes" : "no");
-    output_field("data size", "%s (%llu bytes)", format_bytes(d->data_size, size, sizeof(size)),
+    output_field("data size", "%s (%llu bytes)",
+                 strutil_format_bytes(d->data_size, size, sizeof(size)),
                  (unsigned long long) d->data_size);
     if (d->busy) {
         output_field("busy", "yes (%s)", *d->busy_operation ? d->busy_operation : "?");

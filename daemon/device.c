@@ -23,6 +23,7 @@
 #include "core/savefile.h"
 #include "manager.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/savepath.h"
@@ -66,17 +67,9 @@ struct DeviceOp {
 };
 
 static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
-
-static uint64_t
 op_elapsed_us(const DeviceOp *op)
 {
-    return (now_ns() - op->start_ns) / 1000;
+    return (clock_now_ns() - op->start_ns) / 1000;
 }
 
 static const char *
@@ -124,7 +117,7 @@ static ArcRecord *op_next_arc_record(DeviceOp *op, const FsmArc *arc);
 static void
 arc_record_end(const DeviceOp *op, ArcRecord *a)
 {
-    a->end_ns = now_ns();
+    a->end_ns = clock_now_ns();
     a->duration_us = (a->end_ns - op->start_ns) / 1000 - a->start_us;
 }
 
@@ -200,7 +193,7 @@ op_next_arc_record(DeviceOp *op, const FsmArc *arc)
         return NULL;
     }
     a = &res->arcs[res->n_arcs++];
-    *a = (ArcRecord){.from = arc->from, .to = arc->to, .begin_ns = now_ns()};
+    *a = (ArcRecord){.from = arc->from, .to = arc->to, .begin_ns = clock_now_ns()};
     a->start_us = (a->begin_ns - op->start_ns) / 1000;
     return a;
 }
@@ -529,7 +522,7 @@ op_work(uv_work_t *w)
 {
     DeviceOp *op = w->data;
 
-    op->start_ns = now_ns();
+    op->start_ns = clock_now_ns();
     op->result.start_ns = op->start_ns;
     op->result.start_state = op->cur;
     switch (op->kind) {

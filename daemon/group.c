@@ -18,6 +18,7 @@
 
 #include "manager.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -34,14 +35,6 @@ static const char *const step_names[_STEP_MAX] = {
     [STEP_RESET] = "reset", [STEP_QUIESCE] = "quiesce", [STEP_WAKE] = "wake",
     [STEP_STOP] = "stop",   [STEP_FINAL] = "final",
 };
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
 
 static bool
 has_p2p(const Device *d)
@@ -243,7 +236,7 @@ run_finish(GroupRun *run)
 {
     Group *g = run->group;
 
-    run->elapsed_us = (now_ns() - run->start_ns) / 1000;
+    run->elapsed_us = (clock_now_ns() - run->start_ns) / 1000;
     for (size_t i = 0; run->owns_lock && i < run->n_devices; i++) {
         device_unlock(run->devices[i].device);
     }
@@ -399,7 +392,7 @@ group_transition_start_ex(Group *g, DeviceState target, bool force, const void *
     }
     run->done = done;
     run->userdata = userdata;
-    run->start_ns = now_ns();
+    run->start_ns = clock_now_ns();
     run->owns_lock = lock_key == NULL;
     run->lock_key = lock_key ? lock_key : run;
     for (size_t i = 0; run->owns_lock && i < g->n_devices; i++) {
@@ -478,7 +471,7 @@ check_members(Manager *m, const char *const *ids, size_t n, char *err, size_t er
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
-        Device *d = id_is_valid(ids[i]) ? manager_find(m, ids[i]) : NULL;
+        Device *d = strutil_id_is_valid(ids[i]) ? manager_find(m, ids[i]) : NULL;
 
         if (!d) {
             (void) snprintf(err, err_size, "no device with id '%.64s'", ids[i]);
@@ -506,7 +499,7 @@ group_new(Manager *m, const char *name, const char *const *device_ids, size_t n,
     _cleanup_(group_freep) Group *g = NULL;
     int r;
 
-    if (!id_is_valid(name)) {
+    if (!strutil_id_is_valid(name)) {
         (void) snprintf(err, err_size, "'%.64s' is not a valid group name (1-%d characters from "
                         "A-Z a-z 0-9 _ . : -, not starting with - or .)", name, DEVICE_ID_MAX);
         return -EINVAL;

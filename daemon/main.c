@@ -86,7 +86,7 @@ parse_args(int argc, char **argv, Options *o)
             log_set_max_level(level);
             break;
         case 'w':
-            if (parse_int_bounded(optarg, 1, WORKER_MAX, &v) < 0) {
+            if (strutil_parse_int_bounded(optarg, 1, WORKER_MAX, &v) < 0) {
                 fprintf(stderr, "vfio-migd: --workers takes a number from 1 to %d\n", WORKER_MAX);
                 return -EINVAL;
             }

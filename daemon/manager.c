@@ -12,16 +12,9 @@
 #include "device.h"
 #include "group.h"
 #include "migration.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
-
-static uint64_t
-monotonic_ns(void)
-{
-    struct timespec ts;
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
 
 int
 manager_new(uv_loop_t *loop, Manager **ret)
@@ -33,7 +26,7 @@ manager_new(uv_loop_t *loop, Manager **ret)
     }
     m->loop = loop;
     m->sysfs_root = "/sys";
-    m->started_ns = monotonic_ns();
+    m->started_ns = clock_now_ns();
     *ret = m;
     return 0;
 }
@@ -123,7 +116,7 @@ manager_claim_id(Manager *m, const char *id, const char *prefix, unsigned next, 
         return -ENOSPC;
     }
     if (id && *id) {
-        if (!id_is_valid(id)) {
+        if (!strutil_id_is_valid(id)) {
             (void) snprintf(err, err_size,
                             "'%.64s' is not a valid device id (1-%d characters from "
                             "A-Z a-z 0-9 _ . : -, not starting with - or .)",
@@ -264,7 +257,7 @@ manager_detach(Manager *m, const char *id, char *err, size_t err_size)
 uint64_t
 manager_uptime_ms(const Manager *m)
 {
-    return (monotonic_ns() - m->started_ns) / 1000000;
+    return (clock_now_ns() - m->started_ns) / 1000000;
 }
 
 /* ---- migration listeners */

@@ -23,6 +23,7 @@
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static const char *const phase_names[_PHASE_MAX] = {
@@ -32,14 +33,6 @@ static const char *const phase_names[_PHASE_MAX] = {
     [PHASE_COMPLETED] = "completed",     [PHASE_ROLLING_BACK] = "rolling_back",
     [PHASE_FAILED] = "failed",           [PHASE_CANCELLED] = "cancelled",
 };
-
-uint64_t
-mig_now_ns(void)
-{
-    struct timespec ts;
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
-}
 
 const char *
 mig_phase_name(MigrationPhase p)
@@ -256,7 +249,7 @@ static void on_tick_closed(uv_handle_t *h);
 static void
 mig_release(MigrationJob *j)
 {
-    j->end_ns = mig_now_ns();
+    j->end_ns = clock_now_ns();
     j->tick_active = false;
     if (j->tick_initialized) {
         j->tick_initialized = false;
@@ -326,7 +319,7 @@ mig_fail_io(MigrationJob *j, int r, const char *text)
     /* The peer closed a data channel: it usually says why on the control channel a moment
      * later (FAIL); give that reason the chance to be the one reported. */
     if (j->peer_gone_ns == 0) {
-        j->peer_gone_ns = mig_now_ns();
+        j->peer_gone_ns = clock_now_ns();
         j->peer_gone_r = r;
         (void) snprintf(j->peer_gone_error, sizeof(j->peer_gone_error), "%s", text);
     }
@@ -336,7 +329,7 @@ void
 mig_check_peer_gone(MigrationJob *j)
 {
     if (j->peer_gone_ns && !mig_is_over(j) && j->phase != PHASE_ROLLING_BACK &&
-        mig_now_ns() - j->peer_gone_ns > MIGRATION_PEER_REASON_NS) {
+        clock_now_ns() - j->peer_gone_ns > MIGRATION_PEER_REASON_NS) {
         mig_fail(j, j->peer_gone_r, "%s", j->peer_gone_error);
         mig_maybe_finish_failure(j);
     }
@@ -539,7 +532,7 @@ mig_job_new(Manager *m, MigrationRole role, Group *g, MigrationJob **ret)
     (void) snprintf(j->id, sizeof(j->id), "m%u", ++m->next_job);
     j->ctl_fd = j->listen_fd = -EBADF;
     (void) pthread_mutex_init(&j->ctl_lock, NULL);
-    j->start_ns = mig_now_ns();
+    j->start_ns = clock_now_ns();
     j->started_unix_ms = (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
     migration_options_defaults(&j->opts);
     j->n_devs = g->n_devices;
@@ -666,14 +659,14 @@ mig_tick_start(MigrationJob *j, void (*cb)(uv_timer_t *))
         j->handles_open++;
     }
     j->tick_active = true;
-    j->rate_prev_ns = mig_now_ns();
+    j->rate_prev_ns = clock_now_ns();
     (void) uv_timer_start(&j->tick, cb, MIGRATION_TICK_MS, MIGRATION_TICK_MS);
 }
 
 double
 mig_update_rates(MigrationJob *j)
 {
-    uint64_t now = mig_now_ns();
+    uint64_t now = clock_now_ns();
     double dt = (double) (now - j->rate_prev_ns) / 1e9, total = 0;
 
     for (size_t i = 0; i < j->n_devs && dt > 0; i++) {

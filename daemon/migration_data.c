@@ -18,6 +18,7 @@
 
 #include "migration_internal.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 
 /* How long a pump waits at the temporary end of the pre-copy data before asking again:
  * short enough to follow a device that dirties quickly, long enough not to spin. */
@@ -56,7 +57,7 @@ throttle(MigDevice *md, uint64_t start_ns, uint64_t bytes)
     share = j->opts.bandwidth_limit / j->n_devs;
     share = share ? share : 1;
     due_ns = start_ns + bytes * 1000000000ull / share;
-    now = mig_now_ns();
+    now = clock_now_ns();
     if (due_ns > now) {
         sleep_ns(due_ns - now);
     }
@@ -120,7 +121,7 @@ mig_pump_precopy(MigWork *w)
 {
     MigrationJob *j = w->job;
     _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
-    uint64_t start_ns = mig_now_ns();
+    uint64_t start_ns = clock_now_ns();
 
     if (!buf) {
         (void) fail_work(w, -ENOMEM, "no memory for the pre-copy buffer");

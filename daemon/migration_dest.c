@@ -25,6 +25,7 @@
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define PREPARE_TIMEOUT_DEFAULT_MS 300000
@@ -128,7 +129,7 @@ on_stop_entered(MigrationJob *j, const GroupRun *run)
     }
     j->confirmed = true;
     send_confirm(j);
-    j->end_ns = mig_now_ns();
+    j->end_ns = clock_now_ns();
     if (!j->auto_resume || mig_group_transition(j, DEVICE_STATE_RUNNING, on_resumed) < 0) {
         mig_complete(j);
     }
@@ -427,7 +428,7 @@ dest_tick(uv_timer_t *t)
     mig_check_peer_gone(j);
     dest_follow_phase(j);
     if (j->phase == PHASE_WAITING &&
-        mig_now_ns() - j->start_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
+        clock_now_ns() - j->start_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
         mig_fail(j, -ETIMEDOUT, "no source connected within %u ms", j->opts.timeout_ms);
         mig_maybe_finish_failure(j);
     }

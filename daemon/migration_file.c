@@ -24,6 +24,7 @@
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/savepath.h"
 
@@ -127,7 +128,7 @@ save_done(MigWork *w)
         mig_fail(j, w->r, "%s", w->error);
         return;
     }
-    j->end_ns = mig_now_ns();
+    j->end_ns = clock_now_ns();
     j->confirmed = true; /* the file is complete: no rollback from here */
     for (size_t i = 0; i < j->n_devs; i++) {
         j->devs[i].done = true;
@@ -278,7 +279,7 @@ on_restore_finished(MigrationJob *j, const GroupRun *run)
         mig_fail(j, run->r, "the devices refused the restored state: %s", run->error);
         return;
     }
-    j->end_ns = mig_now_ns();
+    j->end_ns = clock_now_ns();
     mig_complete(j);
 }
 

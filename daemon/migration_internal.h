@@ -127,7 +127,6 @@ struct MigrationJob {
 };
 
 /* ---- migration.c ---- */
-uint64_t mig_now_ns(void);
 int mig_job_new(Manager *m, MigrationRole role, Group *g, MigrationJob **ret);
 const char *mig_phase_name(MigrationPhase p);
 void mig_set_phase(MigrationJob *j, MigrationPhase p);

@@ -23,6 +23,7 @@
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static void begin_switchover(MigrationJob *j);
@@ -213,7 +214,7 @@ control_done(MigWork *w)
     }
     mig_set_phase(j, PHASE_COMPLETING);
     j->confirmed = true;
-    j->end_ns = mig_now_ns();
+    j->end_ns = clock_now_ns();
     log_info("Migration %s: the destination confirmed; downtime %.1f ms.", j->id,
              (double) (j->end_ns - j->switchover_ns) / 1e6);
     if (mig_group_transition(j, DEVICE_STATE_STOP, on_source_stopped) < 0) {
@@ -278,7 +279,7 @@ static void
 source_tick(uv_timer_t *t)
 {
     MigrationJob *j = t->data;
-    uint64_t now = mig_now_ns();
+    uint64_t now = clock_now_ns();
     double rate;
 
     rate = mig_update_rates(j);
@@ -403,7 +404,7 @@ static void
 begin_switchover(MigrationJob *j)
 {
     if (j->switchover_ns == 0) {
-        j->switchover_ns = mig_now_ns();
+        j->switchover_ns = clock_now_ns();
         mig_set_phase(j, PHASE_SWITCHOVER);
         atomic_store(&j->stop_pumps, true);
     }
@@ -461,7 +462,7 @@ connect_done(MigWork *w)
         return;
     }
     if (j->opts.precopy && all_have_precopy(j)) {
-        j->precopy_start_ns = mig_now_ns();
+        j->precopy_start_ns = clock_now_ns();
         mig_set_phase(j, PHASE_PRECOPY);
         (void) mig_group_transition(j, DEVICE_STATE_PRE_COPY, on_precopy_entered);
     } else {

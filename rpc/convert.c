@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 
+#include "util/clock.h"
+
 void
 convert_device(const Device *d, DeviceMsg *out)
 {
@@ -238,7 +240,7 @@ int
 convert_migration(const MigrationJob *j, MigrationMsg *out)
 {
     VfioMigd__V1__Migration *m = &out->msg;
-    uint64_t end = j->end_ns ? j->end_ns : mig_now_ns();
+    uint64_t end = j->end_ns ? j->end_ns : clock_now_ns();
 
     *out = (MigrationMsg){0};
     out->devs = calloc(j->n_devs ? j->n_devs : 1, sizeof(*out->devs));

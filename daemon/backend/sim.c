@@ -1156,7 +1156,7 @@ sim_opt_migratable(SimConfig *c, const char *v, char *err, size_t err_size)
 static int
 sim_opt_size(SimConfig *c, const char *v, char *err, size_t err_size)
 {
-    int r = parse_size(v, &c->size);
+    int r = strutil_parse_size(v, &c->size);
 
     if (r == -EINVAL) {
         return sim_error(err, err_size, "size: '%s' is not a size (use e.g. 4096, 64K, 16M, 1G)",
@@ -1173,7 +1173,7 @@ sim_opt_latency(SimConfig *c, const char *v, char *err, size_t err_size)
 {
     long long x;
 
-    if (parse_int_bounded(v, 0, SIM_LATENCY_MAX_MS, &x) < 0) {
+    if (strutil_parse_int_bounded(v, 0, SIM_LATENCY_MAX_MS, &x) < 0) {
         return sim_error(err, err_size, "latency_ms: '%s' is not an integer from 0 to %d", v,
                          SIM_LATENCY_MAX_MS);
     }
@@ -1221,7 +1221,7 @@ sim_opt_fail_errno(SimConfig *c, const char *v, char *err, size_t err_size)
 {
     long long x;
 
-    if (parse_int_bounded(v, 1, SIM_ERRNO_MAX, &x) < 0) {
+    if (strutil_parse_int_bounded(v, 1, SIM_ERRNO_MAX, &x) < 0) {
         return sim_error(err, err_size, "fail_errno: '%s' is not an errno from 1 to %d", v,
                          SIM_ERRNO_MAX);
     }
@@ -1234,7 +1234,7 @@ sim_opt_fail_nth(SimConfig *c, const char *v, char *err, size_t err_size)
 {
     long long x;
 
-    if (parse_int_bounded(v, 0, INT_MAX, &x) < 0) {
+    if (strutil_parse_int_bounded(v, 0, INT_MAX, &x) < 0) {
         return sim_error(err, err_size, "fail_nth: '%s' is not a count from 0 (every time) to %d",
                          v, INT_MAX);
     }
@@ -1264,7 +1264,7 @@ sim_opt_precopy_end(SimConfig *c, const char *v, char *err, size_t err_size)
 static int
 sim_opt_precopy_dirty(SimConfig *c, const char *v, char *err, size_t err_size)
 {
-    if (parse_size(v, &c->precopy_dirty) < 0 || c->precopy_dirty > SIM_SIZE_MAX) {
+    if (strutil_parse_size(v, &c->precopy_dirty) < 0 || c->precopy_dirty > SIM_SIZE_MAX) {
         return sim_error(err, err_size, "precopy_dirty: '%s' is not a size from 0 to 64G", v);
     }
     return 0;
@@ -1362,7 +1362,7 @@ sim_config_parse(SimConfig *c, const char *options, char *err, size_t err_size)
     uint32_t seen = 0;
     int r;
 
-    while ((r = options_next(&cursor, key, sizeof(key), value, sizeof(value))) > 0) {
+    while ((r = strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value))) > 0) {
         size_t i = 0;
 
         while (i < ELEMENTSOF(sim_options) && strcmp(sim_options[i].key, key) != 0) {

@@ -14,7 +14,7 @@
 #include "macro.h"
 
 int
-parse_size(const char *s, uint64_t *ret_bytes)
+strutil_parse_size(const char *s, uint64_t *ret_bytes)
 {
     static const struct {
         const char *suffix;
@@ -49,7 +49,7 @@ parse_size(const char *s, uint64_t *ret_bytes)
 }
 
 int
-parse_int_bounded(const char *s, long long min, long long max, long long *ret)
+strutil_parse_int_bounded(const char *s, long long min, long long max, long long *ret)
 {
     long long v;
     char *end;
@@ -70,7 +70,7 @@ parse_int_bounded(const char *s, long long min, long long max, long long *ret)
 }
 
 bool
-id_is_valid(const char *id)
+strutil_id_is_valid(const char *id)
 {
     size_t n;
 
@@ -102,7 +102,8 @@ copy_bounded(const char *src, size_t len, char *dst, size_t size)
 }
 
 int
-options_next(const char **cursor, char *key, size_t key_size, char *value, size_t value_size)
+strutil_options_next(const char **cursor, char *key, size_t key_size, char *value,
+                     size_t value_size)
 {
     const char *p = *cursor;
     size_t len, key_len;
@@ -133,7 +134,7 @@ options_next(const char **cursor, char *key, size_t key_size, char *value, size_
 }
 
 char *
-format_bytes(uint64_t bytes, char *buf, size_t size)
+strutil_format_bytes(uint64_t bytes, char *buf, size_t size)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double v = (double) bytes;

@@ -12,21 +12,22 @@
 #include <stdint.h>
 
 /* "4096", "4K", "16M", "1G" (binary multiples; a trailing "iB"/"B" is accepted). */
-int parse_size(const char *s, uint64_t *ret_bytes);
+int strutil_parse_size(const char *s, uint64_t *ret_bytes);
 /* A decimal integer within [min, max]; -ERANGE outside, -EINVAL when not a number. */
-int parse_int_bounded(const char *s, long long min, long long max, long long *ret);
+int strutil_parse_int_bounded(const char *s, long long min, long long max, long long *ret);
 
 /* 1-64 characters from [A-Za-z0-9_.:-], not starting with '-' or '.'. */
 #define DEVICE_ID_MAX 64
-bool id_is_valid(const char *id);
+bool strutil_id_is_valid(const char *id);
 
 /*
  * Iterates "key=value,key=value". Each call stores the next pair into @key/@value (copied,
  * NUL-terminated, truncation is an error) and advances *@cursor. Returns 1 when a pair was
  * read, 0 at the end, -EINVAL on a malformed pair (empty key, missing '=', too long).
  */
-int options_next(const char **cursor, char *key, size_t key_size, char *value, size_t value_size);
+int strutil_options_next(const char **cursor, char *key, size_t key_size, char *value,
+                         size_t value_size);
 
 /* Formats @bytes as "256 MiB", "1.5 KiB", "60 B" into @buf (exact multiples without a
  * decimal); returns @buf. */
-char *format_bytes(uint64_t bytes, char *buf, size_t size);
+char *strutil_format_bytes(uint64_t bytes, char *buf, size_t size);

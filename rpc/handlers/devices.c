@@ -23,7 +23,7 @@ find_device_or_fail(RpcCall *call, RpcContext *ctx, const char *id)
 {
     Device *d;
 
-    if (!id_is_valid(id)) {
+    if (!strutil_id_is_valid(id)) {
         rpc_call_fail(call, -EINVAL, "'%.64s' is not a valid device id", id);
         return NULL;
     }

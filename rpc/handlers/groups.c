@@ -19,7 +19,7 @@
 static Group *
 find_group_or_fail(RpcCall *call, RpcContext *ctx, const char *name)
 {
-    Group *g = id_is_valid(name) ? group_find(ctx->manager, name) : NULL;
+    Group *g = strutil_id_is_valid(name) ? group_find(ctx->manager, name) : NULL;
 
     if (!g) {
         rpc_call_fail(call, -ENOENT, "no group named '%.64s'", name);

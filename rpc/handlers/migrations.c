@@ -14,6 +14,7 @@
 #include "manager.h"
 #include "migration.h"
 #include "migration_internal.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -359,7 +360,7 @@ on_migration_changed(MigrationListener *l, const MigrationJob *j)
         return;
     }
     if (!mig_is_over(j)) {
-        (void) watch_job(w, j, mig_now_ns());
+        (void) watch_job(w, j, clock_now_ns());
     }
     (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
 }
@@ -435,7 +436,7 @@ on_watch_tick(uv_timer_t *t)
 {
     Watcher *w = t->data;
     Manager *m = w->manager;
-    uint64_t now = mig_now_ns();
+    uint64_t now = clock_now_ns();
 
     if (m->shutting_down) {
         watch_end(w, GRPC_STATUS_UNAVAILABLE, "vfio-migd is shutting down");

@@ -21,6 +21,7 @@
 
 #include "backend/backend.h"
 #include "core/fsm.h"
+#include "util/clock.h"
 
 #define SIZE_1M (UINT64_C(1) << 20)
 #define HDR 64u
@@ -270,13 +271,11 @@ stream_records(const Bytes *st, uint64_t size, size_t *offs, size_t max)
     return n;
 }
 
+/* Seconds, for the throughput figures printed below (util/clock.h). */
 static double
 now_s(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+    return (double) clock_now_ns() / 1e9;
 }
 
 /* ---- options */

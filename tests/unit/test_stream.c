@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/stream.h"
+#include "util/clock.h"
 
 TestSuite(crc32c, .timeout = 30);
 TestSuite(stream, .timeout = 30);
@@ -227,13 +228,11 @@ Test(crc32c, chaining)
 
 /* ---- throughput: printed, never asserted (the machine may be busy) */
 
+/* Seconds on the project's monotonic clock (util/clock.h). */
 static double
 now_s(void)
 {
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double) t.tv_sec + (double) t.tv_nsec / 1e9;
+    return (double) clock_now_ns() / 1e9;
 }
 
 /* Chains @total / @size passes over @p, so *ret depends on the pass count too. */

@@ -21,7 +21,7 @@ TestSuite(strutil, .timeout = 10);
 
 #define SENTINEL UINT64_C(0x5eed5eed5eed5eed)
 
-/* ---- parse_size */
+/* ---- strutil_parse_size */
 
 Test(strutil, parse_size_accepts)
 {
@@ -56,7 +56,7 @@ Test(strutil, parse_size_accepts)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t got = SENTINEL;
 
-        cr_expect_eq(parse_size(cases[i].s, &got), 0, "'%s'", cases[i].s);
+        cr_expect_eq(strutil_parse_size(cases[i].s, &got), 0, "'%s'", cases[i].s);
         cr_expect_eq(got, cases[i].bytes, "'%s': %llu, want %llu", cases[i].s,
                      (unsigned long long)got, (unsigned long long)cases[i].bytes);
     }
@@ -78,7 +78,7 @@ Test(strutil, parse_size_overflow_is_erange)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t got = SENTINEL;
 
-        cr_expect_eq(parse_size(cases[i], &got), -ERANGE, "'%s'", cases[i]);
+        cr_expect_eq(strutil_parse_size(cases[i], &got), -ERANGE, "'%s'", cases[i]);
         cr_expect_eq(got, SENTINEL, "'%s': output written on failure", cases[i]);
     }
 }
@@ -93,13 +93,13 @@ Test(strutil, parse_size_rejects_junk)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint64_t got = SENTINEL;
 
-        cr_expect_eq(parse_size(cases[i], &got), -EINVAL, "'%s'", cases[i]);
+        cr_expect_eq(strutil_parse_size(cases[i], &got), -EINVAL, "'%s'", cases[i]);
         cr_expect_eq(got, SENTINEL, "'%s': output written on failure", cases[i]);
     }
-    cr_expect_eq(parse_size(NULL, &(uint64_t){0}), -EINVAL);
+    cr_expect_eq(strutil_parse_size(NULL, &(uint64_t){0}), -EINVAL);
 }
 
-/* ---- parse_int_bounded */
+/* ---- strutil_parse_int_bounded */
 
 Test(strutil, parse_int_bounded_accepts)
 {
@@ -121,7 +121,7 @@ Test(strutil, parse_int_bounded_accepts)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         long long got = 12345;
 
-        cr_expect_eq(parse_int_bounded(cases[i].s, cases[i].min, cases[i].max, &got), 0,
+        cr_expect_eq(strutil_parse_int_bounded(cases[i].s, cases[i].min, cases[i].max, &got), 0,
                      "'%s' in [%lld, %lld]", cases[i].s, cases[i].min, cases[i].max);
         cr_expect_eq(got, cases[i].want, "'%s': %lld", cases[i].s, got);
     }
@@ -145,8 +145,8 @@ Test(strutil, parse_int_bounded_out_of_range_is_erange)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         long long got = 12345;
 
-        cr_expect_eq(parse_int_bounded(cases[i].s, cases[i].min, cases[i].max, &got), -ERANGE,
-                     "'%s' in [%lld, %lld]", cases[i].s, cases[i].min, cases[i].max);
+        cr_expect_eq(strutil_parse_int_bounded(cases[i].s, cases[i].min, cases[i].max, &got),
+                     -ERANGE, "'%s' in [%lld, %lld]", cases[i].s, cases[i].min, cases[i].max);
         cr_expect_eq(got, 12345, "'%s': output written on failure", cases[i].s);
     }
 }
@@ -161,14 +161,14 @@ Test(strutil, parse_int_bounded_rejects_junk)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         long long got = 12345;
 
-        cr_expect_eq(parse_int_bounded(cases[i], LLONG_MIN, LLONG_MAX, &got), -EINVAL, "'%s'",
-                     cases[i]);
+        cr_expect_eq(strutil_parse_int_bounded(cases[i], LLONG_MIN, LLONG_MAX, &got), -EINVAL,
+                     "'%s'", cases[i]);
         cr_expect_eq(got, 12345, "'%s': output written on failure", cases[i]);
     }
-    cr_expect_eq(parse_int_bounded(NULL, 0, 1, &(long long){0}), -EINVAL);
+    cr_expect_eq(strutil_parse_int_bounded(NULL, 0, 1, &(long long){0}), -EINVAL);
 }
 
-/* ---- id_is_valid */
+/* ---- strutil_id_is_valid */
 
 Test(strutil, id_lengths)
 {
@@ -178,10 +178,10 @@ Test(strutil, id_lengths)
     for (size_t n = 1; n <= DEVICE_ID_MAX + 1; n++) {
         memset(id, 'a', n);
         id[n] = '\0';
-        cr_expect_eq(id_is_valid(id), n <= DEVICE_ID_MAX, "length %zu", n);
+        cr_expect_eq(strutil_id_is_valid(id), n <= DEVICE_ID_MAX, "length %zu", n);
     }
-    cr_expect_not(id_is_valid(""));
-    cr_expect_not(id_is_valid(NULL));
+    cr_expect_not(strutil_id_is_valid(""));
+    cr_expect_not(strutil_id_is_valid(NULL));
 }
 
 Test(strutil, id_charset)
@@ -196,10 +196,10 @@ Test(strutil, id_charset)
     };
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        cr_expect(id_is_valid(good[i]), "'%s' should be valid", good[i]);
+        cr_expect(strutil_id_is_valid(good[i]), "'%s' should be valid", good[i]);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_expect_not(id_is_valid(bad[i]), "'%s' should be invalid", bad[i]);
+        cr_expect_not(strutil_id_is_valid(bad[i]), "'%s' should be invalid", bad[i]);
     }
 }
 
@@ -211,11 +211,11 @@ Test(strutil, id_every_byte)
         bool want = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '_' || c == '.' || c == ':' || c == '-';
 
-        cr_expect_eq(id_is_valid(id), want, "byte 0x%02x", c);
+        cr_expect_eq(strutil_id_is_valid(id), want, "byte 0x%02x", c);
     }
 }
 
-/* ---- options_next */
+/* ---- strutil_options_next */
 
 typedef struct Pair {
     const char *key, *value;
@@ -233,7 +233,7 @@ check_options(const char *s, const Pair *want, size_t n_want, int end_r)
     for (;;) {
         const char *before = cursor;
 
-        r = options_next(&cursor, key, sizeof(key), value, sizeof(value));
+        r = strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value));
         if (r != 1) {
             cr_expect_eq(cursor, before, "'%s': cursor moved on r=%d", s, r);
             break;
@@ -275,8 +275,8 @@ Test(strutil, options_end)
     const char *null_cursor = NULL;
     char key[8] = "K", value[8] = "V";
 
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0);
-    cr_expect_eq(options_next(&null_cursor, key, sizeof(key), value, sizeof(value)), 0);
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0);
+    cr_expect_eq(strutil_options_next(&null_cursor, key, sizeof(key), value, sizeof(value)), 0);
     cr_expect_null(null_cursor);
     cr_expect_str_eq(key, "K", "key touched at the end");
     cr_expect_str_eq(value, "V", "value touched at the end");
@@ -305,7 +305,7 @@ Test(strutil, options_trailing_comma)
     char key[8], value[8];
 
     /* "a=1," is a typo: refused as a whole, cursor not advanced */
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL);
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL);
     cr_expect_eq(cursor, s);
     check_options("a=1,b=2,", (Pair[]){{"a", "1"}}, 1, -EINVAL);
 }
@@ -317,26 +317,26 @@ Test(strutil, options_too_long)
 
     /* key_size 4 holds 3 characters + NUL */
     cursor = "abc=xyz";
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
     cr_expect_str_eq(key, "abc");
     cr_expect_str_eq(value, "xyz");
     cr_expect_str_eq(cursor, "");
 
     cursor = "abcd=x";
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL,
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL,
                  "key of 4 characters in a 4-byte buffer");
     cr_expect_str_eq(cursor, "abcd=x", "cursor moved on failure");
 
     cursor = "a=wxyz";
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL,
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL,
                  "value of 4 characters in a 4-byte buffer");
     cr_expect_str_eq(cursor, "a=wxyz", "cursor moved on failure");
 
     /* the length check looks at this pair only, not the rest of the list */
     cursor = "a=b,cdefgh=ijklmn";
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
     cr_expect_str_eq(cursor, "cdefgh=ijklmn");
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL);
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), -EINVAL);
 }
 
 Test(strutil, options_cursor_advance)
@@ -345,15 +345,16 @@ Test(strutil, options_cursor_advance)
     const char *cursor = s;
     char key[8], value[8];
 
-    cr_assert_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
+    cr_assert_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
     cr_expect_eq(cursor, s + 6, "cursor should point past the comma, at 'k2'");
-    cr_assert_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
+    cr_assert_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), 1);
     cr_expect_eq(cursor, s + strlen(s), "cursor should point at the terminating NUL");
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0);
-    cr_expect_eq(options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0, "end is sticky");
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0);
+    cr_expect_eq(strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)), 0,
+                 "end is sticky");
 }
 
-/* ---- format_bytes */
+/* ---- strutil_format_bytes */
 
 Test(strutil, format_bytes_values)
 {
@@ -378,7 +379,7 @@ Test(strutil, format_bytes_values)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[32];
 
-        cr_expect_eq(format_bytes(cases[i].bytes, buf, sizeof(buf)), buf);
+        cr_expect_eq(strutil_format_bytes(cases[i].bytes, buf, sizeof(buf)), buf);
         cr_expect_str_eq(buf, cases[i].s, "%llu bytes", (unsigned long long)cases[i].bytes);
     }
 }
@@ -388,9 +389,9 @@ Test(strutil, format_bytes_header_example)
     /* strutil.h: exact multiples print without a decimal ("256 MiB"), others with one. */
     char buf[32];
 
-    cr_expect_str_eq(format_bytes(4096, buf, sizeof(buf)), "4 KiB",
+    cr_expect_str_eq(strutil_format_bytes(4096, buf, sizeof(buf)), "4 KiB",
                      "strutil.h example for 4096 bytes");
-    cr_expect_str_eq(format_bytes(1536, buf, sizeof(buf)), "1.5 KiB", "1536 bytes");
+    cr_expect_str_eq(strutil_format_bytes(1536, buf, sizeof(buf)), "1.5 KiB", "1536 bytes");
 }
 
 Test(strutil, format_bytes_no_1024_below_unit_boundary)
@@ -405,7 +406,7 @@ Test(strutil, format_bytes_no_1024_below_unit_boundary)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[32];
 
-        (void)format_bytes(cases[i], buf, sizeof(buf));
+        (void)strutil_format_bytes(cases[i], buf, sizeof(buf));
         cr_expect_null(strstr(buf, "1024"), "%llu bytes gave '%s'", (unsigned long long)cases[i],
                        buf);
     }
@@ -417,7 +418,7 @@ Test(strutil, format_bytes_small_buffer_terminates)
         char buf[32];
 
         memset(buf, 'X', sizeof(buf));
-        (void)format_bytes(UINT64_C(1536) << 30, buf, size);
+        (void)strutil_format_bytes(UINT64_C(1536) << 30, buf, size);
         cr_expect_lt(strnlen(buf, sizeof(buf)), size, "size %zu", size);
         cr_expect_eq(buf[size], 'X', "size %zu: wrote past the buffer", size);
     }
