@@ -9,3 +9,4 @@ typedef struct Manager Manager;
 typedef struct DeviceOp DeviceOp;
 typedef struct Group Group;
 typedef struct MigrationJob MigrationJob;
+typedef struct OpResult OpResult;

@@ -133,6 +133,8 @@ on_signal(uv_signal_t *h, int signum)
     }
     log_info("Received %s, shutting down.", strsignal(signum));
     sd_service_stopping(dm->sd);
+    /* From here on, calls that would change anything are refused (rpc_dispatch_admit); calls
+     * that only look still answer until the server stops taking calls. */
     dm->ctx.manager->shutting_down = true;
     /* A migration in flight rolls back (the source group returns to RUNNING) before exit. */
     migration_abort_all(dm->ctx.manager);
@@ -145,18 +147,17 @@ on_signal(uv_signal_t *h, int signum)
 static int
 daemon_start(Daemon *dm, const Options *o)
 {
-    const RpcMethod *methods;
+    RpcServerConfig cfg = {.socket_path = o->socket_path, .admit = rpc_dispatch_admit,
+                           .userdata = &dm->ctx};
     char err[512] = "";
-    size_t n;
     int r;
 
     r = manager_new(dm->loop, &dm->ctx.manager);
     if (r < 0) {
         return log_error_errno(r, "Cannot create the device manager: %m");
     }
-    methods = rpc_dispatch_table(&n);
-    r = rpc_server_new(dm->loop, o->socket_path, methods, n, &dm->ctx, &dm->ctx.server, err,
-                       sizeof(err));
+    cfg.methods = rpc_dispatch_table(&cfg.n_methods);
+    r = rpc_server_new(dm->loop, &cfg, &dm->ctx.server, err, sizeof(err));
     if (r < 0) {
         return log_error_errno(r, "Cannot serve the API: %s", err[0] ? err : strerror(-r));
     }

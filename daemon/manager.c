@@ -229,6 +229,76 @@ manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Dev
     return 0;
 }
 
+/* ---- attach with recovery */
+
+/* A reset started by manager_attach(): who to tell when it ends. */
+typedef struct AttachRecovery {
+    manager_attach_cb cb;
+    void *userdata;
+} AttachRecovery;
+
+static void
+on_attach_reset_done(Device *d, const OpResult *res, void *userdata)
+{
+    AttachRecovery rec = *(AttachRecovery *) userdata;
+
+    free(userdata);
+    if (res->r >= 0) {
+        log_notice("Device '%s' was found in %s and has been reset to %s.", d->id,
+                   fsm_state_name(d->info.initial_state), fsm_state_name(d->state));
+    }
+    rec.cb(d, d->info.initial_state, res, rec.userdata);
+}
+
+/* A migratable device that is not RUNNING when we open it was left mid-migration by a
+ * previous owner (or a crash): whatever it holds is nobody's now, and RUNNING is the only
+ * state from which every operation starts, so it is reset before anyone uses it. */
+static int
+manager_recover(Device *d, manager_attach_cb cb, void *userdata, char *err, size_t err_size)
+{
+    char why[256] = "";
+    AttachRecovery *rec;
+    int r;
+
+    log_warning("Device '%s' was found in %s (left by a previous owner?); resetting it.", d->id,
+                fsm_state_name(d->state));
+    rec = malloc(sizeof(*rec));
+    if (!rec) {
+        (void) snprintf(err, err_size, "device '%s' needs a reset but it could not start: %s",
+                        d->id, strerror(ENOMEM));
+        return -ENOMEM;
+    }
+    *rec = (AttachRecovery){cb, userdata};
+    r = device_reset_start(d, on_attach_reset_done, rec, why, sizeof(why));
+    if (r < 0) {
+        free(rec);
+        (void) snprintf(err, err_size, "device '%s' needs a reset but it could not start: %s",
+                        d->id, why);
+        return r;
+    }
+    return 0;
+}
+
+int
+manager_attach(Manager *m, const char *id, const AttachSource *src, manager_attach_cb cb,
+               void *userdata, char *err, size_t err_size)
+{
+    Device *d = NULL;
+    int r;
+
+    r = src->kernel ? manager_attach_kernel(m, id, &src->kernel_address, &d, err, err_size)
+                    : manager_attach_sim(m, id, src->sim_model, src->sim_options, &d, err,
+                                         err_size);
+    if (r < 0) {
+        return r;
+    }
+    if (d->info.migratable && d->state != DEVICE_STATE_RUNNING) {
+        return manager_recover(d, cb, userdata, err, err_size);
+    }
+    cb(d, d->state, NULL, userdata);
+    return 0;
+}
+
 int
 manager_detach(Manager *m, const char *id, char *err, size_t err_size)
 {

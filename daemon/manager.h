@@ -8,8 +8,8 @@
  * Used by:  main.c (lifetime), rpc/handlers/ (API).
  * Uses:     device.h, backend/backend.h.
  * Threads:  loop-thread only.
- * Errors:   negative errno plus a sentence in the caller's buffer; nothing here logs above
- *           info.
+ * Errors:   negative errno plus a sentence in the caller's buffer; logs what it decides on
+ *           its own (a device found in a bad state and reset), at most at warning.
  */
 
 #include <stdbool.h>
@@ -68,6 +68,30 @@ int manager_attach_sim(Manager *m, const char *id, const char *model, const char
  * -EACCES permissions, -EBUSY opened elsewhere). */
 int manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Device **ret,
                           char *err, size_t err_size);
+
+/* What to attach: a simulated device (model, options) or a real one (its address). */
+typedef struct AttachSource {
+    bool kernel;                  /* false: a sim device */
+    const char *sim_model;        /* "" or "generic" */
+    const char *sim_options;      /* "key=value,..." (docs/simulated-devices.md) */
+    KernelAddress kernel_address;
+} AttachSource;
+
+/* Runs once, on the loop, when manager_attach() has attached @d. @found is the state the
+ * device was opened in. @reset is NULL when nothing more was done, else the result of the
+ * reset that brought a device found in another state than RUNNING (left by a previous owner,
+ * or a crash) back to RUNNING; when that reset failed (@reset->r < 0) the device stays
+ * attached, so that an operator can look at it and reset it again. */
+typedef void (*manager_attach_cb)(Device *d, DeviceState found, const OpResult *reset,
+                                  void *userdata);
+
+/* Attaches a device (manager_attach_sim() or manager_attach_kernel()) and makes sure it is
+ * RUNNING: a migratable device found in another state is reset first. Returns 0 and calls
+ * @cb exactly once (before returning when no reset is needed), or a negative errno with @err
+ * filled and never calls @cb; -EBUSY etc. from device_reset_start() when the reset cannot
+ * start (the device then stays attached). */
+int manager_attach(Manager *m, const char *id, const AttachSource *src, manager_attach_cb cb,
+                   void *userdata, char *err, size_t err_size);
 
 /* Detaches and frees a device. -ENOENT unknown; -EBUSY while an operation runs. */
 int manager_detach(Manager *m, const char *id, char *err, size_t err_size);

@@ -1,21 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dispatch — see dispatch.h. Built once, on first use, from the per-service tables.
+ * dispatch — see dispatch.h. The table is built once, on first use, from the per-service
+ * tables of rpc/handlers/.
  */
 #include "dispatch.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "handlers/handlers.h"
-
-const char *const rpc_service_names[] = {
-    "vfio_migd.v1.DeviceService",
-    "vfio_migd.v1.GroupService",
-    "vfio_migd.v1.MigrationService",
-    "vfio_migd.v1.SystemService",
-    "grpc.health.v1.Health",
-    NULL,
-};
+#include "manager.h"
 
 /* Enough for every service's methods; checked below. */
 #define DISPATCH_MAX_METHODS 64
@@ -32,7 +26,6 @@ rpc_dispatch_table(size_t *ret_count)
         {device_methods, device_methods_count},
         {group_methods, group_methods_count},
         {migration_methods, migration_methods_count},
-        {migration_stream_methods, migration_stream_methods_count},
         {system_methods, system_methods_count},
         {health_methods, health_methods_count},
     };
@@ -46,4 +39,35 @@ rpc_dispatch_table(size_t *ret_count)
     }
     *ret_count = count;
     return table;
+}
+
+int
+rpc_dispatch_admit(const RpcMethod *m, void *userdata, char *why, size_t why_size)
+{
+    const RpcContext *ctx = userdata;
+
+    /* A change started now could not finish before the daemon exits (or would delay that
+     * exit); looking at the state of things is harmless and useful until the end. */
+    if ((m->flags & RPC_MUTATING) && ctx->manager->shutting_down) {
+        (void) snprintf(why, why_size, "vfio-migd is shutting down and accepts no more calls "
+                        "that change devices, groups, migrations or files; call again once it "
+                        "has been started again");
+        return -ESHUTDOWN;
+    }
+    return 0;
+}
+
+bool
+rpc_dispatch_serves(const char *service)
+{
+    size_t n, len = strlen(service);
+    const RpcMethod *t = rpc_dispatch_table(&n);
+
+    /* A method's path is "/<service>/<method>". */
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(t[i].path + 1, service, len) == 0 && t[i].path[1 + len] == '/') {
+            return true;
+        }
+    }
+    return false;
 }

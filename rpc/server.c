@@ -4,10 +4,12 @@
  *
  * The plan: each registered method keeps REQUESTS_PER_METHOD calls requested from gRPC, plus
  * one generic request for unknown methods (without it, unknown methods hang: grpc-core.md
- * pitfall 3). Every RpcCall embeds two tags, "new" and "done". The CQ thread pushes finished
- * tags onto a locked list and wakes the loop; on_async() drains the whole list (uv_async_send
- * coalesces). A call is freed when its reply batch completes. Shutdown follows grpc-core.md
- * §2 strictly; no batch is started once the completion queue is shut down (pitfall 9).
+ * pitfall 3). Every RpcCall embeds its tags ("new", "done", and a stream's three), each
+ * knowing the function that completes it. The CQ thread pushes finished tags onto a locked
+ * list and wakes the loop; on_async() drains the whole list (uv_async_send coalesces). A new
+ * call goes through call_dispatch(): known method, admitted, request decoded, handler. A
+ * call is freed when its reply batch completes. Shutdown follows grpc-core.md §2 strictly;
+ * no batch is started once the completion queue is shut down (pitfall 9).
  */
 #include "server.h"
 
@@ -36,22 +38,15 @@
 /* In-flight calls get this long to finish when the daemon stops (grpc-core.md §2 step 3). */
 #define SHUTDOWN_GRACE_MS 2000
 
-typedef enum TagKind {
-    TAG_NEW,
-    TAG_DONE,
-    TAG_SHUTDOWN,
-    TAG_STREAM_SEND,   /* one message of a server stream was sent */
-    TAG_STREAM_CLOSE,  /* the client closed or cancelled a server stream */
-    TAG_STREAM_STATUS, /* a server stream's final status was sent */
-} TagKind;
-
 typedef struct StreamMessage {
     grpc_byte_buffer *bb;
     struct StreamMessage *next;
 } StreamMessage;
 
+/* A completion gRPC reports: embedded in the call (or server) it belongs to, it knows the
+ * function that handles it on the loop. */
 typedef struct Tag {
-    TagKind kind;
+    void (*complete)(struct Tag *t); /* runs on the loop; may free what embeds the tag */
     bool ok;
     struct Tag *next;
 } Tag;
@@ -59,8 +54,8 @@ typedef struct Tag {
 struct RpcCall {
     RpcServer *server;
     int method_index; /* -1: a call to an unknown method */
-    Tag tag_new;
-    Tag tag_done;
+    Tag tag_new;      /* gRPC handed us a call */
+    Tag tag_done;     /* a unary call's reply batch completed */
     grpc_call *call;
     gpr_timespec deadline;
     grpc_metadata_array request_md;
@@ -75,7 +70,9 @@ struct RpcCall {
     bool answered;
     int cancelled;
     /* server streaming (rpc_call_stream_*) */
-    Tag tag_send, tag_close, tag_status;
+    Tag tag_send;              /* one message was sent */
+    Tag tag_close;             /* the client closed or cancelled the stream */
+    Tag tag_status;            /* the final status was sent */
     StreamMessage *queue_head, *queue_tail;
     grpc_byte_buffer *in_flight;
     bool streaming, md_sent, ending, status_started, client_gone;
@@ -94,6 +91,7 @@ struct RpcServer {
     const RpcMethod *methods;
     void **method_handles;
     size_t n_methods;
+    rpc_admit_fn admit;
     void *userdata;
     char *socket_path;
     int lock_fd;
@@ -106,9 +104,9 @@ struct RpcServer {
     Tag *queue_tail;
     bool cq_drained; /* guarded by lock: the CQ thread saw GRPC_QUEUE_SHUTDOWN */
 
-    Tag shutdown_tag;
+    Tag shutdown_tag; /* grpc_server_shutdown_and_notify() finished */
     uv_timer_t grace_timer;
-    bool shutting_down;
+    bool shutting_down; /* no more calls are requested from gRPC */
     bool cq_shut;    /* grpc_completion_queue_shutdown() was called: no more batches */
     bool finished;
     unsigned live_calls;
@@ -126,9 +124,11 @@ gpr_freep(char **p)
 #define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
 
 static void server_maybe_finish(RpcServer *s);
-static void on_stream_sent(RpcCall *c, bool ok);
-static void on_stream_closed(RpcCall *c);
-static void on_stream_status(RpcCall *c);
+static void on_tag_new(Tag *t);
+static void on_tag_done(Tag *t);
+static void on_stream_sent(Tag *t);
+static void on_stream_closed(Tag *t);
+static void on_stream_status(Tag *t);
 
 /* ---- CQ thread ---- */
 
@@ -220,8 +220,8 @@ server_request_call(RpcServer *s, int index)
     }
     c->server = s;
     c->method_index = index;
-    c->tag_new.kind = TAG_NEW;
-    c->tag_done.kind = TAG_DONE;
+    c->tag_new.complete = on_tag_new;
+    c->tag_done.complete = on_tag_done;
     grpc_metadata_array_init(&c->request_md);
     s->live_calls++;
     if (index < 0) {
@@ -293,51 +293,53 @@ call_answer(RpcCall *c, grpc_status_code code, const char *message,
     }
 }
 
+static const RpcMethod *
+call_method(const RpcCall *c)
+{
+    return c->method_index >= 0 ? &c->server->methods[c->method_index] : NULL;
+}
+
 void
 rpc_call_reply(RpcCall *call, const ProtobufCMessage *response)
 {
+    assert(!(call_method(call)->flags & RPC_STREAMING)); /* streams answer with stream_* */
     call_answer(call, GRPC_STATUS_OK, "", response);
 }
 
-void
-rpc_call_fail_code(RpcCall *call, grpc_status_code code, const char *fmt, ...)
+/* Every failure answer: the message is formatted here, once, and bounded. */
+static void
+call_fail_v(RpcCall *c, grpc_status_code code, const ProtobufCMessage *result, const char *fmt,
+            va_list ap)
 {
     char msg[1024];
-    va_list ap;
 
-    va_start(ap, fmt);
     (void) vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     log_debug("Call answered %d: %s", code, msg);
-    call_answer(call, code, msg, NULL);
-}
-
-void
-rpc_call_fail_with_result(RpcCall *call, grpc_status_code code, const ProtobufCMessage *result,
-                          const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    (void) vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (!call->server->cq_shut) {
-        call_set_trailer(call, result);
+    if (result && !c->server->cq_shut) {
+        call_set_trailer(c, result);
     }
-    call_answer(call, code, msg, NULL);
+    call_answer(c, code, msg, NULL);
 }
 
 void
 rpc_call_fail(RpcCall *call, int r, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+    call_fail_v(call, rpc_status_from_errno(r), NULL, fmt, ap);
     va_end(ap);
-    call_answer(call, rpc_status_from_errno(r), msg, NULL);
+}
+
+void
+rpc_call_fail_ex(RpcCall *call, RpcFailure failure, int r, const ProtobufCMessage *result,
+                 const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    call_fail_v(call, rpc_status_from_failure(r, failure), result, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- server-streaming calls ----
@@ -429,13 +431,15 @@ stream_pump(RpcCall *c)
 /* Completions: the handler's callbacks may end the stream re-entrantly, so the call is freed
  * only once, after the completion's own work (in_dispatch). */
 static void
-on_stream_sent(RpcCall *c, bool ok)
+on_stream_sent(Tag *t)
 {
+    RpcCall *c = container_of(t, RpcCall, tag_send);
+
     c->in_dispatch++;
     c->pending--;
     grpc_byte_buffer_destroy(c->in_flight);
     c->in_flight = NULL;
-    if (!ok) {
+    if (!t->ok) {
         c->client_gone = true;
     }
     stream_pump(c);
@@ -444,8 +448,10 @@ on_stream_sent(RpcCall *c, bool ok)
 }
 
 static void
-on_stream_closed(RpcCall *c)
+on_stream_closed(Tag *t)
 {
+    RpcCall *c = container_of(t, RpcCall, tag_close);
+
     c->in_dispatch++;
     c->pending--;
     if (c->cancelled) {
@@ -459,8 +465,10 @@ on_stream_closed(RpcCall *c)
 }
 
 static void
-on_stream_status(RpcCall *c)
+on_stream_status(Tag *t)
 {
+    RpcCall *c = container_of(t, RpcCall, tag_status);
+
     c->pending--;
     stream_maybe_free(c);
 }
@@ -472,12 +480,13 @@ rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *user
     grpc_op op;
 
     assert(!call->answered && !call->streaming);
+    assert(call_method(call)->flags & RPC_STREAMING);
     call->streaming = call->answered = true;
     call->on_cancel = on_cancel;
     call->cancel_userdata = userdata;
-    call->tag_send.kind = TAG_STREAM_SEND;
-    call->tag_close.kind = TAG_STREAM_CLOSE;
-    call->tag_status.kind = TAG_STREAM_STATUS;
+    call->tag_send.complete = on_stream_sent;
+    call->tag_close.complete = on_stream_closed;
+    call->tag_status.complete = on_stream_status;
     if (call->server->cq_shut) {
         return -ESHUTDOWN;
     }
@@ -511,48 +520,58 @@ rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message)
 }
 
 void
-rpc_call_stream_end(RpcCall *call, grpc_status_code code, const char *message)
+rpc_call_stream_end(RpcCall *call, int r, const char *message)
 {
     assert(call->streaming && !call->ending);
     call->ending = true;
     call->on_cancel = NULL; /* the handler is done with the stream */
-    call->end_code = code;
+    call->end_code = rpc_status_from_errno(r);
     call->status_details = grpc_slice_from_copied_string(message ? message : "");
     call->has_status_details = true;
     stream_pump(call);
 }
 
+/* The one path every call takes to its handler: known method, admitted (the daemon's rules
+ * for every method, e.g. no mutating call while it shuts down), request decoded. */
 static void
 call_dispatch(RpcCall *c)
 {
     RpcServer *s = c->server;
-    const RpcMethod *m;
+    const RpcMethod *m = call_method(c);
+    char why[512] = "";
+    int r;
 
-    if (c->method_index < 0) {
+    if (!m) {
         _cleanup_(gpr_freep) char *path = grpc_slice_to_c_string(c->details.method);
-        rpc_call_fail_code(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method '%s'", path);
+        rpc_call_fail(c, -ENOSYS, "unknown method '%s'", path);
         return;
     }
-    m = &s->methods[c->method_index];
-    if (s->shutting_down) {
-        rpc_call_fail_code(c, GRPC_STATUS_UNAVAILABLE, "vfio-migd is shutting down");
+    r = s->admit ? s->admit(m, s->userdata, why, sizeof(why)) : 0;
+    if (r < 0) {
+        rpc_call_fail(c, r, "%s", why);
         return;
     }
     c->request = pb_unpack(m->request, c->payload);
     if (!c->request) {
-        rpc_call_fail_code(c, GRPC_STATUS_INVALID_ARGUMENT,
-                           "the request is not a valid %s message", m->request->name);
+        rpc_call_fail(c, -EINVAL, "the request is not a valid %s message", m->request->name);
         return;
     }
     m->handler(c, c->request, s->userdata);
 }
 
 static void
-on_tag_new(RpcCall *c, bool ok)
+on_tag_done(Tag *t)
 {
+    call_free(container_of(t, RpcCall, tag_done));
+}
+
+static void
+on_tag_new(Tag *t)
+{
+    RpcCall *c = container_of(t, RpcCall, tag_new);
     RpcServer *s = c->server;
 
-    if (!ok) {
+    if (!t->ok) {
         /* A request outstanding at shutdown comes back with ok=0: nothing to answer. */
         call_free(c);
         return;
@@ -564,8 +583,10 @@ on_tag_new(RpcCall *c, bool ok)
 }
 
 static void
-on_tag_shutdown(RpcServer *s)
+on_tag_shutdown(Tag *t)
 {
+    RpcServer *s = container_of(t, RpcServer, shutdown_tag);
+
     (void) uv_timer_stop(&s->grace_timer);
     grpc_server_destroy(s->server);
     s->server = NULL;
@@ -587,27 +608,8 @@ on_async(uv_async_t *a)
     uv_mutex_unlock(&s->lock);
 
     for (; t; t = next) {
-        next = t->next; /* the handler may free the call that embeds t */
-        switch (t->kind) {
-        case TAG_NEW:
-            on_tag_new(container_of(t, RpcCall, tag_new), t->ok);
-            break;
-        case TAG_DONE:
-            call_free(container_of(t, RpcCall, tag_done));
-            break;
-        case TAG_SHUTDOWN:
-            on_tag_shutdown(s);
-            break;
-        case TAG_STREAM_SEND:
-            on_stream_sent(container_of(t, RpcCall, tag_send), t->ok);
-            break;
-        case TAG_STREAM_CLOSE:
-            on_stream_closed(container_of(t, RpcCall, tag_close));
-            break;
-        case TAG_STREAM_STATUS:
-            on_stream_status(container_of(t, RpcCall, tag_status));
-            break;
-        }
+        next = t->next; /* the completion may free the call that embeds t */
+        t->complete(t);
     }
     if (drained && s->cq_thread_started) {
         (void) uv_thread_join(&s->cq_thread);
@@ -662,15 +664,9 @@ rpc_server_shutdown(RpcServer *s, void (*done)(void *userdata), void *userdata)
     s->shutting_down = true;
     s->done = done;
     s->done_userdata = userdata;
-    s->shutdown_tag.kind = TAG_SHUTDOWN;
+    s->shutdown_tag.complete = on_tag_shutdown;
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
     (void) uv_timer_start(&s->grace_timer, on_grace_expired, SHUTDOWN_GRACE_MS, 0);
-}
-
-bool
-rpc_server_is_shutting_down(const RpcServer *s)
-{
-    return s->shutting_down;
 }
 
 RpcServer *
@@ -813,30 +809,65 @@ grpc_log_to_ours(gpr_log_func_args *args)
     log_full_errno(level, 0, "grpc: %s", args->message);
 }
 
-int
-rpc_server_new(uv_loop_t *loop, const char *socket_path, const RpcMethod *methods,
-               size_t n_methods, void *userdata, RpcServer **ret, char *err, size_t err_size)
+/* A server that holds nothing yet but its configuration. */
+static int
+server_alloc(uv_loop_t *loop, const RpcServerConfig *cfg, RpcServer **ret, char *err,
+             size_t err_size)
 {
-    RpcServer *s = calloc(1, sizeof(*s));
-    int r;
+    size_t max = sizeof(((struct sockaddr_un *) NULL)->sun_path);
+    RpcServer *s;
 
-    if (strlen(socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path)) {
+    if (strlen(cfg->socket_path) >= max) {
         (void) snprintf(err, err_size, "the socket path '%s' is longer than the %zu bytes a unix "
-                        "socket address holds; choose a shorter one", socket_path,
-                        sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
-        free(s);
+                        "socket address holds; choose a shorter one", cfg->socket_path, max - 1);
         return -ENAMETOOLONG;
     }
-    if (!s || !(s->socket_path = strdup(socket_path))) {
+    s = calloc(1, sizeof(*s));
+    if (!s || !(s->socket_path = strdup(cfg->socket_path))) {
         free(s);
         return -ENOMEM;
     }
     s->loop = loop;
-    s->methods = methods;
-    s->n_methods = n_methods;
-    s->userdata = userdata;
+    s->methods = cfg->methods;
+    s->n_methods = cfg->n_methods;
+    s->admit = cfg->admit;
+    s->userdata = cfg->userdata;
     s->lock_fd = -EBADF;
     (void) uv_mutex_init(&s->lock);
+    *ret = s;
+    return 0;
+}
+
+/* Undoes a start-up that failed with @r before serving. */
+static void
+server_abandon(RpcServer *s, int r)
+{
+    if (s->server) {
+        grpc_server_destroy(s->server);
+    }
+    if (s->cq) {
+        grpc_completion_queue_shutdown(s->cq);
+        grpc_completion_queue_destroy(s->cq);
+    }
+    /* Nothing could listen: what is at the socket path is not ours to remove (free unlinks
+     * the path only while it holds the lock). */
+    if (s->lock_fd >= 0 && r == -EADDRNOTAVAIL) {
+        (void) close(TAKE_FD(s->lock_fd));
+    }
+    rpc_server_free(s);
+}
+
+int
+rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, char *err,
+               size_t err_size)
+{
+    RpcServer *s = NULL;
+    int r;
+
+    r = server_alloc(loop, config, &s, err, err_size);
+    if (r < 0) {
+        return r;
+    }
     gpr_set_log_function(grpc_log_to_ours);
 
     r = server_take_lock(s, err, err_size);
@@ -844,17 +875,7 @@ rpc_server_new(uv_loop_t *loop, const char *socket_path, const RpcMethod *method
         r = server_bind(s, err, err_size);
     }
     if (r < 0) {
-        if (s->server) {
-            grpc_server_destroy(s->server);
-        }
-        if (s->cq) {
-            grpc_completion_queue_shutdown(s->cq);
-            grpc_completion_queue_destroy(s->cq);
-        }
-        if (s->lock_fd >= 0 && r == -EADDRNOTAVAIL) {
-            (void) close(TAKE_FD(s->lock_fd));
-        }
-        rpc_server_free(s);
+        server_abandon(s, r);
         return r;
     }
     (void) uv_async_init(loop, &s->async, on_async);

@@ -6,10 +6,13 @@
  *
  * gRPC 1.51 cannot run on a libuv loop, so one thread blocks in grpc_completion_queue_next()
  * and only moves completion tags into the loop (uv_async_send); every handler runs on the
- * loop thread and may answer at once or later (after worker threads finish). Unknown
- * methods get UNIMPLEMENTED; requests that do not parse get INVALID_ARGUMENT; requests
- * larger than RPC_MAX_REQUEST_SIZE are refused by gRPC itself (RESOURCE_EXHAUSTED).
- * See shared reference grpc-core.md §2 for the recipe and its pitfalls.
+ * loop thread and may answer at once or later (after worker threads finish). The server
+ * serves a method table (RpcMethod, built by rpc/dispatch.c): unknown methods get
+ * UNIMPLEMENTED; a call the admission rule refuses gets its errno's status, before its
+ * request is even decoded; requests that do not parse get INVALID_ARGUMENT; requests larger
+ * than RPC_MAX_REQUEST_SIZE are refused by gRPC itself (RESOURCE_EXHAUSTED). Every status
+ * comes from an errno through rpc/status.c. See shared reference grpc-core.md §2 for the
+ * recipe and its pitfalls.
  *
  * Used by:  main.c; handlers in rpc/handlers/ through rpc_call_*().
  * Threads:  every function is loop-thread only.
@@ -20,6 +23,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "status.h"
 #include "util/macro.h"
 
 /* Requests are ids, paths and short option lists; 64 KiB leaves room and bounds memory. */
@@ -30,49 +34,72 @@ typedef struct RpcCall RpcCall;
 
 /* Called on the loop with the decoded request; the request stays valid until the call is
  * answered. The handler must answer exactly once, now or later, with rpc_call_reply() or
- * rpc_call_fail*(). */
+ * rpc_call_fail*() — or, for a RPC_STREAMING method, with rpc_call_stream_*(). */
 typedef void (*rpc_handler)(RpcCall *call, const ProtobufCMessage *request, void *userdata);
 
+/* What a method is, beyond its types: the rules every call to it is held to. */
+typedef enum RpcMethodFlags {
+    RPC_READ_ONLY = 0,
+    /* The call changes a device, a group, a migration or a file. Refused while the daemon
+     * shuts down (rpc/dispatch.c); the role a caller needs (operator vs read-only) will be
+     * decided by this flag too. */
+    RPC_MUTATING = 1u << 0,
+    /* Server streaming: the handler answers with rpc_call_stream_*(), each message of the
+     * method's response type, never with rpc_call_reply(). */
+    RPC_STREAMING = 1u << 1,
+} RpcMethodFlags;
+
 typedef struct RpcMethod {
-    const char *path; /* "/vfio_migd.v1.DeviceService/GetDevice" */
-    const ProtobufCMessageDescriptor *request;
-    const ProtobufCMessageDescriptor *response;
+    const char *path;                           /* "/vfio_migd.v1.DeviceService/GetDevice" */
+    const ProtobufCMessageDescriptor *request;  /* exactly one request message */
+    const ProtobufCMessageDescriptor *response; /* the reply, or each message of a stream */
     rpc_handler handler;
+    unsigned flags;                             /* RpcMethodFlags */
 } RpcMethod;
 
-/* RpcMethod.request/response are the same for streaming methods: the handler streams. */
+/* Decides, before its request is decoded, whether a call to @m may run. Returns 0, or a
+ * negative errno with a sentence in @why: the call is answered with both and its handler
+ * never runs. */
+typedef int (*rpc_admit_fn)(const RpcMethod *m, void *userdata, char *why, size_t why_size);
+
+typedef struct RpcServerConfig {
+    const char *socket_path;
+    const RpcMethod *methods;  /* must outlive the server */
+    size_t n_methods;
+    rpc_admit_fn admit;        /* NULL: every call to a known method runs */
+    void *userdata;            /* given to every handler and to @admit */
+} RpcServerConfig;
 
 /* Takes an exclusive lock next to the socket (so a second daemon cannot steal the path),
  * binds, and starts serving. -EADDRINUSE with @err set when another daemon owns it. */
-int rpc_server_new(uv_loop_t *loop, const char *socket_path, const RpcMethod *methods,
-                   size_t n_methods, void *userdata, RpcServer **ret, char *err, size_t err_size);
+int rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, char *err,
+                   size_t err_size);
 
 /* Stops accepting calls; in-flight calls get 2 s to finish, then are cancelled. @done runs
  * on the loop once every call is freed and the CQ thread has ended. */
 void rpc_server_shutdown(RpcServer *s, void (*done)(void *userdata), void *userdata);
-bool rpc_server_is_shutting_down(const RpcServer *s);
 /* Only after @done ran (or if the server never started). NULL-safe; returns NULL. */
 RpcServer *rpc_server_free(RpcServer *s);
 
 /* Answers OK with @response (packed at once; it may be freed when this returns). */
 void rpc_call_reply(RpcCall *call, const ProtobufCMessage *response);
-/* Answers with the status rpc_status_from_errno(@r) and a message. */
+/* Answers a request refused with @r (negative errno) before anything was touched: the status
+ * is rpc_status_from_errno(@r), the message names what is wrong. */
 void rpc_call_fail(RpcCall *call, int r, const char *fmt, ...) _printf_(3, 4);
-/* Server streaming: begin (the handler answers with messages, then a status, instead of
- * rpc_call_reply()). @on_cancel runs on the loop if the client goes away first; the handler
- * must then stop producing and call rpc_call_stream_end(). Messages are packed at once and
- * sent in order; end sends the final status after them. Returns 0 or -errno (the stream
- * still has to be ended). */
+/* Answers a request that failed with @r in the way @failure says (status.h): the status is
+ * rpc_status_from_failure(). @result, when not NULL, is a message of the method's response
+ * type saying what was done before the failure (which arcs ran, where each device ended); it
+ * travels as a trailer the client can read (RPC_RESULT_TRAILER in rpc/client.h). */
+void rpc_call_fail_ex(RpcCall *call, RpcFailure failure, int r, const ProtobufCMessage *result,
+                      const char *fmt, ...) _printf_(5, 6);
+
+/* Server streaming (RPC_STREAMING methods only): begin (the handler answers with messages,
+ * then an end, instead of rpc_call_reply()). @on_cancel runs on the loop if the client goes
+ * away first; the handler must then stop producing and call rpc_call_stream_end(). Messages
+ * are packed at once and sent in order; the end sends the final status after them. Returns 0
+ * or -errno (the stream still has to be ended). */
 int rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
                           void *userdata);
 void rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message);
-void rpc_call_stream_end(RpcCall *call, grpc_status_code code, const char *message);
-
-/* Answers with an explicit status code and a message, and attaches @result (a message of the
- * method's response type: what was done before the failure) as a trailer the client can
- * read (RPC_RESULT_TRAILER in rpc/client.h). */
-void rpc_call_fail_with_result(RpcCall *call, grpc_status_code code,
-                               const ProtobufCMessage *result, const char *fmt, ...)
-    _printf_(4, 5);
-/* Answers with an explicit status code and a message. */
-void rpc_call_fail_code(RpcCall *call, grpc_status_code code, const char *fmt, ...) _printf_(3, 4);
+/* Ends the stream with rpc_status_from_errno(@r) (0: OK) and @message. */
+void rpc_call_stream_end(RpcCall *call, int r, const char *message);

@@ -4,7 +4,6 @@
  * Each decodes and checks its request, calls one manager/device function and encodes the
  * answer. Operations that touch a device answer from their completion callback.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,52 +13,30 @@
 #include "handlers.h"
 #include "manager.h"
 #include "util/log.h"
-#include "util/strutil.h"
 
-#define REQ(type, r) ((const VfioMigd__V1__##type *) (r))
+/* How each kind of operation failure answers (status.h): an arc or the data session failing
+ * means the device did something else than asked; the rest is said by its errno. */
+static const RpcFailure op_failure_class[] = {
+    [OP_FAILED_NONE] = RPC_FAILURE_REFUSED,
+    [OP_FAILED_REFUSED] = RPC_FAILURE_REFUSED,
+    [OP_FAILED_ARC] = RPC_FAILURE_DEVICE,
+    [OP_FAILED_DATA] = RPC_FAILURE_DEVICE,
+    [OP_FAILED_FILE] = RPC_FAILURE_REFUSED,
+};
+static_assert(ELEMENTSOF(op_failure_class) == OP_FAILED_FILE + 1,
+              "op_failure_class out of sync with OpFailure");
 
-static Device *
-find_device_or_fail(RpcCall *call, RpcContext *ctx, const char *id)
-{
-    Device *d;
-
-    if (!strutil_id_is_valid(id)) {
-        rpc_call_fail(call, -EINVAL, "'%.64s' is not a valid device id", id);
-        return NULL;
-    }
-    d = manager_find(ctx->manager, id);
-    if (!d) {
-        rpc_call_fail(call, -ENOENT, "no device with id '%s'", id);
-    }
-    return d;
-}
-
-/* Refuses new device operations once the daemon is stopping. */
-static bool
-accepting_or_fail(RpcCall *call, RpcContext *ctx)
-{
-    if (ctx->manager->shutting_down) {
-        rpc_call_fail(call, -ESHUTDOWN, "vfio-migd is shutting down");
-        return false;
-    }
-    return true;
-}
-
-/* Answers a failed device operation. Arc and data failures are ABORTED (the device did
- * something else than asked); everything else maps from its errno. */
+/* Answers a failed device operation, with @result (what ran; may be NULL) as the trailer. */
 static void
-fail_from_result(RpcCall *call, const Device *d, const char *what, const OpResult *res)
+fail_from_result(RpcCall *call, const Device *d, const char *what, const OpResult *res,
+                 const ProtobufCMessage *result)
 {
     const char *where = fsm_state_name(res->final_state);
 
     log_warning("Device '%s': %s failed: %s; device in %s.", d->id, what, res->message, where);
-    if (res->failure == OP_FAILED_ARC || res->failure == OP_FAILED_DATA) {
-        rpc_call_fail_code(call, GRPC_STATUS_ABORTED, "device '%s': %s failed: %s; device now in %s",
-                           d->id, what, res->message, where);
-        return;
-    }
-    rpc_call_fail(call, res->r, "device '%s': %s failed: %s; device now in %s", d->id, what,
-                  res->message, where);
+    rpc_call_fail_ex(call, op_failure_class[res->failure], res->r, result,
+                     "device '%s': %s failed: %s; device now in %s", d->id, what, res->message,
+                     where);
 }
 
 static void
@@ -101,43 +78,57 @@ reply_attached(RpcCall *call, Device *d, DeviceState found, bool recovered)
 }
 
 static void
-on_attach_recovered(Device *d, const OpResult *res, void *userdata)
+on_attached(Device *d, DeviceState found, const OpResult *reset, void *userdata)
 {
     RpcCall *call = userdata;
 
-    if (res->r < 0) {
+    if (reset && reset->r < 0) {
         /* The device stays attached so an operator can look at it and retry a reset. */
-        fail_from_result(call, d, "recovery reset after attach", res);
+        fail_from_result(call, d, "recovery reset after attach", reset, NULL);
         return;
     }
-    log_notice("Device '%s' was found in %s and has been reset to %s.", d->id,
-               fsm_state_name(d->info.initial_state), fsm_state_name(d->state));
-    reply_attached(call, d, d->info.initial_state, true);
+    reply_attached(call, d, found, reset != NULL);
 }
 
+/* The API's kernel source as a KernelAddress; -EINVAL when it names none. */
 static int
-attach_kernel(RpcContext *ctx, const VfioMigd__V1__AttachDeviceRequest *req, Device **ret,
-              char *err, size_t err_size)
+kernel_address(const VfioMigd__V1__KernelSource *k, KernelAddress *ret)
 {
-    const VfioMigd__V1__KernelSource *k = req->kernel;
-    KernelAddress addr;
-
     switch (k->address_case) {
     case VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_PCI_ADDRESS:
-        addr = (KernelAddress){KERNEL_ADDRESS_PCI, k->pci_address};
-        break;
+        *ret = (KernelAddress){KERNEL_ADDRESS_PCI, k->pci_address};
+        return 0;
     case VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_MDEV_UUID:
-        addr = (KernelAddress){KERNEL_ADDRESS_MDEV, k->mdev_uuid};
-        break;
+        *ret = (KernelAddress){KERNEL_ADDRESS_MDEV, k->mdev_uuid};
+        return 0;
     case VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_CDEV_PATH:
-        addr = (KernelAddress){KERNEL_ADDRESS_CDEV, k->cdev_path};
-        break;
+        *ret = (KernelAddress){KERNEL_ADDRESS_CDEV, k->cdev_path};
+        return 0;
     default:
-        (void) snprintf(err, err_size, "a kernel source needs a PCI address, an mdev UUID or a "
-                                       "cdev path");
         return -EINVAL;
     }
-    return manager_attach_kernel(ctx->manager, req->id, &addr, ret, err, err_size);
+}
+
+/* The request's source as the manager takes it; answers the call when it names none. */
+static bool
+attach_source_or_fail(RpcCall *call, const VfioMigd__V1__AttachDeviceRequest *req,
+                      AttachSource *ret)
+{
+    if (req->source_case == VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_SIM) {
+        *ret = (AttachSource){.sim_model = req->sim->model, .sim_options = req->sim->options};
+        return true;
+    }
+    if (req->source_case != VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_KERNEL) {
+        rpc_call_fail(call, -EINVAL, "say which device to attach: a sim or a kernel source");
+        return false;
+    }
+    *ret = (AttachSource){.kernel = true};
+    if (kernel_address(req->kernel, &ret->kernel_address) < 0) {
+        rpc_call_fail(call, -EINVAL, "a kernel source needs a PCI address, an mdev UUID or a "
+                                     "cdev path");
+        return false;
+    }
+    return true;
 }
 
 static void
@@ -145,40 +136,17 @@ handle_attach_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__AttachDeviceRequest *req = REQ(AttachDeviceRequest, r);
     RpcContext *ctx = userdata;
+    AttachSource src;
     char err[512] = "";
-    Device *d = NULL;
     int ret;
 
-    if (!accepting_or_fail(call, ctx)) {
+    if (!attach_source_or_fail(call, req, &src)) {
         return;
     }
-    switch (req->source_case) {
-    case VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_SIM:
-        ret = manager_attach_sim(ctx->manager, req->id, req->sim->model, req->sim->options, &d,
-                                 err, sizeof(err));
-        break;
-    case VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_KERNEL:
-        ret = attach_kernel(ctx, req, &d, err, sizeof(err));
-        break;
-    default:
-        rpc_call_fail(call, -EINVAL, "say which device to attach: a sim or a kernel source");
-        return;
-    }
+    ret = manager_attach(ctx->manager, req->id, &src, on_attached, call, err, sizeof(err));
     if (ret < 0) {
         rpc_call_fail(call, ret, "%s", err);
-        return;
     }
-    if (d->info.migratable && d->state != DEVICE_STATE_RUNNING) {
-        log_warning("Device '%s' was found in %s (left by a previous owner?); resetting it.",
-                    d->id, fsm_state_name(d->state));
-        ret = device_reset_start(d, on_attach_recovered, call, err, sizeof(err));
-        if (ret < 0) {
-            rpc_call_fail(call, ret, "device '%s' needs a reset but it could not start: %s", d->id,
-                          err);
-        }
-        return;
-    }
-    reply_attached(call, d, d->state, false);
 }
 
 static void
@@ -188,17 +156,12 @@ handle_detach_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     VfioMigd__V1__DetachDeviceResponse resp = VFIO_MIGD__V1__DETACH_DEVICE_RESPONSE__INIT;
     RpcContext *ctx = userdata;
     char err[512] = "";
-    int ret;
 
-    if (!find_device_or_fail(call, ctx, req->id)) {
+    if (!handlers_find_device_or_fail(call, ctx, req->id)) {
         return;
     }
-    ret = manager_detach(ctx->manager, req->id, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-        return;
-    }
-    rpc_call_reply(call, &resp.base);
+    handlers_answer(call, manager_detach(ctx->manager, req->id, err, sizeof(err)), err,
+                    &resp.base);
 }
 
 static void
@@ -206,7 +169,7 @@ handle_get_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__GetDeviceRequest *req = REQ(GetDeviceRequest, r);
     VfioMigd__V1__GetDeviceResponse resp = VFIO_MIGD__V1__GET_DEVICE_RESPONSE__INIT;
-    Device *d = find_device_or_fail(call, userdata, req->id);
+    Device *d = handlers_find_device_or_fail(call, userdata, req->id);
     DeviceMsg msg;
 
     if (!d) {
@@ -229,17 +192,11 @@ on_set_state_done(Device *d, const OpResult *res, void *userdata)
     resp.n_arcs = arcs.n;
     resp.arcs = arcs.ptrs;
     resp.elapsed_us = res->elapsed_us;
-    if (res->r < 0 && (res->failure == OP_FAILED_ARC || res->failure == OP_FAILED_DATA)) {
-        /* Which arcs ran and where the device ended travel with the error (trailer). */
-        log_warning("Device '%s': state change failed: %s; device in %s.", d->id, res->message,
-                    fsm_state_name(res->final_state));
-        rpc_call_fail_with_result(call, GRPC_STATUS_ABORTED, &resp.base,
-                                  "device '%s': state change failed: %s; device now in %s", d->id,
-                                  res->message, fsm_state_name(res->final_state));
-        return;
-    }
     if (res->r < 0) {
-        fail_from_result(call, d, "state change", res);
+        /* When the device moved, which arcs ran and where it ended travel with the error. */
+        bool moved = op_failure_class[res->failure] == RPC_FAILURE_DEVICE;
+
+        fail_from_result(call, d, "state change", res, moved ? &resp.base : NULL);
         return;
     }
     rpc_call_reply(call, &resp.base);
@@ -249,26 +206,18 @@ static void
 handle_set_device_state(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__SetDeviceStateRequest *req = REQ(SetDeviceStateRequest, r);
-    DeviceState target = convert_state_from_api(req->target);
+    DeviceState target;
     char err[512] = "";
     Device *d;
     int ret;
 
-    if (!accepting_or_fail(call, userdata) || !(d = find_device_or_fail(call, userdata, req->id))) {
-        return;
-    }
-    if (target < 0) {
-        rpc_call_fail(call, -EINVAL,
-                      "target state %d is not a VFIO migration state (1-8 in the API; 0 is unset)",
-                      (int) req->target);
+    if (!(d = handlers_find_device_or_fail(call, userdata, req->id)) ||
+        !handlers_target_or_fail(call, req->target, &target)) {
         return;
     }
     ret = device_set_state_start(d, target, on_set_state_done, call, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
+    handlers_fail_unless_started(call, ret, err);
 }
-
 static void
 handle_compute_path(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
@@ -306,7 +255,7 @@ on_reset_done(Device *d, const OpResult *res, void *userdata)
     RpcCall *call = userdata;
 
     if (res->r < 0) {
-        fail_from_result(call, d, "reset", res);
+        fail_from_result(call, d, "reset", res, NULL);
         return;
     }
     resp.state = convert_state_to_api(res->final_state);
@@ -321,29 +270,11 @@ handle_reset_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     Device *d;
     int ret;
 
-    if (!accepting_or_fail(call, userdata) || !(d = find_device_or_fail(call, userdata, req->id))) {
+    if (!(d = handlers_find_device_or_fail(call, userdata, req->id))) {
         return;
     }
     ret = device_reset_start(d, on_reset_done, call, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
-}
-
-static bool
-path_ok_or_fail(RpcCall *call, const char *path)
-{
-    if (!path || path[0] != '/') {
-        rpc_call_fail(call, -EINVAL, "the file path must be absolute (on the daemon's host), got '%.256s'",
-                      path ? path : "");
-        return false;
-    }
-    if (strlen(path) >= PATH_MAX - 16) {
-        rpc_call_fail(call, -ENAMETOOLONG, "the file path is longer than %d characters",
-                      PATH_MAX - 16);
-        return false;
-    }
-    return true;
+    handlers_fail_unless_started(call, ret, err);
 }
 
 /* Save and restore answer the same shape: state, bytes, arcs, elapsed. */
@@ -360,16 +291,34 @@ path_ok_or_fail(RpcCall *call, const char *path)
         rpc_call_reply(call, &resp.base);                                                          \
     } while (0)
 
+/* The failure or the log line of a finished save ("save", "Saved") or restore. */
+static bool
+transfer_failed(RpcCall *call, const Device *d, const OpResult *res, const char *what,
+                const char *done)
+{
+    if (res->r < 0) {
+        fail_from_result(call, d, what, res, NULL);
+        return true;
+    }
+    log_info("%s device '%s': %llu bytes in %llu ms.", done, d->id,
+             (unsigned long long) res->bytes, (unsigned long long) res->elapsed_us / 1000);
+    return false;
+}
+
 static void
 on_save_done(Device *d, const OpResult *res, void *userdata)
 {
-    if (res->r < 0) {
-        fail_from_result(userdata, d, "save", res);
-        return;
+    if (!transfer_failed(userdata, d, res, "save", "Saved")) {
+        REPLY_TRANSFER(userdata, SaveDeviceResponse, SAVE_DEVICE_RESPONSE, res);
     }
-    log_info("Saved device '%s': %llu bytes in %llu ms.", d->id, (unsigned long long) res->bytes,
-             (unsigned long long) res->elapsed_us / 1000);
-    REPLY_TRANSFER(userdata, SaveDeviceResponse, SAVE_DEVICE_RESPONSE, res);
+}
+
+static void
+on_restore_done(Device *d, const OpResult *res, void *userdata)
+{
+    if (!transfer_failed(userdata, d, res, "restore", "Restored")) {
+        REPLY_TRANSFER(userdata, RestoreDeviceResponse, RESTORE_DEVICE_RESPONSE, res);
+    }
 }
 
 static void
@@ -380,27 +329,13 @@ handle_save_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     Device *d;
     int ret;
 
-    if (!accepting_or_fail(call, userdata) || !(d = find_device_or_fail(call, userdata, req->id)) ||
-        !path_ok_or_fail(call, req->path)) {
+    if (!(d = handlers_find_device_or_fail(call, userdata, req->id)) ||
+        !handlers_path_ok_or_fail(call, req->path)) {
         return;
     }
     ret = device_save_start(d, req->path, req->resume, req->overwrite, on_save_done, call, err,
                             sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
-}
-
-static void
-on_restore_done(Device *d, const OpResult *res, void *userdata)
-{
-    if (res->r < 0) {
-        fail_from_result(userdata, d, "restore", res);
-        return;
-    }
-    log_info("Restored device '%s': %llu bytes in %llu ms.", d->id,
-             (unsigned long long) res->bytes, (unsigned long long) res->elapsed_us / 1000);
-    REPLY_TRANSFER(userdata, RestoreDeviceResponse, RESTORE_DEVICE_RESPONSE, res);
+    handlers_fail_unless_started(call, ret, err);
 }
 
 static void
@@ -411,14 +346,12 @@ handle_restore_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     Device *d;
     int ret;
 
-    if (!accepting_or_fail(call, userdata) || !(d = find_device_or_fail(call, userdata, req->id)) ||
-        !path_ok_or_fail(call, req->path)) {
+    if (!(d = handlers_find_device_or_fail(call, userdata, req->id)) ||
+        !handlers_path_ok_or_fail(call, req->path)) {
         return;
     }
     ret = device_restore_start(d, req->path, req->stop, on_restore_done, call, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
+    handlers_fail_unless_started(call, ret, err);
 }
 
 /* ---- region access (diagnostics) */
@@ -452,11 +385,11 @@ fail_region(const RegionCall *rc, const Device *d, ssize_t r)
                       d->id, what);
         return;
     default:
-        rpc_call_fail_code(rc->call, GRPC_STATUS_ABORTED,
-                           "device '%s': %s of %zu byte%s at offset %llu of region %u failed: %s "
-                           "(%s)", d->id, rc->write ? "write" : "read", rc->size,
-                           rc->size == 1 ? "" : "s", (unsigned long long) rc->offset, rc->index,
-                           strerror(e), strerrorname_np(e) ?: "E?");
+        rpc_call_fail_ex(rc->call, RPC_FAILURE_DEVICE, -e, NULL,
+                         "device '%s': %s of %zu byte%s at offset %llu of region %u failed: %s "
+                         "(%s)", d->id, rc->write ? "write" : "read", rc->size,
+                         rc->size == 1 ? "" : "s", (unsigned long long) rc->offset, rc->index,
+                         strerror(e), strerrorname_np(e) ?: "E?");
     }
 }
 
@@ -491,7 +424,7 @@ start_region(RpcCall *call, RpcContext *ctx, const char *id, RegionCall rc, cons
     Device *d;
     int ret;
 
-    if (!accepting_or_fail(call, ctx) || !(d = find_device_or_fail(call, ctx, id))) {
+    if (!(d = handlers_find_device_or_fail(call, ctx, id))) {
         return;
     }
     p = malloc(sizeof(*p));
@@ -529,23 +462,32 @@ handle_write_region(RpcCall *call, const ProtobufCMessage *r, void *userdata)
                               .size = req->data.len, .write = true}, req->data.data);
 }
 
-#define METHOD(name, snake)                                                                        \
-    {                                                                                              \
-        "/vfio_migd.v1.DeviceService/" #name, &vfio_migd__v1__##snake##_request__descriptor,       \
-            &vfio_migd__v1__##snake##_response__descriptor, handle_##snake,                        \
-    }
+#define DEVICES "vfio_migd.v1.DeviceService"
 
+/* ReadRegion is mutating too: reading a register can change the device (mtty's UART pops a
+ * byte from its FIFO), so it needs what a write needs. */
 const RpcMethod device_methods[] = {
-    METHOD(ListDevices, list_devices),
-    METHOD(AttachDevice, attach_device),
-    METHOD(DetachDevice, detach_device),
-    METHOD(GetDevice, get_device),
-    METHOD(SetDeviceState, set_device_state),
-    METHOD(ComputePath, compute_path),
-    METHOD(ResetDevice, reset_device),
-    METHOD(SaveDevice, save_device),
-    METHOD(RestoreDevice, restore_device),
-    METHOD(ReadRegion, read_region),
-    METHOD(WriteRegion, write_region),
+    METHOD(DEVICES, ListDevices, V1(list_devices_request), V1(list_devices_response),
+           handle_list_devices, RPC_READ_ONLY),
+    METHOD(DEVICES, AttachDevice, V1(attach_device_request), V1(attach_device_response),
+           handle_attach_device, RPC_MUTATING),
+    METHOD(DEVICES, DetachDevice, V1(detach_device_request), V1(detach_device_response),
+           handle_detach_device, RPC_MUTATING),
+    METHOD(DEVICES, GetDevice, V1(get_device_request), V1(get_device_response),
+           handle_get_device, RPC_READ_ONLY),
+    METHOD(DEVICES, SetDeviceState, V1(set_device_state_request), V1(set_device_state_response),
+           handle_set_device_state, RPC_MUTATING),
+    METHOD(DEVICES, ComputePath, V1(compute_path_request), V1(compute_path_response),
+           handle_compute_path, RPC_READ_ONLY),
+    METHOD(DEVICES, ResetDevice, V1(reset_device_request), V1(reset_device_response),
+           handle_reset_device, RPC_MUTATING),
+    METHOD(DEVICES, SaveDevice, V1(save_device_request), V1(save_device_response),
+           handle_save_device, RPC_MUTATING),
+    METHOD(DEVICES, RestoreDevice, V1(restore_device_request), V1(restore_device_response),
+           handle_restore_device, RPC_MUTATING),
+    METHOD(DEVICES, ReadRegion, V1(read_region_request), V1(read_region_response),
+           handle_read_region, RPC_MUTATING),
+    METHOD(DEVICES, WriteRegion, V1(write_region_request), V1(write_region_response),
+           handle_write_region, RPC_MUTATING),
 };
 const size_t device_methods_count = ELEMENTSOF(device_methods);

@@ -12,20 +12,6 @@
 #include "handlers.h"
 #include "manager.h"
 #include "util/log.h"
-#include "util/strutil.h"
-
-#define REQ(type, r) ((const VfioMigd__V1__##type *) (r))
-
-static Group *
-find_group_or_fail(RpcCall *call, RpcContext *ctx, const char *name)
-{
-    Group *g = strutil_id_is_valid(name) ? group_find(ctx->manager, name) : NULL;
-
-    if (!g) {
-        rpc_call_fail(call, -ENOENT, "no group named '%.64s'", name);
-    }
-    return g;
-}
 
 static void
 reply_group(RpcCall *call, const Group *g, bool create)
@@ -63,7 +49,7 @@ handle_create_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
         rpc_call_fail(call, ret, "%s", err);
         return;
     }
-    reply_group(call, g, true);
+    reply_group(call, g, /* create= */ true);
 }
 
 static void
@@ -71,29 +57,22 @@ handle_delete_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__DeleteGroupRequest *req = REQ(DeleteGroupRequest, r);
     VfioMigd__V1__DeleteGroupResponse resp = VFIO_MIGD__V1__DELETE_GROUP_RESPONSE__INIT;
-    Group *g = find_group_or_fail(call, userdata, req->name);
+    Group *g = handlers_find_group_or_fail(call, userdata, req->name);
     char err[512] = "";
-    int ret;
 
-    if (!g) {
-        return;
+    if (g) {
+        handlers_answer(call, group_delete(g, err, sizeof(err)), err, &resp.base);
     }
-    ret = group_delete(g, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-        return;
-    }
-    rpc_call_reply(call, &resp.base);
 }
 
 static void
 handle_get_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__GetGroupRequest *req = REQ(GetGroupRequest, r);
-    Group *g = find_group_or_fail(call, userdata, req->name);
+    Group *g = handlers_find_group_or_fail(call, userdata, req->name);
 
     if (g) {
-        reply_group(call, g, false);
+        reply_group(call, g, /* create= */ false);
     }
 }
 
@@ -140,12 +119,12 @@ on_transition_done(Group *g, const GroupRun *run, void *userdata)
     if (run->r < 0) {
         log_warning("Group '%s' transition to %s failed: %s.", g->name,
                     fsm_state_name(run->target), run->error);
-        rpc_call_fail_with_result(call, GRPC_STATUS_ABORTED, &msg.msg.base,
-                                  "group '%s': transition to %s failed: %s; %s", g->name,
-                                  fsm_state_name(run->target), run->error,
-                                  run->rollback_failed
-                                      ? "rollback FAILED: devices are left where reported"
-                                      : "every device was brought back to its starting state");
+        rpc_call_fail_ex(call, RPC_FAILURE_DEVICE, run->r, &msg.msg.base,
+                         "group '%s': transition to %s failed: %s; %s", g->name,
+                         fsm_state_name(run->target), run->error,
+                         run->rollback_failed
+                             ? "rollback FAILED: devices are left where reported"
+                             : "every device was brought back to its starting state");
     } else {
         rpc_call_reply(call, &msg.msg.base);
     }
@@ -156,43 +135,32 @@ static void
 handle_group_transition(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__GroupTransitionRequest *req = REQ(GroupTransitionRequest, r);
-    DeviceState target = convert_state_from_api(req->target);
-    RpcContext *ctx = userdata;
+    DeviceState target;
     char err[1024] = "";
     Group *g;
     int ret;
 
-    if (ctx->manager->shutting_down) {
-        rpc_call_fail(call, -ESHUTDOWN, "vfio-migd is shutting down");
-        return;
-    }
-    if (!(g = find_group_or_fail(call, ctx, req->name))) {
-        return;
-    }
-    if (target < 0) {
-        rpc_call_fail(call, -EINVAL,
-                      "target state %d is not a VFIO migration state (1-8 in the API; 0 is unset)",
-                      (int) req->target);
+    if (!(g = handlers_find_group_or_fail(call, userdata, req->name)) ||
+        !handlers_target_or_fail(call, req->target, &target)) {
         return;
     }
     ret = group_transition_start(g, target, req->force, on_transition_done, call, err,
                                  sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
+    handlers_fail_unless_started(call, ret, err);
 }
 
-#define METHOD(name, snake, resp)                                                                  \
-    {                                                                                              \
-        "/vfio_migd.v1.GroupService/" #name, &vfio_migd__v1__##snake##_request__descriptor,        \
-            &vfio_migd__v1__##resp##__descriptor, handle_##snake,                                  \
-    }
+#define GROUPS "vfio_migd.v1.GroupService"
 
 const RpcMethod group_methods[] = {
-    METHOD(CreateGroup, create_group, create_group_response),
-    METHOD(DeleteGroup, delete_group, delete_group_response),
-    METHOD(GetGroup, get_group, get_group_response),
-    METHOD(ListGroups, list_groups, list_groups_response),
-    METHOD(GroupTransition, group_transition, group_transition_response),
+    METHOD(GROUPS, CreateGroup, V1(create_group_request), V1(create_group_response),
+           handle_create_group, RPC_MUTATING),
+    METHOD(GROUPS, DeleteGroup, V1(delete_group_request), V1(delete_group_response),
+           handle_delete_group, RPC_MUTATING),
+    METHOD(GROUPS, GetGroup, V1(get_group_request), V1(get_group_response), handle_get_group,
+           RPC_READ_ONLY),
+    METHOD(GROUPS, ListGroups, V1(list_groups_request), V1(list_groups_response),
+           handle_list_groups, RPC_READ_ONLY),
+    METHOD(GROUPS, GroupTransition, V1(group_transition_request), V1(group_transition_response),
+           handle_group_transition, RPC_MUTATING),
 };
 const size_t group_methods_count = ELEMENTSOF(group_methods);

@@ -2,12 +2,20 @@
 #pragma once
 
 /*
- * handlers — the API's method tables, one per service file. Each handler decodes and checks
- * its request, calls one manager/device function, and encodes the answer (CONVENTIONS 22);
- * semantic checks live in the daemon modules.
- * Threads: loop only.
+ * handlers — the API's method tables, one per service file, and what the handlers share.
+ * Each handler decodes and checks its request, calls one manager/device/group/migration
+ * function, and encodes the answer (CONVENTIONS 22); semantic checks live in the daemon
+ * modules, and the rules that hold for every call (no change while the daemon shuts down)
+ * are checked once, from the table's flags, by rpc/dispatch.c.
+ *
+ * Used by:  rpc/dispatch.c (the tables), the handler files (the helpers).
+ * Threads:  loop only.
  */
 
+#include <limits.h>
+#include <stdbool.h>
+
+#include "core/fsm.h"
 #include "forward.h"
 #include "server.h"
 
@@ -17,12 +25,22 @@ typedef struct RpcContext {
     RpcServer *server;
 } RpcContext;
 
+/* One row of a method table: "/@service/@name", the request and response message
+ * descriptors, the handler, and RpcMethodFlags (server.h). Every service uses this form. */
+#define METHOD(service, name, req, resp, fn, fl)                                                  \
+    {                                                                                              \
+        .path = "/" service "/" #name, .request = &(req), .response = &(resp), .handler = (fn),   \
+        .flags = (fl),                                                                             \
+    }
+/* A vfio_migd.v1 message's descriptor, by its protobuf-c (snake case) name. */
+#define V1(msg) vfio_migd__v1__##msg##__descriptor
+/* The request a handler got, as its own type. */
+#define REQ(type, r) ((const VfioMigd__V1__##type *) (r))
+
 extern const RpcMethod device_methods[];
 extern const size_t device_methods_count;
 extern const RpcMethod migration_methods[];
 extern const size_t migration_methods_count;
-extern const RpcMethod migration_stream_methods[];
-extern const size_t migration_stream_methods_count;
 extern const RpcMethod group_methods[];
 extern const size_t group_methods_count;
 extern const RpcMethod system_methods[];
@@ -30,5 +48,32 @@ extern const size_t system_methods_count;
 extern const RpcMethod health_methods[];
 extern const size_t health_methods_count;
 
-/* Service names the daemon serves, for health checks. NULL-terminated. */
-extern const char *const rpc_service_names[];
+/* ---- shared by the handlers (handlers.c). The *_or_fail helpers answer the call when they
+ * return NULL or false: the handler then simply returns. */
+
+/* Looks a device up: INVALID_ARGUMENT for an id that cannot exist, NOT_FOUND. */
+Device *handlers_find_device_or_fail(RpcCall *call, RpcContext *ctx, const char *id);
+/* Looks a group up: NOT_FOUND (a name that cannot exist names no group either). */
+Group *handlers_find_group_or_fail(RpcCall *call, RpcContext *ctx, const char *name);
+/* Looks a migration job up: NOT_FOUND. */
+MigrationJob *handlers_find_job_or_fail(RpcCall *call, RpcContext *ctx, const char *id);
+
+/* The longest file path the daemon takes: PATH_MAX less room for the "<path>.partial" it
+ * writes first, and for the NUL. */
+#define HANDLERS_PATH_MAX (PATH_MAX - 16)
+/* A file path as the daemon takes it: absolute (a relative one would be resolved against the
+ * daemon's directory, not the caller's) and at most HANDLERS_PATH_MAX - 1 characters. 0, or
+ * -EINVAL (empty or relative) / -ENAMETOOLONG (too long) with a sentence in @err. Pure. */
+int handlers_check_path(const char *path, char *err, size_t err_size);
+bool handlers_path_ok_or_fail(RpcCall *call, const char *path);
+
+/* An API DeviceState number (1-8) as the daemon's state: INVALID_ARGUMENT for 0 (unset) and
+ * numbers outside the enum. */
+bool handlers_target_or_fail(RpcCall *call, int api_state, DeviceState *ret);
+
+/* Answers @response when @r is 0, else the refusal @r with @err (the sentence the daemon
+ * function wrote): the tail of every handler that calls one function and replies. */
+void handlers_answer(RpcCall *call, int r, const char *err, const ProtobufCMessage *response);
+/* Answers the refusal @r with @err when a *_start() function refused (its callback will never
+ * run); nothing when it started (the callback answers). */
+void handlers_fail_unless_started(RpcCall *call, int r, const char *err);

@@ -4,7 +4,6 @@
  * answer as soon as the job runs (GetMigration follows it); SaveGroup and RestoreGroup answer
  * when their job has ended, with its final state.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,19 +15,6 @@
 #include "migration_internal.h"
 #include "util/clock.h"
 #include "util/log.h"
-#include "util/strutil.h"
-
-#define REQ(type, r) ((const VfioMigd__V1__##type *) (r))
-
-static bool
-accepting_or_fail(RpcCall *call, RpcContext *ctx)
-{
-    if (ctx->manager->shutting_down) {
-        rpc_call_fail(call, -ESHUTDOWN, "vfio-migd is shutting down");
-        return false;
-    }
-    return true;
-}
 
 static void
 reply_migration(RpcCall *call, const MigrationJob *j)
@@ -45,8 +31,8 @@ reply_migration(RpcCall *call, const MigrationJob *j)
     convert_migration_done(&msg);
 }
 
-/* Answers a job that has ended: OK when it completed, else the job's error as ABORTED with
- * the whole migration attached (RPC_RESULT_TRAILER). */
+/* Answers a job that has ended: OK when it completed, else the job's error (ABORTED unless
+ * the file was at fault, status.h) with the whole migration attached (RPC_RESULT_TRAILER). */
 static void
 reply_final(RpcCall *call, const MigrationJob *j)
 {
@@ -62,25 +48,10 @@ reply_final(RpcCall *call, const MigrationJob *j)
         return;
     }
     resp.migration = &msg.msg;
-    rpc_call_fail_with_result(call, j->r == -EMEDIUMTYPE ? GRPC_STATUS_FAILED_PRECONDITION
-                                    : j->r == -EBADMSG || j->r == -ENODATA || j->r == -ENOEXEC
-                                        ? GRPC_STATUS_INVALID_ARGUMENT
-                                        : GRPC_STATUS_ABORTED,
-                              &resp.base, "%s %s of group '%s' failed: %s", j->id,
-                              j->role == MIGRATION_SAVE ? "save" : "restore", j->group_name,
-                              j->error);
+    rpc_call_fail_ex(call, RPC_FAILURE_JOB, j->r, &resp.base, "%s %s of group '%s' failed: %s",
+                     j->id, j->role == MIGRATION_SAVE ? "save" : "restore", j->group_name,
+                     j->error);
     convert_migration_done(&msg);
-}
-
-static MigrationJob *
-find_job_or_fail(RpcCall *call, RpcContext *ctx, const char *id)
-{
-    MigrationJob *j = migration_find(ctx->manager, id);
-
-    if (!j) {
-        rpc_call_fail(call, -ENOENT, "no migration with id '%.64s'", id);
-    }
-    return j;
 }
 
 static void
@@ -94,9 +65,6 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     MigrationMsg msg;
     int ret;
 
-    if (!accepting_or_fail(call, ctx)) {
-        return;
-    }
     ret = migration_prepare_incoming(ctx->manager, req->group, req->listen, req->auto_resume,
                                      req->timeout_ms, &j, bound, sizeof(bound), token,
                                      sizeof(token), err, sizeof(err));
@@ -149,9 +117,6 @@ handle_start_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     char err[512] = "";
     int ret;
 
-    if (!accepting_or_fail(call, ctx)) {
-        return;
-    }
     ret = options_from_request(req->options, &opts, err, sizeof(err));
     if (ret >= 0) {
         ret = migration_start(ctx->manager, req->group, req->address, req->token, &opts, &j, err,
@@ -170,7 +135,7 @@ act_on_job(RpcCall *call, const ProtobufCMessage *r, void *userdata,
            int (*action)(MigrationJob *j, char *err, size_t err_size))
 {
     const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
-    MigrationJob *j = find_job_or_fail(call, userdata, req->id);
+    MigrationJob *j = handlers_find_job_or_fail(call, userdata, req->id);
     char err[512] = "";
     int ret;
 
@@ -201,7 +166,7 @@ static void
 handle_get_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
-    MigrationJob *j = find_job_or_fail(call, userdata, req->id);
+    MigrationJob *j = handlers_find_job_or_fail(call, userdata, req->id);
 
     if (j) {
         reply_migration(call, j);
@@ -245,17 +210,6 @@ on_file_job_done(MigrationJob *j, void *userdata)
     reply_final(userdata, j);
 }
 
-static bool
-path_ok_or_fail(RpcCall *call, const char *path)
-{
-    if (!path || path[0] != '/' || strlen(path) >= PATH_MAX - 16) {
-        rpc_call_fail(call, -EINVAL, "the file path must be absolute (on the daemon's host) and "
-                      "shorter than %d characters, got '%.256s'", PATH_MAX - 16, path ? path : "");
-        return false;
-    }
-    return true;
-}
-
 static void
 handle_save_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
@@ -265,14 +219,12 @@ handle_save_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     char err[512] = "";
     int ret;
 
-    if (!accepting_or_fail(call, ctx) || !path_ok_or_fail(call, req->path)) {
+    if (!handlers_path_ok_or_fail(call, req->path)) {
         return;
     }
     ret = migration_save_group(ctx->manager, req->group, req->path, req->overwrite, req->resume,
                                on_file_job_done, call, &j, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
+    handlers_fail_unless_started(call, ret, err);
 }
 
 static void
@@ -284,33 +236,13 @@ handle_restore_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     char err[512] = "";
     int ret;
 
-    if (!accepting_or_fail(call, ctx) || !path_ok_or_fail(call, req->path)) {
+    if (!handlers_path_ok_or_fail(call, req->path)) {
         return;
     }
     ret = migration_restore_group(ctx->manager, req->group, req->path, req->stop,
                                   on_file_job_done, call, &j, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
+    handlers_fail_unless_started(call, ret, err);
 }
-
-#define METHOD(name, snake, req, resp)                                                             \
-    {                                                                                              \
-        "/vfio_migd.v1.MigrationService/" #name, &vfio_migd__v1__##req##__descriptor,              \
-            &vfio_migd__v1__##resp##__descriptor, handle_##snake,                                  \
-    }
-
-const RpcMethod migration_methods[] = {
-    METHOD(PrepareIncoming, prepare_incoming, prepare_incoming_request, prepare_incoming_response),
-    METHOD(StartMigration, start_migration, start_migration_request, migration_response),
-    METHOD(Switchover, switchover, migration_id_request, migration_response),
-    METHOD(CancelMigration, cancel_migration, migration_id_request, migration_response),
-    METHOD(GetMigration, get_migration, migration_id_request, migration_response),
-    METHOD(ListMigrations, list_migrations, list_migrations_request, list_migrations_response),
-    METHOD(SaveGroup, save_group, save_group_request, migration_response),
-    METHOD(RestoreGroup, restore_group, restore_group_request, migration_response),
-};
-const size_t migration_methods_count = ELEMENTSOF(migration_methods);
 
 /* ---- WatchEvents: a loop timer compares each watched job with what was last sent ----
  *
@@ -365,15 +297,16 @@ on_migration_changed(MigrationListener *l, const MigrationJob *j)
     (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
 }
 
+/* Ends the stream with @r (0, or a negative errno for its status) and @message. */
 static void
-watch_end(Watcher *w, grpc_status_code code, const char *message)
+watch_end(Watcher *w, int r, const char *message)
 {
     if (w->done) {
         return;
     }
     w->done = true;
     manager_remove_listener(w->manager, &w->listener);
-    rpc_call_stream_end(w->call, code, message);
+    rpc_call_stream_end(w->call, r, message);
     uv_close((uv_handle_t *) &w->timer, on_watch_closed);
 }
 
@@ -439,13 +372,13 @@ on_watch_tick(uv_timer_t *t)
     uint64_t now = clock_now_ns();
 
     if (m->shutting_down) {
-        watch_end(w, GRPC_STATUS_UNAVAILABLE, "vfio-migd is shutting down");
+        watch_end(w, -ESHUTDOWN, "vfio-migd is shutting down");
         return;
     }
     if (w->id[0]) {
         MigrationJob *j = migration_find(m, w->id);
         if (!j || !watch_job(w, j, now)) {
-            watch_end(w, GRPC_STATUS_OK, "");
+            watch_end(w, 0, "");
         }
         return;
     }
@@ -458,7 +391,7 @@ static void
 on_watch_cancelled(RpcCall *call, void *userdata)
 {
     (void) call;
-    watch_end(userdata, GRPC_STATUS_CANCELLED, "the client went away");
+    watch_end(userdata, -ECANCELED, "the client went away");
 }
 
 static void
@@ -468,7 +401,7 @@ handle_watch_events(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     RpcContext *ctx = userdata;
     Watcher *w;
 
-    if (req->id[0] && !find_job_or_fail(call, ctx, req->id)) {
+    if (req->id[0] && !handlers_find_job_or_fail(call, ctx, req->id)) {
         return;
     }
     w = calloc(1, sizeof(*w));
@@ -484,13 +417,32 @@ handle_watch_events(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     w->timer.data = w;
     manager_add_listener(ctx->manager, &w->listener);
     if (rpc_call_stream_begin(call, on_watch_cancelled, w) < 0) {
-        watch_end(w, GRPC_STATUS_UNAVAILABLE, "vfio-migd is shutting down");
+        watch_end(w, -ESHUTDOWN, "vfio-migd is shutting down");
         return;
     }
     (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
 }
 
-const RpcMethod migration_stream_methods[] = {
-    METHOD(WatchEvents, watch_events, migration_id_request, migration_event),
+#define MIGRATIONS "vfio_migd.v1.MigrationService"
+
+const RpcMethod migration_methods[] = {
+    METHOD(MIGRATIONS, PrepareIncoming, V1(prepare_incoming_request),
+           V1(prepare_incoming_response), handle_prepare_incoming, RPC_MUTATING),
+    METHOD(MIGRATIONS, StartMigration, V1(start_migration_request), V1(migration_response),
+           handle_start_migration, RPC_MUTATING),
+    METHOD(MIGRATIONS, Switchover, V1(migration_id_request), V1(migration_response),
+           handle_switchover, RPC_MUTATING),
+    METHOD(MIGRATIONS, CancelMigration, V1(migration_id_request), V1(migration_response),
+           handle_cancel_migration, RPC_MUTATING),
+    METHOD(MIGRATIONS, GetMigration, V1(migration_id_request), V1(migration_response),
+           handle_get_migration, RPC_READ_ONLY),
+    METHOD(MIGRATIONS, ListMigrations, V1(list_migrations_request), V1(list_migrations_response),
+           handle_list_migrations, RPC_READ_ONLY),
+    METHOD(MIGRATIONS, SaveGroup, V1(save_group_request), V1(migration_response),
+           handle_save_group, RPC_MUTATING),
+    METHOD(MIGRATIONS, RestoreGroup, V1(restore_group_request), V1(migration_response),
+           handle_restore_group, RPC_MUTATING),
+    METHOD(MIGRATIONS, WatchEvents, V1(migration_id_request), V1(migration_event),
+           handle_watch_events, RPC_READ_ONLY | RPC_STREAMING),
 };
-const size_t migration_stream_methods_count = ELEMENTSOF(migration_stream_methods);
+const size_t migration_methods_count = ELEMENTSOF(migration_methods);

@@ -27,8 +27,10 @@ handle_get_version(RpcCall *call, const ProtobufCMessage *req, void *userdata)
     rpc_call_reply(call, &resp.base);
 }
 
+#define SYSTEM "vfio_migd.v1.SystemService"
+
 const RpcMethod system_methods[] = {
-    {"/vfio_migd.v1.SystemService/GetVersion", &vfio_migd__v1__get_version_request__descriptor,
-     &vfio_migd__v1__get_version_response__descriptor, handle_get_version},
+    METHOD(SYSTEM, GetVersion, V1(get_version_request), V1(get_version_response),
+           handle_get_version, RPC_READ_ONLY),
 };
 const size_t system_methods_count = ELEMENTSOF(system_methods);
