@@ -49,9 +49,9 @@ rpc_dispatch_admit(const RpcMethod *m, void *userdata, char *why, size_t why_siz
     /* A change started now could not finish before the daemon exits (or would delay that
      * exit); looking at the state of things is harmless and useful until the end. */
     if ((m->flags & RPC_MUTATING) && ctx->manager->shutting_down) {
-        (void) snprintf(why, why_size, "vfio-migd is shutting down and accepts no more calls "
-                        "that change devices, groups, migrations or files; call again once it "
-                        "has been started again");
+        (void) snprintf(why, why_size, "vfio-migd is shutting down: it accepts no more calls "
+                        "that change devices, groups, migrations or files (start it again to "
+                        "make changes)");
         return -ESHUTDOWN;
     }
     return 0;

@@ -48,15 +48,15 @@ static const ErrnoStatus errno_table[] = {
     MAP(ECONNABORTED, ABORTED),               /* a peer daemon ended a migration */
 };
 
+/* The row for @r, or NULL when the table does not list it. */
 static const ErrnoStatus *
 errno_status(int r)
 {
-    int e = -r;
-
-    if (e <= 0 || (size_t) e >= ELEMENTSOF(errno_table) || !errno_table[e].listed) {
+    /* Compared before negating: -INT_MIN does not exist. */
+    if (r >= 0 || r <= -(int) ELEMENTSOF(errno_table) || !errno_table[-r].listed) {
         return NULL;
     }
-    return &errno_table[e];
+    return &errno_table[-r];
 }
 
 grpc_status_code
