@@ -372,18 +372,27 @@ stream_start_batch(RpcCall *c, grpc_op *ops, size_t n, Tag *tag)
     return 0;
 }
 
+/* Clears @ops (two) and puts the initial metadata first when this stream has not sent it
+ * yet: it may go in one batch only (grpc-core.md pitfall 6). Returns the ops used. */
+static size_t
+stream_ops_init(RpcCall *c, grpc_op ops[2])
+{
+    memset(ops, 0, 2 * sizeof(ops[0]));
+    if (c->md_sent) {
+        return 0;
+    }
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    c->md_sent = true;
+    return 1;
+}
+
 static void
 stream_send_next(RpcCall *c)
 {
     StreamMessage *m = c->queue_head;
     grpc_op ops[2];
-    size_t n = 0;
+    size_t n = stream_ops_init(c, ops);
 
-    memset(ops, 0, sizeof(ops));
-    if (!c->md_sent) {
-        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-        c->md_sent = true;
-    }
     c->queue_head = m->next;
     if (!c->queue_head) {
         c->queue_tail = NULL;
@@ -399,13 +408,8 @@ static void
 stream_send_status(RpcCall *c)
 {
     grpc_op ops[2];
-    size_t n = 0;
+    size_t n = stream_ops_init(c, ops);
 
-    memset(ops, 0, sizeof(ops));
-    if (!c->md_sent) {
-        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-        c->md_sent = true;
-    }
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = c->end_code;
     ops[n++].data.send_status_from_server.status_details = &c->status_details;

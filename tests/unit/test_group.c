@@ -17,34 +17,21 @@
 
 #include "device.h"
 #include "group.h"
-#include "manager.h"
-#include "util/log.h"
+#include "manager_fixture.h"
 #include "util/strutil.h"
 
 #define S(x) DEVICE_STATE_##x
 
-static uv_loop_t loop;
-static Manager *mgr;
 static unsigned name_seq;
 
 static void
 setup(void)
 {
     (void) setenv("UV_THREADPOOL_SIZE", "16", 1);
-    log_set_max_level(LOG_ERR);
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    cr_assert_eq(manager_new(&loop, &mgr), 0);
+    manager_fixture_setup();
 }
 
-static void
-teardown(void)
-{
-    manager_free(mgr);
-    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    cr_assert_eq(uv_loop_close(&loop), 0, "the loop still has handles or requests");
-}
-
-TestSuite(group, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(group, .init = setup, .fini = manager_fixture_teardown, .timeout = 120);
 
 /* ---- helpers ---- */
 

@@ -6,32 +6,11 @@
  */
 #include <criterion/criterion.h>
 #include <string.h>
-#include <uv.h>
 
 #include "device.h"
-#include "manager.h"
-#include "util/log.h"
+#include "manager_fixture.h"
 
-static uv_loop_t loop;
-static Manager *mgr;
-
-static void
-setup(void)
-{
-    log_set_max_level(LOG_ERR);
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    cr_assert_eq(manager_new(&loop, &mgr), 0);
-}
-
-static void
-teardown(void)
-{
-    manager_free(mgr);
-    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    cr_assert_eq(uv_loop_close(&loop), 0, "the loop still has handles or requests");
-}
-
-TestSuite(attach, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(attach, .init = manager_fixture_setup, .fini = manager_fixture_teardown, .timeout = 60);
 
 typedef struct Attached {
     unsigned calls;
