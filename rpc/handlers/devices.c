@@ -321,37 +321,52 @@ on_restore_done(Device *d, const OpResult *res, void *userdata)
     }
 }
 
+/* A device save or a device restore, as its request says it. */
+typedef struct TransferArgs {
+    const char *id;
+    const char *path;
+    bool save;
+    bool resume, overwrite; /* save */
+    bool stop;              /* restore */
+} TransferArgs;
+
 static void
-handle_save_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+start_transfer(RpcCall *call, RpcContext *ctx, const TransferArgs *a)
 {
-    const VfioMigd__V1__SaveDeviceRequest *req = REQ(SaveDeviceRequest, r);
     char err[512] = "";
     Device *d;
     int ret;
 
-    if (!(d = handlers_find_device_or_fail(call, userdata, req->id)) ||
-        !handlers_path_ok_or_fail(call, req->path)) {
+    if (!(d = handlers_find_device_or_fail(call, ctx, a->id)) ||
+        !handlers_path_ok_or_fail(call, a->path)) {
         return;
     }
-    ret = device_save_start(d, req->path, req->resume, req->overwrite, on_save_done, call, err,
-                            sizeof(err));
+    if (a->save) {
+        ret = device_save_start(d, a->path, a->resume, a->overwrite, on_save_done, call, err,
+                                sizeof(err));
+    } else {
+        ret = device_restore_start(d, a->path, a->stop, on_restore_done, call, err, sizeof(err));
+    }
     handlers_fail_unless_started(call, ret, err);
+}
+
+static void
+handle_save_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__SaveDeviceRequest *req = REQ(SaveDeviceRequest, r);
+
+    start_transfer(call, userdata, &(TransferArgs){.id = req->id, .path = req->path, .save = true,
+                                                   .resume = req->resume,
+                                                   .overwrite = req->overwrite});
 }
 
 static void
 handle_restore_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__RestoreDeviceRequest *req = REQ(RestoreDeviceRequest, r);
-    char err[512] = "";
-    Device *d;
-    int ret;
 
-    if (!(d = handlers_find_device_or_fail(call, userdata, req->id)) ||
-        !handlers_path_ok_or_fail(call, req->path)) {
-        return;
-    }
-    ret = device_restore_start(d, req->path, req->stop, on_restore_done, call, err, sizeof(err));
-    handlers_fail_unless_started(call, ret, err);
+    start_transfer(call, userdata,
+                   &(TransferArgs){.id = req->id, .path = req->path, .stop = req->stop});
 }
 
 /* ---- region access (diagnostics) */

@@ -210,38 +210,52 @@ on_file_job_done(MigrationJob *j, void *userdata)
     reply_final(userdata, j);
 }
 
+/* A group save or a group restore, as its request says it. */
+typedef struct FileJobArgs {
+    const char *group;
+    const char *path;
+    bool save;
+    bool overwrite, resume; /* save */
+    bool stop;              /* restore */
+} FileJobArgs;
+
 static void
-handle_save_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+start_file_job(RpcCall *call, RpcContext *ctx, const FileJobArgs *a)
 {
-    const VfioMigd__V1__SaveGroupRequest *req = REQ(SaveGroupRequest, r);
-    RpcContext *ctx = userdata;
     MigrationJob *j = NULL;
     char err[512] = "";
     int ret;
 
-    if (!handlers_path_ok_or_fail(call, req->path)) {
+    if (!handlers_path_ok_or_fail(call, a->path)) {
         return;
     }
-    ret = migration_save_group(ctx->manager, req->group, req->path, req->overwrite, req->resume,
-                               on_file_job_done, call, &j, err, sizeof(err));
+    if (a->save) {
+        ret = migration_save_group(ctx->manager, a->group, a->path, a->overwrite, a->resume,
+                                   on_file_job_done, call, &j, err, sizeof(err));
+    } else {
+        ret = migration_restore_group(ctx->manager, a->group, a->path, a->stop,
+                                      on_file_job_done, call, &j, err, sizeof(err));
+    }
     handlers_fail_unless_started(call, ret, err);
+}
+
+static void
+handle_save_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__SaveGroupRequest *req = REQ(SaveGroupRequest, r);
+
+    start_file_job(call, userdata, &(FileJobArgs){.group = req->group, .path = req->path,
+                                                  .save = true, .overwrite = req->overwrite,
+                                                  .resume = req->resume});
 }
 
 static void
 handle_restore_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__RestoreGroupRequest *req = REQ(RestoreGroupRequest, r);
-    RpcContext *ctx = userdata;
-    MigrationJob *j = NULL;
-    char err[512] = "";
-    int ret;
 
-    if (!handlers_path_ok_or_fail(call, req->path)) {
-        return;
-    }
-    ret = migration_restore_group(ctx->manager, req->group, req->path, req->stop,
-                                  on_file_job_done, call, &j, err, sizeof(err));
-    handlers_fail_unless_started(call, ret, err);
+    start_file_job(call, userdata,
+                   &(FileJobArgs){.group = req->group, .path = req->path, .stop = req->stop});
 }
 
 /* ---- WatchEvents: a loop timer compares each watched job with what was last sent ----
