@@ -23,7 +23,9 @@
  * step of their own, once waking the stopped devices has made that P2P-safe. A failing
  * rollback stops at the end of its step, leaving the devices where they are (still P2P-safe).
  *
- * Used by:  rpc/handlers/groups.c, and the migration code to come (switchover, resume).
+ * Used by:  rpc/handlers/ (API); migration.c, with a job's lock key, for every group move of
+ *           a migration or a save/restore (pre-copy, switchover, resuming, resume, rollback);
+ *           migration_{source,dest,file}.c to find the group a job names; manager.c (free).
  * Uses:     device.h (one device's operations on workers), core/fsm.h (path checks).
  * Threads:  loop-thread only.
  * Errors:   negative errno plus a sentence; nothing here logs above info.
