@@ -144,9 +144,7 @@ handle_attach_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
         return;
     }
     ret = manager_attach(ctx->manager, req->id, &src, on_attached, call, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-    }
+    handlers_fail_unless_started(call, ret, err);
 }
 
 static void
