@@ -29,6 +29,7 @@
 #include "util/macro.h"
 #include "util/strutil.h"
 #include "vfio_migd/v1/devices.pb-c.h"
+#include "vfio_migd/v1/migrations.pb-c.h"
 #include "vfio_migd/v1/system.pb-c.h"
 
 #define DEVICE_METHOD(m) "/vfio_migd.v1.DeviceService/" m
@@ -805,14 +806,6 @@ enum {
     OPT_DEVICE,
 };
 
-/* What NAME of save/restore is: a group, a device, or whichever the daemon has (the group
- * is asked for first; migration_commands.h). */
-typedef enum TransferTarget {
-    TRANSFER_TARGET_ANY,
-    TRANSFER_TARGET_GROUP,  /* --group */
-    TRANSFER_TARGET_DEVICE, /* --device */
-} TransferTarget;
-
 /* The options save and restore both take, before COMMANDS_GLOBAL_OPTIONS in their tables. */
 #define TRANSFER_TARGET_OPTIONS                                                                    \
     {"group", no_argument, NULL, OPT_GROUP}, {"device", no_argument, NULL, OPT_DEVICE}
@@ -820,7 +813,9 @@ typedef enum TransferTarget {
 /* `save NAME FILE` or `restore NAME FILE` as parsed. Each command's option table lets only
  * its own options through, so the other command's flags stay false. */
 typedef struct TransferArgs {
-    TransferTarget target;
+    /* --group, --device, or neither (ANY): what NAME is; without either the daemon looks NAME
+     * up and says in its answer what it found */
+    VfioMigd__V1__MigrationSubject subject;
     bool resume;    /* save --resume */
     bool overwrite; /* save --force */
     bool stop;      /* restore --stop */
@@ -838,7 +833,7 @@ transfer_args_done(TransferArgs *a)
 static int
 transfer_option(Cli *cli, int c, TransferArgs *a)
 {
-    TransferTarget t;
+    VfioMigd__V1__MigrationSubject t;
 
     switch (c) {
     case OPT_RESUME:
@@ -852,11 +847,13 @@ transfer_option(Cli *cli, int c, TransferArgs *a)
         return 0;
     case OPT_GROUP:
     case OPT_DEVICE:
-        t = c == OPT_GROUP ? TRANSFER_TARGET_GROUP : TRANSFER_TARGET_DEVICE;
-        if (a->target != TRANSFER_TARGET_ANY && a->target != t) {
+        t = c == OPT_GROUP ? VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_GROUP
+                           : VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE;
+        if (a->subject != VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_ANY &&
+            a->subject != t) {
             return commands_usage_error(cli, "give --group or --device, not both");
         }
-        a->target = t;
+        a->subject = t;
         return 0;
     default:
         return -EINVAL; /* not in save's or restore's table */
@@ -888,108 +885,6 @@ transfer_parse(Cli *cli, int argc, char **argv, const struct option *opts, Trans
     return absolute_path(cli, argv[optind + 1], &a->path);
 }
 
-/* What SaveDevice and RestoreDevice both answer. */
-typedef struct TransferResult {
-    const char *verb; /* "saved" or "restored" */
-    const char *id;
-    const char *path;
-    VfioMigd__V1__DeviceState state;
-    uint64_t bytes;
-    VfioMigd__V1__Arc *const *arcs;
-    size_t n_arcs;
-    uint64_t elapsed_us;
-} TransferResult;
-
-/* A TransferResult from @args and @resp, a SaveDeviceResponse or a RestoreDeviceResponse:
- * the two messages have the same fields (devices.proto). */
-#define TRANSFER_RESULT(verb_, args_, resp_)                                                       \
-    ((TransferResult) {                                                                            \
-        .verb = (verb_), .id = (args_)->id, .path = (args_)->path, .state = (resp_)->state,       \
-        .bytes = (resp_)->bytes, .arcs = (resp_)->arcs, .n_arcs = (resp_)->n_arcs,                 \
-        .elapsed_us = (resp_)->elapsed_us,                                                         \
-    })
-
-static int
-transfer_print(Cli *cli, const TransferResult *t)
-{
-    char size[32], time[32];
-    json_object *o;
-
-    if (cli->json) {
-        o = json_object_new_object();
-        output_json_set(o, "id", json_object_new_string(t->id));
-        output_json_set(o, "path", json_object_new_string(t->path));
-        output_json_set(o, "state", output_json_state(t->state));
-        output_json_set(o, "bytes", json_object_new_uint64(t->bytes));
-        output_json_set(o, "elapsed_ms", output_json_ms(t->elapsed_us));
-        output_json_set(o, "arcs", output_json_arcs(t->arcs, t->n_arcs));
-        return output_json_print(o);
-    }
-    printf("%s %s %s '%s': %s (%llu bytes) in %s, state %s\n", t->verb, t->id,
-           strcmp(t->verb, "saved") == 0 ? "to" : "from", t->path,
-           strutil_format_bytes(t->bytes, size, sizeof(size)), (unsigned long long) t->bytes,
-           output_duration(t->elapsed_us, time, sizeof(time)), output_state_name(t->state));
-    printf("arcs: ");
-    output_arc_chain(stdout, t->arcs, t->n_arcs);
-    putchar('\n');
-    return 0;
-}
-
-/* What differs between save and restore; transfer_run() does the rest. */
-typedef struct TransferCommand {
-    const struct option *opts; /* the command's option table */
-    /* commands_save_group() or commands_restore_group() with @a's options. */
-    int (*group)(Cli *cli, const TransferArgs *a, bool may_be_device);
-    /* SaveDevice or RestoreDevice with @a's options, the result printed. */
-    int (*device)(Cli *cli, const TransferArgs *a);
-} TransferCommand;
-
-/* Parses, then asks for NAME as a group unless --device was given; "no such group" falls
- * through to the device only when neither --group nor --device was. */
-static int
-transfer_run(Cli *cli, int argc, char **argv, const TransferCommand *cmd)
-{
-    _cleanup_(transfer_args_done) TransferArgs a = {};
-    int r;
-
-    r = transfer_parse(cli, argc, argv, cmd->opts, &a);
-    if (r < 0) {
-        return r;
-    }
-    if (a.target != TRANSFER_TARGET_DEVICE) {
-        r = cmd->group(cli, &a, /* may_be_device= */ a.target == TRANSFER_TARGET_ANY);
-        if (r != COMMANDS_NOT_A_GROUP) {
-            return r;
-        }
-    }
-    return cmd->device(cli, &a);
-}
-
-static int
-save_group(Cli *cli, const TransferArgs *a, bool may_be_device)
-{
-    return commands_save_group(cli, a->id, a->path, a->overwrite, a->resume, may_be_device);
-}
-
-static int
-save_device(Cli *cli, const TransferArgs *a)
-{
-    VfioMigd__V1__SaveDeviceRequest req = VFIO_MIGD__V1__SAVE_DEVICE_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__SaveDeviceResponse *resp = NULL;
-    int r;
-
-    req.id = a->id;
-    req.path = a->path;
-    req.resume = a->resume;
-    req.overwrite = a->overwrite;
-    r = commands_call(cli, DEVICE_METHOD("SaveDevice"), &req.base,
-             &vfio_migd__v1__save_device_response__descriptor, NULL, (ProtobufCMessage **) &resp);
-    if (r < 0) {
-        return r;
-    }
-    return transfer_print(cli, &TRANSFER_RESULT("saved", a, resp));
-}
-
 int
 commands_save(Cli *cli, int argc, char **argv)
 {
@@ -1000,35 +895,20 @@ commands_save(Cli *cli, int argc, char **argv)
         COMMANDS_GLOBAL_OPTIONS,
         {},
     };
-    static const TransferCommand save = {.opts = opts, .group = save_group,
-                                         .device = save_device};
-
-    return transfer_run(cli, argc, argv, &save);
-}
-
-static int
-restore_group(Cli *cli, const TransferArgs *a, bool may_be_device)
-{
-    return commands_restore_group(cli, a->id, a->path, a->stop, may_be_device);
-}
-
-static int
-restore_device(Cli *cli, const TransferArgs *a)
-{
-    VfioMigd__V1__RestoreDeviceRequest req = VFIO_MIGD__V1__RESTORE_DEVICE_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__RestoreDeviceResponse *resp = NULL;
+    _cleanup_(transfer_args_done) TransferArgs a = {};
+    VfioMigd__V1__SaveRequest req = VFIO_MIGD__V1__SAVE_REQUEST__INIT;
     int r;
 
-    req.id = a->id;
-    req.path = a->path;
-    req.stop = a->stop;
-    r = commands_call(cli, DEVICE_METHOD("RestoreDevice"), &req.base,
-             &vfio_migd__v1__restore_device_response__descriptor, NULL,
-             (ProtobufCMessage **) &resp);
+    r = transfer_parse(cli, argc, argv, opts, &a);
     if (r < 0) {
         return r;
     }
-    return transfer_print(cli, &TRANSFER_RESULT("restored", a, resp));
+    req.name = a.id;
+    req.path = a.path;
+    req.overwrite = a.overwrite;
+    req.resume = a.resume;
+    req.subject = a.subject;
+    return commands_transfer(cli, "Save", &req.base, "saved", a.path);
 }
 
 int
@@ -1040,10 +920,19 @@ commands_restore(Cli *cli, int argc, char **argv)
         COMMANDS_GLOBAL_OPTIONS,
         {},
     };
-    static const TransferCommand restore = {.opts = opts, .group = restore_group,
-                                            .device = restore_device};
+    _cleanup_(transfer_args_done) TransferArgs a = {};
+    VfioMigd__V1__RestoreRequest req = VFIO_MIGD__V1__RESTORE_REQUEST__INIT;
+    int r;
 
-    return transfer_run(cli, argc, argv, &restore);
+    r = transfer_parse(cli, argc, argv, opts, &a);
+    if (r < 0) {
+        return r;
+    }
+    req.name = a.id;
+    req.path = a.path;
+    req.stop = a.stop;
+    req.subject = a.subject;
+    return commands_transfer(cli, "Restore", &req.base, "restored", a.path);
 }
 
 /* ---- health, version */

@@ -80,6 +80,12 @@ static const char *const role_names[] = {
 static_assert(ELEMENTSOF(role_names) == VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_RESTORE + 1,
               "role_names out of sync with MigrationRole");
 
+static const char *const subject_names[] = {
+    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_ANY] = "unknown",
+    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_GROUP] = "group",
+    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE] = "device",
+};
+
 /* Option values as users type them; the index is the protocol's number. */
 static const char *const precopy_names[] = {
     [VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO] = "auto",
@@ -99,6 +105,7 @@ name_of(const char *const *names, size_t n, int v)
 
 #define PHASE_NAME(p) name_of(phase_names, ELEMENTSOF(phase_names), (int) (p))
 #define ROLE_NAME(r) name_of(role_names, ELEMENTSOF(role_names), (int) (r))
+#define SUBJECT_NAME(v) name_of(subject_names, ELEMENTSOF(subject_names), (int) (v))
 #define PRECOPY_NAME(v) name_of(precopy_names, ELEMENTSOF(precopy_names), (int) (v))
 #define SWITCHOVER_NAME(v) name_of(switchover_names, ELEMENTSOF(switchover_names), (int) (v))
 
@@ -175,6 +182,7 @@ json_migration(const Migration *m)
     }
     output_json_set(o, "id", json_object_new_string(m->id));
     output_json_set(o, "role", json_object_new_string(ROLE_NAME(m->role)));
+    output_json_set(o, "subject", json_object_new_string(SUBJECT_NAME(m->subject)));
     output_json_set(o, "group", json_object_new_string(m->group));
     output_json_set(o, "phase", json_object_new_string(PHASE_NAME(m->phase)));
     output_json_set(o, "state", json_object_new_string(m->state));
@@ -1392,7 +1400,7 @@ commands_watch(Cli *cli, int argc, char **argv)
     return watch_finish(&w, id != NULL);
 }
 
-/* ---- save and restore of a group (commands.c decides between group and device) */
+/* ---- save and restore (commands.c parses them) */
 
 /* The group's state when every device is in the same one, else "mixed" (as `group state`
  * prints a group whose devices differ). */
@@ -1410,18 +1418,33 @@ group_state_name(const Migration *m)
     return output_state_name(m->devices[0]->state);
 }
 
-/* The JSON of save/restore for a group: the keys of a device's save/restore where they make
- * sense ("state" is where the devices ended, as for a device), the migration's "id", and the
+static bool
+is_device_transfer(const Migration *m)
+{
+    return m->subject == VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE &&
+           m->n_devices == 1;
+}
+
+/* The JSON of save/restore. A device: "id" is the device, "state" and "arcs" are its own.
+ * A group: "group", "id" is the migration's. Both: "path", "bytes", "elapsed_ms" and the
  * whole migration under "migration". */
 static json_object *
-json_group_transfer(const Migration *m, const char *path)
+json_transfer(const Migration *m, const char *path)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "group", json_object_new_string(m->group));
-    output_json_set(o, "id", json_object_new_string(m->id));
+    if (is_device_transfer(m)) {
+        const DeviceProgress *d = m->devices[0];
+
+        output_json_set(o, "id", json_object_new_string(d->id));
+        output_json_set(o, "state", output_json_state(d->state));
+        output_json_set(o, "arcs", output_json_arcs(d->arcs, d->n_arcs));
+    } else {
+        output_json_set(o, "group", json_object_new_string(m->group));
+        output_json_set(o, "id", json_object_new_string(m->id));
+        output_json_set(o, "state", json_object_new_string(group_state_name(m)));
+    }
     output_json_set(o, "path", json_object_new_string(path));
-    output_json_set(o, "state", json_object_new_string(group_state_name(m)));
     output_json_set(o, "bytes", json_object_new_uint64(m->bytes));
     output_json_set(o, "elapsed_ms", output_json_ms(m->elapsed_us));
     output_json_set(o, "migration", json_migration(m));
@@ -1429,88 +1452,53 @@ json_group_transfer(const Migration *m, const char *path)
 }
 
 static int
-print_group_transfer(const char *verb, const Migration *m, const char *path)
+print_transfer(const char *verb, const Migration *m, const char *path)
 {
+    bool device = is_device_transfer(m);
     char size[32], time[32];
 
-    printf("%s group %s %s '%s': %s (%llu bytes) in %s, state %s (%s)\n", verb, m->group,
-           strcmp(verb, "saved") == 0 ? "to" : "from", path,
-           strutil_format_bytes(m->bytes, size, sizeof(size)), (unsigned long long) m->bytes,
-           output_duration(m->elapsed_us, time, sizeof(time)), group_state_name(m), m->id);
+    printf("%s %s%s %s '%s': %s (%llu bytes) in %s, state %s", verb, device ? "" : "group ",
+           device ? m->devices[0]->id : m->group, strcmp(verb, "saved") == 0 ? "to" : "from",
+           path, strutil_format_bytes(m->bytes, size, sizeof(size)), (unsigned long long) m->bytes,
+           output_duration(m->elapsed_us, time, sizeof(time)),
+           device ? output_state_name(m->devices[0]->state) : group_state_name(m));
+    printf(" (%s)\n", m->id);
+    if (device) {
+        printf("arcs: ");
+        output_arc_chain(stdout, m->devices[0]->arcs, m->devices[0]->n_arcs);
+        putchar('\n');
+        return 0;
+    }
     return print_device_table(m, /* in_flight= */ false);
 }
 
-static bool
-is_not_a_group(int r, const RpcError *err)
-{
-    static const char prefix[] = "no group named"; /* rpc/handlers/groups.c */
-
-    if (r != -EREMOTEIO) {
-        return false;
-    }
-    if (err->code == GRPC_STATUS_UNIMPLEMENTED) {
-        return true; /* a daemon without MigrationService: it has devices only */
-    }
-    return err->code == GRPC_STATUS_NOT_FOUND &&
-           strncmp(err->message, prefix, sizeof(prefix) - 1) == 0;
-}
-
-/* Makes SaveGroup or RestoreGroup and prints the result (see commands_save_group()). */
-static int
-group_transfer(Cli *cli, const char *method, const ProtobufCMessage *req, const char *verb,
-               const char *path, bool may_be_device)
+int
+commands_transfer(Cli *cli, const char *method, const ProtobufCMessage *req, const char *verb,
+                  const char *path)
 {
     _cleanup_message_ VfioMigd__V1__MigrationResponse *resp = NULL;
     RpcError err = {.code = GRPC_STATUS_UNKNOWN};
+    char full[96];
     json_object *doc = NULL;
     int r;
 
-    r = commands_call_raw(cli, method, req, &vfio_migd__v1__migration_response__descriptor,
+    (void) snprintf(full, sizeof(full), MIGRATION_METHOD("%s"), method);
+    r = commands_call_raw(cli, full, req, &vfio_migd__v1__migration_response__descriptor,
                           (ProtobufCMessage **) &resp, &err);
     if (r >= 0) {
         if (!response_migration(cli, resp)) {
             return -EBADMSG;
         }
         if (cli->json) {
-            return output_json_print(json_group_transfer(resp->migration, path));
+            return output_json_print(json_transfer(resp->migration, path));
         }
-        return print_group_transfer(verb, resp->migration, path);
-    }
-    if (may_be_device && is_not_a_group(r, &err)) {
-        return COMMANDS_NOT_A_GROUP;
+        return print_transfer(verb, resp->migration, path);
     }
     /* A failed save or restore may say where every device ended: show it, then the error. */
     if (resp && resp->migration && cli->json) {
-        doc = json_group_transfer(resp->migration, path);
-    } else if (resp && resp->migration) {
+        doc = json_transfer(resp->migration, path);
+    } else if (resp && resp->migration && !is_device_transfer(resp->migration)) {
         (void) print_migration(resp->migration);
     }
     return commands_report_call_error(cli, r, &err, doc);
-}
-
-int
-commands_save_group(Cli *cli, const char *group, const char *path, bool overwrite, bool resume,
-                    bool may_be_device)
-{
-    VfioMigd__V1__SaveGroupRequest req = VFIO_MIGD__V1__SAVE_GROUP_REQUEST__INIT;
-
-    req.group = (char *) group;
-    req.path = (char *) path;
-    req.overwrite = overwrite;
-    req.resume = resume;
-    return group_transfer(cli, MIGRATION_METHOD("SaveGroup"), &req.base, "saved", path,
-                          may_be_device);
-}
-
-int
-commands_restore_group(Cli *cli, const char *group, const char *path, bool stop,
-                       bool may_be_device)
-{
-    VfioMigd__V1__RestoreGroupRequest req = VFIO_MIGD__V1__RESTORE_GROUP_REQUEST__INIT;
-
-    req.group = (char *) group;
-    req.path = (char *) path;
-    req.stop = stop;
-    return group_transfer(cli, MIGRATION_METHOD("RestoreGroup"), &req.base, "restored", path,
-                          may_be_device);
 }

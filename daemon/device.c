@@ -11,32 +11,20 @@
  */
 #include "device.h"
 
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "core/savefile.h"
 #include "manager.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/macro.h"
-#include "util/savepath.h"
-
-/* Data moves between a session and a file in 1 MiB slices: large enough that syscall cost
- * vanishes next to the copy, small enough to stay out of the way of other workers. */
-#define DATA_CHUNK (1u << 20)
 
 typedef enum DeviceOpKind {
     DEVICE_OP_SET_STATE,
     DEVICE_OP_RESET,
-    DEVICE_OP_SAVE,
-    DEVICE_OP_RESTORE,
     DEVICE_OP_REGION, /* region access: see the last section of this file */
     _DEVICE_OP_MAX,
 } DeviceOpKind;
@@ -44,8 +32,6 @@ typedef enum DeviceOpKind {
 static const char *const op_names[_DEVICE_OP_MAX] = {
     [DEVICE_OP_SET_STATE] = "set-state",
     [DEVICE_OP_RESET] = "reset",
-    [DEVICE_OP_SAVE] = "save",
-    [DEVICE_OP_RESTORE] = "restore",
     [DEVICE_OP_REGION] = "region",
 };
 
@@ -54,11 +40,8 @@ struct DeviceOp {
     Device *device;
     DeviceOpKind kind;
     DeviceState target;
-    char *path;
-    bool resume;    /* save: back to RUNNING afterwards */
-    bool overwrite; /* save: replace an existing file */
-    bool stop;      /* restore: stay in STOP */
-    bool no_auto_reset; /* leave ERROR for the caller (group.c) */
+    bool no_auto_reset;   /* leave ERROR for the caller (group.c) */
+    bool part_of_request; /* a step of a larger request: its owner counts the request */
     DeviceState cur; /* the worker's view of the device state */
     uint64_t start_ns;
     OpResult result;
@@ -255,24 +238,6 @@ walk_to(DeviceOp *op, DeviceState target)
     return 0;
 }
 
-/* Worker. After a failed save: bring the device back to where the operation found it. */
-static void
-op_roll_back(DeviceOp *op)
-{
-    DeviceState start = op->result.start_state;
-
-    if (op->cur == start || op->result.was_reset) {
-        return;
-    }
-    if (walk_to(op, start) < 0) {
-        op_fail(op, OP_FAILED_ARC, op->result.r, "rolling back to %s failed, device left in %s",
-                fsm_state_name(start), fsm_state_name(op->cur));
-        return;
-    }
-    op_fail(op, op->result.failure, op->result.r, "device rolled back to %s",
-            fsm_state_name(start));
-}
-
 /* ---- worker side: operations ---- */
 
 static void
@@ -287,235 +252,11 @@ op_reset_run(DeviceOp *op)
     (void) op_reset_device(op);
 }
 
-static int
-write_all(int fd, const void *buf, size_t size)
-{
-    const uint8_t *p = buf;
-
-    while (size > 0) {
-        ssize_t n = write(fd, p, size);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        p += n;
-        size -= (size_t) n;
-    }
-    return 0;
-}
-
-/* Worker. Reads the saving session to its end into @fd; returns bytes or -errno. */
-static int64_t
-drain_session_to_file(DeviceOp *op, int fd, uint32_t *crc)
-{
-    DataSession *s = op->device->session;
-    _cleanup_free_ uint8_t *buf = malloc(DATA_CHUNK);
-    int64_t total = 0;
-
-    if (!buf) {
-        return -ENOMEM;
-    }
-    for (;;) {
-        ssize_t n = s->ops->read(s, buf, DATA_CHUNK);
-        int r;
-
-        if (n == 0) {
-            return total; /* in STOP_COPY, 0 is the end of the device state */
-        }
-        if (n < 0) {
-            op_fail(op, OP_FAILED_DATA, (int) n, "reading the device state failed after %lld bytes: %s (%s)",
-                    (long long) total, strerror((int) -n), errno_name((int) n));
-            return n;
-        }
-        *crc = savefile_crc32(*crc, buf, (size_t) n);
-        r = write_all(fd, buf, (size_t) n);
-        if (r < 0) {
-            op_fail(op, OP_FAILED_FILE, r, "writing '%s' failed: %s", op->path, strerror(-r));
-            return r;
-        }
-        total += n;
-    }
-}
-
-static int
-finish_save_file(DeviceOp *op, int fd, const char *partial, uint64_t bytes, uint32_t crc)
-{
-    SaveFileHeader h = {.mig_flags = op->device->info.mig_flags, .data_bytes = bytes,
-                        .data_crc32 = crc};
-    uint8_t hdr[SAVEFILE_HEADER_SIZE];
-    int r = 0;
-
-    (void) snprintf(h.backend, sizeof(h.backend), "%s", device_backend_name(op->device));
-    savefile_encode(&h, hdr);
-    if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t) sizeof(hdr) || fsync(fd) < 0) {
-        r = -errno;
-    } else if (op->overwrite) {
-        r = rename(partial, op->path) < 0 ? -errno : 0;
-    } else {
-        r = renameat2(AT_FDCWD, partial, AT_FDCWD, op->path, RENAME_NOREPLACE) < 0 ? -errno : 0;
-    }
-    if (r < 0) {
-        op_fail(op, OP_FAILED_FILE, r, "completing '%s' failed: %s", op->path, strerror(-r));
-    }
-    return r;
-}
-
-static void
-op_save_run(DeviceOp *op)
-{
-    _cleanup_free_ char *partial = NULL;
-    _cleanup_close_ int fd = -EBADF;
-    uint8_t zero[SAVEFILE_HEADER_SIZE] = {0};
-    uint32_t crc = 0;
-    int64_t bytes;
-    int r;
-
-    if (asprintf(&partial, "%s.partial", op->path) < 0) {
-        op_fail(op, OP_FAILED_FILE, -ENOMEM, "out of memory");
-        return;
-    }
-    fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, zero, sizeof(zero)) < 0) {
-        op_fail(op, OP_FAILED_FILE, -errno, "cannot write '%s': %s", partial, strerror(errno));
-        return;
-    }
-    r = walk_to(op, DEVICE_STATE_STOP_COPY);
-    if (r >= 0 && !op->device->session) {
-        r = -ENODATA;
-        op_fail(op, OP_FAILED_DATA, r, "the device reached stop_copy without a data session");
-    }
-    bytes = r < 0 ? r : drain_session_to_file(op, fd, &crc);
-    if (bytes >= 0) {
-        op->result.bytes = (uint64_t) bytes;
-        r = walk_to(op, op->resume ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP);
-    }
-    if (bytes >= 0 && r >= 0 && finish_save_file(op, fd, partial, (uint64_t) bytes, crc) >= 0) {
-        return;
-    }
-    (void) unlink(partial);
-    op_roll_back(op);
-}
-
-/* Worker. Checks a save file completely before any device is touched. */
-static int
-check_save_file(DeviceOp *op, int fd, SaveFileHeader *ret)
-{
-    uint8_t hdr[SAVEFILE_HEADER_SIZE];
-    _cleanup_free_ uint8_t *buf = malloc(DATA_CHUNK);
-    uint32_t crc = 0;
-    struct stat st;
-    int r;
-
-    if (!buf) {
-        return -ENOMEM;
-    }
-    if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t) sizeof(hdr) || fstat(fd, &st) < 0) {
-        op_fail(op, OP_FAILED_FILE, -EBADMSG, "'%s' is too short to be a save file", op->path);
-        return -EBADMSG;
-    }
-    r = savefile_decode(hdr, ret);
-    if (r < 0) {
-        op_fail(op, OP_FAILED_FILE, r, "'%s': %s", op->path, savefile_strerror(r));
-        return r;
-    }
-    if ((uint64_t) st.st_size != SAVEFILE_HEADER_SIZE + ret->data_bytes) {
-        op_fail(op, OP_FAILED_FILE, -EBADMSG, "'%s' is %s: %lld bytes of data, the header says %llu",
-                op->path, (uint64_t) st.st_size < SAVEFILE_HEADER_SIZE + ret->data_bytes ? "truncated" : "too long",
-                (long long) st.st_size - SAVEFILE_HEADER_SIZE, (unsigned long long) ret->data_bytes);
-        return -EBADMSG;
-    }
-    for (off_t off = SAVEFILE_HEADER_SIZE; off < st.st_size;) {
-        ssize_t n = pread(fd, buf, DATA_CHUNK, off);
-        if (n <= 0) {
-            op_fail(op, OP_FAILED_FILE, n < 0 ? -errno : -EBADMSG, "reading '%s' failed", op->path);
-            return -EIO;
-        }
-        crc = savefile_crc32(crc, buf, (size_t) n);
-        off += n;
-    }
-    if (crc != ret->data_crc32) {
-        op_fail(op, OP_FAILED_FILE, -EBADMSG, "'%s' is damaged: data CRC mismatch", op->path);
-        return -EBADMSG;
-    }
-    if (strcmp(ret->backend, device_backend_name(op->device)) != 0) {
-        op_fail(op, OP_FAILED_REFUSED, -EMEDIUMTYPE,
-                "'%s' holds the state of a '%s' device, not of a '%s' device", op->path,
-                ret->backend, device_backend_name(op->device));
-        return -EMEDIUMTYPE;
-    }
-    return 0;
-}
-
-/* Worker. Streams the file's data into the resuming session; any write error is fatal. */
-static int
-feed_session_from_file(DeviceOp *op, int fd, uint64_t size)
-{
-    DataSession *s = op->device->session;
-    _cleanup_free_ uint8_t *buf = malloc(DATA_CHUNK);
-    uint64_t done = 0;
-
-    if (!buf) {
-        return -ENOMEM;
-    }
-    while (done < size) {
-        ssize_t n = pread(fd, buf, MIN((uint64_t) DATA_CHUNK, size - done),
-                          (off_t) (SAVEFILE_HEADER_SIZE + done));
-        if (n <= 0) {
-            op_fail(op, OP_FAILED_FILE, -EIO, "reading '%s' failed", op->path);
-            return -EIO;
-        }
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = s->ops->write(s, buf + off, (size_t) (n - off));
-            if (w <= 0) {
-                int r = w < 0 ? (int) w : -EIO;
-                op_fail(op, OP_FAILED_DATA, r, "the device rejected the data at byte %llu: %s (%s)",
-                        (unsigned long long) (done + (uint64_t) off), strerror(-r), errno_name(r));
-                return r;
-            }
-            off += w;
-        }
-        done += (uint64_t) n;
-        op->result.bytes = done;
-    }
-    return 0;
-}
-
-static void
-op_restore_run(DeviceOp *op)
-{
-    _cleanup_close_ int fd = open(op->path, O_RDONLY | O_CLOEXEC);
-    SaveFileHeader h;
-    int r;
-
-    if (fd < 0) {
-        op_fail(op, OP_FAILED_FILE, -errno, "cannot open '%s': %s", op->path, strerror(errno));
-        return;
-    }
-    if (check_save_file(op, fd, &h) < 0) {
-        return;
-    }
-    r = walk_to(op, DEVICE_STATE_RESUMING);
-    if (r >= 0 && !op->device->session) {
-        r = -ENODATA;
-        op_fail(op, OP_FAILED_DATA, r, "the device reached resuming without a data session");
-    }
-    if (r >= 0) {
-        r = feed_session_from_file(op, fd, h.data_bytes);
-    }
-    if (r >= 0) {
-        /* RESUMING -> STOP is where the driver validates what it was given. */
-        r = walk_to(op, op->stop ? DEVICE_STATE_STOP : DEVICE_STATE_RUNNING);
-    }
-    if (r < 0 && op->cur == DEVICE_STATE_RESUMING) {
-        /* A reset is the only way out of a RESUMING that failed (kernel uAPI). */
-        if (op_reset_device(op) >= 0) {
-            op_fail(op, op->result.failure, op->result.r, "device reset to %s",
-                    fsm_state_name(op->cur));
-        }
-    }
-}
+/* What the worker runs for each kind; region accesses have their own work function. */
+static void (*const op_runs[_DEVICE_OP_MAX])(DeviceOp *op) = {
+    [DEVICE_OP_SET_STATE] = op_set_state_run,
+    [DEVICE_OP_RESET] = op_reset_run,
+};
 
 static void
 op_work(uv_work_t *w)
@@ -525,22 +266,8 @@ op_work(uv_work_t *w)
     op->start_ns = clock_now_ns();
     op->result.start_ns = op->start_ns;
     op->result.start_state = op->cur;
-    switch (op->kind) {
-    case DEVICE_OP_SET_STATE:
-        op_set_state_run(op);
-        break;
-    case DEVICE_OP_RESET:
-        op_reset_run(op);
-        break;
-    case DEVICE_OP_SAVE:
-        op_save_run(op);
-        break;
-    case DEVICE_OP_RESTORE:
-        op_restore_run(op);
-        break;
-    default:
-        assert(!"unknown DeviceOpKind");
-    }
+    assert(op_runs[op->kind]);
+    op_runs[op->kind](op);
     op->result.final_state = op->cur;
     op->result.elapsed_us = op_elapsed_us(op);
 }
@@ -561,16 +288,22 @@ device_refresh_props(Device *d)
     }
 }
 
-static void
-device_publish_result(Device *d, const OpResult *res, DeviceOpKind kind)
+bool
+device_arcs_moved(const ArcRecord *arcs, unsigned n)
 {
-    bool moved = false;
-
-    d->state = res->final_state;
-    for (unsigned i = 0; i < res->n_arcs; i++) {
-        moved = moved || (!res->arcs[i].reset && !res->arcs[i].error);
+    for (unsigned i = 0; i < n; i++) {
+        if (!arcs[i].reset && !arcs[i].error) {
+            return true;
+        }
     }
-    if (moved) {
+    return false;
+}
+
+static void
+device_publish_result(Device *d, const OpResult *res, bool count_request)
+{
+    d->state = res->final_state;
+    if (count_request && device_arcs_moved(res->arcs, res->n_arcs)) {
         d->stats.transitions++; /* requests that moved the device (devices.proto) */
     }
     for (unsigned i = 0; i < res->n_arcs; i++) {
@@ -585,11 +318,6 @@ device_publish_result(Device *d, const OpResult *res, DeviceOpKind kind)
     }
     if (res->was_reset) {
         d->stats.resets++;
-    }
-    if (kind == DEVICE_OP_SAVE) {
-        d->stats.bytes_saved += res->bytes;
-    } else if (kind == DEVICE_OP_RESTORE) {
-        d->stats.bytes_restored += res->bytes;
     }
     if (res->r < 0) {
         (void) snprintf(d->last_error, sizeof(d->last_error), "%s", res->message);
@@ -606,11 +334,10 @@ on_op_done(uv_work_t *w, int status)
     /* uv_cancel() is never called on device work, so status is always 0. */
     (void) status;
     d->op = NULL;
-    device_publish_result(d, &op->result, op->kind);
+    device_publish_result(d, &op->result, !op->part_of_request);
     TRACE(on_op_done, "%s %s -> %s r=%d", d->id, op_names[op->kind],
           fsm_state_name(d->state), op->result.r);
     op->cb(d, &op->result, op->userdata);
-    free(op->path);
     free(op);
 }
 
@@ -618,7 +345,8 @@ static int
 device_check_idle(Device *d, const void *lock_key, char *err, size_t err_size)
 {
     if (d->lock && d->lock != lock_key) {
-        (void) snprintf(err, err_size, "device '%s' is busy: its group is in a transition", d->id);
+        (void) snprintf(err, err_size, "device '%s' is busy: %s", d->id,
+                        d->lock_what ? d->lock_what : "its group is in a transition");
         return -EBUSY;
     }
     if (d->op) {
@@ -686,6 +414,7 @@ device_start(Device *d, DeviceOp *op_in, const DeviceOpOptions *opts, device_op_
         return -ENOMEM;
     }
     op->no_auto_reset = opts && opts->no_auto_reset;
+    op->part_of_request = opts && opts->part_of_request;
     r = device_check_idle(d, opts ? opts->lock_key : NULL, err, err_size);
     if (r >= 0 && op->kind != DEVICE_OP_RESET) {
         r = device_check_migratable(d, err, err_size);
@@ -694,7 +423,6 @@ device_start(Device *d, DeviceOp *op_in, const DeviceOpOptions *opts, device_op_
         r = device_queue_op(d, op, cb, userdata);
     }
     if (r < 0) {
-        free(op->path);
         return r;
     }
     TAKE_PTR(op);
@@ -702,20 +430,12 @@ device_start(Device *d, DeviceOp *op_in, const DeviceOpOptions *opts, device_op_
 }
 
 static DeviceOp *
-op_new(DeviceOpKind kind, const char *path)
+op_new(DeviceOpKind kind)
 {
     DeviceOp *op = calloc(1, sizeof(*op));
 
-    if (!op) {
-        return NULL;
-    }
-    op->kind = kind;
-    if (path) {
-        op->path = strdup(path);
-        if (!op->path) {
-            free(op);
-            return NULL;
-        }
+    if (op) {
+        op->kind = kind;
     }
     return op;
 }
@@ -740,7 +460,7 @@ device_set_state_start_ex(Device *d, DeviceState target, const DeviceOpOptions *
             return r;
         }
     }
-    op = op_new(DEVICE_OP_SET_STATE, NULL);
+    op = op_new(DEVICE_OP_SET_STATE);
     if (op) {
         op->target = target;
     }
@@ -757,71 +477,50 @@ int
 device_reset_start_ex(Device *d, const DeviceOpOptions *opts, device_op_cb cb, void *userdata,
                       char *err, size_t err_size)
 {
-    return device_start(d, op_new(DEVICE_OP_RESET, NULL), opts, cb, userdata, err, err_size);
+    return device_start(d, op_new(DEVICE_OP_RESET), opts, cb, userdata, err, err_size);
 }
 
 void
-device_lock(Device *d, const void *key)
+device_lock(Device *d, const void *key, const char *what)
 {
     assert(!d->lock);
     d->lock = key;
+    d->lock_what = what;
 }
 
 void
 device_unlock(Device *d)
 {
     d->lock = NULL;
+    d->lock_what = NULL;
 }
 
-
-int
-device_save_start(Device *d, const char *path, bool resume, bool overwrite, device_op_cb cb,
-                  void *userdata, char *err, size_t err_size)
+void
+device_count_request(Device *d)
 {
-    DeviceOp *op;
-    int r;
+    d->stats.transitions++;
+}
 
-    r = save_path_check(path, overwrite, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    if (d->info.migratable && device_check_path(d, DEVICE_STATE_STOP_COPY, err, err_size) < 0) {
-        return -EINVAL;
-    }
-    op = op_new(DEVICE_OP_SAVE, path);
-    if (op) {
-        op->resume = resume;
-        op->overwrite = overwrite;
-    }
-    return device_start(d, op, NULL, cb, userdata, err, err_size);
+void
+device_count_transfer(Device *d, uint64_t saved, uint64_t restored)
+{
+    d->stats.bytes_saved += saved;
+    d->stats.bytes_restored += restored;
+}
+
+void
+device_set_last_error(Device *d, const char *message)
+{
+    (void) snprintf(d->last_error, sizeof(d->last_error), "%s", message);
 }
 
 int
-device_restore_start(Device *d, const char *path, bool stop, device_op_cb cb, void *userdata,
-                     char *err, size_t err_size)
+device_compat_descriptor(Device *d, CompatDescriptor *ret)
 {
-    DeviceOp *op;
+    const BackendOps *ops = d->backend->ops;
 
-    struct stat st;
-
-    if (access(path, R_OK) < 0 || stat(path, &st) < 0) {
-        int r = -errno;
-        (void) snprintf(err, err_size, "cannot read '%s': %s", path, strerror(-r));
-        return r;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        (void) snprintf(err, err_size, "'%s' is not a regular file; name a file written by save",
-                        path);
-        return -EINVAL;
-    }
-    if (d->info.migratable && device_check_path(d, DEVICE_STATE_RESUMING, err, err_size) < 0) {
-        return -EINVAL;
-    }
-    op = op_new(DEVICE_OP_RESTORE, path);
-    if (op) {
-        op->stop = stop;
-    }
-    return device_start(d, op, NULL, cb, userdata, err, err_size);
+    ret->n_fields = 0;
+    return ops->compat_descriptor ? ops->compat_descriptor(d->backend, ret) : 0;
 }
 
 int
@@ -868,6 +567,9 @@ device_is_busy(const Device *d)
 const char *
 device_busy_operation(const Device *d)
 {
+    if (d->lock_what) {
+        return d->lock_what; /* a job holds it: say which, not which of its steps runs */
+    }
     return d->op ? op_names[d->op->kind] : NULL;
 }
 

@@ -5,15 +5,19 @@
  * device — one device the daemon owns: its back-end handle, the state the daemon last
  * observed, its open data session, statistics, and at most one operation at a time.
  *
- * Every operation that touches the device (state transitions, reset, save, restore) runs
+ * Every operation that touches the device (state transitions, reset, region access) runs
  * on a libuv worker thread, never on the loop: the worker steps the kernel's path one arc at
  * a time (core/fsm), timing each arc, and reads the state back after a failed arc; a device
  * found in ERROR is reset. While an operation runs, the worker owns the back-end handle and
  * the data session; the loop only reads the cached fields below. The completion callback
  * runs on the loop, after the cached fields were updated.
  *
- * Used by:  manager.c (lifetime), rpc/handlers/devices.c (API).
- * Uses:     backend/backend.h (the device vtable), core/fsm.h, core/savefile.h.
+ * A job (a migration, a save, a restore: migration.h) holds its devices with device_lock()
+ * for its whole life and moves them through group transitions; the job, not each of its
+ * steps, is what stats.transitions counts.
+ *
+ * Used by:  manager.c (lifetime), group.c, migration*.c, rpc/handlers/devices.c (API).
+ * Uses:     backend/backend.h (the device vtable), core/fsm.h, core/compat.h.
  * Threads:  every function here is loop-thread only.
  * Errors:   negative errno; a human-readable explanation goes into the caller's buffer or
  *           the OpResult. Nothing here logs above debug; callers report.
@@ -28,8 +32,8 @@
 #include "core/fsm.h"
 #include "forward.h"
 
-/* A save or restore takes at most: 4 arcs to STOP_COPY/RESUMING, 1-3 arcs onwards, and the
- * same again for a rollback or a reset path. */
+/* One request takes at most 4 arcs (a kernel path) and, on failure, the way back or a reset;
+ * 24 leaves room for any of them. */
 #define DEVICE_MAX_ARCS 24
 #define DEVICE_MESSAGE_MAX 512
 
@@ -58,8 +62,6 @@ typedef enum OpFailure {
     OP_FAILED_NONE = 0,
     OP_FAILED_REFUSED,   /* nothing was touched: the request was refused up front */
     OP_FAILED_ARC,       /* a kernel arc failed */
-    OP_FAILED_DATA,      /* reading or writing the data session failed */
-    OP_FAILED_FILE,      /* the file could not be read or written */
 } OpFailure;
 
 /* What an operation did, filled on the worker, read on the loop. */
@@ -72,8 +74,7 @@ typedef struct OpResult {
     ArcRecord arcs[DEVICE_MAX_ARCS];
     uint64_t start_ns;           /* CLOCK_MONOTONIC when the worker began */
     uint64_t elapsed_us;
-    uint64_t bytes;              /* data bytes saved or restored */
-    bool was_reset;              /* the device was reset (ERROR, or an aborted restore) */
+    bool was_reset;              /* the device was reset (ERROR, or on request) */
     char message[DEVICE_MESSAGE_MAX]; /* on failure: what happened, naming arcs and errnos */
 } OpResult;
 
@@ -94,7 +95,8 @@ struct Device {
     BackendProperty props[BACKEND_MAX_PROPERTIES]; /* cached at attach and after each op */
     unsigned n_props;
     Group *group;                 /* the group the device belongs to, or NULL */
-    const void *lock;             /* set while a group transition owns the device */
+    const void *lock;             /* set while a group transition or a job owns the device */
+    const char *lock_what;        /* the job holding it ("save", ...) or NULL: busy_operation */
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */
@@ -102,6 +104,8 @@ typedef struct DeviceOpOptions {
     const void *lock_key;  /* must equal the device's lock when it is locked */
     bool no_auto_reset;    /* leave a device found in ERROR in ERROR: the caller resets it
                             * when that is P2P-safe */
+    bool part_of_request;  /* one step of a larger request (a group transition, a job): its
+                            * owner counts the request in stats.transitions, once */
 } DeviceOpOptions;
 
 /* Takes ownership of @backend on success and on failure. */
@@ -110,8 +114,11 @@ int device_new(Manager *m, const char *id, BackendDevice *backend, const Backend
 /* Frees an idle device (closes its session and back-end). NULL-safe; returns NULL. */
 Device *device_free(Device *d);
 
+/* An operation runs on the device (a job's lock alone does not count: see below). */
 bool device_is_busy(const Device *d);
-const char *device_busy_operation(const Device *d); /* NULL when idle */
+/* What holds the device: the job's label while a job holds it ("save", "restore",
+ * "migration"), else the operation in flight ("set-state", ...); NULL when idle. */
+const char *device_busy_operation(const Device *d);
 const char *device_backend_name(const Device *d);
 
 /*
@@ -131,14 +138,23 @@ int device_set_state_start_ex(Device *d, DeviceState target, const DeviceOpOptio
 int device_reset_start_ex(Device *d, const DeviceOpOptions *opts, device_op_cb cb, void *userdata,
                           char *err, size_t err_size);
 
-/* While locked with @key, operations without that key are refused with -EBUSY. */
-void device_lock(Device *d, const void *key);
+/* While locked with @key, operations without that key are refused with -EBUSY. @what is
+ * NULL for a group transition, or the label of the job that holds the device (a string
+ * that outlives the lock). */
+void device_lock(Device *d, const void *key, const char *what);
 void device_unlock(Device *d);
-/* Saves to @path (absolute): "<path>.partial" is written and renamed when complete. */
-int device_save_start(Device *d, const char *path, bool resume, bool overwrite, device_op_cb cb,
-                      void *userdata, char *err, size_t err_size);
-int device_restore_start(Device *d, const char *path, bool stop, device_op_cb cb, void *userdata,
-                         char *err, size_t err_size);
+
+/* Whether @arcs moved the device: an arc that is neither a reset nor failed. */
+bool device_arcs_moved(const ArcRecord *arcs, unsigned n);
+/* The owner of a request made of several operations (part_of_request) counts it once. */
+void device_count_request(Device *d);
+/* A save or restore job adds the bytes it moved (stats.bytes_saved/bytes_restored). */
+void device_count_transfer(Device *d, uint64_t saved, uint64_t restored);
+/* A job that failed records why, as a failed operation does. */
+void device_set_last_error(Device *d, const char *message);
+/* The device's compatibility descriptor from its back-end (empty when it has none). Loop
+ * only, while no operation runs. */
+int device_compat_descriptor(Device *d, CompatDescriptor *ret);
 
 /* ---- region access (diagnostics: ReadRegion / WriteRegion; device.c last section) */
 

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include "manager.h"
 #include "util/cleanup.h"
@@ -167,9 +166,9 @@ static void
 on_device_done(Device *d, const OpResult *res, void *userdata)
 {
     GroupDeviceRun *dr = userdata;
-    GroupRun *run = dr->device->group->active;
+    GroupRun *run = dr->run;
 
-    assert(run && dr->device == d);
+    assert(run == run->group->active && dr->device == d);
     dr_merge_result(run, dr, res);
     if (res->r < 0) {
         run->step_failed = true;
@@ -187,7 +186,8 @@ on_device_done(Device *d, const OpResult *res, void *userdata)
 static int
 run_start_move(GroupRun *run, GroupDeviceRun *dr, GroupStep step, DeviceState to)
 {
-    DeviceOpOptions opts = {.lock_key = run->lock_key, .no_auto_reset = true};
+    DeviceOpOptions opts = {.lock_key = run->lock_key, .no_auto_reset = true,
+                            .part_of_request = true};
     char err[DEVICE_MESSAGE_MAX] = "";
     int r;
 
@@ -238,7 +238,13 @@ run_finish(GroupRun *run)
 
     run->elapsed_us = (clock_now_ns() - run->start_ns) / 1000;
     for (size_t i = 0; run->owns_lock && i < run->n_devices; i++) {
-        device_unlock(run->devices[i].device);
+        GroupDeviceRun *dr = &run->devices[i];
+
+        device_unlock(dr->device);
+        /* The transition was one request; a job that owns the lock counts its own. */
+        if (device_arcs_moved(dr->arcs, dr->n_arcs)) {
+            device_count_request(dr->device);
+        }
     }
     g->active = NULL;
     if (g->last) {
@@ -300,16 +306,18 @@ run_advance(GroupRun *run)
 /* ---- checks ---- */
 
 static int
-check_devices(Group *g, DeviceState target, bool force, char *err, size_t err_size)
+check_devices(Group *g, DeviceState target, bool force, const void *lock_key, char *err,
+              size_t err_size)
 {
     for (size_t i = 0; i < g->n_devices; i++) {
         Device *d = g->devices[i];
         FsmRefusal why;
         FsmPath path;
 
-        if (device_is_busy(d)) {
+        /* Held by someone else: a job on the device alone while it is in this group. */
+        if (device_is_busy(d) || (d->lock && d->lock != lock_key)) {
             (void) snprintf(err, err_size, "device '%s' of group '%s' is busy (%s)", d->id,
-                            g->name, device_busy_operation(d));
+                            g->name, device_busy_operation(d) ?: "held by another transition");
             return -EBUSY;
         }
         if (!d->info.migratable) {
@@ -351,6 +359,7 @@ run_new(Group *g, DeviceState target, bool force)
     run->n_devices = g->n_devices;
     for (size_t i = 0; i < g->n_devices; i++) {
         GroupDeviceRun *dr = &run->devices[i];
+        dr->run = run;
         dr->device = g->devices[i];
         dr->start_state = dr->state = g->devices[i]->state;
         dr->goal = target;
@@ -382,7 +391,7 @@ group_transition_start_ex(Group *g, DeviceState target, bool force, const void *
                         fsm_state_name(g->active->target));
         return -EBUSY;
     }
-    r = check_devices(g, target, force, err, err_size);
+    r = check_devices(g, target, force, lock_key, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -396,7 +405,7 @@ group_transition_start_ex(Group *g, DeviceState target, bool force, const void *
     run->owns_lock = lock_key == NULL;
     run->lock_key = lock_key ? lock_key : run;
     for (size_t i = 0; run->owns_lock && i < g->n_devices; i++) {
-        device_lock(g->devices[i], run);
+        device_lock(g->devices[i], run, /* what= */ NULL);
     }
     g->active = run;
     /* Begin at STEP_RESET, which has nothing to do going forward (no device starts in ERROR,
@@ -531,6 +540,21 @@ group_new(Manager *m, const char *name, const char *const *device_ids, size_t n,
     return 0;
 }
 
+int
+group_new_transient(Manager *m, Device *d, Group **ret)
+{
+    _cleanup_(group_freep) Group *g = calloc(1, sizeof(*g));
+
+    if (!g || !(g->name = strdup(d->id)) || !(g->devices = calloc(1, sizeof(*g->devices)))) {
+        return -ENOMEM;
+    }
+    g->manager = m; /* for the loop; group_free() finds it in no registry */
+    g->devices[0] = d;
+    g->n_devices = 1;
+    *ret = TAKE_PTR(g);
+    return 0;
+}
+
 Group *
 group_free(Group *g)
 {
@@ -540,7 +564,9 @@ group_free(Group *g)
     /* A running transition holds device operations that point back at it. */
     assert(!g->active);
     for (size_t i = 0; i < g->n_devices; i++) {
-        g->devices[i]->group = NULL;
+        if (g->devices[i]->group == g) { /* a transient group never owned its device */
+            g->devices[i]->group = NULL;
+        }
     }
     if (g->manager) {
         groups_unlink(g->manager, g);

@@ -25,7 +25,8 @@
  *
  * Used by:  rpc/handlers/ (API); migration.c, with a job's lock key, for every group move of
  *           a migration or a save/restore (pre-copy, switchover, resuming, resume, rollback);
- *           migration_{source,dest,file}.c to find the group a job names; manager.c (free).
+ *           a job on one device alone moves it with a transient one-device group;
+ *           migration.c's job constructor finds the group a job names; manager.c (free).
  * Uses:     device.h (one device's operations on workers), core/fsm.h (path checks).
  * Threads:  loop-thread only.
  * Errors:   negative errno plus a sentence; nothing here logs above info.
@@ -46,6 +47,7 @@
 #define GROUP_MAX_ARCS 48
 
 typedef struct GroupDeviceRun {
+    struct GroupRun *run;       /* the transition this belongs to */
     Device *device;
     DeviceState start_state;
     DeviceState state;          /* the latest state reported by the device's operations */
@@ -100,6 +102,10 @@ typedef void (*group_done_cb)(Group *g, const GroupRun *run, void *userdata);
  * device; -EBUSY a device is in another group. */
 int group_new(Manager *m, const char *name, const char *const *device_ids, size_t n,
               Group **ret, char *err, size_t err_size);
+/* A one-device group for a job on that device alone (a device's save or restore): named after
+ * the device, registered nowhere, and the device does not belong to it (it may belong to a
+ * group of its own). Freed with group_free() when no transition runs. -ENOMEM. */
+int group_new_transient(Manager *m, Device *d, Group **ret);
 /* Unregisters and frees; the devices become free. -EBUSY while a transition runs. */
 int group_delete(Group *g, char *err, size_t err_size);
 /* Frees without checks (daemon shutdown, when nothing runs). NULL-safe; returns NULL. */
@@ -113,7 +119,8 @@ Group *group_find(Manager *m, const char *name);
  * Starts moving every device of @g to @target. Returns 0 and later calls @done exactly once
  * on the loop (run->r says whether it worked); or returns a negative errno, fills @err, and
  * never calls @done:
- *   -EBUSY       a transition runs on @g, or an operation on one of its devices
+ *   -EBUSY       a transition runs on @g, an operation on one of its devices, or another
+ *                owner (a job) holds one of them
  *   -EOPNOTSUPP  several devices, one lacks P2P, and @force is false; or one is not migratable
  *   -EINVAL      @target is ERROR, or some device's state machine refuses the path
  */

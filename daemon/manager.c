@@ -313,9 +313,9 @@ manager_detach(Manager *m, const char *id, char *err, size_t err_size)
                         "first", id, d->group->name);
         return -EBUSY;
     }
-    if (device_is_busy(d)) {
+    if (device_is_busy(d) || d->lock) {
         (void) snprintf(err, err_size, "device '%s' is busy (%s); detach it when it is idle", id,
-                        device_busy_operation(d));
+                        device_busy_operation(d) ?: "a transition");
         return -EBUSY;
     }
     manager_unlink(m, d);

@@ -1,23 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * migration — jobs: creation, the phase choke point, workers, failure and rollback, and the
- * registry. The flows are in migration_source.c, migration_dest.c and migration_file.c.
+ * migration — jobs: the phase table and its choke point, the one constructor, workers,
+ * failure and rollback, the registry and snapshots. The flows are in migration_source.c,
+ * migration_dest.c and migration_file.c.
  *
  * Failure, in order (mig_fail): the first error is kept; every worker is told to stop (flags)
  * and unblocked (shutdown() of the sockets); the peer is told (best effort); the phase
  * becomes ROLLING_BACK. Only when no worker and no group transition of the job is left does
- * the role's rollback start (mig_maybe_finish_failure): the source takes its group back to
- * RUNNING with a P2P-safe group transition, the destination (and a failed restore) resets
- * its devices, a failed save brings its group back. Then FAILED (or CANCELLED).
+ * the role's rollback start (mig_maybe_finish_failure): the source (and a failed save) takes
+ * its group back to where it started with a P2P-safe group transition, the destination (and
+ * a failed restore) resets its devices. Then FAILED (or CANCELLED), and the error says where
+ * the devices were left.
  */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "manager.h"
@@ -25,19 +27,63 @@
 #include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/strutil.h"
 
-static const char *const phase_names[_PHASE_MAX] = {
-    [PHASE_WAITING] = "waiting",         [PHASE_CONNECTING] = "connecting",
-    [PHASE_PRECOPY] = "precopy",         [PHASE_READY] = "ready",
-    [PHASE_SWITCHOVER] = "switchover",   [PHASE_COMPLETING] = "completing",
-    [PHASE_COMPLETED] = "completed",     [PHASE_ROLLING_BACK] = "rolling_back",
-    [PHASE_FAILED] = "failed",           [PHASE_CANCELLED] = "cancelled",
+static_assert(MIGRATION_ADDRESS_MAX == TRANSPORT_ADDRESS_MAX, "migration.h mirrors transport.h");
+static_assert(MIGRATION_TOKEN_MAX == TRANSPORT_TOKEN_HEX + 1, "migration.h mirrors transport.h");
+
+/* ---- the phase table ---- */
+
+#define NEXT(x) (1u << PHASE_##x)
+
+static const struct {
+    const char *name;  /* stable: the API's name (MigrationPhase), logs and tests */
+    const char *state; /* the API's Migration.state */
+    bool over;         /* the job has ended: nothing more happens to it */
+    unsigned next;     /* phases reachable from here */
+} phase_table[] = {
+    /* The flow sets its first phase once the job is fully set up. */
+    [PHASE_NEW] = {"new", "active", false, NEXT(WAITING) | NEXT(CONNECTING)},
+    /* Destination: a source's HELLO; or nobody came in time, or a cancel. */
+    [PHASE_WAITING] = {"waiting", "active", false, NEXT(CONNECTING) | NEXT(ROLLING_BACK)},
+    /* Pre-copy when every device has it, else the switchover (a source without pre-copy, a
+     * save, a restore, a destination that saw stop-copy data first). A destination whose
+     * source sent everything between two ticks goes on to completing at once. */
+    [PHASE_CONNECTING] = {"connecting", "active", false,
+                          NEXT(PRECOPY) | NEXT(SWITCHOVER) | NEXT(COMPLETING) |
+                              NEXT(ROLLING_BACK)},
+    /* Nothing is stopped yet. */
+    [PHASE_PRECOPY] = {"precopy", "active", false,
+                       NEXT(READY) | NEXT(SWITCHOVER) | NEXT(COMPLETING) | NEXT(ROLLING_BACK)},
+    [PHASE_READY] = {"ready", "active", false, NEXT(SWITCHOVER) | NEXT(ROLLING_BACK)},
+    /* Devices are stopping or stopped: a failure takes them back through the P2P states. */
+    [PHASE_SWITCHOVER] = {"switchover", "active", false, NEXT(COMPLETING) | NEXT(ROLLING_BACK)},
+    /* Until the confirmation (source), the validation (destination, restore) or the file
+     * under its name (save), a failure still rolls back. */
+    [PHASE_COMPLETING] = {"completing", "active", false, NEXT(COMPLETED) | NEXT(ROLLING_BACK)},
+    [PHASE_COMPLETED] = {"completed", "completed", true, 0},
+    /* A rollback only ends; a late completion must not make it look like progress. */
+    [PHASE_ROLLING_BACK] = {"rolling_back", "active", false, NEXT(FAILED) | NEXT(CANCELLED)},
+    [PHASE_FAILED] = {"failed", "failed", true, 0},
+    [PHASE_CANCELLED] = {"cancelled", "cancelled", true, 0},
 };
+static_assert(ELEMENTSOF(phase_table) == _PHASE_MAX, "phase_table out of sync with MigrationPhase");
+
+static const struct {
+    const char *name; /* logs */
+    const char *hold; /* what its devices say they are busy with (busy_operation) */
+} role_table[] = {
+    [MIGRATION_SOURCE] = {"source", "migration"},
+    [MIGRATION_DESTINATION] = {"destination", "migration"},
+    [MIGRATION_SAVE] = {"save", "save"},
+    [MIGRATION_RESTORE] = {"restore", "restore"},
+};
+static_assert(ELEMENTSOF(role_table) == _MIGRATION_ROLE_MAX, "role_table out of sync with MigrationRole");
 
 const char *
 mig_phase_name(MigrationPhase p)
 {
-    return p > 0 && p < _PHASE_MAX && phase_names[p] ? phase_names[p] : "unknown";
+    return p >= 0 && p < _PHASE_MAX ? phase_table[p].name : "unknown";
 }
 
 void
@@ -50,33 +96,36 @@ migration_options_defaults(MigrationOptions *o)
 bool
 mig_is_over(const MigrationJob *j)
 {
-    return j->phase == PHASE_COMPLETED || j->phase == PHASE_FAILED ||
-           j->phase == PHASE_CANCELLED;
+    return phase_table[j->phase].over;
 }
 
-/* The only writer of j->phase. */
-void
+bool
+mig_is_failing(const MigrationJob *j)
+{
+    return mig_is_over(j) || j->phase == PHASE_ROLLING_BACK;
+}
+
+int
 mig_set_phase(MigrationJob *j, MigrationPhase p)
 {
     if (j->phase == p) {
-        return;
+        return 0;
     }
-    /* Terminal phases are final, and a rollback only ends: a late completion (a worker that
-     * reports after the failure) must not make a failing job look like it progressed. */
-    if (mig_is_over(j) ||
-        (j->phase == PHASE_ROLLING_BACK && p != PHASE_FAILED && p != PHASE_CANCELLED)) {
-        log_debug("Migration %s: ignoring phase %s while %s.", j->id, mig_phase_name(p),
-                  mig_phase_name(j->phase));
-        return;
+    if (p <= PHASE_NEW || p >= _PHASE_MAX || !(phase_table[j->phase].next & (1u << p))) {
+        log_error("Migration %s: BUG: refusing phase %s -> %s.", j->id, mig_phase_name(j->phase),
+                  mig_phase_name(p));
+        if (p != PHASE_ROLLING_BACK) {
+            mig_fail(j, -ESTALE, "internal error: phase %s -> %s refused", mig_phase_name(j->phase),
+                     mig_phase_name(p));
+        }
+        return -ESTALE;
     }
-    log_info("Migration %s (%s, group '%s'): %s -> %s.", j->id,
-             j->role == MIGRATION_SOURCE        ? "source"
-             : j->role == MIGRATION_DESTINATION ? "destination"
-             : j->role == MIGRATION_SAVE        ? "save"
-                                                : "restore",
-             j->group_name, j->phase ? mig_phase_name(j->phase) : "new", mig_phase_name(p));
+    log_info("Migration %s (%s, %s '%s'): %s -> %s.", j->id, role_table[j->role].name,
+             j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group", j->group_name,
+             mig_phase_name(j->phase), mig_phase_name(p));
     j->phase = p;
     manager_migration_changed(j->manager, j);
+    return 0;
 }
 
 /* ---- workers ---- */
@@ -138,43 +187,90 @@ mig_queue(MigrationJob *j, MigWork *w)
 
 /* ---- group transitions owned by the job ---- */
 
+typedef struct GroupWait {
+    MigrationJob *job;
+    void (*done)(MigrationJob *j, const GroupRun *run);
+    bool rollback; /* the rollback's own transition: runs @done even while failing */
+} GroupWait;
+
+/* Keeps the arcs of @res (or of a group run) on the job's device: its whole path. */
+static void
+mig_note_arcs(MigrationJob *j, const Device *d, const ArcRecord *arcs, unsigned n)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        MigDevice *md = &j->devs[i];
+
+        if (md->device != d) {
+            continue;
+        }
+        for (unsigned k = 0; k < n && md->n_arcs < MIGRATION_MAX_ARCS; k++) {
+            ArcRecord a = arcs[k];
+            a.start_us = (a.begin_ns - j->start_ns) / 1000;
+            md->arcs[md->n_arcs++] = a;
+        }
+    }
+}
+
 static void
 on_group_done(Group *g, const GroupRun *run, void *userdata)
 {
     GroupWait *gw = userdata;
-    MigrationJob *j = gw->job;
-    void (*done)(MigrationJob *, const GroupRun *) = gw->done;
+    GroupWait w = *gw;
+    MigrationJob *j = w.job;
 
     (void) g;
     free(gw);
     j->group_busy = false;
-    done(j, run);
+    for (size_t i = 0; i < run->n_devices; i++) {
+        mig_note_arcs(j, run->devices[i].device, run->devices[i].arcs, run->devices[i].n_arcs);
+    }
+    if (w.rollback || !mig_is_failing(j)) {
+        w.done(j, run);
+    }
     mig_maybe_finish_failure(j);
+}
+
+static int
+mig_group_start(MigrationJob *j, DeviceState target, bool rollback,
+                void (*done)(MigrationJob *j, const GroupRun *run), char *err, size_t err_size)
+{
+    GroupWait *gw = calloc(1, sizeof(*gw));
+    int r;
+
+    if (!gw) {
+        (void) snprintf(err, err_size, "out of memory");
+        return -ENOMEM;
+    }
+    *gw = (GroupWait){j, done, rollback};
+    r = group_transition_start_ex(j->group, target, /* force= */ true, j, on_group_done, gw, err,
+                                  err_size);
+    if (r < 0) {
+        free(gw); /* refused up front: no device moved */
+        return r;
+    }
+    j->touched = true;
+    j->group_busy = true;
+    return 0;
 }
 
 int
 mig_group_transition(MigrationJob *j, DeviceState target,
                      void (*done)(MigrationJob *j, const GroupRun *run))
 {
-    GroupWait *gw = calloc(1, sizeof(*gw));
     char err[512] = "";
     int r;
 
-    if (!gw) {
-        return -ENOMEM;
+    if (mig_is_failing(j)) {
+        return -ECANCELED; /* the failure's rollback decides where the devices go */
     }
-    *gw = (GroupWait){j, done};
-    j->touched = true;
-    r = group_transition_start_ex(j->group, target, /* force= */ true, j, on_group_done, gw,
-                                  err, sizeof(err));
+    r = mig_group_start(j, target, /* rollback= */ false, done, err, sizeof(err));
     if (r < 0) {
-        free(gw);
-        mig_fail(j, r, "group '%s' cannot go to %s: %s", j->group_name, fsm_state_name(target),
-                 err);
-        return r;
+        mig_fail(j, r, "%s '%s' cannot go to %s: %s",
+                 j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group", j->group_name,
+                 fsm_state_name(target), err);
+        mig_maybe_finish_failure(j); /* no worker or transition of ours may be left to */
     }
-    j->group_busy = true;
-    return 0;
+    return r;
 }
 
 /* ---- sockets ---- */
@@ -212,7 +308,7 @@ mig_shutdown_sockets(MigrationJob *j)
 }
 
 static void
-on_listen_closed(uv_handle_t *h)
+on_handle_closed(uv_handle_t *h)
 {
     MigrationJob *j = h->data;
     j->handles_open--;
@@ -231,7 +327,7 @@ mig_close_sockets(MigrationJob *j)
     }
     if (j->listen_active) {
         j->listen_active = false;
-        uv_close((uv_handle_t *) &j->listen_poll, on_listen_closed);
+        uv_close((uv_handle_t *) &j->listen_poll, on_handle_closed);
     }
     if (j->listen_fd >= 0) {
         (void) close(TAKE_FD(j->listen_fd));
@@ -239,12 +335,47 @@ mig_close_sockets(MigrationJob *j)
             (void) unlink(j->peer + 5); /* the listening socket's file is ours */
         }
     }
+    if (j->file_fd >= 0) {
+        (void) close(TAKE_FD(j->file_fd));
+    }
 }
 
 /* ---- ending ---- */
 
-static void mig_unlock_devices(MigrationJob *j);
-static void on_tick_closed(uv_handle_t *h);
+/* Lets go of the devices: what the job did is counted on each (one request; a file job's
+ * bytes; a failed device job's error) and where it left them is kept for the record. */
+static void
+mig_release_devices(MigrationJob *j)
+{
+    bool file_job = j->role == MIGRATION_SAVE || j->role == MIGRATION_RESTORE;
+    /* A request on the device alone is the device's own, as a state change is: its failure
+     * is the device's last error. A group's request leaves that to its devices' operations. */
+    bool own_request = j->subject == MIGRATION_SUBJECT_DEVICE;
+
+    for (size_t i = 0; i < j->n_devs; i++) {
+        MigDevice *md = &j->devs[i];
+        Device *d = md->device;
+
+        if (!d) {
+            continue;
+        }
+        md->end_state = d->state;
+        if (device_arcs_moved(md->arcs, md->n_arcs)) {
+            device_count_request(d);
+        }
+        if (file_job && j->phase == PHASE_COMPLETED) {
+            uint64_t bytes = atomic_load(&md->stopcopy_bytes);
+            device_count_transfer(d, j->role == MIGRATION_SAVE ? bytes : 0,
+                                  j->role == MIGRATION_RESTORE ? bytes : 0);
+        } else if (own_request) {
+            device_set_last_error(d, j->error);
+        }
+        if (d->lock == j) {
+            device_unlock(d);
+        }
+        md->device = NULL;
+    }
+}
 
 static void
 mig_release(MigrationJob *j)
@@ -253,13 +384,17 @@ mig_release(MigrationJob *j)
     j->tick_active = false;
     if (j->tick_initialized) {
         j->tick_initialized = false;
-        uv_close((uv_handle_t *) &j->tick, on_tick_closed);
+        uv_close((uv_handle_t *) &j->tick, on_handle_closed);
     }
     mig_close_sockets(j);
-    mig_unlock_devices(j);
+    mig_release_devices(j);
     if (j->group && j->group->migration == j) {
         j->group->migration = NULL;
     }
+    if (j->owns_group) {
+        group_free(j->group);
+    }
+    j->group = NULL;
     if (j->done) {
         migration_done_cb done = j->done;
         j->done = NULL;
@@ -270,11 +405,12 @@ mig_release(MigrationJob *j)
 void
 mig_complete(MigrationJob *j)
 {
-    if (j->phase == PHASE_ROLLING_BACK || mig_is_over(j)) {
+    if (mig_is_failing(j)) {
         return; /* a failure came first: its rollback ends the job */
     }
-    mig_set_phase(j, PHASE_COMPLETED);
-    mig_release(j);
+    if (mig_set_phase(j, PHASE_COMPLETED) >= 0) {
+        mig_release(j);
+    }
 }
 
 void
@@ -282,7 +418,7 @@ mig_fail(MigrationJob *j, int r, const char *fmt, ...)
 {
     va_list ap;
 
-    if (mig_is_over(j) || j->phase == PHASE_ROLLING_BACK) {
+    if (mig_is_failing(j)) {
         return; /* the first failure is the one to report; later ones are its echoes */
     }
     if (j->confirmed) {
@@ -300,7 +436,7 @@ mig_fail(MigrationJob *j, int r, const char *fmt, ...)
     atomic_store(&j->control_stop, true);
     mig_send_nonblocking(j, TMSG_FAIL, j->error);
     mig_shutdown_sockets(j);
-    mig_set_phase(j, PHASE_ROLLING_BACK);
+    (void) mig_set_phase(j, PHASE_ROLLING_BACK);
 }
 
 static bool
@@ -328,34 +464,49 @@ mig_fail_io(MigrationJob *j, int r, const char *text)
 void
 mig_check_peer_gone(MigrationJob *j)
 {
-    if (j->peer_gone_ns && !mig_is_over(j) && j->phase != PHASE_ROLLING_BACK &&
+    if (j->peer_gone_ns && !mig_is_failing(j) &&
         clock_now_ns() - j->peer_gone_ns > MIGRATION_PEER_REASON_NS) {
         mig_fail(j, j->peer_gone_r, "%s", j->peer_gone_error);
         mig_maybe_finish_failure(j);
     }
 }
 
+/* Appends to the error where the devices were left: "; device reset, now in running". */
+static void
+mig_note_where(MigrationJob *j)
+{
+    size_t used = strlen(j->error);
+    const char *how = j->reset_devices ? "reset, now in"
+                      : j->touched && (j->role == MIGRATION_SOURCE || j->role == MIGRATION_SAVE)
+                          ? "rolled back, now in"
+                          : "now in";
+    bool same = true;
+
+    if (!j->touched || j->n_devs == 0) {
+        return; /* refused before anything moved */
+    }
+    for (size_t i = 1; i < j->n_devs; i++) {
+        same = same && j->devs[i].device->state == j->devs[0].device->state;
+    }
+    if (same) {
+        (void) snprintf(j->error + used, sizeof(j->error) - used, "; device%s %s %s",
+                        j->n_devs > 1 ? "s" : "", how, fsm_state_name(j->devs[0].device->state));
+        return;
+    }
+    (void) snprintf(j->error + used, sizeof(j->error) - used, "; devices %s:", how);
+    for (size_t i = 0; i < j->n_devs; i++) {
+        used = strlen(j->error);
+        (void) snprintf(j->error + used, sizeof(j->error) - used, "%s '%s' %s", i ? "," : "",
+                        j->devs[i].id, fsm_state_name(j->devs[i].device->state));
+    }
+}
+
 static void
 mig_finish_failure(MigrationJob *j)
 {
-    mig_set_phase(j, j->cancel_requested ? PHASE_CANCELLED : PHASE_FAILED);
+    mig_note_where(j);
+    (void) mig_set_phase(j, j->cancel_requested ? PHASE_CANCELLED : PHASE_FAILED);
     mig_release(j);
-}
-
-void
-mig_maybe_finish_failure(MigrationJob *j)
-{
-    if (j->phase != PHASE_ROLLING_BACK || j->rollback_started || j->workers > 0 ||
-        j->group_busy) {
-        return;
-    }
-    j->rollback_started = true;
-    mig_close_sockets(j);
-    if (j->role == MIGRATION_SOURCE || j->role == MIGRATION_SAVE) {
-        mig_source_rollback(j);
-    } else {
-        mig_dest_rollback(j);
-    }
 }
 
 /* ---- rollback ---- */
@@ -365,6 +516,7 @@ on_rollback_reset(Device *d, const OpResult *res, void *userdata)
 {
     MigrationJob *j = userdata;
 
+    mig_note_arcs(j, d, res->arcs, res->n_arcs);
     if (res->r < 0) {
         size_t used = strlen(j->error);
         (void) snprintf(j->error + used, sizeof(j->error) - used,
@@ -389,12 +541,13 @@ mig_reset_devices(MigrationJob *j)
             j->resets_pending++;
         }
     }
+    j->reset_devices = j->resets_pending > 0;
     if (j->resets_pending == 0) {
         mig_finish_failure(j);
     }
 }
 
-void
+static void
 mig_dest_rollback(MigrationJob *j)
 {
     if (!j->touched) {
@@ -410,58 +563,66 @@ on_source_rollback_done(MigrationJob *j, const GroupRun *run)
     if (run->r < 0) {
         size_t used = strlen(j->error);
         (void) snprintf(j->error + used, sizeof(j->error) - used,
-                        "; taking the group back to running failed: %s", run->error);
+                        "; taking the devices back failed: %s", run->error);
         mig_reset_devices(j);
         return;
     }
     mig_finish_failure(j);
 }
 
-void
+/* Where a source goes back to: RUNNING (a migration starts there), or STOP for a save that
+ * found every device stopped; a device cannot be asked back into pre-copy from STOP_COPY. */
+static DeviceState
+mig_rollback_target(const MigrationJob *j)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        if (j->devs[i].start_state != DEVICE_STATE_STOP) {
+            return DEVICE_STATE_RUNNING;
+        }
+    }
+    return DEVICE_STATE_STOP;
+}
+
+static void
 mig_source_rollback(MigrationJob *j)
 {
-    bool all_running = true;
+    DeviceState target = mig_rollback_target(j);
+    bool all_there = true;
     char err[512] = "";
-    GroupWait *gw;
 
     for (size_t i = 0; i < j->n_devs; i++) {
-        all_running = all_running && j->devs[i].device->state == DEVICE_STATE_RUNNING;
+        all_there = all_there && j->devs[i].device->state == target;
     }
-    if (all_running) {
+    if (all_there) {
         mig_finish_failure(j);
         return;
     }
-    gw = calloc(1, sizeof(*gw));
-    if (gw) {
-        *gw = (GroupWait){j, on_source_rollback_done};
-    }
-    if (!gw || group_transition_start_ex(j->group, DEVICE_STATE_RUNNING, true, j, on_group_done,
-                                         gw, err, sizeof(err)) < 0) {
-        free(gw);
+    if (mig_group_start(j, target, /* rollback= */ true, on_source_rollback_done, err,
+                        sizeof(err)) < 0) {
         mig_reset_devices(j); /* e.g. a device in ERROR: a reset is the only way back */
+    }
+}
+
+void
+mig_maybe_finish_failure(MigrationJob *j)
+{
+    if (j->phase != PHASE_ROLLING_BACK || j->rollback_started || j->workers > 0 ||
+        j->group_busy) {
         return;
     }
-    j->group_busy = true;
-}
-
-/* ---- jobs ---- */
-
-static void
-mig_unlock_devices(MigrationJob *j)
-{
-    for (size_t i = 0; i < j->n_devs; i++) {
-        if (j->devs[i].device->lock == j) {
-            device_unlock(j->devs[i].device);
-        }
+    j->rollback_started = true;
+    mig_close_sockets(j);
+    if (j->role == MIGRATION_SAVE) {
+        mig_save_discard_file(j);
+    }
+    if (j->role == MIGRATION_SOURCE || j->role == MIGRATION_SAVE) {
+        mig_source_rollback(j);
+    } else {
+        mig_dest_rollback(j);
     }
 }
 
-static void
-on_tick_closed(uv_handle_t *h)
-{
-    MigrationJob *j = h->data;
-    j->handles_open--;
-}
+/* ---- the registry ---- */
 
 static MigrationJob *
 mig_job_free(MigrationJob *j)
@@ -470,7 +631,14 @@ mig_job_free(MigrationJob *j)
         return NULL;
     }
     mig_close_sockets(j);
-    mig_unlock_devices(j);
+    for (size_t i = 0; i < j->n_devs; i++) {
+        if (j->devs[i].device && j->devs[i].device->lock == j) {
+            device_unlock(j->devs[i].device);
+        }
+    }
+    if (j->owns_group) {
+        group_free(j->group);
+    }
     pthread_mutex_destroy(&j->ctl_lock);
     free(j->devs);
     free(j->manifest.devices);
@@ -511,105 +679,106 @@ registry_add(Manager *m, MigrationJob *j)
     return 0;
 }
 
-int
-mig_job_new(Manager *m, MigrationRole role, Group *g, MigrationJob **ret)
+MigrationJob *
+migration_find(Manager *m, const char *id)
 {
-    _cleanup_free_ MigrationJob *j = calloc(1, sizeof(*j));
-    struct timeval tv;
-
-    if (!j || !(j->devs = calloc(g->n_devices, sizeof(*j->devs))) ||
-        !(j->manifest.devices = calloc(STREAM_MAX_DEVICES, sizeof(*j->manifest.devices)))) {
-        if (j) {
-            free(j->devs);
-        }
-        return -ENOMEM;
-    }
-    (void) gettimeofday(&tv, NULL);
-    j->manager = m;
-    j->role = role;
-    j->group = g;
-    (void) snprintf(j->group_name, sizeof(j->group_name), "%s", g->name);
-    (void) snprintf(j->id, sizeof(j->id), "m%u", ++m->next_job);
-    j->ctl_fd = j->listen_fd = -EBADF;
-    (void) pthread_mutex_init(&j->ctl_lock, NULL);
-    j->start_ns = clock_now_ns();
-    j->started_unix_ms = (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
-    migration_options_defaults(&j->opts);
-    j->n_devs = g->n_devices;
-    for (size_t i = 0; i < g->n_devices; i++) {
-        j->devs[i] = (MigDevice){.job = j, .device = g->devices[i], .index = (uint32_t) i,
-                                 .fd = -EBADF, .data_size = g->devices[i]->data_size};
-    }
-    if (registry_add(m, j) < 0) {
-        free(j->devs);
-        free(j->manifest.devices);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < g->n_devices; i++) {
-        device_lock(g->devices[i], j);
-    }
-    g->migration = j;
-    *ret = TAKE_PTR(j);
-    return 0;
-}
-
-static MigDevice *
-find_local(MigrationJob *j, const char *name)
-{
-    for (size_t i = 0; i < j->n_devs; i++) {
-        if (strcmp(j->devs[i].device->id, name) == 0) {
-            return &j->devs[i];
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        if (strcmp(m->jobs[i]->id, id) == 0) {
+            return m->jobs[i];
         }
     }
     return NULL;
 }
 
-/* Pairs the source's devices with ours by name, and puts ours in the source's order. */
-int
-mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size)
+const char *
+migration_id(const MigrationJob *j)
 {
-    MigDevice *ordered;
+    return j->id;
+}
 
-    if (src->n_devices != j->n_devs) {
-        (void) snprintf(why, why_size, "the source has %u devices, group '%s' here has %zu",
-                        src->n_devices, j->group_name, j->n_devs);
-        return -EMEDIUMTYPE;
-    }
-    for (uint32_t i = 0; i < src->n_devices; i++) {
-        const StreamManifestDevice *sd = &src->devices[i];
-        MigDevice *md = find_local(j, sd->name);
-
-        if (!md) {
-            (void) snprintf(why, why_size, "the source's device '%s' has no device of that name "
-                            "in group '%s' here", sd->name, j->group_name);
-            return -EMEDIUMTYPE;
-        }
-        if (sd->mig_flags != md->device->info.mig_flags ||
-            strcmp(sd->backend, device_backend_name(md->device)) != 0 ||
-            (strcmp(sd->backend, "sim") == 0 && sd->data_size != md->device->data_size)) {
-            (void) snprintf(why, why_size, "device '%s' differs: source %s flags %#x size %llu, "
-                            "here %s flags %#x size %llu", sd->name, sd->backend, sd->mig_flags,
-                            (unsigned long long) sd->data_size, device_backend_name(md->device),
-                            md->device->info.mig_flags,
-                            (unsigned long long) md->device->data_size);
-            return -EMEDIUMTYPE;
+void
+migration_abort_all(Manager *m)
+{
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        MigrationJob *j = m->jobs[i];
+        if (!mig_is_failing(j)) {
+            j->cancel_requested = true;
+            mig_fail(j, -ESHUTDOWN, "the daemon is shutting down");
+            mig_maybe_finish_failure(j);
         }
     }
-    ordered = calloc(j->n_devs, sizeof(*ordered));
-    if (!ordered) {
-        return -ENOMEM;
+}
+
+void
+migration_free_all(Manager *m)
+{
+    /* Called after the loop ended: every job has ended and closed its handles. */
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        mig_job_free(m->jobs[i]);
     }
-    for (uint32_t i = 0; i < src->n_devices; i++) {
-        ordered[i] = *find_local(j, src->devices[i].name);
-        ordered[i].index = i;
-    }
-    memcpy(j->devs, ordered, j->n_devs * sizeof(*ordered));
-    free(ordered);
-    return 0;
+    free(m->jobs);
+    m->jobs = NULL;
+    m->n_jobs = 0;
 }
 
 int
-mig_check_group_idle(Group *g, char *err, size_t err_size)
+migration_cancel(MigrationJob *j, char *err, size_t err_size)
+{
+    if (mig_is_failing(j)) {
+        (void) snprintf(err, err_size, "migration %s has already %s", j->id,
+                        j->phase == PHASE_ROLLING_BACK ? "failed and is rolling back"
+                                                       : "ended");
+        return -ESTALE;
+    }
+    if (j->phase == PHASE_COMPLETING && j->role == MIGRATION_SOURCE) {
+        (void) snprintf(err, err_size, "migration %s is completing: the destination already has "
+                        "the whole state", j->id);
+        return -ESTALE;
+    }
+    j->cancel_requested = true;
+    mig_fail(j, -ECANCELED, "cancelled by request");
+    mig_maybe_finish_failure(j);
+    return 0;
+}
+
+/* ---- the one constructor ---- */
+
+/* The group a job acts on: a group by name, or a device in a transient group of its own. */
+static int
+mig_resolve(Manager *m, const MigJobSetup *s, Group **ret, bool *ret_transient, char *err,
+            size_t err_size)
+{
+    Group *g = s->subject != MIGRATION_SUBJECT_DEVICE ? group_find(m, s->name) : NULL;
+    Device *d = s->subject != MIGRATION_SUBJECT_GROUP && strutil_id_is_valid(s->name)
+                    ? manager_find(m, s->name)
+                    : NULL;
+
+    if (g && d) {
+        (void) snprintf(err, err_size, "'%s' is both a group and a device: say which one to %s "
+                        "(vfio-migctl %s --group or --device; the request's subject)", s->name,
+                        role_table[s->role].name, role_table[s->role].name);
+        return -EINVAL;
+    }
+    *ret_transient = d != NULL;
+    if (d) {
+        return group_new_transient(m, d, ret);
+    }
+    if (g) {
+        *ret = g;
+        return 0;
+    }
+    (void) snprintf(err, err_size, "no %s named '%.64s'",
+                    s->subject == MIGRATION_SUBJECT_GROUP    ? "group"
+                    : s->subject == MIGRATION_SUBJECT_DEVICE ? "device"
+                                                             : "group or device",
+                    s->name);
+    return -ENOENT;
+}
+
+/* A group may start a job: idle, not in a migration, devices migratable (a source's also
+ * running). */
+static int
+mig_check_group(const Group *g, MigrationRole role, char *err, size_t err_size)
 {
     if (g->active || g->migration) {
         (void) snprintf(err, err_size, "group '%s' is %s", g->name,
@@ -619,35 +788,243 @@ mig_check_group_idle(Group *g, char *err, size_t err_size)
     for (size_t i = 0; i < g->n_devices; i++) {
         const Device *d = g->devices[i];
         if (device_is_busy(d) || d->lock) {
-            (void) snprintf(err, err_size, "device '%s' is busy", d->id);
+            (void) snprintf(err, err_size, "device '%s' is busy (%s)", d->id,
+                            device_busy_operation(d) ?: "a group transition");
             return -EBUSY;
         }
         if (!d->info.migratable) {
             (void) snprintf(err, err_size, "device '%s' does not support VFIO migration", d->id);
             return -EOPNOTSUPP;
         }
+        if (role == MIGRATION_SOURCE && d->state != DEVICE_STATE_RUNNING) {
+            (void) snprintf(err, err_size, "device '%s' is in %s; a migration starts from a "
+                            "running group", d->id, fsm_state_name(d->state));
+            return -ESTALE;
+        }
     }
     return 0;
 }
 
-void
-mig_build_manifest(MigrationJob *j)
+/* The manifest a source or a save sends: names, flags, sizes and compatibility descriptors. */
+static int
+mig_build_manifest(MigrationJob *j, char *err, size_t err_size)
 {
     StreamManifest *mf = &j->manifest;
+    _cleanup_free_ CompatDescriptor *desc = malloc(sizeof(*desc));
 
+    if (!desc) {
+        return -ENOMEM;
+    }
     (void) snprintf(mf->group, sizeof(mf->group), "%s", j->group_name);
     mf->n_devices = (uint32_t) j->n_devs;
     for (size_t i = 0; i < j->n_devs; i++) {
-        const Device *d = j->devs[i].device;
+        Device *d = j->devs[i].device;
         StreamManifestDevice *md = &mf->devices[i];
+        int r = device_compat_descriptor(d, desc);
 
+        r = r < 0 ? r : compat_descriptor_encode(desc, md->compat, sizeof(md->compat));
+        if (r < 0) {
+            (void) snprintf(err, err_size, "device '%s' cannot describe itself for a "
+                            "compatibility check: %s", d->id, strerror(-r));
+            return r;
+        }
+        md->compat_size = (uint16_t) r;
         (void) snprintf(md->name, sizeof(md->name), "%s", d->id);
         md->mig_flags = d->info.mig_flags;
         md->data_size = d->data_size;
         (void) snprintf(md->backend, sizeof(md->backend), "%s", device_backend_name(d));
-        md->compat_size = 0; /* plugin compatibility descriptors: an empty slot for now */
     }
+    return 0;
 }
+
+static MigrationJob *
+mig_job_alloc(Manager *m, const MigJobSetup *s, Group *g, MigrationSubject subject)
+{
+    _cleanup_free_ MigrationJob *j = calloc(1, sizeof(*j));
+    struct timeval tv;
+
+    if (!j || !(j->devs = calloc(g->n_devices, sizeof(*j->devs))) ||
+        !(j->manifest.devices = calloc(STREAM_MAX_DEVICES, sizeof(*j->manifest.devices)))) {
+        if (j) {
+            free(j->devs);
+        }
+        return NULL;
+    }
+    (void) gettimeofday(&tv, NULL);
+    j->manager = m;
+    j->role = s->role;
+    j->subject = subject;
+    j->group = g;
+    (void) snprintf(j->group_name, sizeof(j->group_name), "%s", g->name);
+    (void) snprintf(j->id, sizeof(j->id), "m%u", ++m->next_job);
+    (void) snprintf(j->peer, sizeof(j->peer), "%s", s->peer ? s->peer : "");
+    j->ctl_fd = j->listen_fd = j->file_fd = -EBADF;
+    (void) pthread_mutex_init(&j->ctl_lock, NULL);
+    j->start_ns = clock_now_ns();
+    j->started_unix_ms = (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
+    if (s->opts) {
+        j->opts = *s->opts;
+    } else {
+        migration_options_defaults(&j->opts);
+    }
+    j->n_devs = g->n_devices;
+    for (size_t i = 0; i < g->n_devices; i++) {
+        Device *d = g->devices[i];
+        j->devs[i] = (MigDevice){.job = j, .device = d, .index = (uint32_t) i, .fd = -EBADF,
+                                 .data_size = d->data_size, .start_state = d->state};
+        (void) snprintf(j->devs[i].id, sizeof(j->devs[i].id), "%s", d->id);
+    }
+    return TAKE_PTR(j);
+}
+
+int
+mig_job_new(Manager *m, const MigJobSetup *s, MigrationJob **ret, char *err, size_t err_size)
+{
+    _cleanup_(group_freep) Group *transient = NULL;
+    MigrationJob *j;
+    bool is_transient;
+    Group *g;
+    int r;
+
+    r = mig_resolve(m, s, &g, &is_transient, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    transient = is_transient ? g : NULL;
+    r = mig_check_group(g, s->role, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    j = mig_job_alloc(m, s, g, is_transient ? MIGRATION_SUBJECT_DEVICE : MIGRATION_SUBJECT_GROUP);
+    if (!j) {
+        return -ENOMEM;
+    }
+    if (s->role == MIGRATION_SOURCE || s->role == MIGRATION_SAVE) {
+        (void) getrandom(&j->stream_id, sizeof(j->stream_id), 0);
+        r = mig_build_manifest(j, err, err_size);
+    }
+    r = r < 0 ? r : registry_add(m, j);
+    if (r < 0) {
+        mig_job_free(j);
+        return r;
+    }
+    j->owns_group = TAKE_PTR(transient) != NULL;
+    for (size_t i = 0; i < g->n_devices; i++) {
+        device_lock(g->devices[i], j, role_table[s->role].hold);
+    }
+    g->migration = j;
+    *ret = j;
+    return 0;
+}
+
+void
+mig_job_discard(MigrationJob *j)
+{
+    Manager *m = j->manager;
+
+    assert(j->phase == PHASE_NEW && m->n_jobs > 0 && m->jobs[m->n_jobs - 1] == j);
+    m->n_jobs--;
+    m->next_job--; /* the id was never shown */
+    if (j->group->migration == j) {
+        j->group->migration = NULL;
+    }
+    mig_job_free(j);
+}
+
+/* ---- manifests ---- */
+
+/* The devices of @mf (with their descriptors decoded into @descs), as compat sees them. */
+static int
+mig_compat_source(const StreamManifest *mf, CompatDevice *devs, CompatDescriptor *descs,
+                  char *why, size_t why_size)
+{
+    for (uint32_t i = 0; i < mf->n_devices; i++) {
+        const StreamManifestDevice *sd = &mf->devices[i];
+        char what[256] = "";
+        int r;
+
+        r = compat_descriptor_decode(sd->compat, sd->compat_size, &descs[i], what, sizeof(what));
+        if (r < 0) {
+            (void) snprintf(why, why_size, "the source's device '%s' has a malformed "
+                            "compatibility descriptor: %s", sd->name, what);
+            return -EBADMSG;
+        }
+        devs[i] = (CompatDevice){sd->name, sd->mig_flags, sd->backend, &descs[i]};
+    }
+    return 0;
+}
+
+static int
+mig_compat_local(MigrationJob *j, CompatDevice *devs, CompatDescriptor *descs, char *why,
+                 size_t why_size)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        Device *d = j->devs[i].device;
+        int r = device_compat_descriptor(d, &descs[i]);
+
+        if (r < 0) {
+            (void) snprintf(why, why_size, "device '%s' cannot describe itself for a "
+                            "compatibility check: %s", d->id, strerror(-r));
+            return r;
+        }
+        devs[i] = (CompatDevice){d->id, d->info.mig_flags, device_backend_name(d), &descs[i]};
+    }
+    return 0;
+}
+
+/* Puts the job's devices in the source's order: j->devs[i] becomes the partner of the
+ * source's device i. */
+static int
+mig_reorder_devices(MigrationJob *j, const size_t *pairs)
+{
+    MigDevice *ordered = calloc(j->n_devs, sizeof(*ordered));
+
+    if (!ordered) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < j->n_devs; i++) {
+        ordered[i] = j->devs[pairs[i]];
+        ordered[i].index = (uint32_t) i;
+    }
+    memcpy(j->devs, ordered, j->n_devs * sizeof(*ordered));
+    free(ordered);
+    return 0;
+}
+
+int
+mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size)
+{
+    size_t n = MAX((size_t) src->n_devices, j->n_devs), pairs[STREAM_MAX_DEVICES];
+    _cleanup_free_ CompatDescriptor *descs = calloc(2 * n, sizeof(*descs));
+    _cleanup_free_ CompatDevice *devs = calloc(2 * n, sizeof(*devs));
+    _cleanup_free_ CompatReport *report = malloc(sizeof(*report));
+    char where[STREAM_MAX_NAME + 16];
+    int r;
+
+    if (!descs || !devs || !report) {
+        return -ENOMEM;
+    }
+    r = mig_compat_source(src, devs, descs, why, why_size);
+    if (r >= 0) {
+        r = mig_compat_local(j, devs + n, descs + n, why, why_size);
+    }
+    if (r < 0) {
+        return r;
+    }
+    r = compat_compare(devs, src->n_devices, devs + n, j->n_devs,
+                       j->subject == MIGRATION_SUBJECT_DEVICE ? COMPAT_PAIR_SINGLE
+                                                              : COMPAT_PAIR_BY_NAME,
+                       pairs, report);
+    if (r == -EMEDIUMTYPE) {
+        (void) snprintf(where, sizeof(where), "%s '%s'",
+                        j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group",
+                        j->group_name);
+        compat_report_format(report, where, why, why_size);
+    }
+    return r < 0 ? r : mig_reorder_devices(j, pairs);
+}
+
+/* ---- progress ---- */
 
 void
 mig_tick_start(MigrationJob *j, void (*cb)(uv_timer_t *))
@@ -681,58 +1058,95 @@ mig_update_rates(MigrationJob *j)
     return total;
 }
 
-MigrationJob *
-migration_find(Manager *m, const char *id)
-{
-    for (size_t i = 0; i < m->n_jobs; i++) {
-        if (strcmp(m->jobs[i]->id, id) == 0) {
-            return m->jobs[i];
-        }
-    }
-    return NULL;
-}
+/* ---- snapshots ---- */
 
-void
-migration_abort_all(Manager *m)
+static void
+mig_snapshot_device(const MigDevice *md, MigrationDeviceSnapshot *s)
 {
-    for (size_t i = 0; i < m->n_jobs; i++) {
-        MigrationJob *j = m->jobs[i];
-        if (!mig_is_over(j)) {
-            j->cancel_requested = true;
-            mig_fail(j, -ESHUTDOWN, "the daemon is shutting down");
-            mig_maybe_finish_failure(j);
-        }
-    }
-}
+    uint64_t pre = atomic_load(&md->precopy_bytes), stop = atomic_load(&md->stopcopy_bytes);
 
-void
-migration_free_all(Manager *m)
-{
-    /* Called after the loop ended: every job has ended and closed its handles. */
-    for (size_t i = 0; i < m->n_jobs; i++) {
-        mig_job_free(m->jobs[i]);
-    }
-    free(m->jobs);
-    m->jobs = NULL;
-    m->n_jobs = 0;
+    *s = (MigrationDeviceSnapshot){
+        .id = md->id,
+        .state = md->device ? md->device->state : md->end_state,
+        .bytes = pre + stop,
+        .precopy_bytes = pre,
+        .stopcopy_bytes = stop,
+        .initial_bytes = atomic_load(&md->initial_bytes),
+        .dirty_bytes = atomic_load(&md->dirty_bytes),
+        .rate = md->rate,
+        .estimate_remaining = md->done || md->data_size < pre + stop ? 0
+                                                                     : md->data_size - pre - stop,
+        .done = md->done,
+        .error = md->message,
+        .arcs = md->arcs,
+        .n_arcs = md->n_arcs,
+    };
 }
 
 int
-migration_cancel(MigrationJob *j, char *err, size_t err_size)
+migration_snapshot(const MigrationJob *j, MigrationSnapshot *ret)
 {
-    if (mig_is_over(j) || j->phase == PHASE_ROLLING_BACK) {
-        (void) snprintf(err, err_size, "migration %s has already %s", j->id,
-                        j->phase == PHASE_ROLLING_BACK ? "failed and is rolling back"
-                                                       : "ended");
-        return -ESTALE;
+    uint64_t end = j->end_ns ? j->end_ns : clock_now_ns();
+    MigrationSnapshot s = {
+        .id = j->id, .role = j->role, .subject = j->subject, .name = j->group_name,
+        .phase = j->phase, .phase_name = mig_phase_name(j->phase),
+        .state = phase_table[j->phase].state, .over = mig_is_over(j), .peer = j->peer,
+        .options = j->opts, .auto_resume = j->auto_resume,
+        .elapsed_us = (end - j->start_ns) / 1000, .started_unix_ms = j->started_unix_ms,
+        .r = j->r, .error = j->error, .touched = j->touched, .n_devices = j->n_devs,
+    };
+
+    s.devices = calloc(j->n_devs ? j->n_devs : 1, sizeof(*s.devices));
+    if (!s.devices) {
+        return -ENOMEM;
     }
-    if (j->phase == PHASE_COMPLETING && j->role == MIGRATION_SOURCE) {
-        (void) snprintf(err, err_size, "migration %s is completing: the destination already has "
-                        "the whole state", j->id);
-        return -ESTALE;
+    for (size_t i = 0; i < j->n_devs; i++) {
+        mig_snapshot_device(&j->devs[i], &s.devices[i]);
+        s.bytes += s.devices[i].bytes;
+        s.estimate_remaining += s.devices[i].estimate_remaining;
+        s.rate += s.devices[i].rate;
     }
-    j->cancel_requested = true;
-    mig_fail(j, -ECANCELED, "cancelled by request");
-    mig_maybe_finish_failure(j);
+    if (j->precopy_start_ns) {
+        s.precopy_us = ((j->switchover_ns ? j->switchover_ns : end) - j->precopy_start_ns) / 1000;
+    }
+    if (j->switchover_ns) {
+        s.downtime_us = (end - j->switchover_ns) / 1000;
+    }
+    *ret = s;
     return 0;
+}
+
+void
+migration_snapshot_done(MigrationSnapshot *s)
+{
+    free(s->devices);
+    s->devices = NULL;
+}
+
+int
+migration_snapshot_all(Manager *m, MigrationSnapshot **ret, size_t *ret_n)
+{
+    MigrationSnapshot *all = calloc(m->n_jobs ? m->n_jobs : 1, sizeof(*all));
+
+    if (!all) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        if (migration_snapshot(m->jobs[m->n_jobs - 1 - i], &all[i]) < 0) { /* newest first */
+            migration_snapshots_free(all, i);
+            return -ENOMEM;
+        }
+    }
+    *ret = all;
+    *ret_n = m->n_jobs;
+    return 0;
+}
+
+void
+migration_snapshots_free(MigrationSnapshot *s, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++) {
+        migration_snapshot_done(&s[i]);
+    }
+    free(s);
 }

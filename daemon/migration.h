@@ -2,40 +2,56 @@
 #pragma once
 
 /*
- * migration — live migration of a group between two daemons, and group save/restore to a
- * stream file. A MigrationJob is owned by the manager and driven from the loop; everything
- * that blocks (sockets, data sessions, files) runs on workers, which report progress through
- * atomics and finish with a callback on the loop. See docs/migration.md for the protocol and
- * the phases, and the comment of each flow file:
+ * migration — live migration of a group between two daemons, and save/restore of a group or
+ * of one device to and from a stream file. A MigrationJob is owned by the manager and driven
+ * from the loop; everything that blocks (sockets, data sessions, files) runs on workers,
+ * which report progress through atomics and finish with a callback on the loop. See
+ * docs/migration.md for the protocol and the phases, and the comment of each flow file:
  *   migration_source.c  StartMigration: connect, manifest, pre-copy, switchover, confirm
  *   migration_dest.c    PrepareIncoming: listen, token, manifest check, load, validate
- *   migration_file.c    SaveGroup / RestoreGroup
+ *   migration_file.c    Save / Restore (a group, or one device as a one-device stream)
  *   migration_data.c    the data pumps (session <-> records <-> socket or file)
- *   migration.c         jobs, progress, failure and rollback, the registry
+ *   migration_watch.c   WatchEvents: which events go out, and when
+ *   migration.c         jobs, the phase table, progress, failure and rollback, the registry
  *
  * Never lose the VM: any failure before the destination's confirmation takes the source group
  * back to RUNNING (a P2P-safe group transition) and resets the destination's devices; every
  * wait has a timeout.
  *
+ * Other modules see a job only through this header: its id, and a MigrationSnapshot, a plain
+ * copy of what the API shows (the job's own struct is in migration_internal.h).
+ *
  * Threads: every function here is loop-thread only. Errors: negative errno plus a sentence.
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "device.h" /* ArcRecord, DeviceState */
 #include "forward.h"
 
 typedef struct MigrationJob MigrationJob;
 
-/* Mirrors vfio_migd.v1.MigrationRole / MigrationPhase (migrations.proto), same numbers. */
+/* Mirrors vfio_migd.v1.MigrationRole / MigrationSubject / MigrationPhase (migrations.proto),
+ * same numbers. */
 typedef enum MigrationRole {
     MIGRATION_SOURCE = 1,
     MIGRATION_DESTINATION = 2,
     MIGRATION_SAVE = 3,
     MIGRATION_RESTORE = 4,
+    _MIGRATION_ROLE_MAX,
 } MigrationRole;
 
+typedef enum MigrationSubject {
+    MIGRATION_SUBJECT_ANY = 0,    /* requests only: a group or a device, whichever has the name */
+    MIGRATION_SUBJECT_GROUP = 1,
+    MIGRATION_SUBJECT_DEVICE = 2, /* a save or restore of one device (a one-device stream) */
+    _MIGRATION_SUBJECT_MAX,
+} MigrationSubject;
+
 typedef enum MigrationPhase {
+    PHASE_NEW = 0,                /* being set up; never seen through the API */
     PHASE_WAITING = 1,
     PHASE_CONNECTING = 2,
     PHASE_PRECOPY = 3,
@@ -48,6 +64,10 @@ typedef enum MigrationPhase {
     PHASE_CANCELLED = 10,
     _PHASE_MAX,
 } MigrationPhase;
+
+#define MIGRATION_ID_MAX 16        /* "m4294967295" and its NUL */
+#define MIGRATION_ADDRESS_MAX 128  /* a listen or peer address and its NUL (transport.h) */
+#define MIGRATION_TOKEN_MAX 65     /* the one-time token: 64 hex characters and a NUL */
 
 typedef struct MigrationOptions {
     bool precopy;             /* pre-copy when every device supports it */
@@ -73,17 +93,81 @@ int migration_switchover(MigrationJob *j, char *err, size_t err_size);
 /* -ESTALE when it already ended. The cancel completes asynchronously (phase CANCELLED). */
 int migration_cancel(MigrationJob *j, char *err, size_t err_size);
 
-/* SaveGroup / RestoreGroup: @done runs once on the loop when the job has ended (either way). */
+/* What a Save or a Restore asks for. */
+typedef struct MigrationFileRequest {
+    const char *name;         /* a group or a device */
+    MigrationSubject subject; /* which one; ANY: whichever exists (both: refused, -EINVAL) */
+    const char *path;         /* absolute, on this host */
+    bool overwrite;           /* save: replace an existing file */
+    bool resume;              /* save: back to RUNNING afterwards (else STOP) */
+    bool stop;                /* restore: stay in STOP (else RUNNING) */
+} MigrationFileRequest;
+
+/* Save / Restore: @done runs once on the loop when the job has ended (either way). Refusals
+ * before a job exists return a negative errno with @err and never call @done: -ENOENT no such
+ * group or device (or file, restore), -EINVAL both exist with subject ANY, -EBUSY,
+ * -EOPNOTSUPP not migratable, -EEXIST the file exists (save without overwrite). */
 typedef void (*migration_done_cb)(MigrationJob *j, void *userdata);
-int migration_save_group(Manager *m, const char *group, const char *path, bool overwrite,
-                         bool resume, migration_done_cb done, void *userdata,
-                         MigrationJob **ret, char *err, size_t err_size);
-int migration_restore_group(Manager *m, const char *group, const char *path, bool stop,
-                            migration_done_cb done, void *userdata, MigrationJob **ret,
-                            char *err, size_t err_size);
+int migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+                   void *userdata, MigrationJob **ret, char *err, size_t err_size);
+int migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+                      void *userdata, MigrationJob **ret, char *err, size_t err_size);
 
 MigrationJob *migration_find(Manager *m, const char *id);
+const char *migration_id(const MigrationJob *j);
 /* Frees every job; cancels active ones first is the caller's business (daemon shutdown). */
 void migration_free_all(Manager *m);
 /* Aborts every active job (daemon shutdown): each rolls back as on a failure. */
 void migration_abort_all(Manager *m);
+
+/* ---- snapshots: what the API shows of a job, as plain values ---- */
+
+/* One device's part. */
+typedef struct MigrationDeviceSnapshot {
+    const char *id;
+    DeviceState state;          /* as last observed (at the end, for a job that ended) */
+    uint64_t bytes;             /* precopy_bytes + stopcopy_bytes */
+    uint64_t precopy_bytes;
+    uint64_t stopcopy_bytes;
+    uint64_t initial_bytes;     /* the last PRECOPY_INFO */
+    uint64_t dirty_bytes;
+    double rate;                /* bytes/s, smoothed */
+    uint64_t estimate_remaining;
+    bool done;                  /* its stream ended (DEVICE_END) */
+    const char *error;
+    const ArcRecord *arcs;      /* the kernel arcs the job took on it, start_us from the job's
+                                 * start */
+    unsigned n_arcs;
+} MigrationDeviceSnapshot;
+
+typedef struct MigrationSnapshot {
+    const char *id;
+    MigrationRole role;
+    MigrationSubject subject;   /* GROUP, or DEVICE for a one-device save or restore */
+    const char *name;           /* the group, or the device of a DEVICE job */
+    MigrationPhase phase;
+    const char *phase_name;     /* "waiting", ... (the API's names) */
+    const char *state;          /* "active", "completed", "failed" or "cancelled" */
+    bool over;                  /* completed, failed or cancelled: nothing more will happen */
+    const char *peer;           /* the other daemon's address, or the file */
+    MigrationOptions options;
+    bool auto_resume;
+    uint64_t bytes, estimate_remaining;
+    double rate;
+    uint64_t elapsed_us, precopy_us, downtime_us;
+    uint64_t started_unix_ms;
+    int r;                      /* 0, or the failure's negative errno */
+    bool touched;               /* some device was moved: a failure is no mere refusal */
+    const char *error;          /* why it failed, naming the device, arc, channel or file */
+    size_t n_devices;
+    MigrationDeviceSnapshot *devices;
+} MigrationSnapshot;
+
+/* Fills @ret with @j as it is now; the strings and arcs are borrowed from the job and stay
+ * valid until the loop goes on. 0 or -ENOMEM; release with migration_snapshot_done(). */
+int migration_snapshot(const MigrationJob *j, MigrationSnapshot *ret);
+void migration_snapshot_done(MigrationSnapshot *s);
+/* Every job, newest first: *ret_n snapshots in *ret (NULL when there is none). 0 or -ENOMEM;
+ * release with migration_snapshots_free(). */
+int migration_snapshot_all(Manager *m, MigrationSnapshot **ret, size_t *ret_n);
+void migration_snapshots_free(MigrationSnapshot *s, size_t n);

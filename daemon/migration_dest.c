@@ -139,7 +139,7 @@ static void
 maybe_complete(MigrationJob *j)
 {
     if (!j->stream_end_received || j->peer_gone_ns || j->phase == PHASE_COMPLETING ||
-        j->phase == PHASE_ROLLING_BACK || mig_is_over(j)) {
+        mig_is_failing(j)) {
         return;
     }
     for (size_t i = 0; i < j->n_devs; i++) {
@@ -157,8 +157,9 @@ maybe_complete(MigrationJob *j)
             return;
         }
     }
-    mig_set_phase(j, PHASE_COMPLETING);
-    (void) mig_group_transition(j, DEVICE_STATE_STOP, on_stop_entered);
+    if (mig_set_phase(j, PHASE_COMPLETING) >= 0) {
+        (void) mig_group_transition(j, DEVICE_STATE_STOP, on_stop_entered);
+    }
 }
 
 /* ---- control (worker) ---- */
@@ -348,7 +349,7 @@ on_hello(MigrationJob *j, MigWork *w)
     }
     j->ctl_fd = TAKE_FD(w->fd);
     (void) transport_new_token(j->channel_key);
-    mig_set_phase(j, PHASE_CONNECTING);
+    (void) mig_set_phase(j, PHASE_CONNECTING);
     (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_resuming_entered);
 }
 
@@ -357,7 +358,7 @@ handshake_done(MigWork *w)
 {
     MigrationJob *j = w->job;
 
-    if (w->r >= 0 && !mig_is_over(j) && j->phase != PHASE_ROLLING_BACK) {
+    if (w->r >= 0 && !mig_is_failing(j)) {
         if (w->msg_type == TMSG_HELLO && j->phase == PHASE_WAITING) {
             on_hello(j, w);
         } else if (w->msg_type == TMSG_HELLO) {
@@ -413,9 +414,9 @@ dest_follow_phase(MigrationJob *j)
         stopcopy = stopcopy || atomic_load(&j->devs[i].stopcopy_bytes) > 0;
     }
     if (stopcopy) {
-        mig_set_phase(j, PHASE_SWITCHOVER);
+        (void) mig_set_phase(j, PHASE_SWITCHOVER);
     } else if (precopy && j->phase == PHASE_CONNECTING) {
-        mig_set_phase(j, PHASE_PRECOPY);
+        (void) mig_set_phase(j, PHASE_PRECOPY);
     }
 }
 
@@ -434,44 +435,52 @@ dest_tick(uv_timer_t *t)
     }
 }
 
+/* Listens for this one migration: the listening socket and its poll belong to the job. */
+static int
+dest_listen(MigrationJob *j, const char *listen, char *bound, size_t bound_size, char *err,
+            size_t err_size)
+{
+    _cleanup_close_ int fd = -EBADF;
+    int r;
+
+    r = transport_listen(listen, &fd, bound, bound_size, err, err_size);
+    if (r < 0) {
+        return r == -EINVAL ? r : -EADDRNOTAVAIL;
+    }
+    (void) snprintf(j->peer, sizeof(j->peer), "%s", bound);
+    j->listen_fd = TAKE_FD(fd);
+    (void) uv_poll_init(j->manager->loop, &j->listen_poll, j->listen_fd);
+    j->listen_poll.data = j;
+    j->listen_active = true;
+    j->handles_open++;
+    (void) uv_poll_start(&j->listen_poll, UV_READABLE, on_acceptable);
+    return 0;
+}
+
 int
 migration_prepare_incoming(Manager *m, const char *group, const char *listen, bool auto_resume,
                            uint32_t timeout_ms, MigrationJob **ret, char *bound,
                            size_t bound_size, char *token, size_t token_size, char *err,
                            size_t err_size)
 {
-    Group *g = group_find(m, group);
+    MigJobSetup setup = {.role = MIGRATION_DESTINATION, .subject = MIGRATION_SUBJECT_GROUP,
+                         .name = group};
     MigrationJob *j = NULL;
-    _cleanup_close_ int fd = -EBADF;
     int r;
 
-    if (!g) {
-        (void) snprintf(err, err_size, "no group named '%.64s'", group);
-        return -ENOENT;
-    }
-    r = mig_check_group_idle(g, err, err_size);
+    r = mig_job_new(m, &setup, &j, err, err_size);
     if (r < 0) {
         return r;
     }
-    r = transport_listen(listen, &fd, bound, bound_size, err, err_size);
+    r = dest_listen(j, listen, bound, bound_size, err, err_size);
     if (r < 0) {
-        return r == -EINVAL ? r : -EADDRNOTAVAIL;
-    }
-    r = mig_job_new(m, MIGRATION_DESTINATION, g, &j);
-    if (r < 0) {
+        mig_job_discard(j);
         return r;
     }
     j->auto_resume = auto_resume;
     j->opts.timeout_ms = timeout_ms ? timeout_ms : PREPARE_TIMEOUT_DEFAULT_MS;
-    (void) snprintf(j->peer, sizeof(j->peer), "%s", bound);
     (void) transport_new_token(j->token);
-    j->listen_fd = TAKE_FD(fd);
-    (void) uv_poll_init(m->loop, &j->listen_poll, j->listen_fd);
-    j->listen_poll.data = j;
-    j->listen_active = true;
-    j->handles_open++;
-    (void) uv_poll_start(&j->listen_poll, UV_READABLE, on_acceptable);
-    mig_set_phase(j, PHASE_WAITING);
+    (void) mig_set_phase(j, PHASE_WAITING);
     mig_tick_start(j, dest_tick);
     (void) snprintf(token, token_size, "%s", j->token);
     *ret = j;

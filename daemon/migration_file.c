@@ -1,32 +1,42 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * migration_file — SaveGroup and RestoreGroup: a group's devices in one stream file
- * (docs/stream-format.md), the same records a live migration sends.
+ * migration_file — Save and Restore: a group's devices, or one device's, in one stream file
+ * (docs/stream-format.md), the same records a live migration sends. A device on its own is a
+ * one-device stream, moved by a transient one-device group, so both kinds take exactly the
+ * same path.
  *
- * Save: group -> STOP_COPY (P2P-safe), then one worker writes "<path>.partial": header,
- * manifest, every device drained to its end (DEVICE_DATA..., DEVICE_END), STREAM_END; fsync;
- * rename to <path> (refusing to replace a file unless allowed). Then group -> STOP, or
- * RUNNING with resume. On failure the partial file is removed and the group goes back.
- * Restore: a worker reads the whole file through a StreamReader first (CRCs, order, totals,
- * the manifest against the group): a damaged file or another group's is refused before any
- * device is touched. Then group -> RESUMING, a second pass writes every DEVICE_DATA payload
- * into its device (paired by name), group -> STOP (drivers validate) -> RUNNING unless stop.
- * A failure after the devices were touched resets them.
+ * Save: "<path>.partial" is created first (a file that cannot be created refuses the save
+ * before any device moves); the group goes to STOP_COPY (P2P-safe); one worker writes the
+ * header, the manifest, every device drained to its end (DEVICE_DATA..., DEVICE_END) and
+ * STREAM_END, and fsyncs; the group goes to STOP, or RUNNING with resume; only then does the
+ * file get its name (refusing to replace one unless allowed). On any failure the partial
+ * file is removed and the devices go back to where they were: a file under the final name
+ * is always complete and always the state the devices were left in.
+ * Restore: a worker reads the whole file through a StreamReader first (CRCs, order, totals);
+ * the loop checks the manifest against the group (core/compat; a device takes a one-device
+ * stream whatever the saved device's name): a damaged file or another group's is refused
+ * before any device is touched. Then group -> RESUMING, a second pass writes every DEVICE_DATA
+ * payload into its device, group -> STOP (drivers validate) -> RUNNING unless stop. A failure
+ * after the devices were touched resets them.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
-#include "util/clock.h"
 #include "util/log.h"
 #include "util/savepath.h"
+
+static void
+partial_path(const MigrationJob *j, char *buf, size_t size)
+{
+    (void) snprintf(buf, size, "%s.partial", j->path);
+}
 
 /* ---- save ---- */
 
@@ -71,56 +81,49 @@ write_epilogue(MigrationJob *j, int fd)
 }
 
 static void
-save_run(MigWork *w)
+save_write_run(MigWork *w)
 {
     MigrationJob *j = w->job;
-    _cleanup_free_ char *partial = NULL;
-    _cleanup_close_ int fd = -EBADF;
-    int r;
+    int r = write_prologue(j, j->file_fd);
 
-    if (asprintf(&partial, "%s.partial", j->path) < 0) {
-        w->r = -ENOMEM;
-        return;
+    for (size_t i = 0; r >= 0 && i < j->n_devs && !atomic_load(&j->abort); i++) {
+        r = mig_drain_device(&j->devs[i], j->file_fd, w->error, sizeof(w->error));
     }
-    fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    r = fd < 0 ? -errno : write_prologue(j, fd);
-    for (size_t i = 0; r >= 0 && i < j->n_devs; i++) {
-        r = mig_drain_device(&j->devs[i], fd, w->error, sizeof(w->error));
+    if (r >= 0 && atomic_load(&j->abort)) {
+        r = -ECANCELED;
     }
     if (r >= 0) {
-        r = write_epilogue(j, fd);
+        r = write_epilogue(j, j->file_fd);
     }
-    if (r >= 0 && fsync(fd) < 0) {
+    if (r >= 0 && fsync(j->file_fd) < 0) {
         r = -errno;
     }
-    if (r >= 0) {
-        r = (j->overwrite ? rename(partial, j->path)
-                          : renameat2(AT_FDCWD, partial, AT_FDCWD, j->path, RENAME_NOREPLACE)) < 0
-                ? -errno
-                : 0;
-    }
-    if (r < 0) {
-        (void) unlink(partial);
-        if (!w->error[0]) {
-            (void) snprintf(w->error, sizeof(w->error), "writing '%.300s' failed: %s", j->path,
-                            strerror(-r));
-        }
+    if (r < 0 && !w->error[0]) {
+        (void) snprintf(w->error, sizeof(w->error), "writing '%.300s.partial' failed: %s",
+                        j->path, strerror(-r));
     }
     w->r = r;
 }
 
 static void
-on_save_finished(MigrationJob *j, const GroupRun *run)
+rename_run(MigWork *w)
 {
-    if (run->r < 0) {
-        log_warning("Save %s: the file is complete, but moving the group on failed: %s.", j->id,
-                    run->error);
+    MigrationJob *j = w->job;
+    char partial[sizeof(j->path) + 16];
+    int r;
+
+    partial_path(j, partial, sizeof(partial));
+    r = j->overwrite ? rename(partial, j->path)
+                     : renameat2(AT_FDCWD, partial, AT_FDCWD, j->path, RENAME_NOREPLACE);
+    w->r = r < 0 ? -errno : 0;
+    if (w->r < 0) {
+        (void) snprintf(w->error, sizeof(w->error), "the complete file could not be named "
+                        "'%.300s': %s", j->path, strerror(-w->r));
     }
-    mig_complete(j);
 }
 
 static void
-save_done(MigWork *w)
+rename_done(MigWork *w)
 {
     MigrationJob *j = w->job;
 
@@ -128,28 +131,120 @@ save_done(MigWork *w)
         mig_fail(j, w->r, "%s", w->error);
         return;
     }
-    j->end_ns = clock_now_ns();
-    j->confirmed = true; /* the file is complete: no rollback from here */
+    mig_complete(j);
+}
+
+static void
+on_save_final(MigrationJob *j, const GroupRun *run)
+{
+    if (run->r < 0) {
+        mig_fail(j, run->r, "the file is written, but moving on to %s failed: %s",
+                 fsm_state_name(run->target), run->error);
+        return;
+    }
+    if (mig_queue(j, mig_work_new(j, NULL, rename_run, rename_done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot name '%s'", j->path);
+    }
+}
+
+static void
+save_write_done(MigWork *w)
+{
+    MigrationJob *j = w->job;
+
+    if (w->r < 0) {
+        mig_fail(j, w->r, "%s", w->error);
+        return;
+    }
+    if (mig_is_failing(j)) {
+        return;
+    }
     for (size_t i = 0; i < j->n_devs; i++) {
         j->devs[i].done = true;
     }
-    if (mig_group_transition(j, j->resume_after ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP,
-                             on_save_finished) < 0) {
-        mig_complete(j);
-    }
+    (void) mig_set_phase(j, PHASE_COMPLETING);
+    (void) mig_group_transition(j, j->resume_after ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP,
+                                on_save_final);
 }
 
 static void
 on_save_stop_copy(MigrationJob *j, const GroupRun *run)
 {
     if (run->r < 0) {
-        mig_fail(j, run->r, "stopping the group failed: %s", run->error);
+        mig_fail(j, run->r, "stopping failed: %s", run->error);
         return;
     }
-    mig_set_phase(j, PHASE_SWITCHOVER);
-    if (mig_queue(j, mig_work_new(j, NULL, save_run, save_done)) < 0) {
+    (void) mig_set_phase(j, PHASE_SWITCHOVER);
+    if (mig_queue(j, mig_work_new(j, NULL, save_write_run, save_write_done)) < 0) {
         mig_fail(j, -ENOMEM, "cannot start writing '%s'", j->path);
     }
+}
+
+void
+mig_save_discard_file(MigrationJob *j)
+{
+    char partial[sizeof(j->path) + 16];
+
+    if (j->file_fd >= 0) {
+        (void) close(TAKE_FD(j->file_fd));
+    }
+    if (j->file_created) {
+        partial_path(j, partial, sizeof(partial));
+        (void) unlink(partial); /* one metadata call; the loop can afford it */
+        j->file_created = false;
+    }
+}
+
+/* Checks the destination and creates "<path>.partial" before any device moves. */
+static int
+save_create_file(MigrationJob *j, const MigrationFileRequest *req, char *err, size_t err_size)
+{
+    char partial[sizeof(j->path) + 16];
+    int r;
+
+    r = save_path_check(req->path, req->overwrite, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    (void) snprintf(j->path, sizeof(j->path), "%s", req->path);
+    partial_path(j, partial, sizeof(partial));
+    j->file_fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (j->file_fd < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "cannot create '%s': %s", partial, strerror(-r));
+        return r;
+    }
+    j->file_created = true;
+    return 0;
+}
+
+int
+migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+               void *userdata, MigrationJob **ret, char *err, size_t err_size)
+{
+    MigJobSetup setup = {.role = MIGRATION_SAVE, .subject = req->subject, .name = req->name,
+                         .peer = req->path};
+    MigrationJob *j;
+    int r;
+
+    r = mig_job_new(m, &setup, &j, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = save_create_file(j, req, err, err_size);
+    if (r < 0) {
+        mig_save_discard_file(j);
+        mig_job_discard(j);
+        return r;
+    }
+    j->overwrite = req->overwrite;
+    j->resume_after = req->resume;
+    j->done = done;
+    j->done_userdata = userdata;
+    (void) mig_set_phase(j, PHASE_CONNECTING);
+    (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_save_stop_copy);
+    *ret = j;
+    return 0;
 }
 
 /* ---- restore ---- */
@@ -186,7 +281,49 @@ read_record(int fd, off_t *off, uint8_t hdr[STREAM_RECORD_HEADER_SIZE], uint8_t 
     return 0;
 }
 
-/* One pass over the file; with @feed, DEVICE_DATA payloads go into the devices. */
+/* Writes one DEVICE_DATA payload into its device's resuming session. */
+static int
+feed_record(MigWork *w, const StreamRecordHeader *rh, const uint8_t *buf)
+{
+    MigDevice *md = &w->job->devs[rh->device];
+    DataSession *s = md->device->session;
+    uint64_t at = atomic_load(&md->stopcopy_bytes);
+    int r = 0;
+
+    for (uint32_t o = 0; r >= 0 && o < rh->length;) {
+        ssize_t n = s ? s->ops->write(s, buf + o, rh->length - o) : -ENODATA;
+        r = n > 0 ? 0 : (n < 0 ? (int) n : -EIO);
+        if (r < 0) {
+            (void) snprintf(w->error, sizeof(w->error), "device '%s' rejected the data at byte "
+                            "%llu: %s (%s)", md->id, (unsigned long long) (at + o), strerror(-r),
+                            strerrorname_np(-r) ?: "?");
+        }
+        o += n > 0 ? (uint32_t) n : 0;
+    }
+    if (r >= 0) {
+        atomic_fetch_add(&md->stopcopy_bytes, rh->length);
+    }
+    return r;
+}
+
+/* What a reader's refusal makes of the file, for the sentence. */
+static const char *
+stream_problem(int r)
+{
+    if (r == -ENODATA) {
+        return "is truncated";
+    }
+    if (r == -ENOEXEC) {
+        return "is not a vfio-migd stream file";
+    }
+    if (r == -EPROTONOSUPPORT) {
+        return "was written in another stream format version";
+    }
+    return "is damaged";
+}
+
+/* One pass over the file; with @feed, DEVICE_DATA payloads go into the devices (a cancel
+ * stops it between records). */
 static int
 restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
 {
@@ -207,19 +344,7 @@ restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
     while (r >= 0 && (r = read_record(fd, &off, hdr, &buf, &cap, &rh)) == 0) {
         r = stream_reader_record(rd, hdr, buf, mf, &rh);
         if (r >= 0 && feed && rh.type == STREAM_RECORD_DEVICE_DATA) {
-            DataSession *s = j->devs[rh.device].device->session;
-            for (uint32_t o = 0; r >= 0 && o < rh.length;) {
-                ssize_t n = s ? s->ops->write(s, buf + o, rh.length - o) : -ENODATA;
-                r = n > 0 ? 0 : (n < 0 ? (int) n : -EIO);
-                o += n > 0 ? (uint32_t) n : 0;
-            }
-            if (r < 0) {
-                (void) snprintf(w->error, sizeof(w->error), "device '%s' refused the data: %s (%s)",
-                                j->devs[rh.device].device->id, strerror(-r),
-                                strerrorname_np(-r) ?: "?");
-                return r;
-            }
-            atomic_fetch_add(&j->devs[rh.device].stopcopy_bytes, rh.length);
+            r = atomic_load(&j->abort) ? -ECANCELED : feed_record(w, &rh, buf);
         }
     }
     if (r == -EBADMSG && !rd->error[0]) {
@@ -229,38 +354,46 @@ restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
         r = stream_reader_finish(rd); /* "the stream ended before ..." when incomplete */
     }
     if (r < 0 && !w->error[0]) {
-        (void) snprintf(w->error, sizeof(w->error), "'%.300s' is not a valid stream of group '%s': %.400s",
-                        j->path, j->group_name, rd->error[0] ? rd->error : strerror(-r));
+        (void) snprintf(w->error, sizeof(w->error), "'%.300s' %s: %.400s", j->path,
+                        stream_problem(r), rd->error[0] ? rd->error : strerror(-r));
     }
     return r < 0 ? r : 0;
 }
 
+/* The file's first bytes: a file in the retired single-device format gets its own answer. */
+static int
+check_not_retired(MigWork *w, int fd)
+{
+    uint8_t head[sizeof(STREAM_RETIRED_SAVE_MAGIC) - 1];
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+
+    if (n <= 0 || !stream_is_retired_save(head, (size_t) n)) {
+        return 0;
+    }
+    (void) snprintf(w->error, sizeof(w->error), "'%.300s' was written by an older vfio-migd in "
+                    "the retired single-device format; restore it with the vfio-migd that "
+                    "wrote it, save it again with this one, and restore that file",
+                    w->job->path);
+    return -EPROTONOSUPPORT;
+}
+
+/* Worker: the whole file read and checked; the manifest lands in j->manifest, which nothing
+ * else touches while a restore checks its file. */
 static void
 check_run(MigWork *w)
 {
     MigrationJob *j = w->job;
     _cleanup_close_ int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-    _cleanup_free_ StreamManifestDevice *devs = calloc(STREAM_MAX_DEVICES, sizeof(*devs));
-    StreamManifest mf = {.devices = devs};
-    char why[384] = "";
 
-    if (fd < 0 || !devs) {
-        w->r = fd < 0 ? -errno : -ENOMEM;
+    if (fd < 0) {
+        w->r = -errno;
         (void) snprintf(w->error, sizeof(w->error), "cannot read '%.300s': %s", j->path,
                         strerror(-w->r));
         return;
     }
-    w->r = restore_pass(w, fd, false, &mf);
-    if (w->r >= 0 && strcmp(mf.group, j->group_name) != 0) {
-        w->r = -EMEDIUMTYPE;
-        (void) snprintf(w->error, sizeof(w->error), "'%.300s' holds group '%s', not '%s'", j->path,
-                        mf.group, j->group_name);
-        return;
-    }
-    if (w->r >= 0 && mig_match_manifest(j, &mf, why, sizeof(why)) < 0) {
-        w->r = -EMEDIUMTYPE;
-        (void) snprintf(w->error, sizeof(w->error), "'%.300s' does not fit group '%s': %.384s", j->path,
-                        j->group_name, why);
+    w->r = check_not_retired(w, fd);
+    if (w->r >= 0) {
+        w->r = restore_pass(w, fd, false, &j->manifest);
     }
 }
 
@@ -276,10 +409,9 @@ static void
 on_restore_finished(MigrationJob *j, const GroupRun *run)
 {
     if (run->r < 0) {
-        mig_fail(j, run->r, "the devices refused the restored state: %s", run->error);
+        mig_fail(j, run->r, "the state was refused: %s", run->error);
         return;
     }
-    j->end_ns = clock_now_ns();
     mig_complete(j);
 }
 
@@ -292,10 +424,13 @@ feed_done(MigWork *w)
         mig_fail(j, w->r, "%s", w->error[0] ? w->error : strerror(-w->r));
         return;
     }
+    if (mig_is_failing(j)) {
+        return;
+    }
     for (size_t i = 0; i < j->n_devs; i++) {
         j->devs[i].done = true;
     }
-    mig_set_phase(j, PHASE_COMPLETING);
+    (void) mig_set_phase(j, PHASE_COMPLETING);
     /* RESUMING -> STOP is where drivers validate what they were given. */
     (void) mig_group_transition(j, j->stop_after ? DEVICE_STATE_STOP : DEVICE_STATE_RUNNING,
                                 on_restore_finished);
@@ -305,113 +440,87 @@ static void
 on_restore_resuming(MigrationJob *j, const GroupRun *run)
 {
     if (run->r < 0) {
-        mig_fail(j, run->r, "the group could not enter resuming: %s", run->error);
+        mig_fail(j, run->r, "entering resuming failed: %s", run->error);
         return;
     }
-    mig_set_phase(j, PHASE_SWITCHOVER);
+    (void) mig_set_phase(j, PHASE_SWITCHOVER);
     if (mig_queue(j, mig_work_new(j, NULL, feed_run, feed_done)) < 0) {
         mig_fail(j, -ENOMEM, "cannot start restoring");
     }
+}
+
+/* Loop: the file's manifest against the job's devices, before any of them moves. */
+static int
+check_manifest(MigrationJob *j, char *err, size_t err_size)
+{
+    char why[768] = "";
+    int r;
+
+    if (j->subject == MIGRATION_SUBJECT_GROUP && strcmp(j->manifest.group, j->group_name) != 0) {
+        (void) snprintf(err, err_size, "'%.300s' holds group '%s', not '%s'", j->path,
+                        j->manifest.group, j->group_name);
+        return -EMEDIUMTYPE;
+    }
+    r = mig_match_manifest(j, &j->manifest, why, sizeof(why));
+    if (r < 0) {
+        (void) snprintf(err, err_size, "'%.300s' does not fit %s '%s': %s", j->path,
+                        j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group",
+                        j->group_name, why[0] ? why : strerror(-r));
+    }
+    return r;
 }
 
 static void
 check_done(MigWork *w)
 {
     MigrationJob *j = w->job;
+    char err[1024] = "";
+    int r;
 
     if (w->r < 0) {
         mig_fail(j, w->r, "%s", w->error);
         return;
     }
+    if (mig_is_failing(j)) {
+        return;
+    }
+    r = check_manifest(j, err, sizeof(err));
+    if (r < 0) {
+        mig_fail(j, r, "%s", err);
+        return;
+    }
     (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_restore_resuming);
 }
 
-/* ---- entry points ---- */
-
-static int
-file_job_new(Manager *m, MigrationRole role, const char *group, const char *path,
-             MigrationJob **ret, char *err, size_t err_size)
-{
-    Group *g = group_find(m, group);
-    int r;
-
-    if (!g) {
-        (void) snprintf(err, err_size, "no group named '%.64s'", group);
-        return -ENOENT;
-    }
-    r = mig_check_group_idle(g, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    r = mig_job_new(m, role, g, ret);
-    if (r < 0) {
-        return r;
-    }
-    (void) snprintf((*ret)->path, sizeof((*ret)->path), "%s", path);
-    (void) snprintf((*ret)->peer, sizeof((*ret)->peer), "%s", path);
-    return 0;
-}
-
 int
-migration_save_group(Manager *m, const char *group, const char *path, bool overwrite,
-                     bool resume, migration_done_cb done, void *userdata, MigrationJob **ret,
-                     char *err, size_t err_size)
+migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+                  void *userdata, MigrationJob **ret, char *err, size_t err_size)
 {
-    MigrationJob *j;
-    int r;
-
-    if (!group_find(m, group)) { /* first: the CLI falls back to a device of that name */
-        (void) snprintf(err, err_size, "no group named '%.64s'", group);
-        return -ENOENT;
-    }
-    r = save_path_check(path, overwrite, err, err_size);
-    if (r >= 0) {
-        r = file_job_new(m, MIGRATION_SAVE, group, path, &j, err, err_size);
-    }
-    if (r < 0) {
-        return r;
-    }
-    j->overwrite = overwrite;
-    j->resume_after = resume;
-    j->done = done;
-    j->done_userdata = userdata;
-    (void) getrandom(&j->stream_id, sizeof(j->stream_id), 0);
-    mig_build_manifest(j);
-    mig_set_phase(j, PHASE_CONNECTING);
-    (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_save_stop_copy);
-    *ret = j;
-    return 0;
-}
-
-int
-migration_restore_group(Manager *m, const char *group, const char *path, bool stop,
-                        migration_done_cb done, void *userdata, MigrationJob **ret, char *err,
-                        size_t err_size)
-{
+    MigJobSetup setup = {.role = MIGRATION_RESTORE, .subject = req->subject, .name = req->name,
+                         .peer = req->path};
     struct stat st;
     MigrationJob *j;
     int r;
 
-    if (!group_find(m, group)) { /* first: the CLI falls back to a device of that name */
-        (void) snprintf(err, err_size, "no group named '%.64s'", group);
-        return -ENOENT;
-    }
-    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-        r = stat(path, &st) < 0 ? -errno : -EINVAL;
-        (void) snprintf(err, err_size, "cannot restore from '%s': %s", path,
-                        r == -EINVAL ? "not a regular file" : strerror(-r));
-        return r;
-    }
-    r = file_job_new(m, MIGRATION_RESTORE, group, path, &j, err, err_size);
+    r = mig_job_new(m, &setup, &j, err, err_size);
     if (r < 0) {
         return r;
     }
-    j->stop_after = stop;
+    if (stat(req->path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        r = stat(req->path, &st) < 0 ? -errno : -EINVAL;
+        (void) snprintf(err, err_size, "cannot restore from '%s': %s", req->path,
+                        r == -EINVAL ? "not a regular file; name a file written by save"
+                                     : strerror(-r));
+        mig_job_discard(j);
+        return r;
+    }
+    (void) snprintf(j->path, sizeof(j->path), "%s", req->path);
+    j->stop_after = req->stop;
     j->done = done;
     j->done_userdata = userdata;
-    mig_set_phase(j, PHASE_CONNECTING);
+    (void) mig_set_phase(j, PHASE_CONNECTING);
     if (mig_queue(j, mig_work_new(j, NULL, check_run, check_done)) < 0) {
-        mig_fail(j, -ENOMEM, "cannot start reading '%s'", path);
+        mig_fail(j, -ENOMEM, "cannot start reading '%s'", req->path);
         mig_maybe_finish_failure(j);
     }
     *ret = j;

@@ -20,6 +20,7 @@
 #include "group.h"
 #include "migration.h"
 #include "transport.h"
+#include "util/clock.h"
 
 /* Payload per DEVICE_DATA record, and read size. A record is read from the device, checked
  * and sent in one go, so its buffer and the socket's copy of it should stay in a core's L2:
@@ -33,10 +34,17 @@
 #define MIGRATION_PEER_SILENCE_MS 15000
 /* How long a closed data channel waits for the peer's FAIL reason on the control channel. */
 #define MIGRATION_PEER_REASON_NS (500 * 1000000ull)
+/* The arcs a job keeps per device (MigrationDeviceSnapshot.arcs): a save or restore takes
+ * up to 8, a live migration up to 12; rollbacks and resets add a few. Any beyond are not
+ * kept. */
+#define MIGRATION_MAX_ARCS 64
 
 typedef struct MigDevice {
     MigrationJob *job;
-    Device *device;
+    Device *device;                /* NULL once the job has ended: the device may go away */
+    char id[STREAM_MAX_NAME + 1];  /* the device's id, kept for the job's record */
+    DeviceState start_state;       /* where the job found it */
+    DeviceState end_state;         /* where the job left it (once device is NULL) */
     uint32_t index;
     int fd;                        /* the data channel (live migration), or -EBADF */
     /* progress: written by this device's worker, read by the loop */
@@ -54,6 +62,8 @@ typedef struct MigDevice {
     bool channel_bound;            /* destination: a data channel claimed this device */
     int error;
     char message[256];
+    ArcRecord arcs[MIGRATION_MAX_ARCS]; /* loop: every arc the job took on the device */
+    unsigned n_arcs;
 } MigDevice;
 
 /* A unit of blocking work for one device or for the job, run by uv_queue_work. */
@@ -73,10 +83,12 @@ typedef struct MigWork {
 
 struct MigrationJob {
     Manager *manager;
-    char id[16];
+    char id[MIGRATION_ID_MAX];
     MigrationRole role;
-    Group *group;
-    char group_name[STREAM_MAX_NAME + 1];
+    MigrationSubject subject;      /* GROUP, or DEVICE: group is then a transient one */
+    Group *group;                  /* NULL once the job has ended */
+    bool owns_group;               /* the transient group of a DEVICE job: freed with it */
+    char group_name[STREAM_MAX_NAME + 1]; /* the group's name, or the device's */
     MigrationPhase phase;
     MigrationOptions opts;
     bool auto_resume;              /* destination */
@@ -114,6 +126,7 @@ struct MigrationJob {
     bool cancel_requested;
     bool rollback_started;
     bool touched;                  /* a group transition of the job ran: devices may have moved */
+    bool reset_devices;            /* the rollback reset the devices */
     unsigned resets_pending;
     uint64_t start_ns, precopy_start_ns, switchover_ns, end_ns;
     uint64_t started_unix_ms;
@@ -121,15 +134,38 @@ struct MigrationJob {
     int r;
     char error[1536];
     char path[4096];               /* save/restore file */
+    int file_fd;                   /* save: "<path>.partial", open from the start */
+    bool file_created;             /* save: "<path>.partial" is ours to remove on failure */
     bool overwrite, resume_after, stop_after;
     migration_done_cb done;        /* save/restore callers */
     void *done_userdata;
 };
 
 /* ---- migration.c ---- */
-int mig_job_new(Manager *m, MigrationRole role, Group *g, MigrationJob **ret);
+
+/* What the one job constructor needs to know. */
+typedef struct MigJobSetup {
+    MigrationRole role;
+    MigrationSubject subject;  /* GROUP for live migrations; any for save/restore */
+    const char *name;          /* the group's or the device's */
+    const char *peer;          /* the file of a save/restore; NULL: filled in by the flow */
+    const MigrationOptions *opts; /* NULL: the defaults */
+} MigJobSetup;
+
+/* Finds the group (or the device, in a transient group), checks that it may start a job
+ * (idle, not in a migration, every device migratable; a source's devices RUNNING), creates
+ * and registers the job in PHASE_NEW and locks its devices. Source and save jobs get their
+ * stream id and manifest. The flow then sets its first phase. Errors: -ENOENT, -EINVAL (a
+ * name that is both a group and a device with subject ANY), -EBUSY, -EOPNOTSUPP, -ESTALE,
+ * -ENOMEM, with a sentence in @err. */
+int mig_job_new(Manager *m, const MigJobSetup *s, MigrationJob **ret, char *err,
+                size_t err_size);
+/* Forgets a job whose flow could not begin (nothing of it ran): unlocks and frees it. */
+void mig_job_discard(MigrationJob *j);
 const char *mig_phase_name(MigrationPhase p);
-void mig_set_phase(MigrationJob *j, MigrationPhase p);
+/* The only writer of j->phase: checks the phase table, logs, tells the watchers. A move the
+ * table forbids is a bug: it is refused, logged loudly and fails the job (-ESTALE). */
+int mig_set_phase(MigrationJob *j, MigrationPhase p);
 /* Queues @w (w->run on a worker, then w->done on the loop) and counts it. */
 int mig_queue(MigrationJob *j, MigWork *w);
 MigWork *mig_work_new(MigrationJob *j, MigDevice *dev, void (*run)(MigWork *),
@@ -146,20 +182,17 @@ void mig_fail_io(MigrationJob *j, int r, const char *text);
 void mig_check_peer_gone(MigrationJob *j);
 void mig_complete(MigrationJob *j);
 bool mig_is_over(const MigrationJob *j);
-typedef struct GroupWait {
-    MigrationJob *job;
-    void (*done)(MigrationJob *j, const GroupRun *run);
-} GroupWait;
+/* Over, or failing (ROLLING_BACK): the flow must not go on, its rollback takes over. */
+bool mig_is_failing(const MigrationJob *j);
 
-/* Starts a group transition owned by the job; @done runs on the loop. */
+/* Starts a group transition owned by the job; @done runs on the loop, unless the job is
+ * failing by then (its rollback takes over). -ECANCELED when the job already fails. */
 int mig_group_transition(MigrationJob *j, DeviceState target, void (*done)(MigrationJob *j,
                          const GroupRun *run));
-void mig_build_manifest(MigrationJob *j);
-/* Pairs @src's devices with the job's by name (flags, back-end, sim sizes must agree) and
- * puts the job's devices in @src's order, so record device indexes address j->devs. */
+/* Pairs @src's devices with the job's (core/compat: by name, or the single device of a
+ * DEVICE job) and puts the job's devices in @src's order, so record device indexes address
+ * j->devs. -EMEDIUMTYPE with every mismatch in @why; -EBADMSG a malformed descriptor. */
 int mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size);
-/* A group may start a migration, save or restore: idle, not migrating, devices migratable. */
-int mig_check_group_idle(Group *g, char *err, size_t err_size);
 void mig_send_nonblocking(MigrationJob *j, uint32_t type, const char *text);
 void mig_close_sockets(MigrationJob *j);
 void mig_tick_start(MigrationJob *j, void (*cb)(uv_timer_t *));
@@ -177,8 +210,6 @@ void mig_channel_receive(MigWork *w);
 int mig_write_record(int fd, uint32_t type, uint32_t flags, uint32_t device, uint64_t seq,
                      const void *payload, uint32_t size);
 
-/* ---- flows ---- */
-void mig_source_on_group_done(MigrationJob *j, const GroupRun *run);
-void mig_dest_rollback(MigrationJob *j);
-void mig_source_rollback(MigrationJob *j);
-void mig_file_rollback(MigrationJob *j);
+/* ---- migration_file.c ---- */
+/* A failed save: the partial file goes; then the group goes back as a source's does. */
+void mig_save_discard_file(MigrationJob *j);

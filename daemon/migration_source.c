@@ -17,13 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
-#include "util/clock.h"
 #include "util/log.h"
 
 static void begin_switchover(MigrationJob *j);
@@ -212,7 +210,9 @@ control_done(MigWork *w)
         mig_fail(j, -EPROTO, "the destination confirmed before the switchover ended");
         return;
     }
-    mig_set_phase(j, PHASE_COMPLETING);
+    if (mig_set_phase(j, PHASE_COMPLETING) < 0) {
+        return;
+    }
     j->confirmed = true;
     j->end_ns = clock_now_ns();
     log_info("Migration %s: the destination confirmed; downtime %.1f ms.", j->id,
@@ -299,9 +299,8 @@ source_tick(uv_timer_t *t)
         return;
     }
     if (j->opts.manual_switchover) {
-        mig_set_phase(j, PHASE_READY);
+        (void) mig_set_phase(j, PHASE_READY);
     } else {
-        mig_set_phase(j, PHASE_SWITCHOVER);
         begin_switchover(j);
     }
 }
@@ -350,7 +349,7 @@ send_end_done(MigWork *w)
         return;
     }
     if (j->phase == PHASE_SWITCHOVER) { /* unless the confirmation was quicker */
-        mig_set_phase(j, PHASE_COMPLETING);
+        (void) mig_set_phase(j, PHASE_COMPLETING);
     }
 }
 
@@ -405,7 +404,7 @@ begin_switchover(MigrationJob *j)
 {
     if (j->switchover_ns == 0) {
         j->switchover_ns = clock_now_ns();
-        mig_set_phase(j, PHASE_SWITCHOVER);
+        (void) mig_set_phase(j, PHASE_SWITCHOVER);
         atomic_store(&j->stop_pumps, true);
     }
     if (j->pumps == 0 && !j->group_busy) {
@@ -453,7 +452,7 @@ connect_done(MigWork *w)
         mig_fail(j, w->r, "%s", w->error[0] ? w->error : strerror(-w->r));
         return;
     }
-    if (j->phase != PHASE_CONNECTING) {
+    if (mig_is_failing(j)) {
         return; /* cancelled meanwhile */
     }
     (void) transport_set_timeout(j->ctl_fd, (int) j->opts.timeout_ms);
@@ -463,7 +462,7 @@ connect_done(MigWork *w)
     }
     if (j->opts.precopy && all_have_precopy(j)) {
         j->precopy_start_ns = clock_now_ns();
-        mig_set_phase(j, PHASE_PRECOPY);
+        (void) mig_set_phase(j, PHASE_PRECOPY);
         (void) mig_group_transition(j, DEVICE_STATE_PRE_COPY, on_precopy_entered);
     } else {
         begin_switchover(j);
@@ -471,55 +470,44 @@ connect_done(MigWork *w)
 }
 
 
+/* The connecting worker, with room for the data channels' fds it opens. */
+static MigWork *
+connect_work_new(MigrationJob *j)
+{
+    MigWork *w = mig_work_new(j, NULL, connect_run, connect_done);
+
+    if (w && !(w->msg = malloc(j->n_devs * sizeof(int)))) {
+        free(w);
+        return NULL;
+    }
+    for (size_t i = 0; w && i < j->n_devs; i++) {
+        ((int *) w->msg)[i] = -EBADF;
+    }
+    return w;
+}
+
 int
 migration_start(Manager *m, const char *group, const char *address, const char *token,
                  const MigrationOptions *opts, MigrationJob **ret, char *err, size_t err_size)
 {
-    Group *g = group_find(m, group);
+    MigJobSetup setup = {.role = MIGRATION_SOURCE, .subject = MIGRATION_SUBJECT_GROUP,
+                         .name = group, .peer = address, .opts = opts};
     MigrationJob *j = NULL;
-    MigWork *w;
     int r;
 
-    if (!g) {
-        (void) snprintf(err, err_size, "no group named '%.64s'", group);
-        return -ENOENT;
-    }
-    r = mig_check_group_idle(g, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    for (size_t i = 0; i < g->n_devices; i++) {
-        if (g->devices[i]->state != DEVICE_STATE_RUNNING) {
-            (void) snprintf(err, err_size, "device '%s' is in %s; a migration starts from a "
-                            "running group", g->devices[i]->id, fsm_state_name(g->devices[i]->state));
-            return -ESTALE;
-        }
-    }
     if (strlen(token) != TRANSPORT_TOKEN_HEX || strlen(address) >= TRANSPORT_ADDRESS_MAX) {
         (void) snprintf(err, err_size, "the token must be the %d characters PrepareIncoming gave; "
                         "the address at most %d", TRANSPORT_TOKEN_HEX, TRANSPORT_ADDRESS_MAX - 1);
         return -EINVAL;
     }
-    r = mig_job_new(m, MIGRATION_SOURCE, g, &j);
+    r = mig_job_new(m, &setup, &j, err, err_size);
     if (r < 0) {
         return r;
     }
-    j->opts = *opts;
-    (void) snprintf(j->peer, sizeof(j->peer), "%s", address);
     memcpy(j->token, token, TRANSPORT_TOKEN_HEX);
-    (void) getrandom(&j->stream_id, sizeof(j->stream_id), 0);
-    mig_build_manifest(j);
-    mig_set_phase(j, PHASE_CONNECTING);
+    (void) mig_set_phase(j, PHASE_CONNECTING);
     mig_tick_start(j, source_tick);
-    w = mig_work_new(j, NULL, connect_run, connect_done);
-    if (w && !(w->msg = malloc(j->n_devs * sizeof(int)))) {
-        free(w);
-        w = NULL;
-    }
-    for (size_t i = 0; w && i < j->n_devs; i++) {
-        ((int *) w->msg)[i] = -EBADF;
-    }
-    if (mig_queue(j, w) < 0) {
+    if (mig_queue(j, connect_work_new(j)) < 0) {
         mig_fail(j, -ENOMEM, "cannot start connecting");
         mig_maybe_finish_failure(j);
     }

@@ -6,8 +6,6 @@
 
 #include <stdlib.h>
 
-#include "util/clock.h"
-
 void
 convert_device(const Device *d, DeviceMsg *out)
 {
@@ -45,22 +43,26 @@ convert_device(const Device *d, DeviceMsg *out)
     m->properties = out->entry_ptrs;
 }
 
+static void
+convert_arc(const ArcRecord *in, VfioMigd__V1__Arc *a)
+{
+    vfio_migd__v1__arc__init(a);
+    a->from = convert_state_to_api(in->from);
+    a->to = convert_state_to_api(in->to);
+    a->opens_data_session = in->opened_session;
+    a->start_us = in->start_us;
+    a->duration_us = in->duration_us;
+    a->errno_value = -in->error;
+    a->reset = in->reset;
+}
+
 void
 convert_arcs(const ArcRecord *arcs, unsigned n, ArcsMsg *out)
 {
     out->n = n;
     for (unsigned i = 0; i < n; i++) {
-        VfioMigd__V1__Arc *a = &out->arcs[i];
-
-        vfio_migd__v1__arc__init(a);
-        a->from = convert_state_to_api(arcs[i].from);
-        a->to = convert_state_to_api(arcs[i].to);
-        a->opens_data_session = arcs[i].opened_session;
-        a->start_us = arcs[i].start_us;
-        a->duration_us = arcs[i].duration_us;
-        a->errno_value = -arcs[i].error;
-        a->reset = arcs[i].reset;
-        out->ptrs[i] = a;
+        convert_arc(&arcs[i], &out->arcs[i]);
+        out->ptrs[i] = &out->arcs[i];
     }
 }
 
@@ -188,38 +190,29 @@ convert_group_done(GroupMsg *m)
     *m = (GroupMsg){0};
 }
 
-static const char *
-migration_state(const MigrationJob *j)
-{
-    switch (j->phase) {
-    case PHASE_COMPLETED:
-        return "completed";
-    case PHASE_FAILED:
-        return "failed";
-    case PHASE_CANCELLED:
-        return "cancelled";
-    default:
-        return "active";
-    }
-}
-
+/* One device's progress; its arcs go into @arcs/@ptrs (room for d->n_arcs). */
 static void
-convert_progress(const MigDevice *md, VfioMigd__V1__DeviceProgress *p)
+convert_progress(const MigrationDeviceSnapshot *d, VfioMigd__V1__DeviceProgress *p,
+                 VfioMigd__V1__Arc *arcs, VfioMigd__V1__Arc **ptrs)
 {
-    uint64_t moved = atomic_load(&md->precopy_bytes) + atomic_load(&md->stopcopy_bytes);
-
     vfio_migd__v1__device_progress__init(p);
-    p->id = md->device->id;
-    p->state = convert_state_to_api(md->device->state);
-    p->bytes = moved;
-    p->precopy_bytes = atomic_load(&md->precopy_bytes);
-    p->stopcopy_bytes = atomic_load(&md->stopcopy_bytes);
-    p->initial_bytes = atomic_load(&md->initial_bytes);
-    p->dirty_bytes = atomic_load(&md->dirty_bytes);
-    p->rate = md->rate;
-    p->estimate_remaining = md->done || md->data_size < moved ? 0 : md->data_size - moved;
-    p->done = md->done;
-    p->error = (char *) md->message;
+    p->id = (char *) d->id;
+    p->state = convert_state_to_api(d->state);
+    p->bytes = d->bytes;
+    p->precopy_bytes = d->precopy_bytes;
+    p->stopcopy_bytes = d->stopcopy_bytes;
+    p->initial_bytes = d->initial_bytes;
+    p->dirty_bytes = d->dirty_bytes;
+    p->rate = d->rate;
+    p->estimate_remaining = d->estimate_remaining;
+    p->done = d->done;
+    p->error = (char *) d->error;
+    for (unsigned i = 0; i < d->n_arcs; i++) {
+        convert_arc(&d->arcs[i], &arcs[i]);
+        ptrs[i] = &arcs[i];
+    }
+    p->n_arcs = d->n_arcs;
+    p->arcs = ptrs;
 }
 
 static void
@@ -236,47 +229,61 @@ convert_options(const MigrationOptions *o, VfioMigd__V1__MigrationOptions *m)
     m->timeout_ms = o->timeout_ms;
 }
 
-int
-convert_migration(const MigrationJob *j, MigrationMsg *out)
+static int
+convert_migration_alloc(const MigrationSnapshot *s, MigrationMsg *out)
 {
-    VfioMigd__V1__Migration *m = &out->msg;
-    uint64_t end = j->end_ns ? j->end_ns : clock_now_ns();
+    size_t n = s->n_devices ? s->n_devices : 1, arcs = 1;
 
+    for (size_t i = 0; i < s->n_devices; i++) {
+        arcs += s->devices[i].n_arcs;
+    }
     *out = (MigrationMsg){0};
-    out->devs = calloc(j->n_devs ? j->n_devs : 1, sizeof(*out->devs));
-    out->dev_ptrs = calloc(j->n_devs ? j->n_devs : 1, sizeof(*out->dev_ptrs));
-    if (!out->devs || !out->dev_ptrs) {
+    out->devs = calloc(n, sizeof(*out->devs));
+    out->dev_ptrs = calloc(n, sizeof(*out->dev_ptrs));
+    out->arcs = calloc(arcs, sizeof(*out->arcs));
+    out->arc_ptrs = calloc(arcs, sizeof(*out->arc_ptrs));
+    if (!out->devs || !out->dev_ptrs || !out->arcs || !out->arc_ptrs) {
         convert_migration_done(out);
         return -ENOMEM;
     }
+    return 0;
+}
+
+int
+convert_migration(const MigrationSnapshot *s, MigrationMsg *out)
+{
+    VfioMigd__V1__Migration *m = &out->msg;
+    size_t used = 0;
+
+    if (convert_migration_alloc(s, out) < 0) {
+        return -ENOMEM;
+    }
     vfio_migd__v1__migration__init(m);
-    for (size_t i = 0; i < j->n_devs; i++) {
-        convert_progress(&j->devs[i], &out->devs[i]);
+    for (size_t i = 0; i < s->n_devices; i++) {
+        convert_progress(&s->devices[i], &out->devs[i], out->arcs + used, out->arc_ptrs + used);
+        used += s->devices[i].n_arcs;
         out->dev_ptrs[i] = &out->devs[i];
-        m->bytes += out->devs[i].bytes;
-        m->estimate_remaining += out->devs[i].estimate_remaining;
-        m->rate += out->devs[i].rate;
     }
-    convert_options(&j->opts, &out->opts);
-    m->id = (char *) j->id;
-    m->role = (VfioMigd__V1__MigrationRole) j->role;
-    m->group = (char *) j->group_name;
-    m->phase = (VfioMigd__V1__MigrationPhase) j->phase;
-    m->state = (char *) migration_state(j);
-    m->peer = (char *) j->peer;
+    convert_options(&s->options, &out->opts);
+    m->id = (char *) s->id;
+    m->role = (VfioMigd__V1__MigrationRole) s->role;
+    m->subject = (VfioMigd__V1__MigrationSubject) s->subject;
+    m->group = (char *) s->name;
+    m->phase = (VfioMigd__V1__MigrationPhase) s->phase;
+    m->state = (char *) s->state;
+    m->peer = (char *) s->peer;
     m->options = &out->opts;
-    m->elapsed_us = (end - j->start_ns) / 1000;
-    if (j->precopy_start_ns) {
-        m->precopy_us = ((j->switchover_ns ? j->switchover_ns : end) - j->precopy_start_ns) / 1000;
-    }
-    if (j->switchover_ns) {
-        m->downtime_us = (end - j->switchover_ns) / 1000;
-    }
-    m->error = (char *) j->error;
-    m->n_devices = j->n_devs;
+    m->bytes = s->bytes;
+    m->estimate_remaining = s->estimate_remaining;
+    m->rate = s->rate;
+    m->elapsed_us = s->elapsed_us;
+    m->precopy_us = s->precopy_us;
+    m->downtime_us = s->downtime_us;
+    m->error = (char *) s->error;
+    m->n_devices = s->n_devices;
     m->devices = out->dev_ptrs;
-    m->started_unix_ms = j->started_unix_ms;
-    m->auto_resume = j->auto_resume;
+    m->started_unix_ms = s->started_unix_ms;
+    m->auto_resume = s->auto_resume;
     return 0;
 }
 
@@ -285,5 +292,7 @@ convert_migration_done(MigrationMsg *m)
 {
     free(m->devs);
     free(m->dev_ptrs);
+    free(m->arcs);
+    free(m->arc_ptrs);
     *m = (MigrationMsg){0};
 }

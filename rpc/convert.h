@@ -10,7 +10,7 @@
 
 #include "device.h"
 #include "group.h"
-#include "migration_internal.h"
+#include "migration.h"
 #include "vfio_migd/v1/migrations.pb-c.h"
 #include "vfio_migd/v1/devices.pb-c.h"
 #include "vfio_migd/v1/groups.pb-c.h"
@@ -68,13 +68,16 @@ convert_state_from_api(int v)
     return v >= 1 && v <= _DEVICE_STATE_MAX ? (DeviceState) (v - 1) : _DEVICE_STATE_INVALID;
 }
 
-/* A migration job, with storage for its per-device progress. */
+/* A migration (its snapshot), with storage for its per-device progress and arcs. The message
+ * borrows the snapshot's strings: keep the snapshot until the message is packed. */
 typedef struct MigrationMsg {
     VfioMigd__V1__Migration msg;
     VfioMigd__V1__MigrationOptions opts;
     VfioMigd__V1__DeviceProgress *devs;
     VfioMigd__V1__DeviceProgress **dev_ptrs;
+    VfioMigd__V1__Arc *arcs;
+    VfioMigd__V1__Arc **arc_ptrs;
 } MigrationMsg;
 
-int convert_migration(const MigrationJob *j, MigrationMsg *out); /* 0 or -ENOMEM */
+int convert_migration(const MigrationSnapshot *s, MigrationMsg *out); /* 0 or -ENOMEM */
 void convert_migration_done(MigrationMsg *m);

@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(
     build-essential cmake pkg-config
     libuv1-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-    libsystemd-dev libcriterion-dev libjson-c-dev zlib1g-dev
+    libsystemd-dev libcriterion-dev libjson-c-dev
     python3 python3-grpcio python3-protobuf
     qemu-system-x86
 )

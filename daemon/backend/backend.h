@@ -27,8 +27,8 @@
  *
  * Threads: set_state, reset and every session call may block for a long time and run on
  * worker threads, never on the loop. The device layer guarantees one operation per device
- * at a time. get_state/data_size/describe may be called from the loop only while no
- * operation runs on that device. Backends never log above debug.
+ * at a time. get_state/data_size/describe/compat_descriptor may be called from the loop only
+ * while no operation runs on that device. Backends never log above debug.
  * Errors: negative errno, as the kernel would return it.
  */
 
@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../core/compat.h"
 #include "../core/fsm.h"
 
 typedef struct BackendDevice BackendDevice;
@@ -92,6 +93,11 @@ struct BackendOps {
      * regions (sim); callers then answer -ENOTTY. */
     ssize_t (*region_access)(BackendDevice *bd, uint32_t index, uint64_t offset, void *buf,
                              size_t size, bool write);
+    /* Adds the fields a destination device must match to take this device's state
+     * (core/compat.h: names, values, rules) to @ret, which starts empty. Called from the loop
+     * while no operation runs. May be NULL: nothing beyond the flags and the back-end name is
+     * known (the kernel back-end until vendor plugins describe their devices). */
+    int (*compat_descriptor)(BackendDevice *bd, CompatDescriptor *ret);
     /* Releases the device (closes its fds). Sessions still open stay valid objects but
      * answer -ENODEV. */
     void (*free)(BackendDevice *bd);

@@ -22,8 +22,8 @@
  *  - Faults (fail_arc, fail_nth, fail_to_error) are injected per arc, before the arc has any
  *    effect.
  *
- * Uses:     core/fsm (the kernel's table), sim_content (the chunks' bytes), util/strutil (option
- *           parsing), zlib (header CRC).
+ * Uses:     core/fsm (the kernel's table), core/compat (its descriptor), sim_content (the
+ *           chunks' bytes), core/stream's CRC32C (header CRC), util/strutil (option parsing).
  * Threads:  any; one mutex per device guards the device and every session it ever opened.
  * Errors:   negative errno exactly as a kernel driver returns it; logs at debug level only.
  */
@@ -41,8 +41,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <zlib.h>
 
+#include "../core/stream.h" /* crc32c() */
 #include "../util/cleanup.h"
 #include "../util/log.h"
 #include "../util/macro.h"
@@ -73,7 +73,7 @@ enum {
     SIM_HDR_GEN = 32,      /* u64 generation of the image */
     SIM_HDR_CHUNK = 40,    /* u32 SIM_CHUNK_SIZE */
     SIM_HDR_RESERVED = 44, /* 16 zero bytes */
-    SIM_HDR_CRC = 60,      /* u32 zlib crc32 of bytes 0..59 */
+    SIM_HDR_CRC = 60,      /* u32 CRC32C of bytes 0..59 (the stream format's CRC) */
 };
 
 /* ---- option limits */
@@ -290,7 +290,7 @@ sim_header_encode(uint8_t *hdr, uint64_t size, uint64_t seed, uint64_t gen, bool
     put_le64(hdr + SIM_HDR_SEED, seed);
     put_le64(hdr + SIM_HDR_GEN, gen);
     put_le32(hdr + SIM_HDR_CHUNK, (uint32_t) SIM_CHUNK_SIZE);
-    put_le32(hdr + SIM_HDR_CRC, (uint32_t) crc32(0L, hdr, SIM_HDR_CRC));
+    put_le32(hdr + SIM_HDR_CRC, crc32c(0, hdr, SIM_HDR_CRC));
 }
 
 /* ---- device lifetime and sessions (all called with d->lock held) */
@@ -542,7 +542,7 @@ sim_header_check(SimSession *s)
 
     if (memcmp(h + SIM_HDR_MAGIC, SIM_MAGIC, 8) != 0 ||
         get_le32(h + SIM_HDR_VERSION) != SIM_STREAM_VERSION ||
-        get_le32(h + SIM_HDR_CRC) != (uint32_t) crc32(0L, h, SIM_HDR_CRC) ||
+        get_le32(h + SIM_HDR_CRC) != crc32c(0, h, SIM_HDR_CRC) ||
         (flags & ~SIM_HDR_FLAG_RECORDS) != 0 || get_le64(h + SIM_HDR_SIZE) != d->cfg.size ||
         get_le32(h + SIM_HDR_CHUNK) != SIM_CHUNK_SIZE ||
         memcmp(h + SIM_HDR_RESERVED, zeros, sizeof(zeros)) != 0) {
@@ -1055,6 +1055,24 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     return (int) n;
 }
 
+/* What another device must match to take this one's state: a sim device's content model is
+ * fixed by its model and size (a stream of another size is refused by the resuming device),
+ * so both must be equal. */
+static int
+sim_compat_descriptor(BackendDevice *bd, CompatDescriptor *ret)
+{
+    SimDevice *d = (SimDevice *) bd;
+    char size[32];
+    int r;
+
+    (void) snprintf(size, sizeof(size), "%" PRIu64, d->cfg.size);
+    r = compat_descriptor_add(ret, "model", COMPAT_RULE_EQUAL, "generic");
+    if (r >= 0) {
+        r = compat_descriptor_add(ret, "size", COMPAT_RULE_EQUAL, size);
+    }
+    return r;
+}
+
 /* Closing the device fd: the live session dies; handles the caller still holds keep the
  * device struct alive until they are freed. */
 static void
@@ -1075,6 +1093,7 @@ static const BackendOps sim_ops = {
     .reset = sim_reset,
     .data_size = sim_data_size,
     .describe = sim_describe,
+    .compat_descriptor = sim_compat_descriptor,
     .free = sim_free,
 };
 

@@ -706,6 +706,13 @@ stream_reader_expect_devices(StreamReader *r, uint64_t stream_id, uint32_t n_dev
     r->n_devices = n_devices < STREAM_MAX_DEVICES ? n_devices : STREAM_MAX_DEVICES;
 }
 
+bool
+stream_is_retired_save(const uint8_t *head, size_t size)
+{
+    return size >= sizeof(STREAM_RETIRED_SAVE_MAGIC) - 1 &&
+           memcmp(head, STREAM_RETIRED_SAVE_MAGIC, sizeof(STREAM_RETIRED_SAVE_MAGIC) - 1) == 0;
+}
+
 int
 stream_reader_header(StreamReader *r, const uint8_t in[STREAM_HEADER_SIZE])
 {

@@ -131,6 +131,13 @@ int stream_decode_device_end(const uint8_t *in, size_t size, StreamDeviceTotals 
 int stream_decode_stream_end(const uint8_t *in, size_t size, StreamDeviceTotals *ret,
                              uint32_t n_devices);
 
+/* The magic of the single-device save file that vfio-migd wrote before a device's save became
+ * a one-device stream (docs/stream-format.md, "Save files"). That format is retired: such a
+ * file is recognised only to be refused with a sentence that says so. */
+#define STREAM_RETIRED_SAVE_MAGIC "VFMIGDSV"
+/* Whether the first @size bytes of a file are those of a retired single-device save file. */
+bool stream_is_retired_save(const uint8_t *head, size_t size);
+
 /* ---- StreamReader: the order and totals of a whole stream ---- */
 
 typedef struct StreamReaderDevice {

@@ -14,16 +14,14 @@
 #include "manager.h"
 #include "util/log.h"
 
-/* How each kind of operation failure answers (status.h): an arc or the data session failing
- * means the device did something else than asked; the rest is said by its errno. */
+/* How each kind of operation failure answers (status.h): an arc failing means the device did
+ * something else than asked; the rest is said by its errno. */
 static const RpcFailure op_failure_class[] = {
     [OP_FAILED_NONE] = RPC_FAILURE_REFUSED,
     [OP_FAILED_REFUSED] = RPC_FAILURE_REFUSED,
     [OP_FAILED_ARC] = RPC_FAILURE_DEVICE,
-    [OP_FAILED_DATA] = RPC_FAILURE_DEVICE,
-    [OP_FAILED_FILE] = RPC_FAILURE_REFUSED,
 };
-static_assert(ELEMENTSOF(op_failure_class) == OP_FAILED_FILE + 1,
+static_assert(ELEMENTSOF(op_failure_class) == OP_FAILED_ARC + 1,
               "op_failure_class out of sync with OpFailure");
 
 /* Answers a failed device operation, with @result (what ran; may be NULL) as the trailer. */
@@ -275,98 +273,6 @@ handle_reset_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     handlers_fail_unless_started(call, ret, err);
 }
 
-/* Save and restore answer the same shape: state, bytes, arcs, elapsed. */
-#define REPLY_TRANSFER(call, type, TYPE, res)                                                      \
-    do {                                                                                           \
-        VfioMigd__V1__##type resp = VFIO_MIGD__V1__##TYPE##__INIT;                                 \
-        ArcsMsg arcs;                                                                              \
-        convert_arcs((res)->arcs, (res)->n_arcs, &arcs);                                           \
-        resp.state = convert_state_to_api((res)->final_state);                                     \
-        resp.bytes = (res)->bytes;                                                                 \
-        resp.n_arcs = arcs.n;                                                                      \
-        resp.arcs = arcs.ptrs;                                                                     \
-        resp.elapsed_us = (res)->elapsed_us;                                                       \
-        rpc_call_reply(call, &resp.base);                                                          \
-    } while (0)
-
-/* The failure or the log line of a finished save ("save", "Saved") or restore. */
-static bool
-transfer_failed(RpcCall *call, const Device *d, const OpResult *res, const char *what,
-                const char *done)
-{
-    if (res->r < 0) {
-        fail_from_result(call, d, what, res, NULL);
-        return true;
-    }
-    log_info("%s device '%s': %llu bytes in %llu ms.", done, d->id,
-             (unsigned long long) res->bytes, (unsigned long long) res->elapsed_us / 1000);
-    return false;
-}
-
-static void
-on_save_done(Device *d, const OpResult *res, void *userdata)
-{
-    if (!transfer_failed(userdata, d, res, "save", "Saved")) {
-        REPLY_TRANSFER(userdata, SaveDeviceResponse, SAVE_DEVICE_RESPONSE, res);
-    }
-}
-
-static void
-on_restore_done(Device *d, const OpResult *res, void *userdata)
-{
-    if (!transfer_failed(userdata, d, res, "restore", "Restored")) {
-        REPLY_TRANSFER(userdata, RestoreDeviceResponse, RESTORE_DEVICE_RESPONSE, res);
-    }
-}
-
-/* A device save or a device restore, as its request says it. */
-typedef struct TransferArgs {
-    const char *id;
-    const char *path;
-    bool save;
-    bool resume, overwrite; /* save */
-    bool stop;              /* restore */
-} TransferArgs;
-
-static void
-start_transfer(RpcCall *call, RpcContext *ctx, const TransferArgs *a)
-{
-    char err[512] = "";
-    Device *d;
-    int ret;
-
-    if (!(d = handlers_find_device_or_fail(call, ctx, a->id)) ||
-        !handlers_path_ok_or_fail(call, a->path)) {
-        return;
-    }
-    if (a->save) {
-        ret = device_save_start(d, a->path, a->resume, a->overwrite, on_save_done, call, err,
-                                sizeof(err));
-    } else {
-        ret = device_restore_start(d, a->path, a->stop, on_restore_done, call, err, sizeof(err));
-    }
-    handlers_fail_unless_started(call, ret, err);
-}
-
-static void
-handle_save_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
-{
-    const VfioMigd__V1__SaveDeviceRequest *req = REQ(SaveDeviceRequest, r);
-
-    start_transfer(call, userdata, &(TransferArgs){.id = req->id, .path = req->path, .save = true,
-                                                   .resume = req->resume,
-                                                   .overwrite = req->overwrite});
-}
-
-static void
-handle_restore_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
-{
-    const VfioMigd__V1__RestoreDeviceRequest *req = REQ(RestoreDeviceRequest, r);
-
-    start_transfer(call, userdata,
-                   &(TransferArgs){.id = req->id, .path = req->path, .stop = req->stop});
-}
-
 /* ---- region access (diagnostics) */
 
 /* What a region call needs when its access completes. */
@@ -494,10 +400,6 @@ const RpcMethod device_methods[] = {
            handle_compute_path, RPC_READ_ONLY),
     METHOD(DEVICES, ResetDevice, V1(reset_device_request), V1(reset_device_response),
            handle_reset_device, RPC_MUTATING),
-    METHOD(DEVICES, SaveDevice, V1(save_device_request), V1(save_device_response),
-           handle_save_device, RPC_MUTATING),
-    METHOD(DEVICES, RestoreDevice, V1(restore_device_request), V1(restore_device_response),
-           handle_restore_device, RPC_MUTATING),
     METHOD(DEVICES, ReadRegion, V1(read_region_request), V1(read_region_response),
            handle_read_region, RPC_MUTATING),
     METHOD(DEVICES, WriteRegion, V1(write_region_request), V1(write_region_response),

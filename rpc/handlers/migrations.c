@@ -1,57 +1,68 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * migrations — handlers of vfio_migd.v1.MigrationService (migrations.proto). Starting calls
- * answer as soon as the job runs (GetMigration follows it); SaveGroup and RestoreGroup answer
- * when their job has ended, with its final state.
+ * answer as soon as the job runs (GetMigration follows it); Save and Restore answer when their
+ * job has ended, with its final state. Jobs are seen through migration.h's snapshots only;
+ * WatchEvents' decisions are migration_watch's, this file translates its events.
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "convert.h"
 #include "handlers.h"
 #include "manager.h"
 #include "migration.h"
-#include "migration_internal.h"
-#include "util/clock.h"
+#include "migration_watch.h"
 #include "util/log.h"
 
 static void
 reply_migration(RpcCall *call, const MigrationJob *j)
 {
     VfioMigd__V1__MigrationResponse resp = VFIO_MIGD__V1__MIGRATION_RESPONSE__INIT;
+    MigrationSnapshot snap;
     MigrationMsg msg;
 
-    if (convert_migration(j, &msg) < 0) {
-        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", j->id);
+    if (migration_snapshot(j, &snap) < 0 || convert_migration(&snap, &msg) < 0) {
+        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", migration_id(j));
+        migration_snapshot_done(&snap);
         return;
     }
     resp.migration = &msg.msg;
     rpc_call_reply(call, &resp.base);
     convert_migration_done(&msg);
+    migration_snapshot_done(&snap);
 }
 
-/* Answers a job that has ended: OK when it completed, else the job's error (ABORTED unless
- * the file was at fault, status.h) with the whole migration attached (RPC_RESULT_TRAILER). */
+/* Answers a job that has ended: OK when it completed, else the job's error with the whole
+ * migration attached (RPC_RESULT_TRAILER). A job that failed before any device moved (a
+ * refused file, a refused manifest), or that was cancelled, answers as a refusal; one that
+ * failed part-way as a job (ABORTED, unless its input was at fault: status.h). */
 static void
 reply_final(RpcCall *call, const MigrationJob *j)
 {
     VfioMigd__V1__MigrationResponse resp = VFIO_MIGD__V1__MIGRATION_RESPONSE__INIT;
+    MigrationSnapshot snap;
     MigrationMsg msg;
 
-    if (j->phase == PHASE_COMPLETED) {
-        reply_migration(call, j);
-        return;
-    }
-    if (convert_migration(j, &msg) < 0) {
-        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", j->id);
+    if (migration_snapshot(j, &snap) < 0 || convert_migration(&snap, &msg) < 0) {
+        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", migration_id(j));
+        migration_snapshot_done(&snap);
         return;
     }
     resp.migration = &msg.msg;
-    rpc_call_fail_ex(call, RPC_FAILURE_JOB, j->r, &resp.base, "%s %s of group '%s' failed: %s",
-                     j->id, j->role == MIGRATION_SAVE ? "save" : "restore", j->group_name,
-                     j->error);
+    if (snap.phase == PHASE_COMPLETED) {
+        rpc_call_reply(call, &resp.base);
+    } else {
+        rpc_call_fail_ex(call,
+                         !snap.touched || snap.r == -ECANCELED ? RPC_FAILURE_REFUSED
+                                                               : RPC_FAILURE_JOB,
+                         snap.r, &resp.base, "%s %s of %s '%s' failed: %s", snap.id,
+                         snap.role == MIGRATION_SAVE ? "save" : "restore",
+                         snap.subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group",
+                         snap.name, snap.error);
+    }
     convert_migration_done(&msg);
+    migration_snapshot_done(&snap);
 }
 
 static void
@@ -59,8 +70,9 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
 {
     const VfioMigd__V1__PrepareIncomingRequest *req = REQ(PrepareIncomingRequest, r);
     VfioMigd__V1__PrepareIncomingResponse resp = VFIO_MIGD__V1__PREPARE_INCOMING_RESPONSE__INIT;
-    char bound[TRANSPORT_ADDRESS_MAX] = "", token[TRANSPORT_TOKEN_HEX + 1] = "", err[512] = "";
+    char bound[MIGRATION_ADDRESS_MAX] = "", token[MIGRATION_TOKEN_MAX] = "", err[512] = "";
     RpcContext *ctx = userdata;
+    MigrationSnapshot snap;
     MigrationJob *j = NULL;
     MigrationMsg msg;
     int ret;
@@ -72,8 +84,9 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
         rpc_call_fail(call, ret, "%s", err);
         return;
     }
-    if (convert_migration(j, &msg) < 0) {
+    if (migration_snapshot(j, &snap) < 0 || convert_migration(&snap, &msg) < 0) {
         rpc_call_fail(call, -ENOMEM, "out of memory");
+        migration_snapshot_done(&snap);
         return;
     }
     resp.migration = &msg.msg;
@@ -81,6 +94,7 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     resp.token = token;
     rpc_call_reply(call, &resp.base);
     convert_migration_done(&msg);
+    migration_snapshot_done(&snap);
 }
 
 static int
@@ -178,22 +192,23 @@ handle_list_migrations(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     VfioMigd__V1__ListMigrationsResponse resp = VFIO_MIGD__V1__LIST_MIGRATIONS_RESPONSE__INIT;
     Manager *m = ((RpcContext *) userdata)->manager;
-    MigrationMsg *msgs = calloc(m->n_jobs ? m->n_jobs : 1, sizeof(*msgs));
-    VfioMigd__V1__Migration **ptrs = calloc(m->n_jobs ? m->n_jobs : 1, sizeof(*ptrs));
-    size_t done = 0;
+    MigrationSnapshot *snaps = NULL;
+    MigrationMsg *msgs = NULL;
+    VfioMigd__V1__Migration **ptrs = NULL;
+    size_t n = 0, done = 0;
 
     (void) r;
-    for (; msgs && ptrs && done < m->n_jobs; done++) {
-        /* newest first */
-        if (convert_migration(m->jobs[m->n_jobs - 1 - done], &msgs[done]) < 0) {
-            break;
-        }
+    if (migration_snapshot_all(m, &snaps, &n) >= 0) { /* newest first */
+        msgs = calloc(n ? n : 1, sizeof(*msgs));
+        ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    }
+    for (; msgs && ptrs && done < n && convert_migration(&snaps[done], &msgs[done]) >= 0; done++) {
         ptrs[done] = &msgs[done].msg;
     }
-    if (!msgs || !ptrs || done < m->n_jobs) {
+    if (!msgs || !ptrs || done < n) {
         rpc_call_fail(call, -ENOMEM, "out of memory listing migrations");
     } else {
-        resp.n_migrations = done;
+        resp.n_migrations = n;
         resp.migrations = ptrs;
         rpc_call_reply(call, &resp.base);
     }
@@ -202,6 +217,7 @@ handle_list_migrations(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     }
     free(msgs);
     free(ptrs);
+    migration_snapshots_free(snaps, n);
 }
 
 static void
@@ -210,202 +226,87 @@ on_file_job_done(MigrationJob *j, void *userdata)
     reply_final(userdata, j);
 }
 
-/* A group save or a group restore, as its request says it. */
-typedef struct FileJobArgs {
-    const char *group;
-    const char *path;
-    bool save;
-    bool overwrite, resume; /* save */
-    bool stop;              /* restore */
-} FileJobArgs;
+/* What Save and Restore share: the checks of the request, then the job, which answers
+ * when it ended (on_file_job_done). A subject the API lacks is INVALID_ARGUMENT. */
+typedef int (*file_job_start)(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+                              void *userdata, MigrationJob **ret, char *err, size_t err_size);
 
 static void
-start_file_job(RpcCall *call, RpcContext *ctx, const FileJobArgs *a)
+start_file_job(RpcCall *call, RpcContext *ctx, int subject, const MigrationFileRequest *file,
+               file_job_start start)
 {
     MigrationJob *j = NULL;
     char err[512] = "";
     int ret;
 
-    if (!handlers_path_ok_or_fail(call, a->path)) {
+    if (!handlers_path_ok_or_fail(call, file->path)) {
         return;
     }
-    if (a->save) {
-        ret = migration_save_group(ctx->manager, a->group, a->path, a->overwrite, a->resume,
-                                   on_file_job_done, call, &j, err, sizeof(err));
-    } else {
-        ret = migration_restore_group(ctx->manager, a->group, a->path, a->stop,
-                                      on_file_job_done, call, &j, err, sizeof(err));
+    if (subject < 0 || subject >= _MIGRATION_SUBJECT_MAX) {
+        rpc_call_fail(call, -EINVAL, "subject %d is not a MigrationSubject (0 any, 1 group, "
+                      "2 device)", subject);
+        return;
     }
+    ret = start(ctx->manager, file, on_file_job_done, call, &j, err, sizeof(err));
     handlers_fail_unless_started(call, ret, err);
 }
 
 static void
-handle_save_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+handle_save(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
-    const VfioMigd__V1__SaveGroupRequest *req = REQ(SaveGroupRequest, r);
+    const VfioMigd__V1__SaveRequest *req = REQ(SaveRequest, r);
+    MigrationFileRequest file = {.name = req->name, .subject = (MigrationSubject) req->subject,
+                                 .path = req->path, .overwrite = req->overwrite,
+                                 .resume = req->resume};
 
-    start_file_job(call, userdata, &(FileJobArgs){.group = req->group, .path = req->path,
-                                                  .save = true, .overwrite = req->overwrite,
-                                                  .resume = req->resume});
+    start_file_job(call, userdata, (int) req->subject, &file, migration_save);
 }
 
 static void
-handle_restore_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+handle_restore(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
-    const VfioMigd__V1__RestoreGroupRequest *req = REQ(RestoreGroupRequest, r);
+    const VfioMigd__V1__RestoreRequest *req = REQ(RestoreRequest, r);
+    MigrationFileRequest file = {.name = req->name, .subject = (MigrationSubject) req->subject,
+                                 .path = req->path, .stop = req->stop};
 
-    start_file_job(call, userdata,
-                   &(FileJobArgs){.group = req->group, .path = req->path, .stop = req->stop});
+    start_file_job(call, userdata, (int) req->subject, &file, migration_restore);
 }
 
-/* ---- WatchEvents: a loop timer compares each watched job with what was last sent ----
- *
- * The manager tells the watcher of every phase change (a listener): "phase" events go out at
- * once, "end" events on the next loop turn; the timer's own period only paces "progress". */
-
-#define WATCH_TICK_MS 200
-#define WATCH_PROGRESS_MS 1000
-#define WATCH_MAX_JOBS 64
-
-typedef struct Watcher {
-    MigrationListener listener;       /* first: the callback gets it back as the Watcher */
-    RpcCall *call;
-    Manager *manager;
-    char id[16];                      /* "" = every job */
-    uv_timer_t timer;
-    struct {
-        char id[16];
-        MigrationPhase phase;
-        uint64_t last_ns;
-        bool ended;
-    } seen[WATCH_MAX_JOBS];
-    size_t n_seen;
-    bool done;
-} Watcher;
+/* ---- WatchEvents: migration_watch decides what goes out and when; this translates */
 
 static void
-on_watch_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void on_watch_tick(uv_timer_t *t);
-
-static bool watch_job(Watcher *w, const MigrationJob *j, uint64_t now);
-
-/* A job changed phase. A phase that does not end it is sent now: several may follow each
- * other within one loop turn (switchover, completing, ...) and each must be seen. The end is
- * sent by the timer, fired at once, on the next loop turn: by then the job has its final
- * error, totals and downtime. */
-static void
-on_migration_changed(MigrationListener *l, const MigrationJob *j)
-{
-    Watcher *w = (Watcher *) l;
-
-    if (w->done || (w->id[0] && strcmp(w->id, j->id) != 0)) {
-        return;
-    }
-    if (!mig_is_over(j)) {
-        (void) watch_job(w, j, clock_now_ns());
-    }
-    (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
-}
-
-/* Ends the stream with @r (0, or a negative errno for its status) and @message. */
-static void
-watch_end(Watcher *w, int r, const char *message)
-{
-    if (w->done) {
-        return;
-    }
-    w->done = true;
-    manager_remove_listener(w->manager, &w->listener);
-    rpc_call_stream_end(w->call, r, message);
-    uv_close((uv_handle_t *) &w->timer, on_watch_closed);
-}
-
-static void
-watch_send(Watcher *w, const MigrationJob *j, const char *kind)
+on_watch_event(MigrationEventKind kind, const MigrationSnapshot *s, uint64_t unix_ms,
+               void *userdata)
 {
     VfioMigd__V1__MigrationEvent ev = VFIO_MIGD__V1__MIGRATION_EVENT__INIT;
-    struct timespec ts;
     MigrationMsg msg;
 
-    if (convert_migration(j, &msg) < 0) {
-        return;
+    if (convert_migration(s, &msg) < 0) {
+        return; /* out of memory: the next event tells the news */
     }
-    (void) clock_gettime(CLOCK_REALTIME, &ts);
-    ev.kind = (char *) kind;
+    ev.kind = (char *) migration_event_kind_name(kind);
     ev.migration = &msg.msg;
-    ev.unix_ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-    rpc_call_stream_send(w->call, &ev.base);
+    ev.unix_ms = unix_ms;
+    rpc_call_stream_send(userdata, &ev.base);
     convert_migration_done(&msg);
 }
 
-/* Sends what changed for @j; returns false once its "end" event has been sent. */
-static bool
-watch_job(Watcher *w, const MigrationJob *j, uint64_t now)
-{
-    size_t k;
-
-    for (k = 0; k < w->n_seen && strcmp(w->seen[k].id, j->id) != 0; k++) {
-    }
-    if (k == w->n_seen) {
-        if (w->n_seen == WATCH_MAX_JOBS || (!w->id[0] && mig_is_over(j))) {
-            return true; /* a finished job from before the watch: not news */
-        }
-        (void) snprintf(w->seen[k].id, sizeof(w->seen[k].id), "%s", j->id);
-        w->n_seen++;
-        w->seen[k].phase = 0;
-    }
-    if (w->seen[k].ended) {
-        return false;
-    }
-    if (mig_is_over(j)) {
-        watch_send(w, j, "end");
-        w->seen[k].ended = true;
-        return false;
-    }
-    if (j->phase != w->seen[k].phase) {
-        watch_send(w, j, "phase");
-    } else if (now - w->seen[k].last_ns >= WATCH_PROGRESS_MS * 1000000ull) {
-        watch_send(w, j, "progress");
-    } else {
-        return true;
-    }
-    w->seen[k].phase = j->phase;
-    w->seen[k].last_ns = now;
-    return true;
-}
-
 static void
-on_watch_tick(uv_timer_t *t)
+on_watch_end(int r, const char *message, void *userdata)
 {
-    Watcher *w = t->data;
-    Manager *m = w->manager;
-    uint64_t now = clock_now_ns();
-
-    if (m->shutting_down) {
-        watch_end(w, -ESHUTDOWN, "vfio-migd is shutting down");
-        return;
-    }
-    if (w->id[0]) {
-        MigrationJob *j = migration_find(m, w->id);
-        if (!j || !watch_job(w, j, now)) {
-            watch_end(w, 0, "");
-        }
-        return;
-    }
-    for (size_t i = 0; i < m->n_jobs; i++) {
-        (void) watch_job(w, m->jobs[i], now);
-    }
+    rpc_call_stream_end(userdata, r, message);
 }
+
+static const MigrationWatchOps watch_ops = {
+    .event = on_watch_event,
+    .end = on_watch_end,
+};
 
 static void
 on_watch_cancelled(RpcCall *call, void *userdata)
 {
-    (void) call;
-    watch_end(userdata, -ECANCELED, "the client went away");
+    migration_watch_stop(userdata);
+    rpc_call_stream_end(call, -ECANCELED, "the client went away");
 }
 
 static void
@@ -413,28 +314,19 @@ handle_watch_events(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
     RpcContext *ctx = userdata;
-    Watcher *w;
+    MigrationWatch *w = NULL;
+    char err[256] = "";
+    int ret;
 
-    if (req->id[0] && !handlers_find_job_or_fail(call, ctx, req->id)) {
+    ret = migration_watch_start(ctx->manager, req->id, &watch_ops, call, &w, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err[0] ? err : "out of memory");
         return;
     }
-    w = calloc(1, sizeof(*w));
-    if (!w) {
-        rpc_call_fail(call, -ENOMEM, "out of memory");
-        return;
-    }
-    w->call = call;
-    w->manager = ctx->manager;
-    w->listener.changed = on_migration_changed;
-    (void) snprintf(w->id, sizeof(w->id), "%s", req->id);
-    (void) uv_timer_init(ctx->manager->loop, &w->timer);
-    w->timer.data = w;
-    manager_add_listener(ctx->manager, &w->listener);
     if (rpc_call_stream_begin(call, on_watch_cancelled, w) < 0) {
-        watch_end(w, -ESHUTDOWN, "vfio-migd is shutting down");
-        return;
+        migration_watch_stop(w);
+        rpc_call_stream_end(call, -ESHUTDOWN, "vfio-migd is shutting down");
     }
-    (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
 }
 
 #define MIGRATIONS "vfio_migd.v1.MigrationService"
@@ -452,10 +344,10 @@ const RpcMethod migration_methods[] = {
            handle_get_migration, RPC_READ_ONLY),
     METHOD(MIGRATIONS, ListMigrations, V1(list_migrations_request), V1(list_migrations_response),
            handle_list_migrations, RPC_READ_ONLY),
-    METHOD(MIGRATIONS, SaveGroup, V1(save_group_request), V1(migration_response),
-           handle_save_group, RPC_MUTATING),
-    METHOD(MIGRATIONS, RestoreGroup, V1(restore_group_request), V1(migration_response),
-           handle_restore_group, RPC_MUTATING),
+    METHOD(MIGRATIONS, Save, V1(save_request), V1(migration_response), handle_save,
+           RPC_MUTATING),
+    METHOD(MIGRATIONS, Restore, V1(restore_request), V1(migration_response), handle_restore,
+           RPC_MUTATING),
     METHOD(MIGRATIONS, WatchEvents, V1(migration_id_request), V1(migration_event),
            handle_watch_events, RPC_READ_ONLY | RPC_STREAMING),
 };

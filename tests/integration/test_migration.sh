@@ -348,28 +348,8 @@ fi
 # model of docs/simulated-devices.md (independent of `save`): a correct one restores, and
 # another group's, a damaged or a truncated one is refused before any device is touched.
 cat >"$T/mkstream.py" <<'PYEOF'
-import struct, sys, zlib, random
+import struct, sys, random
 M = (1 << 64) - 1
-def sm(x):
-    x = (x + 0x9E3779B97F4A7C15) & M
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M
-    return x ^ (x >> 31)
-def digest(seed, size, gen):
-    return sm(sm(sm(seed) ^ size) ^ gen)
-def image(seed, size, gen):
-    payload = size - 64
-    n = (payload + 65535) // 65536
-    h = b"VFSIMDEV" + struct.pack("<IIQQQI", 1, 0, size, seed, gen, 65536) + bytes(16)
-    h += struct.pack("<I", zlib.crc32(h) & 0xFFFFFFFF)
-    out = [h]
-    for i in range(n):
-        ver = gen // n + (1 if i < gen % n else 0)
-        key = sm(seed ^ ((i * 0xD1B54A32D192ED03) & M) ^ ((ver * 0x8CB92BA72F3D8DD7) & M))
-        ln = min(65536, payload - i * 65536)
-        words = (ln + 7) // 8
-        out.append(struct.pack("<%dQ" % words, *[key ^ ((j * 0x9E3779B97F4A7C15) & M) for j in range(words)])[:ln])
-    return b"".join(out)
 T = []
 for i in range(256):
     c = i
@@ -382,6 +362,26 @@ def crc32c(b):
         c = T[(c ^ x) & 0xFF] ^ (c >> 8)
     return c ^ 0xFFFFFFFF
 assert crc32c(b"123456789") == 0xE3069283
+def sm(x):
+    x = (x + 0x9E3779B97F4A7C15) & M
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M
+    return x ^ (x >> 31)
+def digest(seed, size, gen):
+    return sm(sm(sm(seed) ^ size) ^ gen)
+def image(seed, size, gen):
+    payload = size - 64
+    n = (payload + 65535) // 65536
+    h = b"VFSIMDEV" + struct.pack("<IIQQQI", 1, 0, size, seed, gen, 65536) + bytes(16)
+    h += struct.pack("<I", crc32c(h))
+    out = [h]
+    for i in range(n):
+        ver = gen // n + (1 if i < gen % n else 0)
+        key = sm(seed ^ ((i * 0xD1B54A32D192ED03) & M) ^ ((ver * 0x8CB92BA72F3D8DD7) & M))
+        ln = min(65536, payload - i * 65536)
+        words = (ln + 7) // 8
+        out.append(struct.pack("<%dQ" % words, *[key ^ ((j * 0x9E3779B97F4A7C15) & M) for j in range(words)])[:ln])
+    return b"".join(out)
 def rec(typ, dev, seq, payload, flags=0):
     h = struct.pack("<IIIIQI", typ, flags, dev, len(payload), seq, crc32c(payload) if payload else 0)
     return h + struct.pack("<I", crc32c(h)) + payload
@@ -395,7 +395,10 @@ h = b"VFMIGSTR" + struct.pack("<HHIQI", 1, 0, 32, sid, 0)
 out = [h + struct.pack("<I", crc32c(h))]
 man = s16(group.encode()) + struct.pack("<I", len(devs))
 for name, _ in devs:
-    man += s16(name.encode()) + struct.pack("<IQ", 7, size) + s16(b"sim") + s16(b"")
+    # the sim's compatibility descriptor (docs/stream-format.md): model and size, rule equal
+    desc = bytes([1, 2, 0, 5]) + b"model" + bytes([7]) + b"generic"
+    desc += bytes([0, 4]) + b"size" + bytes([len(str(size))]) + str(size).encode()
+    man += s16(name.encode()) + struct.pack("<IQ", 7, size) + s16(b"sim") + s16(desc)
 out.append(rec(1, 0xFFFFFFFF, 0, man))
 totals = []
 for i, (name, seed) in enumerate(devs):
@@ -424,10 +427,11 @@ o = len(b) // 2 if o < 0 else o
 b[o] ^= 0xFF; open(sys.argv[3], "wb").write(b)' "$@"
 }
 flip "$GEN_FILE" -1 "$T/damaged.stream"
-# Layout of the generated file: stream header 32, MANIFEST record 32 + 58, then device 0's
-# DEVICE_DATA record (header 32, payload 262144) at 122, its DEVICE_END at 262298.
-flip "$GEN_FILE" $((122 + 32 + 1000)) "$T/damaged-payload.stream"
-flip "$GEN_FILE" $((262298 + 4)) "$T/damaged-header.stream"
+# Layout of the generated file: stream header 32, MANIFEST record 32 + 118 (two devices with
+# a 30-byte descriptor each), then device 0's DEVICE_DATA record (header 32, payload 262144)
+# at 182, its DEVICE_END at 262358.
+flip "$GEN_FILE" $((182 + 32 + 1000)) "$T/damaged-payload.stream"
+flip "$GEN_FILE" $((262358 + 4)) "$T/damaged-header.stream"
 head -c $(($(stat -c %s "$GEN_FILE") * 2 / 3)) "$GEN_FILE" >"$T/short.stream"
 
 devices_now() { # the whole `devices --json` of D, canonical

@@ -58,6 +58,10 @@ class Daemon:
     def dev(self, method, request, response_cls):
         return self.call("vfio_migd.v1.DeviceService", method, request, response_cls)
 
+    def mig(self, method, request, response_cls=None):
+        return self.call("vfio_migd.v1.MigrationService", method, request,
+                         response_cls or mig.MigrationResponse)
+
     def stop(self):
         self.channel.close()
         self.proc.send_signal(signal.SIGTERM)
@@ -151,8 +155,10 @@ class InteropTest(unittest.TestCase):
         self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.attach, "py-d", "size=1M," + "x" * 100000)
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "GetDevice",
                         b"\xff\xff\xff\xff", dev.GetDeviceResponse)
-        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, "SaveDevice",
-                        dev.SaveDeviceRequest(id="py-b", path="relative/file"), dev.SaveDeviceResponse)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.mig, "Save",
+                        mig.SaveRequest(name="py-b", path="relative/file"))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.mig, "Save",
+                        mig.SaveRequest(name="py-b", path="/tmp/x", subject=7))
         after = self.get("py-b")
         self.assertEqual(before.state, after.state)
         self.assertEqual(before.stats, after.stats)
@@ -165,18 +171,25 @@ class InteropTest(unittest.TestCase):
         self.attach("py-src", "size=3M")
         self.attach("py-dst", "size=3M")
         path = os.path.join(self.d.dir, "py-src.state")
-        r = self.d.dev("SaveDevice", dev.SaveDeviceRequest(id="py-src", path=path), dev.SaveDeviceResponse)
-        self.assertEqual(r.state, S.DEVICE_STATE_STOP)
+        device = mig.MIGRATION_SUBJECT_DEVICE
+        r = self.d.mig("Save", mig.SaveRequest(name="py-src", path=path)).migration
+        self.assertEqual(r.subject, device, "the daemon says what the name was")
+        self.assertEqual(r.role, mig.MIGRATION_ROLE_SAVE)
+        self.assertEqual(r.state, "completed")
+        self.assertEqual([d.state for d in r.devices], [S.DEVICE_STATE_STOP])
         self.assertEqual(r.bytes, 3 << 20)
+        self.assertEqual(r.devices[0].arcs[-1].to, S.DEVICE_STATE_STOP)
         digest = dict(self.get("py-src").properties)["digest"]
         self.assertNotEqual(dict(self.get("py-dst").properties)["digest"], digest)
-        self.assertCode(grpc.StatusCode.ALREADY_EXISTS, self.d.dev, "SaveDevice",
-                        dev.SaveDeviceRequest(id="py-src", path=path), dev.SaveDeviceResponse)
-        r = self.d.dev("RestoreDevice", dev.RestoreDeviceRequest(id="py-dst", path=path), dev.RestoreDeviceResponse)
-        self.assertEqual(r.state, S.DEVICE_STATE_RUNNING)
+        self.assertCode(grpc.StatusCode.ALREADY_EXISTS, self.d.mig, "Save",
+                        mig.SaveRequest(name="py-src", path=path, subject=device))
+        self.assertCode(grpc.StatusCode.NOT_FOUND, self.d.mig, "Save",
+                        mig.SaveRequest(name="py-src", path=path, subject=mig.MIGRATION_SUBJECT_GROUP))
+        r = self.d.mig("Restore", mig.RestoreRequest(name="py-dst", path=path, subject=device)).migration
+        self.assertEqual(r.subject, device)
+        self.assertEqual([d.state for d in r.devices], [S.DEVICE_STATE_RUNNING])
         self.assertEqual(r.bytes, 3 << 20)
         self.assertEqual(dict(self.get("py-dst").properties)["digest"], digest)
-
 
     def test_watch_events_streams_a_save_to_its_end(self):
         for name in ("w0", "w1"):
@@ -184,10 +197,10 @@ class InteropTest(unittest.TestCase):
         self.d.call("vfio_migd.v1.GroupService", "CreateGroup",
                     grp.CreateGroupRequest(name="wg", device_ids=["w0", "w1"]), grp.CreateGroupResponse)
         save = self.d.channel.unary_unary(
-            "/vfio_migd.v1.MigrationService/SaveGroup",
+            "/vfio_migd.v1.MigrationService/Save",
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=mig.MigrationResponse.FromString)
-        fut = save.future(mig.SaveGroupRequest(group="wg", path=os.path.join(self.d.dir, "wg.stream")),
+        fut = save.future(mig.SaveRequest(name="wg", path=os.path.join(self.d.dir, "wg.stream")),
                           timeout=30)
         jobs = []
         for _ in range(100):
