@@ -127,7 +127,7 @@ const char *device_backend_name(const Device *d);
  *   -EBUSY       another operation runs on the device
  *   -EOPNOTSUPP  the device has no migration support
  *   -EINVAL      the kernel's state machine refuses the request from the current state
- * Failures of the work itself (an arc, the data session, the file) arrive in OpResult.
+ * Failures of the work itself (an arc, a reset) arrive in OpResult.
  */
 int device_set_state_start(Device *d, DeviceState target, device_op_cb cb, void *userdata,
                            char *err, size_t err_size);

@@ -527,6 +527,15 @@ on_rollback_reset(Device *d, const OpResult *res, void *userdata)
     }
 }
 
+/* A device the job's last group transition already reset back to RUNNING (it was in ERROR)
+ * needs no second reset. */
+static bool
+mig_just_reset(const MigDevice *md)
+{
+    return md->n_arcs > 0 && md->arcs[md->n_arcs - 1].reset &&
+           md->device->state == DEVICE_STATE_RUNNING;
+}
+
 /* Resets every device of the job (destination, failed restore, or a source whose group
  * transition back cannot even start), in parallel. */
 static void
@@ -536,12 +545,14 @@ mig_reset_devices(MigrationJob *j)
     char err[256];
 
     for (size_t i = 0; i < j->n_devs; i++) {
-        if (device_reset_start_ex(j->devs[i].device, &opts, on_rollback_reset, j, err,
+        j->reset_devices = j->reset_devices || mig_just_reset(&j->devs[i]);
+        if (!mig_just_reset(&j->devs[i]) &&
+            device_reset_start_ex(j->devs[i].device, &opts, on_rollback_reset, j, err,
                                   sizeof(err)) >= 0) {
             j->resets_pending++;
         }
     }
-    j->reset_devices = j->resets_pending > 0;
+    j->reset_devices = j->reset_devices || j->resets_pending > 0;
     if (j->resets_pending == 0) {
         mig_finish_failure(j);
     }

@@ -5,9 +5,10 @@
  * The plan: listen (only for this migration) and wait for the source (timeout). Every new
  * connection gets HANDSHAKE_MS to say who it is, on a worker:
  *   HELLO       token (constant-time compare, single use), stream header and manifest. The
- *               manifest must match the local group (same device names, flags, back-ends;
- *               sim sizes): else REFUSE, before the source has stopped anything. Then the
- *               group -> RESUMING (P2P-safe) and ACCEPT with the data channels' key.
+ *               manifest must match the local group (core/compat: device names, flags,
+ *               back-ends, compatibility descriptors): else REFUSE with every mismatch,
+ *               before the source has stopped anything. Then the group -> RESUMING
+ *               (P2P-safe) and ACCEPT with the data channels' key.
  *   DATA_HELLO  key, stream id, device index: the channel is bound to that device and a
  *               worker writes its records into the device's resuming session.
  * The control worker waits for PINGs (silence longer than the timeout fails the job) and for
@@ -26,6 +27,7 @@
 #include "migration_internal.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
+#include "util/le.h"
 #include "util/log.h"
 
 #define PREPARE_TIMEOUT_DEFAULT_MS 300000
@@ -51,12 +53,19 @@ handshake_run(MigWork *w)
     w->r = r;
 }
 
+/* The longest REFUSE text: room for several mismatches, within what the source reads. */
+#define REFUSE_MAX 900
+
 static void
 refuse(int fd, const char *why)
 {
-    (void) send(fd, (uint8_t[]){TMSG_REFUSE, 0, 0, 0, (uint8_t) strnlen(why, 255), 0, 0, 0}, 8,
-                MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void) send(fd, why, strnlen(why, 255), MSG_DONTWAIT | MSG_NOSIGNAL);
+    size_t len = strnlen(why, REFUSE_MAX);
+    uint8_t hdr[8];
+
+    put_le32(hdr, TMSG_REFUSE);
+    put_le32(hdr + 4, (uint32_t) len);
+    (void) send(fd, hdr, sizeof(hdr), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void) send(fd, why, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /* ---- manifest check ---- */
@@ -322,7 +331,7 @@ on_hello(MigrationJob *j, MigWork *w)
 {
     _cleanup_free_ StreamManifestDevice *devs = calloc(STREAM_MAX_DEVICES, sizeof(*devs));
     StreamManifest src = {.devices = devs};
-    char why[384] = "";
+    char why[REFUSE_MAX + 1] = "";
     int r;
 
     if (!devs) {

@@ -350,6 +350,12 @@ restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
     if (r == -EBADMSG && !rd->error[0]) {
         (void) stream_reader_record(rd, hdr, NULL, NULL, &rh); /* names what is wrong */
     }
+    if (r == -ENODATA && stream_reader_complete(rd)) {
+        /* Fewer bytes than a record header after STREAM_END: still something after it. */
+        r = -EBADMSG;
+        (void) snprintf(rd->error, sizeof(rd->error), "data after STREAM_END, which ends the "
+                        "stream");
+    }
     if (r >= 0 || r == -ENODATA) {
         r = stream_reader_finish(rd); /* "the stream ended before ..." when incomplete */
     }

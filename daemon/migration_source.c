@@ -74,7 +74,7 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
     }
     buf[size] = '\0';
     if (type == TMSG_REFUSE || type == TMSG_FAIL) {
-        (void) snprintf(w->error, sizeof(w->error), "the destination refused: %.512s", (char *) buf);
+        (void) snprintf(w->error, sizeof(w->error), "the destination refused: %.960s", (char *) buf);
         return -ECONNREFUSED;
     }
     if (type != want) {

@@ -4,7 +4,7 @@
 /*
  * savepath — checks a save destination before anything is touched: an absolute path whose
  * directory exists, that is not a directory, and that does not exist unless overwriting is
- * allowed. Shared by SaveDevice and SaveGroup. Errors: -EISDIR, -EEXIST, -ENOENT, -ENOMEM,
+ * allowed. Used by a save of a group or of a device. Errors: -EISDIR, -EEXIST, -ENOENT, -ENOMEM,
  * with a sentence in @err.
  */
 

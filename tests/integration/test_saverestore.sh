@@ -1,34 +1,22 @@
 #!/usr/bin/env bash
-# save and restore through the real daemon: a round trip moves a device's state into another
-# (digests), the save file's format (docs/save-file.md), --resume/--stop/--force, relative
-# paths, damaged/truncated/foreign files refused before the device is touched, a device that
-# rejects the data, arc failures during a save, and no ".partial" file left behind.
+# save and restore of a device through the real daemon: a device's save is a one-device
+# stream file (docs/stream-format.md) taken by the same path as a group's. A round trip moves
+# a device's state into another (digests), the file's format (decoded by tests/streamfile.py,
+# not by the daemon), --resume/--stop/--force, relative paths, damaged/truncated/foreign files
+# (and the retired single-device format) refused before the device is touched, a device that
+# rejects the data, arc failures during a save, no ".partial" file left behind, the
+# device/group decision made by the daemon (and refused when NAME is both), and a device's
+# save being a job that `jobs` lists and `cancel` stops.
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 SIZE=262144 # size=256K
+STREAMFILE="$PY -S $SRCDIR/tests/streamfile.py"
 
-# savefile FILE: the header decoded and checked, as JSON
-savefile() {
-    "$PY" -S - "$1" <<'EOF'
-import json, struct, sys, zlib
-data = open(sys.argv[1], "rb").read()
-h = data[:64]
-magic, version, hsize, flags, r1, nbytes, dcrc, r2, backend, r3, hcrc = struct.unpack("<8sIIIIQII16sII", h)
-print(json.dumps({
-    "file_size": len(data),
-    "magic": magic.decode("latin-1"),
-    "version": version,
-    "header_size": hsize,
-    "flags": flags,
-    "data_bytes": nbytes,
-    "data_crc_ok": zlib.crc32(data[64:]) & 0xffffffff == dcrc,
-    "header_crc_ok": zlib.crc32(h[:60]) & 0xffffffff == hcrc,
-    "reserved_zero": r1 == 0 and r2 == 0 and r3 == 0,
-    "backend": backend.rstrip(b"\0").decode("latin-1"),
-}))
-EOF
+# stream FILE: the file decoded and checked by tests/streamfile.py, as JSON
+stream() {
+    $STREAMFILE decode "$1"
 }
 
 # flip_byte FILE OFFSET: inverts one byte in place (printf + dd)
@@ -37,18 +25,6 @@ flip_byte() {
     b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
     # shellcheck disable=SC2059
     printf "\\$(printf '%03o' $((b ^ 0xff)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
-}
-
-# set_backend FILE NAME: rewrites the header's back-end name with a valid header CRC
-set_backend() {
-    "$PY" -S - "$1" "$2" <<'EOF'
-import struct, sys, zlib
-f, name = sys.argv[1], sys.argv[2].encode()
-data = bytearray(open(f, "rb").read())
-data[40:56] = name.ljust(16, b"\0")
-data[60:64] = struct.pack("<I", zlib.crc32(bytes(data[:60])) & 0xffffffff)
-open(f, "wb").write(data)
-EOF
 }
 
 no_partials() {
@@ -80,17 +56,23 @@ assert_eq "$SIZE" "$(jget "$S" stats.bytes_saved)" "after save: stats.bytes_save
 assert_eq "1" "$(jget "$S" stats.transitions)" "after save: one transition"
 assert_file_absent "$T/a.sav.partial" "after save: no a.sav.partial"
 
-H=$(savefile "$T/a.sav")
-assert_eq "$((SIZE + 64))" "$(jget "$H" file_size)" "file: 64-byte header + data"
-assert_eq "VFMIGDSV" "$(jget "$H" magic)" "file: magic"
-assert_eq "1 64" "$(jget "$H" version) $(jget "$H" header_size)" "file: version 1, header size 64"
-assert_eq "7" "$(jget "$H" flags)" "file: the device's migration flags"
-assert_eq "$SIZE" "$(jget "$H" data_bytes)" "file: data bytes"
-assert_eq "true" "$(jget "$H" data_crc_ok)" "file: data CRC-32"
-assert_eq "true" "$(jget "$H" header_crc_ok)" "file: header CRC-32"
-assert_eq "true" "$(jget "$H" reserved_zero)" "file: reserved fields are 0"
-assert_eq "sim" "$(jget "$H" backend)" "file: back-end sim"
+# The file of one 256 KiB sim device: stream header 32, MANIFEST record 32 + 59 (group and
+# device "A", flags, size, back-end "sim", a 30-byte descriptor), DEVICE_DATA record 32 +
+# 262144 at 123, DEVICE_END 32 + 16 at 262299, STREAM_END 32 + 20 at 262347.
+H=$(stream "$T/a.sav")
+assert_eq "true" "$(jget "$H" valid)" "file: a valid stream (CRCs, sequences, totals) $(jget "$H" why 2>/dev/null)"
+assert_eq "$((262347 + 52))" "$(jget "$H" file_size)" "file: stream header, manifest, one record, ends"
+assert_eq "VFMIGSTR 1.0" "$(jget "$H" magic) $(jget "$H" version)" "file: magic, version 1.0"
+assert_eq "A 1" "$(jget "$H" group) $(jget "$H" 'devices.#')" "file: one device, the manifest named after it"
+assert_eq "A 7 sim $SIZE $SIZE" \
+    "$(jget "$H" devices.0.name devices.0.flags devices.0.backend devices.0.size devices.0.data_bytes | tr '\n' ' ' | sed 's/ $//')" \
+    "file: the device's name, migration flags, back-end, size and data"
+assert_eq "generic equal $SIZE equal" \
+    "$(jget "$H" devices.0.descriptor.model.value devices.0.descriptor.model.rule devices.0.descriptor.size.value devices.0.descriptor.size.rule | tr '\n' ' ' | sed 's/ $//')" \
+    "file: the sim's compatibility descriptor (model, size; rule equal)"
 assert_eq "600" "$(stat -c %a "$T/a.sav")" "file: mode 0600"
+assert_eq "save device A" "$(jget "$OUT" migration.role migration.subject migration.group | tr '\n' ' ' | sed 's/ $//')" \
+    "save: the daemon says it saved a device (its job: role save, subject device)"
 
 # ---- restore
 
@@ -141,7 +123,7 @@ expect_exit 0 jctl state A running
 expect_exit 0 jctl save A "$T/a.sav" --force
 assert_eq "$SIZE" "$(jget "$OUT" bytes)" "save --force: saved"
 assert_ne "$MD5" "$(md5sum <"$T/a.sav")" "save --force: the file was replaced"
-assert_eq "true" "$(jget "$(savefile "$T/a.sav")" data_crc_ok)" "save --force: the new file is valid"
+assert_eq "true" "$(jget "$(stream "$T/a.sav")" valid)" "save --force: the new file is valid"
 DA=$(dev_field A digest)
 no_partials "after --force"
 
@@ -178,39 +160,58 @@ expect_exit 0 jctl state B stop
 DB=$(dev_field B digest)
 TB=$(dev_field B stats.transitions)
 cp "$T/a.sav" "$T/bad-data.sav"
-flip_byte "$T/bad-data.sav" $((64 + 1000))
+flip_byte "$T/bad-data.sav" $((155 + 1000))
 refused_file INVALID_ARGUMENT "$T/bad-data.sav" "damaged" "a flipped data byte"
 assert_contains "$(dev_field B stats.last_error)" "damaged" "a flipped data byte: recorded in last_error"
+assert_contains "$(dev_field B stats.last_error)" "payload CRC mismatch" "  ... saying what is damaged"
 cp "$T/a.sav" "$T/bad-last.sav"
-flip_byte "$T/bad-last.sav" $((64 + SIZE - 1))
+flip_byte "$T/bad-last.sav" $((155 + SIZE - 1))
 refused_file INVALID_ARGUMENT "$T/bad-last.sav" "damaged" "the last data byte flipped"
 cp "$T/a.sav" "$T/bad-magic.sav"
 flip_byte "$T/bad-magic.sav" 3
 refused_file INVALID_ARGUMENT "$T/bad-magic.sav" "bad-magic.sav" "a flipped magic byte"
+assert_contains "$ERR" "not a vfio-migd stream" "  ... says it is not a stream"
 cp "$T/a.sav" "$T/bad-hcrc.sav"
 flip_byte "$T/bad-hcrc.sav" 26
-refused_file INVALID_ARGUMENT "$T/bad-hcrc.sav" "bad-hcrc.sav" "a flipped header byte"
+refused_file INVALID_ARGUMENT "$T/bad-hcrc.sav" "bad-hcrc.sav" "a flipped stream header byte"
+cp "$T/a.sav" "$T/bad-rhdr.sav"
+flip_byte "$T/bad-rhdr.sav" $((262299 + 4))
+refused_file INVALID_ARGUMENT "$T/bad-rhdr.sav" "header CRC mismatch" "a flipped byte in DEVICE_END's header"
 cp "$T/a.sav" "$T/short.sav"
-truncate -s $((64 + SIZE - 100)) "$T/short.sav"
+truncate -s $((155 + SIZE - 100)) "$T/short.sav"
 refused_file INVALID_ARGUMENT "$T/short.sav" "truncated" "a truncated file"
 cp "$T/a.sav" "$T/header-only.sav"
-truncate -s 64 "$T/header-only.sav"
-refused_file INVALID_ARGUMENT "$T/header-only.sav" "truncated" "a file with the header only"
+truncate -s 32 "$T/header-only.sav"
+refused_file INVALID_ARGUMENT "$T/header-only.sav" "truncated" "a file with the stream header only"
+cp "$T/a.sav" "$T/no-end.sav"
+truncate -s 262347 "$T/no-end.sav"
+refused_file INVALID_ARGUMENT "$T/no-end.sav" "ended before STREAM_END" "a file without STREAM_END"
 head -c 10 "$T/a.sav" >"$T/tiny.sav"
-refused_file INVALID_ARGUMENT "$T/tiny.sav" "too short" "a 10-byte file"
+refused_file INVALID_ARGUMENT "$T/tiny.sav" "truncated" "a 10-byte file"
 : >"$T/empty.sav"
 refused_file INVALID_ARGUMENT "$T/empty.sav" "empty.sav" "an empty file"
 cp "$T/a.sav" "$T/long.sav"
 printf 'x' >>"$T/long.sav"
-refused_file INVALID_ARGUMENT "$T/long.sav" "too long" "a file with a byte too many"
+refused_file INVALID_ARGUMENT "$T/long.sav" "after STREAM_END" "a file with a byte too many"
 head -c 5000 /dev/urandom >"$T/random.sav"
 refused_file INVALID_ARGUMENT "$T/random.sav" "random.sav" "a file of random bytes"
-cp "$T/a.sav" "$T/kernel.sav"
-set_backend "$T/kernel.sav" kernel
+$STREAMFILE rewrite "$T/a.sav" "$T/kernel.sav" --backend kernel
 refused_file FAILED_PRECONDITION "$T/kernel.sav" "'kernel'" "a file from another back-end"
+assert_contains "$ERR" "device 'B': backend: source 'kernel', destination 'sim'" "  ... names the device, the field and both values"
+$STREAMFILE retired "$T/old.sav"
+refused_file FAILED_PRECONDITION "$T/old.sav" \
+    "'$T/old.sav' was written by an older vfio-migd in the retired single-device format" \
+    "a file in the retired single-device format"
+expect_exit 0 jctl attach --sim size=128K --name W
+W0=$(snapshot --ignore-last-error)
+expect_error FAILED_PRECONDITION jctl restore W "$T/a.sav"
+assert_contains "$ERR" "device 'W': size: source '$SIZE', destination '131072'" \
+    "a file of a device of another size: refused, naming the field and both values"
+assert_eq "$W0" "$(snapshot --ignore-last-error)" "  ... before any device was touched"
 refused_file NOT_FOUND "$T/missing.sav" "missing.sav" "a missing file"
 assert_eq "stop $DB" "$(dev_field B state) $(dev_field B digest)" "after every refused file: B still in stop, same digest"
 assert_eq "$TB" "$(dev_field B stats.transitions)" "after every refused file: B's transitions unchanged"
+expect_exit 0 jctl detach W
 expect_exit 0 jctl restore B "$T/a.sav"
 assert_eq "$DA" "$(dev_field B digest)" "B restores a good file after the refusals"
 no_partials "after refused restores"
@@ -218,12 +219,16 @@ no_partials "after refused restores"
 # ---- a device that rejects the data: ABORTED, the device reset and usable
 
 expect_exit 0 jctl attach --sim size=128K --name D
-expect_error ABORTED jctl restore D "$T/a.sav"
-assert_match "$ERR" "\(E[A-Z0-9]+\)" "wrong size: the message names the errno"
-assert_contains "$ERR" "reset" "wrong size: the message says the device was reset"
+# Valid records, CRCs and descriptor, but no sim image inside: only the device can tell.
+$STREAMFILE craft "$T/garbage.sav" --garbage 131072 --backend sim --name D \
+    --descriptor equal:model=generic,equal:size=131072
+expect_error ABORTED jctl restore D "$T/garbage.sav"
+assert_match "$ERR" "\(E[A-Z0-9]+\)" "garbage: the message names the errno"
+assert_contains "$ERR" "rejected the data at byte 0" "garbage: the message says where the device refused it"
+assert_contains "$ERR" "device reset, now in running" "garbage: the message says the device was reset"
 S=$(dev_json D)
-assert_eq "running false" "$(jget "$S" state) $(jget "$S" data_session_open)" "wrong size: device reset to running, no session"
-assert_eq "1" "$(jget "$S" stats.resets)" "wrong size: stats.resets 1"
+assert_eq "running false" "$(jget "$S" state) $(jget "$S" data_session_open)" "garbage: device reset to running, no session"
+assert_eq "1" "$(jget "$S" stats.resets)" "garbage: stats.resets 1"
 expect_exit 0 jctl save D "$T/d.sav"
 assert_eq "131072" "$(jget "$OUT" bytes)" "after the rejected restore: D saves"
 DD=$(dev_field D digest)
@@ -335,7 +340,7 @@ expect_exit 0 jctl attach --sim size=4K,flags=stop_copy --name s2
 expect_exit 0 jctl save s1 "$T/s1.sav"
 assert_eq "running->stop stop->stop_copy stop_copy->stop" "$(jlist "$OUT" arcs)" "flags=stop_copy save: the arcs"
 assert_eq "4096" "$(jget "$OUT" bytes)" "flags=stop_copy save: 4096 bytes"
-assert_eq "1" "$(jget "$(savefile "$T/s1.sav")" flags)" "flags=stop_copy save: flags 1 in the file"
+assert_eq "1" "$(jget "$(stream "$T/s1.sav")" devices.0.flags)" "flags=stop_copy save: flags 1 in the file"
 expect_exit 0 jctl restore s2 "$T/s1.sav"
 assert_eq "running->stop stop->resuming resuming->stop stop->running" "$(jlist "$OUT" arcs)" \
     "flags=stop_copy restore: the arcs"
@@ -347,12 +352,13 @@ expect_exit 0 jctl restore s2 "$T/s1.sav"
 assert_eq "stop_copy->stop stop->resuming resuming->stop stop->running" "$(jlist "$OUT" arcs)" \
     "restore into a device in stop_copy: the arcs"
 
-# Several MiB: more than one 1 MiB slice each way.
+# Several MiB: many 512 KiB records each way.
 expect_exit 0 jctl attach --sim size=5M --name L1
 expect_exit 0 jctl attach --sim size=5M --name L2
 expect_exit 0 jctl save L1 "$T/l.sav"
 assert_eq "5242880" "$(jget "$OUT" bytes)" "5 MiB save: bytes"
-assert_eq "$((5242880 + 64))" "$(stat -c %s "$T/l.sav")" "5 MiB save: file size"
+assert_eq "true 5242880" "$(jget "$(stream "$T/l.sav")" valid devices.0.data_bytes | tr '\n' ' ' | sed 's/ $//')" \
+    "5 MiB save: a valid file with every byte"
 expect_exit 0 jctl restore L2 "$T/l.sav"
 assert_eq "$(dev_field L1 digest)" "$(dev_field L2 digest)" "5 MiB round trip: equal digests"
 
@@ -361,5 +367,67 @@ expect_exit 0 jctl detach A
 expect_exit 0 jctl attach --sim size=256K --name A2
 expect_exit 0 jctl restore A2 "$T/a.sav"
 assert_eq "$DA" "$(dev_field A2 digest)" "a save outlives its device"
+
+# ---- what NAME is: the daemon decides, and refuses to guess
+
+expect_exit 0 jctl attach --sim size=64K --name twin
+expect_exit 0 jctl attach --sim size=64K --name tw0
+expect_exit 0 jctl group create twin tw0
+B0=$(snapshot)
+expect_error INVALID_ARGUMENT jctl save twin "$T/twin.sav"
+assert_contains "$ERR" "'twin' is both a group and a device" "NAME both a group and a device: refused"
+assert_contains "$ERR" "--group or --device" "  ... saying how to choose"
+assert_file_absent "$T/twin.sav.partial" "  ... no file"
+assert_eq "$B0" "$(snapshot)" "  ... and nothing changed"
+expect_error INVALID_ARGUMENT jctl restore twin "$T/a.sav"
+assert_contains "$ERR" "--group or --device" "restore of such a NAME: refused the same way"
+expect_exit 0 jctl save twin "$T/twin-dev.sav" --device --resume
+assert_eq "twin device" "$(jget "$OUT" id migration.subject | tr '\n' ' ' | sed 's/ $//')" \
+    "save --device: the device (id, subject device)"
+assert_eq "twin" "$(jget "$(stream "$T/twin-dev.sav")" devices.0.name)" "  ... its file holds device twin"
+expect_exit 0 jctl save twin "$T/twin-grp.sav" --group --resume
+assert_eq "twin group" "$(jget "$OUT" group migration.subject | tr '\n' ' ' | sed 's/ $//')" \
+    "save --group: the group (group, subject group)"
+assert_eq "tw0" "$(jget "$(stream "$T/twin-grp.sav")" devices.0.name)" "  ... its file holds the group's device tw0"
+expect_exit 0 jctl save tw0 "$T/tw0.sav" --resume
+assert_eq "tw0 device" "$(jget "$OUT" id migration.subject | tr '\n' ' ' | sed 's/ $//')" \
+    "a device of a group saved on its own: no group of that name, so the device"
+expect_exit 0 ctl save twin "$T/twin-dev2.sav" --device --resume
+assert_contains "$OUT" "saved twin to '$T/twin-dev2.sav'" "save --device (text): the device's line"
+expect_exit 0 jctl attach --sim size=64K --name p0
+expect_exit 0 jctl attach --sim size=64K --name p1
+expect_exit 0 jctl group create pair p0 p1
+expect_exit 0 jctl save pair "$T/pair.sav" --resume
+assert_eq "pair group 2" "$(jget "$OUT" group migration.subject 'migration.devices.#' | tr '\n' ' ' | sed 's/ $//')" \
+    "save of a group (NAME only a group): the group's two devices"
+B0=$(snapshot --ignore-last-error)
+expect_error FAILED_PRECONDITION jctl restore tw0 "$T/pair.sav"
+assert_contains "$ERR" "the source has 2 devices, device 'tw0' here has 1" \
+    "a two-device file into a device: refused, saying why"
+assert_eq "$B0" "$(snapshot --ignore-last-error)" "  ... before anything moved"
+
+# ---- a device's save is a job: jobs lists it, cancel stops it and takes the device back
+
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,latency_ms=800" --name slow2
+jctl save slow2 "$T/slow2.sav" >"$T/bg2.out" 2>"$T/bg2.err" &
+BG=$!
+slow2_job() {
+    jctl jobs | "$PY" -S -c '
+import json, sys
+j = [m for m in json.load(sys.stdin) if m["group"] == "slow2" and m["state"] == "active"]
+print("%s %s %s" % (j[0]["id"], j[0]["role"], j[0]["subject"]) if j else "")'
+}
+has_job() { [[ -n "$(slow2_job)" ]]; }
+check "a device's save in flight is listed by jobs" wait_until 3 has_job
+read -r JID JROLE JSUBJECT <<<"$(slow2_job)"
+assert_eq "save device" "$JROLE $JSUBJECT" "  ... as a save of a device"
+expect_exit 0 jctl cancel "$JID"
+BGRC=0
+wait "$BG" || BGRC=$?
+assert_eq "1 CANCELLED" "$BGRC $(jget "$(<"$T/bg2.out")" code 2>&1)" "the cancelled save answers CANCELLED"
+assert_eq "running false" "$(dev_field slow2 state) $(dev_field slow2 busy)" \
+    "the cancelled save: the device is back in running, idle"
+assert_file_absent "$T/slow2.sav" "the cancelled save: no file"
+assert_eq "cancelled" "$(jget "$(jctl job "$JID")" state)" "the job ended cancelled"
 
 no_partials "at the end"

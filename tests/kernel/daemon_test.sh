@@ -6,13 +6,14 @@
 #    /sys/bus/mdev/devices/<uuid>/vfio-dev/ -> iommufd), the flags, and `show`'s kernel facts;
 #  - attach refusals with their sentences: malformed addresses, no such device, a PCI device
 #    bound to another driver, a group another process holds, the same device twice;
-#  - save A, restore into B, with the UART data checked end to end (scratch register and the
+#  - save A, restore into B (a device's save is a one-device stream file), with the UART data
+#    checked end to end (scratch register and the
 #    bytes pushed into A's loop-back FIFO read back from B) through ReadRegion/WriteRegion;
 #  - pre-copy: `state A pre_copy`, a change while pre-copying, then `save` continues the open
 #    session (pre_copy -> pre_copy_p2p -> stop_copy, no new fd) and the file restores right;
 #  - refusals that change nothing (snapshot before/after): ERROR as a target, STOP_COPY ->
 #    PRE_COPY, region access in stop or out of bounds;
-#  - garbage into RESUMING: a CRC-valid file of garbage (mtty: bad magic -> EFAULT), a
+#  - garbage into RESUMING: a CRC-valid stream of garbage (mtty: bad magic -> EFAULT), a
 #    truncated stream (RESUMING -> STOP fails with EINVAL) and a two-port stream into a
 #    one-port device are refused with the errno, the device is reset and works afterwards;
 #  - the daemon SIGKILLed with A in STOP: a new daemon attaching A reports found_state stop,
@@ -24,7 +25,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 
 KFSM=$BUILDDIR/kernel-mtty-fsm
-CRAFT="$PY -S $SRCDIR/tests/kernel/craft_savefile.py"
+STREAMFILE="$PY -S $SRCDIR/tests/streamfile.py"
 read -r UA UB UC UE <<<"$MTTY_UUIDS"
 UD=83b8f4f2-509f-382f-3c1e-e6bfe0fa00d2
 
@@ -165,13 +166,13 @@ assert_eq "$before" "$(snapshot --ignore-last-error)" "  ... and nothing changed
 expect_exit 0 jctl state A running
 
 # ---- garbage into RESUMING: refused with the kernel's errno, device reset and usable
-$CRAFT "$T/garbage.sav" --garbage 60
+$STREAMFILE craft "$T/garbage.sav" --garbage 60 --backend kernel --flags 7
 expect_error ABORTED jctl restore B "$T/garbage.sav"
-assert_contains "$ERR" "the device rejected the data at byte 0: Bad address (EFAULT)" \
-    "garbage (CRC-valid file): mtty refuses the bad magic with EFAULT"
-assert_contains "$ERR" "device reset to running" "  ... and B was reset"
+assert_contains "$ERR" "device 'B' rejected the data at byte 0: Bad address (EFAULT)" \
+    "garbage (CRC-valid stream): mtty refuses the bad magic with EFAULT"
+assert_contains "$ERR" "device reset, now in running" "  ... and B was reset"
 assert_eq running "$(ctl state B)" "B is running"
-$CRAFT "$T/short.sav" --from "$T/a.sav" --truncate 10
+$STREAMFILE rewrite "$T/a.sav" "$T/short.sav" --truncate 10
 expect_error ABORTED jctl restore B "$T/short.sav"
 assert_contains "$ERR" "arc resuming->stop failed: Invalid argument (EINVAL)" \
     "a truncated stream: mtty's final check at resuming -> stop fails with EINVAL"

@@ -411,7 +411,7 @@ Test(stream, header_rejections)
     cr_assert_eq(stream_decode_header(in, &h), -EPROTONOSUPPORT);
 
     oracle_stream_header(in, 1, 0, 42);
-    memcpy(in, "VFMIGDSV", 8); /* a save-file header, say */
+    memcpy(in, "VFMIGDSV", 8); /* a retired single-device save file, say */
     reseal(in);
     cr_assert_eq(stream_decode_header(in, &h), -ENOEXEC);
 
@@ -424,6 +424,21 @@ Test(stream, header_rejections)
     put_le32(in + 12, 40);
     reseal(in);
     cr_assert_eq(stream_decode_header(in, &h), -EBADMSG, "header size");
+}
+
+/* A file of the retired single-device format is told apart (to be refused with its own
+ * sentence), and nothing else is taken for one. */
+Test(stream, retired_save_file_is_recognised)
+{
+    uint8_t in[STREAM_HEADER_SIZE];
+
+    cr_expect(stream_is_retired_save((const uint8_t *) "VFMIGDSV\x01\0\0\0", 12));
+    cr_expect(stream_is_retired_save((const uint8_t *) "VFMIGDSV", 8), "the magic alone");
+    cr_expect_not(stream_is_retired_save((const uint8_t *) "VFMIGDS", 7), "shorter than it");
+    cr_expect_not(stream_is_retired_save((const uint8_t *) "VFMIGDSX", 8));
+    cr_expect_not(stream_is_retired_save((const uint8_t *) "", 0));
+    oracle_stream_header(in, 1, 0, 42);
+    cr_expect_not(stream_is_retired_save(in, sizeof(in)), "a stream is not one");
 }
 
 /* Every bit of the header is covered: by the magic, the version or the CRC. */
