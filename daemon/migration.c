@@ -746,6 +746,11 @@ migration_cancel(MigrationJob *j, char *err, size_t err_size)
                         "the whole state", j->id);
         return -ESTALE;
     }
+    if (j->confirmed) {
+        (void) snprintf(err, err_size, "%s %s is completing: its file is complete and being "
+                        "named", role_table[j->role].name, j->id);
+        return -ESTALE;
+    }
     j->cancel_requested = true;
     mig_fail(j, -ECANCELED, "cancelled by request");
     mig_maybe_finish_failure(j);

@@ -128,6 +128,7 @@ rename_done(MigWork *w)
     MigrationJob *j = w->job;
 
     if (w->r < 0) {
+        j->confirmed = false; /* the file has no name: the save failed after all */
         mig_fail(j, w->r, "%s", w->error);
         return;
     }
@@ -142,7 +143,11 @@ on_save_final(MigrationJob *j, const GroupRun *run)
                  fsm_state_name(run->target), run->error);
         return;
     }
+    /* The devices are where they were asked to go and the file is complete: from here a
+     * cancel or a shutdown must not undo the one and leave the other (confirmed). */
+    j->confirmed = true;
     if (mig_queue(j, mig_work_new(j, NULL, rename_run, rename_done)) < 0) {
+        j->confirmed = false;
         mig_fail(j, -ENOMEM, "cannot name '%s'", j->path);
     }
 }

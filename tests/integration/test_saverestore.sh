@@ -408,19 +408,21 @@ assert_eq "$B0" "$(snapshot --ignore-last-error)" "  ... before anything moved"
 
 # ---- a device's save is a job: jobs lists it, cancel stops it and takes the device back
 
-expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,latency_ms=800" --name slow2
+# Two arcs of 2 s before any data moves: the cancel lands while the device is still on its way
+# to stop_copy (the job says so: phase connecting).
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,latency_ms=2000" --name slow2
 jctl save slow2 "$T/slow2.sav" >"$T/bg2.out" 2>"$T/bg2.err" &
 BG=$!
 slow2_job() {
     jctl jobs | "$PY" -S -c '
 import json, sys
 j = [m for m in json.load(sys.stdin) if m["group"] == "slow2" and m["state"] == "active"]
-print("%s %s %s" % (j[0]["id"], j[0]["role"], j[0]["subject"]) if j else "")'
+print("%s %s %s %s" % (j[0]["id"], j[0]["role"], j[0]["subject"], j[0]["phase"]) if j else "")'
 }
 has_job() { [[ -n "$(slow2_job)" ]]; }
 check "a device's save in flight is listed by jobs" wait_until 3 has_job
-read -r JID JROLE JSUBJECT <<<"$(slow2_job)"
-assert_eq "save device" "$JROLE $JSUBJECT" "  ... as a save of a device"
+read -r JID JROLE JSUBJECT JPHASE <<<"$(slow2_job)"
+assert_eq "save device connecting" "$JROLE $JSUBJECT $JPHASE" "  ... as a save of a device, stopping it"
 expect_exit 0 jctl cancel "$JID"
 BGRC=0
 wait "$BG" || BGRC=$?
