@@ -885,6 +885,34 @@ transfer_parse(Cli *cli, int argc, char **argv, const struct option *opts, Trans
     return absolute_path(cli, argv[optind + 1], &a->path);
 }
 
+/* Parses save's or restore's arguments with the command's option table @opts, then makes
+ * the one call: Save when @save, else Restore. */
+static int
+transfer_run(Cli *cli, int argc, char **argv, const struct option *opts, bool save)
+{
+    _cleanup_(transfer_args_done) TransferArgs a = {};
+    VfioMigd__V1__SaveRequest sreq = VFIO_MIGD__V1__SAVE_REQUEST__INIT;
+    VfioMigd__V1__RestoreRequest rreq = VFIO_MIGD__V1__RESTORE_REQUEST__INIT;
+    int r = transfer_parse(cli, argc, argv, opts, &a);
+
+    if (r < 0) {
+        return r;
+    }
+    if (save) {
+        sreq.name = a.id;
+        sreq.path = a.path;
+        sreq.overwrite = a.overwrite;
+        sreq.resume = a.resume;
+        sreq.subject = a.subject;
+        return commands_transfer(cli, "Save", &sreq.base, "saved", a.path);
+    }
+    rreq.name = a.id;
+    rreq.path = a.path;
+    rreq.stop = a.stop;
+    rreq.subject = a.subject;
+    return commands_transfer(cli, "Restore", &rreq.base, "restored", a.path);
+}
+
 int
 commands_save(Cli *cli, int argc, char **argv)
 {
@@ -895,20 +923,8 @@ commands_save(Cli *cli, int argc, char **argv)
         COMMANDS_GLOBAL_OPTIONS,
         {},
     };
-    _cleanup_(transfer_args_done) TransferArgs a = {};
-    VfioMigd__V1__SaveRequest req = VFIO_MIGD__V1__SAVE_REQUEST__INIT;
-    int r;
 
-    r = transfer_parse(cli, argc, argv, opts, &a);
-    if (r < 0) {
-        return r;
-    }
-    req.name = a.id;
-    req.path = a.path;
-    req.overwrite = a.overwrite;
-    req.resume = a.resume;
-    req.subject = a.subject;
-    return commands_transfer(cli, "Save", &req.base, "saved", a.path);
+    return transfer_run(cli, argc, argv, opts, /* save= */ true);
 }
 
 int
@@ -920,19 +936,8 @@ commands_restore(Cli *cli, int argc, char **argv)
         COMMANDS_GLOBAL_OPTIONS,
         {},
     };
-    _cleanup_(transfer_args_done) TransferArgs a = {};
-    VfioMigd__V1__RestoreRequest req = VFIO_MIGD__V1__RESTORE_REQUEST__INIT;
-    int r;
 
-    r = transfer_parse(cli, argc, argv, opts, &a);
-    if (r < 0) {
-        return r;
-    }
-    req.name = a.id;
-    req.path = a.path;
-    req.stop = a.stop;
-    req.subject = a.subject;
-    return commands_transfer(cli, "Restore", &req.base, "restored", a.path);
+    return transfer_run(cli, argc, argv, opts, /* save= */ false);
 }
 
 /* ---- health, version */

@@ -348,20 +348,10 @@ fi
 # model of docs/simulated-devices.md (independent of `save`): a correct one restores, and
 # another group's, a damaged or a truncated one is refused before any device is touched.
 cat >"$T/mkstream.py" <<'PYEOF'
-import struct, sys, random
+import os, struct, sys, random
+sys.path.insert(0, os.path.join(os.environ["SRCDIR"], "tests"))
+from streamfile import crc32c, encode_descriptor, header, record as rec, s16  # docs/stream-format.md
 M = (1 << 64) - 1
-T = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-    T.append(c)
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c = T[(c ^ x) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-assert crc32c(b"123456789") == 0xE3069283
 def sm(x):
     x = (x + 0x9E3779B97F4A7C15) & M
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M
@@ -382,22 +372,14 @@ def image(seed, size, gen):
         words = (ln + 7) // 8
         out.append(struct.pack("<%dQ" % words, *[key ^ ((j * 0x9E3779B97F4A7C15) & M) for j in range(words)])[:ln])
     return b"".join(out)
-def rec(typ, dev, seq, payload, flags=0):
-    h = struct.pack("<IIIIQI", typ, flags, dev, len(payload), seq, crc32c(payload) if payload else 0)
-    return h + struct.pack("<I", crc32c(h)) + payload
-def s16(b):
-    return struct.pack("<H", len(b)) + b
 # mkstream.py FILE GROUP SIZE GEN NAME:SEED...
 path, group, size, gen = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 devs = [(a.split(":")[0], int(a.split(":")[1])) for a in sys.argv[5:]]
-sid = random.getrandbits(64)
-h = b"VFMIGSTR" + struct.pack("<HHIQI", 1, 0, 32, sid, 0)
-out = [h + struct.pack("<I", crc32c(h))]
+out = [header(random.getrandbits(64))]
 man = s16(group.encode()) + struct.pack("<I", len(devs))
 for name, _ in devs:
     # the sim's compatibility descriptor (docs/stream-format.md): model and size, rule equal
-    desc = bytes([1, 2, 0, 5]) + b"model" + bytes([7]) + b"generic"
-    desc += bytes([0, 4]) + b"size" + bytes([len(str(size))]) + str(size).encode()
+    desc = encode_descriptor([(0, "model", "generic"), (0, "size", str(size))])
     man += s16(name.encode()) + struct.pack("<IQ", 7, size) + s16(b"sim") + s16(desc)
 out.append(rec(1, 0xFFFFFFFF, 0, man))
 totals = []
