@@ -434,6 +434,7 @@ Test(serving, every_method_that_takes_a_path_refuses_a_bad_one_alike)
             t[i].request->message_init(req);
             set_string(req, "id", "d0");
             set_string(req, "group", "g0");
+            set_string(req, "name", "g0");
             set_string(req, "path", bad[k].path);
             call(&t[i], req, &o);
             cr_expect_eq(o.code, GRPC_STATUS_INVALID_ARGUMENT, "%s, path '%.20s': %s",
@@ -445,7 +446,7 @@ Test(serving, every_method_that_takes_a_path_refuses_a_bad_one_alike)
         }
         tried++;
     }
-    cr_expect_geq(tried, 2, "SaveGroup and RestoreGroup at least take a path");
+    cr_expect_geq(tried, 2, "Save and Restore at least take a path");
 }
 
 /* ---- the shared path check, as a function */
