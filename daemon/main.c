@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vfio-migd — main(): arguments, wiring, signals, loop; nothing else (systemd run() style).
- * The manager owns devices, rpc/server serves the API on the loop, sd_service talks to
+ * vfio-migd — main(): arguments, configuration, wiring, signals, loop; nothing else (systemd
+ * run() style). The configuration (conf.c) is the built-in defaults, the file and the command
+ * line, in that order, and is checked whole before anything starts. The manager owns devices, rpc/server serves the API on the loop, sd_service talks to
  * systemd. SIGTERM/SIGINT stop the API (in-flight calls get a grace period), then the loop
  * ends when the last worker has finished.
  */
@@ -11,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include "conf.h"
 #include "dispatch.h"
 #include "handlers/handlers.h"
 #include "manager.h"
@@ -21,21 +24,30 @@
 #include "server.h"
 #include "util/cleanup.h"
 #include "util/log.h"
-#include "util/strutil.h"
 #include "worker.h"
 
-#define DEFAULT_SOCKET "/run/vfio-migd/api.sock"
-/* Each device operation holds a worker for its whole duration (arcs may take seconds on
- * real hardware), and a group moves all its devices at once: size the pool for that. */
-#define DEFAULT_WORKERS 64
+/* VFIO_MIGD_CONFIG_FILE comes from CMake: $sysconfdir/vfio-migd/vfio-migd.conf, where the
+ * install puts the commented default file. */
+#define DEFAULT_CONFIG VFIO_MIGD_CONFIG_FILE
+/* The help's left column. */
+#define HELP_INDENT 28
 
 typedef struct Options {
-    const char *socket_path;
-    int workers;
+    const char *config_path;                /* NULL: DEFAULT_CONFIG, which may be missing */
+    bool check_config;
+    bool dump_config;
+    const char *overrides[_CONF_KEY_MAX];   /* --option VALUE, applied over the file */
 } Options;
+
+enum {
+    OPT_CHECK_CONFIG = 0x100,
+    OPT_DUMP_CONFIG,
+    OPT_KEY_BASE = 0x200, /* + ConfKeyId: a key's option */
+};
 
 typedef struct Daemon {
     uv_loop_t *loop;
+    Config config;      /* the whole configuration in effect (a reload would swap it) */
     RpcContext ctx;
     SdService *sd;
     uv_signal_t sigterm;
@@ -43,54 +55,106 @@ typedef struct Daemon {
 } Daemon;
 
 static void
+usage_option(FILE *f, char short_option, const char *option, const char *arg, const char *help)
+{
+    char left[64];
+
+    (void) snprintf(left, sizeof(left), "  %c%c%c --%s%s%s", short_option ? '-' : ' ',
+                    short_option ? short_option : ' ', short_option ? ',' : ' ', option,
+                    arg ? " " : "", arg ? arg : "");
+    if (strlen(left) + 2 > HELP_INDENT) {
+        fprintf(f, "%s\n%*s%s\n", left, HELP_INDENT, "", help);
+    } else {
+        fprintf(f, "%-*s%s\n", HELP_INDENT, left, help);
+    }
+}
+
+/* The options that set a configuration key come from the key table (conf.c). */
+static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: vfio-migd [OPTIONS]\n"
-            "\n"
-            "Owns VFIO devices and migrates their state (VFIO migration protocol v2).\n"
-            "Serves the vfio_migd.v1 gRPC API on a unix socket; drive it with vfio-migctl.\n"
-            "\n"
-            "Options:\n"
-            "  -s, --socket PATH      API socket (default %s)\n"
-            "  -l, --log-level LEVEL  debug, info, notice, warning, error (default info)\n"
-            "  -w, --workers N        worker threads for device operations (default %d)\n"
-            "  -h, --help             show this help\n"
-            "  -V, --version          show the version\n",
-            DEFAULT_SOCKET, DEFAULT_WORKERS);
+    char def[CONF_STRING_MAX + 64];
+
+    fprintf(f, "Usage: vfio-migd [OPTIONS]\n"
+               "\n"
+               "Owns VFIO devices and migrates their state (VFIO migration protocol v2).\n"
+               "Serves the vfio_migd.v1 gRPC API on a unix socket; drive it with vfio-migctl.\n"
+               "\n"
+               "Options:\n");
+    usage_option(f, 'c', "config", "PATH", "the configuration file, default");
+    fprintf(f, "%*s%s (if missing: built-in defaults)\n", HELP_INDENT, "", DEFAULT_CONFIG);
+    usage_option(f, 0, "check-config", NULL, "check the file and the options, print every problem");
+    usage_option(f, 0, "dump-config", NULL, "print the configuration in effect as a file");
+    for (ConfKeyId id = 0; id < _CONF_KEY_MAX; id++) {
+        const ConfKey *k = conf_key(id);
+
+        usage_option(f, k->short_option, k->option, k->arg_name, k->help);
+        (void) snprintf(def, sizeof(def), "[%s] %s, default %s", k->section, k->name,
+                        *k->default_text ? k->default_text : "empty");
+        fprintf(f, "%*s%s\n", HELP_INDENT, "", def);
+    }
+    usage_option(f, 'h', "help", NULL, "show this help");
+    usage_option(f, 'V', "version", NULL, "show the version");
+    fprintf(f, "\nAn option overrides the configuration file's key named under it; what each key\n"
+               "accepts: 'vfio-migd --dump-config' and vfio-migd.conf(5).\n");
+}
+
+/* getopt's tables: the fixed options, then one per configuration key. */
+static void
+build_options(struct option *longopts, char *shortopts, size_t shortopts_size)
+{
+    static const struct option fixed[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+        {"dump-config", no_argument, NULL, OPT_DUMP_CONFIG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+    };
+    size_t n = 0, len;
+
+    (void) snprintf(shortopts, shortopts_size, "c:hV");
+    for (size_t i = 0; i < ELEMENTSOF(fixed); i++) {
+        longopts[n++] = fixed[i];
+    }
+    for (ConfKeyId id = 0; id < _CONF_KEY_MAX; id++) {
+        const ConfKey *k = conf_key(id);
+
+        longopts[n++] = (struct option){k->option, required_argument, NULL, OPT_KEY_BASE + id};
+        len = strlen(shortopts);
+        if (k->short_option && len + 3 < shortopts_size) {
+            shortopts[len] = k->short_option;
+            shortopts[len + 1] = ':';
+            shortopts[len + 2] = '\0';
+        }
+    }
+    longopts[n] = (struct option){0};
 }
 
 /* 0: run; 1: exit 0 (help/version); negative: usage error, already reported. */
 static int
 parse_args(int argc, char **argv, Options *o)
 {
-    static const struct option longopts[] = {
-        {"socket", required_argument, NULL, 's'}, {"log-level", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {0},
-    };
-    long long v;
-    int c, level;
+    struct option longopts[_CONF_KEY_MAX + 6];
+    char shortopts[2 * _CONF_KEY_MAX + 8];
+    ConfKeyId id;
+    int c;
 
-    while ((c = getopt_long(argc, argv, "s:l:w:hV", longopts, NULL)) >= 0) {
+    build_options(longopts, shortopts, sizeof(shortopts));
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
+        id = c >= OPT_KEY_BASE ? (ConfKeyId) (c - OPT_KEY_BASE) : conf_key_from_short_option(c);
+        if (id >= 0 && id < _CONF_KEY_MAX) {
+            o->overrides[id] = optarg; /* checked once the file is read: it is the last word */
+            continue;
+        }
         switch (c) {
-        case 's':
-            o->socket_path = optarg;
+        case 'c':
+            o->config_path = optarg;
             break;
-        case 'l':
-            level = log_level_from_string(optarg);
-            if (level < 0) {
-                fprintf(stderr, "vfio-migd: unknown log level '%s'\n", optarg);
-                return -EINVAL;
-            }
-            log_set_max_level(level);
+        case OPT_CHECK_CONFIG:
+            o->check_config = true;
             break;
-        case 'w':
-            if (strutil_parse_int_bounded(optarg, 1, WORKER_MAX, &v) < 0) {
-                fprintf(stderr, "vfio-migd: --workers takes a number from 1 to %d\n", WORKER_MAX);
-                return -EINVAL;
-            }
-            o->workers = (int) v;
+        case OPT_DUMP_CONFIG:
+            o->dump_config = true;
             break;
         case 'h':
             usage(stdout);
@@ -109,6 +173,33 @@ parse_args(int argc, char **argv, Options *o)
         return -EINVAL;
     }
     return 0;
+}
+
+/* The configuration: built-in defaults, the file, the command line. Returns 0 when all of it
+ * is good, else prints every problem and returns the exit status: 2 when an option was bad
+ * (as any usage error), 1 when only the file was. */
+static int
+load_config(const Options *o, Config *c)
+{
+    const char *path = o->config_path ? o->config_path : DEFAULT_CONFIG;
+    ConfErrors file_errors = {.source = path}, cli_errors = {.source = "vfio-migd"};
+    size_t n;
+
+    conf_defaults(c);
+    (void) conf_load_file(c, path, /* required= */ o->config_path != NULL, &file_errors);
+    for (ConfKeyId id = 0; id < _CONF_KEY_MAX; id++) {
+        if (o->overrides[id]) {
+            (void) conf_set_option(c, id, o->overrides[id], &cli_errors);
+        }
+    }
+    conf_resolve(c, c->line[CONF_SOCKET_GROUP] ? &file_errors : &cli_errors);
+    n = conf_errors_print(&file_errors, stderr) + conf_errors_print(&cli_errors, stderr);
+    if (n == 0) {
+        return 0;
+    }
+    fprintf(stderr, "vfio-migd: %zu problem%s in the configuration; %s\n", n, n == 1 ? "" : "s",
+            o->check_config ? "see above" : "not starting ('vfio-migd --check-config' checks it)");
+    return cli_errors.n + cli_errors.dropped ? 2 : 1;
 }
 
 static void
@@ -144,10 +235,28 @@ on_signal(uv_signal_t *h, int signum)
     uv_unref((uv_handle_t *) &dm->sigint);
 }
 
-static int
-daemon_start(Daemon *dm, const Options *o)
+/* The configuration's [migration] keys, as the defaults of every migration's options. */
+static MigrationOptions
+migration_defaults_from(const Config *c)
 {
-    RpcServerConfig cfg = {.socket_path = o->socket_path, .admit = rpc_dispatch_admit,
+    MigrationOptions o;
+
+    migration_options_defaults(&o);
+    o.precopy = c->precopy;
+    o.max_precopy_ms = c->max_precopy_ms;
+    o.downtime_target_ms = c->downtime_target_ms;
+    o.bandwidth_limit = c->bandwidth_limit;
+    o.timeout_ms = c->migration_timeout_ms;
+    return o;
+}
+
+static int
+daemon_start(Daemon *dm)
+{
+    const Config *c = &dm->config;
+    RpcServerConfig cfg = {.socket_path = c->socket, .socket_mode = c->socket_mode,
+                           .socket_gid_set = c->socket_gid != (gid_t) -1,
+                           .socket_gid = c->socket_gid, .admit = rpc_dispatch_admit,
                            .userdata = &dm->ctx};
     char err[512] = "";
     int r;
@@ -156,6 +265,7 @@ daemon_start(Daemon *dm, const Options *o)
     if (r < 0) {
         return log_error_errno(r, "Cannot create the device manager: %m");
     }
+    dm->ctx.manager->migration_defaults = migration_defaults_from(c);
     cfg.methods = rpc_dispatch_table(&cfg.n_methods);
     r = rpc_server_new(dm->loop, &cfg, &dm->ctx.server, err, sizeof(err));
     if (r < 0) {
@@ -170,16 +280,32 @@ daemon_start(Daemon *dm, const Options *o)
     dm->sigterm.data = dm->sigint.data = dm;
     (void) uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
     (void) uv_signal_start(&dm->sigint, on_signal, SIGINT);
-    log_info("vfio-migd %s serving on '%s' (grpc core %s, %d workers).", VFIO_MIGD_VERSION,
-             o->socket_path, grpc_version_string(), o->workers);
+    log_info("vfio-migd %s serving on '%s' (grpc core %s, %u workers).", VFIO_MIGD_VERSION,
+             c->socket, grpc_version_string(), (unsigned) c->workers);
     sd_service_ready(dm->sd, "Serving");
     return 0;
+}
+
+/* --check-config and --dump-config: the configuration was loaded without a problem. */
+static int
+report_config(const Options *o, const Config *c)
+{
+    const char *path = o->config_path ? o->config_path : DEFAULT_CONFIG;
+
+    if (o->dump_config) {
+        conf_write(c, stdout, /* commented= */ false);
+    }
+    if (o->check_config) {
+        fprintf(o->dump_config ? stderr : stdout, "vfio-migd: configuration OK (%s%s)\n",
+                access(path, F_OK) == 0 ? "" : "no file: built-in defaults; looked for ", path);
+    }
+    return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 int
 main(int argc, char **argv)
 {
-    Options o = {.socket_path = DEFAULT_SOCKET, .workers = DEFAULT_WORKERS};
+    Options o = {0};
     Daemon dm = {0};
     int r;
 
@@ -187,18 +313,27 @@ main(int argc, char **argv)
     if (r != 0) {
         return r > 0 ? EXIT_SUCCESS : 2;
     }
+    r = load_config(&o, &dm.config);
+    if (r != 0) {
+        return r;
+    }
+    if (o.check_config || o.dump_config) {
+        return report_config(&o, &dm.config);
+    }
+    log_set_max_level(dm.config.log_level);
     (void) signal(SIGPIPE, SIG_IGN);
 
     grpc_init();
     dm.loop = uv_default_loop();
     /* The workers exist before the API is served, so that no device operation, the first
      * group transition included, waits for them to be made. */
-    r = worker_pool_start(dm.loop, (unsigned) o.workers);
+    r = worker_pool_start(dm.loop, dm.config.workers);
     if (r < 0) {
-        (void) log_warning_errno(r, "Cannot start the %d workers now, they start with the "
-                                 "first device operation, ignoring: %m", o.workers);
+        (void) log_warning_errno(r, "Cannot start the %u workers now, they start with the "
+                                 "first device operation, ignoring: %m",
+                                 (unsigned) dm.config.workers);
     }
-    r = daemon_start(&dm, &o);
+    r = daemon_start(&dm);
     if (r >= 0) {
         (void) uv_run(dm.loop, UV_RUN_DEFAULT);
     }

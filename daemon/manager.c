@@ -26,6 +26,7 @@ manager_new(uv_loop_t *loop, Manager **ret)
     }
     m->loop = loop;
     m->sysfs_root = "/sys";
+    migration_options_defaults(&m->migration_defaults);
     m->started_ns = clock_now_ns();
     *ret = m;
     return 0;

@@ -19,6 +19,7 @@
 
 #include "backend/backend.h"
 #include "forward.h"
+#include "migration.h"
 
 /* A host has at most a few hundred VFs; 1024 bounds memory use by a misbehaving client. */
 #define MANAGER_MAX_DEVICES 1024
@@ -50,6 +51,9 @@ struct Manager {
     const char *sysfs_root; /* "/sys"; tests point it at a fake tree */
     bool shutting_down;    /* no new operations once set */
     MigrationListener *listeners; /* WatchEvents streams */
+    /* What a migration uses for the options its request leaves at 0: the built-in defaults
+     * (migration_options_defaults()), or the configuration's [migration] keys (main.c). */
+    MigrationOptions migration_defaults;
 };
 
 int manager_new(uv_loop_t *loop, Manager **ret);

@@ -89,8 +89,10 @@ mig_phase_name(MigrationPhase p)
 void
 migration_options_defaults(MigrationOptions *o)
 {
-    *o = (MigrationOptions){.precopy = true, .max_precopy_ms = 30000,
-                            .downtime_target_ms = 300, .timeout_ms = 30000};
+    *o = (MigrationOptions){.precopy = true,
+                            .max_precopy_ms = MIGRATION_DEFAULT_MAX_PRECOPY_MS,
+                            .downtime_target_ms = MIGRATION_DEFAULT_DOWNTIME_TARGET_MS,
+                            .timeout_ms = MIGRATION_DEFAULT_TIMEOUT_MS};
 }
 
 bool
@@ -881,7 +883,7 @@ mig_job_alloc(Manager *m, const MigJobSetup *s, Group *g, MigrationSubject subje
     if (s->opts) {
         j->opts = *s->opts;
     } else {
-        migration_options_defaults(&j->opts);
+        j->opts = m->migration_defaults;
     }
     j->n_devs = g->n_devices;
     for (size_t i = 0; i < g->n_devices; i++) {

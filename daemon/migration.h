@@ -78,7 +78,13 @@ typedef struct MigrationOptions {
     uint32_t timeout_ms;
 } MigrationOptions;
 
-/* Defaults (migrations.proto): 30 s pre-copy, 300 ms downtime target, 30 s timeouts. */
+/* The built-in defaults of a migration's policy (migrations.proto); the daemon's configuration
+ * ([migration] in vfio-migd.conf, daemon/conf.c) may change them for the options a request
+ * leaves at 0. Plain numbers: conf.c spells them into its table. */
+#define MIGRATION_DEFAULT_MAX_PRECOPY_MS 30000
+#define MIGRATION_DEFAULT_DOWNTIME_TARGET_MS 300
+#define MIGRATION_DEFAULT_TIMEOUT_MS 30000
+/* 30 s pre-copy, 300 ms downtime target, 30 s timeouts, pre-copy on, no bandwidth limit. */
 void migration_options_defaults(MigrationOptions *o);
 
 int migration_prepare_incoming(Manager *m, const char *group, const char *listen,

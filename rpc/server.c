@@ -94,6 +94,9 @@ struct RpcServer {
     rpc_admit_fn admit;
     void *userdata;
     char *socket_path;
+    unsigned socket_mode;
+    bool socket_gid_set;
+    gid_t socket_gid;
     int lock_fd;
 
     uv_thread_t cq_thread;
@@ -758,6 +761,30 @@ server_take_lock(RpcServer *s, char *err, size_t err_size)
     return 0;
 }
 
+/* Who may call: the socket's group and mode (the configuration's [api] socket_group and
+ * socket_mode; never world-accessible, DESIGN §12). A socket that cannot be given them is
+ * not served: it would let in others than the administrator meant, or keep out operators. */
+static int
+server_set_permissions(RpcServer *s, char *err, size_t err_size)
+{
+    int r;
+
+    if (s->socket_gid_set && chown(s->socket_path, (uid_t) -1, s->socket_gid) < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "cannot give the socket '%s' to group %u: %s (the daemon "
+                        "must run as root or be a member of that group)", s->socket_path,
+                        (unsigned) s->socket_gid, strerror(-r));
+        return r;
+    }
+    if (chmod(s->socket_path, s->socket_mode) < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "cannot set the mode of the socket '%s' to %04o: %s",
+                        s->socket_path, s->socket_mode, strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
 static int
 server_bind(RpcServer *s, char *err, size_t err_size)
 {
@@ -783,11 +810,7 @@ server_bind(RpcServer *s, char *err, size_t err_size)
                         s->socket_path);
         return -EADDRNOTAVAIL;
     }
-    /* Not world-accessible: owner and group only (DESIGN §12). */
-    if (chmod(s->socket_path, 0660) < 0) {
-        log_warning_errno(-errno, "Cannot chmod '%s', ignoring: %m", s->socket_path);
-    }
-    return 0;
+    return server_set_permissions(s, err, err_size);
 }
 
 static void
@@ -836,6 +859,9 @@ server_alloc(uv_loop_t *loop, const RpcServerConfig *cfg, RpcServer **ret, char 
     s->n_methods = cfg->n_methods;
     s->admit = cfg->admit;
     s->userdata = cfg->userdata;
+    s->socket_mode = cfg->socket_mode ? cfg->socket_mode : 0660;
+    s->socket_gid_set = cfg->socket_gid_set;
+    s->socket_gid = cfg->socket_gid;
     s->lock_fd = -EBADF;
     (void) uv_mutex_init(&s->lock);
     *ret = s;

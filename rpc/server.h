@@ -21,6 +21,7 @@
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "status.h"
@@ -64,6 +65,9 @@ typedef int (*rpc_admit_fn)(const RpcMethod *m, void *userdata, char *why, size_
 
 typedef struct RpcServerConfig {
     const char *socket_path;
+    unsigned socket_mode;      /* the socket's permissions; 0: 0660 */
+    bool socket_gid_set;       /* false: the socket keeps the daemon's own group */
+    gid_t socket_gid;
     const RpcMethod *methods;  /* must outlive the server */
     size_t n_methods;
     rpc_admit_fn admit;        /* NULL: every call to a known method runs */
@@ -71,7 +75,8 @@ typedef struct RpcServerConfig {
 } RpcServerConfig;
 
 /* Takes an exclusive lock next to the socket (so a second daemon cannot steal the path),
- * binds, and starts serving. -EADDRINUSE with @err set when another daemon owns it. */
+ * binds, gives the socket its mode and group, and starts serving. -EADDRINUSE with @err set
+ * when another daemon owns it; -EPERM when the socket cannot be given its group. */
 int rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, char *err,
                    size_t err_size);
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages vfio-migd needs to build, test and run its demo,
 # but only those that are missing, so a second run costs a dpkg query and nothing else.
-#   scripts/deps.sh            build, test (including the kernel tests' QEMU) and demo
+#   scripts/deps.sh            build, test (including the kernel tests' QEMU and the Debian
+#                              package's build and lintian run) and demo
 #   scripts/deps.sh --kernel-source   also what building a test kernel from source needs
 set -euo pipefail
 
 PKGS=(
     build-essential cmake pkg-config
     libuv1-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-    libsystemd-dev libcriterion-dev libjson-c-dev
+    libsystemd-dev libcriterion-dev libjson-c-dev libinih-dev
+    scdoc bash-completion man-db
+    debhelper fakeroot lintian
     python3 python3-grpcio python3-protobuf
     qemu-system-x86
 )

@@ -40,6 +40,12 @@ log_level_from_string(const char *s)
     return -EINVAL;
 }
 
+const char *
+log_level_to_string(int level)
+{
+    return level >= 0 && (size_t) level < ELEMENTSOF(level_names) ? level_names[level] : "?";
+}
+
 int
 log_internal(int level, int error, const char *file, int line, const char *fmt, ...)
 {

@@ -22,6 +22,7 @@
 void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s); /* "debug", "info", ... -> LOG_*, or -EINVAL */
+const char *log_level_to_string(int level); /* LOG_* -> "debug", ...; "?" for others */
 
 /* Logs at @level when enabled; sets errno to -@error for %m. Returns @error (<= 0). */
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...)

@@ -97,11 +97,15 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     migration_snapshot_done(&snap);
 }
 
+/* The request's options over the daemon's defaults (Manager.migration_defaults, which the
+ * configuration's [migration] keys set): a number left at 0 takes the default. PRECOPY_AUTO is
+ * the proto's 0, so it cannot turn pre-copy on where the configuration turned it off:
+ * "precopy = no" is the host's policy; PRECOPY_OFF turns it off for one migration. */
 static int
-options_from_request(const VfioMigd__V1__MigrationOptions *in, MigrationOptions *o, char *err,
-                     size_t err_size)
+options_from_request(const MigrationOptions *defaults, const VfioMigd__V1__MigrationOptions *in,
+                     MigrationOptions *o, char *err, size_t err_size)
 {
-    migration_options_defaults(o);
+    *o = *defaults;
     if (!in) {
         return 0;
     }
@@ -111,12 +115,12 @@ options_from_request(const VfioMigd__V1__MigrationOptions *in, MigrationOptions 
         (void) snprintf(err, err_size, "unknown precopy or switchover mode");
         return -EINVAL;
     }
-    o->precopy = in->precopy == VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO;
+    o->precopy = o->precopy && in->precopy == VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO;
     o->manual_switchover = in->switchover == VFIO_MIGD__V1__SWITCHOVER_MODE__SWITCHOVER_MANUAL;
     o->max_precopy_ms = in->max_precopy_ms ? in->max_precopy_ms : o->max_precopy_ms;
     o->downtime_target_ms = in->downtime_target_ms ? in->downtime_target_ms
                                                    : o->downtime_target_ms;
-    o->bandwidth_limit = in->bandwidth_limit;
+    o->bandwidth_limit = in->bandwidth_limit ? in->bandwidth_limit : o->bandwidth_limit;
     o->timeout_ms = in->timeout_ms ? in->timeout_ms : o->timeout_ms;
     return 0;
 }
@@ -131,7 +135,8 @@ handle_start_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     char err[512] = "";
     int ret;
 
-    ret = options_from_request(req->options, &opts, err, sizeof(err));
+    ret = options_from_request(&ctx->manager->migration_defaults, req->options, &opts, err,
+                               sizeof(err));
     if (ret >= 0) {
         ret = migration_start(ctx->manager, req->group, req->address, req->token, &opts, &j, err,
                               sizeof(err));

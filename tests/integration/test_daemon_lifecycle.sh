@@ -39,10 +39,12 @@ done
 expect_exit 1 timeout 10 "$VFIO_MIGD" --socket "$T/plain-file/api.sock"
 assert_contains "$ERR" "$T/plain-file/api.sock" "unusable socket path: the message names it"
 
-# A socket path longer than a unix socket address can hold: exit 1 with the path named.
+# A socket path longer than a unix socket address can hold: refused as a bad option (exit 2)
+# before anything is created, with the limit.
 LONG=$T/$(printf 'l%.0s' {1..120}).sock
-expect_exit 1 timeout 10 "$VFIO_MIGD" --socket "$LONG"
-assert_contains "$ERR" "$LONG" "a socket path too long: the message names it"
+expect_exit 2 timeout 10 "$VFIO_MIGD" --socket "$LONG"
+assert_contains "$ERR" "--socket must be an absolute path of at most 107 bytes, not '$T/" \
+    "a socket path too long: the message names the option, the limit and the path"
 
 # ---- one daemon per socket
 
