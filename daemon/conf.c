@@ -643,7 +643,7 @@ conf_ini_handler(void *user, const char *section, const char *name, const char *
     }
     if (p->indented && p->prev_line && strcmp(name, p->prev_name) == 0) {
         conf_error(p->errors, p->line, "an indented line continues the value of '%s' (line %u); "
-                   "remove the indentation", name, p->prev_line);
+                   "remove the indentation", shown(name, v, sizeof(v)), p->prev_line);
         return 1;
     }
     p->prev_line = p->line;
