@@ -110,7 +110,8 @@ static const Command command_table[] = {
      "  --max-precopy-ms N   longest pre-copy, in ms (0: the daemon's default)\n"
      "  --downtime-ms N      downtime target, in ms (0: the daemon's default)\n"
      "  --bandwidth RATE     bytes per second over all devices: 500000, 64K, 100M, 1G\n"
-     "                       (binary multiples; a trailing /s is accepted; 0: unlimited)\n"
+     "                       (binary multiples; a trailing /s is accepted; 0: the daemon's\n"
+     "                       default, unlimited unless its configuration sets one)\n"
      "  --peer-timeout-ms N  longest wait for the peer, in ms (0: the daemon's default)\n"
      "  --wait               follow the migration to its end (progress line on a terminal);\n"
      "                       exit 0 only when it completed\n",

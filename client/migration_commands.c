@@ -696,7 +696,7 @@ parse_bandwidth(Cli *cli, const char *arg, uint64_t *ret)
     }
     if (strutil_parse_size(buf, ret) < 0) {
         return commands_usage_error(cli, "--bandwidth: '%s' is not a rate in bytes per second "
-                                    "(e.g. 500000, 64K, 100M, 1G; 0: unlimited)", arg);
+                                    "(e.g. 500000, 64K, 100M, 1G; 0: the daemon's default)", arg);
     }
     return 0;
 }
