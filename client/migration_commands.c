@@ -680,21 +680,11 @@ parse_ms(Cli *cli, const char *option, const char *arg, uint32_t *ret)
     return 0;
 }
 
-/* "100M", "1G/s", "500000": bytes per second, K/M/G binary multiples (strutil_parse_size). */
+/* "100M", "1G/s", "500000": bytes per second, K/M/G binary multiples (strutil_parse_rate). */
 static int
 parse_bandwidth(Cli *cli, const char *arg, uint64_t *ret)
 {
-    char buf[64];
-    size_t len = strlen(arg);
-
-    if (len >= sizeof(buf)) {
-        return commands_usage_error(cli, "--bandwidth: '%s' is too long", arg);
-    }
-    memcpy(buf, arg, len + 1);
-    if (len >= 2 && strcmp(buf + len - 2, "/s") == 0) {
-        buf[len - 2] = '\0';
-    }
-    if (strutil_parse_size(buf, ret) < 0) {
+    if (strutil_parse_rate(arg, ret) < 0) {
         return commands_usage_error(cli, "--bandwidth: '%s' is not a rate in bytes per second "
                                     "(e.g. 500000, 64K, 100M, 1G; 0: the daemon's default)", arg);
     }

@@ -147,22 +147,13 @@ range_u32(const ConfKey *k, char *buf, size_t size)
     (void) snprintf(buf, size, "a whole number from %lld to %lld", k->min, k->max);
 }
 
-/* Rates as the CLI's --bandwidth takes them: a byte size, optionally followed by "/s". */
+/* Rates as the CLI's --bandwidth takes them (strutil_parse_rate). */
 static int
 parse_rate(const ConfKey *k, const char *text, void *field)
 {
-    char buf[64];
-    size_t len = strlen(text);
     uint64_t v;
 
-    if (len >= sizeof(buf)) {
-        return -EINVAL;
-    }
-    memcpy(buf, text, len + 1);
-    if (len > 2 && strcmp(buf + len - 2, "/s") == 0) {
-        buf[len - 2] = '\0';
-    }
-    if (strutil_parse_size(buf, &v) < 0 || v < (uint64_t) k->min || v > (uint64_t) k->max) {
+    if (strutil_parse_rate(text, &v) < 0 || v < (uint64_t) k->min || v > (uint64_t) k->max) {
         return -EINVAL;
     }
     *(uint64_t *) field = v;

@@ -49,6 +49,22 @@ strutil_parse_size(const char *s, uint64_t *ret_bytes)
 }
 
 int
+strutil_parse_rate(const char *s, uint64_t *ret_bytes)
+{
+    char buf[64];
+    size_t len = s ? strlen(s) : 0;
+
+    if (!s || len >= sizeof(buf)) {
+        return -EINVAL;
+    }
+    memcpy(buf, s, len + 1);
+    if (len > 2 && strcmp(buf + len - 2, "/s") == 0) {
+        buf[len - 2] = '\0';
+    }
+    return strutil_parse_size(buf, ret_bytes);
+}
+
+int
 strutil_parse_int_bounded(const char *s, long long min, long long max, long long *ret)
 {
     long long v;

@@ -13,6 +13,8 @@
 
 /* "4096", "4K", "16M", "1G" (binary multiples; a trailing "iB"/"B" is accepted). */
 int strutil_parse_size(const char *s, uint64_t *ret_bytes);
+/* A rate in bytes per second: a size as above, optionally followed by "/s" ("100M/s"). */
+int strutil_parse_rate(const char *s, uint64_t *ret_bytes);
 /* A decimal integer within [min, max]; -ERANGE outside, -EINVAL when not a number. */
 int strutil_parse_int_bounded(const char *s, long long min, long long max, long long *ret);
 

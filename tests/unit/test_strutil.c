@@ -99,6 +99,41 @@ Test(strutil, parse_size_rejects_junk)
     cr_expect_eq(strutil_parse_size(NULL, &(uint64_t){0}), -EINVAL);
 }
 
+/* ---- strutil_parse_rate: a size with an optional "/s" */
+
+Test(strutil, parse_rate)
+{
+    static const struct {
+        const char *s;
+        int r;
+        uint64_t bytes;
+    } cases[] = {
+        {"0", 0, 0},
+        {"500000", 0, 500000},
+        {"64K", 0, UINT64_C(64) << 10},
+        {"100M/s", 0, UINT64_C(100) << 20},
+        {"1GiB/s", 0, UINT64_C(1) << 30},
+        {"0/s", 0, 0},
+        {"/s", -EINVAL, 0},
+        {"", -EINVAL, 0},
+        {"1M/S", -EINVAL, 0},
+        {"1M/s/s", -EINVAL, 0},
+        {"1M /s", -EINVAL, 0},
+        {"fast", -EINVAL, 0},
+        {"18446744073709551616/s", -ERANGE, 0},
+        /* longer than any rate: refused before it is copied */
+        {"1000000000000000000000000000000000000000000000000000000000000000000", -EINVAL, 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t got = SENTINEL;
+
+        cr_expect_eq(strutil_parse_rate(cases[i].s, &got), cases[i].r, "'%s'", cases[i].s);
+        cr_expect_eq(got, cases[i].r == 0 ? cases[i].bytes : SENTINEL, "'%s'", cases[i].s);
+    }
+    cr_expect_eq(strutil_parse_rate(NULL, &(uint64_t){0}), -EINVAL);
+}
+
 /* ---- strutil_parse_int_bounded */
 
 Test(strutil, parse_int_bounded_accepts)
