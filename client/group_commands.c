@@ -1,25 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * group_commands — `vfio-migctl group create|delete|show|list|state`: one short function
- * per subcommand, each one call to vfio_migd.v1.GroupService (groups.proto). A failed
- * `group state` prints the daemon's partial result (every device's arcs, failed arc, errno
- * and final state), as JSON with "error" set under --json.
+ * group_commands — `vfio-migctl group create|delete|show|list|state`: a command of
+ * subcommands, each a row with one call to vfio_migd.v1.GroupService (groups.proto). A failed
+ * `group state` prints the daemon's partial result (every device's arcs, failed arc, errno and
+ * final state) before the error, as JSON with "error" set under --json.
  */
+#include "group_commands.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
 #include "output.h"
 #include "util/macro.h"
 #include "vfio_migd/v1/groups.pb-c.h"
 
-#define GROUP_METHOD(m) "/vfio_migd.v1.GroupService/" m
+#define GROUP_CALL(method_, snake_)                                                                \
+    CLI_METHOD("GroupService", method_, snake_##_request, snake_##_response)
 
-typedef int (*subcommand_fn)(Cli *cli, int argc, char **argv);
+typedef VfioMigd__V1__GroupTransitionResponse GroupTransition;
 
-/* ---- output ---- */
+/* ---- output */
 
 static json_object *
 json_group_device(const VfioMigd__V1__GroupDeviceResult *d)
@@ -41,7 +43,7 @@ json_group_device(const VfioMigd__V1__GroupDeviceResult *d)
 
 /* Per arc: device, from, to, start and end in ms since the transition began. */
 static json_object *
-json_timeline(const VfioMigd__V1__GroupTransitionResponse *t)
+json_timeline(const GroupTransition *t)
 {
     json_object *a = json_object_new_array();
 
@@ -68,22 +70,20 @@ json_timeline(const VfioMigd__V1__GroupTransitionResponse *t)
 }
 
 static json_object *
-json_transition(const VfioMigd__V1__GroupTransitionResponse *t)
+json_transition(const GroupTransition *t)
 {
-    json_object *o = json_object_new_object(), *devs = json_object_new_array();
+    json_object *o = json_object_new_object();
 
-    for (size_t i = 0; i < t->n_devices; i++) {
-        output_json_append(devs, json_group_device(t->devices[i]));
-    }
     output_json_set(o, "name", json_object_new_string(t->name));
     output_json_set(o, "target", output_json_state(t->target));
-    output_json_set(o, "state", t->state ? output_json_state(t->state) : json_object_new_string("mixed"));
+    output_json_set(o, "state",
+                    t->state ? output_json_state(t->state) : json_object_new_string("mixed"));
     output_json_set(o, "elapsed_ms", output_json_ms(t->elapsed_us));
     output_json_set(o, "phases", json_object_new_int((int) t->phases));
     output_json_set(o, "rolled_back", json_object_new_boolean(t->rolled_back));
     output_json_set(o, "rollback_failed", json_object_new_boolean(t->rollback_failed));
     output_json_set(o, "forced", json_object_new_boolean(t->forced));
-    output_json_set(o, "devices", devs);
+    output_json_set(o, "devices", OUTPUT_JSON_ARRAY(t->devices, t->n_devices, json_group_device));
     output_json_set(o, "timeline", json_timeline(t));
     return o;
 }
@@ -98,7 +98,7 @@ arc_start_cmp(const void *a, const void *b)
 
 /* The arcs of every device on one time axis, earliest first. */
 static void
-print_timeline(const VfioMigd__V1__GroupTransitionResponse *t)
+print_timeline(const GroupTransition *t)
 {
     size_t n = 0, k = 0;
     VfioMigd__V1__Arc **all;
@@ -141,7 +141,7 @@ print_timeline(const VfioMigd__V1__GroupTransitionResponse *t)
 }
 
 static void
-print_transition(const VfioMigd__V1__GroupTransitionResponse *t)
+print_transition(const GroupTransition *t)
 {
     char buf[32];
 
@@ -160,71 +160,74 @@ print_transition(const VfioMigd__V1__GroupTransitionResponse *t)
     print_timeline(t);
 }
 
-/* ---- subcommands ---- */
+/* ---- create, delete */
 
-static int
-group_create(Cli *cli, int argc, char **argv)
+static CliExit
+create_build(Cli *cli, void *args _unused_, void *request)
 {
-    VfioMigd__V1__CreateGroupRequest req = VFIO_MIGD__V1__CREATE_GROUP_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__CreateGroupResponse *resp = NULL;
-    json_object *o;
-    int r;
+    VfioMigd__V1__CreateGroupRequest *req = request;
 
-    r = commands_parse_plain(cli, argc, argv, 2, 1 + 256);
-    if (r < 0) {
-        return r;
-    }
-    req.name = argv[optind];
-    req.n_device_ids = (size_t) (argc - optind - 1);
-    req.device_ids = argv + optind + 1;
-    r = commands_call(cli, GROUP_METHOD("CreateGroup"), &req.base,
-                      &vfio_migd__v1__create_group_response__descriptor, NULL,
-                      (ProtobufCMessage **) &resp);
-    if (r < 0) {
-        return r;
-    }
-    if (cli->json) {
-        o = json_object_new_object();
-        output_json_set(o, "name", json_object_new_string(resp->group->name));
-        output_json_set(o, "devices", json_object_new_array());
-        for (size_t i = 0; i < resp->group->n_device_ids; i++) {
-            output_json_append(json_object_object_get(o, "devices"),
-                               json_object_new_string(resp->group->device_ids[i]));
-        }
-        return output_json_print(o);
-    }
-    printf("created group %s with %zu device(s)\n", resp->group->name, resp->group->n_device_ids);
-    return 0;
+    req->name = cli->args[0];
+    req->n_device_ids = (size_t) cli->n_args - 1;
+    req->device_ids = cli->args + 1;
+    return CLI_GO_ON;
+}
+
+static json_object *
+create_json(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__Group *g = ((const VfioMigd__V1__CreateGroupResponse *) resp)->group;
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "name", json_object_new_string(g->name));
+    output_json_set(o, "devices",
+                    OUTPUT_JSON_ARRAY(g->device_ids, g->n_device_ids, json_object_new_string));
+    return o;
 }
 
 static int
-group_delete(Cli *cli, int argc, char **argv)
+create_text(const void *req _unused_, const void *resp)
 {
-    VfioMigd__V1__DeleteGroupRequest req = VFIO_MIGD__V1__DELETE_GROUP_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__DeleteGroupResponse *resp = NULL;
-    json_object *o;
-    int r;
+    const VfioMigd__V1__Group *g = ((const VfioMigd__V1__CreateGroupResponse *) resp)->group;
 
-    r = commands_parse_plain(cli, argc, argv, 1, 1);
-    if (r < 0) {
-        return r;
-    }
-    req.name = argv[optind];
-    r = commands_call(cli, GROUP_METHOD("DeleteGroup"), &req.base,
-                      &vfio_migd__v1__delete_group_response__descriptor, NULL,
-                      (ProtobufCMessage **) &resp);
-    if (r < 0) {
-        return r;
-    }
-    if (cli->json) {
-        o = json_object_new_object();
-        output_json_set(o, "name", json_object_new_string(req.name));
-        output_json_set(o, "deleted", json_object_new_boolean(1));
-        return output_json_print(o);
-    }
-    printf("deleted group %s\n", req.name);
+    printf("created group %s with %zu device(s)\n", g->name, g->n_device_ids);
     return 0;
 }
+
+static const CliCall create_call = {
+    GROUP_CALL(CreateGroup, create_group),
+    .build = create_build,
+    .required = "group",
+    .json = create_json,
+    .text = create_text,
+};
+
+static json_object *
+delete_json(const void *req, const void *resp _unused_)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "name",
+                    json_object_new_string(((const VfioMigd__V1__DeleteGroupRequest *) req)->name));
+    output_json_set(o, "deleted", json_object_new_boolean(1));
+    return o;
+}
+
+static int
+delete_text(const void *req, const void *resp _unused_)
+{
+    printf("deleted group %s\n", ((const VfioMigd__V1__DeleteGroupRequest *) req)->name);
+    return 0;
+}
+
+static const CliCall delete_call = {
+    GROUP_CALL(DeleteGroup, delete_group),
+    .build = cli_build_name,
+    .json = delete_json,
+    .text = delete_text,
+};
+
+/* ---- show, list */
 
 static json_object *
 json_group(const VfioMigd__V1__Group *g)
@@ -233,6 +236,7 @@ json_group(const VfioMigd__V1__Group *g)
 
     for (size_t i = 0; i < g->n_device_ids; i++) {
         json_object *d = json_object_new_object();
+
         output_json_set(d, "id", json_object_new_string(g->device_ids[i]));
         output_json_set(d, "state", output_json_state(i < g->n_states ? g->states[i] : 0));
         output_json_append(devs, d);
@@ -246,29 +250,17 @@ json_group(const VfioMigd__V1__Group *g)
     return o;
 }
 
-static int
-group_show(Cli *cli, int argc, char **argv)
+static json_object *
+show_json(const void *req _unused_, const void *resp)
 {
-    VfioMigd__V1__GetGroupRequest req = VFIO_MIGD__V1__GET_GROUP_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__GetGroupResponse *resp = NULL;
-    const VfioMigd__V1__Group *g;
-    int r;
+    return json_group(((const VfioMigd__V1__GetGroupResponse *) resp)->group);
+}
 
-    r = commands_parse_plain(cli, argc, argv, 1, 1);
-    if (r < 0) {
-        return r;
-    }
-    req.name = argv[optind];
-    r = commands_call(cli, GROUP_METHOD("GetGroup"), &req.base,
-                      &vfio_migd__v1__get_group_response__descriptor, NULL,
-                      (ProtobufCMessage **) &resp);
-    if (r < 0) {
-        return r;
-    }
-    g = resp->group;
-    if (cli->json) {
-        return output_json_print(json_group(g));
-    }
+static int
+show_text(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__Group *g = ((const VfioMigd__V1__GetGroupResponse *) resp)->group;
+
     printf("group %s%s\n", g->name, g->busy ? " (in a transition)" : "");
     for (size_t i = 0; i < g->n_device_ids; i++) {
         printf("  %-16s %s\n", g->device_ids[i],
@@ -281,34 +273,31 @@ group_show(Cli *cli, int argc, char **argv)
     return 0;
 }
 
-static int
-group_list(Cli *cli, int argc, char **argv)
-{
-    VfioMigd__V1__ListGroupsRequest req = VFIO_MIGD__V1__LIST_GROUPS_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__ListGroupsResponse *resp = NULL;
-    json_object *a;
-    int r;
+static const CliCall show_call = {
+    GROUP_CALL(GetGroup, get_group),
+    .build = cli_build_name,
+    .required = "group",
+    .json = show_json,
+    .text = show_text,
+};
 
-    r = commands_parse_plain(cli, argc, argv, 0, 0);
-    if (r < 0) {
-        return r;
-    }
-    r = commands_call(cli, GROUP_METHOD("ListGroups"), &req.base,
-                      &vfio_migd__v1__list_groups_response__descriptor, NULL,
-                      (ProtobufCMessage **) &resp);
-    if (r < 0) {
-        return r;
-    }
-    if (cli->json) {
-        a = json_object_new_array();
-        for (size_t i = 0; i < resp->n_groups; i++) {
-            output_json_append(a, json_group(resp->groups[i]));
-        }
-        return output_json_print(a);
-    }
+static json_object *
+list_json(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__ListGroupsResponse *r = resp;
+
+    return OUTPUT_JSON_ARRAY(r->groups, r->n_groups, json_group);
+}
+
+static int
+list_text(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__ListGroupsResponse *r = resp;
+
     printf("%-16s %-8s %s\n", "NAME", "DEVICES", "STATES");
-    for (size_t i = 0; i < resp->n_groups; i++) {
-        const VfioMigd__V1__Group *g = resp->groups[i];
+    for (size_t i = 0; i < r->n_groups; i++) {
+        const VfioMigd__V1__Group *g = r->groups[i];
+
         printf("%-16s %-8zu", g->name, g->n_device_ids);
         for (size_t k = 0; k < g->n_states; k++) {
             printf("%s%s", k ? "," : " ", output_state_name(g->states[k]));
@@ -318,90 +307,107 @@ group_list(Cli *cli, int argc, char **argv)
     return 0;
 }
 
+static const CliCall list_call = {
+    GROUP_CALL(ListGroups, list_groups),
+    .json = list_json,
+    .text = list_text,
+};
+
+/* ---- state */
+
 enum {
-    OPT_FORCE = OPT_COMMAND_FIRST + 32,
+    OPT_FORCE = CLI_OPT_COMMAND_FIRST,
 };
 
-static int
-group_state_parse(Cli *cli, int argc, char **argv, VfioMigd__V1__GroupTransitionRequest *req)
+static CliExit
+state_option(Cli *cli _unused_, int opt _unused_, const char *arg _unused_, void *args)
 {
-    static const struct option opts[] = {
-        {"force", no_argument, NULL, OPT_FORCE},
-        COMMANDS_GLOBAL_OPTIONS,
-        {},
-    };
-    int c;
+    *(bool *) args = true; /* --force is the only option of its own */
+    return CLI_GO_ON;
+}
 
-    commands_parse_begin();
-    while ((c = commands_next_option(cli, argc, argv, opts)) > 0) {
-        req->force = true; /* --force is the only option of our own */
-    }
-    if (c < 0) {
-        return c;
-    }
-    c = commands_check_positional(cli, argc, 2, 2);
-    if (c < 0) {
-        return c;
-    }
-    req->name = argv[optind];
-    return commands_parse_state(cli, argv[optind + 1], &req->target);
+static CliExit
+state_build(Cli *cli, void *args, void *request)
+{
+    VfioMigd__V1__GroupTransitionRequest *req = request;
+
+    req->force = *(bool *) args;
+    req->name = cli->args[0];
+    return cli_parse_state(cli, cli->args[1], &req->target);
+}
+
+static json_object *
+state_json(const void *req _unused_, const void *resp)
+{
+    return json_transition((const GroupTransition *) resp);
 }
 
 static int
-group_state(Cli *cli, int argc, char **argv)
+state_text(const void *req _unused_, const void *resp)
 {
-    VfioMigd__V1__GroupTransitionRequest req = VFIO_MIGD__V1__GROUP_TRANSITION_REQUEST__INIT;
-    _cleanup_message_ VfioMigd__V1__GroupTransitionResponse *resp = NULL;
-    RpcError err = {.code = GRPC_STATUS_UNKNOWN};
-    json_object *doc = NULL;
-    int r;
-
-    r = group_state_parse(cli, argc, argv, &req);
-    if (r < 0) {
-        return r;
-    }
-    r = commands_call_raw(cli, GROUP_METHOD("GroupTransition"), &req.base,
-                          &vfio_migd__v1__group_transition_response__descriptor,
-                          (ProtobufCMessage **) &resp, &err);
-    if (r >= 0) {
-        if (cli->json) {
-            return output_json_print(json_transition(resp));
-        }
-        print_transition(resp);
-        return 0;
-    }
-    /* A failed transition still says where every device ended: show it, then the error. */
-    if (resp && cli->json) {
-        doc = json_transition(resp);
-    } else if (resp) {
-        print_transition(resp);
-    }
-    return commands_report_call_error(cli, r, &err, doc);
+    print_transition((const GroupTransition *) resp);
+    return 0;
 }
 
-static const struct {
-    const char *name;
-    subcommand_fn run;
-} subcommands[] = {
-    {"create", group_create}, {"delete", group_delete}, {"show", group_show},
-    {"list", group_list},     {"state", group_state},
+static const CliCall state_call = {
+    GROUP_CALL(GroupTransition, group_transition),
+    .build = state_build,
+    .json = state_json,
+    .text = state_text,
+    .partial_text = state_text, /* a failed transition still says where every device ended */
 };
 
-int
-commands_group(Cli *cli, int argc, char **argv)
+/* ---- the command */
+
+static const CliCommand subcommands[] = {
+    {.name = "create", .min_args = 2, .max_args = 1 + 256, .call = &create_call},
+    {.name = "delete", .min_args = 1, .max_args = 1, .call = &delete_call},
+    {.name = "show", .min_args = 1, .max_args = 1, .call = &show_call},
+    {.name = "list", .call = &list_call},
+    {
+        .name = "state",
+        .min_args = 2,
+        .max_args = 2,
+        .options = (const struct option[]) {
+            {"force", no_argument, NULL, OPT_FORCE},
+            {},
+        },
+        .args_size = sizeof(bool),
+        .option = state_option,
+        .call = &state_call,
+    },
+};
+
+/* argv[1] is the subcommand; everything after it is the subcommand's. */
+static CliExit
+group_dispatch(Cli *cli, int argc, char **argv)
 {
     if (argc < 2) {
-        return commands_usage_error(cli, "missing subcommand: create, delete, show, list or state");
+        return cli_usage_error(cli, "missing subcommand: create, delete, show, list or state");
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        commands_print_help(cli->command, stdout);
-        return -ECANCELED;
+        return cli_help(cli);
     }
     for (size_t i = 0; i < ELEMENTSOF(subcommands); i++) {
         if (strcmp(argv[1], subcommands[i].name) == 0) {
-            return subcommands[i].run(cli, argc - 1, argv + 1);
+            return cli_run_command(cli, &subcommands[i], argc - 1, argv + 1);
         }
     }
-    return commands_usage_error(cli, "unknown subcommand '%s' (create, delete, show, list, state)",
-                                argv[1]);
+    return cli_usage_error(cli, "unknown subcommand '%s' (create, delete, show, list, state)",
+                           argv[1]);
 }
+
+const CliCommand group_commands_group = {
+    .name = "group",
+    .usage = "create NAME ID... | delete NAME | show NAME | list | state NAME TARGET [--force]",
+    .summary = "Manage groups: the devices of one VM, moved together P2P-safely",
+    .help = "  create NAME ID...     make a group of attached devices (each in one group at most)\n"
+            "  delete NAME           delete a group; its devices stay attached\n"
+            "  show NAME             devices, states and the last transition's timeline\n"
+            "  list                  every group\n"
+            "  state NAME TARGET     move every device to TARGET: to a P2P state first, barrier,\n"
+            "                        then TARGET (and the reverse when resuming); rolls back on\n"
+            "                        failure and prints where every device ended\n"
+            "  --force               allow a group where some device lacks P2P (best-effort order)\n",
+    .dispatch = group_dispatch,
+};

@@ -9,6 +9,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,23 @@ output_duration(uint64_t us, char *buf, size_t size)
                             (unsigned long long) (s % 86400 / 3600));
         }
     }
+    return buf;
+}
+
+/* A rate from the daemon in whole bytes per second: nobody needs the fraction, and a value
+ * that is not a sane number (NaN, negative, beyond uint64) shows as 0. */
+static uint64_t
+rate_bytes(double rate)
+{
+    return isfinite(rate) && rate > 0 && rate < 1.8e19 ? (uint64_t) (rate + 0.5) : 0;
+}
+
+char *
+output_rate(double rate, char *buf, size_t size)
+{
+    char b[32];
+
+    (void) snprintf(buf, size, "%s/s", strutil_format_bytes(rate_bytes(rate), b, sizeof(b)));
     return buf;
 }
 
@@ -262,6 +280,12 @@ output_json_arcs(VfioMigd__V1__Arc *const *arcs, size_t n_arcs)
         output_json_append(a, json_object_new_string(buf));
     }
     return a;
+}
+
+json_object *
+output_json_rate(double rate)
+{
+    return json_object_new_uint64(rate_bytes(rate));
 }
 
 json_object *
@@ -471,16 +495,22 @@ output_progress_clear(FILE *f)
 /* ---- errors */
 
 void
+output_verror(const char *command, const char *fmt, va_list ap)
+{
+    (void) fflush(stdout); /* keep the order of what was printed before */
+    fprintf(stderr, "vfio-migctl: %s: ", command);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void
 output_error(const char *command, const char *fmt, ...)
 {
     va_list ap;
 
-    (void) fflush(stdout); /* keep the order of what was printed before */
-    fprintf(stderr, "vfio-migctl: %s: ", command);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    output_verror(command, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void

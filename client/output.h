@@ -15,6 +15,7 @@
  */
 
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,9 @@ const char *output_state_name(VfioMigd__V1__DeviceState s);
 char *output_flags_string(uint32_t flags, char *buf, size_t size);
 /* "850 us", "12.4 ms", "3.25 s", "2m 05s", "3h 07m", "2d 04h". Returns @buf. */
 char *output_duration(uint64_t us, char *buf, size_t size);
+/* A rate in bytes per second as "28.8 MiB/s" (whole bytes; not a sane number: "0 B/s").
+ * Returns @buf. */
+char *output_rate(double rate, char *buf, size_t size);
 /* The arcs as people read them: "running -> running_p2p -> stop"; a gap between two arcs
  * (one's end is not the next one's start) is shown as ", ". "-" when there is none. */
 void output_arc_chain(FILE *f, VfioMigd__V1__Arc *const *arcs, size_t n_arcs);
@@ -60,6 +64,7 @@ json_object *output_json_state(VfioMigd__V1__DeviceState s);
 json_object *output_json_flags(uint32_t flags);                 /* ["stop_copy", "p2p"] */
 json_object *output_json_arcs(VfioMigd__V1__Arc *const *arcs, size_t n_arcs); /* ["a->b"] */
 json_object *output_json_ms(uint64_t us);                       /* milliseconds, 3 decimals */
+json_object *output_json_rate(double rate);                     /* whole bytes per second */
 /* The device as documented in docs/cli.md ("show"): fixed keys, "stats", "properties", and
  * each property again at the top level unless its key is taken. */
 json_object *output_json_device(const VfioMigd__V1__Device *d);
@@ -67,6 +72,17 @@ json_object *output_json_device(const VfioMigd__V1__Device *d);
 void output_json_set(json_object *o, const char *key, json_object *v);
 /* Appends @v to the array @a, taking @v. */
 void output_json_append(json_object *a, json_object *v);
+/* A JSON array of @fn(@items[i]) for each of the @n items: a list of messages as JSON
+ * (output_json_device), of strings (json_object_new_string), ... */
+#define OUTPUT_JSON_ARRAY(items, n, fn)                                                            \
+    ({                                                                                             \
+        json_object *array_ = json_object_new_array();                                             \
+                                                                                                   \
+        for (size_t i_ = 0; i_ < (n); i_++) {                                                      \
+            output_json_append(array_, fn((items)[i_]));                                           \
+        }                                                                                          \
+        array_;                                                                                    \
+    })
 /* Prints @o as the invocation's JSON document on stdout and releases it. -ENOMEM when @o
  * is NULL (a build ran out of memory), -EIO when stdout fails. */
 int output_json_print(json_object *o);
@@ -91,6 +107,7 @@ void output_progress_clear(FILE *f);
 
 /* "vfio-migctl: <command>: <message>" on stderr. */
 void output_error(const char *command, const char *fmt, ...) _printf_(2, 3);
+void output_verror(const char *command, const char *fmt, va_list ap) _printf_(2, 0);
 /* A failed call: "vfio-migctl: <command>: <message> (<STATUS>)" on stderr and, when @doc is
  * not NULL (--json), @doc with "error" and "code" added as the JSON document on stdout.
  * Takes @doc. */

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * output_migration — see output_migration.h. Protocol enums become names through the tables
+ * below (a number this client does not know shows as "unknown"); sizes, rates and durations
+ * go through output.h, so they look the same as everywhere else.
+ */
+#include "output_migration.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "output.h"
+#include "util/macro.h"
+#include "util/strutil.h"
+
+#define MIGRATION_STATE_ACTIVE "active"
+#define MIGRATION_STATE_COMPLETED "completed"
+
+typedef VfioMigd__V1__Migration Migration;
+typedef VfioMigd__V1__DeviceProgress DeviceProgress;
+
+/* ---- names */
+
+static const char *const phase_names[] = {
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_UNSPECIFIED] = "unknown",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_WAITING] = "waiting",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_CONNECTING] = "connecting",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_PRECOPY] = "precopy",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_READY] = "ready",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_SWITCHOVER] = "switchover",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_COMPLETING] = "completing",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_COMPLETED] = "completed",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_ROLLING_BACK] = "rolling_back",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_FAILED] = "failed",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_CANCELLED] = "cancelled",
+};
+static_assert(ELEMENTSOF(phase_names) ==
+                  VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_CANCELLED + 1,
+              "phase_names out of sync with MigrationPhase");
+
+static const char *const role_names[] = {
+    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_UNSPECIFIED] = "unknown",
+    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_SOURCE] = "source",
+    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_DESTINATION] = "destination",
+    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_SAVE] = "save",
+    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_RESTORE] = "restore",
+};
+static_assert(ELEMENTSOF(role_names) == VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_RESTORE + 1,
+              "role_names out of sync with MigrationRole");
+
+static const char *const subject_names[] = {
+    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_ANY] = "unknown",
+    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_GROUP] = "group",
+    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE] = "device",
+};
+
+/* Option values as users type them; the index is the protocol's number. */
+/* Option values as users type them; the index is the protocol's number. */
+const char *const output_migration_precopy_names[2] = {
+    [VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO] = "auto",
+    [VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_OFF] = "off",
+};
+const char *const output_migration_switchover_names[2] = {
+    [VFIO_MIGD__V1__SWITCHOVER_MODE__SWITCHOVER_AUTO] = "auto",
+    [VFIO_MIGD__V1__SWITCHOVER_MODE__SWITCHOVER_MANUAL] = "manual",
+};
+
+/* names[v], or "unknown" for a number this client does not know. */
+static const char *
+name_of(const char *const *names, size_t n, int v)
+{
+    return v >= 0 && (size_t) v < n && names[v] ? names[v] : "unknown";
+}
+
+#define PHASE_NAME(p) name_of(phase_names, ELEMENTSOF(phase_names), (int) (p))
+#define ROLE_NAME(r) name_of(role_names, ELEMENTSOF(role_names), (int) (r))
+#define SUBJECT_NAME(v) name_of(subject_names, ELEMENTSOF(subject_names), (int) (v))
+#define PRECOPY_NAME(v)                                                                            \
+    name_of(output_migration_precopy_names, ELEMENTSOF(output_migration_precopy_names), (int) (v))
+#define SWITCHOVER_NAME(v)                                                                         \
+    name_of(output_migration_switchover_names, ELEMENTSOF(output_migration_switchover_names),      \
+            (int) (v))
+
+const char *
+output_migration_phase(VfioMigd__V1__MigrationPhase phase)
+{
+    return PHASE_NAME(phase);
+}
+
+const char *
+output_migration_role(VfioMigd__V1__MigrationRole role)
+{
+    return ROLE_NAME(role);
+}
+
+bool
+output_migration_is_active(const Migration *m)
+{
+    return strcmp(m->state, MIGRATION_STATE_ACTIVE) == 0;
+}
+
+bool
+output_migration_is_completed(const Migration *m)
+{
+    return strcmp(m->state, MIGRATION_STATE_COMPLETED) == 0;
+}
+
+/* ---- JSON */
+
+static json_object *
+json_device_progress(const DeviceProgress *d)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "id", json_object_new_string(d->id));
+    output_json_set(o, "state", output_json_state(d->state));
+    output_json_set(o, "bytes", json_object_new_uint64(d->bytes));
+    output_json_set(o, "precopy_bytes", json_object_new_uint64(d->precopy_bytes));
+    output_json_set(o, "stopcopy_bytes", json_object_new_uint64(d->stopcopy_bytes));
+    output_json_set(o, "initial_bytes", json_object_new_uint64(d->initial_bytes));
+    output_json_set(o, "dirty_bytes", json_object_new_uint64(d->dirty_bytes));
+    output_json_set(o, "rate", output_json_rate(d->rate));
+    output_json_set(o, "estimate_remaining", json_object_new_uint64(d->estimate_remaining));
+    output_json_set(o, "done", json_object_new_boolean(d->done));
+    output_json_set(o, "error", json_object_new_string(d->error));
+    return o;
+}
+
+/* The options as the daemon reports them; 0 means "the daemon's default" (migrations.proto). */
+static json_object *
+json_options(const VfioMigd__V1__MigrationOptions *opt)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "precopy", json_object_new_string(PRECOPY_NAME(opt->precopy)));
+    output_json_set(o, "switchover", json_object_new_string(SWITCHOVER_NAME(opt->switchover)));
+    output_json_set(o, "max_precopy_ms", json_object_new_uint64(opt->max_precopy_ms));
+    output_json_set(o, "downtime_target_ms", json_object_new_uint64(opt->downtime_target_ms));
+    output_json_set(o, "bandwidth_limit", json_object_new_uint64(opt->bandwidth_limit));
+    output_json_set(o, "timeout_ms", json_object_new_uint64(opt->timeout_ms));
+    return o;
+}
+
+/* The one JSON form of a migration, used by every command (docs/cli.md). */
+json_object *
+output_migration_json(const Migration *m)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "id", json_object_new_string(m->id));
+    output_json_set(o, "role", json_object_new_string(ROLE_NAME(m->role)));
+    output_json_set(o, "subject", json_object_new_string(SUBJECT_NAME(m->subject)));
+    output_json_set(o, "group", json_object_new_string(m->group));
+    output_json_set(o, "phase", json_object_new_string(PHASE_NAME(m->phase)));
+    output_json_set(o, "state", json_object_new_string(m->state));
+    output_json_set(o, "peer", json_object_new_string(m->peer));
+    output_json_set(o, "bytes", json_object_new_uint64(m->bytes));
+    output_json_set(o, "estimate_remaining", json_object_new_uint64(m->estimate_remaining));
+    output_json_set(o, "rate", output_json_rate(m->rate));
+    output_json_set(o, "elapsed_ms", output_json_ms(m->elapsed_us));
+    output_json_set(o, "precopy_ms", output_json_ms(m->precopy_us));
+    output_json_set(o, "downtime_ms", output_json_ms(m->downtime_us));
+    if (m->error[0]) {
+        output_json_set(o, "error", json_object_new_string(m->error));
+    }
+    output_json_set(o, "auto_resume", json_object_new_boolean(m->auto_resume));
+    output_json_set(o, "started_unix_ms", json_object_new_uint64(m->started_unix_ms));
+    if (m->options) {
+        output_json_set(o, "options", json_options(m->options));
+    }
+    output_json_set(o, "devices",
+                    OUTPUT_JSON_ARRAY(m->devices, m->n_devices, json_device_progress));
+    return o;
+}
+
+/* ---- text */
+
+/* "120 MiB / 340 MiB": moved, and moved plus the daemon's estimate of what remains. */
+char *
+output_migration_moved(const Migration *m, char *buf, size_t size)
+{
+    char moved[32], total[32];
+
+    (void) snprintf(buf, size, "%s / %s", strutil_format_bytes(m->bytes, moved, sizeof(moved)),
+                    strutil_format_bytes(m->bytes + m->estimate_remaining, total, sizeof(total)));
+    return buf;
+}
+
+/* Percentage of moved in moved + remaining; 0 while nothing is known. */
+unsigned
+output_migration_percent(const Migration *m)
+{
+    uint64_t total = m->bytes + m->estimate_remaining;
+
+    return total ? (unsigned) ((double) m->bytes * 100.0 / (double) total) : 0;
+}
+
+/* Every device's progress: all the columns for a migration in flight (job), the data moved
+ * and the outcome for one that ended. */
+int
+output_migration_devices(const Migration *m, bool in_flight)
+{
+    _cleanup_(output_table_freep) OutputTable *t = NULL;
+
+    t = in_flight ? output_table_new(10, "DEVICE", "STATE", "BYTES", "PRE-COPY", "STOP-COPY",
+                                     "INITIAL", "DIRTY", "RATE", "REMAINING", "ERROR")
+                  : output_table_new(6, "DEVICE", "STATE", "BYTES", "PRE-COPY", "STOP-COPY",
+                                     "ERROR");
+    if (!t) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n_devices; i++) {
+        const DeviceProgress *d = m->devices[i];
+        char bytes[32], pre[32], stop[32], initial[32], dirty[32], rate[40], rem[32];
+        const char *error = d->error[0] ? d->error : "-";
+        int r;
+
+        (void) strutil_format_bytes(d->bytes, bytes, sizeof(bytes));
+        (void) strutil_format_bytes(d->precopy_bytes, pre, sizeof(pre));
+        (void) strutil_format_bytes(d->stopcopy_bytes, stop, sizeof(stop));
+        if (in_flight) {
+            r = output_table_add(t, d->id, output_state_name(d->state), bytes, pre, stop,
+                                 strutil_format_bytes(d->initial_bytes, initial, sizeof(initial)),
+                                 strutil_format_bytes(d->dirty_bytes, dirty, sizeof(dirty)),
+                                 output_rate(d->rate, rate, sizeof(rate)),
+                                 d->done ? "done"
+                                         : strutil_format_bytes(d->estimate_remaining, rem, sizeof(rem)),
+                                 error);
+        } else {
+            r = output_table_add(t, d->id, output_state_name(d->state), bytes, pre, stop, error);
+        }
+        if (r < 0) {
+            return r;
+        }
+    }
+    output_table_print(t, stdout);
+    return 0;
+}
+
+/* "default" for the 0 that asks for the daemon's own value. */
+static const char *
+format_option_ms(uint32_t ms, char *buf, size_t size)
+{
+    if (ms == 0) {
+        return "default";
+    }
+    return output_duration((uint64_t) ms * 1000, buf, size);
+}
+
+static void
+print_options(const VfioMigd__V1__MigrationOptions *opt)
+{
+    char maxpre[32], downtime[32], timeout[32], bw[40];
+
+    if (opt->bandwidth_limit) {
+        (void) output_rate((double) opt->bandwidth_limit, bw, sizeof(bw));
+    } else {
+        (void) snprintf(bw, sizeof(bw), "unlimited");
+    }
+    output_field("options", "precopy %s, switchover %s, max pre-copy %s, downtime target %s, "
+                 "bandwidth %s, peer timeout %s", PRECOPY_NAME(opt->precopy),
+                 SWITCHOVER_NAME(opt->switchover),
+                 format_option_ms(opt->max_precopy_ms, maxpre, sizeof(maxpre)),
+                 format_option_ms(opt->downtime_target_ms, downtime, sizeof(downtime)), bw,
+                 format_option_ms(opt->timeout_ms, timeout, sizeof(timeout)));
+}
+
+/* "key: value" lines and the device table (job, switchover, cancel). */
+int
+output_migration_fields(const Migration *m)
+{
+    char buf[64], started[64];
+    time_t t = (time_t) (m->started_unix_ms / 1000);
+    struct tm tm;
+
+    output_field("id", "%s", m->id);
+    output_field("role", "%s", ROLE_NAME(m->role));
+    output_field("group", "%s", m->group);
+    output_field("phase", "%s", PHASE_NAME(m->phase));
+    output_field("state", "%s", m->state);
+    output_field("peer", "%s", m->peer[0] ? m->peer : "-");
+    if (m->started_unix_ms && localtime_r(&t, &tm)) {
+        (void) strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S %z", &tm);
+        output_field("started", "%s", started);
+    }
+    output_field("bytes", "%s (%llu bytes)", strutil_format_bytes(m->bytes, buf, sizeof(buf)),
+                 (unsigned long long) m->bytes);
+    output_field("remaining", "%s (estimate)", strutil_format_bytes(m->estimate_remaining, buf,
+                                                             sizeof(buf)));
+    output_field("rate", "%s", output_rate(m->rate, buf, sizeof(buf)));
+    output_field("elapsed", "%s", output_duration(m->elapsed_us, buf, sizeof(buf)));
+    output_field("pre-copy", "%s",
+                 m->precopy_us ? output_duration(m->precopy_us, buf, sizeof(buf)) : "-");
+    output_field("downtime", "%s",
+                 m->downtime_us ? output_duration(m->downtime_us, buf, sizeof(buf)) : "-");
+    if (m->role == VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_DESTINATION) {
+        output_field("auto resume", "%s", m->auto_resume ? "yes" : "no");
+    }
+    if (m->options) {
+        print_options(m->options);
+    }
+    if (m->error[0]) {
+        output_field("error", "%s", m->error);
+    }
+    if (m->n_devices == 0) {
+        return 0;
+    }
+    putchar('\n');
+    return output_migration_devices(m, /* in_flight= */ output_migration_is_active(m));
+}
+
+/* How a finished migration ended, for a line of text: "completed: 340 MiB in 2.31 s
+ * (pre-copy 1.20 s, downtime 120 ms)", "failed after 1.20 s: <error>". */
+char *
+output_migration_outcome(const Migration *m, char *buf, size_t size)
+{
+    char bytes[32], elapsed[32], pre[32], down[32];
+
+    (void) output_duration(m->elapsed_us, elapsed, sizeof(elapsed));
+    if (output_migration_is_completed(m)) {
+        (void) snprintf(buf, size, "completed: %s in %s (pre-copy %s, downtime %s)",
+                        strutil_format_bytes(m->bytes, bytes, sizeof(bytes)), elapsed,
+                        output_duration(m->precopy_us, pre, sizeof(pre)),
+                        output_duration(m->downtime_us, down, sizeof(down)));
+    } else if (strcmp(PHASE_NAME(m->phase), m->state) == 0) {
+        (void) snprintf(buf, size, "%s after %s%s%s", m->state, elapsed,
+                        m->error[0] ? ": " : "", m->error);
+    } else {
+        (void) snprintf(buf, size, "%s after %s in phase %s%s%s", m->state, elapsed,
+                        PHASE_NAME(m->phase), m->error[0] ? ": " : "", m->error);
+    }
+    return buf;
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * system_commands — `vfio-migctl health` (grpc.health.v1.Health/Check) and `version`
+ * (vfio_migd.v1.SystemService/GetVersion): what any daemon answers, whatever its devices.
+ * `version` prints the client's own version first, so that it is known even when the daemon
+ * cannot be reached.
+ */
+
+#include "system_commands.h"
+
+#include <string.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "output.h"
+#include "vfio_migd/v1/system.pb-c.h"
+
+/* ---- health */
+
+typedef Grpc__Health__V1__HealthCheckResponse HealthCheckResponse;
+
+/* grpc.health.v1 ServingStatus: the name printed, and its JSON spelling. */
+static const struct {
+    const char *name;
+    const char *json;
+} serving_status[] = {
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__UNKNOWN] = {"UNKNOWN", "unknown"},
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING] = {"SERVING", "serving"},
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING] =
+        {"NOT_SERVING", "not_serving"},
+    [GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN] =
+        {"SERVICE_UNKNOWN", "service_unknown"},
+};
+
+/* The index into serving_status[]: UNKNOWN for a status this client does not know. */
+static size_t
+health_status(const void *resp)
+{
+    size_t status = (size_t) ((const HealthCheckResponse *) resp)->status;
+
+    return status < ELEMENTSOF(serving_status) ? status : 0;
+}
+
+static CliExit
+health_build(Cli *cli, void *args _unused_, void *req)
+{
+    ((Grpc__Health__V1__HealthCheckRequest *) req)->service = cli->n_args ? cli->args[0] : "";
+    return CLI_GO_ON;
+}
+
+static json_object *
+health_json(const void *req, const void *resp)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "service", json_object_new_string(
+                                      ((const Grpc__Health__V1__HealthCheckRequest *) req)->service));
+    output_json_set(o, "status", json_object_new_string(serving_status[health_status(resp)].json));
+    return o;
+}
+
+static int
+health_text(const void *req _unused_, const void *resp)
+{
+    printf("%s\n", serving_status[health_status(resp)].name);
+    return 0;
+}
+
+/* Anything but SERVING is an answer, not a failed call: exit 1, with nothing more to say than
+ * the status just printed. */
+static CliExit
+health_outcome(const void *resp)
+{
+    return ((const HealthCheckResponse *) resp)->status ==
+                   GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+               ? CLI_EXIT_OK
+               : CLI_EXIT_FAILED;
+}
+
+static const CliCall health_call = {
+    .method = "/grpc.health.v1.Health/Check",
+    .request = &grpc__health__v1__health_check_request__descriptor,
+    .response = &grpc__health__v1__health_check_response__descriptor,
+    .build = health_build,
+    .json = health_json,
+    .text = health_text,
+    .outcome = health_outcome,
+};
+
+const CliCommand system_commands_health = {
+    .name = "health",
+    .usage = "[SERVICE]",
+    .summary = "Check the daemon's health (exit 0 only when SERVING)",
+    .help = "  SERVICE        '' (default: the whole daemon), vfio_migd.v1.DeviceService or\n"
+            "                 vfio_migd.v1.SystemService\n",
+    .max_args = 1,
+    .call = &health_call,
+};
+
+/* ---- version */
+
+static json_object *
+version_json(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__GetVersionResponse *v = resp;
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "client_version", json_object_new_string(VFIO_MIGD_VERSION));
+    output_json_set(o, "daemon_version", json_object_new_string(v->version));
+    output_json_set(o, "api", json_object_new_string(v->api));
+    output_json_set(o, "pid", json_object_new_uint64(v->pid));
+    output_json_set(o, "uptime_ms", json_object_new_uint64(v->uptime_ms));
+    output_json_set(o, "grpc_core", json_object_new_string(v->grpc_core_version));
+    output_json_set(o, "backends",
+                    OUTPUT_JSON_ARRAY(v->backends, v->n_backends, json_object_new_string));
+    return o;
+}
+
+static int
+version_text(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__GetVersionResponse *v = resp;
+    char uptime[32], backends[256] = "";
+
+    for (size_t i = 0; i < v->n_backends; i++) {
+        size_t used = strlen(backends);
+
+        (void) snprintf(backends + used, sizeof(backends) - used, "%s%s", i ? ", " : "",
+                        v->backends[i]);
+    }
+    output_field("daemon", "%s (api %s)", v->version, v->api);
+    output_field("pid", "%u", v->pid);
+    output_field("uptime", "%s", output_duration(v->uptime_ms * 1000, uptime, sizeof(uptime)));
+    output_field("grpc core", "%s", v->grpc_core_version);
+    output_field("backends", "%s", backends);
+    return 0;
+}
+
+static const CliCall version_call = {
+    CLI_METHOD("SystemService", GetVersion, get_version_request, get_version_response),
+    .json = version_json,
+    .text = version_text,
+};
+
+/* The client's version is printed whatever the daemon does (CONVENTIONS 23): as a line before
+ * the call, or in the JSON document of a failed one. */
+static CliExit
+version_run(Cli *cli, void *args)
+{
+    json_object *error_doc = NULL;
+
+    if (cli->json) {
+        error_doc = json_object_new_object();
+        output_json_set(error_doc, "client_version", json_object_new_string(VFIO_MIGD_VERSION));
+    } else {
+        output_field("client", "%s", VFIO_MIGD_VERSION);
+    }
+    return cli_run_call(cli, &version_call, args, error_doc);
+}
+
+const CliCommand system_commands_version = {
+    .name = "version",
+    .usage = "",
+    .summary = "Print the client's and the daemon's versions",
+    .run = version_run,
+};

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * system_commands — the rows of the commands any daemon answers (CONVENTIONS 23): health
+ * (grpc.health.v1) and version (SystemService).
+ *
+ * Used by:  main.c (the command table).
+ * Uses:     cli.h (rows, calls), output.h.
+ */
+
+#include "cli.h"
+
+extern const CliCommand system_commands_health;
+extern const CliCommand system_commands_version;
