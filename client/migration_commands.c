@@ -347,43 +347,22 @@ const CliCommand migration_commands_migrate = {
 
 /* ---- switchover, cancel, job: one call by id, the migration as the answer */
 
-#define BY_ID_CALL(method_)                                                                        \
+#define BY_ID_COMMAND(name_, method_, summary_)                                                    \
     {                                                                                              \
-        CLI_METHOD("MigrationService", method_, migration_id_request, migration_response),         \
-        .build = cli_build_name, .required = "migration", .json = migration_json,                 \
-        .text = migration_text,                                                                    \
+        .name = name_, .usage = "ID", .summary = summary_, .min_args = 1, .max_args = 1,           \
+        .call = &(const CliCall) {                                                                 \
+            CLI_METHOD("MigrationService", method_, migration_id_request, migration_response),     \
+            .build = cli_build_name, .required = "migration", .json = migration_json,              \
+            .text = migration_text,                                                                \
+        },                                                                                         \
     }
 
-static const CliCall switchover_call = BY_ID_CALL(Switchover);
-static const CliCall cancel_call = BY_ID_CALL(CancelMigration);
-static const CliCall job_call = BY_ID_CALL(GetMigration);
-
-const CliCommand migration_commands_switchover = {
-    .name = "switchover",
-    .usage = "ID",
-    .summary = "Switch a migration waiting in phase ready over now",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &switchover_call,
-};
-
-const CliCommand migration_commands_cancel = {
-    .name = "cancel",
-    .usage = "ID",
-    .summary = "Cancel a migration: the source group keeps running",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &cancel_call,
-};
-
-const CliCommand migration_commands_job = {
-    .name = "job",
-    .usage = "ID",
-    .summary = "Show one migration: phase, progress, timings, every device",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &job_call,
-};
+const CliCommand migration_commands_switchover =
+    BY_ID_COMMAND("switchover", Switchover, "Switch a migration waiting in phase ready over now");
+const CliCommand migration_commands_cancel =
+    BY_ID_COMMAND("cancel", CancelMigration, "Cancel a migration: the source group keeps running");
+const CliCommand migration_commands_job = BY_ID_COMMAND(
+    "job", GetMigration, "Show one migration: phase, progress, timings, every device");
 
 /* ---- jobs */
 

@@ -94,6 +94,14 @@ usage save a f --bogus
 usage path running stop --flags bogus
 assert_contains "$ERR" "bogus" "bad --flags: names the value"
 usage path running stop --flags
+# A flag given a value: named in words (getopt's own report was a raw option value, printed
+# as a control character).
+usage devices --json=1
+assert_contains "$ERR" "option '--json' takes no argument" "--json=1: the flag takes no argument"
+usage show dev0 --help=yes
+assert_contains "$ERR" "option '--help' takes no argument" "--help=yes: the flag takes no argument"
+usage migrate g --to a:1 --token t --wait=1
+assert_contains "$ERR" "option '--wait' takes no argument" "--wait=1: the flag takes no argument"
 
 # Bad state names are refused by the CLI, with the valid names.
 usage state dev0 nowhere
