@@ -551,6 +551,7 @@ cli_main(const CliCommand *const *commands, size_t n_commands, int argc, char **
     }
 
     r = cli_run_command(&cli, cli.command, argc - optind, argv + optind);
+    assert(r >= CLI_EXIT_OK && r <= CLI_EXIT_UNREACHABLE); /* a row ended with CLI_GO_ON */
     release_client(&cli);
     /* A full disk or a closed pipe must not pass for success; a --help that could not be
      * written still exits 0, as it always has. */

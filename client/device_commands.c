@@ -333,7 +333,9 @@ state_get_json(const void *req _unused_, const void *resp)
 static int
 state_get_text(const void *req _unused_, const void *resp)
 {
-    printf("%s\n", output_state_name(((const VfioMigd__V1__GetDeviceResponse *) resp)->device->state));
+    const Device *d = ((const VfioMigd__V1__GetDeviceResponse *) resp)->device;
+
+    printf("%s\n", output_state_name(d->state));
     return 0;
 }
 
@@ -357,14 +359,14 @@ state_set_build(Cli *cli, void *args _unused_, void *request)
 static json_object *
 state_set_json(const void *req, const void *resp)
 {
+    const VfioMigd__V1__SetDeviceStateRequest *q = req;
     const VfioMigd__V1__SetDeviceStateResponse *r = resp;
     json_object *o = json_object_new_object(), *times = json_object_new_array();
 
     for (size_t i = 0; i < r->n_arcs; i++) {
         output_json_append(times, json_object_new_uint64(r->arcs[i]->duration_us));
     }
-    output_json_set(o, "id",
-                    json_object_new_string(((const VfioMigd__V1__SetDeviceStateRequest *) req)->id));
+    output_json_set(o, "id", json_object_new_string(q->id));
     output_json_set(o, "state", output_json_state(r->state));
     output_json_set(o, "arcs", output_json_arcs(r->arcs, r->n_arcs));
     output_json_set(o, "arc_times_us", times);

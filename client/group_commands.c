@@ -408,6 +408,7 @@ const CliCommand group_commands_group = {
             "  state NAME TARGET     move every device to TARGET: to a P2P state first, barrier,\n"
             "                        then TARGET (and the reverse when resuming); rolls back on\n"
             "                        failure and prints where every device ended\n"
-            "  --force               allow a group where some device lacks P2P (best-effort order)\n",
+            "  --force               allow a group where some device lacks P2P (best-effort "
+            "order)\n",
     .dispatch = group_dispatch,
 };

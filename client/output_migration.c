@@ -226,7 +226,8 @@ output_migration_devices(const Migration *m, bool in_flight)
                                  strutil_format_bytes(d->dirty_bytes, dirty, sizeof(dirty)),
                                  output_rate(d->rate, rate, sizeof(rate)),
                                  d->done ? "done"
-                                         : strutil_format_bytes(d->estimate_remaining, rem, sizeof(rem)),
+                                         : strutil_format_bytes(d->estimate_remaining, rem,
+                                                                sizeof(rem)),
                                  error);
         } else {
             r = output_table_add(t, d->id, output_state_name(d->state), bytes, pre, stop, error);

@@ -50,10 +50,10 @@ health_build(Cli *cli, void *args _unused_, void *req)
 static json_object *
 health_json(const void *req, const void *resp)
 {
+    const Grpc__Health__V1__HealthCheckRequest *q = req;
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "service", json_object_new_string(
-                                      ((const Grpc__Health__V1__HealthCheckRequest *) req)->service));
+    output_json_set(o, "service", json_object_new_string(q->service));
     output_json_set(o, "status", json_object_new_string(serving_status[health_status(resp)].json));
     return o;
 }
