@@ -211,12 +211,14 @@ transfer_partial_text(const void *req _unused_, const void *resp)
     return is_device_transfer(m) ? 0 : output_migration_fields(m);
 }
 
-/* ---- save */
+/* ---- the commands */
 
+/* FILE made absolute, then the SaveRequest or RestoreRequest from the arguments. */
 static CliExit
-save_build(Cli *cli, void *args, void *request)
+transfer_build(Cli *cli, void *args, void *request)
 {
-    VfioMigd__V1__SaveRequest *req = request;
+    VfioMigd__V1__SaveRequest *save = request;
+    VfioMigd__V1__RestoreRequest *restore = request;
     TransferArgs *a = args;
     CliExit r;
 
@@ -224,22 +226,27 @@ save_build(Cli *cli, void *args, void *request)
     if (r != CLI_GO_ON) {
         return r;
     }
-    req->name = cli->args[0];
-    req->path = a->path;
-    req->overwrite = a->overwrite;
-    req->resume = a->resume;
-    req->subject = a->subject;
+    if (is_save(request)) {
+        save->name = cli->args[0];
+        save->path = a->path;
+        save->overwrite = a->overwrite;
+        save->resume = a->resume;
+        save->subject = a->subject;
+    } else {
+        restore->name = cli->args[0];
+        restore->path = a->path;
+        restore->stop = a->stop;
+        restore->subject = a->subject;
+    }
     return CLI_GO_ON;
 }
 
-static const CliCall save_call = {
-    CLI_METHOD("MigrationService", Save, save_request, migration_response),
-    .build = save_build,
-    .required = "migration",
-    .json = transfer_json,
-    .text = transfer_text,
-    .partial_text = transfer_partial_text,
-};
+#define TRANSFER_CALL(method_, request_)                                                           \
+    &(const CliCall) {                                                                             \
+        CLI_METHOD("MigrationService", method_, request_, migration_response),                     \
+        .build = transfer_build, .required = "migration", .json = transfer_json,                   \
+        .text = transfer_text, .partial_text = transfer_partial_text,                              \
+    }
 
 const CliCommand save_commands_save = {
     .name = "save",
@@ -259,37 +266,8 @@ const CliCommand save_commands_save = {
     },
     .args_size = sizeof(TransferArgs),
     .option = transfer_option,
-    .call = &save_call,
+    .call = TRANSFER_CALL(Save, save_request),
     .args_done = transfer_args_done,
-};
-
-/* ---- restore */
-
-static CliExit
-restore_build(Cli *cli, void *args, void *request)
-{
-    VfioMigd__V1__RestoreRequest *req = request;
-    TransferArgs *a = args;
-    CliExit r;
-
-    r = absolute_path(cli, cli->args[1], &a->path);
-    if (r != CLI_GO_ON) {
-        return r;
-    }
-    req->name = cli->args[0];
-    req->path = a->path;
-    req->stop = a->stop;
-    req->subject = a->subject;
-    return CLI_GO_ON;
-}
-
-static const CliCall restore_call = {
-    CLI_METHOD("MigrationService", Restore, restore_request, migration_response),
-    .build = restore_build,
-    .required = "migration",
-    .json = transfer_json,
-    .text = transfer_text,
-    .partial_text = transfer_partial_text,
 };
 
 const CliCommand save_commands_restore = {
@@ -308,6 +286,6 @@ const CliCommand save_commands_restore = {
     },
     .args_size = sizeof(TransferArgs),
     .option = transfer_option,
-    .call = &restore_call,
+    .call = TRANSFER_CALL(Restore, restore_request),
     .args_done = transfer_args_done,
 };
