@@ -7,7 +7,8 @@
  * protocol values into the names users type (lower-case kernel state names, flag names) and
  * computes nothing else.
  *
- * Used by:  commands.c, group_commands.c, migration_commands.c (progress line: migrate --wait).
+ * Used by:  cli.c (the error format, the JSON document), every *_commands.c,
+ *           output_migration.c, follow.c (progress line: migrate --wait).
  * Uses:     core/fsm.h (state and flag names), util/strutil.h (byte sizes), json-c.
  * Threads:  single-threaded (stdout/stderr).
  * Errors:   negative errno; JSON builders return NULL only when out of memory, and every
