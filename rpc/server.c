@@ -13,7 +13,7 @@
  */
 #include "server.h"
 
-#include <fcntl.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/log.h>
@@ -21,12 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "client.h" /* RPC_RESULT_TRAILER */
+#include "listener.h"
 #include "pb.h"
 #include "status.h"
 #include "util/cleanup.h"
@@ -93,11 +91,7 @@ struct RpcServer {
     size_t n_methods;
     rpc_admit_fn admit;
     void *userdata;
-    char *socket_path;
-    unsigned socket_mode;
-    bool socket_gid_set;
-    gid_t socket_gid;
-    int lock_fd;
+    RpcListener *listener; /* the API socket; accepts connections and hands them to gRPC */
 
     uv_thread_t cq_thread;
     bool cq_thread_started;
@@ -671,6 +665,8 @@ rpc_server_shutdown(RpcServer *s, void (*done)(void *userdata), void *userdata)
     s->shutting_down = true;
     s->done = done;
     s->done_userdata = userdata;
+    /* First: no connection may be handed to a server that is shutting down. */
+    rpc_listener_stop(s->listener);
     s->shutdown_tag.complete = on_tag_shutdown;
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
     (void) uv_timer_start(&s->grace_timer, on_grace_expired, SHUTDOWN_GRACE_MS, 0);
@@ -685,132 +681,50 @@ rpc_server_free(RpcServer *s)
     if (s->creds) {
         grpc_server_credentials_release(s->creds);
     }
-    if (s->socket_path && s->lock_fd >= 0) {
-        (void) unlink(s->socket_path);
-    }
-    if (s->lock_fd >= 0) {
-        (void) close(s->lock_fd);
-    }
+    rpc_listener_free(s->listener);
     uv_mutex_destroy(&s->lock);
     free(s->method_handles);
-    free(s->socket_path);
     free(s);
     return NULL;
 }
 
 /* ---- start-up ---- */
 
+/* The gRPC server with the method table; it listens on nothing itself: the listener hands it
+ * each connection (grpc-core.md §6). */
 static int
-mkdir_parents(const char *path)
-{
-    _cleanup_free_ char *dir = strdup(path);
-    char *slash;
-
-    if (!dir) {
-        return -ENOMEM;
-    }
-    for (slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-            return -errno;
-        }
-        *slash = '/';
-    }
-    return 0;
-}
-
-/* gRPC silently unlinks an existing socket file when binding (grpc-core.md pitfall 4), so a
- * second daemon would steal the path from a running one: an flock next to it prevents that. */
-static int
-server_take_lock(RpcServer *s, char *err, size_t err_size)
-{
-    _cleanup_free_ char *lock_path = NULL;
-    char pid_text[32] = "";
-    int r;
-
-    if (asprintf(&lock_path, "%s.lock", s->socket_path) < 0) {
-        return -ENOMEM;
-    }
-    r = mkdir_parents(lock_path);
-    if (r < 0) {
-        (void) snprintf(err, err_size, "cannot create the directory of '%s': %s", s->socket_path,
-                        strerror(-r));
-        return r;
-    }
-    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (s->lock_fd < 0) {
-        r = -errno;
-        (void) snprintf(err, err_size, "cannot open lock file '%s': %s", lock_path, strerror(-r));
-        return r;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        r = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
-        ssize_t n = pread(s->lock_fd, pid_text, sizeof(pid_text) - 1, 0);
-        pid_text[n > 0 ? n : 0] = '\0';
-        pid_text[strcspn(pid_text, "\n")] = '\0';
-        (void) snprintf(err, err_size, "another vfio-migd%s%s%s already serves '%s'",
-                        *pid_text ? " (pid " : "", pid_text, *pid_text ? ")" : "", s->socket_path);
-        (void) close(s->lock_fd);
-        s->lock_fd = -EBADF;
-        return r;
-    }
-    (void) snprintf(pid_text, sizeof(pid_text), "%d\n", (int) getpid());
-    if (ftruncate(s->lock_fd, 0) < 0 || pwrite(s->lock_fd, pid_text, strlen(pid_text), 0) < 0) {
-        log_warning_errno(-errno, "Cannot record our pid in '%s', ignoring: %m", lock_path);
-    }
-    return 0;
-}
-
-/* Who may call: the socket's group and mode (the configuration's [api] socket_group and
- * socket_mode; never world-accessible, DESIGN §12). A socket that cannot be given them is
- * not served: it would let in others than the administrator meant, or keep out operators. */
-static int
-server_set_permissions(RpcServer *s, char *err, size_t err_size)
-{
-    int r;
-
-    if (s->socket_gid_set && chown(s->socket_path, (uid_t) -1, s->socket_gid) < 0) {
-        r = -errno;
-        (void) snprintf(err, err_size, "cannot give the socket '%s' to group %u: %s (the daemon "
-                        "must run as root or be a member of that group)", s->socket_path,
-                        (unsigned) s->socket_gid, strerror(-r));
-        return r;
-    }
-    if (chmod(s->socket_path, s->socket_mode) < 0) {
-        r = -errno;
-        (void) snprintf(err, err_size, "cannot set the mode of the socket '%s' to %04o: %s",
-                        s->socket_path, s->socket_mode, strerror(-r));
-        return r;
-    }
-    return 0;
-}
-
-static int
-server_bind(RpcServer *s, char *err, size_t err_size)
+server_create(RpcServer *s)
 {
     grpc_arg arg = {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
                     .value.integer = RPC_MAX_REQUEST_SIZE};
     grpc_channel_args args = {.num_args = 1, .args = &arg};
-    _cleanup_free_ char *address = NULL;
 
     s->server = grpc_server_create(&args, NULL);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     s->method_handles = calloc(s->n_methods, sizeof(void *));
-    if (!s->method_handles || asprintf(&address, "unix:%s", s->socket_path) < 0) {
+    if (!s->method_handles) {
         return -ENOMEM;
     }
     for (size_t i = 0; i < s->n_methods; i++) {
         s->method_handles[i] = grpc_server_register_method(
             s->server, s->methods[i].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     }
+    /* The only kind add_channel_from_fd takes (grpc-core.md §6): the socket's mode and the
+     * callers' credentials are the protection. */
     s->creds = grpc_insecure_server_credentials_create();
-    if (grpc_server_add_http2_port(s->server, address, s->creds) == 0) {
-        (void) snprintf(err, err_size, "cannot listen on '%s' (check the directory's permissions)",
-                        s->socket_path);
-        return -EADDRNOTAVAIL;
-    }
-    return server_set_permissions(s, err, err_size);
+    return 0;
+}
+
+/* A connection the listener accepted: gRPC owns @fd from here on, and names calls on it
+ * "fd:<fd>" (rpc_call_peer_cred). */
+static void
+on_connection(int fd, const struct ucred *cred, void *userdata)
+{
+    RpcServer *s = userdata;
+
+    (void) cred;
+    grpc_server_add_channel_from_fd(s->server, fd, s->creds);
 }
 
 static void
@@ -838,20 +752,11 @@ grpc_log_to_ours(gpr_log_func_args *args)
 
 /* A server that holds nothing yet but its configuration. */
 static int
-server_alloc(uv_loop_t *loop, const RpcServerConfig *cfg, RpcServer **ret, char *err,
-             size_t err_size)
+server_alloc(uv_loop_t *loop, const RpcServerConfig *cfg, RpcServer **ret)
 {
-    size_t max = sizeof(((struct sockaddr_un *) NULL)->sun_path);
-    RpcServer *s;
+    RpcServer *s = calloc(1, sizeof(*s));
 
-    if (strlen(cfg->socket_path) >= max) {
-        (void) snprintf(err, err_size, "the socket path '%s' is longer than the %zu bytes a unix "
-                        "socket address holds; choose a shorter one", cfg->socket_path, max - 1);
-        return -ENAMETOOLONG;
-    }
-    s = calloc(1, sizeof(*s));
-    if (!s || !(s->socket_path = strdup(cfg->socket_path))) {
-        free(s);
+    if (!s) {
         return -ENOMEM;
     }
     s->loop = loop;
@@ -859,18 +764,15 @@ server_alloc(uv_loop_t *loop, const RpcServerConfig *cfg, RpcServer **ret, char 
     s->n_methods = cfg->n_methods;
     s->admit = cfg->admit;
     s->userdata = cfg->userdata;
-    s->socket_mode = cfg->socket_mode ? cfg->socket_mode : 0660;
-    s->socket_gid_set = cfg->socket_gid_set;
-    s->socket_gid = cfg->socket_gid;
-    s->lock_fd = -EBADF;
     (void) uv_mutex_init(&s->lock);
     *ret = s;
     return 0;
 }
 
-/* Undoes a start-up that failed with @r before serving. */
+/* Undoes a start-up that failed before serving. The listener never started: freeing it
+ * closes its socket and unlinks the path only if it made the socket there. */
 static void
-server_abandon(RpcServer *s, int r)
+server_abandon(RpcServer *s)
 {
     if (s->server) {
         grpc_server_destroy(s->server);
@@ -879,11 +781,6 @@ server_abandon(RpcServer *s, int r)
         grpc_completion_queue_shutdown(s->cq);
         grpc_completion_queue_destroy(s->cq);
     }
-    /* Nothing could listen: what is at the socket path is not ours to remove (free unlinks
-     * the path only while it holds the lock). */
-    if (s->lock_fd >= 0 && r == -EADDRNOTAVAIL) {
-        (void) close(TAKE_FD(s->lock_fd));
-    }
     rpc_server_free(s);
 }
 
@@ -891,21 +788,39 @@ int
 rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, char *err,
                size_t err_size)
 {
+    RpcListenerConfig lc = {
+        .socket_path = config->socket_path,
+        .listen_fd = config->listen_fd > 0 ? config->listen_fd : -EBADF,
+        .socket_mode = config->socket_mode ? config->socket_mode : 0660,
+        .socket_gid_set = config->socket_gid_set,
+        .socket_gid = config->socket_gid,
+        .max_connections = config->max_connections ? config->max_connections
+                                                   : RPC_LISTENER_DEFAULT_MAX_CONNECTIONS,
+        .on_connection = on_connection,
+    };
     RpcServer *s = NULL;
     int r;
 
-    r = server_alloc(loop, config, &s, err, err_size);
+    r = server_alloc(loop, config, &s);
     if (r < 0) {
+        if (lc.listen_fd >= 0) {
+            (void) close(lc.listen_fd);
+        }
         return r;
     }
     gpr_set_log_function(grpc_log_to_ours);
 
-    r = server_take_lock(s, err, err_size);
+    lc.userdata = s;
+    r = rpc_listener_new(loop, &lc, &s->listener, err, err_size);
     if (r >= 0) {
-        r = server_bind(s, err, err_size);
+        r = server_create(s);
+    }
+    if (r >= 0) {
+        /* Its callback runs from the loop, so only once gRPC has started (below). */
+        r = rpc_listener_start(s->listener);
     }
     if (r < 0) {
-        server_abandon(s, r);
+        server_abandon(s);
         return r;
     }
     (void) uv_async_init(loop, &s->async, on_async);
@@ -916,4 +831,30 @@ rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, 
     server_start_serving(s);
     *ret = s;
     return 0;
+}
+
+const char *
+rpc_server_socket_path(const RpcServer *s)
+{
+    return rpc_listener_path(s->listener);
+}
+
+bool
+rpc_server_socket_activated(const RpcServer *s)
+{
+    return rpc_listener_activated(s->listener);
+}
+
+int
+rpc_call_peer_cred(RpcCall *call, struct ucred *ret)
+{
+    _cleanup_(gpr_freep) char *peer = grpc_call_get_peer(call->call);
+    int fd, n = 0;
+
+    /* "fd:N" is how gRPC names the peer of a connection given by grpc_server_add_channel_
+     * from_fd (grpc-core.md §6); every connection of this server is one. */
+    if (!peer || sscanf(peer, "fd:%d%n", &fd, &n) != 1 || peer[n] != '\0') {
+        return -ENOENT;
+    }
+    return rpc_listener_peer_cred(call->server->listener, fd, ret);
 }

@@ -4,6 +4,11 @@
 /*
  * server — the gRPC C core server on a unix socket, driven from the libuv loop.
  *
+ * The socket is rpc/listener's (made here or handed over by systemd); the listener accepts
+ * every connection, keeps its caller's credentials and gives the fd to gRPC
+ * (grpc_server_add_channel_from_fd), so that a handler can ask who called
+ * (rpc_call_peer_cred()).
+ *
  * gRPC 1.51 cannot run on a libuv loop, so one thread blocks in grpc_completion_queue_next()
  * and only moves completion tags into the loop (uv_async_send); every handler runs on the
  * loop thread and may answer at once or later (after worker threads finish). The server
@@ -21,6 +26,7 @@
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -64,10 +70,14 @@ typedef struct RpcMethod {
 typedef int (*rpc_admit_fn)(const RpcMethod *m, void *userdata, char *why, size_t why_size);
 
 typedef struct RpcServerConfig {
-    const char *socket_path;
-    unsigned socket_mode;      /* the socket's permissions; 0: 0660 */
-    bool socket_gid_set;       /* false: the socket keeps the daemon's own group */
+    const char *socket_path;   /* the socket to make, unless listen_fd is set */
+    int listen_fd;             /* > 0: serve this listening socket (systemd's, which passes
+                                * fds from 3 on), and ignore socket_path; it passes to the
+                                * server even on failure. 0: make socket_path */
+    unsigned socket_mode;      /* the socket's permissions, made or adopted; 0: 0660 */
+    bool socket_gid_set;       /* false: the socket keeps its group */
     gid_t socket_gid;
+    unsigned max_connections;  /* 0: RPC_LISTENER_DEFAULT_MAX_CONNECTIONS (rpc/listener.h) */
     const RpcMethod *methods;  /* must outlive the server */
     size_t n_methods;
     rpc_admit_fn admit;        /* NULL: every call to a known method runs */
@@ -75,16 +85,27 @@ typedef struct RpcServerConfig {
 } RpcServerConfig;
 
 /* Takes an exclusive lock next to the socket (so a second daemon cannot steal the path),
- * binds, gives the socket its mode and group, and starts serving. -EADDRINUSE with @err set
- * when another daemon owns it; -EPERM when the socket cannot be given its group. */
+ * makes or adopts the socket (rpc/listener.h), gives it its mode and group, and starts
+ * serving. -EADDRINUSE with @err set when another daemon owns it; -EPERM when the socket
+ * cannot be given its group; the listener's other errors. */
 int rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, char *err,
                    size_t err_size);
+/* Where the server listens, and whether systemd made that socket. */
+const char *rpc_server_socket_path(const RpcServer *s);
+bool rpc_server_socket_activated(const RpcServer *s);
 
-/* Stops accepting calls; in-flight calls get 2 s to finish, then are cancelled. @done runs
- * on the loop once every call is freed and the CQ thread has ended. */
+/* Stops accepting connections (rpc_listener_stop()) and calls; in-flight calls get 2 s to
+ * finish, then are cancelled. @done runs on the loop once every call is freed and the CQ
+ * thread has ended. */
 void rpc_server_shutdown(RpcServer *s, void (*done)(void *userdata), void *userdata);
 /* Only after @done ran (or if the server never started). NULL-safe; returns NULL. */
 RpcServer *rpc_server_free(RpcServer *s);
+
+/* The credentials (pid, uid, gid) of the process that opened @call's connection, taken by
+ * SO_PEERCRED when it was accepted: per connection, not per call; uid and gid are reliable,
+ * a pid may have been reused since. -ENOENT if unknown (never for a call on a connection of
+ * this server). For authorizing calls (issue 11). */
+int rpc_call_peer_cred(RpcCall *call, struct ucred *ret);
 
 /* Answers OK with @response (packed at once; it may be freed when this returns). */
 void rpc_call_reply(RpcCall *call, const ProtobufCMessage *response);
