@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "listener.h" /* the connection limits */
 #include "migration.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -65,6 +66,10 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_SOCKET_GROUP, "api", "socket_group", CONF_TYPE_GROUP, 0, MAX_GROUP_NAME, "",
         "socket-group", 0, "GROUP", socket_group,
         "the API socket's group, whose members may call the API"),
+    KEY(CONF_MAX_CONNECTIONS, "api", "max_connections", CONF_TYPE_U32, 1,
+        RPC_LISTENER_MAX_CONNECTIONS, STRINGIFY(RPC_LISTENER_DEFAULT_MAX_CONNECTIONS),
+        "max-connections", 0, "N", max_connections,
+        "API connections open at once; one more is closed at once and logged"),
     KEY(CONF_PRECOPY, "migration", "precopy", CONF_TYPE_BOOL, 0, 0, "yes", "precopy", 0,
         "yes|no", precopy, "pre-copy while the VM runs when every device supports it"),
     KEY(CONF_MAX_PRECOPY_MS, "migration", "max_precopy_ms", CONF_TYPE_U32, 1, MAX_MS,

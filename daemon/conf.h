@@ -41,6 +41,7 @@ typedef enum ConfKeyId {
     CONF_SOCKET,
     CONF_SOCKET_MODE,
     CONF_SOCKET_GROUP,
+    CONF_MAX_CONNECTIONS,
     CONF_PRECOPY,
     CONF_MAX_PRECOPY_MS,
     CONF_DOWNTIME_TARGET_MS,
@@ -76,6 +77,7 @@ typedef struct Config {
     char socket[CONF_STRING_MAX];
     uint32_t socket_mode;
     char socket_group[CONF_STRING_MAX];   /* "": the daemon's own group */
+    uint32_t max_connections;             /* API connections open at once */
     /* [migration]: what StartMigration uses for the options a request leaves at 0 */
     bool precopy;
     uint32_t max_precopy_ms;

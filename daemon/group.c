@@ -458,6 +458,7 @@ groups_link(Manager *m, Group *g)
     memmove(m->groups + i + 1, m->groups + i, (m->n_groups - i) * sizeof(*m->groups));
     m->groups[i] = g;
     m->n_groups++;
+    manager_changed(m);
     return 0;
 }
 
@@ -469,6 +470,7 @@ groups_unlink(Manager *m, Group *g)
     if (i < m->n_groups && m->groups[i] == g) {
         memmove(m->groups + i, m->groups + i + 1, (m->n_groups - i - 1) * sizeof(*m->groups));
         m->n_groups--;
+        manager_changed(m);
     }
 }
 

@@ -2,8 +2,8 @@
 /*
  * vfio-migd — main(): arguments, configuration, wiring, signals, loop; nothing else (systemd
  * run() style). The configuration (conf.c) is the built-in defaults, the file and the command
- * line, in that order, and is checked whole before anything starts. The manager owns devices, rpc/server serves the API on the loop, sd_service talks to
- * systemd. SIGTERM/SIGINT stop the API (in-flight calls get a grace period), then the loop
+ * line, in that order, and is checked whole before anything starts. The manager owns devices,
+ * rpc/server serves the API on the loop, sd_service talks to systemd. SIGTERM/SIGINT stop the API (in-flight calls get a grace period), then the loop
  * ends when the last worker has finished.
  */
 #include <getopt.h>
@@ -22,6 +22,7 @@
 #include "migration.h"
 #include "sd_service.h"
 #include "server.h"
+#include "summary.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "worker.h"
@@ -205,10 +206,21 @@ load_config(const Options *o, Config *c)
 static void
 on_server_done(void *userdata)
 {
-    Daemon *dm = userdata;
-
+    (void) userdata;
     log_info("API stopped.");
-    sd_service_free(TAKE_PTR(dm->sd));
+}
+
+/* STATUS= says what the daemon holds, as soon as that changes. */
+static void
+on_manager_changed(Manager *m, void *userdata)
+{
+    Daemon *dm = userdata;
+    char line[128];
+    Summary sum;
+
+    summary_of(m, &sum);
+    summary_format(&sum, line, sizeof(line));
+    sd_service_status(dm->sd, line);
 }
 
 static void
@@ -227,6 +239,7 @@ on_signal(uv_signal_t *h, int signum)
     /* From here on, calls that would change anything are refused (rpc_dispatch_admit); calls
      * that only look still answer until the server stops taking calls. */
     dm->ctx.manager->shutting_down = true;
+    manager_changed(dm->ctx.manager);
     /* A migration in flight rolls back (the source group returns to RUNNING) before exit. */
     migration_abort_all(dm->ctx.manager);
     rpc_server_shutdown(dm->ctx.server, on_server_done, dm);
@@ -256,33 +269,45 @@ daemon_start(Daemon *dm)
     const Config *c = &dm->config;
     RpcServerConfig cfg = {.socket_path = c->socket, .socket_mode = c->socket_mode,
                            .socket_gid_set = c->socket_gid != (gid_t) -1,
-                           .socket_gid = c->socket_gid, .admit = rpc_dispatch_admit,
-                           .userdata = &dm->ctx};
-    char err[512] = "";
+                           .socket_gid = c->socket_gid, .max_connections = c->max_connections,
+                           .admit = rpc_dispatch_admit, .userdata = &dm->ctx};
+    char err[512] = "", line[128];
     int r;
 
+    r = sd_service_new(dm->loop, &dm->sd);
+    if (r < 0) {
+        return log_error_errno(r, "Cannot set up the systemd notifications: %m");
+    }
     r = manager_new(dm->loop, &dm->ctx.manager);
     if (r < 0) {
         return log_error_errno(r, "Cannot create the device manager: %m");
     }
     dm->ctx.manager->migration_defaults = migration_defaults_from(c);
+    /* Socket activation: vfio-migd.socket passes the API socket as "api". */
+    r = sd_service_take_fd(dm->sd, "api", &cfg.listen_fd);
+    if (r == -ENOTUNIQ) {
+        return log_error_errno(r, "systemd passed several fds named 'api'; give the API "
+                               "socket unit one ListenStream=.");
+    }
     cfg.methods = rpc_dispatch_table(&cfg.n_methods);
     r = rpc_server_new(dm->loop, &cfg, &dm->ctx.server, err, sizeof(err));
     if (r < 0) {
         return log_error_errno(r, "Cannot serve the API: %s", err[0] ? err : strerror(-r));
     }
-    r = sd_service_new(dm->loop, &dm->sd);
-    if (r < 0) {
-        return log_error_errno(r, "Cannot set up the systemd notifications: %m");
-    }
+    sd_service_close_unclaimed(dm->sd);
     (void) uv_signal_init(dm->loop, &dm->sigterm);
     (void) uv_signal_init(dm->loop, &dm->sigint);
     dm->sigterm.data = dm->sigint.data = dm;
     (void) uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
     (void) uv_signal_start(&dm->sigint, on_signal, SIGINT);
-    log_info("vfio-migd %s serving on '%s' (grpc core %s, %u workers).", VFIO_MIGD_VERSION,
-             c->socket, grpc_version_string(), (unsigned) c->workers);
-    sd_service_ready(dm->sd, "Serving");
+    log_info("vfio-migd %s serving on '%s'%s (grpc core %s, %u workers).", VFIO_MIGD_VERSION,
+             rpc_server_socket_path(dm->ctx.server),
+             rpc_server_socket_activated(dm->ctx.server) ? " (socket activation)" : "",
+             grpc_version_string(), (unsigned) c->workers);
+    dm->ctx.manager->on_change = on_manager_changed;
+    dm->ctx.manager->on_change_userdata = dm;
+    summary_format(&(Summary){0}, line, sizeof(line));
+    sd_service_ready(dm->sd, line);
     return 0;
 }
 
@@ -338,13 +363,16 @@ main(int argc, char **argv)
         (void) uv_run(dm.loop, UV_RUN_DEFAULT);
     }
     rpc_server_free(dm.ctx.server);
+    if (dm.ctx.manager) {
+        dm.ctx.manager->on_change = NULL; /* freeing is no news */
+    }
     manager_free(dm.ctx.manager);
     sd_service_free(dm.sd);
     if (r >= 0) {
         uv_close((uv_handle_t *) &dm.sigterm, NULL);
         uv_close((uv_handle_t *) &dm.sigint, NULL);
-        (void) uv_run(dm.loop, UV_RUN_DEFAULT); /* close callbacks of the freed handles */
     }
+    (void) uv_run(dm.loop, UV_RUN_DEFAULT); /* close callbacks of the freed handles */
     (void) uv_loop_close(dm.loop);
     grpc_shutdown();
     return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -93,6 +93,7 @@ manager_link(Manager *m, Device *d)
     memmove(m->devices + i + 1, m->devices + i, (m->n_devices - i) * sizeof(*m->devices));
     m->devices[i] = d;
     m->n_devices++;
+    manager_changed(m);
     return 0;
 }
 
@@ -104,6 +105,7 @@ manager_unlink(Manager *m, Device *d)
     assert(i < m->n_devices && m->devices[i] == d);
     memmove(m->devices + i, m->devices + i + 1, (m->n_devices - i - 1) * sizeof(*m->devices));
     m->n_devices--;
+    manager_changed(m);
 }
 
 /* Checks the id (or picks one) and the device limit. Writes the id into @buf. */
@@ -356,5 +358,14 @@ manager_migration_changed(Manager *m, const MigrationJob *j)
 {
     for (MigrationListener *l = m->listeners; l; l = l->next) {
         l->changed(l, j);
+    }
+    manager_changed(m);
+}
+
+void
+manager_changed(Manager *m)
+{
+    if (m->on_change) {
+        m->on_change(m, m->on_change_userdata);
     }
 }

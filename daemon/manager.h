@@ -54,6 +54,10 @@ struct Manager {
     /* What a migration uses for the options its request leaves at 0: the built-in defaults
      * (migration_options_defaults()), or the configuration's [migration] keys (main.c). */
     MigrationOptions migration_defaults;
+    /* Told, on the loop, when a device or a group came or went or a job changed phase
+     * (manager_changed()): the STATUS= line. NULL: nobody listens. */
+    void (*on_change)(Manager *m, void *userdata);
+    void *on_change_userdata;
 };
 
 int manager_new(uv_loop_t *loop, Manager **ret);
@@ -101,6 +105,10 @@ int manager_attach(Manager *m, const char *id, const AttachSource *src, manager_
 int manager_detach(Manager *m, const char *id, char *err, size_t err_size);
 
 uint64_t manager_uptime_ms(const Manager *m);
+
+/* Calls Manager.on_change, if set. Device and group registration and job phase changes call
+ * it; so does main.c when the daemon begins to shut down. */
+void manager_changed(Manager *m);
 
 void manager_add_listener(Manager *m, MigrationListener *l);
 void manager_remove_listener(Manager *m, MigrationListener *l);

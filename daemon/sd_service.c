@@ -4,14 +4,28 @@
  */
 #include "sd_service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "util/log.h"
+
+/* STATUS= lines are one short sentence (summary.h); longer ones are cut. */
+#define STATUS_MAX 256
+
+typedef struct PassedFd {
+    int fd;        /* -EBADF once taken or closed */
+    char *name;    /* LISTEN_FDNAMES entry: "api", a store name, or "unknown" */
+} PassedFd;
 
 struct SdService {
     uv_timer_t watchdog;
     bool watchdog_active;
+    PassedFd *fds;
+    size_t n_fds;
+    char status[STATUS_MAX]; /* the last STATUS= sent */
 };
 
 static void
@@ -19,6 +33,39 @@ on_watchdog(uv_timer_t *t)
 {
     (void) t;
     (void) sd_notify(0, "WATCHDOG=1");
+}
+
+/* LISTEN_PID must be ours, else the fds were meant for another process (sd_listen_fds(3)). */
+static void
+sd_service_take_passed(SdService *s)
+{
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(/* unset_environment= */ 1, &names);
+
+    if (n < 0) {
+        (void) log_warning_errno(n, "Cannot read the fds systemd passed (LISTEN_FDS), "
+                                 "ignoring them: %m");
+        return;
+    }
+    if (n == 0) {
+        return;
+    }
+    s->fds = calloc((size_t) n, sizeof(*s->fds));
+    for (int i = 0; i < n; i++) {
+        if (s->fds) {
+            s->fds[i] = (PassedFd){.fd = SD_LISTEN_FDS_START + i, .name = names[i]};
+        } else {
+            (void) close(SD_LISTEN_FDS_START + i);
+            free(names[i]);
+        }
+    }
+    free(names);
+    if (!s->fds) {
+        log_error("Out of memory: closed the %d fds systemd passed.", n);
+        return;
+    }
+    s->n_fds = (size_t) n;
+    log_debug("systemd passed %d fd(s).", n);
 }
 
 int
@@ -30,6 +77,7 @@ sd_service_new(uv_loop_t *loop, SdService **ret)
     if (!s) {
         return -ENOMEM;
     }
+    sd_service_take_passed(s);
     (void) uv_timer_init(loop, &s->watchdog);
     s->watchdog.data = s;
     if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
@@ -43,24 +91,74 @@ sd_service_new(uv_loop_t *loop, SdService **ret)
     return 0;
 }
 
+int
+sd_service_take_fd(SdService *s, const char *name, int *ret_fd)
+{
+    PassedFd *found = NULL;
+
+    for (size_t i = 0; i < s->n_fds; i++) {
+        if (s->fds[i].fd >= 0 && strcmp(s->fds[i].name, name) == 0) {
+            if (found) {
+                return -ENOTUNIQ;
+            }
+            found = &s->fds[i];
+        }
+    }
+    if (!found) {
+        return -ENOENT;
+    }
+    *ret_fd = found->fd;
+    found->fd = -EBADF;
+    return 0;
+}
+
+void
+sd_service_close_unclaimed(SdService *s)
+{
+    for (size_t i = 0; i < s->n_fds; i++) {
+        if (s->fds[i].fd >= 0) {
+            log_warning("Closing fd %d that systemd passed as '%s': nothing here uses it.",
+                        s->fds[i].fd, s->fds[i].name);
+            (void) close(s->fds[i].fd);
+            s->fds[i].fd = -EBADF;
+        }
+    }
+}
+
 void
 sd_service_ready(SdService *s, const char *status)
 {
-    (void) s;
-    (void) sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+    (void) snprintf(s->status, sizeof(s->status), "%s", status);
+    (void) sd_notifyf(0, "READY=1\nSTATUS=%s", s->status);
+}
+
+void
+sd_service_status(SdService *s, const char *status)
+{
+    if (strncmp(s->status, status, sizeof(s->status) - 1) == 0) {
+        return;
+    }
+    (void) snprintf(s->status, sizeof(s->status), "%s", status);
+    (void) sd_notifyf(0, "STATUS=%s", s->status);
 }
 
 void
 sd_service_stopping(SdService *s)
 {
     (void) s;
-    (void) sd_notify(0, "STOPPING=1\nSTATUS=Shutting down");
+    (void) sd_notify(0, "STOPPING=1");
 }
 
 static void
 on_closed(uv_handle_t *h)
 {
-    free(h->data);
+    SdService *s = h->data;
+
+    for (size_t i = 0; i < s->n_fds; i++) {
+        free(s->fds[i].name);
+    }
+    free(s->fds);
+    free(s);
 }
 
 void
@@ -69,6 +167,7 @@ sd_service_free(SdService *s)
     if (!s) {
         return;
     }
+    sd_service_close_unclaimed(s);
     (void) uv_timer_stop(&s->watchdog);
     uv_close((uv_handle_t *) &s->watchdog, on_closed);
 }
