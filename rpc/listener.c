@@ -188,7 +188,7 @@ listener_pause(RpcListener *l, int r)
     }
     if (ratelimit_below(&l->fail_rl, clock_now_ns(), &suppressed)) {
         (void) log_warning_errno(r, "Cannot accept API connections: %m; pausing accepts for %u ms "
-                                 "(%u such pauses not logged before). Raise LimitNOFILE= "
+                                 "(pauses not logged before this one: %u). Raise LimitNOFILE= "
                                  "(ulimit -n) or lower --max-connections.",
                                  l->backoff_ms, suppressed);
     }
@@ -206,8 +206,8 @@ listener_refuse(RpcListener *l, int fd, const struct ucred *cred)
     l->stats.refused++;
     if (ratelimit_below(&l->refuse_rl, clock_now_ns(), &suppressed)) {
         log_warning("Refused an API connection from pid %d (uid %u): %u connections are open, "
-                    "the maximum (%u refusals not logged before). Raise --max-connections if "
-                    "that many clients are expected.",
+                    "the maximum (refusals not logged before this one: %u). Raise "
+                    "--max-connections if that many clients are expected.",
                     (int) cred->pid, (unsigned) cred->uid, l->max_conns, suppressed);
     }
 }

@@ -15,7 +15,8 @@
 typedef struct RateLimit {
     uint64_t interval_ns; /* length of a window */
     unsigned burst;       /* events let through per window */
-    uint64_t begin_ns;    /* start of the current window; 0: none yet */
+    uint64_t begin_ns;    /* start of the current window */
+    bool started;         /* a window has begun */
     unsigned num;         /* events let through in the current window */
     unsigned suppressed;  /* events held back since the last one let through */
 } RateLimit;
@@ -27,8 +28,9 @@ typedef struct RateLimit {
 static inline bool
 ratelimit_below(RateLimit *rl, uint64_t now_ns, unsigned *ret_suppressed)
 {
-    if (rl->begin_ns == 0 || now_ns - rl->begin_ns >= rl->interval_ns) {
-        rl->begin_ns = now_ns ? now_ns : 1;
+    if (!rl->started || now_ns - rl->begin_ns >= rl->interval_ns) {
+        rl->started = true;
+        rl->begin_ns = now_ns;
         rl->num = 0;
     }
     if (rl->num >= rl->burst) {

@@ -30,7 +30,8 @@
 #   devices_field ID PATH   a field of device ID in `devices --json`
 #   snapshot [--ignore-last-error]  the whole `devices --json`, canonical: equal snapshots =
 #                     nothing changed
-# At exit the script prints "<N> passed, <M> failed" and exits 0 only when nothing failed.
+# At exit the script prints "<N> passed, <M> failed" and exits 0 only when nothing failed;
+# $T is removed unless KEEP_T is set (to read the logs of a failing run).
 
 set -euo pipefail
 shopt -s inherit_errexit
@@ -547,6 +548,7 @@ $(_daemon_log_tail)"
 $(_daemon_log_tail)"
         fi
     done
+    sdh_quit
     left=$(_children)
     if [[ -n "$left" ]]; then
         local desc=""
@@ -565,13 +567,49 @@ $(_daemon_log_tail)"
         printf '# daemon log (%s):\n' "$T/daemon.log"
         sed 's/^/#   /' "$T/daemon.log" | tail -n 60
     fi
-    rm -rf "$T"
+    [[ -n "${KEEP_T:-}" ]] || rm -rf "$T"
     printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
     if ((FAILED > 0)); then
         exit 1
     fi
     exit 0
 }
+# ---- the service-manager harness (tests/systemd/sdharness.py plays systemd: notify socket,
+# ---- socket units, fd store, LISTEN_FDS; its usage is at the top of that file)
+#
+#   sdh_serve [--fdstore-max N]  starts a harness in $SDH (= $T/sd) and waits until it answers
+#   sdh CMD [ARGS...]            one harness command; its answer on stdout, status 0 when ok
+#   sdh_quit                     ends the harness (a service still running under it is killed);
+#                                also done at exit
+SDH=$T/sd
+SDH_PID=''
+
+sdh() {
+    timeout -k 2 60 "$PY" -S "$SRCDIR/tests/systemd/sdharness.py" ctl "$SDH" "$@"
+}
+
+sdh_serve() {
+    mkdir -p "$SDH"
+    "$PY" -S "$SRCDIR/tests/systemd/sdharness.py" serve "$SDH" "$@" 2>>"$SDH/harness.err" &
+    SDH_PID=$!
+    local limit=$(($(ms_now) + 10000))
+    until [[ -S "$SDH/control.sock" ]]; do
+        if ! proc_running "$SDH_PID" || (($(ms_now) >= limit)); then
+            fail "the service-manager harness starts" "$(cat "$SDH/harness.err" 2>/dev/null)"
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+sdh_quit() {
+    if [[ -n "$SDH_PID" ]]; then
+        sdh quit >/dev/null 2>&1 || kill -TERM "$SDH_PID" 2>/dev/null || true
+        wait "$SDH_PID" 2>/dev/null || true
+        SDH_PID=''
+    fi
+}
+
 trap _on_exit EXIT
 # Interrupted (Ctrl-C, a runner's SIGTERM): still stop the daemons and remove $T.
 trap 'exit 130' INT
