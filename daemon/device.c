@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log_object.h"
 #include "manager.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
@@ -194,7 +195,8 @@ op_run_arc(DeviceOp *op, const FsmArc *arc)
         op_fail(op, OP_FAILED_ARC, -E2BIG, "BUG: too many arcs in one operation");
         return -E2BIG;
     }
-    TRACE(op_run_arc, "%s %s->%s", d->id, fsm_state_name(arc->from), fsm_state_name(arc->to));
+    TRACE_DEVICE(d, op_run_arc, "%s %s->%s", d->id, fsm_state_name(arc->from),
+                 fsm_state_name(arc->to));
     r = d->backend->ops->set_state(d->backend, arc->to, &s);
     arc_record_end(op, a);
     if (r < 0) {
@@ -335,8 +337,8 @@ on_op_done(uv_work_t *w, int status)
     (void) status;
     d->op = NULL;
     device_publish_result(d, &op->result, !op->part_of_request);
-    TRACE(on_op_done, "%s %s -> %s r=%d", d->id, op_names[op->kind],
-          fsm_state_name(d->state), op->result.r);
+    TRACE_DEVICE(d, on_op_done, "%s %s -> %s r=%d", d->id, op_names[op->kind],
+                 fsm_state_name(d->state), op->result.r);
     op->cb(d, &op->result, op->userdata);
     free(op);
 }
@@ -615,8 +617,9 @@ region_done(uv_work_t *w, int status)
 
     (void) status; /* device work is never cancelled */
     d->op = NULL;
-    TRACE(region_done, "%s %s region %u at %llu: %zd", d->id, rop->write ? "write" : "read",
-          rop->index, (unsigned long long) rop->offset, rop->r);
+    TRACE_DEVICE(d, region_done, "%s %s region %u at %llu: %zd", d->id,
+                 rop->write ? "write" : "read", rop->index, (unsigned long long) rop->offset,
+                 rop->r);
     rop->cb(d, rop->r, rop->write ? NULL : rop->data, rop->userdata);
     free(rop);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "log_object.h"
 #include "manager.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
@@ -252,12 +253,12 @@ run_finish(GroupRun *run)
         free(g->last);
     }
     g->last = run;
-    log_info("Group '%s': %s -> %s %s in %llu ms.", g->name,
-             fsm_state_name(run->devices[0].start_state), fsm_state_name(run->target),
-             run->r < 0 ? (run->rollback_failed ? "failed, rollback failed"
-                                                : "failed and was rolled back")
-                        : "done",
-             (unsigned long long) run->elapsed_us / 1000);
+    log_group_info(g, "Group '%s': %s -> %s %s in %llu ms.", g->name,
+                   fsm_state_name(run->devices[0].start_state), fsm_state_name(run->target),
+                   run->r < 0 ? (run->rollback_failed ? "failed, rollback failed"
+                                                      : "failed and was rolled back")
+                              : "done",
+                   (unsigned long long) run->elapsed_us / 1000);
     run->done(g, run, run->userdata);
 }
 
@@ -292,8 +293,9 @@ run_advance(GroupRun *run)
             run->step++;
         }
         run->pending = run_start_step(run);
-        TRACE(run_advance, "%s step %s%s: %u device(s)", run->group->name,
-              step_names[run->step], run->rolling_back ? " (rollback)" : "", run->pending);
+        TRACE_GROUP(run->group, run_advance, "%s step %s%s: %u device(s)", run->group->name,
+                    step_names[run->step], run->rolling_back ? " (rollback)" : "",
+                    run->pending);
         if (run->pending > 0) {
             if (!run->rolling_back) {
                 run->phases++;
@@ -537,7 +539,7 @@ group_new(Manager *m, const char *name, const char *const *device_ids, size_t n,
         g->devices[i]->group = g;
     }
     g->n_devices = n;
-    log_info("Created group '%s' with %zu device(s).", name, n);
+    log_group_info(g, "Created group '%s' with %zu device(s).", name, n);
     *ret = TAKE_PTR(g);
     return 0;
 }
@@ -591,7 +593,7 @@ group_delete(Group *g, char *err, size_t err_size)
                         g->active ? "in a transition" : "migrating");
         return -EBUSY;
     }
-    log_info("Deleted group '%s'.", g->name);
+    log_group_info(g, "Deleted group '%s'.", g->name);
     group_free(g);
     return 0;
 }

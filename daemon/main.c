@@ -334,6 +334,8 @@ main(int argc, char **argv)
     Daemon dm = {0};
     int r;
 
+    /* Before any message: whether stderr is the journal decides how every line is sent. */
+    log_open();
     r = parse_args(argc, argv, &o);
     if (r != 0) {
         return r > 0 ? EXIT_SUCCESS : 2;

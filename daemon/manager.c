@@ -2,6 +2,7 @@
 /*
  * manager — see manager.h.
  */
+#include "log_object.h"
 #include "manager.h"
 
 #include <stdio.h>
@@ -199,7 +200,8 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
         (void) sscanf(name, "sim%u", &m->next_sim_index);
         m->next_sim_index++;
     }
-    log_info("Attached sim device '%s' (%s).", name, options && *options ? options : "defaults");
+    log_device_info(*ret, "Attached sim device '%s' (%s).", name,
+                    options && *options ? options : "defaults");
     return 0;
 }
 
@@ -228,7 +230,7 @@ manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Dev
         (void) sscanf(name, "vfio%u", &m->next_kernel_index);
         m->next_kernel_index++;
     }
-    log_info("Attached kernel device '%s' (%s).", name, addr->value);
+    log_device_info(*ret, "Attached kernel device '%s' (%s).", name, addr->value);
     return 0;
 }
 
@@ -247,8 +249,8 @@ on_attach_reset_done(Device *d, const OpResult *res, void *userdata)
 
     free(userdata);
     if (res->r >= 0) {
-        log_notice("Device '%s' was found in %s and has been reset to %s.", d->id,
-                   fsm_state_name(d->info.initial_state), fsm_state_name(d->state));
+        log_device_notice(d, "Device '%s' was found in %s and has been reset to %s.", d->id,
+                          fsm_state_name(d->info.initial_state), fsm_state_name(d->state));
     }
     rec.cb(d, d->info.initial_state, res, rec.userdata);
 }
@@ -263,8 +265,8 @@ manager_recover(Device *d, manager_attach_cb cb, void *userdata, char *err, size
     AttachRecovery *rec;
     int r;
 
-    log_warning("Device '%s' was found in %s (left by a previous owner?); resetting it.", d->id,
-                fsm_state_name(d->state));
+    log_device_warning(d, "Device '%s' was found in %s (left by a previous owner?); resetting it.",
+                       d->id, fsm_state_name(d->state));
     rec = malloc(sizeof(*rec));
     if (!rec) {
         (void) snprintf(err, err_size, "device '%s' needs a reset but it could not start: %s",
@@ -322,7 +324,7 @@ manager_detach(Manager *m, const char *id, char *err, size_t err_size)
         return -EBUSY;
     }
     manager_unlink(m, d);
-    log_info("Detached device '%s'.", id);
+    log_device_info(d, "Detached device '%s'.", id);
     device_free(d);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
@@ -114,17 +115,17 @@ mig_set_phase(MigrationJob *j, MigrationPhase p)
         return 0;
     }
     if (p <= PHASE_NEW || p >= _PHASE_MAX || !(phase_table[j->phase].next & (1u << p))) {
-        log_error("Migration %s: BUG: refusing phase %s -> %s.", j->id, mig_phase_name(j->phase),
-                  mig_phase_name(p));
+        log_job_error(j, "Migration %s: BUG: refusing phase %s -> %s.", j->id,
+                      mig_phase_name(j->phase), mig_phase_name(p));
         if (p != PHASE_ROLLING_BACK) {
             mig_fail(j, -ESTALE, "internal error: phase %s -> %s refused", mig_phase_name(j->phase),
                      mig_phase_name(p));
         }
         return -ESTALE;
     }
-    log_info("Migration %s (%s, %s '%s'): %s -> %s.", j->id, role_table[j->role].name,
-             j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group", j->group_name,
-             mig_phase_name(j->phase), mig_phase_name(p));
+    log_job_info(j, "Migration %s (%s, %s '%s'): %s -> %s.", j->id, role_table[j->role].name,
+                 j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group", j->group_name,
+                 mig_phase_name(j->phase), mig_phase_name(p));
     j->phase = p;
     manager_migration_changed(j->manager, j);
     return 0;
@@ -425,14 +426,14 @@ mig_fail(MigrationJob *j, int r, const char *fmt, ...)
     }
     if (j->confirmed) {
         /* The destination has the devices: nothing may roll back any more. */
-        log_warning("Migration %s: a failure after the confirmation is ignored.", j->id);
+        log_job_warning(j, "Migration %s: a failure after the confirmation is ignored.", j->id);
         return;
     }
     va_start(ap, fmt);
     (void) vsnprintf(j->error, sizeof(j->error), fmt, ap);
     va_end(ap);
     j->r = r < 0 ? r : -EIO;
-    log_warning("Migration %s failed: %s.", j->id, j->error);
+    log_job_warning(j, "Migration %s failed: %s.", j->id, j->error);
     atomic_store(&j->abort, true);
     atomic_store(&j->stop_pumps, true);
     atomic_store(&j->control_stop, true);

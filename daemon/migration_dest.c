@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
@@ -114,7 +115,7 @@ static void
 on_resumed(MigrationJob *j, const GroupRun *run)
 {
     if (run->r < 0) {
-        log_warning("Migration %s: resuming the group failed: %s.", j->id, run->error);
+        log_job_warning(j, "Migration %s: resuming the group failed: %s.", j->id, run->error);
     }
     mig_complete(j);
 }
@@ -343,7 +344,7 @@ on_hello(MigrationJob *j, MigWork *w)
     }
     r = parse_hello(j, w, &src, why, sizeof(why));
     if (r == -EPERM) {
-        log_warning("Migration %s: a connection presented a wrong token; refused.", j->id);
+        log_job_warning(j, "Migration %s: a connection presented a wrong token; refused.", j->id);
         refuse(w->fd, why);
         return;
     }

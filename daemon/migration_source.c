@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
@@ -188,8 +189,8 @@ on_source_stopped(MigrationJob *j, const GroupRun *run)
 {
     if (run->r < 0) {
         /* The destination has the devices already: report, but the migration succeeded. */
-        log_warning("Migration %s: the source group could not be moved to stop after the "
-                    "switchover: %s.", j->id, run->error);
+        log_job_warning(j, "Migration %s: the source group could not be moved to stop after the "
+                        "switchover: %s.", j->id, run->error);
     }
     mig_complete(j);
 }
@@ -215,8 +216,8 @@ control_done(MigWork *w)
     }
     j->confirmed = true;
     j->end_ns = clock_now_ns();
-    log_info("Migration %s: the destination confirmed; downtime %.1f ms.", j->id,
-             (double) (j->end_ns - j->switchover_ns) / 1e6);
+    log_job_info(j, "Migration %s: the destination confirmed; downtime %.1f ms.", j->id,
+                 (double) (j->end_ns - j->switchover_ns) / 1e6);
     if (mig_group_transition(j, DEVICE_STATE_STOP, on_source_stopped) < 0) {
         mig_complete(j);
     }
@@ -420,7 +421,7 @@ migration_switchover(MigrationJob *j, char *err, size_t err_size)
                         "migration in precopy or ready", j->id, mig_phase_name(j->phase));
         return -ESTALE;
     }
-    log_info("Migration %s: switchover requested.", j->id);
+    log_job_info(j, "Migration %s: switchover requested.", j->id);
     begin_switchover(j);
     return 0;
 }

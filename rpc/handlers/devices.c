@@ -11,6 +11,7 @@
 #include "convert.h"
 #include "device.h"
 #include "handlers.h"
+#include "log_object.h"
 #include "manager.h"
 #include "util/log.h"
 
@@ -31,7 +32,8 @@ fail_from_result(RpcCall *call, const Device *d, const char *what, const OpResul
 {
     const char *where = fsm_state_name(res->final_state);
 
-    log_warning("Device '%s': %s failed: %s; device in %s.", d->id, what, res->message, where);
+    log_device_warning(d, "Device '%s': %s failed: %s; device in %s.", d->id, what, res->message,
+                       where);
     rpc_call_fail_ex(call, op_failure_class[res->failure], res->r, result,
                      "device '%s': %s failed: %s; device now in %s", d->id, what, res->message,
                      where);

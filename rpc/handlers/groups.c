@@ -10,6 +10,7 @@
 #include "convert.h"
 #include "group.h"
 #include "handlers.h"
+#include "log_object.h"
 #include "manager.h"
 #include "util/log.h"
 
@@ -117,8 +118,8 @@ on_transition_done(Group *g, const GroupRun *run, void *userdata)
         return;
     }
     if (run->r < 0) {
-        log_warning("Group '%s' transition to %s failed: %s.", g->name,
-                    fsm_state_name(run->target), run->error);
+        log_group_warning(g, "Group '%s' transition to %s failed: %s.", g->name,
+                          fsm_state_name(run->target), run->error);
         rpc_call_fail_ex(call, RPC_FAILURE_DEVICE, run->r, &msg.msg.base,
                          "group '%s': transition to %s failed: %s; %s", g->name,
                          fsm_state_name(run->target), run->error,
