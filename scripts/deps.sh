@@ -14,6 +14,7 @@ PKGS=(
     debhelper fakeroot lintian
     python3 python3-grpcio python3-protobuf
     qemu-system-x86
+    systemd iproute2 util-linux   # tests: systemd-analyze; ss; unshare, setpriv, prlimit
 )
 if [ "${1:-}" = "--kernel-source" ]; then
     PKGS+=(linux-source-6.12 bc bison flex libelf-dev libssl-dev rsync xz-utils cpio)

@@ -10,7 +10,8 @@
 #   $T                per-test temporary directory, removed on exit
 #   $SOCK             $T/api.sock, the socket start_daemon serves on
 #   start_daemon ARGS starts a daemon (stderr to $T/daemon.log) and waits until it is healthy;
-#                     sets DAEMON_PID. Every daemon started is SIGTERMed and waited for on exit,
+#                     sets DAEMON_PID. DAEMON_PREFIX (an array, empty by default) is put before
+#                     the daemon's command, e.g. (setpriv ...) to run it with fewer privileges. Every daemon started is SIGTERMed and waited for on exit,
 #                     and the test fails if one died unexpectedly or did not exit 0.
 #   stop_daemon [SIG] [PID]  signals a daemon (default SIGTERM, the last one started) and waits
 #                     for it (10 s); sets DAEMON_RC; the daemon is no longer watched.
@@ -50,6 +51,7 @@ SOCK=$T/api.sock
 # Unset anything from the caller's environment that would change what the tools do.
 unset VFIO_MIGD_SOCKET NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID JOURNAL_STREAM LISTEN_FDS || true
 
+DAEMON_PREFIX=()
 CHECKS=0
 PASSED=0
 FAILED=0
@@ -442,7 +444,7 @@ start_daemon() {
         fi
         prev=$a
     done
-    "$VFIO_MIGD" --socket "$SOCK" --log-level info "$@" >>"$T/daemon.log" 2>&1 &
+    "${DAEMON_PREFIX[@]}" "$VFIO_MIGD" --socket "$SOCK" --log-level info "$@" >>"$T/daemon.log" 2>&1 &
     DAEMON_PID=$!
     DAEMON_PIDS+=("$DAEMON_PID")
     local limit=$(($(ms_now) + 10000))

@@ -12,6 +12,7 @@ expect_exit 0 "$VFIO_MIGD" --help
 assert_contains "$OUT" "Usage: vfio-migd" "--help prints the usage"
 assert_contains "$OUT" "--socket" "--help documents --socket"
 assert_contains "$OUT" "--log-level" "--help documents --log-level"
+assert_contains "$OUT" "--max-connections" "--help documents --max-connections"
 expect_exit 0 "$VFIO_MIGD" -h
 expect_exit 0 "$VFIO_MIGD" --version
 assert_eq "vfio-migd $PROJECT_VERSION" "$OUT" "--version prints the version"
@@ -24,6 +25,10 @@ expect_exit 2 timeout 10 "$VFIO_MIGD" --socket "$T/x.sock" --log-level ""
 expect_exit 2 timeout 10 "$VFIO_MIGD" --socket "$T/x.sock" --workers 0
 assert_contains "$ERR" "--workers" "bad --workers: names the option"
 expect_exit 2 timeout 10 "$VFIO_MIGD" --socket "$T/x.sock" --workers many
+for bad in 0 65537 many ""; do
+    expect_exit 2 timeout 10 "$VFIO_MIGD" --socket "$T/x.sock" --max-connections "$bad"
+    assert_contains "$ERR" "--max-connections must be a whole number from 1 to 65536" "bad --max-connections '$bad': says the range"
+done
 expect_exit 2 timeout 10 "$VFIO_MIGD" --socket "$T/x.sock" --frobnicate
 expect_exit 2 timeout 10 "$VFIO_MIGD" --socket "$T/x.sock" extra-argument
 assert_contains "$ERR" "extra-argument" "unexpected argument: named"

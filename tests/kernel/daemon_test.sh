@@ -19,6 +19,9 @@
 #  - the daemon SIGKILLed with A in STOP: a new daemon attaching A reports found_state stop,
 #    recovered, and A runs again (mtty keeps its migration state across close);
 #  - detach releases everything: A attaches again, through the other path.
+# The daemon runs without any capability, as vfio-migd.service's empty CapabilityBoundingSet=
+# leaves it (uid 0, which owns the VFIO nodes): so every step above also proves the unit
+# takes nothing away that real devices need.
 # Needs: VFIO_MIGD, VFIO_MIGCTL, BUILDDIR (kernel-mtty-fsm), RESULTS (a writable shared dir).
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=tests/integration/lib.sh
@@ -63,7 +66,11 @@ fifo_pop() {
 # The guest's page cache starts cold: load python (JSON checks) while the daemon starts.
 ("$PY" -S -c 'import json' >/dev/null 2>&1 &)
 echo "$UD" >/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-2/create
+DAEMON_PREFIX=(setpriv --bounding-set=-all --inh-caps=-all --no-new-privs)
 start_daemon
+assert_eq "0000000000000000 0000000000000000" \
+    "$(awk '/^CapEff|^CapBnd/ {printf "%s%s", s, $2; s=" "}' "/proc/$DAEMON_PID/status")" \
+    "the daemon runs with no capability (effective, bounding), as the unit leaves it"
 
 # ---- attach, both access paths, and the kernel facts
 j=$(jctl attach --mdev "$UA" --name A)
