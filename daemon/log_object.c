@@ -57,53 +57,46 @@ log_object_job_fields(const MigrationJob *j, LogField *f, size_t max)
     return one_device || mig_is_over(j) ? n : members_fields(j->group, f, n, max);
 }
 
-int
-log_object_device(const Device *d, int level, int error, const char *file, int line,
-                  const char *fmt, ...)
-{
-    LogField f[1];
-    va_list ap;
+/* ---- one logging function for every kind, reading this table */
 
-    if (level > log_get_max_level()) {
-        return error;
-    }
-    va_start(ap, fmt);
-    (void) log_fields_internalv(level, error, file, line, f,
-                                log_object_device_fields(d, f, ELEMENTSOF(f)), fmt, ap);
-    va_end(ap);
-    return error;
+static size_t
+device_fields(const void *o, LogField *f, size_t max)
+{
+    return log_object_device_fields(o, f, max);
 }
 
-int
-log_object_group(const Group *g, int level, int error, const char *file, int line,
-                 const char *fmt, ...)
+static size_t
+group_fields(const void *o, LogField *f, size_t max)
 {
-    LogField f[GROUP_MAX_DEVICES + 1];
-    va_list ap;
-
-    if (level > log_get_max_level()) {
-        return error;
-    }
-    va_start(ap, fmt);
-    (void) log_fields_internalv(level, error, file, line, f,
-                                log_object_group_fields(g, f, ELEMENTSOF(f)), fmt, ap);
-    va_end(ap);
-    return error;
+    return log_object_group_fields(o, f, max);
 }
 
-int
-log_object_job(const MigrationJob *j, int level, int error, const char *file, int line,
-               const char *fmt, ...)
+static size_t
+job_fields(const void *o, LogField *f, size_t max)
 {
-    LogField f[JOB_FIELDS_MAX];
+    return log_object_job_fields(o, f, max);
+}
+
+static size_t (*const fields_of[])(const void *o, LogField *f, size_t max) = {
+    [LOG_OBJECT_DEVICE] = device_fields,
+    [LOG_OBJECT_GROUP] = group_fields,
+    [LOG_OBJECT_JOB] = job_fields,
+};
+static_assert(ELEMENTSOF(fields_of) == _LOG_OBJECT_MAX, "a kind of object without its fields");
+
+int
+log_object(LogObject kind, const void *object, int level, int error, const char *file, int line,
+           const char *fmt, ...)
+{
+    LogField f[JOB_FIELDS_MAX]; /* the most any kind has */
     va_list ap;
 
     if (level > log_get_max_level()) {
-        return error;
+        return error; /* before the fields are gathered */
     }
     va_start(ap, fmt);
     (void) log_fields_internalv(level, error, file, line, f,
-                                log_object_job_fields(j, f, ELEMENTSOF(f)), fmt, ap);
+                                fields_of[kind](object, f, ELEMENTSOF(f)), fmt, ap);
     va_end(ap);
     return error;
 }

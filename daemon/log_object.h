@@ -35,15 +35,21 @@ size_t log_object_device_fields(const Device *d, LogField *f, size_t max);
 size_t log_object_group_fields(const Group *g, LogField *f, size_t max);
 size_t log_object_job_fields(const MigrationJob *j, LogField *f, size_t max);
 
-int log_object_device(const Device *d, int level, int error, const char *file, int line,
-                      const char *fmt, ...) _printf_(6, 7);
-int log_object_group(const Group *g, int level, int error, const char *file, int line,
-                     const char *fmt, ...) _printf_(6, 7);
-int log_object_job(const MigrationJob *j, int level, int error, const char *file, int line,
-                   const char *fmt, ...) _printf_(6, 7);
+typedef enum LogObject {
+    LOG_OBJECT_DEVICE,
+    LOG_OBJECT_GROUP,
+    LOG_OBJECT_JOB,
+    _LOG_OBJECT_MAX,
+} LogObject;
+
+/* Logs about @object, a Device, Group or MigrationJob as @kind says, with its fields. Use
+ * the macros below: they pass the right kind and check the object's type. */
+int log_object(LogObject kind, const void *object, int level, int error, const char *file,
+               int line, const char *fmt, ...) _printf_(7, 8);
 
 #define log_device_full_errno(d, level, error, ...)                                               \
-    log_object_device(d, level, error, __FILE__, __LINE__, __VA_ARGS__)
+    log_object(LOG_OBJECT_DEVICE, (const Device *){(d)}, level, error, __FILE__, __LINE__,      \
+               __VA_ARGS__)
 #define log_device_debug(d, ...) (void) log_device_full_errno(d, LOG_DEBUG, 0, __VA_ARGS__)
 #define log_device_info(d, ...) (void) log_device_full_errno(d, LOG_INFO, 0, __VA_ARGS__)
 #define log_device_notice(d, ...) (void) log_device_full_errno(d, LOG_NOTICE, 0, __VA_ARGS__)
@@ -56,7 +62,8 @@ int log_object_job(const MigrationJob *j, int level, int error, const char *file
 #define TRACE_DEVICE(d, fn, ...) log_device_debug(d, "trace " #fn ": " __VA_ARGS__)
 
 #define log_group_full_errno(g, level, error, ...)                                                \
-    log_object_group(g, level, error, __FILE__, __LINE__, __VA_ARGS__)
+    log_object(LOG_OBJECT_GROUP, (const Group *){(g)}, level, error, __FILE__, __LINE__,        \
+               __VA_ARGS__)
 #define log_group_debug(g, ...) (void) log_group_full_errno(g, LOG_DEBUG, 0, __VA_ARGS__)
 #define log_group_info(g, ...) (void) log_group_full_errno(g, LOG_INFO, 0, __VA_ARGS__)
 #define log_group_notice(g, ...) (void) log_group_full_errno(g, LOG_NOTICE, 0, __VA_ARGS__)
@@ -68,7 +75,8 @@ int log_object_job(const MigrationJob *j, int level, int error, const char *file
 #define TRACE_GROUP(g, fn, ...) log_group_debug(g, "trace " #fn ": " __VA_ARGS__)
 
 #define log_job_full_errno(j, level, error, ...)                                                  \
-    log_object_job(j, level, error, __FILE__, __LINE__, __VA_ARGS__)
+    log_object(LOG_OBJECT_JOB, (const MigrationJob *){(j)}, level, error, __FILE__, __LINE__,   \
+               __VA_ARGS__)
 #define log_job_debug(j, ...) (void) log_job_full_errno(j, LOG_DEBUG, 0, __VA_ARGS__)
 #define log_job_info(j, ...) (void) log_job_full_errno(j, LOG_INFO, 0, __VA_ARGS__)
 #define log_job_notice(j, ...) (void) log_job_full_errno(j, LOG_NOTICE, 0, __VA_ARGS__)
