@@ -10,7 +10,11 @@
 #  - notifications: READY=1 with STATUS=, STATUS= on each change of what the daemon holds
 #    (devices, groups, running migrations), WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1;
 #  - the connection limit (--max-connections) and accept() running out of fds: refused or
-#    paused with a log line, served again once clients leave.
+#    paused with a log line, served again once clients leave;
+#  - the harness's fd store, which the daemon does not use yet (issue 15 item 1 will), with a
+#    stand-in service: fds kept by name across the service's end and passed back after the
+#    sockets; duplicates, bad names and fds beyond FileDescriptorStoreMax dropped;
+#    FDSTOREREMOVE; only the main process heard.
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -215,5 +219,73 @@ check "out of fds, once the clients leave: served again" wait_until 20 healthy
 expect_exit 0 sdh kill TERM
 expect_exit 0 sdh wait-exit
 assert_eq "exited 0" "$OUT" "after running out of fds: exit 0 on SIGTERM"
+
+
+# ---- the harness's fd store, with a stand-in service (python, so that it can send fds)
+
+sdh_quit
+SDH=$T/sd2
+sdh_serve --fdstore-max 3
+sdh listen api "$SDH/api.sock" >/dev/null
+cat >"$T/service.py" <<'EOF'
+import array, os, socket, sys
+def notify(text, fds=()):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    s.sendmsg([text.encode()], anc, 0, os.environ["NOTIFY_SOCKET"])
+def memfd(text):
+    fd = os.memfd_create("state")
+    os.write(fd, text.encode())
+    return fd
+def kind(fd):
+    return "socket" if os.readlink("/proc/self/fd/%d" % fd).startswith("socket:") else "file"
+with open(sys.argv[2], "w") as out:
+    n = int(os.environ.get("LISTEN_FDS", "0"))
+    out.write("pid-ok=%s\n" % (os.environ.get("LISTEN_PID") == str(os.getpid())))
+    for i, name in enumerate(os.environ.get("LISTEN_FDNAMES", "").split(":")[:n]):
+        k = kind(3 + i)
+        text = os.pread(3 + i, 64, 0).decode() if k == "file" else "-"
+        out.write("%d %s %s %s\n" % (3 + i, name, k, text))
+if sys.argv[1] == "store":
+    a, b = memfd("a"), memfd("b")
+    notify("FDSTORE=1\nFDNAME=state", [a, b])
+    notify("FDSTORE=1\nFDNAME=again", [a])                  # the same file: first name stays
+    notify("FDSTORE=1\nFDNAME=bad:name", [memfd("c")])      # ':' is not allowed: closed
+    if os.fork() == 0:
+        notify("FDSTORE=1\nFDNAME=child", [memfd("z")])     # not the main process: ignored
+        os._exit(0)
+    os.wait()
+    notify("FDSTORE=1\nFDNAME=extra", [memfd("x"), memfd("y")])  # the store holds 3: y goes
+    notify("READY=1")
+elif sys.argv[1] == "remove":
+    notify("FDSTOREREMOVE=1\nFDNAME=state")
+    notify("READY=1")
+else:
+    notify("READY=1")
+EOF
+# service MODE: runs the stand-in once, to its end.
+service() {
+    expect_exit 0 sdh start -- /usr/bin/python3 -S "$T/service.py" "$1" "$T/$1.txt"
+    expect_exit 0 sdh wait-notify READY=1
+    expect_exit 0 sdh wait-exit
+}
+service store
+expect_exit 0 sdh fdstore
+assert_eq "state state extra" "$(echo $OUT)" \
+    "stored by name: a duplicate, a bad name, a child's message and the 4th fd dropped"
+assert_contains "$(<"$SDH/harness.log")" "ignored a message from pid" "a child's message is not heard"
+service check
+assert_eq "pid-ok=True
+3 api socket -
+4 state file a
+5 state file b
+6 extra file x" "$(<"$T/check.txt")" \
+    "the next start: LISTEN_PID its own, the socket first, then the stored fds, the same files"
+service remove
+expect_exit 0 sdh fdstore
+assert_eq "extra" "$OUT" "FDSTOREREMOVE=1 closes every fd of that name"
+expect_exit 0 sdh fdstore-clear
+expect_exit 0 sdh fdstore
+assert_eq "" "$OUT" "fdstore-clear empties the store (systemctl stop)"
 
 sdh_quit
