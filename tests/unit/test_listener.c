@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,18 +50,24 @@ setup(void)
     stop_after = 1;
 }
 
+static int
+remove_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void) st;
+    (void) type;
+    (void) ftw;
+    return remove(p);
+}
+
 static void
 teardown(void)
 {
-    char cmd[128];
-
     for (unsigned i = 0; i < n_taken; i++) {
         (void) close(taken[i]);
     }
     cr_expect_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_expect_eq(uv_loop_close(&loop), 0, "the loop still has handles");
-    (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    (void) system(cmd);
+    cr_expect_eq(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "removing %s", dir);
 }
 
 /* Keeps the connection (as gRPC would) and stops the loop after stop_after of them. */
