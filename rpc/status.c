@@ -38,7 +38,8 @@ static const ErrnoStatus errno_table[] = {
     MAP(EPROTONOSUPPORT, FAILED_PRECONDITION),
     MAP(ESTALE, FAILED_PRECONDITION),         /* wrong phase or state for the request */
     MAP(EACCES, PERMISSION_DENIED),
-    MAP(EPERM, PERMISSION_DENIED),
+    MAP(EPERM, PERMISSION_DENIED),            /* e.g. a file outside the allowed directories */
+    MAP(ELOOP, PERMISSION_DENIED),            /* a symbolic link where vfio-migd follows none */
     MAP(ENOSPC, RESOURCE_EXHAUSTED),          /* a daemon limit */
     MAP(ENOMEM, RESOURCE_EXHAUSTED),
     MAP(ENOSYS, UNIMPLEMENTED),               /* no such method */
