@@ -150,6 +150,13 @@ is_save(const void *req)
     return ((const ProtobufCMessage *) req)->descriptor == &vfio_migd__v1__save_request__descriptor;
 }
 
+/* The file as the daemon named it (canonical, in the migration's "peer"), else as asked. */
+static const char *
+transfer_path(const void *req, const Migration *m)
+{
+    return m->peer && m->peer[0] ? m->peer : request_path(req);
+}
+
 /* The JSON of save/restore. A device: "id" is the device, "state" and "arcs" are its own.
  * A group: "group", "id" is the migration's. Both: "path", "bytes", "elapsed_ms" and the
  * whole migration under "migration". */
@@ -170,7 +177,7 @@ transfer_json(const void *req, const void *resp)
         output_json_set(o, "id", json_object_new_string(m->id));
         output_json_set(o, "state", json_object_new_string(group_state_name(m)));
     }
-    output_json_set(o, "path", json_object_new_string(request_path(req)));
+    output_json_set(o, "path", json_object_new_string(transfer_path(req, m)));
     output_json_set(o, "bytes", json_object_new_uint64(m->bytes));
     output_json_set(o, "elapsed_ms", output_json_ms(m->elapsed_us));
     output_json_set(o, "migration", output_migration_json(m));
@@ -188,7 +195,7 @@ transfer_text(const void *req, const void *resp)
 
     printf("%s %s%s %s '%s': %s (%llu bytes) in %s, state %s", is_save(req) ? "saved" : "restored",
            device ? "" : "group ", device ? m->devices[0]->id : m->group,
-           is_save(req) ? "to" : "from", request_path(req),
+           is_save(req) ? "to" : "from", transfer_path(req, m),
            strutil_format_bytes(m->bytes, size, sizeof(size)), (unsigned long long) m->bytes,
            output_duration(m->elapsed_us, time, sizeof(time)),
            device ? output_state_name(m->devices[0]->state) : group_state_name(m));

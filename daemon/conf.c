@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "listener.h" /* the connection limits */
 #include "migration.h"
 #include "util/cleanup.h"
@@ -84,10 +85,13 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_MIGRATION_TIMEOUT_MS, "migration", "timeout_ms", CONF_TYPE_U32, 1, MAX_MS,
         STRINGIFY(MIGRATION_DEFAULT_TIMEOUT_MS), "migration-timeout-ms", 0, "N",
         migration_timeout_ms, "longest wait of a source for its peer in ms (connect, silence, confirm)"),
+    KEY(CONF_ALLOWED_DIRS, "files", "allowed_dirs", CONF_TYPE_DIRS, FILES_MAX_DIRS - 1,
+        CONF_DIRS_MAX - 1, "", "allowed-dirs", 0, "DIRS", allowed_dirs,
+        "directories for saves, restores and unix listening sockets, besides " FILES_STATE_DIR),
 };
 static_assert(ELEMENTSOF(conf_keys) == _CONF_KEY_MAX, "conf_keys out of sync with ConfKeyId");
 
-static const char *const sections[] = {"daemon", "api", "migration"};
+static const char *const sections[] = {"daemon", "api", "migration", "files"};
 
 /* ---- problems */
 
@@ -343,6 +347,38 @@ range_group(const ConfKey *k, char *buf, size_t size)
                     "for the daemon's own group", k->max);
 }
 
+/* Directories as a list like $PATH: each absolute, none empty, no control characters. What
+ * a directory must be (canonical, existing) is the files module's to check. */
+static int
+parse_dirs(const ConfKey *k, const char *text, void *field)
+{
+    size_t len = strlen(text), n = 0;
+
+    if (len > (size_t) k->max || has_control_characters(text)) {
+        return -EINVAL;
+    }
+    for (const char *p = text; *p; n++) {
+        const char *end = strchrnul(p, ':');
+
+        if (*p != '/' || n == (size_t) k->min) {
+            return -EINVAL;
+        }
+        p = *end ? end + 1 : end;
+        if (*end && !*p) {
+            return -EINVAL; /* a trailing ':' */
+        }
+    }
+    memcpy(field, text, len + 1);
+    return 0;
+}
+
+static void
+range_dirs(const ConfKey *k, char *buf, size_t size)
+{
+    (void) snprintf(buf, size, "absolute directory paths separated by ':' (at most %lld of them, "
+                    "%lld bytes in all), or empty", k->min, k->max);
+}
+
 static const struct {
     int (*parse)(const ConfKey *k, const char *text, void *field);
     void (*format)(const ConfKey *k, const void *field, char *buf, size_t size);
@@ -355,6 +391,7 @@ static const struct {
     [CONF_TYPE_MODE] = {parse_mode, format_mode, range_mode},
     [CONF_TYPE_PATH] = {parse_path, format_string, range_path},
     [CONF_TYPE_GROUP] = {parse_group, format_string, range_group},
+    [CONF_TYPE_DIRS] = {parse_dirs, format_string, range_dirs},
 };
 static_assert(ELEMENTSOF(conf_types) == _CONF_TYPE_MAX, "conf_types out of sync with ConfType");
 
@@ -611,7 +648,7 @@ refuse_unknown(ConfParse *p, const char *section, const char *name)
             conf_error(p->errors, p->line, "unknown section [%s]; did you mean [%s]?", s, guess);
         } else {
             conf_error(p->errors, p->line, "unknown section [%s]; the sections are [daemon], "
-                       "[api] and [migration]", s);
+                       "[api], [migration] and [files]", s);
         }
     } else if (elsewhere >= 0) {
         conf_error(p->errors, p->line, "'%s' belongs in section [%s], not [%s]", n,
@@ -779,7 +816,7 @@ void
 conf_write(const Config *c, FILE *f, bool commented)
 {
     const char *section = NULL;
-    char value[CONF_STRING_MAX + 8], range[256], text[512];
+    char value[CONF_DIRS_MAX + 8], range[256], text[512];
 
     write_comment(f, "vfio-migd configuration, see vfio-migd.conf(5). Each key comes with what it "
                      "is, what it accepts, its default and the command-line option that "

@@ -47,6 +47,7 @@ typedef enum ConfKeyId {
     CONF_DOWNTIME_TARGET_MS,
     CONF_BANDWIDTH_LIMIT,
     CONF_MIGRATION_TIMEOUT_MS,
+    CONF_ALLOWED_DIRS,
     _CONF_KEY_MAX,
     _CONF_KEY_INVALID = -1,
 } ConfKeyId;
@@ -59,11 +60,14 @@ typedef enum ConfType {
     CONF_TYPE_MODE,      /* octal; must hold the bits of min and no bit outside max */
     CONF_TYPE_PATH,      /* absolute, at most max bytes, no control characters */
     CONF_TYPE_GROUP,     /* a group name or number; empty: the daemon's own group */
+    CONF_TYPE_DIRS,      /* absolute paths separated by ':', or empty */
     _CONF_TYPE_MAX,
 } ConfType;
 
 /* Strings in Config: a unix socket path holds at most 107 bytes, a group name 32. */
 #define CONF_STRING_MAX 128
+/* A list of directories: on the command line; a file's line is shorter (about 200). */
+#define CONF_DIRS_MAX 1024
 /* A configuration file is a few dozen lines; anything near this is not one. */
 #define CONF_MAX_FILE_SIZE (64 * 1024)
 /* --check-config lists this many problems, then says how many more there were. */
@@ -84,6 +88,8 @@ typedef struct Config {
     uint32_t downtime_target_ms;
     uint64_t bandwidth_limit;             /* bytes/s over all devices; 0: unlimited */
     uint32_t migration_timeout_ms;
+    /* [files] */
+    char allowed_dirs[CONF_DIRS_MAX];     /* besides the state directory; "": none */
 
     /* Not keys: filled in by the functions below. */
     unsigned line[_CONF_KEY_MAX];         /* the file's line that set each key, 0: not the file */
@@ -95,7 +101,8 @@ typedef struct ConfKey {
     const char *name;
     ConfType type;
     long long min, max;       /* numbers: the range; MODE: required and allowed bits; PATH and
-                               * GROUP: max is the longest value in bytes */
+                               * GROUP: max is the longest value in bytes; DIRS: min is the
+                               * most directories, max the longest value in bytes */
     const char *default_text; /* parsed like a value from the file, so it obeys the range */
     const char *option;       /* the long command-line option overriding it, without "--" */
     char short_option;        /* 0: none */

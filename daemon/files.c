@@ -288,7 +288,8 @@ files_locate(const FilePolicy *p, const char *path, FileSpot *ret, char *err, si
         files_policy_describe(p, where, sizeof(where));
         (void) snprintf(err, err_size, "'%s' is outside the directories where vfio-migd reads "
                         "and writes files (%s): use a path in one of them, or allow its "
-                        "directory (vfio-migd --allow-dir DIR)", ret->path, where);
+                        "directory ([files] allowed_dirs in vfio-migd.conf, or vfio-migd "
+                        "--allowed-dirs DIRS)", ret->path, where);
         return -EPERM;
     }
     slash = strrchr(rest, '/');

@@ -7,7 +7,7 @@
  * path from a request is treated as hostile:
  *
  *  - It must lie in one of the allowed directories (FilePolicy: the state directory and the
- *    --allow-dir ones). The path is made canonical lexically first ("." and ".." resolved as
+ *    configuration's [files] allowed_dirs). The path is made canonical lexically first ("." and ".." resolved as
  *    text), then the directory below the allowed one is opened with openat2(RESOLVE_BENEATH |
  *    RESOLVE_NO_SYMLINKS), or, where the kernel has no openat2, one component at a time with
  *    O_NOFOLLOW | O_DIRECTORY. A symbolic link anywhere below the allowed directory is

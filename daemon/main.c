@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "dispatch.h"
+#include "files.h"
 #include "handlers/handlers.h"
 #include "manager.h"
 #include "migration.h"
@@ -263,6 +264,27 @@ migration_defaults_from(const Config *c)
     return o;
 }
 
+/* Where files may be ([files] allowed_dirs and the state directory), and the partial save
+ * files that a daemon killed mid-save left there. */
+static int
+daemon_allow_dirs(Manager *m, const Config *c)
+{
+    char err[256] = "", dirs[1024], list[CONF_DIRS_MAX], *save = NULL;
+    int r = files_policy_allow(&m->files, FILES_STATE_DIR, err, sizeof(err));
+
+    (void) snprintf(list, sizeof(list), "%s", c->allowed_dirs);
+    for (char *d = strtok_r(list, ":", &save); r >= 0 && d; d = strtok_r(NULL, ":", &save)) {
+        r = files_policy_allow(&m->files, d, err, sizeof(err));
+    }
+    if (r < 0) {
+        return log_error_errno(r, "Cannot allow the directory: %s", err[0] ? err : strerror(-r));
+    }
+    files_policy_describe(&m->files, dirs, sizeof(dirs));
+    log_info("Files (saves, restores, unix listening sockets) may be in %s; %u stale partial "
+             "save file(s) removed.", dirs, files_remove_stale(&m->files));
+    return 0;
+}
+
 static int
 daemon_start(Daemon *dm)
 {
@@ -283,6 +305,10 @@ daemon_start(Daemon *dm)
         return log_error_errno(r, "Cannot create the device manager: %m");
     }
     dm->ctx.manager->migration_defaults = migration_defaults_from(c);
+    r = daemon_allow_dirs(dm->ctx.manager, c);
+    if (r < 0) {
+        return r;
+    }
     /* Socket activation: vfio-migd.socket passes the API socket as "api". */
     r = sd_service_take_fd(dm->sd, "api", &cfg.listen_fd);
     if (r == -ENOTUNIQ) {

@@ -48,6 +48,7 @@ manager_free(Manager *m)
         device_free(m->devices[i]);
     }
     free(m->devices);
+    files_policy_clear(&m->files);
     free(m);
     return NULL;
 }

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "backend/backend.h"
+#include "files.h"
 #include "forward.h"
 #include "migration.h"
 
@@ -58,6 +59,7 @@ struct Manager {
      * (manager_changed()): the STATUS= line. NULL: nobody listens. */
     void (*on_change)(Manager *m, void *userdata);
     void *on_change_userdata;
+    FilePolicy files;      /* where saves, restores and unix listen sockets may be */
 };
 
 int manager_new(uv_loop_t *loop, Manager **ret);

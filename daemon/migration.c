@@ -334,13 +334,12 @@ mig_close_sockets(MigrationJob *j)
     }
     if (j->listen_fd >= 0) {
         (void) close(TAKE_FD(j->listen_fd));
-        if (strncmp(j->peer, "unix:", 5) == 0) {
-            (void) unlink(j->peer + 5); /* the listening socket's file is ours */
-        }
     }
+    files_socket_remove(&j->listen_socket);
     if (j->file_fd >= 0) {
         (void) close(TAKE_FD(j->file_fd));
     }
+    files_discard(&j->save_file);
 }
 
 /* ---- ending ---- */
@@ -514,6 +513,66 @@ mig_finish_failure(MigrationJob *j)
 
 /* ---- rollback ---- */
 
+/* Where a device that started in a state goes back to from STOP_COPY (or RESUMING): the
+ * state itself, except that a device cannot be asked back into pre-copy from STOP_COPY (its
+ * P2P-quiescent or running twin instead) and the data states are left for STOP. */
+static const DeviceState rollback_table[] = {
+    [DEVICE_STATE_ERROR] = DEVICE_STATE_RUNNING, /* a reset takes it there anyway */
+    [DEVICE_STATE_STOP] = DEVICE_STATE_STOP,
+    [DEVICE_STATE_RUNNING] = DEVICE_STATE_RUNNING,
+    [DEVICE_STATE_STOP_COPY] = DEVICE_STATE_STOP,
+    [DEVICE_STATE_RESUMING] = DEVICE_STATE_STOP,
+    [DEVICE_STATE_RUNNING_P2P] = DEVICE_STATE_RUNNING_P2P,
+    [DEVICE_STATE_PRE_COPY] = DEVICE_STATE_RUNNING,
+    [DEVICE_STATE_PRE_COPY_P2P] = DEVICE_STATE_RUNNING_P2P,
+};
+static_assert(ELEMENTSOF(rollback_table) == _DEVICE_STATE_MAX, "rollback_table out of sync");
+
+/* Where a group goes back to after a failed or cancelled save or restore: where its devices
+ * were, when they were all in one state (rollback_table), else RUNNING (a migration starts
+ * there; a group transition takes every device to one state). */
+static DeviceState
+mig_rollback_target(const MigrationJob *j)
+{
+    DeviceState s = j->n_devs ? j->devs[0].start_state : DEVICE_STATE_RUNNING;
+
+    for (size_t i = 1; i < j->n_devs; i++) {
+        if (j->devs[i].start_state != s) {
+            return DEVICE_STATE_RUNNING;
+        }
+    }
+    return s >= 0 && (size_t) s < ELEMENTSOF(rollback_table) ? rollback_table[s]
+                                                              : DEVICE_STATE_RUNNING;
+}
+
+
+static void
+on_returned(MigrationJob *j, const GroupRun *run)
+{
+    if (run->r < 0) {
+        size_t used = strlen(j->error);
+        (void) snprintf(j->error + used, sizeof(j->error) - used,
+                        "; taking the devices back to %s failed: %s", fsm_state_name(run->target),
+                        run->error);
+    }
+    mig_finish_failure(j);
+}
+
+/* A restore's devices, once reset: back where they were when that was not RUNNING (STOP,
+ * say, for a VM that was not running yet). What they hold is the reset state either way:
+ * the file's never arrived whole. */
+static void
+mig_after_reset(MigrationJob *j)
+{
+    DeviceState target = mig_rollback_target(j);
+    char err[512] = "";
+
+    if (j->role != MIGRATION_RESTORE || target == DEVICE_STATE_RUNNING ||
+        mig_group_start(j, target, /* rollback= */ true, on_returned, err, sizeof(err)) < 0) {
+        mig_finish_failure(j);
+    }
+}
+
 static void
 on_rollback_reset(Device *d, const OpResult *res, void *userdata)
 {
@@ -526,7 +585,7 @@ on_rollback_reset(Device *d, const OpResult *res, void *userdata)
                         "; resetting device '%s' failed: %s", d->id, res->message);
     }
     if (--j->resets_pending == 0) {
-        mig_finish_failure(j);
+        mig_after_reset(j);
     }
 }
 
@@ -557,7 +616,7 @@ mig_reset_devices(MigrationJob *j)
     }
     j->reset_devices = j->reset_devices || j->resets_pending > 0;
     if (j->resets_pending == 0) {
-        mig_finish_failure(j);
+        mig_after_reset(j);
     }
 }
 
@@ -582,19 +641,6 @@ on_source_rollback_done(MigrationJob *j, const GroupRun *run)
         return;
     }
     mig_finish_failure(j);
-}
-
-/* Where a source goes back to: RUNNING (a migration starts there), or STOP for a save that
- * found every device stopped; a device cannot be asked back into pre-copy from STOP_COPY. */
-static DeviceState
-mig_rollback_target(const MigrationJob *j)
-{
-    for (size_t i = 0; i < j->n_devs; i++) {
-        if (j->devs[i].start_state != DEVICE_STATE_STOP) {
-            return DEVICE_STATE_RUNNING;
-        }
-    }
-    return DEVICE_STATE_STOP;
 }
 
 static void
@@ -625,10 +671,7 @@ mig_maybe_finish_failure(MigrationJob *j)
         return;
     }
     j->rollback_started = true;
-    mig_close_sockets(j);
-    if (j->role == MIGRATION_SAVE) {
-        mig_save_discard_file(j);
-    }
+    mig_close_sockets(j); /* a save's partial file goes with it */
     if (j->role == MIGRATION_SOURCE || j->role == MIGRATION_SAVE) {
         mig_source_rollback(j);
     } else {
@@ -657,6 +700,7 @@ mig_job_free(MigrationJob *j)
     free(j->devs);
     free(j->manifest.devices);
     free(j->end_totals);
+    free(j->checked_manifest);
     free(j);
     return NULL;
 }
@@ -878,6 +922,8 @@ mig_job_alloc(Manager *m, const MigJobSetup *s, Group *g, MigrationSubject subje
     (void) snprintf(j->id, sizeof(j->id), "m%u", ++m->next_job);
     (void) snprintf(j->peer, sizeof(j->peer), "%s", s->peer ? s->peer : "");
     j->ctl_fd = j->listen_fd = j->file_fd = -EBADF;
+    j->save_file = (FileNew) FILE_NEW_INIT;
+    j->listen_socket = (FileSocket) FILE_SOCKET_INIT;
     (void) pthread_mutex_init(&j->ctl_lock, NULL);
     j->start_ns = clock_now_ns();
     j->started_unix_ms = (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
@@ -1113,7 +1159,8 @@ migration_snapshot(const MigrationJob *j, MigrationSnapshot *ret)
     MigrationSnapshot s = {
         .id = j->id, .role = j->role, .subject = j->subject, .name = j->group_name,
         .phase = j->phase, .phase_name = mig_phase_name(j->phase),
-        .state = phase_table[j->phase].state, .over = mig_is_over(j), .peer = j->peer,
+        .state = phase_table[j->phase].state, .over = mig_is_over(j),
+        .peer = j->role == MIGRATION_SAVE || j->role == MIGRATION_RESTORE ? j->path : j->peer,
         .options = j->opts, .auto_resume = j->auto_resume,
         .elapsed_us = (end - j->start_ns) / 1000, .started_unix_ms = j->started_unix_ms,
         .r = j->r, .error = j->error, .touched = j->touched, .n_devices = j->n_devs,

@@ -451,11 +451,27 @@ dest_listen(MigrationJob *j, const char *listen, char *bound, size_t bound_size,
             size_t err_size)
 {
     _cleanup_close_ int fd = -EBADF;
+    char at[TRANSPORT_ADDRESS_MAX];
     int r;
 
+    /* A unix socket's file is confined like every file: in an allowed directory, never an
+     * existing file, bound through its opened directory, unlinked only while it is ours. */
+    if (strncmp(listen, "unix:", 5) == 0) {
+        memcpy(at, "unix:", 5);
+        r = files_socket_prepare(&j->manager->files, listen + 5, &j->listen_socket, at + 5,
+                                 sizeof(at) - 5, err, err_size);
+        if (r < 0) {
+            return r;
+        }
+        listen = at;
+    }
     r = transport_listen(listen, &fd, bound, bound_size, err, err_size);
     if (r < 0) {
         return r == -EINVAL ? r : -EADDRNOTAVAIL;
+    }
+    if (j->listen_socket.spot.dirfd >= 0) {
+        files_socket_bound(&j->listen_socket);
+        (void) snprintf(bound, bound_size, "unix:%s", j->listen_socket.spot.path);
     }
     (void) snprintf(j->peer, sizeof(j->peer), "%s", bound);
     j->listen_fd = TAKE_FD(fd);

@@ -5,19 +5,25 @@
  * one-device stream, moved by a transient one-device group, so both kinds take exactly the
  * same path.
  *
- * Save: "<path>.partial" is created first (a file that cannot be created refuses the save
- * before any device moves); the group goes to STOP_COPY (P2P-safe); one worker writes the
- * header, the manifest, every device drained to its end (DEVICE_DATA..., DEVICE_END) and
- * STREAM_END, and fsyncs; the group goes to STOP, or RUNNING with resume; only then does the
- * file get its name (refusing to replace one unless allowed). On any failure the partial
- * file is removed and the devices go back to where they were: a file under the final name
- * is always complete and always the state the devices were left in.
- * Restore: a worker reads the whole file through a StreamReader first (CRCs, order, totals);
- * the loop checks the manifest against the group (core/compat; a device takes a one-device
- * stream whatever the saved device's name): a damaged file or another group's is refused
- * before any device is touched. Then group -> RESUMING, a second pass writes every DEVICE_DATA
- * payload into its device, group -> STOP (drivers validate) -> RUNNING unless stop. A failure
- * after the devices were touched resets them.
+ * Save: the file is created first, under a name of its own next to FILE (files.h: in an
+ * allowed directory, exclusively, mode 0600, no symbolic link followed; a file that cannot be
+ * created refuses the save before any device moves); the group goes to STOP_COPY (P2P-safe);
+ * one worker writes the header, the manifest, every device drained to its end (DEVICE_DATA...,
+ * DEVICE_END) and STREAM_END, and fsyncs; the group goes to STOP, or RUNNING with resume; only
+ * then does the file get its name (refusing to replace one unless allowed). On any failure,
+ * a cancel or the daemon's shutdown (the writer stops within a record) the partial file is
+ * removed and the devices go back to where they were: a file under the final name is always
+ * complete and always the state the devices were left in.
+ * Restore: the file is opened once, on the loop, before any worker runs (files.h: no link, no
+ * FIFO, a regular file), and both passes read that descriptor. A worker reads the whole file
+ * through a StreamReader first (CRCs, order, totals); the loop checks the manifest against
+ * the group (core/compat; a device takes a one-device stream whatever the saved device's
+ * name): a damaged file or another group's is refused before any device is touched. Then
+ * group -> RESUMING, a second pass checks everything again, requires the very manifest the
+ * first pass checked (the bytes could have been rewritten in place) and writes every
+ * DEVICE_DATA payload into its device, group -> STOP (drivers validate) -> RUNNING unless
+ * stop. A failure after the devices were touched resets them (and takes them back to where
+ * they were when that was not RUNNING).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,13 +36,6 @@
 #include "migration_internal.h"
 #include "util/cleanup.h"
 #include "util/log.h"
-#include "util/savepath.h"
-
-static void
-partial_path(const MigrationJob *j, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "%s.partial", j->path);
-}
 
 /* ---- save ---- */
 
@@ -84,23 +83,24 @@ static void
 save_write_run(MigWork *w)
 {
     MigrationJob *j = w->job;
-    int r = write_prologue(j, j->file_fd);
+    int fd = j->save_file.fd;
+    int r = write_prologue(j, fd);
 
     for (size_t i = 0; r >= 0 && i < j->n_devs && !atomic_load(&j->abort); i++) {
-        r = mig_drain_device(&j->devs[i], j->file_fd, w->error, sizeof(w->error));
+        r = mig_drain_device(&j->devs[i], fd, w->error, sizeof(w->error));
     }
     if (r >= 0 && atomic_load(&j->abort)) {
         r = -ECANCELED;
     }
     if (r >= 0) {
-        r = write_epilogue(j, j->file_fd);
+        r = write_epilogue(j, fd);
     }
-    if (r >= 0 && fsync(j->file_fd) < 0) {
+    if (r >= 0 && fsync(fd) < 0) {
         r = -errno;
     }
     if (r < 0 && !w->error[0]) {
-        (void) snprintf(w->error, sizeof(w->error), "writing '%.300s.partial' failed: %s",
-                        j->path, strerror(-r));
+        (void) snprintf(w->error, sizeof(w->error), "writing '%.300s' failed: %s", j->path,
+                        strerror(-r));
     }
     w->r = r;
 }
@@ -109,17 +109,8 @@ static void
 rename_run(MigWork *w)
 {
     MigrationJob *j = w->job;
-    char partial[sizeof(j->path) + 16];
-    int r;
 
-    partial_path(j, partial, sizeof(partial));
-    r = j->overwrite ? rename(partial, j->path)
-                     : renameat2(AT_FDCWD, partial, AT_FDCWD, j->path, RENAME_NOREPLACE);
-    w->r = r < 0 ? -errno : 0;
-    if (w->r < 0) {
-        (void) snprintf(w->error, sizeof(w->error), "the complete file could not be named "
-                        "'%.300s': %s", j->path, strerror(-w->r));
-    }
+    w->r = files_commit(&j->save_file, j->overwrite, w->error, sizeof(w->error));
 }
 
 static void
@@ -185,50 +176,24 @@ on_save_stop_copy(MigrationJob *j, const GroupRun *run)
     }
 }
 
-void
-mig_save_discard_file(MigrationJob *j)
-{
-    char partial[sizeof(j->path) + 16];
-
-    if (j->file_fd >= 0) {
-        (void) close(TAKE_FD(j->file_fd));
-    }
-    if (j->file_created) {
-        partial_path(j, partial, sizeof(partial));
-        (void) unlink(partial); /* one metadata call; the loop can afford it */
-        j->file_created = false;
-    }
-}
-
-/* Checks the destination and creates "<path>.partial" before any device moves. */
+/* Checks the destination and creates the partial file before any device moves. */
 static int
 save_create_file(MigrationJob *j, const MigrationFileRequest *req, char *err, size_t err_size)
 {
-    char partial[sizeof(j->path) + 16];
-    int r;
+    int r = files_create(&j->manager->files, req->path, req->overwrite, &j->save_file, err,
+                         err_size);
 
-    r = save_path_check(req->path, req->overwrite, err, err_size);
-    if (r < 0) {
-        return r;
+    if (r >= 0) {
+        (void) snprintf(j->path, sizeof(j->path), "%s", j->save_file.spot.path);
     }
-    (void) snprintf(j->path, sizeof(j->path), "%s", req->path);
-    partial_path(j, partial, sizeof(partial));
-    j->file_fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (j->file_fd < 0) {
-        r = -errno;
-        (void) snprintf(err, err_size, "cannot create '%s': %s", partial, strerror(-r));
-        return r;
-    }
-    j->file_created = true;
-    return 0;
+    return r;
 }
 
 int
 migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
                void *userdata, MigrationJob **ret, char *err, size_t err_size)
 {
-    MigJobSetup setup = {.role = MIGRATION_SAVE, .subject = req->subject, .name = req->name,
-                         .peer = req->path};
+    MigJobSetup setup = {.role = MIGRATION_SAVE, .subject = req->subject, .name = req->name};
     MigrationJob *j;
     int r;
 
@@ -238,8 +203,7 @@ migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb do
     }
     r = save_create_file(j, req, err, err_size);
     if (r < 0) {
-        mig_save_discard_file(j);
-        mig_job_discard(j);
+        mig_job_discard(j); /* with whatever save_create_file() had taken */
         return r;
     }
     j->overwrite = req->overwrite;
@@ -290,10 +254,21 @@ read_record(int fd, off_t *off, uint8_t hdr[STREAM_RECORD_HEADER_SIZE], uint8_t 
 static int
 feed_record(MigWork *w, const StreamRecordHeader *rh, const uint8_t *buf)
 {
-    MigDevice *md = &w->job->devs[rh->device];
-    DataSession *s = md->device->session;
-    uint64_t at = atomic_load(&md->stopcopy_bytes);
+    MigDevice *md;
+    DataSession *s;
+    uint64_t at;
     int r = 0;
+
+    /* The reader bounds the index by the file's manifest, which must be the checked one:
+     * this bounds it by the job's devices themselves, whatever the file says. */
+    if (rh->device >= w->job->n_devs) {
+        (void) snprintf(w->error, sizeof(w->error), "'%.300s' names device %u of %zu",
+                        w->job->path, rh->device, w->job->n_devs);
+        return -EBADMSG;
+    }
+    md = &w->job->devs[rh->device];
+    s = md->device->session;
+    at = atomic_load(&md->stopcopy_bytes);
 
     for (uint32_t o = 0; r >= 0 && o < rh->length;) {
         ssize_t n = s ? s->ops->write(s, buf + o, rh->length - o) : -ENODATA;
@@ -327,10 +302,55 @@ stream_problem(int r)
     return "is damaged";
 }
 
-/* One pass over the file; with @feed, DEVICE_DATA payloads go into the devices (a cancel
- * stops it between records). */
+/* The load pass must read the very MANIFEST record the check pass read and checked: the
+ * file is the one opened, but its bytes may have been rewritten in place since. */
 static int
-restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
+note_manifest(MigWork *w, bool feed, const uint8_t *hdr, const uint8_t *payload, uint32_t len)
+{
+    MigrationJob *j = w->job;
+    size_t size = STREAM_RECORD_HEADER_SIZE + (size_t) len;
+
+    if (!feed) {
+        free(j->checked_manifest);
+        j->checked_manifest = malloc(size);
+        if (!j->checked_manifest) {
+            return -ENOMEM;
+        }
+        memcpy(j->checked_manifest, hdr, STREAM_RECORD_HEADER_SIZE);
+        memcpy(j->checked_manifest + STREAM_RECORD_HEADER_SIZE, payload, len);
+        j->checked_manifest_size = (uint32_t) size;
+        return 0;
+    }
+    if (!j->checked_manifest || size != j->checked_manifest_size ||
+        memcmp(j->checked_manifest, hdr, STREAM_RECORD_HEADER_SIZE) != 0 ||
+        memcmp(j->checked_manifest + STREAM_RECORD_HEADER_SIZE, payload, len) != 0) {
+        (void) snprintf(w->error, sizeof(w->error), "'%.300s' changed while it was being "
+                        "restored: its manifest is no longer the one that was checked; restore "
+                        "a file that nothing writes to", j->path);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/* Whether the file's bytes changed since it was opened: its size or its modification time.
+ * (Not its change time: renaming another file over the path moves that, and the file read
+ * is still the one opened. A writer who sets the modification time back still has to keep
+ * the manifest byte for byte: note_manifest().) */
+static bool
+file_changed(const MigrationJob *j)
+{
+    const struct stat *a = &j->file_stat;
+    struct stat b;
+
+    return fstat(j->file_fd, &b) < 0 || a->st_size != b.st_size ||
+           a->st_mtim.tv_sec != b.st_mtim.tv_sec || a->st_mtim.tv_nsec != b.st_mtim.tv_nsec;
+}
+
+/* One pass over the job's file, every record checked; the check pass keeps the manifest,
+ * the load pass (@feed) compares it and writes DEVICE_DATA payloads into the devices. A
+ * cancel or a shutdown stops either pass between two records. */
+static int
+restore_pass(MigWork *w, bool feed)
 {
     MigrationJob *j = w->job;
     _cleanup_free_ StreamReader *rd = malloc(sizeof(*rd));
@@ -338,6 +358,7 @@ restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
     uint8_t head[STREAM_HEADER_SIZE], hdr[STREAM_RECORD_HEADER_SIZE];
     size_t cap = MIGRATION_DATA_CHUNK;
     off_t off = STREAM_HEADER_SIZE;
+    int fd = j->file_fd;
     StreamRecordHeader rh;
     int r;
 
@@ -347,12 +368,18 @@ restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
     stream_reader_init(rd);
     r = pread(fd, head, sizeof(head), 0) == sizeof(head) ? stream_reader_header(rd, head) : -ENODATA;
     while (r >= 0 && (r = read_record(fd, &off, hdr, &buf, &cap, &rh)) == 0) {
-        r = stream_reader_record(rd, hdr, buf, mf, &rh);
-        if (r >= 0 && feed && rh.type == STREAM_RECORD_DEVICE_DATA) {
-            r = atomic_load(&j->abort) ? -ECANCELED : feed_record(w, &rh, buf);
+        if (atomic_load(&j->abort)) {
+            (void) snprintf(w->error, sizeof(w->error), "reading '%.300s' stopped", j->path);
+            return -ECANCELED;
+        }
+        r = stream_reader_record(rd, hdr, buf, feed ? NULL : &j->manifest, &rh);
+        if (r >= 0 && rh.type == STREAM_RECORD_MANIFEST) {
+            r = note_manifest(w, feed, hdr, buf, rh.length);
+        } else if (r >= 0 && feed && rh.type == STREAM_RECORD_DEVICE_DATA) {
+            r = feed_record(w, &rh, buf);
         }
     }
-    if (r == -EBADMSG && !rd->error[0]) {
+    if (r == -EBADMSG && !rd->error[0] && !w->error[0]) {
         (void) stream_reader_record(rd, hdr, NULL, NULL, &rh); /* names what is wrong */
     }
     if (r == -ENODATA && stream_reader_complete(rd)) {
@@ -363,6 +390,12 @@ restore_pass(MigWork *w, int fd, bool feed, StreamManifest *mf)
     }
     if (r >= 0 || r == -ENODATA) {
         r = stream_reader_finish(rd); /* "the stream ended before ..." when incomplete */
+    }
+    if (file_changed(j)) {
+        /* Whatever the pass made of it, the file is not the one opened: say that. */
+        r = -EBADMSG;
+        (void) snprintf(w->error, sizeof(w->error), "'%.300s' changed while it was being "
+                        "restored; restore a file that nothing writes to", j->path);
     }
     if (r < 0 && !w->error[0]) {
         (void) snprintf(w->error, sizeof(w->error), "'%.300s' %s: %.400s", j->path,
@@ -393,27 +426,16 @@ check_not_retired(MigWork *w, int fd)
 static void
 check_run(MigWork *w)
 {
-    MigrationJob *j = w->job;
-    _cleanup_close_ int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0) {
-        w->r = -errno;
-        (void) snprintf(w->error, sizeof(w->error), "cannot read '%.300s': %s", j->path,
-                        strerror(-w->r));
-        return;
-    }
-    w->r = check_not_retired(w, fd);
+    w->r = check_not_retired(w, w->job->file_fd);
     if (w->r >= 0) {
-        w->r = restore_pass(w, fd, false, &j->manifest);
+        w->r = restore_pass(w, /* feed= */ false);
     }
 }
 
 static void
 feed_run(MigWork *w)
 {
-    _cleanup_close_ int fd = open(w->job->path, O_RDONLY | O_CLOEXEC);
-
-    w->r = fd < 0 ? -errno : restore_pass(w, fd, true, NULL);
+    w->r = restore_pass(w, /* feed= */ true);
 }
 
 static void
@@ -507,9 +529,7 @@ int
 migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
                   void *userdata, MigrationJob **ret, char *err, size_t err_size)
 {
-    MigJobSetup setup = {.role = MIGRATION_RESTORE, .subject = req->subject, .name = req->name,
-                         .peer = req->path};
-    struct stat st;
+    MigJobSetup setup = {.role = MIGRATION_RESTORE, .subject = req->subject, .name = req->name};
     MigrationJob *j;
     int r;
 
@@ -517,15 +537,17 @@ migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb
     if (r < 0) {
         return r;
     }
-    if (stat(req->path, &st) < 0 || !S_ISREG(st.st_mode)) {
-        r = stat(req->path, &st) < 0 ? -errno : -EINVAL;
-        (void) snprintf(err, err_size, "cannot restore from '%s': %s", req->path,
-                        r == -EINVAL ? "not a regular file; name a file written by save"
-                                     : strerror(-r));
+    /* The one open, here on the loop and before any worker: a worker never opens a path. */
+    r = files_open_read(&m->files, req->path, &j->file_fd, err, err_size);
+    if (r >= 0 && fstat(j->file_fd, &j->file_stat) < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "cannot read '%s': %s", req->path, strerror(-r));
+    }
+    if (r < 0) {
         mig_job_discard(j);
         return r;
     }
-    (void) snprintf(j->path, sizeof(j->path), "%s", req->path);
+    (void) files_canonical(req->path, j->path, sizeof(j->path));
     j->stop_after = req->stop;
     j->done = done;
     j->done_userdata = userdata;

@@ -13,10 +13,12 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "core/stream.h"
 #include "device.h"
+#include "files.h"
 #include "group.h"
 #include "migration.h"
 #include "transport.h"
@@ -103,6 +105,7 @@ struct MigrationJob {
     int ctl_fd;
     pthread_mutex_t ctl_lock;      /* one writer at a time on the control socket */
     int listen_fd;
+    FileSocket listen_socket;      /* a unix listening socket's file: unlinked only if ours */
     uv_poll_t listen_poll;
     bool listen_active;
     uv_timer_t tick;
@@ -133,9 +136,12 @@ struct MigrationJob {
     uint64_t rate_prev_ns;
     int r;
     char error[1536];
-    char path[4096];               /* save/restore file */
-    int file_fd;                   /* save: "<path>.partial", open from the start */
-    bool file_created;             /* save: "<path>.partial" is ours to remove on failure */
+    char path[4096];               /* save/restore file, canonical */
+    FileNew save_file;             /* save: the partial file, created before any device moves */
+    int file_fd;                   /* restore: the file, opened once before any worker runs */
+    struct stat file_stat;         /* restore: the file as opened: a change fails the restore */
+    uint8_t *checked_manifest;     /* restore: the MANIFEST record the check pass read ... */
+    uint32_t checked_manifest_size; /* ... (header and payload): the load pass must read it */
     bool overwrite, resume_after, stop_after;
     migration_done_cb done;        /* save/restore callers */
     void *done_userdata;
@@ -148,7 +154,8 @@ typedef struct MigJobSetup {
     MigrationRole role;
     MigrationSubject subject;  /* GROUP for live migrations; any for save/restore */
     const char *name;          /* the group's or the device's */
-    const char *peer;          /* the file of a save/restore; NULL: filled in by the flow */
+    const char *peer;          /* a source's destination; NULL: filled in by the flow (a file
+                                * job's file is j->path, set once the file is open) */
     const MigrationOptions *opts; /* NULL: the defaults */
 } MigJobSetup;
 
@@ -194,6 +201,9 @@ int mig_group_transition(MigrationJob *j, DeviceState target, void (*done)(Migra
  * j->devs. -EMEDIUMTYPE with every mismatch in @why; -EBADMSG a malformed descriptor. */
 int mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size);
 void mig_send_nonblocking(MigrationJob *j, uint32_t type, const char *text);
+/* Closes the job's sockets and files once no worker uses them: a unix listening socket's
+ * file is unlinked if it is still the one bound, and a save's partial file (one that was
+ * not given its name) removed if it is still the one created. Idempotent. */
 void mig_close_sockets(MigrationJob *j);
 void mig_tick_start(MigrationJob *j, void (*cb)(uv_timer_t *));
 /* Updates every device's smoothed rate; returns the job's total (bytes/s). */
@@ -202,7 +212,8 @@ double mig_update_rates(MigrationJob *j);
 /* ---- migration_data.c (workers) ---- */
 /* Source: pre-copy until stop_pumps; returns 0, or -errno with w->error set. */
 void mig_pump_precopy(MigWork *w);
-/* Source: stop-copy: read the session to its end, then DEVICE_END (socket or file). */
+/* Source: stop-copy: read the session to its end, then DEVICE_END (socket or file). Stops
+ * with -ECANCELED before the next record once the job aborts. */
 int mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size);
 /* Destination: read this device's records from its channel into its resuming session. */
 void mig_channel_receive(MigWork *w);
@@ -210,6 +221,3 @@ void mig_channel_receive(MigWork *w);
 int mig_write_record(int fd, uint32_t type, uint32_t flags, uint32_t device, uint64_t seq,
                      const void *payload, uint32_t size);
 
-/* ---- migration_file.c ---- */
-/* A failed save: the partial file goes; then the group goes back as a source's does. */
-void mig_save_discard_file(MigrationJob *j);

@@ -133,10 +133,10 @@ transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_siz
     if (fd < 0) {
         return -errno;
     }
+    /* A unix socket's path is never unlinked here: what is there is not ours to remove
+     * (bind() fails on it; files.h says how the daemon picks and removes its own). */
     if (a.sa.ss_family != AF_UNIX) {
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    } else {
-        (void) unlink(((struct sockaddr_un *) &a.sa)->sun_path); /* a stale socket file */
     }
     if (bind(fd, (struct sockaddr *) &a.sa, a.len) < 0 || listen(fd, 64) < 0) {
         r = -errno;

@@ -38,7 +38,8 @@ typedef enum TransportMessage {
     TMSG_FAIL = 9,        /* either way: why (text) */
 } TransportMessage;
 
-/* Binds and listens (non-blocking, CLOEXEC). @bound gets the address actually bound. */
+/* Binds and listens (non-blocking, CLOEXEC). @bound gets the address actually bound. A
+ * unix path that exists is refused by bind() (EADDRINUSE), never unlinked. */
 int transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_size,
                      char *err, size_t err_size);
 /* Connects within @timeout_ms; the socket is blocking, CLOEXEC, tuned for bulk data. */

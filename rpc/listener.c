@@ -361,6 +361,36 @@ mkdir_parents(const char *path)
     return 0;
 }
 
+/* The lock file, as root and next to a socket in a directory others may write to: never
+ * through a symbolic link (O_NOFOLLOW), never anything but a regular file (O_NONBLOCK so a
+ * FIFO does not block the open; fstat). Truncating whatever a link pointed at was the bug. */
+static int
+listener_open_lock(const char *lock_path, int *ret_fd, char *err, size_t err_size)
+{
+    _cleanup_close_ int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+                                                 O_NOCTTY | O_CLOEXEC, 0600);
+    struct stat st;
+    int r;
+
+    if (fd < 0 && errno == ELOOP) {
+        (void) snprintf(err, err_size, "the lock file '%s' is a symbolic link, and vfio-migd "
+                        "follows none there: remove it (rm '%s')", lock_path, lock_path);
+        return -ELOOP;
+    }
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "cannot open lock file '%s': %s", lock_path, strerror(-r));
+        return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        (void) snprintf(err, err_size, "the lock file '%s' is not a regular file: remove it "
+                        "(rm '%s')", lock_path, lock_path);
+        return -EINVAL;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
 /* Binding a unix socket needs its path free, so a daemon replaces a stale socket left by a
  * dead one; without this lock it would take a live socket over just the same (and gRPC did
  * so silently, grpc-core.md pitfall 4). The lock file holds the pid of the daemon that has
@@ -381,10 +411,8 @@ listener_take_lock(RpcListener *l, char *err, size_t err_size)
                         strerror(-r));
         return r;
     }
-    l->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (l->lock_fd < 0) {
-        r = -errno;
-        (void) snprintf(err, err_size, "cannot open lock file '%s': %s", lock_path, strerror(-r));
+    r = listener_open_lock(lock_path, &l->lock_fd, err, err_size);
+    if (r < 0) {
         return r;
     }
     if (flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {

@@ -9,6 +9,8 @@
 # What a test gets:
 #   $T                per-test temporary directory, removed on exit
 #   $SOCK             $T/api.sock, the socket start_daemon serves on
+#   $ALLOW_DIR        the directory the daemons may keep files in (--allowed-dirs), $T unless the
+#                     test sets it before it starts one
 #   start_daemon ARGS starts a daemon (stderr to $T/daemon.log) and waits until it is healthy;
 #                     sets DAEMON_PID. DAEMON_PREFIX (an array, empty by default) is put before
 #                     the daemon's command, e.g. (setpriv ...) to run it with fewer privileges. Every daemon started is SIGTERMed and waited for on exit,
@@ -48,6 +50,7 @@ PY=/usr/bin/python3
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vfio-migd-it.XXXXXX")
 SOCK=$T/api.sock
+ALLOW_DIR=$T
 # Unset anything from the caller's environment that would change what the tools do.
 unset VFIO_MIGD_SOCKET NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID JOURNAL_STREAM LISTEN_FDS || true
 
@@ -444,7 +447,7 @@ start_daemon() {
         fi
         prev=$a
     done
-    "${DAEMON_PREFIX[@]}" "$VFIO_MIGD" --socket "$SOCK" --log-level info "$@" >>"$T/daemon.log" 2>&1 &
+    "${DAEMON_PREFIX[@]}" "$VFIO_MIGD" --socket "$SOCK" --log-level info --allowed-dirs "$ALLOW_DIR" "$@" >>"$T/daemon.log" 2>&1 &
     DAEMON_PID=$!
     DAEMON_PIDS+=("$DAEMON_PID")
     local limit=$(($(ms_now) + 10000))
@@ -661,7 +664,7 @@ start_named_daemon() {
         exit 1
     fi
     sock=$T/$name.sock
-    "$VFIO_MIGD" --socket "$sock" --log-level info "$@" >>"$T/$name.log" 2>&1 &
+    "$VFIO_MIGD" --socket "$sock" --log-level info --allowed-dirs "$ALLOW_DIR" "$@" >>"$T/$name.log" 2>&1 &
     pid=$!
     DAEMON_PIDS+=("$pid")
     printf -v "${name}_SOCK" '%s' "$sock"

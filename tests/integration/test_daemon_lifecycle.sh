@@ -273,4 +273,4 @@ expect_exit 0 jctl devices
 assert_eq "failsave warm" "$("$PY" -S -c 'import json,sys; print(" ".join(d["id"] for d in json.loads(sys.argv[1])))' "$OUT")" \
     "after the cycles only the two long-lived devices are attached"
 assert_file_absent "$T/fs.sav" "failed saves left no file"
-assert_eq "" "$(find "$T" -name '*.partial')" "no .partial file left"
+assert_eq "" "$(find "$T" -name '*vfio-migd-partial*')" "no partial file left"

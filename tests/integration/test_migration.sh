@@ -334,7 +334,7 @@ expect_exit 0 njctl S save sv "$SAVED"
 assert_eq "stop" "$(jf "$OUT" state)" "save: the group ends in stop"
 assert_le $((2 * (2 << 20))) "$(jf "$OUT" bytes)" "save: bytes >= 2 x size"
 assert_file_exists "$SAVED" "save: the file exists"
-assert_file_absent "$SAVED.partial" "save: no .partial left"
+assert_eq "" "$(find "$T" -name '.sv.stream.vfio-migd-partial*')" "save: no partial file left"
 if [[ -f "$SAVED" ]]; then
     expect_exit 0 njctl D restore sv "$SAVED"
     assert_eq "running" "$(jf "$OUT" state)" "restore: the group ends running"
@@ -442,8 +442,8 @@ GOT=$(for d in rs_0 rs_1; do printf '%s %s\n' "$d" "$(dev_prop D "$d" digest)"; 
 assert_eq "$EXPECTED" "$GOT" "restore of a correct stream: the devices hold the stream's content (digest)"
 expect_exit 0 njctl D restore rs "$GEN_FILE" --stop
 assert_eq "stop stop" "$(dev_prop D rs_0 state) $(dev_prop D rs_1 state)" "restore --stop: the group ends in stop"
-PARTIALS=$(find "$T" -name '*.partial' | tr '\n' ' ')
-assert_eq "" "$PARTIALS" "no .partial file anywhere"
+PARTIALS=$(find "$T" -name '*vfio-migd-partial*' | tr '\n' ' ')
+assert_eq "" "$PARTIALS" "no partial file anywhere"
 
 # ==== the daemons hold no more fds than after the first migration
 

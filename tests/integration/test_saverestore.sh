@@ -27,10 +27,15 @@ flip_byte() {
     printf "\\$(printf '%03o' $((b ^ 0xff)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
 }
 
+# partials DIR NAME: the daemon's partial files of a save to DIR/NAME (files.h)
+partials() {
+    find "$1" -maxdepth 1 -name ".$2.vfio-migd-partial-*"
+}
+
 no_partials() {
     local left
-    left=$(find "$T" -name '*.partial')
-    assert_eq "" "$left" "no .partial file anywhere ($1)"
+    left=$(find "$T" -name '*vfio-migd-partial*' -o -name '*.partial')
+    assert_eq "" "$left" "no partial file anywhere ($1)"
 }
 
 start_daemon
@@ -54,7 +59,7 @@ assert_eq "stop" "$(jget "$S" state)" "after save: show says stop"
 assert_eq "false" "$(jget "$S" data_session_open)" "after save: no data session"
 assert_eq "$SIZE" "$(jget "$S" stats.bytes_saved)" "after save: stats.bytes_saved"
 assert_eq "1" "$(jget "$S" stats.transitions)" "after save: one transition"
-assert_file_absent "$T/a.sav.partial" "after save: no a.sav.partial"
+assert_eq "" "$(partials "$T" a.sav)" "after save: no partial file of a.sav"
 
 # The file of one 256 KiB sim device: stream header 32, MANIFEST record 32 + 59 (group and
 # device "A", flags, size, back-end "sim", a 30-byte descriptor), DEVICE_DATA record 32 +
@@ -246,7 +251,7 @@ assert_contains "$ERR" "EIO" "save, stop->stop_copy fails: EIO"
 assert_contains "$ERR" "stop->stop_copy" "save, stop->stop_copy fails: names the arc"
 assert_contains "$ERR" "rolled back" "save, stop->stop_copy fails: says the device was rolled back"
 assert_file_absent "$T/f.sav" "failed save: no file"
-assert_file_absent "$T/f.sav.partial" "failed save: no partial file"
+assert_eq "" "$(partials "$T" f.sav)" "failed save: no partial file"
 S=$(dev_json F)
 assert_eq "running" "$(jget "$S" state)" "failed save: device rolled back to running"
 assert_eq "1" "$(jget "$S" stats.failed_arcs)" "failed save: stats.failed_arcs 1"
@@ -262,7 +267,7 @@ expect_exit 0 jctl attach --sim "size=64K,flags=stop_copy,fail_arc=stop_copy->st
 expect_error ABORTED jctl save G "$T/g.sav"
 assert_contains "$ERR" "stop_copy->stop" "save, stop_copy->stop fails: names the arc"
 assert_file_absent "$T/g.sav" "failed save after the data: no file"
-assert_file_absent "$T/g.sav.partial" "failed save after the data: no partial file"
+assert_eq "" "$(partials "$T" g.sav)" "failed save after the data: no partial file"
 assert_eq "running" "$(dev_field G state)" "failed save after the data: device rolled back to running"
 expect_exit 0 jctl save G "$T/g.sav"
 assert_eq "65536" "$(jget "$OUT" bytes)" "G saves once the fault has fired"
@@ -307,18 +312,21 @@ jctl save slow "$T/slow.sav" >"$T/bg.out" 2>"$T/bg.err" &
 BG=$!
 is_saving() { [[ "$(dev_field slow busy_operation)" == save ]]; }
 check "a slow save shows busy_operation save" wait_until 3 is_saving
-assert_file_exists "$T/slow.sav.partial" "while saving: the data goes to slow.sav.partial"
+P=$(partials "$T" slow.sav)
+assert_match "$P" "^$T/\\.slow\\.sav\\.vfio-migd-partial-[A-Za-z0-9]{6}$" \
+    "while saving: the data goes to a partial file of the daemon's, next to slow.sav"
+assert_eq "600 $(id -u)" "$(stat -c '%a %u' "$P")" "  ... mode 0600, owned by the daemon"
 assert_file_absent "$T/slow.sav" "while saving: no file under the final name"
 expect_error FAILED_PRECONDITION jctl restore slow "$T/a.sav"
 assert_contains "$ERR" "busy" "restore while saving: busy"
 expect_error FAILED_PRECONDITION jctl save slow "$T/slow2.sav"
-assert_file_absent "$T/slow2.sav.partial" "a refused second save creates no partial file"
+assert_eq "" "$(partials "$T" slow2.sav)" "a refused second save creates no partial file"
 BGRC=0
 wait "$BG" || BGRC=$?
 assert_eq "0" "$BGRC" "the slow save succeeds"
 assert_eq "4096" "$(jget "$(<"$T/bg.out")" bytes 2>&1)" "the slow save: 4096 bytes"
 assert_file_exists "$T/slow.sav" "after the slow save: the file has its name"
-assert_file_absent "$T/slow.sav.partial" "after the slow save: no partial file"
+assert_eq "" "$(partials "$T" slow.sav)" "after the slow save: no partial file"
 expect_exit 0 jctl detach slow
 
 # ---- more round trips
@@ -377,7 +385,7 @@ B0=$(snapshot)
 expect_error INVALID_ARGUMENT jctl save twin "$T/twin.sav"
 assert_contains "$ERR" "'twin' is both a group and a device" "NAME both a group and a device: refused"
 assert_contains "$ERR" "--group or --device" "  ... saying how to choose"
-assert_file_absent "$T/twin.sav.partial" "  ... no file"
+assert_eq "" "$(partials "$T" twin.sav)" "  ... no file"
 assert_eq "$B0" "$(snapshot)" "  ... and nothing changed"
 expect_error INVALID_ARGUMENT jctl restore twin "$T/a.sav"
 assert_contains "$ERR" "--group or --device" "restore of such a NAME: refused the same way"

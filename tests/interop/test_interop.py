@@ -44,7 +44,8 @@ class Daemon:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="vfio-migd-interop-")
         self.sock = os.path.join(self.dir, "api.sock")
-        self.proc = subprocess.Popen([DAEMON, "--socket", self.sock, "--log-level", "warning"])
+        self.proc = subprocess.Popen([DAEMON, "--socket", self.sock, "--log-level", "warning",
+                                      "--allowed-dirs", self.dir])
         self.channel = grpc.insecure_channel("unix:" + self.sock)
         grpc.channel_ready_future(self.channel).result(timeout=10)
 

@@ -77,6 +77,7 @@ assert_configs_equal(const Config *a, const Config *b)
     cr_assert_eq(a->downtime_target_ms, b->downtime_target_ms);
     cr_assert_eq(a->bandwidth_limit, b->bandwidth_limit);
     cr_assert_eq(a->migration_timeout_ms, b->migration_timeout_ms);
+    cr_assert_str_eq(a->allowed_dirs, b->allowed_dirs);
 }
 
 /* ---- the table */
@@ -111,7 +112,7 @@ Test(conf, defaults_are_the_documented_ones)
 
 Test(conf, table_rows_are_complete_and_unique)
 {
-    static const char *const sections[] = {"daemon", "api", "migration"};
+    static const char *const sections[] = {"daemon", "api", "migration", "files"};
 
     cr_assert_null(conf_key(_CONF_KEY_MAX));
     cr_assert_null(conf_key(_CONF_KEY_INVALID));
@@ -120,7 +121,7 @@ Test(conf, table_rows_are_complete_and_unique)
         bool known = false;
 
         cr_assert_not_null(k);
-        for (size_t s = 0; s < 3; s++) {
+        for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
             known = known || strcmp(k->section, sections[s]) == 0;
         }
         cr_assert(known, "key %s: section [%s] is not one the parser knows", k->name, k->section);
@@ -177,7 +178,10 @@ value_of(const Config *c, ConfKeyId id)
 static const char *
 text_of(const Config *c, ConfKeyId id)
 {
-    return id == CONF_SOCKET ? c->socket : id == CONF_SOCKET_GROUP ? c->socket_group : NULL;
+    return id == CONF_SOCKET         ? c->socket
+           : id == CONF_SOCKET_GROUP ? c->socket_group
+           : id == CONF_ALLOWED_DIRS ? c->allowed_dirs
+                                     : NULL;
 }
 
 #define DAY_MS 86400000ULL
@@ -268,6 +272,25 @@ static const ValueCase value_cases[] = {
     {CONF_SOCKET_GROUP, "-x", false, 0, NULL},
     {CONF_SOCKET_GROUP, "a$b", false, 0, NULL},
     {CONF_SOCKET_GROUP, "abcdefghijklmnopqrstuvwxyz0123456", false, 0, NULL}, /* 33 */
+    {CONF_ALLOWED_DIRS, "", true, 0, ""},
+    {CONF_ALLOWED_DIRS, "/srv/saves", true, 0, "/srv/saves"},
+    {CONF_ALLOWED_DIRS, "/srv/saves:/var/lib/libvirt/qemu/save", true, 0,
+     "/srv/saves:/var/lib/libvirt/qemu/save"},
+    {CONF_ALLOWED_DIRS, "/a/../b:/c//d/", true, 0, "/a/../b:/c//d/"}, /* made canonical later */
+    {CONF_ALLOWED_DIRS, "srv/saves", false, 0, NULL},
+    {CONF_ALLOWED_DIRS, "/srv:saves", false, 0, NULL},
+    {CONF_ALLOWED_DIRS, "/srv::/x", false, 0, NULL},
+    {CONF_ALLOWED_DIRS, "/srv:", false, 0, NULL},
+    {CONF_ALLOWED_DIRS, ":/srv", false, 0, NULL},
+    {CONF_ALLOWED_DIRS, "/a\x01b", false, 0, NULL},
+    {CONF_ALLOWED_DIRS,
+     "/1:/2:/3:/4:/5:/6:/7:/8:/9:/10:/11:/12:/13:/14:/15:/16:/17:/18:/19:/20:/21:/22:/23:/24:"
+     "/25:/26:/27:/28:/29:/30:/31", true, 0,
+     "/1:/2:/3:/4:/5:/6:/7:/8:/9:/10:/11:/12:/13:/14:/15:/16:/17:/18:/19:/20:/21:/22:/23:/24:"
+     "/25:/26:/27:/28:/29:/30:/31"},
+    {CONF_ALLOWED_DIRS,
+     "/1:/2:/3:/4:/5:/6:/7:/8:/9:/10:/11:/12:/13:/14:/15:/16:/17:/18:/19:/20:/21:/22:/23:/24:"
+     "/25:/26:/27:/28:/29:/30:/31:/32", false, 0, NULL}, /* 32: one too many */
 };
 
 static void
@@ -465,7 +488,8 @@ Test(conf, unknown_keys_and_sections_with_a_guess)
     assert_error(2, "unknown key 'worker' in [daemon]; did you mean 'workers'?");
     assert_error(3, "'socket' belongs in section [api], not [daemon]");
     assert_error(5, "unknown section [deamon]; did you mean [daemon]?");
-    assert_error(7, "unknown section [plugins]; the sections are [daemon], [api] and [migration]");
+    assert_error(7, "unknown section [plugins]; the sections are [daemon], [api], [migration] and "
+                    "[files]");
     assert_error(9, "unknown key 'colour' in [migration]; its keys are precopy, max_precopy_ms");
     cr_assert_eq(cfg.workers, 64, "a key under a misspelt section is not taken");
 }
