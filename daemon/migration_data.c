@@ -153,7 +153,15 @@ mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
         return buf ? -ENODATA : -ENOMEM;
     }
     for (;;) {
-        ssize_t n = s->ops->read(s, buf, MIGRATION_DATA_CHUNK);
+        ssize_t n;
+
+        /* A failing, cancelled or shut-down job stops here, one record at most after it
+         * was told: a large device must not keep the daemon writing for minutes. */
+        if (atomic_load(&md->job->abort)) {
+            (void) snprintf(err, err_size, "device '%s': stopped", md->device->id);
+            return -ECANCELED;
+        }
+        n = s->ops->read(s, buf, MIGRATION_DATA_CHUNK);
         if (n == 0) {
             break; /* in STOP_COPY, 0 is the end of the device's state */
         }

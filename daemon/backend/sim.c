@@ -82,6 +82,8 @@ enum {
 #define SIM_SIZE_MAX (UINT64_C(64) << 30) /* 64 GiB: above mlx5's 4 GiB non-chunked limit */
 #define SIM_SIZE_DEFAULT (UINT64_C(1) << 20)
 #define SIM_LATENCY_MAX_MS 60000 /* a minute: longer is a hang, not a latency */
+/* Slower than 4 KiB/s, one 512 KiB read would take two minutes: a hang, not a rate. */
+#define SIM_DATA_RATE_MIN 4096
 #define SIM_ERRNO_MAX 4095       /* the kernel's MAX_ERRNO */
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15) /* 2^64 / phi, the splitmix64 increment */
@@ -101,6 +103,7 @@ typedef struct SimConfig {
     bool fail_to_error;     /* the failing arc leaves the device in ERROR (pds) */
     bool precopy_enomsg;    /* temporary end: -ENOMSG (mlx5) instead of 0 (mtty, hisi) */
     uint64_t precopy_dirty; /* bytes dirtied by each PRECOPY_INFO in PRE_COPY */
+    uint64_t data_rate;     /* bytes/s a data session moves; 0: memory speed */
     uint64_t seed;
     DeviceState initial_state;
 } SimConfig;
@@ -742,6 +745,25 @@ sim_resume_finish(SimDevice *d, const SimSession *s)
 
 /* ---- SessionOps */
 
+/* data_rate: a device whose firmware moves its state slowly takes this long for @n bytes
+ * (the read or write blocks, as a driver's does while the device copies). */
+static void
+sim_pace(const SimDevice *d, ssize_t n)
+{
+    uint64_t ns;
+    struct timespec ts;
+
+    if (d->cfg.data_rate == 0 || n <= 0) {
+        return;
+    }
+    ns = (uint64_t) n * UINT64_C(1000000000) / d->cfg.data_rate;
+    ts = (struct timespec){.tv_sec = (time_t) (ns / 1000000000u),
+                           .tv_nsec = (long) (ns % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
+        continue;
+    }
+}
+
 static ssize_t
 sim_session_read(DataSession *ds, void *buf, size_t size)
 {
@@ -755,6 +777,7 @@ sim_session_read(DataSession *ds, void *buf, size_t size)
     (void) pthread_mutex_lock(&d->lock);
     r = s->live ? sim_save_produce(s, buf, size) : -ENODEV;
     (void) pthread_mutex_unlock(&d->lock);
+    sim_pace(d, r);
     return r;
 }
 
@@ -777,6 +800,7 @@ sim_session_write(DataSession *ds, const void *buf, size_t size)
         r = sim_resume_write(s, buf, size);
     }
     (void) pthread_mutex_unlock(&d->lock);
+    sim_pace(d, r);
     return r;
 }
 
@@ -1041,6 +1065,9 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     backend_property_add(props, max, &n, "seed", "%" PRIu64, d->seed);
     backend_property_add(props, max, &n, "generation", "%" PRIu64, d->gen);
     backend_property_add(props, max, &n, "latency_ms", "%u", c->latency_ms);
+    if (c->data_rate > 0) {
+        backend_property_add(props, max, &n, "data_rate", "%" PRIu64, c->data_rate);
+    }
     if (c->fail_set) {
         char nth[32] = "";
 
@@ -1290,6 +1317,17 @@ sim_opt_precopy_dirty(SimConfig *c, const char *v, char *err, size_t err_size)
 }
 
 static int
+sim_opt_data_rate(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (strutil_parse_size(v, &c->data_rate) < 0 || c->data_rate > SIM_SIZE_MAX ||
+        (c->data_rate > 0 && c->data_rate < SIM_DATA_RATE_MIN)) {
+        return sim_error(err, err_size, "data_rate: '%s' is not 0 or a size from 4K to 64G "
+                         "(bytes per second)", v);
+    }
+    return 0;
+}
+
+static int
 sim_opt_seed(SimConfig *c, const char *v, char *err, size_t err_size)
 {
     if (sim_parse_u64(v, &c->seed) < 0) {
@@ -1323,6 +1361,7 @@ static const struct {
     {"fail_to_error", sim_opt_fail_to_error},
     {"precopy_end", sim_opt_precopy_end},
     {"precopy_dirty", sim_opt_precopy_dirty},
+    {"data_rate", sim_opt_data_rate},
     {"seed", sim_opt_seed},
     {"initial_state", sim_opt_initial_state},
 };

@@ -389,6 +389,9 @@ static const struct {
     {"precopy_end=maybe", "precopy_end"},
     {"precopy_dirty=1X", "precopy_dirty"},
     {"precopy_dirty=65G", "precopy_dirty"},
+    {"data_rate=4095", "data_rate"},
+    {"data_rate=65G", "data_rate"},
+    {"data_rate=fast", "data_rate"},
     {"seed=abc", "seed"},
     {"seed=-1", "seed"},
     {"seed=18446744073709551616", "seed"},
@@ -440,6 +443,9 @@ Test(options, accepted_spellings)
         "precopy_end=zero",
         "precopy_dirty=0",
         "migratable=0",
+        "data_rate=0",
+        "data_rate=4K",
+        "data_rate=64G",
     };
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -807,6 +813,34 @@ Test(save, round_trip)
     (void) dev_set_ok(b, DEVICE_STATE_RUNNING);
     cr_expect_eq(dev_digest(b), digest);
     backend_device_free(b);
+    bytes_free(&st);
+}
+
+/* data_rate: the session moves at most that many bytes a second, both ways (a lower bound on
+ * the time taken, which a sleep guarantees on any machine), and the bytes are the same. */
+Test(save, data_rate_paces_both_directions)
+{
+    Bytes plain = {0}, st = {0};
+    uint64_t digest = save_plain("paced", "size=16K", &plain);
+    BackendDevice *a = dev_new("paced", "size=16K,data_rate=32K");
+    BackendDevice *b = dev_new("b", "size=16K,data_rate=32K");
+    DataSession *s = dev_set_ok(a, DEVICE_STATE_STOP_COPY);
+    char buf[64];
+    double t0 = now_s(), t1;
+
+    drain(s, &st, 4096);
+    t1 = now_s();
+    cr_expect_geq(t1 - t0, 0.5, "16K at 32K/s took %.3f s", t1 - t0);
+    cr_expect_eq(st.len, plain.len);
+    cr_expect_eq(memcmp(st.data, plain.data, st.len), 0, "the paced save is the plain one");
+    cr_expect_str_eq(dev_prop(a, "data_rate", buf, sizeof(buf)), "32768");
+    cr_expect_eq(restore(b, &st, 4096), 0);
+    cr_expect_geq(now_s() - t1, 0.5, "16K restored at 32K/s took %.3f s", now_s() - t1);
+    cr_expect_eq(dev_digest(b), digest);
+    data_session_free(s);
+    backend_device_free(a);
+    backend_device_free(b);
+    bytes_free(&plain);
     bytes_free(&st);
 }
 
