@@ -12,8 +12,11 @@ of the daemon's code, for the integration and kernel tests.
       a one-device stream whose records and CRCs are valid but whose device data is N bytes
       of one value, so the daemon's checks pass and the device has to refuse the data.
   streamfile.py rewrite IN OUT [--backend NAME] [--truncate N] [--set OFF=VAL]...
+                               [--group NAME] [--device I.FIELD=VALUE]... [--drop I]
       IN's devices re-encoded with valid CRCs and totals: another back-end name in the
-      manifest, device 0's data cut to N bytes, or bytes of device 0's data changed.
+      manifest, device 0's data cut to N bytes, or bytes of device 0's data changed; another
+      group name; a manifest field of device I changed (FIELD: name, flags, size, backend, or
+      descriptor as RULE:FIELD=VALUE,... or hex:BYTES for any bytes); device I left out.
   streamfile.py retired OUT
       a file in the retired single-device format (magic VFMIGDSV), which must be refused.
 """
@@ -230,7 +233,20 @@ def cmd_rewrite(a):
     for x in devs:
         if a.backend is not None:
             x["backend"] = a.backend
-    open(a.out, "wb").write(build(group, devs, stream_id))
+    for item in a.device:
+        where, value = item.split("=", 1)
+        i, field = where.split(".", 1)
+        x = devs[int(i)]
+        if field in ("flags", "size"):
+            x[field] = int(value, 0)
+        elif field == "descriptor":
+            x["compat"] = (bytes.fromhex(value[4:]) if value.startswith("hex:")
+                           else encode_descriptor(parse_descriptor(value)))
+        else:
+            x[field] = value
+    for i in sorted(a.drop, reverse=True):
+        del devs[i]
+    open(a.out, "wb").write(build(a.group or group, devs, stream_id))
 
 
 def cmd_retired(a):
@@ -258,6 +274,9 @@ def main():
     r.add_argument("--backend")
     r.add_argument("--truncate", type=int)
     r.add_argument("--set", action="append", default=[])
+    r.add_argument("--group")
+    r.add_argument("--device", action="append", default=[])
+    r.add_argument("--drop", action="append", type=int, default=[])
     t = sub.add_parser("retired")
     t.add_argument("out")
     a = p.parse_args()

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../util/macro.h"
+#include "fsm.h"
 #include "stream.h"
 
 static_assert(COMPAT_DESCRIPTOR_MAX_SIZE <= STREAM_MAX_COMPAT,
@@ -337,17 +338,27 @@ compare_descriptors(CompatReport *rep, const char *device, const CompatDescripto
     }
 }
 
+/* Flags in words ("stop_copy+p2p"), as the CLI and the sim's options spell them. */
+static const char *
+flags_text(uint32_t flags, char *buf, size_t size)
+{
+    (void) fsm_flags_to_string(flags, buf, (unsigned) size);
+    if (!buf[0]) {
+        (void) snprintf(buf, size, "none");
+    }
+    return buf;
+}
+
 /* A pair of devices; mismatches are named after the destination's device (the one that
  * would take the state). */
 static void
 compare_pair(CompatReport *rep, const CompatDevice *s, const CompatDevice *d)
 {
-    char sv[32], dv[32];
+    char sv[64], dv[64];
 
     if (s->mig_flags != d->mig_flags) {
-        (void) snprintf(sv, sizeof(sv), "0x%" PRIx32, s->mig_flags);
-        (void) snprintf(dv, sizeof(dv), "0x%" PRIx32, d->mig_flags);
-        report_add(rep, d->name, "migration_flags", sv, dv);
+        report_add(rep, d->name, "migration_flags", flags_text(s->mig_flags, sv, sizeof(sv)),
+                   flags_text(d->mig_flags, dv, sizeof(dv)));
     }
     if (strcmp(s->backend ? s->backend : "", d->backend ? d->backend : "") != 0) {
         report_add(rep, d->name, "backend", s->backend ? s->backend : "",
