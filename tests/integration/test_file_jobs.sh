@@ -21,6 +21,19 @@ j = [m for m in json.load(sys.stdin) if m["group"] == sys.argv[1] and m["state"]
 print(j[0]["id"] if j else "")' "$1"
 }
 
+# cancel_job ID WHAT: cancels job ID (its client runs in the background as $BG, its output in
+# $T/bg.out and $T/bg.err), waits for the job to end and its client to answer CANCELLED
+cancel_job() {
+    local id=$1 what=$2
+    JID=$id
+    expect_exit 0 jctl cancel "$id"
+    check "the cancelled $what ends (it had minutes of work left)" wait_until 60 over
+    BGRC=0
+    wait "$BG" || BGRC=$?
+    assert_eq "1 CANCELLED" "$BGRC $(jget "$(<"$T/bg.out")" code 2>&1)" "the $what answers CANCELLED"
+}
+over() { [[ "$(jget "$(jctl job "$JID")" state)" != active ]]; }
+
 start_daemon
 
 # ==== a cancelled save: back where it was, no partial file
@@ -36,12 +49,7 @@ JID=$(job_of big)
 writing() { (($(saved_bytes "$JID") > 0)); }
 check "the save is writing its file" wait_until 30 writing
 assert_ne "" "$(partials)" "  ... into a partial file"
-expect_exit 0 jctl cancel "$JID"
-over() { [[ "$(jget "$(jctl job "$JID")" state)" != active ]]; }
-check "the cancelled save ends (it had minutes of writing left)" wait_until 60 over
-BGRC=0
-wait "$BG" || BGRC=$?
-assert_eq "1 CANCELLED" "$BGRC $(jget "$(<"$T/bg.out")" code 2>&1)" "the save answers CANCELLED"
+cancel_job "$JID" save
 assert_eq "running_p2p false" "$(dev_field big state) $(dev_field big busy)" \
     "the cancelled save: the device is back in running_p2p, where it was, and idle"
 assert_contains "$(<"$T/bg.err")" "rolled back, now in running_p2p" "  ... and the error says so"
@@ -66,12 +74,7 @@ jctl restore slowin "$T/src.sav" >"$T/bg.out" 2>"$T/bg.err" &
 BG=$!
 loading() { [[ "$(jget "$(jctl job "$(job_of slowin)")" phase 2>/dev/null)" == switchover ]]; }
 check "the restore is writing into the device" wait_until 30 loading
-JID=$(job_of slowin)
-expect_exit 0 jctl cancel "$JID"
-check "the cancelled restore ends (it had minutes of loading left)" wait_until 60 over
-BGRC=0
-wait "$BG" || BGRC=$?
-assert_eq "1 CANCELLED" "$BGRC $(jget "$(<"$T/bg.out")" code 2>&1)" "the restore answers CANCELLED"
+cancel_job "$(job_of slowin)" restore
 assert_eq "stop false" "$(dev_field slowin state) $(dev_field slowin data_session_open)" \
     "the cancelled restore: the device is reset and back in stop, where it was"
 assert_contains "$(<"$T/bg.err")" "reset, now in stop" "  ... and the error says so"

@@ -58,14 +58,17 @@ BASE=$T/a.sav
 expect_exit 0 jctl state B stop # a target not in running: it must stay where it is, too
 DB=$(dev_field B digest)
 
-device_refused() {
-    local name=$1 code=$2 needle=$3 before
+# refused TARGET WHAT NAME CODE NEEDLE: restoring $T/NAME.sav into TARGET fails with CODE and
+# NEEDLE in the message, and no device changed
+refused() {
+    local target=$1 what=$2 name=$3 code=$4 needle=$5 before
     before=$(snapshot --ignore-last-error)
-    expect_error "$code" jctl restore B "$T/$name.sav"
-    assert_contains "$ERR" "$needle" "device restore, $name: the message says '$needle'"
+    expect_error "$code" jctl restore "$target" "$T/$name.sav"
+    assert_contains "$ERR" "$needle" "$what, $name: the message says '$needle'"
     assert_eq "$before" "$(snapshot --ignore-last-error)" \
-        "device restore, $name: no device changed (state, digest, statistics)"
+        "$what, $name: no device changed (state, digest, statistics)"
 }
+device_refused() { refused B "device restore" "$@"; }
 each_case 0 device_refused
 assert_contains "$(dev_field B stats.last_error)" "malformed" "device restore: the refusal is B's last error"
 
@@ -93,14 +96,7 @@ expect_exit 0 jctl save G "$T/g.sav" --resume
 BASE=$T/g.sav
 expect_exit 0 jctl state g_1 running_p2p # targets in two states: both must stay
 
-group_refused() {
-    local name=$1 code=$2 needle=$3 before
-    before=$(snapshot --ignore-last-error)
-    expect_error "$code" jctl restore G "$T/$name.sav"
-    assert_contains "$ERR" "$needle" "group restore, $name: the message says '$needle'"
-    assert_eq "$before" "$(snapshot --ignore-last-error)" \
-        "group restore, $name: no device changed (state, digest, statistics)"
-}
+group_refused() { refused G "group restore" "$@"; }
 each_case 1 group_refused
 variant gname --group H
 group_refused gname FAILED_PRECONDITION "holds group 'H', not 'G'"

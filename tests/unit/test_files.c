@@ -131,6 +131,17 @@ policy(bool walk)
     return p;
 }
 
+/* The test NAME twice: NAME_openat2 and NAME_walk, each calling CHECK(walk) on a fresh tree. */
+#define BOTH_RESOLVERS(name, check)                                                                \
+    Test(files, name##_openat2, .init = setup_tree, .fini = teardown_tree)                         \
+    {                                                                                              \
+        check(false);                                                                              \
+    }                                                                                              \
+    Test(files, name##_walk, .init = setup_tree, .fini = teardown_tree)                            \
+    {                                                                                              \
+        check(true);                                                                               \
+    }
+
 /* ---- pure helpers ---- */
 
 Test(files, canonical)
@@ -245,15 +256,7 @@ check_locate(bool walk)
     files_policy_clear(&p);
 }
 
-Test(files, locate_openat2, .init = setup_tree, .fini = teardown_tree)
-{
-    check_locate(false);
-}
-
-Test(files, locate_walk, .init = setup_tree, .fini = teardown_tree)
-{
-    check_locate(true);
-}
+BOTH_RESOLVERS(locate, check_locate)
 
 /* ---- reading ---- */
 
@@ -298,15 +301,7 @@ check_open_read(bool walk)
     files_policy_clear(&p);
 }
 
-Test(files, open_read_openat2, .init = setup_tree, .fini = teardown_tree)
-{
-    check_open_read(false);
-}
-
-Test(files, open_read_walk, .init = setup_tree, .fini = teardown_tree)
-{
-    check_open_read(true);
-}
+BOTH_RESOLVERS(open_read, check_open_read)
 
 /* ---- saving ---- */
 
@@ -385,15 +380,7 @@ check_create(bool walk)
     files_policy_clear(&p);
 }
 
-Test(files, create_openat2, .init = setup_tree, .fini = teardown_tree)
-{
-    check_create(false);
-}
-
-Test(files, create_walk, .init = setup_tree, .fini = teardown_tree)
-{
-    check_create(true);
-}
+BOTH_RESOLVERS(create, check_create)
 
 /* What others do meanwhile: the name taken, the partial file replaced or removed. */
 Test(files, commit_and_discard_race, .init = setup_tree, .fini = teardown_tree)
