@@ -87,7 +87,7 @@ static const ConfKey conf_keys[] = {
         migration_timeout_ms, "longest wait of a source for its peer in ms (connect, silence, confirm)"),
     KEY(CONF_ALLOWED_DIRS, "files", "allowed_dirs", CONF_TYPE_DIRS, FILES_MAX_DIRS - 1,
         CONF_DIRS_MAX - 1, "", "allowed-dirs", 0, "DIRS", allowed_dirs,
-        "directories for saves, restores and unix listening sockets, besides " FILES_STATE_DIR),
+        "directories for save files and unix sockets, beside the state directory"),
 };
 static_assert(ELEMENTSOF(conf_keys) == _CONF_KEY_MAX, "conf_keys out of sync with ConfKeyId");
 

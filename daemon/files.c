@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/macro.h"
 
@@ -440,7 +441,13 @@ random_suffix(char out[PARTIAL_SUFFIX_LEN + 1])
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     uint8_t bytes[PARTIAL_SUFFIX_LEN] = {0};
 
-    (void) getrandom(bytes, sizeof(bytes), 0);
+    /* Unpredictable names keep others from guessing the partial file; O_EXCL keeps it ours
+     * whatever the name, so should getrandom() fail the clock still gives a fresh one. */
+    if (getrandom(bytes, sizeof(bytes), GRND_NONBLOCK) != (ssize_t) sizeof(bytes)) {
+        uint64_t now = clock_now_ns();
+
+        memcpy(bytes, &now, MIN(sizeof(now), sizeof(bytes)));
+    }
     for (size_t i = 0; i < PARTIAL_SUFFIX_LEN; i++) {
         out[i] = alphabet[bytes[i] % (sizeof(alphabet) - 1)];
     }

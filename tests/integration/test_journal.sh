@@ -65,7 +65,7 @@ journal_daemon() {
             for _ in $(seq 200); do [[ -S /run/systemd/journal/socket ]] && break; sleep 0.05; done
         fi
         shift
-        exec "$VFIO_MIGD" --socket "$T/j.sock" "$@"' journal_daemon "$sink" "$@" 2>>"$T/jd.err" &
+        exec "$VFIO_MIGD" --socket "$T/j.sock" --allowed-dirs "'"$ALLOW_DIR"'" "$@"' journal_daemon "$sink" "$@" 2>>"$T/jd.err" &
     DAEMON_PID=$!
     DAEMON_PIDS+=("$DAEMON_PID")
     check "the daemon under a journal comes up" wait_until 10 jhealthy

@@ -127,7 +127,7 @@ sdh close other >/dev/null
 # ---- notifications: READY, STATUS= on every change, WATCHDOG, STOPPING
 
 sdh listen api "$SDSOCK" >/dev/null
-expect_exit 0 sdh start --watchdog-usec 200000 -- "$VFIO_MIGD"
+expect_exit 0 sdh start --watchdog-usec 200000 -- "$VFIO_MIGD" --allowed-dirs "$ALLOW_DIR"
 expect_exit 0 sdh wait-notify READY=1
 assert_eq "READY=1|STATUS=Serving: 0 devices, 0 groups, 0 migrations running" "$OUT" \
     "READY=1 comes with what the daemon holds"
