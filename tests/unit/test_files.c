@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "tmptree.h"
 
 TestSuite(files, .timeout = 30);
 
@@ -114,10 +115,7 @@ setup_tree(void)
 static void
 teardown_tree(void)
 {
-    char cmd[600];
-
-    (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    (void) system(cmd);
+    cr_expect_eq(tmptree_remove(root), 0, "removing %s", root);
 }
 
 /* A policy allowing R/allowed, resolving with openat2 or with the walk. */

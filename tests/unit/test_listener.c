@@ -10,7 +10,6 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include "server.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "tmptree.h"
 
 #define MAX_TAKEN 16
 
@@ -50,15 +50,6 @@ setup(void)
     stop_after = 1;
 }
 
-static int
-remove_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void) st;
-    (void) type;
-    (void) ftw;
-    return remove(p);
-}
-
 static void
 teardown(void)
 {
@@ -67,7 +58,7 @@ teardown(void)
     }
     cr_expect_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_expect_eq(uv_loop_close(&loop), 0, "the loop still has handles");
-    cr_expect_eq(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "removing %s", dir);
+    cr_expect_eq(tmptree_remove(dir), 0, "removing %s", dir);
 }
 
 /* Keeps the connection (as gRPC would) and stops the loop after stop_after of them. */
