@@ -134,6 +134,11 @@ backend_device_free(BackendDevice *bd)
 int sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
                    char *err, size_t err_size);
 
+/* True while a run of the sim device's hold_arc waits for its hold_until file (false for any
+ * other device). Read without the device's lock, which the waiting arc holds: tests use it to
+ * release a hold only once every device they hold has reached it. Thread: any. */
+bool sim_device_holding(BackendDevice *bd);
+
 /* ---- the kernel backend (kernel.c) ---- */
 
 typedef enum KernelAddressKind {

@@ -21,6 +21,9 @@
  *    each count one reference on the device, so they may be freed in any order.
  *  - Faults (fail_arc, fail_nth, fail_to_error) are injected per arc, before the arc has any
  *    effect.
+ *  - A hold (hold_arc, hold_until) keeps one arc waiting, mutex held like latency_ms, until a
+ *    file exists: tests make an operation last exactly as long as they need, whatever the
+ *    machine's speed, instead of betting on a latency being long enough.
  *
  * Uses:     core/fsm (the kernel's table), core/compat (its descriptor), sim_content (the
  *           chunks' bytes), core/stream's CRC32C (header CRC), util/strutil (option parsing).
@@ -38,12 +41,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../core/stream.h" /* crc32c() */
 #include "../util/cleanup.h"
+#include "../util/clock.h"
 #include "../util/log.h"
 #include "../util/macro.h"
 #include "../util/strutil.h"
@@ -85,6 +92,10 @@ enum {
 /* Slower than 4 KiB/s, one 512 KiB read would take two minutes: a hang, not a rate. */
 #define SIM_DATA_RATE_MIN 4096
 #define SIM_ERRNO_MAX 4095       /* the kernel's MAX_ERRNO */
+#define SIM_HOLD_MAX_MS_DEFAULT 60000
+#define SIM_HOLD_MAX_MS_MAX 600000 /* ten minutes: a test that needs longer has hung */
+#define SIM_HOLD_POLL_MS 5         /* how often a held arc looks for its release file */
+#define SIM_PATH_MAX 128           /* a value of the options string is shorter */
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15) /* 2^64 / phi, the splitmix64 increment */
 
@@ -106,6 +117,10 @@ typedef struct SimConfig {
     uint64_t data_rate;     /* bytes/s a data session moves; 0: memory speed */
     uint64_t seed;
     DeviceState initial_state;
+    bool hold_set; /* hold_arc was given (and then hold_until too) */
+    FsmArc hold_arc;
+    char hold_until[SIM_PATH_MAX]; /* absolute; the arc waits until this name exists */
+    unsigned hold_max_ms;          /* a run of hold_arc waits this long at most */
 } SimConfig;
 
 typedef enum SimSessionKind {
@@ -159,6 +174,7 @@ struct SimDevice {
     uint64_t gen;
     unsigned fail_runs;  /* runs of cfg.fail_arc so far */
     SimSession *session; /* the live data session, or NULL */
+    atomic_bool holding; /* a run of cfg.hold_arc waits now; read without the lock */
 };
 
 /* ---- content model: bytes as a pure function of (seed, chunk, version) */
@@ -898,6 +914,43 @@ sim_fault_check(SimDevice *d, DeviceState from, DeviceState to)
     return -c->fail_errno;
 }
 
+/* True when the name @path exists (a dangling symlink counts: it is the name that releases). */
+static bool
+sim_path_exists(const char *path)
+{
+    struct stat st;
+
+    return fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* A run of the held arc waits, d->lock held as a slow firmware command holds the driver's
+ * state mutex, until hold_until exists. It is polled: the wait must end by itself even if the
+ * directory goes away, and a few milliseconds of delay after the release cost nothing. After
+ * hold_max_ms the arc fails with -ETIMEDOUT and has no effect, as an mlx5 firmware command
+ * that never completes fails (mlx5_cmd_exec). */
+static int
+sim_hold(SimDevice *d, DeviceState from, DeviceState to)
+{
+    const SimConfig *c = &d->cfg;
+    uint64_t deadline;
+    int r = 0;
+
+    if (!c->hold_set || c->hold_arc.from != from || c->hold_arc.to != to) {
+        return 0;
+    }
+    deadline = clock_now_ns() + (uint64_t) c->hold_max_ms * 1000000u;
+    atomic_store(&d->holding, true);
+    while (!sim_path_exists(c->hold_until)) {
+        if (clock_now_ns() >= deadline) {
+            r = -ETIMEDOUT;
+            break;
+        }
+        sim_sleep_ms(SIM_HOLD_POLL_MS);
+    }
+    atomic_store(&d->holding, false);
+    return r;
+}
+
 /* Runs the single arc @from -> @to. On failure nothing has changed. */
 static int
 sim_run_arc(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret_opened)
@@ -959,6 +1012,10 @@ sim_walk(SimDevice *d, DeviceState target, SimSession **ret_opened)
             return -EINVAL;
         }
         sim_sleep_ms(d->cfg.latency_ms);
+        r = sim_hold(d, d->state, next);
+        if (r < 0) {
+            return r; /* the arc never ran: the device stays at the last completed hop */
+        }
         r = sim_fault_check(d, d->state, next);
         if (r < 0) {
             if (d->cfg.fail_to_error) {
@@ -1078,6 +1135,11 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
                  fsm_state_name(c->fail_arc.to), c->fail_errno, nth,
                  c->fail_to_error ? " to_error" : "");
     }
+    if (c->hold_set) {
+        backend_property_add(props, max, &n, "hold", "%s->%s until %s (at most %u ms)",
+                             fsm_state_name(c->hold_arc.from), fsm_state_name(c->hold_arc.to),
+                             c->hold_until, c->hold_max_ms);
+    }
     (void) pthread_mutex_unlock(&d->lock);
     return (int) n;
 }
@@ -1123,6 +1185,14 @@ static const BackendOps sim_ops = {
     .compat_descriptor = sim_compat_descriptor,
     .free = sim_free,
 };
+
+bool
+sim_device_holding(BackendDevice *bd)
+{
+    SimDevice *d = (SimDevice *) bd;
+
+    return bd && bd->ops == &sim_ops && atomic_load(&d->holding);
+}
 
 /* ---- options */
 
@@ -1298,6 +1368,47 @@ sim_opt_fail_to_error(SimConfig *c, const char *v, char *err, size_t err_size)
 }
 
 static int
+sim_opt_hold_arc(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (sim_parse_arc(v, &c->hold_arc) < 0) {
+        return sim_error(err, err_size,
+                         "hold_arc: '%s' is not FROM->TO with two state names (e.g. "
+                         "running->stop)",
+                         v);
+    }
+    c->hold_set = true; /* checked against the flags in sim_config_check() */
+    return 0;
+}
+
+/* Absolute: the daemon's working directory is not the caller's. Only its existence is ever
+ * looked at; the daemon neither opens nor creates it. */
+static int
+sim_opt_hold_until(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (v[0] != '/' || strlen(v) >= sizeof(c->hold_until)) {
+        return sim_error(err, err_size,
+                         "hold_until: '%s' is not an absolute path (the file whose creation "
+                         "releases the held arc, e.g. /tmp/t/go)",
+                         v);
+    }
+    strcpy(c->hold_until, v);
+    return 0;
+}
+
+static int
+sim_opt_hold_max_ms(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    long long x;
+
+    if (strutil_parse_int_bounded(v, 1, SIM_HOLD_MAX_MS_MAX, &x) < 0) {
+        return sim_error(err, err_size, "hold_max_ms: '%s' is not an integer from 1 to %d", v,
+                         SIM_HOLD_MAX_MS_MAX);
+    }
+    c->hold_max_ms = (unsigned) x;
+    return 0;
+}
+
+static int
 sim_opt_precopy_end(SimConfig *c, const char *v, char *err, size_t err_size)
 {
     if (strcmp(v, "zero") == 0 || strcmp(v, "enomsg") == 0) {
@@ -1347,23 +1458,28 @@ sim_opt_initial_state(SimConfig *c, const char *v, char *err, size_t err_size)
     return 0;
 }
 
+/* @needs: an option that means nothing without another one names it. */
 static const struct {
     const char *key;
     SimOptionParser parse;
+    const char *needs;
 } sim_options[] = {
-    {"flags", sim_opt_flags},
-    {"migratable", sim_opt_migratable},
-    {"size", sim_opt_size},
-    {"latency_ms", sim_opt_latency},
-    {"fail_arc", sim_opt_fail_arc},
-    {"fail_errno", sim_opt_fail_errno},
-    {"fail_nth", sim_opt_fail_nth},
-    {"fail_to_error", sim_opt_fail_to_error},
-    {"precopy_end", sim_opt_precopy_end},
-    {"precopy_dirty", sim_opt_precopy_dirty},
-    {"data_rate", sim_opt_data_rate},
-    {"seed", sim_opt_seed},
-    {"initial_state", sim_opt_initial_state},
+    {"flags", sim_opt_flags, NULL},
+    {"migratable", sim_opt_migratable, NULL},
+    {"size", sim_opt_size, NULL},
+    {"latency_ms", sim_opt_latency, NULL},
+    {"fail_arc", sim_opt_fail_arc, NULL},
+    {"fail_errno", sim_opt_fail_errno, "fail_arc"},
+    {"fail_nth", sim_opt_fail_nth, "fail_arc"},
+    {"fail_to_error", sim_opt_fail_to_error, "fail_arc"},
+    {"hold_arc", sim_opt_hold_arc, "hold_until"},
+    {"hold_until", sim_opt_hold_until, "hold_arc"},
+    {"hold_max_ms", sim_opt_hold_max_ms, "hold_arc"},
+    {"precopy_end", sim_opt_precopy_end, NULL},
+    {"precopy_dirty", sim_opt_precopy_dirty, NULL},
+    {"data_rate", sim_opt_data_rate, NULL},
+    {"seed", sim_opt_seed, NULL},
+    {"initial_state", sim_opt_initial_state, NULL},
 };
 static_assert(ELEMENTSOF(sim_options) < 32, "the seen-mask in sim_config_parse is 32 bits");
 
@@ -1381,12 +1497,41 @@ sim_unknown_option(const char *key, char *err, size_t err_size)
     return sim_error(err, err_size, "unknown option '%s' (known: %s)", key, known);
 }
 
-/* Checks that need all options: the fault arc and the initial state depend on the flags. */
+static bool
+sim_option_seen(uint32_t seen, const char *key)
+{
+    for (size_t i = 0; i < ELEMENTSOF(sim_options); i++) {
+        if (strcmp(sim_options[i].key, key) == 0) {
+            return seen & (UINT32_C(1) << i);
+        }
+    }
+    return false;
+}
+
+/* A fault or hold arc must be one the kernel's driver loop runs with these flags. */
+static int
+sim_check_arc(const char *key, FsmArc arc, uint32_t flags, const char *flags_name, char *err,
+              size_t err_size)
+{
+    DeviceState next;
+
+    if (arc.from == arc.to || fsm_next_hop(arc.from, arc.to, flags, &next, NULL) < 0 ||
+        next != arc.to) {
+        return sim_error(err, err_size,
+                         "%s: '%s->%s' is not an arc of the flags=%s state machine (the "
+                         "kernel never runs it)",
+                         key, fsm_state_name(arc.from), fsm_state_name(arc.to), flags_name);
+    }
+    return 0;
+}
+
+/* Checks that need all options: the fault and hold arcs and the initial state depend on the
+ * flags; some options need another one. */
 static int
 sim_config_check(const SimConfig *c, uint32_t seen, char *err, size_t err_size)
 {
     char fl[64];
-    DeviceState next;
+    int r = 0;
 
     (void) fsm_flags_to_string(c->flags, fl, sizeof(fl));
     if (c->initial_state != DEVICE_STATE_ERROR &&
@@ -1394,22 +1539,21 @@ sim_config_check(const SimConfig *c, uint32_t seen, char *err, size_t err_size)
         return sim_error(err, err_size, "initial_state: '%s' does not exist with flags=%s",
                          fsm_state_name(c->initial_state), fl);
     }
-    if (c->fail_set && (c->fail_arc.from == c->fail_arc.to ||
-                        fsm_next_hop(c->fail_arc.from, c->fail_arc.to, c->flags, &next, NULL) < 0 ||
-                        next != c->fail_arc.to)) {
-        return sim_error(err, err_size,
-                         "fail_arc: '%s->%s' is not an arc of the flags=%s state machine (the "
-                         "kernel never runs it)",
-                         fsm_state_name(c->fail_arc.from), fsm_state_name(c->fail_arc.to), fl);
-    }
     for (size_t i = 0; i < ELEMENTSOF(sim_options); i++) {
-        if ((seen & (UINT32_C(1) << i)) && !c->fail_set &&
-            strncmp(sim_options[i].key, "fail_", 5) == 0) {
-            return sim_error(err, err_size, "%s: has no effect without fail_arc",
-                             sim_options[i].key);
+        const char *needs = sim_options[i].needs;
+
+        if ((seen & (UINT32_C(1) << i)) && needs && !sim_option_seen(seen, needs)) {
+            return sim_error(err, err_size, "%s: has no effect without %s", sim_options[i].key,
+                             needs);
         }
     }
-    return 0;
+    if (c->fail_set) {
+        r = sim_check_arc("fail_arc", c->fail_arc, c->flags, fl, err, err_size);
+    }
+    if (r >= 0 && c->hold_set) {
+        r = sim_check_arc("hold_arc", c->hold_arc, c->flags, fl, err, err_size);
+    }
+    return r;
 }
 
 static int
@@ -1470,6 +1614,7 @@ sim_device_new(const char *name, const char *options, BackendDevice **ret, Backe
         .size = SIM_SIZE_DEFAULT,
         .fail_errno = EIO,
         .initial_state = DEVICE_STATE_RUNNING,
+        .hold_max_ms = SIM_HOLD_MAX_MS_DEFAULT,
     };
     int r;
 
