@@ -557,6 +557,9 @@ call_dispatch(RpcCall *c)
         rpc_call_fail(c, -EINVAL, "the request is not a valid %s message", m->request->name);
         return;
     }
+    /* With "Call answered", a call's life at debug level. The handler runs in this same loop
+     * callback: a call that arrives after this line is handled after this one. */
+    log_debug("Call %s", m->path);
     m->handler(c, c->request, s->userdata);
 }
 

@@ -16,7 +16,7 @@
 #                     the daemon's command, e.g. (setpriv ...) to run it with fewer privileges. Every daemon started is SIGTERMed and waited for on exit,
 #                     and the test fails if one died unexpectedly or did not exit 0.
 #   stop_daemon [SIG] [PID]  signals a daemon (default SIGTERM, the last one started) and waits
-#                     for it (10 s); sets DAEMON_RC; the daemon is no longer watched.
+#                     for it (DAEMON_WAIT s); sets DAEMON_RC; the daemon is no longer watched.
 #   ctl ARGS / jctl ARGS     the CLI on $SOCK (jctl adds --json), each call bounded by a timeout
 #   check/pass/fail   record one check: prints "ok N - what" or "not ok N - what"
 #   assert_eq EXPECTED ACTUAL WHAT, assert_ne, assert_contains HAYSTACK NEEDLE WHAT,
@@ -33,6 +33,17 @@
 #   devices_field ID PATH   a field of device ID in `devices --json`
 #   snapshot [--ignore-last-error]  the whole `devices --json`, canonical: equal snapshots =
 #                     nothing changed
+#   held ARC NAME     sim options holding ARC (FROM->TO) until `release NAME`: an operation that
+#                     must still run when the next command arrives lasts until the test says so
+#   release NAME      lets the arcs held for NAME go on (creates $T/NAME.release)
+#   wait_state WHAT CMD...  one check: CMD succeeds within STATE_WAIT seconds (polled)
+#   sig_caught PID SIG  PID has a handler for SIG (it installed it: /proc/PID/status SigCgt)
+#
+# No test depends on the machine's speed: a test waits for a state (wait_until, wait_state,
+# wait_job) or an event (a line in a log, a file), never for a time, and no check compares a
+# duration with a threshold. The bounds of those waits (STATE_WAIT, CTL_TIMEOUT, 30 s for a
+# daemon to start or stop) only end a wait that would otherwise hang: they are generous enough
+# for a sanitizer build on a loaded machine and are never what a check is about.
 # At exit the script prints "<N> passed, <M> failed" and exits 0 only when nothing failed;
 # $T is removed unless KEEP_T is set (to read the logs of a failing run).
 
@@ -63,7 +74,9 @@ DAEMON_PID=''
 DAEMON_RC=''
 declare -a DAEMON_PIDS=()
 OUT='' ERR='' RC=''
-CTL_TIMEOUT=${CTL_TIMEOUT:-20}
+CTL_TIMEOUT=${CTL_TIMEOUT:-60}
+STATE_WAIT=${STATE_WAIT:-60}
+DAEMON_WAIT=${DAEMON_WAIT:-30} # a daemon starts (answers health) or exits within this
 
 # The project version, as CMakeLists.txt declares it: what --version must print.
 # shellcheck disable=SC2034 # used by the tests
@@ -376,7 +389,40 @@ print(json.dumps(doc, sort_keys=True))' "$j"
     fi
 }
 
+# ---- holding an arc (docs/simulated-devices.md, "Holding an arc")
+
+held() {
+    printf 'hold_arc=%s,hold_until=%s' "$1" "$T/$2.release"
+}
+
+release() {
+    : >"$T/$1.release"
+}
+
+wait_state() {
+    local what=$1
+    shift
+    if wait_until "$STATE_WAIT" "$@"; then
+        pass "$what"
+    else
+        fail "$what" "not so within $STATE_WAIT s: $*"
+    fi
+}
+
 # ---- processes
+
+sig_caught() {
+    local line mask num
+    num=$(kill -l "$2") || return 1
+    while IFS= read -r line; do
+        if [[ "$line" == SigCgt:* ]]; then
+            mask=$((16#${line##*[[:space:]]}))
+            (((mask >> (num - 1)) & 1))
+            return
+        fi
+    done <"/proc/$1/status"
+    return 1
+}
 
 # proc_running PID: the process exists and is not a zombie
 proc_running() {
@@ -438,7 +484,8 @@ _daemon_log_tail() {
 }
 
 # start_daemon [ARGS...]: serves on $SOCK (the last --socket wins, so ARGS may override it).
-# Waits (10 s at most) until `health` answers; aborts the test if the daemon does not come up.
+# Waits (DAEMON_WAIT s at most) until `health` answers; aborts the test if the daemon does not
+# come up.
 start_daemon() {
     local sock=$SOCK a prev=
     for a in "$@"; do
@@ -450,7 +497,7 @@ start_daemon() {
     "${DAEMON_PREFIX[@]}" "$VFIO_MIGD" --socket "$SOCK" --log-level info --allowed-dirs "$ALLOW_DIR" "$@" >>"$T/daemon.log" 2>&1 &
     DAEMON_PID=$!
     DAEMON_PIDS+=("$DAEMON_PID")
-    local limit=$(($(ms_now) + 10000))
+    local limit=$(($(ms_now) + DAEMON_WAIT * 1000))
     while :; do
         if ! proc_running "$DAEMON_PID"; then
             wait "$DAEMON_PID" 2>/dev/null || true
@@ -459,11 +506,11 @@ start_daemon() {
 $(_daemon_log_tail)"
             exit 1
         fi
-        if timeout -k 1 5 "$VFIO_MIGCTL" --socket "$sock" health >/dev/null 2>&1; then
+        if timeout -k 1 20 "$VFIO_MIGCTL" --socket "$sock" health >/dev/null 2>&1; then
             return 0
         fi
         if (($(ms_now) >= limit)); then
-            fail "daemon starts on '$sock'" "not healthy after 10 s" "
+            fail "daemon starts on '$sock'" "not healthy after $DAEMON_WAIT s" "
 $(_daemon_log_tail)"
             exit 1
         fi
@@ -472,15 +519,15 @@ $(_daemon_log_tail)"
 }
 
 # stop_daemon [SIGNAL] [PID]: sends SIGNAL (default TERM; "none": send nothing, it was sent
-# already) and waits up to 10 s; DAEMON_RC is the exit status ("timeout" if it did not exit;
-# it is then killed).
+# already) and waits up to DAEMON_WAIT s; DAEMON_RC is the exit status ("timeout" if it did
+# not exit; it is then killed).
 stop_daemon() {
     local sig=${1:-TERM} pid=${2:-$DAEMON_PID}
     if [[ "$sig" != none ]]; then
         kill -s "$sig" "$pid" 2>/dev/null || true
     fi
     # shellcheck disable=SC2034 # read by the tests
-    if wait_exit "$pid" 10; then
+    if wait_exit "$pid" "$DAEMON_WAIT"; then
         DAEMON_RC=$WAIT_RC
     else
         DAEMON_RC=timeout
@@ -539,7 +586,7 @@ $(_daemon_log_tail)"
             continue
         fi
         kill -TERM "$pid" 2>/dev/null
-        if wait_exit "$pid" 10; then
+        if wait_exit "$pid" "$DAEMON_WAIT"; then
             if [[ "$WAIT_RC" == 0 ]]; then
                 pass "daemon $pid exits 0 on SIGTERM at the end"
             else
@@ -549,7 +596,7 @@ $(_daemon_log_tail)"
         else
             kill -KILL "$pid" 2>/dev/null
             wait "$pid" 2>/dev/null
-            fail "daemon $pid exits 0 on SIGTERM at the end" "still running 10 s after SIGTERM; killed" "
+            fail "daemon $pid exits 0 on SIGTERM at the end" "still running $DAEMON_WAIT s after SIGTERM; killed" "
 $(_daemon_log_tail)"
         fi
     done
@@ -626,10 +673,10 @@ trap 'exit 129' HUP
 # ---- test_migration_failures.sh; nothing above depends on this section)
 #
 #   start_named_daemon NAME [ARGS...]  starts a daemon serving on $T/NAME.sock, its stderr in
-#                     $T/NAME.log, and waits until it is healthy (10 s). Sets ${NAME}_SOCK and
-#                     ${NAME}_PID (NAME: a shell identifier such as S, D, D2). The daemon is
-#                     watched like start_daemon's (stopped and checked at exit; stop_daemon SIG
-#                     "$NAME_PID" to end it earlier). At exit the last lines of every named
+#                     $T/NAME.log, and waits until it is healthy (start_daemon's bound). Sets
+#                     ${NAME}_SOCK and ${NAME}_PID (NAME: a shell identifier such as S, D, D2).
+#                     The daemon is watched like start_daemon's (stopped and checked at exit;
+#                     stop_daemon SIG "$NAME_PID" to end it earlier). At exit the last lines of every named
 #                     daemon's log are appended to $T/daemon.log, so a failing test shows them.
 #   nctl NAME ARGS / njctl NAME ARGS   the CLI on that daemon (njctl adds --json), bounded by
 #                     CTL_TIMEOUT like ctl
@@ -673,7 +720,7 @@ start_named_daemon() {
         NAMED_DAEMONS+=("$name")
     fi
     trap _named_on_exit EXIT
-    limit=$(($(ms_now) + 10000))
+    limit=$(($(ms_now) + DAEMON_WAIT * 1000))
     while :; do
         if ! proc_running "$pid"; then
             wait "$pid" 2>/dev/null || true
@@ -682,11 +729,11 @@ start_named_daemon() {
 $(tail -n 15 "$T/$name.log" 2>/dev/null)"
             exit 1
         fi
-        if timeout -k 1 5 "$VFIO_MIGCTL" --socket "$sock" health >/dev/null 2>&1; then
+        if timeout -k 1 20 "$VFIO_MIGCTL" --socket "$sock" health >/dev/null 2>&1; then
             return 0
         fi
         if (($(ms_now) >= limit)); then
-            fail "daemon $name starts on '$sock'" "not healthy after 10 s" "
+            fail "daemon $name starts on '$sock'" "not healthy after $DAEMON_WAIT s" "
 $(tail -n 15 "$T/$name.log" 2>/dev/null)"
             exit 1
         fi

@@ -230,13 +230,14 @@ B=$(snapshot)
 
 # ---- busy: one operation per device
 
-expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,latency_ms=1500" --name slow
+# The state change is held in its one arc until the refusals have been checked.
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' slow)" --name slow
 jctl state slow stop >"$T/bg.out" 2>"$T/bg.err" &
 BG=$!
 is_busy() { [[ "$(dev_field slow busy)" == true ]]; }
-check "the slow device becomes busy" wait_until 3 is_busy
+wait_state "the slow device becomes busy" is_busy
 # The answer comes while the operation still runs (it says busy): the loop never waits on
-# a device (no wall-clock threshold needed).
+# a device.
 expect_exit 0 jctl show slow
 assert_eq "true set-state" "$(jget "$OUT" busy) $(jget "$OUT" busy_operation)" "show: busy, busy_operation set-state"
 assert_eq "running" "$(jget "$OUT" state)" "show while busy: the last observed state"
@@ -249,6 +250,7 @@ expect_error FAILED_PRECONDITION jctl save slow "$T/slow.sav"
 assert_file_absent "$T/slow.sav" "save while busy: no file"
 assert_eq "" "$(find "$T" -name '.slow.sav.vfio-migd-partial*')" "save while busy: no partial file"
 check "the refusals came while the first operation still ran" proc_running "$BG"
+release slow
 BGRC=0
 wait "$BG" || BGRC=$?
 assert_eq "0" "$BGRC" "the first state change succeeds"

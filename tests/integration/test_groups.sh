@@ -6,7 +6,8 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-start_daemon
+# Debug level: the trace of each arc's start (op_run_arc) tells when every device is in its arc.
+start_daemon --log-level debug
 
 # The invariant, checked on `group show --json`'s last_transition.timeline: during an arc a
 # device counts as in both its from and its to state; a reset arc leaves it quiescent.
@@ -48,8 +49,9 @@ print("ok")
 PYEOF
 }
 
+# The quiesce arc of each is held until all three are in it (see the stop below).
 for i in 0 1 2; do
-    expect_exit 0 jctl attach --sim "size=64K,latency_ms=5" --name "n$i"
+    expect_exit 0 jctl attach --sim "size=64K,$(held 'running->running_p2p' quiesce)" --name "n$i"
 done
 
 # ---- create, show, list
@@ -64,8 +66,20 @@ assert_eq "running running running" "$(jget "$OUT" 'devices.0.state' 'devices.1.
 
 # ---- P2P-safe stop and resume
 
-expect_exit 0 jctl group state vm stop
-S=$OUT
+jctl group state vm stop >"$T/stop.out" 2>"$T/stop.err" &
+BG=$!
+all_quiescing() {
+    local i
+    for i in 0 1 2; do
+        grep -q -F "trace op_run_arc: n$i running->running_p2p" "$T/daemon.log" || return 1
+    done
+}
+wait_state "group stop: every device is in its quiesce arc at once" all_quiescing
+release quiesce
+BGRC=0
+wait "$BG" || BGRC=$?
+assert_eq "0" "$BGRC" "group stop: exit 0"
+S=$(<"$T/stop.out")
 assert_eq "stop" "$(jget "$S" state)" "group stop: state"
 assert_eq "2" "$(jget "$S" phases)" "group stop: two phases (quiesce, stop)"
 for i in 0 1 2; do
@@ -73,16 +87,15 @@ for i in 0 1 2; do
     assert_eq "running->running_p2p running_p2p->stop" "$(jlist "$S" "devices.$i.arcs")" "group stop: device $i arcs"
 done
 assert_match "$(jget "$S" elapsed_ms)" "^[0-9.]+$" "group stop: elapsed_ms"
-# Parallel: within each phase the devices' arcs overlap in time (from the recorded timeline,
-# not from a wall-clock threshold).
+# Parallel: the held quiesce arcs overlap in the recorded timeline (held until all had begun:
+# no arc is assumed to last long enough for the others to start).
 PAR=$("$PY" -c '
 import json, sys
 t = json.loads(sys.argv[1])["timeline"]
-for arc in ("running->running_p2p", "running_p2p->stop"):
-    a = [x for x in t if x["from"] + "->" + x["to"] == arc]
-    print(all(x["start_ms"] < y["end_ms"] and y["start_ms"] < x["end_ms"] for x in a for y in a))
-' "$S" | tr '\n' ' ')
-assert_eq "True True " "$PAR" "group stop: each phase runs on every device at once"
+a = [x for x in t if x["from"] + "->" + x["to"] == "running->running_p2p"]
+print(len(a) == 3 and all(x["start_ms"] < y["end_ms"] and y["start_ms"] < x["end_ms"] for x in a for y in a))
+' "$S")
+assert_eq "True" "$PAR" "group stop: the quiesce phase runs on every device at once"
 expect_exit 0 jctl group show vm
 assert_eq "ok" "$(check_invariant "$OUT")" "timeline of the stop: P2P invariant holds"
 expect_exit 0 ctl group show vm
@@ -134,17 +147,23 @@ assert_eq "stop" "$(dev_field plain state)" "--force: the non-P2P device stopped
 
 # ---- busy
 
-expect_exit 0 jctl attach --sim "size=64K,latency_ms=600" --name s0
-expect_exit 0 jctl attach --sim "size=64K,latency_ms=600" --name s1
+# Both devices' stop arcs are held: the transition runs until the refusals have been checked.
+expect_exit 0 jctl attach --sim "size=64K,$(held 'running_p2p->stop' slow)" --name s0
+expect_exit 0 jctl attach --sim "size=64K,$(held 'running_p2p->stop' slow)" --name s1
 expect_exit 0 jctl group create slow s0 s1
 ctl group state slow stop >"$T/bg.out" 2>&1 &
 BG=$!
-sleep 0.3
+group_busy() { [[ "$(jget "$(jctl group show slow)" busy)" == true ]]; }
+wait_state "the slow transition is under way" group_busy
 expect_error FAILED_PRECONDITION jctl group state slow running
 expect_error FAILED_PRECONDITION jctl state s0 running
 expect_error FAILED_PRECONDITION jctl group delete slow
-wait "$BG"
-assert_eq "0" "$?" "the slow transition completed"
+check "the refusals came while the transition still ran" proc_running "$BG"
+release slow
+BGRC=0
+wait "$BG" || BGRC=$?
+assert_eq "0" "$BGRC" "the slow transition completed"
+assert_eq "stop stop" "$(dev_field s0 state) $(dev_field s1 state)" "the slow transition reached stop"
 
 # ---- bad input changes nothing
 

@@ -11,10 +11,11 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-start_named_daemon S
-start_named_daemon D
+# Debug level: "Call .../WatchEvents" in a log says the daemon follows a watch from then on.
+start_named_daemon S --log-level debug
+start_named_daemon D --log-level debug
 
-MIG_TIMEOUT=15 # bound of one `migrate --wait` (the test's own, around the CLI's)
+MIG_TIMEOUT=120 # bound of one `migrate --wait` (the test's own, around the CLI's): a hang detector
 
 # ---- helpers
 
@@ -30,15 +31,19 @@ pair() {
     SEED_NEXT=$((SEED_NEXT + 10))
 }
 
-# expect_ended PID RC WHAT : the background process ends within 10 s with exit RC
+# expect_ended PID RC WHAT : the background process ends (within STATE_WAIT s) with exit RC
 expect_ended() {
-    if wait_exit "$1" 10; then
+    if wait_exit "$1" "$STATE_WAIT"; then
         assert_eq "$2" "$WAIT_RC" "$3: exit $2"
     else
         kill -KILL "$1" 2>/dev/null || true
-        fail "$3: ends" "still running 10 s later"
+        fail "$3: ends" "still running $STATE_WAIT s later"
     fi
 }
+
+# log_lines NAME / log_since NAME MARK TEXT: TEXT in daemon NAME's log after line MARK
+log_lines() { wc -l <"$T/$1.log"; }
+log_since() { tail -n +$(($2 + 1)) "$T/$1.log" | grep -q -F -- "$3"; }
 
 devs_of() { # devs_of GROUP N
     local i
@@ -171,9 +176,9 @@ assert_eq "completed destination" "$(jf "$OUT" state) $(jf "$OUT" role)" "job $D
 assert_eq "$BYTES" "$(jf "$OUT" bytes)" "the destination counted the bytes the source sent"
 assert_eq "completed/source" "$(job_in_list S "$SID")" "jobs on the source lists it completed"
 assert_eq "completed/destination" "$(job_in_list D "$DID")" "jobs on the destination lists it completed"
-expect_exit 0 timeout -k 2 10 "$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID"
+expect_exit 0 timeout -k 2 60 "$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID"
 assert_contains "$OUT" "completed" "watch of the completed source job: says completed"
-expect_exit 0 timeout -k 2 10 "$VFIO_MIGCTL" --socket "$D_SOCK" --json watch "$DID"
+expect_exit 0 timeout -k 2 60 "$VFIO_MIGCTL" --socket "$D_SOCK" --json watch "$DID"
 assert_eq "completed" "$(jf "$OUT" state)" "watch --json of the destination job: state completed"
 expect_error FAILED_PRECONDITION njctl S switchover "$SID"
 expect_error FAILED_PRECONDITION njctl S cancel "$SID"
@@ -230,44 +235,46 @@ incoming man --listen 127.0.0.1:0 --resume
 expect_exit 0 njctl S migrate man --to "$ADDR" --token "$TOKEN" --switchover manual
 SID=$(jf "$OUT" id)
 assert_eq "manual" "$(jf "$OUT" options.switchover)" "manual switchover: in the job's options"
-if wait_job S "$SID" 20 ready over; then
+if wait_job S "$SID" "$STATE_WAIT" ready over; then
     pass "manual switchover: the job ended its pre-copy in time"
 else
     fail "manual switchover: the job ended its pre-copy in time" "last: $JOB"
 fi
 assert_eq "ready active" "$(jf "$JOB" phase state | tr '\n' ' ' | sed 's/ $//')" "manual switchover: waits in phase ready"
 assert_eq "pre_copy pre_copy" "$(njctl S group show man | "$PY" -c 'import json,sys; print(" ".join(d["state"] for d in json.load(sys.stdin)["devices"]))')" "manual switchover: in ready the source still runs (pre_copy)"
-sleep 0.3
+sleep 0.3 # not a bet on speed: a slower machine only makes an early switchover less likely
 assert_eq "ready" "$(jget "$(job_json S "$SID")" phase)" "manual switchover: still ready a moment later (no automatic switchover)"
 assert_eq "active" "$(jget "$(job_json D "$DID")" state)" "manual switchover: the destination job is active meanwhile"
 # watch follows the events of a running migration (WatchEvents): the one job on the source,
-# every job on the destination (--json); both must see it through to its end and exit.
+# every job on the destination (--json); both must see it through to its end and exit. Each
+# must follow before the switchover: the text one has printed the job's first event, and the
+# daemon of the JSON one has taken its WatchEvents call (its debug line).
+MARK_D=$(log_lines D)
 "$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID" >"$T/watch_one.out" 2>"$T/watch_one.err" &
 WATCH_ONE=$!
 "$VFIO_MIGCTL" --socket "$D_SOCK" --json watch >"$T/watch_all.out" 2>"$T/watch_all.err" &
 WATCH_ALL=$!
-for _ in $(seq 50); do # until each has printed (text) or taken (JSON) the job's first event
-    [ -s "$T/watch_one.out" ] && break
-    sleep 0.1
-done
+wait_state "watch ID: prints the job's first event" test -s "$T/watch_one.out"
 assert_contains "$(cat "$T/watch_one.out")" "$SID source man" "watch ID: its first line names the job, its role and group"
-# Interrupting a watch stops the watching, not the migration: exit 1, the last document.
-"$VFIO_MIGCTL" --socket "$S_SOCK" --json watch "$SID" >"$T/watch_int.out" 2>"$T/watch_int.err" &
+wait_state "watch --json (all): the destination daemon follows it" \
+    log_since D "$MARK_D" "Call /vfio_migd.v1.MigrationService/WatchEvents"
+# Interrupting a watch stops the watching, not the migration: exit 1 and a sentence. The
+# interrupt comes once the watch has printed the first event (a state, not a delay).
+"$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID" >"$T/watch_int.out" 2>"$T/watch_int.err" &
 WATCH_INT=$!
-sleep 0.5
+wait_state "watch to be interrupted: prints the job's first event" test -s "$T/watch_int.out"
 kill -INT "$WATCH_INT"
 expect_ended "$WATCH_INT" 1 "watch interrupted (SIGINT)"
 assert_contains "$(cat "$T/watch_int.err")" "interrupted; migration $SID goes on" "watch interrupted: says the migration goes on"
-assert_eq "$SID ready active" "$(jget "$(cat "$T/watch_int.out")" id phase state | tr '\n' ' ' | sed 's/ $//')" "watch interrupted --json: the last document (ready, active)"
 assert_eq "ready active" "$(jget "$(job_json S "$SID")" phase state | tr '\n' ' ' | sed 's/ $//')" "watch interrupted: the migration is untouched"
 expect_exit 0 njctl S switchover "$SID"
-if wait_job S "$SID" 20 over; then
+if wait_job S "$SID" "$STATE_WAIT" over; then
     pass "manual switchover: ended in time after switchover"
 else
     fail "manual switchover: ended in time after switchover" "last: $JOB"
 fi
 assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: completed"
-wait_job D "$DID" 10 over || true
+wait_job D "$DID" "$STATE_WAIT" over || true
 assert_eq "completed" "$(jf "$JOB" state)" "manual switchover: the destination job completed"
 expect_ended "$WATCH_ONE" 0 "watch ID: ended with the migration"
 expect_ended "$WATCH_ALL" 0 "watch --json (all): ended with the migration"
@@ -287,24 +294,27 @@ same_content "manual switchover" running $(devs_of man 2)
 
 pair mwi "size=$SIZE"
 incoming mwi --listen 127.0.0.1:0 --resume
-"$VFIO_MIGCTL" --socket "$S_SOCK" migrate mwi --to "$ADDR" --token "$TOKEN" --switchover manual \
-    --wait >"$T/mwi.out" 2>"$T/mwi.err" &
+"$VFIO_MIGCTL" --socket "$S_SOCK" --json migrate mwi --to "$ADDR" --token "$TOKEN" \
+    --switchover manual --wait >"$T/mwi.out" 2>"$T/mwi.err" &
 MWI=$!
 MWI_ID=""
-for _ in $(seq 100); do # the job appears, then waits in ready (manual switchover)
+mwi_ready() { # the job appears, then waits in ready (manual switchover)
     MWI_ID=$(njctl S jobs | "$PY" -c 'import json,sys; j=[m for m in json.load(sys.stdin) if m["group"]=="mwi"]; print(j[0]["id"] if j else "")')
-    [ -n "$MWI_ID" ] && wait_job S "$MWI_ID" 10 ready over && break
-    sleep 0.1
-done
-assert_eq "ready" "$(jget "$(job_json S "$MWI_ID")" phase)" "migrate --wait interrupted: the job waits in ready"
+    [[ -n "$MWI_ID" && "$(jget "$(job_json S "$MWI_ID")" phase)" == ready ]]
+}
+wait_state "migrate --wait interrupted: the job waits in ready" mwi_ready
+# The CLI catches SIGTERM from the moment it has the daemon's answer (the job) and waits for
+# its end: the signal is sent once it does, not after a delay.
+wait_state "migrate --wait: waits for the end (SIGTERM handled)" sig_caught "$MWI" TERM
 kill -TERM "$MWI"
 expect_ended "$MWI" 1 "migrate --wait interrupted (SIGTERM)"
 assert_contains "$(cat "$T/mwi.err")" "interrupted; migration $MWI_ID goes on" "migrate --wait interrupted: says the migration goes on"
+assert_eq "$MWI_ID active" "$(jget "$(cat "$T/mwi.out")" id state | tr '\n' ' ' | sed 's/ $//')" "migrate --wait --json interrupted: the last document, the job still active"
 assert_eq "ready active" "$(jget "$(job_json S "$MWI_ID")" phase state | tr '\n' ' ' | sed 's/ $//')" "migrate --wait interrupted: the migration is untouched"
 expect_exit 0 njctl S switchover "$MWI_ID"
-wait_job S "$MWI_ID" 20 over || true
+wait_job S "$MWI_ID" "$STATE_WAIT" over || true
 assert_eq "completed" "$(jf "$JOB" state)" "migrate --wait interrupted: the migration then completes"
-wait_job D "$DID" 10 over || true
+wait_job D "$DID" "$STATE_WAIT" over || true
 # shellcheck disable=SC2046
 same_content "migrate --wait interrupted" running $(devs_of mwi 1)
 
@@ -475,7 +485,7 @@ for round in 1 2 3 4 5 6 7 8 9 10; do
     a=$(jf "$OUT" address)
     t=$(jf "$OUT" token)
     sockvar="${FROM}_SOCK"
-    run timeout -k 2 10 "$VFIO_MIGCTL" --socket "${!sockvar}" --json --timeout 10 migrate pp --to "$a" --token "$t" --wait
+    run timeout -k 2 "$MIG_TIMEOUT" "$VFIO_MIGCTL" --socket "${!sockvar}" --json --timeout 10 migrate pp --to "$a" --token "$t" --wait
     if [[ "$RC" != 0 || "$(jf "$OUT" state)" != completed ]]; then
         id=$(jf "$OUT" id)
         if [[ -z "$id" ]]; then

@@ -15,7 +15,7 @@
 source "$(dirname "$0")/lib.sh"
 
 PROXY=$SRCDIR/tests/integration/tcp_proxy.py
-END_BOUND=15 # seconds: "it ended", never a performance claim
+END_BOUND=60 # seconds: "it ended", never a performance claim
 
 start_named_daemon S
 start_named_daemon D
@@ -99,23 +99,27 @@ m = [m for m in json.loads(sys.argv[1]) if m["group"] == sys.argv[2] and m["role
 print(m[0]["id"] if m else "")' "$j" "$2"
 }
 
-# wait_source_job DAEMON GROUP : waits (5 s) for the newest source job of GROUP; sets SID
+# wait_source_job DAEMON GROUP : waits (STATE_WAIT) for the newest source job of GROUP; sets SID
 has_source_job() {
     SID=$(source_job "$1" "$2")
     [[ -n "$SID" ]]
 }
 wait_source_job() {
-    wait_until 5 has_source_job "$1" "$2" || true
+    wait_until "$STATE_WAIT" has_source_job "$1" "$2" || true
 }
 
-# wait_moving DAEMON ID MIN_BYTES WHAT : the job moves data in phase precopy (bounded)
+# wait_moving DAEMON ID MIN_BYTES WHAT : the job moved data in pre-copy (bounded). The failures
+# "during pre-copy" start their migration with --switchover manual: it stays before the
+# switchover (precopy, or ready once converged) until the failure comes, however slowly the
+# test gets there; the bandwidth limit makes it likely that data still flows then.
 job_moving() {
-    local j
+    local j phase
     j=$(job_json "$1" "$2")
-    [[ "$(jf "$j" phase)" == precopy && "$(jf "$j" bytes)" -ge "$3" ]]
+    phase=$(jf "$j" phase)
+    [[ ("$phase" == precopy || "$phase" == ready) && "$(jf "$j" bytes)" -ge "$3" ]]
 }
 wait_moving() {
-    if wait_until 15 job_moving "$1" "$2" "$3"; then
+    if wait_until "$STATE_WAIT" job_moving "$1" "$2" "$3"; then
         pass "$4: pre-copy under way ($1 job $2 moved >= $3 bytes)"
     else
         fail "$4: pre-copy under way ($1 job $2 moved >= $3 bytes)" "job: $(job_json "$1" "$2")"
@@ -236,7 +240,7 @@ fds_back() {
     for name in "${@:2}"; do
         pid="${name}_PID"
         n="FD_$name"
-        if wait_fds "${!pid}" "${!n}" 5; then
+        if wait_fds "${!pid}" "${!n}" "$STATE_WAIT"; then
             pass "$what: no fd leaked by $name"
         else
             fail "$what: no fd leaked by $name" "$(fd_count "${!pid}") fds open, ${!n} before: $(ls -l "/proc/${!pid}/fd" 2>&1 | tail -n +2)"
@@ -265,7 +269,7 @@ start_proxy() {
     rm -f "$T/proxy.port"
     "$PY" "$PROXY" "$1" --port-file "$T/proxy.port" "${@:2}" >/dev/null 2>>"$T/proxy.log" &
     PROXY_PID=$!
-    if wait_until 5 test -s "$T/proxy.port"; then
+    if wait_until "$STATE_WAIT" test -s "$T/proxy.port"; then
         PROXY_ADDR=$(<"$T/proxy.port")
     else
         fail "tcp_proxy.py starts" "$(cat "$T/proxy.log")"
@@ -294,7 +298,7 @@ mkgroup D dk - "size=64M" "size=64M" "size=64M"
 remember S dk 3
 fds_mark
 incoming DK dk
-bg_migrate S dk "$ADDR" "$TOKEN" --bandwidth 20M
+bg_migrate S dk "$ADDR" "$TOKEN" --bandwidth 20M --switchover manual
 wait_source_job S dk
 wait_moving S "$SID" $((4 << 20)) "$W"
 stop_daemon KILL "$DK_PID"
@@ -316,23 +320,20 @@ mkgroup D sk - "size=64M" "size=64M" "size=64M"
 mkgroup S sk 1300 "size=64M" "size=64M" "size=64M"
 fds_mark
 incoming D sk
-expect_exit 0 njctl SK migrate sk --to "$ADDR" --token "$TOKEN" --bandwidth 20M
+expect_exit 0 njctl SK migrate sk --to "$ADDR" --token "$TOKEN" --bandwidth 20M --switchover manual
 SKID=$(jf "$OUT" id)
 wait_moving SK "$SKID" $((4 << 20)) "$W"
 # A watch of the job on the daemon that dies must end too: exit 3, the daemon went away.
 "$VFIO_MIGCTL" --socket "$SK_SOCK" watch "$SKID" >"$T/skwatch.out" 2>"$T/skwatch.err" &
 SKW=$!
-for _ in $(seq 50); do
-    [ -s "$T/skwatch.out" ] && break
-    sleep 0.1
-done
+wait_until "$STATE_WAIT" test -s "$T/skwatch.out" || true
 stop_daemon KILL "$SK_PID"
-if wait_exit "$SKW" 10; then
+if wait_exit "$SKW" "$STATE_WAIT"; then
     assert_eq 3 "$WAIT_RC" "$W: watch on the killed daemon ends with exit 3 (the daemon went away)"
     assert_contains "$(cat "$T/skwatch.err")" "is the daemon running?" "$W: watch on the killed daemon says so"
 else
     kill "$SKW" 2>/dev/null || true
-    fail "$W: watch on the killed daemon ends" "still running 10 s after the kill"
+    fail "$W: watch on the killed daemon ends" "still running $STATE_WAIT s after the kill"
 fi
 job_ended "$W" D "$DID" failed "lost the source|source.*(closed|reset)"
 dest_reset "$W" D sk 3
@@ -348,7 +349,7 @@ remember S cut 3
 fds_mark
 incoming D cut
 start_proxy "$ADDR"
-bg_migrate S cut "$PROXY_ADDR" "$TOKEN" --bandwidth 10M
+bg_migrate S cut "$PROXY_ADDR" "$TOKEN" --bandwidth 10M --switchover manual
 wait_source_job S cut
 wait_moving S "$SID" $((2 << 20)) "$W"
 assert_eq "4" "$(grep -c forwarding "$T/proxy.log" || true)" "$W: the proxy carries the control and the 3 data connections"
@@ -509,13 +510,13 @@ mkgroup D cs - "size=16M" "size=16M"
 remember S cs 2
 fds_mark
 incoming D cs --resume
-expect_exit 0 njctl S migrate cs --to "$ADDR" --token "$TOKEN" --bandwidth 10M
+expect_exit 0 njctl S migrate cs --to "$ADDR" --token "$TOKEN" --bandwidth 10M --switchover manual
 SID=$(jf "$OUT" id)
 wait_moving S "$SID" $((2 << 20)) "$W"
 expect_exit 0 njctl S cancel "$SID"
 job_ended "$W" S "$SID" cancelled "cancel"
 job_ended "$W" D "$DID" failed "cancel"
-expect_exit 1 timeout -k 2 10 "$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID"
+expect_exit 1 timeout -k 2 60 "$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID"
 source_kept "$W" cs 2 before
 dest_reset "$W" D cs 2
 fds_back "$W" S D
@@ -527,7 +528,7 @@ mkgroup D cd - "size=16M" "size=16M"
 remember S cd 2
 fds_mark
 incoming D cd --resume
-expect_exit 0 njctl S migrate cd --to "$ADDR" --token "$TOKEN" --bandwidth 10M
+expect_exit 0 njctl S migrate cd --to "$ADDR" --token "$TOKEN" --bandwidth 10M --switchover manual
 SID=$(jf "$OUT" id)
 wait_moving S "$SID" $((2 << 20)) "$W"
 # docs/migration.md, Phases: the destination is in precopy while pre-copy records arrive

@@ -307,11 +307,12 @@ no_partials "after a save onto a directory"
 
 # ---- a save in flight: busy, and the file only appears under its name when complete
 
-expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,latency_ms=600" --name slow
+# The save's stop arc is held until the checks below are done.
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' slow)" --name slow
 jctl save slow "$T/slow.sav" >"$T/bg.out" 2>"$T/bg.err" &
 BG=$!
 is_saving() { [[ "$(dev_field slow busy_operation)" == save ]]; }
-check "a slow save shows busy_operation save" wait_until 3 is_saving
+wait_state "a slow save shows busy_operation save" is_saving
 P=$(partials "$T" slow.sav)
 assert_match "$P" "^$T/\\.slow\\.sav\\.vfio-migd-partial-[A-Za-z0-9]{6}$" \
     "while saving: the data goes to a partial file of the daemon's, next to slow.sav"
@@ -321,6 +322,8 @@ expect_error FAILED_PRECONDITION jctl restore slow "$T/a.sav"
 assert_contains "$ERR" "busy" "restore while saving: busy"
 expect_error FAILED_PRECONDITION jctl save slow "$T/slow2.sav"
 assert_eq "" "$(partials "$T" slow2.sav)" "a refused second save creates no partial file"
+check "the refusals came while the save still ran" proc_running "$BG"
+release slow
 BGRC=0
 wait "$BG" || BGRC=$?
 assert_eq "0" "$BGRC" "the slow save succeeds"
@@ -416,9 +419,9 @@ assert_eq "$B0" "$(snapshot --ignore-last-error)" "  ... before anything moved"
 
 # ---- a device's save is a job: jobs lists it, cancel stops it and takes the device back
 
-# Two arcs of 2 s before any data moves: the cancel lands while the device is still on its way
-# to stop_copy (the job says so: phase connecting).
-expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,latency_ms=2000" --name slow2
+# The stop arc is held: the cancel lands while the device is still on its way to stop_copy
+# (the job says so: phase connecting), before any data moved.
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' slow2)" --name slow2
 jctl save slow2 "$T/slow2.sav" >"$T/bg2.out" 2>"$T/bg2.err" &
 BG=$!
 slow2_job() {
@@ -428,10 +431,11 @@ j = [m for m in json.load(sys.stdin) if m["group"] == "slow2" and m["state"] == 
 print("%s %s %s %s" % (j[0]["id"], j[0]["role"], j[0]["subject"], j[0]["phase"]) if j else "")'
 }
 has_job() { [[ -n "$(slow2_job)" ]]; }
-check "a device's save in flight is listed by jobs" wait_until 3 has_job
+wait_state "a device's save in flight is listed by jobs" has_job
 read -r JID JROLE JSUBJECT JPHASE <<<"$(slow2_job)"
 assert_eq "save device connecting" "$JROLE $JSUBJECT $JPHASE" "  ... as a save of a device, stopping it"
 expect_exit 0 jctl cancel "$JID"
+release slow2
 BGRC=0
 wait "$BG" || BGRC=$?
 assert_eq "1 CANCELLED" "$BGRC $(jget "$(<"$T/bg2.out")" code 2>&1)" "the cancelled save answers CANCELLED"

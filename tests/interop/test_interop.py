@@ -47,9 +47,10 @@ class Daemon:
         self.proc = subprocess.Popen([DAEMON, "--socket", self.sock, "--log-level", "warning",
                                       "--allowed-dirs", self.dir])
         self.channel = grpc.insecure_channel("unix:" + self.sock)
-        grpc.channel_ready_future(self.channel).result(timeout=10)
+        grpc.channel_ready_future(self.channel).result(timeout=60)
 
-    def call(self, service, method, request, response_cls, timeout=10):
+    # The timeouts only end a call that hangs: generous for a sanitizer build on a busy machine.
+    def call(self, service, method, request, response_cls, timeout=60):
         fn = self.channel.unary_unary(
             "/%s/%s" % (service, method),
             request_serializer=lambda m: m.SerializeToString() if hasattr(m, "SerializeToString") else m,
@@ -66,7 +67,7 @@ class Daemon:
     def stop(self):
         self.channel.close()
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=20)
+        return self.proc.wait(timeout=60)
 
 
 class InteropTest(unittest.TestCase):
@@ -193,8 +194,11 @@ class InteropTest(unittest.TestCase):
         self.assertEqual(dict(self.get("py-dst").properties)["digest"], digest)
 
     def test_watch_events_streams_a_save_to_its_end(self):
+        # The save's stop arcs are held until the watch has taken its first event, so the watch
+        # follows the job from its start to its end however slow the machine is.
+        release = os.path.join(self.d.dir, "wg.release")
         for name in ("w0", "w1"):
-            self.attach(name, "size=1M,latency_ms=150")
+            self.attach(name, "size=1M,hold_arc=running_p2p->stop,hold_until=" + release)
         self.d.call("vfio_migd.v1.GroupService", "CreateGroup",
                     grp.CreateGroupRequest(name="wg", device_ids=["w0", "w1"]), grp.CreateGroupResponse)
         save = self.d.channel.unary_unary(
@@ -202,21 +206,24 @@ class InteropTest(unittest.TestCase):
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=mig.MigrationResponse.FromString)
         fut = save.future(mig.SaveRequest(name="wg", path=os.path.join(self.d.dir, "wg.stream")),
-                          timeout=30)
+                          timeout=120)
         jobs = []
-        for _ in range(100):
+        deadline = time.monotonic() + 60  # a state is awaited; the bound only ends a hang
+        while not jobs and time.monotonic() < deadline:
             jobs = [m for m in self.d.call("vfio_migd.v1.MigrationService", "ListMigrations",
                                            mig.ListMigrationsRequest(), mig.ListMigrationsResponse).migrations
                     if m.group == "wg"]
-            if jobs:
-                break
             time.sleep(0.01)
         self.assertTrue(jobs, "the save job never appeared")
         watch = self.d.channel.unary_stream(
             "/vfio_migd.v1.MigrationService/WatchEvents",
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=mig.MigrationEvent.FromString)
-        events = list(watch(mig.MigrationIdRequest(id=jobs[0].id), timeout=30))
+        stream = watch(mig.MigrationIdRequest(id=jobs[0].id), timeout=120)
+        events = [next(stream)]
+        self.assertEqual(events[0].migration.state, "active", "the save was held")
+        open(release, "w").close()
+        events += list(stream)
         self.assertEqual(events[0].kind, "phase")
         self.assertEqual(events[-1].kind, "end")
         self.assertEqual(events[-1].migration.state, "completed")
@@ -225,7 +232,7 @@ class InteropTest(unittest.TestCase):
         self.assertEqual(phases, sorted(phases), "phases only move forward")
         self.assertEqual(fut.result().migration.state, "completed")
         with self.assertRaises(grpc.RpcError) as cm:
-            list(watch(mig.MigrationIdRequest(id="m999"), timeout=5))
+            list(watch(mig.MigrationIdRequest(id="m999"), timeout=60))
         self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
 
 

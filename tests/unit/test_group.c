@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "device.h"
@@ -427,14 +430,47 @@ Test(group, fault_into_error_is_reset_p2p_safely)
     faults_everywhere(sizes, ELEMENTSOF(sizes), ",fail_to_error=1");
 }
 
+/* Every device's first arc is held until all four are held at once: were the step not
+ * parallel, the first device would wait alone until its hold_max_ms and the transition fail.
+ * No latency is assumed to be long enough for the others to start. */
 Test(group, phases_run_in_parallel)
 {
-    static const char *const opts[] = {"flags=stop_copy+p2p+pre_copy,latency_ms=40"};
-    Group *g = make_group(4, opts, 1, -1, NULL);
+    char dir[256], go[300], o[400], err[512] = "";
+    const char *opts[] = {o};
+    const char *tmp = getenv("TMPDIR");
+    Group *g;
     const GroupRun *run;
+    Wait w = {0};
+    const struct timespec ms = {.tv_nsec = 1000000L};
+    size_t held = 0;
     int r;
 
-    run = transition(g, S(STOP), false, &r);
+    (void) snprintf(dir, sizeof(dir), "%s/test_group.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    cr_assert(mkdtemp(dir), "mkdtemp: %m");
+    (void) snprintf(go, sizeof(go), "%s/go", dir);
+    (void) snprintf(o, sizeof(o), "flags=stop_copy+p2p+pre_copy,hold_arc=running->running_p2p,"
+                    "hold_until=%s", go);
+    g = make_group(4, opts, 1, -1, NULL);
+    cr_assert_eq(group_transition_start(g, S(STOP), false, on_done, &w, err, sizeof(err)), 0,
+                 "%s", err);
+    while (!w.done && held < g->n_devices) {
+        held = 0;
+        for (size_t i = 0; i < g->n_devices; i++) {
+            held += sim_device_holding(g->devices[i]->backend);
+        }
+        (void) uv_run(&loop, UV_RUN_NOWAIT);
+        (void) nanosleep(&ms, NULL);
+    }
+    cr_assert_eq(held, g->n_devices, "only %zu of the devices were in their first arc at once",
+                 held);
+    cr_assert_eq(mknod(go, S_IFREG | 0600, 0), 0, "%s: %m", go);
+    while (!w.done) {
+        (void) uv_run(&loop, UV_RUN_ONCE);
+    }
+    (void) unlink(go);
+    (void) rmdir(dir);
+    run = w.run;
+    r = run->r;
     cr_assert_eq(r, 0);
     cr_assert_eq(run->phases, 2, "stopping takes quiesce + stop, got %u phases", run->phases);
     assert_p2p_invariant(run, "latency stop");
