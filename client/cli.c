@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,6 +538,9 @@ cli_main(const CliCommand *const *commands, size_t n_commands, int argc, char **
     };
     CliExit r;
 
+    /* A reader that went away (`| head`) makes a write fail with EPIPE, which the check at the
+     * end reports (exit 1), instead of killing the CLI without a word (exit 141). */
+    (void) signal(SIGPIPE, SIG_IGN);
     r = parse_global(&cli, commands, n_commands, argc, argv);
     if (r != CLI_GO_ON) {
         return r;

@@ -383,15 +383,16 @@ static const struct {
     int (*parse)(const ConfKey *k, const char *text, void *field);
     void (*format)(const ConfKey *k, const void *field, char *buf, size_t size);
     void (*range)(const ConfKey *k, char *buf, size_t size);
+    size_t size; /* of the Config field */
 } conf_types[] = {
-    [CONF_TYPE_U32] = {parse_u32, format_u32, range_u32},
-    [CONF_TYPE_RATE] = {parse_rate, format_rate, range_rate},
-    [CONF_TYPE_BOOL] = {parse_bool, format_bool, range_bool},
-    [CONF_TYPE_LOG_LEVEL] = {parse_log_level, format_log_level, range_log_level},
-    [CONF_TYPE_MODE] = {parse_mode, format_mode, range_mode},
-    [CONF_TYPE_PATH] = {parse_path, format_string, range_path},
-    [CONF_TYPE_GROUP] = {parse_group, format_string, range_group},
-    [CONF_TYPE_DIRS] = {parse_dirs, format_string, range_dirs},
+    [CONF_TYPE_U32] = {parse_u32, format_u32, range_u32, sizeof(uint32_t)},
+    [CONF_TYPE_RATE] = {parse_rate, format_rate, range_rate, sizeof(uint64_t)},
+    [CONF_TYPE_BOOL] = {parse_bool, format_bool, range_bool, sizeof(bool)},
+    [CONF_TYPE_LOG_LEVEL] = {parse_log_level, format_log_level, range_log_level, sizeof(int)},
+    [CONF_TYPE_MODE] = {parse_mode, format_mode, range_mode, sizeof(uint32_t)},
+    [CONF_TYPE_PATH] = {parse_path, format_string, range_path, CONF_STRING_MAX},
+    [CONF_TYPE_GROUP] = {parse_group, format_string, range_group, CONF_STRING_MAX},
+    [CONF_TYPE_DIRS] = {parse_dirs, format_string, range_dirs, CONF_DIRS_MAX},
 };
 static_assert(ELEMENTSOF(conf_types) == _CONF_TYPE_MAX, "conf_types out of sync with ConfType");
 
@@ -429,6 +430,32 @@ void
 conf_key_range(const ConfKey *k, char *buf, size_t size)
 {
     conf_types[k->type].range(k, buf, size);
+}
+
+void
+conf_key_format(const Config *c, ConfKeyId id, char *buf, size_t size)
+{
+    const ConfKey *k = &conf_keys[id];
+
+    conf_types[k->type].format(k, (const char *) c + k->offset, buf, size);
+}
+
+void
+conf_key_copy(Config *to, const Config *from, ConfKeyId id)
+{
+    const ConfKey *k = &conf_keys[id];
+
+    memcpy((char *) to + k->offset, (const char *) from + k->offset, conf_types[k->type].size);
+    to->line[id] = from->line[id];
+}
+
+bool
+conf_key_takes_restart(ConfKeyId id)
+{
+    /* The socket is bound, the listener's limit set, the worker pool made and the allowed
+     * directories cleaned of stale partial files once, before the API serves. */
+    return id == CONF_WORKERS || id == CONF_SOCKET || id == CONF_SOCKET_MODE ||
+           id == CONF_SOCKET_GROUP || id == CONF_MAX_CONNECTIONS || id == CONF_ALLOWED_DIRS;
 }
 
 static ConfKeyId
@@ -828,7 +855,7 @@ conf_write(const Config *c, FILE *f, bool commented)
             section = k->section;
             fprintf(f, "\n[%s]\n", section);
         }
-        conf_types[k->type].format(k, (const char *) c + k->offset, value, sizeof(value));
+        conf_key_format(c, (ConfKeyId) i, value, sizeof(value));
         conf_key_range(k, range, sizeof(range));
         (void) snprintf(text, sizeof(text), "%c%s. %c%s. Default %s; --%s overrides it.",
                         toupper((unsigned char) k->help[0]), k->help + 1,

@@ -20,7 +20,7 @@
  * Pure except conf_load_file() (reads the file) and conf_resolve() (looks the socket's group
  * up): conf_defaults(), conf_parse(), conf_set_option() and conf_write() do no I/O but
  * through the FILE they are given. The whole configuration is one Config value, so a reload
- * (SIGHUP, issue 10) can build a new one beside the old and swap.
+ * (SIGHUP) builds a new one beside the old and swaps what can change at run time.
  *
  * Used by:  main.c; tests/unit/test_conf.c; tests/fuzz/fuzz_conf.c.
  * Threads:  any; nothing here is shared.
@@ -131,6 +131,13 @@ ConfKeyId conf_key_from_option(const char *option);
 ConfKeyId conf_key_from_short_option(int c);
 /* "1 to 1024", "yes or no", ...: what a key accepts, as the messages and --help say it. */
 void conf_key_range(const ConfKey *k, char *buf, size_t size);
+
+/* Key @id's value in @c as the file writes it. */
+void conf_key_format(const Config *c, ConfKeyId id, char *buf, size_t size);
+/* Copies key @id's value (and the line that set it) from @from to @to. */
+void conf_key_copy(Config *to, const Config *from, ConfKeyId id);
+/* Whether a new value of key @id applies only after a restart (SIGHUP cannot change it). */
+bool conf_key_takes_restart(ConfKeyId id);
 
 /* Every key to its built-in default (and socket_gid to "keep"). */
 void conf_defaults(Config *c);

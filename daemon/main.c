@@ -2,9 +2,11 @@
 /*
  * vfio-migd — main(): arguments, configuration, wiring, signals, loop; nothing else (systemd
  * run() style). The configuration (conf.c) is the built-in defaults, the file and the command
- * line, in that order, and is checked whole before anything starts. The manager owns devices,
- * rpc/server serves the API on the loop, sd_service talks to systemd. SIGTERM/SIGINT stop the API (in-flight calls get a grace period), then the loop
- * ends when the last worker has finished.
+ * line, in that order, and is checked whole before anything starts. The manager owns
+ * devices, rpc/server serves the API on the loop, sd_service talks to systemd. SIGTERM/SIGINT
+ * stop the API (in-flight calls get a grace period), then the loop ends when the last worker
+ * has finished. SIGHUP reads the configuration again and applies what can change at run time
+ * (daemon_reload()); it never stops the daemon.
  */
 #include <getopt.h>
 #include <grpc/grpc.h>
@@ -49,11 +51,13 @@ enum {
 
 typedef struct Daemon {
     uv_loop_t *loop;
-    Config config;      /* the whole configuration in effect (a reload would swap it) */
+    const Options *options; /* the command line: a reload applies it over the file again */
+    Config config;          /* the whole configuration in effect */
     RpcContext ctx;
     SdService *sd;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_signal_t sighup;
 } Daemon;
 
 static void
@@ -181,7 +185,7 @@ parse_args(int argc, char **argv, Options *o)
  * is good, else prints every problem and returns the exit status: 2 when an option was bad
  * (as any usage error), 1 when only the file was. */
 static int
-load_config(const Options *o, Config *c)
+load_config(const Options *o, Config *c, bool reload)
 {
     const char *path = o->config_path ? o->config_path : DEFAULT_CONFIG;
     ConfErrors file_errors = {.source = path}, cli_errors = {.source = "vfio-migd"};
@@ -200,7 +204,9 @@ load_config(const Options *o, Config *c)
         return 0;
     }
     fprintf(stderr, "vfio-migd: %zu problem%s in the configuration; %s\n", n, n == 1 ? "" : "s",
-            o->check_config ? "see above" : "not starting ('vfio-migd --check-config' checks it)");
+            o->check_config ? "see above"
+            : reload        ? "not reloaded, nothing changed ('vfio-migd --check-config' checks it)"
+                            : "not starting ('vfio-migd --check-config' checks it)");
     return cli_errors.n + cli_errors.dropped ? 2 : 1;
 }
 
@@ -247,6 +253,7 @@ on_signal(uv_signal_t *h, int signum)
     /* Still handled, but no longer keeping the loop alive: it ends with the last operation. */
     uv_unref((uv_handle_t *) &dm->sigterm);
     uv_unref((uv_handle_t *) &dm->sigint);
+    uv_unref((uv_handle_t *) &dm->sighup);
 }
 
 /* The configuration's [migration] keys, as the defaults of every migration's options. */
@@ -283,6 +290,74 @@ daemon_allow_dirs(Manager *m, const Config *c)
     log_info("Files (saves, restores, unix listening sockets) may be in %s; %u stale partial "
              "save file(s) removed.", dirs, files_remove_stale(&m->files));
     return 0;
+}
+
+/* ---- SIGHUP: reload */
+
+/* Appends " KEY" to @list for every key whose value differs between @a and @b and for which
+ * @takes_restart holds. Returns how many. */
+static size_t
+changed_keys(const Config *a, const Config *b, bool takes_restart, char *list, size_t size)
+{
+    char x[CONF_STRING_MAX + 8], y[CONF_STRING_MAX + 8];
+    size_t n = 0, len;
+
+    list[0] = '\0';
+    for (ConfKeyId id = 0; id < _CONF_KEY_MAX; id++) {
+        conf_key_format(a, id, x, sizeof(x));
+        conf_key_format(b, id, y, sizeof(y));
+        if (conf_key_takes_restart(id) != takes_restart || strcmp(x, y) == 0) {
+            continue;
+        }
+        len = strlen(list);
+        (void) snprintf(list + len, size - len, " %s", conf_key(id)->name);
+        n++;
+    }
+    return n;
+}
+
+/* Reads the configuration again (file, then the same command line) and, when all of it is
+ * good, applies the keys that can change at run time: the log level and the [migration]
+ * defaults (migrations already running keep theirs). A key that takes a restart keeps its
+ * value and is named. A configuration with a problem changes nothing. One line says what
+ * happened. */
+static void
+daemon_reload(Daemon *dm)
+{
+    Config next;
+    char applied[512], pending[512];
+    size_t n_applied, n_pending;
+
+    if (load_config(dm->options, &next, /* reload= */ true) != 0) {
+        log_warning("Reload on SIGHUP refused: the configuration has problems (logged above); "
+                    "nothing changed.");
+        return;
+    }
+    n_applied = changed_keys(&dm->config, &next, false, applied, sizeof(applied));
+    n_pending = changed_keys(&dm->config, &next, true, pending, sizeof(pending));
+    for (ConfKeyId id = 0; id < _CONF_KEY_MAX; id++) {
+        if (conf_key_takes_restart(id)) {
+            conf_key_copy(&next, &dm->config, id); /* in effect until a restart */
+        }
+    }
+    next.socket_gid = dm->config.socket_gid;
+    dm->config = next;
+    log_set_max_level(next.log_level);
+    dm->ctx.manager->migration_defaults = migration_defaults_from(&next);
+    log_notice("Reloaded on SIGHUP: %s%s%s%s.", n_applied ? "changed" : "nothing changed",
+               applied, n_pending ? "; takes a restart, unchanged:" : "", pending);
+}
+
+static void
+on_sighup(uv_signal_t *h, int signum _unused_)
+{
+    Daemon *dm = h->data;
+
+    if (dm->ctx.manager->shutting_down) {
+        log_notice("Received SIGHUP while shutting down; nothing to reload.");
+        return;
+    }
+    daemon_reload(dm);
 }
 
 static int
@@ -323,9 +398,11 @@ daemon_start(Daemon *dm)
     sd_service_close_unclaimed(dm->sd);
     (void) uv_signal_init(dm->loop, &dm->sigterm);
     (void) uv_signal_init(dm->loop, &dm->sigint);
-    dm->sigterm.data = dm->sigint.data = dm;
+    (void) uv_signal_init(dm->loop, &dm->sighup);
+    dm->sigterm.data = dm->sigint.data = dm->sighup.data = dm;
     (void) uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
     (void) uv_signal_start(&dm->sigint, on_signal, SIGINT);
+    (void) uv_signal_start(&dm->sighup, on_sighup, SIGHUP);
     log_info("vfio-migd %s serving on '%s'%s (grpc core %s, %u workers).", VFIO_MIGD_VERSION,
              rpc_server_socket_path(dm->ctx.server),
              rpc_server_socket_activated(dm->ctx.server) ? " (socket activation)" : "",
@@ -357,16 +434,20 @@ int
 main(int argc, char **argv)
 {
     Options o = {0};
-    Daemon dm = {0};
+    Daemon dm = {.options = &o};
     int r;
 
     /* Before any message: whether stderr is the journal decides how every line is sent. */
     log_open();
+    /* A hangup (the terminal the daemon was started from went away, or a reload asked for
+     * before the loop handles it) never ends the daemon: ignored until daemon_start(). */
+    (void) signal(SIGHUP, SIG_IGN);
+
     r = parse_args(argc, argv, &o);
     if (r != 0) {
         return r > 0 ? EXIT_SUCCESS : 2;
     }
-    r = load_config(&o, &dm.config);
+    r = load_config(&o, &dm.config, /* reload= */ false);
     if (r != 0) {
         return r;
     }
@@ -399,6 +480,8 @@ main(int argc, char **argv)
     if (r >= 0) {
         uv_close((uv_handle_t *) &dm.sigterm, NULL);
         uv_close((uv_handle_t *) &dm.sigint, NULL);
+        uv_close((uv_handle_t *) &dm.sighup, NULL);
+        (void) signal(SIGHUP, SIG_IGN); /* libuv put back the default action, which kills */
     }
     (void) uv_run(dm.loop, UV_RUN_DEFAULT); /* close callbacks of the freed handles */
     (void) uv_loop_close(dm.loop);

@@ -303,3 +303,17 @@ wait_state "the operation completes in the daemon" idle
 assert_eq "stop" "$(dev_field slow state)" "the timed-out state change reached stop in the daemon"
 expect_exit 0 jctl --timeout 0 state slow running
 assert_eq "running" "$(jget "$OUT" state)" "--timeout 0 waits for ever"
+
+# A reader that went away (`vfio-migctl devices | head -1`): stdout is a pipe whose reading end
+# is closed before the CLI writes, and SIGPIPE has its default action, as under a shell. The
+# CLI says it could not write and exits 1; it is not killed silently by SIGPIPE (141).
+expect_exit 0 jctl attach --sim size=4K --name piped
+run "$PY" -S -c '
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+p = subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE, timeout=60)
+sys.stderr.write(p.stderr.decode(errors="replace"))
+print(p.returncode)' "$VFIO_MIGCTL" --socket "$SOCK" devices
+assert_eq "1" "$OUT" "closed stdout: exit 1, not killed by SIGPIPE"
+assert_contains "$ERR" "cannot write to stdout" "closed stdout: the CLI says so"

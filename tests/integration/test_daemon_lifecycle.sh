@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The daemon's life: command line, one daemon per socket, SIGTERM/SIGINT (also with an
-# operation in flight), a stale socket after kill -9, systemd notifications (READY, STOPPING,
-# WATCHDOG), and no fd leak over many operations.
+# operation in flight), SIGHUP (a reload, never a stop), a stale socket after kill -9, systemd
+# notifications (READY, STOPPING, WATCHDOG), and no fd leak over many operations.
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -152,6 +152,66 @@ stderr: $ERR"
 slow_shutdown early
 slow_shutdown late
 
+# ---- SIGHUP reloads what can change at run time and never stops the daemon, not even with
+# an operation in flight
+
+start_daemon
+expect_exit 0 jctl attach --sim size=4K --name hup0
+expect_exit 0 jctl state hup0 stop
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' hup)" --name hup1
+jctl state hup1 stop >"$T/hup.out" 2>"$T/hup.err" &
+BG=$!
+hup1_busy() { [[ "$(dev_field hup1 busy)" == true ]]; }
+wait_state "SIGHUP: an operation is in flight" hup1_busy
+B=$(snapshot)
+MARK=$(log_mark)
+kill -HUP "$DAEMON_PID"
+wait_state "SIGHUP: the daemon says what it reloaded" \
+    log_since "$MARK" "Reloaded on SIGHUP: nothing changed."
+check "SIGHUP: the daemon still runs" proc_running "$DAEMON_PID"
+assert_eq "$B" "$(snapshot)" "SIGHUP: the devices are as they were"
+expect_exit 0 ctl health
+assert_eq "SERVING" "$OUT" "SIGHUP: the daemon still serves"
+release hup
+BGRC=0
+wait "$BG" || BGRC=$?
+assert_eq "0 stop" "$BGRC $(jget "$(<"$T/hup.out")" state 2>&1)" "SIGHUP: the operation in flight completed"
+# One at a time: two signals sent at once may reach the daemon as one (they do not queue).
+reloads() { (($(tail -n +$((MARK + 1)) "$T/daemon.log" | grep -c -F "Reloaded on SIGHUP") == $1)); }
+kill -HUP "$DAEMON_PID"
+wait_state "SIGHUP again: reloads again" reloads 2
+kill -HUP "$DAEMON_PID"
+wait_state "SIGHUP a third time: reloads again" reloads 3
+stop_daemon TERM
+assert_eq "0" "$DAEMON_RC" "after SIGHUPs, SIGTERM: exit 0"
+assert_file_absent "$SOCK" "after SIGHUPs, SIGTERM: the socket file is removed"
+
+# ---- SIGHUP reads the configuration file again: run-time keys change, the others are named,
+# a bad file changes nothing
+
+CONF=$T/reload.conf
+printf '[migration]\ndowntime_target_ms = 300\n' >"$CONF"
+start_daemon --config "$CONF"
+MARK=$(log_mark)
+printf '[daemon]\nworkers = 3\n[migration]\ndowntime_target_ms = 120\n' >"$CONF"
+kill -HUP "$DAEMON_PID"
+wait_state "SIGHUP with a changed file: it names what changed and what takes a restart" \
+    log_since "$MARK" "Reloaded on SIGHUP: changed downtime_target_ms; takes a restart, unchanged: workers."
+MARK=$(log_mark)
+printf '[migration]\ndowntime_target_ms = lots\n' >"$CONF"
+kill -HUP "$DAEMON_PID"
+wait_state "SIGHUP with a bad file: refused" log_since "$MARK" "Reload on SIGHUP refused"
+check "SIGHUP with a bad file: the problem is named with its line" \
+    log_since "$MARK" "$CONF:2:"
+expect_exit 0 ctl health
+assert_eq "SERVING" "$OUT" "SIGHUP with a bad file: the daemon still serves"
+MARK=$(log_mark)
+printf '[daemon]\nworkers = 3\n[migration]\ndowntime_target_ms = 120\n' >"$CONF"
+kill -HUP "$DAEMON_PID"
+wait_state "SIGHUP after a refused reload: compares with what is in effect" \
+    log_since "$MARK" "Reloaded on SIGHUP: nothing changed; takes a restart, unchanged: workers."
+stop_daemon TERM
+
 # A second SIGTERM while the daemon waits for an operation is still a graceful stop: the
 # documented contract is "wait for running device operations, exit 0".
 start_daemon
@@ -166,6 +226,9 @@ wait_state "the first SIGTERM starts the shutdown" log_since "$MARK" "shutting d
 kill -TERM "$DAEMON_PID"
 wait_state "the second SIGTERM is handled" log_since "$MARK" "again; still waiting"
 check "after the second SIGTERM the daemon still waits for the held operation" proc_running "$DAEMON_PID"
+kill -HUP "$DAEMON_PID"
+wait_state "a SIGHUP during shutdown is handled" log_since "$MARK" "SIGHUP while shutting down"
+check "after a SIGHUP during shutdown the daemon still waits" proc_running "$DAEMON_PID"
 release twice
 stop_daemon none
 assert_eq "0" "$DAEMON_RC" "a second SIGTERM during shutdown: still exit 0 (not killed by the signal)"
