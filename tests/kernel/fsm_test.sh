@@ -22,7 +22,7 @@ echo "# 2. direct, iommufd cdev path"
 echo "# 3. through the daemon"
 "$VFIO_MIGD" --socket "$SOCK" --log-level debug >"$RESULTS/fsm_test-daemon.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do # until it serves: at least a minute (a hang detector)
     "$VFIO_MIGCTL" --socket "$SOCK" health >/dev/null 2>&1 && break
     sleep 0.1
 done

@@ -126,18 +126,20 @@ transition_facts() { jq_ask transition "$@"; }
 mc() {
     local sockvar="${1}_SOCK"
     shift
-    "$VFIO_MIGCTL" --socket "${!sockvar}" --timeout 20 "$@"
+    "$VFIO_MIGCTL" --socket "${!sockvar}" --timeout "$CTL_TIMEOUT" "$@"
 }
 mj() {
     local name=$1
     shift
     mc "$name" --json "$@"
 }
-# migrate_wait NAME ARGS...: `migrate ARGS --wait --json` on NAME, bounded; OUT, ERR, RC
+# migrate_wait NAME ARGS...: `migrate ARGS --wait --json` on NAME, bounded (a hang detector,
+# generous for TCG on a loaded host); OUT, ERR, RC
 migrate_wait() {
     local sockvar="${1}_SOCK"
     shift
-    run timeout -k 2 30 "$VFIO_MIGCTL" --socket "${!sockvar}" --json --timeout 10 migrate "$@" --wait
+    run timeout -k 2 300 "$VFIO_MIGCTL" --socket "${!sockvar}" --json --timeout "$CTL_TIMEOUT" \
+        migrate "$@" --wait
 }
 # reg_read NAME ID OFFSET / reg_write NAME ID OFFSET HEX: one byte of BAR0 (region 0)
 reg_read() { mc "$1" region read "$2" 0 "$3" 1; }

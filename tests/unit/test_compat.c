@@ -14,7 +14,7 @@
 #include "core/compat.h"
 #include "core/stream.h"
 
-TestSuite(compat, .timeout = 10);
+TestSuite(compat, .timeout = 60);
 
 /* ---- helpers ---- */
 

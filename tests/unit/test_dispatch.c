@@ -72,7 +72,7 @@ table(size_t *n)
 
 /* ---- the table */
 
-TestSuite(table, .timeout = 30);
+TestSuite(table, .timeout = 120);
 
 Test(table, every_row_is_complete_and_unique)
 {
@@ -132,7 +132,7 @@ Test(table, the_services_health_knows)
 
 /* ---- the admission rule, as a function */
 
-TestSuite(admit, .timeout = 30);
+TestSuite(admit, .timeout = 120);
 
 Test(admit, mutating_calls_are_refused_while_the_daemon_shuts_down)
 {

@@ -27,7 +27,7 @@
 
 /* Every test runs in its own process (criterion default) with a timeout, so a path loop
  * that never ends fails instead of hanging the suite. */
-TestSuite(fsm, .timeout = 10);
+TestSuite(fsm, .timeout = 60);
 
 /* ---- the reference's state abbreviations, in the reference's row/column order */
 

@@ -20,8 +20,8 @@
 #include "backend/backend.h"
 #include "backend/kernel_sysfs.h"
 
-TestSuite(kernel_sysfs, .timeout = 10);
-TestSuite(kernel_open_sysfs, .timeout = 10);
+TestSuite(kernel_sysfs, .timeout = 60);
+TestSuite(kernel_open_sysfs, .timeout = 60);
 
 #define VF "0000:3b:00.2"      /* bound to vfio-pci, group 17, cdev vfio3 */
 #define VF_HOST "0000:3b:00.3" /* bound to ixgbevf, also group 17 */

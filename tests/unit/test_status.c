@@ -13,7 +13,7 @@
 #include "status.h"
 #include "util/macro.h"
 
-TestSuite(status, .timeout = 30);
+TestSuite(status, .timeout = 120);
 
 /* The highest errno Linux defines (EHWPOISON); beyond it nothing is listed. */
 #define ERRNO_LAST 133

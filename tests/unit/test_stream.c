@@ -29,8 +29,8 @@
 #include "core/stream.h"
 #include "util/clock.h"
 
-TestSuite(crc32c, .timeout = 30);
-TestSuite(stream, .timeout = 30);
+TestSuite(crc32c, .timeout = 120);
+TestSuite(stream, .timeout = 120);
 TestSuite(reader, .timeout = 60);
 
 /* ---- oracle */

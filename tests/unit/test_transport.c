@@ -26,7 +26,7 @@
 
 #include "transport.h"
 
-TestSuite(transport, .timeout = 20);
+TestSuite(transport, .timeout = 120);
 
 typedef struct Writer {
     int fd;

@@ -147,7 +147,7 @@ const size_t vfio_abi_reference_count = sizeof(vfio_abi_reference) / sizeof(vfio
 
 #include <criterion/criterion.h>
 
-TestSuite(vfio_abi, .timeout = 10);
+TestSuite(vfio_abi, .timeout = 60);
 
 static const VfioAbiItem ours[] = {
     VFIO_ABI_ITEMS(ITEM_SIZE, ITEM_OFFSET, ITEM_VALUE, ITEM_STATE, ITEM_END)
