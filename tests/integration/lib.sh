@@ -277,6 +277,11 @@ jctl() {
 }
 
 # ---- JSON (no jq: python3's json module)
+#
+# One python process answers every question (a python start costs as much as a CLI call, and a
+# test asks hundreds): requests go through $T/.json.in, fields NUL-terminated and ended by a
+# \x1e field; the answer is the output lines, error lines marked \x1f, then \x1e and the
+# status. Only the test's own shell and its command substitutions ask, one at a time.
 
 _json_py='
 import json, sys
@@ -304,43 +309,79 @@ def text(v):
     if isinstance(v, (dict, list)):
         return json.dumps(v, sort_keys=True)
     return str(v)
-mode, data, paths = sys.argv[1], sys.argv[2], sys.argv[3:] or [""]
-path = ""
-try:
-    doc = json.loads(data)
-    for path in paths:
-        v = walk(doc, path)
-        if mode == "get":
-            print(text(v))
-        elif mode == "list":
-            print(" ".join(text(x) for x in v))
-        elif mode == "keys":
-            print(" ".join(sorted(v.keys())))
-        elif mode == "norm":
-            print(json.dumps(v, sort_keys=True))
-except Exception as e:
-    sys.stderr.write("jget: %r: %s: %s\n" % (path, type(e).__name__, e))
-    sys.exit(1)
+def answer(mode, data, paths):
+    out, path = [], ""
+    try:
+        doc = json.loads(data)
+        for path in paths or [""]:
+            v = walk(doc, path)
+            if mode == "get":
+                out.append(text(v))
+            elif mode == "list":
+                out.append(" ".join(text(x) for x in v))
+            elif mode == "keys":
+                out.append(" ".join(sorted(v.keys())))
+            elif mode == "norm":
+                out.append(json.dumps(v, sort_keys=True))
+        return out, 0
+    except Exception as e:
+        return out + ["\x1fjget: %r: %s: %s" % (path, type(e).__name__, e)], 1
+inp, fields, rest = sys.stdin.buffer, [], b""
+while True:
+    chunk = inp.read1(65536)
+    if not chunk:
+        break
+    parts = (rest + chunk).split(b"\0")
+    rest = parts.pop()
+    for f in parts:
+        if f != b"\x1e":
+            fields.append(f.decode("utf-8", "surrogateescape"))
+            continue
+        out, rc = answer(fields[0], fields[1] if len(fields) > 1 else "", fields[2:])
+        fields = []
+        sys.stdout.write("".join(line + "\n" for line in out) + "\x1e%d\n" % rc)
+        sys.stdout.flush()
 '
+
+mkfifo "$T/.json.in" "$T/.json.out"
+"$PY" -S -c "$_json_py" <"$T/.json.in" >"$T/.json.out" &
+JSON_PID=$!
+exec {JSON_W}>"$T/.json.in" {JSON_R}<"$T/.json.out"
+
+_json_ask() {
+    local line rc=1
+    printf '%s\0' "$@" $'\x1e' >&"$JSON_W"
+    while IFS= read -r -u "$JSON_R" line; do
+        case $line in
+        $'\x1e'*)
+            rc=${line#$'\x1e'}
+            break
+            ;;
+        $'\x1f'*) printf '%s\n' "${line#$'\x1f'}" >&2 ;;
+        *) printf '%s\n' "$line" ;;
+        esac
+    done
+    return "$rc"
+}
 
 # jget JSON PATH...: one line per PATH (a PATH ending in [] gives a list's elements on one line)
 jget() {
-    "$PY" -S -c "$_json_py" get "$@"
+    _json_ask get "$@"
 }
 
 # jlist JSON PATH
 jlist() {
-    "$PY" -S -c "$_json_py" list "$@"
+    _json_ask list "$@"
 }
 
 # jkeys JSON [PATH]
 jkeys() {
-    "$PY" -S -c "$_json_py" keys "$@"
+    _json_ask keys "$@"
 }
 
 # jnorm JSON [PATH]: canonical text (sorted keys), for comparing documents
 jnorm() {
-    "$PY" -S -c "$_json_py" norm "$@"
+    _json_ask norm "$@"
 }
 
 # dev_json ID: the device as `show --json` prints it (fails the script if the call fails)
@@ -494,7 +535,8 @@ start_daemon() {
         fi
         prev=$a
     done
-    "${DAEMON_PREFIX[@]}" "$VFIO_MIGD" --socket "$SOCK" --log-level info --allowed-dirs "$ALLOW_DIR" "$@" >>"$T/daemon.log" 2>&1 &
+    "${DAEMON_PREFIX[@]}" "$VFIO_MIGD" --socket "$SOCK" --log-level info --allowed-dirs "$ALLOW_DIR" "$@" \
+        >>"$T/daemon.log" 2>&1 {JSON_W}>&- {JSON_R}<&- &
     DAEMON_PID=$!
     DAEMON_PIDS+=("$DAEMON_PID")
     local limit=$(($(ms_now) + DAEMON_WAIT * 1000))
@@ -601,6 +643,8 @@ $(_daemon_log_tail)"
         fi
     done
     sdh_quit
+    exec {JSON_W}>&- {JSON_R}<&- # the JSON process ends at end of file
+    wait_exit "$JSON_PID" 10 || kill -KILL "$JSON_PID" 2>/dev/null
     left=$(_children)
     if [[ -n "$left" ]]; then
         local desc=""
@@ -711,7 +755,8 @@ start_named_daemon() {
         exit 1
     fi
     sock=$T/$name.sock
-    "$VFIO_MIGD" --socket "$sock" --log-level info --allowed-dirs "$ALLOW_DIR" "$@" >>"$T/$name.log" 2>&1 &
+    "$VFIO_MIGD" --socket "$sock" --log-level info --allowed-dirs "$ALLOW_DIR" "$@" >>"$T/$name.log" 2>&1 \
+        {JSON_W}>&- {JSON_R}<&- &
     pid=$!
     DAEMON_PIDS+=("$pid")
     printf -v "${name}_SOCK" '%s' "$sock"
