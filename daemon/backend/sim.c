@@ -106,11 +106,11 @@ typedef struct SimConfig {
     uint32_t flags;      /* MIG_FLAG_*, one of the four legal sets */
     bool migratable;     /* false: FEATURE ioctls answer -ENOTTY */
     uint64_t size;       /* exact STOP_COPY stream length, also MIG_DATA_SIZE */
-    unsigned latency_ms; /* slept before every arc, state mutex held */
+    int latency_ms;      /* slept before every arc, state mutex held */
     bool fail_set;       /* fail_arc was given */
     FsmArc fail_arc;
     int fail_errno;         /* positive */
-    unsigned fail_nth;      /* 0: fail every run of fail_arc; N: only the N-th */
+    int fail_nth;           /* 0: fail every run of fail_arc; N: only the N-th */
     bool fail_to_error;     /* the failing arc leaves the device in ERROR (pds) */
     bool precopy_enomsg;    /* temporary end: -ENOMSG (mlx5) instead of 0 (mtty, hisi) */
     uint64_t precopy_dirty; /* bytes dirtied by each PRECOPY_INFO in PRE_COPY */
@@ -120,7 +120,7 @@ typedef struct SimConfig {
     bool hold_set; /* hold_arc was given (and then hold_until too) */
     FsmArc hold_arc;
     char hold_until[SIM_PATH_MAX]; /* absolute; the arc waits until this name exists */
-    unsigned hold_max_ms;          /* a run of hold_arc waits this long at most */
+    int hold_max_ms;               /* a run of hold_arc waits this long at most */
 } SimConfig;
 
 typedef enum SimSessionKind {
@@ -908,7 +908,7 @@ sim_fault_check(SimDevice *d, DeviceState from, DeviceState to)
     if (d->fail_runs < UINT_MAX) {
         d->fail_runs++;
     }
-    if (c->fail_nth != 0 && d->fail_runs != c->fail_nth) {
+    if (c->fail_nth != 0 && d->fail_runs != (unsigned) c->fail_nth) {
         return 0;
     }
     return -c->fail_errno;
@@ -1011,7 +1011,7 @@ sim_walk(SimDevice *d, DeviceState target, SimSession **ret_opened)
             sim_session_end(d);
             return -EINVAL;
         }
-        sim_sleep_ms(d->cfg.latency_ms);
+        sim_sleep_ms((unsigned) d->cfg.latency_ms);
         r = sim_hold(d, d->state, next);
         if (r < 0) {
             return r; /* the arc never ran: the device stays at the last completed hop */
@@ -1121,7 +1121,7 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     backend_property_add(props, max, &n, "size", "%" PRIu64, c->size);
     backend_property_add(props, max, &n, "seed", "%" PRIu64, d->seed);
     backend_property_add(props, max, &n, "generation", "%" PRIu64, d->gen);
-    backend_property_add(props, max, &n, "latency_ms", "%u", c->latency_ms);
+    backend_property_add(props, max, &n, "latency_ms", "%d", c->latency_ms);
     if (c->data_rate > 0) {
         backend_property_add(props, max, &n, "data_rate", "%" PRIu64, c->data_rate);
     }
@@ -1129,14 +1129,14 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
         char nth[32] = "";
 
         if (c->fail_nth > 0) {
-            (void) snprintf(nth, sizeof(nth), " nth=%u", c->fail_nth);
+            (void) snprintf(nth, sizeof(nth), " nth=%d", c->fail_nth);
         }
         backend_property_add(props, max, &n, "fault", "%s->%s errno=%d%s%s", fsm_state_name(c->fail_arc.from),
                  fsm_state_name(c->fail_arc.to), c->fail_errno, nth,
                  c->fail_to_error ? " to_error" : "");
     }
     if (c->hold_set) {
-        backend_property_add(props, max, &n, "hold", "%s->%s until %s (at most %u ms)",
+        backend_property_add(props, max, &n, "hold", "%s->%s until %s (at most %d ms)",
                              fsm_state_name(c->hold_arc.from), fsm_state_name(c->hold_arc.to),
                              c->hold_until, c->hold_max_ms);
     }
@@ -1284,17 +1284,27 @@ sim_opt_size(SimConfig *c, const char *v, char *err, size_t err_size)
     return 0;
 }
 
+/* A whole number of option @key within [@min, @max]; @what says what it counts, for the
+ * refusal. */
 static int
-sim_opt_latency(SimConfig *c, const char *v, char *err, size_t err_size)
+sim_parse_bounded(const char *key, const char *what, const char *v, int min, int max,
+                  int *ret, char *err, size_t err_size)
 {
     long long x;
 
-    if (strutil_parse_int_bounded(v, 0, SIM_LATENCY_MAX_MS, &x) < 0) {
-        return sim_error(err, err_size, "latency_ms: '%s' is not an integer from 0 to %d", v,
-                         SIM_LATENCY_MAX_MS);
+    if (strutil_parse_int_bounded(v, min, max, &x) < 0) {
+        return sim_error(err, err_size, "%s: '%s' is not %s from %d to %d", key, v, what, min,
+                         max);
     }
-    c->latency_ms = (unsigned) x;
+    *ret = (int) x;
     return 0;
+}
+
+static int
+sim_opt_latency(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    return sim_parse_bounded("latency_ms", "an integer", v, 0, SIM_LATENCY_MAX_MS,
+                             &c->latency_ms, err, err_size);
 }
 
 /* "FROM->TO" with names fsm_state_from_name() accepts. */
@@ -1319,43 +1329,38 @@ sim_parse_arc(const char *v, FsmArc *ret)
     return 0;
 }
 
+/* fail_arc, hold_arc: whether the arc exists depends on the flags, sim_config_check() looks. */
+static int
+sim_parse_arc_option(const char *key, const char *v, FsmArc *ret, bool *ret_set, char *err,
+                     size_t err_size)
+{
+    if (sim_parse_arc(v, ret) < 0) {
+        return sim_error(err, err_size,
+                         "%s: '%s' is not FROM->TO with two state names (e.g. stop->stop_copy)",
+                         key, v);
+    }
+    *ret_set = true;
+    return 0;
+}
+
 static int
 sim_opt_fail_arc(SimConfig *c, const char *v, char *err, size_t err_size)
 {
-    if (sim_parse_arc(v, &c->fail_arc) < 0) {
-        return sim_error(err, err_size,
-                         "fail_arc: '%s' is not FROM->TO with two state names (e.g. "
-                         "stop->stop_copy)",
-                         v);
-    }
-    c->fail_set = true; /* whether the arc exists depends on flags: sim_config_check() */
-    return 0;
+    return sim_parse_arc_option("fail_arc", v, &c->fail_arc, &c->fail_set, err, err_size);
 }
 
 static int
 sim_opt_fail_errno(SimConfig *c, const char *v, char *err, size_t err_size)
 {
-    long long x;
-
-    if (strutil_parse_int_bounded(v, 1, SIM_ERRNO_MAX, &x) < 0) {
-        return sim_error(err, err_size, "fail_errno: '%s' is not an errno from 1 to %d", v,
-                         SIM_ERRNO_MAX);
-    }
-    c->fail_errno = (int) x;
-    return 0;
+    return sim_parse_bounded("fail_errno", "an errno", v, 1, SIM_ERRNO_MAX, &c->fail_errno, err,
+                             err_size);
 }
 
 static int
 sim_opt_fail_nth(SimConfig *c, const char *v, char *err, size_t err_size)
 {
-    long long x;
-
-    if (strutil_parse_int_bounded(v, 0, INT_MAX, &x) < 0) {
-        return sim_error(err, err_size, "fail_nth: '%s' is not a count from 0 (every time) to %d",
-                         v, INT_MAX);
-    }
-    c->fail_nth = (unsigned) x;
-    return 0;
+    return sim_parse_bounded("fail_nth", "a count (0: every time)", v, 0, INT_MAX, &c->fail_nth,
+                             err, err_size);
 }
 
 static int
@@ -1370,14 +1375,7 @@ sim_opt_fail_to_error(SimConfig *c, const char *v, char *err, size_t err_size)
 static int
 sim_opt_hold_arc(SimConfig *c, const char *v, char *err, size_t err_size)
 {
-    if (sim_parse_arc(v, &c->hold_arc) < 0) {
-        return sim_error(err, err_size,
-                         "hold_arc: '%s' is not FROM->TO with two state names (e.g. "
-                         "running->stop)",
-                         v);
-    }
-    c->hold_set = true; /* checked against the flags in sim_config_check() */
-    return 0;
+    return sim_parse_arc_option("hold_arc", v, &c->hold_arc, &c->hold_set, err, err_size);
 }
 
 /* Absolute: the daemon's working directory is not the caller's. Only its existence is ever
@@ -1398,14 +1396,8 @@ sim_opt_hold_until(SimConfig *c, const char *v, char *err, size_t err_size)
 static int
 sim_opt_hold_max_ms(SimConfig *c, const char *v, char *err, size_t err_size)
 {
-    long long x;
-
-    if (strutil_parse_int_bounded(v, 1, SIM_HOLD_MAX_MS_MAX, &x) < 0) {
-        return sim_error(err, err_size, "hold_max_ms: '%s' is not an integer from 1 to %d", v,
-                         SIM_HOLD_MAX_MS_MAX);
-    }
-    c->hold_max_ms = (unsigned) x;
-    return 0;
+    return sim_parse_bounded("hold_max_ms", "an integer", v, 1, SIM_HOLD_MAX_MS_MAX,
+                             &c->hold_max_ms, err, err_size);
 }
 
 static int
