@@ -72,19 +72,21 @@ bench_daemon_wait_ready(Daemon *d, RpcClient *c)
 
 /* VmRSS of @pid in KiB, or a negative errno. */
 long
-bench_daemon_rss_kib(pid_t pid)
+bench_daemon_status_kib(pid_t pid, const char *field)
 {
-    char path[64], line[256];
+    char path[64], line[256], want[32];
     long kib = -ENOENT;
+    size_t len;
     FILE *f;
 
     snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+    len = (size_t) snprintf(want, sizeof(want), "%s:", field);
     f = fopen(path, "re");
     if (!f) {
         return -errno;
     }
     while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) {
+        if (strncmp(line, want, len) == 0 && sscanf(line + len, " %ld kB", &kib) == 1) {
             break;
         }
     }

@@ -35,8 +35,9 @@ typedef struct Daemon {
 int bench_daemon_start(const char *binary, Daemon *d);
 /* Polls GetVersion until it answers, the daemon dies, or 10 s pass. */
 int bench_daemon_wait_ready(Daemon *d, RpcClient *c);
-/* VmRSS of @pid in KiB, or a negative errno. */
-long bench_daemon_rss_kib(pid_t pid);
+/* A size line of /proc/@pid/status in KiB: @field "VmRSS" (now), "VmHWM" (the peak RSS of
+ * the process's life); or a negative errno. */
+long bench_daemon_status_kib(pid_t pid, const char *field);
 /* SIGTERM, wait up to 10 s, then SIGKILL; removes the temporary directory. */
 void bench_daemon_stop(Daemon *d);
 /* Attaches a sim device @id with @options; prints the daemon's error on failure. */

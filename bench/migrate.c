@@ -20,8 +20,10 @@
  * and back (the destination resumes its group, so it can be the next source). Each round's
  * details go to stderr; ONE JSON line on stdout, the round with the median ratio:
  *   {"bench":"migrate","bytes":..,"seconds":..,"gib_s":..,"pump_gib_s":..,"ratio":..,
- *    "rounds":3}
- * ratio = gib_s / pump_gib_s. Target (reported, not asserted): ratio >= 0.9.
+ *    "rounds":3,"peak_rss_kib":[..,..]}
+ * ratio = gib_s / pump_gib_s. Target (reported, not asserted): ratio >= 0.9. peak_rss_kib is
+ * each daemon's peak RSS over all rounds (VmHWM: both were source and destination); target:
+ * under 64 MiB each.
  *
  * The daemons, the pump and the migration are migration_common.h's, shared with
  * bench-downtime; this file holds the parameters and the line printed.
@@ -55,16 +57,18 @@ print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, voi
 
 /* The JSON line of the round with the median ratio. */
 static void
-print_result(const BenchMigrationRun *run, size_t rounds)
+print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t rounds)
 {
     const VfioMigd__V1__Migration *mig = run->resp->migration;
     double seconds = (double) mig->elapsed_us / 1e6;
     double gib_s = (double) mig->bytes / GIB / seconds;
 
     printf("{\"bench\":\"migrate\",\"bytes\":%llu,\"seconds\":%.3f,\"gib_s\":%.3f,"
-           "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"rounds\":%zu}\n",
+           "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"rounds\":%zu,\"peak_rss_kib\":[%ld,%ld]}\n",
            (unsigned long long) mig->bytes, seconds, gib_s,
-           (run->pump_before_gib_s + run->pump_after_gib_s) / 2, round_ratio(run), rounds);
+           (run->pump_before_gib_s + run->pump_after_gib_s) / 2, round_ratio(run), rounds,
+           bench_daemon_status_kib(b->src_daemon.pid, "VmHWM"),
+           bench_daemon_status_kib(b->dst_daemon.pid, "VmHWM"));
     fflush(stdout);
 }
 
@@ -91,7 +95,7 @@ main(int argc, char **argv)
         for (size_t i = 0; i < rounds; i++) {
             ratios[i] = round_ratio(&runs[i]);
         }
-        print_result(&runs[bench_median_index(ratios, rounds)], rounds);
+        print_result(&b, &runs[bench_median_index(ratios, rounds)], rounds);
     }
     bench_migration_runs_done(runs, rounds);
     bench_migration_stop(&b);

@@ -287,7 +287,7 @@ run(Daemon *d, Results *res)
     }
     if (r == 0) {
         (void) sleep(1); /* let the daemon settle: this is the idle RSS after the run */
-        res->rss_kib = bench_daemon_rss_kib(d->pid);
+        res->rss_kib = bench_daemon_status_kib(d->pid, "VmRSS");
     }
     return r;
 }
