@@ -29,6 +29,7 @@ static const CliCommand *const commands[] = {
     &device_commands_region,
     &migration_commands_incoming,
     &migration_commands_migrate,
+    &migration_commands_migrate_set,
     &migration_commands_switchover,
     &migration_commands_cancel,
     &migration_commands_jobs,

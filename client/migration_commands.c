@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * migration_commands — `vfio-migctl incoming|migrate|switchover|cancel|jobs|job|watch`, the
- * calls to vfio_migd.v1.MigrationService (migrations.proto). Each is a row; most are one
+ * migration_commands — `vfio-migctl incoming|migrate|migrate-set|switchover|cancel|jobs|job|
+ * watch`, the calls to vfio_migd.v1.MigrationService (migrations.proto). Each is a row; most are one
  * CliCall, printed through output_migration.h so that a migration looks the same in every
  * command (docs/cli.md, "The migration object"). `migrate --wait` and `watch` hand over to
  * the follow engine (follow.h).
@@ -37,6 +37,7 @@ enum {
     OPT_MAX_PRECOPY_MS,
     OPT_DOWNTIME_MS,
     OPT_BANDWIDTH,
+    OPT_STOPCOPY_BANDWIDTH,
     OPT_PEER_TIMEOUT_MS,
     OPT_WAIT,
 };
@@ -55,13 +56,14 @@ parse_ms(Cli *cli, const char *option, const char *arg, uint32_t *ret)
     return CLI_GO_ON;
 }
 
-/* "100M", "1G/s", "500000": bytes per second, K/M/G binary multiples (strutil_parse_rate). */
+/* "100M", "1G/s", "500000": bytes per second, K/M/G binary multiples (strutil_parse_rate).
+ * @zero says what 0 means to the command. */
 static CliExit
-parse_bandwidth(Cli *cli, const char *arg, uint64_t *ret)
+parse_bandwidth(Cli *cli, const char *option, const char *arg, const char *zero, uint64_t *ret)
 {
     if (strutil_parse_rate(arg, ret) < 0) {
-        return cli_usage_error(cli, "--bandwidth: '%s' is not a rate in bytes per second "
-                               "(e.g. 500000, 64K, 100M, 1G; 0: the daemon's default)", arg);
+        return cli_usage_error(cli, "%s: '%s' is not a rate in bytes per second (e.g. 500000, "
+                               "64K, 100M, 1G; 0: %s)", option, arg, zero);
     }
     return CLI_GO_ON;
 }
@@ -226,7 +228,7 @@ typedef struct MigrateArgs {
     int precopy;       /* VFIO_MIGD__V1__PRECOPY_MODE__*, 0: auto */
     int switchover;    /* VFIO_MIGD__V1__SWITCHOVER_MODE__*, 0: auto */
     uint32_t max_precopy_ms, downtime_ms, peer_timeout_ms; /* 0: the daemon's default */
-    uint64_t bandwidth;                                    /* 0: unlimited */
+    uint64_t bandwidth, stopcopy_bandwidth;                /* 0: the daemon's default */
     bool wait;
 } MigrateArgs;
 
@@ -254,7 +256,10 @@ migrate_option(Cli *cli, int opt, const char *arg, void *args)
     case OPT_PEER_TIMEOUT_MS:
         return parse_ms(cli, "--peer-timeout-ms", arg, &a->peer_timeout_ms);
     case OPT_BANDWIDTH:
-        return parse_bandwidth(cli, arg, &a->bandwidth);
+        return parse_bandwidth(cli, "--bandwidth", arg, "the daemon's default", &a->bandwidth);
+    case OPT_STOPCOPY_BANDWIDTH:
+        return parse_bandwidth(cli, "--stopcopy-bandwidth", arg, "the daemon's default",
+                               &a->stopcopy_bandwidth);
     default:
         a->wait = true; /* OPT_WAIT, the last in the table below */
         return CLI_GO_ON;
@@ -284,6 +289,7 @@ migrate_run(Cli *cli, void *args)
     options.downtime_target_ms = a->downtime_ms;
     options.timeout_ms = a->peer_timeout_ms;
     options.bandwidth_limit = a->bandwidth;
+    options.stopcopy_bandwidth_limit = a->stopcopy_bandwidth;
     req.group = cli->args[0];
     req.address = (char *) a->to;
     req.token = (char *) a->token;
@@ -319,9 +325,13 @@ const CliCommand migration_commands_migrate = {
             "                       phase ready for 'vfio-migctl switchover ID'\n"
             "  --max-precopy-ms N   longest pre-copy, in ms (0: the daemon's default)\n"
             "  --downtime-ms N      downtime target, in ms (0: the daemon's default)\n"
-            "  --bandwidth RATE     bytes per second over all devices: 500000, 64K, 100M, 1G\n"
-            "                       (binary multiples; a trailing /s is accepted; 0: the daemon's\n"
-            "                       default, unlimited unless its configuration sets one)\n"
+            "  --bandwidth RATE     pre-copy's bytes per second over all devices: 500000, 64K,\n"
+            "                       100M, 1G (binary multiples; a trailing /s is accepted; 0: the\n"
+            "                       daemon's default, unlimited unless its configuration sets\n"
+            "                       one). Stop-copy, with the VM paused, is not held to it\n"
+            "  --stopcopy-bandwidth RATE\n"
+            "                       stop-copy's own cap, for a shared link (0: the daemon's\n"
+            "                       default, unlimited); 'migrate-set' changes both later\n"
             "  --peer-timeout-ms N  longest wait for the peer, in ms (0: the daemon's default)\n"
             "  --wait               follow the migration to its end (progress line on a "
             "terminal);\n"
@@ -336,6 +346,7 @@ const CliCommand migration_commands_migrate = {
         {"max-precopy-ms", required_argument, NULL, OPT_MAX_PRECOPY_MS},
         {"downtime-ms", required_argument, NULL, OPT_DOWNTIME_MS},
         {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
+        {"stopcopy-bandwidth", required_argument, NULL, OPT_STOPCOPY_BANDWIDTH},
         {"peer-timeout-ms", required_argument, NULL, OPT_PEER_TIMEOUT_MS},
         {"wait", no_argument, NULL, OPT_WAIT},
         {},
@@ -343,6 +354,69 @@ const CliCommand migration_commands_migrate = {
     .args_size = sizeof(MigrateArgs),
     .option = migrate_option,
     .run = migrate_run,
+};
+
+/* ---- migrate-set */
+
+typedef struct MigrateSetArgs {
+    VfioMigd__V1__Rate precopy, stopcopy;
+    bool have_precopy, have_stopcopy;
+} MigrateSetArgs;
+
+static CliExit
+migrate_set_option(Cli *cli, int opt, const char *arg, void *args)
+{
+    MigrateSetArgs *a = args;
+    bool stopcopy = opt == OPT_STOPCOPY_BANDWIDTH;
+    VfioMigd__V1__Rate *rate = stopcopy ? &a->stopcopy : &a->precopy;
+
+    vfio_migd__v1__rate__init(rate);
+    *(stopcopy ? &a->have_stopcopy : &a->have_precopy) = true;
+    return parse_bandwidth(cli, stopcopy ? "--stopcopy-bandwidth" : "--bandwidth", arg,
+                           "unlimited", &rate->bytes_per_second);
+}
+
+static CliExit
+migrate_set_build(Cli *cli, void *args, void *request)
+{
+    VfioMigd__V1__UpdateMigrationRequest *req = request;
+    MigrateSetArgs *a = args;
+
+    if (!a->have_precopy && !a->have_stopcopy) {
+        return cli_usage_error(cli, "nothing to set: give --bandwidth, --stopcopy-bandwidth or "
+                               "both");
+    }
+    req->id = cli->args[0];
+    req->bandwidth_limit = a->have_precopy ? &a->precopy : NULL;
+    req->stopcopy_bandwidth_limit = a->have_stopcopy ? &a->stopcopy : NULL;
+    return CLI_GO_ON;
+}
+
+const CliCommand migration_commands_migrate_set = {
+    .name = "migrate-set",
+    .usage = "ID [--bandwidth RATE] [--stopcopy-bandwidth RATE]",
+    .summary = "Change a running migration's bandwidth caps (on the source)",
+    .help = "  --bandwidth RATE     pre-copy's cap: bytes per second over all devices, e.g.\n"
+            "                       500000, 64K, 100M, 1G (0: unlimited)\n"
+            "  --stopcopy-bandwidth RATE\n"
+            "                       stop-copy's cap (0: unlimited)\n"
+            "                 Each applies from every device's next record; one left out keeps\n"
+            "                 its value.\n",
+    .min_args = 1,
+    .max_args = 1,
+    .options = (const struct option[]) {
+        {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
+        {"stopcopy-bandwidth", required_argument, NULL, OPT_STOPCOPY_BANDWIDTH},
+        {},
+    },
+    .args_size = sizeof(MigrateSetArgs),
+    .option = migrate_set_option,
+    .call = &(const CliCall) {
+        CLI_METHOD("MigrationService", UpdateMigration, update_migration_request,
+                   migration_response),
+        .build = migrate_set_build, .required = "migration", .json = migration_json,
+        .text = migration_text,
+    },
 };
 
 /* ---- switchover, cancel, job: one call by id, the migration as the answer */

@@ -13,6 +13,7 @@
 
 extern const CliCommand migration_commands_incoming;
 extern const CliCommand migration_commands_migrate;
+extern const CliCommand migration_commands_migrate_set;
 extern const CliCommand migration_commands_switchover;
 extern const CliCommand migration_commands_cancel;
 extern const CliCommand migration_commands_jobs;

@@ -139,6 +139,8 @@ json_options(const VfioMigd__V1__MigrationOptions *opt)
     output_json_set(o, "max_precopy_ms", json_object_new_uint64(opt->max_precopy_ms));
     output_json_set(o, "downtime_target_ms", json_object_new_uint64(opt->downtime_target_ms));
     output_json_set(o, "bandwidth_limit", json_object_new_uint64(opt->bandwidth_limit));
+    output_json_set(o, "stopcopy_bandwidth_limit",
+                    json_object_new_uint64(opt->stopcopy_bandwidth_limit));
     output_json_set(o, "timeout_ms", json_object_new_uint64(opt->timeout_ms));
     return o;
 }
@@ -250,21 +252,29 @@ format_option_ms(uint32_t ms, char *buf, size_t size)
     return output_duration((uint64_t) ms * 1000, buf, size);
 }
 
+/* A cap as the options line says it: "100.0 MiB/s" or "unlimited". */
+static const char *
+format_cap(uint64_t bytes_per_second, char *buf, size_t size)
+{
+    if (bytes_per_second) {
+        return output_rate((double) bytes_per_second, buf, size);
+    }
+    (void) snprintf(buf, size, "unlimited");
+    return buf;
+}
+
 static void
 print_options(const VfioMigd__V1__MigrationOptions *opt)
 {
-    char maxpre[32], downtime[32], timeout[32], bw[40];
+    char maxpre[32], downtime[32], timeout[32], bw[40], stop_bw[40];
 
-    if (opt->bandwidth_limit) {
-        (void) output_rate((double) opt->bandwidth_limit, bw, sizeof(bw));
-    } else {
-        (void) snprintf(bw, sizeof(bw), "unlimited");
-    }
     output_field("options", "precopy %s, switchover %s, max pre-copy %s, downtime target %s, "
-                 "bandwidth %s, peer timeout %s", PRECOPY_NAME(opt->precopy),
+                 "bandwidth %s (stop-copy %s), peer timeout %s", PRECOPY_NAME(opt->precopy),
                  SWITCHOVER_NAME(opt->switchover),
                  format_option_ms(opt->max_precopy_ms, maxpre, sizeof(maxpre)),
-                 format_option_ms(opt->downtime_target_ms, downtime, sizeof(downtime)), bw,
+                 format_option_ms(opt->downtime_target_ms, downtime, sizeof(downtime)),
+                 format_cap(opt->bandwidth_limit, bw, sizeof(bw)),
+                 format_cap(opt->stopcopy_bandwidth_limit, stop_bw, sizeof(stop_bw)),
                  format_option_ms(opt->timeout_ms, timeout, sizeof(timeout)));
 }
 

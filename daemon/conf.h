@@ -46,6 +46,7 @@ typedef enum ConfKeyId {
     CONF_MAX_PRECOPY_MS,
     CONF_DOWNTIME_TARGET_MS,
     CONF_BANDWIDTH_LIMIT,
+    CONF_STOPCOPY_BANDWIDTH_LIMIT,
     CONF_MIGRATION_TIMEOUT_MS,
     CONF_ALLOWED_DIRS,
     _CONF_KEY_MAX,
@@ -86,7 +87,8 @@ typedef struct Config {
     bool precopy;
     uint32_t max_precopy_ms;
     uint32_t downtime_target_ms;
-    uint64_t bandwidth_limit;             /* bytes/s over all devices; 0: unlimited */
+    uint64_t bandwidth_limit;             /* pre-copy: bytes/s over all devices; 0: unlimited */
+    uint64_t stopcopy_bandwidth_limit;    /* stop-copy: the same */
     uint32_t migration_timeout_ms;
     /* [files] */
     char allowed_dirs[CONF_DIRS_MAX];     /* besides the state directory; "": none */

@@ -267,6 +267,7 @@ migration_defaults_from(const Config *c)
     o.max_precopy_ms = c->max_precopy_ms;
     o.downtime_target_ms = c->downtime_target_ms;
     o.bandwidth_limit = c->bandwidth_limit;
+    o.stopcopy_bandwidth_limit = c->stopcopy_bandwidth_limit;
     o.timeout_ms = c->migration_timeout_ms;
     return o;
 }

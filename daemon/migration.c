@@ -932,6 +932,8 @@ mig_job_alloc(Manager *m, const MigJobSetup *s, Group *g, MigrationSubject subje
     } else {
         j->opts = m->migration_defaults;
     }
+    atomic_store(&j->precopy_cap, j->opts.bandwidth_limit);
+    atomic_store(&j->stopcopy_cap, j->opts.stopcopy_bandwidth_limit);
     j->n_devs = g->n_devices;
     for (size_t i = 0; i < g->n_devices; i++) {
         Device *d = g->devices[i];

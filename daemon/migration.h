@@ -74,9 +74,16 @@ typedef struct MigrationOptions {
     bool manual_switchover;
     uint32_t max_precopy_ms;
     uint32_t downtime_target_ms;
-    uint64_t bandwidth_limit; /* bytes/s over all devices; 0 unlimited */
+    uint64_t bandwidth_limit; /* pre-copy: bytes/s over all devices; 0 unlimited */
+    uint64_t stopcopy_bandwidth_limit; /* stop-copy: bytes/s over all devices; 0 unlimited */
     uint32_t timeout_ms;
 } MigrationOptions;
+
+/* A new cap for a running source migration: NULL leaves that phase's cap as it is. */
+typedef struct MigrationRates {
+    const uint64_t *precopy;  /* bytes/s over all devices; 0 unlimited */
+    const uint64_t *stopcopy;
+} MigrationRates;
 
 /* The built-in defaults of a migration's policy (migrations.proto); the daemon's configuration
  * ([migration] in vfio-migd.conf, daemon/conf.c) may change them for the options a request
@@ -96,6 +103,11 @@ int migration_start(Manager *m, const char *group, const char *address, const ch
                     size_t err_size);
 /* -ESTALE: not a source migration waiting in READY (or PRECOPY). */
 int migration_switchover(MigrationJob *j, char *err, size_t err_size);
+/* Changes the bandwidth caps of a source migration that is still moving data, from the next
+ * record on. -ESTALE: it ended, or is past its stop-copy; -EINVAL: not a live migration's
+ * source (with @err). */
+int migration_set_rates(MigrationJob *j, const MigrationRates *rates, char *err,
+                        size_t err_size);
 /* -ESTALE when it already ended. The cancel completes asynchronously (phase CANCELLED). */
 int migration_cancel(MigrationJob *j, char *err, size_t err_size);
 

@@ -44,22 +44,34 @@ sleep_ns(uint64_t ns)
     (void) nanosleep(&ts, NULL);
 }
 
-/* Keeps this device's pre-copy within its share of the job's bandwidth limit. */
+/* Sleeps in slices this long at most, so that a cancel, a failure or the end of pre-copy is
+ * seen within one slice, however low the cap. */
+#define PACE_SLICE_NS (50ull * 1000000ull)
+
+/* Keeps this device within its share of the job's cap (*@cap, bytes/s over all devices; 0:
+ * none) once @bytes more went out: the device's next record may go at pace_ns, the record's
+ * time at the share after the previous one (or after now, if the device fell behind: an idle
+ * device earns no burst). The cap is read again after every slice, so a change made while
+ * the job runs (migration_set_rates()) holds at once, even for a record already waiting.
+ * Returns early when @stop (or the job's abort) is set. */
 static void
-throttle(MigDevice *md, uint64_t start_ns, uint64_t bytes)
+pace(MigDevice *md, _Atomic uint64_t *cap, uint64_t bytes, atomic_bool *stop)
 {
     MigrationJob *j = md->job;
-    uint64_t share, due_ns, now;
+    uint64_t now = clock_now_ns(), from = MAX(md->pace_ns, now), total;
 
-    if (j->opts.bandwidth_limit == 0) {
-        return;
-    }
-    share = j->opts.bandwidth_limit / j->n_devs;
-    share = share ? share : 1;
-    due_ns = start_ns + bytes * 1000000000ull / share;
-    now = clock_now_ns();
-    if (due_ns > now) {
-        sleep_ns(due_ns - now);
+    for (;;) {
+        total = atomic_load(cap);
+        if (total == 0) {
+            md->pace_ns = 0;
+            return;
+        }
+        md->pace_ns = from + bytes * 1000000000ull / MAX(total / j->n_devs, 1ull);
+        if (now >= md->pace_ns || atomic_load(&j->abort) || (stop && atomic_load(stop))) {
+            return;
+        }
+        sleep_ns(MIN(md->pace_ns - now, PACE_SLICE_NS));
+        now = clock_now_ns();
     }
 }
 
@@ -79,7 +91,7 @@ fail_work(MigWork *w, int r, const char *what)
 
 /* One round: PRECOPY_INFO, then one read. 1 = data sent, 0 = temporary end, -errno. */
 static int
-precopy_round(MigWork *w, uint8_t *buf, uint64_t start_ns)
+precopy_round(MigWork *w, uint8_t *buf)
 {
     MigDevice *md = w->dev;
     DataSession *s = md->device->session;
@@ -112,7 +124,7 @@ precopy_round(MigWork *w, uint8_t *buf, uint64_t start_ns)
     md->sequence++;
     atomic_fetch_add(&md->precopy_bytes, (uint64_t) n);
     atomic_fetch_add(&md->records, 1);
-    throttle(md, start_ns, atomic_load(&md->precopy_bytes));
+    pace(md, &md->job->precopy_cap, (uint64_t) n, &md->job->stop_pumps);
     return 1;
 }
 
@@ -121,14 +133,13 @@ mig_pump_precopy(MigWork *w)
 {
     MigrationJob *j = w->job;
     _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
-    uint64_t start_ns = clock_now_ns();
 
     if (!buf) {
         (void) fail_work(w, -ENOMEM, "no memory for the pre-copy buffer");
         return;
     }
     while (!atomic_load(&j->stop_pumps)) {
-        int r = precopy_round(w, buf, start_ns);
+        int r = precopy_round(w, buf);
         if (r < 0) {
             return;
         }
@@ -181,6 +192,7 @@ mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
         md->sequence++;
         atomic_fetch_add(&md->stopcopy_bytes, (uint64_t) n);
         atomic_fetch_add(&md->records, 1);
+        pace(md, &md->job->stopcopy_cap, (uint64_t) n, NULL);
     }
     t.bytes = atomic_load(&md->precopy_bytes) + atomic_load(&md->stopcopy_bytes);
     t.records = atomic_load(&md->records);

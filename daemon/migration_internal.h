@@ -57,6 +57,7 @@ typedef struct MigDevice {
     _Atomic uint64_t dirty_bytes;
     _Atomic bool converged;        /* pre-copy: nothing initial left, dirty within target */
     uint64_t sequence;             /* next DEVICE_DATA sequence (the worker's) */
+    uint64_t pace_ns;              /* the worker's: when its next record may go (caps) */
     uint64_t data_size;            /* estimate at the start */
     uint64_t rate_prev_bytes;      /* loop: for the rate */
     double rate;
@@ -92,7 +93,9 @@ struct MigrationJob {
     bool owns_group;               /* the transient group of a DEVICE job: freed with it */
     char group_name[STREAM_MAX_NAME + 1]; /* the group's name, or the device's */
     MigrationPhase phase;
-    MigrationOptions opts;
+    MigrationOptions opts;         /* the loop's; the caps in effect are the two below */
+    _Atomic uint64_t precopy_cap;  /* bytes/s over all devices, 0 unlimited: read by workers */
+    _Atomic uint64_t stopcopy_cap;
     bool auto_resume;              /* destination */
     char peer[TRANSPORT_ADDRESS_MAX]; /* address or file path */
     char token[TRANSPORT_TOKEN_HEX + 1];

@@ -14,6 +14,7 @@
  *   confirmed   downtime ends; group -> STOP; COMPLETED. After CONFIRM nothing rolls back:
  *               the destination has the VM's devices.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +424,33 @@ migration_switchover(MigrationJob *j, char *err, size_t err_size)
     }
     log_job_info(j, "Migration %s: switchover requested.", j->id);
     begin_switchover(j);
+    return 0;
+}
+
+int
+migration_set_rates(MigrationJob *j, const MigrationRates *rates, char *err, size_t err_size)
+{
+    if (j->role != MIGRATION_SOURCE) {
+        (void) snprintf(err, err_size, "migration %s is not the source of a live migration: "
+                        "its bandwidth is set on the daemon that sends", j->id);
+        return -EINVAL;
+    }
+    if (j->phase < PHASE_CONNECTING || j->phase > PHASE_SWITCHOVER) {
+        (void) snprintf(err, err_size, "migration %s is %s: it moves no more data, so there is "
+                        "no bandwidth to set", j->id, mig_phase_name(j->phase));
+        return -ESTALE;
+    }
+    if (rates->precopy) {
+        j->opts.bandwidth_limit = *rates->precopy;
+        atomic_store(&j->precopy_cap, *rates->precopy);
+    }
+    if (rates->stopcopy) {
+        j->opts.stopcopy_bandwidth_limit = *rates->stopcopy;
+        atomic_store(&j->stopcopy_cap, *rates->stopcopy);
+    }
+    log_job_info(j, "Migration %s: bandwidth now %" PRIu64 " B/s in pre-copy, %" PRIu64
+                 " B/s in stop-copy (0: unlimited).", j->id, j->opts.bandwidth_limit,
+                 j->opts.stopcopy_bandwidth_limit);
     return 0;
 }
 

@@ -226,6 +226,7 @@ convert_options(const MigrationOptions *o, VfioMigd__V1__MigrationOptions *m)
     m->max_precopy_ms = o->max_precopy_ms;
     m->downtime_target_ms = o->downtime_target_ms;
     m->bandwidth_limit = o->bandwidth_limit;
+    m->stopcopy_bandwidth_limit = o->stopcopy_bandwidth_limit;
     m->timeout_ms = o->timeout_ms;
 }
 

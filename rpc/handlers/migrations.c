@@ -121,6 +121,8 @@ options_from_request(const MigrationOptions *defaults, const VfioMigd__V1__Migra
     o->downtime_target_ms = in->downtime_target_ms ? in->downtime_target_ms
                                                    : o->downtime_target_ms;
     o->bandwidth_limit = in->bandwidth_limit ? in->bandwidth_limit : o->bandwidth_limit;
+    o->stopcopy_bandwidth_limit = in->stopcopy_bandwidth_limit ? in->stopcopy_bandwidth_limit
+                                                               : o->stopcopy_bandwidth_limit;
     o->timeout_ms = in->timeout_ms ? in->timeout_ms : o->timeout_ms;
     return 0;
 }
@@ -179,6 +181,35 @@ static void
 handle_cancel_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     act_on_job(call, r, userdata, migration_cancel);
+}
+
+static void
+handle_update_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__UpdateMigrationRequest *req = REQ(UpdateMigrationRequest, r);
+    MigrationJob *j = handlers_find_job_or_fail(call, userdata, req->id);
+    MigrationRates rates = {
+        .precopy = req->bandwidth_limit ? &req->bandwidth_limit->bytes_per_second : NULL,
+        .stopcopy = req->stopcopy_bandwidth_limit ? &req->stopcopy_bandwidth_limit->bytes_per_second
+                                                  : NULL,
+    };
+    char err[512] = "";
+    int ret;
+
+    if (!j) {
+        return;
+    }
+    if (!rates.precopy && !rates.stopcopy) {
+        rpc_call_fail(call, -EINVAL, "nothing to update: give bandwidth_limit, "
+                      "stopcopy_bandwidth_limit or both");
+        return;
+    }
+    ret = migration_set_rates(j, &rates, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    reply_migration(call, j);
 }
 
 static void
@@ -345,6 +376,8 @@ const RpcMethod migration_methods[] = {
            handle_switchover, RPC_MUTATING),
     METHOD(MIGRATIONS, CancelMigration, V1(migration_id_request), V1(migration_response),
            handle_cancel_migration, RPC_MUTATING),
+    METHOD(MIGRATIONS, UpdateMigration, V1(update_migration_request), V1(migration_response),
+           handle_update_migration, RPC_MUTATING),
     METHOD(MIGRATIONS, GetMigration, V1(migration_id_request), V1(migration_response),
            handle_get_migration, RPC_READ_ONLY),
     METHOD(MIGRATIONS, ListMigrations, V1(list_migrations_request), V1(list_migrations_response),

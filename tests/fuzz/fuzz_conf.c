@@ -45,6 +45,7 @@ same(const Config *a, const Config *b)
            a->max_precopy_ms == b->max_precopy_ms &&
            a->downtime_target_ms == b->downtime_target_ms &&
            a->bandwidth_limit == b->bandwidth_limit &&
+           a->stopcopy_bandwidth_limit == b->stopcopy_bandwidth_limit &&
            a->migration_timeout_ms == b->migration_timeout_ms;
 }
 
@@ -136,7 +137,7 @@ static const char *const seeds[] = {
     "[daemon]\nworkers = 8\nlog_level = debug\n",
     "[api]\nsocket = /run/x.sock\nsocket_mode = 0640\nsocket_group = kvm\n",
     "[migration]\nprecopy = no\nmax_precopy_ms = 1000\ndowntime_target_ms = 50\n"
-    "bandwidth_limit = 100M/s\ntimeout_ms = 5000\n",
+    "bandwidth_limit = 100M/s\nstopcopy_bandwidth_limit = 1G\ntimeout_ms = 5000\n",
     "\xef\xbb\xbf[daemon]\r\nworkers=3\r\nlog_level : warning ; quieter\r\n",
     "workers = 4\n[deamon]\nworker = 4\n[api\nsocket_mode = 0666\n  socket = /x\n= 1\n",
     "[daemon]\nworkers = 4\nworkers = 5\n[migration]\nprecopy = perhaps\njunk line\n",

@@ -76,6 +76,7 @@ assert_configs_equal(const Config *a, const Config *b)
     cr_assert_eq(a->max_precopy_ms, b->max_precopy_ms);
     cr_assert_eq(a->downtime_target_ms, b->downtime_target_ms);
     cr_assert_eq(a->bandwidth_limit, b->bandwidth_limit);
+    cr_assert_eq(a->stopcopy_bandwidth_limit, b->stopcopy_bandwidth_limit);
     cr_assert_eq(a->migration_timeout_ms, b->migration_timeout_ms);
     cr_assert_str_eq(a->allowed_dirs, b->allowed_dirs);
 }
@@ -97,6 +98,7 @@ Test(conf, defaults_are_the_documented_ones)
     cr_assert_eq(cfg.max_precopy_ms, 30000);
     cr_assert_eq(cfg.downtime_target_ms, 300);
     cr_assert_eq(cfg.bandwidth_limit, 0);
+    cr_assert_eq(cfg.stopcopy_bandwidth_limit, 0);
     cr_assert_eq(cfg.migration_timeout_ms, 30000);
     for (int i = 0; i < _CONF_KEY_MAX; i++) {
         cr_assert_eq(cfg.line[i], 0);
@@ -107,6 +109,7 @@ Test(conf, defaults_are_the_documented_ones)
     cr_assert_eq(m.max_precopy_ms, cfg.max_precopy_ms);
     cr_assert_eq(m.downtime_target_ms, cfg.downtime_target_ms);
     cr_assert_eq(m.bandwidth_limit, cfg.bandwidth_limit);
+    cr_assert_eq(m.stopcopy_bandwidth_limit, cfg.stopcopy_bandwidth_limit);
     cr_assert_eq(m.timeout_ms, cfg.migration_timeout_ms);
 }
 
@@ -170,6 +173,7 @@ value_of(const Config *c, ConfKeyId id)
     case CONF_MAX_PRECOPY_MS: return c->max_precopy_ms;
     case CONF_DOWNTIME_TARGET_MS: return c->downtime_target_ms;
     case CONF_BANDWIDTH_LIMIT: return c->bandwidth_limit;
+    case CONF_STOPCOPY_BANDWIDTH_LIMIT: return c->stopcopy_bandwidth_limit;
     case CONF_MIGRATION_TIMEOUT_MS: return c->migration_timeout_ms;
     default: return 0;
     }
@@ -227,6 +231,9 @@ static const ValueCase value_cases[] = {
     {CONF_BANDWIDTH_LIMIT, "1024G", true, 1ULL << 40, NULL},
     {CONF_BANDWIDTH_LIMIT, "1025G", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "1.5M", false, 0, NULL},
+    {CONF_STOPCOPY_BANDWIDTH_LIMIT, "0", true, 0, NULL},
+    {CONF_STOPCOPY_BANDWIDTH_LIMIT, "1G", true, 1ULL << 30, NULL},
+    {CONF_STOPCOPY_BANDWIDTH_LIMIT, "1025G", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "-1", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "fast", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "/s", false, 0, NULL},
