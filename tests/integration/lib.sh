@@ -681,7 +681,7 @@ SDH=$T/sd
 SDH_PID=''
 
 sdh() {
-    timeout -k 2 60 "$PY" -S "$SRCDIR/tests/systemd/sdharness.py" ctl "$SDH" "$@"
+    timeout -k 2 120 "$PY" -S "$SRCDIR/tests/systemd/sdharness.py" ctl "$SDH" "$@"
 }
 
 sdh_serve() {

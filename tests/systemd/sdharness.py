@@ -36,13 +36,13 @@ Commands:
                                  starts the main process; answers its pid
     pid                          the main process's pid (an error when none runs)
     wait-notify REGEX [--count N] [--timeout S]
-                                 waits (default 10 s) until N (default 1) messages of the
+                                 waits (default 60 s: a hang detector, sized for a loaded machine) until N (default 1) messages of the
                                  current main process match REGEX (re.search on the text,
                                  lines joined by '|'); answers the last one
     messages                     every message of the current main process, one a line
     status                       its last STATUS= value
     kill [SIGNAL]                signals the main process (default TERM)
-    wait-exit [--timeout S]      waits (default 10 s) for it to end: "exited N" or "killed SIG"
+    wait-exit [--timeout S]      waits (default 60 s) for it to end: "exited N" or "killed SIG"
     fdstore                      the stored fds: "NAME" per line, in the order passed
     fdstore-clear                closes every stored fd
     queued NAME                  connections waiting in that socket's accept queue (ss)
@@ -63,6 +63,10 @@ import struct
 import subprocess
 import sys
 import time
+
+# Every wait's default bound. It only ends a wait that would hang: a daemon under a sanitizer
+# on a loaded 2-CPU machine takes seconds to start, so it is far above any normal wait.
+WAIT_DEFAULT_S = 60
 
 SD_LISTEN_FDS_START = 3
 NOTIFY_BUFFER_MAX = 4096  # PIPE_BUF: systemd 252 reads this much text
@@ -348,11 +352,11 @@ def command(svc, args, conn, waiters):
         def check():
             hits = [m for m in svc.messages if regex.search(m.replace("\n", "|"))]
             return hits[count - 1].replace("\n", "|") if len(hits) >= count else None
-        waiters.append(Waiter(conn, time.monotonic() + float(opts.get("timeout", 10)), check))
+        waiters.append(Waiter(conn, time.monotonic() + float(opts.get("timeout", WAIT_DEFAULT_S)), check))
         return None
     if cmd == "wait-exit":
         opts, _ = parse_opts(args, {"timeout": True})
-        waiters.append(Waiter(conn, time.monotonic() + float(opts.get("timeout", 10)),
+        waiters.append(Waiter(conn, time.monotonic() + float(opts.get("timeout", WAIT_DEFAULT_S)),
                               lambda: svc.exit if not svc.pid else None))
         return None
     raise ValueError("unknown command %r" % cmd)
