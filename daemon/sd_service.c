@@ -13,6 +13,8 @@
 #include "util/log.h"
 
 /* STATUS= lines are one short sentence (summary.h); longer ones are cut. */
+/* sd_notify(3): FDNAME= is at most 255 characters. */
+#define SD_FD_NAME_MAX 255
 #define STATUS_MAX 256
 
 typedef struct PassedFd {
@@ -121,8 +123,73 @@ sd_service_close_unclaimed(SdService *s)
                         s->fds[i].fd, s->fds[i].name);
             (void) close(s->fds[i].fd);
             s->fds[i].fd = -EBADF;
+            /* A stored fd would otherwise come back at every start. */
+            (void) sd_service_remove_fd(s->fds[i].name);
         }
     }
+}
+
+void
+sd_service_foreach_passed(SdService *s, void (*fn)(const char *name, void *userdata),
+                          void *userdata)
+{
+    for (size_t i = 0; i < s->n_fds; i++) {
+        if (s->fds[i].fd >= 0) {
+            fn(s->fds[i].name, userdata);
+        }
+    }
+}
+
+/* sd_notify(3): at most 255 characters, no control characters and no ':' (the separator of
+ * LISTEN_FDNAMES); systemd ignores a message with a name it does not accept. */
+bool
+sd_service_fd_name_is_valid(const char *name)
+{
+    size_t len = name ? strlen(name) : 0;
+
+    if (len == 0 || len > SD_FD_NAME_MAX) {
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == ':') {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+sd_service_store_fd(const char *name, int fd)
+{
+    char msg[SD_FD_NAME_MAX + 64];
+    int r;
+
+    if (!sd_service_fd_name_is_valid(name) || fd < 0) {
+        return -EINVAL;
+    }
+    if (!getenv("NOTIFY_SOCKET")) {
+        return 0;
+    }
+    /* FDPOLL=0: VFIO and memfd files cannot be polled anyway; this says we do not want the
+     * manager to drop an fd on its own (a pollable one on EPOLLHUP). */
+    (void) snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
+    r = sd_pid_notify_with_fds(0, /* unset_environment= */ 0, msg, &fd, 1);
+    return r < 0 ? r : 0;
+}
+
+int
+sd_service_remove_fd(const char *name)
+{
+    int r;
+
+    if (!sd_service_fd_name_is_valid(name)) {
+        return -EINVAL;
+    }
+    if (!getenv("NOTIFY_SOCKET")) {
+        return 0;
+    }
+    r = sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+    return r < 0 ? r : 0;
 }
 
 void

@@ -67,6 +67,14 @@ typedef struct BackendProperty {
 void backend_property_add(BackendProperty *props, size_t max, size_t *n, const char *key,
                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* One fd a device keeps alive (BackendOps.store_fds). */
+typedef struct BackendFd {
+    const char *role; /* static string: [a-z-]+, unique within the device */
+    int fd;
+} BackendFd;
+
+#define BACKEND_MAX_FDS 4
+
 /* Facts read once at attach time. */
 typedef struct BackendInfo {
     bool migratable;     /* false: the device has no migration support (FEATURE -> ENOTTY) */
@@ -98,6 +106,11 @@ struct BackendOps {
      * while no operation runs. May be NULL: nothing beyond the flags and the back-end name is
      * known (the kernel back-end until vendor plugins describe their devices). */
     int (*compat_descriptor)(BackendDevice *bd, CompatDescriptor *ret);
+    /* The fds that keep the device's state alive across the daemon's restart, for the fd
+     * store (restore_state.c): up to @max entries, each with a short role name ("sim-state";
+     * "device", "group", "container", "iommufd"). The fds stay the back-end's. Returns how
+     * many, or a negative errno. May be NULL: the device cannot be kept across a restart. */
+    int (*store_fds)(BackendDevice *bd, BackendFd *ret, size_t max);
     /* Releases the device (closes its fds). Sessions still open stay valid objects but
      * answer -ENODEV. */
     void (*free)(BackendDevice *bd);
@@ -133,6 +146,14 @@ backend_device_free(BackendDevice *bd)
  * Thread: loop. */
 int sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
                    char *err, size_t err_size);
+
+/* Re-creates a simulated device from the state memfd it kept in the fd store (store_fds
+ * "sim-state") and the same @options it was made with: the device is exactly where it was
+ * (state, content, fault counter), nothing is reset; ret_info->initial_state is that state.
+ * Takes @state_fd on success only. -EINVAL: bad options or a state fd that is not a sim
+ * state of this size (@err says which). Thread: loop. */
+int sim_device_adopt(const char *name, const char *options, int state_fd, BackendDevice **ret,
+                     BackendInfo *ret_info, char *err, size_t err_size);
 
 /* True while a run of the sim device's hold_arc waits for its hold_until file (false for any
  * other device). Read without the device's lock, which the waiting arc holds: tests use it to

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sim — the simulated device back-end: a VFIO migration device modelled inside the daemon's
- * own process, with no kernel and no fds, that answers every backend.h call the way a kernel
+ * own process, with no kernel, that answers every backend.h call the way a kernel
  * driver (mtty, mlx5, hisi_acc) answers the matching ioctl, read() or write() — never more
  * forgivingly. The demo, the integration tests and most unit tests migrate these devices, so
  * any leniency here would hide a daemon bug that real hardware then exposes.
@@ -45,7 +45,9 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "../core/stream.h" /* crc32c() */
@@ -162,6 +164,27 @@ struct SimSession {
     uint64_t *versions; /* per chunk, the version the destination holds (records only) */
 };
 
+/* What the device itself remembers (state, content, fault counter), in a memfd the sim owns
+ * and maps: the kernel keeps a device's state in the device, not in the process that opened
+ * it, so a sim device must outlive its daemon the same way. The fd store keeps the memfd
+ * across a crash or restart and sim_device_adopt() maps it again; every write is in the memfd
+ * at once, so a crash loses nothing. Data sessions are not in it: like a data fd nobody
+ * stored, a session dies with the daemon and the device stays where it is. Fixed layout,
+ * native endianness (only this host's next daemon reads it); checked on adoption. */
+#define SIM_STATE_MAGIC "VFSIMST1"
+#define SIM_STATE_VERSION UINT32_C(1)
+
+typedef struct SimPersist {
+    char magic[8];       /* SIM_STATE_MAGIC */
+    uint32_t version;    /* SIM_STATE_VERSION */
+    DeviceState state;
+    uint64_t size;       /* cfg.size, checked against the options on adoption */
+    uint64_t seed;       /* content: (seed, cfg.size, gen) */
+    uint64_t gen;
+    unsigned fail_runs;  /* runs of cfg.fail_arc so far */
+    uint32_t reserved;
+} SimPersist;
+
 struct SimDevice {
     BackendDevice base;
     pthread_mutex_t lock; /* the driver's state mutex; guards everything below */
@@ -169,10 +192,8 @@ struct SimDevice {
     char *name;
     SimConfig cfg; /* immutable after creation */
     uint64_t n_chunks;
-    DeviceState state;
-    uint64_t seed; /* content: (seed, cfg.size, gen) */
-    uint64_t gen;
-    unsigned fail_runs;  /* runs of cfg.fail_arc so far */
+    int state_fd;        /* the memfd behind st; owned */
+    SimPersist *st;      /* the device's own state, mapped from state_fd */
     SimSession *session; /* the live data session, or NULL */
     atomic_bool holding; /* a run of cfg.hold_arc waits now; read without the lock */
 };
@@ -321,6 +342,12 @@ sim_device_destroy(SimDevice *d)
         return;
     }
     (void) pthread_mutex_destroy(&d->lock);
+    if (d->st) {
+        (void) munmap(d->st, sizeof(*d->st));
+    }
+    if (d->state_fd >= 0) {
+        (void) close(d->state_fd);
+    }
     free(d->name);
     free(d);
 }
@@ -385,9 +412,9 @@ sim_session_open(SimDevice *d, DeviceState from, DeviceState to, SimSession **re
     }
     s->live = true;
     s->handle_open = true;
-    s->seed = d->seed;
-    s->gen = d->gen;
-    s->sent_gen = d->gen; /* the image carries every chunk at this generation */
+    s->seed = d->st->seed;
+    s->gen = d->st->gen;
+    s->sent_gen = d->st->gen; /* the image carries every chunk at this generation */
 
     sim_session_end(d);
     d->refs++;
@@ -408,7 +435,7 @@ sim_pending_chunks(const SimSession *s)
     if (d->n_chunks == 0) {
         return 0;
     }
-    return MIN(d->gen - s->sent_gen, d->n_chunks);
+    return MIN(d->st->gen - s->sent_gen, d->n_chunks);
 }
 
 /* dirty_bytes of PRECOPY_INFO: the unread rest of the record in flight plus every pending
@@ -425,7 +452,7 @@ sim_pending_bytes(const SimSession *s)
         return bytes;
     }
     bytes += k * (SIM_RECORD_SIZE + SIM_CHUNK_SIZE);
-    first = (d->gen - k) % d->n_chunks;
+    first = (d->st->gen - k) % d->n_chunks;
     if (d->n_chunks - 1 - first < k) {
         /* the last chunk is among them, and it may be shorter */
         bytes -= SIM_CHUNK_SIZE - sim_chunk_len(d, d->n_chunks - 1);
@@ -455,18 +482,18 @@ sim_record_next(SimSession *s)
         return false;
     }
     if (sim_pending_chunks(s) > 0) {
-        if (d->gen - s->sent_gen > n) {
+        if (d->st->gen - s->sent_gen > n) {
             /* more than n events behind: the last n cover every chunk once */
-            s->sent_gen = d->gen - n;
+            s->sent_gen = d->st->gen - n;
         }
         chunk = s->sent_gen % n;
         s->sent_gen++;
-        sim_record_start(&s->rec, SIM_TAG_CHUNK, chunk, sim_chunk_version(n, chunk, d->gen),
+        sim_record_start(&s->rec, SIM_TAG_CHUNK, chunk, sim_chunk_version(n, chunk, d->st->gen),
                          sim_chunk_len(d, chunk));
         return true;
     }
-    if (d->state == DEVICE_STATE_STOP_COPY) {
-        sim_record_start(&s->rec, SIM_TAG_END, 0, d->gen, 0);
+    if (d->st->state == DEVICE_STATE_STOP_COPY) {
+        sim_record_start(&s->rec, SIM_TAG_END, 0, d->st->gen, 0);
         return true;
     }
     return false;
@@ -539,7 +566,7 @@ sim_save_produce(SimSession *s, uint8_t *buf, size_t size)
     if (done > 0 || size == 0) {
         return (ssize_t) done;
     }
-    if (s->kind == SIM_SESSION_PRECOPY && s->dev->state != DEVICE_STATE_STOP_COPY) {
+    if (s->kind == SIM_SESSION_PRECOPY && s->dev->st->state != DEVICE_STATE_STOP_COPY) {
         /* a temporary end: mtty and hisi return 0, mlx5 -ENOMSG (kernel-uapi.md §5.4) */
         return s->dev->cfg.precopy_enomsg ? -ENOMSG : 0;
     }
@@ -754,8 +781,8 @@ sim_resume_finish(SimDevice *d, const SimSession *s)
         }
         gen = s->end_gen;
     }
-    d->seed = s->seed;
-    d->gen = gen;
+    d->st->seed = s->seed;
+    d->st->gen = gen;
     return 0;
 }
 
@@ -834,14 +861,14 @@ sim_session_precopy_info(DataSession *ds, uint64_t *ret_initial, uint64_t *ret_d
         return -ENOTTY; /* the resuming fd has no ioctls at all */
     }
     (void) pthread_mutex_lock(&d->lock);
-    if (d->state != DEVICE_STATE_PRE_COPY && d->state != DEVICE_STATE_PRE_COPY_P2P) {
+    if (d->st->state != DEVICE_STATE_PRE_COPY && d->st->state != DEVICE_STATE_PRE_COPY_P2P) {
         r = -EINVAL;
     } else if (!s->live) {
         r = -ENODEV;
     } else {
         /* like mlx5, the ioctl drives the data flow: the running device has dirtied state */
-        if (d->state == DEVICE_STATE_PRE_COPY && d->cfg.precopy_dirty > 0) {
-            d->gen += (d->cfg.precopy_dirty + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
+        if (d->st->state == DEVICE_STATE_PRE_COPY && d->cfg.precopy_dirty > 0) {
+            d->st->gen += (d->cfg.precopy_dirty + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
         }
         *ret_initial = s->pos < d->cfg.size ? d->cfg.size - s->pos : 0;
         *ret_dirty = sim_pending_bytes(s);
@@ -905,10 +932,10 @@ sim_fault_check(SimDevice *d, DeviceState from, DeviceState to)
     if (!c->fail_set || c->fail_arc.from != from || c->fail_arc.to != to) {
         return 0;
     }
-    if (d->fail_runs < UINT_MAX) {
-        d->fail_runs++;
+    if (d->st->fail_runs < UINT_MAX) {
+        d->st->fail_runs++;
     }
-    if (c->fail_nth != 0 && d->fail_runs != (unsigned) c->fail_nth) {
+    if (c->fail_nth != 0 && d->st->fail_runs != (unsigned) c->fail_nth) {
         return 0;
     }
     return -c->fail_errno;
@@ -973,7 +1000,7 @@ sim_run_arc(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret_ope
         }
     }
     if (sim_arc_stops_device(from, to)) {
-        d->gen++;
+        d->st->gen++;
     }
     if (fsm_arc_closes_session(from, to)) {
         sim_session_end(d);
@@ -985,8 +1012,8 @@ sim_run_arc(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret_ope
 static void
 sim_enter_error(SimDevice *d)
 {
-    TRACE(sim_enter_error, "%s: %s -> error", d->name, fsm_state_name(d->state));
-    d->state = DEVICE_STATE_ERROR;
+    TRACE(sim_enter_error, "%s: %s -> error", d->name, fsm_state_name(d->st->state));
+    d->st->state = DEVICE_STATE_ERROR;
     sim_session_end(d);
 }
 
@@ -1000,8 +1027,8 @@ sim_walk(SimDevice *d, DeviceState target, SimSession **ret_opened)
     int r;
 
     for (;;) {
-        r = fsm_next_hop(d->state, target, d->cfg.flags, &next, NULL);
-        if (r < 0 || d->state == target) {
+        r = fsm_next_hop(d->st->state, target, d->cfg.flags, &next, NULL);
+        if (r < 0 || d->st->state == target) {
             break;
         }
         if (opened) {
@@ -1012,24 +1039,24 @@ sim_walk(SimDevice *d, DeviceState target, SimSession **ret_opened)
             return -EINVAL;
         }
         sim_sleep_ms((unsigned) d->cfg.latency_ms);
-        r = sim_hold(d, d->state, next);
+        r = sim_hold(d, d->st->state, next);
         if (r < 0) {
             return r; /* the arc never ran: the device stays at the last completed hop */
         }
-        r = sim_fault_check(d, d->state, next);
+        r = sim_fault_check(d, d->st->state, next);
         if (r < 0) {
             if (d->cfg.fail_to_error) {
                 sim_enter_error(d);
             }
             return r;
         }
-        r = sim_run_arc(d, d->state, next, &opened);
+        r = sim_run_arc(d, d->st->state, next, &opened);
         if (r < 0) {
             return r;
         }
-        TRACE(sim_set_state, "%s: %s -> %s", d->name, fsm_state_name(d->state),
+        TRACE(sim_set_state, "%s: %s -> %s", d->name, fsm_state_name(d->st->state),
               fsm_state_name(next));
-        d->state = next;
+        d->st->state = next;
     }
     if (r < 0) {
         return r;
@@ -1049,7 +1076,7 @@ sim_get_state(BackendDevice *bd, DeviceState *ret_state)
         return -ENOTTY;
     }
     (void) pthread_mutex_lock(&d->lock);
-    *ret_state = d->state;
+    *ret_state = d->st->state;
     (void) pthread_mutex_unlock(&d->lock);
     return 0;
 }
@@ -1087,9 +1114,9 @@ sim_reset(BackendDevice *bd)
     SimDevice *d = (SimDevice *) bd;
 
     (void) pthread_mutex_lock(&d->lock);
-    TRACE(sim_reset, "%s: %s -> running", d->name, fsm_state_name(d->state));
+    TRACE(sim_reset, "%s: %s -> running", d->name, fsm_state_name(d->st->state));
     sim_session_end(d);
-    d->state = DEVICE_STATE_RUNNING;
+    d->st->state = DEVICE_STATE_RUNNING;
     (void) pthread_mutex_unlock(&d->lock);
     return 0;
 }
@@ -1117,10 +1144,10 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
 
     (void) pthread_mutex_lock(&d->lock);
     backend_property_add(props, max, &n, "model", "generic");
-    backend_property_add(props, max, &n, "digest", "%016" PRIx64, sim_digest(d->seed, c->size, d->gen));
+    backend_property_add(props, max, &n, "digest", "%016" PRIx64, sim_digest(d->st->seed, c->size, d->st->gen));
     backend_property_add(props, max, &n, "size", "%" PRIu64, c->size);
-    backend_property_add(props, max, &n, "seed", "%" PRIu64, d->seed);
-    backend_property_add(props, max, &n, "generation", "%" PRIu64, d->gen);
+    backend_property_add(props, max, &n, "seed", "%" PRIu64, d->st->seed);
+    backend_property_add(props, max, &n, "generation", "%" PRIu64, d->st->gen);
     backend_property_add(props, max, &n, "latency_ms", "%d", c->latency_ms);
     if (c->data_rate > 0) {
         backend_property_add(props, max, &n, "data_rate", "%" PRIu64, c->data_rate);
@@ -1175,6 +1202,19 @@ sim_free(BackendDevice *bd)
     sim_device_unlock(d);
 }
 
+/* The memfd that holds what the device remembers: all a sim device needs to survive. */
+static int
+sim_store_fds(BackendDevice *bd, BackendFd *ret, size_t max)
+{
+    SimDevice *d = (SimDevice *) bd;
+
+    if (max < 1) {
+        return -ENOBUFS;
+    }
+    ret[0] = (BackendFd){.role = "sim-state", .fd = d->state_fd};
+    return 1;
+}
+
 static const BackendOps sim_ops = {
     .name = "sim",
     .get_state = sim_get_state,
@@ -1183,6 +1223,7 @@ static const BackendOps sim_ops = {
     .data_size = sim_data_size,
     .describe = sim_describe,
     .compat_descriptor = sim_compat_descriptor,
+    .store_fds = sim_store_fds,
     .free = sim_free,
 };
 
@@ -1595,9 +1636,69 @@ sim_name_seed(const char *name)
     return splitmix64(h);
 }
 
-int
-sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
-               char *err, size_t err_size)
+/* A new state memfd, sized and mapped, for a device created from @cfg. */
+static int
+sim_state_create(SimDevice *d, const SimConfig *cfg)
+{
+    int fd = memfd_create("vfio-migd-sim-state", MFD_CLOEXEC);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    d->state_fd = fd;
+    if (ftruncate(fd, sizeof(SimPersist)) < 0) {
+        return -errno;
+    }
+    d->st = mmap(NULL, sizeof(SimPersist), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (d->st == MAP_FAILED) {
+        d->st = NULL;
+        return -errno;
+    }
+    memcpy(d->st->magic, SIM_STATE_MAGIC, sizeof(d->st->magic));
+    d->st->version = SIM_STATE_VERSION;
+    d->st->state = cfg->initial_state;
+    d->st->size = cfg->size;
+    d->st->seed = cfg->seed;
+    return 0;
+}
+
+/* Maps a state memfd handed back by the fd store. Everything in it is checked: it is input
+ * (another process may have written the memfd). Takes @fd on success only. */
+static int
+sim_state_adopt(SimDevice *d, int fd, const SimConfig *cfg, char *err, size_t err_size)
+{
+    SimPersist *st;
+    struct stat sb;
+    int32_t raw;
+
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || fcntl(fd, F_GET_SEALS) < 0) {
+        return sim_error(err, err_size, "the stored state fd is not a memfd");
+    }
+    if (sb.st_size != (off_t) sizeof(SimPersist)) {
+        return sim_error(err, err_size, "the stored state has %lld bytes, not %zu",
+                         (long long) sb.st_size, sizeof(SimPersist));
+    }
+    st = mmap(NULL, sizeof(SimPersist), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (st == MAP_FAILED) {
+        return sim_error(err, err_size, "cannot map the stored state: %s", strerror(errno));
+    }
+    memcpy(&raw, &st->state, sizeof(raw));
+    if (memcmp(st->magic, SIM_STATE_MAGIC, sizeof(st->magic)) != 0 ||
+        st->version != SIM_STATE_VERSION || raw < 0 || raw >= _DEVICE_STATE_MAX ||
+        st->size != cfg->size) {
+        (void) munmap(st, sizeof(*st));
+        return sim_error(err, err_size, "the stored state is not a version %u sim state of a "
+                         "%" PRIu64 "-byte device", SIM_STATE_VERSION, cfg->size);
+    }
+    d->st = st;
+    d->state_fd = fd;
+    return 0;
+}
+
+/* The device without its state: options parsed, nothing mapped yet. */
+static int
+sim_device_alloc(const char *name, const char *options, SimDevice **ret, char *err,
+                 size_t err_size)
 {
     _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
     SimConfig cfg = {
@@ -1618,12 +1719,12 @@ sim_device_new(const char *name, const char *options, BackendDevice **ret, Backe
     if (r < 0) {
         return r;
     }
-
     d = calloc(1, sizeof(*d));
     if (!d) {
         return -ENOMEM;
     }
     d->lock = (pthread_mutex_t) PTHREAD_MUTEX_INITIALIZER;
+    d->state_fd = -EBADF;
     d->name = strdup(name);
     if (!d->name) {
         return -ENOMEM;
@@ -1632,19 +1733,61 @@ sim_device_new(const char *name, const char *options, BackendDevice **ret, Backe
     d->refs = 1;
     d->cfg = cfg;
     d->n_chunks = (cfg.size - SIM_HEADER_SIZE + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
-    d->state = cfg.initial_state;
-    d->seed = cfg.seed;
+    *ret = TAKE_PTR(d);
+    return 0;
+}
 
+static void
+sim_device_publish(SimDevice *d, BackendDevice **ret, BackendInfo *ret_info, char *err,
+                   size_t err_size)
+{
     if (err && err_size > 0) {
         err[0] = '\0';
     }
     if (ret_info) {
         *ret_info = (BackendInfo){
-            .migratable = cfg.migratable,
-            .mig_flags = cfg.migratable ? cfg.flags : 0,
-            .initial_state = cfg.initial_state,
+            .migratable = d->cfg.migratable,
+            .mig_flags = d->cfg.migratable ? d->cfg.flags : 0,
+            .initial_state = d->st->state,
         };
     }
-    *ret = &TAKE_PTR(d)->base;
+    *ret = &d->base;
+}
+
+int
+sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
+               char *err, size_t err_size)
+{
+    _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
+    int r;
+
+    r = sim_device_alloc(name, options, &d, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = sim_state_create(d, &d->cfg);
+    if (r < 0) {
+        return r;
+    }
+    sim_device_publish(TAKE_PTR(d), ret, ret_info, err, err_size);
+    return 0;
+}
+
+int
+sim_device_adopt(const char *name, const char *options, int state_fd, BackendDevice **ret,
+                 BackendInfo *ret_info, char *err, size_t err_size)
+{
+    _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
+    int r;
+
+    r = sim_device_alloc(name, options, &d, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = sim_state_adopt(d, state_fd, &d->cfg, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    sim_device_publish(TAKE_PTR(d), ret, ret_info, err, err_size);
     return 0;
 }

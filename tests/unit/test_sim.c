@@ -11,6 +11,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1748,4 +1749,76 @@ Test(hold, unreleased_the_arc_fails_etimedout_and_changes_nothing, .timeout = 60
     cr_expect(!sim_device_holding(bd));
     backend_device_free(bd);
     (void) rmdir(dir);
+}
+
+/* ---- the state memfd: a device survives its daemon (sim_device_adopt) */
+
+static int
+dev_state_fd_dup(BackendDevice *bd)
+{
+    BackendFd fds[BACKEND_MAX_FDS];
+    int n = bd->ops->store_fds(bd, fds, BACKEND_MAX_FDS);
+
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(fds[0].role, "sim-state");
+    return fcntl(fds[0].fd, F_DUPFD_CLOEXEC, 3);
+}
+
+Test(adopt, same_state_and_content_without_reset)
+{
+    BackendDevice *bd = dev_new("a0", "size=1M,precopy_dirty=65536");
+    DataSession *s = NULL;
+    BackendInfo info = {0};
+    uint64_t initial = 0, dirty = 0;
+    char digest[128], buf[128], gen[32], err[256] = "";
+    int fd;
+
+    cr_assert_eq(dev_set(bd, DEVICE_STATE_PRE_COPY, &s), 0);
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0); /* dirties: gen moves */
+    data_session_free(s);
+    cr_assert_eq(dev_set(bd, DEVICE_STATE_STOP, NULL), 0);
+    (void) snprintf(digest, sizeof(digest), "%s", dev_prop(bd, "digest", buf, sizeof(buf)));
+    (void) snprintf(gen, sizeof(gen), "%s", dev_prop(bd, "generation", buf, sizeof(buf)));
+    cr_assert_str_neq(gen, "0");
+    fd = dev_state_fd_dup(bd);
+    backend_device_free(bd); /* the daemon dies; the store's copy keeps the memfd */
+
+    cr_assert_eq(sim_device_adopt("a0", "size=1M,precopy_dirty=65536", fd, &bd, &info, err,
+                                  sizeof(err)), 0, "%s", err);
+    cr_expect_eq(info.initial_state, DEVICE_STATE_STOP);
+    cr_expect_eq(dev_state(bd), DEVICE_STATE_STOP);
+    cr_expect_str_eq(dev_prop(bd, "digest", buf, sizeof(buf)), digest);
+    cr_expect_str_eq(dev_prop(bd, "generation", buf, sizeof(buf)), gen);
+    /* and it keeps working: its state goes on living in the same memfd */
+    cr_assert_eq(dev_set(bd, DEVICE_STATE_RUNNING, NULL), 0);
+    fd = dev_state_fd_dup(bd);
+    backend_device_free(bd);
+    cr_assert_eq(sim_device_adopt("a0", "size=1M,precopy_dirty=65536", fd, &bd, &info, err,
+                                  sizeof(err)), 0, "%s", err);
+    cr_expect_eq(dev_state(bd), DEVICE_STATE_RUNNING);
+    backend_device_free(bd);
+}
+
+Test(adopt, refuses_what_is_not_its_state)
+{
+    BackendDevice *bd = dev_new("a1", "size=1M"), *other = NULL;
+    char err[256] = "";
+    int fd = dev_state_fd_dup(bd), nullfd;
+    uint32_t bad = 99;
+
+    /* another size: another device */
+    cr_expect_eq(sim_device_adopt("a1", "size=2M", fd, &other, NULL, err, sizeof(err)), -EINVAL);
+    cr_expect(strstr(err, "sim state") != NULL, "%s", err);
+    cr_expect_eq(fcntl(fd, F_GETFD), FD_CLOEXEC, "a refused fd stays the caller's");
+    /* a state out of range */
+    cr_assert_eq(pwrite(fd, &bad, sizeof(bad), 12), (ssize_t) sizeof(bad));
+    cr_expect_eq(sim_device_adopt("a1", "size=1M", fd, &other, NULL, err, sizeof(err)), -EINVAL);
+    /* a file that is no memfd */
+    nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    cr_expect_eq(sim_device_adopt("a1", "size=1M", nullfd, &other, NULL, err, sizeof(err)),
+                 -EINVAL);
+    cr_expect(strstr(err, "not a memfd") != NULL, "%s", err);
+    (void) close(nullfd);
+    (void) close(fd);
+    backend_device_free(bd);
 }
