@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * state_journal — see state_journal.h. The encoder writes into a buffer that grows; the
+ * decoder reads through a cursor whose every read is bounded by the bytes left.
+ */
+#include "state_journal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/le.h"
+#include "stream.h" /* crc32c() */
+
+/* ---- encoding */
+
+typedef struct Writer {
+    uint8_t *buf;
+    size_t size;
+    size_t allocated;
+    int r; /* the first failure; later writes do nothing */
+} Writer;
+
+static uint8_t *
+writer_reserve(Writer *w, size_t n)
+{
+    if (w->r < 0) {
+        return NULL;
+    }
+    if (w->size + n > w->allocated) {
+        size_t a = w->allocated ? w->allocated : 256;
+        uint8_t *p;
+
+        while (a < w->size + n) {
+            a *= 2;
+        }
+        p = realloc(w->buf, a);
+        if (!p) {
+            w->r = -ENOMEM;
+            return NULL;
+        }
+        w->buf = p;
+        w->allocated = a;
+    }
+    w->size += n;
+    return w->buf + w->size - n;
+}
+
+static void
+writer_u8(Writer *w, uint8_t v)
+{
+    uint8_t *p = writer_reserve(w, 1);
+
+    if (p) {
+        *p = v;
+    }
+}
+
+static void
+writer_u32(Writer *w, uint32_t v)
+{
+    uint8_t *p = writer_reserve(w, 4);
+
+    if (p) {
+        put_le32(p, v);
+    }
+}
+
+static void
+writer_str(Writer *w, const char *s, size_t max)
+{
+    size_t len = s ? strlen(s) : 0;
+    uint8_t *p;
+
+    if (len > max) {
+        w->r = w->r < 0 ? w->r : -EINVAL;
+        return;
+    }
+    p = writer_reserve(w, 2 + len);
+    if (p) {
+        put_le16(p, (uint16_t) len);
+        memcpy(p + 2, s ? s : "", len);
+    }
+}
+
+static void
+writer_body(Writer *w, const StateJournal *j)
+{
+    writer_u32(w, (uint32_t) j->n_devices);
+    for (size_t i = 0; i < j->n_devices; i++) {
+        const StateJournalDevice *d = &j->devices[i];
+
+        writer_str(w, d->id, STATE_JOURNAL_MAX_NAME);
+        writer_u8(w, d->kernel ? 1 : 0);
+        writer_u8(w, d->address_kind);
+        writer_str(w, d->source, STATE_JOURNAL_MAX_SOURCE);
+    }
+    writer_u32(w, (uint32_t) j->n_groups);
+    for (size_t i = 0; i < j->n_groups; i++) {
+        writer_str(w, j->groups[i].name, STATE_JOURNAL_MAX_NAME);
+        writer_u32(w, (uint32_t) j->groups[i].n_members);
+        for (size_t k = 0; k < j->groups[i].n_members; k++) {
+            writer_str(w, j->groups[i].members[k], STATE_JOURNAL_MAX_NAME);
+        }
+    }
+    writer_u32(w, (uint32_t) j->n_jobs);
+    for (size_t i = 0; i < j->n_jobs; i++) {
+        writer_str(w, j->jobs[i].id, STATE_JOURNAL_MAX_NAME);
+        writer_u8(w, j->jobs[i].role);
+        writer_u8(w, j->jobs[i].subject);
+        writer_u8(w, j->jobs[i].phase);
+        writer_str(w, j->jobs[i].name, STATE_JOURNAL_MAX_NAME);
+    }
+}
+
+static bool
+state_journal_within_limits(const StateJournal *j)
+{
+    if (j->n_devices > STATE_JOURNAL_MAX_DEVICES || j->n_groups > STATE_JOURNAL_MAX_GROUPS ||
+        j->n_jobs > STATE_JOURNAL_MAX_JOBS) {
+        return false;
+    }
+    for (size_t i = 0; i < j->n_groups; i++) {
+        if (j->groups[i].n_members > STATE_JOURNAL_MAX_MEMBERS) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The header before the CRC field (the sequence number among it), then the body. */
+static uint32_t
+state_journal_crc(const uint8_t *journal, size_t body)
+{
+    return crc32c(crc32c(0, journal, 24), journal + STATE_JOURNAL_HEADER_SIZE, body);
+}
+
+int
+state_journal_encode(const StateJournal *j, uint8_t **ret_buf, size_t *ret_size)
+{
+    Writer w = {0};
+    uint8_t *h;
+    size_t body;
+
+    if (!state_journal_within_limits(j)) {
+        return -EINVAL;
+    }
+    (void) writer_reserve(&w, STATE_JOURNAL_HEADER_SIZE);
+    writer_body(&w, j);
+    if (w.r >= 0 && w.size - STATE_JOURNAL_HEADER_SIZE > STATE_JOURNAL_MAX_BODY) {
+        w.r = -EINVAL;
+    }
+    if (w.r < 0) {
+        free(w.buf);
+        return w.r;
+    }
+    body = w.size - STATE_JOURNAL_HEADER_SIZE;
+    h = w.buf;
+    memset(h, 0, STATE_JOURNAL_HEADER_SIZE);
+    memcpy(h, STATE_JOURNAL_MAGIC, 8);
+    put_le32(h + 8, STATE_JOURNAL_VERSION);
+    put_le32(h + 12, (uint32_t) body);
+    put_le64(h + 16, j->seq);
+    put_le32(h + 24, state_journal_crc(h, body));
+    *ret_buf = w.buf;
+    *ret_size = w.size;
+    return 0;
+}
+
+/* ---- decoding */
+
+typedef struct Reader {
+    const uint8_t *p;
+    size_t left;
+    char *err;
+    size_t err_size;
+    int r; /* the first failure; later reads return zeros */
+} Reader;
+
+static void reader_fail(Reader *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+reader_fail(Reader *rd, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (rd->r < 0) {
+        return;
+    }
+    rd->r = -EBADMSG;
+    if (rd->err && rd->err_size > 0) {
+        va_start(ap, fmt);
+        (void) vsnprintf(rd->err, rd->err_size, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static const uint8_t *
+reader_take(Reader *rd, size_t n, const char *what)
+{
+    const uint8_t *p;
+
+    if (rd->r < 0) {
+        return NULL;
+    }
+    if (n > rd->left) {
+        reader_fail(rd, "the journal ends inside %s", what);
+        return NULL;
+    }
+    p = rd->p;
+    rd->p += n;
+    rd->left -= n;
+    return p;
+}
+
+static uint8_t
+reader_u8(Reader *rd, const char *what)
+{
+    const uint8_t *p = reader_take(rd, 1, what);
+
+    return p ? *p : 0;
+}
+
+static uint32_t
+reader_count(Reader *rd, uint32_t max, const char *what)
+{
+    const uint8_t *p = reader_take(rd, 4, what);
+    uint32_t v = p ? get_le32(p) : 0;
+
+    if (v > max) {
+        reader_fail(rd, "the journal claims %u %s, more than %u", v, what, max);
+        return 0;
+    }
+    return v;
+}
+
+/* A string of at most @max bytes without NUL, copied; NULL after a failure. */
+static char *
+reader_str(Reader *rd, size_t max, const char *what)
+{
+    const uint8_t *p = reader_take(rd, 2, what);
+    size_t len = p ? get_le16(p) : 0;
+    char *s;
+
+    if (!p) {
+        return NULL;
+    }
+    if (len > max) {
+        reader_fail(rd, "the journal has a %s of %zu bytes, more than %zu", what, len, max);
+        return NULL;
+    }
+    p = reader_take(rd, len, what);
+    if (!p) {
+        return NULL;
+    }
+    if (memchr(p, '\0', len)) {
+        reader_fail(rd, "the journal has a %s with a NUL byte", what);
+        return NULL;
+    }
+    s = strndup((const char *) p, len);
+    if (!s) {
+        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
+    }
+    return s;
+}
+
+static void
+reader_devices(Reader *rd, StateJournal *j)
+{
+    uint32_t n = reader_count(rd, STATE_JOURNAL_MAX_DEVICES, "devices");
+
+    j->devices = calloc(n ? n : 1, sizeof(*j->devices));
+    if (!j->devices) {
+        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
+        return;
+    }
+    for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
+        StateJournalDevice *d = &j->devices[j->n_devices++];
+        uint8_t kernel;
+
+        d->id = reader_str(rd, STATE_JOURNAL_MAX_NAME, "device id");
+        kernel = reader_u8(rd, "a device's back-end");
+        d->kernel = kernel == 1;
+        d->address_kind = reader_u8(rd, "a device's address kind");
+        d->source = reader_str(rd, STATE_JOURNAL_MAX_SOURCE, "device source");
+        if (kernel > 1) {
+            reader_fail(rd, "device %u has back-end %u (0 sim, 1 kernel)", i, kernel);
+        }
+    }
+}
+
+static void
+reader_groups(Reader *rd, StateJournal *j)
+{
+    uint32_t n = reader_count(rd, STATE_JOURNAL_MAX_GROUPS, "groups");
+
+    j->groups = calloc(n ? n : 1, sizeof(*j->groups));
+    if (!j->groups) {
+        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
+        return;
+    }
+    for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
+        StateJournalGroup *g = &j->groups[j->n_groups++];
+        uint32_t m;
+
+        g->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "group name");
+        m = reader_count(rd, STATE_JOURNAL_MAX_MEMBERS, "group members");
+        g->members = calloc(m ? m : 1, sizeof(*g->members));
+        if (!g->members) {
+            rd->r = rd->r < 0 ? rd->r : -ENOMEM;
+            return;
+        }
+        for (uint32_t k = 0; k < m && rd->r >= 0; k++) {
+            g->members[g->n_members++] = reader_str(rd, STATE_JOURNAL_MAX_NAME, "member id");
+        }
+    }
+}
+
+static void
+reader_jobs(Reader *rd, StateJournal *j)
+{
+    uint32_t n = reader_count(rd, STATE_JOURNAL_MAX_JOBS, "jobs");
+
+    j->jobs = calloc(n ? n : 1, sizeof(*j->jobs));
+    if (!j->jobs) {
+        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
+        return;
+    }
+    for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
+        StateJournalJob *job = &j->jobs[j->n_jobs++];
+
+        job->id = reader_str(rd, STATE_JOURNAL_MAX_NAME, "job id");
+        job->role = reader_u8(rd, "a job's role");
+        job->subject = reader_u8(rd, "a job's subject");
+        job->phase = reader_u8(rd, "a job's phase");
+        job->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "job name");
+    }
+}
+
+/* The header: magic, version, sizes and the body's CRC. */
+static void
+reader_header(Reader *rd, StateJournal *j)
+{
+    const uint8_t *h = reader_take(rd, STATE_JOURNAL_HEADER_SIZE, "the header");
+    uint32_t body;
+
+    if (!h) {
+        return;
+    }
+    if (memcmp(h, STATE_JOURNAL_MAGIC, 8) != 0) {
+        reader_fail(rd, "the journal does not start with '%s'", STATE_JOURNAL_MAGIC);
+        return;
+    }
+    if (get_le32(h + 8) != STATE_JOURNAL_VERSION) {
+        reader_fail(rd, "the journal has version %u, this daemon reads version %u",
+                    get_le32(h + 8), STATE_JOURNAL_VERSION);
+        return;
+    }
+    body = get_le32(h + 12);
+    if (body != rd->left || body > STATE_JOURNAL_MAX_BODY) {
+        reader_fail(rd, "the journal's header announces %u body bytes, %zu follow", body,
+                    rd->left);
+        return;
+    }
+    if (state_journal_crc(h, body) != get_le32(h + 24)) {
+        reader_fail(rd, "the journal's checksum does not match its content");
+        return;
+    }
+    j->seq = get_le64(h + 16);
+}
+
+int
+state_journal_decode(const uint8_t *buf, size_t size, StateJournal *ret, char *err,
+                     size_t err_size)
+{
+    Reader rd = {.p = buf, .left = size, .err = err, .err_size = err_size};
+
+    state_journal_clear(ret);
+    reader_header(&rd, ret);
+    reader_devices(&rd, ret);
+    reader_groups(&rd, ret);
+    reader_jobs(&rd, ret);
+    if (rd.r >= 0 && rd.left > 0) {
+        reader_fail(&rd, "the journal has %zu bytes after its last job", rd.left);
+    }
+    return rd.r < 0 ? rd.r : 0;
+}
+
+void
+state_journal_clear(StateJournal *j)
+{
+    for (size_t i = 0; i < j->n_devices; i++) {
+        free(j->devices[i].id);
+        free(j->devices[i].source);
+    }
+    free(j->devices);
+    for (size_t i = 0; i < j->n_groups; i++) {
+        free(j->groups[i].name);
+        for (size_t k = 0; k < j->groups[i].n_members; k++) {
+            free(j->groups[i].members[k]);
+        }
+        free(j->groups[i].members);
+    }
+    free(j->groups);
+    for (size_t i = 0; i < j->n_jobs; i++) {
+        free(j->jobs[i].id);
+        free(j->jobs[i].name);
+    }
+    free(j->jobs);
+    *j = (StateJournal){0};
+}

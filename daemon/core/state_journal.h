@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * state_journal — the encoding of what the daemon must remember across its own restart
+ * (restore_state.c keeps it in a sealed memfd in systemd's fd store): every device (id,
+ * back-end, how it was attached), every group (name, members in order) and every migration
+ * job not over yet (id, role, subject, phase, group or device name).
+ *
+ * Layout, all integers little-endian:
+ *   header (32 bytes): magic "VFMGSTJ1", u32 version, u32 body size, u64 sequence,
+ *                      u32 CRC32C of the header's first 24 bytes and the body, u32 zero
+ *   body: u32 n_devices, then per device: str id, u8 kernel (0/1), u8 address kind, str source
+ *         u32 n_groups, then per group: str name, u32 n_members, str member...
+ *         u32 n_jobs, then per job: str id, u8 role, u8 subject, u8 phase, str name
+ *   str: u16 length, then that many bytes, no NUL among them.
+ * The decoder treats the bytes as hostile: every count and length is bounded below, every
+ * byte accounted for (trailing bytes are an error); the meaning of role, subject and phase
+ * numbers and of the names is checked by the caller, who knows them.
+ *
+ * Pure: no I/O. Errors: negative errno, and for decoding a sentence in the caller's buffer.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATE_JOURNAL_MAGIC "VFMGSTJ1"
+#define STATE_JOURNAL_VERSION UINT32_C(1)
+#define STATE_JOURNAL_HEADER_SIZE 32
+/* As the manager's limits (MANAGER_MAX_DEVICES, GROUP_MAX_DEVICES, MANAGER_MAX_OPTIONS): a
+ * journal beyond them was not written by a daemon of this version. */
+#define STATE_JOURNAL_MAX_DEVICES 1024
+#define STATE_JOURNAL_MAX_GROUPS 1024
+#define STATE_JOURNAL_MAX_MEMBERS 256
+#define STATE_JOURNAL_MAX_JOBS 1024
+#define STATE_JOURNAL_MAX_NAME 64     /* ids and names (STREAM_MAX_NAME, DEVICE_ID_MAX) */
+#define STATE_JOURNAL_MAX_SOURCE 4096 /* sim options or a kernel address */
+/* 1024 devices with 4 KiB of options each, and the rest: 8 MiB bounds a read. */
+#define STATE_JOURNAL_MAX_BODY (UINT32_C(8) << 20)
+
+typedef struct StateJournalDevice {
+    char *id;
+    bool kernel;            /* false: a sim device */
+    uint8_t address_kind;   /* kernel: KernelAddressKind */
+    char *source;           /* sim options, or the kernel address */
+} StateJournalDevice;
+
+typedef struct StateJournalGroup {
+    char *name;
+    char **members;         /* device ids, in the group's order */
+    size_t n_members;
+} StateJournalGroup;
+
+typedef struct StateJournalJob {
+    char *id;
+    uint8_t role;           /* MigrationRole */
+    uint8_t subject;        /* MigrationSubject */
+    uint8_t phase;          /* MigrationPhase */
+    char *name;             /* the group's name, or the device's */
+} StateJournalJob;
+
+typedef struct StateJournal {
+    uint64_t seq;           /* higher: written later */
+    StateJournalDevice *devices;
+    size_t n_devices;
+    StateJournalGroup *groups;
+    size_t n_groups;
+    StateJournalJob *jobs;
+    size_t n_jobs;
+} StateJournal;
+
+/* Encodes @j into a new buffer (*ret_buf, freed by the caller). -EINVAL: a count or a string
+ * beyond the limits above; -ENOMEM. */
+int state_journal_encode(const StateJournal *j, uint8_t **ret_buf, size_t *ret_size);
+/* Decodes @size bytes into @ret (emptied first; state_journal_clear() frees it, also after
+ * a failure). -EBADMSG with @err saying what is wrong; -ENOMEM. */
+int state_journal_decode(const uint8_t *buf, size_t size, StateJournal *ret, char *err,
+                         size_t err_size);
+/* Frees everything @j holds and zeroes it. */
+void state_journal_clear(StateJournal *j);
