@@ -555,6 +555,7 @@ device_free(Device *d)
     assert(!d->op);
     data_session_free(d->session);
     backend_device_free(d->backend);
+    free(d->attach_source);
     free(d->id);
     free(d);
     return NULL;

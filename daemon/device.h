@@ -97,6 +97,11 @@ struct Device {
     Group *group;                 /* the group the device belongs to, or NULL */
     const void *lock;             /* set while a group transition or a job owns the device */
     const char *lock_what;        /* the job holding it ("save", ...) or NULL: busy_operation */
+    /* How it was attached, for the restart journal (restore_state.c): sim options or the
+     * kernel address. Owned; NULL when unknown. */
+    char *attach_source;
+    bool attach_kernel;
+    KernelAddressKind attach_kind;
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */

@@ -13,6 +13,7 @@
 #include "device.h"
 #include "group.h"
 #include "migration.h"
+#include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -145,10 +146,22 @@ manager_claim_id(Manager *m, const char *id, const char *prefix, unsigned next, 
     }
 }
 
-/* Wraps a freshly opened back-end device into a Device and links it. Takes @bd. */
+/* Remembers how @d was attached, for the restart journal. Best effort: without it the
+ * device is not kept across a restart (restore_state.c says so), nothing else changes. */
+static void
+manager_note_source(Device *d, bool kernel, KernelAddressKind kind, const char *source)
+{
+    d->attach_kernel = kernel;
+    d->attach_kind = kind;
+    d->attach_source = strdup(source ? source : "");
+}
+
+/* Wraps a freshly opened back-end device into a Device and links it. Takes @bd. How it was
+ * attached (@kernel, @kind, @source) is noted before the link, which tells Manager.on_change
+ * (the restart journal) of it. */
 static int
 manager_adopt(Manager *m, const char *name, BackendDevice *bd, const BackendInfo *info,
-              Device **ret)
+              bool kernel, KernelAddressKind kind, const char *source, Device **ret)
 {
     Device *d = NULL;
     int r;
@@ -157,6 +170,7 @@ manager_adopt(Manager *m, const char *name, BackendDevice *bd, const BackendInfo
     if (r < 0) {
         return r;
     }
+    manager_note_source(d, kernel, kind, source);
     r = manager_link(m, d);
     if (r < 0) {
         device_free(d);
@@ -193,7 +207,7 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
         (void) snprintf(err, err_size, "invalid sim options: %s", why[0] ? why : strerror(-r));
         return r;
     }
-    r = manager_adopt(m, name, bd, &info, ret);
+    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, ret);
     if (r < 0) {
         return r;
     }
@@ -223,7 +237,7 @@ manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Dev
     if (r < 0) {
         return r;
     }
-    r = manager_adopt(m, name, bd, &info, ret);
+    r = manager_adopt(m, name, bd, &info, true, addr->kind, addr->value, ret);
     if (r < 0) {
         return r;
     }
@@ -232,6 +246,43 @@ manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Dev
         m->next_kernel_index++;
     }
     log_device_info(*ret, "Attached kernel device '%s' (%s).", name, addr->value);
+    return 0;
+}
+
+int
+manager_readopt_sim(Manager *m, const char *id, const char *options, int state_fd,
+                    Device **ret, char *err, size_t err_size)
+{
+    _cleanup_close_ int fd = state_fd;
+    char name[DEVICE_ID_MAX + 1], why[256] = "";
+    BackendDevice *bd = NULL;
+    BackendInfo info = {0};
+    int r;
+
+    if (!id || !*id) {
+        (void) snprintf(err, err_size, "a re-adopted device needs its id");
+        return -EINVAL;
+    }
+    r = manager_claim_id(m, id, "sim", 0, name, sizeof(name), err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    if (options && strlen(options) > MANAGER_MAX_OPTIONS) {
+        (void) snprintf(err, err_size, "sim options are longer than %d characters",
+                        MANAGER_MAX_OPTIONS);
+        return -EINVAL;
+    }
+    r = sim_device_adopt(name, options ? options : "", fd, &bd, &info, why, sizeof(why));
+    if (r < 0) {
+        (void) snprintf(err, err_size, "%s", why[0] ? why : strerror(-r));
+        return r;
+    }
+    fd = -EBADF; /* the device's now */
+    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, ret);
+    if (r < 0) {
+        (void) snprintf(err, err_size, "%s", strerror(-r));
+        return r;
+    }
     return 0;
 }
 

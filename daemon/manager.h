@@ -79,6 +79,14 @@ int manager_attach_sim(Manager *m, const char *id, const char *model, const char
 int manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Device **ret,
                           char *err, size_t err_size);
 
+/* Re-adopts a sim device that outlived the previous daemon (restore_state.c), beside
+ * manager_attach_sim() but WITHOUT the attach-time recovery: the device is taken exactly as
+ * its state memfd @state_fd says it is (STOP, PRE_COPY, ...), nothing is reset. @options are
+ * the ones it was attached with. Always takes @state_fd (closed on failure). Errors as
+ * manager_attach_sim(); -EINVAL also for a state fd that is not this device's. */
+int manager_readopt_sim(Manager *m, const char *id, const char *options, int state_fd,
+                        Device **ret, char *err, size_t err_size);
+
 /* What to attach: a simulated device (model, options) or a real one (its address). */
 typedef struct AttachSource {
     bool kernel;                  /* false: a sim device */
