@@ -23,6 +23,7 @@
 #include "handlers/handlers.h"
 #include "manager.h"
 #include "migration.h"
+#include "restore_state.h"
 #include "sd_service.h"
 #include "server.h"
 #include "summary.h"
@@ -55,6 +56,7 @@ typedef struct Daemon {
     Config config;          /* the whole configuration in effect */
     RpcContext ctx;
     SdService *sd;
+    RestoreState *restore;  /* the fd store and the state journal (restart without reset) */
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_signal_t sighup;
@@ -228,6 +230,7 @@ on_manager_changed(Manager *m, void *userdata)
     summary_of(m, &sum);
     summary_format(&sum, line, sizeof(line));
     sd_service_status(dm->sd, line);
+    restore_state_changed(dm->restore);
 }
 
 static void
@@ -385,6 +388,9 @@ daemon_start(Daemon *dm)
     if (r < 0) {
         return r;
     }
+    /* Devices the previous daemon held come back from the fd store before the API serves,
+     * so that no request sees the daemon without them. */
+    dm->restore = restore_state_start(dm->ctx.manager, dm->sd);
     /* Socket activation: vfio-migd.socket passes the API socket as "api". */
     r = sd_service_take_fd(dm->sd, "api", &cfg.listen_fd);
     if (r == -ENOTUNIQ) {
@@ -410,6 +416,7 @@ daemon_start(Daemon *dm)
              grpc_version_string(), (unsigned) c->workers);
     dm->ctx.manager->on_change = on_manager_changed;
     dm->ctx.manager->on_change_userdata = dm;
+    restore_state_changed(dm->restore); /* what came back is kept again, in a new journal */
     summary_format(&(Summary){0}, line, sizeof(line));
     sd_service_ready(dm->sd, line);
     return 0;
@@ -477,6 +484,7 @@ main(int argc, char **argv)
         dm.ctx.manager->on_change = NULL; /* freeing is no news */
     }
     manager_free(dm.ctx.manager);
+    restore_state_free(dm.restore); /* the store keeps its fds: a restart finds them */
     sd_service_free(dm.sd);
     if (r >= 0) {
         uv_close((uv_handle_t *) &dm.sigterm, NULL);

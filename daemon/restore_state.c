@@ -1,0 +1,607 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * restore_state — see restore_state.h.
+ */
+#include "log_object.h"
+#include "restore_state.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/state_journal.h"
+#include "device.h"
+#include "group.h"
+#include "manager.h"
+#include "migration.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/macro.h"
+#include "util/strutil.h"
+
+#define JOURNAL_PREFIX "state-journal."
+#define DEVICE_PREFIX "dev/"
+/* "dev/" + a 64-character id + "/" + a role: far below the store's 255. */
+#define RESTORE_NAME_MAX 96
+
+/* The fds of one device that are in the store, by name. */
+typedef struct StoredDevice {
+    Device *device;               /* identity only: compared, never dereferenced once gone */
+    char id[DEVICE_ID_MAX + 1];
+    char names[BACKEND_MAX_FDS][RESTORE_NAME_MAX];
+    size_t n_names;
+} StoredDevice;
+
+struct RestoreState {
+    Manager *manager;
+    StoredDevice *stored;
+    size_t n_stored;
+    uint64_t seq;                 /* of the journal written last */
+};
+
+/* What a job that was in flight when the daemon ended leaves behind, by role: a source or a
+ * save still has its VM's devices, which go back to RUNNING (the migration's failure rule);
+ * a destination or a restore has a partial state nobody will complete, which a reset drops. */
+static const struct {
+    const char *name;
+    bool reset;
+} job_recovery[] = {
+    [MIGRATION_SOURCE] = {"source", false},
+    [MIGRATION_DESTINATION] = {"destination", true},
+    [MIGRATION_SAVE] = {"save", false},
+    [MIGRATION_RESTORE] = {"restore", true},
+};
+static_assert(ELEMENTSOF(job_recovery) == _MIGRATION_ROLE_MAX, "job_recovery out of sync");
+
+static bool
+restore_enabled(void)
+{
+    return getenv("NOTIFY_SOCKET") != NULL;
+}
+
+/* "dev/<id>/<role>", ':' -> '%' (store names may not hold ':'; ids never hold '%'). */
+static void
+restore_fd_name(const char *id, const char *role, char *buf, size_t size)
+{
+    size_t n = (size_t) snprintf(buf, size, DEVICE_PREFIX "%s/%s", id, role);
+
+    for (size_t i = 0; i < n && i < size; i++) {
+        if (buf[i] == ':') {
+            buf[i] = '%';
+        }
+    }
+}
+
+/* ---- keeping the store current */
+
+static void
+restore_forget(RestoreState *rs, size_t i)
+{
+    for (size_t k = 0; k < rs->stored[i].n_names; k++) {
+        (void) sd_service_remove_fd(rs->stored[i].names[k]);
+    }
+    rs->stored[i] = rs->stored[--rs->n_stored];
+}
+
+static bool
+restore_is_stored(const RestoreState *rs, const Device *d)
+{
+    for (size_t i = 0; i < rs->n_stored; i++) {
+        if (rs->stored[i].device == d && strcmp(rs->stored[i].id, d->id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+restore_store_device(RestoreState *rs, Device *d)
+{
+    BackendFd fds[BACKEND_MAX_FDS];
+    StoredDevice *p, *s;
+    int n;
+
+    if (!d->backend->ops->store_fds) {
+        return; /* the journal names it; the next daemon says it could not keep it */
+    }
+    n = d->backend->ops->store_fds(d->backend, fds, ELEMENTSOF(fds));
+    p = realloc(rs->stored, (rs->n_stored + 1) * sizeof(*p));
+    if (n <= 0 || !p) {
+        log_device_warning(d, "Cannot keep device '%s' across a restart (%s), ignoring.",
+                           d->id, p ? strerror(n < 0 ? -n : ENODATA) : strerror(ENOMEM));
+        rs->stored = p ? p : rs->stored;
+        return;
+    }
+    rs->stored = p;
+    s = &rs->stored[rs->n_stored++];
+    *s = (StoredDevice){.device = d};
+    (void) snprintf(s->id, sizeof(s->id), "%s", d->id);
+    for (int i = 0; i < n; i++) {
+        restore_fd_name(d->id, fds[i].role, s->names[s->n_names], RESTORE_NAME_MAX);
+        if (sd_service_store_fd(s->names[s->n_names], fds[i].fd) < 0) {
+            log_device_warning(d, "Cannot put '%s' into the fd store, ignoring.",
+                               s->names[s->n_names]);
+        }
+        s->n_names++;
+    }
+}
+
+/* ---- the journal */
+
+static int
+restore_journal_add_jobs(Manager *m, StateJournal *j)
+{
+    MigrationSnapshot *snaps = NULL;
+    size_t n = 0;
+    int r = migration_snapshot_all(m, &snaps, &n);
+
+    if (r < 0) {
+        return r;
+    }
+    j->jobs = calloc(n ? n : 1, sizeof(*j->jobs));
+    if (!j->jobs) {
+        migration_snapshots_free(snaps, n);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (snaps[i].over || !(j->jobs[j->n_jobs].id = strdup(snaps[i].id)) ||
+            !(j->jobs[j->n_jobs].name = strdup(snaps[i].name))) {
+            free(j->jobs[j->n_jobs].id);
+            j->jobs[j->n_jobs].id = NULL;
+            continue;
+        }
+        j->jobs[j->n_jobs].role = (uint8_t) snaps[i].role;
+        j->jobs[j->n_jobs].subject = (uint8_t) snaps[i].subject;
+        j->jobs[j->n_jobs++].phase = (uint8_t) snaps[i].phase;
+    }
+    migration_snapshots_free(snaps, n);
+    return 0;
+}
+
+/* The manager's state as a journal; borrowed strings except the jobs' (see _done). */
+static int
+restore_journal_build(RestoreState *rs, StateJournal *j)
+{
+    Manager *m = rs->manager;
+
+    j->seq = rs->seq + 1;
+    j->devices = calloc(m->n_devices ? m->n_devices : 1, sizeof(*j->devices));
+    j->groups = calloc(m->n_groups ? m->n_groups : 1, sizeof(*j->groups));
+    if (!j->devices || !j->groups) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < m->n_devices; i++) {
+        Device *d = m->devices[i];
+
+        j->devices[j->n_devices++] = (StateJournalDevice){
+            .id = d->id, .kernel = d->attach_kernel, .address_kind = (uint8_t) d->attach_kind,
+            .source = d->attach_source ? d->attach_source : ""};
+    }
+    for (size_t i = 0; i < m->n_groups; i++) {
+        Group *g = m->groups[i];
+        StateJournalGroup *jg = &j->groups[j->n_groups++];
+
+        jg->name = g->name;
+        jg->n_members = g->n_devices;
+        jg->members = calloc(g->n_devices ? g->n_devices : 1, sizeof(char *));
+        if (!jg->members) {
+            return -ENOMEM;
+        }
+        for (size_t k = 0; k < g->n_devices; k++) {
+            jg->members[k] = g->devices[k]->id;
+        }
+    }
+    return restore_journal_add_jobs(m, j);
+}
+
+static void
+restore_journal_done(StateJournal *j)
+{
+    for (size_t i = 0; i < j->n_groups; i++) {
+        free(j->groups[i].members);
+    }
+    for (size_t i = 0; i < j->n_jobs; i++) {
+        free(j->jobs[i].id);
+        free(j->jobs[i].name);
+    }
+    free(j->devices);
+    free(j->groups);
+    free(j->jobs);
+}
+
+/* A new sealed memfd holding @size bytes of @buf. */
+static int
+restore_memfd_sealed(const uint8_t *buf, size_t size, int *ret_fd)
+{
+    _cleanup_close_ int fd = memfd_create("vfio-migd-state-journal",
+                                          MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    size_t done = 0;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    while (done < size) {
+        ssize_t n = write(fd, buf + done, size - done);
+        if (n < 0) {
+            return -errno;
+        }
+        done += (size_t) n;
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+        return -errno;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+static int
+restore_journal_write(RestoreState *rs)
+{
+    StateJournal j = {0};
+    _cleanup_free_ uint8_t *buf = NULL;
+    _cleanup_close_ int fd = -EBADF;
+    char name[32], old[32];
+    size_t size = 0;
+    int r;
+
+    r = restore_journal_build(rs, &j);
+    if (r >= 0) {
+        r = state_journal_encode(&j, &buf, &size);
+    }
+    restore_journal_done(&j);
+    if (r < 0) {
+        return r;
+    }
+    r = restore_memfd_sealed(buf, size, &fd);
+    if (r < 0) {
+        return r;
+    }
+    /* The new one first: between the two messages the store holds both, never neither. */
+    (void) snprintf(name, sizeof(name), JOURNAL_PREFIX "%u", (unsigned) ((rs->seq + 1) & 1));
+    (void) snprintf(old, sizeof(old), JOURNAL_PREFIX "%u", (unsigned) (rs->seq & 1));
+    r = sd_service_store_fd(name, fd);
+    if (r < 0) {
+        return r;
+    }
+    (void) sd_service_remove_fd(old);
+    rs->seq++;
+    return 0;
+}
+
+void
+restore_state_changed(RestoreState *rs)
+{
+    Manager *m;
+    int r;
+
+    if (!rs || !restore_enabled()) {
+        return;
+    }
+    m = rs->manager;
+    for (size_t i = rs->n_stored; i-- > 0;) {
+        if (manager_find(m, rs->stored[i].id) != rs->stored[i].device) {
+            restore_forget(rs, i);
+        }
+    }
+    for (size_t i = 0; i < m->n_devices; i++) {
+        if (!restore_is_stored(rs, m->devices[i])) {
+            restore_store_device(rs, m->devices[i]);
+        }
+    }
+    r = restore_journal_write(rs);
+    if (r < 0) {
+        (void) log_warning_errno(r, "Cannot write the state journal; a restart now would "
+                                 "lose what changed, ignoring: %m");
+    }
+}
+
+/* ---- start: taking back what the previous daemon stored */
+
+typedef struct RestoreCounts {
+    unsigned devices, groups, jobs, closed, lost;
+} RestoreCounts;
+
+/* A stored journal: a sealed memfd (we sealed it; anything else is not ours) of a bounded
+ * size, decoded as hostile input. */
+static int
+restore_journal_read(int fd, StateJournal *ret, char *err, size_t err_size)
+{
+    _cleanup_free_ uint8_t *buf = NULL;
+    struct stat sb;
+    int seals = fcntl(fd, F_GET_SEALS);
+    size_t size;
+
+    if (seals < 0 || !(seals & F_SEAL_WRITE) || fstat(fd, &sb) < 0) {
+        (void) snprintf(err, err_size, "it is not a sealed memfd");
+        return -EBADMSG;
+    }
+    if (sb.st_size < STATE_JOURNAL_HEADER_SIZE ||
+        sb.st_size > (off_t) (STATE_JOURNAL_HEADER_SIZE + STATE_JOURNAL_MAX_BODY)) {
+        (void) snprintf(err, err_size, "it has %lld bytes", (long long) sb.st_size);
+        return -EBADMSG;
+    }
+    size = (size_t) sb.st_size;
+    buf = malloc(size);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    if (pread(fd, buf, size, 0) != (ssize_t) size) {
+        (void) snprintf(err, err_size, "it cannot be read in full");
+        return -EBADMSG;
+    }
+    return state_journal_decode(buf, size, ret, err, err_size);
+}
+
+/* The newest journal that decodes, of the two names; the other name is removed from the store
+ * (an older journal, or one that does not decode), the chosen one stays until a new one
+ * replaces it. -ENOENT: none stored; -EBADMSG: none decodes (@why says why). */
+static int
+restore_journal_pick(SdService *sd, StateJournal *ret, char *why, size_t why_size)
+{
+    bool present[2] = {false, false};
+    int r = -ENOENT, picked = -1;
+    char name[2][32];
+
+    for (unsigned i = 0; i < 2; i++) {
+        StateJournal j = {0};
+        char err[256] = "";
+        int fd = -EBADF, q;
+
+        (void) snprintf(name[i], sizeof(name[i]), JOURNAL_PREFIX "%u", i);
+        if (sd_service_take_fd(sd, name[i], &fd) < 0) {
+            continue; /* none, or several (closed with the unclaimed) */
+        }
+        present[i] = true;
+        q = restore_journal_read(fd, &j, err, sizeof(err));
+        (void) close(fd);
+        if (q < 0) {
+            (void) snprintf(why, why_size, "'%s': %s", name[i], err[0] ? err : strerror(-q));
+            r = picked >= 0 ? 0 : q;
+        } else if (picked < 0 || j.seq > ret->seq) {
+            state_journal_clear(ret);
+            *ret = j;
+            j = (StateJournal){0};
+            picked = (int) i;
+            r = 0;
+        }
+        state_journal_clear(&j);
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if (present[i] && (int) i != picked) {
+            (void) sd_service_remove_fd(name[i]);
+        }
+    }
+    return r;
+}
+
+static void
+restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts *c)
+{
+    for (size_t i = 0; i < j->n_devices; i++) {
+        const StateJournalDevice *jd = &j->devices[i];
+        char name[RESTORE_NAME_MAX], err[512] = "";
+        Device *d = NULL;
+        int fd = -EBADF, r;
+
+        if (jd->kernel) {
+            log_warning("Restart: kernel device '%s' (%s) was not kept: the kernel back-end "
+                        "does not keep its fds across a restart yet; attach it again.",
+                        jd->id, jd->source);
+            c->lost++;
+            continue;
+        }
+        restore_fd_name(jd->id, "sim-state", name, sizeof(name));
+        r = sd_service_take_fd(sd, name, &fd);
+        if (r < 0) {
+            log_warning("Restart: device '%s' is in the journal but its state fd '%s' did not "
+                        "come back (%s); it is gone.", jd->id, name, strerror(-r));
+            c->lost++;
+            continue;
+        }
+        /* The store keeps its copy until the device is placed: storing it again then is a
+         * no-op (same file), and a crash in between loses nothing. */
+        r = manager_readopt_sim(m, jd->id, jd->source, fd, &d, err, sizeof(err));
+        if (r < 0) {
+            (void) sd_service_remove_fd(name);
+            log_warning("Restart: cannot re-adopt device '%s': %s; it is gone.", jd->id, err);
+            c->lost++;
+            continue;
+        }
+        log_device_info(d, "Restart: re-adopted device '%s' in %s, not reset.", d->id,
+                        fsm_state_name(d->state));
+        c->devices++;
+    }
+}
+
+static void
+restore_groups(Manager *m, const StateJournal *j, RestoreCounts *c)
+{
+    for (size_t i = 0; i < j->n_groups; i++) {
+        const StateJournalGroup *jg = &j->groups[i];
+        char err[512] = "";
+        Group *g = NULL;
+        int r = group_new(m, jg->name, (const char *const *) jg->members, jg->n_members, &g,
+                          err, sizeof(err));
+
+        if (r < 0) {
+            log_warning("Restart: cannot make group '%s' again: %s.", jg->name, err);
+            continue;
+        }
+        c->groups++;
+    }
+}
+
+static void
+on_recovery_group_done(Group *g, const GroupRun *run, void *userdata)
+{
+    (void) userdata;
+    if (run->r < 0) {
+        log_warning("Restart: group '%s' could not go back to running: %s", g->name,
+                    run->error);
+        return;
+    }
+    log_notice("Restart: group '%s' is running again.", g->name);
+}
+
+static void
+on_recovery_device_done(Device *d, const OpResult *res, void *userdata)
+{
+    (void) userdata;
+    if (res->r < 0) {
+        log_device_warning(d, "Restart: device '%s' could not be recovered: %s", d->id,
+                           res->message);
+        return;
+    }
+    log_device_notice(d, "Restart: device '%s' is %s again.", d->id,
+                      fsm_state_name(d->state));
+}
+
+/* One device of a job that was in flight: a reset (what it received is dropped) or back to
+ * RUNNING. */
+static int
+restore_recover_device(Device *d, bool reset, char *err, size_t err_size)
+{
+    if (reset) {
+        return device_reset_start(d, on_recovery_device_done, NULL, err, err_size);
+    }
+    if (d->state == DEVICE_STATE_RUNNING) {
+        return 0;
+    }
+    return device_set_state_start(d, DEVICE_STATE_RUNNING, on_recovery_device_done, NULL, err,
+                                  err_size);
+}
+
+/* A job the previous daemon did not finish fails here by the migration rule. */
+static void
+restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
+{
+    Group *g = job->subject == MIGRATION_SUBJECT_GROUP ? group_find(m, job->name) : NULL;
+    Device *d = job->subject == MIGRATION_SUBJECT_DEVICE ? manager_find(m, job->name) : NULL;
+    char err[512] = "";
+    bool reset;
+    int r = 0;
+
+    if (job->role < MIGRATION_SOURCE || job->role >= _MIGRATION_ROLE_MAX || (!g && !d)) {
+        log_warning("Restart: job '%s' of the journal names role %u and '%s', which is not "
+                    "here; nothing to recover.", job->id, job->role, job->name);
+        return;
+    }
+    reset = job_recovery[job->role].reset;
+    log_notice("Restart: %s '%s' of '%s' was in flight when the previous daemon ended: it "
+               "failed; %s.", job_recovery[job->role].name, job->id, job->name,
+               reset ? "resetting what it received" : "its devices go back to running");
+    c->jobs++;
+    if (d) {
+        r = restore_recover_device(d, reset, err, sizeof(err));
+    } else if (!reset) {
+        r = group_transition_start(g, DEVICE_STATE_RUNNING, /* force= */ true,
+                                   on_recovery_group_done, NULL, err, sizeof(err));
+    } else {
+        for (size_t i = 0; i < g->n_devices && r >= 0; i++) {
+            r = restore_recover_device(g->devices[i], true, err, sizeof(err));
+        }
+    }
+    if (r < 0) {
+        log_warning("Restart: cannot recover after %s '%s': %s", job_recovery[job->role].name,
+                    job->id, err);
+    }
+}
+
+typedef struct Leftovers {
+    char **names;
+    size_t n;
+} Leftovers;
+
+static void
+collect_ours(const char *name, void *userdata)
+{
+    Leftovers *l = userdata;
+    char **p;
+
+    if (strncmp(name, DEVICE_PREFIX, strlen(DEVICE_PREFIX)) != 0 &&
+        strncmp(name, JOURNAL_PREFIX, strlen(JOURNAL_PREFIX)) != 0) {
+        return;
+    }
+    p = realloc(l->names, (l->n + 1) * sizeof(*p));
+    if (p) {
+        l->names = p;
+        l->names[l->n] = strdup(name);
+        l->n += l->names[l->n] ? 1 : 0;
+    }
+}
+
+/* Closes every stored fd of ours nothing placed, and drops the store's copy. */
+static unsigned
+restore_close_leftovers(SdService *sd)
+{
+    Leftovers l = {0};
+    unsigned closed = 0;
+
+    sd_service_foreach_passed(sd, collect_ours, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        int fd = -EBADF;
+
+        /* Several under one name (-ENOTUNIQ) are left to sd_service_close_unclaimed(). */
+        if (sd_service_take_fd(sd, l.names[i], &fd) == 0) {
+            (void) close(fd);
+            closed++;
+            (void) sd_service_remove_fd(l.names[i]);
+        }
+        free(l.names[i]);
+    }
+    free(l.names);
+    return closed;
+}
+
+RestoreState *
+restore_state_start(Manager *m, SdService *sd)
+{
+    RestoreState *rs = calloc(1, sizeof(*rs));
+    StateJournal j = {0};
+    RestoreCounts c = {0};
+    char why[512] = "";
+    int r;
+
+    r = restore_journal_pick(sd, &j, why, sizeof(why));
+    if (r == -ENOENT) {
+        c.closed = restore_close_leftovers(sd);
+        if (c.closed > 0) {
+            log_error("Restart: the fd store holds %u device fd(s) but no state journal; "
+                      "closed them all, no device recovered.", c.closed);
+        }
+    } else if (r < 0) {
+        c.closed = restore_close_leftovers(sd);
+        log_error("Restart: the state journal is unusable (%s); closed the %u stored fd(s), no "
+                  "device recovered.", why, c.closed);
+    } else {
+        restore_devices(m, sd, &j, &c);
+        restore_groups(m, &j, &c);
+        for (size_t i = 0; i < j.n_jobs; i++) {
+            restore_fail_job(m, &j.jobs[i], &c);
+        }
+        c.closed = restore_close_leftovers(sd);
+        log_notice("Restart: recovered %u device(s) without a reset and %u group(s); %u "
+                   "in-flight job(s) failed; %u device(s) lost; %u stored fd(s) closed that "
+                   "nothing claimed.", c.devices, c.groups, c.jobs, c.lost, c.closed);
+    }
+    if (rs) {
+        rs->manager = m;
+        rs->seq = r == 0 ? j.seq : 0;
+    }
+    state_journal_clear(&j);
+    return rs;
+}
+
+RestoreState *
+restore_state_free(RestoreState *rs)
+{
+    if (rs) {
+        free(rs->stored);
+        free(rs);
+    }
+    return NULL;
+}

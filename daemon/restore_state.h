@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * restore_state — restart without reset, through systemd's fd store.
+ *
+ * The plan:
+ *  - Every device's fds that keep it alive (BackendOps.store_fds: a sim device's state memfd)
+ *    go into the fd store as "dev/<id>/<role>" (':' in an id, as in a PCI address, becomes
+ *    '%', which no id contains: store names may not have ':'); a detached device's are
+ *    removed (FDSTOREREMOVE).
+ *  - What those fds need (core/state_journal: devices and how they were attached, groups,
+ *    jobs not over) is written to a new sealed memfd on every change the manager reports, and
+ *    stored under "state-journal.0" and "state-journal.1" in turn, each write with a higher
+ *    sequence number: the new one is stored before the old name is removed, so a crash at any
+ *    moment leaves a complete journal in the store.
+ *  - At start, the journal with the highest sequence that decodes is read back; each device
+ *    is re-adopted from its stored fds without a reset (manager_readopt_sim()), groups are
+ *    made again, and a job that was in flight is failed cleanly: a source's (or save's)
+ *    devices go back to RUNNING, a destination's (or restore's) are reset. Stored fds nothing
+ *    claims are closed and removed. No journal, or one that does not decode: one log line,
+ *    every stored fd closed, the daemon starts empty.
+ * Outside systemd (no NOTIFY_SOCKET) nothing is stored and nothing written.
+ *
+ * Used by:  main.c (start, Manager.on_change).
+ * Uses:     sd_service (the fds), manager/group/device, core/state_journal.
+ * Threads:  loop-thread only.
+ * Errors:   logs what it recovers and what it gives up; never fails the daemon's start.
+ */
+
+#include "forward.h"
+#include "sd_service.h"
+
+typedef struct RestoreState RestoreState;
+
+/* Takes back what the previous daemon stored, from the fds @sd holds, into @m. Returns the
+ * tracker that keeps the store and the journal current (NULL on OOM: nothing is kept). */
+RestoreState *restore_state_start(Manager *m, SdService *sd);
+/* Call on every Manager.on_change: stores new devices' fds, removes detached ones', writes
+ * the journal. */
+void restore_state_changed(RestoreState *rs);
+/* NULL-safe; keeps the store as it is (a restart must find it). Returns NULL. */
+RestoreState *restore_state_free(RestoreState *rs);
