@@ -11,7 +11,7 @@
 #    (devices, groups, running migrations), WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1;
 #  - the connection limit (--max-connections) and accept() running out of fds: refused or
 #    paused with a log line, served again once clients leave;
-#  - the harness's fd store, which the daemon does not use yet (issue 15 item 1 will), with a
+#  - the harness's fd store (the daemon uses it: test_restart.sh), with a
 #    stand-in service: fds kept by name across the service's end and passed back after the
 #    sockets; duplicates, bad names and fds beyond FileDescriptorStoreMax dropped;
 #    FDSTOREREMOVE; only the main process heard.
