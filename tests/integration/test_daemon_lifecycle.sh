@@ -351,7 +351,9 @@ done
 assert_eq "50" "$ok_cycles" "50 attach/save/restore/bad restores/failed save/detach cycles succeed"
 settled() { (($(fd_count "$PID") <= FD0)); }
 wait_until "$STATE_WAIT" settled || true
-assert_eq "$FD0" "$(fd_count "$PID")" "the daemon has as many fds after 50 cycles as before"
+# At most as many: FD0 may still count the connection of the CLI call just before it, which
+# the daemon closes when it sees the hang-up (a leak per cycle would add 50).
+assert_le "$(fd_count "$PID")" "$FD0" "the daemon has no more fds after 50 cycles than before"
 expect_exit 0 jctl devices
 assert_eq "failsave warm" "$("$PY" -S -c 'import json,sys; print(" ".join(d["id"] for d in json.loads(sys.argv[1])))' "$OUT")" \
     "after the cycles only the two long-lived devices are attached"
