@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <ini.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -71,6 +72,18 @@ static const ConfKey conf_keys[] = {
         RPC_LISTENER_MAX_CONNECTIONS, STRINGIFY(RPC_LISTENER_DEFAULT_MAX_CONNECTIONS),
         "max-connections", 0, "N", max_connections,
         "API connections open at once; one more is closed at once and logged"),
+    KEY(CONF_OPERATOR_USERS, "api", "operator_users", CONF_TYPE_USERS, AUTHZ_MAX_IDS,
+        CONF_IDS_MAX - 1, "root", "operator-users", 0, "USERS", operator_users,
+        "users who may call everything: change devices, groups, jobs, files"),
+    KEY(CONF_OPERATOR_GROUPS, "api", "operator_groups", CONF_TYPE_GROUPS, AUTHZ_MAX_IDS,
+        CONF_IDS_MAX - 1, "", "operator-groups", 0, "GROUPS", operator_groups,
+        "groups whose members may call everything, as operator_users"),
+    KEY(CONF_READER_USERS, "api", "reader_users", CONF_TYPE_USERS, AUTHZ_MAX_IDS,
+        CONF_IDS_MAX - 1, "", "reader-users", 0, "USERS", reader_users,
+        "users who may only look: list, show, path, jobs, watch"),
+    KEY(CONF_READER_GROUPS, "api", "reader_groups", CONF_TYPE_GROUPS, AUTHZ_MAX_IDS,
+        CONF_IDS_MAX - 1, "vfio-migd", "reader-groups", 0, "GROUPS", reader_groups,
+        "groups whose members may only look, as reader_users"),
     KEY(CONF_PRECOPY, "migration", "precopy", CONF_TYPE_BOOL, 0, 0, "yes", "precopy", 0,
         "yes|no", precopy, "pre-copy while the VM runs when every device supports it"),
     KEY(CONF_MAX_PRECOPY_MS, "migration", "max_precopy_ms", CONF_TYPE_U32, 1, MAX_MS,
@@ -324,20 +337,31 @@ range_path(const ConfKey *k, char *buf, size_t size)
     (void) snprintf(buf, size, "an absolute path of at most %lld bytes", k->max);
 }
 
-/* A name as groupadd takes it, or a number; "" keeps the daemon's own group. */
+/* A user or group name as useradd and groupadd take it (letters, digits, '_', '.', '-', a
+ * final '$'; not starting with '-'), or a number: @len bytes of @text. */
+static bool
+name_is_valid(const char *text, size_t len)
+{
+    if (len == 0 || len > MAX_GROUP_NAME || text[0] == '-') {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!isalnum((unsigned char) text[i]) && !strchr("_.-", text[i]) &&
+            !(text[i] == '$' && i == len - 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* "" keeps the daemon's own group. */
 static int
 parse_group(const ConfKey *k, const char *text, void *field)
 {
     size_t len = strlen(text);
 
-    if (len > (size_t) k->max || text[0] == '-') {
+    if (len > (size_t) k->max || (len > 0 && !name_is_valid(text, len))) {
         return -EINVAL;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (!isalnum((unsigned char) text[i]) && !strchr("_.-", text[i]) &&
-            !(text[i] == '$' && i == len - 1)) {
-            return -EINVAL;
-        }
     }
     memcpy(field, text, len + 1);
     return 0;
@@ -382,6 +406,67 @@ range_dirs(const ConfKey *k, char *buf, size_t size)
                     "%lld bytes in all), or empty", k->min, k->max);
 }
 
+/* The items of a list of users or groups, separated by commas and blanks: "root, 1000 ops". */
+#define ID_SEPARATORS ", \t"
+
+/* Calls @fn on each item of @text (@len bytes each, not NUL-terminated); stops at the first
+ * negative return and returns it. Returns the number of items otherwise. */
+static int
+ids_foreach(const char *text, int (*fn)(const char *item, size_t len, void *userdata),
+            void *userdata)
+{
+    int n = 0;
+
+    for (const char *p = text + strspn(text, ID_SEPARATORS); *p;
+         p += strspn(p, ID_SEPARATORS), n++) {
+        size_t len = strcspn(p, ID_SEPARATORS);
+        int r = fn(p, len, userdata);
+
+        if (r < 0) {
+            return r;
+        }
+        p += len;
+    }
+    return n;
+}
+
+static int
+check_id(const char *item, size_t len, void *userdata _unused_)
+{
+    return name_is_valid(item, len) ? 0 : -EINVAL;
+}
+
+static int
+parse_ids(const ConfKey *k, const char *text, void *field)
+{
+    size_t len = strlen(text);
+    int n;
+
+    if (len > (size_t) k->max) {
+        return -EINVAL;
+    }
+    n = ids_foreach(text, check_id, NULL);
+    if (n < 0 || n > k->min) {
+        return -EINVAL;
+    }
+    memcpy(field, text, len + 1);
+    return 0;
+}
+
+static void
+range_users(const ConfKey *k, char *buf, size_t size)
+{
+    (void) snprintf(buf, size, "user names or numbers separated by commas or blanks (at most "
+                    "%lld), or empty", k->min);
+}
+
+static void
+range_groups(const ConfKey *k, char *buf, size_t size)
+{
+    (void) snprintf(buf, size, "group names or numbers separated by commas or blanks (at most "
+                    "%lld), or empty", k->min);
+}
+
 static const struct {
     int (*parse)(const ConfKey *k, const char *text, void *field);
     void (*format)(const ConfKey *k, const void *field, char *buf, size_t size);
@@ -396,6 +481,8 @@ static const struct {
     [CONF_TYPE_PATH] = {parse_path, format_string, range_path, CONF_STRING_MAX},
     [CONF_TYPE_GROUP] = {parse_group, format_string, range_group, CONF_STRING_MAX},
     [CONF_TYPE_DIRS] = {parse_dirs, format_string, range_dirs, CONF_DIRS_MAX},
+    [CONF_TYPE_USERS] = {parse_ids, format_string, range_users, CONF_IDS_MAX},
+    [CONF_TYPE_GROUPS] = {parse_ids, format_string, range_groups, CONF_IDS_MAX},
 };
 static_assert(ELEMENTSOF(conf_types) == _CONF_TYPE_MAX, "conf_types out of sync with ConfType");
 
@@ -450,6 +537,7 @@ conf_key_copy(Config *to, const Config *from, ConfKeyId id)
 
     memcpy((char *) to + k->offset, (const char *) from + k->offset, conf_types[k->type].size);
     to->line[id] = from->line[id];
+    to->given[id] = from->given[id];
 }
 
 bool
@@ -729,6 +817,7 @@ conf_ini_handler(void *user, const char *section, const char *name, const char *
         return 1;
     }
     p->config->line[id] = p->line;
+    p->config->given[id] = true;
     return 1;
 }
 
@@ -817,6 +906,7 @@ conf_set_option(Config *c, ConfKeyId id, const char *value, ConfErrors *errors)
         return -EINVAL;
     }
     c->line[id] = 0;
+    c->given[id] = true;
     return 0;
 }
 
@@ -961,34 +1051,141 @@ conf_load_file(Config *c, const char *path, bool required, ConfErrors *errors)
     return 1;
 }
 
-void
-conf_resolve(Config *c, ConfErrors *errors)
+/* What a key is called in a message: "[api] socket_group" when the file set it, else its
+ * option. */
+static const char *
+key_origin(const Config *c, ConfKeyId id, char *buf, size_t size)
 {
-    unsigned line = c->line[CONF_SOCKET_GROUP];
-    const char *name = c->socket_group, *who = line ? "[api] socket_group" : "--socket-group";
-    struct group gr, *found = NULL;
+    const ConfKey *k = &conf_keys[id];
+
+    if (c->line[id] || !c->given[id]) {
+        (void) snprintf(buf, size, "[%s] %s", k->section, k->name);
+    } else {
+        (void) snprintf(buf, size, "--%s", k->option);
+    }
+    return buf;
+}
+
+/* Looks @name up as a user (@users) or a group: 1 and its id, 0 when there is none, or a
+ * positive errno when NSS failed. A number is an id as chown(1) takes it: it need not have a
+ * name. */
+static int
+lookup_id(const char *name, bool users, unsigned *ret)
+{
     char buf[16384];
-    long long gid;
+    long long n;
+    int r;
+
+    if (strutil_parse_int_bounded(name, 0, (uid_t) -2, &n) == 0) {
+        *ret = (unsigned) n;
+        return 1;
+    }
+    if (users) {
+        struct passwd pw, *found = NULL;
+
+        r = getpwnam_r(name, &pw, buf, sizeof(buf), &found);
+        if (r == 0 && found) {
+            *ret = found->pw_uid;
+        }
+        return r ? r : !!found;
+    }
+    struct group gr, *found = NULL;
+
+    r = getgrnam_r(name, &gr, buf, sizeof(buf), &found);
+    if (r == 0 && found) {
+        *ret = found->gr_gid;
+    }
+    return r ? r : !!found;
+}
+
+typedef struct ResolveIds {
+    Config *config;
+    ConfKeyId id;
+    AuthzIds *into;
+    ConfErrors *errors; /* the file's or the command line's, as the key came from */
+} ResolveIds;
+
+static int
+resolve_one_id(const char *item, size_t len, void *userdata)
+{
+    ResolveIds *ri = userdata;
+    Config *c = ri->config;
+    bool users = conf_keys[ri->id].type == CONF_TYPE_USERS;
+    char name[MAX_GROUP_NAME + 1], who[64];
+    unsigned id = 0;
+    int r;
+
+    (void) snprintf(name, sizeof(name), "%.*s", (int) len, item);
+    r = lookup_id(name, users, &id);
+    if (r == 1) {
+        (void) authz_ids_add(ri->into, id); /* parse_ids bounded the items */
+    } else if (r == 0 && strcmp((const char *) c + conf_keys[ri->id].offset,
+                                conf_keys[ri->id].default_text) == 0) {
+        /* The default names a group this host need not have: it grants nothing, whether the
+         * file writes it out (the shipped file uncommented, --dump-config's output) or not. */
+        size_t n = strlen(c->authz_unresolved);
+        (void) snprintf(c->authz_unresolved + n, sizeof(c->authz_unresolved) - n, "%s%s",
+                        n ? ", " : "", name);
+    } else if (r == 0) {
+        conf_error(ri->errors, c->line[ri->id], "%s names no %s of this host: '%s' (create it "
+                   "with '%s --system %s', or name another)",
+                   key_origin(c, ri->id, who, sizeof(who)), users ? "user" : "group", name,
+                   users ? "useradd" : "groupadd", name);
+    } else {
+        conf_error(ri->errors, c->line[ri->id], "%s: cannot look %s '%s' up: %s",
+                   key_origin(c, ri->id, who, sizeof(who)), users ? "user" : "group", name,
+                   strerror(r));
+    }
+    return 0;
+}
+
+static void
+resolve_socket_group(Config *c, ConfErrors *file_errors, ConfErrors *cli_errors)
+{
+    ConfErrors *errors = c->line[CONF_SOCKET_GROUP] ? file_errors : cli_errors;
+    const char *name = c->socket_group;
+    unsigned gid = 0;
+    char who[64];
     int r;
 
     c->socket_gid = (gid_t) -1;
     if (!*name) {
         return;
     }
-    /* A number is a gid as chown(1) takes it: it need not have a name. */
-    if (strutil_parse_int_bounded(name, 0, (gid_t) -2, &gid) == 0) {
+    r = lookup_id(name, /* users= */ false, &gid);
+    if (r == 1) {
         c->socket_gid = (gid_t) gid;
-        return;
-    }
-    r = getgrnam_r(name, &gr, buf, sizeof(buf), &found);
-    if (r == 0 && found) {
-        c->socket_gid = found->gr_gid;
-        return;
-    }
-    if (r != 0) {
-        conf_error(errors, line, "%s: cannot look group '%s' up: %s", who, name, strerror(r));
+    } else if (r != 0) {
+        conf_error(errors, c->line[CONF_SOCKET_GROUP], "%s: cannot look group '%s' up: %s",
+                   key_origin(c, CONF_SOCKET_GROUP, who, sizeof(who)), name, strerror(r));
     } else {
-        conf_error(errors, line, "%s names no group of this host: '%s' (create it with "
-                   "'groupadd --system %s', or name another)", who, name, name);
+        conf_error(errors, c->line[CONF_SOCKET_GROUP], "%s names no group of this host: '%s' "
+                   "(create it with 'groupadd --system %s', or name another)",
+                   key_origin(c, CONF_SOCKET_GROUP, who, sizeof(who)), name, name);
+    }
+}
+
+void
+conf_resolve(Config *c, ConfErrors *file_errors, ConfErrors *cli_errors)
+{
+    const struct {
+        ConfKeyId id;
+        AuthzIds *into;
+    } roles[] = {
+        {CONF_OPERATOR_USERS, &c->authz.operator_users},
+        {CONF_OPERATOR_GROUPS, &c->authz.operator_groups},
+        {CONF_READER_USERS, &c->authz.reader_users},
+        {CONF_READER_GROUPS, &c->authz.reader_groups},
+    };
+
+    resolve_socket_group(c, file_errors, cli_errors);
+    c->authz = (AuthzPolicy){.self = geteuid()};
+    c->authz_unresolved[0] = '\0';
+    for (size_t i = 0; i < ELEMENTSOF(roles); i++) {
+        ResolveIds ri = {.config = c, .id = roles[i].id, .into = roles[i].into,
+                         .errors = c->line[roles[i].id] ? file_errors : cli_errors};
+        const char *text = (const char *) c + conf_keys[roles[i].id].offset;
+
+        (void) ids_foreach(text, resolve_one_id, &ri);
     }
 }

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "core/authz.h"
 #include "util/macro.h"
 
 /* Every key. The order is the order of --help, --dump-config and the default file. */
@@ -42,6 +43,10 @@ typedef enum ConfKeyId {
     CONF_SOCKET_MODE,
     CONF_SOCKET_GROUP,
     CONF_MAX_CONNECTIONS,
+    CONF_OPERATOR_USERS,
+    CONF_OPERATOR_GROUPS,
+    CONF_READER_USERS,
+    CONF_READER_GROUPS,
     CONF_PRECOPY,
     CONF_MAX_PRECOPY_MS,
     CONF_DOWNTIME_TARGET_MS,
@@ -62,6 +67,8 @@ typedef enum ConfType {
     CONF_TYPE_PATH,      /* absolute, at most max bytes, no control characters */
     CONF_TYPE_GROUP,     /* a group name or number; empty: the daemon's own group */
     CONF_TYPE_DIRS,      /* absolute paths separated by ':', or empty */
+    CONF_TYPE_USERS,     /* user names or numbers separated by ',' or blanks, or empty */
+    CONF_TYPE_GROUPS,    /* group names or numbers separated by ',' or blanks, or empty */
     _CONF_TYPE_MAX,
 } ConfType;
 
@@ -69,6 +76,10 @@ typedef enum ConfType {
 #define CONF_STRING_MAX 128
 /* A list of directories: on the command line; a file's line is shorter (about 200). */
 #define CONF_DIRS_MAX 1024
+/* A list of users or groups: AUTHZ_MAX_IDS names of at most 32 bytes and their separators. */
+#define CONF_IDS_MAX 1100
+/* Any key's value as text (conf_key_format), with its NUL. */
+#define CONF_VALUE_MAX (CONF_IDS_MAX + 8)
 /* A configuration file is a few dozen lines; anything near this is not one. */
 #define CONF_MAX_FILE_SIZE (64 * 1024)
 /* --check-config lists this many problems, then says how many more there were. */
@@ -83,6 +94,10 @@ typedef struct Config {
     uint32_t socket_mode;
     char socket_group[CONF_STRING_MAX];   /* "": the daemon's own group */
     uint32_t max_connections;             /* API connections open at once */
+    char operator_users[CONF_IDS_MAX];    /* who may call every method (names or numbers) */
+    char operator_groups[CONF_IDS_MAX];
+    char reader_users[CONF_IDS_MAX];      /* who may call the methods that only look */
+    char reader_groups[CONF_IDS_MAX];
     /* [migration]: what StartMigration uses for the options a request leaves at 0 */
     bool precopy;
     uint32_t max_precopy_ms;
@@ -95,7 +110,11 @@ typedef struct Config {
 
     /* Not keys: filled in by the functions below. */
     unsigned line[_CONF_KEY_MAX];         /* the file's line that set each key, 0: not the file */
+    bool given[_CONF_KEY_MAX];            /* set by the file or an option, not the default */
     gid_t socket_gid;                     /* socket_group resolved; (gid_t) -1: keep our own */
+    AuthzPolicy authz;                    /* the four role keys resolved, and our own uid */
+    char authz_unresolved[CONF_IDS_MAX];  /* names of a role key at its default that do not
+                                           * exist on this host (they grant nothing) */
 } Config;
 
 typedef struct ConfKey {
@@ -103,8 +122,8 @@ typedef struct ConfKey {
     const char *name;
     ConfType type;
     long long min, max;       /* numbers: the range; MODE: required and allowed bits; PATH and
-                               * GROUP: max is the longest value in bytes; DIRS: min is the
-                               * most directories, max the longest value in bytes */
+                               * GROUP: max is the longest value in bytes; DIRS, USERS and
+                               * GROUPS: min is the most items, max the longest value in bytes */
     const char *default_text; /* parsed like a value from the file, so it obeys the range */
     const char *option;       /* the long command-line option overriding it, without "--" */
     char short_option;        /* 0: none */
@@ -169,6 +188,10 @@ size_t conf_errors_print(ConfErrors *errors, FILE *f);
  * was there, -errno when it could not be read (also in @errors). */
 int conf_load_file(Config *c, const char *path, bool required, ConfErrors *errors);
 
-/* Resolves socket_group (a name through NSS, or a number) into socket_gid. A group that does
- * not exist is a problem in @errors, on the line that named it. */
-void conf_resolve(Config *c, ConfErrors *errors);
+/* Resolves socket_group (a name through NSS, or a number) into socket_gid, and the four role
+ * keys into authz (names through NSS, numbers as they are; authz.self is our own uid). A user
+ * or group that does not exist is a problem in @errors, on the line that named it; except in
+ * a key whose value is its default, where it grants nothing and is listed in
+ * authz_unresolved (the packaged default names a vfio-migd group a host may not have). A
+ * problem goes to @file_errors when the file set the key, else to @cli_errors. */
+void conf_resolve(Config *c, ConfErrors *file_errors, ConfErrors *cli_errors);

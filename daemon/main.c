@@ -200,7 +200,7 @@ load_config(const Options *o, Config *c, bool reload)
             (void) conf_set_option(c, id, o->overrides[id], &cli_errors);
         }
     }
-    conf_resolve(c, c->line[CONF_SOCKET_GROUP] ? &file_errors : &cli_errors);
+    conf_resolve(c, &file_errors, &cli_errors);
     n = conf_errors_print(&file_errors, stderr) + conf_errors_print(&cli_errors, stderr);
     if (n == 0) {
         return 0;
@@ -303,7 +303,7 @@ daemon_allow_dirs(Manager *m, const Config *c)
 static size_t
 changed_keys(const Config *a, const Config *b, bool takes_restart, char *list, size_t size)
 {
-    char x[CONF_STRING_MAX + 8], y[CONF_STRING_MAX + 8];
+    char x[CONF_VALUE_MAX], y[CONF_VALUE_MAX];
     size_t n = 0, len;
 
     list[0] = '\0';
@@ -364,6 +364,21 @@ on_sighup(uv_signal_t *h, int signum _unused_)
     daemon_reload(dm);
 }
 
+/* Who may call what, once at start: a default group this host lacks is said here, not on
+ * every refusal. */
+static void
+log_roles(const Config *c)
+{
+    log_info("API roles: operators are users '%s' and groups '%s'; readers are users '%s' and "
+             "groups '%s'; the daemon's own uid %u is an operator too.", c->operator_users,
+             c->operator_groups, c->reader_users, c->reader_groups, (unsigned) c->authz.self);
+    if (c->authz_unresolved[0]) {
+        log_notice("The default group(s) %s of the API roles do not exist on this host and "
+                   "grant nothing (create them with 'groupadd --system', or set [api] "
+                   "reader_groups and operator_groups).", c->authz_unresolved);
+    }
+}
+
 static int
 daemon_start(Daemon *dm)
 {
@@ -384,6 +399,10 @@ daemon_start(Daemon *dm)
         return log_error_errno(r, "Cannot create the device manager: %m");
     }
     dm->ctx.manager->migration_defaults = migration_defaults_from(c);
+    /* Into dm->config, which a reload replaces whole: roles change on SIGHUP. */
+    dm->ctx.authz = &dm->config.authz;
+    dm->ctx.config_path = dm->options->config_path ? dm->options->config_path : DEFAULT_CONFIG;
+    log_roles(c);
     r = daemon_allow_dirs(dm->ctx.manager, c);
     if (r < 0) {
         return r;

@@ -533,12 +533,14 @@ rpc_call_stream_end(RpcCall *call, int r, const char *message)
 }
 
 /* The one path every call takes to its handler: known method, admitted (the daemon's rules
- * for every method, e.g. no mutating call while it shuts down), request decoded. */
+ * for every method: the caller's role, no mutating call while it shuts down), request
+ * decoded. */
 static void
 call_dispatch(RpcCall *c)
 {
     RpcServer *s = c->server;
     const RpcMethod *m = call_method(c);
+    struct ucred cred;
     char why[512] = "";
     int r;
 
@@ -547,7 +549,8 @@ call_dispatch(RpcCall *c)
         rpc_call_fail(c, -ENOSYS, "unknown method '%s'", path);
         return;
     }
-    r = s->admit ? s->admit(m, s->userdata, why, sizeof(why)) : 0;
+    r = rpc_call_peer_cred(c, &cred);
+    r = s->admit ? s->admit(m, r >= 0 ? &cred : NULL, s->userdata, why, sizeof(why)) : 0;
     if (r < 0) {
         rpc_call_fail(c, r, "%s", why);
         return;

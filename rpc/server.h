@@ -47,13 +47,16 @@ typedef void (*rpc_handler)(RpcCall *call, const ProtobufCMessage *request, void
 /* What a method is, beyond its types: the rules every call to it is held to. */
 typedef enum RpcMethodFlags {
     RPC_READ_ONLY = 0,
-    /* The call changes a device, a group, a migration or a file. Refused while the daemon
-     * shuts down (rpc/dispatch.c); the role a caller needs (operator vs read-only) will be
-     * decided by this flag too. */
+    /* The call changes a device, a group, a migration or a file: only an operator may make it
+     * (without this flag, a reader may), and never while the daemon shuts down
+     * (rpc/dispatch.c). */
     RPC_MUTATING = 1u << 0,
     /* Server streaming: the handler answers with rpc_call_stream_*(), each message of the
      * method's response type, never with rpc_call_reply(). */
     RPC_STREAMING = 1u << 1,
+    /* Anyone who can open the socket may call it, with no role: health and version, which a
+     * probe must reach. Never together with RPC_MUTATING. */
+    RPC_OPEN = 1u << 2,
 } RpcMethodFlags;
 
 typedef struct RpcMethod {
@@ -64,10 +67,11 @@ typedef struct RpcMethod {
     unsigned flags;                             /* RpcMethodFlags */
 } RpcMethod;
 
-/* Decides, before its request is decoded, whether a call to @m may run. Returns 0, or a
- * negative errno with a sentence in @why: the call is answered with both and its handler
- * never runs. */
-typedef int (*rpc_admit_fn)(const RpcMethod *m, void *userdata, char *why, size_t why_size);
+/* Decides, before its request is decoded, whether a call to @m by @caller (its connection's
+ * SO_PEERCRED; NULL when unknown) may run. Returns 0, or a negative errno with a sentence in
+ * @why: the call is answered with both and its handler never runs. */
+typedef int (*rpc_admit_fn)(const RpcMethod *m, const struct ucred *caller, void *userdata,
+                            char *why, size_t why_size);
 
 typedef struct RpcServerConfig {
     const char *socket_path;   /* the socket to make, unless listen_fd is set */
@@ -104,7 +108,7 @@ RpcServer *rpc_server_free(RpcServer *s);
 /* The credentials (pid, uid, gid) of the process that opened @call's connection, taken by
  * SO_PEERCRED when it was accepted: per connection, not per call; uid and gid are reliable,
  * a pid may have been reused since. -ENOENT if unknown (never for a call on a connection of
- * this server). For authorizing calls (issue 11). */
+ * this server). The admission rule (rpc_admit_fn) gets it for every call. */
 int rpc_call_peer_cred(RpcCall *call, struct ucred *ret);
 
 /* Answers OK with @response (packed at once; it may be freed when this returns). */

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "core/authz.h"
 #include "core/fsm.h"
 #include "forward.h"
 #include "server.h"
@@ -23,6 +24,9 @@
 typedef struct RpcContext {
     Manager *manager;
     RpcServer *server;
+    const AuthzPolicy *authz; /* who may call what (rpc/dispatch.c); NULL: nobody but open
+                               * methods */
+    const char *config_path;  /* named in refusals: where to grant a role */
 } RpcContext;
 
 /* One row of a method table: "/@service/@name", the request and response message

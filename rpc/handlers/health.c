@@ -36,6 +36,6 @@ handle_check(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 
 const RpcMethod health_methods[] = {
     METHOD(HEALTH, Check, HEALTH_V1(health_check_request), HEALTH_V1(health_check_response),
-           handle_check, RPC_READ_ONLY),
+           handle_check, RPC_READ_ONLY | RPC_OPEN),
 };
 const size_t health_methods_count = ELEMENTSOF(health_methods);

@@ -31,6 +31,6 @@ handle_get_version(RpcCall *call, const ProtobufCMessage *req, void *userdata)
 
 const RpcMethod system_methods[] = {
     METHOD(SYSTEM, GetVersion, V1(get_version_request), V1(get_version_response),
-           handle_get_version, RPC_READ_ONLY),
+           handle_get_version, RPC_READ_ONLY | RPC_OPEN),
 };
 const size_t system_methods_count = ELEMENTSOF(system_methods);

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +101,14 @@ Test(conf, defaults_are_the_documented_ones)
     cr_assert_eq(cfg.bandwidth_limit, 0);
     cr_assert_eq(cfg.stopcopy_bandwidth_limit, 0);
     cr_assert_eq(cfg.migration_timeout_ms, 30000);
+    /* Root operates, a vfio-migd group looks (docs/security.md). */
+    cr_assert_str_eq(cfg.operator_users, "root");
+    cr_assert_str_eq(cfg.operator_groups, "");
+    cr_assert_str_eq(cfg.reader_users, "");
+    cr_assert_str_eq(cfg.reader_groups, "vfio-migd");
     for (int i = 0; i < _CONF_KEY_MAX; i++) {
         cr_assert_eq(cfg.line[i], 0);
+        cr_assert(!cfg.given[i]);
     }
     /* A daemon without a file migrates exactly as one built before the file existed. */
     migration_options_defaults(&m);
@@ -182,10 +189,14 @@ value_of(const Config *c, ConfKeyId id)
 static const char *
 text_of(const Config *c, ConfKeyId id)
 {
-    return id == CONF_SOCKET         ? c->socket
-           : id == CONF_SOCKET_GROUP ? c->socket_group
-           : id == CONF_ALLOWED_DIRS ? c->allowed_dirs
-                                     : NULL;
+    return id == CONF_SOCKET            ? c->socket
+           : id == CONF_SOCKET_GROUP    ? c->socket_group
+           : id == CONF_ALLOWED_DIRS    ? c->allowed_dirs
+           : id == CONF_OPERATOR_USERS  ? c->operator_users
+           : id == CONF_OPERATOR_GROUPS ? c->operator_groups
+           : id == CONF_READER_USERS    ? c->reader_users
+           : id == CONF_READER_GROUPS   ? c->reader_groups
+                                        : NULL;
 }
 
 #define DAY_MS 86400000ULL
@@ -298,6 +309,26 @@ static const ValueCase value_cases[] = {
     {CONF_ALLOWED_DIRS,
      "/1:/2:/3:/4:/5:/6:/7:/8:/9:/10:/11:/12:/13:/14:/15:/16:/17:/18:/19:/20:/21:/22:/23:/24:"
      "/25:/26:/27:/28:/29:/30:/31:/32", false, 0, NULL}, /* 32: one too many */
+    {CONF_OPERATOR_USERS, "", true, 0, ""},
+    {CONF_OPERATOR_USERS, "root", true, 0, "root"},
+    {CONF_OPERATOR_USERS, "root, 1000 alice,bob", true, 0, "root, 1000 alice,bob"},
+    {CONF_OPERATOR_USERS, ",root,,", true, 0, ",root,,"},
+    {CONF_OPERATOR_USERS, "svc$", true, 0, "svc$"},
+    {CONF_OPERATOR_USERS, "root;alice", false, 0, NULL},
+    {CONF_OPERATOR_USERS, "-root", false, 0, NULL},
+    {CONF_OPERATOR_USERS, "a:b", false, 0, NULL},
+    {CONF_OPERATOR_USERS, "abcdefghijklmnopqrstuvwxyz0123456", false, 0, NULL}, /* 33 */
+    {CONF_OPERATOR_GROUPS, "wheel adm", true, 0, "wheel adm"},
+    {CONF_OPERATOR_GROUPS, "a\x01", false, 0, NULL},
+    {CONF_READER_USERS, "65534", true, 0, "65534"},
+    {CONF_READER_GROUPS, "vfio-migd", true, 0, "vfio-migd"},
+    {CONF_READER_GROUPS,
+     "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32",
+     true, 0,
+     "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32"},
+    {CONF_READER_GROUPS,
+     "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33",
+     false, 0, NULL}, /* 33: one too many */
 };
 
 static void
@@ -383,6 +414,10 @@ Test(conf, refusals_give_the_range_and_the_value)
         {"[migration]\nprecopy = maybe\n", "yes or no"},
         {"[migration]\nbandwidth_limit = 2T\n", "from 0 to 1024G"},
         {"[migration]\ntimeout_ms = 0\n", "from 1 to 86400000, not '0'"},
+        {"[api]\nreader_users = a;b\n",
+         "user names or numbers separated by commas or blanks (at most 32), or empty, not 'a;b'"},
+        {"[api]\noperator_groups = -g\n",
+         "group names or numbers separated by commas or blanks (at most 32), or empty, not '-g'"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -738,30 +773,94 @@ Test(conf, resolve_the_socket_group)
 
     cr_assert_not_null(root);
     parse_text("[api]\nsocket_group = \n");
-    conf_resolve(&cfg, &errors);
+    conf_resolve(&cfg, &errors, &errors);
     assert_no_errors();
     cr_assert_eq(cfg.socket_gid, (gid_t) -1, "empty: keep the daemon's own group");
 
     parse_text("[api]\nsocket_group = 4242\n");
-    conf_resolve(&cfg, &errors);
+    conf_resolve(&cfg, &errors, &errors);
     assert_no_errors();
     cr_assert_eq(cfg.socket_gid, 4242);
 
     char text[128];
     (void) snprintf(text, sizeof(text), "[api]\nsocket_group = %s\n", root->gr_name);
     parse_text(text);
-    conf_resolve(&cfg, &errors);
+    conf_resolve(&cfg, &errors, &errors);
     assert_no_errors();
     cr_assert_eq(cfg.socket_gid, 0);
 
     parse_text("\n[api]\nsocket_group = no-such-group-vfio\n");
-    conf_resolve(&cfg, &errors);
+    conf_resolve(&cfg, &errors, &errors);
     assert_error(3, "[api] socket_group names no group of this host: 'no-such-group-vfio'");
     cr_assert_eq(cfg.socket_gid, (gid_t) -1);
 
     errors = (ConfErrors){0};
     conf_defaults(&cfg);
     cr_assert_eq(conf_set_option(&cfg, CONF_SOCKET_GROUP, "no-such-group-vfio", &errors), 0);
-    conf_resolve(&cfg, &errors);
+    conf_resolve(&cfg, &errors, &errors);
     assert_error(0, "--socket-group names no group");
+}
+
+Test(conf, resolve_the_roles)
+{
+    struct passwd *root = getpwuid(0);
+    struct group *g0 = getgrgid(0);
+    char text[256];
+
+    cr_assert_not_null(root);
+    cr_assert_not_null(g0);
+    /* Defaults: root operates; a vfio-migd group this host may lack grants nothing. */
+    parse_text("");
+    conf_resolve(&cfg, &errors, &errors);
+    assert_no_errors();
+    cr_assert_eq(cfg.authz.self, geteuid());
+    cr_assert_eq(cfg.authz.operator_users.n, 1);
+    cr_assert_eq(cfg.authz.operator_users.ids[0], 0);
+    cr_assert_eq(cfg.authz.operator_groups.n + cfg.authz.reader_users.n, 0);
+    if (getgrnam("vfio-migd")) {
+        cr_assert_eq(cfg.authz.reader_groups.n, 1);
+        cr_assert_str_eq(cfg.authz_unresolved, "");
+    } else {
+        cr_assert_eq(cfg.authz.reader_groups.n, 0);
+        cr_assert_str_eq(cfg.authz_unresolved, "vfio-migd");
+    }
+
+    /* Names and numbers, duplicates once. */
+    (void) snprintf(text, sizeof(text), "[api]\noperator_users = %s, 1000 1000\n"
+                    "operator_groups = %s 77\nreader_users = 65534\nreader_groups = 5,6\n",
+                    root->pw_name, g0->gr_name);
+    parse_text(text);
+    conf_resolve(&cfg, &errors, &errors);
+    assert_no_errors();
+    cr_assert_eq(cfg.authz.operator_users.n, 2);
+    cr_assert_eq(cfg.authz.operator_users.ids[0], 0);
+    cr_assert_eq(cfg.authz.operator_users.ids[1], 1000);
+    cr_assert_eq(cfg.authz.operator_groups.n, 2);
+    cr_assert_eq(cfg.authz.operator_groups.ids[1], 77);
+    cr_assert_eq(cfg.authz.reader_users.ids[0], 65534);
+    cr_assert_eq(cfg.authz.reader_groups.n, 2);
+    cr_assert_str_eq(cfg.authz_unresolved, "");
+
+    /* A name that does not resolve is a problem on its line, user or group... */
+    parse_text("[api]\n\noperator_users = root no-such-user-vfio\n"
+               "reader_groups = vfio-migd-no-such-group\n");
+    conf_resolve(&cfg, &errors, &errors);
+    assert_error(3, "[api] operator_users names no user of this host: 'no-such-user-vfio' "
+                    "(create it with 'useradd --system no-such-user-vfio', or name another)");
+    assert_error(4, "[api] reader_groups names no group of this host: "
+                    "'vfio-migd-no-such-group' (create it with 'groupadd --system");
+    cr_assert_eq(errors.n, 2);
+
+    /* ... except the default's value written out (the shipped file, uncommented). */
+    parse_text("[api]\nreader_groups = vfio-migd\n");
+    conf_resolve(&cfg, &errors, &errors);
+    assert_no_errors();
+    cr_assert_eq(cfg.authz.reader_groups.n, getgrnam("vfio-migd") ? 1u : 0u);
+
+    /* From the command line: named by its option. */
+    errors = (ConfErrors){0};
+    conf_defaults(&cfg);
+    cr_assert_eq(conf_set_option(&cfg, CONF_READER_GROUPS, "no-such-group-vfio", &errors), 0);
+    conf_resolve(&cfg, &errors, &errors);
+    assert_error(0, "--reader-groups names no group of this host: 'no-such-group-vfio'");
 }

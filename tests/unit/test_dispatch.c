@@ -42,6 +42,11 @@ static const char *const read_only[] = {
     "/vfio_migd.v1.SystemService/GetVersion",
     "/grpc.health.v1.Health/Check",
 };
+/* Every method anyone who can connect may call: a probe needs no role. */
+static const char *const open_methods[] = {
+    "/vfio_migd.v1.SystemService/GetVersion",
+    "/grpc.health.v1.Health/Check",
+};
 static const char *const streaming[] = {
     "/vfio_migd.v1.MigrationService/WatchEvents",
 };
@@ -85,8 +90,10 @@ Test(table, every_row_is_complete_and_unique)
         cr_expect(t[i].path[0] == '/' && slash && slash[1], "%s: not /<service>/<method>",
                   t[i].path);
         cr_expect(t[i].request && t[i].response && t[i].handler, "%s: incomplete", t[i].path);
-        cr_expect_eq(t[i].flags & ~(unsigned) (RPC_MUTATING | RPC_STREAMING), 0u,
+        cr_expect_eq(t[i].flags & ~(unsigned) (RPC_MUTATING | RPC_STREAMING | RPC_OPEN), 0u,
                      "%s: unknown flags", t[i].path);
+        cr_expect_neq(t[i].flags & (RPC_MUTATING | RPC_OPEN), RPC_MUTATING | RPC_OPEN,
+                      "%s: a change open to anyone", t[i].path);
         for (size_t k = 0; k < i; k++) {
             cr_expect_str_neq(t[k].path, t[i].path, "listed twice");
         }
@@ -107,6 +114,9 @@ Test(table, the_flags_say_what_each_method_does)
                      t[i].flags & RPC_MUTATING ? "RPC_MUTATING" : "read-only",
                      ro ? "read-only" : "RPC_MUTATING (it is not in read_only[])");
         cr_expect_eq(!!(t[i].flags & RPC_STREAMING), st, "%s: RPC_STREAMING", t[i].path);
+        cr_expect_eq(!!(t[i].flags & RPC_OPEN),
+                     listed(open_methods, ELEMENTSOF(open_methods), t[i].path), "%s: RPC_OPEN",
+                     t[i].path);
     }
     /* And the lists name nothing the table lacks. */
     for (size_t k = 0; k < ELEMENTSOF(read_only); k++) {
@@ -134,27 +144,99 @@ Test(table, the_services_health_knows)
 
 TestSuite(admit, .timeout = 120);
 
+/* The daemon's own credentials: an operator whatever the lists say. */
+static struct ucred
+own_cred(void)
+{
+    return (struct ucred){.pid = getpid(), .uid = geteuid(), .gid = getegid()};
+}
+
 Test(admit, mutating_calls_are_refused_while_the_daemon_shuts_down)
 {
     uv_loop_t loop;
     Manager *m = NULL;
+    AuthzPolicy policy = {.self = geteuid()};
+    struct ucred me = own_cred();
     RpcContext ctx;
     size_t n;
     const RpcMethod *t = table(&n);
 
     cr_assert_eq(uv_loop_init(&loop), 0);
     cr_assert_eq(manager_new(&loop, &m), 0);
-    ctx = (RpcContext){.manager = m};
+    ctx = (RpcContext){.manager = m, .authz = &policy};
     for (int stopping = 0; stopping <= 1; stopping++) {
         m->shutting_down = stopping;
         for (size_t i = 0; i < n; i++) {
             char why[512] = "";
             int want = stopping && (t[i].flags & RPC_MUTATING) ? -ESHUTDOWN : 0;
 
-            cr_expect_eq(rpc_dispatch_admit(&t[i], &ctx, why, sizeof(why)), want, "%s%s",
+            cr_expect_eq(rpc_dispatch_admit(&t[i], &me, &ctx, why, sizeof(why)), want, "%s%s",
                          t[i].path, stopping ? " while shutting down" : "");
             cr_expect_eq(want == 0, why[0] == '\0', "%s: a refusal says why, else nothing",
                          t[i].path);
+        }
+    }
+    manager_free(m);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* A uid and gid no test host gives a name (so no NSS groups either). */
+#define STRANGER_ID 3999999
+
+Test(admit, each_method_needs_the_role_its_flags_say)
+{
+    uv_loop_t loop;
+    Manager *m = NULL;
+    AuthzPolicy policy = {.self = geteuid()};
+    struct ucred stranger = {.pid = 1, .uid = STRANGER_ID, .gid = STRANGER_ID};
+    RpcContext ctx;
+    size_t n;
+    const RpcMethod *t = table(&n);
+
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    cr_assert_eq(manager_new(&loop, &m), 0);
+    ctx = (RpcContext){.manager = m, .authz = &policy, .config_path = "/etc/x.conf"};
+    /* 0: no grant; 1: reader by its uid; 2: reader by its primary group; 3: operator by its
+     * primary group; 4: operator by its uid; 5: unknown credentials; 6: no policy at all. */
+    for (int grant = 0; grant <= 6; grant++) {
+        policy = (AuthzPolicy){.self = geteuid()};
+        AuthzRole holds = grant == 0 || grant >= 5 ? AUTHZ_ROLE_NONE
+                          : grant <= 2             ? AUTHZ_ROLE_READER
+                                                   : AUTHZ_ROLE_OPERATOR;
+        (void) authz_ids_add(grant == 1 ? &policy.reader_users
+                             : grant == 2 ? &policy.reader_groups
+                             : grant == 3 ? &policy.operator_groups
+                                          : &policy.operator_users,
+                             grant == 0 || grant >= 5 ? 1 : STRANGER_ID);
+        ctx.authz = grant == 6 ? NULL : &policy;
+        for (size_t i = 0; i < n; i++) {
+            AuthzRole need = rpc_dispatch_role_needed(&t[i]);
+            bool ok = holds >= need;
+            char why[512] = "";
+            int r = rpc_dispatch_admit(&t[i], grant == 5 ? NULL : &stranger, &ctx, why,
+                                       sizeof(why));
+
+            cr_expect_eq(need, t[i].flags & RPC_OPEN       ? AUTHZ_ROLE_NONE
+                               : t[i].flags & RPC_MUTATING ? AUTHZ_ROLE_OPERATOR
+                                                           : AUTHZ_ROLE_READER, "%s", t[i].path);
+            cr_expect_eq(r, ok ? 0 : -EACCES, "%s, grant %d: %s", t[i].path, grant, why);
+            if (ok) {
+                cr_expect_str_eq(why, "");
+                continue;
+            }
+            /* The sentence: who, what, which role, how to grant it. */
+            cr_expect(strstr(why, strrchr(t[i].path, '/') + 1), "%s: %s", t[i].path, why);
+            if (grant == 5) {
+                cr_expect(strstr(why, "credentials are unknown"), "%s", why);
+                continue;
+            }
+            cr_expect(strstr(why, "uid 3999999 may not call "), "%s", why);
+            cr_expect(strstr(why, need == AUTHZ_ROLE_OPERATOR
+                                      ? "needs the operator role; grant it with [api] "
+                                        "operator_users or operator_groups in /etc/x.conf"
+                                      : "needs the reader role (or the operator role); grant it "
+                                        "with [api] reader_users or reader_groups in /etc/x.conf"),
+                      "%s", why);
         }
     }
     manager_free(m);
@@ -165,6 +247,7 @@ Test(admit, mutating_calls_are_refused_while_the_daemon_shuts_down)
 
 static uv_loop_t loop;
 static RpcContext ctx;
+static AuthzPolicy test_policy;
 static uv_async_t stop_async;
 static uv_thread_t loop_thread;
 static char dir[64], sock[128];
@@ -199,6 +282,7 @@ start(bool shutting_down)
     char err[512] = "";
 
     log_set_max_level(LOG_ERR);
+    test_policy = (AuthzPolicy){.self = geteuid()};
     rpc_client_global_init();
     cr_assert_eq(uv_loop_init(&loop), 0);
     cr_assert_eq(manager_new(&loop, &ctx.manager), 0);
@@ -206,6 +290,7 @@ start(bool shutting_down)
     cr_assert(mkdtemp(dir));
     (void) snprintf(sock, sizeof(sock), "%s/api.sock", dir);
     cfg.methods = rpc_dispatch_table(&cfg.n_methods);
+    ctx.authz = &test_policy; /* this process is the daemon's own uid: an operator */
     cr_assert_eq(rpc_server_new(&loop, &cfg, &ctx.server, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(uv_async_init(&loop, &stop_async, on_stop), 0);
     ctx.manager->shutting_down = shutting_down;
@@ -312,8 +397,10 @@ Test(stopping, every_mutating_method_is_refused_alike_and_no_read_only_one)
     const RpcMethod *t = table(&n);
 
     /* The refusal, as the rule words it: the same for every mutating method. */
-    cr_assert_eq(rpc_dispatch_admit(method("/vfio_migd.v1.DeviceService/AttachDevice"), &ctx, why,
-                                    sizeof(why)), -ESHUTDOWN);
+    struct ucred me = own_cred();
+
+    cr_assert_eq(rpc_dispatch_admit(method("/vfio_migd.v1.DeviceService/AttachDevice"), &me, &ctx,
+                                    why, sizeof(why)), -ESHUTDOWN);
     for (size_t i = 0; i < n; i++) {
         Outcome o;
 
