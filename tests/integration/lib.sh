@@ -38,6 +38,7 @@
 #   release NAME      lets the arcs held for NAME go on (creates $T/NAME.release)
 #   wait_state WHAT CMD...  one check: CMD succeeds within STATE_WAIT seconds (polled)
 #   sig_caught PID SIG  PID has a handler for SIG (it installed it: /proc/PID/status SigCgt)
+#   log_mark, log_since MARK TEXT  a line with TEXT in $T/daemon.log after the mark
 #
 # No test depends on the machine's speed: a test waits for a state (wait_until, wait_state,
 # wait_job) or an event (a line in a log, a file), never for a time, and no check compares a
@@ -487,6 +488,11 @@ wait_until() {
         sleep 0.05
     done
 }
+
+# log_mark: the lines of the daemon's log so far; log_since MARK TEXT: a line written after the
+# mark has TEXT (every daemon of a test appends to the same log)
+log_mark() { wc -l <"$T/daemon.log"; }
+log_since() { tail -n +$(($1 + 1)) "$T/daemon.log" | grep -q -F -- "$2"; }
 
 # ms_now: milliseconds since the epoch
 ms_now() {

@@ -98,11 +98,6 @@ assert_eq "0" "$DAEMON_RC" "--workers 40: SIGTERM, exit 0"
 
 # ---- SIGTERM with an operation in flight
 
-# log_mark / log_since MARK TEXT: the daemon log is appended to by every daemon of this test;
-# log_since looks for TEXT only in what was written after log_mark.
-log_mark() { wc -l <"$T/daemon.log"; }
-log_since() { tail -n +$(($1 + 1)) "$T/daemon.log" | grep -q -F -- "$2"; }
-
 # slow_shutdown MODE: SIGTERM while the one arc of a state change is held (so the operation is
 # in flight for as long as the test needs, whatever the machine's speed).
 #  early: released as soon as the daemon refuses new calls; the call completes within the 2 s
