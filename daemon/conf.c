@@ -454,17 +454,10 @@ parse_ids(const ConfKey *k, const char *text, void *field)
 }
 
 static void
-range_users(const ConfKey *k, char *buf, size_t size)
+range_ids(const ConfKey *k, char *buf, size_t size)
 {
-    (void) snprintf(buf, size, "user names or numbers separated by commas or blanks (at most "
-                    "%lld), or empty", k->min);
-}
-
-static void
-range_groups(const ConfKey *k, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "group names or numbers separated by commas or blanks (at most "
-                    "%lld), or empty", k->min);
+    (void) snprintf(buf, size, "%s names or numbers separated by commas or blanks (at most "
+                    "%lld), or empty", k->type == CONF_TYPE_USERS ? "user" : "group", k->min);
 }
 
 static const struct {
@@ -481,8 +474,8 @@ static const struct {
     [CONF_TYPE_PATH] = {parse_path, format_string, range_path, CONF_STRING_MAX},
     [CONF_TYPE_GROUP] = {parse_group, format_string, range_group, CONF_STRING_MAX},
     [CONF_TYPE_DIRS] = {parse_dirs, format_string, range_dirs, CONF_DIRS_MAX},
-    [CONF_TYPE_USERS] = {parse_ids, format_string, range_users, CONF_IDS_MAX},
-    [CONF_TYPE_GROUPS] = {parse_ids, format_string, range_groups, CONF_IDS_MAX},
+    [CONF_TYPE_USERS] = {parse_ids, format_string, range_ids, CONF_IDS_MAX},
+    [CONF_TYPE_GROUPS] = {parse_ids, format_string, range_ids, CONF_IDS_MAX},
 };
 static_assert(ELEMENTSOF(conf_types) == _CONF_TYPE_MAX, "conf_types out of sync with ConfType");
 
