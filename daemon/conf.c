@@ -1091,6 +1091,24 @@ lookup_id(const char *name, bool users, unsigned *ret)
     return r ? r : !!found;
 }
 
+/* The problem of a name in key @id that lookup_id() did not resolve (@r: 0 or its errno). */
+static void
+refuse_unresolved(const Config *c, ConfKeyId id, bool users, const char *name, int r,
+                  ConfErrors *errors)
+{
+    char who[64];
+
+    if (r == 0) {
+        conf_error(errors, c->line[id], "%s names no %s of this host: '%s' (create it with "
+                   "'%s --system %s', or name another)", key_origin(c, id, who, sizeof(who)),
+                   users ? "user" : "group", name, users ? "useradd" : "groupadd", name);
+    } else {
+        conf_error(errors, c->line[id], "%s: cannot look %s '%s' up: %s",
+                   key_origin(c, id, who, sizeof(who)), users ? "user" : "group", name,
+                   strerror(r));
+    }
+}
+
 typedef struct ResolveIds {
     Config *config;
     ConfKeyId id;
@@ -1104,7 +1122,7 @@ resolve_one_id(const char *item, size_t len, void *userdata)
     ResolveIds *ri = userdata;
     Config *c = ri->config;
     bool users = conf_keys[ri->id].type == CONF_TYPE_USERS;
-    char name[MAX_GROUP_NAME + 1], who[64];
+    char name[MAX_GROUP_NAME + 1];
     unsigned id = 0;
     int r;
 
@@ -1119,15 +1137,8 @@ resolve_one_id(const char *item, size_t len, void *userdata)
         size_t n = strlen(c->authz_unresolved);
         (void) snprintf(c->authz_unresolved + n, sizeof(c->authz_unresolved) - n, "%s%s",
                         n ? ", " : "", name);
-    } else if (r == 0) {
-        conf_error(ri->errors, c->line[ri->id], "%s names no %s of this host: '%s' (create it "
-                   "with '%s --system %s', or name another)",
-                   key_origin(c, ri->id, who, sizeof(who)), users ? "user" : "group", name,
-                   users ? "useradd" : "groupadd", name);
     } else {
-        conf_error(ri->errors, c->line[ri->id], "%s: cannot look %s '%s' up: %s",
-                   key_origin(c, ri->id, who, sizeof(who)), users ? "user" : "group", name,
-                   strerror(r));
+        refuse_unresolved(c, ri->id, users, name, r, ri->errors);
     }
     return 0;
 }
@@ -1135,10 +1146,8 @@ resolve_one_id(const char *item, size_t len, void *userdata)
 static void
 resolve_socket_group(Config *c, ConfErrors *file_errors, ConfErrors *cli_errors)
 {
-    ConfErrors *errors = c->line[CONF_SOCKET_GROUP] ? file_errors : cli_errors;
     const char *name = c->socket_group;
     unsigned gid = 0;
-    char who[64];
     int r;
 
     c->socket_gid = (gid_t) -1;
@@ -1148,13 +1157,9 @@ resolve_socket_group(Config *c, ConfErrors *file_errors, ConfErrors *cli_errors)
     r = lookup_id(name, /* users= */ false, &gid);
     if (r == 1) {
         c->socket_gid = (gid_t) gid;
-    } else if (r != 0) {
-        conf_error(errors, c->line[CONF_SOCKET_GROUP], "%s: cannot look group '%s' up: %s",
-                   key_origin(c, CONF_SOCKET_GROUP, who, sizeof(who)), name, strerror(r));
     } else {
-        conf_error(errors, c->line[CONF_SOCKET_GROUP], "%s names no group of this host: '%s' "
-                   "(create it with 'groupadd --system %s', or name another)",
-                   key_origin(c, CONF_SOCKET_GROUP, who, sizeof(who)), name, name);
+        refuse_unresolved(c, CONF_SOCKET_GROUP, /* users= */ false, name, r,
+                          c->line[CONF_SOCKET_GROUP] ? file_errors : cli_errors);
     }
 }
 
