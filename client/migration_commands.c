@@ -9,9 +9,11 @@
 #include "migration_commands.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "follow.h"
 #include "output.h"
@@ -32,6 +34,7 @@ enum {
     OPT_TIMEOUT_MS,
     OPT_TO,
     OPT_TOKEN,
+    OPT_TOKEN_FILE,
     OPT_PRECOPY,
     OPT_SWITCHOVER,
     OPT_MAX_PRECOPY_MS,
@@ -222,9 +225,14 @@ const CliCommand migration_commands_incoming = {
 
 /* ---- migrate */
 
+/* A token is 64 hex digits (transport.h); a file much longer than that holds something else. */
+#define TOKEN_FILE_MAX 256
+
 typedef struct MigrateArgs {
-    const char *to;    /* --to; NULL: not given */
-    const char *token; /* --token; NULL: not given */
+    const char *to;         /* --to; NULL: not given */
+    const char *token;      /* --token; NULL: not given */
+    const char *token_file; /* --token-file; "-": stdin; NULL: not given */
+    char token_buf[TOKEN_FILE_MAX + 2]; /* what --token-file held */
     int precopy;       /* VFIO_MIGD__V1__PRECOPY_MODE__*, 0: auto */
     int switchover;    /* VFIO_MIGD__V1__SWITCHOVER_MODE__*, 0: auto */
     uint32_t max_precopy_ms, downtime_ms, peer_timeout_ms; /* 0: the daemon's default */
@@ -243,6 +251,9 @@ migrate_option(Cli *cli, int opt, const char *arg, void *args)
         return CLI_GO_ON;
     case OPT_TOKEN:
         a->token = arg;
+        return CLI_GO_ON;
+    case OPT_TOKEN_FILE:
+        a->token_file = arg;
         return CLI_GO_ON;
     case OPT_PRECOPY:
         return parse_choice(cli, "--precopy", arg, output_migration_precopy_names, &a->precopy);
@@ -266,6 +277,65 @@ migrate_option(Cli *cli, int opt, const char *arg, void *args)
     }
 }
 
+/* Reads the token from @path ("-": stdin) into @buf (TOKEN_FILE_MAX + 2 bytes): the file's
+ * text without its trailing blanks and newline, so that a token never needs to be on the
+ * command line, where ps(1) shows it to every user. */
+static CliExit
+read_token_file(Cli *cli, const char *path, char *buf)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    size_t n = 0;
+    ssize_t k = 0;
+
+    if (fd < 0) {
+        return cli_fail(cli, "cannot open the token file '%s': %s", path, strerror(errno));
+    }
+    while (n <= TOKEN_FILE_MAX && (k = read(fd, buf + n, TOKEN_FILE_MAX + 1 - n)) != 0) {
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k < 0) {
+            break;
+        }
+        n += (size_t) k;
+    }
+    if (k < 0) {
+        k = -errno;
+    }
+    if (!is_stdin) {
+        (void) close(fd);
+    }
+    if (k < 0) {
+        return cli_fail(cli, "cannot read the token from '%s': %s", path, strerror((int) -k));
+    }
+    if (n > TOKEN_FILE_MAX) {
+        return cli_fail(cli, "'%s' holds more than %d bytes: not a token", path, TOKEN_FILE_MAX);
+    }
+    while (n > 0 && strchr(" \t\r\n", buf[n - 1])) {
+        n--;
+    }
+    buf[n] = '\0';
+    if (n == 0) {
+        return cli_fail(cli, "'%s' holds no token", path);
+    }
+    return CLI_GO_ON;
+}
+
+/* The token, from --token or --token-file (exactly one of them). */
+static CliExit
+migrate_token(Cli *cli, MigrateArgs *a)
+{
+    if (a->token && a->token_file) {
+        return cli_usage_error(cli, "--token and --token-file are exclusive: give one");
+    }
+    if (!a->token_file) {
+        return cli_require(cli, "--token", a->token);
+    }
+    a->token = a->token_buf;
+    return read_token_file(cli, a->token_file, a->token_buf);
+}
+
 /* StartMigration; then, with --wait, the follow engine, else the migration's id (or JSON). */
 static CliExit
 migrate_run(Cli *cli, void *args)
@@ -273,12 +343,12 @@ migrate_run(Cli *cli, void *args)
     VfioMigd__V1__StartMigrationRequest req = VFIO_MIGD__V1__START_MIGRATION_REQUEST__INIT;
     VfioMigd__V1__MigrationOptions options = VFIO_MIGD__V1__MIGRATION_OPTIONS__INIT;
     _cleanup_message_ MigrationResponse *resp = NULL;
-    const MigrateArgs *a = args;
+    MigrateArgs *a = args;
     CliExit r;
 
     r = cli_require(cli, "--to", a->to);
     if (r == CLI_GO_ON) {
-        r = cli_require(cli, "--token", a->token);
+        r = migrate_token(cli, a);
     }
     if (r != CLI_GO_ON) {
         return r;
@@ -315,11 +385,13 @@ migrate_run(Cli *cli, void *args)
 
 const CliCommand migration_commands_migrate = {
     .name = "migrate",
-    .usage = "GROUP --to ADDR --token T [--wait] [--precopy auto|off] [--switchover auto|manual] "
-             "...",
+    .usage = "GROUP --to ADDR --token T|--token-file PATH [--wait] [--precopy auto|off] "
+             "[--switchover auto|manual] ...",
     .summary = "Migrate GROUP's device state to the daemon that ran 'incoming'",
     .help = "  --to ADDR            the address 'incoming' printed (host:port or unix:/path)\n"
-            "  --token T            the token 'incoming' printed (single use)\n"
+            "  --token T            the token 'incoming' printed (single use); on the command\n"
+            "                       line, any user's ps(1) shows it: prefer --token-file\n"
+            "  --token-file PATH    read the token from PATH ('-': stdin) instead\n"
             "  --precopy MODE       auto: pre-copy when every device can (default); off: none\n"
             "  --switchover MODE    auto: once pre-copy converged (default); manual: wait in\n"
             "                       phase ready for 'vfio-migctl switchover ID'\n"
@@ -341,6 +413,7 @@ const CliCommand migration_commands_migrate = {
     .options = (const struct option[]) {
         {"to", required_argument, NULL, OPT_TO},
         {"token", required_argument, NULL, OPT_TOKEN},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"precopy", required_argument, NULL, OPT_PRECOPY},
         {"switchover", required_argument, NULL, OPT_SWITCHOVER},
         {"max-precopy-ms", required_argument, NULL, OPT_MAX_PRECOPY_MS},
