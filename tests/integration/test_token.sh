@@ -4,7 +4,8 @@
 # file, `--token-file -` from standard input, between two real daemons (S the source, D the
 # destination). A file's trailing newline is not part of the token; a missing, empty or
 # over-long file, or both --token and --token-file, is refused by the CLI before it calls the
-# daemon; a wrong token from a file is refused by the destination as any wrong token is.
+# daemon; a wrong token from a file is refused by the destination as any wrong token is. And
+# `show` says busy ("migration") while a migration holds a device.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -32,11 +33,15 @@ migrate() {
 mkgroup S a 1000 size=64K
 mkgroup D a - size=64K
 incoming a
+# While a migration holds a device, show says so (issue 11 item 6).
+assert_eq "true migration" "$(jf "$(njctl D show a_0)" busy busy_operation | tr '\n' ' ' | sed 's/ $//')" \
+    "show: a device an incoming migration holds is busy with 'migration'"
 (umask 077 && printf '%s\n' "$TOKEN" >"$T/token")
 migrate a --token-file "$T/token"
 assert_eq "0 completed" "$RC $(jf "$OUT" state)" "--token-file: the migration completed"
 assert_eq "$(jf "$(njctl S show a_0)" properties.digest)" "$(jf "$(njctl D show a_0)" properties.digest)" \
     "--token-file: the content arrived"
+assert_eq "false" "$(jf "$(njctl S show a_0)" busy)" "show: the migration over, the device is free"
 
 # ---- from standard input
 
