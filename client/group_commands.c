@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * group_commands — `vfio-migctl group create|delete|show|list|state`: a command of
+ * group_commands — `vfio-migctl group create|delete|show|list|state|reset`: a command of
  * subcommands, each a row with one call to vfio_migd.v1.GroupService (groups.proto). A failed
  * `group state` prints the daemon's partial result (every device's arcs, failed arc, errno and
  * final state) before the error, as JSON with "error" set under --json.
@@ -83,6 +83,7 @@ json_transition(const GroupTransition *t)
     output_json_set(o, "rolled_back", json_object_new_boolean(t->rolled_back));
     output_json_set(o, "rollback_failed", json_object_new_boolean(t->rollback_failed));
     output_json_set(o, "forced", json_object_new_boolean(t->forced));
+    output_json_set(o, "reset", json_object_new_boolean(t->reset));
     output_json_set(o, "devices", OUTPUT_JSON_ARRAY(t->devices, t->n_devices, json_group_device));
     output_json_set(o, "timeline", json_timeline(t));
     return o;
@@ -145,11 +146,18 @@ print_transition(const GroupTransition *t)
 {
     char buf[32];
 
-    printf("group %s: -> %s, %s in %s (%u phase%s)%s\n", t->name, output_state_name(t->target),
-           t->error[0] ? (t->rollback_failed ? "FAILED, rollback failed" : "failed, rolled back")
-                       : "done",
-           output_duration(t->elapsed_us, buf, sizeof(buf)), t->phases, t->phases == 1 ? "" : "s",
-           t->forced ? " [forced]" : "");
+    if (t->reset) {
+        printf("group %s: reset, %s in %s\n", t->name, t->error[0] ? "FAILED" : "done",
+               output_duration(t->elapsed_us, buf, sizeof(buf)));
+    } else {
+        printf("group %s: -> %s, %s in %s (%u phase%s)%s\n", t->name,
+               output_state_name(t->target),
+               t->error[0] ? (t->rollback_failed ? "FAILED, rollback failed"
+                                                 : "failed, rolled back")
+                           : "done",
+               output_duration(t->elapsed_us, buf, sizeof(buf)), t->phases,
+               t->phases == 1 ? "" : "s", t->forced ? " [forced]" : "");
+    }
     printf("  %-16s %-13s %-13s %s\n", "DEVICE", "START", "STATE", "ERROR");
     for (size_t i = 0; i < t->n_devices; i++) {
         const VfioMigd__V1__GroupDeviceResult *d = t->devices[i];
@@ -357,6 +365,16 @@ static const CliCall state_call = {
     .partial_text = state_text, /* a failed transition still says where every device ended */
 };
 
+/* ---- reset */
+
+static const CliCall reset_call = {
+    CLI_METHOD("GroupService", ResetGroup, reset_group_request, group_transition_response),
+    .build = cli_build_name,
+    .json = state_json,
+    .text = state_text,
+    .partial_text = state_text, /* a failed reset still says where every device ended */
+};
+
 /* ---- the command */
 
 static const CliCommand subcommands[] = {
@@ -364,6 +382,7 @@ static const CliCommand subcommands[] = {
     {.name = "delete", .min_args = 1, .max_args = 1, .call = &delete_call},
     {.name = "show", .min_args = 1, .max_args = 1, .call = &show_call},
     {.name = "list", .call = &list_call},
+    {.name = "reset", .min_args = 1, .max_args = 1, .call = &reset_call},
     {
         .name = "state",
         .min_args = 2,
@@ -383,7 +402,7 @@ static CliExit
 group_dispatch(Cli *cli, int argc, char **argv)
 {
     if (argc < 2) {
-        return cli_usage_error(cli, "missing subcommand: create, delete, show, list or state");
+        return cli_usage_error(cli, "missing subcommand: create, delete, show, list, state or reset");
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         return cli_help(cli);
@@ -393,13 +412,14 @@ group_dispatch(Cli *cli, int argc, char **argv)
             return cli_run_command(cli, &subcommands[i], argc - 1, argv + 1);
         }
     }
-    return cli_usage_error(cli, "unknown subcommand '%s' (create, delete, show, list, state)",
+    return cli_usage_error(cli, "unknown subcommand '%s' (create, delete, show, list, state, reset)",
                            argv[1]);
 }
 
 const CliCommand group_commands_group = {
     .name = "group",
-    .usage = "create NAME ID... | delete NAME | show NAME | list | state NAME TARGET [--force]",
+    .usage = "create NAME ID... | delete NAME | show NAME | list | state NAME TARGET [--force] "
+             "| reset NAME",
     .summary = "Manage groups: the devices of one VM, moved together P2P-safely",
     .help = "  create NAME ID...     make a group of attached devices (each in one group at most)\n"
             "  delete NAME           delete a group; its devices stay attached\n"
@@ -409,6 +429,8 @@ const CliCommand group_commands_group = {
             "                        then TARGET (and the reverse when resuming); rolls back on\n"
             "                        failure and prints where every device ended\n"
             "  --force               allow a group where some device lacks P2P (best-effort "
-            "order)\n",
+            "order)\n"
+            "  reset NAME            reset every device (state discarded, back to running), all\n"
+            "                        at once: the way out of resuming, error or mixed states\n",
     .dispatch = group_dispatch,
 };

@@ -377,11 +377,14 @@ device_check_path(Device *d, DeviceState target, char *err, size_t err_size)
     FsmPath path;
     int r;
 
+    char way_out[DEVICE_WAY_OUT_MAX];
+
     r = fsm_compute_path(d->state, target, d->info.mig_flags, &path, &why);
     if (r < 0) {
-        (void) snprintf(err, err_size, "device '%s' cannot go from %s to %s: %s (%s)", d->id,
+        (void) snprintf(err, err_size, "device '%s' cannot go from %s to %s: %s (%s)%s", d->id,
                         fsm_state_name(d->state) ?: "?", fsm_state_name(target) ?: "?",
-                        fsm_refusal_to_string(why), errno_name(r));
+                        fsm_refusal_to_string(why), errno_name(r),
+                        device_way_out(d, d->state, way_out, sizeof(way_out)));
     }
     return r;
 }
@@ -574,6 +577,17 @@ device_busy_operation(const Device *d)
         return d->lock_what; /* a job holds it: say which, not which of its steps runs */
     }
     return d->op ? op_names[d->op->kind] : NULL;
+}
+
+const char *
+device_way_out(const Device *d, DeviceState s, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (fsm_state_needs_reset(s)) {
+        (void) snprintf(buf, size, "; to recover, 'vfio-migctl reset %s' brings it back to "
+                        "running (its migration state is discarded)", d->id);
+    }
+    return buf;
 }
 
 const char *

@@ -149,6 +149,11 @@ int device_reset_start_ex(Device *d, const DeviceOpOptions *opts, device_op_cb c
 void device_lock(Device *d, const void *key, const char *what);
 void device_unlock(Device *d);
 
+/* The way out for @d left in @s by a failure, as a clause to append to a message ("; to
+ * recover: 'vfio-migctl reset ID' ..."), or "" when @s needs none. Returns @buf. */
+#define DEVICE_WAY_OUT_MAX 192
+const char *device_way_out(const Device *d, DeviceState s, char *buf, size_t size);
+
 /* Whether @arcs moved the device: an arc that is neither a reset nor failed. */
 bool device_arcs_moved(const ArcRecord *arcs, unsigned n);
 /* The owner of a request made of several operations (part_of_request) counts it once. */

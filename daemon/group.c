@@ -159,6 +159,23 @@ group_common_state(const GroupRun *run)
     return run->n_devices > 0 ? run->devices[0].state : _DEVICE_STATE_INVALID;
 }
 
+const char *
+group_way_out(const Group *g, char *buf, size_t size)
+{
+    bool stuck = false;
+
+    for (size_t i = 0; i < g->n_devices; i++) {
+        stuck = stuck || fsm_state_needs_reset(g->devices[i]->state) ||
+                g->devices[i]->state != g->devices[0]->state;
+    }
+    buf[0] = '\0';
+    if (stuck) {
+        (void) snprintf(buf, size, "; to recover, 'vfio-migctl group reset %s' brings every "
+                        "device back to running (their migration state is discarded)", g->name);
+    }
+    return buf;
+}
+
 /* ---- running the plan ---- */
 
 static void run_advance(GroupRun *run);
@@ -221,7 +238,7 @@ run_start_step(GroupRun *run)
         bool moves;
 
         if (run->step == STEP_RESET) {
-            moves = needs_reset(run, dr) && !dr->failed_in_rollback;
+            moves = run->reset || (needs_reset(run, dr) && !dr->failed_in_rollback);
         } else {
             moves = step_move(run, dr, run->step, &to);
         }
@@ -253,12 +270,18 @@ run_finish(GroupRun *run)
         free(g->last);
     }
     g->last = run;
-    log_group_info(g, "Group '%s': %s -> %s %s in %llu ms.", g->name,
-                   fsm_state_name(run->devices[0].start_state), fsm_state_name(run->target),
-                   run->r < 0 ? (run->rollback_failed ? "failed, rollback failed"
-                                                      : "failed and was rolled back")
-                              : "done",
-                   (unsigned long long) run->elapsed_us / 1000);
+    if (run->reset) {
+        log_group_info(g, "Group '%s': reset of %zu device(s) %s in %llu ms.", g->name,
+                       run->n_devices, run->r < 0 ? "failed" : "done",
+                       (unsigned long long) run->elapsed_us / 1000);
+    } else {
+        log_group_info(g, "Group '%s': %s -> %s %s in %llu ms.", g->name,
+                       fsm_state_name(run->devices[0].start_state), fsm_state_name(run->target),
+                       run->r < 0 ? (run->rollback_failed ? "failed, rollback failed"
+                                                          : "failed and was rolled back")
+                                  : "done",
+                       (unsigned long long) run->elapsed_us / 1000);
+    }
     run->done(g, run, run->userdata);
 }
 
@@ -278,6 +301,11 @@ static void
 run_advance(GroupRun *run)
 {
     for (;;) {
+        if (run->reset) {
+            /* A reset is one step and the way out itself: nothing to roll back to. */
+            run_finish(run);
+            return;
+        }
         if (run->step_failed) {
             run->step_failed = false;
             if (run->rolling_back) {
@@ -307,6 +335,19 @@ run_advance(GroupRun *run)
 
 /* ---- checks ---- */
 
+/* Held by someone else: an operation, or a job on the device alone while it is in @g. */
+static int
+check_device_free(const Group *g, const Device *d, const void *lock_key, char *err,
+                  size_t err_size)
+{
+    if (device_is_busy(d) || (d->lock && d->lock != lock_key)) {
+        (void) snprintf(err, err_size, "device '%s' of group '%s' is busy (%s)", d->id, g->name,
+                        device_busy_operation(d) ?: "held by another transition");
+        return -EBUSY;
+    }
+    return 0;
+}
+
 static int
 check_devices(Group *g, DeviceState target, bool force, const void *lock_key, char *err,
               size_t err_size)
@@ -316,10 +357,7 @@ check_devices(Group *g, DeviceState target, bool force, const void *lock_key, ch
         FsmRefusal why;
         FsmPath path;
 
-        /* Held by someone else: a job on the device alone while it is in this group. */
-        if (device_is_busy(d) || (d->lock && d->lock != lock_key)) {
-            (void) snprintf(err, err_size, "device '%s' of group '%s' is busy (%s)", d->id,
-                            g->name, device_busy_operation(d) ?: "held by another transition");
+        if (check_device_free(g, d, lock_key, err, err_size) < 0) {
             return -EBUSY;
         }
         if (!d->info.migratable) {
@@ -334,9 +372,11 @@ check_devices(Group *g, DeviceState target, bool force, const void *lock_key, ch
             return -EOPNOTSUPP;
         }
         if (fsm_compute_path(d->state, target, d->info.mig_flags, &path, &why) < 0) {
-            (void) snprintf(err, err_size, "device '%s' cannot go from %s to %s: %s (EINVAL)",
+            char way_out[DEVICE_WAY_OUT_MAX];
+
+            (void) snprintf(err, err_size, "device '%s' cannot go from %s to %s: %s (EINVAL)%s",
                             d->id, fsm_state_name(d->state) ?: "?", fsm_state_name(target) ?: "?",
-                            fsm_refusal_to_string(why));
+                            fsm_refusal_to_string(why), group_way_out(g, way_out, sizeof(way_out)));
             return -EINVAL;
         }
     }
@@ -369,37 +409,50 @@ run_new(Group *g, DeviceState target, bool force)
     return run;
 }
 
+static int
+check_not_migrating(const Group *g, char *err, size_t err_size)
+{
+    if (g->migration) {
+        (void) snprintf(err, err_size, "group '%s' belongs to a migration; cancel it "
+                        "(vfio-migctl cancel ID; vfio-migctl jobs lists them) or wait for it "
+                        "to end", g->name);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int
+check_not_active(const Group *g, char *err, size_t err_size)
+{
+    if (g->active) {
+        (void) snprintf(err, err_size, "group '%s' is already in a %s; try again when it ends",
+                        g->name, g->active->reset ? "reset" : "transition");
+        return -EBUSY;
+    }
+    return 0;
+}
+
 int
 group_transition_start(Group *g, DeviceState target, bool force, group_done_cb done,
                        void *userdata, char *err, size_t err_size)
 {
-    if (g->migration) {
-        (void) snprintf(err, err_size, "group '%s' belongs to a migration; cancel it or wait "
-                        "for it to end", g->name);
-        return -EBUSY;
+    int r = check_not_migrating(g, err, err_size);
+
+    if (r < 0) {
+        return r;
     }
     return group_transition_start_ex(g, target, force, NULL, done, userdata, err, err_size);
 }
 
-int
-group_transition_start_ex(Group *g, DeviceState target, bool force, const void *lock_key,
-                          group_done_cb done, void *userdata, char *err, size_t err_size)
+/* Publishes @run as @g's active run, locking the devices unless @lock_key already holds them. */
+static GroupRun *
+run_begin(Group *g, DeviceState target, bool force, const void *lock_key, group_done_cb done,
+          void *userdata)
 {
-    GroupRun *run;
-    int r;
+    GroupRun *run = run_new(g, target, force);
 
-    if (g->active) {
-        (void) snprintf(err, err_size, "group '%s' is already in a transition to %s", g->name,
-                        fsm_state_name(g->active->target));
-        return -EBUSY;
-    }
-    r = check_devices(g, target, force, lock_key, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    run = run_new(g, target, force);
     if (!run) {
-        return -ENOMEM;
+        return NULL;
     }
     run->done = done;
     run->userdata = userdata;
@@ -410,10 +463,63 @@ group_transition_start_ex(Group *g, DeviceState target, bool force, const void *
         device_lock(g->devices[i], run, /* what= */ NULL);
     }
     g->active = run;
+    run->step = STEP_RESET;
+    return run;
+}
+
+int
+group_transition_start_ex(Group *g, DeviceState target, bool force, const void *lock_key,
+                          group_done_cb done, void *userdata, char *err, size_t err_size)
+{
+    GroupRun *run;
+    int r;
+
+    r = check_not_active(g, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = check_devices(g, target, force, lock_key, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    run = run_begin(g, target, force, lock_key, done, userdata);
+    if (!run) {
+        return -ENOMEM;
+    }
     /* Begin at STEP_RESET, which has nothing to do going forward (no device starts in ERROR,
      * and only a rollback abandons RESUMING): run_advance() moves on to STEP_QUIESCE. */
-    run->step = STEP_RESET;
     run_advance(run);
+    return 0;
+}
+
+int
+group_reset_start(Group *g, group_done_cb done, void *userdata, char *err, size_t err_size)
+{
+    GroupRun *run;
+    int r;
+
+    r = check_not_migrating(g, err, err_size);
+    if (r >= 0) {
+        r = check_not_active(g, err, err_size);
+    }
+    for (size_t i = 0; r >= 0 && i < g->n_devices; i++) {
+        r = check_device_free(g, g->devices[i], /* lock_key= */ NULL, err, err_size);
+    }
+    if (r < 0) {
+        return r;
+    }
+    run = run_begin(g, DEVICE_STATE_RUNNING, /* force= */ false, /* lock_key= */ NULL, done,
+                    userdata);
+    if (!run) {
+        return -ENOMEM;
+    }
+    run->reset = true;
+    run->phases = 1;
+    /* Every device at once: what P2P order could protect is lost by the reset anyway. */
+    run->pending = run_start_step(run);
+    if (run->pending == 0) {
+        run_advance(run); /* none could start (cannot happen after the checks): report it */
+    }
     return 0;
 }
 

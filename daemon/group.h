@@ -80,6 +80,7 @@ typedef struct GroupRun {
     bool rollback_failed;
     const void *lock_key;       /* the key the devices are locked with during the run */
     bool owns_lock;             /* the run locked them itself (else a migration did) */
+    bool reset;                 /* a group reset (group_reset_start): one step, no rollback */
     int r;                      /* 0, or the transition's failure */
     char error[1024];
     void (*done)(Group *g, const struct GroupRun *run, void *userdata);
@@ -131,6 +132,21 @@ int group_transition_start(Group *g, DeviceState target, bool force, group_done_
  * for longer than one transition: the run uses that key instead of locking them itself. */
 int group_transition_start_ex(Group *g, DeviceState target, bool force, const void *lock_key,
                               group_done_cb done, void *userdata, char *err, size_t err_size);
+
+/*
+ * Resets every device of @g (VFIO_DEVICE_RESET, back to RUNNING) in parallel: the way out of
+ * ERROR, of a RESUMING a failed restore or migration left, or of any state nobody can move
+ * on from. One step, no rollback (a reset has nothing to go back to): the run reports each
+ * device's reset. Returns 0 and later calls @done exactly once, or a negative errno with
+ * @err filled and never calls @done:
+ *   -EBUSY  a transition runs on @g, the group belongs to a migration, or a device is busy
+ */
+int group_reset_start(Group *g, group_done_cb done, void *userdata, char *err, size_t err_size);
+
+/* The way out for @g's devices as they are now, as a clause to append to a message ("; to
+ * recover, 'vfio-migctl group reset NAME' ..."), when one of them is in a state only a reset
+ * leaves (ERROR, RESUMING) or they are in different states; else "". Returns @buf. */
+const char *group_way_out(const Group *g, char *buf, size_t size);
 
 /* The state every device is in, or _DEVICE_STATE_INVALID when they differ. */
 DeviceState group_common_state(const GroupRun *run);

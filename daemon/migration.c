@@ -473,6 +473,23 @@ mig_check_peer_gone(MigrationJob *j)
     }
 }
 
+/* Appends to the error the command that gets the devices out of where they were left, when
+ * they need one (a reset: ERROR, an abandoned RESUMING, or a group left in mixed states). */
+static void
+mig_note_way_out(MigrationJob *j)
+{
+    size_t used = strlen(j->error);
+    char way_out[DEVICE_WAY_OUT_MAX];
+
+    if (j->subject == MIGRATION_SUBJECT_GROUP && j->group) {
+        (void) group_way_out(j->group, way_out, sizeof(way_out));
+    } else {
+        (void) device_way_out(j->devs[0].device, j->devs[0].device->state, way_out,
+                              sizeof(way_out));
+    }
+    (void) snprintf(j->error + used, sizeof(j->error) - used, "%s", way_out);
+}
+
 /* Appends to the error where the devices were left: "; device reset, now in running". */
 static void
 mig_note_where(MigrationJob *j)
@@ -493,14 +510,15 @@ mig_note_where(MigrationJob *j)
     if (same) {
         (void) snprintf(j->error + used, sizeof(j->error) - used, "; device%s %s %s",
                         j->n_devs > 1 ? "s" : "", how, fsm_state_name(j->devs[0].device->state));
-        return;
+    } else {
+        (void) snprintf(j->error + used, sizeof(j->error) - used, "; devices %s:", how);
+        for (size_t i = 0; i < j->n_devs; i++) {
+            used = strlen(j->error);
+            (void) snprintf(j->error + used, sizeof(j->error) - used, "%s '%s' %s", i ? "," : "",
+                            j->devs[i].id, fsm_state_name(j->devs[i].device->state));
+        }
     }
-    (void) snprintf(j->error + used, sizeof(j->error) - used, "; devices %s:", how);
-    for (size_t i = 0; i < j->n_devs; i++) {
-        used = strlen(j->error);
-        (void) snprintf(j->error + used, sizeof(j->error) - used, "%s '%s' %s", i ? "," : "",
-                        j->devs[i].id, fsm_state_name(j->devs[i].device->state));
-    }
+    mig_note_way_out(j);
 }
 
 static void

@@ -132,6 +132,7 @@ convert_group_run(const GroupRun *run, GroupRunMsg *out)
     m->rollback_failed = run->rollback_failed;
     m->error = (char *) run->error;
     m->forced = run->force;
+    m->reset = run->reset;
     m->started_unix_ms = run->started_unix_ms;
     return 0;
 }

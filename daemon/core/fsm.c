@@ -156,6 +156,12 @@ fsm_state_is_stopped(DeviceState s)
 }
 
 bool
+fsm_state_needs_reset(DeviceState s)
+{
+    return s == S(ERROR) || s == S(RESUMING);
+}
+
+bool
 fsm_arc_opens_session(DeviceState from, DeviceState to)
 {
     return (from == S(RUNNING) && to == S(PRE_COPY)) ||

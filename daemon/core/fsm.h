@@ -82,6 +82,10 @@ bool fsm_state_is_p2p(DeviceState s);
 /* STOP, STOP_COPY, RESUMING: the device does nothing. */
 bool fsm_state_is_stopped(DeviceState s);
 
+/* ERROR and RESUMING: left there by a failure, only a device reset is sure to move the device
+ * on (leaving RESUMING loads the data, which a failed restore or migration never completed). */
+bool fsm_state_needs_reset(DeviceState s);
+
 /* RUN->PC, RP2P->PCP2P, STOP->SC, STOP->RES: arcs that create a new data fd. */
 bool fsm_arc_opens_session(DeviceState from, DeviceState to);
 /* Arcs after which the current data fd is dead (-ENODEV): leaving the saving group, or

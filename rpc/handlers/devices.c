@@ -31,12 +31,13 @@ fail_from_result(RpcCall *call, const Device *d, const char *what, const OpResul
                  const ProtobufCMessage *result)
 {
     const char *where = fsm_state_name(res->final_state);
+    char way_out[DEVICE_WAY_OUT_MAX];
 
     log_device_warning(d, "Device '%s': %s failed: %s; device in %s.", d->id, what, res->message,
                        where);
     rpc_call_fail_ex(call, op_failure_class[res->failure], res->r, result,
-                     "device '%s': %s failed: %s; device now in %s", d->id, what, res->message,
-                     where);
+                     "device '%s': %s failed: %s; device now in %s%s", d->id, what, res->message,
+                     where, device_way_out(d, res->final_state, way_out, sizeof(way_out)));
 }
 
 static void

@@ -110,6 +110,7 @@ handle_list_groups(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 static void
 on_transition_done(Group *g, const GroupRun *run, void *userdata)
 {
+    char way_out[DEVICE_WAY_OUT_MAX];
     RpcCall *call = userdata;
     GroupRunMsg msg;
 
@@ -121,11 +122,12 @@ on_transition_done(Group *g, const GroupRun *run, void *userdata)
         log_group_warning(g, "Group '%s' transition to %s failed: %s.", g->name,
                           fsm_state_name(run->target), run->error);
         rpc_call_fail_ex(call, RPC_FAILURE_DEVICE, run->r, &msg.msg.base,
-                         "group '%s': transition to %s failed: %s; %s", g->name,
+                         "group '%s': transition to %s failed: %s; %s%s", g->name,
                          fsm_state_name(run->target), run->error,
                          run->rollback_failed
                              ? "rollback FAILED: devices are left where reported"
-                             : "every device was brought back to its starting state");
+                             : "every device was brought back to its starting state",
+                         group_way_out(g, way_out, sizeof(way_out)));
     } else {
         rpc_call_reply(call, &msg.msg.base);
     }
@@ -150,6 +152,41 @@ handle_group_transition(RpcCall *call, const ProtobufCMessage *r, void *userdata
     handlers_fail_unless_started(call, ret, err);
 }
 
+static void
+on_reset_done(Group *g, const GroupRun *run, void *userdata)
+{
+    RpcCall *call = userdata;
+    GroupRunMsg msg;
+
+    if (convert_group_run(run, &msg) < 0) {
+        rpc_call_fail(call, -ENOMEM, "out of memory describing group '%s'", g->name);
+        return;
+    }
+    if (run->r < 0) {
+        log_group_warning(g, "Group '%s' reset failed: %s.", g->name, run->error);
+        rpc_call_fail_ex(call, RPC_FAILURE_DEVICE, run->r, &msg.msg.base,
+                         "group '%s': reset failed: %s; the devices are left where reported; "
+                         "try again with 'vfio-migctl group reset %s', or detach the device "
+                         "that fails and attach it again", g->name, run->error, g->name);
+    } else {
+        rpc_call_reply(call, &msg.msg.base);
+    }
+    convert_group_run_done(&msg);
+}
+
+static void
+handle_reset_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__ResetGroupRequest *req = REQ(ResetGroupRequest, r);
+    char err[512] = "";
+    Group *g;
+
+    if ((g = handlers_find_group_or_fail(call, userdata, req->name))) {
+        handlers_fail_unless_started(call, group_reset_start(g, on_reset_done, call, err,
+                                                             sizeof(err)), err);
+    }
+}
+
 #define GROUPS "vfio_migd.v1.GroupService"
 
 const RpcMethod group_methods[] = {
@@ -163,5 +200,7 @@ const RpcMethod group_methods[] = {
            handle_list_groups, RPC_READ_ONLY),
     METHOD(GROUPS, GroupTransition, V1(group_transition_request), V1(group_transition_response),
            handle_group_transition, RPC_MUTATING),
+    METHOD(GROUPS, ResetGroup, V1(reset_group_request), V1(group_transition_response),
+           handle_reset_group, RPC_MUTATING),
 };
 const size_t group_methods_count = ELEMENTSOF(group_methods);

@@ -34,7 +34,7 @@ assert_eq "--help --json --socket --timeout --version" "$(comp --)" "global opti
 assert_contains "$(comp migrate vm1 --pr)" "--precopy" "a command's options"
 assert_eq "auto off" "$(comp migrate vm1 --precopy "")" "--precopy's values, from the usage"
 assert_eq "auto manual" "$(comp migrate vm1 --switchover "")" "--switchover's values"
-assert_eq "create delete list show state" "$(comp group "")" "group's subcommands"
+assert_eq "create delete list reset show state" "$(comp group "")" "group's subcommands"
 assert_eq "read write" "$(comp region "")" "region's subcommands"
 assert_eq "pre_copy pre_copy_p2p" "$(comp path running pre)" "states, with no daemon"
 assert_eq "" "$(comp attach --name "")" "an option's free-form argument: nothing"
@@ -54,6 +54,7 @@ assert_eq "disk0 nic0 nic1" "$(comp --socket "$SOCK" show "")" "show: the daemon
 assert_eq "nic0 nic1" "$(comp --socket "$SOCK" detach n)" "detach: devices by prefix"
 assert_eq "disk0 nic0 nic1" "$(comp --socket="$SOCK" reset "")" "--socket=PATH is followed too"
 assert_eq "vm1" "$(comp --socket "$SOCK" group show "")" "group show: the daemon's groups"
+assert_eq "vm1" "$(comp --socket "$SOCK" group reset "")" "group reset: the daemon's groups"
 assert_eq "disk0 nic0 nic1" "$(comp --socket "$SOCK" group create vm2 "")" "group create: devices"
 assert_eq "disk0 nic0 nic1" "$(comp --socket "$SOCK" group create vm2 disk0 "")" \
     "group create: devices, for every further argument"

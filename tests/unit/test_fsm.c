@@ -1202,16 +1202,16 @@ Test(fsm, state_classes_partition_the_states)
      * saving group = PC, PCP2P, SC. ERROR is none of them. */
     static const struct {
         DeviceState s;
-        bool saving, running, p2p, stopped;
+        bool saving, running, p2p, stopped, needs_reset;
     } cases[] = {
-        {DEVICE_STATE_ERROR, false, false, false, false},
-        {DEVICE_STATE_STOP, false, false, false, true},
-        {DEVICE_STATE_RUNNING, false, true, false, false},
-        {DEVICE_STATE_STOP_COPY, true, false, false, true},
-        {DEVICE_STATE_RESUMING, false, false, false, true},
-        {DEVICE_STATE_RUNNING_P2P, false, false, true, false},
-        {DEVICE_STATE_PRE_COPY, true, true, false, false},
-        {DEVICE_STATE_PRE_COPY_P2P, true, false, true, false},
+        {DEVICE_STATE_ERROR, false, false, false, false, true},
+        {DEVICE_STATE_STOP, false, false, false, true, false},
+        {DEVICE_STATE_RUNNING, false, true, false, false, false},
+        {DEVICE_STATE_STOP_COPY, true, false, false, true, false},
+        {DEVICE_STATE_RESUMING, false, false, false, true, true},
+        {DEVICE_STATE_RUNNING_P2P, false, false, true, false, false},
+        {DEVICE_STATE_PRE_COPY, true, true, false, false, false},
+        {DEVICE_STATE_PRE_COPY_P2P, true, false, true, false, false},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1219,6 +1219,8 @@ Test(fsm, state_classes_partition_the_states)
         cr_expect_eq(fsm_state_is_running(cases[i].s), cases[i].running, "%s", abbr(cases[i].s));
         cr_expect_eq(fsm_state_is_p2p(cases[i].s), cases[i].p2p, "%s", abbr(cases[i].s));
         cr_expect_eq(fsm_state_is_stopped(cases[i].s), cases[i].stopped, "%s", abbr(cases[i].s));
+        cr_expect_eq(fsm_state_needs_reset(cases[i].s), cases[i].needs_reset, "%s",
+                     abbr(cases[i].s));
     }
     cr_expect_not(fsm_state_is_saving((DeviceState)99));
     cr_expect_not(fsm_state_is_running((DeviceState)-1));
