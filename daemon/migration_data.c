@@ -89,6 +89,16 @@ fail_work(MigWork *w, int r, const char *what)
     return r;
 }
 
+/* The same for the connection to the peer: what its errno says about the peer, in words. */
+static int
+fail_net(MigWork *w, int r, const char *what)
+{
+    (void) snprintf(w->error, sizeof(w->error), "device '%s': %s: %s", w->dev->device->id, what,
+                    transport_strerror(r));
+    w->r = r;
+    return r;
+}
+
 /* One round: PRECOPY_INFO, then one read. 1 = data sent, 0 = temporary end, -errno. */
 static int
 precopy_round(MigWork *w, uint8_t *buf)
@@ -119,7 +129,7 @@ precopy_round(MigWork *w, uint8_t *buf)
     r = mig_write_record(md->fd, STREAM_RECORD_DEVICE_DATA, STREAM_FLAG_PRECOPY, md->index,
                          md->sequence, buf, (uint32_t) n);
     if (r < 0) {
-        return fail_work(w, r, "sending pre-copy data failed");
+        return fail_net(w, r, "sending pre-copy data failed");
     }
     md->sequence++;
     atomic_fetch_add(&md->precopy_bytes, (uint64_t) n);
@@ -186,7 +196,7 @@ mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
                              (uint32_t) n);
         if (r < 0) {
             (void) snprintf(err, err_size, "device '%s': sending stop-copy data failed: %s",
-                            md->device->id, strerror(-r));
+                            md->device->id, transport_strerror(r));
             return r;
         }
         md->sequence++;
@@ -201,7 +211,7 @@ mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
                          sizeof(end));
     if (r < 0) {
         (void) snprintf(err, err_size, "device '%s': sending its end failed: %s", md->device->id,
-                        strerror(-r));
+                        transport_strerror(r));
         return r;
     }
     md->sequence++;
@@ -259,8 +269,8 @@ read_payload(MigWork *w, ChannelIn *in, const StreamRecordHeader *h)
     }
     r = transport_read_bulk(in->fd, in->buf, want, &in->lowat);
     if (r < 0) {
-        return fail_work(w, r, r == -ENODATA ? "the source closed the data channel early"
-                                             : "receiving migration data failed");
+        return r == -ENODATA ? fail_work(w, r, "the source closed the data channel early")
+                             : fail_net(w, r, "receiving migration data failed");
     }
     if (ahead) {
         memcpy(in->next, in->buf + h->length, sizeof(in->next));
@@ -284,8 +294,8 @@ receive_record(MigWork *w, StreamReader *rd, ChannelIn *in, StreamRecordHeader *
         r = transport_read_bulk(in->fd, hdr, sizeof(hdr), &in->lowat);
     }
     if (r < 0) {
-        return fail_work(w, r, r == -ENODATA ? "the source closed the data channel early"
-                                             : "receiving migration data failed");
+        return r == -ENODATA ? fail_work(w, r, "the source closed the data channel early")
+                             : fail_net(w, r, "receiving migration data failed");
     }
     /* The reader checks the header again, with the stream's context; this decode only
      * bounds what is read. */

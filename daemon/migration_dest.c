@@ -193,7 +193,7 @@ control_run(MigWork *w)
         r = r < 0 ? r : transport_recv(j->ctl_fd, &w->msg_type, w->msg, max - 1, &w->msg_size);
         if (r < 0) {
             (void) snprintf(w->error, sizeof(w->error), "lost the source (control channel): %s",
-                            r == -ENODATA ? "it closed the connection" : strerror(-r));
+                            transport_strerror(r));
             w->r = r;
             return;
         }

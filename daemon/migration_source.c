@@ -63,15 +63,12 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
     uint32_t type, size;
     int r;
 
-    r = transport_recv(fd, &type, buf, sizeof(buf) - 1, &size);
-    if (r == -ENODATA) { /* "No data available" would only blur it */
-        (void) snprintf(w->error, sizeof(w->error), "%s: the destination closed the connection "
-                        "without an answer", what);
-        return r;
-    }
+    char why[768];
+
+    r = transport_recv_answer(fd, w->job->peer, "data", &type, buf, sizeof(buf) - 1, &size, why,
+                              sizeof(why));
     if (r < 0) {
-        (void) snprintf(w->error, sizeof(w->error), "%s: no answer from the destination: %s",
-                        what, strerror(-r));
+        (void) snprintf(w->error, sizeof(w->error), "%s: %s", what, why);
         return r;
     }
     buf[size] = '\0';
@@ -79,15 +76,15 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
         (void) snprintf(w->error, sizeof(w->error), "the destination refused: %.960s", (char *) buf);
         return -ECONNREFUSED;
     }
-    if (type != want) {
-        (void) snprintf(w->error, sizeof(w->error), "%s: unexpected message %u", what, type);
+    if (type != want || (want == TMSG_ACCEPT && size != TRANSPORT_TOKEN_HEX)) {
+        /* A vfio-migd message, but not the answer this daemon's protocol gives here. */
+        (void) snprintf(w->error, sizeof(w->error), "%s: the peer at '%s' answered %s (%u bytes) "
+                        "where %s was due: it speaks another version of the vfio-migd protocol; "
+                        "run the same vfio-migd version on both hosts", what, w->job->peer,
+                        transport_message_name(type), size, transport_message_name(want));
         return -EPROTO;
     }
     if (want == TMSG_ACCEPT) {
-        if (size != TRANSPORT_TOKEN_HEX) {
-            (void) snprintf(w->error, sizeof(w->error), "%s: malformed ACCEPT", what);
-            return -EPROTO;
-        }
         memcpy(w->job->channel_key, buf, TRANSPORT_TOKEN_HEX);
     }
     return 0;
@@ -135,6 +132,14 @@ connect_run(MigWork *w)
     if (r >= 0) {
         (void) transport_set_timeout(w->fd, (int) j->opts.timeout_ms);
         r = send_hello(j, w->fd);
+        if (r == -E2BIG) {
+            (void) snprintf(w->error, sizeof(w->error), "the manifest of '%s' is larger than "
+                            "a control message may be (%u bytes)", j->group_name,
+                            TRANSPORT_MAX_MESSAGE);
+        } else if (r < 0) {
+            (void) snprintf(w->error, sizeof(w->error), "sending the manifest to '%s' failed: %s",
+                            j->peer, transport_strerror(r));
+        }
     }
     if (r >= 0) {
         r = exchange(w, w->fd, TMSG_ACCEPT, "sending the manifest");
@@ -169,7 +174,7 @@ control_run(MigWork *w)
         }
         if (r < 0) {
             (void) snprintf(w->error, sizeof(w->error), "lost the destination (control channel): "
-                            "%s", r == -ENODATA ? "it closed the connection" : strerror(-r));
+                            "%s", transport_strerror(r));
             w->r = r;
             return;
         }
@@ -179,7 +184,8 @@ control_run(MigWork *w)
             return;
         }
         (void) snprintf(w->error, sizeof(w->error), "the destination failed: %.512s",
-                        type == TMSG_FAIL ? (char *) buf : "protocol error");
+                        type == TMSG_FAIL ? (char *) buf
+                                          : "it sent an unexpected message on the control channel");
         w->r = -ECONNABORTED;
         return;
     }
@@ -337,7 +343,7 @@ send_end_run(MigWork *w)
     pthread_mutex_unlock(&j->ctl_lock);
     if (w->r < 0) {
         (void) snprintf(w->error, sizeof(w->error), "sending the end of the stream failed: %s",
-                        strerror(-w->r));
+                        transport_strerror(w->r));
     }
 }
 
@@ -478,7 +484,7 @@ connect_done(MigWork *w)
         j->devs[i].fd = TAKE_FD(fds[i]);
     }
     if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error[0] ? w->error : strerror(-w->r));
+        mig_fail(j, w->r, "%s", w->error[0] ? w->error : transport_strerror(w->r));
         return;
     }
     if (mig_is_failing(j)) {

@@ -170,6 +170,70 @@ transport_set_timeout(int fd, int timeout_ms)
     return 0;
 }
 
+static const char *const message_names[] = {
+    [TMSG_HELLO] = "HELLO",
+    [TMSG_ACCEPT] = "ACCEPT",
+    [TMSG_REFUSE] = "REFUSE",
+    [TMSG_DATA_HELLO] = "DATA_HELLO",
+    [TMSG_DATA_ACCEPT] = "DATA_ACCEPT",
+    [TMSG_PING] = "PING",
+    [TMSG_STREAM_END] = "STREAM_END",
+    [TMSG_CONFIRM] = "CONFIRM",
+    [TMSG_FAIL] = "FAIL",
+};
+
+const char *
+transport_message_name(uint32_t type)
+{
+    return type < ELEMENTSOF(message_names) ? message_names[type] : NULL;
+}
+
+/* What the errnos of a connection mean about the peer, as clauses about it ("it ..."). The ones transport.c makes itself
+ * (-ENODATA for a clean close, -E2BIG for an oversized message) would read as nonsense in
+ * strerror()'s words. */
+static const struct {
+    int r;
+    const char *text;
+} socket_texts[] = {
+    {-ENODATA, "it closed the connection"},
+    {-EPIPE, "it closed the connection"},
+    {-ECONNRESET, "it reset the connection"},
+    {-ETIMEDOUT, "it sent nothing within the timeout"},
+    {-E2BIG, "it sent a message longer than any vfio-migd message"},
+    {-EBADMSG, "it sent a malformed message"},
+    {-EPROTO, "it broke the vfio-migd protocol"},
+    {-ECONNREFUSED, "nothing listens there (connection refused)"},
+    {-EHOSTUNREACH, "no route to the host"},
+    {-ENETUNREACH, "no route to the network"},
+    {-ECONNABORTED, "the connection was aborted"},
+};
+
+/* The same for a connection that could not be made. */
+static const struct {
+    int r;
+    const char *text;
+} connect_texts[] = {
+    {-ECONNREFUSED, "nothing listens there (connection refused): check that 'vfio-migctl "
+                    "incoming' waits on the destination and that this is the address it printed"},
+    {-ETIMEDOUT, "no answer within the timeout: the host is down, or a firewall drops the "
+                 "connection"},
+};
+
+#define TEXT_OF(table, r_)                                                                         \
+    ({                                                                                             \
+        const char *_t = NULL;                                                                     \
+        for (size_t _i = 0; _i < ELEMENTSOF(table) && !_t; _i++) {                                 \
+            _t = (table)[_i].r == (r_) ? (table)[_i].text : NULL;                                  \
+        }                                                                                          \
+        _t;                                                                                        \
+    })
+
+const char *
+transport_strerror(int r)
+{
+    return TEXT_OF(socket_texts, r) ?: strerror(-r);
+}
+
 static int
 connect_wait(int fd, int timeout_ms)
 {
@@ -211,7 +275,8 @@ transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err, s
         r = connect_wait(fd, timeout_ms);
     }
     if (r < 0) {
-        (void) snprintf(err, err_size, "cannot connect to '%.128s': %s", address, strerror(-r));
+        (void) snprintf(err, err_size, "cannot connect to '%.128s': %s", address,
+                        TEXT_OF(connect_texts, r) ?: transport_strerror(r));
         return r;
     }
     if (fcntl(fd, F_SETFL, 0) < 0) { /* blocking from here on; waits use SO_*TIMEO */
@@ -368,6 +433,96 @@ transport_recv(int fd, uint32_t *ret_type, void *buf, uint32_t max, uint32_t *re
         return r;
     }
     *ret_type = get_le32(hdr);
+    *ret_size = size;
+    return 0;
+}
+
+/* Reads up to @size bytes, stopping at EOF; *@ret_got says how many came. */
+static int
+read_upto(int fd, uint8_t *buf, size_t size, size_t *ret_got)
+{
+    size_t got = 0;
+    int r = 0;
+
+    while (got < size) {
+        ssize_t n = recv(fd, buf + got, size - got, 0);
+        if (n == 0) {
+            r = -ENODATA;
+            break;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            r = io_errno(errno);
+            break;
+        }
+        got += (size_t) n;
+    }
+    *ret_got = got;
+    return r;
+}
+
+/* @head (the first bytes a peer sent), plus what else it has sent already, as quoted text:
+ * printable ASCII as it is, the rest as \xNN, at most 48 bytes. */
+static void
+quote_bytes(int fd, const uint8_t *head, size_t n_head, char *out, size_t size)
+{
+    uint8_t bytes[48];
+    size_t n = MIN(n_head, sizeof(bytes)), o = 0;
+    ssize_t more;
+
+    memcpy(bytes, head, n);
+    more = recv(fd, bytes + n, sizeof(bytes) - n, MSG_DONTWAIT);
+    n += more > 0 ? (size_t) more : 0;
+    for (size_t i = 0; i < n && o + 5 < size; i++) {
+        if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\' && bytes[i] != '\'') {
+            out[o++] = (char) bytes[i];
+        } else {
+            o += (size_t) snprintf(out + o, size - o, "\\x%02x", bytes[i]);
+        }
+    }
+    out[o] = '\0';
+}
+
+int
+transport_recv_answer(int fd, const char *peer, const char *kind, uint32_t *ret_type,
+                      void *buf, uint32_t max, uint32_t *ret_size, char *err, size_t err_size)
+{
+    uint8_t hdr[8];
+    char quoted[48 * 4 + 1];
+    uint32_t type, size;
+    size_t got;
+    int r;
+
+    r = read_upto(fd, hdr, sizeof(hdr), &got);
+    if (r < 0 && got == 0) {
+        (void) snprintf(err, err_size, "the peer at '%s' gave no answer (%s): it is not a "
+                        "vfio-migd %s port, or its daemon stopped", peer, transport_strerror(r),
+                        kind);
+        return r;
+    }
+    type = get_le32(hdr);
+    size = get_le32(hdr + 4);
+    if (r < 0 || !transport_message_name(type) || size > max || size > TRANSPORT_MAX_MESSAGE) {
+        quote_bytes(fd, hdr, got, quoted, sizeof(quoted));
+        (void) snprintf(err, err_size, "the peer at '%s' is not a vfio-migd %s port: it "
+                        "answered '%s'", peer, kind, quoted);
+        return -EPROTO;
+    }
+    r = read_upto(fd, buf, size, &got);
+    if (r == -ENODATA || r == -ECONNRESET) {
+        (void) snprintf(err, err_size, "the peer at '%s' ended the connection inside message %s "
+                        "(%zu of %u bytes): it is not a vfio-migd %s port, or its daemon stopped",
+                        peer, transport_message_name(type), got, size, kind);
+        return -EBADMSG;
+    }
+    if (r < 0) {
+        (void) snprintf(err, err_size, "the peer at '%s' stopped inside message %s: %s", peer,
+                        transport_message_name(type), transport_strerror(r));
+        return r;
+    }
+    *ret_type = type;
     *ret_size = size;
     return 0;
 }

@@ -69,6 +69,28 @@ int transport_writev_full(int fd, const void *a, size_t a_size, const void *b, s
 int transport_send(int fd, uint32_t type, const void *payload, uint32_t size);
 /* Reads one message; its payload (at most @max bytes, else -E2BIG) into @buf. */
 int transport_recv(int fd, uint32_t *ret_type, void *buf, uint32_t max, uint32_t *ret_size);
+/*
+ * Reads the first answer of a peer that should be a vfio-migd port of kind @kind ("data",
+ * the migration listener), as transport_recv() does, and says in @err what went wrong in
+ * words that name the peer at @peer: anything that is not a vfio-migd message (an unknown
+ * type, a length over @max, a connection that ends inside the header) is "the peer at ADDR
+ * is not a vfio-migd data port", quoting the first bytes it sent. Returns 0, or:
+ *   -EPROTO      not a vfio-migd message
+ *   -ENODATA     closed without a byte;  -ECONNRESET reset without a byte
+ *   -ETIMEDOUT   nothing within the socket's receive timeout
+ *   -EBADMSG     closed or reset inside a message's payload
+ *   other        the socket's errno
+ */
+int transport_recv_answer(int fd, const char *peer, const char *kind, uint32_t *ret_type,
+                          void *buf, uint32_t max, uint32_t *ret_size, char *err,
+                          size_t err_size);
+/* The name of a message type ("ACCEPT"), or NULL when @type is none. */
+const char *transport_message_name(uint32_t type);
+/* A clause for what a socket error means about the peer ("it reset the connection")
+ * for the errnos of the network, else strerror(): never an errno meant for something else
+ * ("Argument list too long", "No data available"). */
+const char *transport_strerror(int r);
+
 /* Waits up to @timeout_ms for @fd to be readable: 1 readable, 0 timed out, or -errno. */
 int transport_wait_readable(int fd, int timeout_ms);
 
