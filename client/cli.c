@@ -231,13 +231,20 @@ parse_arguments(Cli *cli, const CliCommand *row, int argc, char **argv, void *ar
 {
     struct option table[OPTIONS_MAX];
     CliExit r = CLI_GO_ON;
-    int c, n;
+    int c, n, index = 0;
 
     options_table(row->options, table);
     optind = 0; /* glibc starts over, at argv[1] */
     opterr = 0;
-    while (r == CLI_GO_ON && (c = getopt_long(argc, argv, ":h", table, NULL)) != -1) {
+    while (r == CLI_GO_ON && (c = getopt_long(argc, argv, ":h", table, &index)) != -1) {
+        /* An empty value is a mistake (a variable that expanded to nothing), never a request
+         * for the default: leaving the option out asks for that. */
+        if (optarg && !*optarg && c != ':' && c != '?') {
+            return cli_usage_error(cli, "--%s: an empty value is refused; give a value, or leave "
+                                   "the option out for its default", table[index].name);
+        }
         r = take_option(cli, row, c, argv, args);
+        index = 0;
     }
     if (r == CLI_GO_ON && row->options_done) {
         r = row->options_done(cli, args);

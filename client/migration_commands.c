@@ -18,6 +18,7 @@
 #include "follow.h"
 #include "output.h"
 #include "output_migration.h"
+#include "util/limits.h"
 #include "util/macro.h"
 #include "util/strutil.h"
 
@@ -51,9 +52,9 @@ parse_ms(Cli *cli, const char *option, const char *arg, uint32_t *ret)
 {
     long long v;
 
-    if (strutil_parse_int_bounded(arg, 0, UINT32_MAX, &v) < 0) {
-        return cli_usage_error(cli, "%s: '%s' is not a number of milliseconds from 0 to %u",
-                               option, arg, UINT32_MAX);
+    if (strutil_parse_int_bounded(arg, 0, LIMIT_MAX_MS, &v) < 0) {
+        return cli_usage_error(cli, "%s: '%s' is not a number of milliseconds from 0 (the "
+                               "daemon's default) to %u (a day)", option, arg, LIMIT_MAX_MS);
     }
     *ret = (uint32_t) v;
     return CLI_GO_ON;
@@ -64,9 +65,9 @@ parse_ms(Cli *cli, const char *option, const char *arg, uint32_t *ret)
 static CliExit
 parse_bandwidth(Cli *cli, const char *option, const char *arg, const char *zero, uint64_t *ret)
 {
-    if (strutil_parse_rate(arg, ret) < 0) {
-        return cli_usage_error(cli, "%s: '%s' is not a rate in bytes per second (e.g. 500000, "
-                               "64K, 100M, 1G; 0: %s)", option, arg, zero);
+    if (strutil_parse_rate(arg, ret) < 0 || *ret > LIMIT_MAX_RATE) {
+        return cli_usage_error(cli, "%s: '%s' is not a rate in bytes per second from 0 (%s) to "
+                               "1024G (e.g. 500000, 64K, 100M, 1G)", option, arg, zero);
     }
     return CLI_GO_ON;
 }

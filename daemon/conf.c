@@ -30,6 +30,7 @@
 #include "listener.h" /* the connection limits */
 #include "migration.h"
 #include "util/cleanup.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/strutil.h"
 #include "worker.h"
@@ -38,10 +39,8 @@
 /* Each device operation holds a worker for its whole duration (arcs may take seconds on
  * real hardware), and a group moves all its devices at once: size the pool for that. */
 #define DEFAULT_WORKERS 64
-/* 1 TiB/s is beyond any link a host has: a larger number is a typo. */
-#define MAX_RATE (1ULL << 40)
-/* A day: no wait or pre-copy phase of one migration is meant to last longer. */
-#define MAX_MS (24u * 3600u * 1000u)
+#define MAX_RATE LIMIT_MAX_RATE /* util/limits.h: the API and the CLI take the same ranges */
+#define MAX_MS LIMIT_MAX_MS
 /* sizeof(sockaddr_un.sun_path) - 1 */
 #define MAX_SOCKET_PATH 107
 /* useradd's limit on Debian (and glibc's LOGIN_NAME_MAX - 1). */

@@ -82,13 +82,16 @@ parse_hello(MigrationJob *j, const MigWork *w, StreamManifest *src, char *why, s
     int r;
 
     if (!rd || w->msg_size < TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE) {
-        (void) snprintf(why, why_size, "malformed HELLO");
+        (void) snprintf(why, why_size, "its HELLO is too short (%u bytes): the source speaks "
+                        "another version of the vfio-migd protocol; run the same version on both "
+                        "hosts", w->msg_size);
         return -EBADMSG;
     }
     memcpy(token, p, TRANSPORT_TOKEN_HEX);
     token[TRANSPORT_TOKEN_HEX] = '\0';
     if (!transport_token_equal(token, j->token)) {
-        (void) snprintf(why, why_size, "wrong token");
+        (void) snprintf(why, why_size, "wrong token: give --token the token that 'vfio-migctl "
+                        "incoming %s' printed on the destination for this migration", j->group_name);
         return -EPERM;
     }
     stream_reader_init(rd);

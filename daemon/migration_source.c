@@ -530,6 +530,12 @@ migration_start(Manager *m, const char *group, const char *address, const char *
     MigrationJob *j = NULL;
     int r;
 
+    /* Before the job exists: a bad address changes nothing, and is said as such, not as a
+     * connection that failed. */
+    r = transport_check_peer_address(address, err, err_size);
+    if (r < 0) {
+        return r;
+    }
     if (strlen(token) != TRANSPORT_TOKEN_HEX || strlen(address) >= TRANSPORT_ADDRESS_MAX) {
         (void) snprintf(err, err_size, "the token must be the %d characters PrepareIncoming gave; "
                         "the address at most %d", TRANSPORT_TOKEN_HEX, TRANSPORT_ADDRESS_MAX - 1);

@@ -24,6 +24,7 @@
 
 #include "util/cleanup.h"
 #include "util/macro.h"
+#include "util/strutil.h"
 
 typedef struct Address {
     struct sockaddr_storage sa;
@@ -47,10 +48,28 @@ parse_unix(const char *path, Address *ret, char *err, size_t err_size)
     return 0;
 }
 
-/* "host:port", "[v6]:port", or "unix:/path". Numeric hosts and "localhost" only: a migration
- * address comes from PrepareIncoming, never from name resolution that could hang. */
+/* The port of "host:port" in decimal, within @min_port..65535: getaddrinfo() would take
+ * "99999" or "65536" and keep its low 16 bits, listening or connecting somewhere else. */
 static int
-parse_address(const char *address, Address *ret, char *err, size_t err_size)
+parse_port(const char *address, const char *s, int min_port, char *err, size_t err_size)
+{
+    long long v;
+
+    if (strspn(s, "0123456789") != strlen(s) ||
+        strutil_parse_int_bounded(s, min_port, 65535, &v) < 0) {
+        (void) snprintf(err, err_size, "'%.128s': the port '%.16s' is not a number from %d to "
+                        "65535%s", address, s, min_port,
+                        min_port == 0 ? " (0: the system picks a free port)" : "");
+        return -EINVAL;
+    }
+    return (int) v;
+}
+
+/* "host:port", "[v6]:port", or "unix:/path"; ports from @min_port (0 to listen on any free
+ * one, 1 to connect). Numeric hosts and "localhost" only: a migration address comes from
+ * PrepareIncoming, never from name resolution that could hang. */
+static int
+parse_address(const char *address, int min_port, Address *ret, char *err, size_t err_size)
 {
     struct addrinfo hints = {.ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
@@ -62,10 +81,14 @@ parse_address(const char *address, Address *ret, char *err, size_t err_size)
         return parse_unix(address + 5, ret, err, err_size);
     }
     colon = strrchr(address, ':');
-    if (!colon || colon == address || !colon[1] || (size_t) (colon - address) >= sizeof(host)) {
+    if (!colon || colon == address || (size_t) (colon - address) >= sizeof(host)) {
         (void) snprintf(err, err_size, "'%.128s' is not an address (use host:port or unix:/path)",
                         address);
         return -EINVAL;
+    }
+    r = parse_port(address, colon + 1, min_port, err, err_size);
+    if (r < 0) {
+        return r;
     }
     memcpy(host, address, (size_t) (colon - address));
     host[colon - address] = '\0';
@@ -118,6 +141,14 @@ format_bound(int fd, const Address *a, char *out, size_t size)
 }
 
 int
+transport_check_peer_address(const char *address, char *err, size_t err_size)
+{
+    Address a;
+
+    return parse_address(address, /* min_port= */ 1, &a, err, err_size);
+}
+
+int
 transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_size, char *err,
                  size_t err_size)
 {
@@ -125,7 +156,7 @@ transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_siz
     Address a;
     int one = 1, r;
 
-    r = parse_address(address, &a, err, err_size);
+    r = parse_address(address, /* min_port= */ 0, &a, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -261,7 +292,7 @@ transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err, s
     Address a;
     int r;
 
-    r = parse_address(address, &a, err, err_size);
+    r = parse_address(address, /* min_port= */ 1, &a, err, err_size);
     if (r < 0) {
         return r;
     }

@@ -38,10 +38,14 @@ typedef enum TransportMessage {
     TMSG_FAIL = 9,        /* either way: why (text) */
 } TransportMessage;
 
-/* Binds and listens (non-blocking, CLOEXEC). @bound gets the address actually bound. A
+/* Binds and listens (non-blocking, CLOEXEC); a port from 0 (any free one) to 65535, checked
+ * as a number, never truncated. @bound gets the address actually bound. A
  * unix path that exists is refused by bind() (EADDRINUSE), never unlinked. */
 int transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_size,
                      char *err, size_t err_size);
+/* Checks, without connecting, that @address is one transport_connect() takes: "host:port"
+ * with a numeric host (or localhost) and a port from 1 to 65535, or "unix:/path". -EINVAL. */
+int transport_check_peer_address(const char *address, char *err, size_t err_size);
 /* Connects within @timeout_ms; the socket is blocking, CLOEXEC, tuned for bulk data. */
 int transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err,
                       size_t err_size);

@@ -13,6 +13,7 @@
 #include "manager.h"
 #include "migration.h"
 #include "migration_watch.h"
+#include "util/limits.h"
 #include "util/log.h"
 
 static void
@@ -65,6 +66,45 @@ reply_final(RpcCall *call, const MigrationJob *j)
     migration_snapshot_done(&snap);
 }
 
+/* A number of milliseconds from a request: 0 (the default) or 1 to LIMIT_MAX_MS. */
+static int
+check_ms(const char *field, uint32_t v, char *err, size_t err_size)
+{
+    if (v > LIMIT_MAX_MS) {
+        (void) snprintf(err, err_size, "%s: %u ms is out of range: 0 (the default) or 1 to %u "
+                        "(a day)", field, v, LIMIT_MAX_MS);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int
+check_options(const VfioMigd__V1__MigrationOptions *in, char *err, size_t err_size)
+{
+    const struct {
+        const char *field;
+        uint32_t v;
+    } ms[] = {
+        {"max_precopy_ms", in->max_precopy_ms},
+        {"downtime_target_ms", in->downtime_target_ms},
+        {"timeout_ms", in->timeout_ms},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(ms); i++) {
+        if (check_ms(ms[i].field, ms[i].v, err, err_size) < 0) {
+            return -EINVAL;
+        }
+    }
+    if (in->bandwidth_limit > LIMIT_MAX_RATE) {
+        (void) snprintf(err, err_size, "bandwidth_limit: %llu bytes per second is out of range: "
+                        "0 (the default) or 1 to %llu (1 TiB/s)",
+                        (unsigned long long) in->bandwidth_limit,
+                        (unsigned long long) LIMIT_MAX_RATE);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static void
 handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
@@ -77,9 +117,12 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     MigrationMsg msg;
     int ret;
 
-    ret = migration_prepare_incoming(ctx->manager, req->group, req->listen, req->auto_resume,
-                                     req->timeout_ms, &j, bound, sizeof(bound), token,
-                                     sizeof(token), err, sizeof(err));
+    ret = check_ms("timeout_ms", req->timeout_ms, err, sizeof(err));
+    if (ret >= 0) {
+        ret = migration_prepare_incoming(ctx->manager, req->group, req->listen, req->auto_resume,
+                                         req->timeout_ms, &j, bound, sizeof(bound), token,
+                                         sizeof(token), err, sizeof(err));
+    }
     if (ret < 0) {
         rpc_call_fail(call, ret, "%s", err);
         return;
@@ -108,6 +151,9 @@ options_from_request(const MigrationOptions *defaults, const VfioMigd__V1__Migra
     *o = *defaults;
     if (!in) {
         return 0;
+    }
+    if (check_options(in, err, err_size) < 0) {
+        return -EINVAL;
     }
     if ((int) in->precopy < 0 || in->precopy > VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_OFF ||
         (int) in->switchover < 0 ||

@@ -169,6 +169,44 @@ class InteropTest(unittest.TestCase):
         self.assertNotIn("py-c", ids)
         self.assertNotIn("py-d", ids)
 
+    def test_numbers_out_of_range_are_refused_with_the_range(self):
+        """Issue 10 item 4: no number of a request is truncated or clamped; each is refused
+        with its range, before any job exists."""
+        self.attach("py-n0")
+        self.d.call("vfio_migd.v1.GroupService", "CreateGroup",
+                    grp.CreateGroupRequest(name="py-n", device_ids=["py-n0"]),
+                    grp.CreateGroupResponse)
+        token = "0" * 64
+        cases = [
+            ("PrepareIncoming", mig.PrepareIncomingRequest(group="py-n", listen="127.0.0.1:99999"),
+             "from 0 to 65535"),
+            ("PrepareIncoming", mig.PrepareIncomingRequest(group="py-n", listen="127.0.0.1:65536"),
+             "from 0 to 65535"),
+            ("PrepareIncoming", mig.PrepareIncomingRequest(group="py-n", listen="127.0.0.1:+80"),
+             "from 0 to 65535"),
+            ("PrepareIncoming", mig.PrepareIncomingRequest(group="py-n", listen="127.0.0.1:0",
+                                                           timeout_ms=86400001),
+             "1 to 86400000"),
+            ("StartMigration", mig.StartMigrationRequest(group="py-n", address="127.0.0.1:70000",
+                                                         token=token),
+             "from 1 to 65535"),
+            ("StartMigration", mig.StartMigrationRequest(group="py-n", address="127.0.0.1:0",
+                                                         token=token),
+             "from 1 to 65535"),
+        ]
+        for field in ("max_precopy_ms", "downtime_target_ms", "timeout_ms"):
+            cases.append(("StartMigration", mig.StartMigrationRequest(
+                group="py-n", address="127.0.0.1:1", token=token,
+                options=mig.MigrationOptions(**{field: 4294967295})), "1 to 86400000"))
+        cases.append(("StartMigration", mig.StartMigrationRequest(
+            group="py-n", address="127.0.0.1:1", token=token,
+            options=mig.MigrationOptions(bandwidth_limit=(1 << 40) + 1)), "1 to 1099511627776"))
+        for method, req, needle in cases:
+            msg = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.mig, method, req)
+            self.assertIn(needle, msg, "%s %s" % (method, req))
+        jobs = self.d.mig("ListMigrations", mig.ListMigrationsRequest(), mig.ListMigrationsResponse)
+        self.assertEqual([j.group for j in jobs.migrations if j.group == "py-n"], [])
+
     def test_save_restore_round_trip(self):
         self.attach("py-src", "size=3M")
         self.attach("py-dst", "size=3M")

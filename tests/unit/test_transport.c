@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_transport — transport_read_bulk(), the data channels' reader, on real sockets.
+ * test_transport — transport_read_bulk(), the data channels' reader, on real sockets; and the
+ * address parser's port ranges (the last test).
  *
  * It sets SO_RCVLOWAT so the kernel wakes it only once many bytes wait. The kernel compares
  * the threshold with what is queued, not with what the read still needs, and a blocked
@@ -217,4 +218,41 @@ Test(transport, shutdown_ends_a_wait)
     cr_assert(pthread_join(t, NULL) == 0);
     (void) close(fds[0]);
     (void) close(fds[1]);
+}
+
+/* Issue 10 item 4: a port is a decimal number in range, never truncated to 16 bits (getaddrinfo
+ * alone takes "99999" as 34463 and "65536" as 0, a random port). */
+Test(transport, ports_are_checked_not_truncated)
+{
+    static const struct {
+        const char *address;
+        bool listen_ok, connect_ok;
+    } cases[] = {
+        {"127.0.0.1:0", true, false},      {"127.0.0.1:1", true, true},
+        {"127.0.0.1:65535", true, true},   {"127.0.0.1:65536", false, false},
+        {"127.0.0.1:99999", false, false}, {"127.0.0.1:-1", false, false},
+        {"127.0.0.1:+80", false, false},   {"127.0.0.1: 80", false, false},
+        {"127.0.0.1:0x50", false, false},  {"127.0.0.1:", false, false},
+        {"[::1]:65536", false, false},     {"127.0.0.1:0000080", true, true},
+    };
+    char err[256], bound[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = -1, r;
+
+        err[0] = '\0';
+        r = transport_check_peer_address(cases[i].address, err, sizeof(err));
+        cr_expect_eq(r >= 0, cases[i].connect_ok, "connect %s: %d %s", cases[i].address, r, err);
+        if (!cases[i].connect_ok) {
+            cr_expect(strstr(err, "from 1 to 65535") || strstr(err, "not an address"),
+                      "connect %s: %s", cases[i].address, err);
+        }
+        r = transport_listen(cases[i].address, &fd, bound, sizeof(bound), err, sizeof(err));
+        cr_expect_eq(r >= 0, cases[i].listen_ok, "listen %s: %d %s", cases[i].address, r, err);
+        if (r >= 0) {
+            close(fd);
+        } else {
+            cr_expect(strstr(err, "from 0 to 65535"), "listen %s: %s", cases[i].address, err);
+        }
+    }
 }
