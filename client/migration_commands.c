@@ -44,6 +44,7 @@ enum {
     OPT_STOPCOPY_BANDWIDTH,
     OPT_PEER_TIMEOUT_MS,
     OPT_WAIT,
+    OPT_PEER,
 };
 
 /* A number of milliseconds as the protocol carries it (uint32; 0 = the daemon's default). */
@@ -104,6 +105,7 @@ migration_text(const void *req _unused_, const void *resp)
 
 typedef struct IncomingArgs {
     const char *listen; /* --listen; NULL: not given */
+    const char *peer;   /* --peer; NULL: not given */
     bool resume;        /* --resume */
     uint32_t timeout_ms;
 } IncomingArgs;
@@ -115,6 +117,10 @@ incoming_option(Cli *cli, int opt, const char *arg, void *args)
 
     if (opt == OPT_LISTEN) {
         a->listen = arg;
+        return CLI_GO_ON;
+    }
+    if (opt == OPT_PEER) {
+        a->peer = arg;
         return CLI_GO_ON;
     }
     if (opt == OPT_RESUME) {
@@ -137,6 +143,7 @@ incoming_build(Cli *cli, void *args, void *request)
     }
     req->group = cli->args[0];
     req->listen = (char *) a->listen;
+    req->peer = a->peer ? (char *) a->peer : "";
     req->auto_resume = a->resume;
     req->timeout_ms = a->timeout_ms;
     return CLI_GO_ON;
@@ -149,6 +156,9 @@ incoming_json(const void *req _unused_, const void *resp)
     json_object *o = output_migration_json(r->migration);
 
     output_json_set(o, "address", json_object_new_string(r->address));
+    output_json_set(o, "peer_addresses",
+                    OUTPUT_JSON_ARRAY(r->peer_addresses, r->n_peer_addresses,
+                                      json_object_new_string));
     output_json_set(o, "token", json_object_new_string(r->token));
     return o;
 }
@@ -173,24 +183,31 @@ print_shell_word(const char *s)
     putchar('\'');
 }
 
-/* The address and token, and the command to paste on the source. */
+/* The address and token, and the command to paste on the source: one per address a peer can
+ * use (peer_addresses; a wildcard address such as 0.0.0.0 is none). */
 static int
 incoming_text(const void *req _unused_, const void *resp)
 {
     const VfioMigd__V1__PrepareIncomingResponse *r = resp;
     const Migration *m = r->migration;
+    char *const *to = r->n_peer_addresses ? r->peer_addresses : &r->address;
+    size_t n = r->n_peer_addresses ? r->n_peer_addresses : 1;
 
     output_field("id", "%s", m->id);
     output_field("address", "%s", r->address);
     output_field("token", "%s", r->token);
-    printf("\nGroup %s waits for the source (phase %s). On the source, run:\n  vfio-migctl "
-           "migrate ", m->group, output_migration_phase(m->phase));
-    print_shell_word(m->group);
-    fputs(" --to ", stdout);
-    print_shell_word(r->address);
-    fputs(" --token ", stdout);
-    print_shell_word(r->token);
-    putchar('\n');
+    printf("\nGroup %s waits for the source (phase %s). On the source, run%s:\n", m->group,
+           output_migration_phase(m->phase),
+           n > 1 ? " the line with an address it can reach" : "");
+    for (size_t i = 0; i < n; i++) {
+        fputs("  vfio-migctl migrate ", stdout);
+        print_shell_word(m->group);
+        fputs(" --to ", stdout);
+        print_shell_word(to[i]);
+        fputs(" --token ", stdout);
+        print_shell_word(r->token);
+        putchar('\n');
+    }
     return 0;
 }
 
@@ -205,9 +222,12 @@ static const CliCall incoming_call = {
 
 const CliCommand migration_commands_incoming = {
     .name = "incoming",
-    .usage = "GROUP --listen ADDR [--resume] [--timeout-ms N]",
+    .usage = "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N]",
     .summary = "Prepare GROUP to receive a migration: listen, print the address and token",
     .help = "  --listen ADDR      host:port to listen on (port 0: any free port), or unix:/path\n"
+            "  --peer HOST        the source host's address: with a wildcard ADDR (0.0.0.0:0),\n"
+            "                     print this host's address on the route to it (default: every\n"
+            "                     interface's address)\n"
             "  --resume           resume the group (running) once the migration completed\n"
             "  --timeout-ms N     how long to wait for the source, in ms (0: the daemon's "
             "default)\n",
@@ -215,6 +235,7 @@ const CliCommand migration_commands_incoming = {
     .max_args = 1,
     .options = (const struct option[]) {
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"peer", required_argument, NULL, OPT_PEER},
         {"resume", no_argument, NULL, OPT_RESUME},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS},
         {},

@@ -94,6 +94,18 @@ typedef struct MigrationRates {
 /* 30 s pre-copy, 300 ms downtime target, 30 s timeouts, pre-copy on, no bandwidth limit. */
 void migration_options_defaults(MigrationOptions *o);
 
+/* What PrepareIncoming offers a source on another host (migrations.proto, peer_addresses). */
+#define MIGRATION_REACHABLE_MAX 16
+/* The local address of this host's route to @peer (a numeric host, no port), for
+ * migration_incoming_addresses(). -EINVAL with @err: not an address, or no route. */
+int migration_route_source(const char *peer, char *ret_host, size_t size, char *err,
+                           size_t err_size);
+/* The addresses a source can connect to for the incoming migration @j: its bound address
+ * unless that is a wildcard; then "@route_host:PORT" when @route_host is not empty, else each
+ * interface address. Never fails: at worst the bound address alone. */
+void migration_incoming_addresses(const MigrationJob *j, const char *route_host,
+                                  char (*ret)[MIGRATION_ADDRESS_MAX], size_t max, size_t *ret_n);
+
 int migration_prepare_incoming(Manager *m, const char *group, const char *listen,
                                bool auto_resume, uint32_t timeout_ms, MigrationJob **ret,
                                char *bound, size_t bound_size, char *token, size_t token_size,

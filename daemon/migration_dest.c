@@ -486,6 +486,30 @@ dest_listen(MigrationJob *j, const char *listen, char *bound, size_t bound_size,
     return 0;
 }
 
+static_assert(MIGRATION_ADDRESS_MAX == TRANSPORT_ADDRESS_MAX, "one address size");
+static_assert(MIGRATION_REACHABLE_MAX <= TRANSPORT_REACHABLE_MAX, "one address count");
+
+int
+migration_route_source(const char *peer, char *ret_host, size_t size, char *err,
+                       size_t err_size)
+{
+    int r = transport_route_source(peer, ret_host, size, err, err_size);
+
+    return r < 0 ? -EINVAL : 0; /* a peer this host cannot reach is a wrong argument */
+}
+
+void
+migration_incoming_addresses(const MigrationJob *j, const char *route_host,
+                             char (*ret)[MIGRATION_ADDRESS_MAX], size_t max, size_t *ret_n)
+{
+    if (transport_reachable_addresses(j->listen_fd, j->peer, route_host, ret, max, ret_n) < 0 ||
+        *ret_n == 0) {
+        /* getifaddrs() failed, or no interface is up: the bound address is still true. */
+        (void) snprintf(ret[0], MIGRATION_ADDRESS_MAX, "%s", j->peer);
+        *ret_n = max > 0;
+    }
+}
+
 int
 migration_prepare_incoming(Manager *m, const char *group, const char *listen, bool auto_resume,
                            uint32_t timeout_ms, MigrationJob **ret, char *bound,

@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -111,13 +113,20 @@ parse_address(const char *address, int min_port, Address *ret, char *err, size_t
     return 0;
 }
 
+static void format_host_port(const struct sockaddr *sa, unsigned port, char *out, size_t size);
+
+static unsigned
+port_of(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *) ss)->sin_port
+                                          : ((const struct sockaddr_in6 *) ss)->sin6_port);
+}
+
 static void
 format_bound(int fd, const Address *a, char *out, size_t size)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
 
     if (a->sa.ss_family == AF_UNIX) {
         (void) snprintf(out, size, "unix:%s", ((const struct sockaddr_un *) &a->sa)->sun_path);
@@ -127,17 +136,7 @@ format_bound(int fd, const Address *a, char *out, size_t size)
         (void) snprintf(out, size, "?");
         return;
     }
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *) &ss;
-        (void) inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-        (void) snprintf(out, size, "%s:%u", host, port);
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
-        (void) inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-        (void) snprintf(out, size, "[%s]:%u", host, port);
-    }
+    format_host_port((struct sockaddr *) &ss, port_of(&ss), out, size);
 }
 
 int
@@ -176,6 +175,160 @@ transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_siz
     }
     format_bound(fd, &a, bound, bound_size);
     *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+static void
+format_host(const struct sockaddr *sa, char *out, size_t size)
+{
+    const void *a = sa->sa_family == AF_INET
+                        ? (const void *) &((const struct sockaddr_in *) sa)->sin_addr
+                        : (const void *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+
+    if (!inet_ntop(sa->sa_family, a, out, (socklen_t) size)) {
+        (void) snprintf(out, size, "?");
+    }
+}
+
+/* "host:port" as a peer writes it: IPv6 in brackets. */
+static void
+format_host_port(const struct sockaddr *sa, unsigned port, char *out, size_t size)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    format_host(sa, host, sizeof(host));
+    (void) snprintf(out, size, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+int
+transport_route_source(const char *peer_host, char *ret_host, size_t size, char *err,
+                       size_t err_size)
+{
+    char probe[TRANSPORT_ADDRESS_MAX + 8];
+    _cleanup_close_ int fd = -EBADF;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    Address a;
+    int r;
+
+    /* Port 9 (discard) only makes the address complete: a UDP connect() sends nothing. */
+    (void) snprintf(probe, sizeof(probe), strchr(peer_host, ':') && peer_host[0] != '[' ? "[%s]:9"
+                                                                                       : "%s:9",
+                    peer_host);
+    if (!*peer_host || strncmp(peer_host, "unix:", 5) == 0 ||
+        parse_address(probe, /* min_port= */ 1, &a, err, err_size) < 0) {
+        (void) snprintf(err, err_size, "'%.128s' is not a numeric host address (e.g. 192.0.2.5 "
+                        "or 2001:db8::5)", peer_host);
+        return -EINVAL;
+    }
+    fd = socket(a.sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *) &a.sa, a.len) < 0 ||
+        getsockname(fd, (struct sockaddr *) &ss, &len) < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "this host has no route to '%.128s': %s", peer_host,
+                        strerror(-r));
+        return r;
+    }
+    format_host((struct sockaddr *) &ss, ret_host, size);
+    return 0;
+}
+
+static bool
+is_link_local6(const struct sockaddr *sa)
+{
+    const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+    return IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_V4MAPPED(a);
+}
+
+/* Adds @sa unless it is there already; false when @ret is full. */
+static bool
+add_unique(const struct sockaddr *sa, unsigned port, char (*ret)[TRANSPORT_ADDRESS_MAX],
+           size_t max, size_t *n)
+{
+    char s[TRANSPORT_ADDRESS_MAX];
+
+    format_host_port(sa, port, s, sizeof(s));
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(ret[i], s) == 0) {
+            return true;
+        }
+    }
+    if (*n >= max) {
+        return false;
+    }
+    memcpy(ret[(*n)++], s, sizeof(s));
+    return true;
+}
+
+size_t
+transport_pick_addresses(const struct ifaddrs *ifs, bool v4, bool v6, unsigned port,
+                         char (*ret)[TRANSPORT_ADDRESS_MAX], size_t max)
+{
+    size_t n = 0;
+
+    /* Pass 0 takes what another host can use; pass 1, only when that found nothing, the
+     * loopback addresses (a host without a network still migrates to itself). */
+    for (int loopback = 0; loopback < 2 && n == 0; loopback++) {
+        for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+            const struct sockaddr *sa = i->ifa_addr;
+            bool fam = sa && ((sa->sa_family == AF_INET && v4) ||
+                              (sa->sa_family == AF_INET6 && v6 && !is_link_local6(sa)));
+
+            if (fam && (i->ifa_flags & IFF_UP) && !!(i->ifa_flags & IFF_LOOPBACK) == loopback &&
+                !add_unique(sa, port, ret, max, &n)) {
+                return n;
+            }
+        }
+    }
+    return n;
+}
+
+int
+transport_reachable_addresses(int listen_fd, const char *bound, const char *route_host,
+                              char (*ret)[TRANSPORT_ADDRESS_MAX], size_t max, size_t *ret_n)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct ifaddrs *ifs = NULL;
+    int v6only = 0;
+    socklen_t ol = sizeof(v6only);
+    unsigned port;
+    bool any;
+
+    *ret_n = 0;
+    if (max == 0) {
+        return 0;
+    }
+    if (strncmp(bound, "unix:", 5) == 0 || getsockname(listen_fd, (struct sockaddr *) &ss,
+                                                       &len) < 0) {
+        (void) snprintf(ret[0], TRANSPORT_ADDRESS_MAX, "%s", bound);
+        *ret_n = 1;
+        return 0;
+    }
+    port = port_of(&ss);
+    any = ss.ss_family == AF_INET
+              ? ((struct sockaddr_in *) &ss)->sin_addr.s_addr == htonl(INADDR_ANY)
+              : IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *) &ss)->sin6_addr);
+    if (!any) {
+        (void) snprintf(ret[0], TRANSPORT_ADDRESS_MAX, "%s", bound);
+        *ret_n = 1;
+        return 0;
+    }
+    if (route_host && *route_host) {
+        (void) snprintf(ret[0], TRANSPORT_ADDRESS_MAX,
+                        strchr(route_host, ':') ? "[%s]:%u" : "%s:%u", route_host, port);
+        *ret_n = 1;
+        return 0;
+    }
+    if (getifaddrs(&ifs) < 0) {
+        return -errno;
+    }
+    if (ss.ss_family == AF_INET6) {
+        (void) getsockopt(listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol);
+    }
+    *ret_n = transport_pick_addresses(ifs, ss.ss_family == AF_INET || !v6only,
+                                      ss.ss_family == AF_INET6, port, ret, max);
+    freeifaddrs(ifs);
     return 0;
 }
 

@@ -49,6 +49,33 @@ int transport_check_peer_address(const char *address, char *err, size_t err_size
 /* Connects within @timeout_ms; the socket is blocking, CLOEXEC, tuned for bulk data. */
 int transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err,
                       size_t err_size);
+/* At most this many addresses are offered to a peer (a host with more interfaces: the first). */
+#define TRANSPORT_REACHABLE_MAX 16
+
+struct ifaddrs;
+
+/* The local address the kernel would use to reach @peer_host (numeric, or "localhost"; no
+ * port), into @ret_host: a UDP connect() that sends nothing, then getsockname(). -EINVAL a
+ * host that is not an address; -ENETUNREACH etc. no route. */
+int transport_route_source(const char *peer_host, char *ret_host, size_t size, char *err,
+                           size_t err_size);
+/*
+ * The addresses a peer on another host can connect to, for a socket listening on @listen_fd
+ * and bound to @bound ("host:port" or "unix:/path"), into @ret (at most @max):
+ *   - @bound itself unless its host is a wildcard (0.0.0.0, [::]), and for unix:;
+ *   - "@route_host:PORT" when @route_host is given (from transport_route_source());
+ *   - else every address of an interface that is up (getifaddrs()), of the socket's family
+ *     (both for [::] unless IPV6_V6ONLY), loopback only when nothing else is, IPv6 link-local
+ *     never (it needs a scope a peer cannot guess).
+ * Returns 0, or a negative errno from getifaddrs().
+ */
+int transport_reachable_addresses(int listen_fd, const char *bound, const char *route_host,
+                                  char (*ret)[TRANSPORT_ADDRESS_MAX], size_t max, size_t *ret_n);
+/* The pure part of the above: picks from @ifs (a getifaddrs() list) for @port. @v4 and @v6 say
+ * which families the listener takes. */
+size_t transport_pick_addresses(const struct ifaddrs *ifs, bool v4, bool v6, unsigned port,
+                                char (*ret)[TRANSPORT_ADDRESS_MAX], size_t max);
+
 /* Receive and send timeouts for a blocking socket (0: none). */
 int transport_set_timeout(int fd, int timeout_ms);
 /* TCP_NODELAY so small control messages go at once; buffers stay autotuned. */

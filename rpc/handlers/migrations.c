@@ -111,6 +111,8 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     const VfioMigd__V1__PrepareIncomingRequest *req = REQ(PrepareIncomingRequest, r);
     VfioMigd__V1__PrepareIncomingResponse resp = VFIO_MIGD__V1__PREPARE_INCOMING_RESPONSE__INIT;
     char bound[MIGRATION_ADDRESS_MAX] = "", token[MIGRATION_TOKEN_MAX] = "", err[512] = "";
+    char reachable[MIGRATION_REACHABLE_MAX][MIGRATION_ADDRESS_MAX], *ptrs[MIGRATION_REACHABLE_MAX];
+    char route[MIGRATION_ADDRESS_MAX] = "";
     RpcContext *ctx = userdata;
     MigrationSnapshot snap;
     MigrationJob *j = NULL;
@@ -118,6 +120,9 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     int ret;
 
     ret = check_ms("timeout_ms", req->timeout_ms, err, sizeof(err));
+    if (ret >= 0 && *req->peer) {
+        ret = migration_route_source(req->peer, route, sizeof(route), err, sizeof(err));
+    }
     if (ret >= 0) {
         ret = migration_prepare_incoming(ctx->manager, req->group, req->listen, req->auto_resume,
                                          req->timeout_ms, &j, bound, sizeof(bound), token,
@@ -135,6 +140,12 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     resp.migration = &msg.msg;
     resp.address = bound;
     resp.token = token;
+    migration_incoming_addresses(j, route, reachable, MIGRATION_REACHABLE_MAX,
+                                 &resp.n_peer_addresses);
+    for (size_t i = 0; i < resp.n_peer_addresses; i++) {
+        ptrs[i] = reachable[i];
+    }
+    resp.peer_addresses = ptrs;
     rpc_call_reply(call, &resp.base);
     convert_migration_done(&msg);
     migration_snapshot_done(&snap);

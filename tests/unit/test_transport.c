@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_transport — transport_read_bulk(), the data channels' reader, on real sockets; and the
- * address parser's port ranges (the last test).
+ * address parser's port ranges and the addresses offered to a peer (the last tests).
  *
  * It sets SO_RCVLOWAT so the kernel wakes it only once many bytes wait. The kernel compares
  * the threshold with what is queued, not with what the read still needs, and a blocked
@@ -16,6 +16,9 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -255,4 +258,70 @@ Test(transport, ports_are_checked_not_truncated)
             cr_expect(strstr(err, "from 0 to 65535"), "listen %s: %s", cases[i].address, err);
         }
     }
+}
+
+/* Issue 10 item 5: which interface addresses a peer is offered for a wildcard listener. */
+static struct ifaddrs *
+fake_if(struct ifaddrs *next, const char *addr, unsigned flags, struct sockaddr_storage *ss)
+{
+    struct ifaddrs *i = calloc(1, sizeof(*i));
+
+    memset(ss, 0, sizeof(*ss));
+    if (strchr(addr, ':')) {
+        ss->ss_family = AF_INET6;
+        cr_assert_eq(inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *) ss)->sin6_addr), 1);
+    } else {
+        ss->ss_family = AF_INET;
+        cr_assert_eq(inet_pton(AF_INET, addr, &((struct sockaddr_in *) ss)->sin_addr), 1);
+    }
+    i->ifa_next = next;
+    i->ifa_addr = (struct sockaddr *) ss;
+    i->ifa_flags = flags;
+    return i;
+}
+
+static void
+free_ifs(struct ifaddrs *i)
+{
+    while (i) {
+        struct ifaddrs *next = i->ifa_next;
+        free(i);
+        i = next;
+    }
+}
+
+Test(transport, pick_addresses_for_a_wildcard_listener)
+{
+    struct sockaddr_storage ss[7];
+    char out[TRANSPORT_REACHABLE_MAX][TRANSPORT_ADDRESS_MAX];
+    struct ifaddrs *ifs = NULL;
+    size_t n;
+
+    ifs = fake_if(ifs, "127.0.0.1", IFF_UP | IFF_LOOPBACK, &ss[0]);
+    ifs = fake_if(ifs, "::1", IFF_UP | IFF_LOOPBACK, &ss[1]);
+    ifs = fake_if(ifs, "192.0.2.7", IFF_UP, &ss[2]);
+    ifs = fake_if(ifs, "198.51.100.1", 0, &ss[3]); /* down */
+    ifs = fake_if(ifs, "fe80::1", IFF_UP, &ss[4]);  /* link-local */
+    ifs = fake_if(ifs, "2001:db8::7", IFF_UP, &ss[5]);
+    ifs = fake_if(ifs, "192.0.2.7", IFF_UP, &ss[6]); /* the same address twice */
+
+    n = transport_pick_addresses(ifs, /* v4= */ true, /* v6= */ false, 4000, out, 16);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(out[0], "192.0.2.7:4000");
+    n = transport_pick_addresses(ifs, true, true, 4000, out, 16);
+    cr_assert_eq(n, 2);
+    cr_expect_str_eq(out[0], "192.0.2.7:4000");
+    cr_expect_str_eq(out[1], "[2001:db8::7]:4000");
+    n = transport_pick_addresses(ifs, false, true, 4000, out, 1);
+    cr_assert_eq(n, 1, "bounded by max");
+    cr_expect_str_eq(out[0], "[2001:db8::7]:4000");
+    free_ifs(ifs);
+
+    /* Only loopback up: loopback is all there is, and a host migrating to itself uses it. */
+    ifs = fake_if(NULL, "127.0.0.1", IFF_UP | IFF_LOOPBACK, &ss[0]);
+    ifs = fake_if(ifs, "192.0.2.7", 0, &ss[1]);
+    n = transport_pick_addresses(ifs, true, false, 5, out, 16);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(out[0], "127.0.0.1:5");
+    free_ifs(ifs);
 }
