@@ -107,8 +107,10 @@ handle_list_groups(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     free(ptrs);
 }
 
+/* The answer to a transition or a reset: the run, or ABORTED with the run as the trailer and
+ * the way out in the message. */
 static void
-on_transition_done(Group *g, const GroupRun *run, void *userdata)
+on_run_done(Group *g, const GroupRun *run, void *userdata)
 {
     char way_out[DEVICE_WAY_OUT_MAX];
     RpcCall *call = userdata;
@@ -118,7 +120,13 @@ on_transition_done(Group *g, const GroupRun *run, void *userdata)
         rpc_call_fail(call, -ENOMEM, "out of memory describing group '%s'", g->name);
         return;
     }
-    if (run->r < 0) {
+    if (run->r < 0 && run->reset) {
+        log_group_warning(g, "Group '%s' reset failed: %s.", g->name, run->error);
+        rpc_call_fail_ex(call, RPC_FAILURE_DEVICE, run->r, &msg.msg.base,
+                         "group '%s': reset failed: %s; the devices are left where reported; "
+                         "try again with 'vfio-migctl group reset %s', or detach the device "
+                         "that fails and attach it again", g->name, run->error, g->name);
+    } else if (run->r < 0) {
         log_group_warning(g, "Group '%s' transition to %s failed: %s.", g->name,
                           fsm_state_name(run->target), run->error);
         rpc_call_fail_ex(call, RPC_FAILURE_DEVICE, run->r, &msg.msg.base,
@@ -147,31 +155,9 @@ handle_group_transition(RpcCall *call, const ProtobufCMessage *r, void *userdata
         !handlers_target_or_fail(call, req->target, &target)) {
         return;
     }
-    ret = group_transition_start(g, target, req->force, on_transition_done, call, err,
+    ret = group_transition_start(g, target, req->force, on_run_done, call, err,
                                  sizeof(err));
     handlers_fail_unless_started(call, ret, err);
-}
-
-static void
-on_reset_done(Group *g, const GroupRun *run, void *userdata)
-{
-    RpcCall *call = userdata;
-    GroupRunMsg msg;
-
-    if (convert_group_run(run, &msg) < 0) {
-        rpc_call_fail(call, -ENOMEM, "out of memory describing group '%s'", g->name);
-        return;
-    }
-    if (run->r < 0) {
-        log_group_warning(g, "Group '%s' reset failed: %s.", g->name, run->error);
-        rpc_call_fail_ex(call, RPC_FAILURE_DEVICE, run->r, &msg.msg.base,
-                         "group '%s': reset failed: %s; the devices are left where reported; "
-                         "try again with 'vfio-migctl group reset %s', or detach the device "
-                         "that fails and attach it again", g->name, run->error, g->name);
-    } else {
-        rpc_call_reply(call, &msg.msg.base);
-    }
-    convert_group_run_done(&msg);
 }
 
 static void
@@ -182,7 +168,7 @@ handle_reset_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     Group *g;
 
     if ((g = handlers_find_group_or_fail(call, userdata, req->name))) {
-        handlers_fail_unless_started(call, group_reset_start(g, on_reset_done, call, err,
+        handlers_fail_unless_started(call, group_reset_start(g, on_run_done, call, err,
                                                              sizeof(err)), err);
     }
 }
