@@ -16,12 +16,16 @@ assert_contains "$OUT" "ID" "devices (text) prints a header even when empty"
 
 # ---- attach
 
-expect_exit 0 jctl attach --sim ""
+# An empty --sim is refused (issue 10 item 4: no empty value stands for the defaults); one
+# option at its default value gives a device with every other option at its default.
+expect_exit 2 jctl attach --sim ""
+assert_contains "$ERR" "--sim: an empty value is refused" "attach --sim '': refused"
+expect_exit 0 jctl attach --sim latency_ms=0
 assert_eq "sim0" "$(jget "$OUT" id)" "attach without --name: id sim0"
 assert_eq "sim" "$(jget "$OUT" backend)" "attach: backend sim"
 assert_eq "running" "$(jget "$OUT" state)" "attach: a new device is running"
-assert_eq "stop_copy p2p pre_copy" "$(jlist "$OUT" flags)" "attach --sim '': default flags are all three"
-assert_eq "1048576" "$(jget "$OUT" data_size)" "attach --sim '': default size 1 MiB"
+assert_eq "stop_copy p2p pre_copy" "$(jlist "$OUT" flags)" "attach --sim: default flags are all three"
+assert_eq "1048576" "$(jget "$OUT" data_size)" "attach --sim: default size 1 MiB"
 expect_exit 0 jctl attach --sim size=4K
 assert_eq "sim1" "$(jget "$OUT" id)" "second attach without --name: id sim1"
 assert_eq "4096" "$(jget "$OUT" data_size)" "size=4K: data_size 4096"

@@ -142,7 +142,7 @@ expect_error NOT_FOUND jctl region read B 12 0 1
 expect_error INVALID_ARGUMENT jctl region read B 0 0 0
 expect_exit 2 ctl region write B 0 0 zz
 assert_eq "$before" "$(snapshot --ignore-last-error)" "the refused requests changed nothing"
-expect_exit 0 ctl attach --sim '' --name S
+expect_exit 0 ctl attach --sim size=1M --name S
 expect_error FAILED_PRECONDITION jctl region read S 0 0 1
 assert_contains "$ERR" "device 'S' (back-end 'sim') has no regions to access" "  ... a sim device has no regions"
 expect_exit 0 ctl detach S
