@@ -78,6 +78,19 @@ check_ms(const char *field, uint32_t v, char *err, size_t err_size)
     return 0;
 }
 
+/* A rate from a request: 0 (the default, or no cap) or 1 to LIMIT_MAX_RATE bytes per second. */
+static int
+check_rate(const char *field, uint64_t v, char *err, size_t err_size)
+{
+    if (v > LIMIT_MAX_RATE) {
+        (void) snprintf(err, err_size, "%s: %llu bytes per second is out of range: 0 or 1 to "
+                        "%llu (1 TiB/s)", field, (unsigned long long) v,
+                        (unsigned long long) LIMIT_MAX_RATE);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int
 check_options(const VfioMigd__V1__MigrationOptions *in, char *err, size_t err_size)
 {
@@ -95,11 +108,8 @@ check_options(const VfioMigd__V1__MigrationOptions *in, char *err, size_t err_si
             return -EINVAL;
         }
     }
-    if (in->bandwidth_limit > LIMIT_MAX_RATE) {
-        (void) snprintf(err, err_size, "bandwidth_limit: %llu bytes per second is out of range: "
-                        "0 (the default) or 1 to %llu (1 TiB/s)",
-                        (unsigned long long) in->bandwidth_limit,
-                        (unsigned long long) LIMIT_MAX_RATE);
+    if (check_rate("bandwidth_limit", in->bandwidth_limit, err, err_size) < 0 ||
+        check_rate("stopcopy_bandwidth_limit", in->stopcopy_bandwidth_limit, err, err_size) < 0) {
         return -EINVAL;
     }
     return 0;
@@ -261,7 +271,14 @@ handle_update_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata
                       "stopcopy_bandwidth_limit or both");
         return;
     }
-    ret = migration_set_rates(j, &rates, err, sizeof(err));
+    ret = check_rate("bandwidth_limit", rates.precopy ? *rates.precopy : 0, err, sizeof(err));
+    if (ret >= 0) {
+        ret = check_rate("stopcopy_bandwidth_limit", rates.stopcopy ? *rates.stopcopy : 0, err,
+                         sizeof(err));
+    }
+    if (ret >= 0) {
+        ret = migration_set_rates(j, &rates, err, sizeof(err));
+    }
     if (ret < 0) {
         rpc_call_fail(call, ret, "%s", err);
         return;

@@ -81,8 +81,11 @@ for opt in --max-precopy-ms --downtime-ms --peer-timeout-ms; do
     too_big 2 "$MS" migrate vm --to 127.0.0.1:1 --token "$TOKEN" "$opt" 86400001
     too_big 2 "$MS" migrate vm --to 127.0.0.1:1 --token "$TOKEN" "$opt" -1
 done
-too_big 2 "from 0 (the daemon's default) to 1024G" migrate vm --to 127.0.0.1:1 --token "$TOKEN" \
-    --bandwidth 1025G
+for opt in --bandwidth --stopcopy-bandwidth; do
+    too_big 2 "from 0 (the daemon's default) to 1024G" migrate vm --to 127.0.0.1:1 \
+        --token "$TOKEN" "$opt" 1025G
+    too_big 2 "to 1024G" migrate-set m1 "$opt" 1025G
+done
 too_big 2 "to 4096" region read d0 0 0 4097
 too_big 2 "not a number of seconds" --timeout -1 devices
 too_big 1 "not one of the four legal sets" path stop running --flags 0

@@ -198,9 +198,10 @@ class InteropTest(unittest.TestCase):
             cases.append(("StartMigration", mig.StartMigrationRequest(
                 group="py-n", address="127.0.0.1:1", token=token,
                 options=mig.MigrationOptions(**{field: 4294967295})), "1 to 86400000"))
-        cases.append(("StartMigration", mig.StartMigrationRequest(
-            group="py-n", address="127.0.0.1:1", token=token,
-            options=mig.MigrationOptions(bandwidth_limit=(1 << 40) + 1)), "1 to 1099511627776"))
+        for field in ("bandwidth_limit", "stopcopy_bandwidth_limit"):
+            cases.append(("StartMigration", mig.StartMigrationRequest(
+                group="py-n", address="127.0.0.1:1", token=token,
+                options=mig.MigrationOptions(**{field: (1 << 40) + 1})), "1 to 1099511627776"))
         for method, req, needle in cases:
             msg = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.mig, method, req)
             self.assertIn(needle, msg, "%s %s" % (method, req))
