@@ -310,6 +310,27 @@ cli_require(Cli *cli, const char *option, const char *value)
 
 /* ---- calls */
 
+volatile sig_atomic_t cli_interrupted;
+
+static void
+on_interrupt(int sig _unused_)
+{
+    cli_interrupted = 1;
+}
+
+/* SIGINT and SIGTERM end every wait for the daemon (the client looks at the flag while it
+ * waits), so that the command can say what goes on and exit 1, instead of dying silently
+ * or, as gRPC retries interrupted waits, not at all. */
+static void
+catch_interrupts(void)
+{
+    struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESTART};
+
+    (void) sigemptyset(&sa.sa_mask);
+    (void) sigaction(SIGINT, &sa, NULL);
+    (void) sigaction(SIGTERM, &sa, NULL);
+}
+
 /* Makes the client on the first call. */
 static int
 ensure_client(Cli *cli, RpcError *err)
@@ -328,6 +349,7 @@ ensure_client(Cli *cli, RpcError *err)
         err->code = GRPC_STATUS_INTERNAL;
         return r;
     }
+    rpc_client_set_interrupt(cli->client, &cli_interrupted);
     return 0;
 }
 
@@ -548,6 +570,7 @@ cli_main(const CliCommand *const *commands, size_t n_commands, int argc, char **
     /* A reader that went away (`| head`) makes a write fail with EPIPE, which the check at the
      * end reports (exit 1), instead of killing the CLI without a word (exit 141). */
     (void) signal(SIGPIPE, SIG_IGN);
+    catch_interrupts();
     r = parse_global(&cli, commands, n_commands, argc, argv);
     if (r != CLI_GO_ON) {
         return r;

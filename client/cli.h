@@ -24,6 +24,7 @@
  */
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -134,6 +135,11 @@ struct CliCommand {
      * argv[0] its own name, and picks a row to cli_run_command(). */
     CliExit (*dispatch)(Cli *cli, int argc, char **argv);
 };
+
+/* Set by the SIGINT/SIGTERM handler that cli_main() installs: every call to the daemon then
+ * ends at once (rpc_client_set_interrupt()) with code CANCELLED, reported as "interrupted"
+ * (exit 1); follow.c says instead what goes on. */
+extern volatile sig_atomic_t cli_interrupted;
 
 /* vfio-migctl's main(): the global options, the command among @commands, the exit status. */
 int cli_main(const CliCommand *const *commands, size_t n_commands, int argc, char **argv);

@@ -8,8 +8,8 @@
  * GetMigration. An interrupt (SIGINT, SIGTERM) during a wait stops the waiting, never the
  * migration.
  *
- * The plan of a wait: catch_interrupts(), open the stream, then loop on next_event() with a
- * short timeout so that an interrupt is seen within WAIT_CHECK_MS; each event's migration is
+ * The plan of a wait: open the stream, then loop on next_event() (which cli.c's SIGINT and
+ * SIGTERM handler ends, see cli_interrupted); each event's migration is
  * the latest form, printed as it changes; the end is the migration's final form.
  */
 #include "follow.h"
@@ -33,7 +33,8 @@
 /* migrate --wait on a terminal refreshes its bar ten times a second between events: the
  * stream's progress events come once a second, too seldom for a bar that looks alive. */
 #define WAIT_REFRESH_MS 100
-/* How often a wait between events looks whether it was interrupted. */
+/* How long a wait between events lasts before the loop looks again (an interrupt ends it
+ * sooner, cli_interrupted). */
 #define WAIT_CHECK_MS 200
 /* watch prints a progress line at most once a second: it is meant for logs, where a line
  * every 100 ms would drown the phase changes. */
@@ -47,27 +48,6 @@
 typedef VfioMigd__V1__Migration Migration;
 
 /* ---- waiting (migrate --wait, watch) */
-
-static volatile sig_atomic_t wait_interrupted;
-
-static void
-on_interrupt(int sig)
-{
-    (void) sig;
-    wait_interrupted = 1;
-}
-
-/* From here on SIGINT and SIGTERM end the wait loop (not the process), so that the loop can
- * erase its progress line and say that the migration goes on. */
-static void
-catch_interrupts(void)
-{
-    struct sigaction sa = {.sa_handler = on_interrupt};
-
-    (void) sigemptyset(&sa.sa_mask);
-    (void) sigaction(SIGINT, &sa, NULL);
-    (void) sigaction(SIGTERM, &sa, NULL);
-}
 
 /* One call of a method taking a migration id, reporting nothing: cli_call_raw() rules. */
 static int
@@ -282,7 +262,6 @@ follow_migration(Cli *cli, VfioMigd__V1__MigrationResponse **resp)
     if (!id) {
         return CLI_EXIT_FAILED;
     }
-    catch_interrupts();
     if (output_migration_is_active(cur.m)) {
         r = watch_events_open(cli, id, &s, &err);
     }
@@ -296,7 +275,7 @@ follow_migration(Cli *cli, VfioMigd__V1__MigrationResponse **resp)
         if (r > 0) {
             latest_set(&cur, &ev->base, ev->migration);
         }
-        if (wait_interrupted) {
+        if (cli_interrupted) {
             return report_interrupted(cli, output_migration_json(cur.m), id);
         }
         r = wait_refresh(cli, id, r, progress, &cur, &err);
@@ -604,7 +583,7 @@ watch_follow(Watch *w, RpcStream *s, const char *id)
         if (k < 0) {
             return CLI_EXIT_FAILED;
         }
-        if (wait_interrupted) {
+        if (cli_interrupted) {
             return report_interrupted(w->cli, watch_last_doc(w, id != NULL), id);
         }
         if (r == 0) {
@@ -625,7 +604,6 @@ follow_watch(Cli *cli, const char *id)
     RpcError err = {.code = GRPC_STATUS_UNKNOWN};
     CliExit r;
 
-    catch_interrupts();
     /* The stream first, then (all) the list: a migration that ends in between has its end
      * event in the stream, or its end in the list. */
     if (watch_events_open(cli, id, &s, &err) < 0) {

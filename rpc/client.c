@@ -185,7 +185,7 @@ rpc_client_free(RpcClient *c)
         /* Drain before destroying: destroying a queue with events left is a use-after-free
          * (grpc-core.md §7, pitfall 8). No call is in flight, so this returns quickly. */
         grpc_completion_queue_shutdown(c->cq);
-        while (grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+        while (grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
                    .type != GRPC_QUEUE_SHUTDOWN) {
         }
         grpc_completion_queue_destroy(c->cq);
@@ -254,6 +254,7 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
     grpc_call_error e;
     grpc_call *call;
     grpc_op ops[6];
+    int r = 0;
 
     call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, method_slice,
                                     NULL, deadline, NULL);
@@ -270,7 +271,8 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
     /* The client is the tag: it runs one call at a time on its own queue. */
     e = grpc_call_start_batch(call, ops, ELEMENTSOF(ops), c, NULL);
     if (e == GRPC_CALL_OK) {
-        ev = grpc_completion_queue_pluck(c->cq, c, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        /* The call's deadline ends it; the wait adds the interrupt. */
+        r = rpc_client_wait(c, call, c, gpr_inf_future(GPR_CLOCK_MONOTONIC), &ev);
     }
 
     /* Before the unref: the metadata's slices may live in the call's arena. */
@@ -278,7 +280,7 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
     grpc_call_unref(call);
     grpc_metadata_array_destroy(&initial_md);
     grpc_metadata_array_destroy(&trailing_md);
-    if (e != GRPC_CALL_OK || ev.type != GRPC_OP_COMPLETE || !ev.success) {
+    if (r < 0 || e != GRPC_CALL_OK || ev.type != GRPC_OP_COMPLETE || !ev.success) {
         grpc_slice_unref(reply->details);
         if (reply->message) {
             grpc_byte_buffer_destroy(reply->message);
@@ -286,9 +288,49 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
         if (reply->result_detail) {
             grpc_byte_buffer_destroy(reply->result_detail);
         }
-        return -EIO;
+        return r < 0 ? r : -EIO;
     }
     return 0;
+}
+
+/* ---- waiting, interruptibly */
+
+void
+rpc_client_set_interrupt(RpcClient *c, const volatile sig_atomic_t *flag)
+{
+    c->interrupt = flag;
+}
+
+/* gRPC's pluck cannot be woken by a signal (it retries EINTR), so the wait is cut into
+ * slices of RPC_INTERRUPT_CHECK_MS, and the flag is looked at between two. */
+int
+rpc_client_wait(RpcClient *c, grpc_call *call, void *tag, gpr_timespec deadline,
+                grpc_event *ret)
+{
+    for (;;) {
+        gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+        gpr_timespec slice = gpr_time_add(now, gpr_time_from_millis(RPC_INTERRUPT_CHECK_MS,
+                                                                    GPR_TIMESPAN));
+        grpc_event ev;
+
+        if (c->interrupt && *c->interrupt) {
+            /* A cancelled call completes its batches at once: this wait is short. */
+            grpc_call_cancel(call, NULL);
+            *ret = grpc_completion_queue_pluck(c->cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                               NULL);
+            return -EINTR;
+        }
+        if (gpr_time_cmp(now, deadline) >= 0) {
+            return -ETIMEDOUT;
+        }
+        ev = grpc_completion_queue_pluck(c->cq, tag,
+                                         gpr_time_cmp(deadline, slice) < 0 ? deadline : slice,
+                                         NULL);
+        if (ev.type != GRPC_QUEUE_TIMEOUT) {
+            *ret = ev;
+            return 0;
+        }
+    }
 }
 
 /* ---- errors */
@@ -320,9 +362,7 @@ rpc_error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
                       "vfio-migd at '%s' is unavailable: %s (" RPC_UNREACHABLE_HINT ")",
                       c->socket_path, *text ? text : "no reason given");
     } else if (status == GRPC_STATUS_DEADLINE_EXCEEDED && ours) {
-        rpc_error_set(err, status,
-                      "no answer from vfio-migd at '%s' within %d ms (use --timeout)",
-                      c->socket_path, timeout_ms);
+        rpc_error_gave_up(c, timeout_ms, err);
     } else if (!*text) {
         rpc_error_set(err, status, "the daemon answered %s without a message",
                       rpc_status_code_name(status));
@@ -330,6 +370,25 @@ rpc_error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
         rpc_error_set(err, status, "%s", text);
     }
     gpr_free(text);
+}
+
+/* Giving up on a call does not stop what the daemon was asked to do (a save, a restore, a
+ * migration): say so, and where it can be followed. */
+void
+rpc_error_gave_up(RpcClient *c, int timeout_ms, RpcError *err)
+{
+    rpc_error_set(err, GRPC_STATUS_DEADLINE_EXCEEDED,
+                  "no answer from vfio-migd at '%s' within %g s; the operation goes on; "
+                  "`vfio-migctl jobs` shows it (--timeout SECONDS waits longer)",
+                  c->socket_path, timeout_ms / 1000.0);
+}
+
+void
+rpc_error_interrupted(RpcError *err)
+{
+    rpc_error_set(err, GRPC_STATUS_CANCELLED,
+                  "interrupted before vfio-migd answered; what it was asked may still happen "
+                  "(`vfio-migctl jobs` shows the long operations)");
 }
 
 /* The daemon cannot be reached through a socket file that is missing or that we may not
@@ -380,6 +439,10 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
     deadline = rpc_deadline_from_timeout(timeout_ms);
     r = call_run(c, method, request, deadline, &reply);
     grpc_byte_buffer_destroy(request);
+    if (r == -EINTR) {
+        rpc_error_interrupted(err);
+        return r;
+    }
     if (r < 0) {
         rpc_error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
                       strerror(-r));

@@ -12,6 +12,8 @@
  * returns -EREMOTEIO and fills RpcError.
  */
 
+#include <signal.h>
+
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -32,6 +34,16 @@ void rpc_client_global_shutdown(void);
 int rpc_client_new(const char *socket_path, RpcClient **ret);
 void rpc_client_free(RpcClient *c);
 
+/* How often a waiting call looks at the interrupt flag. */
+#define RPC_INTERRUPT_CHECK_MS 100
+
+/* @flag (set by the caller's SIGINT/SIGTERM handler; NULL: none) ends every wait of @c within
+ * RPC_INTERRUPT_CHECK_MS once it is non-zero, also a wait that began before: the call is
+ * cancelled, and the function returns -EINTR with @err (code CANCELLED) saying so. A call
+ * made while the flag is set ends at once the same way. What the daemon was asked may still
+ * happen: cancelling a unary call does not undo it. */
+void rpc_client_set_interrupt(RpcClient *c, const volatile sig_atomic_t *flag);
+
 /* Trailer in which the daemon attaches its partial result to a failed call (e.g. a group
  * transition that was rolled back): a serialized message of the method's response type. */
 #define RPC_RESULT_TRAILER "vfio-migd-result-bin"
@@ -40,7 +52,8 @@ void rpc_client_free(RpcClient *c);
  * Calls @method (e.g. "/vfio_migd.v1.DeviceService/GetDevice") with @req and waits up to
  * @timeout_ms (<= 0: no deadline). On GRPC_STATUS_OK returns 0 and *@ret_resp (free with
  * protobuf_c_message_free_unpacked). Otherwise returns -EREMOTEIO with @err filled
- * (code UNAVAILABLE when the daemon cannot be reached), or another negative errno. When the
+ * (code UNAVAILABLE when the daemon cannot be reached), -EINTR (rpc_client_set_interrupt()),
+ * or another negative errno. When the
  * daemon attached its partial result to a failure (RPC_RESULT_TRAILER), *@ret_resp is set
  * on -EREMOTEIO too and must be freed likewise.
  */
@@ -54,7 +67,8 @@ int rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *re
  * up to @timeout_ms (<= 0: for ever) for the next message: 1 and *@ret_msg (free it with
  * protobuf_c_message_free_unpacked), 0 when the daemon ended the stream with OK,
  * -ETIMEDOUT when nothing came in time (the stream stays usable), -EREMOTEIO with @err
- * filled when it ended with another status, or another negative errno. rpc_stream_close()
+ * filled when it ended with another status, -EINTR when interrupted (the stream is cancelled:
+ * only rpc_stream_close() is left), or another negative errno. rpc_stream_close()
  * cancels a stream that has not ended. The stream uses the client's queue: while it is
  * open, unary calls on the same client are fine, from the same thread.
  */

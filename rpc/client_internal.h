@@ -6,6 +6,7 @@
  * helpers that turn a call's outcome into an RpcError. Not for users of client.h.
  */
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include <grpc/support/time.h>
@@ -18,6 +19,7 @@ struct RpcClient {
     grpc_channel *channel;     /* one HTTP/2 connection (local subchannel pool) */
     grpc_completion_queue *cq; /* pluck queue: each call plucks its own tags */
     bool reached;              /* a call has had an answer from the daemon */
+    const volatile sig_atomic_t *interrupt; /* rpc_client_set_interrupt(), or NULL */
 };
 
 void rpc_error_set(RpcError *err, grpc_status_code code, const char *fmt, ...) _printf_(3, 4);
@@ -29,3 +31,12 @@ void rpc_error_from_status(RpcClient *c, grpc_status_code status, grpc_slice det
 int rpc_check_socket(RpcClient *c, RpcError *err);
 /* A monotonic deadline @timeout_ms from now; none for timeout_ms <= 0. */
 gpr_timespec rpc_deadline_from_timeout(int timeout_ms);
+/* Waits until @tag (a batch of @call) completes or @deadline passes, looking at the client's
+ * interrupt flag in between: 0 and *@ret, -ETIMEDOUT (the batch is still pending), or
+ * -EINTR: the flag was set, @call is cancelled and the batch has completed (*@ret). */
+int rpc_client_wait(RpcClient *c, grpc_call *call, void *tag, gpr_timespec deadline,
+                    grpc_event *ret);
+/* The RpcError of a wait that rpc_client_wait() ended with -EINTR. */
+void rpc_error_interrupted(RpcError *err);
+/* The RpcError of a call on which the client gave up after @timeout_ms. */
+void rpc_error_gave_up(RpcClient *c, int timeout_ms, RpcError *err);

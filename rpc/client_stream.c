@@ -37,11 +37,19 @@ struct RpcStream {
     char tag_start, tag_message, tag_status;
 };
 
+/* After grpc_call_cancel(): the batch completes at once. */
 static grpc_event
 pluck(RpcStream *s, void *tag, int timeout_ms)
 {
     return grpc_completion_queue_pluck(s->client->cq, tag, rpc_deadline_from_timeout(timeout_ms),
                                        NULL);
+}
+
+/* Any other wait: rpc_client_wait(), so that an interrupt ends it. */
+static int
+wait_for(RpcStream *s, void *tag, int timeout_ms, grpc_event *ret)
+{
+    return rpc_client_wait(s->client, s->call, tag, rpc_deadline_from_timeout(timeout_ms), ret);
 }
 
 /* Sends the request and starts the status batch. */
@@ -50,6 +58,7 @@ stream_start(RpcStream *s, grpc_byte_buffer *request, int timeout_ms)
 {
     grpc_op ops[4], status_op;
     grpc_event ev;
+    int r;
 
     /* flags and reserved must be 0 (grpc-core.md §7, pitfall 6). */
     memset(ops, 0, sizeof(ops));
@@ -74,14 +83,15 @@ stream_start(RpcStream *s, grpc_byte_buffer *request, int timeout_ms)
         s->ended = true;
         return -EIO;
     }
-    ev = pluck(s, &s->tag_start, timeout_ms);
-    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+    /* The daemon sends its initial metadata when it takes the call, not with the first
+     * event; a timeout here means it did not take it. */
+    r = wait_for(s, &s->tag_start, timeout_ms, &ev);
+    if (r == -ETIMEDOUT) {
         grpc_call_cancel(s->call, NULL);
         (void) pluck(s, &s->tag_start, -1);
-        return -ETIMEDOUT;
     }
     /* A start that failed means the call ended: its status says why (rpc_stream_next). */
-    return 0;
+    return r;
 }
 
 int
@@ -126,9 +136,9 @@ rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage 
     r = s->call ? stream_start(s, request, timeout_ms) : -ENOMEM;
     grpc_byte_buffer_destroy(request);
     if (r == -ETIMEDOUT) {
-        rpc_error_set(err, GRPC_STATUS_DEADLINE_EXCEEDED,
-                      "no answer from vfio-migd at '%s' within %d ms (use --timeout)",
-                      c->socket_path, timeout_ms);
+        rpc_error_gave_up(c, timeout_ms, err);
+    } else if (r == -EINTR) {
+        rpc_error_interrupted(err);
     } else if (r < 0) {
         rpc_error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
                       strerror(-r));
@@ -145,8 +155,12 @@ rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage 
 static int
 stream_status(RpcStream *s, RpcError *err)
 {
+    grpc_event ev;
+
     if (!s->ended) {
-        (void) pluck(s, &s->tag_status, -1);
+        /* Interrupted, the call is cancelled and the status is CANCELLED: reported as
+         * such below. */
+        (void) wait_for(s, &s->tag_status, -1, &ev);
         s->ended = true;
     }
     if (s->status != GRPC_STATUS_UNAVAILABLE) {
@@ -165,6 +179,7 @@ rpc_stream_next(RpcStream *s, const ProtobufCMessageDescriptor *desc, int timeou
 {
     ProtobufCMessage *msg;
     grpc_event ev;
+    int r;
 
     if (s->ended) {
         return stream_status(s, err);
@@ -180,11 +195,19 @@ rpc_stream_next(RpcStream *s, const ProtobufCMessageDescriptor *desc, int timeou
         }
         s->message_pending = true;
     }
-    ev = pluck(s, &s->tag_message, timeout_ms);
-    if (ev.type == GRPC_QUEUE_TIMEOUT) {
-        return -ETIMEDOUT;
+    r = wait_for(s, &s->tag_message, timeout_ms, &ev);
+    if (r == -ETIMEDOUT) {
+        return r;
     }
     s->message_pending = false;
+    if (r == -EINTR) {
+        if (s->message) {
+            grpc_byte_buffer_destroy(s->message);
+            s->message = NULL;
+        }
+        rpc_error_interrupted(err);
+        return r;
+    }
     if (!s->message) {
         return stream_status(s, err); /* no message: the stream ended */
     }

@@ -29,6 +29,7 @@
 #include "status.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/macro.h"
 
 /* Calls gRPC may accept per method before the loop re-requests: more than the loop can
  * dispatch between two async wake-ups, so bursts never wait on a re-request. */
@@ -478,7 +479,7 @@ int
 rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
                       void *userdata)
 {
-    grpc_op op;
+    grpc_op ops[2];
 
     assert(!call->answered && !call->streaming);
     assert(call_method(call)->flags & RPC_STREAMING);
@@ -491,10 +492,15 @@ rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *user
     if (call->server->cq_shut) {
         return -ESHUTDOWN;
     }
-    memset(&op, 0, sizeof(op));
-    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    op.data.recv_close_on_server.cancelled = &call->cancelled;
-    return stream_start_batch(call, &op, 1, &call->tag_close);
+    /* The initial metadata goes now, not with the first message: it is what tells the
+     * client that the daemon took the call, and a stream may stay quiet for a long time
+     * (WatchEvents with nothing active) — a client waiting for it would wait as long. */
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[1].data.recv_close_on_server.cancelled = &call->cancelled;
+    call->md_sent = true;
+    return stream_start_batch(call, ops, ELEMENTSOF(ops), &call->tag_close);
 }
 
 void

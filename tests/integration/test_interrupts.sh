@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Nothing waits without an end, and Ctrl-C always works (issue 10 item 1). `watch` with nothing
+# active says so at once, also with --timeout 0 (no deadline); every wait of the CLI — a unary
+# call the daemon has not answered, the opening of a stream, a stream between events — ends
+# on SIGINT or SIGTERM with exit 1 and a sentence. The CLI is interrupted only once it is
+# provably waiting: the daemon reports the call it is in (a held arc makes the device busy),
+# never after a delay. A wait that did not end is cut off by wait_exit's bound, and fails.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+start_daemon
+
+# expect_ended PID RC WHAT : the background process ends (within STATE_WAIT s) with exit RC
+expect_ended() {
+    if wait_exit "$1" "$STATE_WAIT"; then
+        assert_eq "$2" "$WAIT_RC" "$3: exit $2"
+    else
+        kill -KILL "$1" 2>/dev/null || true
+        fail "$3: ends" "still running $STATE_WAIT s later"
+    fi
+}
+
+# ==== watch with nothing to watch: at once, exit 0, whatever the timeout
+for timeout in 0 30; do
+    "$VFIO_MIGCTL" --socket "$SOCK" --timeout "$timeout" watch >"$T/w.out" 2>"$T/w.err" &
+    expect_ended $! 0 "watch --timeout $timeout with no migration"
+    assert_eq "no active migrations" "$(cat "$T/w.out")" "  ... says so"
+done
+"$VFIO_MIGCTL" --socket "$SOCK" --timeout 0 --json watch >"$T/w.out" 2>"$T/w.err" &
+expect_ended $! 0 "watch --json --timeout 0 with no migration"
+assert_eq "0" "$(jget "$(cat "$T/w.out")" '#')" "  ... an empty array"
+
+# ==== a unary call the daemon has not answered: the device's arc is held
+expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' slow)" --name slow
+is_busy() { [[ "$(dev_field slow busy)" == true ]]; }
+for sig in INT TERM; do
+    for timeout in 0 30; do
+        what="state (held, --timeout $timeout) on SIG$sig"
+        rm -f "$T/slow.release"
+        "$VFIO_MIGCTL" --socket "$SOCK" --timeout "$timeout" state slow stop \
+            >"$T/u.out" 2>"$T/u.err" &
+        pid=$!
+        wait_state "$what: the daemon is in the call" is_busy
+        kill -s "$sig" "$pid"
+        expect_ended "$pid" 1 "$what"
+        assert_contains "$(cat "$T/u.err")" "vfio-migctl: state: interrupted before vfio-migd answered" "  ... says it was interrupted"
+        assert_contains "$(cat "$T/u.err")" "(CANCELLED)" "  ... as CANCELLED"
+        # The arc itself goes on: released, it completes; back to running for the next round.
+        release slow
+        wait_state "$what: the held arc then completes" test "$(dev_field slow busy)" == false
+        assert_eq "stop" "$(dev_field slow state)" "  ... the device reached stop"
+        expect_exit 0 ctl state slow running
+    done
+done
+
+# --json: the document says why too.
+rm -f "$T/slow.release"
+"$VFIO_MIGCTL" --socket "$SOCK" --json state slow stop >"$T/u.out" 2>"$T/u.err" &
+pid=$!
+wait_state "state --json (held): the daemon is in the call" is_busy
+kill -INT "$pid"
+expect_ended "$pid" 1 "state --json interrupted"
+assert_eq "CANCELLED" "$(jget "$(cat "$T/u.out")" code)" "  ... the document's code is CANCELLED"
+release slow
+wait_state "state --json: the held arc then completes" test "$(dev_field slow busy)" == false
+
+# ==== a long operation without a deadline (save, --timeout 0), on SIGTERM
+expect_exit 0 ctl state slow running
+rm -f "$T/slow.release"
+"$VFIO_MIGCTL" --socket "$SOCK" --timeout 0 save slow "$ALLOW_DIR/slow.sav" \
+    >"$T/s.out" 2>"$T/s.err" &
+pid=$!
+wait_state "save (held): the daemon is in the call" is_busy
+kill -TERM "$pid"
+expect_ended "$pid" 1 "save --timeout 0 interrupted (SIGTERM)"
+assert_contains "$(cat "$T/s.err")" "interrupted before vfio-migd answered" "  ... says it was interrupted"
+assert_contains "$(cat "$T/s.err")" "vfio-migctl jobs" "  ... and where the operation can be followed"
+release slow
+wait_state "save: the held arc then completes" test "$(dev_field slow busy)" == false
+
+# ==== giving up (--timeout) on a long operation: it goes on, and `jobs` shows it
+expect_exit 0 ctl reset slow
+rm -f "$T/slow.release" "$ALLOW_DIR/slow.sav"
+expect_exit 1 ctl --timeout 0.5 save slow "$ALLOW_DIR/slow.sav"
+assert_contains "$ERR" "the operation goes on; \`vfio-migctl jobs\` shows it" "gave up: says the operation goes on"
+assert_not_contains "$ERR" "(use --timeout)" "  ... not merely '(use --timeout)'"
+release slow
+wait_state "the save the client gave up on completes" test -e "$ALLOW_DIR/slow.sav"
+
+# ==== a stream between events: watch of an incoming migration, which stays active (waiting
+# for a source that never comes) and quiet after its first event
+expect_exit 0 ctl attach --sim size=4K --name d0
+expect_exit 0 ctl group create g d0
+expect_exit 0 jctl incoming g --listen 127.0.0.1:0
+MID=$(jget "$OUT" id)
+for sig in INT TERM; do
+    "$VFIO_MIGCTL" --socket "$SOCK" --timeout 0 watch "$MID" >"$T/ws.out" 2>"$T/ws.err" &
+    pid=$!
+    wait_state "watch ID (SIG$sig): the first event is printed" test -s "$T/ws.out"
+    kill -s "$sig" "$pid"
+    expect_ended "$pid" 1 "watch ID interrupted (SIG$sig)"
+    assert_contains "$(cat "$T/ws.err")" "interrupted; migration $MID goes on" "  ... says the migration goes on"
+done
+expect_exit 0 ctl cancel "$MID"
+
