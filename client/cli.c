@@ -36,6 +36,7 @@
 static const struct option global_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"json", no_argument, NULL, CLI_OPT_JSON},
+    {"no-headers", no_argument, NULL, CLI_OPT_NO_HEADERS},
     {"socket", required_argument, NULL, CLI_OPT_SOCKET},
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
 };
@@ -50,6 +51,7 @@ print_global_help(FILE *f, const char *heading, const char *help_lines)
                "  --socket PATH      the daemon's socket (default: $VFIO_MIGD_SOCKET or "
                RPC_DEFAULT_SOCKET ")\n"
                "  --json             print one JSON document on stdout\n"
+               "  --no-headers       print tables without their header line\n"
                "  --timeout SECONDS  wait at most SECONDS for the daemon (default 30; 0: "
                "for ever)\n"
                "%s"
@@ -57,6 +59,13 @@ print_global_help(FILE *f, const char *heading, const char *help_lines)
                "3 the daemon cannot be reached.\n",
             heading, help_lines);
 }
+
+/* `help` is cli_main()'s own (it needs the command table): this row only describes it. */
+static const CliCommand help_row = {
+    .name = "help",
+    .usage = "[COMMAND [SUBCOMMAND]]",
+    .summary = "Show COMMAND's help, as 'COMMAND --help' does; alone, this list",
+};
 
 static void
 print_help(FILE *f, const CliCommand *const *commands, size_t n_commands)
@@ -67,6 +76,7 @@ print_help(FILE *f, const CliCommand *const *commands, size_t n_commands)
     for (size_t i = 0; i < n_commands; i++) {
         fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
     }
+    fprintf(f, "  %-10s %s\n", help_row.name, help_row.summary);
     print_global_help(f, "Options",
                       "  -h, --help         show this help; 'COMMAND --help' shows a command's\n"
                       "  --version          print this client's version and exit\n");
@@ -171,6 +181,10 @@ global_option(Cli *cli, int opt, const char *arg)
 
     if (opt == CLI_OPT_JSON) {
         cli->json = true;
+        return CLI_GO_ON;
+    }
+    if (opt == CLI_OPT_NO_HEADERS) {
+        output_set_table_headers(false);
         return CLI_GO_ON;
     }
     if (opt == CLI_OPT_SOCKET) {
@@ -557,6 +571,45 @@ parse_global(Cli *cli, const CliCommand *const *commands, size_t n_commands, int
     return r;
 }
 
+static const CliCommand *
+find_command(const CliCommand *const *commands, size_t n_commands, const char *name)
+{
+    for (size_t i = 0; i < n_commands; i++) {
+        if (strcmp(commands[i]->name, name) == 0) {
+            return commands[i];
+        }
+    }
+    return NULL;
+}
+
+/* `help [COMMAND [SUBCOMMAND]]` (argv[0] is "help"): the list of commands, or, by turning
+ * the line into `COMMAND [SUBCOMMAND] --help` in place, exactly that command's help.
+ * CLI_GO_ON with argv rewritten, or the exit status. */
+static CliExit
+help_command(const CliCommand *const *commands, size_t n_commands, int argc, char **argv)
+{
+    static char help_option[] = "--help";
+
+    if (argc == 1) {
+        print_help(stdout, commands, n_commands);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_command_help(&help_row, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!find_command(commands, n_commands, argv[1])) {
+        return global_usage_error("help: unknown command '%s'", argv[1]);
+    }
+    if (argc > 3) {
+        return global_usage_error("help: too many arguments (help COMMAND [SUBCOMMAND])");
+    }
+    /* argv[0..argc-1] becomes COMMAND [SUBCOMMAND] --help: argc stays the same. */
+    memmove(argv, argv + 1, (size_t) (argc - 1) * sizeof(*argv));
+    argv[argc - 1] = help_option;
+    return CLI_GO_ON;
+}
+
 int
 cli_main(const CliCommand *const *commands, size_t n_commands, int argc, char **argv)
 {
@@ -575,11 +628,13 @@ cli_main(const CliCommand *const *commands, size_t n_commands, int argc, char **
     if (r != CLI_GO_ON) {
         return r;
     }
-    for (size_t i = 0; i < n_commands && !cli.command; i++) {
-        if (strcmp(commands[i]->name, argv[optind]) == 0) {
-            cli.command = commands[i];
+    if (strcmp(argv[optind], "help") == 0) {
+        r = help_command(commands, n_commands, argc - optind, argv + optind);
+        if (r != CLI_GO_ON) {
+            return r;
         }
     }
+    cli.command = find_command(commands, n_commands, argv[optind]);
     if (!cli.command) {
         return global_usage_error("unknown command '%s'", argv[optind]);
     }

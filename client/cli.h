@@ -51,6 +51,7 @@ enum {
     CLI_OPT_SOCKET,
     CLI_OPT_TIMEOUT,
     CLI_OPT_VERSION,
+    CLI_OPT_NO_HEADERS,
     CLI_OPT_COMMAND_FIRST, /* commands number their own long-only options from here */
 };
 

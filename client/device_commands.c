@@ -43,7 +43,7 @@ devices_text(const void *req _unused_, const void *resp)
     const VfioMigd__V1__ListDevicesResponse *r = resp;
     _cleanup_(output_table_freep) OutputTable *t = NULL;
 
-    t = output_table_new(5, "ID", "BACKEND", "STATE", "FLAGS", "DATA-SIZE");
+    t = output_table_new(6, "ID", "BACKEND", "STATE", "FLAGS", "DATA-SIZE", "GROUP");
     if (!t) {
         return -ENOMEM;
     }
@@ -53,7 +53,8 @@ devices_text(const void *req _unused_, const void *resp)
 
         if (output_table_add(t, d->id, d->backend, output_state_name(d->state),
                              output_flags_string(d->migration_flags, flags, sizeof(flags)),
-                             strutil_format_bytes(d->data_size, size, sizeof(size))) < 0) {
+                             strutil_format_bytes(d->data_size, size, sizeof(size)),
+                             d->group[0] ? d->group : "-") < 0) {
             return -ENOMEM;
         }
     }

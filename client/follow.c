@@ -134,12 +134,13 @@ report_follow_error(Cli *cli, const RpcError *err, const char *id)
     return cli_report_call_error(cli, err, doc);
 }
 
-/* The waiting stopped on a signal: say what goes on, print what is known; exit 1. */
+/* The waiting stopped on a signal: say what goes on, print what is known (@last, under
+ * --json, unless NULL); exit 1. */
 static CliExit
 report_interrupted(Cli *cli, json_object *last, const char *id)
 {
     output_progress_clear(stdout);
-    if (cli->json) {
+    if (cli->json && last) {
         (void) output_json_print(last);
     } else {
         json_object_put(last);
@@ -299,7 +300,7 @@ typedef struct Watched {
     uint64_t last_progress_ms; /* clock_now_ns() / 1000000 at its last progress line */
     uint64_t last_bytes;
     uint64_t last_elapsed_us;  /* of the form last taken: an older one is stale */
-    json_object *last;         /* its latest JSON form (--json prints these at the end) */
+    json_object *last;         /* its latest JSON form (--json prints it with each event) */
 } Watched;
 
 typedef struct Watch {
@@ -388,23 +389,47 @@ watch_print_change(const Watched *it, const Migration *m)
     }
 }
 
-/* In the same phase: a progress line at most once a second, and only when data moved. */
-static void
-watch_print_progress(Watched *it, const Migration *m, uint64_t now)
+/* In the same phase: whether a progress line is due (at most once a second, and only when
+ * data moved); marks it as printed. */
+static bool
+watch_progress_due(Watched *it, const Migration *m, uint64_t now)
 {
-    char moved[80], rate[40], elapsed[32];
-
     if (!output_migration_is_active(m) || now - it->last_progress_ms < WATCH_PROGRESS_MS ||
         m->bytes == it->last_bytes) {
-        return;
+        return false;
     }
     it->last_progress_ms = now;
     it->last_bytes = m->bytes;
+    return true;
+}
+
+static void
+watch_print_progress(const Migration *m)
+{
+    char moved[80], rate[40], elapsed[32];
+
     print_clock();
     printf("%s   %s %s (%u%%), %s, %s\n", m->id, output_migration_phase(m->phase),
            output_migration_moved(m, moved, sizeof(moved)), output_migration_percent(m),
            output_rate(m->rate, rate, sizeof(rate)),
            output_duration(m->elapsed_us, elapsed, sizeof(elapsed)));
+}
+
+/* --json: the same moments as the text lines, each one JSON object on its own line as it
+ * happens (like `kubectl get -w -o json`): {"kind", "unix_ms", "migration"}, kind being the
+ * API's "phase", "progress" or "end". */
+static int
+watch_print_json(const char *kind, const Watched *it)
+{
+    json_object *o = json_object_new_object();
+    struct timespec ts;
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts); /* for people: the wall clock */
+    output_json_set(o, "kind", json_object_new_string(kind));
+    output_json_set(o, "unix_ms", json_object_new_uint64((uint64_t) ts.tv_sec * 1000 +
+                                                         (uint64_t) ts.tv_nsec / 1000000));
+    output_json_set(o, "migration", json_object_get(it->last));
+    return output_json_print_line(o);
 }
 
 /* Prints what changed in @m since @it was last updated; updates @it. */
@@ -422,9 +447,13 @@ watch_update(Watch *w, Watched *it, const Migration *m)
     it->last = output_migration_json(m);
     it->last_elapsed_us = m->elapsed_us;
     if (it->printed && m->phase == it->phase && strcmp(m->state, it->state) == 0) {
-        if (!w->cli->json) {
-            watch_print_progress(it, m, now);
+        if (!watch_progress_due(it, m, now)) {
+            return 0;
         }
+        if (w->cli->json) {
+            return watch_print_json("progress", it);
+        }
+        watch_print_progress(m);
         return 0;
     }
     state = strdup(m->state);
@@ -435,9 +464,11 @@ watch_update(Watch *w, Watched *it, const Migration *m)
     it->state = state;
     it->phase = m->phase;
     it->last_progress_ms = now; /* the next progress line a second after this one */
-    if (!w->cli->json) {
-        watch_print_change(it, m);
+    if (w->cli->json) {
+        it->printed = true;
+        return watch_print_json(output_migration_is_active(m) ? "phase" : "end", it);
     }
+    watch_print_change(it, m);
     it->printed = true;
     return 0;
 }
@@ -522,33 +553,12 @@ watch_count_reported(const Watch *w)
     return n;
 }
 
-/* The latest forms as the JSON document: the migration, or the array of those reported. */
-static json_object *
-watch_last_doc(Watch *w, bool one)
-{
-    json_object *a;
-
-    if (one) {
-        return w->n_items ? json_object_get(w->items[0].last) : NULL;
-    }
-    a = json_object_new_array();
-    for (size_t i = 0; i < w->n_items; i++) {
-        if (!w->items[i].ignored) {
-            output_json_append(a, json_object_get(w->items[i].last));
-        }
-    }
-    return a;
-}
-
-/* The end of a watch: --json prints the final forms; exit 0 only when all completed. */
+/* The end of a watch (--json printed its events already): exit 0 only when all completed. */
 static CliExit
-watch_finish(Watch *w, bool one)
+watch_finish(Watch *w)
 {
     CliExit r = CLI_EXIT_OK;
 
-    if (w->cli->json && output_json_print(watch_last_doc(w, one)) < 0) {
-        return CLI_EXIT_FAILED;
-    }
     for (size_t i = 0; i < w->n_items; i++) {
         const char *state = w->items[i].state;
         json_object *error = NULL;
@@ -584,7 +594,7 @@ watch_follow(Watch *w, RpcStream *s, const char *id)
             return CLI_EXIT_FAILED;
         }
         if (cli_interrupted) {
-            return report_interrupted(w->cli, watch_last_doc(w, id != NULL), id);
+            return report_interrupted(w->cli, NULL, id); /* --json: the events said it all */
         }
         if (r == 0) {
             break; /* the daemon ends the stream of one migration after its end event */
@@ -619,5 +629,5 @@ follow_watch(Cli *cli, const char *id)
     if (!id && watch_count_reported(&w) == 0 && !cli->json) {
         printf("no active migrations\n");
     }
-    return watch_finish(&w, id != NULL);
+    return watch_finish(&w);
 }

@@ -37,6 +37,7 @@ static const CliCommand *const commands[] = {
     &migration_commands_watch,
     &system_commands_health,
     &system_commands_version,
+    &system_commands_log_level,
 };
 
 int

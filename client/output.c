@@ -171,18 +171,28 @@ output_table_add(OutputTable *t, ...)
     return r;
 }
 
+/* --no-headers: one setting for every table of the invocation (cli.c sets it). */
+static bool table_headers = true;
+
+void
+output_set_table_headers(bool on)
+{
+    table_headers = on;
+}
+
 void
 output_table_print(const OutputTable *t, FILE *f)
 {
     _cleanup_free_ size_t *width = calloc(t->n_columns, sizeof(size_t));
+    size_t first = table_headers ? 0 : 1; /* without the header, it sets no width either */
 
     if (!width) {
         return;
     }
-    for (size_t i = 0; i < t->n_rows * t->n_columns; i++) {
+    for (size_t i = first * t->n_columns; i < t->n_rows * t->n_columns; i++) {
         width[i % t->n_columns] = MAX(width[i % t->n_columns], strlen(t->cells[i]));
     }
-    for (size_t row = 0; row < t->n_rows; row++) {
+    for (size_t row = first; row < t->n_rows; row++) {
         char *const *cells = t->cells + row * t->n_columns;
 
         for (unsigned col = 0; col + 1 < t->n_columns; col++) {
@@ -348,6 +358,7 @@ output_json_device(const VfioMigd__V1__Device *d)
     output_json_set(o, "flags", output_json_flags(d->migration_flags));
     output_json_set(o, "migration_flags", json_object_new_int64(d->migration_flags));
     output_json_set(o, "migratable", json_object_new_boolean(d->migratable));
+    output_json_set(o, "group", json_object_new_string(d->group));
     output_json_set(o, "data_size", json_object_new_uint64(d->data_size));
     output_json_set(o, "busy", json_object_new_boolean(d->busy));
     output_json_set(o, "busy_operation", json_object_new_string(d->busy_operation));
@@ -355,6 +366,20 @@ output_json_device(const VfioMigd__V1__Device *d)
     output_json_set(o, "stats", json_stats(d->stats ? d->stats : &no_stats));
     json_properties(o, d);
     return o;
+}
+
+int
+output_json_print_line(json_object *o)
+{
+    int r;
+
+    if (!o) {
+        return -ENOMEM;
+    }
+    r = printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    /* A stream of lines is read as it comes: each line goes out at once. */
+    return r < 0 || fflush(stdout) != 0 ? -EIO : 0;
 }
 
 int
@@ -403,6 +428,7 @@ output_device_fields(const VfioMigd__V1__Device *d)
     output_field("state", "%s", output_state_name(d->state));
     output_field("flags", "%s", output_flags_string(d->migration_flags, flags, sizeof(flags)));
     output_field("migratable", "%s", d->migratable ? "yes" : "no");
+    output_field("group", "%s", d->group[0] ? d->group : "-");
     output_field("data size", "%s (%llu bytes)",
                  strutil_format_bytes(d->data_size, size, sizeof(size)),
                  (unsigned long long) d->data_size);

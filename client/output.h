@@ -51,8 +51,10 @@ typedef struct OutputTable OutputTable;
 OutputTable *output_table_new(unsigned n_columns, ...);
 /* Appends a row of n_columns strings (copied). 0 or -ENOMEM. */
 int output_table_add(OutputTable *t, ...);
-/* Columns are left-aligned and separated by two spaces; no trailing blanks. */
+/* Columns are left-aligned and separated by two spaces; no trailing blanks. The header line
+ * is left out after output_set_table_headers(false) (--no-headers). */
 void output_table_print(const OutputTable *t, FILE *f);
+void output_set_table_headers(bool on);
 OutputTable *output_table_free(OutputTable *t); /* NULL-safe; returns NULL */
 DEFINE_CLEANUP_FUNC(OutputTable *, output_table_free);
 
@@ -87,6 +89,9 @@ void output_json_append(json_object *a, json_object *v);
 /* Prints @o as the invocation's JSON document on stdout and releases it. -ENOMEM when @o
  * is NULL (a build ran out of memory), -EIO when stdout fails. */
 int output_json_print(json_object *o);
+/* @o as one compact line on stdout, flushed at once, and releases it: an element of a stream
+ * of JSON lines (watch --json). Errors as output_json_print(). */
+int output_json_print_line(json_object *o);
 
 /* ---- people */
 

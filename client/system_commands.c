@@ -3,7 +3,8 @@
  * system_commands — `vfio-migctl health` (grpc.health.v1.Health/Check) and `version`
  * (vfio_migd.v1.SystemService/GetVersion): what any daemon answers, whatever its devices.
  * `version` prints the client's own version first, so that it is known even when the daemon
- * cannot be reached.
+ * cannot be reached. `log-level [LEVEL]` (GetLogLevel / SetLogLevel) reads or changes the
+ * daemon's log level at run time, as `ovs-appctl vlog/set` does.
  */
 
 #include "system_commands.h"
@@ -162,4 +163,69 @@ const CliCommand system_commands_version = {
     .usage = "",
     .summary = "Print the client's and the daemon's versions",
     .run = version_run,
+};
+
+/* ---- log-level */
+
+static CliExit
+log_level_build(Cli *cli, void *args _unused_, void *req)
+{
+    ((VfioMigd__V1__SetLogLevelRequest *) req)->level = cli->args[0];
+    return cli_require(cli, "LEVEL", cli->args[0]);
+}
+
+static json_object *
+log_level_json(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__LogLevelResponse *r = resp;
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "level", json_object_new_string(r->level));
+    if (r->previous[0]) {
+        output_json_set(o, "previous", json_object_new_string(r->previous));
+    }
+    return o;
+}
+
+static int
+log_level_text(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__LogLevelResponse *r = resp;
+
+    if (r->previous[0]) {
+        printf("log level %s (was %s)\n", r->level, r->previous);
+    } else {
+        printf("%s\n", r->level);
+    }
+    return 0;
+}
+
+static const CliCall get_log_level_call = {
+    CLI_METHOD("SystemService", GetLogLevel, get_log_level_request, log_level_response),
+    .json = log_level_json,
+    .text = log_level_text,
+};
+
+static const CliCall set_log_level_call = {
+    CLI_METHOD("SystemService", SetLogLevel, set_log_level_request, log_level_response),
+    .build = log_level_build,
+    .json = log_level_json,
+    .text = log_level_text,
+};
+
+static CliExit
+log_level_run(Cli *cli, void *args)
+{
+    return cli_run_call(cli, cli->n_args ? &set_log_level_call : &get_log_level_call, args, NULL);
+}
+
+const CliCommand system_commands_log_level = {
+    .name = "log-level",
+    .usage = "[LEVEL]",
+    .summary = "Print the daemon's log level, or set it to LEVEL until a reload",
+    .help = "  LEVEL          error, warning, notice, info or debug; without it, print the\n"
+            "                 level in force. A reload (SIGHUP) or a restart applies the\n"
+            "                 configured level ([daemon] log_level) again\n",
+    .max_args = 1,
+    .run = log_level_run,
 };

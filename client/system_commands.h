@@ -3,7 +3,7 @@
 
 /*
  * system_commands — the rows of the commands any daemon answers (CONVENTIONS 23): health
- * (grpc.health.v1) and version (SystemService).
+ * (grpc.health.v1), version and log-level (SystemService).
  *
  * Used by:  main.c (the command table).
  * Uses:     cli.h (rows, calls), output.h.
@@ -13,3 +13,4 @@
 
 extern const CliCommand system_commands_health;
 extern const CliCommand system_commands_version;
+extern const CliCommand system_commands_log_level;

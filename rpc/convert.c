@@ -23,6 +23,7 @@ convert_device(const Device *d, DeviceMsg *out)
     m->busy = busy != NULL;
     m->busy_operation = (char *) (busy ? busy : "");
     m->data_session_open = d->session != NULL;
+    m->group = d->group ? d->group->name : "";
 
     out->stats.transitions = d->stats.transitions;
     out->stats.arcs = d->stats.arcs;

@@ -21,7 +21,8 @@
 /* A message is one sentence or a few: longer ones are cut. */
 #define LOG_MESSAGE_MAX 2048
 
-static int max_level = LOG_INFO;
+/* Atomic: SetLogLevel and a reload change it on the loop while workers log. */
+static _Atomic int max_level = LOG_INFO;
 static bool journal_stream; /* stderr is a journal stream: "<N>message" lines */
 static bool journal_native; /* and journald's socket is there: entries with fields */
 

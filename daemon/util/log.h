@@ -17,8 +17,8 @@
  * log_*_errno() return the negative errno they were given so a caller can
  * `return log_error_errno(r, "...: %m")`; %m prints that errno's text.
  * Modules under core/ and backend/ do not log (debug at most); the daemon's edges do.
- * Threads: safe from any thread (one write or one datagram per message); log_open() and
- * log_set_max_level() at start-up, before other threads log.
+ * Threads: safe from any thread (one write or one datagram per message); log_open() at
+ * start-up, before other threads log; log_set_max_level() at any time (a reload, SetLogLevel).
  */
 
 #include <stdbool.h>

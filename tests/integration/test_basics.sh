@@ -74,8 +74,12 @@ for d in alpha beta gamma huge sim0 sim1 sim2 sim3; do
 done
 assert_eq "$(jnorm "[${SHOW_ALL%,}]")" "$(jnorm "$DEVS")" "devices --json: each device exactly as show prints it"
 expect_exit 0 ctl devices
-assert_line_match "$OUT" "^alpha +sim +running +stop_copy\+p2p\+pre_copy +64 KiB$" "devices (text): alpha's row"
-assert_line_match "$OUT" "^ID +BACKEND +STATE +FLAGS +DATA-SIZE$" "devices (text): header"
+assert_line_match "$OUT" "^alpha +sim +running +stop_copy\+p2p\+pre_copy +64 KiB +-$" "devices (text): alpha's row, in no group"
+assert_line_match "$OUT" "^ID +BACKEND +STATE +FLAGS +DATA-SIZE +GROUP$" "devices (text): header"
+expect_exit 0 ctl --no-headers devices
+assert_line_match "$OUT" "^alpha +sim +running +stop_copy\+p2p\+pre_copy +64 KiB +-$" "devices --no-headers: alpha's row"
+assert_not_contains "$OUT" "BACKEND" "devices --no-headers: no header line"
+assert_eq "8" "$(wc -l <<<"$OUT")" "devices --no-headers: one line per device"
 
 # ---- show
 

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 NOSOCK=$T/nobody-here.sock
-COMMANDS=(devices attach detach show state path reset save restore health version)
+COMMANDS=(devices attach detach show state path reset save restore health version watch log-level)
 
 # The CLI on a socket where nothing listens: anything that exits 2 here was refused before
 # any call (a call would have ended in exit 3).
@@ -42,6 +42,26 @@ assert_contains "$OUT" "--sim" "'attach --help' documents --sim"
 assert_contains "$OUT" "--name" "'attach --help' documents --name"
 expect_exit 0 nctl path -h
 assert_contains "$OUT" "--flags" "'path -h' documents --flags"
+
+# ---- help COMMAND: exactly COMMAND --help (like `git help`, `virsh help`)
+
+expect_exit 0 nctl help
+H=$OUT
+expect_exit 0 nctl --help
+assert_eq "$OUT" "$H" "'help' alone: the same as --help"
+assert_line_match "$H" "^  help +[A-Z]" "--help lists 'help'"
+for c in "${COMMANDS[@]}" group region; do
+    expect_exit 0 nctl help "$c"
+    H=$OUT
+    expect_exit 0 nctl "$c" --help
+    assert_eq "$OUT" "$H" "'help $c': the same text as '$c --help'"
+done
+expect_exit 0 nctl help group state
+H=$OUT
+expect_exit 0 nctl group state --help
+assert_eq "$OUT" "$H" "'help group state': the same text as 'group state --help'"
+expect_exit 2 nctl help frobnicate
+assert_contains "$ERR" "unknown command 'frobnicate'" "'help' of an unknown command: says so"
 
 # ---- --version: the client alone
 
@@ -175,6 +195,27 @@ assert_eq "$DAEMON_PID" "$(jget "$OUT" pid)" "version: the daemon's pid"
 expect_exit 0 ctl version
 assert_match "$OUT" "client: +$PROJECT_VERSION" "version (text): client line"
 assert_match "$OUT" "pid: +$DAEMON_PID" "version (text): pid line"
+
+# ---- log-level: read and changed at run time (like `ovs-appctl vlog/set`)
+
+expect_exit 0 ctl log-level
+assert_eq "info" "$OUT" "log-level: the level the daemon started with"
+expect_exit 0 ctl devices
+assert_not_contains "$(cat "$T/daemon.log")" "Call /vfio_migd.v1.DeviceService/ListDevices" "at info, no debug line about calls"
+expect_exit 0 ctl log-level debug
+assert_eq "log level debug (was info)" "$OUT" "log-level debug: says what changed"
+expect_exit 0 jctl log-level
+assert_eq "debug" "$(jget "$OUT" level)" "log-level --json: the level now in force"
+expect_exit 0 ctl devices
+assert_contains "$(cat "$T/daemon.log")" "Call /vfio_migd.v1.DeviceService/ListDevices" "at debug, the daemon logs its calls at once"
+expect_error INVALID_ARGUMENT jctl log-level loud
+assert_contains "$ERR" "unknown log level 'loud': use error, warning, notice, info or debug" "log-level of a wrong name: lists the levels"
+expect_exit 0 jctl log-level
+assert_eq "debug" "$(jget "$OUT" level)" "  ... and changes nothing"
+expect_exit 0 jctl log-level info
+assert_eq "info debug" "$(jget "$OUT" level previous | tr '\n' ' ' | sed 's/ $//')" "log-level info --json: level and previous"
+usage log-level ''
+assert_contains "$ERR" "LEVEL" "log-level '': refused, names LEVEL"
 
 # --opt=value and "--" (cli.md "Global options").
 expect_exit 0 "$VFIO_MIGCTL" --socket="$SOCK" --timeout=5 --json devices

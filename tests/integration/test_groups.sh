@@ -59,6 +59,9 @@ done
 expect_exit 0 jctl group create vm n0 n1 n2
 assert_eq "vm" "$(jget "$OUT" name)" "group create: name"
 assert_eq "n0 n1 n2" "$(jlist "$OUT" devices)" "group create: devices in order"
+assert_eq "vm" "$(dev_field n0 group)" "show --json: a member's group"
+expect_exit 0 ctl devices
+assert_line_match "$OUT" "^n1 +sim .* vm$" "devices (text): the GROUP column names a member's group"
 expect_exit 0 jctl group list
 assert_eq "vm" "$(jget "$OUT" 0.name)" "group list: the group"
 expect_exit 0 jctl group show vm
