@@ -537,6 +537,7 @@ const CliCommand device_commands_path = {
 /* ---- region (diagnostics) */
 
 #define REGION_MAX_BYTES 4096 /* devices.proto: one access moves 1-4096 bytes */
+#define REGION_ARGS 5          /* VERB ID REGION OFFSET LENGTH|HEXBYTES */
 
 /* Where a write's bytes live until the call is made. */
 typedef struct RegionArgs {
@@ -545,7 +546,8 @@ typedef struct RegionArgs {
 
 /* "7", "0x7": decimal, or hex after 0x (no octal surprises: "010" is ten). */
 static CliExit
-region_parse_number(Cli *cli, const char *what, const char *s, uint64_t max, uint64_t *ret)
+region_parse_number(Cli *cli, const char *what, const char *s, uint64_t min, uint64_t max,
+                    uint64_t *ret)
 {
     bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
     const char *digits = hex ? s + 2 : s;
@@ -554,9 +556,12 @@ region_parse_number(Cli *cli, const char *what, const char *s, uint64_t max, uin
 
     errno = 0;
     v = strtoull(digits, &end, hex ? 16 : 10);
-    if (!*digits || *end || errno || digits[0] == '-' || digits[0] == '+' || v > max) {
-        return cli_usage_error(cli, "%s '%s' is not a number from 0 to %llu (decimal, or hex "
-                               "after 0x)", what, s, (unsigned long long) max);
+    /* The range said is the range checked: LENGTH says 1, not 0, and refuses 0. */
+    if (!*digits || *end || errno || digits[0] == '-' || digits[0] == '+' || v < min ||
+        v > max) {
+        return cli_usage_error(cli, "%s '%s' is not a number from %llu to %llu (decimal, or "
+                               "hex after 0x)", what, s, (unsigned long long) min,
+                               (unsigned long long) max);
     }
     *ret = v;
     return CLI_GO_ON;
@@ -591,9 +596,9 @@ region_where(Cli *cli, char **ret_id, uint32_t *ret_region, uint64_t *ret_offset
     uint64_t region, offset;
     CliExit r;
 
-    r = region_parse_number(cli, "REGION", cli->args[2], UINT32_MAX, &region);
+    r = region_parse_number(cli, "REGION", cli->args[2], 0, UINT32_MAX, &region);
     if (r == CLI_GO_ON) {
-        r = region_parse_number(cli, "OFFSET", cli->args[3], UINT64_MAX, &offset);
+        r = region_parse_number(cli, "OFFSET", cli->args[3], 0, UINT64_MAX, &offset);
     }
     if (r != CLI_GO_ON) {
         return r;
@@ -613,7 +618,7 @@ region_read_build(Cli *cli, void *args _unused_, void *request)
 
     r = region_where(cli, &req->id, &req->region_index, &req->offset);
     if (r == CLI_GO_ON) {
-        r = region_parse_number(cli, "LENGTH", cli->args[4], REGION_MAX_BYTES, &n);
+        r = region_parse_number(cli, "LENGTH", cli->args[4], 1, REGION_MAX_BYTES, &n);
     }
     req->length = r == CLI_GO_ON ? (uint32_t) n : 0;
     return r;
@@ -727,18 +732,25 @@ static const CliCall region_write_call = {
     .text = region_write_text,
 };
 
+/* The subcommand first, then its arguments: `region frob` is an unknown subcommand, not a
+ * missing argument. */
 static CliExit
 region_run(Cli *cli, void *args)
 {
     const char *verb = cli->args[0];
+    const CliCall *call = strcmp(verb, "read") == 0    ? &region_read_call
+                          : strcmp(verb, "write") == 0 ? &region_write_call
+                                                       : NULL;
 
-    if (strcmp(verb, "read") == 0) {
-        return cli_run_call(cli, &region_read_call, args, NULL);
+    if (!call) {
+        return cli_usage_error(cli, "unknown subcommand '%s' (read or write)", verb);
     }
-    if (strcmp(verb, "write") == 0) {
-        return cli_run_call(cli, &region_write_call, args, NULL);
+    if (cli->n_args < REGION_ARGS) {
+        return cli_usage_error(cli, "missing argument; usage: vfio-migctl region %s ID REGION "
+                               "OFFSET %s", verb,
+                               call == &region_read_call ? "LENGTH" : "HEXBYTES");
     }
-    return cli_usage_error(cli, "unknown subcommand '%s' (read or write)", verb);
+    return cli_run_call(cli, call, args, NULL);
 }
 
 const CliCommand device_commands_region = {
@@ -751,8 +763,8 @@ const CliCommand device_commands_region = {
             "  OFFSET         bytes into the region; decimal, or hex after 0x\n"
             "                 Only while the device runs (running, pre_copy). A device register\n"
             "                 may act on every access: mtty's UART wants 1-byte accesses.\n",
-    .min_args = 5,
-    .max_args = 5,
+    .min_args = 1,
+    .max_args = REGION_ARGS, /* the least: region_run(), once it knows the subcommand */
     .args_size = sizeof(RegionArgs),
     .run = region_run,
 };

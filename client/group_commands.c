@@ -141,6 +141,33 @@ print_timeline(const GroupTransition *t)
     free(owner);
 }
 
+/* DEVICE START STATE ERROR, as every table: aligned, "-" for no error, --no-headers. */
+static int
+print_device_results(const GroupTransition *t)
+{
+    _cleanup_(output_table_freep) OutputTable *tab = NULL;
+
+    tab = output_table_new(4, "DEVICE", "START", "STATE", "ERROR");
+    for (size_t i = 0; tab && i < t->n_devices; i++) {
+        const VfioMigd__V1__GroupDeviceResult *d = t->devices[i];
+        _cleanup_free_ char *error = NULL;
+
+        if (asprintf(&error, "%s%s%s", d->failed_arc, d->failed_arc[0] ? ": " : "",
+                     d->error) < 0) {
+            return -ENOMEM;
+        }
+        if (output_table_add(tab, d->id, output_state_name(d->start_state),
+                             output_state_name(d->state), error[0] ? error : "-") < 0) {
+            return -ENOMEM;
+        }
+    }
+    if (!tab) {
+        return -ENOMEM;
+    }
+    output_table_print(tab, stdout);
+    return 0;
+}
+
 static void
 print_transition(const GroupTransition *t)
 {
@@ -158,14 +185,24 @@ print_transition(const GroupTransition *t)
                output_duration(t->elapsed_us, buf, sizeof(buf)), t->phases,
                t->phases == 1 ? "" : "s", t->forced ? " [forced]" : "");
     }
-    printf("  %-16s %-13s %-13s %s\n", "DEVICE", "START", "STATE", "ERROR");
-    for (size_t i = 0; i < t->n_devices; i++) {
-        const VfioMigd__V1__GroupDeviceResult *d = t->devices[i];
-        printf("  %-16s %-13s %-13s %s%s%s%s\n", d->id, output_state_name(d->start_state),
-               output_state_name(d->state), d->failed_arc, d->failed_arc[0] ? ": " : "",
-               d->error, "");
-    }
+    (void) print_device_results(t);
     print_timeline(t);
+}
+
+/* The devices of @g as JSON: [{"id", "state"}], in the group's order. */
+static json_object *
+json_group_devices(const VfioMigd__V1__Group *g)
+{
+    json_object *devs = json_object_new_array();
+
+    for (size_t i = 0; i < g->n_device_ids; i++) {
+        json_object *d = json_object_new_object();
+
+        output_json_set(d, "id", json_object_new_string(g->device_ids[i]));
+        output_json_set(d, "state", output_json_state(i < g->n_states ? g->states[i] : 0));
+        output_json_append(devs, d);
+    }
+    return devs;
 }
 
 /* ---- create, delete */
@@ -187,9 +224,9 @@ create_json(const void *req _unused_, const void *resp)
     const VfioMigd__V1__Group *g = ((const VfioMigd__V1__CreateGroupResponse *) resp)->group;
     json_object *o = json_object_new_object();
 
+    /* The same objects as show and list give, not a list of names. */
     output_json_set(o, "name", json_object_new_string(g->name));
-    output_json_set(o, "devices",
-                    OUTPUT_JSON_ARRAY(g->device_ids, g->n_device_ids, json_object_new_string));
+    output_json_set(o, "devices", json_group_devices(g));
     return o;
 }
 
@@ -240,18 +277,11 @@ static const CliCall delete_call = {
 static json_object *
 json_group(const VfioMigd__V1__Group *g)
 {
-    json_object *o = json_object_new_object(), *devs = json_object_new_array();
+    json_object *o = json_object_new_object();
 
-    for (size_t i = 0; i < g->n_device_ids; i++) {
-        json_object *d = json_object_new_object();
-
-        output_json_set(d, "id", json_object_new_string(g->device_ids[i]));
-        output_json_set(d, "state", output_json_state(i < g->n_states ? g->states[i] : 0));
-        output_json_append(devs, d);
-    }
     output_json_set(o, "name", json_object_new_string(g->name));
     output_json_set(o, "busy", json_object_new_boolean(g->busy));
-    output_json_set(o, "devices", devs);
+    output_json_set(o, "devices", json_group_devices(g));
     if (g->last_transition) {
         output_json_set(o, "last_transition", json_transition(g->last_transition));
     }
@@ -269,11 +299,19 @@ show_text(const void *req _unused_, const void *resp)
 {
     const VfioMigd__V1__Group *g = ((const VfioMigd__V1__GetGroupResponse *) resp)->group;
 
+    _cleanup_(output_table_freep) OutputTable *t = output_table_new(2, "DEVICE", "STATE");
+
     printf("group %s%s\n", g->name, g->busy ? " (in a transition)" : "");
-    for (size_t i = 0; i < g->n_device_ids; i++) {
-        printf("  %-16s %s\n", g->device_ids[i],
-               output_state_name(i < g->n_states ? g->states[i] : 0));
+    for (size_t i = 0; t && i < g->n_device_ids; i++) {
+        if (output_table_add(t, g->device_ids[i],
+                             output_state_name(i < g->n_states ? g->states[i] : 0)) < 0) {
+            return -ENOMEM;
+        }
     }
+    if (!t) {
+        return -ENOMEM;
+    }
+    output_table_print(t, stdout);
     if (g->last_transition) {
         printf("last transition:\n");
         print_transition(g->last_transition);
@@ -297,21 +335,40 @@ list_json(const void *req _unused_, const void *resp)
     return OUTPUT_JSON_ARRAY(r->groups, r->n_groups, json_group);
 }
 
+/* The state the group's devices share, "mixed" when they differ (`group show` lists each),
+ * "-" for a group without devices. */
+static const char *
+group_state(const VfioMigd__V1__Group *g)
+{
+    for (size_t k = 1; k < g->n_states; k++) {
+        if (g->states[k] != g->states[0]) {
+            return "mixed";
+        }
+    }
+    return g->n_states ? output_state_name(g->states[0]) : "-";
+}
+
 static int
 list_text(const void *req _unused_, const void *resp)
 {
     const VfioMigd__V1__ListGroupsResponse *r = resp;
 
-    printf("%-16s %-8s %s\n", "NAME", "DEVICES", "STATES");
-    for (size_t i = 0; i < r->n_groups; i++) {
-        const VfioMigd__V1__Group *g = r->groups[i];
+    _cleanup_(output_table_freep) OutputTable *t = NULL;
 
-        printf("%-16s %-8zu", g->name, g->n_device_ids);
-        for (size_t k = 0; k < g->n_states; k++) {
-            printf("%s%s", k ? "," : " ", output_state_name(g->states[k]));
+    t = output_table_new(4, "NAME", "DEVICES", "STATE", "BUSY");
+    for (size_t i = 0; t && i < r->n_groups; i++) {
+        const VfioMigd__V1__Group *g = r->groups[i];
+        char n[24];
+
+        (void) snprintf(n, sizeof(n), "%zu", g->n_device_ids);
+        if (output_table_add(t, g->name, n, group_state(g), g->busy ? "yes" : "no") < 0) {
+            return -ENOMEM;
         }
-        printf("%s\n", g->busy ? " (busy)" : "");
     }
+    if (!t) {
+        return -ENOMEM;
+    }
+    output_table_print(t, stdout);
     return 0;
 }
 

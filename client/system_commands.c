@@ -91,8 +91,10 @@ const CliCommand system_commands_health = {
     .name = "health",
     .usage = "[SERVICE]",
     .summary = "Check the daemon's health (exit 0 only when SERVING)",
-    .help = "  SERVICE        '' (default: the whole daemon), vfio_migd.v1.DeviceService or\n"
-            "                 vfio_migd.v1.SystemService\n",
+    .help = "  SERVICE        '' (default: the whole daemon) or one of its services:\n"
+            "                 vfio_migd.v1.DeviceService, vfio_migd.v1.GroupService,\n"
+            "                 vfio_migd.v1.MigrationService, vfio_migd.v1.SystemService,\n"
+            "                 grpc.health.v1.Health; each answers as the daemon does\n",
     .max_args = 1,
     .call = &health_call,
 };

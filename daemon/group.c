@@ -42,6 +42,18 @@ has_p2p(const Device *d)
     return d->info.mig_flags & MIG_FLAG_P2P;
 }
 
+/* Whether the group moves in the P2P-safe order without force: one device, or all with P2P. */
+static bool
+group_p2p_safe(const Group *g)
+{
+    for (size_t i = 0; i < g->n_devices && g->n_devices > 1; i++) {
+        if (!has_p2p(g->devices[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static DeviceState
 p2p_of(DeviceState s)
 {
@@ -368,7 +380,7 @@ check_devices(Group *g, DeviceState target, bool force, const void *lock_key, ch
         if (!has_p2p(d) && g->n_devices > 1 && !force) {
             (void) snprintf(err, err_size,
                             "device '%s' lacks P2P, so group '%s' cannot be stopped P2P-safely; "
-                            "set force to move it anyway (best-effort order)", d->id, g->name);
+                            "force it (`--force`) to move it anyway, in a best-effort order", d->id, g->name);
             return -EOPNOTSUPP;
         }
         if (fsm_compute_path(d->state, target, d->info.mig_flags, &path, &why) < 0) {
@@ -396,7 +408,7 @@ run_new(Group *g, DeviceState target, bool force)
     (void) gettimeofday(&tv, NULL);
     run->group = g;
     run->target = target;
-    run->force = force;
+    run->force = force && !group_p2p_safe(g);
     run->started_unix_ms = (uint64_t) tv.tv_sec * 1000 + (uint64_t) tv.tv_usec / 1000;
     run->n_devices = g->n_devices;
     for (size_t i = 0; i < g->n_devices; i++) {

@@ -65,6 +65,8 @@ typedef struct GroupDeviceRun {
 typedef struct GroupRun {
     Group *group;
     DeviceState target;
+    /* Force overrode the P2P-safe order (a device lacks P2P): not merely "force was given",
+     * which a migration always gives its own transitions, and which changed nothing. */
     bool force;
     uint64_t start_ns;
     uint64_t started_unix_ms;

@@ -360,6 +360,8 @@ on_hello(MigrationJob *j, MigWork *w)
         mig_fail(j, r, "refused the source's manifest: %s", why);
         return;
     }
+    /* The peer is the source from now on, no longer the address we listen on. */
+    transport_peer_name(w->fd, j->peer, sizeof(j->peer));
     j->ctl_fd = TAKE_FD(w->fd);
     (void) transport_new_token(j->channel_key);
     (void) mig_set_phase(j, PHASE_CONNECTING);

@@ -537,7 +537,7 @@ migration_start(Manager *m, const char *group, const char *address, const char *
         return r;
     }
     if (strlen(token) != TRANSPORT_TOKEN_HEX || strlen(address) >= TRANSPORT_ADDRESS_MAX) {
-        (void) snprintf(err, err_size, "the token must be the %d characters PrepareIncoming gave; "
+        (void) snprintf(err, err_size, "the token must be the %d characters `vfio-migctl incoming` printed; "
                         "the address at most %d", TRANSPORT_TOKEN_HEX, TRANSPORT_ADDRESS_MAX - 1);
         return -EINVAL;
     }

@@ -139,6 +139,23 @@ format_bound(int fd, const Address *a, char *out, size_t size)
     format_host_port((struct sockaddr *) &ss, port_of(&ss), out, size);
 }
 
+void
+transport_peer_name(int fd, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getpeername(fd, (struct sockaddr *) &ss, &len) < 0) {
+        (void) snprintf(out, size, "?");
+        return;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        (void) snprintf(out, size, "unix");
+        return;
+    }
+    format_host_port((struct sockaddr *) &ss, port_of(&ss), out, size);
+}
+
 int
 transport_check_peer_address(const char *address, char *err, size_t err_size)
 {

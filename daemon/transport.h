@@ -38,6 +38,10 @@ typedef enum TransportMessage {
     TMSG_FAIL = 9,        /* either way: why (text) */
 } TransportMessage;
 
+/* The address of the other end of a connected socket, as people read it ("192.0.2.7:40123",
+ * "[2001:db8::7]:40123", "unix"; "?" when it cannot be known). */
+void transport_peer_name(int fd, char *out, size_t size);
+
 /* Binds and listens (non-blocking, CLOEXEC); a port from 0 (any free one) to 65535, checked
  * as a number, never truncated. @bound gets the address actually bound. A
  * unix path that exists is refused by bind() (EADDRINUSE), never unlinked. */

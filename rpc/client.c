@@ -19,11 +19,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <grpc/grpc_security.h>
@@ -396,8 +398,23 @@ rpc_error_interrupted(RpcError *err)
 int
 rpc_check_socket(RpcClient *c, RpcError *err)
 {
+    struct stat st;
+    struct group *gr;
+
     if (c->reached || access(c->socket_path, W_OK) == 0) {
         return 0;
+    }
+    /* The daemon runs, and we may not talk to it: "is the daemon running?" would mislead. */
+    if (errno == EACCES) {
+        gr = stat(c->socket_path, &st) == 0 ? getgrgid(st.st_gid) : NULL;
+        if (gr && st.st_gid != 0) {
+            rpc_error_set(err, GRPC_STATUS_UNAVAILABLE, "permission denied on '%s': run as "
+                          "root or as a member of group '%s'", c->socket_path, gr->gr_name);
+        } else {
+            rpc_error_set(err, GRPC_STATUS_UNAVAILABLE, "permission denied on '%s': run as "
+                          "root", c->socket_path);
+        }
+        return -EREMOTEIO;
     }
     rpc_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot reach vfio-migd at '%s': %s (%s)",
                   c->socket_path, strerror(errno), RPC_UNREACHABLE_HINT);

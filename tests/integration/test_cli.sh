@@ -78,6 +78,12 @@ usage() {
 
 usage
 assert_contains "$ERR" "no command" "no command: says so"
+usage region read dev0 0 0 0
+assert_contains "$ERR" "LENGTH '0' is not a number from 1 to 4096" "region read LENGTH 0: refused with the range it checks"
+usage region frob
+assert_contains "$ERR" "unknown subcommand 'frob' (read or write)" "region frob: an unknown subcommand, not a missing argument"
+usage region read dev0
+assert_contains "$ERR" "missing argument; usage: vfio-migctl region read ID REGION OFFSET LENGTH" "region read without its arguments: missing argument"
 usage frobnicate
 assert_contains "$ERR" "'frobnicate'" "unknown command: names it"
 usage --bogus devices
@@ -182,6 +188,18 @@ expect_exit 3 nctl --json version
 assert_eq "$PROJECT_VERSION" "$(jget "$OUT" client_version)" "version --json without a daemon: client_version"
 assert_eq "UNAVAILABLE" "$(jget "$OUT" code)" "version --json without a daemon: code UNAVAILABLE"
 
+# ---- a socket we may not use: the daemon may well run, so say what to do, not "is it running?"
+
+mkdir -p "$T/perm"
+: >"$T/perm/api.sock"
+chgrp adm "$T/perm/api.sock"
+chmod 660 "$T/perm/api.sock"
+chmod 711 "$T" # nobody may pass through to it, not read it
+expect_exit 3 setpriv --reuid=65534 --regid=65534 --clear-groups "$VFIO_MIGCTL" --socket "$T/perm/api.sock" devices
+assert_contains "$ERR" "permission denied on '$T/perm/api.sock': run as root or as a member of group 'adm'" "a socket we may not use: names the group to join"
+assert_not_contains "$ERR" "is the daemon running" "  ... and does not ask whether the daemon runs"
+chmod 700 "$T"
+
 # ---- with a daemon
 
 start_daemon
@@ -208,6 +226,8 @@ expect_exit 0 jctl log-level
 assert_eq "debug" "$(jget "$OUT" level)" "log-level --json: the level now in force"
 expect_exit 0 ctl devices
 assert_contains "$(cat "$T/daemon.log")" "Call /vfio_migd.v1.DeviceService/ListDevices" "at debug, the daemon logs its calls at once"
+assert_contains "$(cat "$T/daemon.log")" "(rpc/server.c:" "debug lines name their source file relative to the tree"
+assert_not_contains "$(cat "$T/daemon.log")" "$SRCDIR/" "  ... never by the build machine's absolute path"
 expect_error INVALID_ARGUMENT jctl log-level loud
 assert_contains "$ERR" "unknown log level 'loud': use error, warning, notice, info or debug" "log-level of a wrong name: lists the levels"
 expect_exit 0 jctl log-level

@@ -58,7 +58,8 @@ done
 
 expect_exit 0 jctl group create vm n0 n1 n2
 assert_eq "vm" "$(jget "$OUT" name)" "group create: name"
-assert_eq "n0 n1 n2" "$(jlist "$OUT" devices)" "group create: devices in order"
+assert_eq "n0 n1 n2" "$(jget "$OUT" devices.0.id devices.1.id devices.2.id | tr '\n' ' ' | sed 's/ $//')" "group create: devices in order"
+assert_eq "running" "$(jget "$OUT" devices.0.state)" "group create --json: devices are objects with a state, as in show and list"
 assert_eq "vm" "$(dev_field n0 group)" "show --json: a member's group"
 expect_exit 0 ctl devices
 assert_line_match "$OUT" "^n1 +sim .* vm$" "devices (text): the GROUP column names a member's group"
@@ -66,6 +67,15 @@ expect_exit 0 jctl group list
 assert_eq "vm" "$(jget "$OUT" 0.name)" "group list: the group"
 expect_exit 0 jctl group show vm
 assert_eq "running running running" "$(jget "$OUT" 'devices.0.state' 'devices.1.state' 'devices.2.state' | tr '\n' ' ' | sed 's/ $//')" "group show: states"
+# The text forms are tables like every other: headers, one state for the group, --no-headers.
+expect_exit 0 ctl group list
+assert_line_match "$OUT" "^NAME +DEVICES +STATE +BUSY$" "group list (text): header"
+assert_line_match "$OUT" "^vm +3 +running +no$" "group list (text): one state for the group, not running,running,running"
+expect_exit 0 ctl --no-headers group list
+assert_eq "1" "$(wc -l <<<"$OUT")" "group list --no-headers: the row alone"
+expect_exit 0 ctl group show vm
+assert_line_match "$OUT" "^DEVICE +STATE$" "group show (text): the device table has a header"
+assert_line_match "$OUT" "^n0 +running$" "group show (text): a device's row"
 
 # ---- P2P-safe stop and resume
 
@@ -103,6 +113,9 @@ expect_exit 0 jctl group show vm
 assert_eq "ok" "$(check_invariant "$OUT")" "timeline of the stop: P2P invariant holds"
 expect_exit 0 ctl group show vm
 assert_contains "$OUT" "running_p2p -> stop" "group show (text) prints the timeline"
+assert_line_match "$OUT" "^DEVICE +START +STATE +ERROR$" "group show (text): the last transition's table has a header"
+assert_line_match "$OUT" "^n0 +running +stop +-$" "group show (text): no error is '-', as in every table"
+assert_not_contains "$OUT" "[forced]" "a transition without force is not marked forced"
 
 expect_exit 0 jctl group state vm running
 assert_eq "running" "$(jget "$OUT" state)" "group resume: state"
@@ -143,6 +156,7 @@ expect_exit 0 jctl attach --sim "size=64K" --name c
 expect_exit 0 jctl group create vm3 plain c
 expect_error FAILED_PRECONDITION jctl group state vm3 stop
 assert_contains "$ERR" "lacks P2P" "no P2P: the reason"
+assert_contains "$ERR" "(\`--force\`)" "no P2P: names the option, not the API's field"
 assert_eq "running" "$(dev_field plain state)" "no P2P: nothing moved"
 expect_exit 0 jctl group state vm3 stop --force
 assert_eq "true" "$(jget "$OUT" forced)" "--force: done, marked forced"

@@ -105,10 +105,10 @@ stop_daemon
 assert_eq "0" "$DAEMON_RC" "the daemon under a journal exits 0"
 
 assert_eq "" "$(<"$T/jd.err")" "stderr is the journal: every message went as an entry, none to stderr"
-assert_eq '{"CODE_FILE": ["'"$SRCDIR"'/daemon/main.c"], "CODE_LINE": ["'"$(grep -n 'log_info("vfio-migd %s serving on' "$SRCDIR/daemon/main.c" | cut -d: -f1)"'"], "PRIORITY": ["6"], "SYSLOG_IDENTIFIER": ["vfio-migd"]}' \
+assert_eq '{"CODE_FILE": ["daemon/main.c"], "CODE_LINE": ["'"$(grep -n 'log_info("vfio-migd %s serving on' "$SRCDIR/daemon/main.c" | cut -d: -f1)"'"], "PRIORITY": ["6"], "SYSLOG_IDENTIFIER": ["vfio-migd"]}' \
     "$(entry "^vfio-migd $PROJECT_VERSION serving on '$JSOCK'")" \
     "a daemon-wide entry: priority, identifier, file and line, no object field"
-assert_eq '{"CODE_FILE": ["'"$SRCDIR"'/daemon/manager.c"], "CODE_LINE": ["'"$(grep -n 'Attached sim device' "$SRCDIR/daemon/manager.c" | cut -d: -f1)"'"], "PRIORITY": ["6"], "SYSLOG_IDENTIFIER": ["vfio-migd"], "VFIO_MIGD_DEVICE": ["jd0"]}' \
+assert_eq '{"CODE_FILE": ["daemon/manager.c"], "CODE_LINE": ["'"$(grep -n 'Attached sim device' "$SRCDIR/daemon/manager.c" | cut -d: -f1)"'"], "PRIORITY": ["6"], "SYSLOG_IDENTIFIER": ["vfio-migd"], "VFIO_MIGD_DEVICE": ["jd0"]}' \
     "$(entry "^Attached sim device 'jd0'")" "a device's entry carries VFIO_MIGD_DEVICE"
 assert_match "$(entry "^Created group 'jg'")" '"VFIO_MIGD_DEVICE": \["jd0", "jd1"\], "VFIO_MIGD_GROUP": \["jg"\]' \
     "a group's entry carries VFIO_MIGD_GROUP and every member"

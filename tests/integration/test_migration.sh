@@ -174,6 +174,10 @@ assert_eq "$BYTES" "$(jf "$OUT" bytes)" "job on the source: the same bytes as mi
 expect_exit 0 njctl D job "$DID"
 assert_eq "completed destination" "$(jf "$OUT" state) $(jf "$OUT" role)" "job $DID on the destination: completed, role destination"
 assert_eq "$BYTES" "$(jf "$OUT" bytes)" "the destination counted the bytes the source sent"
+assert_ne "$ADDR" "$(jf "$OUT" peer)" "job on the destination: the peer is the source, not its own address"
+assert_match "$(jf "$OUT" peer)" '^127\.0\.0\.1:[1-9][0-9]*$' "  ... the source's address"
+expect_exit 0 njctl D group show pc
+assert_eq "false" "$(jf "$OUT" last_transition.forced)" "the destination's group after a normal migration: not marked forced"
 assert_eq "completed/source" "$(job_in_list S "$SID")" "jobs on the source lists it completed"
 assert_eq "completed/destination" "$(job_in_list D "$DID")" "jobs on the destination lists it completed"
 expect_exit 0 timeout -k 2 60 "$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID"
