@@ -514,6 +514,16 @@ wait_exit() {
     return 0
 }
 
+# expect_ended PID RC WHAT : the background process ends (within STATE_WAIT s) with exit RC
+expect_ended() {
+    if wait_exit "$1" "$STATE_WAIT"; then
+        assert_eq "$2" "$WAIT_RC" "$3: exit $2"
+    else
+        kill -KILL "$1" 2>/dev/null || true
+        fail "$3: ends" "still running $STATE_WAIT s later"
+    fi
+}
+
 _forget_daemon() {
     local pid=$1 i
     for i in "${!DAEMON_PIDS[@]}"; do

@@ -10,16 +10,6 @@ source "$(dirname "$0")/lib.sh"
 
 start_daemon
 
-# expect_ended PID RC WHAT : the background process ends (within STATE_WAIT s) with exit RC
-expect_ended() {
-    if wait_exit "$1" "$STATE_WAIT"; then
-        assert_eq "$2" "$WAIT_RC" "$3: exit $2"
-    else
-        kill -KILL "$1" 2>/dev/null || true
-        fail "$3: ends" "still running $STATE_WAIT s later"
-    fi
-}
-
 # ==== watch with nothing to watch: at once, exit 0, whatever the timeout
 for timeout in 0 30; do
     "$VFIO_MIGCTL" --socket "$SOCK" --timeout "$timeout" watch >"$T/w.out" 2>"$T/w.err" &

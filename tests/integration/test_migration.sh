@@ -31,16 +31,6 @@ pair() {
     SEED_NEXT=$((SEED_NEXT + 10))
 }
 
-# expect_ended PID RC WHAT : the background process ends (within STATE_WAIT s) with exit RC
-expect_ended() {
-    if wait_exit "$1" "$STATE_WAIT"; then
-        assert_eq "$2" "$WAIT_RC" "$3: exit $2"
-    else
-        kill -KILL "$1" 2>/dev/null || true
-        fail "$3: ends" "still running $STATE_WAIT s later"
-    fi
-}
-
 # log_lines NAME / log_since NAME MARK TEXT: TEXT in daemon NAME's log after line MARK
 log_lines() { wc -l <"$T/$1.log"; }
 log_since() { tail -n +$(($2 + 1)) "$T/$1.log" | grep -q -F -- "$3"; }
