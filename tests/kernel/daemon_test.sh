@@ -139,7 +139,8 @@ assert_contains "$ERR" "ERROR can never be requested" "  ... ERROR as a target"
 expect_error INVALID_ARGUMENT jctl region read B 0 8 1
 assert_contains "$ERR" "bytes [8, 9) lie outside region 0 of device 'B'" "  ... outside BAR0"
 expect_error NOT_FOUND jctl region read B 12 0 1
-expect_error INVALID_ARGUMENT jctl region read B 0 0 0
+expect_exit 2 ctl region read B 0 0 0 # LENGTH is 1 to 4096: the CLI refuses 0 itself
+assert_contains "$ERR" "LENGTH '0' is not a number from 1 to 4096" "  ... saying the range it checks"
 expect_exit 2 ctl region write B 0 0 zz
 assert_eq "$before" "$(snapshot --ignore-last-error)" "the refused requests changed nothing"
 expect_exit 0 ctl attach --sim size=1M --name S

@@ -40,6 +40,7 @@ static const char *const read_only[] = {
     "/vfio_migd.v1.MigrationService/ListMigrations",
     "/vfio_migd.v1.MigrationService/WatchEvents",
     "/vfio_migd.v1.SystemService/GetVersion",
+    "/vfio_migd.v1.SystemService/GetLogLevel",
     "/grpc.health.v1.Health/Check",
 };
 /* Every method anyone who can connect may call: a probe needs no role. */
