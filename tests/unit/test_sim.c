@@ -24,6 +24,7 @@
 #include "backend/backend.h"
 #include "core/fsm.h"
 #include "core/stream.h" /* crc32c() */
+#include "util/cleanup.h"
 #include "util/clock.h"
 
 #define SIZE_1M (UINT64_C(1) << 20)
@@ -140,22 +141,6 @@ dev_generation(BackendDevice *bd)
     return strtoull(v, NULL, 10);
 }
 
-/* Reads a STOP_COPY session to EOF in @step pieces, then checks EOF stays. */
-static void
-drain(DataSession *s, Bytes *out, size_t step)
-{
-    uint8_t *buf = malloc(step);
-    ssize_t n;
-
-    cr_assert_not_null(buf);
-    while ((n = s->ops->read(s, buf, step)) > 0) {
-        bytes_append(out, buf, (size_t) n);
-    }
-    cr_assert_eq(n, 0, "read() = %zd before EOF", n);
-    cr_assert_eq(s->ops->read(s, buf, step), 0, "EOF is not permanent");
-    free(buf);
-}
-
 /* Reads a PRE_COPY session up to its temporary end; returns what read() said there. */
 static ssize_t
 drain_precopy(DataSession *s, Bytes *out, size_t step)
@@ -169,6 +154,17 @@ drain_precopy(DataSession *s, Bytes *out, size_t step)
     }
     free(buf);
     return n;
+}
+
+/* Reads a STOP_COPY session to EOF in @step pieces, then checks EOF stays. */
+static void
+drain(DataSession *s, Bytes *out, size_t step)
+{
+    uint8_t byte;
+    ssize_t n = drain_precopy(s, out, step);
+
+    cr_assert_eq(n, 0, "read() = %zd before EOF", n);
+    cr_assert_eq(s->ops->read(s, &byte, 1), 0, "EOF is not permanent");
 }
 
 /* Writes @len bytes in @step pieces, each of which must be accepted whole. */
@@ -1133,6 +1129,48 @@ expect_corruption_caught(const Bytes *st, uint64_t size, size_t flip)
     backend_device_free(b);
 }
 
+/* The two ends of a resume test: @st saved from the source, the destination @b in RESUMING
+ * with its write session @w, and the source's digest a complete restore must reproduce. */
+typedef struct Resume {
+    BackendDevice *a; /* the source while a test still needs it, else NULL */
+    BackendDevice *b;
+    DataSession *w;
+    Bytes st;
+    uint64_t digest;
+} Resume;
+
+/* A two-round pre-copy stream of a fresh "a" with @src_opts, for a 1 MiB "b". */
+static Resume
+resume_precopy(const char *src_opts)
+{
+    Resume t = {.a = dev_new("a", src_opts), .b = dev_new("b", "size=1M")};
+
+    t.w = dev_set_ok(t.b, DEVICE_STATE_RESUMING);
+    t.digest = save_precopy(t.a, &t.st, 2);
+    return t;
+}
+
+/* A plain save of a fresh "a" with @src_opts, for a "b" with @dst_opts. */
+static Resume
+resume_plain(const char *src_opts, const char *dst_opts)
+{
+    Resume t = {0};
+
+    t.digest = save_plain("a", src_opts, &t.st);
+    t.b = dev_new("b", dst_opts);
+    t.w = dev_set_ok(t.b, DEVICE_STATE_RESUMING);
+    return t;
+}
+
+static void
+resume_done(Resume *t)
+{
+    data_session_free(t->w);
+    backend_device_free(t->a);
+    backend_device_free(t->b);
+    bytes_free(&t->st);
+}
+
 Test(resume, corrupt_header)
 {
     Bytes st = {0};
@@ -1174,211 +1212,149 @@ Test(resume, corrupt_record)
 
 Test(resume, replayed_record)
 {
-    BackendDevice *a = dev_new("a", "size=1M,precopy_dirty=100K"), *b = dev_new("b", "size=1M");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
+    Resume t = resume_precopy("size=1M,precopy_dirty=100K");
     size_t offs[64];
-    Bytes st = {0};
 
-    (void) save_precopy(a, &st, 2);
-    cr_assert_gt(stream_records(&st, SIZE_1M, offs, 64), 2u);
+    cr_assert_gt(stream_records(&t.st, SIZE_1M, offs, 64), 2u);
     /* a pump that retries a write it believed lost sends a record twice */
-    feed(w, st.data, offs[1], 65536);
-    cr_expect_eq(w->ops->write(w, st.data + offs[0], offs[1] - offs[0]), -EFAULT);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL);
-    data_session_free(w);
-    backend_device_free(a);
-    backend_device_free(b);
-    bytes_free(&st);
+    feed(t.w, t.st.data, offs[1], 65536);
+    cr_expect_eq(t.w->ops->write(t.w, t.st.data + offs[0], offs[1] - offs[0]), -EFAULT);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL);
+    resume_done(&t);
 }
 
 /* END's generation cannot be checked as it arrives: with the chunks held it only proves a
  * record is missing, which is RESUMING -> STOP's final validation. */
 Test(resume, corrupt_end_generation)
 {
-    BackendDevice *a = dev_new("a", "size=1M,precopy_dirty=100K"), *b = dev_new("b", "size=1M");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
-    Bytes st = {0};
+    Resume t = resume_precopy("size=1M,precopy_dirty=100K");
 
-    (void) save_precopy(a, &st, 2);
-    st.data[st.len - 8] ^= 0x40;
-    feed(w, st.data, st.len, 65536);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL);
-    cr_expect_eq(dev_state(b), DEVICE_STATE_RESUMING);
-    data_session_free(w);
-    backend_device_free(a);
-    backend_device_free(b);
-    bytes_free(&st);
+    t.st.data[t.st.len - 8] ^= 0x40;
+    feed(t.w, t.st.data, t.st.len, 65536);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL);
+    cr_expect_eq(dev_state(t.b), DEVICE_STATE_RESUMING);
+    resume_done(&t);
 }
 
 Test(resume, truncated_then_completed)
 {
-    Bytes st = {0};
-    uint64_t digest = save_plain("a", "size=100K", &st);
-    BackendDevice *b = dev_new("b", "size=100K");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
+    Resume t = resume_plain("size=100K", "size=100K");
 
-    feed(w, st.data, st.len - 1000, 4096);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL, "incomplete data passed");
-    cr_expect_eq(dev_state(b), DEVICE_STATE_RESUMING);
+    feed(t.w, t.st.data, t.st.len - 1000, 4096);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL, "incomplete data passed");
+    cr_expect_eq(dev_state(t.b), DEVICE_STATE_RESUMING);
     /* like mtty, an incomplete stream is not broken: the rest may still come */
-    feed(w, st.data + st.len - 1000, 1000, 4096);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), 0);
-    cr_expect_eq(dev_digest(b), digest);
-    data_session_free(w);
-    backend_device_free(b);
-    bytes_free(&st);
+    feed(t.w, t.st.data + t.st.len - 1000, 1000, 4096);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), 0);
+    cr_expect_eq(dev_digest(t.b), t.digest);
+    resume_done(&t);
 }
 
 Test(resume, truncated_header_and_empty)
 {
-    Bytes st = {0};
-    BackendDevice *b;
-    DataSession *w;
+    Resume t = resume_plain("size=4K", "size=4K");
 
-    (void) save_plain("a", "size=4K", &st);
-    b = dev_new("b", "size=4K");
-    w = dev_set_ok(b, DEVICE_STATE_RESUMING);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL, "nothing written");
-    feed(w, st.data, 10, 3);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL, "half a header");
-    cr_expect_eq(dev_state(b), DEVICE_STATE_RESUMING);
-    data_session_free(w);
-    backend_device_free(b);
-    bytes_free(&st);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL, "nothing written");
+    feed(t.w, t.st.data, 10, 3);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL, "half a header");
+    cr_expect_eq(dev_state(t.b), DEVICE_STATE_RESUMING);
+    resume_done(&t);
 }
 
 Test(resume, too_many_bytes)
 {
-    Bytes st = {0};
-    uint64_t digest = save_plain("a", "size=4K", &st);
-    BackendDevice *b = dev_new("b", "size=4K");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
-    uint8_t *big = calloc(1, st.len + 1);
+    Resume t = resume_plain("size=4K", "size=4K");
+    DataSession *w = t.w;
+    uint8_t *big = calloc(1, t.st.len + 1);
 
     cr_assert_not_null(big);
-    memcpy(big, st.data, st.len);
+    memcpy(big, t.st.data, t.st.len);
     /* one write past the end is refused whole, as mtty does, and breaks nothing */
-    cr_expect_eq(w->ops->write(w, big, st.len + 1), -ENOMEM);
-    feed(w, st.data, st.len - 10, 1000);
-    cr_expect_eq(w->ops->write(w, big + st.len - 10, 11), -ENOMEM);
-    feed(w, st.data + st.len - 10, 10, 10);
+    cr_expect_eq(w->ops->write(w, big, t.st.len + 1), -ENOMEM);
+    feed(w, t.st.data, t.st.len - 10, 1000);
+    cr_expect_eq(w->ops->write(w, big + t.st.len - 10, 11), -ENOMEM);
+    feed(w, t.st.data + t.st.len - 10, 10, 10);
     cr_expect_eq(w->ops->write(w, big, 1), -ENOMEM);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), 0);
-    cr_expect_eq(dev_digest(b), digest);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), 0);
+    cr_expect_eq(dev_digest(t.b), t.digest);
     free(big);
-    data_session_free(w);
-    backend_device_free(b);
-    bytes_free(&st);
+    resume_done(&t);
 }
 
 Test(resume, byte_after_end_record)
 {
-    BackendDevice *a = dev_new("a", "size=1M,precopy_dirty=64K"), *b = dev_new("b", "size=1M");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
+    Resume t = resume_precopy("size=1M,precopy_dirty=64K");
     uint8_t zero = 0;
-    Bytes st = {0};
 
-    (void) save_precopy(a, &st, 2);
-    feed(w, st.data, st.len, 65536);
-    cr_expect_eq(w->ops->write(w, &zero, 1), -ENOMEM);
-    data_session_free(w);
-    backend_device_free(a);
-    backend_device_free(b);
-    bytes_free(&st);
+    feed(t.w, t.st.data, t.st.len, 65536);
+    cr_expect_eq(t.w->ops->write(t.w, &zero, 1), -ENOMEM);
+    resume_done(&t);
 }
 
 Test(resume, record_outside_chunk_layout)
 {
-    BackendDevice *a = dev_new("a", "size=1M,precopy_dirty=64K"), *b = dev_new("b", "size=1M");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
+    Resume t = resume_precopy("size=1M,precopy_dirty=64K");
     uint8_t rec[REC];
     uint32_t idx = htole32(16); /* chunks are 0..15 */
     size_t offs[64];
-    Bytes st = {0};
 
-    (void) save_precopy(a, &st, 2);
-    cr_assert_gt(stream_records(&st, SIZE_1M, offs, 64), 1u);
-    feed(w, st.data, offs[0], 65536);
-    memcpy(rec, st.data + offs[0], REC);
+    cr_assert_gt(stream_records(&t.st, SIZE_1M, offs, 64), 1u);
+    feed(t.w, t.st.data, offs[0], 65536);
+    memcpy(rec, t.st.data + offs[0], REC);
     memcpy(rec + 4, &idx, 4);
-    cr_expect_eq(w->ops->write(w, rec, REC), -ENOMEM);
-    cr_expect_eq(w->ops->write(w, rec, 1), -EIO);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL);
-    data_session_free(w);
-    backend_device_free(a);
-    backend_device_free(b);
-    bytes_free(&st);
+    cr_expect_eq(t.w->ops->write(t.w, rec, REC), -ENOMEM);
+    cr_expect_eq(t.w->ops->write(t.w, rec, 1), -EIO);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL);
+    resume_done(&t);
 }
 
 Test(resume, missing_end_record)
 {
-    BackendDevice *a = dev_new("a", "size=1M,precopy_dirty=64K"), *b = dev_new("b", "size=1M");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
-    Bytes st = {0};
+    Resume t = resume_precopy("size=1M,precopy_dirty=64K");
 
-    (void) save_precopy(a, &st, 2);
-    feed(w, st.data, st.len - REC, 65536);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL);
-    cr_expect_eq(dev_state(b), DEVICE_STATE_RESUMING);
-    feed(w, st.data + st.len - REC, REC, REC);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), 0);
-    cr_expect_eq(dev_digest(b), dev_digest(a));
-    data_session_free(w);
-    backend_device_free(a);
-    backend_device_free(b);
-    bytes_free(&st);
+    feed(t.w, t.st.data, t.st.len - REC, 65536);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL);
+    cr_expect_eq(dev_state(t.b), DEVICE_STATE_RESUMING);
+    feed(t.w, t.st.data + t.st.len - REC, REC, REC);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), 0);
+    cr_expect_eq(dev_digest(t.b), t.digest);
+    resume_done(&t);
 }
 
 Test(resume, missing_dirty_record)
 {
-    BackendDevice *a = dev_new("a", "size=1M,precopy_dirty=64K"), *b = dev_new("b", "size=1M");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
+    Resume t = resume_precopy("size=1M,precopy_dirty=64K");
     size_t offs[64], n;
-    Bytes st = {0};
 
-    (void) save_precopy(a, &st, 2);
-    n = stream_records(&st, SIZE_1M, offs, 64);
+    n = stream_records(&t.st, SIZE_1M, offs, 64);
     cr_assert_gt(n, 2u);
     /* drop the last chunk record: nothing later re-sends that chunk */
-    feed(w, st.data, offs[n - 2], 65536);
-    feed(w, st.data + offs[n - 1], REC, REC);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL);
-    cr_expect_eq(dev_state(b), DEVICE_STATE_RESUMING);
-    data_session_free(w);
-    backend_device_free(a);
-    backend_device_free(b);
-    bytes_free(&st);
+    feed(t.w, t.st.data, offs[n - 2], 65536);
+    feed(t.w, t.st.data + offs[n - 1], REC, REC);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL);
+    cr_expect_eq(dev_state(t.b), DEVICE_STATE_RESUMING);
+    resume_done(&t);
 }
 
 Test(resume, size_mismatch)
 {
-    Bytes st = {0};
-    BackendDevice *b = dev_new("b", "size=2M");
-    DataSession *w;
+    Resume t = resume_plain("size=1M", "size=2M");
 
-    (void) save_plain("a", "size=1M", &st);
-    w = dev_set_ok(b, DEVICE_STATE_RESUMING);
-    cr_expect_eq(w->ops->write(w, st.data, 4096), -EFAULT);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), -EINVAL);
-    data_session_free(w);
-    backend_device_free(b);
-    bytes_free(&st);
+    cr_expect_eq(t.w->ops->write(t.w, t.st.data, 4096), -EFAULT);
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), -EINVAL);
+    resume_done(&t);
 }
 
 Test(resume, handle_closed_before_validation)
 {
-    Bytes st = {0};
-    uint64_t digest = save_plain("a", "size=64K", &st);
-    BackendDevice *b = dev_new("b", "size=64K");
-    DataSession *w = dev_set_ok(b, DEVICE_STATE_RESUMING);
+    Resume t = resume_plain("size=64K", "size=64K");
 
     /* the driver holds its own reference to the migration file */
-    feed(w, st.data, st.len, 4096);
-    data_session_free(w);
-    cr_expect_eq(dev_set(b, DEVICE_STATE_STOP, NULL), 0);
-    cr_expect_eq(dev_digest(b), digest);
-    backend_device_free(b);
-    bytes_free(&st);
+    feed(t.w, t.st.data, t.st.len, 4096);
+    data_session_free(TAKE_PTR(t.w));
+    cr_expect_eq(dev_set(t.b, DEVICE_STATE_STOP, NULL), 0);
+    cr_expect_eq(dev_digest(t.b), t.digest);
+    resume_done(&t);
 }
 
 Test(resume, wrong_direction_is_ebadf)
