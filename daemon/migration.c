@@ -441,6 +441,15 @@ mig_fail(MigrationJob *j, int r, const char *fmt, ...)
     (void) mig_set_phase(j, PHASE_ROLLING_BACK);
 }
 
+int
+mig_work_result(MigWork *w)
+{
+    if (w->r < 0) {
+        mig_fail(w->job, w->r, "%s", w->error[0] ? w->error : transport_strerror(w->r));
+    }
+    return w->r;
+}
+
 static bool
 is_peer_gone(int r)
 {

@@ -244,8 +244,7 @@ control_done(MigWork *w)
 {
     MigrationJob *j = w->job;
 
-    if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error);
+    if (mig_work_result(w) < 0) {
         return;
     }
     if (take_stream_end(j, w) < 0) {

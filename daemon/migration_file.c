@@ -143,24 +143,28 @@ on_save_final(MigrationJob *j, const GroupRun *run)
     }
 }
 
+/* Loop: a worker moved every device's data (into the file, or into the devices). The group
+ * goes on to @target: a save's devices settle there, a restore's drivers validate what they
+ * were given (RESUMING -> STOP). */
 static void
-save_write_done(MigWork *w)
+data_moved(MigWork *w, DeviceState target, void (*done)(MigrationJob *j, const GroupRun *run))
 {
     MigrationJob *j = w->job;
 
-    if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error);
-        return;
-    }
-    if (mig_is_failing(j)) {
+    if (mig_work_result(w) < 0 || mig_is_failing(j)) {
         return;
     }
     for (size_t i = 0; i < j->n_devs; i++) {
         j->devs[i].done = true;
     }
     (void) mig_set_phase(j, PHASE_COMPLETING);
-    (void) mig_group_transition(j, j->resume_after ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP,
-                                on_save_final);
+    (void) mig_group_transition(j, target, done);
+}
+
+static void
+save_write_done(MigWork *w)
+{
+    data_moved(w, w->job->resume_after ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP, on_save_final);
 }
 
 static void
@@ -451,22 +455,8 @@ on_restore_finished(MigrationJob *j, const GroupRun *run)
 static void
 feed_done(MigWork *w)
 {
-    MigrationJob *j = w->job;
-
-    if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error[0] ? w->error : strerror(-w->r));
-        return;
-    }
-    if (mig_is_failing(j)) {
-        return;
-    }
-    for (size_t i = 0; i < j->n_devs; i++) {
-        j->devs[i].done = true;
-    }
-    (void) mig_set_phase(j, PHASE_COMPLETING);
-    /* RESUMING -> STOP is where drivers validate what they were given. */
-    (void) mig_group_transition(j, j->stop_after ? DEVICE_STATE_STOP : DEVICE_STATE_RUNNING,
-                                on_restore_finished);
+    data_moved(w, w->job->stop_after ? DEVICE_STATE_STOP : DEVICE_STATE_RUNNING,
+               on_restore_finished);
 }
 
 static void
@@ -510,11 +500,7 @@ check_done(MigWork *w)
     char err[1024] = "";
     int r;
 
-    if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error);
-        return;
-    }
-    if (mig_is_failing(j)) {
+    if (mig_work_result(w) < 0 || mig_is_failing(j)) {
         return;
     }
     r = check_manifest(j, err, sizeof(err));

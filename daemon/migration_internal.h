@@ -183,6 +183,9 @@ MigWork *mig_work_new(MigrationJob *j, MigDevice *dev, void (*run)(MigWork *),
 /* Records the job's failure (first one wins), stops every worker, and rolls back once
  * they have returned and no group transition of ours runs. */
 void mig_fail(MigrationJob *j, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* On the loop, a worker's result: when it is an error, fails the job with the worker's words
+ * (else the errno's). Returns w->r. */
+int mig_work_result(MigWork *w);
 /* Called when a worker or group transition of the job ended: continues a pending failure. */
 void mig_maybe_finish_failure(MigrationJob *j);
 /* A data channel's failure: if the peer simply went away, wait MIGRATION_PEER_REASON_NS for

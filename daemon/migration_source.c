@@ -352,8 +352,7 @@ send_end_done(MigWork *w)
 {
     MigrationJob *j = w->job;
 
-    if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error);
+    if (mig_work_result(w) < 0) {
         return;
     }
     if (j->phase == PHASE_SWITCHOVER) { /* unless the confirmation was quicker */
@@ -483,12 +482,8 @@ connect_done(MigWork *w)
     for (size_t i = 0; i < j->n_devs; i++) {
         j->devs[i].fd = TAKE_FD(fds[i]);
     }
-    if (w->r < 0) {
-        mig_fail(j, w->r, "%s", w->error[0] ? w->error : transport_strerror(w->r));
-        return;
-    }
-    if (mig_is_failing(j)) {
-        return; /* cancelled meanwhile */
+    if (mig_work_result(w) < 0 || mig_is_failing(j)) {
+        return; /* failed, or cancelled meanwhile */
     }
     (void) transport_set_timeout(j->ctl_fd, (int) j->opts.timeout_ms);
     if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
