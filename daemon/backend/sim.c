@@ -53,6 +53,7 @@
 #include "../core/stream.h" /* crc32c() */
 #include "../util/cleanup.h"
 #include "../util/clock.h"
+#include "../util/le.h"
 #include "../util/log.h"
 #include "../util/macro.h"
 #include "../util/strutil.h"
@@ -285,39 +286,7 @@ sim_digest(uint64_t seed, uint64_t size, uint64_t gen)
     return splitmix64(splitmix64(splitmix64(seed) ^ size) ^ gen);
 }
 
-/* ---- little-endian fields and the stream header */
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    v = htole32(v);
-    memcpy(p, &v, sizeof(v));
-}
-
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-    v = htole64(v);
-    memcpy(p, &v, sizeof(v));
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    uint32_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return le32toh(v);
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return le64toh(v);
-}
+/* ---- the stream header (its fields little-endian: util/le.h) */
 
 static void
 sim_header_encode(uint8_t *hdr, uint64_t size, uint64_t seed, uint64_t gen, bool records)

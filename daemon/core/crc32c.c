@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../util/le.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define CRC32C_HAVE_X86 1
@@ -58,18 +60,6 @@ static const char *const impl_names[_CRC32C_IMPL_MAX] = {
     [CRC32C_IMPL_AVX512] = "AVX-512 VPCLMULQDQ",
 };
 
-/* One load and, on a big-endian CPU, a byte swap. Not a loop over the bytes: GCC merges
- * such a loop into one load only when it unrolls it completely, which -O2 does not, and the
- * table path then ran three times the instructions it does at -O3 (bench/README.md). */
-static uint64_t
-load_le64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return le64toh(v);
-}
-
 static uint32_t
 sw_raw(uint32_t crc, const uint8_t *p, size_t size)
 {
@@ -78,7 +68,7 @@ sw_raw(uint32_t crc, const uint8_t *p, size_t size)
     /* Eight bytes per step: each table folds one byte position in, so the steps of one
      * word are independent loads rather than a chain of eight. */
     while (size >= 8) {
-        uint64_t w = load_le64(p) ^ crc;
+        uint64_t w = get_le64(p) ^ crc;
 
         crc = t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^
               t[4][(w >> 24) & 0xff] ^ t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^
