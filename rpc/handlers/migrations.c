@@ -16,22 +16,44 @@
 #include "util/limits.h"
 #include "util/log.h"
 
+/* A job as an answer carries it: its snapshot and the message made from it. */
+typedef struct JobView {
+    MigrationSnapshot snap;
+    MigrationMsg msg;
+} JobView;
+
+/* Describes @j into @v; on failure answers the call itself and returns -ENOMEM. On success
+ * job_view_done() frees @v after the answer. */
+static int
+job_view_begin(RpcCall *call, const MigrationJob *j, JobView *v)
+{
+    if (migration_snapshot(j, &v->snap) < 0 || convert_migration(&v->snap, &v->msg) < 0) {
+        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", migration_id(j));
+        migration_snapshot_done(&v->snap);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void
+job_view_done(JobView *v)
+{
+    convert_migration_done(&v->msg);
+    migration_snapshot_done(&v->snap);
+}
+
 static void
 reply_migration(RpcCall *call, const MigrationJob *j)
 {
     VfioMigd__V1__MigrationResponse resp = VFIO_MIGD__V1__MIGRATION_RESPONSE__INIT;
-    MigrationSnapshot snap;
-    MigrationMsg msg;
+    JobView v;
 
-    if (migration_snapshot(j, &snap) < 0 || convert_migration(&snap, &msg) < 0) {
-        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", migration_id(j));
-        migration_snapshot_done(&snap);
+    if (job_view_begin(call, j, &v) < 0) {
         return;
     }
-    resp.migration = &msg.msg;
+    resp.migration = &v.msg.msg;
     rpc_call_reply(call, &resp.base);
-    convert_migration_done(&msg);
-    migration_snapshot_done(&snap);
+    job_view_done(&v);
 }
 
 /* Answers a job that has ended: OK when it completed, else the job's error with the whole
@@ -42,28 +64,26 @@ static void
 reply_final(RpcCall *call, const MigrationJob *j)
 {
     VfioMigd__V1__MigrationResponse resp = VFIO_MIGD__V1__MIGRATION_RESPONSE__INIT;
-    MigrationSnapshot snap;
-    MigrationMsg msg;
+    const MigrationSnapshot *snap;
+    JobView v;
 
-    if (migration_snapshot(j, &snap) < 0 || convert_migration(&snap, &msg) < 0) {
-        rpc_call_fail(call, -ENOMEM, "out of memory describing migration %s", migration_id(j));
-        migration_snapshot_done(&snap);
+    if (job_view_begin(call, j, &v) < 0) {
         return;
     }
-    resp.migration = &msg.msg;
-    if (snap.phase == PHASE_COMPLETED) {
+    snap = &v.snap;
+    resp.migration = &v.msg.msg;
+    if (snap->phase == PHASE_COMPLETED) {
         rpc_call_reply(call, &resp.base);
     } else {
         rpc_call_fail_ex(call,
-                         !snap.touched || snap.r == -ECANCELED ? RPC_FAILURE_REFUSED
-                                                               : RPC_FAILURE_JOB,
-                         snap.r, &resp.base, "%s %s of %s '%s' failed: %s", snap.id,
-                         snap.role == MIGRATION_SAVE ? "save" : "restore",
-                         snap.subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group",
-                         snap.name, snap.error);
+                         !snap->touched || snap->r == -ECANCELED ? RPC_FAILURE_REFUSED
+                                                                 : RPC_FAILURE_JOB,
+                         snap->r, &resp.base, "%s %s of %s '%s' failed: %s", snap->id,
+                         snap->role == MIGRATION_SAVE ? "save" : "restore",
+                         snap->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group",
+                         snap->name, snap->error);
     }
-    convert_migration_done(&msg);
-    migration_snapshot_done(&snap);
+    job_view_done(&v);
 }
 
 /* A number of milliseconds from a request: 0 (the default) or 1 to LIMIT_MAX_MS. */
@@ -124,9 +144,8 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     char reachable[MIGRATION_REACHABLE_MAX][MIGRATION_ADDRESS_MAX], *ptrs[MIGRATION_REACHABLE_MAX];
     char route[MIGRATION_ADDRESS_MAX] = "";
     RpcContext *ctx = userdata;
-    MigrationSnapshot snap;
     MigrationJob *j = NULL;
-    MigrationMsg msg;
+    JobView v;
     int ret;
 
     ret = check_ms("timeout_ms", req->timeout_ms, err, sizeof(err));
@@ -142,12 +161,10 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
         rpc_call_fail(call, ret, "%s", err);
         return;
     }
-    if (migration_snapshot(j, &snap) < 0 || convert_migration(&snap, &msg) < 0) {
-        rpc_call_fail(call, -ENOMEM, "out of memory");
-        migration_snapshot_done(&snap);
+    if (job_view_begin(call, j, &v) < 0) {
         return;
     }
-    resp.migration = &msg.msg;
+    resp.migration = &v.msg.msg;
     resp.address = bound;
     resp.token = token;
     migration_incoming_addresses(j, route, reachable, MIGRATION_REACHABLE_MAX,
@@ -157,8 +174,7 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     }
     resp.peer_addresses = ptrs;
     rpc_call_reply(call, &resp.base);
-    convert_migration_done(&msg);
-    migration_snapshot_done(&snap);
+    job_view_done(&v);
 }
 
 /* The request's options over the daemon's defaults (Manager.migration_defaults, which the
