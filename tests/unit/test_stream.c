@@ -1072,6 +1072,23 @@ feed(const uint8_t *p, size_t size, StreamReader *r, StreamManifest *m, Sink *si
 static StreamReader reader;
 static Builder sample, edited;
 
+/* Gives @r the sample's record @i: its 32-byte header, then its payload. */
+static int
+sample_record(StreamReader *r, size_t i, StreamManifest *m, StreamRecordHeader *h)
+{
+    return stream_reader_record(r, sample.p + sample.rec[i], sample.p + sample.rec[i] + 32, m, h);
+}
+
+/* Builds the sample stream and takes @reader past its header and its manifest. */
+static void
+reader_past_manifest(StreamManifest *m, StreamRecordHeader *h)
+{
+    sample_stream(&sample);
+    stream_reader_init(&reader);
+    cr_assert_eq(stream_reader_header(&reader, sample.p), 0);
+    cr_assert_eq(sample_record(&reader, 0, m, h), 0);
+}
+
 Test(reader, full_stream_round_trip)
 {
     StreamManifest m, back = {.devices = devs2};
@@ -1104,22 +1121,16 @@ Test(reader, record_reports_what_it_read)
     StreamRecordHeader h;
     StreamManifest back = {.devices = devs2};
 
-    sample_stream(&sample);
-    stream_reader_init(&reader);
-    cr_assert_eq(stream_reader_header(&reader, sample.p), 0);
-    cr_assert_eq(stream_reader_record(&reader, sample.p + sample.rec[0],
-                                      sample.p + sample.rec[0] + 32, &back, &h), 0);
+    reader_past_manifest(&back, &h);
     cr_assert_eq(h.type, STREAM_RECORD_MANIFEST);
     cr_assert_eq(h.device, STREAM_DEVICE_NONE);
     cr_assert_str_eq(reader.devices[1].name, "gpu1");
     /* No manifest buffer: checked all the same, just not returned. */
     stream_reader_init(&reader);
     cr_assert_eq(stream_reader_header(&reader, sample.p), 0);
-    cr_assert_eq(stream_reader_record(&reader, sample.p + sample.rec[0],
-                                      sample.p + sample.rec[0] + 32, NULL, &h), 0);
+    cr_assert_eq(sample_record(&reader, 0, NULL, &h), 0);
     cr_assert_eq(reader.n_devices, 3);
-    cr_assert_eq(stream_reader_record(&reader, sample.p + sample.rec[1],
-                                      sample.p + sample.rec[1] + 32, NULL, &h), 0);
+    cr_assert_eq(sample_record(&reader, 1, NULL, &h), 0);
     cr_assert_eq(h.type, STREAM_RECORD_DEVICE_DATA);
     cr_assert_eq(h.flags, STREAM_FLAG_PRECOPY);
     cr_assert_eq(h.device, 0);
@@ -1270,8 +1281,7 @@ Test(reader, records_before_and_headers_after)
 
     sample_stream(&sample);
     stream_reader_init(&reader);
-    cr_assert_eq(stream_reader_record(&reader, sample.p + sample.rec[0],
-                                      sample.p + sample.rec[0] + 32, NULL, &h), -EBADMSG);
+    cr_assert_eq(sample_record(&reader, 0, NULL, &h), -EBADMSG);
     cr_assert_str_eq(reader.error, "a record before the stream header");
     cr_assert_eq(stream_reader_header(&reader, sample.p), 0);
     cr_assert_eq(stream_reader_header(&reader, sample.p), -EBADMSG);
@@ -1547,15 +1557,13 @@ Test(reader, data_channels)
 
     /* stream-level records and headers do not belong on a data channel */
     stream_reader_expect_devices(&channel[0], SAMPLE_ID, 3);
-    cr_assert_eq(stream_reader_record(&channel[0], sample.p + sample.rec[0],
-                                      sample.p + sample.rec[0] + 32, NULL, &h), -EBADMSG);
+    cr_assert_eq(sample_record(&channel[0], 0, NULL, &h), -EBADMSG);
     cr_assert_eq(stream_reader_header(&channel[0], sample.p), -EBADMSG);
     cr_assert_eq(stream_reader_finish(&channel[0]), -EINVAL);
     cr_assert(!stream_reader_complete(&channel[0]));
     /* device index checked against the count the control channel gave */
     stream_reader_expect_devices(&channel[0], SAMPLE_ID, 2);
-    cr_assert_eq(stream_reader_record(&channel[0], sample.p + sample.rec[4],
-                                      sample.p + sample.rec[4] + 32, NULL, &h), -EBADMSG);
+    cr_assert_eq(sample_record(&channel[0], 4, NULL, &h), -EBADMSG);
 }
 
 Test(reader, data_channel_ended_early)
@@ -1563,27 +1571,20 @@ Test(reader, data_channel_ended_early)
     StreamRecordHeader h;
     StreamManifest m = {.devices = devs2};
 
-    sample_stream(&sample);
-    stream_reader_init(&reader);
-    cr_assert_eq(stream_reader_header(&reader, sample.p), 0);
-    cr_assert_eq(stream_reader_record(&reader, sample.p + sample.rec[0],
-                                      sample.p + sample.rec[0] + 32, &m, &h), 0);
+    reader_past_manifest(&m, &h);
     stream_reader_expect_devices(&channel[1], SAMPLE_ID, 3);
     for (size_t i = 2; i <= 5; i += 3) { /* D1 s0, D1 s1, but not D1's END */
-        cr_assert_eq(stream_reader_record(&channel[1], sample.p + sample.rec[i],
-                                          sample.p + sample.rec[i] + 32, NULL, &h), 0);
+        cr_assert_eq(sample_record(&channel[1], i, NULL, &h), 0);
     }
     cr_assert_eq(stream_reader_adopt_device(&reader, &channel[1], 1), -ENODATA);
     cr_assert_str_eq(reader.error,
                      "device 1 ('gpu1'): its data channel ended before its DEVICE_END");
-    cr_assert_eq(stream_reader_record(&channel[1], sample.p + sample.rec[7],
-                                      sample.p + sample.rec[7] + 32, NULL, &h), 0);
+    cr_assert_eq(sample_record(&channel[1], 7, NULL, &h), 0);
     cr_assert_eq(stream_reader_adopt_device(&reader, &channel[1], 1), 0);
     cr_assert_eq(stream_reader_adopt_device(&reader, &channel[1], 1), -EBADMSG, "twice");
     cr_assert_eq(stream_reader_adopt_device(&reader, &channel[1], 3), -EINVAL);
     cr_assert_eq(stream_reader_adopt_device(&reader, &reader, 0), -EINVAL);
     /* STREAM_END still needs devices 0 and 2 */
-    cr_assert_eq(stream_reader_record(&reader, sample.p + sample.rec[11],
-                                      sample.p + sample.rec[11] + 32, NULL, &h), -EBADMSG);
+    cr_assert_eq(sample_record(&reader, 11, NULL, &h), -EBADMSG);
     cr_assert_eq(stream_reader_finish(&reader), -ENODATA);
 }
