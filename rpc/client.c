@@ -244,6 +244,19 @@ reply_take_result_detail(const grpc_metadata_array *md, RpcReply *reply)
     }
 }
 
+/* Releases what a batch brought back; the slice is always there, the buffers may be NULL. */
+static void
+reply_done(RpcReply *reply)
+{
+    grpc_slice_unref(reply->details);
+    if (reply->message) {
+        grpc_byte_buffer_destroy(reply->message);
+    }
+    if (reply->result_detail) {
+        grpc_byte_buffer_destroy(reply->result_detail);
+    }
+}
+
 /* Runs one unary batch to completion. On 0, @reply holds the status, its details and the
  * message, which the caller releases; on failure nothing is left to release. */
 static int
@@ -283,13 +296,7 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
     grpc_metadata_array_destroy(&initial_md);
     grpc_metadata_array_destroy(&trailing_md);
     if (r < 0 || e != GRPC_CALL_OK || ev.type != GRPC_OP_COMPLETE || !ev.success) {
-        grpc_slice_unref(reply->details);
-        if (reply->message) {
-            grpc_byte_buffer_destroy(reply->message);
-        }
-        if (reply->result_detail) {
-            grpc_byte_buffer_destroy(reply->result_detail);
-        }
+        reply_done(reply);
         return r < 0 ? r : -EIO;
     }
     return 0;
@@ -487,12 +494,6 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
             r = -EBADMSG;
         }
     }
-    grpc_slice_unref(reply.details);
-    if (reply.message) {
-        grpc_byte_buffer_destroy(reply.message);
-    }
-    if (reply.result_detail) {
-        grpc_byte_buffer_destroy(reply.result_detail);
-    }
+    reply_done(&reply);
     return r;
 }
