@@ -821,17 +821,14 @@ named_log() {
     cat "$T/$1.log" 2>/dev/null || true
 }
 
+# fds_at_most PID N : 0 when PID holds N open fds or fewer
+fds_at_most() {
+    (($(fd_count "$1") <= $2))
+}
+
+# wait_fds PID N TIMEOUT_S : waits until PID holds N open fds or fewer
 wait_fds() {
-    local pid=$1 n=$2 limit=$(($(ms_now) + $3 * 1000))
-    while :; do
-        if (($(fd_count "$pid") <= n)); then
-            return 0
-        fi
-        if (($(ms_now) >= limit)); then
-            return 1
-        fi
-        sleep 0.05
-    done
+    wait_until "$3" fds_at_most "$1" "$2"
 }
 
 job_json() {
@@ -893,4 +890,23 @@ mkgroup() {
         i=$((i + 1))
     done
     njctl "$daemon" group create "$group" "${ids[@]}" >/dev/null
+}
+
+# devs_of GROUP N : the names mkgroup gives a group's N devices, as words
+devs_of() {
+    local i
+    for ((i = 0; i < $2; i++)); do
+        printf '%s_%d ' "$1" "$i"
+    done
+}
+
+# incoming DAEMON GROUP ARGS... : PrepareIncoming on DAEMON; sets INC (the JSON), ADDR, TOKEN, DID
+incoming() {
+    local daemon=$1 group=$2
+    shift 2
+    expect_exit 0 njctl "$daemon" incoming "$group" "$@"
+    INC=$OUT
+    ADDR=$(jf "$INC" address)
+    TOKEN=$(jf "$INC" token)
+    DID=$(jf "$INC" id)
 }

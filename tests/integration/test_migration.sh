@@ -35,24 +35,6 @@ pair() {
 log_lines() { wc -l <"$T/$1.log"; }
 log_since() { tail -n +$(($2 + 1)) "$T/$1.log" | grep -q -F -- "$3"; }
 
-devs_of() { # devs_of GROUP N
-    local i
-    for ((i = 0; i < $2; i++)); do
-        printf '%s_%d ' "$1" "$i"
-    done
-}
-
-# incoming GROUP ARGS... : PrepareIncoming on D; sets INC, ADDR, TOKEN, DID
-incoming() {
-    local group=$1
-    shift
-    expect_exit 0 njctl D incoming "$group" "$@"
-    INC=$OUT
-    ADDR=$(jf "$INC" address)
-    TOKEN=$(jf "$INC" token)
-    DID=$(jf "$INC" id)
-}
-
 # migrate_wait GROUP ARGS... : migrate --wait on S (bounded); sets MIG (the JSON), SID
 migrate_wait() {
     local group=$1
@@ -134,7 +116,7 @@ pair pc "size=$SIZE" "size=$SIZE" "size=$SIZE"
 DEVS=$(devs_of pc 3)
 # shellcheck disable=SC2086
 differ_before "pre-copy" $DEVS
-incoming pc --listen 127.0.0.1:0 --resume
+incoming D pc --listen 127.0.0.1:0 --resume
 assert_match "$ADDR" '^127\.0\.0\.1:[1-9][0-9]*$' "incoming: the address actually bound (port chosen)"
 assert_match "$TOKEN" '^[0-9a-f]{64}$' "incoming: a token"
 assert_eq "waiting" "$(jf "$INC" phase)" "incoming: phase waiting"
@@ -187,7 +169,7 @@ FDS_D=$(fd_count "$D_PID")
 # ==== 2. without pre-copy; the destination is not resumed
 
 pair np "size=$SIZE" "size=$SIZE"
-incoming np --listen 127.0.0.1:0
+incoming D np --listen 127.0.0.1:0
 assert_eq "false" "$(jf "$INC" auto_resume)" "incoming without --resume: auto_resume false"
 migrate_wait np --precopy off
 assert_eq "completed" "$(jf "$MIG" state)" "--precopy off: completed"
@@ -202,7 +184,7 @@ same_content "--precopy off" stop $(devs_of np 2)
 
 pair dirty "size=$SIZE,precopy_dirty=256K" "size=$SIZE"
 G0=$(dev_prop S dirty_0 generation)
-incoming dirty --listen 127.0.0.1:0 --resume
+incoming D dirty --listen 127.0.0.1:0 --resume
 migrate_wait dirty --max-precopy-ms 20000
 assert_eq "completed" "$(jf "$MIG" state)" "precopy_dirty: completed"
 check "precopy_dirty: pre-copy converged before the 20 s cap" ms_le "$(jf "$MIG" precopy_ms)" 19999
@@ -214,7 +196,7 @@ same_content "precopy_dirty" running $(devs_of dirty 2)
 # ==== 4. mixed flag sets: devices without PRE_COPY -> no pre-copy phase
 
 pair mixed "size=4M" "size=4M,flags=stop_copy+p2p" "size=4M,flags=stop_copy"
-incoming mixed --listen 127.0.0.1:0 --resume
+incoming D mixed --listen 127.0.0.1:0 --resume
 migrate_wait mixed
 assert_eq "completed" "$(jf "$MIG" state)" "mixed flags: completed"
 check "mixed flags: no pre-copy phase (precopy_ms 0)" ms_le "$(jf "$MIG" precopy_ms)" 0
@@ -225,7 +207,7 @@ same_content "mixed flags" running $(devs_of mixed 3)
 # ==== 5. manual switchover
 
 pair man "size=$SIZE" "size=$SIZE"
-incoming man --listen 127.0.0.1:0 --resume
+incoming D man --listen 127.0.0.1:0 --resume
 expect_exit 0 njctl S migrate man --to "$ADDR" --token "$TOKEN" --switchover manual
 SID=$(jf "$OUT" id)
 assert_eq "manual" "$(jf "$OUT" options.switchover)" "manual switchover: in the job's options"
@@ -291,7 +273,7 @@ same_content "manual switchover" running $(devs_of man 2)
 # ==== 5b. migrate --wait interrupted: the waiting stops, the migration goes on
 
 pair mwi "size=$SIZE"
-incoming mwi --listen 127.0.0.1:0 --resume
+incoming D mwi --listen 127.0.0.1:0 --resume
 "$VFIO_MIGCTL" --socket "$S_SOCK" --json migrate mwi --to "$ADDR" --token "$TOKEN" \
     --switchover manual --wait >"$T/mwi.out" 2>"$T/mwi.err" &
 MWI=$!
@@ -319,7 +301,7 @@ same_content "migrate --wait interrupted" running $(devs_of mwi 1)
 # ==== 6. the unix socket transport
 
 pair ux "size=$SIZE" "size=$SIZE"
-incoming ux --listen "unix:$T/mig.sock" --resume
+incoming D ux --listen "unix:$T/mig.sock" --resume
 assert_eq "unix:$T/mig.sock" "$ADDR" "unix transport: the address is the socket"
 migrate_wait ux
 assert_eq "completed" "$(jf "$MIG" state)" "unix transport: completed"
@@ -328,7 +310,7 @@ same_content "unix transport" running $(devs_of ux 2)
 # the same path again (the old socket file is stale now)
 expect_exit 0 njctl S group state ux running
 expect_exit 0 njctl D group state ux running
-incoming ux --listen "unix:$T/mig.sock" --resume
+incoming D ux --listen "unix:$T/mig.sock" --resume
 migrate_wait ux
 assert_eq "completed" "$(jf "$MIG" state)" "unix transport: the same path works for a second migration"
 

@@ -35,23 +35,6 @@ bound() {
 
 
 
-devs_of() { # devs_of GROUP N
-    local i
-    for ((i = 0; i < $2; i++)); do
-        printf '%s_%d ' "$1" "$i"
-    done
-}
-
-# incoming DAEMON GROUP ARGS... : sets ADDR, TOKEN, DID
-incoming() {
-    local daemon=$1 group=$2
-    shift 2
-    expect_exit 0 njctl "$daemon" incoming "$group" --listen 127.0.0.1:0 "$@"
-    ADDR=$(jf "$OUT" address)
-    TOKEN=$(jf "$OUT" token)
-    DID=$(jf "$OUT" id)
-}
-
 # migrate_wait DAEMON GROUP TO TOKEN ARGS... : `migrate --wait`, bounded; OUT, ERR, RC
 migrate_wait() {
     local daemon=$1 group=$2 to=$3 token=$4 sockvar="${1}_SOCK"
@@ -264,6 +247,27 @@ reusable() {
     assert_eq "$(facts "$src" "$group" "$n" | cut -d' ' -f1-3)" "$(facts "$dst" "$group" "$n" | cut -d' ' -f1-3 | sed 's/ running / stop /')" "$what: ... and the destination holds the source's content (source stop, destination running, same digests)"
 }
 
+# recovered GROUP N : after a failed migration S -> D of GROUP, the destination is reset, the fds
+# are back, and a correct migration of the same devices works
+recovered() {
+    dest_reset "$W" D "$1" "$2"
+    fds_back "$W" S D
+    reusable "$W" S D "$1" "$2"
+}
+
+# moving GROUP SEEDBASE : two 16 MiB devices a side, a manual-switchover migration S -> D at
+# 10 MB/s (long enough to act on it in pre-copy) seen moving; sets SID and DID
+moving() {
+    mkgroup S "$1" "$2" "size=16M" "size=16M"
+    mkgroup D "$1" - "size=16M" "size=16M"
+    remember S "$1" 2
+    fds_mark
+    incoming D "$1" --listen 127.0.0.1:0 --resume
+    expect_exit 0 njctl S migrate "$1" --to "$ADDR" --token "$TOKEN" --bandwidth 10M --switchover manual
+    SID=$(jf "$OUT" id)
+    wait_moving S "$SID" $((2 << 20)) "$W"
+}
+
 # start_proxy TARGET ARGS... : tcp_proxy.py in the background; PROXY_PID, PROXY_ADDR
 start_proxy() {
     rm -f "$T/proxy.port"
@@ -284,7 +288,7 @@ stop_proxy() {
 # A warm-up migration: the daemons' lazily opened fds exist before the first count.
 mkgroup S warm 500 "size=1M"
 mkgroup D warm - "size=1M"
-incoming D warm
+incoming D warm --listen 127.0.0.1:0
 migrate_wait S warm "$ADDR" "$TOKEN"
 assert_eq "completed" "$(jf "$OUT" state)" "warm-up migration completes"
 
@@ -297,7 +301,7 @@ mkgroup DK dk - "size=64M" "size=64M" "size=64M"
 mkgroup D dk - "size=64M" "size=64M" "size=64M"
 remember S dk 3
 fds_mark
-incoming DK dk
+incoming DK dk --listen 127.0.0.1:0
 bg_migrate S dk "$ADDR" "$TOKEN" --bandwidth 20M --switchover manual
 wait_source_job S dk
 wait_moving S "$SID" $((4 << 20)) "$W"
@@ -319,7 +323,7 @@ mkgroup SK sk 1200 "size=64M" "size=64M" "size=64M"
 mkgroup D sk - "size=64M" "size=64M" "size=64M"
 mkgroup S sk 1300 "size=64M" "size=64M" "size=64M"
 fds_mark
-incoming D sk
+incoming D sk --listen 127.0.0.1:0
 expect_exit 0 njctl SK migrate sk --to "$ADDR" --token "$TOKEN" --bandwidth 20M --switchover manual
 SKID=$(jf "$OUT" id)
 wait_moving SK "$SKID" $((4 << 20)) "$W"
@@ -347,7 +351,7 @@ mkgroup S cut 1400 "size=16M" "size=16M" "size=16M"
 mkgroup D cut - "size=16M" "size=16M" "size=16M"
 remember S cut 3
 fds_mark
-incoming D cut
+incoming D cut --listen 127.0.0.1:0
 start_proxy "$ADDR"
 bg_migrate S cut "$PROXY_ADDR" "$TOKEN" --bandwidth 10M --switchover manual
 wait_source_job S cut
@@ -359,9 +363,7 @@ assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, faile
 job_ended "$W" S "$SID" failed "lost the destination|closed|reset|Broken pipe"
 job_ended "$W" D "$DID" failed "lost the source|closed|reset"
 source_kept "$W" cut 3 before
-dest_reset "$W" D cut 3
-fds_back "$W" S D
-reusable "$W" S D cut 3
+recovered cut 3
 
 # ==== 4. one byte of a data channel is corrupted on the way
 
@@ -371,7 +373,7 @@ mkgroup S crc 1500 "size=16M" "size=16M" "size=16M"
 mkgroup D crc - "size=16M" "size=16M" "size=16M"
 remember S crc 3
 fds_mark
-incoming D crc
+incoming D crc --listen 127.0.0.1:0
 start_proxy "$ADDR" --flip-at $(((5 << 20) / 2)) # in the 3rd 1 MiB record's payload
 migrate_wait S crc "$PROXY_ADDR" "$TOKEN" --bandwidth 20M
 stop_proxy
@@ -381,9 +383,7 @@ SID=$(jf "$OUT" id)
 job_ended "$W" D "$DID" failed "CRC"
 job_ended "$W" S "$SID" failed "CRC"
 source_kept "$W" crc 3 before
-dest_reset "$W" D crc 3
-fds_back "$W" S D
-reusable "$W" S D crc 3
+recovered crc 3
 
 # ==== 5. tokens: wrong, used by a running migration, used by a completed one, by a refused one
 
@@ -393,7 +393,7 @@ mkgroup D tok - "size=4M" "size=4M"
 remember S tok 2
 remember D tok 2
 fds_mark
-incoming D tok --resume
+incoming D tok --listen 127.0.0.1:0 --resume
 GOOD_ADDR=$ADDR
 GOOD_TOKEN=$TOKEN
 TOK_DID=$DID
@@ -434,7 +434,7 @@ dest_untouched "$W" D tok 2
 scenario "token reused after a refusal"
 mkgroup D tku - "size=4M" "size=2M" # device 1 has the wrong size: the manifest is refused
 remember D tku 2
-incoming D tku
+incoming D tku --listen 127.0.0.1:0
 migrate_wait S tku "$ADDR" "$TOKEN"
 assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: the first attempt is refused (size mismatch)"
 migrate_wait S tku "$ADDR" "$TOKEN"
@@ -452,7 +452,7 @@ mkgroup D sz - "size=4M" "size=2M"
 remember S sz 2
 remember D sz 2
 fds_mark
-incoming D sz
+incoming D sz --listen 127.0.0.1:0
 migrate_wait S sz "$ADDR" "$TOKEN"
 assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, failed"
 assert_match "$(jf "$OUT" error)" "sz_1.*size" "$W: the error names the device and its size"
@@ -471,7 +471,7 @@ mkgroup D val - "size=4M" "size=4M,fail_arc=resuming->stop,fail_nth=1"
 remember S val 2
 remember D val 2
 fds_mark
-incoming D val --resume
+incoming D val --listen 127.0.0.1:0 --resume
 migrate_wait S val "$ADDR" "$TOKEN"
 assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, failed"
 SID=$(jf "$OUT" id)
@@ -490,7 +490,7 @@ mkgroup S sw 2000 "size=4M" "size=4M,fail_arc=pre_copy_p2p->stop_copy,fail_nth=1
 mkgroup D sw - "size=4M" "size=4M" "size=4M"
 remember S sw 3
 fds_mark
-incoming D sw --resume
+incoming D sw --listen 127.0.0.1:0 --resume
 migrate_wait S sw "$ADDR" "$TOKEN"
 assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, failed"
 SID=$(jf "$OUT" id)
@@ -498,48 +498,28 @@ job_ended "$W" S "$SID" failed "sw_1.*pre_copy_p2p->stop_copy"
 job_ended "$W" D "$DID" failed "source failed.*sw_1.*pre_copy_p2p->stop_copy"
 source_kept "$W" sw 3 after
 assert_eq "$(kept S sw_1 3)" "$(now S sw_1 3)" "$W: the failing device's arc changed nothing"
-dest_reset "$W" D sw 3
-fds_back "$W" S D
-reusable "$W" S D sw 3
+recovered sw 3
 
 # ==== 8. cancel: the source during pre-copy, the destination during pre-copy, while waiting
 
 scenario "cancel on the source"
-mkgroup S cs 2100 "size=16M" "size=16M"
-mkgroup D cs - "size=16M" "size=16M"
-remember S cs 2
-fds_mark
-incoming D cs --resume
-expect_exit 0 njctl S migrate cs --to "$ADDR" --token "$TOKEN" --bandwidth 10M --switchover manual
-SID=$(jf "$OUT" id)
-wait_moving S "$SID" $((2 << 20)) "$W"
+moving cs 2100
 expect_exit 0 njctl S cancel "$SID"
 job_ended "$W" S "$SID" cancelled "cancel"
 job_ended "$W" D "$DID" failed "cancel"
 expect_exit 1 timeout -k 2 60 "$VFIO_MIGCTL" --socket "$S_SOCK" watch "$SID"
 source_kept "$W" cs 2 before
-dest_reset "$W" D cs 2
-fds_back "$W" S D
-reusable "$W" S D cs 2
+recovered cs 2
 
 scenario "cancel on the destination"
-mkgroup S cd 2200 "size=16M" "size=16M"
-mkgroup D cd - "size=16M" "size=16M"
-remember S cd 2
-fds_mark
-incoming D cd --resume
-expect_exit 0 njctl S migrate cd --to "$ADDR" --token "$TOKEN" --bandwidth 10M --switchover manual
-SID=$(jf "$OUT" id)
-wait_moving S "$SID" $((2 << 20)) "$W"
+moving cd 2200
 # docs/migration.md, Phases: the destination is in precopy while pre-copy records arrive
 assert_eq "precopy" "$(jf "$(job_json D "$DID")" phase)" "$W: meanwhile the destination job is in phase precopy too"
 expect_exit 0 njctl D cancel "$DID"
 job_ended "$W" D "$DID" cancelled "cancel"
 job_ended "$W" S "$SID" failed "cancel"
 source_kept "$W" cd 2 before
-dest_reset "$W" D cd 2
-fds_back "$W" S D
-reusable "$W" S D cd 2
+recovered cd 2
 
 scenario "cancel of a waiting incoming migration"
 mkgroup S cw 2300 "size=4M" "size=4M"
@@ -547,7 +527,7 @@ mkgroup D cw - "size=4M" "size=4M"
 remember S cw 2
 remember D cw 2
 fds_mark
-incoming D cw
+incoming D cw --listen 127.0.0.1:0
 expect_exit 0 njctl D cancel "$DID"
 job_ended "$W" D "$DID" cancelled "cancel"
 dest_untouched "$W" D cw 2
