@@ -98,6 +98,23 @@ assert_eq "0" "$DAEMON_RC" "--workers 40: SIGTERM, exit 0"
 
 # ---- SIGTERM with an operation in flight
 
+# term_while_held NAME HOLD PREFIX : attaches NAME with its running->stop arc held (HOLD as held()
+# takes it), runs `state NAME stop` in the background (BG; its output in $T/bg.out and bg.err),
+# and sends SIGTERM once the device is busy. MARK is the log before the signal; PREFIX starts
+# the names of the two checks.
+dev_busy() { [[ "$(dev_field "$1" busy)" == true ]]; }
+term_while_held() {
+    local name=$1 hold=$2 prefix=$3
+    expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' "$hold")" \
+        --name "$name"
+    jctl state "$name" stop >"$T/bg.out" 2>"$T/bg.err" &
+    BG=$!
+    wait_state "${prefix}the device is busy" dev_busy "$name"
+    MARK=$(log_mark)
+    kill -TERM "$DAEMON_PID"
+    wait_state "${prefix}the daemon begins to shut down" log_since "$MARK" "shutting down"
+}
+
 # slow_shutdown MODE: SIGTERM while the one arc of a state change is held (so the operation is
 # in flight for as long as the test needs, whatever the machine's speed).
 #  early: released as soon as the daemon refuses new calls; the call completes within the 2 s
@@ -106,17 +123,9 @@ assert_eq "0" "$DAEMON_RC" "--workers 40: SIGTERM, exit 0"
 #         grace period is over): the client is cancelled, and the daemon, still running,
 #         waits for the operation before it exits.
 slow_shutdown() {
-    local mode=$1 bg bgrc=0 code mark
+    local mode=$1 bgrc=0 code
     start_daemon
-    expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' "$mode")" \
-        --name slow
-    jctl state slow stop >"$T/bg.out" 2>"$T/bg.err" &
-    bg=$!
-    is_busy() { [[ "$(dev_field slow busy)" == true ]]; }
-    wait_state "$mode: the device is busy" is_busy
-    mark=$(log_mark)
-    kill -TERM "$DAEMON_PID"
-    wait_state "$mode: the daemon begins to shut down" log_since "$mark" "shutting down"
+    term_while_held slow "$mode" "$mode: "
     # New calls are refused while the daemon stops.
     run jctl attach --sim size=4K --name late
     if [[ "$RC" == 3 || ("$RC" == 1 && "$(jget "$OUT" code 2>/dev/null)" == UNAVAILABLE) ]]; then
@@ -128,13 +137,13 @@ stderr: $ERR"
     fi
     if [[ "$mode" == late ]]; then
         wait_state "$mode: the call in flight is cancelled after the grace period" \
-            log_since "$mark" "Cancelling 1 call(s) still in flight"
+            log_since "$MARK" "Cancelling 1 call(s) still in flight"
         check "$mode: the daemon still waits for the held operation" proc_running "$DAEMON_PID"
     fi
     release "$mode"
     stop_daemon none
     assert_eq "0" "$DAEMON_RC" "$mode: SIGTERM with an operation in flight: exit 0"
-    wait "$bg" || bgrc=$?
+    wait "$BG" || bgrc=$?
     code=$(jget "$(<"$T/bg.out")" code 2>/dev/null || true)
     case "$mode $bgrc" in
     "early 0") assert_eq "stop" "$(jget "$(<"$T/bg.out")" state 2>&1)" "$mode: the client got its answer: stop" ;;
@@ -210,14 +219,7 @@ stop_daemon TERM
 # A second SIGTERM while the daemon waits for an operation is still a graceful stop: the
 # documented contract is "wait for running device operations, exit 0".
 start_daemon
-expect_exit 0 jctl attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' twice)" --name slow2
-jctl state slow2 stop >/dev/null 2>&1 &
-BG=$!
-is_busy2() { [[ "$(dev_field slow2 busy)" == true ]]; }
-wait_state "the device is busy" is_busy2
-MARK=$(log_mark)
-kill -TERM "$DAEMON_PID"
-wait_state "the first SIGTERM starts the shutdown" log_since "$MARK" "shutting down"
+term_while_held slow2 twice "the first SIGTERM: "
 kill -TERM "$DAEMON_PID"
 wait_state "the second SIGTERM is handled" log_since "$MARK" "again; still waiting"
 check "after the second SIGTERM the daemon still waits for the held operation" proc_running "$DAEMON_PID"
