@@ -17,6 +17,7 @@
 
 #include "log_object.h"
 #include "manager.h"
+#include "util/array.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -540,17 +541,7 @@ group_reset_start(Group *g, group_done_cb done, void *userdata, char *err, size_
 static size_t
 groups_lower_bound(const Manager *m, const char *name)
 {
-    size_t lo = 0, hi = m->n_groups;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(m->groups[mid]->name, name) < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
+    return SORTED_LOWER_BOUND(m->groups, m->n_groups, name, name);
 }
 
 Group *
@@ -563,21 +554,12 @@ group_find(Manager *m, const char *name)
 static int
 groups_link(Manager *m, Group *g)
 {
-    size_t i;
+    int r = ARRAY_RESERVE_ONE(m->groups, m->n_groups, m->allocated_groups, 8);
 
-    if (m->n_groups == m->allocated_groups) {
-        size_t n = m->allocated_groups ? m->allocated_groups * 2 : 8;
-        Group **p = realloc(m->groups, n * sizeof(*p));
-        if (!p) {
-            return -ENOMEM;
-        }
-        m->groups = p;
-        m->allocated_groups = n;
+    if (r < 0) {
+        return r;
     }
-    i = groups_lower_bound(m, g->name);
-    memmove(m->groups + i + 1, m->groups + i, (m->n_groups - i) * sizeof(*m->groups));
-    m->groups[i] = g;
-    m->n_groups++;
+    ARRAY_INSERT_AT(m->groups, m->n_groups, groups_lower_bound(m, g->name), g);
     manager_changed(m);
     return 0;
 }
@@ -588,8 +570,7 @@ groups_unlink(Manager *m, Group *g)
     size_t i = groups_lower_bound(m, g->name);
 
     if (i < m->n_groups && m->groups[i] == g) {
-        memmove(m->groups + i, m->groups + i + 1, (m->n_groups - i - 1) * sizeof(*m->groups));
-        m->n_groups--;
+        ARRAY_REMOVE_AT(m->groups, m->n_groups, i);
         manager_changed(m);
     }
 }

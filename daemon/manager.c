@@ -14,6 +14,7 @@
 #include "group.h"
 #include "migration.h"
 #include "util/cleanup.h"
+#include "util/array.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -58,17 +59,7 @@ manager_free(Manager *m)
 static size_t
 manager_lower_bound(const Manager *m, const char *id)
 {
-    size_t lo = 0, hi = m->n_devices;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(m->devices[mid]->id, id) < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
+    return SORTED_LOWER_BOUND(m->devices, m->n_devices, id, id);
 }
 
 Device *
@@ -81,21 +72,12 @@ manager_find(Manager *m, const char *id)
 static int
 manager_link(Manager *m, Device *d)
 {
-    size_t i;
+    int r = ARRAY_RESERVE_ONE(m->devices, m->n_devices, m->allocated, 16);
 
-    if (m->n_devices == m->allocated) {
-        size_t n = m->allocated ? m->allocated * 2 : 16;
-        Device **p = realloc(m->devices, n * sizeof(*p));
-        if (!p) {
-            return -ENOMEM;
-        }
-        m->devices = p;
-        m->allocated = n;
+    if (r < 0) {
+        return r;
     }
-    i = manager_lower_bound(m, d->id);
-    memmove(m->devices + i + 1, m->devices + i, (m->n_devices - i) * sizeof(*m->devices));
-    m->devices[i] = d;
-    m->n_devices++;
+    ARRAY_INSERT_AT(m->devices, m->n_devices, manager_lower_bound(m, d->id), d);
     manager_changed(m);
     return 0;
 }
@@ -106,8 +88,7 @@ manager_unlink(Manager *m, Device *d)
     size_t i = manager_lower_bound(m, d->id);
 
     assert(i < m->n_devices && m->devices[i] == d);
-    memmove(m->devices + i, m->devices + i + 1, (m->n_devices - i - 1) * sizeof(*m->devices));
-    m->n_devices--;
+    ARRAY_REMOVE_AT(m->devices, m->n_devices, i);
     manager_changed(m);
 }
 

@@ -25,6 +25,7 @@
 #include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
+#include "util/array.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -744,21 +745,14 @@ registry_add(Manager *m, MigrationJob *j)
     for (size_t i = 0; i < m->n_jobs && finished >= MIGRATION_KEEP_FINISHED;) {
         if (mig_is_over(m->jobs[i]) && m->jobs[i]->handles_open == 0) {
             mig_job_free(m->jobs[i]);
-            memmove(m->jobs + i, m->jobs + i + 1, (m->n_jobs - i - 1) * sizeof(*m->jobs));
-            m->n_jobs--;
+            ARRAY_REMOVE_AT(m->jobs, m->n_jobs, i);
             finished--;
         } else {
             i++;
         }
     }
-    if (m->n_jobs == m->allocated_jobs) {
-        size_t n = m->allocated_jobs ? m->allocated_jobs * 2 : 16;
-        MigrationJob **p = realloc(m->jobs, n * sizeof(*p));
-        if (!p) {
-            return -ENOMEM;
-        }
-        m->jobs = p;
-        m->allocated_jobs = n;
+    if (ARRAY_RESERVE_ONE(m->jobs, m->n_jobs, m->allocated_jobs, 16) < 0) {
+        return -ENOMEM;
     }
     m->jobs[m->n_jobs++] = j;
     return 0;
