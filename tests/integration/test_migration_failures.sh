@@ -247,6 +247,17 @@ reusable() {
     assert_eq "$(facts "$src" "$group" "$n" | cut -d' ' -f1-3)" "$(facts "$dst" "$group" "$n" | cut -d' ' -f1-3 | sed 's/ running / stop /')" "$what: ... and the destination holds the source's content (source stop, destination running, same digests)"
 }
 
+# migrate_fails GROUP ARGS... : `incoming` on D with ARGS, then a migration of GROUP from S
+# that must fail: migrate --wait exits 1 and the job says failed; sets SID
+migrate_fails() {
+    local group=$1
+    shift
+    incoming D "$group" --listen 127.0.0.1:0 "$@"
+    migrate_wait S "$group" "$ADDR" "$TOKEN"
+    assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, failed"
+    SID=$(jf "$OUT" id)
+}
+
 # recovered GROUP N : after a failed migration S -> D of GROUP, the destination is reset, the fds
 # are back, and a correct migration of the same devices works
 recovered() {
@@ -452,9 +463,7 @@ mkgroup D sz - "size=4M" "size=2M"
 remember S sz 2
 remember D sz 2
 fds_mark
-incoming D sz --listen 127.0.0.1:0
-migrate_wait S sz "$ADDR" "$TOKEN"
-assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, failed"
+migrate_fails sz
 assert_match "$(jf "$OUT" error)" "sz_1.*size" "$W: the error names the device and its size"
 job_ended "$W" D "$DID" failed "sz_1.*size"
 source_kept "$W" sz 2 untouched
@@ -471,10 +480,7 @@ mkgroup D val - "size=4M" "size=4M,fail_arc=resuming->stop,fail_nth=1"
 remember S val 2
 remember D val 2
 fds_mark
-incoming D val --listen 127.0.0.1:0 --resume
-migrate_wait S val "$ADDR" "$TOKEN"
-assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, failed"
-SID=$(jf "$OUT" id)
+migrate_fails val --resume
 job_ended "$W" S "$SID" failed "val_1.*resuming->stop"
 job_ended "$W" D "$DID" failed "val_1.*resuming->stop"
 source_kept "$W" val 2 after
@@ -490,10 +496,7 @@ mkgroup S sw 2000 "size=4M" "size=4M,fail_arc=pre_copy_p2p->stop_copy,fail_nth=1
 mkgroup D sw - "size=4M" "size=4M" "size=4M"
 remember S sw 3
 fds_mark
-incoming D sw --listen 127.0.0.1:0 --resume
-migrate_wait S sw "$ADDR" "$TOKEN"
-assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$W: migrate --wait exits 1, failed"
-SID=$(jf "$OUT" id)
+migrate_fails sw --resume
 job_ended "$W" S "$SID" failed "sw_1.*pre_copy_p2p->stop_copy"
 job_ended "$W" D "$DID" failed "source failed.*sw_1.*pre_copy_p2p->stop_copy"
 source_kept "$W" sw 3 after
