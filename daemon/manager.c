@@ -127,6 +127,17 @@ manager_claim_id(Manager *m, const char *id, const char *prefix, unsigned next, 
     }
 }
 
+/* After a successful attach: a name manager_claim_id() generated (no @id asked for) moves
+ * @next past its index. */
+static void
+manager_name_taken(const char *id, const char *name, const char *prefix, unsigned *next)
+{
+    if (!(id && *id)) {
+        (void) sscanf(name + strlen(prefix), "%u", next);
+        (*next)++;
+    }
+}
+
 /* Remembers how @d was attached, for the restart journal. Best effort: without it the
  * device is not kept across a restart (restore_state.c says so), nothing else changes. */
 static void
@@ -192,10 +203,7 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
     if (r < 0) {
         return r;
     }
-    if (!(id && *id)) {
-        (void) sscanf(name, "sim%u", &m->next_sim_index);
-        m->next_sim_index++;
-    }
+    manager_name_taken(id, name, "sim", &m->next_sim_index);
     log_device_info(*ret, "Attached sim device '%s' (%s).", name,
                     options && *options ? options : "defaults");
     return 0;
@@ -222,10 +230,7 @@ manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Dev
     if (r < 0) {
         return r;
     }
-    if (!(id && *id)) {
-        (void) sscanf(name, "vfio%u", &m->next_kernel_index);
-        m->next_kernel_index++;
-    }
+    manager_name_taken(id, name, "vfio", &m->next_kernel_index);
     log_device_info(*ret, "Attached kernel device '%s' (%s).", name, addr->value);
     return 0;
 }

@@ -441,6 +441,21 @@ release() {
     : >"$T/$1.release"
 }
 
+# wait_bg : waits for the background client $BG; BGRC is its exit status
+wait_bg() {
+    BGRC=0
+    wait "$BG" || BGRC=$?
+}
+
+# refused_while_held NAME OPERATION WHAT : the refusals just checked came while OPERATION (the
+# background client $BG) still ran; then NAME's held arc is released and it succeeds (WHAT)
+refused_while_held() {
+    check "the refusals came while $2 still ran" proc_running "$BG"
+    release "$1"
+    wait_bg
+    assert_eq "0" "$BGRC" "$3"
+}
+
 wait_state() {
     local what=$1
     shift

@@ -177,8 +177,7 @@ assert_eq "$B" "$(snapshot)" "SIGHUP: the devices are as they were"
 expect_exit 0 ctl health
 assert_eq "SERVING" "$OUT" "SIGHUP: the daemon still serves"
 release hup
-BGRC=0
-wait "$BG" || BGRC=$?
+wait_bg
 assert_eq "0 stop" "$BGRC $(jget "$(<"$T/hup.out")" state 2>&1)" "SIGHUP: the operation in flight completed"
 # One at a time: two signals sent at once may reach the daemon as one (they do not queue).
 reloads() { (($(tail -n +$((MARK + 1)) "$T/daemon.log" | grep -c -F "Reloaded on SIGHUP") == $1)); }

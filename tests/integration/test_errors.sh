@@ -249,11 +249,7 @@ expect_error FAILED_PRECONDITION jctl reset slow
 expect_error FAILED_PRECONDITION jctl save slow "$T/slow.sav"
 assert_file_absent "$T/slow.sav" "save while busy: no file"
 assert_eq "" "$(find "$T" -name '.slow.sav.vfio-migd-partial*')" "save while busy: no partial file"
-check "the refusals came while the first operation still ran" proc_running "$BG"
-release slow
-BGRC=0
-wait "$BG" || BGRC=$?
-assert_eq "0" "$BGRC" "the first state change succeeds"
+refused_while_held slow "the first operation" "the first state change succeeds"
 assert_eq "stop" "$(jget "$(<"$T/bg.out")" state 2>&1)" "the first state change reaches stop"
 S=$(dev_json slow)
 assert_eq "stop false 1 1 0" \

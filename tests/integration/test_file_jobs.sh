@@ -28,8 +28,7 @@ cancel_job() {
     JID=$id
     expect_exit 0 jctl cancel "$id"
     check "the cancelled $what ends (it had minutes of work left)" wait_until 60 over
-    BGRC=0
-    wait "$BG" || BGRC=$?
+    wait_bg
     assert_eq "1 CANCELLED" "$BGRC $(jget "$(<"$T/bg.out")" code 2>&1)" "the $what answers CANCELLED"
 }
 over() { [[ "$(jget "$(jctl job "$JID")" state)" != active ]]; }
@@ -107,7 +106,6 @@ fi
 _forget_daemon "$S_PID"
 assert_eq "" "$(partials)" "  ... and no partial file is left"
 assert_file_absent "$T/huge.sav" "  ... nor a file under the name"
-BGRC=0
-wait "$BG" || BGRC=$?
+wait_bg
 assert_eq "1" "$BGRC" "  ... the client's save fails"
 assert_contains "$(named_log S)" "the daemon is shutting down" "  ... the daemon says why it stopped the save"

@@ -94,8 +94,7 @@ BG=$!
 in_p2p() { [[ "$(dev_field R state)" == running_p2p ]]; }
 check "the restore has checked the file and moves R" wait_until 20 in_p2p
 mv "$IN/swap.sav" "$IN/r.sav" # renamed over the path while the devices move
-BGRC=0
-wait "$BG" || BGRC=$?
+wait_bg
 assert_eq "0" "$BGRC" "a file renamed over the path meanwhile: the restore goes on $(cat "$T/r.err")"
 assert_eq "running $DA" "$(dev_field R state) $(dev_field R digest)" \
     "  ... R holds the state of the file that was checked (A's), not the swapped one"
@@ -110,8 +109,7 @@ BG=$!
 r2_in_p2p() { [[ "$(dev_field R2 state)" == running_p2p ]]; }
 check "the second restore has checked the file and moves R2" wait_until 20 r2_in_p2p
 cat "$IN/inplace.sav" >"$IN/r2.sav"
-BGRC=0
-wait "$BG" || BGRC=$?
+wait_bg
 assert_eq "1 INVALID_ARGUMENT" "$BGRC $(jget "$(<"$T/r.out")" code 2>&1)" \
     "a file rewritten in place meanwhile: refused (the file is at fault)"
 assert_contains "$(<"$T/r.err")" "changed while it was being restored" "  ... saying the file changed"

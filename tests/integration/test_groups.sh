@@ -89,8 +89,7 @@ all_quiescing() {
 }
 wait_state "group stop: every device is in its quiesce arc at once" all_quiescing
 release quiesce
-BGRC=0
-wait "$BG" || BGRC=$?
+wait_bg
 assert_eq "0" "$BGRC" "group stop: exit 0"
 S=$(<"$T/stop.out")
 assert_eq "stop" "$(jget "$S" state)" "group stop: state"
@@ -175,11 +174,7 @@ wait_state "the slow transition is under way" group_busy
 expect_error FAILED_PRECONDITION jctl group state slow running
 expect_error FAILED_PRECONDITION jctl state s0 running
 expect_error FAILED_PRECONDITION jctl group delete slow
-check "the refusals came while the transition still ran" proc_running "$BG"
-release slow
-BGRC=0
-wait "$BG" || BGRC=$?
-assert_eq "0" "$BGRC" "the slow transition completed"
+refused_while_held slow "the transition" "the slow transition completed"
 assert_eq "stop stop" "$(dev_field s0 state) $(dev_field s1 state)" "the slow transition reached stop"
 
 # ---- bad input changes nothing

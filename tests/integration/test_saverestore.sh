@@ -322,11 +322,7 @@ expect_error FAILED_PRECONDITION jctl restore slow "$T/a.sav"
 assert_contains "$ERR" "busy" "restore while saving: busy"
 expect_error FAILED_PRECONDITION jctl save slow "$T/slow2.sav"
 assert_eq "" "$(partials "$T" slow2.sav)" "a refused second save creates no partial file"
-check "the refusals came while the save still ran" proc_running "$BG"
-release slow
-BGRC=0
-wait "$BG" || BGRC=$?
-assert_eq "0" "$BGRC" "the slow save succeeds"
+refused_while_held slow "the save" "the slow save succeeds"
 assert_eq "4096" "$(jget "$(<"$T/bg.out")" bytes 2>&1)" "the slow save: 4096 bytes"
 assert_file_exists "$T/slow.sav" "after the slow save: the file has its name"
 assert_eq "" "$(partials "$T" slow.sav)" "after the slow save: no partial file"
@@ -436,8 +432,7 @@ read -r JID JROLE JSUBJECT JPHASE <<<"$(slow2_job)"
 assert_eq "save device connecting" "$JROLE $JSUBJECT $JPHASE" "  ... as a save of a device, stopping it"
 expect_exit 0 jctl cancel "$JID"
 release slow2
-BGRC=0
-wait "$BG" || BGRC=$?
+wait_bg
 assert_eq "1 CANCELLED" "$BGRC $(jget "$(<"$T/bg2.out")" code 2>&1)" "the cancelled save answers CANCELLED"
 assert_eq "running false" "$(dev_field slow2 state) $(dev_field slow2 busy)" \
     "the cancelled save: the device is back in running, idle"

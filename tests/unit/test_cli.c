@@ -118,6 +118,18 @@ run_row(Cli *cli, const CliCommand *r, char **argv)
     return cli_run_command(cli, r, argc, argv);
 }
 
+/* Each of @cases is a usage error, and the command never runs. */
+static void
+expect_usage_errors(char **const *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Cli cli = TEST_CLI(&row);
+
+        cr_expect_eq(run_row(&cli, &row, cases[i]), CLI_EXIT_USAGE, "case %zu", i);
+    }
+    cr_expect_eq(seen.runs, 0);
+}
+
 #define ARGV(...) ((char *[]) {__VA_ARGS__, NULL})
 
 /* ---- parsing */
@@ -168,12 +180,7 @@ Test(cli, positional_counts)
         ARGV("test", "a", "b", "c"), /* too many */
     };
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        Cli cli = TEST_CLI(&row);
-
-        cr_expect_eq(run_row(&cli, &row, cases[i]), CLI_EXIT_USAGE, "case %zu", i);
-    }
-    cr_expect_eq(seen.runs, 0);
+    expect_usage_errors(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 Test(cli, mistakes_are_usage_errors)
@@ -186,12 +193,7 @@ Test(cli, mistakes_are_usage_errors)
         ARGV("test", "a", "--socket", ""),
     };
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        Cli cli = TEST_CLI(&row);
-
-        cr_expect_eq(run_row(&cli, &row, cases[i]), CLI_EXIT_USAGE, "case %zu", i);
-    }
-    cr_expect_eq(seen.runs, 0);
+    expect_usage_errors(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 Test(cli, help_wins_wherever_it_stands)
