@@ -346,6 +346,26 @@ json_properties(json_object *o, const VfioMigd__V1__Device *d)
     }
 }
 
+/* "compat": the descriptor as a list of {name, value, rule}, in the back-end's order. */
+static json_object *
+json_compat(const VfioMigd__V1__Device *d)
+{
+    json_object *list = json_object_new_array();
+
+    for (size_t i = 0; list && i < d->n_compat; i++) {
+        const VfioMigd__V1__CompatField *f = d->compat[i];
+        json_object *o = json_object_new_object();
+
+        output_json_set(o, "name", json_object_new_string(f->name));
+        output_json_set(o, "value", json_object_new_string(f->value));
+        output_json_set(o, "rule", json_object_new_string(f->rule));
+        if (o) {
+            json_object_array_add(list, o);
+        }
+    }
+    return list;
+}
+
 json_object *
 output_json_device(const VfioMigd__V1__Device *d)
 {
@@ -364,6 +384,7 @@ output_json_device(const VfioMigd__V1__Device *d)
     output_json_set(o, "busy_operation", json_object_new_string(d->busy_operation));
     output_json_set(o, "data_session_open", json_object_new_boolean(d->data_session_open));
     output_json_set(o, "stats", json_stats(d->stats ? d->stats : &no_stats));
+    output_json_set(o, "compat", json_compat(d));
     json_properties(o, d);
     return o;
 }

@@ -6,6 +6,31 @@
 
 #include <stdlib.h>
 
+/* The descriptor is asked from the back-end at each call, as the migration code does: a
+ * back-end that cannot give one (an error) shows none rather than failing the whole answer. */
+static void
+convert_compat(const Device *d, DeviceMsg *out)
+{
+    VfioMigd__V1__Device *m = &out->msg;
+
+    out->desc = (CompatDescriptor) {0};
+    if (device_compat_descriptor((Device *) d, &out->desc) < 0) {
+        out->desc.n_fields = 0;
+    }
+    for (unsigned i = 0; i < out->desc.n_fields; i++) {
+        const CompatField *f = &out->desc.fields[i];
+        const char *rule = compat_rule_name(f->rule);
+
+        vfio_migd__v1__compat_field__init(&out->compat[i]);
+        out->compat[i].name = (char *) f->name;
+        out->compat[i].value = (char *) f->value;
+        out->compat[i].rule = (char *) (rule ? rule : "");
+        out->compat_ptrs[i] = &out->compat[i];
+    }
+    m->n_compat = out->desc.n_fields;
+    m->compat = out->compat_ptrs;
+}
+
 void
 convert_device(const Device *d, DeviceMsg *out)
 {
@@ -42,6 +67,7 @@ convert_device(const Device *d, DeviceMsg *out)
     }
     m->n_properties = d->n_props;
     m->properties = out->entry_ptrs;
+    convert_compat(d, out);
 }
 
 static void

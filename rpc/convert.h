@@ -12,6 +12,7 @@
 #include "group.h"
 #include "migration.h"
 #include "vfio_migd/v1/migrations.pb-c.h"
+#include "core/compat.h"
 #include "vfio_migd/v1/devices.pb-c.h"
 #include "vfio_migd/v1/groups.pb-c.h"
 
@@ -20,6 +21,9 @@ typedef struct DeviceMsg {
     VfioMigd__V1__DeviceStats stats;
     VfioMigd__V1__Device__PropertiesEntry entries[BACKEND_MAX_PROPERTIES];
     VfioMigd__V1__Device__PropertiesEntry *entry_ptrs[BACKEND_MAX_PROPERTIES];
+    CompatDescriptor desc; /* the strings the compat fields point into */
+    VfioMigd__V1__CompatField compat[COMPAT_MAX_FIELDS];
+    VfioMigd__V1__CompatField *compat_ptrs[COMPAT_MAX_FIELDS];
 } DeviceMsg;
 
 typedef struct ArcsMsg {
