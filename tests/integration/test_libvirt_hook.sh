@@ -146,6 +146,7 @@ md = ET.Element("metadata"); md.append(ET.fromstring(sys.argv[2])); root.insert(
 print(ET.tostring(root, encoding="unicode"))
 EOF
 expect_exit 0 jctl detach vf1
+expect_exit 0 jctl detach spare
 expect_exit 0 jctl attach --sim pci=0000:3b:00.3,size=8K --name big
 expect_exit 1 hook migrate begin - <"$T/annotated.xml"
 assert_contains "$ERR" "size: '4096' here '8192'" "an annotation written by annotate is checked at migrate"
