@@ -36,7 +36,12 @@ done
 check "the package has the plugin directory" test -d "$(echo "$ROOT"/usr/lib/*/vfio-migd/plugins)"
 assert_line_match "$(<"$ROOT/lib/systemd/system/vfio-migd.service")" "^ExecStart=/usr/sbin/vfio-migd$" \
     "the unit starts the packaged daemon"
-assert_eq "/etc/vfio-migd/vfio-migd.conf" "$(<"$T/control/conffiles")" "the configuration file is a conffile"
+assert_eq "/etc/libvirt/hooks/qemu.d/vfio-migd /etc/vfio-migd/libvirt-hook.conf /etc/vfio-migd/vfio-migd.conf" \
+    "$(sort "$T/control/conffiles" | tr '\n' ' ' | sed 's/ $//')" \
+    "the configuration files and the libvirt hook are conffiles"
+check "the libvirt hook is installed where libvirtd runs it, executable" \
+    test -x "$ROOT/etc/libvirt/hooks/qemu.d/vfio-migd"
+assert_contains "$(dpkg-deb -f "$DEB" Depends)" "python3" "the package depends on python3 (the hook)"
 assert_contains "$(<"$T/control/postinst")" "systemd-sysusers" "postinst creates the user and group (sysusers)"
 assert_contains "$(<"$T/control/postinst")" "deb-systemd-helper enable 'vfio-migd.service'" \
     "postinst enables the unit (dh_installsystemd)"
