@@ -338,6 +338,22 @@ Test(options, values)
     backend_device_free(bd);
 }
 
+/* A PCI address is reported as a kernel PCI device reports its own ("device", "bus"), in the
+ * kernel back-end's canonical spelling; without one the device has neither property. */
+Test(options, pci_address)
+{
+    BackendDevice *bd = dev_new("vf", "pci=3B:00.2");
+    char buf[128];
+
+    cr_expect_str_eq(dev_prop(bd, "device", buf, sizeof(buf)), "0000:3b:00.2");
+    cr_expect_str_eq(dev_prop(bd, "bus", buf, sizeof(buf)), "pci");
+    backend_device_free(bd);
+    bd = dev_new("plain", "");
+    cr_expect_null(dev_prop(bd, "device", buf, sizeof(buf)));
+    cr_expect_null(dev_prop(bd, "bus", buf, sizeof(buf)));
+    backend_device_free(bd);
+}
+
 Test(options, seed_defaults_to_name_hash)
 {
     BackendDevice *a = dev_new("same", ""), *b = dev_new("same", ""), *c = dev_new("other", "");
@@ -405,6 +421,10 @@ static const struct {
     {"initial_state=bogus", "initial_state"},
     {"flags=stop_copy,initial_state=pre_copy", "initial_state"},
     {"flags=stop_copy+pre_copy,initial_state=running_p2p", "initial_state"},
+    {"pci=3b:00", "pci: '3b:00' is not a PCI address (use e.g. 0000:3b:00.2)"},
+    {"pci=0000:3b:20.0", "pci"},
+    {"pci=0000:3b:00.8", "pci"},
+    {"pci=", "pci"},
     {"size=1M,size=2M", "'size' is given twice"},
     {"size", "malformed options at 'size'"},
     {"size=1M,", "malformed options"},
