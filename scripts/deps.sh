@@ -14,6 +14,7 @@ PKGS=(
     debhelper fakeroot lintian
     python3 python3-grpcio python3-protobuf
     qemu-system-x86
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients   # the libvirt hook's end-to-end test
     systemd iproute2 util-linux   # tests: systemd-analyze; ss; unshare, setpriv, prlimit
 )
 if [ "${1:-}" = "--kernel-source" ]; then
