@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2119 # helpers called without arguments on purpose
 # The libvirt hook, run by the real libvirtd from Debian: the test starts libvirtd (no
 # systemd) as root in its own mount namespace, where /etc/libvirt, /run/libvirt and
 # /var/{lib,log,cache}/libvirt are this test's directories, installs the hook as a package

@@ -104,8 +104,8 @@ assert_eq "0000:5e:00.1" "$(source_address 1)" "remap: the incompatible one is p
 assert_contains "$ERR" "size: '4096' here '8192'" "remap: the log names the field that did not match"
 assert_contains "$OUT" "<vfio-migd:devices" "remap: the metadata keeps its namespace prefix"
 assert_contains "$OUT" "<alias name=\"hostdev1\"" "remap: the rest of the domain is printed"
-"$PY" -c 'import sys, xml.etree.ElementTree as E; E.fromstring(sys.argv[1])' "$OUT" &&
-    pass "remap: stdout is well-formed XML" || fail "remap: stdout is well-formed XML"
+check "remap: stdout is well-formed XML" \
+    "$PY" -c 'import sys, xml.etree.ElementTree as E; E.fromstring(sys.argv[1])' "$OUT"
 
 # a free device that is not ready is not chosen; nor one already taken by this domain
 expect_exit 0 jctl state spare stop
