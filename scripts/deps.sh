@@ -16,6 +16,7 @@ PKGS=(
     qemu-system-x86
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients   # the libvirt hook's end-to-end test
     systemd iproute2 util-linux   # tests: systemd-analyze; ss; unshare, setpriv, prlimit
+    clang libclang-rt-14-dev      # scripts/fuzz.sh: the libFuzzer targets (test fuzz_short)
 )
 if [ "${1:-}" = "--kernel-source" ]; then
     PKGS+=(linux-source-6.12 bc bison flex libelf-dev libssl-dev rsync xz-utils cpio)

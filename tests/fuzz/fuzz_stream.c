@@ -16,28 +16,19 @@
  *     encoding per value, so nothing can hide in a stream);
  *   - a reader that says the stream is complete has seen every device end, and
  *     stream_reader_finish() agrees with stream_reader_complete().
- * A broken property aborts, which both libFuzzer and the replay main() report.
- *
- * Build with libFuzzer:  clang -DFUZZ_LIBFUZZER -fsanitize=fuzzer,address -Idaemon \
- *                          tests/fuzz/fuzz_stream.c daemon/core/stream.c daemon/core/crc32c.c
- * (or cmake -DFUZZ=ON with clang). Built without FUZZ_LIBFUZZER, main() runs each file
- * given as an argument once, or writes a seed corpus with --seeds DIR.
+ * The driver, the builds and the corpus: fuzz.h. fuzz_write_seeds() generates the seeds
+ * (tests/fuzz/corpus/fuzz_stream/), which need valid CRCs.
  */
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "core/stream.h"
+#include "fuzz.h"
 
 #define MODE_RESEAL 1u
 #define MODE_CHANNEL 2u
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static StreamManifestDevice manifest_devices[STREAM_MAX_DEVICES];
 static StreamReader reader;
-static const char *outcome; /* for the replay main(): what became of the last input */
 
 static void
 put_le32(uint8_t *p, uint32_t v)
@@ -51,15 +42,6 @@ static uint32_t
 get_le32(const uint8_t *p)
 {
     return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static void
-check(bool ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_stream: property broken: %s\n", what);
-        abort();
-    }
 }
 
 /* Seals every record header from @off on, as an honest writer would have. */
@@ -91,7 +73,7 @@ check_canonical_header(const uint8_t *p, size_t size)
     if (size >= STREAM_HEADER_SIZE && stream_decode_header(p, &h) == 0 && p[10] == 0 &&
         p[11] == 0) {
         stream_encode_header(&h, buf);
-        check(memcmp(buf, p, STREAM_HEADER_SIZE) == 0, "stream header re-encodes");
+        fuzz_check(memcmp(buf, p, STREAM_HEADER_SIZE) == 0, "stream header re-encodes");
     }
 }
 
@@ -107,23 +89,23 @@ check_canonical_record(const uint8_t *hdr, const uint8_t *payload, size_t length
 
     if (stream_decode_record_header(hdr, &rh) == 0) {
         stream_encode_record_header_crc(&rh, buf);
-        check(memcmp(buf, hdr, STREAM_RECORD_HEADER_SIZE) == 0, "record header re-encodes");
+        fuzz_check(memcmp(buf, hdr, STREAM_RECORD_HEADER_SIZE) == 0, "record header re-encodes");
     }
     if (stream_decode_manifest(payload, length, &m) == 0) {
         n = stream_encode_manifest(&m, out, sizeof(out));
-        check(n >= 0 && (size_t) n == length && stream_manifest_size(&m) == length &&
+        fuzz_check(n >= 0 && (size_t) n == length && stream_manifest_size(&m) == length &&
               memcmp(out, payload, length) == 0, "manifest re-encodes");
     }
     if (stream_decode_device_end(payload, length, t) == 0) {
         n = stream_encode_device_end(t, out, sizeof(out));
-        check(n == 16 && memcmp(out, payload, 16) == 0, "DEVICE_END re-encodes");
+        fuzz_check(n == 16 && memcmp(out, payload, 16) == 0, "DEVICE_END re-encodes");
     }
     if (length >= 4) {
         uint32_t count = get_le32(payload);
 
         if (stream_decode_stream_end(payload, length, t, count) == 0) {
             n = stream_encode_stream_end(t, count, out, sizeof(out));
-            check(n >= 0 && (size_t) n == length && memcmp(out, payload, length) == 0,
+            fuzz_check(n >= 0 && (size_t) n == length && memcmp(out, payload, length) == 0,
                   "STREAM_END re-encodes");
         }
     }
@@ -140,7 +122,7 @@ read_records(StreamReader *r, const uint8_t *p, size_t size, size_t off)
         bool ok = stream_decode_record_header(p + off, &h) == 0;
 
         if (ok && h.length > size - off - STREAM_RECORD_HEADER_SIZE) {
-            outcome = "cut short in a record";
+            fuzz_outcome = "cut short in a record";
             return;
         }
         if (ok) {
@@ -148,8 +130,8 @@ read_records(StreamReader *r, const uint8_t *p, size_t size, size_t off)
         }
         if (stream_reader_record(r, p + off, ok ? p + off + STREAM_RECORD_HEADER_SIZE : NULL,
                                  &m, &h) < 0) {
-            check(r->error[0] != '\0', "a refusal says why");
-            outcome = r->error;
+            fuzz_check(r->error[0] != '\0', "a refusal says why");
+            fuzz_outcome = r->error;
             return;
         }
         off += STREAM_RECORD_HEADER_SIZE + h.length;
@@ -157,20 +139,20 @@ read_records(StreamReader *r, const uint8_t *p, size_t size, size_t off)
     if (off != size) {
         /* Less than a record header left: the caller's to refuse (after STREAM_END, as
          * trailing bytes; before it, as a cut), the reader never sees it. */
-        outcome = "a partial record header at the end";
+        fuzz_outcome = "a partial record header at the end";
         return;
     }
     if (stream_reader_complete(r)) {
         for (uint32_t i = 0; i < r->n_devices; i++) {
-            check(r->devices[i].ended, "a complete stream has every device ended");
+            fuzz_check(r->devices[i].ended, "a complete stream has every device ended");
         }
-        check(stream_reader_finish(r) == 0, "finish agrees with complete");
-        outcome = "complete";
+        fuzz_check(stream_reader_finish(r) == 0, "finish agrees with complete");
+        fuzz_outcome = "complete";
     } else if (!r->device_channel) {
-        check(stream_reader_finish(r) == -ENODATA, "an unfinished stream is -ENODATA");
-        outcome = r->error;
+        fuzz_check(stream_reader_finish(r) == -ENODATA, "an unfinished stream is -ENODATA");
+        fuzz_outcome = r->error;
     } else {
-        outcome = "data channel read to its end";
+        fuzz_outcome = "data channel read to its end";
     }
 }
 
@@ -204,7 +186,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         stream_reader_init(&reader);
         off = STREAM_HEADER_SIZE;
         if (size < STREAM_HEADER_SIZE || stream_reader_header(&reader, p) < 0) {
-            outcome = size < STREAM_HEADER_SIZE ? "no header" : reader.error;
+            fuzz_outcome = size < STREAM_HEADER_SIZE ? "no header" : reader.error;
             free(p);
             return 0;
         }
@@ -218,22 +200,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FUZZ_LIBFUZZER
-/* ---- replay and seeds, for builds without libFuzzer */
-
-static int
-write_file(const char *dir, const char *name, const uint8_t *p, size_t size)
-{
-    char path[4096];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "wbe");
-    if (!f || fwrite(p, 1, size, f) != size || fclose(f) != 0) {
-        perror(path);
-        return 1;
-    }
-    return 0;
-}
+/* ---- seeds */
 
 static size_t
 add_record(uint8_t *p, size_t n, uint32_t type, uint32_t flags, uint32_t device, uint64_t seq,
@@ -248,8 +215,8 @@ add_record(uint8_t *p, size_t n, uint32_t type, uint32_t flags, uint32_t device,
 
 /* A valid two-device stream with pre-copy, stop-copy and an optional record; and the
  * same records as one device's data channel. */
-static int
-write_seeds(const char *dir)
+int
+fuzz_write_seeds(const char *dir)
 {
     static uint8_t s[1 << 16], payload[1 << 12];
     StreamManifestDevice *d = manifest_devices;
@@ -294,60 +261,10 @@ write_seeds(const char *dir)
     (void) stream_encode_device_end(&t[0], payload, sizeof(payload));
     c = add_record(ch, c, STREAM_RECORD_DEVICE_END, 0, 0, 2, payload, 16);
 
-    if (write_file(dir, "stream", s, n) || write_file(dir, "channel", ch, c)) {
+    if (fuzz_write_file(dir, "stream", s, n) || fuzz_write_file(dir, "channel", ch, c)) {
         return 1;
     }
     s[0] = MODE_RESEAL;
-    return write_file(dir, "stream-reseal", s, n);
-}
-
-static int
-replay(const char *path)
-{
-    FILE *f = fopen(path, "rbe");
-    uint8_t *buf = NULL;
-    size_t size = 0, cap = 0, n;
-
-    if (!f) {
-        perror(path);
-        return 1;
-    }
-    do {
-        if (size == cap) {
-            uint8_t *b;
-
-            cap = cap ? 2 * cap : 1 << 16;
-            b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                (void) fclose(f);
-                return 1;
-            }
-            buf = b;
-        }
-        n = fread(buf + size, 1, cap - size, f);
-        size += n;
-    } while (n > 0);
-    (void) fclose(f);
-    outcome = "empty";
-    (void) LLVMFuzzerTestOneInput(buf, size);
-    printf("%s: %s\n", path, outcome);
-    free(buf);
-    return 0;
-}
-
-int
-main(int argc, char **argv)
-{
-    int failed = 0;
-
-    if (argc == 3 && strcmp(argv[1], "--seeds") == 0) {
-        return write_seeds(argv[2]);
-    }
-    for (int i = 1; i < argc; i++) {
-        failed |= replay(argv[i]);
-    }
-    printf("fuzz_stream: %d input(s) replayed\n", argc - 1);
-    return failed;
+    return fuzz_write_file(dir, "stream-reseal", s, n);
 }
 #endif
