@@ -132,16 +132,7 @@ conf_error(ConfErrors *e, unsigned line, const char *fmt, ...)
 static const char *
 shown(const char *value, char *buf, size_t size)
 {
-    size_t n = 0, len = strlen(value);
-
-    for (; n < len && n < 40 && n + 1 < size; n++) {
-        buf[n] = isprint((unsigned char) value[n]) ? value[n] : '?';
-    }
-    buf[n] = '\0';
-    if (n < len && size > 44) {
-        strcpy(buf + n, "...");
-    }
-    return buf;
+    return strutil_printable(value, 40, buf, size);
 }
 
 /* ---- the value types: parse (0 or -EINVAL) and format, and what each accepts in words */

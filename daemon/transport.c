@@ -28,19 +28,16 @@
 #include "util/macro.h"
 #include "util/strutil.h"
 
-typedef struct Address {
-    struct sockaddr_storage sa;
-    socklen_t len;
-} Address;
-
 static int
-parse_unix(const char *path, Address *ret, char *err, size_t err_size)
+parse_unix(const char *path, TransportAddress *ret, char *err, size_t err_size)
 {
     struct sockaddr_un *un = (struct sockaddr_un *) &ret->sa;
 
+    char shown[64];
+
     if (path[0] != '/' || strlen(path) >= sizeof(un->sun_path)) {
         (void) snprintf(err, err_size, "'unix:%s' needs an absolute path shorter than %zu bytes",
-                        path, sizeof(un->sun_path));
+                        strutil_printable(path, 40, shown, sizeof(shown)), sizeof(un->sun_path));
         return -EINVAL;
     }
     memset(ret, 0, sizeof(*ret));
@@ -55,12 +52,14 @@ parse_unix(const char *path, Address *ret, char *err, size_t err_size)
 static int
 parse_port(const char *address, const char *s, int min_port, char *err, size_t err_size)
 {
+    char shown[TRANSPORT_ADDRESS_MAX + 4];
     long long v;
 
     if (strspn(s, "0123456789") != strlen(s) ||
         strutil_parse_int_bounded(s, min_port, 65535, &v) < 0) {
-        (void) snprintf(err, err_size, "'%.128s': the port '%.16s' is not a number from %d to "
-                        "65535%s", address, s, min_port,
+        (void) snprintf(err, err_size, "'%s': the port '%.16s' is not a number from %d to "
+                        "65535%s",
+                        strutil_printable(address, TRANSPORT_ADDRESS_MAX, shown, sizeof(shown)), s, min_port,
                         min_port == 0 ? " (0: the system picks a free port)" : "");
         return -EINVAL;
     }
@@ -70,12 +69,13 @@ parse_port(const char *address, const char *s, int min_port, char *err, size_t e
 /* "host:port", "[v6]:port", or "unix:/path"; ports from @min_port (0 to listen on any free
  * one, 1 to connect). Numeric hosts and "localhost" only: a migration address comes from
  * PrepareIncoming, never from name resolution that could hang. */
-static int
-parse_address(const char *address, int min_port, Address *ret, char *err, size_t err_size)
+int
+transport_parse_address(const char *address, int min_port, TransportAddress *ret, char *err,
+                        size_t err_size)
 {
     struct addrinfo hints = {.ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
-    char host[TRANSPORT_ADDRESS_MAX];
+    char host[TRANSPORT_ADDRESS_MAX], shown[TRANSPORT_ADDRESS_MAX + 4];
     const char *colon;
     int r;
 
@@ -84,8 +84,8 @@ parse_address(const char *address, int min_port, Address *ret, char *err, size_t
     }
     colon = strrchr(address, ':');
     if (!colon || colon == address || (size_t) (colon - address) >= sizeof(host)) {
-        (void) snprintf(err, err_size, "'%.128s' is not an address (use host:port or unix:/path)",
-                        address);
+        (void) snprintf(err, err_size, "'%s' is not an address (use host:port or unix:/path)",
+                        strutil_printable(address, TRANSPORT_ADDRESS_MAX, shown, sizeof(shown)));
         return -EINVAL;
     }
     r = parse_port(address, colon + 1, min_port, err, err_size);
@@ -103,7 +103,8 @@ parse_address(const char *address, int min_port, Address *ret, char *err, size_t
     }
     r = getaddrinfo(host, colon + 1, &hints, &res);
     if (r != 0 || !res) {
-        (void) snprintf(err, err_size, "'%.128s' is not an address: %s", address,
+        (void) snprintf(err, err_size, "'%s' is not an address: %s",
+                        strutil_printable(address, TRANSPORT_ADDRESS_MAX, shown, sizeof(shown)),
                         gai_strerror(r));
         return -EINVAL;
     }
@@ -122,21 +123,45 @@ port_of(const struct sockaddr_storage *ss)
                                           : ((const struct sockaddr_in6 *) ss)->sin6_port);
 }
 
-static void
-format_bound(int fd, const Address *a, char *out, size_t size)
+int
+transport_format_address(const TransportAddress *a, char *out, size_t size)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int n;
 
     if (a->sa.ss_family == AF_UNIX) {
-        (void) snprintf(out, size, "unix:%s", ((const struct sockaddr_un *) &a->sa)->sun_path);
-        return;
+        n = snprintf(out, size, "unix:%s", ((const struct sockaddr_un *) &a->sa)->sun_path);
+    } else if (a->sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) &a->sa;
+        (void) inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        n = snprintf(out, size, "%s:%u", host, ntohs(in->sin_port));
+    } else if (a->sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &a->sa;
+        (void) inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        /* A link-local address means nothing without its interface: keep the scope. */
+        n = in6->sin6_scope_id ? snprintf(out, size, "[%s%%%u]:%u", host, in6->sin6_scope_id,
+                                          ntohs(in6->sin6_port))
+                               : snprintf(out, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        n = snprintf(out, size, "?");
     }
-    if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0) {
+    return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* What was bound: a TCP port 0 becomes the port the kernel chose. */
+static void
+format_bound(int fd, const TransportAddress *a, char *out, size_t size)
+{
+    TransportAddress got = {.len = sizeof(got.sa)};
+
+    if (a->sa.ss_family != AF_UNIX &&
+        getsockname(fd, (struct sockaddr *) &got.sa, &got.len) == 0) {
+        a = &got;
+    } else if (a->sa.ss_family != AF_UNIX) {
         (void) snprintf(out, size, "?");
         return;
     }
-    format_host_port((struct sockaddr *) &ss, port_of(&ss), out, size);
+    (void) transport_format_address(a, out, size);
 }
 
 void
@@ -159,9 +184,9 @@ transport_peer_name(int fd, char *out, size_t size)
 int
 transport_check_peer_address(const char *address, char *err, size_t err_size)
 {
-    Address a;
+    TransportAddress a;
 
-    return parse_address(address, /* min_port= */ 1, &a, err, err_size);
+    return transport_parse_address(address, /* min_port= */ 1, &a, err, err_size);
 }
 
 int
@@ -169,10 +194,10 @@ transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_siz
                  size_t err_size)
 {
     _cleanup_close_ int fd = -EBADF;
-    Address a;
+    TransportAddress a;
     int one = 1, r;
 
-    r = parse_address(address, /* min_port= */ 0, &a, err, err_size);
+    r = transport_parse_address(address, /* min_port= */ 0, &a, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -225,7 +250,7 @@ transport_route_source(const char *peer_host, char *ret_host, size_t size, char 
     _cleanup_close_ int fd = -EBADF;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    Address a;
+    TransportAddress a;
     int r;
 
     /* Port 9 (discard) only makes the address complete: a UDP connect() sends nothing. */
@@ -233,7 +258,7 @@ transport_route_source(const char *peer_host, char *ret_host, size_t size, char 
                                                                                        : "%s:9",
                     peer_host);
     if (!*peer_host || strncmp(peer_host, "unix:", 5) == 0 ||
-        parse_address(probe, /* min_port= */ 1, &a, err, err_size) < 0) {
+        transport_parse_address(probe, /* min_port= */ 1, &a, err, err_size) < 0) {
         (void) snprintf(err, err_size, "'%.128s' is not a numeric host address (e.g. 192.0.2.5 "
                         "or 2001:db8::5)", peer_host);
         return -EINVAL;
@@ -459,10 +484,10 @@ int
 transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err, size_t err_size)
 {
     _cleanup_close_ int fd = -EBADF;
-    Address a;
+    TransportAddress a;
     int r;
 
-    r = parse_address(address, /* min_port= */ 1, &a, err, err_size);
+    r = transport_parse_address(address, /* min_port= */ 1, &a, err, err_size);
     if (r < 0) {
         return r;
     }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* A manifest of 256 devices with plugin descriptors fits; anything larger is refused. */
 #define TRANSPORT_MAX_MESSAGE (2u << 20)
@@ -41,6 +42,20 @@ typedef enum TransportMessage {
 /* The address of the other end of a connected socket, as people read it ("192.0.2.7:40123",
  * "[2001:db8::7]:40123", "unix"; "?" when it cannot be known). */
 void transport_peer_name(int fd, char *out, size_t size);
+
+/* A parsed migration address. */
+typedef struct TransportAddress {
+    struct sockaddr_storage sa;
+    socklen_t len;
+} TransportAddress;
+/* Parses "host:port" (a port from @min_port to 65535, in digits), "[v6]:port" (a numeric host, or "localhost") or "unix:/absolute/path"
+ * (shorter than sun_path). Pure apart from getaddrinfo() on a numeric host, which never asks
+ * the network. -EINVAL with a sentence in @err (the address quoted printable). */
+int transport_parse_address(const char *address, int min_port, TransportAddress *ret, char *err,
+                            size_t err_size);
+/* Writes @a as transport_parse_address() reads it back (a v6 scope as "%N"); -ENAMETOOLONG
+ * when @size is too small. */
+int transport_format_address(const TransportAddress *a, char *out, size_t size);
 
 /* Binds and listens (non-blocking, CLOEXEC); a port from 0 (any free one) to 65535, checked
  * as a number, never truncated. @bound gets the address actually bound. A

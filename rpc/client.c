@@ -102,10 +102,8 @@ rpc_status_code_name(grpc_status_code code)
     return status_names[code];
 }
 
-/* "unix:" + @path as a URI: gRPC parses the target as one, so '#', '?', '%' or a space in a
- * path would otherwise be taken as URI syntax; it percent-decodes the path again. */
-static char *
-target_from_path(const char *path)
+char *
+rpc_client_target(const char *path)
 {
     static const char hex[] = "0123456789ABCDEF";
     char *target = malloc(strlen("unix:") + 3 * strlen(path) + 1);
@@ -152,7 +150,7 @@ rpc_client_new(const char *socket_path, RpcClient **ret)
     if (!socket_path || !*socket_path || !ret) {
         return -EINVAL;
     }
-    target = target_from_path(socket_path);
+    target = rpc_client_target(socket_path);
     if (!target) {
         return -ENOMEM;
     }

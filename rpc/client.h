@@ -26,6 +26,12 @@ typedef struct RpcError {
     char message[1024];    /* the daemon's status message, or a local explanation */
 } RpcError;
 
+/* "unix:" + @path as the URI gRPC is given: gRPC parses the target as one, so '#', '?', '%'
+ * or a space in a path would otherwise be taken as URI syntax; every byte outside
+ * [A-Za-z0-9/-._~] is percent-encoded, and gRPC percent-decodes the path again. The caller
+ * frees it; NULL without memory. */
+char *rpc_client_target(const char *path);
+
 void rpc_client_global_init(void);
 void rpc_client_global_shutdown(void);
 

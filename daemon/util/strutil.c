@@ -171,3 +171,18 @@ strutil_format_bytes(uint64_t bytes, char *buf, size_t size)
     }
     return buf;
 }
+
+char *
+strutil_printable(const char *s, size_t max, char *buf, size_t size)
+{
+    size_t n = 0, len = strnlen(s, max + 1);
+
+    for (; n < len && n < max && n + 1 < size; n++) {
+        buf[n] = isprint((unsigned char) s[n]) ? s[n] : '?';
+    }
+    buf[n] = '\0';
+    if (n < len && size - n > 3) {
+        strcpy(buf + n, "...");
+    }
+    return buf;
+}

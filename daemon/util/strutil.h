@@ -30,6 +30,11 @@ bool strutil_id_is_valid(const char *id);
 int strutil_options_next(const char **cursor, char *key, size_t key_size, char *value,
                          size_t value_size);
 
+/* @s as a message quotes it: its first @max bytes, each unprintable one as '?', and "..."
+ * when it was longer (and @size has room); returns @buf. Input from a file, a peer or an API
+ * call then cannot put control characters in front of a person. */
+char *strutil_printable(const char *s, size_t max, char *buf, size_t size);
+
 /* Formats @bytes as "256 MiB", "1.5 KiB", "60 B" into @buf (exact multiples without a
  * decimal); returns @buf. */
 char *strutil_format_bytes(uint64_t bytes, char *buf, size_t size);
