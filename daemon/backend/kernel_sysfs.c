@@ -155,12 +155,38 @@ path_format(char *buf, size_t size, const char *fmt, ...)
     return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
+int
+kernel_sysfs_link_name(const char *target, char *buf, size_t size)
+{
+    const char *base = strrchr(target, '/');
+
+    base = base ? base + 1 : target;
+    if (!*base) {
+        return -EBADMSG;
+    }
+    return path_format(buf, size, "%s", base);
+}
+
+int
+kernel_sysfs_parse_group(const char *name, unsigned *ret_group)
+{
+    unsigned long n;
+    char *end;
+
+    errno = 0;
+    n = strtoul(name, &end, 10);
+    if (errno || end == name || *end || !isdigit((unsigned char) name[0]) || n > UINT_MAX) {
+        return -EBADMSG;
+    }
+    *ret_group = (unsigned) n;
+    return 0;
+}
+
 /* The last component of the symlink @path. */
 static int
 link_basename(const char *path, char *buf, size_t size)
 {
     char target[PATH_MAX];
-    const char *base;
     ssize_t n;
 
     n = readlink(path, target, sizeof(target) - 1);
@@ -168,12 +194,7 @@ link_basename(const char *path, char *buf, size_t size)
         return errno == EINVAL ? -EBADMSG : -errno; /* EINVAL: not a symlink */
     }
     target[n] = '\0';
-    base = strrchr(target, '/');
-    base = base ? base + 1 : target;
-    if (!*base) {
-        return -EBADMSG;
-    }
-    return path_format(buf, size, "%s", base);
+    return kernel_sysfs_link_name(target, buf, size);
 }
 
 int
@@ -215,8 +236,7 @@ int
 kernel_sysfs_iommu_group(const char *root, KernelSysfsBus bus, const char *name,
                          unsigned *ret_group)
 {
-    char path[PATH_MAX], base[32], *end;
-    unsigned long n;
+    char path[PATH_MAX], base[32];
     int r;
 
     r = device_entry(root, bus, name, "iommu_group", path, sizeof(path));
@@ -227,13 +247,7 @@ kernel_sysfs_iommu_group(const char *root, KernelSysfsBus bus, const char *name,
     if (r < 0) {
         return r == -ENAMETOOLONG ? -EBADMSG : r;
     }
-    errno = 0;
-    n = strtoul(base, &end, 10);
-    if (errno || end == base || *end || !isdigit((unsigned char) base[0]) || n > UINT_MAX) {
-        return -EBADMSG;
-    }
-    *ret_group = (unsigned) n;
-    return 0;
+    return kernel_sysfs_parse_group(base, ret_group);
 }
 
 int

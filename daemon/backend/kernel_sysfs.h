@@ -54,6 +54,15 @@ bool kernel_sysfs_driver_is_vfio(const char *driver);
 
 const char *kernel_sysfs_bus_name(KernelSysfsBus bus); /* "pci", "mdev" */
 
+/* ---- what sysfs links say (pure): the lookups below read a link, these parse it */
+
+/* The last component of a link's target ("../../../kernel/iommu_groups/12" -> "12") into
+ * @buf: -EBADMSG when it is empty (the target ends in '/'), -ENAMETOOLONG when @size is
+ * too small. */
+int kernel_sysfs_link_name(const char *target, char *buf, size_t size);
+/* An IOMMU group's name as a number: decimal digits only, at most UINT_MAX; else -EBADMSG. */
+int kernel_sysfs_parse_group(const char *name, unsigned *ret_group);
+
 /* ---- lookups under @root; @name is canonical (parse_* above) */
 
 /* "<root>/bus/<bus>/devices/<name>" into @buf; -ENOENT when no such device exists. */
