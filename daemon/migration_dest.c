@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "handshake.h"
 #include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
@@ -70,47 +71,6 @@ refuse(int fd, const char *why)
 }
 
 /* ---- manifest check ---- */
-
-/* Parses HELLO: token, stream header, manifest record. Fills @src. */
-static int
-parse_hello(MigrationJob *j, const MigWork *w, StreamManifest *src, char *why, size_t why_size)
-{
-    _cleanup_free_ StreamReader *rd = malloc(sizeof(*rd));
-    const uint8_t *p = w->msg;
-    StreamRecordHeader rh;
-    char token[TRANSPORT_TOKEN_HEX + 1];
-    int r;
-
-    if (!rd || w->msg_size < TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE) {
-        (void) snprintf(why, why_size, "its HELLO is too short (%u bytes): the source speaks "
-                        "another version of the vfio-migd protocol; run the same version on both "
-                        "hosts", w->msg_size);
-        return -EBADMSG;
-    }
-    memcpy(token, p, TRANSPORT_TOKEN_HEX);
-    token[TRANSPORT_TOKEN_HEX] = '\0';
-    if (!transport_token_equal(token, j->token)) {
-        (void) snprintf(why, why_size, "wrong token: give --token the token that 'vfio-migctl "
-                        "incoming %s' printed on the destination for this migration", j->group_name);
-        return -EPERM;
-    }
-    stream_reader_init(rd);
-    r = stream_reader_header(rd, p + TRANSPORT_TOKEN_HEX);
-    p += TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE;
-    if (r >= 0 && stream_decode_record_header(p, &rh) >= 0 &&
-        rh.length != w->msg_size - (size_t) (p - w->msg) - STREAM_RECORD_HEADER_SIZE) {
-        r = -EBADMSG;
-    }
-    if (r >= 0) {
-        r = stream_reader_record(rd, p, p + STREAM_RECORD_HEADER_SIZE, src, &rh);
-    }
-    if (r < 0 || rh.type != STREAM_RECORD_MANIFEST) {
-        (void) snprintf(why, why_size, "bad manifest: %s", rd->error[0] ? rd->error : "malformed");
-        return r < 0 ? r : -EBADMSG;
-    }
-    j->stream_id = rd->stream_id;
-    return 0;
-}
 
 /* ---- completion ---- */
 
@@ -182,6 +142,7 @@ control_run(MigWork *w)
 {
     MigrationJob *j = w->job;
     uint32_t max = TRANSPORT_MAX_MESSAGE;
+    char text[516];
     int r;
 
     w->msg = malloc(max);
@@ -206,10 +167,11 @@ control_run(MigWork *w)
         if (w->msg_type == TMSG_STREAM_END) {
             return;
         }
-        w->msg[w->msg_size] = '\0';
-        (void) snprintf(w->error, sizeof(w->error), "the source %s: %.512s",
+        (void) snprintf(w->error, sizeof(w->error), "the source %s: %s",
                         w->msg_type == TMSG_FAIL ? "failed" : "sent an unexpected message",
-                        w->msg_type == TMSG_FAIL ? (char *) w->msg : "protocol error");
+                        w->msg_type == TMSG_FAIL ? handshake_text(w->msg, w->msg_size, 512, text,
+                                                                  sizeof(text))
+                                                 : "protocol error");
         w->r = -ECONNABORTED;
         return;
     }
@@ -219,24 +181,11 @@ control_run(MigWork *w)
 static int
 take_stream_end(MigrationJob *j, const MigWork *w)
 {
-    StreamRecordHeader rh;
-    int r;
-
-    if (w->msg_size < STREAM_RECORD_HEADER_SIZE) {
-        return -EBADMSG;
-    }
-    r = stream_decode_record_header(w->msg, &rh);
-    if (r < 0 || rh.type != STREAM_RECORD_STREAM_END ||
-        rh.length != w->msg_size - STREAM_RECORD_HEADER_SIZE ||
-        crc32c(0, w->msg + STREAM_RECORD_HEADER_SIZE, rh.length) != rh.payload_crc) {
-        return -EBADMSG;
-    }
     j->end_totals = calloc(j->n_devs, sizeof(*j->end_totals));
     if (!j->end_totals) {
         return -ENOMEM;
     }
-    return stream_decode_stream_end(w->msg + STREAM_RECORD_HEADER_SIZE, rh.length, j->end_totals,
-                                    (uint32_t) j->n_devs);
+    return handshake_parse_stream_end(w->msg, w->msg_size, (uint32_t) j->n_devs, j->end_totals);
 }
 
 static void
@@ -280,16 +229,9 @@ on_data_hello(MigrationJob *j, MigWork *w)
     uint8_t ok[8] = {TMSG_DATA_ACCEPT, 0, 0, 0, 0, 0, 0, 0};
     MigDevice *md;
 
-    if (w->msg_size != TRANSPORT_TOKEN_HEX + 12 || !j->channel_key[0]) {
+    if (!j->channel_key[0] ||
+        handshake_parse_data_hello(w->msg, w->msg_size, key, &stream_id, &index) < 0) {
         return;
-    }
-    memcpy(key, w->msg, TRANSPORT_TOKEN_HEX);
-    key[TRANSPORT_TOKEN_HEX] = '\0';
-    for (int i = 0; i < 8; i++) {
-        stream_id |= (uint64_t) w->msg[TRANSPORT_TOKEN_HEX + i] << (8 * i);
-    }
-    for (int i = 0; i < 4; i++) {
-        index |= (uint32_t) w->msg[TRANSPORT_TOKEN_HEX + 8 + i] << (8 * i);
     }
     if (!transport_token_equal(key, j->channel_key) || stream_id != j->stream_id ||
         index >= j->n_devs || j->devs[index].channel_bound) {
@@ -344,7 +286,8 @@ on_hello(MigrationJob *j, MigWork *w)
         refuse(w->fd, "this migration's token was already used");
         return;
     }
-    r = parse_hello(j, w, &src, why, sizeof(why));
+    r = handshake_parse_hello(w->msg, w->msg_size, j->token, &src, &j->stream_id, why,
+                              sizeof(why));
     if (r == -EPERM) {
         log_job_warning(j, "Migration %s: a connection presented a wrong token; refused.", j->id);
         refuse(w->fd, why);

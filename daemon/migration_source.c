@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "handshake.h"
 #include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
@@ -60,10 +61,9 @@ static int
 exchange(MigWork *w, int fd, uint32_t want, const char *what)
 {
     uint8_t buf[1024];
+    char text[1024], why[768];
     uint32_t type, size;
     int r;
-
-    char why[768];
 
     r = transport_recv_answer(fd, w->job->peer, "data", &type, buf, sizeof(buf) - 1, &size, why,
                               sizeof(why));
@@ -71,9 +71,9 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
         (void) snprintf(w->error, sizeof(w->error), "%s: %s", what, why);
         return r;
     }
-    buf[size] = '\0';
     if (type == TMSG_REFUSE || type == TMSG_FAIL) {
-        (void) snprintf(w->error, sizeof(w->error), "the destination refused: %.960s", (char *) buf);
+        (void) snprintf(w->error, sizeof(w->error), "the destination refused: %s",
+                        handshake_text(buf, size, 960, text, sizeof(text)));
         return -ECONNREFUSED;
     }
     if (type != want || (want == TMSG_ACCEPT && size != TRANSPORT_TOKEN_HEX)) {
@@ -84,8 +84,10 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
                         transport_message_name(type), size, transport_message_name(want));
         return -EPROTO;
     }
-    if (want == TMSG_ACCEPT) {
-        memcpy(w->job->channel_key, buf, TRANSPORT_TOKEN_HEX);
+    if (want == TMSG_ACCEPT && handshake_parse_accept(buf, size, w->job->channel_key) < 0) {
+        (void) snprintf(w->error, sizeof(w->error), "%s: the peer at '%s' answered a malformed "
+                        "ACCEPT: run the same vfio-migd version on both hosts", what, w->job->peer);
+        return -EPROTO;
     }
     return 0;
 }
@@ -94,7 +96,7 @@ static int
 open_data_channel(MigWork *w, uint32_t index, int *ret_fd)
 {
     MigrationJob *j = w->job;
-    uint8_t hello[TRANSPORT_TOKEN_HEX + 12];
+    uint8_t hello[HANDSHAKE_DATA_HELLO_SIZE];
     _cleanup_close_ int fd = -EBADF;
     int r;
 
@@ -103,13 +105,7 @@ open_data_channel(MigWork *w, uint32_t index, int *ret_fd)
         return r;
     }
     (void) transport_set_timeout(fd, (int) j->opts.timeout_ms);
-    memcpy(hello, j->channel_key, TRANSPORT_TOKEN_HEX);
-    for (int i = 0; i < 8; i++) {
-        hello[TRANSPORT_TOKEN_HEX + i] = (uint8_t) (j->stream_id >> (8 * i));
-    }
-    for (int i = 0; i < 4; i++) {
-        hello[TRANSPORT_TOKEN_HEX + 8 + i] = (uint8_t) (index >> (8 * i));
-    }
+    handshake_encode_data_hello(j->channel_key, j->stream_id, index, hello);
     r = transport_send(fd, TMSG_DATA_HELLO, hello, sizeof(hello));
     if (r >= 0) {
         r = exchange(w, fd, TMSG_DATA_ACCEPT, "opening a data channel");
@@ -157,6 +153,7 @@ control_run(MigWork *w)
 {
     MigrationJob *j = w->job;
     uint8_t buf[1024];
+    char text[1024];
     uint32_t type, size;
     int r;
 
@@ -178,13 +175,12 @@ control_run(MigWork *w)
             w->r = r;
             return;
         }
-        buf[size] = '\0';
         w->msg_type = type;
         if (type == TMSG_CONFIRM) {
             return;
         }
-        (void) snprintf(w->error, sizeof(w->error), "the destination failed: %.512s",
-                        type == TMSG_FAIL ? (char *) buf
+        (void) snprintf(w->error, sizeof(w->error), "the destination failed: %s",
+                        type == TMSG_FAIL ? handshake_text(buf, size, 512, text, sizeof(text))
                                           : "it sent an unexpected message on the control channel");
         w->r = -ECONNABORTED;
         return;

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * handshake — see handshake.h.
+ */
+#include "handshake.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "util/le.h"
+
+int
+handshake_parse_hello(const uint8_t *msg, size_t size, const char *token, StreamManifest *src,
+                      uint64_t *ret_stream_id, char *why, size_t why_size)
+{
+    _cleanup_free_ StreamReader *rd = malloc(sizeof(*rd));
+    const uint8_t *p = msg + TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE;
+    StreamRecordHeader rh;
+    char got[TRANSPORT_TOKEN_HEX + 1];
+    int r;
+
+    if (!rd || size < TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE) {
+        (void) snprintf(why, why_size, "its HELLO is too short (%zu bytes): the source speaks "
+                        "another version of the vfio-migd protocol; run the same version on both "
+                        "hosts", size);
+        return rd ? -EBADMSG : -ENOMEM;
+    }
+    memcpy(got, msg, TRANSPORT_TOKEN_HEX);
+    got[TRANSPORT_TOKEN_HEX] = '\0';
+    if (!transport_token_equal(got, token)) {
+        (void) snprintf(why, why_size, "wrong token: give --token the token that 'vfio-migctl "
+                        "incoming' printed on the destination for this migration");
+        return -EPERM;
+    }
+    stream_reader_init(rd);
+    r = stream_reader_header(rd, msg + TRANSPORT_TOKEN_HEX);
+    /* The record must fill the message: its payload is read from it. A header that does
+     * not decode is the reader's to refuse, with its sentence. */
+    if (r >= 0 && stream_decode_record_header(p, &rh) >= 0 &&
+        rh.length != size - (size_t) (p - msg) - STREAM_RECORD_HEADER_SIZE) {
+        r = -EBADMSG;
+    }
+    if (r >= 0) {
+        r = stream_reader_record(rd, p, p + STREAM_RECORD_HEADER_SIZE, src, &rh);
+    }
+    if (r < 0 || rh.type != STREAM_RECORD_MANIFEST) {
+        (void) snprintf(why, why_size, "bad manifest: %s", rd->error[0] ? rd->error : "malformed");
+        return r < 0 ? r : -EBADMSG;
+    }
+    *ret_stream_id = rd->stream_id;
+    return 0;
+}
+
+int
+handshake_parse_accept(const uint8_t *msg, size_t size, char key[TRANSPORT_TOKEN_HEX + 1])
+{
+    if (size != TRANSPORT_TOKEN_HEX) {
+        return -EPROTO;
+    }
+    memcpy(key, msg, TRANSPORT_TOKEN_HEX);
+    key[TRANSPORT_TOKEN_HEX] = '\0';
+    return 0;
+}
+
+void
+handshake_encode_data_hello(const char *key, uint64_t stream_id, uint32_t index,
+                            uint8_t out[HANDSHAKE_DATA_HELLO_SIZE])
+{
+    memcpy(out, key, TRANSPORT_TOKEN_HEX);
+    put_le64(out + TRANSPORT_TOKEN_HEX, stream_id);
+    put_le32(out + TRANSPORT_TOKEN_HEX + 8, index);
+}
+
+int
+handshake_parse_data_hello(const uint8_t *msg, size_t size, char key[TRANSPORT_TOKEN_HEX + 1],
+                           uint64_t *ret_stream_id, uint32_t *ret_index)
+{
+    if (size != HANDSHAKE_DATA_HELLO_SIZE) {
+        return -EBADMSG;
+    }
+    memcpy(key, msg, TRANSPORT_TOKEN_HEX);
+    key[TRANSPORT_TOKEN_HEX] = '\0';
+    *ret_stream_id = get_le64(msg + TRANSPORT_TOKEN_HEX);
+    *ret_index = get_le32(msg + TRANSPORT_TOKEN_HEX + 8);
+    return 0;
+}
+
+int
+handshake_parse_stream_end(const uint8_t *msg, size_t size, uint32_t n_devices,
+                           StreamDeviceTotals *ret)
+{
+    StreamRecordHeader rh;
+
+    if (size < STREAM_RECORD_HEADER_SIZE || stream_decode_record_header(msg, &rh) < 0 ||
+        rh.type != STREAM_RECORD_STREAM_END || rh.length != size - STREAM_RECORD_HEADER_SIZE ||
+        crc32c(0, msg + STREAM_RECORD_HEADER_SIZE, rh.length) != rh.payload_crc) {
+        return -EBADMSG;
+    }
+    return stream_decode_stream_end(msg + STREAM_RECORD_HEADER_SIZE, rh.length, ret, n_devices);
+}
+
+char *
+handshake_text(const uint8_t *msg, size_t size, size_t max, char *buf, size_t buf_size)
+{
+    size_t n = 0;
+
+    for (; n < size && n < max && n + 1 < buf_size; n++) {
+        buf[n] = isprint(msg[n]) ? (char) msg[n] : '?';
+    }
+    buf[n] = '\0';
+    return buf;
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_control — arbitrary bytes as a migration control connection: the frames
+ * ([u32 type][u32 length][payload]) read by the real transport_recv() from a socket, and
+ * each payload through the decoder its type has (daemon/handshake.c): HELLO (token, stream
+ * header, manifest), ACCEPT, DATA_HELLO, STREAM_END, REFUSE/FAIL text.
+ *
+ * The first input byte is the number of devices a STREAM_END is read for (as the job's);
+ * the rest goes into one end of a socketpair, closed after it, and transport_recv() reads
+ * frames from the other end until it refuses or the bytes end. The HELLO token is the
+ * constant FUZZ_TOKEN (the seeds carry it).
+ * Properties, besides no crash and no out-of-bounds access:
+ *   - transport_recv() returns exactly the frames the bytes hold, refuses a length over its
+ *     limit (-E2BIG) before reading it, and -ENODATA when the bytes end;
+ *   - a refused payload changes nothing of what the caller keeps (stream id, key, totals)
+ *     and a refused HELLO says why in one printable sentence;
+ *   - an accepted payload re-encodes to the same bytes (manifest, DATA_HELLO, STREAM_END);
+ *   - a REFUSE/FAIL text as quoted is printable and bounded.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "handshake.h"
+#include "util/le.h"
+
+#define FUZZ_TOKEN "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define MAX_INPUT (256u << 10)  /* what the socket buffers hold without a second thread */
+#define MAX_FRAME (64u << 10)   /* transport_recv()'s limit here, so -E2BIG is reached */
+
+static StreamManifestDevice devices[STREAM_MAX_DEVICES];
+
+static void
+check_hello(const uint8_t *p, uint32_t size)
+{
+    static uint8_t out[MAX_FRAME];
+    StreamManifest m = {.devices = devices};
+    uint64_t id = 0x5a5a5a5a;
+    char why[256] = "";
+    size_t at = TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE;
+    int n;
+
+    if (handshake_parse_hello(p, size, FUZZ_TOKEN, &m, &id, why, sizeof(why)) < 0) {
+        fuzz_check(id == 0x5a5a5a5a, "a refused HELLO changes nothing");
+        fuzz_check_message(why, sizeof(why));
+        fuzz_outcome = "HELLO refused";
+        return;
+    }
+    fuzz_check(id == get_le64(p + TRANSPORT_TOKEN_HEX + 16), "HELLO's stream id is the header's");
+    n = stream_encode_manifest(&m, out, sizeof(out));
+    fuzz_check(n >= 0 && (size_t) n == size - at && memcmp(out, p + at, (size_t) n) == 0,
+               "an accepted manifest re-encodes to the same bytes");
+    fuzz_outcome = "HELLO accepted";
+}
+
+static void
+check_data_hello(const uint8_t *p, uint32_t size)
+{
+    uint8_t out[HANDSHAKE_DATA_HELLO_SIZE];
+    char key[TRANSPORT_TOKEN_HEX + 1] = "untouched";
+    uint64_t id = 7;
+    uint32_t index = 9;
+
+    if (handshake_parse_data_hello(p, size, key, &id, &index) < 0) {
+        fuzz_check(strcmp(key, "untouched") == 0 && id == 7 && index == 9,
+                   "a refused DATA_HELLO changes nothing");
+        return;
+    }
+    handshake_encode_data_hello(key, id, index, out);
+    fuzz_check(memcmp(out, p, sizeof(out)) == 0, "DATA_HELLO re-encodes to the same bytes");
+}
+
+static void
+check_stream_end(const uint8_t *p, uint32_t size, uint32_t n_devices)
+{
+    static uint8_t out[MAX_FRAME];
+    static StreamDeviceTotals t[STREAM_MAX_DEVICES + 1], before[STREAM_MAX_DEVICES + 1];
+    int n;
+
+    memset(t, 0xa5, sizeof(t));
+    memcpy(before, t, sizeof(t));
+    if (handshake_parse_stream_end(p, size, n_devices, t) < 0) {
+        return; /* the caller frees its totals on a refusal: nothing kept */
+    }
+    fuzz_check(memcmp(&t[n_devices], &before[n_devices], sizeof(t[0])) == 0,
+               "STREAM_END writes no more totals than the job's devices");
+    n = stream_encode_stream_end(t, n_devices, out, sizeof(out));
+    fuzz_check(n >= 0 && (size_t) n == size - STREAM_RECORD_HEADER_SIZE &&
+               memcmp(out, p + STREAM_RECORD_HEADER_SIZE, (size_t) n) == 0,
+               "an accepted STREAM_END re-encodes to the same bytes");
+    fuzz_outcome = "STREAM_END accepted";
+}
+
+static void
+check_payload(uint32_t type, const uint8_t *p, uint32_t size, uint32_t n_devices)
+{
+    char key[TRANSPORT_TOKEN_HEX + 1] = "untouched", text[600];
+
+    switch (type) {
+    case TMSG_HELLO:
+        check_hello(p, size);
+        break;
+    case TMSG_ACCEPT:
+        if (handshake_parse_accept(p, size, key) < 0) {
+            fuzz_check(strcmp(key, "untouched") == 0, "a refused ACCEPT changes nothing");
+        } else {
+            fuzz_check(memcmp(key, p, TRANSPORT_TOKEN_HEX) == 0, "ACCEPT's key is its bytes");
+        }
+        break;
+    case TMSG_DATA_HELLO:
+        check_data_hello(p, size);
+        break;
+    case TMSG_STREAM_END:
+        check_stream_end(p, size, n_devices);
+        break;
+    default: /* REFUSE, FAIL, and whatever else is quoted as text or refused */
+        handshake_text(p, size, 512, text, sizeof(text));
+        fuzz_check(strlen(text) <= 512 && strlen(text) == (size < 512 ? size : 512),
+                   "a quoted text is its bytes, bounded");
+        for (const char *c = text; *c; c++) {
+            fuzz_check(isprint((unsigned char) *c), "a quoted text is printable");
+        }
+        break;
+    }
+}
+
+/* transport_recv() over the socket, each frame compared with the bytes. */
+static void
+read_frames(int fd, const uint8_t *p, size_t size, uint32_t n_devices)
+{
+    static uint8_t buf[MAX_FRAME];
+    size_t off = 0;
+
+    for (;;) {
+        uint32_t type, len;
+        int r = transport_recv(fd, &type, buf, MAX_FRAME, &len);
+
+        if (r == -E2BIG) {
+            fuzz_check(size - off >= 8 && get_le32(p + off + 4) > MAX_FRAME,
+                       "-E2BIG only for a length over the limit");
+            fuzz_outcome = "a frame over the limit";
+            return;
+        }
+        if (r < 0) {
+            fuzz_check(r == -ENODATA, "the bytes ending is -ENODATA");
+            fuzz_check(size - off < 8 || size - off - 8 < get_le32(p + off + 4),
+                       "-ENODATA only when a frame is cut short");
+            return;
+        }
+        fuzz_check(size - off >= 8 + (size_t) len && type == get_le32(p + off) &&
+                   len == get_le32(p + off + 4) && memcmp(buf, p + off + 8, len) == 0,
+                   "a frame read is the frame sent");
+        check_payload(type, buf, len, n_devices);
+        off += 8 + (size_t) len;
+    }
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int sv[2], big = (int) MAX_INPUT * 2;
+    uint32_t n_devices;
+
+    if (size < 1 || size > MAX_INPUT) {
+        return 0;
+    }
+    n_devices = data[0] % (STREAM_MAX_DEVICES + 1);
+    data++;
+    size--;
+    fuzz_check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    (void) setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    (void) setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    if (size > 0 && transport_write_full(sv[0], data, size) < 0) {
+        fuzz_check(false, "the input fits in the socket buffers");
+    }
+    (void) shutdown(sv[0], SHUT_WR);
+    fuzz_outcome = "frames read";
+    read_frames(sv[1], data, size, n_devices);
+    (void) close(sv[0]);
+    (void) close(sv[1]);
+    return 0;
+}
+
+#ifndef FUZZ_LIBFUZZER
+/* ---- seeds: a HELLO, ACCEPT, DATA_HELLO, PING, STREAM_END, FAIL conversation */
+
+static size_t
+frame(uint8_t *out, size_t n, uint32_t type, const void *p, uint32_t len)
+{
+    put_le32(out + n, type);
+    put_le32(out + n + 4, len);
+    memcpy(out + n + 8, p, len);
+    return n + 8 + len;
+}
+
+int
+fuzz_write_seeds(const char *dir)
+{
+    static uint8_t s[1 << 16], msg[1 << 14];
+    StreamManifest m = {.group = "vm", .n_devices = 2, .devices = devices};
+    StreamDeviceTotals t[2] = {{100, 2}, {7, 1}};
+    StreamHeader h = {.stream_id = 42};
+    size_t n = 1, mlen;
+    uint8_t *p = msg + TRANSPORT_TOKEN_HEX;
+
+    memset(devices, 0, 2 * sizeof(devices[0]));
+    strcpy(devices[0].name, "nic0");
+    strcpy(devices[0].backend, "sim");
+    strcpy(devices[1].name, "gpu1");
+    strcpy(devices[1].backend, "kernel");
+    s[0] = 2;
+    memcpy(msg, FUZZ_TOKEN, TRANSPORT_TOKEN_HEX);
+    stream_encode_header(&h, p);
+    p += STREAM_HEADER_SIZE;
+    mlen = stream_manifest_size(&m);
+    (void) stream_encode_manifest(&m, p + STREAM_RECORD_HEADER_SIZE, mlen);
+    stream_encode_record_header(&(StreamRecordHeader){.type = STREAM_RECORD_MANIFEST,
+                                                      .device = STREAM_DEVICE_NONE,
+                                                      .length = (uint32_t) mlen},
+                                p + STREAM_RECORD_HEADER_SIZE, p);
+    n = frame(s, n, TMSG_HELLO, msg,
+              (uint32_t) (TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE + mlen));
+    n = frame(s, n, TMSG_ACCEPT, FUZZ_TOKEN, TRANSPORT_TOKEN_HEX);
+    handshake_encode_data_hello(FUZZ_TOKEN, 42, 1, msg);
+    n = frame(s, n, TMSG_DATA_HELLO, msg, HANDSHAKE_DATA_HELLO_SIZE);
+    n = frame(s, n, TMSG_PING, NULL, 0);
+    mlen = stream_end_size(2);
+    (void) stream_encode_stream_end(t, 2, msg + STREAM_RECORD_HEADER_SIZE, mlen);
+    stream_encode_record_header(&(StreamRecordHeader){.type = STREAM_RECORD_STREAM_END,
+                                                      .device = STREAM_DEVICE_NONE,
+                                                      .length = (uint32_t) mlen, .sequence = 1},
+                                msg + STREAM_RECORD_HEADER_SIZE, msg);
+    n = frame(s, n, TMSG_STREAM_END, msg, (uint32_t) (STREAM_RECORD_HEADER_SIZE + mlen));
+    n = frame(s, n, TMSG_FAIL, "device 'nic0' \x1b[31mfailed\x00", 24);
+    if (fuzz_write_file(dir, "conversation", s, n)) {
+        return 1;
+    }
+    put_le32(s + 1 + 4, MAX_FRAME + 1);
+    return fuzz_write_file(dir, "too-long", s, 1 + 8);
+}
+#endif
