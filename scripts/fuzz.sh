@@ -2,7 +2,8 @@
 # Builds every fuzz target with libFuzzer (clang, -DFUZZ=ON) in its own build directory and
 # runs each for a fixed time over a copy of its corpus in the tree (tests/fuzz/corpus/<target>/;
 # what the fuzzer finds goes to a temporary directory, never into the tree). Fails when a
-# target crashes or breaks a property; the input that did is kept and its path printed.
+# target crashes or breaks a property; the input that did is kept in BUILD_DIR/artifacts/ and
+# its path printed (commit it to the target's corpus with the fix).
 #   scripts/fuzz.sh [-b BUILD_DIR] [-t SECONDS] [-j JOBS] [-k KEEP_DIR] [TARGET...]
 #     -b  build directory (default build-fuzz)       -t  seconds per target (default 10)
 #     -j  targets run at once (default 1)           -k  keep the grown corpora and logs here
@@ -40,18 +41,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run_one() {
     local t=$1 dir=$work/$1 rc=0 execs
-    mkdir -p "$dir/corpus" "$dir/crash"
+    mkdir -p "$dir/corpus" "$build/artifacts"
     # New inputs go to the first directory (the copy); the tree's corpus is read only.
     "$build/$t" "$dir/corpus" "$src/tests/fuzz/corpus/$t" -max_total_time="$seconds" \
-        -print_final_stats=1 -artifact_prefix="$dir/crash/" -close_fd_mask=1 \
+        -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" -close_fd_mask=1 \
         >"$dir/log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log")
     printf '{"target":"%s","seconds":%s,"execs":%s,"corpus":%s,"ok":%s}\n' "$t" "$seconds" \
         "${execs:-0}" "$(find "$dir/corpus" "$src/tests/fuzz/corpus/$t" -type f | wc -l)" \
         "$([ $rc -eq 0 ] && echo true || echo false)"
     if [ $rc -ne 0 ]; then
-        tail -n 40 "$dir/log" >&2
-        echo "fuzz: $t failed; the input: $(ls "$dir"/crash/* 2>/dev/null | head -n 1)" >&2
+        grep -m1 -B2 -A12 -E 'property broken|ERROR: (Address|Undefined|libFuzzer)|runtime error' \
+            "$dir/log" >&2 || tail -n 40 "$dir/log" >&2
+        echo "fuzz: $t failed; the input: $(sed -n 's/.*Test unit written to //p' "$dir/log")" >&2
     fi
     echo $rc >"$dir/rc"
 }

@@ -1224,6 +1224,10 @@ sim_error(char *err, size_t err_size, const char *fmt, ...)
         va_start(ap, fmt);
         (void) vsnprintf(err, err_size, fmt, ap);
         va_end(ap);
+        /* The sentences quote option values from an API request: nothing unprintable. */
+        for (char *p = err; *p; p++) {
+            *p = isprint((unsigned char) *p) ? *p : '?';
+        }
     }
     return -EINVAL;
 }
