@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "migration_internal.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
@@ -237,110 +238,26 @@ feed_session(MigWork *w, const uint8_t *p, uint32_t size)
     return 0;
 }
 
-/* The receiving end of one data channel. */
-typedef struct ChannelIn {
-    int fd;
-    TransportLowat lowat;
-    uint8_t *buf;                               /* the payload, grown up to STREAM_MAX_RECORD */
-    size_t cap;
-    uint8_t next[STREAM_RECORD_HEADER_SIZE];    /* the next record's header, read ahead */
-    bool have_next;
-} ChannelIn;
-
-/* Reads the payload of @h, and when another record follows at once, the next header with it:
- * one wake-up per record instead of two. That is in stop-copy: its data flows without a
- * pause until DEVICE_END, which closes the channel. Pre-copy data may pause for a long time
- * (a converged device, a manual switchover), and its last record must not wait for the
- * next one to be counted and loaded. */
-static int
-read_payload(MigWork *w, ChannelIn *in, const StreamRecordHeader *h)
-{
-    bool ahead = h->type == STREAM_RECORD_DEVICE_DATA && !(h->flags & STREAM_FLAG_PRECOPY);
-    size_t want = (size_t) h->length + (ahead ? sizeof(in->next) : 0);
-    int r;
-
-    if (want > in->cap) {
-        uint8_t *p = realloc(in->buf, want);
-        if (!p) {
-            return fail_work(w, -ENOMEM, "no memory for a record");
-        }
-        in->buf = p;
-        in->cap = want;
-    }
-    r = transport_read_bulk(in->fd, in->buf, want, &in->lowat);
-    if (r < 0) {
-        return r == -ENODATA ? fail_work(w, r, "the source closed the data channel early")
-                             : fail_net(w, r, "receiving migration data failed");
-    }
-    if (ahead) {
-        memcpy(in->next, in->buf + h->length, sizeof(in->next));
-        in->have_next = true;
-    }
-    return 0;
-}
-
-/* Reads one record of this channel into in->buf and checks it. */
-static int
-receive_record(MigWork *w, StreamReader *rd, ChannelIn *in, StreamRecordHeader *rh)
-{
-    uint8_t hdr[STREAM_RECORD_HEADER_SIZE];
-    StreamRecordHeader peek;
-    int r = 0;
-
-    if (in->have_next) {
-        memcpy(hdr, in->next, sizeof(hdr));
-        in->have_next = false;
-    } else {
-        r = transport_read_bulk(in->fd, hdr, sizeof(hdr), &in->lowat);
-    }
-    if (r < 0) {
-        return r == -ENODATA ? fail_work(w, r, "the source closed the data channel early")
-                             : fail_net(w, r, "receiving migration data failed");
-    }
-    /* The reader checks the header again, with the stream's context; this decode only
-     * bounds what is read. */
-    r = stream_decode_record_header(hdr, &peek);
-    if (r >= 0 && read_payload(w, in, &peek) < 0) {
-        return w->r;
-    }
-    if (r >= 0) {
-        r = stream_reader_record(rd, hdr, in->buf, NULL, rh);
-    }
-    if (r < 0) {
-        (void) snprintf(w->error, sizeof(w->error), "device '%s': bad record from the source: %.300s",
-                        w->dev->device->id, rd->error[0] ? rd->error : strerror(-r));
-        w->r = r;
-    }
-    return r;
-}
-
 void
 mig_channel_receive(MigWork *w)
 {
     MigDevice *md = w->dev;
     MigrationJob *j = w->job;
-    _cleanup_free_ StreamReader *rd = malloc(sizeof(*rd));
-    _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK + STREAM_RECORD_HEADER_SIZE);
-    ChannelIn in = {.fd = md->fd, .lowat = TRANSPORT_LOWAT_INIT, .buf = buf,
-                    .cap = MIGRATION_DATA_CHUNK + STREAM_RECORD_HEADER_SIZE};
+    _cleanup_(channel_in_done) ChannelIn in = {0};
     StreamRecordHeader rh;
+    char why[512];
 
-    if (!rd || !buf) {
+    if (channel_in_init(&in, md->fd, j->stream_id, (uint32_t) j->n_devs, md->index,
+                        MIGRATION_DATA_CHUNK + STREAM_RECORD_HEADER_SIZE) < 0) {
         (void) fail_work(w, -ENOMEM, "no memory for the data channel");
         return;
     }
-    stream_reader_expect_devices(rd, j->stream_id, (uint32_t) j->n_devs);
     while (!atomic_load(&j->abort)) {
-        int r = receive_record(w, rd, &in, &rh);
+        int r = channel_in_next(&in, &rh, why, sizeof(why));
 
-        buf = in.buf; /* a larger record may have moved it */
         if (r < 0) {
-            return;
-        }
-        if (rh.device != md->index) {
-            w->r = -EBADMSG;
-            (void) snprintf(w->error, sizeof(w->error), "device '%s': its channel carried a "
-                            "record of device %u", md->device->id, rh.device);
+            (void) snprintf(w->error, sizeof(w->error), "device '%s': %s", md->device->id, why);
+            w->r = r;
             return;
         }
         if (rh.type == STREAM_RECORD_DEVICE_END) {
