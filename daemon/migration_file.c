@@ -34,6 +34,7 @@
 
 #include "manager.h"
 #include "migration_internal.h"
+#include "savefile.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -222,38 +223,6 @@ migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb do
 
 /* ---- restore ---- */
 
-/* Reads one record (header + payload) of a file at *off. 0, 1 at the end, or -errno. */
-static int
-read_record(int fd, off_t *off, uint8_t hdr[STREAM_RECORD_HEADER_SIZE], uint8_t **buf,
-            size_t *cap, StreamRecordHeader *rh)
-{
-    ssize_t n = pread(fd, hdr, STREAM_RECORD_HEADER_SIZE, *off);
-
-    if (n == 0) {
-        return 1;
-    }
-    if (n != STREAM_RECORD_HEADER_SIZE) {
-        return -ENODATA;
-    }
-    if (stream_decode_record_header(hdr, rh) < 0) {
-        return -EBADMSG; /* restore_pass() feeds the header to the reader for its sentence */
-    }
-    if (rh->length > *cap) {
-        uint8_t *p = realloc(*buf, rh->length);
-        if (!p) {
-            return -ENOMEM;
-        }
-        *buf = p;
-        *cap = rh->length;
-    }
-    n = pread(fd, *buf, rh->length, *off + STREAM_RECORD_HEADER_SIZE);
-    if (n != (ssize_t) rh->length) {
-        return -ENODATA;
-    }
-    *off += STREAM_RECORD_HEADER_SIZE + rh->length;
-    return 0;
-}
-
 /* Writes one DEVICE_DATA payload into its device's resuming session. */
 static int
 feed_record(MigWork *w, const StreamRecordHeader *rh, const uint8_t *buf)
@@ -350,6 +319,33 @@ file_changed(const MigrationJob *j)
            a->st_mtim.tv_sec != b.st_mtim.tv_sec || a->st_mtim.tv_nsec != b.st_mtim.tv_nsec;
 }
 
+typedef struct RestorePass {
+    MigWork *w;
+    bool feed;
+} RestorePass;
+
+/* What a pass does with each record the reader accepted. */
+static int
+on_record(void *userdata, const uint8_t *hdr, const StreamRecordHeader *rh,
+          const uint8_t *payload)
+{
+    const RestorePass *pass = userdata;
+    MigWork *w = pass->w;
+    bool feed = pass->feed;
+
+    if (atomic_load(&w->job->abort)) {
+        (void) snprintf(w->error, sizeof(w->error), "reading '%.300s' stopped", w->job->path);
+        return -ECANCELED;
+    }
+    if (rh->type == STREAM_RECORD_MANIFEST) {
+        return note_manifest(w, feed, hdr, payload, rh->length);
+    }
+    if (feed && rh->type == STREAM_RECORD_DEVICE_DATA) {
+        return feed_record(w, rh, payload);
+    }
+    return 0;
+}
+
 /* One pass over the job's file, every record checked; the check pass keeps the manifest,
  * the load pass (@feed) compares it and writes DEVICE_DATA payloads into the devices. A
  * cancel or a shutdown stops either pass between two records. */
@@ -358,43 +354,13 @@ restore_pass(MigWork *w, bool feed)
 {
     MigrationJob *j = w->job;
     _cleanup_free_ StreamReader *rd = malloc(sizeof(*rd));
-    _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
-    uint8_t head[STREAM_HEADER_SIZE], hdr[STREAM_RECORD_HEADER_SIZE];
-    size_t cap = MIGRATION_DATA_CHUNK;
-    off_t off = STREAM_HEADER_SIZE;
-    int fd = j->file_fd;
-    StreamRecordHeader rh;
+    RestorePass pass = {w, feed};
     int r;
 
-    if (!rd || !buf) {
+    if (!rd) {
         return -ENOMEM;
     }
-    stream_reader_init(rd);
-    r = pread(fd, head, sizeof(head), 0) == sizeof(head) ? stream_reader_header(rd, head) : -ENODATA;
-    while (r >= 0 && (r = read_record(fd, &off, hdr, &buf, &cap, &rh)) == 0) {
-        if (atomic_load(&j->abort)) {
-            (void) snprintf(w->error, sizeof(w->error), "reading '%.300s' stopped", j->path);
-            return -ECANCELED;
-        }
-        r = stream_reader_record(rd, hdr, buf, feed ? NULL : &j->manifest, &rh);
-        if (r >= 0 && rh.type == STREAM_RECORD_MANIFEST) {
-            r = note_manifest(w, feed, hdr, buf, rh.length);
-        } else if (r >= 0 && feed && rh.type == STREAM_RECORD_DEVICE_DATA) {
-            r = feed_record(w, &rh, buf);
-        }
-    }
-    if (r == -EBADMSG && !rd->error[0] && !w->error[0]) {
-        (void) stream_reader_record(rd, hdr, NULL, NULL, &rh); /* names what is wrong */
-    }
-    if (r == -ENODATA && stream_reader_complete(rd)) {
-        /* Fewer bytes than a record header after STREAM_END: still something after it. */
-        r = -EBADMSG;
-        (void) snprintf(rd->error, sizeof(rd->error), "data after STREAM_END, which ends the "
-                        "stream");
-    }
-    if (r >= 0 || r == -ENODATA) {
-        r = stream_reader_finish(rd); /* "the stream ended before ..." when incomplete */
-    }
+    r = savefile_read(j->file_fd, rd, feed ? NULL : &j->manifest, on_record, &pass);
     if (file_changed(j)) {
         /* Whatever the pass made of it, the file is not the one opened: say that. */
         r = -EBADMSG;
