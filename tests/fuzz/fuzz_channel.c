@@ -22,27 +22,13 @@
 
 #include "channel.h"
 #include "fuzz.h"
+#include "reseal.h"
 #include "util/cleanup.h"
 #include "util/le.h"
 
 #define FUZZ_STREAM_ID 42
 #define MAX_INPUT (256u << 10)
 #define RESEAL 0x80u
-
-/* Recomputes the CRCs of every record header, as an honest writer would have. */
-static void
-reseal(uint8_t *p, size_t size)
-{
-    for (size_t off = 0; size - off >= STREAM_RECORD_HEADER_SIZE;) {
-        uint8_t *h = p + off;
-        size_t length = get_le32(h + 12), avail = size - off - STREAM_RECORD_HEADER_SIZE;
-
-        length = length > avail ? avail : length;
-        put_le32(h + 24, crc32c(0, h + STREAM_RECORD_HEADER_SIZE, length));
-        put_le32(h + 28, crc32c(0, h, 28));
-        off += STREAM_RECORD_HEADER_SIZE + length;
-    }
-}
 
 static void
 read_channel(ChannelIn *in, const uint8_t *p, size_t size)
@@ -98,7 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check(p != NULL, "malloc");
     memcpy(p, data + 2, size - 2);
     if (data[0] & RESEAL) {
-        reseal(p, size - 2);
+        fuzz_reseal(p, size - 2, 0);
     }
     fuzz_check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
     (void) setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));

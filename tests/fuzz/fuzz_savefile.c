@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "reseal.h"
 #include "savefile.h"
 #include "util/le.h"
 
@@ -49,20 +50,6 @@ on_record(void *userdata, const uint8_t *hdr, const StreamRecordHeader *rh,
     return 0;
 }
 
-static void
-reseal(uint8_t *p, size_t size)
-{
-    for (size_t off = STREAM_HEADER_SIZE; size >= off && size - off >= STREAM_RECORD_HEADER_SIZE;) {
-        uint8_t *h = p + off;
-        size_t length = get_le32(h + 12), avail = size - off - STREAM_RECORD_HEADER_SIZE;
-
-        length = length > avail ? avail : length;
-        put_le32(h + 24, crc32c(0, h + STREAM_RECORD_HEADER_SIZE, length));
-        put_le32(h + 28, crc32c(0, h, 28));
-        off += STREAM_RECORD_HEADER_SIZE + length;
-    }
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -78,7 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check(p != NULL, "malloc");
     memcpy(p, data + 1, size - 1);
     if (data[0] & 1) {
-        reseal(p, size - 1);
+        fuzz_reseal(p, size - 1, STREAM_HEADER_SIZE);
     }
     fd = memfd_create("fuzz_savefile", MFD_CLOEXEC);
     fuzz_check(fd >= 0 && write(fd, p, size - 1) == (ssize_t) (size - 1), "the file is written");

@@ -23,44 +23,13 @@
 
 #include "core/stream.h"
 #include "fuzz.h"
+#include "reseal.h"
 
 #define MODE_RESEAL 1u
 #define MODE_CHANNEL 2u
 
 static StreamManifestDevice manifest_devices[STREAM_MAX_DEVICES];
 static StreamReader reader;
-
-static void
-put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static uint32_t
-get_le32(const uint8_t *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-/* Seals every record header from @off on, as an honest writer would have. */
-static void
-reseal(uint8_t *p, size_t size, size_t off)
-{
-    while (size - off >= STREAM_RECORD_HEADER_SIZE) {
-        uint8_t *h = p + off;
-        size_t avail = size - off - STREAM_RECORD_HEADER_SIZE;
-        size_t length = get_le32(h + 12);
-
-        if (length > avail) {
-            length = avail;
-        }
-        put_le32(h + 24, crc32c(0, h + STREAM_RECORD_HEADER_SIZE, length));
-        put_le32(h + 28, crc32c(0, h, 28));
-        off += STREAM_RECORD_HEADER_SIZE + length;
-    }
-}
 
 /* The stateless decoders on their own: whatever they accept must re-encode identically. */
 static void
@@ -192,7 +161,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     if (mode & MODE_RESEAL) {
-        reseal(p, size, off);
+        fuzz_reseal(p, size, off);
     }
     read_records(&reader, p, size, off);
     free(p);
