@@ -82,8 +82,7 @@ handshake_parse_data_hello(const uint8_t *msg, size_t size, char key[TRANSPORT_T
     if (size != HANDSHAKE_DATA_HELLO_SIZE) {
         return -EBADMSG;
     }
-    memcpy(key, msg, TRANSPORT_TOKEN_HEX);
-    key[TRANSPORT_TOKEN_HEX] = '\0';
+    (void) handshake_parse_accept(msg, TRANSPORT_TOKEN_HEX, key); /* the same key field */
     *ret_stream_id = get_le64(msg + TRANSPORT_TOKEN_HEX);
     *ret_index = get_le32(msg + TRANSPORT_TOKEN_HEX + 8);
     return 0;
