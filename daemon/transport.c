@@ -52,14 +52,14 @@ parse_unix(const char *path, TransportAddress *ret, char *err, size_t err_size)
 static int
 parse_port(const char *address, const char *s, int min_port, char *err, size_t err_size)
 {
-    char shown[TRANSPORT_ADDRESS_MAX + 4];
+    char shown[TRANSPORT_ADDRESS_MAX + 4], port[24];
     long long v;
 
     if (strspn(s, "0123456789") != strlen(s) ||
         strutil_parse_int_bounded(s, min_port, 65535, &v) < 0) {
-        (void) snprintf(err, err_size, "'%s': the port '%.16s' is not a number from %d to "
-                        "65535%s",
-                        strutil_printable(address, TRANSPORT_ADDRESS_MAX, shown, sizeof(shown)), s, min_port,
+        (void) snprintf(err, err_size, "'%s': the port '%s' is not a number from %d to 65535%s",
+                        strutil_printable(address, TRANSPORT_ADDRESS_MAX, shown, sizeof(shown)),
+                        strutil_printable(s, 16, port, sizeof(port)), min_port,
                         min_port == 0 ? " (0: the system picks a free port)" : "");
         return -EINVAL;
     }
