@@ -428,6 +428,19 @@ rpc_check_socket(RpcClient *c, RpcError *err)
 
 /* ---- the call */
 
+/* A call that never reached the daemon: interrupted (SIGINT/SIGTERM), or gRPC failed. */
+static int
+call_not_made(RpcError *err, const char *method, int r)
+{
+    if (r == -EINTR) {
+        rpc_error_interrupted(err);
+        return r;
+    }
+    rpc_error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
+                  strerror(-r));
+    return r;
+}
+
 int
 rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
@@ -461,14 +474,8 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
     deadline = rpc_deadline_from_timeout(timeout_ms);
     r = call_run(c, method, request, deadline, &reply);
     grpc_byte_buffer_destroy(request);
-    if (r == -EINTR) {
-        rpc_error_interrupted(err);
-        return r;
-    }
     if (r < 0) {
-        rpc_error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
-                      strerror(-r));
-        return r;
+        return call_not_made(err, method, r);
     }
 
     if (reply.status != GRPC_STATUS_UNAVAILABLE) {

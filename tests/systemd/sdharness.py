@@ -218,13 +218,14 @@ class Service:
     # ---- notifications
 
     def on_notify(self, sock):
+        """Handles one queued message. False when none was queued."""
         fds = array.array("i")
         try:
             data, anc, flags, _ = sock.recvmsg(NOTIFY_BUFFER_MAX,
                                               socket.CMSG_SPACE(NOTIFY_FD_MAX * fds.itemsize) +
                                               socket.CMSG_SPACE(UCRED.size))
         except BlockingIOError:
-            return
+            return False
         pid = None
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -235,16 +236,17 @@ class Service:
         if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):
             self.note("dropped a truncated message from %s" % pid)
             self.close_all(fds)
-            return
+            return True
         text = data.decode(errors="replace")
         if not self.pid or pid != self.pid:
             self.note("ignored a message from pid %s (NotifyAccess=main): %r" % (pid, text))
             self.close_all(fds)
-            return
+            return True
         self.messages.append(text)
         self.note("notify %d (%d fds): %r" % (pid, len(fds), text))
         self.apply(dict(line.partition("=")[::2] for line in text.split("\n") if "=" in line),
                    fds)
+        return True
 
     def apply(self, fields, fds):
         if "STATUS" in fields:
@@ -393,6 +395,10 @@ def serve(directory, fdstore_max):
                 if key.data == "notify":
                     svc.on_notify(notify)
                 elif key.data == "pidfd":
+                    # What it sent before it exited is still queued: read it as its own
+                    # (systemd does the same), not as a stranger's once its pid is gone.
+                    while svc.on_notify(notify):
+                        pass
                     sel.unregister(key.fileobj)
                     svc.reap()
                 elif key.data == "control":
