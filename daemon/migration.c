@@ -953,8 +953,12 @@ mig_job_alloc(Manager *m, const MigJobSetup *s, Group *g, MigrationSubject subje
     } else {
         j->opts = m->migration_defaults;
     }
-    atomic_store(&j->precopy_cap, j->opts.bandwidth_limit);
-    atomic_store(&j->stopcopy_cap, j->opts.stopcopy_bandwidth_limit);
+    /* The caps are a link's: only a live migration's source sends over one. A save writes
+     * to a local file and must not be slowed by [migration] bandwidth keys. */
+    if (s->role == MIGRATION_SOURCE) {
+        atomic_store(&j->precopy_cap, j->opts.bandwidth_limit);
+        atomic_store(&j->stopcopy_cap, j->opts.stopcopy_bandwidth_limit);
+    }
     j->n_devs = g->n_devices;
     for (size_t i = 0; i < g->n_devices; i++) {
         Device *d = g->devices[i];

@@ -129,3 +129,11 @@ assert_contains "$ERR" "nothing to set" "migrate-set without a cap: usage error"
 expect_exit 2 nctl S migrate-set "$SID" --bandwidth fast
 assert_contains "$ERR" "--bandwidth: 'fast' is not a rate in bytes per second" "a bad rate: says what a rate is"
 expect_error NOT_FOUND njctl S migrate-set m999 --bandwidth 1M
+
+# ==== 5. the caps are a link's: a save to a local file is not held to them
+
+start_named_daemon C --bandwidth-limit 1 --stopcopy-bandwidth-limit 1
+expect_exit 0 njctl C attach --sim size=4M --name c0
+# At 1 byte per second the save would take weeks: it completes because no cap applies.
+expect_exit 0 njctl C save c0 "$ALLOW_DIR/c0.sav"
+assert_eq "$((4 * MIB))" "$(jf "$OUT" bytes)" "a save on a daemon with 1 B/s caps: every byte written, uncapped"
