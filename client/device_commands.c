@@ -196,7 +196,9 @@ const CliCommand device_commands_attach = {
     .summary = "Attach a simulated or a VFIO device to the daemon",
     .help = "  --sim OPTS     a simulated device with comma-separated key=value options,\n"
             "                 e.g. 'flags=stop_copy+p2p,size=4M,latency_ms=5'; a key left out\n"
-            "                 takes its default (size=1M is the default device)\n"
+            "                 takes its default (size=1M is the default device); e.g.\n"
+            "                 'size=256M,dirty_rate=20M' dirties 20 MiB/s during pre-copy, a\n"
+            "                 busy guest (every key: docs/simulated-devices.md)\n"
             "  --model M      the simulated device's model (default: generic)\n"
             "  --pci BDF      a VFIO PCI device, e.g. 0000:3b:00.2\n"
             "  --mdev UUID    a VFIO mediated device\n"

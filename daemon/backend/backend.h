@@ -160,6 +160,12 @@ int sim_device_adopt(const char *name, const char *options, int state_fd, Backen
  * release a hold only once every device they hold has reached it. Thread: any. */
 bool sim_device_holding(BackendDevice *bd);
 
+/* The clock a sim device's dirty_rate runs on, in nanoseconds: clock_now_ns() unless a unit
+ * test sets its own to step time instead of sleeping; NULL restores clock_now_ns(). Every
+ * device reads it under its own lock. Thread: set while no sim device is in PRE_COPY. */
+typedef uint64_t (*sim_clock_fn)(void);
+void sim_set_clock(sim_clock_fn now);
+
 /* ---- the kernel backend (kernel.c) ---- */
 
 typedef enum KernelAddressKind {

@@ -102,6 +102,12 @@ enum {
 #define SIM_PATH_MAX 128           /* a value of the options string is shorter */
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15) /* 2^64 / phi, the splitmix64 increment */
+/* At most this many chunks dirtied by one look at the clock: far more than any device has
+ * (64 GiB is 2^20 chunks), and the product below cannot overflow generations. */
+#define SIM_DIRTY_MAX_CHUNKS UINT64_C(0xffffffff)
+
+/* The clock dirty_rate runs on; unit tests step their own (sim_set_clock). */
+static sim_clock_fn sim_clock = clock_now_ns;
 
 typedef struct SimDevice SimDevice;
 typedef struct SimSession SimSession;
@@ -118,6 +124,7 @@ typedef struct SimConfig {
     bool fail_to_error;     /* the failing arc leaves the device in ERROR (pds) */
     bool precopy_enomsg;    /* temporary end: -ENOMSG (mlx5) instead of 0 (mtty, hisi) */
     uint64_t precopy_dirty; /* bytes dirtied by each PRECOPY_INFO in PRE_COPY */
+    uint64_t dirty_rate;    /* bytes/s dirtied while in PRE_COPY (sim_dirty_accrue) */
     uint64_t data_rate;     /* bytes/s a data session moves; 0: memory speed */
     uint64_t seed;
     DeviceState initial_state;
@@ -158,6 +165,10 @@ struct SimSession {
     /* saving with records */
     uint64_t sent_gen; /* dirtying events before this one are covered by data produced */
     bool end_done;     /* the END record was produced completely: EOF from now on */
+    /* dirty_rate: the device's dirtying is accounted up to dirty_ns (sim_clock), with the
+     * part of a chunk not yet dirtied kept as byte-nanoseconds, so no fraction is ever lost */
+    uint64_t dirty_ns;
+    uint64_t dirty_carry;
     /* resuming */
     uint8_t hdr[SIM_HEADER_SIZE];
     bool records; /* the header announced records */
@@ -386,6 +397,7 @@ sim_session_open(SimDevice *d, DeviceState from, DeviceState to, SimSession **re
     s->seed = d->st->seed;
     s->gen = d->st->gen;
     s->sent_gen = d->st->gen; /* the image carries every chunk at this generation */
+    s->dirty_ns = sim_clock();
 
     sim_session_end(d);
     d->refs++;
@@ -395,6 +407,33 @@ sim_session_open(SimDevice *d, DeviceState from, DeviceState to, SimSession **re
 }
 
 /* ---- saving: image, dirty records, END */
+
+/* dirty_rate: the running device has dirtied rate x elapsed bytes since the last look, in
+ * whole chunks (the remainder carries over), each one dirtying event (a generation). Called,
+ * d->lock held, wherever a driver would look at its dirty tracking: PRECOPY_INFO, read(), and
+ * the arc leaving PRE_COPY. Only PRE_COPY dirties: in PRE_COPY_P2P the device is quiesced,
+ * and a RUNNING device's changes are taken whole by the next image. */
+static void
+sim_dirty_accrue(SimSession *s)
+{
+    SimDevice *d = s->dev;
+    const unsigned __int128 per_chunk = (unsigned __int128) SIM_CHUNK_SIZE * 1000000000u;
+    unsigned __int128 acc;
+    uint64_t now;
+
+    if (d->cfg.dirty_rate == 0 || d->st->state != DEVICE_STATE_PRE_COPY ||
+        s->kind != SIM_SESSION_PRECOPY) {
+        return;
+    }
+    now = sim_clock();
+    if (now <= s->dirty_ns) {
+        return; /* a clock that did not move (or a test's that went back) dirties nothing */
+    }
+    acc = (unsigned __int128) (now - s->dirty_ns) * d->cfg.dirty_rate + s->dirty_carry;
+    s->dirty_ns = now;
+    s->dirty_carry = (uint64_t) (acc % per_chunk);
+    d->st->gen += (uint64_t) MIN(acc / per_chunk, (unsigned __int128) SIM_DIRTY_MAX_CHUNKS);
+}
 
 /* Number of chunks dirtied since they were last produced. Dirtying is round robin, so these
  * are the chunks of the last k events [gen - k, gen), k <= n_chunks. */
@@ -789,6 +828,9 @@ sim_session_read(DataSession *ds, void *buf, size_t size)
         return -EBADF; /* the resuming fd is O_WRONLY: the VFS refuses before the driver */
     }
     (void) pthread_mutex_lock(&d->lock);
+    if (s->live) {
+        sim_dirty_accrue(s);
+    }
     r = s->live ? sim_save_produce(s, buf, size) : -ENODEV;
     (void) pthread_mutex_unlock(&d->lock);
     sim_pace(d, r);
@@ -838,6 +880,7 @@ sim_session_precopy_info(DataSession *ds, uint64_t *ret_initial, uint64_t *ret_d
         r = -ENODEV;
     } else {
         /* like mlx5, the ioctl drives the data flow: the running device has dirtied state */
+        sim_dirty_accrue(s);
         if (d->st->state == DEVICE_STATE_PRE_COPY && d->cfg.precopy_dirty > 0) {
             d->st->gen += (d->cfg.precopy_dirty + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
         }
@@ -956,6 +999,9 @@ sim_run_arc(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret_ope
     int r;
 
     *ret_opened = NULL;
+    if (from == DEVICE_STATE_PRE_COPY && d->session) {
+        sim_dirty_accrue(d->session); /* it dirtied until it stops running */
+    }
     if (from == DEVICE_STATE_RESUMING && to == DEVICE_STATE_STOP) {
         r = sim_resume_finish(d, d->session);
         if (r < 0) {
@@ -975,6 +1021,9 @@ sim_run_arc(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret_ope
     }
     if (fsm_arc_closes_session(from, to)) {
         sim_session_end(d);
+    }
+    if (to == DEVICE_STATE_PRE_COPY && d->session) {
+        d->session->dirty_ns = sim_clock(); /* back from PRE_COPY_P2P: quiesced until now */
     }
     return 0;
 }
@@ -1127,6 +1176,9 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     if (c->data_rate > 0) {
         backend_property_add(props, max, &n, "data_rate", "%" PRIu64, c->data_rate);
     }
+    if (c->dirty_rate > 0) {
+        backend_property_add(props, max, &n, "dirty_rate", "%" PRIu64, c->dirty_rate);
+    }
     if (c->fail_set) {
         char nth[32] = "";
 
@@ -1201,6 +1253,12 @@ static const BackendOps sim_ops = {
     .store_fds = sim_store_fds,
     .free = sim_free,
 };
+
+void
+sim_set_clock(sim_clock_fn now)
+{
+    sim_clock = now ? now : clock_now_ns;
+}
 
 bool
 sim_device_holding(BackendDevice *bd)
@@ -1440,6 +1498,16 @@ sim_opt_precopy_dirty(SimConfig *c, const char *v, char *err, size_t err_size)
 }
 
 static int
+sim_opt_dirty_rate(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (strutil_parse_size(v, &c->dirty_rate) < 0 || c->dirty_rate > SIM_SIZE_MAX) {
+        return sim_error(err, err_size, "dirty_rate: '%s' is not a size from 0 to 64G "
+                         "(bytes per second)", v);
+    }
+    return 0;
+}
+
+static int
 sim_opt_data_rate(SimConfig *c, const char *v, char *err, size_t err_size)
 {
     if (strutil_parse_size(v, &c->data_rate) < 0 || c->data_rate > SIM_SIZE_MAX ||
@@ -1501,6 +1569,7 @@ static const struct {
     {"hold_max_ms", sim_opt_hold_max_ms, "hold_arc"},
     {"precopy_end", sim_opt_precopy_end, NULL},
     {"precopy_dirty", sim_opt_precopy_dirty, NULL},
+    {"dirty_rate", sim_opt_dirty_rate, NULL},
     {"data_rate", sim_opt_data_rate, NULL},
     {"seed", sim_opt_seed, NULL},
     {"initial_state", sim_opt_initial_state, NULL},

@@ -404,6 +404,9 @@ static const struct {
     {"precopy_end=maybe", "precopy_end"},
     {"precopy_dirty=1X", "precopy_dirty"},
     {"precopy_dirty=65G", "precopy_dirty"},
+    {"dirty_rate=1X", "dirty_rate"},
+    {"dirty_rate=65G", "dirty_rate"},
+    {"dirty_rate=-1", "dirty_rate"},
     {"data_rate=4095", "data_rate"},
     {"data_rate=65G", "data_rate"},
     {"data_rate=fast", "data_rate"},
@@ -1056,6 +1059,127 @@ Test(precopy, info_is_exact)
     cr_expect_eq(dev_generation(bd), 24u);
     data_session_free(s);
     backend_device_free(bd);
+    bytes_free(&st);
+}
+
+/* ---- dirty_rate, on a clock the test steps: no test here sleeps */
+
+static _Atomic uint64_t fake_now_ns = UINT64_C(1000000000);
+
+static uint64_t
+fake_clock(void)
+{
+    return atomic_load(&fake_now_ns);
+}
+
+static void
+fake_clock_step_ms(uint64_t ms)
+{
+    atomic_fetch_add(&fake_now_ns, ms * 1000000u);
+}
+
+static void
+fake_clock_setup(void)
+{
+    sim_set_clock(fake_clock);
+}
+
+static void
+fake_clock_teardown(void)
+{
+    sim_set_clock(NULL);
+}
+
+/* 1 MiB = 16 chunks; 100K/s dirties 1.5625 chunks a second, so the carried fraction shows. */
+Test(dirty_rate, chunks_follow_the_clock_exactly, .init = fake_clock_setup,
+     .fini = fake_clock_teardown)
+{
+    const uint64_t rec = REC + CHUNK;
+    BackendDevice *bd = dev_new("rate", "size=1M,dirty_rate=100K");
+    DataSession *s = dev_set_ok(bd, DEVICE_STATE_PRE_COPY);
+    uint64_t initial, dirty, g0 = dev_generation(bd);
+    char buf[64];
+    Bytes st = {0};
+
+    cr_expect_str_eq(dev_prop(bd, "dirty_rate", buf, sizeof(buf)), "102400");
+    cr_expect_eq(drain_precopy(s, &st, 65536), 0, "the image, at a clock that stands still");
+    cr_expect_eq(st.len, SIZE_1M);
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+    cr_expect_eq(dirty, 0u, "no time passed: nothing dirty");
+    cr_expect_eq(dev_generation(bd), g0);
+
+    fake_clock_step_ms(1000); /* 102400 bytes: 1 chunk, 36864 carried */
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+    cr_expect_eq(dirty, 1 * rec);
+    fake_clock_step_ms(1000); /* 204800: 3 chunks, 8192 carried */
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+    cr_expect_eq(dirty, 3 * rec, "the fraction of a chunk carried over");
+    cr_expect_eq(dev_generation(bd), g0 + 3);
+    fake_clock_step_ms(560); /* 8192 + 57344 = 65536: exactly one more */
+    cr_expect_eq(drain_precopy(s, &st, 4096), 0, "read() looks at the clock too");
+    cr_expect_eq(st.len, SIZE_1M + 4 * rec);
+    cr_expect_eq(dev_generation(bd), g0 + 4);
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+    cr_expect_eq(dirty, 0u);
+
+    /* a clock that goes back (only a test's can) dirties nothing and loses nothing */
+    atomic_fetch_sub(&fake_now_ns, 2000000000u);
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+    cr_expect_eq(dirty, 0u);
+    data_session_free(s);
+    backend_device_free(bd);
+    bytes_free(&st);
+}
+
+/* Quiesced in PRE_COPY_P2P, dirtying again back in PRE_COPY; leaving PRE_COPY counts the time
+ * up to the arc. */
+Test(dirty_rate, only_pre_copy_dirties, .init = fake_clock_setup, .fini = fake_clock_teardown)
+{
+    BackendDevice *bd = dev_new("p2p", "size=1M,dirty_rate=64K");
+    DataSession *s = dev_set_ok(bd, DEVICE_STATE_PRE_COPY), *none = SENTINEL;
+    uint64_t initial, dirty, g0 = dev_generation(bd);
+
+    fake_clock_step_ms(2000); /* 2 chunks, counted at the arc to PRE_COPY_P2P */
+    cr_assert_eq(dev_set(bd, DEVICE_STATE_PRE_COPY_P2P, &none), 0);
+    cr_expect_eq(dev_generation(bd), g0 + 2);
+    fake_clock_step_ms(10000);
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+    cr_expect_eq(dev_generation(bd), g0 + 2, "PRE_COPY_P2P is quiesced");
+    cr_assert_eq(dev_set(bd, DEVICE_STATE_PRE_COPY, &none), 0);
+    cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+    cr_expect_eq(dev_generation(bd), g0 + 2, "the quiesced time does not count afterwards");
+    fake_clock_step_ms(3000);
+    /* PRE_COPY -> PRE_COPY_P2P -> STOP_COPY: 3 chunks, then the stop's own change */
+    cr_assert_eq(dev_set(bd, DEVICE_STATE_STOP_COPY, &none), 0);
+    cr_expect_eq(dev_generation(bd), g0 + 2 + 3 + 1);
+    fake_clock_step_ms(10000);
+    cr_expect_eq(dev_generation(bd), g0 + 6, "STOP_COPY does not dirty");
+    data_session_free(s);
+    backend_device_free(bd);
+}
+
+/* A workload the reader cannot keep up with: the destination still gets the final content. */
+Test(dirty_rate, round_trip_under_load, .init = fake_clock_setup, .fini = fake_clock_teardown)
+{
+    BackendDevice *a = dev_new("ra", "size=1M,dirty_rate=1G"), *b = dev_new("rb", "size=1M");
+    DataSession *s = dev_set_ok(a, DEVICE_STATE_PRE_COPY), *none = SENTINEL;
+    uint64_t initial, dirty;
+    Bytes st = {0};
+
+    for (int round = 0; round < 5; round++) {
+        fake_clock_step_ms(1); /* 1 MiB: every chunk */
+        cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
+        cr_expect_eq(dirty, 16 * (REC + CHUNK) - HDR, "round %d: the whole device", round);
+        cr_expect_eq(drain_precopy(s, &st, 100000), 0);
+    }
+    fake_clock_step_ms(1);
+    cr_assert_eq(dev_set(a, DEVICE_STATE_STOP_COPY, &none), 0);
+    drain(s, &st, 77777);
+    cr_expect_eq(restore(b, &st, 65536), 0);
+    cr_expect_eq(dev_digest(b), dev_digest(a));
+    data_session_free(s);
+    backend_device_free(a);
+    backend_device_free(b);
     bytes_free(&st);
 }
 
