@@ -549,7 +549,8 @@ jobs_text(const void *req _unused_, const void *resp)
     const VfioMigd__V1__ListMigrationsResponse *r = resp;
     _cleanup_(output_table_freep) OutputTable *t = NULL;
 
-    t = output_table_new(8, "ID", "ROLE", "GROUP", "PHASE", "STATE", "BYTES", "ELAPSED", "PEER");
+    t = output_table_new(9, "ID", "ROLE", "GROUP", "PHASE", "STATE", "BYTES", "ELAPSED", "PEER",
+                         "SWITCHOVER");
     if (!t) {
         return -ENOMEM;
     }
@@ -561,7 +562,8 @@ jobs_text(const void *req _unused_, const void *resp)
                              output_migration_phase(m->phase), m->state,
                              strutil_format_bytes(m->bytes, bytes, sizeof(bytes)),
                              output_duration(m->elapsed_us, elapsed, sizeof(elapsed)),
-                             m->peer[0] ? m->peer : "-") < 0) {
+                             m->peer[0] ? m->peer : "-",
+                             m->switchover_reason[0] ? m->switchover_reason : "-") < 0) {
             return -ENOMEM;
         }
     }

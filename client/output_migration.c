@@ -167,6 +167,8 @@ output_migration_json(const Migration *m)
     if (m->error[0]) {
         output_json_set(o, "error", json_object_new_string(m->error));
     }
+    output_json_set(o, "switchover_reason", json_object_new_string(m->switchover_reason));
+    output_json_set(o, "precopy_converged", json_object_new_boolean(m->precopy_converged));
     output_json_set(o, "auto_resume", json_object_new_boolean(m->auto_resume));
     output_json_set(o, "started_unix_ms", json_object_new_uint64(m->started_unix_ms));
     if (m->options) {
@@ -306,6 +308,9 @@ output_migration_fields(const Migration *m)
                  m->precopy_us ? output_duration(m->precopy_us, buf, sizeof(buf)) : "-");
     output_field("downtime", "%s",
                  m->downtime_us ? output_duration(m->downtime_us, buf, sizeof(buf)) : "-");
+    if (m->switchover_reason[0]) {
+        output_field("switchover", "%s", m->switchover_reason);
+    }
     if (m->role == VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_DESTINATION) {
         output_field("auto resume", "%s", m->auto_resume ? "yes" : "no");
     }

@@ -1191,6 +1191,7 @@ migration_snapshot(const MigrationJob *j, MigrationSnapshot *ret)
         .options = j->opts, .auto_resume = j->auto_resume,
         .elapsed_us = (end - j->start_ns) / 1000, .started_unix_ms = j->started_unix_ms,
         .r = j->r, .error = j->error, .touched = j->touched, .n_devices = j->n_devs,
+        .switchover_reason = j->switchover_reason, .precopy_converged = j->precopy_converged,
     };
 
     s.devices = calloc(j->n_devs ? j->n_devs : 1, sizeof(*s.devices));

@@ -189,6 +189,8 @@ typedef struct MigrationSnapshot {
     int r;                      /* 0, or the failure's negative errno */
     bool touched;               /* some device was moved: a failure is no mere refusal */
     const char *error;          /* why it failed, naming the device, arc, channel or file */
+    const char *switchover_reason; /* source: how its pre-copy ended, or "" */
+    bool precopy_converged;     /* source: ... because the estimate met the downtime target */
     size_t n_devices;
     MigrationDeviceSnapshot *devices;
 } MigrationSnapshot;

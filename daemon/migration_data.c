@@ -119,14 +119,14 @@ precopy_round(MigWork *w, uint8_t *buf)
     n = s->ops->read(s, buf, MIGRATION_DATA_CHUNK);
     if (n == 0 || n == -ENOMSG) {
         /* mtty/hisi return 0 here, mlx5 -ENOMSG: both mean "nothing more for now". */
-        atomic_store(&md->converged, initial == 0);
+        atomic_store(&md->initial_sent, initial == 0);
         return 0;
     }
     if (n < 0) {
         return fail_work(w, (int) n, "reading pre-copy data failed");
     }
     /* Initial data all read: from here the loop weighs the dirty bytes against the rate. */
-    atomic_store(&md->converged, initial == 0);
+    atomic_store(&md->initial_sent, initial == 0);
     r = mig_write_record(md->fd, STREAM_RECORD_DEVICE_DATA, STREAM_FLAG_PRECOPY, md->index,
                          md->sequence, buf, (uint32_t) n);
     if (r < 0) {

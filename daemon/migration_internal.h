@@ -55,7 +55,7 @@ typedef struct MigDevice {
     _Atomic uint64_t records;
     _Atomic uint64_t initial_bytes;
     _Atomic uint64_t dirty_bytes;
-    _Atomic bool converged;        /* pre-copy: nothing initial left, dirty within target */
+    _Atomic bool initial_sent;     /* pre-copy: its last PRECOPY_INFO had no initial data left */
     uint64_t sequence;             /* next DEVICE_DATA sequence (the worker's) */
     uint64_t pace_ns;              /* the worker's: when its next record may go (caps) */
     uint64_t data_size;            /* estimate at the start */
@@ -135,6 +135,8 @@ struct MigrationJob {
     bool reset_devices;            /* the rollback reset the devices */
     unsigned resets_pending;
     uint64_t start_ns, precopy_start_ns, switchover_ns, end_ns;
+    char switchover_reason[256];   /* source: how pre-copy ended (core/switchover), or "" */
+    bool precopy_converged;        /* source: ... because the estimate met the target */
     uint64_t started_unix_ms;
     uint64_t rate_prev_ns;
     int r;

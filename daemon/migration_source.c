@@ -7,8 +7,10 @@
  *               ACCEPT or REFUSE; then one data connection per device (DATA_HELLO with the
  *               channel key). Nothing has been stopped yet, so a refusal needs no rollback.
  *   control     (worker, for the whole job) PING every second, waits for CONFIRM or FAIL.
- *   pre-copy    group -> PRE_COPY (P2P-safe), one pump per device until the tick finds every
- *               device converged (or max_precopy_ms passed): then switchover (auto) or READY.
+ *   pre-copy    group -> PRE_COPY (P2P-safe), one pump per device until the tick finds the
+ *               group converged (core/switchover: the reported stop-copy data moves within
+ *               the downtime target at the measured rate) or max_precopy_ms passed, with the
+ *               reason in the job: then switchover (auto) or READY.
  *   switchover  pumps stop, group -> STOP_COPY (P2P-safe), one drain per device to its end,
  *               STREAM_END on the control connection, wait for CONFIRM (timeout_ms).
  *   confirmed   downtime ends; group -> STOP; COMPLETED. After CONFIRM nothing rolls back:
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/switchover.h"
 #include "handshake.h"
 #include "log_object.h"
 #include "manager.h"
@@ -264,29 +267,46 @@ on_precopy_entered(MigrationJob *j, const GroupRun *run)
     }
 }
 
-static bool
-precopy_converged(MigrationJob *j, double rate)
+/* core/switchover decides from what the devices last reported (initial + dirty, the
+ * stop-copy data if the switchover started now) and the pre-copy's measured rate: everything
+ * sent since pre-copy began over the time it took. An average, idle waits included, so it
+ * errs towards waiting longer, never towards a downtime over the target. The reason goes
+ * into the job, for `job`, `jobs` and the log. */
+static SwitchoverDecision
+precopy_decide(MigrationJob *j, uint64_t now)
 {
-    uint64_t dirty = 0;
-    bool all = true;
+    uint64_t elapsed = now - j->precopy_start_ns, moved = 0;
+    SwitchoverInput in = {.initial_sent = true, .elapsed_ms = elapsed / 1000000u,
+                          .target_ms = j->opts.downtime_target_ms,
+                          .max_ms = j->opts.max_precopy_ms};
+    SwitchoverDecision d;
 
     for (size_t i = 0; i < j->n_devs; i++) {
-        all = all && atomic_load(&j->devs[i].converged);
-        dirty += atomic_load(&j->devs[i].dirty_bytes);
-    }
-    /* Converged: nothing initial left, and what is dirty moves within the downtime target. */
-    return all && (dirty == 0 || (double) dirty <= rate * j->opts.downtime_target_ms / 1000.0);
-}
+        MigDevice *md = &j->devs[i];
 
+        in.initial_sent = in.initial_sent && atomic_load(&md->initial_sent);
+        in.remaining_bytes += atomic_load(&md->initial_bytes) + atomic_load(&md->dirty_bytes);
+        moved += atomic_load(&md->precopy_bytes);
+    }
+    in.rate = switchover_rate(moved, elapsed);
+    d = switchover_decide(&in, j->switchover_reason, sizeof(j->switchover_reason));
+    if (d == SWITCHOVER_NOW) {
+        j->precopy_converged = true;
+        log_job_info(j, "Migration %s: %s.", j->id, j->switchover_reason);
+    } else if (d == SWITCHOVER_GIVE_UP) {
+        log_job_warning(j, "Migration %s: %s; the downtime will exceed the target.", j->id,
+                        j->switchover_reason);
+    }
+    return d;
+}
 
 static void
 source_tick(uv_timer_t *t)
 {
     MigrationJob *j = t->data;
     uint64_t now = clock_now_ns();
-    double rate;
 
-    rate = mig_update_rates(j);
+    (void) mig_update_rates(j);
     mig_check_peer_gone(j);
     if (j->phase == PHASE_COMPLETING && !j->confirmed &&
         now - j->switchover_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
@@ -298,8 +318,7 @@ source_tick(uv_timer_t *t)
     if (j->phase != PHASE_PRECOPY) {
         return;
     }
-    if (!precopy_converged(j, rate) &&
-        now - j->precopy_start_ns < (uint64_t) j->opts.max_precopy_ms * 1000000ull) {
+    if (precopy_decide(j, now) == SWITCHOVER_CONTINUE) {
         return;
     }
     if (j->opts.manual_switchover) {
@@ -424,6 +443,11 @@ migration_switchover(MigrationJob *j, char *err, size_t err_size)
         return -ESTALE;
     }
     log_job_info(j, "Migration %s: switchover requested.", j->id);
+    if (j->phase == PHASE_PRECOPY) {
+        (void) snprintf(j->switchover_reason, sizeof(j->switchover_reason),
+                        "the switchover was requested after %" PRIu64 " ms of pre-copy",
+                        (clock_now_ns() - j->precopy_start_ns) / 1000000u);
+    }
     begin_switchover(j);
     return 0;
 }

@@ -309,6 +309,8 @@ convert_migration(const MigrationSnapshot *s, MigrationMsg *out)
     m->precopy_us = s->precopy_us;
     m->downtime_us = s->downtime_us;
     m->error = (char *) s->error;
+    m->switchover_reason = (char *) s->switchover_reason;
+    m->precopy_converged = s->precopy_converged;
     m->n_devices = s->n_devices;
     m->devices = out->dev_ptrs;
     m->started_unix_ms = s->started_unix_ms;
