@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Migrations that work, between TWO real daemons (S the source, D the destination) driven by
-# the real CLI: pre-copy of a 3-device group, --precopy off, a device that keeps dirtying,
+# the real CLI: pre-copy of a 3-device group, --precopy off, a device that keeps dirtying, the
+# downtime target under a steady dirty_rate (converging, and not: the reason in `jobs`),
 # a group mixing flag sets (no pre-copy), manual switchover, the unix-socket transport, group
 # save/restore to a stream file (and the refusals of a wrong, damaged or truncated file),
 # `watch`, and ten migrations back and forth in a row. Every migration is checked by content: the sim `digest` of each source device at
@@ -192,6 +193,44 @@ assert_le $((SIZE_B + 1)) "$(jf "$MIG" devices.0.precopy_bytes)" "precopy_dirty:
 assert_le $((G0 + 2)) "$(dev_prop S dirty_0 generation)" "precopy_dirty: the device really was dirtied (generation moved)"
 # shellcheck disable=SC2046
 same_content "precopy_dirty" running $(devs_of dirty 2)
+
+# ==== 3b. the downtime target under a steady dirtying workload (dirty_rate, docs/migration.md
+# "When pre-copy ends"). Neither case depends on the machine's speed. Converging: a device
+# that does not dirty reports nothing left once its image is read, which fits any target at
+# any rate. Not converging: 64 GB/s of dirtying keeps the whole 32 MiB device dirty between
+# any two reads, and moving 32 MiB within the 1 ms target would take a 32 GB/s pipeline of
+# generation, CRC, two socket copies and verification; so the 300 ms cap ends the pre-copy.
+
+pair calm "size=32M,dirty_rate=0" "size=32M"
+incoming D calm --listen 127.0.0.1:0 --resume
+migrate_wait calm --downtime-ms 1 --max-precopy-ms 600000
+assert_eq "completed" "$(jf "$MIG" state)" "dirty_rate=0: completed"
+assert_eq "true" "$(jf "$MIG" precopy_converged)" "dirty_rate=0: pre-copy converged"
+assert_match "$(jf "$MIG" switchover_reason)" '^pre-copy converged in [0-9]+ ms: 0 B left at [0-9.]+ [KMG]?i?B/s needs 0 ms <= target 1 ms$' \
+    "dirty_rate=0: the reason says it converged, with nothing left"
+# shellcheck disable=SC2046
+same_content "dirty_rate=0" running $(devs_of calm 2)
+
+pair storm "size=32M,dirty_rate=64G" "size=32M"
+G0=$(dev_prop S storm_0 generation)
+incoming D storm --listen 127.0.0.1:0 --resume
+migrate_wait storm --downtime-ms 1 --max-precopy-ms 300
+assert_eq "completed" "$(jf "$MIG" state)" "dirty_rate=64G: completed all the same (switched over at the cap)"
+assert_eq "false" "$(jf "$MIG" precopy_converged)" "dirty_rate=64G: pre-copy did not converge"
+REASON=$(jf "$MIG" switchover_reason)
+assert_match "$REASON" '^pre-copy did not converge in [0-9]+ ms: [0-9.]+ [KMG]iB left( \(initial data still unsent\))? at [0-9.]+ [KMG]?i?B/s needs [0-9]+ ms > target 1 ms$' \
+    "dirty_rate=64G: the reason names what is left, the rate, the estimate and the target"
+REASON_MS=$(sed -E 's/^pre-copy did not converge in ([0-9]+) ms.*/\1/' <<<"$REASON")
+assert_le 300 "$REASON_MS" "dirty_rate=64G: it gave up only once max_precopy_ms (300) had passed"
+check "dirty_rate=64G: precopy_ms covers the 300 ms cap" ms_le 300 "$(jf "$MIG" precopy_ms)"
+assert_le $((G0 + 512)) "$(dev_prop S storm_0 generation)" "dirty_rate=64G: the device dirtied at least every chunk once"
+expect_exit 0 nctl S jobs
+assert_contains "$(grep "^$SID " <<<"$OUT")" "$REASON" "jobs: the SWITCHOVER column has the reason"
+expect_exit 0 nctl S job "$SID"
+assert_contains "$OUT" "switchover:        $REASON" "job: a switchover line with the reason"
+assert_contains "$(cat "$T/S.log")" "$REASON; the downtime will exceed the target" "the source's log warns"
+# shellcheck disable=SC2046
+same_content "dirty_rate=64G" running $(devs_of storm 2)
 
 # ==== 4. mixed flag sets: devices without PRE_COPY -> no pre-copy phase
 
