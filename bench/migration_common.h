@@ -2,14 +2,15 @@
 #pragma once
 
 /*
- * migration_common — what bench-migrate and bench-downtime share: two real daemons, a source
- * and a destination, each with the same group of sim devices (same names = same content
- * seed); a plain socket pump over loopback; one migration (PrepareIncoming on the
- * destination, StartMigration on the source with pre-copy off, WatchEvents on the source until
- * the job is no longer active); and the CPU each side spent per byte. Each benchmark keeps only
- * its parameters, what it measures beyond this, and its JSON line.
+ * migration_common — what bench-migrate, bench-downtime and bench-precopy share: two real
+ * daemons, a source and a destination, each with the same group of sim devices (same names =
+ * same content seed); a plain socket pump over loopback; one migration (PrepareIncoming on the
+ * destination, StartMigration on the source with pre-copy off unless the benchmark asks for
+ * it, WatchEvents on the source until the job is no longer active); and the CPU each side
+ * spent per byte. Each benchmark keeps only its parameters, what it measures beyond this, and
+ * its JSON line.
  *
- * Used by:  migrate.c, downtime.c.
+ * Used by:  migrate.c, downtime.c, precopy.c.
  * Uses:     common.h (daemons, calls, sim devices).
  * Threads:  the pump starts and joins its own threads; everything else is the main thread's.
  * Errors:   negative errno, reported on stderr prefixed with the benchmark's name.
@@ -34,6 +35,12 @@ typedef struct BenchMigration {
     size_t n_devices;           /* "m0".."m<n-1>" on both sides; also the pump's connections */
     uint64_t device_bytes;      /* each device's state, and what each pump connection moves */
     const char *device_options; /* the sim options that give the devices that state */
+    /* The migration's policy: without pre-copy all the state moves in the switchover; with
+     * it (bench-precopy), downtime_target_ms and max_precopy_ms decide when pre-copy ends
+     * (0: the daemon's defaults), and the devices may move more than device_bytes. */
+    bool precopy;
+    uint32_t downtime_target_ms;
+    uint32_t max_precopy_ms;
 
     Daemon src_daemon, dst_daemon;
     RpcClient *src, *dst;       /* connections to the source and the destination */
@@ -74,8 +81,9 @@ typedef void (*BenchRoundReport)(const BenchMigration *b, size_t i, const BenchM
 int bench_migration_run_rounds(BenchMigration *b, BenchMigrationRun *runs, size_t n,
                                BenchRoundReport report, void *userdata);
 void bench_migration_runs_done(BenchMigrationRun *runs, size_t n);
-/* Checks that every device's whole state moved and prints the CPU per byte and the load
- * average on stderr. -EBADMSG when bytes are missing. */
+/* Checks that every device's whole state moved (exactly, or at least with pre-copy, which
+ * sends dirty data again) and prints the CPU per byte and the load average on stderr.
+ * -EBADMSG when bytes are missing. */
 int bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run);
 void bench_migration_run_done(BenchMigrationRun *run);
 /* Closes the connections, shuts gRPC down and stops both daemons; a no-op when
