@@ -725,6 +725,9 @@ mig_job_free(MigrationJob *j)
         group_free(j->group);
     }
     pthread_mutex_destroy(&j->ctl_lock);
+    for (size_t i = 0; j->devs && i < j->n_devs; i++) {
+        free(j->devs[i].buf);
+    }
     free(j->devs);
     free(j->manifest.devices);
     free(j->end_totals);

@@ -100,6 +100,20 @@ fail_net(MigWork *w, int r, const char *what)
     return r;
 }
 
+int
+mig_device_buffer(MigDevice *md)
+{
+    if (md->buf) {
+        return 0;
+    }
+    md->buf = malloc(MIGRATION_DATA_CHUNK);
+    if (!md->buf) {
+        return -ENOMEM;
+    }
+    memset(md->buf, 0, MIGRATION_DATA_CHUNK);
+    return 0;
+}
+
 /* One round: PRECOPY_INFO, then one read. 1 = data sent, 0 = temporary end, -errno. */
 static int
 precopy_round(MigWork *w, uint8_t *buf)
@@ -143,14 +157,13 @@ void
 mig_pump_precopy(MigWork *w)
 {
     MigrationJob *j = w->job;
-    _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
 
-    if (!buf) {
+    if (mig_device_buffer(w->dev) < 0) {
         (void) fail_work(w, -ENOMEM, "no memory for the pre-copy buffer");
         return;
     }
     while (!atomic_load(&j->stop_pumps)) {
-        int r = precopy_round(w, buf);
+        int r = precopy_round(w, w->dev->buf);
         if (r < 0) {
             return;
         }
@@ -163,16 +176,16 @@ mig_pump_precopy(MigWork *w)
 int
 mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
 {
-    _cleanup_free_ uint8_t *buf = malloc(MIGRATION_DATA_CHUNK);
+    bool have_buf = mig_device_buffer(md) >= 0;
     DataSession *s = md->device->session;
-    uint8_t end[16];
+    uint8_t *buf = md->buf, end[16];
     StreamDeviceTotals t;
     int r;
 
-    if (!buf || !s) {
+    if (!have_buf || !s) {
         (void) snprintf(err, err_size, "device '%s': %s", md->device->id,
-                        buf ? "no data session in stop_copy" : "out of memory");
-        return buf ? -ENODATA : -ENOMEM;
+                        have_buf ? "no data session in stop_copy" : "out of memory");
+        return have_buf ? -ENODATA : -ENOMEM;
     }
     for (;;) {
         ssize_t n;

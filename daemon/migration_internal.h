@@ -58,6 +58,8 @@ typedef struct MigDevice {
     _Atomic bool initial_sent;     /* pre-copy: its last PRECOPY_INFO had no initial data left */
     uint64_t sequence;             /* next DEVICE_DATA sequence (the worker's) */
     uint64_t pace_ns;              /* the worker's: when its next record may go (caps) */
+    uint8_t *buf;                  /* the worker's: MIGRATION_DATA_CHUNK for pump and drain,
+                                    * made before the switchover (mig_device_buffer) */
     uint64_t data_size;            /* estimate at the start */
     uint64_t rate_prev_bytes;      /* loop: for the rate */
     double rate;
@@ -218,6 +220,10 @@ void mig_tick_start(MigrationJob *j, void (*cb)(uv_timer_t *));
 double mig_update_rates(MigrationJob *j);
 
 /* ---- migration_data.c (workers) ---- */
+/* Makes @md's data buffer, once, and touches its pages: a source calls it while it connects,
+ * so that neither the allocation (an mmap: it is above glibc's threshold) nor its page
+ * faults fall into the downtime. 0 or -ENOMEM; freed with the job. */
+int mig_device_buffer(MigDevice *md);
 /* Source: pre-copy until stop_pumps; returns 0, or -errno with w->error set. */
 void mig_pump_precopy(MigWork *w);
 /* Source: stop-copy: read the session to its end, then DEVICE_END (socket or file). Stops

@@ -146,6 +146,13 @@ connect_run(MigWork *w)
     for (size_t i = 0; r >= 0 && i < j->n_devs && !atomic_load(&j->abort); i++) {
         r = open_data_channel(w, (uint32_t) i, &fds[i]);
     }
+    /* The pumps' and drains' buffers, now: not in the downtime (mig_device_buffer). */
+    for (size_t i = 0; r >= 0 && i < j->n_devs; i++) {
+        r = mig_device_buffer(&j->devs[i]);
+        if (r < 0) {
+            (void) snprintf(w->error, sizeof(w->error), "no memory for the data buffers");
+        }
+    }
     w->r = r;
 }
 
