@@ -9,7 +9,10 @@
 #include <stdio.h>
 
 #include "../util/macro.h"
-#include "../util/strutil.h"
+
+/* Bytes in the reason: always MiB with one decimal, one unit a script can parse and a person
+ * can compare at a glance (core/ keeps to util's header-only helpers). */
+#define MIB_F(b) ((double) (b) / (1024.0 * 1024.0))
 
 static const char *const switchover_decision_names[] = {
     [SWITCHOVER_CONTINUE] = "continue",
@@ -58,13 +61,11 @@ static void
 switchover_explain(const SwitchoverInput *in, bool converged, uint64_t estimate_ms,
                    char *reason, size_t reason_size)
 {
-    char left[32], rate[32], needs[48];
+    char needs[48];
 
     if (!reason || reason_size == 0) {
         return;
     }
-    (void) strutil_format_bytes(in->remaining_bytes, left, sizeof(left));
-    (void) strutil_format_bytes(in->rate, rate, sizeof(rate));
     if (estimate_ms == UINT64_MAX) {
         (void) snprintf(needs, sizeof(needs), "cannot be estimated (nothing moved yet)");
     } else {
@@ -72,14 +73,17 @@ switchover_explain(const SwitchoverInput *in, bool converged, uint64_t estimate_
     }
     if (converged) {
         (void) snprintf(reason, reason_size,
-                        "pre-copy converged in %llu ms: %s left at %s/s needs %llu ms <= target "
-                        "%u ms", (unsigned long long) in->elapsed_ms, left, rate,
+                        "pre-copy converged in %llu ms: %.1f MiB left at %.1f MiB/s needs %llu ms "
+                        "<= target %u ms", (unsigned long long) in->elapsed_ms,
+                        MIB_F(in->remaining_bytes), MIB_F(in->rate),
                         (unsigned long long) estimate_ms, in->target_ms);
     } else {
         (void) snprintf(reason, reason_size,
-                        "pre-copy did not converge in %llu ms: %s left%s at %s/s %s %s target "
-                        "%u ms", (unsigned long long) in->elapsed_ms, left,
-                        in->initial_sent ? "" : " (initial data still unsent)", rate, needs,
+                        "pre-copy did not converge in %llu ms: %.1f MiB left%s at %.1f MiB/s %s "
+                        "%s target %u ms", (unsigned long long) in->elapsed_ms,
+                        MIB_F(in->remaining_bytes),
+                        in->initial_sent ? "" : " (initial data still unsent)",
+                        MIB_F(in->rate), needs,
                         estimate_ms <= in->target_ms ? "<=" : ">", in->target_ms);
     }
 }

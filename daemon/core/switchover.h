@@ -14,7 +14,7 @@
  * mode), and says why in words, so a long downtime is never a silent one.
  *
  * Used by:  migration_source.c (its tick), bench/README.md explains the measurements.
- * Uses:     util/strutil (byte and rate formatting).
+ * Uses:     util/macro.h only.
  * Threads:  any (pure). Errors: none; a decision for every input.
  */
 
@@ -49,9 +49,10 @@ uint64_t switchover_rate(uint64_t bytes, uint64_t elapsed_ns);
 uint64_t switchover_estimate_ms(uint64_t remaining_bytes, uint64_t rate);
 
 /* Decides, and writes into @reason (when given) one sentence for the job and the operator:
- * "pre-copy converged in 2140 ms: 1.2 MiB left at 450 MiB/s needs 3 ms <= target 50 ms" or
- * "pre-copy did not converge in 30000 ms: 180 MiB left at 95 MiB/s needs 1895 ms > target
- * 50 ms". Nothing is written for SWITCHOVER_CONTINUE. */
+ * "pre-copy converged in 2140 ms: 1.2 MiB left at 450.0 MiB/s needs 3 ms <= target 50 ms"
+ * or "pre-copy did not converge in 30000 ms: 180.0 MiB left at 95.0 MiB/s needs 1895 ms >
+ * target 50 ms" (bytes always in MiB, one decimal). Nothing is written for
+ * SWITCHOVER_CONTINUE. */
 SwitchoverDecision switchover_decide(const SwitchoverInput *in, char *reason, size_t reason_size);
 
 /* "continue", "now", "give-up" (tests, traces). */

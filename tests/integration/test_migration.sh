@@ -206,7 +206,7 @@ incoming D calm --listen 127.0.0.1:0 --resume
 migrate_wait calm --downtime-ms 1 --max-precopy-ms 600000
 assert_eq "completed" "$(jf "$MIG" state)" "dirty_rate=0: completed"
 assert_eq "true" "$(jf "$MIG" precopy_converged)" "dirty_rate=0: pre-copy converged"
-assert_match "$(jf "$MIG" switchover_reason)" '^pre-copy converged in [0-9]+ ms: 0 B left at [0-9.]+ [KMG]?i?B/s needs 0 ms <= target 1 ms$' \
+assert_match "$(jf "$MIG" switchover_reason)" '^pre-copy converged in [0-9]+ ms: 0\.0 MiB left at [0-9]+\.[0-9] MiB/s needs 0 ms <= target 1 ms$' \
     "dirty_rate=0: the reason says it converged, with nothing left"
 # shellcheck disable=SC2046
 same_content "dirty_rate=0" running $(devs_of calm 2)
@@ -218,7 +218,7 @@ migrate_wait storm --downtime-ms 1 --max-precopy-ms 300
 assert_eq "completed" "$(jf "$MIG" state)" "dirty_rate=64G: completed all the same (switched over at the cap)"
 assert_eq "false" "$(jf "$MIG" precopy_converged)" "dirty_rate=64G: pre-copy did not converge"
 REASON=$(jf "$MIG" switchover_reason)
-assert_match "$REASON" '^pre-copy did not converge in [0-9]+ ms: [0-9.]+ [KMG]iB left( \(initial data still unsent\))? at [0-9.]+ [KMG]?i?B/s needs [0-9]+ ms > target 1 ms$' \
+assert_match "$REASON" '^pre-copy did not converge in [0-9]+ ms: [0-9]+\.[0-9] MiB left( \(initial data still unsent\))? at [0-9]+\.[0-9] MiB/s needs [0-9]+ ms > target 1 ms$' \
     "dirty_rate=64G: the reason names what is left, the rate, the estimate and the target"
 REASON_MS=$(sed -E 's/^pre-copy did not converge in ([0-9]+) ms.*/\1/' <<<"$REASON")
 assert_le 300 "$REASON_MS" "dirty_rate=64G: it gave up only once max_precopy_ms (300) had passed"

@@ -58,7 +58,7 @@ Test(switchover, converges_exactly_at_the_target)
     char reason[256];
 
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_NOW);
-    cr_expect_str_eq(reason, "pre-copy converged in 10 ms: 5 MiB left at 100 MiB/s needs 50 ms "
+    cr_expect_str_eq(reason, "pre-copy converged in 10 ms: 5.0 MiB left at 100.0 MiB/s needs 50 ms "
                              "<= target 50 ms");
     in.remaining_bytes++;
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_CONTINUE, "one byte more: 51 ms");
@@ -74,7 +74,7 @@ Test(switchover, nothing_left)
 
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_NOW,
                  "a clean device switches at once, with no rate measured");
-    cr_expect_str_eq(reason, "pre-copy converged in 0 ms: 0 B left at 0 B/s needs 0 ms <= "
+    cr_expect_str_eq(reason, "pre-copy converged in 0 ms: 0.0 MiB left at 0.0 MiB/s needs 0 ms <= "
                              "target 50 ms");
 }
 
@@ -88,8 +88,8 @@ Test(switchover, initial_data_must_be_sent_first)
     in.remaining_bytes = MIB;
     in.elapsed_ms = 30000;
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_GIVE_UP);
-    cr_expect_str_eq(reason, "pre-copy did not converge in 30000 ms: 1 MiB left (initial data "
-                             "still unsent) at 100 MiB/s needs 10 ms <= target 50 ms");
+    cr_expect_str_eq(reason, "pre-copy did not converge in 30000 ms: 1.0 MiB left (initial data "
+                             "still unsent) at 100.0 MiB/s needs 10 ms <= target 50 ms");
 }
 
 Test(switchover, gives_up_at_max_precopy_ms)
@@ -100,8 +100,8 @@ Test(switchover, gives_up_at_max_precopy_ms)
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_CONTINUE, "1 ms before max");
     in.elapsed_ms = 30000;
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_GIVE_UP);
-    cr_expect_str_eq(reason, "pre-copy did not converge in 30000 ms: 180 MiB left at 95 MiB/s "
-                             "needs 1895 ms > target 50 ms");
+    cr_expect_str_eq(reason, "pre-copy did not converge in 30000 ms: 180.0 MiB left at 95.0 "
+                             "MiB/s needs 1895 ms > target 50 ms");
     in.elapsed_ms = UINT64_MAX;
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_GIVE_UP);
 }
@@ -124,8 +124,8 @@ Test(switchover, no_rate_measured)
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_CONTINUE);
     in.elapsed_ms = in.max_ms;
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_GIVE_UP);
-    cr_expect_str_eq(reason, "pre-copy did not converge in 30000 ms: 1 MiB left at 0 B/s cannot "
-                             "be estimated (nothing moved yet) > target 50 ms");
+    cr_expect_str_eq(reason, "pre-copy did not converge in 30000 ms: 1.0 MiB left at 0.0 MiB/s "
+                             "cannot be estimated (nothing moved yet) > target 50 ms");
 }
 
 Test(switchover, max_zero_decides_at_once)
@@ -137,7 +137,7 @@ Test(switchover, max_zero_decides_at_once)
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_GIVE_UP);
     in.target_ms = UINT32_MAX;
     cr_expect_eq(decide(&in, reason, sizeof(reason)), SWITCHOVER_GIVE_UP,
-                 "16 EiB at 1 B/s does not fit even a 49-day target");
+                 "2^64 bytes at 1 B/s do not fit even a 49-day target");
 }
 
 Test(switchover, reason_is_optional_and_truncated)
