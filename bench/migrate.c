@@ -82,22 +82,6 @@ main(int argc, char **argv)
         .device_bytes = 256ull << 20,
         .device_options = "size=256M", /* device_bytes, as the sim spells it */
     };
-    BenchMigrationRun runs[BENCH_MIGRATION_MAX_ROUNDS] = {};
-    double ratios[BENCH_MIGRATION_MAX_ROUNDS];
-    size_t rounds = bench_migration_rounds();
-    int r;
 
-    r = bench_migration_start(&b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
-    if (r >= 0) {
-        r = bench_migration_run_rounds(&b, runs, rounds, print_round, NULL);
-    }
-    if (r >= 0) {
-        for (size_t i = 0; i < rounds; i++) {
-            ratios[i] = round_ratio(&runs[i]);
-        }
-        print_result(&b, &runs[bench_median_index(ratios, rounds)], rounds);
-    }
-    bench_migration_runs_done(runs, rounds);
-    bench_migration_stop(&b);
-    return r < 0 ? 1 : 0;
+    return bench_migration_main(&b, argc, argv, print_round, round_ratio, print_result);
 }

@@ -594,6 +594,30 @@ bench_migration_run_rounds(BenchMigration *b, BenchMigrationRun *runs, size_t n,
     return r;
 }
 
+int
+bench_migration_main(BenchMigration *b, int argc, char **argv, BenchRoundReport report,
+                     BenchRoundKey key, BenchRoundPrint print)
+{
+    BenchMigrationRun runs[BENCH_MIGRATION_MAX_ROUNDS] = {};
+    double keys[BENCH_MIGRATION_MAX_ROUNDS];
+    size_t rounds = bench_migration_rounds();
+    int r;
+
+    r = bench_migration_start(b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
+    if (r >= 0) {
+        r = bench_migration_run_rounds(b, runs, rounds, report, NULL);
+    }
+    if (r >= 0) {
+        for (size_t i = 0; i < rounds; i++) {
+            keys[i] = key(&runs[i]);
+        }
+        print(b, &runs[bench_median_index(keys, rounds)], rounds);
+    }
+    bench_migration_runs_done(runs, rounds);
+    bench_migration_stop(b);
+    return r < 0 ? 1 : 0;
+}
+
 void
 bench_migration_runs_done(BenchMigrationRun *runs, size_t n)
 {

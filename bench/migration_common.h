@@ -81,6 +81,15 @@ typedef void (*BenchRoundReport)(const BenchMigration *b, size_t i, const BenchM
 int bench_migration_run_rounds(BenchMigration *b, BenchMigrationRun *runs, size_t n,
                                BenchRoundReport report, void *userdata);
 void bench_migration_runs_done(BenchMigrationRun *runs, size_t n);
+/* What a benchmark ranks its rounds by (ratio, downtime), and its JSON line of one round. */
+typedef double (*BenchRoundKey)(const BenchMigrationRun *run);
+typedef void (*BenchRoundPrint)(const BenchMigration *b, const BenchMigrationRun *run,
+                                size_t rounds);
+/* A whole two-daemon benchmark without steps of its own: start (the daemon binary from
+ * argv[1], $VFIO_MIGD or ./build/vfio-migd), the rounds with @report, @print of the round
+ * whose @key is the median, stop. Returns the exit status (0 measured, 1 failed). */
+int bench_migration_main(BenchMigration *b, int argc, char **argv, BenchRoundReport report,
+                         BenchRoundKey key, BenchRoundPrint print);
 /* Checks that every device's whole state moved (exactly, or at least with pre-copy, which
  * sends dirty data again) and prints the CPU per byte and the load average on stderr.
  * -EBADMSG when bytes are missing. */

@@ -71,10 +71,11 @@ print_json_text(const char *s)
 
 /* The JSON line of the round with the median downtime. */
 static void
-print_result(const BenchMigrationRun *run, size_t rounds)
+print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t rounds)
 {
     const VfioMigd__V1__Migration *mig = run->resp->migration;
 
+    (void) b;
     printf("{\"bench\":\"precopy\",\"downtime_ms\":%.1f,\"target_ms\":%d,\"ratio\":%.3f,"
            "\"precopy_s\":%.3f,\"converged\":%s,\"bytes\":%llu,\"rounds\":%zu,\"reason\":\"",
            round_downtime_ms(run), TARGET_MS, round_downtime_ms(run) / TARGET_MS,
@@ -98,22 +99,6 @@ main(int argc, char **argv)
         .downtime_target_ms = TARGET_MS,
         .max_precopy_ms = MAX_PRECOPY_MS,
     };
-    BenchMigrationRun runs[BENCH_MIGRATION_MAX_ROUNDS] = {};
-    double downtimes[BENCH_MIGRATION_MAX_ROUNDS];
-    size_t rounds = bench_migration_rounds();
-    int r;
 
-    r = bench_migration_start(&b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
-    if (r >= 0) {
-        r = bench_migration_run_rounds(&b, runs, rounds, print_round, NULL);
-    }
-    if (r >= 0) {
-        for (size_t i = 0; i < rounds; i++) {
-            downtimes[i] = round_downtime_ms(&runs[i]);
-        }
-        print_result(&runs[bench_median_index(downtimes, rounds)], rounds);
-    }
-    bench_migration_runs_done(runs, rounds);
-    bench_migration_stop(&b);
-    return r < 0 ? 1 : 0;
+    return bench_migration_main(&b, argc, argv, print_round, round_downtime_ms, print_result);
 }
