@@ -48,11 +48,7 @@ struct MigrationWatch {
     bool stopped;
 };
 
-const char *
-migration_event_kind_name(MigrationEventKind kind)
-{
-    return kind < _MIGRATION_EVENT_MAX ? event_kind_names[kind] : NULL;
-}
+DEFINE_NAME_LOOKUP(migration_event_kind_name, MigrationEventKind, event_kind_names, NULL);
 
 static void on_watch_tick(uv_timer_t *t);
 

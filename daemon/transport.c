@@ -189,6 +189,22 @@ transport_check_peer_address(const char *address, char *err, size_t err_size)
     return transport_parse_address(address, /* min_port= */ 1, &a, err, err_size);
 }
 
+/* Parses @address and opens a non-blocking stream socket of its family: the first step of
+ * both listening and connecting. Returns the fd (the caller owns it) or a negative errno. */
+static int
+address_socket(const char *address, int min_port, TransportAddress *ret, char *err,
+               size_t err_size)
+{
+    int fd, r;
+
+    r = transport_parse_address(address, min_port, ret, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    fd = socket(ret->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
 int
 transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_size, char *err,
                  size_t err_size)
@@ -197,13 +213,9 @@ transport_listen(const char *address, int *ret_fd, char *bound, size_t bound_siz
     TransportAddress a;
     int one = 1, r;
 
-    r = transport_parse_address(address, /* min_port= */ 0, &a, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = address_socket(address, /* min_port= */ 0, &a, err, err_size);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     /* A unix socket's path is never unlinked here: what is there is not ours to remove
      * (bind() fails on it; files.h says how the daemon picks and removes its own). */
@@ -408,11 +420,7 @@ static const char *const message_names[] = {
     [TMSG_FAIL] = "FAIL",
 };
 
-const char *
-transport_message_name(uint32_t type)
-{
-    return type < ELEMENTSOF(message_names) ? message_names[type] : NULL;
-}
+DEFINE_NAME_LOOKUP(transport_message_name, uint32_t, message_names, NULL);
 
 /* What the errnos of a connection mean about the peer, as clauses about it ("it ..."). The ones transport.c makes itself
  * (-ENODATA for a clean close, -E2BIG for an oversized message) would read as nonsense in
@@ -487,13 +495,9 @@ transport_connect(const char *address, int timeout_ms, int *ret_fd, char *err, s
     TransportAddress a;
     int r;
 
-    r = transport_parse_address(address, /* min_port= */ 1, &a, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = address_socket(address, /* min_port= */ 1, &a, err, err_size);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
     transport_tune(fd);
     r = connect(fd, (struct sockaddr *) &a.sa, a.len) < 0 ? -errno : 0;

@@ -27,11 +27,7 @@ static const char *const bus_names[_KERNEL_SYSFS_BUS_MAX] = {
     [KERNEL_SYSFS_BUS_MDEV] = "mdev",
 };
 
-const char *
-kernel_sysfs_bus_name(KernelSysfsBus bus)
-{
-    return bus >= 0 && bus < _KERNEL_SYSFS_BUS_MAX ? bus_names[bus] : NULL;
-}
+DEFINE_NAME_LOOKUP(kernel_sysfs_bus_name, KernelSysfsBus, bus_names, NULL);
 
 /* ---- addresses */
 
@@ -306,26 +302,30 @@ kernel_sysfs_cdev_device(const char *root, const char *cdev, KernelSysfsBus *ret
                          size_t size)
 {
     char path[PATH_MAX], bus[32], dev[KERNEL_SYSFS_NAME_MAX];
+    /* The device the cdev belongs to, and the bus that device sits on. */
+    const struct {
+        const char *suffix;
+        char *buf;
+        size_t size;
+    } links[] = {
+        {"", dev, sizeof(dev)},
+        {"/subsystem", bus, sizeof(bus)},
+    };
     int r;
 
     if (strchr(cdev, '/') || cdev[0] == '.') {
         return -EINVAL;
     }
-    r = path_format(path, sizeof(path), "%s/class/vfio-dev/%s/device", root, cdev);
-    if (r < 0) {
-        return r;
-    }
-    r = link_basename(path, dev, sizeof(dev));
-    if (r < 0) {
-        return r;
-    }
-    r = path_format(path, sizeof(path), "%s/class/vfio-dev/%s/device/subsystem", root, cdev);
-    if (r < 0) {
-        return r;
-    }
-    r = link_basename(path, bus, sizeof(bus));
-    if (r < 0) {
-        return r;
+    for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+        r = path_format(path, sizeof(path), "%s/class/vfio-dev/%s/device%s", root, cdev,
+                        links[i].suffix);
+        if (r < 0) {
+            return r;
+        }
+        r = link_basename(path, links[i].buf, links[i].size);
+        if (r < 0) {
+            return r;
+        }
     }
     for (int b = 0; b < _KERNEL_SYSFS_BUS_MAX; b++) {
         if (strcmp(bus, bus_names[b]) == 0) {

@@ -209,14 +209,7 @@ sim_content_impl(void)
     return impl_best;
 }
 
-const char *
-sim_content_impl_name(SimContentImpl impl)
-{
-    if ((unsigned) impl >= _SIM_CONTENT_IMPL_MAX) {
-        return "unknown";
-    }
-    return impl_names[impl];
-}
+DEFINE_NAME_LOOKUP(sim_content_impl_name, SimContentImpl, impl_names, "unknown");
 
 /* @impl when this CPU runs it, else the scalar reference. */
 static SimContentImpl

@@ -88,8 +88,4 @@ authz_uid_suffices(const AuthzPolicy *p, uid_t uid, AuthzRole need)
     return authz_allows(role_of_uid(p, uid), need);
 }
 
-const char *
-authz_role_name(AuthzRole r)
-{
-    return r >= 0 && r < _AUTHZ_ROLE_MAX ? role_names[r] : "invalid";
-}
+DEFINE_NAME_LOOKUP(authz_role_name, AuthzRole, role_names, "invalid");

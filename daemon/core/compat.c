@@ -31,11 +31,7 @@ static const char *const rule_names[_COMPAT_RULE_MAX] = {
     [COMPAT_RULE_INFO] = "info",
 };
 
-const char *
-compat_rule_name(CompatRule rule)
-{
-    return rule >= 0 && rule < _COMPAT_RULE_MAX ? rule_names[rule] : NULL;
-}
+DEFINE_NAME_LOOKUP(compat_rule_name, CompatRule, rule_names, NULL);
 
 /* ---- descriptors ---- */
 

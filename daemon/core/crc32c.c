@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "../util/le.h"
+#include "../util/macro.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -366,11 +367,4 @@ crc32c_impl(void)
     return crc32c_best;
 }
 
-const char *
-crc32c_impl_name(Crc32cImpl impl)
-{
-    if ((unsigned) impl >= _CRC32C_IMPL_MAX) {
-        return "unknown";
-    }
-    return impl_names[impl];
-}
+DEFINE_NAME_LOOKUP(crc32c_impl_name, Crc32cImpl, impl_names, "unknown");

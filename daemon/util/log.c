@@ -54,11 +54,7 @@ log_level_from_string(const char *s)
     return -EINVAL;
 }
 
-const char *
-log_level_to_string(int level)
-{
-    return level >= 0 && (size_t) level < ELEMENTSOF(level_names) ? level_names[level] : "?";
-}
+DEFINE_NAME_LOOKUP(log_level_to_string, int, level_names, "?");
 
 /* journald's native socket (systemd docs/JOURNAL_NATIVE_PROTOCOL.md). */
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"

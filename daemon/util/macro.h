@@ -11,6 +11,17 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
+/* Defines `const char *fn(type v)`: @v's name in @table, an array of names indexed by value
+ * (designated initializers), or @fallback for a value outside the table or a hole in it. One
+ * definition for every enum-to-name function (systemd's DEFINE_STRING_TABLE_LOOKUP_TO_STRING);
+ * the cast makes a negative value (an _*_INVALID) fall outside too. */
+#define DEFINE_NAME_LOOKUP(fn, type, table, fallback)                                             \
+    const char *fn(type v)                                                                         \
+    {                                                                                              \
+        return (size_t) v < ELEMENTSOF(table) && (table)[v] ? (table)[v] : (fallback);             \
+    }                                                                                              \
+    _Static_assert(1, "lets the macro take a trailing semicolon")
+
 #undef MIN
 #undef MAX
 #define MIN(a, b)                                                                                  \

@@ -56,6 +56,17 @@ reply_migration(RpcCall *call, const MigrationJob *j)
     job_view_done(&v);
 }
 
+/* Answers a call that acted on @j: the job when @ret is 0, else the error @err explains. */
+static void
+reply_migration_or_fail(RpcCall *call, int ret, const char *err, const MigrationJob *j)
+{
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    reply_migration(call, j);
+}
+
 /* Answers a job that has ended: OK when it completed, else the job's error with the whole
  * migration attached (RPC_RESULT_TRAILER). A job that failed before any device moved (a
  * refused file, a refused manifest), or that was cancelled, answers as a refusal; one that
@@ -226,11 +237,7 @@ handle_start_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
         ret = migration_start(ctx->manager, req->group, req->address, req->token, &opts, &j, err,
                               sizeof(err));
     }
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-        return;
-    }
-    reply_migration(call, j);
+    reply_migration_or_fail(call, ret, err, j);
 }
 
 /* Switchover and CancelMigration: an action on a job, answered with the job. */
@@ -247,11 +254,7 @@ act_on_job(RpcCall *call, const ProtobufCMessage *r, void *userdata,
         return;
     }
     ret = action(j, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-        return;
-    }
-    reply_migration(call, j);
+    reply_migration_or_fail(call, ret, err, j);
 }
 
 static void
@@ -295,11 +298,7 @@ handle_update_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata
     if (ret >= 0) {
         ret = migration_set_rates(j, &rates, err, sizeof(err));
     }
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-        return;
-    }
-    reply_migration(call, j);
+    reply_migration_or_fail(call, ret, err, j);
 }
 
 static void
