@@ -41,28 +41,28 @@ static AuthzPolicy
 policy_of(unsigned bits)
 {
     AuthzPolicy p = {.self = bits & G_SELF ? CALLER : SELF};
+    /* Which list each grant bit adds which of the caller's ids to. */
+    const struct {
+        unsigned bit;
+        AuthzIds *list;
+        unsigned id;
+    } grants[] = {
+        {G_OP_USER, &p.operator_users, CALLER},
+        {G_OP_PRIMARY, &p.operator_groups, PRIMARY},
+        {G_OP_SUPPLEMENTARY, &p.operator_groups, SUPPLEMENTARY},
+        {G_RD_USER, &p.reader_users, CALLER},
+        {G_RD_PRIMARY, &p.reader_groups, PRIMARY},
+        {G_RD_SUPPLEMENTARY, &p.reader_groups, SUPPLEMENTARY},
+    };
 
     cr_assert_eq(authz_ids_add(&p.operator_users, OTHER), 0);
     cr_assert_eq(authz_ids_add(&p.operator_groups, STRANGER), 0);
     cr_assert_eq(authz_ids_add(&p.reader_users, OTHER), 0);
     cr_assert_eq(authz_ids_add(&p.reader_groups, STRANGER), 0);
-    if (bits & G_OP_USER) {
-        cr_assert_eq(authz_ids_add(&p.operator_users, CALLER), 0);
-    }
-    if (bits & G_OP_PRIMARY) {
-        cr_assert_eq(authz_ids_add(&p.operator_groups, PRIMARY), 0);
-    }
-    if (bits & G_OP_SUPPLEMENTARY) {
-        cr_assert_eq(authz_ids_add(&p.operator_groups, SUPPLEMENTARY), 0);
-    }
-    if (bits & G_RD_USER) {
-        cr_assert_eq(authz_ids_add(&p.reader_users, CALLER), 0);
-    }
-    if (bits & G_RD_PRIMARY) {
-        cr_assert_eq(authz_ids_add(&p.reader_groups, PRIMARY), 0);
-    }
-    if (bits & G_RD_SUPPLEMENTARY) {
-        cr_assert_eq(authz_ids_add(&p.reader_groups, SUPPLEMENTARY), 0);
+    for (size_t i = 0; i < ELEMENTSOF(grants); i++) {
+        if (bits & grants[i].bit) {
+            cr_assert_eq(authz_ids_add(grants[i].list, grants[i].id), 0);
+        }
     }
     return p;
 }

@@ -13,6 +13,7 @@
 
 #include "core/compat.h"
 #include "core/stream.h"
+#include "util/macro.h"
 
 TestSuite(compat, .timeout = 60);
 
@@ -204,23 +205,41 @@ expect_refused(const uint8_t *in, size_t size, int r, const char *needle)
     cr_expect_eq(d.n_fields, 1u, "*ret untouched on failure");
 }
 
+/* One damaged byte of sample(): which, its new value, how much of the buffer to decode (0: all
+ * of it), and the refusal expected. */
+typedef struct {
+    size_t at;
+    uint8_t byte;
+    size_t size;
+    int r;
+    const char *needle;
+} Damage;
+
+/* Each case damages a fresh sample, so no case depends on the one before. */
+static void
+expect_damage_refused(const Damage *cases, size_t n_cases)
+{
+    for (size_t i = 0; i < n_cases; i++) {
+        uint8_t b[64];
+        size_t n = sample(b, sizeof(b));
+
+        b[cases[i].at] = cases[i].byte;
+        expect_refused(b, cases[i].size ? cases[i].size : n, cases[i].r, cases[i].needle);
+    }
+}
+
 Test(compat, decode_refuses_every_malformed_header)
 {
-    uint8_t b[64];
-    size_t n = sample(b, sizeof(b));
+    static const Damage cases[] = {
+        {0, 2, 0, -EPROTONOSUPPORT, "encoding version 2"},
+        {0, 1, 1, -EBADMSG, "no field count"},
+        {1, 0, 0, -EBADMSG, "a count of 0"},
+        {1, COMPAT_MAX_FIELDS + 1, 0, -E2BIG, "25 fields"},
+        {1, 3, 0, -EBADMSG, "field 2 runs past the end"},
+        {1, 1, 0, -EBADMSG, "bytes after the last field"},
+    };
 
-    b[0] = 2;
-    expect_refused(b, n, -EPROTONOSUPPORT, "encoding version 2");
-    b[0] = 1;
-    expect_refused(b, 1, -EBADMSG, "no field count");
-    b[1] = 0;
-    expect_refused(b, n, -EBADMSG, "a count of 0");
-    b[1] = COMPAT_MAX_FIELDS + 1;
-    expect_refused(b, n, -E2BIG, "25 fields");
-    b[1] = 3;
-    expect_refused(b, n, -EBADMSG, "field 2 runs past the end");
-    b[1] = 1;
-    expect_refused(b, n, -EBADMSG, "bytes after the last field");
+    expect_damage_refused(cases, ELEMENTSOF(cases));
 }
 
 Test(compat, decode_refuses_every_truncation)
@@ -239,20 +258,15 @@ Test(compat, decode_refuses_every_truncation)
 
 Test(compat, decode_refuses_bad_fields)
 {
-    uint8_t b[64];
-    size_t n = sample(b, sizeof(b));
-
     /* layout: 1 2 | rule 0, 5 "model", 7 "generic" | rule 0, 4 "size", 6 "262144" */
-    b[2] = 3;
-    expect_refused(b, n, -EBADMSG, "unknown rule 3");
-    b[2] = 0;
-    b[4] = 'M';
-    expect_refused(b, n, -EBADMSG, "a malformed name");
-    b[4] = 'm';
-    b[10] = 0x01;
-    expect_refused(b, n, -EBADMSG, "a control character");
-    b[10] = '\0';
-    expect_refused(b, n, -EBADMSG, "a NUL byte");
+    static const Damage cases[] = {
+        {2, 3, 0, -EBADMSG, "unknown rule 3"},
+        {4, 'M', 0, -EBADMSG, "a malformed name"},
+        {10, 0x01, 0, -EBADMSG, "a control character"},
+        {10, '\0', 0, -EBADMSG, "a NUL byte"},
+    };
+
+    expect_damage_refused(cases, ELEMENTSOF(cases));
     {
         uint8_t dup[64] = {1, 2, 0, 1, 'x', 1, '1', 0, 1, 'x', 1, '2'};
         expect_refused(dup, 12, -EBADMSG, "field 'x' appears twice");

@@ -33,12 +33,14 @@ TestSuite(files, .timeout = 30);
 static char root[256];
 static char allowed[300];
 
-static void
+/* Writes root/@rel into @buf and returns @buf. */
+static const char *
 path_of(char *buf, size_t size, const char *rel)
 {
     int n = snprintf(buf, size, "%s/%s", root, rel);
 
     cr_assert(n > 0 && (size_t) n < size, "path too long: %s/%s", root, rel);
+    return buf;
 }
 
 static void
@@ -210,9 +212,8 @@ locate(const FilePolicy *p, const char *rel, FileSpot *s, char *err, size_t err_
 {
     char path[512];
 
-    path_of(path, sizeof(path), rel);
     *s = (FileSpot) FILE_SPOT_INIT;
-    return files_locate(p, path, s, err, err_size);
+    return files_locate(p, path_of(path, sizeof(path), rel), s, err, err_size);
 }
 
 static void
@@ -263,9 +264,8 @@ open_read(const FilePolicy *p, const char *rel, int *fd, char *err, size_t err_s
 {
     char path[512];
 
-    path_of(path, sizeof(path), rel);
     *fd = -1;
-    return files_open_read(p, path, fd, err, err_size);
+    return files_open_read(p, path_of(path, sizeof(path), rel), fd, err, err_size);
 }
 
 static void
@@ -309,9 +309,8 @@ create(const FilePolicy *p, const char *rel, bool overwrite, FileNew *f, char *e
 {
     char path[512];
 
-    path_of(path, sizeof(path), rel);
     *f = (FileNew) FILE_NEW_INIT;
-    return files_create(p, path, overwrite, f, err, err_size);
+    return files_create(p, path_of(path, sizeof(path), rel), overwrite, f, err, err_size);
 }
 
 static void

@@ -773,48 +773,38 @@ Test(stream, manifest_rejections)
         cr_expect_eq(decode_manifest_bytes(&b), (want), "%s", (what));                             \
     } while (0)
 
-    CASE(0, "valid", w_str(&b, "g", 1), w_u32(&b, 1), w_device(&b, "a", 0, 0, "", 0));
+    /* A group named "g" that counts one device: what most cases start with. */
+#define G1 w_str(&b, "g", 1), w_u32(&b, 1)
+    CASE(0, "valid", G1, w_device(&b, "a", 0, 0, "", 0));
     CASE(-EBADMSG, "duplicate names", w_str(&b, "g", 1), w_u32(&b, 2),
          w_device(&b, "a", 0, 0, "", 0), w_device(&b, "a", 1, 0, "sim", 0));
     CASE(0, "names differing in length only", w_str(&b, "g", 1), w_u32(&b, 2),
          w_device(&b, "a", 0, 0, "", 0), w_device(&b, "aa", 1, 0, "sim", 0));
     CASE(-EBADMSG, "0 devices", w_str(&b, "g", 1), w_u32(&b, 0));
-    CASE(-E2BIG, "257 devices", w_str(&b, "g", 1), w_u32(&b, 257),
-         w_device(&b, "a", 0, 0, "", 0));
+    CASE(-E2BIG, "257 devices", w_str(&b, "g", 1), w_u32(&b, 257), w_device(&b, "a", 0, 0, "", 0));
     CASE(-EBADMSG, "fewer devices than counted", w_str(&b, "g", 1), w_u32(&b, 2),
          w_device(&b, "a", 0, 0, "", 0));
-    CASE(-EBADMSG, "trailing byte", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a", 0, 0, "", 0), b.p[b.n++] = 0);
+    CASE(-EBADMSG, "trailing byte", G1, w_device(&b, "a", 0, 0, "", 0), b.p[b.n++] = 0);
     CASE(-EBADMSG, "empty group", w_str(&b, "", 0), w_u32(&b, 1), w_device(&b, "a", 0, 0, "", 0));
     CASE(-E2BIG, "65-byte group", w_str(&b, name65, 65), w_u32(&b, 1),
          w_device(&b, "a", 0, 0, "", 0));
     CASE(0, "64-byte group", w_str(&b, name65, 64), w_u32(&b, 1), w_device(&b, "a", 0, 0, "", 0));
-    CASE(-EBADMSG, "empty device name", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "", 0, 0, "", 0));
-    CASE(-E2BIG, "65-byte device name", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, name65, 0, 0, "", 0));
-    CASE(-EBADMSG, "NUL in a name", w_str(&b, "g", 1), w_u32(&b, 1), w_str(&b, "a\0b", 3),
-         w_u32(&b, 0), w_u64(&b, 0), w_str(&b, "", 0), w_u16(&b, 0));
-    CASE(-EBADMSG, "newline in a name", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a\nb", 0, 0, "", 0));
+    CASE(-EBADMSG, "empty device name", G1, w_device(&b, "", 0, 0, "", 0));
+    CASE(-E2BIG, "65-byte device name", G1, w_device(&b, name65, 0, 0, "", 0));
+    CASE(-EBADMSG, "NUL in a name", G1, w_str(&b, "a\0b", 3), w_u32(&b, 0), w_u64(&b, 0),
+         w_str(&b, "", 0), w_u16(&b, 0));
+    CASE(-EBADMSG, "newline in a name", G1, w_device(&b, "a\nb", 0, 0, "", 0));
     CASE(-EBADMSG, "DEL in the group", w_str(&b, "g\x7f", 2), w_u32(&b, 1),
          w_device(&b, "a", 0, 0, "", 0));
-    CASE(0, "UTF-8 in a name", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "n\xc3\xa9", 0, 0, "", 0));
-    CASE(0, "15-byte backend", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a", 0, 0, "123456789012345", 0));
-    CASE(-E2BIG, "16-byte backend", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a", 0, 0, "1234567890123456", 0));
-    CASE(-EBADMSG, "control character in the backend", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a", 0, 0, "si\rm", 0));
-    CASE(0, "4096-byte compat", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a", 0, 0, "", 4096));
-    CASE(-E2BIG, "4097-byte compat", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a", 0, 0, "", 4097));
-    CASE(-EBADMSG, "name length past the end", w_str(&b, "g", 1), w_u32(&b, 1), w_u16(&b, 5),
-         w_u16(&b, 0));
-    CASE(-EBADMSG, "compat past the end", w_str(&b, "g", 1), w_u32(&b, 1),
-         w_device(&b, "a", 0, 0, "", 10), b.n -= 1);
+    CASE(0, "UTF-8 in a name", G1, w_device(&b, "n\xc3\xa9", 0, 0, "", 0));
+    CASE(0, "15-byte backend", G1, w_device(&b, "a", 0, 0, "123456789012345", 0));
+    CASE(-E2BIG, "16-byte backend", G1, w_device(&b, "a", 0, 0, "1234567890123456", 0));
+    CASE(-EBADMSG, "control character in the backend", G1, w_device(&b, "a", 0, 0, "si\rm", 0));
+    CASE(0, "4096-byte compat", G1, w_device(&b, "a", 0, 0, "", 4096));
+    CASE(-E2BIG, "4097-byte compat", G1, w_device(&b, "a", 0, 0, "", 4097));
+    CASE(-EBADMSG, "name length past the end", G1, w_u16(&b, 5), w_u16(&b, 0));
+    CASE(-EBADMSG, "compat past the end", G1, w_device(&b, "a", 0, 0, "", 10), b.n -= 1);
+#undef G1
 #undef CASE
 }
 
