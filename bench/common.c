@@ -187,9 +187,8 @@ bench_set_device_state(RpcClient *c, const char *prog, const char *id,
 
     req.id = (char *) id;
     req.target = target;
-    r = bench_call(c, prog, "/vfio_migd.v1.DeviceService/SetDeviceState", &req.base,
-                   &vfio_migd__v1__set_device_state_response__descriptor,
-                   (ProtobufCMessage **) &resp);
+    r = BENCH_CALL(c, prog, "DeviceService", SetDeviceState, &req, set_device_state_response,
+                   &resp);
     if (r < 0) {
         return r;
     }
@@ -216,8 +215,7 @@ bench_create_group(RpcClient *c, const char *prog, const char *name, char **ids,
     req.name = (char *) name;
     req.n_device_ids = n;
     req.device_ids = ids;
-    r = bench_call(c, prog, "/vfio_migd.v1.GroupService/CreateGroup", &req.base,
-                   &vfio_migd__v1__create_group_response__descriptor, &resp);
+    r = BENCH_CALL(c, prog, "GroupService", CreateGroup, &req, create_group_response, &resp);
     if (resp) {
         protobuf_c_message_free_unpacked(resp, NULL);
     }

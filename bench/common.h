@@ -49,6 +49,11 @@ const char *bench_daemon_binary(const char *arg);
  * frees a partial answer and leaves *@resp NULL; returns 0 or a negative errno. */
 int bench_call(RpcClient *c, const char *prog, const char *method, const ProtobufCMessage *req,
                const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp);
+/* bench_call() by service and method name, as client/cli.h's CLI_METHOD() names them:
+ * BENCH_CALL(c, prog, "GroupService", GroupTransition, &req, group_transition_response, &resp). */
+#define BENCH_CALL(c, prog, service, method_, req, response_, resp)                                \
+    bench_call((c), (prog), "/vfio_migd.v1." service "/" #method_, &(req)->base,                   \
+               &vfio_migd__v1__##response_##__descriptor, (ProtobufCMessage **) (resp))
 /* SetDeviceState of @id to @target: the daemon's elapsed_us in ms, and, when
  * @ret_slowest_arc_ms is not NULL, the longest of its arcs in ms. */
 int bench_set_device_state(RpcClient *c, const char *prog, const char *id,

@@ -68,9 +68,8 @@ group_transition(RpcClient *c, const char *name, VfioMigd__V1__DeviceState targe
 
     req.name = (char *) name;
     req.target = target;
-    r = bench_call(c, PROG, "/vfio_migd.v1.GroupService/GroupTransition", &req.base,
-                   &vfio_migd__v1__group_transition_response__descriptor,
-                   (ProtobufCMessage **) &resp);
+    r = BENCH_CALL(c, PROG, "GroupService", GroupTransition, &req, group_transition_response,
+                   &resp);
     if (r < 0) {
         return r;
     }

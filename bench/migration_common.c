@@ -367,8 +367,7 @@ get_migration(const BenchMigration *b, RpcClient *c, const char *id,
 
     req.id = (char *) id;
     *ret = NULL;
-    return bench_call(c, b->prog, "/vfio_migd.v1.MigrationService/GetMigration", &req.base,
-                      &vfio_migd__v1__migration_response__descriptor, (ProtobufCMessage **) ret);
+    return BENCH_CALL(c, b->prog, "MigrationService", GetMigration, &req, migration_response, ret);
 }
 
 /* A failed (or failing) migration: what both sides say. */
@@ -407,9 +406,8 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
     /* The destination resumes after it confirmed (outside the measured times), so that the
      * next round can migrate back from it (bench_migration_swap()). */
     prep.auto_resume = true;
-    r = bench_call(b->dst, b->prog, "/vfio_migd.v1.MigrationService/PrepareIncoming",
-                   &prep.base, &vfio_migd__v1__prepare_incoming_response__descriptor,
-                   (ProtobufCMessage **) &prepared);
+    r = BENCH_CALL(b->dst, b->prog, "MigrationService", PrepareIncoming, &prep,
+                   prepare_incoming_response, &prepared);
     if (r < 0) {
         return r;
     }
@@ -424,9 +422,8 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
     start.token = prepared->token;
     start.options = &opts;
     t0 = clock_now_ns();
-    r = bench_call(b->src, b->prog, "/vfio_migd.v1.MigrationService/StartMigration",
-                   &start.base, &vfio_migd__v1__migration_response__descriptor,
-                   (ProtobufCMessage **) &m);
+    r = BENCH_CALL(b->src, b->prog, "MigrationService", StartMigration, &start, migration_response,
+                   &m);
     protobuf_c_message_free_unpacked(&prepared->base, NULL);
     if (r < 0) {
         return r;

@@ -248,8 +248,12 @@ transfer_build(Cli *cli, void *args, void *request)
     return CLI_GO_ON;
 }
 
-#define TRANSFER_CALL(method_, request_)                                                           \
-    &(const CliCall) {                                                                             \
+/* What save and restore share: NAME FILE, their arguments and options parsed alike, one
+ * MigrationService call answered with the migration. */
+#define TRANSFER_COMMAND(method_, request_)                                                        \
+    .min_args = 2, .max_args = 2, .args_size = sizeof(TransferArgs), .option = transfer_option,    \
+    .args_done = transfer_args_done,                                                               \
+    .call = &(const CliCall) {                                                                     \
         CLI_METHOD("MigrationService", method_, request_, migration_response),                     \
         .build = transfer_build, .required = "migration", .json = transfer_json,                   \
         .text = transfer_text, .partial_text = transfer_partial_text,                              \
@@ -263,18 +267,13 @@ const CliCommand save_commands_save = {
             "  --resume       return the devices to running after saving (default: stop)\n"
             "  --force        replace FILE if it exists\n"
             TRANSFER_HELP_TARGET_FILE,
-    .min_args = 2,
-    .max_args = 2,
     .options = (const struct option[]) {
         {"resume", no_argument, NULL, OPT_RESUME},
         {"force", no_argument, NULL, OPT_FORCE},
         TRANSFER_TARGET_OPTIONS,
         {},
     },
-    .args_size = sizeof(TransferArgs),
-    .option = transfer_option,
-    .call = TRANSFER_CALL(Save, save_request),
-    .args_done = transfer_args_done,
+    TRANSFER_COMMAND(Save, save_request),
 };
 
 const CliCommand save_commands_restore = {
@@ -284,15 +283,10 @@ const CliCommand save_commands_restore = {
     .help = TRANSFER_HELP_NAME
             "  --stop         leave the devices stopped instead of running\n"
             TRANSFER_HELP_TARGET_FILE,
-    .min_args = 2,
-    .max_args = 2,
     .options = (const struct option[]) {
         {"stop", no_argument, NULL, OPT_STOP},
         TRANSFER_TARGET_OPTIONS,
         {},
     },
-    .args_size = sizeof(TransferArgs),
-    .option = transfer_option,
-    .call = TRANSFER_CALL(Restore, restore_request),
-    .args_done = transfer_args_done,
+    TRANSFER_COMMAND(Restore, restore_request),
 };

@@ -473,6 +473,16 @@ mig_fail_io(MigrationJob *j, int r, const char *text)
     }
 }
 
+int
+mig_data_result(MigWork *w, unsigned *in_flight)
+{
+    (*in_flight)--;
+    if (w->r < 0) {
+        mig_fail_io(w->job, w->r, w->error);
+    }
+    return w->r;
+}
+
 void
 mig_check_peer_gone(MigrationJob *j)
 {

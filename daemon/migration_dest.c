@@ -209,15 +209,11 @@ control_done(MigWork *w)
 static void
 channel_done(MigWork *w)
 {
-    MigrationJob *j = w->job;
-
-    j->drains--;
-    if (w->r < 0) {
-        mig_fail_io(j, w->r, w->error);
+    if (mig_data_result(w, &w->job->drains) < 0) {
         return;
     }
     w->dev->done = true;
-    maybe_complete(j);
+    maybe_complete(w->job);
 }
 
 static void

@@ -195,6 +195,9 @@ void mig_maybe_finish_failure(MigrationJob *j);
 /* A data channel's failure: if the peer simply went away, wait MIGRATION_PEER_REASON_NS for
  * its own reason (FAIL on the control channel) before failing with @text. */
 void mig_fail_io(MigrationJob *j, int r, const char *text);
+/* On the loop, a data channel worker's result: counts the worker out of @in_flight (one of the
+ * job's counters), then on an error hands it to mig_fail_io(). Returns w->r. */
+int mig_data_result(MigWork *w, unsigned *in_flight);
 /* From the tick: fails the job with the data channel's error once the wait is over. */
 void mig_check_peer_gone(MigrationJob *j);
 void mig_complete(MigrationJob *j);

@@ -243,9 +243,7 @@ pump_done(MigWork *w)
 {
     MigrationJob *j = w->job;
 
-    j->pumps--;
-    if (w->r < 0) {
-        mig_fail_io(j, w->r, w->error);
+    if (mig_data_result(w, &j->pumps) < 0) {
         return;
     }
     if (j->pumps == 0 && j->phase == PHASE_SWITCHOVER && !j->peer_gone_ns) {
@@ -393,10 +391,8 @@ drain_done(MigWork *w)
 {
     MigrationJob *j = w->job;
 
-    j->drains--;
     w->dev->done = w->r == 0;
-    if (w->r < 0) {
-        mig_fail_io(j, w->r, w->error);
+    if (mig_data_result(w, &j->drains) < 0) {
         return;
     }
     if (j->drains == 0 && j->phase == PHASE_SWITCHOVER && !j->peer_gone_ns) {
