@@ -538,39 +538,27 @@ group_reset_start(Group *g, group_done_cb done, void *userdata, char *err, size_
 
 /* ---- registry ---- */
 
-static size_t
-groups_lower_bound(const Manager *m, const char *name)
-{
-    return SORTED_LOWER_BOUND(m->groups, m->n_groups, name, name);
-}
-
 Group *
 group_find(Manager *m, const char *name)
 {
-    size_t i = groups_lower_bound(m, name);
-    return i < m->n_groups && strcmp(m->groups[i]->name, name) == 0 ? m->groups[i] : NULL;
+    return SORTED_FIND(m->groups, m->n_groups, name, name);
 }
 
 static int
 groups_link(Manager *m, Group *g)
 {
-    int r = ARRAY_RESERVE_ONE(m->groups, m->n_groups, m->allocated_groups, 8);
+    int r = SORTED_INSERT(m->groups, m->n_groups, m->allocated_groups, 8, name, g);
 
-    if (r < 0) {
-        return r;
+    if (r >= 0) {
+        manager_changed(m);
     }
-    ARRAY_INSERT_AT(m->groups, m->n_groups, groups_lower_bound(m, g->name), g);
-    manager_changed(m);
-    return 0;
+    return r;
 }
 
 static void
 groups_unlink(Manager *m, Group *g)
 {
-    size_t i = groups_lower_bound(m, g->name);
-
-    if (i < m->n_groups && m->groups[i] == g) {
-        ARRAY_REMOVE_AT(m->groups, m->n_groups, i);
+    if (SORTED_REMOVE(m->groups, m->n_groups, name, g)) {
         manager_changed(m);
     }
 }

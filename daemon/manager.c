@@ -55,40 +55,30 @@ manager_free(Manager *m)
     return NULL;
 }
 
-/* Index of the first device whose id is >= @id (binary search over the sorted array). */
-static size_t
-manager_lower_bound(const Manager *m, const char *id)
-{
-    return SORTED_LOWER_BOUND(m->devices, m->n_devices, id, id);
-}
-
 Device *
 manager_find(Manager *m, const char *id)
 {
-    size_t i = manager_lower_bound(m, id);
-    return i < m->n_devices && strcmp(m->devices[i]->id, id) == 0 ? m->devices[i] : NULL;
+    return SORTED_FIND(m->devices, m->n_devices, id, id);
 }
 
 static int
 manager_link(Manager *m, Device *d)
 {
-    int r = ARRAY_RESERVE_ONE(m->devices, m->n_devices, m->allocated, 16);
+    int r = SORTED_INSERT(m->devices, m->n_devices, m->allocated, 16, id, d);
 
-    if (r < 0) {
-        return r;
+    if (r >= 0) {
+        manager_changed(m);
     }
-    ARRAY_INSERT_AT(m->devices, m->n_devices, manager_lower_bound(m, d->id), d);
-    manager_changed(m);
-    return 0;
+    return r;
 }
 
 static void
 manager_unlink(Manager *m, Device *d)
 {
-    size_t i = manager_lower_bound(m, d->id);
+    bool removed = SORTED_REMOVE(m->devices, m->n_devices, id, d);
 
-    assert(i < m->n_devices && m->devices[i] == d);
-    ARRAY_REMOVE_AT(m->devices, m->n_devices, i);
+    assert(removed); /* every device the manager frees is in its array */
+    (void) removed;
     manager_changed(m);
 }
 

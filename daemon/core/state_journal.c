@@ -266,16 +266,27 @@ reader_str(Reader *rd, size_t max, const char *what)
     return s;
 }
 
+/* A count of at most @max, then an array of that many zeroed @size-byte items (one when the
+ * count is 0, so that NULL means only "failed"); NULL, with rd->r set, after a failure. */
+static void *
+reader_array(Reader *rd, uint32_t max, size_t size, const char *what, uint32_t *ret_n)
+{
+    uint32_t n = reader_count(rd, max, what);
+    void *a = calloc(n ? n : 1, size);
+
+    if (!a) {
+        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
+    }
+    *ret_n = n;
+    return a;
+}
+
 static void
 reader_devices(Reader *rd, StateJournal *j)
 {
-    uint32_t n = reader_count(rd, STATE_JOURNAL_MAX_DEVICES, "devices");
+    uint32_t n;
 
-    j->devices = calloc(n ? n : 1, sizeof(*j->devices));
-    if (!j->devices) {
-        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
-        return;
-    }
+    j->devices = reader_array(rd, STATE_JOURNAL_MAX_DEVICES, sizeof(*j->devices), "devices", &n);
     for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
         StateJournalDevice *d = &j->devices[j->n_devices++];
         uint8_t kernel;
@@ -294,24 +305,16 @@ reader_devices(Reader *rd, StateJournal *j)
 static void
 reader_groups(Reader *rd, StateJournal *j)
 {
-    uint32_t n = reader_count(rd, STATE_JOURNAL_MAX_GROUPS, "groups");
+    uint32_t n;
 
-    j->groups = calloc(n ? n : 1, sizeof(*j->groups));
-    if (!j->groups) {
-        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
-        return;
-    }
+    j->groups = reader_array(rd, STATE_JOURNAL_MAX_GROUPS, sizeof(*j->groups), "groups", &n);
     for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
         StateJournalGroup *g = &j->groups[j->n_groups++];
         uint32_t m;
 
         g->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "group name");
-        m = reader_count(rd, STATE_JOURNAL_MAX_MEMBERS, "group members");
-        g->members = calloc(m ? m : 1, sizeof(*g->members));
-        if (!g->members) {
-            rd->r = rd->r < 0 ? rd->r : -ENOMEM;
-            return;
-        }
+        g->members = reader_array(rd, STATE_JOURNAL_MAX_MEMBERS, sizeof(*g->members),
+                                  "group members", &m);
         for (uint32_t k = 0; k < m && rd->r >= 0; k++) {
             g->members[g->n_members++] = reader_str(rd, STATE_JOURNAL_MAX_NAME, "member id");
         }
@@ -321,13 +324,9 @@ reader_groups(Reader *rd, StateJournal *j)
 static void
 reader_jobs(Reader *rd, StateJournal *j)
 {
-    uint32_t n = reader_count(rd, STATE_JOURNAL_MAX_JOBS, "jobs");
+    uint32_t n;
 
-    j->jobs = calloc(n ? n : 1, sizeof(*j->jobs));
-    if (!j->jobs) {
-        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
-        return;
-    }
+    j->jobs = reader_array(rd, STATE_JOURNAL_MAX_JOBS, sizeof(*j->jobs), "jobs", &n);
     for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
         StateJournalJob *job = &j->jobs[j->n_jobs++];
 

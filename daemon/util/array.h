@@ -10,6 +10,7 @@
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,4 +62,35 @@
             }                                                                                      \
         }                                                                                          \
         _lo;                                                                                       \
+    })
+
+/* The element whose string @member equals @key, or NULL (binary search). */
+#define SORTED_FIND(items, n, member, key)                                                         \
+    ({                                                                                             \
+        const char *_fkey = (key);                                                                 \
+        size_t _i = SORTED_LOWER_BOUND(items, n, member, _fkey);                                   \
+        _i < (n) && strcmp((items)[_i]->member, _fkey) == 0 ? (items)[_i] : NULL;                  \
+    })
+
+/* Inserts @item where its string @member keeps the array sorted, growing it as
+ * ARRAY_RESERVE_ONE() does. 0, or -ENOMEM with nothing changed. */
+#define SORTED_INSERT(items, n, allocated, first, member, item)                                    \
+    ({                                                                                             \
+        int _sr = ARRAY_RESERVE_ONE(items, n, allocated, first);                                   \
+        if (_sr >= 0) {                                                                            \
+            size_t _at = SORTED_LOWER_BOUND(items, n, member, (item)->member);                     \
+            ARRAY_INSERT_AT(items, n, _at, item);                                                  \
+        }                                                                                          \
+        _sr;                                                                                       \
+    })
+
+/* Takes @item out of the array sorted by @member, if it is there; true when it was. */
+#define SORTED_REMOVE(items, n, member, item)                                                      \
+    ({                                                                                             \
+        size_t _ri = SORTED_LOWER_BOUND(items, n, member, (item)->member);                         \
+        bool _found = _ri < (n) && (items)[_ri] == (item);                                         \
+        if (_found) {                                                                              \
+            ARRAY_REMOVE_AT(items, n, _ri);                                                        \
+        }                                                                                          \
+        _found;                                                                                    \
     })
