@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -311,14 +312,24 @@ output_json_ms(uint64_t us)
 static json_object *
 json_stats(const VfioMigd__V1__DeviceStats *s)
 {
+    /* The counters, in the order the keys are printed; each key is the field's name. */
+#define COUNTER(field) {#field, offsetof(VfioMigd__V1__DeviceStats, field)}
+    static const struct {
+        const char *key;
+        size_t offset; /* of a uint64_t in DeviceStats */
+    } counters[] = {
+        COUNTER(transitions), COUNTER(arcs),        COUNTER(failed_arcs),
+        COUNTER(resets),      COUNTER(bytes_saved), COUNTER(bytes_restored),
+    };
+#undef COUNTER
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "transitions", json_object_new_uint64(s->transitions));
-    output_json_set(o, "arcs", json_object_new_uint64(s->arcs));
-    output_json_set(o, "failed_arcs", json_object_new_uint64(s->failed_arcs));
-    output_json_set(o, "resets", json_object_new_uint64(s->resets));
-    output_json_set(o, "bytes_saved", json_object_new_uint64(s->bytes_saved));
-    output_json_set(o, "bytes_restored", json_object_new_uint64(s->bytes_restored));
+    for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
+        uint64_t v;
+
+        memcpy(&v, (const char *) s + counters[i].offset, sizeof(v));
+        output_json_set(o, counters[i].key, json_object_new_uint64(v));
+    }
     output_json_set(o, "last_error", json_object_new_string(s->last_error));
     return o;
 }
