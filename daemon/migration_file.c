@@ -196,11 +196,16 @@ save_create_file(MigrationJob *j, const MigrationFileRequest *req, char *err, si
     return r;
 }
 
-int
-migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
-               void *userdata, MigrationJob **ret, char *err, size_t err_size)
+/* A save's or a restore's job: mig_job_new(), then @take_file takes the job's file (creates
+ * or opens it). On failure nothing is left: the job is discarded with whatever @take_file
+ * had taken. */
+static int
+file_job_new(Manager *m, MigrationRole role, const MigrationFileRequest *req,
+             int (*take_file)(MigrationJob *j, const MigrationFileRequest *req, char *err,
+                              size_t err_size),
+             MigrationJob **ret, char *err, size_t err_size)
 {
-    MigJobSetup setup = {.role = MIGRATION_SAVE, .subject = req->subject, .name = req->name};
+    MigJobSetup setup = {.role = role, .subject = req->subject, .name = req->name};
     MigrationJob *j;
     int r;
 
@@ -208,9 +213,24 @@ migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb do
     if (r < 0) {
         return r;
     }
-    r = save_create_file(j, req, err, err_size);
+    r = take_file(j, req, err, err_size);
     if (r < 0) {
-        mig_job_discard(j); /* with whatever save_create_file() had taken */
+        mig_job_discard(j);
+        return r;
+    }
+    *ret = j;
+    return 0;
+}
+
+int
+migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+               void *userdata, MigrationJob **ret, char *err, size_t err_size)
+{
+    MigrationJob *j;
+    int r;
+
+    r = file_job_new(m, MIGRATION_SAVE, req, save_create_file, &j, err, err_size);
+    if (r < 0) {
         return r;
     }
     j->overwrite = req->overwrite;
@@ -479,29 +499,34 @@ check_done(MigWork *w)
     (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_restore_resuming);
 }
 
-int
-migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
-                  void *userdata, MigrationJob **ret, char *err, size_t err_size)
+/* The one open, here on the loop and before any worker: a worker never opens a path. */
+static int
+restore_open_file(MigrationJob *j, const MigrationFileRequest *req, char *err, size_t err_size)
 {
-    MigJobSetup setup = {.role = MIGRATION_RESTORE, .subject = req->subject, .name = req->name};
-    MigrationJob *j;
     int r;
 
-    r = mig_job_new(m, &setup, &j, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    /* The one open, here on the loop and before any worker: a worker never opens a path. */
-    r = files_open_read(&m->files, req->path, &j->file_fd, err, err_size);
+    r = files_open_read(&j->manager->files, req->path, &j->file_fd, err, err_size);
     if (r >= 0 && fstat(j->file_fd, &j->file_stat) < 0) {
         r = -errno;
         (void) snprintf(err, err_size, "cannot read '%s': %s", req->path, strerror(-r));
     }
+    if (r >= 0) {
+        (void) files_canonical(req->path, j->path, sizeof(j->path));
+    }
+    return r;
+}
+
+int
+migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+                  void *userdata, MigrationJob **ret, char *err, size_t err_size)
+{
+    MigrationJob *j;
+    int r;
+
+    r = file_job_new(m, MIGRATION_RESTORE, req, restore_open_file, &j, err, err_size);
     if (r < 0) {
-        mig_job_discard(j);
         return r;
     }
-    (void) files_canonical(req->path, j->path, sizeof(j->path));
     j->stop_after = req->stop;
     j->done = done;
     j->done_userdata = userdata;
