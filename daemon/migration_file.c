@@ -183,7 +183,8 @@ on_save_stop_copy(MigrationJob *j, const GroupRun *run)
     }
 }
 
-/* Checks the destination and creates the partial file before any device moves. */
+/* Checks the destination and creates the partial file before any device moves; takes the
+ * save's options. */
 static int
 save_create_file(MigrationJob *j, const MigrationFileRequest *req, char *err, size_t err_size)
 {
@@ -192,18 +193,21 @@ save_create_file(MigrationJob *j, const MigrationFileRequest *req, char *err, si
 
     if (r >= 0) {
         (void) snprintf(j->path, sizeof(j->path), "%s", j->save_file.spot.path);
+        j->overwrite = req->overwrite;
+        j->resume_after = req->resume;
     }
     return r;
 }
 
-/* A save's or a restore's job: mig_job_new(), then @take_file takes the job's file (creates
- * or opens it). On failure nothing is left: the job is discarded with whatever @take_file
- * had taken. */
+/* A save's or a restore's job, CONNECTING, @done to be called at its end: mig_job_new(), then
+ * @take_file takes the job's file (creates or opens it) and its options from @req. On failure
+ * nothing is left: the job is discarded with whatever @take_file had taken. */
 static int
 file_job_new(Manager *m, MigrationRole role, const MigrationFileRequest *req,
              int (*take_file)(MigrationJob *j, const MigrationFileRequest *req, char *err,
                               size_t err_size),
-             MigrationJob **ret, char *err, size_t err_size)
+             migration_done_cb done, void *userdata, MigrationJob **ret, char *err,
+             size_t err_size)
 {
     MigJobSetup setup = {.role = role, .subject = req->subject, .name = req->name};
     MigrationJob *j;
@@ -218,6 +222,9 @@ file_job_new(Manager *m, MigrationRole role, const MigrationFileRequest *req,
         mig_job_discard(j);
         return r;
     }
+    j->done = done;
+    j->done_userdata = userdata;
+    (void) mig_set_phase(j, PHASE_CONNECTING);
     *ret = j;
     return 0;
 }
@@ -229,15 +236,11 @@ migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb do
     MigrationJob *j;
     int r;
 
-    r = file_job_new(m, MIGRATION_SAVE, req, save_create_file, &j, err, err_size);
+    r = file_job_new(m, MIGRATION_SAVE, req, save_create_file, done, userdata, &j, err,
+                     err_size);
     if (r < 0) {
         return r;
     }
-    j->overwrite = req->overwrite;
-    j->resume_after = req->resume;
-    j->done = done;
-    j->done_userdata = userdata;
-    (void) mig_set_phase(j, PHASE_CONNECTING);
     (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_save_stop_copy);
     *ret = j;
     return 0;
@@ -512,6 +515,7 @@ restore_open_file(MigrationJob *j, const MigrationFileRequest *req, char *err, s
     }
     if (r >= 0) {
         (void) files_canonical(req->path, j->path, sizeof(j->path));
+        j->stop_after = req->stop;
     }
     return r;
 }
@@ -523,14 +527,11 @@ migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb
     MigrationJob *j;
     int r;
 
-    r = file_job_new(m, MIGRATION_RESTORE, req, restore_open_file, &j, err, err_size);
+    r = file_job_new(m, MIGRATION_RESTORE, req, restore_open_file, done, userdata, &j, err,
+                     err_size);
     if (r < 0) {
         return r;
     }
-    j->stop_after = req->stop;
-    j->done = done;
-    j->done_userdata = userdata;
-    (void) mig_set_phase(j, PHASE_CONNECTING);
     if (mig_queue(j, mig_work_new(j, NULL, check_run, check_done)) < 0) {
         mig_fail(j, -ENOMEM, "cannot start reading '%s'", req->path);
         mig_maybe_finish_failure(j);
