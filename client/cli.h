@@ -81,6 +81,15 @@ typedef struct Cli {
     .request = &vfio_migd__v1__##request_##__descriptor,                                           \
     .response = &vfio_migd__v1__##response_##__descriptor
 
+/* A command row that takes one ID and makes the call (a const CliCall *, the rest of the
+ * arguments: a compound literal has commas) with it: the "one call by id" commands, detach,
+ * show, reset, switchover, cancel and job. */
+#define CLI_BY_ID_COMMAND(name_, summary_, ...)                                                    \
+    {                                                                                              \
+        .name = name_, .usage = "ID", .summary = summary_, .min_args = 1, .max_args = 1,           \
+        .call = __VA_ARGS__,                                                                       \
+    }
+
 /*
  * One unary call and how its answer is printed. @req and @resp are messages of the
  * descriptors' types; @args is what the command's options were parsed into (NULL when it

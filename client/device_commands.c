@@ -246,14 +246,8 @@ static const CliCall detach_call = {
     .text = detach_text,
 };
 
-const CliCommand device_commands_detach = {
-    .name = "detach",
-    .usage = "ID",
-    .summary = "Detach a device from the daemon",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &detach_call,
-};
+const CliCommand device_commands_detach =
+    CLI_BY_ID_COMMAND("detach", "Detach a device from the daemon", &detach_call);
 
 static json_object *
 show_json(const void *req _unused_, const void *resp)
@@ -276,14 +270,8 @@ static const CliCall show_call = {
     .text = show_text,
 };
 
-const CliCommand device_commands_show = {
-    .name = "show",
-    .usage = "ID",
-    .summary = "Show one device: state, flags, counters, properties",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &show_call,
-};
+const CliCommand device_commands_show =
+    CLI_BY_ID_COMMAND("show", "Show one device: state, flags, counters, properties", &show_call);
 
 static json_object *
 reset_json(const void *req, const void *resp)
@@ -312,14 +300,8 @@ static const CliCall reset_call = {
     .text = reset_text,
 };
 
-const CliCommand device_commands_reset = {
-    .name = "reset",
-    .usage = "ID",
-    .summary = "Reset a device: back to running, any data session ends",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &reset_call,
-};
+const CliCommand device_commands_reset = CLI_BY_ID_COMMAND(
+    "reset", "Reset a device: back to running, any data session ends", &reset_call);
 
 /* ---- state */
 

@@ -517,14 +517,11 @@ const CliCommand migration_commands_migrate_set = {
 /* ---- switchover, cancel, job: one call by id, the migration as the answer */
 
 #define BY_ID_COMMAND(name_, method_, summary_)                                                    \
-    {                                                                                              \
-        .name = name_, .usage = "ID", .summary = summary_, .min_args = 1, .max_args = 1,           \
-        .call = &(const CliCall) {                                                                 \
-            CLI_METHOD("MigrationService", method_, migration_id_request, migration_response),     \
-            .build = cli_build_name, .required = "migration", .json = migration_json,              \
-            .text = migration_text,                                                                \
-        },                                                                                         \
-    }
+    CLI_BY_ID_COMMAND(name_, summary_, &(const CliCall) {                                          \
+        CLI_METHOD("MigrationService", method_, migration_id_request, migration_response),         \
+        .build = cli_build_name, .required = "migration", .json = migration_json,                  \
+        .text = migration_text,                                                                    \
+    })
 
 const CliCommand migration_commands_switchover =
     BY_ID_COMMAND("switchover", Switchover, "Switch a migration waiting in phase ready over now");
