@@ -57,7 +57,6 @@ static const char *const subject_names[] = {
 };
 
 /* Option values as users type them; the index is the protocol's number. */
-/* Option values as users type them; the index is the protocol's number. */
 const char *const output_migration_precopy_names[2] = {
     [VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO] = "auto",
     [VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_OFF] = "off",
