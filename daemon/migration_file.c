@@ -199,17 +199,25 @@ save_create_file(MigrationJob *j, const MigrationFileRequest *req, char *err, si
     return r;
 }
 
-/* A save's or a restore's job, CONNECTING, @done to be called at its end: mig_job_new(), then
- * @take_file takes the job's file (creates or opens it) and its options from @req. On failure
- * nothing is left: the job is discarded with whatever @take_file had taken. */
+/* What makes a save and a restore differ when their job starts. */
+typedef struct FileJobKind {
+    MigrationRole role;
+    /* Takes the job's file (creates or opens it) and its options from @req; 0, or a negative
+     * errno with @err (the job is then discarded with whatever was taken). */
+    int (*take_file)(MigrationJob *j, const MigrationFileRequest *req, char *err,
+                     size_t err_size);
+    /* Sets the CONNECTING job going; failures from here on are the job's own. */
+    void (*begin)(MigrationJob *j, const MigrationFileRequest *req);
+} FileJobKind;
+
+/* A save's or a restore's job: made, its file taken, CONNECTING, @done to be called at its
+ * end, then begun. On failure nothing is left. */
 static int
-file_job_new(Manager *m, MigrationRole role, const MigrationFileRequest *req,
-             int (*take_file)(MigrationJob *j, const MigrationFileRequest *req, char *err,
-                              size_t err_size),
-             migration_done_cb done, void *userdata, MigrationJob **ret, char *err,
-             size_t err_size)
+file_job_start(Manager *m, const FileJobKind *kind, const MigrationFileRequest *req,
+               migration_done_cb done, void *userdata, MigrationJob **ret, char *err,
+               size_t err_size)
 {
-    MigJobSetup setup = {.role = role, .subject = req->subject, .name = req->name};
+    MigJobSetup setup = {.role = kind->role, .subject = req->subject, .name = req->name};
     MigrationJob *j;
     int r;
 
@@ -217,7 +225,7 @@ file_job_new(Manager *m, MigrationRole role, const MigrationFileRequest *req,
     if (r < 0) {
         return r;
     }
-    r = take_file(j, req, err, err_size);
+    r = kind->take_file(j, req, err, err_size);
     if (r < 0) {
         mig_job_discard(j);
         return r;
@@ -225,25 +233,25 @@ file_job_new(Manager *m, MigrationRole role, const MigrationFileRequest *req,
     j->done = done;
     j->done_userdata = userdata;
     (void) mig_set_phase(j, PHASE_CONNECTING);
+    kind->begin(j, req);
     *ret = j;
     return 0;
+}
+
+/* The group goes to STOP_COPY first: a save reads the stopped devices' data from there. */
+static void
+save_begin(MigrationJob *j, const MigrationFileRequest *req _unused_)
+{
+    (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_save_stop_copy);
 }
 
 int
 migration_save(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
                void *userdata, MigrationJob **ret, char *err, size_t err_size)
 {
-    MigrationJob *j;
-    int r;
+    static const FileJobKind save = {MIGRATION_SAVE, save_create_file, save_begin};
 
-    r = file_job_new(m, MIGRATION_SAVE, req, save_create_file, done, userdata, &j, err,
-                     err_size);
-    if (r < 0) {
-        return r;
-    }
-    (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_save_stop_copy);
-    *ret = j;
-    return 0;
+    return file_job_start(m, &save, req, done, userdata, ret, err, err_size);
 }
 
 /* ---- restore ---- */
@@ -520,22 +528,21 @@ restore_open_file(MigrationJob *j, const MigrationFileRequest *req, char *err, s
     return r;
 }
 
-int
-migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
-                  void *userdata, MigrationJob **ret, char *err, size_t err_size)
+/* The file is checked first, on a worker, before any device moves. */
+static void
+restore_begin(MigrationJob *j, const MigrationFileRequest *req)
 {
-    MigrationJob *j;
-    int r;
-
-    r = file_job_new(m, MIGRATION_RESTORE, req, restore_open_file, done, userdata, &j, err,
-                     err_size);
-    if (r < 0) {
-        return r;
-    }
     if (mig_queue(j, mig_work_new(j, NULL, check_run, check_done)) < 0) {
         mig_fail(j, -ENOMEM, "cannot start reading '%s'", req->path);
         mig_maybe_finish_failure(j);
     }
-    *ret = j;
-    return 0;
+}
+
+int
+migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
+                  void *userdata, MigrationJob **ret, char *err, size_t err_size)
+{
+    static const FileJobKind restore = {MIGRATION_RESTORE, restore_open_file, restore_begin};
+
+    return file_job_start(m, &restore, req, done, userdata, ret, err, err_size);
 }
