@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -242,6 +241,17 @@ output_json_set(json_object *o, const char *key, json_object *v)
 }
 
 void
+output_json_set_u64s(json_object *o, const void *msg, const OutputU64 *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+
+        memcpy(&v, (const char *) msg + fields[i].offset, sizeof(v));
+        output_json_set(o, fields[i].key, json_object_new_uint64(v));
+    }
+}
+
+void
 output_json_append(json_object *a, json_object *v)
 {
     if (!a) {
@@ -312,24 +322,14 @@ output_json_ms(uint64_t us)
 static json_object *
 json_stats(const VfioMigd__V1__DeviceStats *s)
 {
-    /* The counters, in the order the keys are printed; each key is the field's name. */
-#define COUNTER(field) {#field, offsetof(VfioMigd__V1__DeviceStats, field)}
-    static const struct {
-        const char *key;
-        size_t offset; /* of a uint64_t in DeviceStats */
-    } counters[] = {
-        COUNTER(transitions), COUNTER(arcs),        COUNTER(failed_arcs),
-        COUNTER(resets),      COUNTER(bytes_saved), COUNTER(bytes_restored),
+    static const OutputU64 counters[] = {
+        OUTPUT_U64(DeviceStats, transitions), OUTPUT_U64(DeviceStats, arcs),
+        OUTPUT_U64(DeviceStats, failed_arcs), OUTPUT_U64(DeviceStats, resets),
+        OUTPUT_U64(DeviceStats, bytes_saved), OUTPUT_U64(DeviceStats, bytes_restored),
     };
-#undef COUNTER
     json_object *o = json_object_new_object();
 
-    for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
-        uint64_t v;
-
-        memcpy(&v, (const char *) s + counters[i].offset, sizeof(v));
-        output_json_set(o, counters[i].key, json_object_new_uint64(v));
-    }
+    output_json_set_u64s(o, s, counters, ELEMENTSOF(counters));
     output_json_set(o, "last_error", json_object_new_string(s->last_error));
     return o;
 }

@@ -111,15 +111,16 @@ output_migration_is_completed(const Migration *m)
 static json_object *
 json_device_progress(const DeviceProgress *d)
 {
+    static const OutputU64 byte_counts[] = {
+        OUTPUT_U64(DeviceProgress, bytes),         OUTPUT_U64(DeviceProgress, precopy_bytes),
+        OUTPUT_U64(DeviceProgress, stopcopy_bytes), OUTPUT_U64(DeviceProgress, initial_bytes),
+        OUTPUT_U64(DeviceProgress, dirty_bytes),
+    };
     json_object *o = json_object_new_object();
 
     output_json_set(o, "id", json_object_new_string(d->id));
     output_json_set(o, "state", output_json_state(d->state));
-    output_json_set(o, "bytes", json_object_new_uint64(d->bytes));
-    output_json_set(o, "precopy_bytes", json_object_new_uint64(d->precopy_bytes));
-    output_json_set(o, "stopcopy_bytes", json_object_new_uint64(d->stopcopy_bytes));
-    output_json_set(o, "initial_bytes", json_object_new_uint64(d->initial_bytes));
-    output_json_set(o, "dirty_bytes", json_object_new_uint64(d->dirty_bytes));
+    output_json_set_u64s(o, d, byte_counts, ELEMENTSOF(byte_counts));
     output_json_set(o, "rate", output_json_rate(d->rate));
     output_json_set(o, "estimate_remaining", json_object_new_uint64(d->estimate_remaining));
     output_json_set(o, "done", json_object_new_boolean(d->done));
