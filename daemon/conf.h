@@ -53,6 +53,7 @@ typedef enum ConfKeyId {
     CONF_BANDWIDTH_LIMIT,
     CONF_STOPCOPY_BANDWIDTH_LIMIT,
     CONF_MIGRATION_TIMEOUT_MS,
+    CONF_HANDSHAKE_TIMEOUT_MS,
     CONF_ALLOWED_DIRS,
     _CONF_KEY_MAX,
     _CONF_KEY_INVALID = -1,
@@ -105,6 +106,7 @@ typedef struct Config {
     uint64_t bandwidth_limit;             /* pre-copy: bytes/s over all devices; 0: unlimited */
     uint64_t stopcopy_bandwidth_limit;    /* stop-copy: the same */
     uint32_t migration_timeout_ms;
+    uint32_t handshake_timeout_ms;        /* a data-port connection's first message, whole */
     /* [files] */
     char allowed_dirs[CONF_DIRS_MAX];     /* besides the state directory; "": none */
 

@@ -23,11 +23,15 @@ handshake_parse_hello(const uint8_t *msg, size_t size, const char *token, Stream
     char got[TRANSPORT_TOKEN_HEX + 1];
     int r;
 
-    if (!rd || size < TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE) {
-        (void) snprintf(why, why_size, "its HELLO is too short (%zu bytes): the source speaks "
-                        "another version of the vfio-migd protocol; run the same version on both "
-                        "hosts", size);
-        return rd ? -EBADMSG : -ENOMEM;
+    if (!rd) {
+        return -ENOMEM;
+    }
+    /* The token first, and alone: whoever does not send the right one learns nothing more
+     * and changes nothing, whatever else is wrong with what it sent. */
+    if (size < TRANSPORT_TOKEN_HEX) {
+        (void) snprintf(why, why_size, "its HELLO is too short to hold a token (%zu bytes): "
+                        "not a vfio-migd source, or one of another version", size);
+        return -EPERM;
     }
     memcpy(got, msg, TRANSPORT_TOKEN_HEX);
     got[TRANSPORT_TOKEN_HEX] = '\0';
@@ -35,6 +39,12 @@ handshake_parse_hello(const uint8_t *msg, size_t size, const char *token, Stream
         (void) snprintf(why, why_size, "wrong token: give --token the token that 'vfio-migctl "
                         "incoming' printed on the destination for this migration");
         return -EPERM;
+    }
+    if (size < TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE) {
+        (void) snprintf(why, why_size, "its HELLO is too short (%zu bytes): the source speaks "
+                        "another version of the vfio-migd protocol; run the same version on both "
+                        "hosts", size);
+        return -EBADMSG;
     }
     stream_reader_init(rd);
     r = stream_reader_header(rd, msg + TRANSPORT_TOKEN_HEX);

@@ -24,9 +24,10 @@
 
 #define HANDSHAKE_DATA_HELLO_SIZE (TRANSPORT_TOKEN_HEX + 12)
 
-/* HELLO: -EBADMSG (malformed: @why says what), -EPERM (not @token). On success @src has the
- * source's manifest (its devices array holds STREAM_MAX_DEVICES) and *ret_stream_id the
- * stream's id. */
+/* HELLO: -EPERM when it holds no token or not @token (checked first: the sender is a
+ * stranger, and nothing of the migration may change); any other error means the token was
+ * right: -EBADMSG (malformed: @why says what), -ENOMEM. On success @src has the source's
+ * manifest (its devices array holds STREAM_MAX_DEVICES) and *ret_stream_id the stream's id. */
 int handshake_parse_hello(const uint8_t *msg, size_t size, const char *token,
                           StreamManifest *src, uint64_t *ret_stream_id, char *why,
                           size_t why_size);

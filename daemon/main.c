@@ -348,6 +348,7 @@ daemon_reload(Daemon *dm)
     dm->config = next;
     log_set_max_level(next.log_level);
     dm->ctx.manager->migration_defaults = migration_defaults_from(&next);
+    dm->ctx.manager->migration_handshake_ms = next.handshake_timeout_ms;
     log_notice("Reloaded on SIGHUP: %s%s%s%s.", n_applied ? "changed" : "nothing changed",
                applied, n_pending ? "; takes a restart, unchanged:" : "", pending);
 }
@@ -399,6 +400,7 @@ daemon_start(Daemon *dm)
         return log_error_errno(r, "Cannot create the device manager: %m");
     }
     dm->ctx.manager->migration_defaults = migration_defaults_from(c);
+    dm->ctx.manager->migration_handshake_ms = c->handshake_timeout_ms;
     /* Into dm->config, which a reload replaces whole: roles change on SIGHUP. */
     dm->ctx.authz = &dm->config.authz;
     dm->ctx.config_path = dm->options->config_path ? dm->options->config_path : DEFAULT_CONFIG;

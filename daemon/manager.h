@@ -55,6 +55,9 @@ struct Manager {
     /* What a migration uses for the options its request leaves at 0: the built-in defaults
      * (migration_options_defaults()), or the configuration's [migration] keys (main.c). */
     MigrationOptions migration_defaults;
+    /* [migration] handshake_timeout_ms: the total deadline of a data-port connection's first
+     * message (0: MIGRATION_HANDSHAKE_MS). */
+    uint32_t migration_handshake_ms;
     /* Told, on the loop, when a device or a group came or went or a job changed phase
      * (manager_changed()): the STATUS= line. NULL: nobody listens. */
     void (*on_change)(Manager *m, void *userdata);

@@ -329,10 +329,7 @@ mig_close_sockets(MigrationJob *j)
             (void) close(TAKE_FD(j->devs[i].fd));
         }
     }
-    if (j->listen_active) {
-        j->listen_active = false;
-        uv_close((uv_handle_t *) &j->listen_poll, on_handle_closed);
-    }
+    mig_accept_stop(j);
     if (j->listen_fd >= 0) {
         (void) close(TAKE_FD(j->listen_fd));
     }

@@ -91,6 +91,10 @@ typedef struct MigrationRates {
 #define MIGRATION_DEFAULT_MAX_PRECOPY_MS 30000
 #define MIGRATION_DEFAULT_DOWNTIME_TARGET_MS 300
 #define MIGRATION_DEFAULT_TIMEOUT_MS 30000
+/* A new connection on a destination's data port must have sent its whole HELLO or
+ * DATA_HELLO within this (the default of [migration] handshake_timeout_ms): one deadline from
+ * accept(), never restarted by a byte. */
+#define MIGRATION_HANDSHAKE_MS 10000
 /* 30 s pre-copy, 300 ms downtime target, 30 s timeouts, pre-copy on, no bandwidth limit. */
 void migration_options_defaults(MigrationOptions *o);
 

@@ -3,8 +3,11 @@
  * migration_dest — PrepareIncoming, on the destination daemon.
  *
  * The plan: listen (only for this migration) and wait for the source (timeout). Every new
- * connection gets HANDSHAKE_MS to say who it is, on a worker:
- *   HELLO       token (constant-time compare, single use), stream header and manifest. The
+ * connection has a total deadline to send its first message whole, read on the loop and
+ * capped per migration and per peer (migration_accept.c); then:
+ *   HELLO       token (constant-time compare, single use), stream header and manifest. A
+ *               missing or wrong token changes nothing: the job waits on for the right one,
+ *               and the refusal is logged (rate-limited). With the token right, the
  *               manifest must match the local group (core/compat: device names, flags,
  *               back-ends, compatibility descriptors): else REFUSE with every mismatch,
  *               before the source has stopped anything. Then the group -> RESUMING
@@ -33,27 +36,6 @@
 #include "util/log.h"
 
 #define PREPARE_TIMEOUT_DEFAULT_MS 300000
-
-/* ---- handshake (worker) ---- */
-
-static void
-handshake_run(MigWork *w)
-{
-    uint32_t max = TRANSPORT_MAX_MESSAGE;
-    int r;
-
-    w->msg = malloc(max);
-    if (!w->msg) {
-        w->r = -ENOMEM;
-        return;
-    }
-    r = transport_recv(w->fd, &w->msg_type, w->msg, max, &w->msg_size);
-    if (r < 0) {
-        (void) snprintf(w->error, sizeof(w->error), "a connection said nothing usable: %s",
-                        strerror(-r));
-    }
-    w->r = r;
-}
 
 /* The longest REFUSE text: room for several mismatches, within what the source reads. */
 #define REFUSE_MAX 900
@@ -216,26 +198,46 @@ channel_done(MigWork *w)
     maybe_complete(w->job);
 }
 
-static void
-on_data_hello(MigrationJob *j, MigWork *w)
+/* Why a DATA_HELLO does not open a channel of this job, or NULL when it does. */
+static const char *
+data_hello_problem(MigrationJob *j, const uint8_t *msg, uint32_t size, uint32_t *ret_index)
 {
     char key[TRANSPORT_TOKEN_HEX + 1];
     uint64_t stream_id = 0;
-    uint32_t index = 0;
+
+    if (handshake_parse_data_hello(msg, size, key, &stream_id, ret_index) < 0) {
+        return "a malformed DATA_HELLO";
+    }
+    if (!j->channel_key[0]) {
+        return "a DATA_HELLO before any source was accepted";
+    }
+    if (!transport_token_equal(key, j->channel_key)) {
+        return "a DATA_HELLO with a wrong key";
+    }
+    if (stream_id != j->stream_id || *ret_index >= j->n_devs) {
+        return "a DATA_HELLO for another stream or device";
+    }
+    if (j->devs[*ret_index].channel_bound) {
+        return "a DATA_HELLO for a device whose channel is already open";
+    }
+    return NULL;
+}
+
+static void
+on_data_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, uint32_t size)
+{
     uint8_t ok[8] = {TMSG_DATA_ACCEPT, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t index = 0;
+    const char *problem = data_hello_problem(j, msg, size, &index);
     MigDevice *md;
 
-    if (!j->channel_key[0] ||
-        handshake_parse_data_hello(w->msg, w->msg_size, key, &stream_id, &index) < 0) {
+    if (problem) {
+        mig_log_refusal(j, peer, "%s", problem); /* the connection is just closed */
         return;
-    }
-    if (!transport_token_equal(key, j->channel_key) || stream_id != j->stream_id ||
-        index >= j->n_devs || j->devs[index].channel_bound) {
-        return; /* not ours: the connection is just closed */
     }
     md = &j->devs[index];
     md->channel_bound = true;
-    md->fd = TAKE_FD(w->fd);
+    md->fd = TAKE_FD(*fd);
     (void) transport_set_timeout(md->fd, 0); /* liveness comes from the control channel */
     (void) send(md->fd, ok, sizeof(ok), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (mig_queue(j, mig_work_new(j, md, mig_channel_receive, channel_done)) < 0) {
@@ -268,87 +270,58 @@ on_resuming_entered(MigrationJob *j, const GroupRun *run)
 }
 
 static void
-on_hello(MigrationJob *j, MigWork *w)
+on_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, uint32_t size)
 {
     _cleanup_free_ StreamManifestDevice *devs = calloc(STREAM_MAX_DEVICES, sizeof(*devs));
     StreamManifest src = {.devices = devs};
     char why[REFUSE_MAX + 1] = "";
+    uint64_t stream_id = 0;
     int r;
 
     if (!devs) {
+        mig_log_refusal(j, peer, "no memory to read its HELLO");
         return;
     }
-    if (j->token_used) {
-        refuse(w->fd, "this migration's token was already used");
+    r = handshake_parse_hello(msg, size, j->token, &src, &stream_id, why, sizeof(why));
+    if (r == -EPERM || r == -ENOMEM) {
+        /* Not the token (or not read): a stranger, or a source given the wrong token. Nothing
+         * changes: the job waits on for the right one (issue 11 item 3). */
+        mig_log_refusal(j, peer, "%s", r == -ENOMEM ? "no memory to read its HELLO" : why);
+        refuse(*fd, why);
         return;
     }
-    r = handshake_parse_hello(w->msg, w->msg_size, j->token, &src, &j->stream_id, why,
-                              sizeof(why));
-    if (r == -EPERM) {
-        log_job_warning(j, "Migration %s: a connection presented a wrong token; refused.", j->id);
-        refuse(w->fd, why);
-        return;
-    }
-    j->token_used = true; /* single use, whatever the manifest says */
+    j->token_used = true; /* single use from here on, whatever the manifest says */
+    j->stream_id = stream_id;
     if (r >= 0) {
         r = mig_match_manifest(j, &src, why, sizeof(why));
     }
     if (r < 0) {
-        refuse(w->fd, why);
+        refuse(*fd, why);
         mig_fail(j, r, "refused the source's manifest: %s", why);
         return;
     }
     /* The peer is the source from now on, no longer the address we listen on. */
-    transport_peer_name(w->fd, j->peer, sizeof(j->peer));
-    j->ctl_fd = TAKE_FD(w->fd);
+    (void) snprintf(j->peer, sizeof(j->peer), "%s", peer);
+    j->ctl_fd = TAKE_FD(*fd);
     (void) transport_new_token(j->channel_key);
     (void) mig_set_phase(j, PHASE_CONNECTING);
     (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_resuming_entered);
 }
 
-static void
-handshake_done(MigWork *w)
+void
+mig_dest_first_message(MigrationJob *j, int *fd, const char *peer, uint32_t type,
+                       const uint8_t *msg, uint32_t size)
 {
-    MigrationJob *j = w->job;
-
-    if (w->r >= 0 && !mig_is_failing(j)) {
-        if (w->msg_type == TMSG_HELLO && j->phase == PHASE_WAITING) {
-            on_hello(j, w);
-        } else if (w->msg_type == TMSG_HELLO) {
-            /* A second source while one is connected: the token is single use. */
-            refuse(w->fd, "this migration's token was already used (another source is connected)");
-        } else if (w->msg_type == TMSG_DATA_HELLO) {
-            on_data_hello(j, w);
-        }
-    }
-    if (w->fd >= 0) {
-        (void) close(TAKE_FD(w->fd));
-    }
-}
-
-static void
-on_acceptable(uv_poll_t *h, int status, int events)
-{
-    MigrationJob *j = h->data;
-
-    (void) status;
-    (void) events;
-    for (;;) {
-        int fd = accept4(j->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        MigWork *w;
-
-        if (fd < 0) {
-            return; /* EAGAIN: all taken; other errors: the next poll tries again */
-        }
-        transport_tune(fd);
-        (void) transport_set_timeout(fd, MIGRATION_HANDSHAKE_MS);
-        w = mig_work_new(j, NULL, handshake_run, handshake_done);
-        if (w) {
-            w->fd = fd;
-        }
-        if (mig_queue(j, w) < 0) {
-            (void) close(fd);
-        }
+    if (mig_is_failing(j)) {
+        mig_log_refusal(j, peer, "the migration is over");
+    } else if (type == TMSG_HELLO && j->phase == PHASE_WAITING && !j->token_used) {
+        on_hello(j, fd, peer, msg, size);
+    } else if (type == TMSG_HELLO) {
+        /* A second source while one is connected: the token is single use. */
+        mig_log_refusal(j, peer, "a HELLO while a source is connected");
+        refuse(*fd, "this migration's token was already used (another source is connected)");
+    } else {
+        on_data_hello(j, fd, peer, msg, size);
     }
 }
 
@@ -380,6 +353,7 @@ dest_tick(uv_timer_t *t)
 
     (void) mig_update_rates(j);
     mig_check_peer_gone(j);
+    mig_accept_sweep(j, clock_now_ns());
     dest_follow_phase(j);
     if (j->phase == PHASE_WAITING &&
         clock_now_ns() - j->start_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
@@ -418,12 +392,7 @@ dest_listen(MigrationJob *j, const char *listen, char *bound, size_t bound_size,
     }
     (void) snprintf(j->peer, sizeof(j->peer), "%s", bound);
     j->listen_fd = TAKE_FD(fd);
-    (void) uv_poll_init(j->manager->loop, &j->listen_poll, j->listen_fd);
-    j->listen_poll.data = j;
-    j->listen_active = true;
-    j->handles_open++;
-    (void) uv_poll_start(&j->listen_poll, UV_READABLE, on_acceptable);
-    return 0;
+    return mig_accept_start(j);
 }
 
 static_assert(MIGRATION_ADDRESS_MAX == TRANSPORT_ADDRESS_MAX, "one address size");
@@ -465,6 +434,8 @@ migration_prepare_incoming(Manager *m, const char *group, const char *listen, bo
     if (r < 0) {
         return r;
     }
+    j->handshake_ms = m->migration_handshake_ms ? m->migration_handshake_ms
+                                                : MIGRATION_HANDSHAKE_MS;
     r = dest_listen(j, listen, bound, bound_size, err, err_size);
     if (r < 0) {
         mig_job_discard(j);

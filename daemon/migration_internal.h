@@ -23,6 +23,7 @@
 #include "migration.h"
 #include "transport.h"
 #include "util/clock.h"
+#include "util/ratelimit.h"
 
 /* Payload per DEVICE_DATA record, and read size. A record is read from the device, checked
  * and sent in one go, so its buffer and the socket's copy of it should stay in a core's L2:
@@ -31,7 +32,14 @@
 #define MIGRATION_DATA_CHUNK (512u << 10)
 #define MIGRATION_TICK_MS 100            /* progress, convergence and timeout checks */
 #define MIGRATION_KEEP_FINISHED 64       /* finished jobs kept for GetMigration/ListMigrations */
-#define MIGRATION_HANDSHAKE_MS 10000     /* a new connection must say who it is within this */
+/* Connections that have not yet said who they are, per migration and per peer address
+ * (host, any port): one more is closed at once. The source's host gets one more per device
+ * once its HELLO was accepted (its data channels arrive together). */
+#define MIGRATION_PREAUTH_MAX 16
+#define MIGRATION_PREAUTH_PER_PEER 4
+/* Peer addresses whose refusals are logged, each at most once per interval (the next line
+ * counts those left out); a peer beyond this many takes the slot of the quietest. */
+#define MIGRATION_REFUSAL_PEERS 16
 /* The source PINGs every second; this much silence means the source or the link is gone. */
 #define MIGRATION_PEER_SILENCE_MS 15000
 /* How long a closed data channel waits for the peer's FAIL reason on the control channel. */
@@ -40,6 +48,37 @@
  * up to 8, a live migration up to 12; rollbacks and resets add a few. Any beyond are not
  * kept. */
 #define MIGRATION_MAX_ARCS 64
+
+/* A connection on a destination's data port that has not yet said who it is: read on the
+ * loop, never by a worker, without blocking, until its first message is whole or its
+ * deadline passes. Freed in its poll handle's close callback. */
+typedef struct MigPreauth {
+    uv_poll_t poll;
+    MigrationJob *job;
+    struct MigPreauth *next;
+    int fd;
+    char peer[TRANSPORT_ADDRESS_MAX];  /* "host:port" */
+    char host[TRANSPORT_ADDRESS_MAX];  /* "host": what the caps and the log limits count */
+    uint64_t deadline_ns;
+    uint8_t hdr[8];
+    uint32_t hdr_got;
+    uint8_t *msg;                      /* grown as bytes arrive, up to the declared size */
+    uint32_t size, got, cap;
+} MigPreauth;
+
+/* The per-peer limit of refusal log lines. */
+typedef struct MigRefusalPeer {
+    char host[TRANSPORT_ADDRESS_MAX];
+    RateLimit rl;
+} MigRefusalPeer;
+
+/* What the data port did, for the debug log and tests. */
+typedef struct MigAcceptStats {
+    unsigned long accept_calls;
+    unsigned long accept_failures; /* accept() out of fds (or worse): each pauses accepting */
+    unsigned long pauses;
+    unsigned long refused;         /* closed before authentication, for any reason */
+} MigAcceptStats;
 
 typedef struct MigDevice {
     MigrationJob *job;
@@ -113,6 +152,15 @@ struct MigrationJob {
     FileSocket listen_socket;      /* a unix listening socket's file: unlinked only if ours */
     uv_poll_t listen_poll;
     bool listen_active;
+    uv_timer_t accept_pause;       /* accept() ran out of fds: polling stops for backoff_ms */
+    bool accept_pause_active;
+    unsigned backoff_ms;
+    RateLimit accept_fail_rl;      /* the warnings of those pauses */
+    MigPreauth *preauth;           /* connections not yet authenticated (loop) */
+    unsigned n_preauth;
+    uint32_t handshake_ms;         /* their total deadline */
+    MigRefusalPeer refusal_peers[MIGRATION_REFUSAL_PEERS];
+    MigAcceptStats accept_stats;
     uv_timer_t tick;
     bool tick_initialized;
     bool tick_active;
@@ -221,6 +269,26 @@ void mig_close_sockets(MigrationJob *j);
 void mig_tick_start(MigrationJob *j, void (*cb)(uv_timer_t *));
 /* Updates every device's smoothed rate; returns the job's total (bytes/s). */
 double mig_update_rates(MigrationJob *j);
+
+/* ---- migration_accept.c (loop): the data port of a destination ---- */
+/* Polls j->listen_fd: accepts (pausing when out of fds), caps and reads connections until
+ * their first message is whole, then hands it to mig_dest_first_message(). 0 or -errno. */
+int mig_accept_start(MigrationJob *j);
+/* Stops accepting and closes every connection not yet handed on. Idempotent. */
+void mig_accept_stop(MigrationJob *j);
+/* Closes the connections whose deadline has passed (from the job's tick). */
+void mig_accept_sweep(MigrationJob *j, uint64_t now_ns);
+/* Logs why a connection from @peer was refused: at most once per peer address and
+ * interval, with the count of refusals left out since. */
+void mig_log_refusal(MigrationJob *j, const char *peer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- migration_dest.c ---- */
+/* The first message of a connection to the data port, whole (@type HELLO or DATA_HELLO).
+ * Takes *@fd (a blocking socket by then) when it keeps the connection; else the caller
+ * closes it. */
+void mig_dest_first_message(MigrationJob *j, int *fd, const char *peer, uint32_t type,
+                            const uint8_t *msg, uint32_t size);
 
 /* ---- migration_data.c (workers) ---- */
 /* Makes @md's data buffer, once, and touches its pages: a source calls it while it connects,

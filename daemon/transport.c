@@ -693,18 +693,11 @@ read_upto(int fd, uint8_t *buf, size_t size, size_t *ret_got)
     return r;
 }
 
-/* @head (the first bytes a peer sent), plus what else it has sent already, as quoted text:
- * printable ASCII as it is, the rest as \xNN, at most 48 bytes. */
-static void
-quote_bytes(int fd, const uint8_t *head, size_t n_head, char *out, size_t size)
+void
+transport_quote(const uint8_t *bytes, size_t n, char *out, size_t size)
 {
-    uint8_t bytes[48];
-    size_t n = MIN(n_head, sizeof(bytes)), o = 0;
-    ssize_t more;
+    size_t o = 0;
 
-    memcpy(bytes, head, n);
-    more = recv(fd, bytes + n, sizeof(bytes) - n, MSG_DONTWAIT);
-    n += more > 0 ? (size_t) more : 0;
     for (size_t i = 0; i < n && o + 5 < size; i++) {
         if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\' && bytes[i] != '\'') {
             out[o++] = (char) bytes[i];
@@ -712,7 +705,24 @@ quote_bytes(int fd, const uint8_t *head, size_t n_head, char *out, size_t size)
             o += (size_t) snprintf(out + o, size - o, "\\x%02x", bytes[i]);
         }
     }
-    out[o] = '\0';
+    if (size > 0) {
+        out[o] = '\0';
+    }
+}
+
+/* @head (the first bytes a peer sent), plus what else it has sent already, as quoted text:
+ * at most 48 bytes. */
+static void
+quote_bytes(int fd, const uint8_t *head, size_t n_head, char *out, size_t size)
+{
+    uint8_t bytes[48];
+    size_t n = MIN(n_head, sizeof(bytes));
+    ssize_t more;
+
+    memcpy(bytes, head, n);
+    more = recv(fd, bytes + n, sizeof(bytes) - n, MSG_DONTWAIT);
+    n += more > 0 ? (size_t) more : 0;
+    transport_quote(bytes, n, out, size);
 }
 
 int

@@ -134,6 +134,9 @@ int transport_recv(int fd, uint32_t *ret_type, void *buf, uint32_t max, uint32_t
 int transport_recv_answer(int fd, const char *peer, const char *kind, uint32_t *ret_type,
                           void *buf, uint32_t max, uint32_t *ret_size, char *err,
                           size_t err_size);
+/* @n bytes a peer sent as text to quote: printable ASCII as it is, the rest (a quote and a
+ * backslash too) as \xNN; cut where @out (of @size > 0) is full. */
+void transport_quote(const uint8_t *bytes, size_t n, char *out, size_t size);
 /* The name of a message type ("ACCEPT"), or NULL when @type is none. */
 const char *transport_message_name(uint32_t type);
 /* A clause for what a socket error means about the peer ("it reset the connection")

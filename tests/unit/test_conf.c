@@ -182,6 +182,7 @@ value_of(const Config *c, ConfKeyId id)
     case CONF_BANDWIDTH_LIMIT: return c->bandwidth_limit;
     case CONF_STOPCOPY_BANDWIDTH_LIMIT: return c->stopcopy_bandwidth_limit;
     case CONF_MIGRATION_TIMEOUT_MS: return c->migration_timeout_ms;
+    case CONF_HANDSHAKE_TIMEOUT_MS: return c->handshake_timeout_ms;
     default: return 0;
     }
 }
@@ -233,6 +234,8 @@ static const ValueCase value_cases[] = {
     {CONF_MIGRATION_TIMEOUT_MS, "86400000", true, DAY_MS, NULL},
     {CONF_MIGRATION_TIMEOUT_MS, "86400001", false, 0, NULL},
     {CONF_MIGRATION_TIMEOUT_MS, "30s", false, 0, NULL},
+    {CONF_HANDSHAKE_TIMEOUT_MS, "100", true, 100, NULL},
+    {CONF_HANDSHAKE_TIMEOUT_MS, "99", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "0", true, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "500000", true, 500000, NULL},
     {CONF_BANDWIDTH_LIMIT, "64K", true, 64ULL << 10, NULL},
