@@ -103,7 +103,7 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_HANDSHAKE_TIMEOUT_MS, "migration", "handshake_timeout_ms", CONF_TYPE_U32, 100,
         MAX_MS, STRINGIFY(MIGRATION_HANDSHAKE_MS), "handshake-timeout-ms", 0, "N",
         handshake_timeout_ms,
-        "ms a connection to a destination's data port has to send its whole HELLO, in all"),
+        "total ms a data-port connection has to send its whole HELLO"),
     KEY(CONF_ALLOWED_DIRS, "files", "allowed_dirs", CONF_TYPE_DIRS, FILES_MAX_DIRS - 1,
         CONF_DIRS_MAX - 1, "", "allowed-dirs", 0, "DIRS", allowed_dirs,
         "directories for save files and unix sockets, beside the state directory"),
