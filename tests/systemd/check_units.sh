@@ -3,6 +3,7 @@
 # vfio-migd.service.in) and packaging/systemd/vfio-migd.socket, as systemd 252 reads them, so
 # that no change can weaken the service quietly:
 #   - `systemd-analyze verify` accepts both units, with nothing to say;
+#   - LimitNOFILE= holds the fd store and connections: at least FileDescriptorStoreMax + 4096;
 #   - `systemd-analyze security --offline=true` scores the service at most MAX_EXPOSURE (3.0),
 #     and docs/operations.md states that very score and names every setting the analysis
 #     still marks open (its "✗" lines), with the reason it stays open.
@@ -43,6 +44,16 @@ if out=$(systemd-analyze verify --man=no ./vfio-migd.socket ./vfio-migd.service 
     ok "systemd-analyze verify accepts both units"
 else
     fail "systemd-analyze verify accepts both units" "${out:-exit status $?}"
+fi
+
+# ---- fds: the stored ones and the connections (issue 11 item 3: the default 1024 ran out)
+nofile=$(sed -n 's/^LimitNOFILE=\([0-9]*\)$/\1/p' "$T/vfio-migd.service")
+store=$(sed -n 's/^FileDescriptorStoreMax=\([0-9]*\)$/\1/p' "$T/vfio-migd.service")
+if [[ -n "$nofile" && -n "$store" ]] && ((nofile >= store + 4096)); then
+    ok "LimitNOFILE=$nofile leaves room for connections beside the fd store ($store)"
+else
+    fail "LimitNOFILE= is one number, at least FileDescriptorStoreMax + 4096" \
+        "LimitNOFILE=${nofile:-unset or not one number}, FileDescriptorStoreMax=${store:-unset}"
 fi
 
 # ---- the exposure score
