@@ -6,7 +6,7 @@
  * migration, hold a worker that moves devices, or spin the loop (issue 11 item 3):
  *   - accept() runs on the loop, at most ACCEPT_BATCH per wake-up; when it fails for lack of
  *     fds (EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse) the listening socket is not polled for
- *     a while (50 ms, doubling to 1 s while it lasts) instead of at once again: it stays
+ *     a while (util/accept.h, as the API socket's) instead of at once again: it stays
  *     readable while connections wait, and a level-triggered poll would spin;
  *   - at most MIGRATION_PREAUTH_MAX connections per migration and MIGRATION_PREAUTH_PER_PEER
  *     per peer address wait to authenticate (the source's host gets one more per device once
@@ -35,17 +35,12 @@
 #include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
+#include "util/accept.h"
 #include "util/cleanup.h"
 #include "util/le.h"
 #include "util/log.h"
 #include "util/macro.h"
 
-/* Connections taken per wake-up before the loop serves its other handles again. */
-#define ACCEPT_BATCH 32
-/* The pause after accept() ran out of fds: short at first (other connections end and free
- * fds within milliseconds), doubling while it lasts. */
-#define BACKOFF_FIRST_MS 50
-#define BACKOFF_MAX_MS 1000
 /* One refusal line per peer address per interval; pauses: 5 lines per interval. */
 #define LOG_INTERVAL_NS (10ull * 1000000000ull)
 #define PAUSE_LOG_BURST 5
@@ -375,32 +370,27 @@ on_pause_done(uv_timer_t *t)
     }
 }
 
-/* Stops polling for backoff_ms: polling a socket that stays readable at once again would
- * spin the loop without freeing anything. */
+/* Stops polling for a while (util/accept.h): polling a socket that stays readable at once
+ * again would spin the loop without freeing anything. */
 static void
 accept_pause(MigrationJob *j, int r)
 {
-    unsigned suppressed = 0;
+    unsigned suppressed = 0, ms = accept_pause_next(&j->accept_pause_len);
 
     j->accept_stats.pauses++;
-    if (j->backoff_ms == 0) {
-        j->backoff_ms = BACKOFF_FIRST_MS;
-    }
-    /* Every failure, at debug level: the count of accept() calls per pause shows a test
-     * (integration_data_port) that the loop does not spin. */
+    /* Every failure, at debug level: failures and pauses counted side by side show
+     * (integration_data_port) that each failure paused, that the loop does not spin. */
     (void) log_job_full_errno(j, LOG_DEBUG, r, "Migration %s: accept() on the data port failed: %m "
                                "(failure %lu, pause %lu of %u ms).", j->id,
-                               j->accept_stats.accept_failures, j->accept_stats.pauses,
-                               j->backoff_ms);
+                               j->accept_stats.accept_failures, j->accept_stats.pauses, ms);
     if (ratelimit_below(&j->accept_fail_rl, clock_now_ns(), &suppressed)) {
         (void) log_job_warning_errno(j, r, "Migration %s: cannot accept connections on its data "
                                      "port: %m; pausing accepts for %u ms (pauses not logged "
                                      "before this one: %u). Raise LimitNOFILE= (ulimit -n).",
-                                     j->id, j->backoff_ms, suppressed);
+                                     j->id, ms, suppressed);
     }
     (void) uv_poll_stop(&j->listen_poll);
-    (void) uv_timer_start(&j->accept_pause, on_pause_done, j->backoff_ms, 0);
-    j->backoff_ms = MIN(j->backoff_ms * 2, (unsigned) BACKOFF_MAX_MS);
+    (void) uv_timer_start(&j->accept_pause, on_pause_done, ms, 0);
 }
 
 /* One accept(): 1 when there may be more, 0 when the queue is empty, -1 when paused. */
@@ -413,17 +403,14 @@ accept_one(MigrationJob *j)
     fd = accept4(j->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         r = -errno;
-        if (r == -EAGAIN || r == -EWOULDBLOCK) {
-            return 0;
-        }
-        if (r == -EINTR || r == -ECONNABORTED || r == -EPROTO) {
-            return 1; /* that client gave up before we took it; the next may not have */
+        if (accept_error_kind(r) != ACCEPT_ERROR_PAUSE) {
+            return accept_error_kind(r) == ACCEPT_ERROR_NEXT;
         }
         j->accept_stats.accept_failures++;
         accept_pause(j, r);
         return -1;
     }
-    j->backoff_ms = 0;
+    accept_pause_reset(&j->accept_pause_len);
     preauth_admit(j, fd);
     return 1;
 }

@@ -22,6 +22,7 @@
 #include "group.h"
 #include "migration.h"
 #include "transport.h"
+#include "util/accept.h"
 #include "util/clock.h"
 #include "util/ratelimit.h"
 
@@ -154,7 +155,7 @@ struct MigrationJob {
     bool listen_active;
     uv_timer_t accept_pause;       /* accept() ran out of fds: polling stops for backoff_ms */
     bool accept_pause_active;
-    unsigned backoff_ms;
+    AcceptPause accept_pause_len;  /* how long the next pause is */
     RateLimit accept_fail_rl;      /* the warnings of those pauses */
     MigPreauth *preauth;           /* connections not yet authenticated (loop) */
     unsigned n_preauth;

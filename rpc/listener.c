@@ -19,18 +19,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/accept.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/ratelimit.h"
 
-/* Connections taken per wake-up before the loop serves its other handles again. */
-#define ACCEPT_BATCH 32
-/* Pause after accept() ran out of fds: short at first (short calls end and free fds within
- * milliseconds), doubling up to a second while it lasts. */
-#define BACKOFF_FIRST_MS 50
-#define BACKOFF_MAX_MS 1000
 /* Log lines a peer can cause: at most 5 per 10 s of each kind, then one with the count of
  * those left out. */
 #define LOG_INTERVAL_NS (10ull * 1000000000ull)
@@ -60,7 +55,7 @@ struct RpcListener {
     uv_timer_t backoff;
     bool started;          /* the two handles exist */
     bool stopped;
-    unsigned backoff_ms;   /* the next pause; 0 after a successful accept */
+    AcceptPause pause;     /* accept() out of fds: how long polling stops */
 
     Conn *conns;           /* max_conns slots */
     unsigned max_conns;
@@ -175,26 +170,22 @@ on_backoff_done(uv_timer_t *t)
     }
 }
 
-/* Stops polling for backoff_ms: the socket stays readable while connections wait, and
- * polling it again at once would spin the loop without freeing anything. */
+/* Stops polling for a while (util/accept.h): the socket stays readable while connections
+ * wait, and polling it again at once would spin the loop without freeing anything. */
 static void
 listener_pause(RpcListener *l, int r)
 {
-    unsigned suppressed = 0;
+    unsigned suppressed = 0, ms = accept_pause_next(&l->pause);
 
     l->stats.backoffs++;
-    if (l->backoff_ms == 0) {
-        l->backoff_ms = BACKOFF_FIRST_MS;
-    }
     if (ratelimit_below(&l->fail_rl, clock_now_ns(), &suppressed)) {
         (void) log_warning_errno(r, "Cannot accept API connections: %m; pausing accepts for %u ms "
                                  "(pauses not logged before this one: %u). Raise LimitNOFILE= "
                                  "(ulimit -n) or lower --max-connections.",
-                                 l->backoff_ms, suppressed);
+                                 ms, suppressed);
     }
     (void) uv_poll_stop(&l->poll);
-    (void) uv_timer_start(&l->backoff, on_backoff_done, l->backoff_ms, 0);
-    l->backoff_ms = MIN(l->backoff_ms * 2, (unsigned) BACKOFF_MAX_MS);
+    (void) uv_timer_start(&l->backoff, on_backoff_done, ms, 0);
 }
 
 static void
@@ -231,7 +222,7 @@ listener_admit(RpcListener *l, int fd, const struct ucred *cred)
     }
     *c = (Conn){.fd = fd, .dev = st.st_dev, .ino = st.st_ino, .cred = *cred};
     l->stats.accepted++;
-    l->backoff_ms = 0;
+    accept_pause_reset(&l->pause);
     l->on_connection(fd, cred, l->userdata);
 }
 
@@ -247,13 +238,9 @@ listener_accept_one(RpcListener *l)
     fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         r = -errno;
-        if (r == -EAGAIN || r == -EWOULDBLOCK) {
-            return 0;
+        if (accept_error_kind(r) != ACCEPT_ERROR_PAUSE) {
+            return accept_error_kind(r) == ACCEPT_ERROR_NEXT;
         }
-        if (r == -EINTR || r == -ECONNABORTED || r == -EPROTO) {
-            return 1; /* that client gave up before we took it; the next may not have */
-        }
-        /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or something worse: wait, do not spin. */
         listener_pause(l, r);
         return -1;
     }
