@@ -259,6 +259,8 @@ preauth_hand_on(MigPreauth *c)
         mig_log_refusal(j, c->peer, "its socket cannot be set up: %s", strerror(errno));
     } else {
         mig_dest_first_message(j, &fd, c->peer, get_le32(c->hdr), c->msg, c->size);
+        /* A message that failed the job: no worker's end will start its rollback. */
+        mig_maybe_finish_failure(j);
     }
     uv_close((uv_handle_t *) &c->poll, preauth_on_closed);
 }
