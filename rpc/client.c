@@ -7,7 +7,7 @@
  * status sent without a message) never completes and the call hangs (grpc-core.md §7, pitfall
  * 2). Calls are made without wait_for_ready, so a channel that cannot connect fails them at
  * once with UNAVAILABLE instead of queueing them until the deadline; the socket path is also
- * checked with access() until the daemon has answered once, so the common "daemon not
+ * looked at (client_socket.c) until the daemon has answered once, so the common "daemon not
  * running" case gets a plain message without gRPC's connection diagnostics.
  *
  * Used by:  client/ (vfio-migctl), bench/, tests.
@@ -19,13 +19,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <grp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <grpc/grpc_security.h>
@@ -362,7 +360,9 @@ rpc_error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
     char *text = grpc_slice_to_c_string(details);
     bool ours = timeout_ms > 0 && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0;
 
-    if (status == GRPC_STATUS_UNAVAILABLE) {
+    if (rpc_explain_unreachable(c, status, text, ours ? timeout_ms : 0, err)) {
+        /* said in words: what is at the socket path, and what to do */
+    } else if (status == GRPC_STATUS_UNAVAILABLE) {
         /* Also what a daemon that is shutting down answers, so "cannot reach" would be
          * too strong; the hint still applies. */
         rpc_error_set(err, status,
@@ -396,34 +396,6 @@ rpc_error_interrupted(RpcError *err)
     rpc_error_set(err, GRPC_STATUS_CANCELLED,
                   "interrupted before vfio-migd answered; what it was asked may still happen "
                   "(`vfio-migctl jobs` shows the long operations)");
-}
-
-/* The daemon cannot be reached through a socket file that is missing or that we may not
- * connect to; say so plainly instead of letting gRPC report a connection failure. */
-int
-rpc_check_socket(RpcClient *c, RpcError *err)
-{
-    struct stat st;
-    struct group *gr;
-
-    if (c->reached || access(c->socket_path, W_OK) == 0) {
-        return 0;
-    }
-    /* The daemon runs, and we may not talk to it: "is the daemon running?" would mislead. */
-    if (errno == EACCES) {
-        gr = stat(c->socket_path, &st) == 0 ? getgrgid(st.st_gid) : NULL;
-        if (gr && st.st_gid != 0) {
-            rpc_error_set(err, GRPC_STATUS_UNAVAILABLE, "permission denied on '%s': run as "
-                          "root or as a member of group '%s'", c->socket_path, gr->gr_name);
-        } else {
-            rpc_error_set(err, GRPC_STATUS_UNAVAILABLE, "permission denied on '%s': run as "
-                          "root", c->socket_path);
-        }
-        return -EREMOTEIO;
-    }
-    rpc_error_set(err, GRPC_STATUS_UNAVAILABLE, "cannot reach vfio-migd at '%s': %s (%s)",
-                  c->socket_path, strerror(errno), RPC_UNREACHABLE_HINT);
-    return -EREMOTEIO;
 }
 
 /* ---- the call */
@@ -478,9 +450,6 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
         return call_not_made(err, method, r);
     }
 
-    if (reply.status != GRPC_STATUS_UNAVAILABLE) {
-        c->reached = true;
-    }
     if (reply.status != GRPC_STATUS_OK) {
         rpc_error_from_status(c, reply.status, reply.details, deadline, timeout_ms, err);
         r = -EREMOTEIO;
@@ -498,6 +467,10 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
                           "%s: the daemon's answer is not a valid %s", method, resp_desc->name);
             r = -EBADMSG;
         }
+    }
+    /* After the error: before the daemon has answered once, it explains a failure in words. */
+    if (reply.status != GRPC_STATUS_UNAVAILABLE) {
+        c->reached = true;
     }
     reply_done(&reply);
     return r;

@@ -27,8 +27,14 @@ void rpc_error_set(RpcError *err, grpc_status_code code, const char *fmt, ...) _
  * socket and what to do; anything else is the daemon's own message, verbatim. */
 void rpc_error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
                            gpr_timespec deadline, int timeout_ms, RpcError *err);
-/* -EREMOTEIO with @err filled when the socket file is missing or not ours to connect to. */
+/* -EREMOTEIO with @err filled when the socket file is missing, not a socket or not ours to
+ * connect to (client_socket.c). */
 int rpc_check_socket(RpcClient *c, RpcError *err);
+/* Before the daemon has answered once: fills @err with one sentence when @status and gRPC's
+ * @text show that the path is no vfio-migd socket, or that nobody listens there; @timeout_ms
+ * is our deadline when it is what passed, else 0. False when it cannot say more. */
+bool rpc_explain_unreachable(RpcClient *c, grpc_status_code status, const char *text,
+                             int timeout_ms, RpcError *err);
 /* A monotonic deadline @timeout_ms from now; none for timeout_ms <= 0. */
 gpr_timespec rpc_deadline_from_timeout(int timeout_ms);
 /* Waits until @tag (a batch of @call) completes or @deadline passes, looking at the client's

@@ -136,7 +136,9 @@ rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage 
     r = s->call ? stream_start(s, request, timeout_ms) : -ENOMEM;
     grpc_byte_buffer_destroy(request);
     if (r == -ETIMEDOUT) {
-        rpc_error_gave_up(c, timeout_ms, err);
+        if (!rpc_explain_unreachable(c, GRPC_STATUS_DEADLINE_EXCEEDED, "", timeout_ms, err)) {
+            rpc_error_gave_up(c, timeout_ms, err);
+        }
     } else if (r == -EINTR) {
         rpc_error_interrupted(err);
     } else if (r < 0) {
@@ -163,14 +165,13 @@ stream_status(RpcStream *s, RpcError *err)
         (void) wait_for(s, &s->tag_status, -1, &ev);
         s->ended = true;
     }
+    if (s->status != GRPC_STATUS_OK) {
+        rpc_error_from_status(s->client, s->status, s->details, s->deadline, 0, err);
+    }
     if (s->status != GRPC_STATUS_UNAVAILABLE) {
         s->client->reached = true;
     }
-    if (s->status == GRPC_STATUS_OK) {
-        return 0;
-    }
-    rpc_error_from_status(s->client, s->status, s->details, s->deadline, 0, err);
-    return -EREMOTEIO;
+    return s->status == GRPC_STATUS_OK ? 0 : -EREMOTEIO;
 }
 
 int

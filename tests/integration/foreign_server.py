@@ -2,10 +2,12 @@
 """foreign_server.py — a TCP server that is NOT vfio-migd, for the "say what the peer is"
 tests (stdlib only).
 
-    foreign_server.py MODE --port-file FILE
+    foreign_server.py MODE --port-file FILE [--unix PATH]
 
-Listens on 127.0.0.1:0, writes "127.0.0.1:PORT" to FILE (atomically) once it accepts
-connections, and answers every connection as MODE says, until killed:
+Listens on 127.0.0.1:0 (or on the unix socket PATH, as a server that is not vfio-migd would
+on the path given to `vfio-migctl --socket`), writes "127.0.0.1:PORT" (or PATH) to FILE
+(atomically) once it accepts connections, and answers every connection as MODE says, until
+killed:
 
   http      reads what the client sent first and answers an HTTP/1.1 400 (nginx's answer
             to a request line that does not start with a method)
@@ -55,12 +57,19 @@ def serve(mode, c):
 def main():
     mode = sys.argv[1]
     port_file = sys.argv[sys.argv.index("--port-file") + 1]
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
+    if "--unix" in sys.argv:
+        path = sys.argv[sys.argv.index("--unix") + 1]
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        where = path
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        where = "127.0.0.1:%d" % s.getsockname()[1]
     s.listen(16)
     tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
-        f.write("127.0.0.1:%d\n" % s.getsockname()[1])
+        f.write(where + "\n")
     os.rename(tmp, port_file)
     while True:
         c, _ = s.accept()

@@ -180,6 +180,50 @@ assert_eq "UNAVAILABLE" "$(jget "$OUT" code)" "dead socket, watch --json: code U
 mkdir "$T/a-directory"
 expect_exit 3 timeout 60 "$VFIO_MIGCTL" --socket "$T/a-directory" health
 
+# Each wrong path gets one sentence that names it, says what is there and what to do (no gRPC
+# diagnostics): a file, a directory, a socket nobody listens on, a server that speaks no HTTP/2.
+HINT="use --socket to name the daemon's socket (the default is /run/vfio-migd/api.sock)"
+# not_ours CASE PATH SENTENCE [ARGS]: `health` on PATH exits 3 with exactly SENTENCE
+not_ours() {
+    expect_exit 3 timeout 60 "$VFIO_MIGCTL" --socket "$2" "${@:4}" health
+    assert_eq "vfio-migctl: health: $3 (UNAVAILABLE)" "$ERR" "--socket $1: one plain sentence"
+    assert_not_contains "$ERR" "failed to connect" "--socket $1: no gRPC diagnostics"
+}
+not_ours "a regular file" "$T/plain-file" \
+    "'$T/plain-file' is not a vfio-migd API socket (it is a regular file); $HINT"
+not_ours "a directory" "$T/a-directory" \
+    "'$T/a-directory' is not a vfio-migd API socket (it is a directory); $HINT"
+not_ours "nobody listening" "$T/dead.sock" \
+    "cannot reach vfio-migd at '$T/dead.sock': nobody listens on this socket (is the daemon running? a daemon that was killed leaves its socket behind); start it, or $HINT"
+not_ours "no such file" "$NOSOCK" \
+    "cannot reach vfio-migd at '$NOSOCK': there is no such file (is the daemon running?); start it, or $HINT"
+# foreign_unix MODE: a server that is not vfio-migd (foreign_server.py) on $T/MODE.sock
+foreign_unix() {
+    "$PY" "$SRCDIR/tests/integration/foreign_server.py" "$1" --port-file "$T/$1.ready" \
+        --unix "$T/$1.sock" &
+    FPID=$!
+    check "a $1 server listens on $T/$1.sock" wait_until "$STATE_WAIT" test -s "$T/$1.ready"
+}
+foreign_unix http
+not_ours "an HTTP/1.1 server" "$T/http.sock" \
+    "'$T/http.sock' is not a vfio-migd API socket (the server listening there answers HTTP/1.x); $HINT"
+kill "$FPID"
+foreign_unix random
+not_ours "a server sending random bytes" "$T/random.sock" \
+    "'$T/random.sock' is not a vfio-migd API socket (the server listening there sent bytes that are not HTTP/2); $HINT"
+kill "$FPID"
+foreign_unix close
+not_ours "a server closing at once" "$T/close.sock" \
+    "the server at '$T/close.sock' closed the connection without answering: either it is not vfio-migd (then $HINT) or the daemon has --max-connections clients already (its log says 'Refused an API connection'; retry later)"
+kill "$FPID"
+# A server that never answers: our deadline ends the wait, and the sentence says why (gRPC's
+# own connection timeout, 20 s, would say it too when --timeout is longer).
+foreign_unix silent
+not_ours "a silent server" "$T/silent.sock" \
+    "nothing at '$T/silent.sock' answered as a gRPC server within 1 s: it is not a vfio-migd API socket, or the daemon is stuck (its log, or \`systemctl status vfio-migd\`, says why); $HINT" \
+    --timeout 1
+kill "$FPID"
+
 # `version` prints the client's version even when the daemon is unreachable.
 expect_exit 3 nctl version
 assert_contains "$OUT" "$PROJECT_VERSION" "version without a daemon: prints the client's version"
