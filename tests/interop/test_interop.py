@@ -208,6 +208,45 @@ class InteropTest(unittest.TestCase):
         jobs = self.d.mig("ListMigrations", mig.ListMigrationsRequest(), mig.ListMigrationsResponse)
         self.assertEqual([j.group for j in jobs.migrations if j.group == "py-n"], [])
 
+    def test_region_access_bounds_are_the_daemons(self):
+        """Issue 10: the CLI refuses a region access of 0 or more than 4096 bytes before it
+        calls, so only a direct call reaches the daemon's own check; it must refuse with its
+        range, before it looks at the device (a sim device has no regions at all)."""
+        self.attach("py-r")
+        before = self.get("py-r")
+        rng = "a region access moves 1 to 4096 bytes, not %d"
+        cases = [
+            ("ReadRegion", dev.ReadRegionRequest(id="py-r", region_index=0, offset=0, length=0),
+             dev.ReadRegionResponse, 0),
+            ("ReadRegion", dev.ReadRegionRequest(id="py-r", region_index=7, offset=4096, length=0),
+             dev.ReadRegionResponse, 0),
+            ("ReadRegion", dev.ReadRegionRequest(id="py-r", region_index=0, offset=0, length=4097),
+             dev.ReadRegionResponse, 4097),
+            ("ReadRegion", dev.ReadRegionRequest(id="py-r", region_index=0, offset=0,
+                                                 length=4294967295),
+             dev.ReadRegionResponse, 4294967295),
+            ("WriteRegion", dev.WriteRegionRequest(id="py-r", region_index=0, offset=0, data=b""),
+             dev.WriteRegionResponse, 0),
+            ("WriteRegion", dev.WriteRegionRequest(id="py-r", region_index=0, offset=0,
+                                                   data=b"\0" * 4097),
+             dev.WriteRegionResponse, 4097),
+        ]
+        for method, req, resp, size in cases:
+            msg = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.d.dev, method, req, resp)
+            self.assertEqual(msg, rng % size, "%s %s" % (method, req))
+        # A length in range gets past that check to the device's own answer.
+        msg = self.assertCode(grpc.StatusCode.FAILED_PRECONDITION, self.d.dev, "ReadRegion",
+                              dev.ReadRegionRequest(id="py-r", region_index=0, offset=0, length=1),
+                              dev.ReadRegionResponse)
+        self.assertEqual(msg, "device 'py-r' (back-end 'sim') has no regions to access")
+        self.assertCode(grpc.StatusCode.NOT_FOUND, self.d.dev, "ReadRegion",
+                        dev.ReadRegionRequest(id="py-none", region_index=0, offset=0, length=1),
+                        dev.ReadRegionResponse)
+        after = self.get("py-r")
+        self.assertEqual(before.state, after.state)
+        self.assertEqual(before.stats, after.stats)
+        self.assertEqual(dict(before.properties), dict(after.properties))
+
     def test_save_restore_round_trip(self):
         self.attach("py-src", "size=3M")
         self.attach("py-dst", "size=3M")
