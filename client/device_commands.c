@@ -221,6 +221,27 @@ const CliCommand device_commands_attach = {
 
 /* ---- detach, show, reset */
 
+/* --force, of state and reset: act on a device of a group alone (the daemon refuses it
+ * otherwise, naming the group command). */
+enum {
+    OPT_ALONE = CLI_OPT_COMMAND_FIRST,
+};
+
+static const struct option force_options[] = {
+    {"force", no_argument, NULL, OPT_ALONE},
+    {},
+};
+
+#define FORCE_HELP "  --force        act on this device even though it belongs to a group (the\n" \
+                   "                 others stay where they are: the group's P2P-safe order breaks)\n"
+
+static CliExit
+force_option(Cli *cli _unused_, int opt _unused_, const char *arg _unused_, void *args)
+{
+    *(bool *) args = true; /* --force is the only option of its own */
+    return CLI_GO_ON;
+}
+
 static json_object *
 detach_json(const void *req, const void *resp _unused_)
 {
@@ -293,15 +314,35 @@ reset_text(const void *req, const void *resp)
     return 0;
 }
 
+static CliExit
+reset_build(Cli *cli, void *args, void *request)
+{
+    VfioMigd__V1__ResetDeviceRequest *req = request;
+
+    req->id = cli->args[0];
+    req->force = *(bool *) args;
+    return CLI_GO_ON;
+}
+
 static const CliCall reset_call = {
     DEVICE_CALL(ResetDevice, reset_device),
-    .build = cli_build_name,
+    .build = reset_build,
     .json = reset_json,
     .text = reset_text,
 };
 
-const CliCommand device_commands_reset = CLI_BY_ID_COMMAND(
-    "reset", "Reset a device: back to running, any data session ends", &reset_call);
+const CliCommand device_commands_reset = {
+    .name = "reset",
+    .usage = "ID [--force]",
+    .summary = "Reset a device: back to running, any data session ends",
+    .help = FORCE_HELP,
+    .min_args = 1,
+    .max_args = 1,
+    .options = force_options,
+    .args_size = sizeof(bool),
+    .option = force_option,
+    .call = &reset_call,
+};
 
 /* ---- state */
 
@@ -334,11 +375,12 @@ static const CliCall state_get_call = {
 };
 
 static CliExit
-state_set_build(Cli *cli, void *args _unused_, void *request)
+state_set_build(Cli *cli, void *args, void *request)
 {
     VfioMigd__V1__SetDeviceStateRequest *req = request;
 
     req->id = cli->args[0];
+    req->force = *(bool *) args;
     return cli_parse_state(cli, cli->args[1], &req->target);
 }
 
@@ -395,12 +437,16 @@ state_run(Cli *cli, void *args)
 
 const CliCommand device_commands_state = {
     .name = "state",
-    .usage = "ID [TARGET]",
+    .usage = "ID [TARGET [--force]]",
     .summary = "Print a device's state, or move it to TARGET arc by arc",
     .help = "  TARGET         running, stop, stop_copy, resuming, running_p2p, pre_copy,\n"
-            "                 pre_copy_p2p (any case; short forms run, sc, res, rp2p, pc, pcp2p)\n",
+            "                 pre_copy_p2p (any case; short forms run, sc, res, rp2p, pc, pcp2p)\n"
+            FORCE_HELP,
     .min_args = 1,
     .max_args = 2,
+    .options = force_options,
+    .args_size = sizeof(bool),
+    .option = force_option,
     .run = state_run,
 };
 

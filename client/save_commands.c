@@ -29,16 +29,20 @@ enum {
     OPT_STOP,
     OPT_GROUP,
     OPT_DEVICE,
+    OPT_FORCE_GROUPED,
 };
 
 /* The options and help lines save and restore share. */
 #define TRANSFER_TARGET_OPTIONS                                                                    \
-    {"group", no_argument, NULL, OPT_GROUP}, {"device", no_argument, NULL, OPT_DEVICE}
+    {"group", no_argument, NULL, OPT_GROUP}, {"device", no_argument, NULL, OPT_DEVICE},            \
+    {"force-grouped", no_argument, NULL, OPT_FORCE_GROUPED}
 #define TRANSFER_HELP_NAME                                                                         \
     "  NAME           a group, else a device (the daemon is asked for a group first)\n"
 #define TRANSFER_HELP_TARGET_FILE                                                                  \
     "  --group        NAME is a group: do not try a device\n"                                      \
     "  --device       NAME is a device: do not try a group\n"                                      \
+    "  --force-grouped  NAME may be a device of a group, moved alone (the others stay where\n"   \
+    "                 they are: the group's P2P-safe order breaks; else refused)\n"              \
     "  FILE           made absolute against the current directory\n"
 
 /* `save NAME FILE` or `restore NAME FILE` as parsed. Each command's option table lets only
@@ -50,6 +54,7 @@ typedef struct TransferArgs {
     bool resume;    /* save --resume */
     bool overwrite; /* save --force */
     bool stop;      /* restore --stop */
+    bool force_grouped; /* --force-grouped */
     char *path;     /* FILE made absolute by the request builder; owned */
 } TransferArgs;
 
@@ -72,6 +77,8 @@ transfer_option(Cli *cli, int opt, const char *arg _unused_, void *args)
         a->overwrite = true;
     } else if (opt == OPT_STOP) {
         a->stop = true;
+    } else if (opt == OPT_FORCE_GROUPED) {
+        a->force_grouped = true;
     } else {
         t = opt == OPT_GROUP ? VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_GROUP
                              : VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE;
@@ -238,11 +245,13 @@ transfer_build(Cli *cli, void *args, void *request)
         save->path = a->path;
         save->overwrite = a->overwrite;
         save->resume = a->resume;
+        save->force_grouped = a->force_grouped;
         save->subject = a->subject;
     } else {
         restore->name = cli->args[0];
         restore->path = a->path;
         restore->stop = a->stop;
+        restore->force_grouped = a->force_grouped;
         restore->subject = a->subject;
     }
     return CLI_GO_ON;
@@ -261,7 +270,7 @@ transfer_build(Cli *cli, void *args, void *request)
 
 const CliCommand save_commands_save = {
     .name = "save",
-    .usage = "NAME FILE [--resume] [--force] [--group|--device]",
+    .usage = "NAME FILE [--resume] [--force] [--group|--device] [--force-grouped]",
     .summary = "Save a group's or a device's state to FILE on the daemon's host",
     .help = TRANSFER_HELP_NAME
             "  --resume       return the devices to running after saving (default: stop)\n"
@@ -278,7 +287,7 @@ const CliCommand save_commands_save = {
 
 const CliCommand save_commands_restore = {
     .name = "restore",
-    .usage = "NAME FILE [--stop] [--group|--device]",
+    .usage = "NAME FILE [--stop] [--group|--device] [--force-grouped]",
     .summary = "Restore a group's or a device's state from a FILE written by save",
     .help = TRANSFER_HELP_NAME
             "  --stop         leave the devices stopped instead of running\n"

@@ -11,11 +11,13 @@
  */
 #include "device.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "log_object.h"
 #include "manager.h"
 #include "util/cleanup.h"
@@ -576,14 +578,57 @@ device_busy_operation(const Device *d)
     if (d->lock_what) {
         return d->lock_what; /* a job holds it: say which, not which of its steps runs */
     }
-    return d->op ? op_names[d->op->kind] : NULL;
+    if (d->op) {
+        return op_names[d->op->kind];
+    }
+    /* A group transition holds its devices between their arcs too (at its barrier). */
+    return d->lock ? "group-transition" : NULL;
+}
+
+/* The group command that does what @what does, for every device at once, and the option
+ * that acts on one device anyway. */
+static const struct {
+    const char *doing;
+    const char *group_command; /* %s: the group's name */
+    const char *force_option;
+} alone_table[] = {
+    [DEVICE_ALONE_STATE] = {"changing its state alone", "vfio-migctl group state %s TARGET",
+                            "--force"},
+    [DEVICE_ALONE_RESET] = {"resetting it alone (it runs again)", "vfio-migctl group reset %s",
+                            "--force"},
+    [DEVICE_ALONE_SAVE] = {"saving it alone (it stops)", "vfio-migctl save %s FILE --group",
+                           "--force-grouped"},
+    [DEVICE_ALONE_RESTORE] = {"restoring it alone", "vfio-migctl restore %s FILE --group",
+                              "--force-grouped"},
+};
+static_assert(ELEMENTSOF(alone_table) == _DEVICE_ALONE_MAX, "alone_table out of sync");
+
+int
+device_check_alone(const Device *d, DeviceAlone what, char *err, size_t err_size)
+{
+    char command[128];
+
+    if (!d->group || d->group->n_devices < 2) {
+        return 0; /* no other device to keep an order with */
+    }
+    (void) snprintf(command, sizeof(command), alone_table[what].group_command, d->group->name);
+    (void) snprintf(err, err_size, "device '%s' belongs to group '%s': %s breaks the group's "
+                    "P2P-safe order; use '%s' for the whole group, or %s to act on this device "
+                    "alone", d->id, d->group->name, alone_table[what].doing, command,
+                    alone_table[what].force_option);
+    return -EBUSY;
 }
 
 const char *
 device_way_out(const Device *d, DeviceState s, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (fsm_state_needs_reset(s)) {
+    if (fsm_state_needs_reset(s) && d->group) {
+        /* A reset of one device of a group is refused unless forced (device_check_alone). */
+        (void) snprintf(buf, size, "; to recover, 'vfio-migctl reset --force %s' brings it back "
+                        "to running (its migration state is discarded), or 'vfio-migctl group "
+                        "reset %s' the whole group", d->id, d->group->name);
+    } else if (fsm_state_needs_reset(s)) {
         (void) snprintf(buf, size, "; to recover, 'vfio-migctl reset %s' brings it back to "
                         "running (its migration state is discarded)", d->id);
     }

@@ -143,6 +143,21 @@ int device_set_state_start_ex(Device *d, DeviceState target, const DeviceOpOptio
 int device_reset_start_ex(Device *d, const DeviceOpOptions *opts, device_op_cb cb, void *userdata,
                           char *err, size_t err_size);
 
+/* What one device of a group may be asked on its own. Each of these moves the device while
+ * the other devices of its group stay where they are, which breaks the group's P2P-safe
+ * order (no device stopped while another can still DMA into it): refused unless forced. */
+typedef enum DeviceAlone {
+    DEVICE_ALONE_STATE,
+    DEVICE_ALONE_RESET,
+    DEVICE_ALONE_SAVE,
+    DEVICE_ALONE_RESTORE,
+    _DEVICE_ALONE_MAX,
+} DeviceAlone;
+
+/* 0 when @d belongs to no group (or to a group of one device); else -EBUSY with @err naming the group, the group command
+ * to use instead and the option that forces @what on this device alone. */
+int device_check_alone(const Device *d, DeviceAlone what, char *err, size_t err_size);
+
 /* While locked with @key, operations without that key are refused with -EBUSY. @what is
  * NULL for a group transition, or the label of the job that holds the device (a string
  * that outlives the lock). */

@@ -854,6 +854,14 @@ mig_resolve(Manager *m, const MigJobSetup *s, Group **ret, bool *ret_transient, 
         return -EINVAL;
     }
     *ret_transient = d != NULL;
+    if (d && !s->force_grouped) {
+        int r = device_check_alone(d, s->role == MIGRATION_SAVE ? DEVICE_ALONE_SAVE
+                                                                : DEVICE_ALONE_RESTORE,
+                                   err, err_size);
+        if (r < 0) {
+            return r;
+        }
+    }
     if (d) {
         return group_new_transient(m, d, ret);
     }

@@ -135,6 +135,7 @@ typedef struct MigrationFileRequest {
     bool overwrite;           /* save: replace an existing file */
     bool resume;              /* save: back to RUNNING afterwards (else STOP) */
     bool stop;                /* restore: stay in STOP (else RUNNING) */
+    bool force_grouped;       /* act on one device of a group alone (device_check_alone) */
 } MigrationFileRequest;
 
 /* Save / Restore: @done runs once on the loop when the job has ended (either way). Refusals

@@ -217,7 +217,8 @@ file_job_start(Manager *m, const FileJobKind *kind, const MigrationFileRequest *
                migration_done_cb done, void *userdata, MigrationJob **ret, char *err,
                size_t err_size)
 {
-    MigJobSetup setup = {.role = kind->role, .subject = req->subject, .name = req->name};
+    MigJobSetup setup = {.role = kind->role, .subject = req->subject, .name = req->name,
+                         .force_grouped = req->force_grouped};
     MigrationJob *j;
     int r;
 

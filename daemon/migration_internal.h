@@ -213,6 +213,7 @@ typedef struct MigJobSetup {
     const char *peer;          /* a source's destination; NULL: filled in by the flow (a file
                                 * job's file is j->path, set once the file is open) */
     const MigrationOptions *opts; /* NULL: the defaults */
+    bool force_grouped;        /* a device of a group may be saved/restored alone */
 } MigJobSetup;
 
 /* Finds the group (or the device, in a transient group), checks that it may start a job

@@ -214,7 +214,10 @@ handle_set_device_state(RpcCall *call, const ProtobufCMessage *r, void *userdata
         !handlers_target_or_fail(call, req->target, &target)) {
         return;
     }
-    ret = device_set_state_start(d, target, on_set_state_done, call, err, sizeof(err));
+    ret = req->force ? 0 : device_check_alone(d, DEVICE_ALONE_STATE, err, sizeof(err));
+    if (ret >= 0) {
+        ret = device_set_state_start(d, target, on_set_state_done, call, err, sizeof(err));
+    }
     handlers_fail_unless_started(call, ret, err);
 }
 static void
@@ -272,7 +275,10 @@ handle_reset_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     if (!(d = handlers_find_device_or_fail(call, userdata, req->id))) {
         return;
     }
-    ret = device_reset_start(d, on_reset_done, call, err, sizeof(err));
+    ret = req->force ? 0 : device_check_alone(d, DEVICE_ALONE_RESET, err, sizeof(err));
+    if (ret >= 0) {
+        ret = device_reset_start(d, on_reset_done, call, err, sizeof(err));
+    }
     handlers_fail_unless_started(call, ret, err);
 }
 

@@ -382,7 +382,7 @@ handle_save(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     const VfioMigd__V1__SaveRequest *req = REQ(SaveRequest, r);
     MigrationFileRequest file = {.name = req->name, .subject = (MigrationSubject) req->subject,
                                  .path = req->path, .overwrite = req->overwrite,
-                                 .resume = req->resume};
+                                 .resume = req->resume, .force_grouped = req->force_grouped};
 
     start_file_job(call, userdata, (int) req->subject, &file, migration_save);
 }
@@ -392,7 +392,8 @@ handle_restore(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__RestoreRequest *req = REQ(RestoreRequest, r);
     MigrationFileRequest file = {.name = req->name, .subject = (MigrationSubject) req->subject,
-                                 .path = req->path, .stop = req->stop};
+                                 .path = req->path, .stop = req->stop,
+                                 .force_grouped = req->force_grouped};
 
     start_file_job(call, userdata, (int) req->subject, &file, migration_restore);
 }

@@ -172,7 +172,11 @@ BG=$!
 group_busy() { [[ "$(jget "$(jctl group show slow)" busy)" == true ]]; }
 wait_state "the slow transition is under way" group_busy
 expect_error FAILED_PRECONDITION jctl group state slow running
-expect_error FAILED_PRECONDITION jctl state s0 running
+expect_error FAILED_PRECONDITION jctl state s0 running --force
+assert_contains "$ERR" "device 's0' is busy" "a forced state change during the transition: busy"
+# Between its arcs too: the transition holds both devices, and show says so.
+assert_eq "true true" "$(dev_field s0 busy) $(dev_field s1 busy)" "show: both devices busy during the transition"
+assert_match "$(dev_field s0 busy_operation)" "^(set-state|group-transition)$" "show: busy with the transition"
 expect_error FAILED_PRECONDITION jctl group delete slow
 refused_while_held slow "the transition" "the slow transition completed"
 assert_eq "stop stop" "$(dev_field s0 state) $(dev_field s1 state)" "the slow transition reached stop"
@@ -199,6 +203,65 @@ expect_exit 0 jctl group state vm running
 assert_eq "$(jnorm "$(jget "$BEFORE" '#')")" "$(jnorm "$(jget "$(jctl devices)" '#')")" "bad requests added no device"
 expect_exit 0 jctl group list
 assert_eq "4" "$(jget "$OUT" '#')" "bad requests made no group"
+
+# ---- one device of a group alone (issue 11 item 6)
+
+# What moves one device while the others stay breaks the group's P2P-safe order: refused,
+# naming the group command and the option that forces it; what only reads is not.
+expect_exit 0 jctl attach --sim "size=64K" --name al0
+expect_exit 0 jctl attach --sim "size=64K" --name al1
+expect_exit 0 jctl attach --sim "size=64K" --name loner
+expect_exit 0 jctl save loner "$T/loner.sav" --resume
+expect_exit 0 jctl group create alone al0 al1
+ALONE_BEFORE=$(snapshot)
+alone_refused() { # WHAT GROUP-COMMAND OPTION CMD...
+    local what=$1 command=$2 option=$3
+    shift 3
+    expect_error FAILED_PRECONDITION jctl "$@"
+    assert_contains "$ERR" "device 'al0' belongs to group 'alone': $what breaks the group's P2P-safe order; use '$command' for the whole group, or $option to act on this device alone" \
+        "$1 of a grouped device: refused with the group command and $option"
+}
+alone_refused "changing its state alone" "vfio-migctl group state alone TARGET" --force state al0 stop
+alone_refused "resetting it alone (it runs again)" "vfio-migctl group reset alone" --force reset al0
+alone_refused "saving it alone (it stops)" "vfio-migctl save alone FILE --group" --force-grouped \
+    save al0 "$T/al0.sav"
+alone_refused "saving it alone (it stops)" "vfio-migctl save alone FILE --group" --force-grouped \
+    save al0 "$T/al0.sav" --device --resume
+alone_refused "restoring it alone" "vfio-migctl restore alone FILE --group" --force-grouped \
+    restore al0 "$T/loner.sav"
+assert_file_absent "$T/al0.sav" "the refused save wrote no file"
+assert_eq "$ALONE_BEFORE" "$(snapshot)" "the refused requests changed nothing"
+expect_exit 0 jctl state al0
+assert_eq "running" "$(jget "$OUT" state)" "reading a grouped device's state is not refused"
+expect_exit 0 jctl group state alone stop
+assert_eq "stop stop" "$(dev_field al0 state) $(dev_field al1 state)" "the group command moves them both"
+expect_exit 0 jctl group state alone running
+# --force (--force-grouped for a file) does it on this device alone.
+expect_exit 0 jctl state al0 running_p2p --force
+assert_eq "running_p2p running" "$(dev_field al0 state) $(dev_field al1 state)" "state --force: this device alone"
+expect_exit 0 jctl reset al0 --force
+assert_eq "running running" "$(dev_field al0 state) $(dev_field al1 state)" "reset --force: this device alone"
+expect_exit 0 jctl save al0 "$T/al0.sav" --resume --force-grouped
+assert_file_exists "$T/al0.sav" "save --force-grouped: the file"
+expect_exit 0 jctl restore al0 "$T/loner.sav" --force-grouped
+assert_eq "$(dev_field loner digest)" "$(dev_field al0 digest)" "restore --force-grouped: al0 holds loner's state"
+# A device left where only a reset helps names the forced reset and the group reset.
+expect_exit 0 jctl state al0 resuming --force
+expect_error FAILED_PRECONDITION jctl state al0 running
+expect_exit 1 ctl state al0 stop_copy --force
+assert_contains "$ERR" "'vfio-migctl reset --force al0' brings it back to running (its migration state is discarded), or 'vfio-migctl group reset alone' the whole group" \
+    "a grouped device in resuming: the way out is the forced reset or the group reset"
+expect_exit 0 jctl group reset alone
+
+# A migration holds its devices from the moment it exists: show says busy, with what.
+expect_exit 0 jctl incoming alone --listen 127.0.0.1:0
+MID=$(jget "$OUT" id)
+assert_eq "true migration" "$(dev_field al0 busy) $(dev_field al0 busy_operation)" "show: busy with the migration"
+expect_error FAILED_PRECONDITION jctl state al0 stop --force
+assert_contains "$ERR" "device 'al0' is busy: migration" "a forced state change during the migration: busy"
+expect_exit 0 jctl cancel "$MID"
+wait_state "the cancelled migration lets the device go" test "$(dev_field al0 busy)" == false
+expect_exit 0 jctl group delete alone
 
 # ---- delete
 

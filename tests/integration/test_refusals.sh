@@ -94,7 +94,7 @@ expect_exit 0 jctl attach --sim size=256K --name g_1
 expect_exit 0 jctl group create G g_0 g_1
 expect_exit 0 jctl save G "$T/g.sav" --resume
 BASE=$T/g.sav
-expect_exit 0 jctl state g_1 running_p2p # targets in two states: both must stay
+expect_exit 0 jctl state g_1 running_p2p --force # targets in two states: both must stay
 
 group_refused() { refused G "group restore" "$@"; }
 each_case 1 group_refused
@@ -120,7 +120,7 @@ for d in g_0 g_1; do
     expect_exit 0 njctl D attach --sim size=256K --name "$d"
 done
 expect_exit 0 njctl D group create G g_0 g_1
-expect_exit 0 njctl D state g_0 stop
+expect_exit 0 njctl D state g_0 stop --force
 
 # hello ADDR TOKEN FILE: sends FILE's stream header and MANIFEST as a source's HELLO and
 # prints the answer: "<type> <text>"
