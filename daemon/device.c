@@ -40,6 +40,8 @@ static const char *const op_names[_DEVICE_OP_MAX] = {
 
 struct DeviceOp {
     uv_work_t work;
+    uv_timer_t wait_timer; /* wait_max_ms: drops the operation while it is queued */
+    bool wait_timer_used;
     Device *device;
     DeviceOpKind kind;
     DeviceState target;
@@ -330,19 +332,65 @@ device_publish_result(Device *d, const OpResult *res, bool count_request)
 }
 
 static void
+on_op_freed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* The operation's memory goes once its timer (if any) is closed (libuv's rule). */
+static void
+op_free(DeviceOp *op)
+{
+    if (!op->wait_timer_used) {
+        free(op);
+        return;
+    }
+    op->wait_timer.data = op;
+    uv_close((uv_handle_t *) &op->wait_timer, on_op_freed);
+}
+
+/* Loop: the client's deadline passed. uv_cancel() succeeds only while the work is still
+ * queued, not on a worker: then nothing of it ran, and on_op_done() gets UV_ECANCELED. */
+static void
+on_op_wait_expired(uv_timer_t *t)
+{
+    DeviceOp *op = t->data;
+
+    if (uv_cancel((uv_req_t *) &op->work) == 0) {
+        log_device_info(op->device, "Device '%s': %s dropped before it started: the client's "
+                        "deadline passed while it waited for a worker.", op->device->id,
+                        op_names[op->kind]);
+    }
+}
+
+/* The answer of an operation dropped while queued: the device was not touched. */
+static void
+op_dropped(DeviceOp *op)
+{
+    op->result = (OpResult){.start_state = op->cur, .final_state = op->cur};
+    op_fail(op, OP_FAILED_REFUSED, -ETIMEDOUT, "dropped before it started: the client's "
+            "deadline passed while it waited for a worker (all --workers were busy)");
+}
+
+static void
 on_op_done(uv_work_t *w, int status)
 {
     DeviceOp *op = w->data;
     Device *d = op->device;
 
-    /* uv_cancel() is never called on device work, so status is always 0. */
-    (void) status;
     d->op = NULL;
-    device_publish_result(d, &op->result, !op->part_of_request);
+    if (op->wait_timer_used) {
+        (void) uv_timer_stop(&op->wait_timer);
+    }
+    if (status == UV_ECANCELED) {
+        op_dropped(op); /* nothing to publish: the device is as it was */
+    } else {
+        device_publish_result(d, &op->result, !op->part_of_request);
+    }
     TRACE_DEVICE(d, on_op_done, "%s %s -> %s r=%d", d->id, op_names[op->kind],
                  fsm_state_name(d->state), op->result.r);
     op->cb(d, &op->result, op->userdata);
-    free(op);
+    op_free(op);
 }
 
 static int
@@ -392,7 +440,7 @@ device_check_path(Device *d, DeviceState target, char *err, size_t err_size)
 }
 
 static int
-device_queue_op(Device *d, DeviceOp *op, device_op_cb cb, void *userdata)
+device_queue_op(Device *d, DeviceOp *op, uint64_t wait_max_ms, device_op_cb cb, void *userdata)
 {
     uv_loop_t *loop = d->manager->loop;
     int r;
@@ -407,6 +455,11 @@ device_queue_op(Device *d, DeviceOp *op, device_op_cb cb, void *userdata)
         return r;
     }
     d->op = op;
+    if (wait_max_ms > 0 && uv_timer_init(loop, &op->wait_timer) == 0) {
+        op->wait_timer_used = true;
+        op->wait_timer.data = op;
+        (void) uv_timer_start(&op->wait_timer, on_op_wait_expired, wait_max_ms, 0);
+    }
     return 0;
 }
 
@@ -427,7 +480,7 @@ device_start(Device *d, DeviceOp *op_in, const DeviceOpOptions *opts, device_op_
         r = device_check_migratable(d, err, err_size);
     }
     if (r >= 0) {
-        r = device_queue_op(d, op, cb, userdata);
+        r = device_queue_op(d, op, opts ? opts->wait_max_ms : 0, cb, userdata);
     }
     if (r < 0) {
         return r;

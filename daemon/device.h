@@ -111,6 +111,8 @@ typedef struct DeviceOpOptions {
                             * when that is P2P-safe */
     bool part_of_request;  /* one step of a larger request (a group transition, a job): its
                             * owner counts the request in stats.transitions, once */
+    uint64_t wait_max_ms;  /* > 0: an operation that has not got a worker within this (the
+                            * client's deadline) is dropped, untouched: @cb gets -ETIMEDOUT */
 } DeviceOpOptions;
 
 /* Takes ownership of @backend on success and on failure. */

@@ -380,13 +380,15 @@ rpc_error_from_status(RpcClient *c, grpc_status_code status, grpc_slice details,
 }
 
 /* Giving up on a call does not stop what the daemon was asked to do (a save, a restore, a
- * migration): say so, and where it can be followed. */
+ * migration): say so, and where it can be followed. Only a device operation still waiting
+ * for a worker at the deadline is dropped (device.c, wait_max_ms). */
 void
 rpc_error_gave_up(RpcClient *c, int timeout_ms, RpcError *err)
 {
     rpc_error_set(err, GRPC_STATUS_DEADLINE_EXCEEDED,
                   "no answer from vfio-migd at '%s' within %g s; the operation goes on; "
-                  "`vfio-migctl jobs` shows it (--timeout SECONDS waits longer)",
+                  "`vfio-migctl jobs` shows it (a state change or reset that had not started "
+                  "yet is dropped; --timeout SECONDS waits longer)",
                   c->socket_path, timeout_ms / 1000.0);
 }
 

@@ -475,6 +475,20 @@ on_stream_status(Tag *t)
     stream_maybe_free(c);
 }
 
+uint64_t
+rpc_call_remaining_ms(const RpcCall *call)
+{
+    gpr_timespec left;
+    int64_t ms;
+
+    if (call->method_index < 0 || call->deadline.tv_sec == INT64_MAX) {
+        return 0; /* gpr_inf_future(): no deadline */
+    }
+    left = gpr_time_sub(call->deadline, gpr_now(call->deadline.clock_type));
+    ms = gpr_time_to_millis(left);
+    return ms < 1 ? 1 : (uint64_t) ms;
+}
+
 int
 rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
                       void *userdata)

@@ -110,6 +110,9 @@ RpcServer *rpc_server_free(RpcServer *s);
  * a pid may have been reused since. -ENOENT if unknown (never for a call on a connection of
  * this server). The admission rule (rpc_admit_fn) gets it for every call. */
 int rpc_call_peer_cred(RpcCall *call, struct ucred *ret);
+/* Milliseconds left until the client's deadline (at least 1 once it has passed), or 0 when
+ * the client set none: what an operation that waits for a worker may wait at most. */
+uint64_t rpc_call_remaining_ms(const RpcCall *call);
 
 /* Answers OK with @response (packed at once; it may be freed when this returns). */
 void rpc_call_reply(RpcCall *call, const ProtobufCMessage *response);

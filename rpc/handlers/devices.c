@@ -216,7 +216,10 @@ handle_set_device_state(RpcCall *call, const ProtobufCMessage *r, void *userdata
     }
     ret = req->force ? 0 : device_check_alone(d, DEVICE_ALONE_STATE, err, sizeof(err));
     if (ret >= 0) {
-        ret = device_set_state_start(d, target, on_set_state_done, call, err, sizeof(err));
+        DeviceOpOptions opts = {.wait_max_ms = rpc_call_remaining_ms(call)};
+
+        ret = device_set_state_start_ex(d, target, &opts, on_set_state_done, call, err,
+                                        sizeof(err));
     }
     handlers_fail_unless_started(call, ret, err);
 }
@@ -277,7 +280,9 @@ handle_reset_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     }
     ret = req->force ? 0 : device_check_alone(d, DEVICE_ALONE_RESET, err, sizeof(err));
     if (ret >= 0) {
-        ret = device_reset_start(d, on_reset_done, call, err, sizeof(err));
+        DeviceOpOptions opts = {.wait_max_ms = rpc_call_remaining_ms(call)};
+
+        ret = device_reset_start_ex(d, &opts, on_reset_done, call, err, sizeof(err));
     }
     handlers_fail_unless_started(call, ret, err);
 }

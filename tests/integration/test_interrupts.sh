@@ -93,3 +93,40 @@ for sig in INT TERM; do
 done
 expect_exit 0 ctl cancel "$MID"
 
+
+# ==== a client that gave up: the operation it left queued is dropped, not run later
+# (issue 11 item 6). One worker, held by a state change whose arc waits; the next state change
+# can only queue behind it. Its client's deadline passes while it is queued: the daemon drops
+# it (and logs so) and the device never moves, also once the worker is free again.
+start_named_daemon W --workers 1
+expect_exit 0 njctl W attach --sim "size=4K,flags=stop_copy,$(held 'running->stop' hog)" --name hog
+expect_exit 0 njctl W attach --sim size=4K,flags=stop_copy --name q
+nctl W state hog stop >"$T/hog.out" 2>&1 &
+BG=$!
+w_field() { jget "$(njctl W show "$1")" "$2"; }
+hog_busy() { [[ "$(w_field hog busy)" == true ]]; }
+wait_state "the held state change has the only worker" hog_busy
+expect_exit 1 nctl W --timeout 1 state q stop
+assert_contains "$ERR" "(DEADLINE_EXCEEDED)" "the queued state change: its client gave up"
+wait_state "the daemon drops the queued operation once the client's deadline passed" \
+    grep -qF "Device 'q': set-state dropped before it started: the client's deadline passed while it waited for a worker." "$T/W.log"
+assert_eq "running false" "$(w_field q state) $(w_field q busy)" "the dropped operation left q as it was, idle"
+check "the held state change still runs" proc_running "$BG"
+release hog
+wait_bg
+assert_eq "0" "$BGRC" "the held state change then completes"
+# The worker is free: the dropped operation must not run now.
+expect_exit 0 njctl W state hog running
+assert_eq "running 0 " "$(w_field q state) $(w_field q stats.transitions) $(w_field q stats.last_error)" \
+    "q never moved, and the drop is no error of the device's"
+# A reset is dropped the same way.
+rm -f "$T/hog.release"
+nctl W state hog stop >"$T/hog.out" 2>&1 &
+BG=$!
+wait_state "the held state change has the only worker again" hog_busy
+expect_exit 1 nctl W --timeout 1 reset q
+wait_state "the queued reset is dropped" \
+    grep -qF "Device 'q': reset dropped before it started" "$T/W.log"
+release hog
+wait_bg
+assert_eq "0" "$(w_field q stats.resets)" "the dropped reset never reset q"
