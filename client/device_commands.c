@@ -232,8 +232,9 @@ static const struct option force_options[] = {
     {},
 };
 
-#define FORCE_HELP "  --force        act on this device even though it belongs to a group (the\n" \
-                   "                 others stay where they are: the group's P2P-safe order breaks)\n"
+#define FORCE_HELP                                                                                 \
+    "  --force        act on this device even though it belongs to a group (the\n"                \
+    "                 others stay where they are: the group's P2P-safe order breaks)\n"
 
 static CliExit
 force_option(Cli *cli _unused_, int opt _unused_, const char *arg _unused_, void *args)

@@ -676,7 +676,7 @@ const char *
 device_way_out(const Device *d, DeviceState s, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (fsm_state_needs_reset(s) && d->group) {
+    if (fsm_state_needs_reset(s) && d->group && d->group->n_devices > 1) {
         /* A reset of one device of a group is refused unless forced (device_check_alone). */
         (void) snprintf(buf, size, "; to recover, 'vfio-migctl reset --force %s' brings it back "
                         "to running (its migration state is discarded), or 'vfio-migctl group "

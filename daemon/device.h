@@ -156,8 +156,9 @@ typedef enum DeviceAlone {
     _DEVICE_ALONE_MAX,
 } DeviceAlone;
 
-/* 0 when @d belongs to no group (or to a group of one device); else -EBUSY with @err naming the group, the group command
- * to use instead and the option that forces @what on this device alone. */
+/* 0 when @d belongs to no group, or to a group of one device; else -EBUSY with @err naming
+ * the group, the group command to use instead and the option that forces @what on this
+ * device alone. */
 int device_check_alone(const Device *d, DeviceAlone what, char *err, size_t err_size);
 
 /* While locked with @key, operations without that key are refused with -EBUSY. @what is
