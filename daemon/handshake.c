@@ -12,6 +12,7 @@
 
 #include "util/cleanup.h"
 #include "util/le.h"
+#include "util/macro.h"
 
 int
 handshake_parse_hello(const uint8_t *msg, size_t size, const char *token, StreamManifest *src,
@@ -65,14 +66,51 @@ handshake_parse_hello(const uint8_t *msg, size_t size, const char *token, Stream
     return 0;
 }
 
-int
-handshake_parse_accept(const uint8_t *msg, size_t size, char key[TRANSPORT_TOKEN_HEX + 1])
+void
+handshake_encode_accept(const char *key, uint8_t out[HANDSHAKE_ACCEPT_SIZE])
 {
-    if (size != TRANSPORT_TOKEN_HEX) {
-        return -EPROTO;
-    }
+    memcpy(out, key, TRANSPORT_TOKEN_HEX);
+    put_le32(out + TRANSPORT_TOKEN_HEX, TRANSPORT_PROTOCOL_VERSION);
+}
+
+static void
+take_key(const uint8_t *msg, char key[TRANSPORT_TOKEN_HEX + 1])
+{
     memcpy(key, msg, TRANSPORT_TOKEN_HEX);
     key[TRANSPORT_TOKEN_HEX] = '\0';
+}
+
+int
+handshake_parse_accept(const uint8_t *msg, size_t size, char key[TRANSPORT_TOKEN_HEX + 1],
+                       uint32_t *ret_version)
+{
+    if (size != TRANSPORT_TOKEN_HEX && size != HANDSHAKE_ACCEPT_SIZE) {
+        return -EPROTO;
+    }
+    take_key(msg, key);
+    *ret_version = size == TRANSPORT_TOKEN_HEX ? 1 : get_le32(msg + TRANSPORT_TOKEN_HEX);
+    return 0;
+}
+
+static const HandoverEvent handover_events[] = {
+    [TMSG_PREPARED] = HANDOVER_EV_GOT_PREPARED,
+    [TMSG_COMMIT] = HANDOVER_EV_GOT_COMMIT,
+    [TMSG_DONE] = HANDOVER_EV_GOT_DONE,
+};
+
+int
+handshake_handover_event(uint32_t type, size_t size, HandoverEvent *ret)
+{
+    if (type == TMSG_PING && size == 0) {
+        return -EAGAIN;
+    }
+    if (type == TMSG_FAIL) {
+        *ret = HANDOVER_EV_GOT_FAIL;
+    } else if (type >= TMSG_PREPARED && type < ELEMENTSOF(handover_events) && size == 0) {
+        *ret = handover_events[type];
+    } else {
+        *ret = HANDOVER_EV_PEER_LOST;
+    }
     return 0;
 }
 
@@ -92,7 +130,7 @@ handshake_parse_data_hello(const uint8_t *msg, size_t size, char key[TRANSPORT_T
     if (size != HANDSHAKE_DATA_HELLO_SIZE) {
         return -EBADMSG;
     }
-    (void) handshake_parse_accept(msg, TRANSPORT_TOKEN_HEX, key); /* the same key field */
+    take_key(msg, key); /* the same key field as ACCEPT's */
     *ret_stream_id = get_le64(msg + TRANSPORT_TOKEN_HEX);
     *ret_index = get_le32(msg + TRANSPORT_TOKEN_HEX + 8);
     return 0;

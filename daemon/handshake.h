@@ -8,10 +8,12 @@
  * migration_source.c and migration_dest.c; what a message means is there.
  *
  *   HELLO       token (64 hex), stream header, MANIFEST record (header + payload), exactly
- *   ACCEPT      the data channels' key (64 hex)
+ *   ACCEPT      the data channels' key (64 hex), the protocol version (le32); protocol 1's
+ *               ACCEPT was the key alone
  *   DATA_HELLO  key (64 hex), stream id (le64), device index (le32)
  *   STREAM_END  the STREAM_END record (header + payload), exactly
  *   REFUSE/FAIL text for a person, not NUL-terminated
+ *   PREPARED, COMMIT, DONE   empty: the hand-over's commit (core/handover.h)
  *
  * Threads: any. Errors: negative errno; nothing logs.
  */
@@ -19,10 +21,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/handover.h"
 #include "core/stream.h"
 #include "transport.h"
 
 #define HANDSHAKE_DATA_HELLO_SIZE (TRANSPORT_TOKEN_HEX + 12)
+#define HANDSHAKE_ACCEPT_SIZE (TRANSPORT_TOKEN_HEX + 4)
 
 /* HELLO: -EPERM when it holds no token or not @token (checked first: the sender is a
  * stranger, and nothing of the migration may change); any other error means the token was
@@ -31,9 +35,17 @@
 int handshake_parse_hello(const uint8_t *msg, size_t size, const char *token,
                           StreamManifest *src, uint64_t *ret_stream_id, char *why,
                           size_t why_size);
-/* ACCEPT: the key, NUL-terminated, into @key; -EPROTO when malformed. */
-int handshake_parse_accept(const uint8_t *msg, size_t size,
-                           char key[TRANSPORT_TOKEN_HEX + 1]);
+void handshake_encode_accept(const char *key, uint8_t out[HANDSHAKE_ACCEPT_SIZE]);
+/* ACCEPT: the key, NUL-terminated, into @key and the peer's protocol version into
+ * *ret_version (1 for a protocol-1 ACCEPT, the key alone); -EPROTO when malformed. The caller
+ * refuses a version that is not TRANSPORT_PROTOCOL_VERSION. */
+int handshake_parse_accept(const uint8_t *msg, size_t size, char key[TRANSPORT_TOKEN_HEX + 1],
+                           uint32_t *ret_version);
+/* What a control message received during the hand-over means (core/handover.h): an empty
+ * PREPARED, COMMIT or DONE its event, FAIL HANDOVER_EV_GOT_FAIL, a PING -EAGAIN (nothing);
+ * anything else (another type, a payload where none belongs) is a peer out of protocol,
+ * HANDOVER_EV_PEER_LOST. */
+int handshake_handover_event(uint32_t type, size_t size, HandoverEvent *ret);
 void handshake_encode_data_hello(const char *key, uint64_t stream_id, uint32_t index,
                                  uint8_t out[HANDSHAKE_DATA_HELLO_SIZE]);
 /* DATA_HELLO: -EBADMSG when malformed; the caller compares the key (constant time), the

@@ -60,14 +60,19 @@ static const struct {
     [PHASE_READY] = {"ready", "active", false, NEXT(SWITCHOVER) | NEXT(ROLLING_BACK)},
     /* Devices are stopping or stopped: a failure takes them back through the P2P states. */
     [PHASE_SWITCHOVER] = {"switchover", "active", false, NEXT(COMPLETING) | NEXT(ROLLING_BACK)},
-    /* Until the confirmation (source), the validation (destination, restore) or the file
-     * under its name (save), a failure still rolls back. */
-    [PHASE_COMPLETING] = {"completing", "active", false, NEXT(COMPLETED) | NEXT(ROLLING_BACK)},
+    /* Until the commit (core/handover.h: the source sends COMMIT, the destination hears it),
+     * the validation (restore) or the file under its name (save), a failure still rolls back;
+     * a live migration that loses its peer after its commit point is in doubt. */
+    [PHASE_COMPLETING] = {"completing", "active", false,
+                          NEXT(COMPLETED) | NEXT(ROLLING_BACK) | NEXT(IN_DOUBT)},
     [PHASE_COMPLETED] = {"completed", "completed", true, 0},
     /* A rollback only ends; a late completion must not make it look like progress. */
     [PHASE_ROLLING_BACK] = {"rolling_back", "active", false, NEXT(FAILED) | NEXT(CANCELLED)},
     [PHASE_FAILED] = {"failed", "failed", true, 0},
     [PHASE_CANCELLED] = {"cancelled", "cancelled", true, 0},
+    /* Devices held as they are until the orchestrator resolves: the side runs the VM
+     * (destination: completed; source: rolls back) or gives it up (the other way round). */
+    [PHASE_IN_DOUBT] = {"in_doubt", "in_doubt", false, NEXT(COMPLETED) | NEXT(ROLLING_BACK)},
 };
 static_assert(ELEMENTSOF(phase_table) == _PHASE_MAX, "phase_table out of sync with MigrationPhase");
 
@@ -378,14 +383,20 @@ mig_release_devices(MigrationJob *j)
 }
 
 static void
-mig_release(MigrationJob *j)
+mig_stop_tick(MigrationJob *j)
 {
-    j->end_ns = clock_now_ns();
     j->tick_active = false;
     if (j->tick_initialized) {
         j->tick_initialized = false;
         uv_close((uv_handle_t *) &j->tick, on_handle_closed);
     }
+}
+
+static void
+mig_release(MigrationJob *j)
+{
+    j->end_ns = clock_now_ns();
+    mig_stop_tick(j);
     mig_close_sockets(j);
     mig_release_devices(j);
     if (j->group && j->group->migration == j) {
@@ -413,22 +424,24 @@ mig_complete(MigrationJob *j)
     }
 }
 
-void
-mig_fail(MigrationJob *j, int r, const char *fmt, ...)
+static bool
+mig_is_live(const MigrationJob *j)
 {
-    va_list ap;
+    return j->role == MIGRATION_SOURCE || j->role == MIGRATION_DESTINATION;
+}
 
-    if (mig_is_failing(j)) {
-        return; /* the first failure is the one to report; later ones are its echoes */
-    }
-    if (j->confirmed) {
-        /* The destination has the devices: nothing may roll back any more. */
-        log_job_warning(j, "Migration %s: a failure after the confirmation is ignored.", j->id);
-        return;
-    }
-    va_start(ap, fmt);
-    (void) vsnprintf(j->error, sizeof(j->error), fmt, ap);
-    va_end(ap);
+static HandoverSide
+mig_side(const MigrationJob *j)
+{
+    return j->role == MIGRATION_SOURCE ? HANDOVER_SOURCE : HANDOVER_DESTINATION;
+}
+
+/* Fails the job: the first error is kept, workers stop, the peer hears FAIL, and the rollback
+ * follows once they have returned. */
+static void
+mig_give_up(MigrationJob *j, int r, const char *text)
+{
+    (void) snprintf(j->error, sizeof(j->error), "%s", text);
     j->r = r < 0 ? r : -EIO;
     log_job_warning(j, "Migration %s failed: %s.", j->id, j->error);
     atomic_store(&j->abort, true);
@@ -437,6 +450,93 @@ mig_fail(MigrationJob *j, int r, const char *fmt, ...)
     mig_send_nonblocking(j, TMSG_FAIL, j->error);
     mig_shutdown_sockets(j);
     (void) mig_set_phase(j, PHASE_ROLLING_BACK);
+}
+
+/* What the orchestrator must find out, and the two commands, for a job in doubt. */
+static void
+mig_note_doubt(MigrationJob *j, const char *text)
+{
+    if (j->role == MIGRATION_SOURCE) {
+        (void) snprintf(j->error, sizeof(j->error), "in doubt: %s; this source committed (sent "
+                        "COMMIT) but never heard that the destination took the VM: ask the "
+                        "destination's daemon; if its job is completed or in_doubt, run "
+                        "'vfio-migctl resolve %s --abort' here (and resolve it --resume there); "
+                        "if it failed or lost the devices, 'vfio-migctl resolve %s --resume'",
+                        text, j->id, j->id);
+    } else {
+        (void) snprintf(j->error, sizeof(j->error), "in doubt: %s; this destination told the "
+                        "source it was prepared but never heard whether the source committed: "
+                        "ask the source's daemon; if its job is in_doubt or completed, run "
+                        "'vfio-migctl resolve %s --resume' here; if it failed or was cancelled, "
+                        "'vfio-migctl resolve %s --abort'", text, j->id, j->id);
+    }
+}
+
+/* Lost the peer after the commit point: stop every worker, keep the devices exactly as they
+ * are (locked, neither resumed nor reset) until migration_resolve(). */
+static void
+mig_hold(MigrationJob *j, int r, const char *text)
+{
+    j->r = r < 0 ? r : -EIO;
+    mig_note_doubt(j, text);
+    log_job_warning(j, "Migration %s is %s.", j->id, j->error);
+    atomic_store(&j->abort, true);
+    atomic_store(&j->stop_pumps, true);
+    atomic_store(&j->control_stop, true);
+    mig_shutdown_sockets(j);
+    mig_stop_tick(j); /* nothing happens by itself any more; a shutdown is not held up */
+    for (size_t i = 0; i < j->n_devs; i++) {
+        if (j->devs[i].device && j->devs[i].device->lock == j) {
+            j->devs[i].device->lock_what = "in_doubt"; /* show: busy_operation */
+        }
+    }
+    (void) mig_set_phase(j, PHASE_IN_DOUBT);
+}
+
+HandoverAction
+mig_handover(MigrationJob *j, HandoverEvent ev, int r, const char *text)
+{
+    HandoverSide side = mig_side(j);
+    HandoverState before = j->handover;
+    HandoverAction a;
+
+    if (mig_is_failing(j) || j->phase == PHASE_IN_DOUBT) {
+        return HANDOVER_DO_NOTHING; /* decided already: later events are echoes */
+    }
+    a = handover_action(side, before, ev);
+    j->handover = handover_next(before, a);
+    log_job_debug(j, "Migration %s: hand-over %s, %s: %s.", j->id, handover_state_name(before),
+                  handover_event_name(ev), handover_action_name(a));
+    if (a == HANDOVER_DO_HOLD) {
+        mig_hold(j, r, text);
+    } else if (a == (side == HANDOVER_SOURCE ? HANDOVER_DO_RUN : HANDOVER_DO_GIVE_UP)) {
+        mig_give_up(j, r, text); /* before the commit point: the old way out */
+    }
+    return a;
+}
+
+void
+mig_fail(MigrationJob *j, int r, const char *fmt, ...)
+{
+    char text[sizeof(j->error)];
+    va_list ap;
+
+    if (mig_is_failing(j) || j->phase == PHASE_IN_DOUBT) {
+        return; /* the first failure is the one to report; later ones are its echoes */
+    }
+    if (j->confirmed) {
+        /* The save's file is being given its name: nothing may roll back any more. */
+        log_job_warning(j, "Migration %s: a failure after the confirmation is ignored.", j->id);
+        return;
+    }
+    va_start(ap, fmt);
+    (void) vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (mig_is_live(j)) {
+        (void) mig_handover(j, HANDOVER_EV_FAILURE, r, text);
+        return;
+    }
+    mig_give_up(j, r, text);
 }
 
 int
@@ -810,6 +910,72 @@ migration_free_all(Manager *m)
     m->n_jobs = 0;
 }
 
+/* Why a live migration past its commit point cannot be @what (cancelled, resolved). */
+static void
+mig_refuse_handover(const MigrationJob *j, const char *what, char *err, size_t err_size)
+{
+    if (j->phase == PHASE_IN_DOUBT) {
+        (void) snprintf(err, err_size, "migration %s is in doubt, it cannot be %s: ask the other "
+                        "side's daemon what became of its job, then 'vfio-migctl resolve %s "
+                        "--resume' or '--abort' (see 'vfio-migctl job %s')", j->id, what, j->id,
+                        j->id);
+    } else if (j->handover == HANDOVER_COMMITTED) {
+        (void) snprintf(err, err_size, "migration %s has committed: the destination takes the "
+                        "VM, so this source cannot be %s; it completes when the destination "
+                        "answers, or goes in doubt", j->id, what);
+    } else if (j->handover == HANDOVER_PREPARED) {
+        (void) snprintf(err, err_size, "migration %s told its source it is prepared: only the "
+                        "source may still abort it (cancel the job on the source's daemon), so "
+                        "it cannot be %s here", j->id, what);
+    } else {
+        (void) snprintf(err, err_size, "migration %s is %s, not in doubt: only a migration in "
+                        "doubt can be %s", j->id, mig_phase_name(j->phase), what);
+    }
+}
+
+int
+migration_resolve(MigrationJob *j, bool resume, char *err, size_t err_size)
+{
+    HandoverEvent ev = resume ? HANDOVER_EV_RESOLVE_RESUME : HANDOVER_EV_RESOLVE_ABORT;
+    HandoverAction a;
+
+    if (!mig_is_live(j) || mig_is_over(j) || j->phase != PHASE_IN_DOUBT) {
+        if (!mig_is_live(j) || mig_is_failing(j)) {
+            (void) snprintf(err, err_size, "migration %s is %s, not in doubt: only a live "
+                            "migration in doubt can be resolved", j->id, mig_phase_name(j->phase));
+        } else {
+            mig_refuse_handover(j, "resolved", err, err_size);
+        }
+        return -ESTALE;
+    }
+    if (j->workers > 0 || j->group_busy) {
+        (void) snprintf(err, err_size, "migration %s is still stopping its workers; try again in "
+                        "a moment", j->id);
+        return -EBUSY;
+    }
+    a = handover_action(mig_side(j), j->handover, ev);
+    j->handover = handover_next(j->handover, a);
+    log_job_notice(j, "Migration %s: resolved by request: this %s %s the VM.", j->id,
+                   role_table[j->role].name, a == HANDOVER_DO_RUN ? "runs" : "gives up");
+    if ((a == HANDOVER_DO_RUN) == (j->role == MIGRATION_SOURCE)) {
+        /* A source that resumes, a destination that resets: a failure's rollback. */
+        (void) snprintf(j->error, sizeof(j->error), "resolved by request after the hand-over "
+                        "was in doubt: the %s %s", role_table[j->role].name,
+                        resume ? "runs the VM" : "gave the VM up");
+        (void) mig_set_phase(j, PHASE_ROLLING_BACK);
+        mig_maybe_finish_failure(j);
+        return 0;
+    }
+    j->r = 0;
+    j->error[0] = '\0';
+    if (j->role == MIGRATION_DESTINATION) {
+        mig_dest_take_over(j);
+    } else {
+        mig_source_hand_over(j);
+    }
+    return 0;
+}
+
 int
 migration_cancel(MigrationJob *j, char *err, size_t err_size)
 {
@@ -819,9 +985,9 @@ migration_cancel(MigrationJob *j, char *err, size_t err_size)
                                                        : "ended");
         return -ESTALE;
     }
-    if (j->phase == PHASE_COMPLETING && j->role == MIGRATION_SOURCE) {
-        (void) snprintf(err, err_size, "migration %s is completing: the destination already has "
-                        "the whole state", j->id);
+    if (mig_is_live(j) &&
+        handover_action(mig_side(j), j->handover, HANDOVER_EV_CANCEL) == HANDOVER_DO_REFUSE) {
+        mig_refuse_handover(j, "cancelled", err, err_size);
         return -ESTALE;
     }
     if (j->confirmed) {

@@ -14,9 +14,11 @@
  *   migration_watch.c   WatchEvents: which events go out, and when
  *   migration.c         jobs, the phase table, progress, failure and rollback, the registry
  *
- * Never lose the VM: any failure before the destination's confirmation takes the source group
- * back to RUNNING (a P2P-safe group transition) and resets the destination's devices; every
- * wait has a timeout.
+ * Never lose the VM, never run it twice: any failure before the source's commit takes the
+ * source group back to RUNNING (a P2P-safe group transition) and resets the destination's
+ * devices; the destination resumes only once the source has committed (core/handover.h); a
+ * side that loses its peer between its commit point and the outcome holds its devices as they
+ * are (PHASE_IN_DOUBT) until migration_resolve(); every wait has a timeout.
  *
  * Other modules see a job only through this header: its id, and a MigrationSnapshot, a plain
  * copy of what the API shows (the job's own struct is in migration_internal.h).
@@ -62,6 +64,7 @@ typedef enum MigrationPhase {
     PHASE_ROLLING_BACK = 8,
     PHASE_FAILED = 9,
     PHASE_CANCELLED = 10,
+    PHASE_IN_DOUBT = 11,          /* lost the peer after the commit point: see migration_resolve */
     _PHASE_MAX,
 } MigrationPhase;
 
@@ -124,8 +127,17 @@ int migration_switchover(MigrationJob *j, char *err, size_t err_size);
  * source (with @err). */
 int migration_set_rates(MigrationJob *j, const MigrationRates *rates, char *err,
                         size_t err_size);
-/* -ESTALE when it already ended. The cancel completes asynchronously (phase CANCELLED). */
+/* -ESTALE when it already ended, or is past its commit point (a live migration: the source
+ * sent COMMIT, the destination PREPARED). The cancel completes asynchronously (phase
+ * CANCELLED). */
 int migration_cancel(MigrationJob *j, char *err, size_t err_size);
+/* Decides a live migration that is in doubt (PHASE_IN_DOUBT): @resume true makes this side run
+ * the VM (a source rolls back to RUNNING and ends failed; a destination resumes with its
+ * auto_resume and ends completed), false makes it give the VM up (a source ends completed,
+ * stopped; a destination resets its devices and ends failed). The orchestrator decides after
+ * asking the other side (docs/migration.md). -ESTALE: not in doubt; -EBUSY: the job is still
+ * stopping its workers (try again). Completes asynchronously. */
+int migration_resolve(MigrationJob *j, bool resume, char *err, size_t err_size);
 
 /* What a Save or a Restore asks for. */
 typedef struct MigrationFileRequest {

@@ -16,8 +16,10 @@
  *               worker writes its records into the device's resuming session.
  * The control worker waits for PINGs (silence longer than the timeout fails the job) and for
  * STREAM_END. When every channel ended and STREAM_END's totals agree: group -> STOP (where
- * drivers validate), CONFIRM, and with auto_resume group -> RUNNING. Any failure resets the
- * devices.
+ * drivers validate), PREPARED, and the control worker waits for the source's decision
+ * (core/handover.h): COMMIT -> DONE, and with auto_resume group -> RUNNING; FAIL -> reset.
+ * Before PREPARED any failure resets the devices; after it, a lost source leaves the job in
+ * doubt (devices kept in STOP) until the orchestrator resolves it.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -65,14 +67,27 @@ on_resumed(MigrationJob *j, const GroupRun *run)
     mig_complete(j);
 }
 
-static void
-send_confirm(MigrationJob *j)
+static int
+send_empty(MigrationJob *j, uint32_t type)
 {
-    uint8_t msg[8] = {TMSG_CONFIRM, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t msg[8] = {(uint8_t) type, 0, 0, 0, 0, 0, 0, 0};
+    ssize_t n;
 
     pthread_mutex_lock(&j->ctl_lock);
-    (void) send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = j->ctl_fd < 0 ? -1 : send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
     pthread_mutex_unlock(&j->ctl_lock);
+    return n == (ssize_t) sizeof(msg) ? 0 : -EPIPE;
+}
+
+void
+mig_dest_take_over(MigrationJob *j)
+{
+    (void) send_empty(j, TMSG_DONE); /* a source in doubt hears nothing: resolved there */
+    j->end_ns = clock_now_ns();
+    log_job_info(j, "Migration %s: the source committed; this destination holds the VM.", j->id);
+    if (!j->auto_resume || mig_group_transition(j, DEVICE_STATE_RUNNING, on_resumed) < 0) {
+        mig_complete(j);
+    }
 }
 
 static void
@@ -82,11 +97,12 @@ on_stop_entered(MigrationJob *j, const GroupRun *run)
         mig_fail(j, run->r, "the devices refused the migrated state: %s", run->error);
         return;
     }
-    j->confirmed = true;
-    send_confirm(j);
-    j->end_ns = clock_now_ns();
-    if (!j->auto_resume || mig_group_transition(j, DEVICE_STATE_RUNNING, on_resumed) < 0) {
-        mig_complete(j);
+    if (mig_handover(j, HANDOVER_EV_LOADED, 0, "") != HANDOVER_DO_SEND_PREPARED) {
+        return;
+    }
+    /* From here this side may neither resume nor reset on its own: the source decides. */
+    if (send_empty(j, TMSG_PREPARED) < 0) {
+        (void) mig_handover(j, HANDOVER_EV_PEER_LOST, -EPIPE, "sending PREPARED failed");
     }
 }
 
@@ -146,18 +162,30 @@ control_run(MigWork *w)
         if (w->msg_type == TMSG_PING) {
             continue;
         }
-        if (w->msg_type == TMSG_STREAM_END) {
-            return;
+        if (w->msg_type == TMSG_FAIL) {
+            (void) snprintf(w->error, sizeof(w->error), "the source failed: %s",
+                            handshake_text(w->msg, w->msg_size, 512, text, sizeof(text)));
+        } else {
+            (void) snprintf(w->error, sizeof(w->error), "the source sent %s (%u bytes) out of "
+                            "turn on the control channel",
+                            transport_message_name(w->msg_type) ?: "an unknown message",
+                            w->msg_size);
         }
-        (void) snprintf(w->error, sizeof(w->error), "the source %s: %s",
-                        w->msg_type == TMSG_FAIL ? "failed" : "sent an unexpected message",
-                        w->msg_type == TMSG_FAIL ? handshake_text(w->msg, w->msg_size, 512, text,
-                                                                  sizeof(text))
-                                                 : "protocol error");
-        w->r = -ECONNABORTED;
         return;
     }
     w->r = w->msg ? -ECANCELED : -ENOMEM;
+}
+
+static void control_done(MigWork *w);
+
+static int
+control_start(MigrationJob *j)
+{
+    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start the control channel");
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static int
@@ -174,16 +202,28 @@ static void
 control_done(MigWork *w)
 {
     MigrationJob *j = w->job;
+    HandoverEvent ev = HANDOVER_EV_PEER_LOST;
 
-    if (mig_work_result(w) < 0) {
+    if (w->r == -ECANCELED) {
+        return; /* the job failed or went in doubt: nothing to say */
+    }
+    if (w->r >= 0 && w->msg_type == TMSG_STREAM_END && !j->stream_end_received) {
+        if (take_stream_end(j, w) < 0) {
+            mig_fail(j, -EBADMSG, "the source's end of stream is malformed");
+            return;
+        }
+        j->stream_end_received = true;
+        if (control_start(j) >= 0) { /* then the source's decision */
+            maybe_complete(j);
+        }
         return;
     }
-    if (take_stream_end(j, w) < 0) {
-        mig_fail(j, -EBADMSG, "the source's end of stream is malformed");
-        return;
+    if (w->r >= 0 && handshake_handover_event(w->msg_type, w->msg_size, &ev) < 0) {
+        ev = HANDOVER_EV_PEER_LOST; /* control_run returns no PING */
     }
-    j->stream_end_received = true;
-    maybe_complete(j);
+    if (mig_handover(j, ev, w->r < 0 ? w->r : -ECONNABORTED, w->error) == HANDOVER_DO_RUN) {
+        mig_dest_take_over(j);
+    }
 }
 
 /* ---- data channels ---- */
@@ -252,7 +292,7 @@ on_data_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, ui
 static void
 on_resuming_entered(MigrationJob *j, const GroupRun *run)
 {
-    uint8_t msg[8 + TRANSPORT_TOKEN_HEX] = {TMSG_ACCEPT, 0, 0, 0, TRANSPORT_TOKEN_HEX, 0, 0, 0};
+    uint8_t msg[8 + HANDSHAKE_ACCEPT_SIZE] = {TMSG_ACCEPT, 0, 0, 0, HANDSHAKE_ACCEPT_SIZE, 0, 0, 0};
 
     if (run->r < 0) {
         refuse(j->ctl_fd, "the destination's devices could not enter resuming");
@@ -262,11 +302,9 @@ on_resuming_entered(MigrationJob *j, const GroupRun *run)
     if (j->phase != PHASE_CONNECTING) {
         return;
     }
-    memcpy(msg + 8, j->channel_key, TRANSPORT_TOKEN_HEX);
+    handshake_encode_accept(j->channel_key, msg + 8);
     (void) send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
-        mig_fail(j, -ENOMEM, "cannot start the control channel");
-    }
+    (void) control_start(j);
 }
 
 static void

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "core/handover.h"
 #include "core/stream.h"
 #include "device.h"
 #include "files.h"
@@ -175,7 +176,9 @@ struct MigrationJob {
     bool group_busy;               /* a group transition of ours is running */
     bool stream_end_received;      /* destination */
     StreamDeviceTotals *end_totals;
-    bool confirmed;                /* source: the destination confirmed */
+    bool confirmed;                /* save: the file is complete and being named */
+    HandoverState handover;        /* live migration: the commit protocol (core/handover.h) */
+    uint64_t commit_ns;            /* source: when it committed (the wait for DONE) */
     bool end_sent_queued;          /* source: STREAM_END is on its way */
     uint64_t peer_gone_ns;         /* a data channel saw the peer go away (mig_fail_io) */
     int peer_gone_r;
@@ -251,6 +254,11 @@ int mig_data_result(MigWork *w, unsigned *in_flight);
 /* From the tick: fails the job with the data channel's error once the wait is over. */
 void mig_check_peer_gone(MigrationJob *j);
 void mig_complete(MigrationJob *j);
+/* A live migration's hand-over event (core/handover.h): applies the table's action that
+ * concerns the job as a whole (a give-up fails the job as mig_fail() does, a hold puts it in
+ * doubt) and returns it; the flow carries out the others (send PREPARED or COMMIT, run). @r
+ * and @text say what happened, for a failure or a hold. */
+HandoverAction mig_handover(MigrationJob *j, HandoverEvent ev, int r, const char *text);
 bool mig_is_over(const MigrationJob *j);
 /* Over, or failing (ROLLING_BACK): the flow must not go on, its rollback takes over. */
 bool mig_is_failing(const MigrationJob *j);
@@ -291,6 +299,12 @@ void mig_log_refusal(MigrationJob *j, const char *peer, const char *fmt, ...)
  * closes it. */
 void mig_dest_first_message(MigrationJob *j, int *fd, const char *peer, uint32_t type,
                             const uint8_t *msg, uint32_t size);
+/* ---- migration_source.c, migration_dest.c ---- */
+/* Source: the destination has the VM (DONE, or a resolve): group -> STOP, then COMPLETED. */
+void mig_source_hand_over(MigrationJob *j);
+/* Destination: it holds the VM (COMMIT, or a resolve): DONE when still connected, group ->
+ * RUNNING with auto_resume, then COMPLETED. */
+void mig_dest_take_over(MigrationJob *j);
 
 /* ---- migration_data.c (workers) ---- */
 /* Makes @md's data buffer, once, and touches its pages: a source calls it while it connects,

@@ -6,20 +6,24 @@
  *   connect     (worker) control connection, HELLO with token + stream header + manifest,
  *               ACCEPT or REFUSE; then one data connection per device (DATA_HELLO with the
  *               channel key). Nothing has been stopped yet, so a refusal needs no rollback.
- *   control     (worker, for the whole job) PING every second, waits for CONFIRM or FAIL.
+ *   control     (worker, for the whole job) PING every second, returns with the next message
+ *               from the destination (PREPARED, DONE, FAIL) or when the connection ends.
  *   pre-copy    group -> PRE_COPY (P2P-safe), one pump per device until the tick finds the
  *               group converged (core/switchover: the reported stop-copy data moves within
  *               the downtime target at the measured rate) or max_precopy_ms passed, with the
  *               reason in the job: then switchover (auto) or READY.
  *   switchover  pumps stop, group -> STOP_COPY (P2P-safe), one drain per device to its end,
- *               STREAM_END on the control connection, wait for CONFIRM (timeout_ms).
- *   confirmed   downtime ends; group -> STOP; COMPLETED. After CONFIRM nothing rolls back:
- *               the destination has the VM's devices.
+ *               STREAM_END on the control connection, wait for PREPARED (timeout_ms).
+ *   commit      PREPARED: COMMIT, the commit point (core/handover.h): from here this source
+ *               never resumes on its own; group -> STOP; wait for DONE (timeout_ms). DONE:
+ *               downtime ends, COMPLETED. The destination lost after COMMIT: in doubt.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/switchover.h"
@@ -31,6 +35,7 @@
 #include "util/log.h"
 
 static void begin_switchover(MigrationJob *j);
+static void control_done(MigWork *w);
 
 /* ---- connect (worker) ---- */
 
@@ -59,6 +64,31 @@ send_hello(MigrationJob *j, int fd)
     return transport_send(fd, TMSG_HELLO, msg, (uint32_t) size);
 }
 
+/* ACCEPT: the channels' key, and the destination's protocol version, which must be ours. */
+static int
+check_accept(MigWork *w, const uint8_t *buf, uint32_t size, const char *what)
+{
+    uint32_t version = 0;
+
+    if (handshake_parse_accept(buf, size, w->job->channel_key, &version) < 0) {
+        (void) snprintf(w->error, sizeof(w->error), "%s: the peer at '%s' answered a malformed "
+                        "ACCEPT: run the same vfio-migd version on both hosts", what, w->job->peer);
+        return -EPROTO;
+    }
+    if (version != TRANSPORT_PROTOCOL_VERSION) {
+        /* Said to the destination as well (FAIL), so that both logs name the cause. */
+        (void) snprintf(w->error, sizeof(w->error), "the destination at '%s' speaks vfio-migd "
+                        "control protocol %u, this source %u: %s; run the same vfio-migd version "
+                        "on both hosts", w->job->peer, version, TRANSPORT_PROTOCOL_VERSION,
+                        version < TRANSPORT_PROTOCOL_VERSION
+                            ? "its hand-over is no commit (a lost message could leave the VM "
+                              "running on both hosts)"
+                            : "a newer protocol than this daemon knows");
+        return -EPROTONOSUPPORT;
+    }
+    return 0;
+}
+
 /* Sends @type, waits for the answer; REFUSE/FAIL text lands in @w->error. */
 static int
 exchange(MigWork *w, int fd, uint32_t want, const char *what)
@@ -79,7 +109,8 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
                         handshake_text(buf, size, 960, text, sizeof(text)));
         return -ECONNREFUSED;
     }
-    if (type != want || (want == TMSG_ACCEPT && size != TRANSPORT_TOKEN_HEX)) {
+    if (type != want || (want == TMSG_ACCEPT && size != TRANSPORT_TOKEN_HEX &&
+                         size != HANDSHAKE_ACCEPT_SIZE)) {
         /* A vfio-migd message, but not the answer this daemon's protocol gives here. */
         (void) snprintf(w->error, sizeof(w->error), "%s: the peer at '%s' answered %s (%u bytes) "
                         "where %s was due: it speaks another version of the vfio-migd protocol; "
@@ -87,10 +118,8 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
                         transport_message_name(type), size, transport_message_name(want));
         return -EPROTO;
     }
-    if (want == TMSG_ACCEPT && handshake_parse_accept(buf, size, w->job->channel_key) < 0) {
-        (void) snprintf(w->error, sizeof(w->error), "%s: the peer at '%s' answered a malformed "
-                        "ACCEPT: run the same vfio-migd version on both hosts", what, w->job->peer);
-        return -EPROTO;
+    if (want == TMSG_ACCEPT) {
+        return check_accept(w, buf, size, what);
     }
     return 0;
 }
@@ -186,53 +215,103 @@ control_run(MigWork *w)
             return;
         }
         w->msg_type = type;
-        if (type == TMSG_CONFIRM) {
-            return;
+        w->msg_size = size;
+        if (type == TMSG_FAIL) {
+            (void) snprintf(w->error, sizeof(w->error), "the destination failed: %s",
+                            handshake_text(buf, size, 512, text, sizeof(text)));
+        } else {
+            (void) snprintf(w->error, sizeof(w->error), "the destination sent %s (%u bytes) "
+                            "out of turn on the control channel",
+                            transport_message_name(type) ?: "an unknown message", size);
         }
-        (void) snprintf(w->error, sizeof(w->error), "the destination failed: %s",
-                        type == TMSG_FAIL ? handshake_text(buf, size, 512, text, sizeof(text))
-                                          : "it sent an unexpected message on the control channel");
-        w->r = -ECONNABORTED;
         return;
     }
+    w->r = -ECANCELED;
+}
+
+static int
+control_start(MigrationJob *j)
+{
+    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start the control channel");
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static void
 on_source_stopped(MigrationJob *j, const GroupRun *run)
 {
     if (run->r < 0) {
-        /* The destination has the devices already: report, but the migration succeeded. */
+        /* The destination has the VM: report, but the migration succeeded. */
         log_job_warning(j, "Migration %s: the source group could not be moved to stop after the "
-                        "switchover: %s.", j->id, run->error);
+                        "hand-over: %s.", j->id, run->error);
     }
     mig_complete(j);
+}
+
+void
+mig_source_hand_over(MigrationJob *j)
+{
+    if (mig_group_transition(j, DEVICE_STATE_STOP, on_source_stopped) < 0) {
+        mig_complete(j);
+    }
+}
+
+/* PREPARED: the destination holds every byte, validated, and waits. The commit point: the
+ * devices stay in STOP_COPY, stopped, until DONE (or a resolve) says where the VM is. */
+static void
+commit(MigrationJob *j)
+{
+    uint8_t msg[8] = {TMSG_COMMIT, 0, 0, 0, 0, 0, 0, 0};
+    ssize_t n;
+
+    j->commit_ns = clock_now_ns();
+    log_job_info(j, "Migration %s: the destination is prepared; committed: this source will "
+                 "not resume the VM on its own.", j->id);
+    pthread_mutex_lock(&j->ctl_lock);
+    n = send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    pthread_mutex_unlock(&j->ctl_lock);
+    if (n != (ssize_t) sizeof(msg)) {
+        /* The destination may never learn it: it stays in doubt, and so does this side. */
+        (void) mig_handover(j, HANDOVER_EV_PEER_LOST, n < 0 ? -errno : -EIO,
+                            "sending COMMIT failed");
+        return;
+    }
+    (void) control_start(j);
 }
 
 static void
 control_done(MigWork *w)
 {
     MigrationJob *j = w->job;
+    HandoverEvent ev = HANDOVER_EV_PEER_LOST;
+    HandoverAction a;
 
-    if (w->r < 0 || w->msg_type != TMSG_CONFIRM) {
-        mig_fail(j, w->r ? w->r : -EPROTO, "%s", w->error[0] ? w->error : "control ended");
-        return;
+    if (w->r == -ECANCELED) {
+        return; /* the job failed or went in doubt: nothing to say */
     }
-    /* The destination confirms only after it received STREAM_END, which is sent once every
-     * drain ended; the worker that sent it may simply not have reported back yet. */
-    if (j->phase != PHASE_COMPLETING && !(j->phase == PHASE_SWITCHOVER && j->drains == 0 &&
-                                          j->end_sent_queued)) {
-        mig_fail(j, -EPROTO, "the destination confirmed before the switchover ended");
-        return;
+    if (w->r >= 0 && handshake_handover_event(w->msg_type, w->msg_size, &ev) < 0) {
+        ev = HANDOVER_EV_PEER_LOST; /* control_run returns no PING */
     }
-    if (mig_set_phase(j, PHASE_COMPLETING) < 0) {
-        return;
+    /* PREPARED comes only after STREAM_END, which is sent once every drain ended; the worker
+     * that sent it may simply not have reported back yet. */
+    if (ev == HANDOVER_EV_GOT_PREPARED && j->phase != PHASE_COMPLETING &&
+        !(j->phase == PHASE_SWITCHOVER && j->drains == 0 && j->end_sent_queued)) {
+        ev = HANDOVER_EV_PEER_LOST;
+        (void) snprintf(w->error, sizeof(w->error), "the destination said PREPARED before the "
+                        "switchover ended");
     }
-    j->confirmed = true;
-    j->end_ns = clock_now_ns();
-    log_job_info(j, "Migration %s: the destination confirmed; downtime %.1f ms.", j->id,
-                 (double) (j->end_ns - j->switchover_ns) / 1e6);
-    if (mig_group_transition(j, DEVICE_STATE_STOP, on_source_stopped) < 0) {
-        mig_complete(j);
+    a = mig_handover(j, ev, w->r < 0 ? w->r : -EPROTO, w->error);
+    if (a == HANDOVER_DO_SEND_COMMIT) {
+        if (mig_set_phase(j, PHASE_COMPLETING) >= 0) {
+            commit(j);
+        }
+    } else if (a == HANDOVER_DO_GIVE_UP) {
+        j->end_ns = clock_now_ns();
+        log_job_info(j, "Migration %s: the destination has the VM; downtime %.1f ms.", j->id,
+                     (double) (j->end_ns - j->switchover_ns) / 1e6);
+        mig_source_hand_over(j);
     }
 }
 
@@ -313,11 +392,19 @@ source_tick(uv_timer_t *t)
 
     (void) mig_update_rates(j);
     mig_check_peer_gone(j);
-    if (j->phase == PHASE_COMPLETING && !j->confirmed &&
+    if (j->phase == PHASE_COMPLETING && j->handover == HANDOVER_MOVING &&
         now - j->switchover_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
-        mig_fail(j, -ETIMEDOUT, "no confirmation from the destination within %u ms",
+        mig_fail(j, -ETIMEDOUT, "the destination was not prepared within %u ms",
                  j->opts.timeout_ms);
         mig_maybe_finish_failure(j); /* no worker may be left to trigger it */
+        return;
+    }
+    if (j->phase == PHASE_COMPLETING && j->handover == HANDOVER_COMMITTED &&
+        now - j->commit_ns > (uint64_t) j->opts.timeout_ms * 1000000ull) {
+        char text[128];
+        (void) snprintf(text, sizeof(text), "no DONE from the destination within %u ms of COMMIT",
+                        j->opts.timeout_ms);
+        (void) mig_handover(j, HANDOVER_EV_PEER_LOST, -ETIMEDOUT, text);
         return;
     }
     if (j->phase != PHASE_PRECOPY) {
@@ -509,8 +596,7 @@ connect_done(MigWork *w)
         return; /* failed, or cancelled meanwhile */
     }
     (void) transport_set_timeout(j->ctl_fd, (int) j->opts.timeout_ms);
-    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
-        mig_fail(j, -ENOMEM, "cannot start the control channel");
+    if (control_start(j) < 0) {
         return;
     }
     if (j->opts.precopy && all_have_precopy(j)) {

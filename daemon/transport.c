@@ -418,6 +418,9 @@ static const char *const message_names[] = {
     [TMSG_STREAM_END] = "STREAM_END",
     [TMSG_CONFIRM] = "CONFIRM",
     [TMSG_FAIL] = "FAIL",
+    [TMSG_PREPARED] = "PREPARED",
+    [TMSG_COMMIT] = "COMMIT",
+    [TMSG_DONE] = "DONE",
 };
 
 DEFINE_NAME_LOOKUP(transport_message_name, uint32_t, message_names, NULL);

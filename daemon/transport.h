@@ -27,16 +27,24 @@
 #define TRANSPORT_ADDRESS_MAX 128
 #define TRANSPORT_BULK_WAKE (512u << 10) /* a bulk reader's wake-up threshold */
 
+/* The control protocol's version, in ACCEPT. 2: the hand-over is a commit (PREPARED, COMMIT,
+ * DONE; core/handover.h). 1 (an ACCEPT of the key alone) ended with CONFIRM, after which the
+ * destination resumed whether or not the source heard it: refused both ways. */
+#define TRANSPORT_PROTOCOL_VERSION 2
+
 typedef enum TransportMessage {
     TMSG_HELLO = 1,       /* source -> destination: token, stream header, manifest record */
-    TMSG_ACCEPT = 2,      /* destination -> source: the data channels' key */
+    TMSG_ACCEPT = 2,      /* destination -> source: the data channels' key, protocol version */
     TMSG_REFUSE = 3,      /* destination -> source: why (text) */
     TMSG_DATA_HELLO = 4,  /* source -> destination on a data connection: key, stream id, device */
     TMSG_DATA_ACCEPT = 5,
     TMSG_PING = 6,        /* source -> destination, every second: the link is alive */
     TMSG_STREAM_END = 7,  /* source -> destination: the STREAM_END record */
-    TMSG_CONFIRM = 8,     /* destination -> source: loaded and validated */
-    TMSG_FAIL = 9,        /* either way: why (text) */
+    TMSG_CONFIRM = 8,     /* protocol 1 only: never sent; named for a peer that sends it */
+    TMSG_FAIL = 9,        /* either way: why (text); from the source, only before COMMIT */
+    TMSG_PREPARED = 10,   /* destination -> source: all loaded and validated; it waits */
+    TMSG_COMMIT = 11,     /* source -> destination: committed, it never resumes on its own */
+    TMSG_DONE = 12,       /* destination -> source: it holds the VM */
 } TransportMessage;
 
 /* The address of the other end of a connected socket, as people read it ("192.0.2.7:40123",

@@ -3,7 +3,9 @@
  * fuzz_control — arbitrary bytes as a migration control connection: the frames
  * ([u32 type][u32 length][payload]) read by the real transport_recv() from a socket, and
  * each payload through the decoder its type has (daemon/handshake.c): HELLO (token, stream
- * header, manifest), ACCEPT, DATA_HELLO, STREAM_END, REFUSE/FAIL text.
+ * header, manifest), ACCEPT (key, protocol version), DATA_HELLO, STREAM_END, REFUSE/FAIL
+ * text; and every frame through the hand-over's reading of it (handshake_handover_event) and
+ * the commit table (core/handover.h) on both sides in every state.
  *
  * The first input byte is the number of devices a STREAM_END is read for (as the job's);
  * the rest goes into one end of a socketpair, closed after it, and transport_recv() reads
@@ -15,7 +17,10 @@
  *   - a refused payload changes nothing of what the caller keeps (stream id, key, totals)
  *     and a refused HELLO says why in one printable sentence;
  *   - an accepted payload re-encodes to the same bytes (manifest, DATA_HELLO, STREAM_END);
- *   - a REFUSE/FAIL text as quoted is printable and bounded.
+ *   - a REFUSE/FAIL text as quoted is printable and bounded;
+ *   - only an empty COMMIT can make a prepared destination resume, and nothing a destination
+ *     sends can make a committed source resume;
+ *   - frame by frame through both sides' tables, the two never both run the VM.
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -93,20 +98,78 @@ check_stream_end(const uint8_t *p, uint32_t size, uint32_t n_devices)
 }
 
 static void
+check_accept(const uint8_t *p, uint32_t size)
+{
+    char key[TRANSPORT_TOKEN_HEX + 1] = "untouched";
+    uint8_t out[HANDSHAKE_ACCEPT_SIZE];
+    uint32_t version = 77;
+
+    if (handshake_parse_accept(p, size, key, &version) < 0) {
+        fuzz_check(strcmp(key, "untouched") == 0 && version == 77,
+                   "a refused ACCEPT changes nothing");
+        return;
+    }
+    fuzz_check(memcmp(key, p, TRANSPORT_TOKEN_HEX) == 0, "ACCEPT's key is its bytes");
+    fuzz_check(size == TRANSPORT_TOKEN_HEX ? version == 1 : version == get_le32(p + 64),
+               "ACCEPT's version is protocol 1's or its bytes");
+    if (version == TRANSPORT_PROTOCOL_VERSION) {
+        handshake_encode_accept(key, out);
+        fuzz_check(memcmp(out, p, sizeof(out)) == 0, "ACCEPT re-encodes to the same bytes");
+        fuzz_outcome = "ACCEPT of this protocol";
+    }
+}
+
+/* The two sides of a hand-over, fed every frame as if each had received it. */
+static HandoverState side_state[_HANDOVER_SIDE_MAX];
+
+static void
+check_handover(uint32_t type, uint32_t size)
+{
+    HandoverEvent ev;
+
+    if (type == TMSG_STREAM_END) { /* as if the destination had loaded it all */
+        side_state[HANDOVER_DESTINATION] = handover_next(
+            side_state[HANDOVER_DESTINATION],
+            handover_action(HANDOVER_DESTINATION, side_state[HANDOVER_DESTINATION],
+                            HANDOVER_EV_LOADED));
+    }
+    if (handshake_handover_event(type, size, &ev) < 0) {
+        fuzz_check(type == TMSG_PING && size == 0, "only an empty PING means nothing");
+        return;
+    }
+    fuzz_check(ev != HANDOVER_EV_GOT_COMMIT || (type == TMSG_COMMIT && size == 0),
+               "only an empty COMMIT is a COMMIT");
+    for (int side = 0; side < _HANDOVER_SIDE_MAX; side++) {
+        for (int st = 0; st < _HANDOVER_STATE_MAX; st++) {
+            HandoverAction a = handover_action(side, st, ev);
+            fuzz_check(a != HANDOVER_DO_REFUSE, "a message is never refused like an API call");
+            if (side == HANDOVER_SOURCE && st == HANDOVER_COMMITTED) {
+                fuzz_check(a != HANDOVER_DO_RUN, "nothing resumes a committed source");
+            }
+            if (side == HANDOVER_DESTINATION && a == HANDOVER_DO_RUN) {
+                fuzz_check(type == TMSG_COMMIT, "only COMMIT resumes a destination");
+            }
+        }
+        side_state[side] = handover_next(side_state[side],
+                                         handover_action(side, side_state[side], ev));
+    }
+    fuzz_check(!(side_state[HANDOVER_SOURCE] == HANDOVER_RUNS_HERE &&
+                 side_state[HANDOVER_DESTINATION] == HANDOVER_RUNS_HERE),
+               "the two sides never both run");
+}
+
+static void
 check_payload(uint32_t type, const uint8_t *p, uint32_t size, uint32_t n_devices)
 {
-    char key[TRANSPORT_TOKEN_HEX + 1] = "untouched", text[600];
+    char text[600];
 
+    check_handover(type, size);
     switch (type) {
     case TMSG_HELLO:
         check_hello(p, size);
         break;
     case TMSG_ACCEPT:
-        if (handshake_parse_accept(p, size, key) < 0) {
-            fuzz_check(strcmp(key, "untouched") == 0, "a refused ACCEPT changes nothing");
-        } else {
-            fuzz_check(memcmp(key, p, TRANSPORT_TOKEN_HEX) == 0, "ACCEPT's key is its bytes");
-        }
+        check_accept(p, size);
         break;
     case TMSG_DATA_HELLO:
         check_data_hello(p, size);
@@ -176,6 +239,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void) shutdown(sv[0], SHUT_WR);
     fuzz_outcome = "frames read";
+    side_state[HANDOVER_SOURCE] = HANDOVER_MOVING;
+    side_state[HANDOVER_DESTINATION] = HANDOVER_MOVING;
     read_frames(sv[1], data, size, n_devices);
     (void) close(sv[0]);
     (void) close(sv[1]);
@@ -201,7 +266,7 @@ fuzz_write_seeds(const char *dir)
     StreamManifest m = {.group = "vm", .n_devices = 2, .devices = devices};
     StreamDeviceTotals t[2] = {{100, 2}, {7, 1}};
     StreamHeader h = {.stream_id = 42};
-    size_t n = 1, mlen;
+    size_t n = 1, mlen, end;
     uint8_t *p = msg + TRANSPORT_TOKEN_HEX;
 
     memset(devices, 0, 2 * sizeof(devices[0]));
@@ -221,7 +286,8 @@ fuzz_write_seeds(const char *dir)
                                 p + STREAM_RECORD_HEADER_SIZE, p);
     n = frame(s, n, TMSG_HELLO, msg,
               (uint32_t) (TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE + mlen));
-    n = frame(s, n, TMSG_ACCEPT, FUZZ_TOKEN, TRANSPORT_TOKEN_HEX);
+    handshake_encode_accept(FUZZ_TOKEN, msg);
+    n = frame(s, n, TMSG_ACCEPT, msg, HANDSHAKE_ACCEPT_SIZE);
     handshake_encode_data_hello(FUZZ_TOKEN, 42, 1, msg);
     n = frame(s, n, TMSG_DATA_HELLO, msg, HANDSHAKE_DATA_HELLO_SIZE);
     n = frame(s, n, TMSG_PING, NULL, 0);
@@ -232,8 +298,22 @@ fuzz_write_seeds(const char *dir)
                                                       .length = (uint32_t) mlen, .sequence = 1},
                                 msg + STREAM_RECORD_HEADER_SIZE, msg);
     n = frame(s, n, TMSG_STREAM_END, msg, (uint32_t) (STREAM_RECORD_HEADER_SIZE + mlen));
+    end = n;
     n = frame(s, n, TMSG_FAIL, "device 'nic0' \x1b[31mfailed\x00", 24);
     if (fuzz_write_file(dir, "conversation", s, n)) {
+        return 1;
+    }
+    /* The hand-over that completes: PREPARED, COMMIT, DONE after STREAM_END. */
+    n = frame(s, end, TMSG_PREPARED, NULL, 0);
+    n = frame(s, n, TMSG_COMMIT, NULL, 0);
+    n = frame(s, n, TMSG_DONE, NULL, 0);
+    if (fuzz_write_file(dir, "handover", s, n)) {
+        return 1;
+    }
+    /* A protocol-1 ACCEPT (the key alone), and a COMMIT with a payload. */
+    n = frame(s, 1, TMSG_ACCEPT, FUZZ_TOKEN, TRANSPORT_TOKEN_HEX);
+    n = frame(s, n, TMSG_COMMIT, "x", 1);
+    if (fuzz_write_file(dir, "protocol-1", s, n)) {
         return 1;
     }
     put_le32(s + 1 + 4, MAX_FRAME + 1);
