@@ -32,6 +32,7 @@ static const CliCommand *const commands[] = {
     &migration_commands_migrate_set,
     &migration_commands_switchover,
     &migration_commands_cancel,
+    &migration_commands_resolve,
     &migration_commands_jobs,
     &migration_commands_job,
     &migration_commands_watch,

@@ -45,6 +45,7 @@ enum {
     OPT_PEER_TIMEOUT_MS,
     OPT_WAIT,
     OPT_PEER,
+    OPT_ABORT,
 };
 
 /* A number of milliseconds as the protocol carries it (uint32; 0 = the daemon's default). */
@@ -526,7 +527,63 @@ const CliCommand migration_commands_migrate_set = {
 const CliCommand migration_commands_switchover =
     BY_ID_COMMAND("switchover", Switchover, "Switch a migration waiting in phase ready over now");
 const CliCommand migration_commands_cancel =
-    BY_ID_COMMAND("cancel", CancelMigration, "Cancel a migration: the source group keeps running");
+    BY_ID_COMMAND("cancel", CancelMigration, "Cancel a migration before its commit: the source group keeps running");
+/* ---- resolve */
+
+static CliExit
+resolve_option(Cli *cli _unused_, int opt, const char *arg _unused_, void *args)
+{
+    *(VfioMigd__V1__ResolveOutcome *) args =
+        opt == OPT_ABORT ? VFIO_MIGD__V1__RESOLVE_OUTCOME__RESOLVE_OUTCOME_ABORT
+                         : VFIO_MIGD__V1__RESOLVE_OUTCOME__RESOLVE_OUTCOME_RESUME;
+    return CLI_GO_ON;
+}
+
+static CliExit
+resolve_build(Cli *cli, void *args, void *request)
+{
+    VfioMigd__V1__ResolveMigrationRequest *req = request;
+
+    req->outcome = *(VfioMigd__V1__ResolveOutcome *) args;
+    if (req->outcome == VFIO_MIGD__V1__RESOLVE_OUTCOME__RESOLVE_OUTCOME_UNSPECIFIED) {
+        return cli_usage_error(cli, "say which outcome: --resume (this side runs the VM) or "
+                               "--abort (it gives the VM up), after asking the other side");
+    }
+    req->id = cli->args[0];
+    return CLI_GO_ON;
+}
+
+const CliCommand migration_commands_resolve = {
+    .name = "resolve",
+    .usage = "ID --resume|--abort",
+    .summary = "Decide a migration left in_doubt: this side runs the VM, or gives it up",
+    .help = "  --resume       this side runs the VM: a source takes its group back to running,\n"
+            "                 a destination resumes as after the source's commit\n"
+            "  --abort        this side gives the VM up: a source stays stopped (the migration\n"
+            "                 completed), a destination resets its devices\n"
+            "                 Ask the other side first ('vfio-migctl job ID' on its daemon): the\n"
+            "                 VM is the destination's exactly when the source committed. The\n"
+            "                 destination resumes when the source's migration is in_doubt or\n"
+            "                 completed, and aborts when it failed or was cancelled; the source\n"
+            "                 aborts when the destination's is completed or in_doubt, and\n"
+            "                 resumes only when the destination failed or lost its devices.\n",
+    .min_args = 1,
+    .max_args = 1,
+    .options = (const struct option[]) {
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"abort", no_argument, NULL, OPT_ABORT},
+        {},
+    },
+    .args_size = sizeof(VfioMigd__V1__ResolveOutcome),
+    .option = resolve_option,
+    .call = &(const CliCall) {
+        CLI_METHOD("MigrationService", ResolveMigration, resolve_migration_request,
+                   migration_response),
+        .build = resolve_build, .required = "migration", .json = migration_json,
+        .text = migration_text,
+    },
+};
+
 const CliCommand migration_commands_job = BY_ID_COMMAND(
     "job", GetMigration, "Show one migration: phase, progress, timings, every device");
 

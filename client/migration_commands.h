@@ -16,6 +16,7 @@ extern const CliCommand migration_commands_migrate;
 extern const CliCommand migration_commands_migrate_set;
 extern const CliCommand migration_commands_switchover;
 extern const CliCommand migration_commands_cancel;
+extern const CliCommand migration_commands_resolve;
 extern const CliCommand migration_commands_jobs;
 extern const CliCommand migration_commands_job;
 extern const CliCommand migration_commands_watch;

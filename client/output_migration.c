@@ -35,9 +35,10 @@ static const char *const phase_names[] = {
     [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_ROLLING_BACK] = "rolling_back",
     [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_FAILED] = "failed",
     [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_CANCELLED] = "cancelled",
+    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_IN_DOUBT] = "in_doubt",
 };
 static_assert(ELEMENTSOF(phase_names) ==
-                  VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_CANCELLED + 1,
+                  VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_IN_DOUBT + 1,
               "phase_names out of sync with MigrationPhase");
 
 static const char *const role_names[] = {

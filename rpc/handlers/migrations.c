@@ -270,6 +270,32 @@ handle_cancel_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata
 }
 
 static void
+handle_resolve_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__ResolveMigrationRequest *req = REQ(ResolveMigrationRequest, r);
+    bool resume = req->outcome == VFIO_MIGD__V1__RESOLVE_OUTCOME__RESOLVE_OUTCOME_RESUME;
+    MigrationJob *j;
+    char err[768] = "";
+    int ret;
+
+    if (!resume && req->outcome != VFIO_MIGD__V1__RESOLVE_OUTCOME__RESOLVE_OUTCOME_ABORT) {
+        rpc_call_fail(call, -EINVAL, "say which outcome: RESUME (this side runs the VM) or ABORT "
+                      "(it gives the VM up)");
+        return;
+    }
+    j = handlers_find_job_or_fail(call, userdata, req->id);
+    if (!j) {
+        return;
+    }
+    ret = migration_resolve(j, resume, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    reply_migration(call, j);
+}
+
+static void
 handle_update_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__UpdateMigrationRequest *req = REQ(UpdateMigrationRequest, r);
@@ -466,6 +492,8 @@ const RpcMethod migration_methods[] = {
            handle_switchover, RPC_MUTATING),
     METHOD(MIGRATIONS, CancelMigration, V1(migration_id_request), V1(migration_response),
            handle_cancel_migration, RPC_MUTATING),
+    METHOD(MIGRATIONS, ResolveMigration, V1(resolve_migration_request), V1(migration_response),
+           handle_resolve_migration, RPC_MUTATING),
     METHOD(MIGRATIONS, UpdateMigration, V1(update_migration_request), V1(migration_response),
            handle_update_migration, RPC_MUTATING),
     METHOD(MIGRATIONS, GetMigration, V1(migration_id_request), V1(migration_response),
