@@ -77,7 +77,7 @@ check_accept(MigWork *w, const uint8_t *buf, uint32_t size, const char *what)
     }
     if (version != TRANSPORT_PROTOCOL_VERSION) {
         /* Said to the destination as well (FAIL), so that both logs name the cause. */
-        (void) snprintf(w->error, sizeof(w->error), "the destination at '%s' speaks vfio-migd "
+        (void) snprintf(w->error, sizeof(w->error), "the peer at '%s' speaks vfio-migd "
                         "control protocol %u, this source %u: %s; run the same vfio-migd version "
                         "on both hosts", w->job->peer, version, TRANSPORT_PROTOCOL_VERSION,
                         version < TRANSPORT_PROTOCOL_VERSION

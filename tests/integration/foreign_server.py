@@ -17,6 +17,8 @@ killed:
   silent    reads and never answers (until the peer closes)
   confirm   a vfio-migd message the protocol never sends first: CONFIRM, empty
   truncated the header of a 64-byte ACCEPT, then 10 bytes of it, then closes
+  v1        a vfio-migd of control protocol 1: reads the HELLO, answers an ACCEPT of the key
+            alone (64 hex characters, no protocol version), then reads until the peer closes
 """
 import os
 import socket
@@ -45,6 +47,10 @@ def serve(mode, c):
             drain(c)
         elif mode == "confirm":
             c.sendall(struct.pack("<II", 8, 0))
+            drain(c)
+        elif mode == "v1":
+            c.recv(65536)
+            c.sendall(struct.pack("<II", 2, 64) + b"ab" * 32)
             drain(c)
         elif mode == "truncated":
             c.sendall(struct.pack("<II", 2, 64) + b"0123456789")

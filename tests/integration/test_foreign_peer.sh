@@ -2,8 +2,9 @@
 # Say what the peer is (issue 10 item 6): a migration sent to a port where something else
 # answers — a real server in another language (foreign_server.py): HTTP, random bytes, a
 # close, a few bytes and a close, silence, a vfio-migd message out of turn, a message cut
-# short — fails with a sentence that names the peer and what it is not ("the peer at ADDR is
-# not a vfio-migd data port"), never with an errno meant for something else ("Argument list
+# short, an older vfio-migd (protocol 1, whose hand-over is no commit) — fails with a sentence
+# that names the peer and what it is not ("the peer at ADDR is not a vfio-migd data port"),
+# never with an errno meant for something else ("Argument list
 # too long", "No data available"), and changes nothing on the source. A port where nothing
 # listens says so, and names the command that opens one.
 # shellcheck source=lib.sh
@@ -64,6 +65,8 @@ to_foreign silent "gave no answer (it sent nothing within the timeout): it is no
     --peer-timeout-ms 300
 to_foreign confirm "answered CONFIRM (0 bytes) where ACCEPT was due"
 to_foreign truncated "ended the connection inside message ACCEPT (10 of 64 bytes)"
+# An older vfio-migd, whose hand-over is no commit: refused before anything moved.
+to_foreign v1 "speaks vfio-migd control protocol 1, this source 2: its hand-over is no commit"
 
 # Nothing listens: the port of a server that just ended.
 foreign close
