@@ -99,7 +99,7 @@ static const ConfKey conf_keys[] = {
         "stop-copy's bytes per second over all devices (0: unlimited)"),
     KEY(CONF_MIGRATION_TIMEOUT_MS, "migration", "timeout_ms", CONF_TYPE_U32, 1, MAX_MS,
         STRINGIFY(MIGRATION_DEFAULT_TIMEOUT_MS), "migration-timeout-ms", 0, "N",
-        migration_timeout_ms, "longest wait of a source for its peer in ms (connect, silence, confirm)"),
+        migration_timeout_ms, "longest wait of a source for its peer in ms (connect, silence, DONE)"),
     KEY(CONF_HANDSHAKE_TIMEOUT_MS, "migration", "handshake_timeout_ms", CONF_TYPE_U32, 100,
         MAX_MS, STRINGIFY(MIGRATION_HANDSHAKE_MS), "handshake-timeout-ms", 0, "N",
         handshake_timeout_ms,

@@ -323,6 +323,17 @@ on_handle_closed(uv_handle_t *h)
     j->handles_open--;
 }
 
+/* A destination's listening socket and its poll: no worker uses them. */
+static void
+mig_stop_listening(MigrationJob *j)
+{
+    mig_accept_stop(j);
+    if (j->listen_fd >= 0) {
+        (void) close(TAKE_FD(j->listen_fd));
+    }
+    files_socket_remove(&j->listen_socket);
+}
+
 void
 mig_close_sockets(MigrationJob *j)
 {
@@ -334,11 +345,7 @@ mig_close_sockets(MigrationJob *j)
             (void) close(TAKE_FD(j->devs[i].fd));
         }
     }
-    mig_accept_stop(j);
-    if (j->listen_fd >= 0) {
-        (void) close(TAKE_FD(j->listen_fd));
-    }
-    files_socket_remove(&j->listen_socket);
+    mig_stop_listening(j);
     if (j->file_fd >= 0) {
         (void) close(TAKE_FD(j->file_fd));
     }
@@ -484,7 +491,9 @@ mig_hold(MigrationJob *j, int r, const char *text)
     atomic_store(&j->stop_pumps, true);
     atomic_store(&j->control_stop, true);
     mig_shutdown_sockets(j);
-    mig_stop_tick(j); /* nothing happens by itself any more; a shutdown is not held up */
+    /* Nothing happens by itself any more, and a daemon that stops is not held up. */
+    mig_stop_tick(j);
+    mig_stop_listening(j);
     for (size_t i = 0; i < j->n_devs; i++) {
         if (j->devs[i].device && j->devs[i].device->lock == j) {
             j->devs[i].device->lock_what = "in_doubt"; /* show: busy_operation */

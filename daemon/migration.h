@@ -7,7 +7,7 @@
  * from the loop; everything that blocks (sockets, data sessions, files) runs on workers,
  * which report progress through atomics and finish with a callback on the loop. See
  * docs/migration.md for the protocol and the phases, and the comment of each flow file:
- *   migration_source.c  StartMigration: connect, manifest, pre-copy, switchover, confirm
+ *   migration_source.c  StartMigration: connect, manifest, pre-copy, switchover, commit
  *   migration_dest.c    PrepareIncoming: listen, token, manifest check, load, validate
  *   migration_file.c    Save / Restore (a group, or one device as a one-device stream)
  *   migration_data.c    the data pumps (session <-> records <-> socket or file)

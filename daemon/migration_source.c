@@ -462,7 +462,7 @@ send_end_done(MigWork *w)
     if (mig_work_result(w) < 0) {
         return;
     }
-    if (j->phase == PHASE_SWITCHOVER) { /* unless the confirmation was quicker */
+    if (j->phase == PHASE_SWITCHOVER) { /* unless PREPARED was quicker */
         (void) mig_set_phase(j, PHASE_COMPLETING);
     }
 }

@@ -162,6 +162,18 @@ cut_at COMMIT in_doubt in_doubt
 # DONE lost: the destination took the VM, the source never heard it.
 cut_at DONE in_doubt completed
 
+# A daemon stops (SIGTERM, checked at the end of the test) with a job left in doubt.
+W="left in doubt"
+mkgroup S left 4000 "size=1M" "size=1M"
+mkgroup D left - "size=1M" "size=1M"
+incoming D left --listen 127.0.0.1:0 --resume
+start_proxy "$ADDR" --cut-at COMMIT
+run timeout -k 2 "$END_BOUND" "$VFIO_MIGCTL" --socket "$S_SOCK" --json --timeout 10 \
+    migrate left --to "$PROXY_ADDR" --token "$TOKEN" --wait
+stop_proxy
+wait_until "$END_BOUND" settled D "$DID" || true
+assert_eq "in_doubt in_doubt" "$(jf "$OUT" state) $(state_of D "$DID")" "$W: both sides in doubt, left so"
+
 # A resolve where nothing is in doubt is refused, and says why.
 mkgroup S plain 3000 "size=1M" "size=1M"
 mkgroup D plain - "size=1M" "size=1M"
