@@ -514,6 +514,11 @@ mig_handover(MigrationJob *j, HandoverEvent ev, int r, const char *text)
     }
     a = handover_action(side, before, ev);
     j->handover = handover_next(before, a);
+    if (j->handover == HANDOVER_PREPARED || j->handover == HANDOVER_COMMITTED) {
+        /* Journaled (restore_state.c) before PREPARED or COMMIT goes out: a daemon restarted
+         * from here on must leave the devices as they are. */
+        manager_changed(j->manager);
+    }
     log_job_debug(j, "Migration %s: hand-over %s, %s: %s.", j->id, handover_state_name(before),
                   handover_event_name(ev), handover_action_name(a));
     if (a == HANDOVER_DO_HOLD) {
@@ -1385,6 +1390,9 @@ migration_snapshot(const MigrationJob *j, MigrationSnapshot *ret)
         .elapsed_us = (end - j->start_ns) / 1000, .started_unix_ms = j->started_unix_ms,
         .r = j->r, .error = j->error, .touched = j->touched, .n_devices = j->n_devs,
         .switchover_reason = j->switchover_reason, .precopy_converged = j->precopy_converged,
+        .held = mig_is_live(j) && !mig_is_over(j) &&
+                (j->handover == HANDOVER_PREPARED || j->handover == HANDOVER_COMMITTED ||
+                 j->phase == PHASE_IN_DOUBT),
     };
 
     s.devices = calloc(j->n_devs ? j->n_devs : 1, sizeof(*s.devices));

@@ -205,6 +205,9 @@ typedef struct MigrationSnapshot {
     uint64_t started_unix_ms;
     int r;                      /* 0, or the failure's negative errno */
     bool touched;               /* some device was moved: a failure is no mere refusal */
+    bool held;                  /* a live migration past its commit point (PREPARED or COMMIT
+                                 * sent, or in doubt): its devices may only move by the
+                                 * protocol or a resolve, never by a restart's recovery */
     const char *error;          /* why it failed, naming the device, arc, channel or file */
     const char *switchover_reason; /* source: how its pre-copy ended, or "" */
     bool precopy_converged;     /* source: ... because the estimate met the downtime target */

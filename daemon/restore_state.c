@@ -156,7 +156,9 @@ restore_journal_add_jobs(Manager *m, StateJournal *j)
         }
         j->jobs[j->n_jobs].role = (uint8_t) snaps[i].role;
         j->jobs[j->n_jobs].subject = (uint8_t) snaps[i].subject;
-        j->jobs[j->n_jobs++].phase = (uint8_t) snaps[i].phase;
+        /* Past its commit point, a job is journaled in doubt, whatever the API shows: the
+         * restart must not decide where the VM runs (restore_fail_job). */
+        j->jobs[j->n_jobs++].phase = (uint8_t) (snaps[i].held ? PHASE_IN_DOUBT : snaps[i].phase);
     }
     migration_snapshots_free(snaps, n);
     return 0;
@@ -488,6 +490,15 @@ restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
     if (job->role < MIGRATION_SOURCE || job->role >= _MIGRATION_ROLE_MAX || (!g && !d)) {
         log_warning("Restart: job '%s' of the journal names role %u and '%s', which is not "
                     "here; nothing to recover.", job->id, job->role, job->name);
+        return;
+    }
+    if (job->phase == PHASE_IN_DOUBT) {
+        log_warning("Restart: live migration '%s' of '%s' was past its commit point when the "
+                    "previous daemon ended: its devices are left as they are, neither resumed "
+                    "nor reset. Ask the other side's daemon where the VM runs; 'vfio-migctl "
+                    "group state %s running' runs it here, 'vfio-migctl group reset %s' gives "
+                    "it up.", job->id, job->name, job->name, job->name);
+        c->jobs++;
         return;
     }
     reset = job_recovery[job->role].reset;

@@ -3,7 +3,8 @@
 # on (FileDescriptorStoreMax=64): a daemon holding sim devices in RUNNING, STOP and PRE_COPY,
 # two of them in a group, is killed with SIGKILL; the next daemon, given the stored fds as
 # systemd gives them, has every device in the same state with the same content digest, and the
-# group. Then a journal that is not one: a clear log line, every stored fd closed, no crash.
+# group. A destination whose migration is in doubt keeps its devices as they are across the
+# restart. Then a journal that is not one: a clear log line, every stored fd closed, no crash.
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -66,6 +67,37 @@ expect_exit 0 sdctl state stop0 running
 kill_service
 start_service
 assert_eq "running" "$(jget "$(sdctl show stop0)" state)" "a change after the restart survives the next"
+
+# A destination past its commit point (issue 11 item 5): PREPARED sent, the link cut before the
+# source's decision (tcp_proxy.py --cut-at PREPARED), the job in doubt. A restart must not
+# decide where the VM runs: the devices stay as they were (stop, same content), not reset.
+start_named_daemon S
+expect_exit 0 njctl S attach --sim size=256K,seed=31 --name held0
+expect_exit 0 njctl S group create held held0
+expect_exit 0 sdctl attach --sim size=256K --name held0
+expect_exit 0 sdctl group create held held0
+expect_exit 0 sdctl incoming held --listen 127.0.0.1:0 --resume
+HELD_ID=$(jget "$OUT" id)
+"$PY" "$SRCDIR/tests/integration/tcp_proxy.py" "$(jget "$OUT" address)" --cut-at PREPARED \
+    --port-file "$T/proxy.port" >/dev/null 2>>"$T/proxy.log" &
+PROXY_PID=$!
+wait_until "$STATE_WAIT" test -s "$T/proxy.port" || true
+run njctl S migrate held --to "$(<"$T/proxy.port")" --token "$(jget "$OUT" token)" --wait
+kill "$PROXY_PID" 2>/dev/null || true
+wait "$PROXY_PID" 2>/dev/null || true
+held_in_doubt() { [[ "$(jget "$(sdctl job "$HELD_ID")" state)" == in_doubt ]]; }
+if wait_until "$STATE_WAIT" held_in_doubt; then
+    pass "the destination's migration is in doubt"
+else
+    fail "the destination's migration is in doubt" "$(sdctl job "$HELD_ID")"
+fi
+HELD=$(states held0)
+assert_contains "$HELD" "stop:" "the device in doubt is held in stop"
+kill_service
+start_service
+assert_eq "$HELD" "$(states held0)" "after SIGKILL: the device of the migration in doubt is left as it was (not reset)"
+assert_contains "$(service_log)" "was past its commit point when the previous daemon ended: its devices are left as they are" \
+    "the log says why, and what to do"
 
 # A journal that is not one: one clear line, every stored fd closed, the daemon runs empty.
 kill_service
