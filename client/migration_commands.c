@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * migration_commands — `vfio-migctl incoming|migrate|migrate-set|switchover|cancel|jobs|job|
- * watch`, the calls to vfio_migd.v1.MigrationService (migrations.proto). Each is a row; most are one
- * CliCall, printed through output_migration.h so that a migration looks the same in every
+ * migration_commands — `vfio-migctl incoming|migrate|migrate-set|switchover|cancel|resolve|
+ * jobs|job|watch`, the calls to vfio_migd.v1.MigrationService (migrations.proto). Each is a row;
+ * most are one CliCall, printed through output_migration.h so that a migration looks the same in every
  * command (docs/cli.md, "The migration object"). `migrate --wait` and `watch` hand over to
  * the follow engine (follow.h).
  */
@@ -527,7 +527,8 @@ const CliCommand migration_commands_migrate_set = {
 const CliCommand migration_commands_switchover =
     BY_ID_COMMAND("switchover", Switchover, "Switch a migration waiting in phase ready over now");
 const CliCommand migration_commands_cancel =
-    BY_ID_COMMAND("cancel", CancelMigration, "Cancel a migration before its commit: the source group keeps running");
+    BY_ID_COMMAND("cancel", CancelMigration,
+                  "Cancel a migration before its commit: the source group keeps running");
 /* ---- resolve */
 
 static CliExit

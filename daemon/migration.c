@@ -194,6 +194,16 @@ mig_queue(MigrationJob *j, MigWork *w)
     return 0;
 }
 
+int
+mig_start_control(MigrationJob *j, void (*run)(MigWork *), void (*done)(MigWork *))
+{
+    if (mig_queue(j, mig_work_new(j, NULL, run, done)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start the control channel");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 /* ---- group transitions owned by the job ---- */
 
 typedef struct GroupWait {

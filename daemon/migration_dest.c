@@ -176,18 +176,6 @@ control_run(MigWork *w)
     w->r = w->msg ? -ECANCELED : -ENOMEM;
 }
 
-static void control_done(MigWork *w);
-
-static int
-control_start(MigrationJob *j)
-{
-    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
-        mig_fail(j, -ENOMEM, "cannot start the control channel");
-        return -ENOMEM;
-    }
-    return 0;
-}
-
 static int
 take_stream_end(MigrationJob *j, const MigWork *w)
 {
@@ -213,7 +201,7 @@ control_done(MigWork *w)
             return;
         }
         j->stream_end_received = true;
-        if (control_start(j) >= 0) { /* then the source's decision */
+        if (mig_start_control(j, control_run, control_done) >= 0) { /* then the source's decision */
             maybe_complete(j);
         }
         return;
@@ -304,7 +292,7 @@ on_resuming_entered(MigrationJob *j, const GroupRun *run)
     }
     handshake_encode_accept(j->channel_key, msg + 8);
     (void) send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void) control_start(j);
+    (void) mig_start_control(j, control_run, control_done);
 }
 
 static void

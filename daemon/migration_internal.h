@@ -237,6 +237,9 @@ int mig_set_phase(MigrationJob *j, MigrationPhase p);
 int mig_queue(MigrationJob *j, MigWork *w);
 MigWork *mig_work_new(MigrationJob *j, MigDevice *dev, void (*run)(MigWork *),
                       void (*done)(MigWork *));
+/* Queues the job's control worker (the flow's @run and @done); on failure fails the job and
+ * returns -ENOMEM. */
+int mig_start_control(MigrationJob *j, void (*run)(MigWork *), void (*done)(MigWork *));
 /* Records the job's failure (first one wins), stops every worker, and rolls back once
  * they have returned and no group transition of ours runs. */
 void mig_fail(MigrationJob *j, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -229,16 +229,6 @@ control_run(MigWork *w)
     w->r = -ECANCELED;
 }
 
-static int
-control_start(MigrationJob *j)
-{
-    if (mig_queue(j, mig_work_new(j, NULL, control_run, control_done)) < 0) {
-        mig_fail(j, -ENOMEM, "cannot start the control channel");
-        return -ENOMEM;
-    }
-    return 0;
-}
-
 static void
 on_source_stopped(MigrationJob *j, const GroupRun *run)
 {
@@ -278,7 +268,7 @@ commit(MigrationJob *j)
                             "sending COMMIT failed");
         return;
     }
-    (void) control_start(j);
+    (void) mig_start_control(j, control_run, control_done);
 }
 
 static void
@@ -596,7 +586,7 @@ connect_done(MigWork *w)
         return; /* failed, or cancelled meanwhile */
     }
     (void) transport_set_timeout(j->ctl_fd, (int) j->opts.timeout_ms);
-    if (control_start(j) < 0) {
+    if (mig_start_control(j, control_run, control_done) < 0) {
         return;
     }
     if (j->opts.precopy && all_have_precopy(j)) {

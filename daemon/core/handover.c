@@ -13,6 +13,13 @@
 #define RUN HANDOVER_DO_RUN
 #define GIVE_UP HANDOVER_DO_GIVE_UP
 #define HOLD HANDOVER_DO_HOLD
+/* A state with nothing left to decide (or the other side's): messages are late echoes, API
+ * calls are refused. */
+#define SETTLED                                                                                    \
+    { NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, REFUSE, REFUSE, REFUSE }
+/* In doubt, on either side: the peer is gone, only the orchestrator decides. */
+#define DECIDED_BY_RESOLVE                                                                         \
+    { NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, REFUSE, RUN, GIVE_UP }
 
 /* Columns: LOADED, GOT_PREPARED, GOT_COMMIT, GOT_DONE, GOT_FAIL, PEER_LOST, FAILURE, CANCEL,
  * RESOLVE_RESUME, RESOLVE_ABORT. A message out of turn is a peer that does not follow the
@@ -20,17 +27,13 @@
 static const unsigned char source_table[_HANDOVER_STATE_MAX][_HANDOVER_EV_MAX] = {
     /* Not committed: anything but PREPARED takes the VM back; PREPARED commits. */
     [HANDOVER_MOVING] = {RUN, COMMIT, RUN, RUN, RUN, RUN, RUN, RUN, REFUSE, REFUSE},
-    [HANDOVER_PREPARED] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING,
-                           REFUSE, REFUSE, REFUSE}, /* a destination's state only */
+    [HANDOVER_PREPARED] = SETTLED, /* a destination's state only */
     /* Committed: only DONE says the destination has the VM; nothing else may resume it (a
      * FAIL now comes from a peer out of protocol: it may have resumed all the same). */
     [HANDOVER_COMMITTED] = {HOLD, HOLD, HOLD, GIVE_UP, HOLD, HOLD, HOLD, REFUSE, REFUSE, REFUSE},
-    [HANDOVER_IN_DOUBT] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, REFUSE,
-                           RUN, GIVE_UP},
-    [HANDOVER_RUNS_HERE] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING,
-                            REFUSE, REFUSE, REFUSE},
-    [HANDOVER_GAVE_UP] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, REFUSE,
-                          REFUSE, REFUSE},
+    [HANDOVER_IN_DOUBT] = DECIDED_BY_RESOLVE,
+    [HANDOVER_RUNS_HERE] = SETTLED,
+    [HANDOVER_GAVE_UP] = SETTLED,
 };
 
 static const unsigned char destination_table[_HANDOVER_STATE_MAX][_HANDOVER_EV_MAX] = {
@@ -43,14 +46,10 @@ static const unsigned char destination_table[_HANDOVER_STATE_MAX][_HANDOVER_EV_M
      * cannot decide either. */
     [HANDOVER_PREPARED] = {NOTHING, HOLD, RUN, HOLD, GIVE_UP, HOLD, HOLD, REFUSE, REFUSE,
                            REFUSE},
-    [HANDOVER_COMMITTED] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING,
-                            REFUSE, REFUSE, REFUSE}, /* a source's state only */
-    [HANDOVER_IN_DOUBT] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, REFUSE,
-                           RUN, GIVE_UP},
-    [HANDOVER_RUNS_HERE] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING,
-                            REFUSE, REFUSE, REFUSE},
-    [HANDOVER_GAVE_UP] = {NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, NOTHING, REFUSE,
-                          REFUSE, REFUSE},
+    [HANDOVER_COMMITTED] = SETTLED, /* a source's state only */
+    [HANDOVER_IN_DOUBT] = DECIDED_BY_RESOLVE,
+    [HANDOVER_RUNS_HERE] = SETTLED,
+    [HANDOVER_GAVE_UP] = SETTLED,
 };
 
 static const unsigned char (*const side_tables[])[_HANDOVER_EV_MAX] = {

@@ -891,6 +891,25 @@ jf() {
     jget "$@" 2>/dev/null || true
 }
 
+# start_proxy TARGET ARGS... : tests/integration/tcp_proxy.py TARGET ARGS in the background;
+# PROXY_PID, PROXY_ADDR. stop_proxy: kills it (SIGKILL: the kernel closes its every socket).
+start_proxy() {
+    rm -f "$T/proxy.port"
+    "$PY" "$SRCDIR/tests/integration/tcp_proxy.py" "$1" --port-file "$T/proxy.port" "${@:2}" \
+        >/dev/null 2>>"$T/proxy.log" &
+    PROXY_PID=$!
+    if wait_until "$STATE_WAIT" test -s "$T/proxy.port"; then
+        PROXY_ADDR=$(<"$T/proxy.port")
+    else
+        fail "tcp_proxy.py starts" "$(cat "$T/proxy.log")"
+        exit 1
+    fi
+}
+stop_proxy() {
+    kill -KILL "$PROXY_PID" 2>/dev/null || true
+    wait "$PROXY_PID" 2>/dev/null || true
+}
+
 # mkgroup DAEMON GROUP SEEDBASE OPTS... : devices GROUP_0.. (one per OPTS), then the group.
 # SEEDBASE "-" keeps the default seed (derived from the name: equal on both daemons).
 mkgroup() {

@@ -92,6 +92,15 @@ class Cutter:
                     pass
 
 
+def pass_end(src, dst):
+    """Passes the end on: the other side sees EOF (or a reset if it keeps writing)."""
+    for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
+        try:
+            s.shutdown(how)
+        except OSError:
+            pass
+
+
 def recv_exact(src, n):
     buf = b""
     while len(buf) < n:
@@ -121,11 +130,7 @@ def pump_frames(src, dst, conn_id, cutter, direction):
     except OSError:
         pass
     finally:
-        for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-            try:
-                s.shutdown(how)
-            except OSError:
-                pass
+        pass_end(src, dst)
 
 
 def pump(src, dst, conn_id, flipper, upstream):
@@ -142,12 +147,7 @@ def pump(src, dst, conn_id, flipper, upstream):
     except OSError:
         pass
     finally:
-        # Pass the end on: the other side sees EOF (or a reset if it keeps writing).
-        for s, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-            try:
-                s.shutdown(how)
-            except OSError:
-                pass
+        pass_end(src, dst)
 
 
 def is_control(client):

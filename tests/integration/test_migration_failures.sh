@@ -14,7 +14,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PROXY=$SRCDIR/tests/integration/tcp_proxy.py
 END_BOUND=60 # seconds: "it ended", never a performance claim
 
 start_named_daemon S
@@ -277,23 +276,6 @@ moving() {
     expect_exit 0 njctl S migrate "$1" --to "$ADDR" --token "$TOKEN" --bandwidth 10M --switchover manual
     SID=$(jf "$OUT" id)
     wait_moving S "$SID" $((2 << 20)) "$W"
-}
-
-# start_proxy TARGET ARGS... : tcp_proxy.py in the background; PROXY_PID, PROXY_ADDR
-start_proxy() {
-    rm -f "$T/proxy.port"
-    "$PY" "$PROXY" "$1" --port-file "$T/proxy.port" "${@:2}" >/dev/null 2>>"$T/proxy.log" &
-    PROXY_PID=$!
-    if wait_until "$STATE_WAIT" test -s "$T/proxy.port"; then
-        PROXY_ADDR=$(<"$T/proxy.port")
-    else
-        fail "tcp_proxy.py starts" "$(cat "$T/proxy.log")"
-        exit 1
-    fi
-}
-stop_proxy() {
-    kill -KILL "$PROXY_PID" 2>/dev/null || true
-    wait "$PROXY_PID" 2>/dev/null || true
 }
 
 # A warm-up migration: the daemons' lazily opened fds exist before the first count.

@@ -78,13 +78,10 @@ expect_exit 0 sdctl attach --sim size=256K --name held0
 expect_exit 0 sdctl group create held held0
 expect_exit 0 sdctl incoming held --listen 127.0.0.1:0 --resume
 HELD_ID=$(jget "$OUT" id)
-"$PY" "$SRCDIR/tests/integration/tcp_proxy.py" "$(jget "$OUT" address)" --cut-at PREPARED \
-    --port-file "$T/proxy.port" >/dev/null 2>>"$T/proxy.log" &
-PROXY_PID=$!
-wait_until "$STATE_WAIT" test -s "$T/proxy.port" || true
-run njctl S migrate held --to "$(<"$T/proxy.port")" --token "$(jget "$OUT" token)" --wait
-kill "$PROXY_PID" 2>/dev/null || true
-wait "$PROXY_PID" 2>/dev/null || true
+HELD_TOKEN=$(jget "$OUT" token)
+start_proxy "$(jget "$OUT" address)" --cut-at PREPARED
+run njctl S migrate held --to "$PROXY_ADDR" --token "$HELD_TOKEN" --wait
+stop_proxy
 held_in_doubt() { [[ "$(jget "$(sdctl job "$HELD_ID")" state)" == in_doubt ]]; }
 if wait_until "$STATE_WAIT" held_in_doubt; then
     pass "the destination's migration is in doubt"
