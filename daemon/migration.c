@@ -489,6 +489,17 @@ mig_note_doubt(MigrationJob *j, const char *text)
     }
 }
 
+/* What the job's devices say they are busy with (show: busy_operation). */
+static void
+mig_say_busy(MigrationJob *j, const char *what)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        if (j->devs[i].device && j->devs[i].device->lock == j) {
+            j->devs[i].device->lock_what = what;
+        }
+    }
+}
+
 /* Lost the peer after the commit point: stop every worker, keep the devices exactly as they
  * are (locked, neither resumed nor reset) until migration_resolve(). */
 static void
@@ -504,11 +515,7 @@ mig_hold(MigrationJob *j, int r, const char *text)
     /* Nothing happens by itself any more, and a daemon that stops is not held up. */
     mig_stop_tick(j);
     mig_stop_listening(j);
-    for (size_t i = 0; i < j->n_devs; i++) {
-        if (j->devs[i].device && j->devs[i].device->lock == j) {
-            j->devs[i].device->lock_what = "in_doubt"; /* show: busy_operation */
-        }
-    }
+    mig_say_busy(j, "in_doubt");
     (void) mig_set_phase(j, PHASE_IN_DOUBT);
 }
 
@@ -979,6 +986,7 @@ migration_resolve(MigrationJob *j, bool resume, char *err, size_t err_size)
     }
     a = handover_action(mig_side(j), j->handover, ev);
     j->handover = handover_next(j->handover, a);
+    mig_say_busy(j, role_table[j->role].hold); /* decided: no longer in doubt */
     log_job_notice(j, "Migration %s: resolved by request: this %s %s the VM.", j->id,
                    role_table[j->role].name, a == HANDOVER_DO_RUN ? "runs" : "gives up");
     if ((a == HANDOVER_DO_RUN) == (j->role == MIGRATION_SOURCE)) {

@@ -90,6 +90,7 @@ refused operator DeleteGroup uctl group delete g0
 refused operator Save uctl save g0 "$T/x.sav"
 refused operator PrepareIncoming uctl incoming g0 --listen tcp:127.0.0.1:0
 refused operator CancelMigration uctl cancel m1
+refused operator ResolveMigration uctl resolve m1 --abort
 assert_eq "$B" "$(snapshot)" "after every refusal, the devices are as they were"
 assert_file_absent "$T/x.sav" "a refused save writes nothing"
 
