@@ -60,6 +60,9 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_WORKERS, "daemon", "workers", CONF_TYPE_U32, 1, WORKER_MAX,
         STRINGIFY(DEFAULT_WORKERS), "workers", 'w', "N", workers,
         "threads for device operations and data pumps: one per device in motion"),
+    KEY(CONF_PLUGIN_DIR, "daemon", "plugin_dir", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
+        "plugin-dir", 0, "DIR", plugin_dir,
+        "vendor plugins (*.so); empty: the install's <libdir>/vfio-migd/plugins"),
     KEY(CONF_SOCKET, "api", "socket", CONF_TYPE_PATH, 0, MAX_SOCKET_PATH, DEFAULT_SOCKET,
         "socket", 's', "PATH", socket, "the API's unix socket (its directory is created)"),
     KEY(CONF_SOCKET_MODE, "api", "socket_mode", CONF_TYPE_MODE, 0600, 0770, "0660",
@@ -312,6 +315,10 @@ parse_path(const ConfKey *k, const char *text, void *field)
 {
     size_t len = strlen(text);
 
+    if (len == 0 && k->min == 1) {
+        ((char *) field)[0] = '\0'; /* an optional path: empty means the built-in one */
+        return 0;
+    }
     if (text[0] != '/' || len > (size_t) k->max || has_control_characters(text)) {
         return -EINVAL;
     }
@@ -328,7 +335,8 @@ format_string(const ConfKey *k _unused_, const void *field, char *buf, size_t si
 static void
 range_path(const ConfKey *k, char *buf, size_t size)
 {
-    (void) snprintf(buf, size, "an absolute path of at most %lld bytes", k->max);
+    (void) snprintf(buf, size, "an absolute path of at most %lld bytes%s", k->max,
+                    k->min == 1 ? ", or empty for the built-in one" : "");
 }
 
 /* A user or group name as useradd and groupadd take it (letters, digits, '_', '.', '-', a
@@ -530,9 +538,9 @@ conf_key_copy(Config *to, const Config *from, ConfKeyId id)
 bool
 conf_key_takes_restart(ConfKeyId id)
 {
-    /* The socket is bound, the listener's limit set, the worker pool made and the allowed
-     * directories cleaned of stale partial files once, before the API serves. */
-    return id == CONF_WORKERS || id == CONF_SOCKET || id == CONF_SOCKET_MODE ||
+    /* The socket is bound, the listener's limit set, the worker pool made, the plugins loaded
+     * and the allowed directories cleaned of stale partial files once, before the API serves. */
+    return id == CONF_WORKERS || id == CONF_PLUGIN_DIR || id == CONF_SOCKET || id == CONF_SOCKET_MODE ||
            id == CONF_SOCKET_GROUP || id == CONF_MAX_CONNECTIONS || id == CONF_ALLOWED_DIRS;
 }
 

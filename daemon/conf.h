@@ -39,6 +39,7 @@
 typedef enum ConfKeyId {
     CONF_LOG_LEVEL,
     CONF_WORKERS,
+    CONF_PLUGIN_DIR,
     CONF_SOCKET,
     CONF_SOCKET_MODE,
     CONF_SOCKET_GROUP,
@@ -90,6 +91,7 @@ typedef struct Config {
     /* [daemon] */
     int log_level;                        /* LOG_* */
     uint32_t workers;
+    char plugin_dir[CONF_STRING_MAX];     /* "": the install's <libdir>/vfio-migd/plugins */
     /* [api] */
     char socket[CONF_STRING_MAX];
     uint32_t socket_mode;

@@ -20,6 +20,7 @@
 #include "group.h"
 #include "log_object.h"
 #include "manager.h"
+#include "plugin_host.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -574,13 +575,46 @@ device_set_last_error(Device *d, const char *message)
     (void) snprintf(d->last_error, sizeof(d->last_error), "%s", message);
 }
 
+/* The back-end's fields, then the plugin's: a plugin that fails refuses what asked (a
+ * migration, describe, check) with its words, and the device is untouched. */
 int
-device_compat_descriptor(Device *d, CompatDescriptor *ret)
+device_compat_descriptor(Device *d, CompatDescriptor *ret, char *why, size_t why_size)
+{
+    const BackendOps *ops = d->backend->ops;
+    struct vfio_migd_device view;
+    int r;
+
+    ret->n_fields = 0;
+    r = ops->compat_descriptor ? ops->compat_descriptor(d->backend, ret) : 0;
+    if (r < 0) {
+        (void) snprintf(why, why_size, "device '%s' cannot describe itself for a compatibility "
+                        "check: %s", d->id, strerror(-r));
+        return r;
+    }
+    if (!d->plugin) {
+        return 0;
+    }
+    device_plugin_view(d, &view);
+    return plugin_describe(d->plugin, &view, ret, why, why_size);
+}
+
+void
+device_identify(Device *d, const PluginHost *plugins, const char *sysfs_root)
 {
     const BackendOps *ops = d->backend->ops;
 
-    ret->n_fields = 0;
-    return ops->compat_descriptor ? ops->compat_descriptor(d->backend, ret) : 0;
+    d->identity = (BackendIdentity){.vendor_id = BACKEND_ID_NONE, .device_id = BACKEND_ID_NONE};
+    if (ops->identity && ops->identity(d->backend, sysfs_root, &d->identity) < 0) {
+        d->identity = (BackendIdentity){.vendor_id = BACKEND_ID_NONE,
+                                        .device_id = BACKEND_ID_NONE};
+    }
+    d->plugin = plugin_host_match(plugins, &d->identity, NULL);
+}
+
+void
+device_plugin_view(const Device *d, struct vfio_migd_device *ret)
+{
+    plugin_device_view(&d->identity, d->id, ret);
 }
 
 int

@@ -102,6 +102,10 @@ struct Device {
     char *attach_source;
     bool attach_kernel;
     KernelAddressKind attach_kind;
+    /* Who the device is (bus, address, driver, IDs, mdev type), asked of the back-end at
+     * attach, and the vendor plugin that claims it (plugin_host.h), or NULL. */
+    BackendIdentity identity;
+    const Plugin *plugin;
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */
@@ -182,7 +186,12 @@ void device_count_transfer(Device *d, uint64_t saved, uint64_t restored);
 void device_set_last_error(Device *d, const char *message);
 /* The device's compatibility descriptor from its back-end (empty when it has none). Loop
  * only, while no operation runs. */
-int device_compat_descriptor(Device *d, CompatDescriptor *ret);
+int device_compat_descriptor(Device *d, CompatDescriptor *ret, char *why, size_t why_size);
+/* Asks the back-end who the device is and finds the plugin that claims it (NULL @plugins:
+ * none). Called once, at attach. */
+void device_identify(Device *d, const PluginHost *plugins, const char *sysfs_root);
+/* The plugin.h view of the device, for hooks; valid while @d is. */
+void device_plugin_view(const Device *d, struct vfio_migd_device *ret);
 
 /* ---- region access (diagnostics: ReadRegion / WriteRegion; device.c last section) */
 

@@ -10,3 +10,6 @@ typedef struct DeviceOp DeviceOp;
 typedef struct Group Group;
 typedef struct MigrationJob MigrationJob;
 typedef struct OpResult OpResult;
+typedef struct PluginHost PluginHost;
+typedef struct Plugin Plugin;
+struct vfio_migd_device;

@@ -23,6 +23,7 @@
 #include "handlers/handlers.h"
 #include "manager.h"
 #include "migration.h"
+#include "plugin_host.h"
 #include "restore_state.h"
 #include "sd_service.h"
 #include "server.h"
@@ -380,6 +381,29 @@ log_roles(const Config *c)
     }
 }
 
+/* Vendor plugins, before any device is attached (restored ones included) so that each is
+ * claimed by its plugin. A plugin that is refused is logged and skipped; only a directory
+ * that exists and cannot be read, or no memory, stops the daemon. */
+static int
+daemon_load_plugins(Manager *m, const Config *c)
+{
+    const char *dir = c->plugin_dir[0] ? c->plugin_dir : VFIO_MIGD_PLUGIN_DIR;
+    PluginServices svc = plugin_services_default(m->sysfs_root);
+    int r;
+
+    m->plugins = plugin_host_new(&svc);
+    if (!m->plugins) {
+        return log_error_errno(SYNTHETIC_ERRNO(ENOMEM), "Cannot load plugins: out of memory.");
+    }
+    r = plugin_host_load_dir(m->plugins, dir);
+    if (r < 0) {
+        return log_error_errno(r, "Cannot read the plugin directory '%s': %m (set [daemon] "
+                               "plugin_dir or --plugin-dir to a readable directory).", dir);
+    }
+    log_info("%d vendor plugin(s) loaded from '%s'.", r, dir);
+    return 0;
+}
+
 static int
 daemon_start(Daemon *dm)
 {
@@ -405,6 +429,10 @@ daemon_start(Daemon *dm)
     dm->ctx.authz = &dm->config.authz;
     dm->ctx.config_path = dm->options->config_path ? dm->options->config_path : DEFAULT_CONFIG;
     log_roles(c);
+    r = daemon_load_plugins(dm->ctx.manager, c);
+    if (r < 0) {
+        return r;
+    }
     r = daemon_allow_dirs(dm->ctx.manager, c);
     if (r < 0) {
         return r;

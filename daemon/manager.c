@@ -13,6 +13,7 @@
 #include "device.h"
 #include "group.h"
 #include "migration.h"
+#include "plugin_host.h"
 #include "util/cleanup.h"
 #include "util/array.h"
 #include "util/clock.h"
@@ -50,6 +51,7 @@ manager_free(Manager *m)
         device_free(m->devices[i]);
     }
     free(m->devices);
+    plugin_host_free(m->plugins); /* after the devices: they point into their plugins */
     files_policy_clear(&m->files);
     free(m);
     return NULL;
@@ -153,6 +155,7 @@ manager_adopt(Manager *m, const char *name, BackendDevice *bd, const BackendInfo
         return r;
     }
     manager_note_source(d, kernel, kind, source);
+    device_identify(d, m->plugins, m->sysfs_root);
     r = manager_link(m, d);
     if (r < 0) {
         device_free(d);

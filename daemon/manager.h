@@ -50,6 +50,7 @@ struct Manager {
     unsigned next_kernel_index;
     uint64_t started_ns;   /* CLOCK_MONOTONIC when the manager was created */
     const char *sysfs_root; /* "/sys"; tests point it at a fake tree */
+    PluginHost *plugins;    /* vendor plugins (owned); NULL: none loaded */
     bool shutting_down;    /* no new operations once set */
     MigrationListener *listeners; /* WatchEvents streams */
     /* What a migration uses for the options its request leaves at 0: the built-in defaults

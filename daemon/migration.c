@@ -1120,9 +1120,12 @@ mig_build_manifest(MigrationJob *j, char *err, size_t err_size)
     for (size_t i = 0; i < j->n_devs; i++) {
         Device *d = j->devs[i].device;
         StreamManifestDevice *md = &mf->devices[i];
-        int r = device_compat_descriptor(d, desc);
+        int r = device_compat_descriptor(d, desc, err, err_size);
 
-        r = r < 0 ? r : compat_descriptor_encode(desc, md->compat, sizeof(md->compat));
+        if (r < 0) {
+            return r;
+        }
+        r = compat_descriptor_encode(desc, md->compat, sizeof(md->compat));
         if (r < 0) {
             (void) snprintf(err, err_size, "device '%s' cannot describe itself for a "
                             "compatibility check: %s", d->id, strerror(-r));
@@ -1272,11 +1275,9 @@ mig_compat_local(MigrationJob *j, CompatDevice *devs, CompatDescriptor *descs, c
 {
     for (size_t i = 0; i < j->n_devs; i++) {
         Device *d = j->devs[i].device;
-        int r = device_compat_descriptor(d, &descs[i]);
+        int r = device_compat_descriptor(d, &descs[i], why, why_size);
 
         if (r < 0) {
-            (void) snprintf(why, why_size, "device '%s' cannot describe itself for a "
-                            "compatibility check: %s", d->id, strerror(-r));
             return r;
         }
         devs[i] = (CompatDevice){d->id, d->info.mig_flags, device_backend_name(d), &descs[i]};

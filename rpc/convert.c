@@ -14,7 +14,9 @@ convert_compat(const Device *d, DeviceMsg *out)
     VfioMigd__V1__Device *m = &out->msg;
 
     out->desc = (CompatDescriptor) {0};
-    if (device_compat_descriptor((Device *) d, &out->desc) < 0) {
+    char why[256];
+
+    if (device_compat_descriptor((Device *) d, &out->desc, why, sizeof(why)) < 0) {
         out->desc.n_fields = 0;
     }
     for (unsigned i = 0; i < out->desc.n_fields; i++) {

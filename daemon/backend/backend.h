@@ -39,6 +39,7 @@
 
 #include "../core/compat.h"
 #include "../core/fsm.h"
+#include "identity.h"
 
 typedef struct BackendDevice BackendDevice;
 typedef struct DataSession DataSession;
@@ -106,6 +107,10 @@ struct BackendOps {
      * while no operation runs. May be NULL: nothing beyond the flags and the back-end name is
      * known (the kernel back-end until vendor plugins describe their devices). */
     int (*compat_descriptor)(BackendDevice *bd, CompatDescriptor *ret);
+    /* Who the device is (identity.h: bus, address, driver, PCI IDs, mdev type), for a plugin
+     * to claim it; the kernel back-end reads it under @sysfs_root. Called from the loop at
+     * attach. May be NULL: nothing is known and no plugin claims the device. */
+    int (*identity)(BackendDevice *bd, const char *sysfs_root, BackendIdentity *ret);
     /* The fds that keep the device's state alive across the daemon's restart, for the fd
      * store (restore_state.c): up to @max entries, each with a short role name ("sim-state";
      * "device", "group", "container", "iommufd"). The fds stay the back-end's. Returns how

@@ -901,6 +901,19 @@ kernel_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     return (int) n;
 }
 
+/* Who the device is, from sysfs; a cdev sysfs cannot resolve is nobody a plugin can claim. */
+static int
+kernel_identity(BackendDevice *bd, const char *sysfs_root, BackendIdentity *ret)
+{
+    KernelDevice *kd = (KernelDevice *) bd;
+
+    if (!kd->bus_known || !kd->name[0]) {
+        *ret = (BackendIdentity){.vendor_id = BACKEND_ID_NONE, .device_id = BACKEND_ID_NONE};
+        return 0;
+    }
+    return kernel_sysfs_identity(sysfs_root, kd->bus, kd->name, ret);
+}
+
 static const BackendOps kernel_ops = {
     .name = "kernel",
     .get_state = kernel_get_state,
@@ -909,6 +922,7 @@ static const BackendOps kernel_ops = {
     .data_size = kernel_data_size,
     .describe = kernel_describe,
     .region_access = kernel_region_access,
+    .identity = kernel_identity,
     .free = kernel_free,
 };
 

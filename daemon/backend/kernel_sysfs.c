@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -250,14 +251,54 @@ int
 kernel_sysfs_driver(const char *root, KernelSysfsBus bus, const char *name, char *buf,
                     size_t size)
 {
+    return kernel_sysfs_link_attr(root, bus, name, "driver", buf, size);
+}
+
+int
+kernel_sysfs_link_attr(const char *root, KernelSysfsBus bus, const char *name, const char *entry,
+                       char *buf, size_t size)
+{
     char path[PATH_MAX];
     int r;
 
-    r = device_entry(root, bus, name, "driver", path, sizeof(path));
+    r = device_entry(root, bus, name, entry, path, sizeof(path));
     if (r < 0) {
         return r;
     }
     return link_basename(path, buf, size);
+}
+
+int
+kernel_sysfs_read_id(const char *root, KernelSysfsBus bus, const char *name, const char *entry,
+                     unsigned *ret_id)
+{
+    char path[PATH_MAX], text[16], *end;
+    _cleanup_close_ int fd = -EBADF;
+    unsigned long v;
+    ssize_t n;
+    int r;
+
+    r = device_entry(root, bus, name, entry, path, sizeof(path));
+    if (r < 0) {
+        return r;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        return -errno;
+    }
+    n = read(fd, text, sizeof(text) - 1);
+    if (n < 0) {
+        return -errno;
+    }
+    text[n] = '\0';
+    /* sysfs writes "0x15b3\n": exactly 0x and four hex digits */
+    if (n < 6 || text[0] != '0' || text[1] != 'x' || hex_run(text + 2) != 4 ||
+        (text[6] != '\0' && text[6] != '\n')) {
+        return -EBADMSG;
+    }
+    v = strtoul(text + 2, &end, 16);
+    *ret_id = (unsigned) v;
+    return 0;
 }
 
 static void
@@ -375,5 +416,39 @@ kernel_sysfs_group_blocker(const char *root, unsigned group, char *buf, size_t s
         (void) snprintf(buf, size, "%s (driver '%s')", de->d_name, driver);
         return 1;
     }
+    return 0;
+}
+
+int
+kernel_sysfs_identity(const char *root, KernelSysfsBus bus, const char *name,
+                      BackendIdentity *ret)
+{
+    BackendIdentity id = {.vendor_id = BACKEND_ID_NONE, .device_id = BACKEND_ID_NONE};
+    unsigned v;
+    int r;
+
+    r = kernel_sysfs_device_path(root, bus, name, id.sysfs_path, sizeof(id.sysfs_path));
+    if (r < 0) {
+        return r;
+    }
+    (void) snprintf(id.bus, sizeof(id.bus), "%s", bus_names[bus]);
+    (void) snprintf(id.address, sizeof(id.address), "%s", name);
+    (void) kernel_sysfs_driver(root, bus, name, id.driver, sizeof(id.driver));
+    if (bus == KERNEL_SYSFS_BUS_MDEV) {
+        (void) kernel_sysfs_link_attr(root, bus, name, "mdev_type", id.mdev_type,
+                                      sizeof(id.mdev_type));
+    } else {
+        if (kernel_sysfs_read_id(root, bus, name, "vendor", &v) >= 0) {
+            id.vendor_id = v;
+        }
+        if (kernel_sysfs_read_id(root, bus, name, "device", &v) >= 0) {
+            id.device_id = v;
+        }
+        if (kernel_sysfs_link_attr(root, bus, name, "physfn", id.parent, sizeof(id.parent)) >= 0) {
+            (void) kernel_sysfs_driver(root, bus, id.parent, id.parent_driver,
+                                       sizeof(id.parent_driver));
+        }
+    }
+    *ret = id;
     return 0;
 }

@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "identity.h"
+
 typedef enum KernelSysfsBus {
     KERNEL_SYSFS_BUS_PCI,
     KERNEL_SYSFS_BUS_MDEV,
@@ -75,6 +77,14 @@ int kernel_sysfs_iommu_group(const char *root, KernelSysfsBus bus, const char *n
 /* The name of the driver the device is bound to. -ENOENT: no driver is bound. */
 int kernel_sysfs_driver(const char *root, KernelSysfsBus bus, const char *name, char *buf,
                         size_t size);
+/* The last component of the link <device dir>/@entry ("driver", "mdev_type", "physfn"):
+ * -ENOENT when the device has no such link, -EBADMSG when it is not a link. */
+int kernel_sysfs_link_attr(const char *root, KernelSysfsBus bus, const char *name, const char *entry,
+                           char *buf, size_t size);
+/* A PCI ID attribute (<device dir>/@entry: "vendor", "device"), which sysfs writes as "0x15b3\n".
+ * -ENOENT: no such file; -EBADMSG: anything but 0x and four hex digits. */
+int kernel_sysfs_read_id(const char *root, KernelSysfsBus bus, const char *name, const char *entry,
+                         unsigned *ret_id);
 /* The device's VFIO cdev name, "vfio<M>". -ENOENT: none (not bound to a vfio driver, or a
  * kernel without CONFIG_VFIO_DEVICE_CDEV). */
 int kernel_sysfs_vfio_cdev(const char *root, KernelSysfsBus bus, const char *name, char *buf,
@@ -87,3 +97,9 @@ int kernel_sysfs_cdev_device(const char *root, const char *cdev, KernelSysfsBus 
  * kernel tolerates, do not count). Writes "<device> (driver '<driver>')" to @buf and returns
  * 1; 0 when every device is fine or the group cannot be listed. */
 int kernel_sysfs_group_blocker(const char *root, unsigned group, char *buf, size_t size);
+
+/* Everything a plugin claims a device by (identity.h): driver, PCI IDs (PCI only), mdev type
+ * (mdev only), the PF of a VF and its driver, the sysfs directory. Missing parts stay ""
+ * (or BACKEND_ID_NONE): an unbound function has no driver. -ENOENT: no such device. */
+int kernel_sysfs_identity(const char *root, KernelSysfsBus bus, const char *name,
+                          BackendIdentity *ret);

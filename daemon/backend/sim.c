@@ -100,6 +100,7 @@ enum {
 #define SIM_HOLD_MAX_MS_MAX 600000 /* ten minutes: a test that needs longer has hung */
 #define SIM_HOLD_POLL_MS 5         /* how often a held arc looks for its release file */
 #define SIM_PATH_MAX 128           /* a value of the options string is shorter */
+#define SIM_ID_TEXT_MAX 64         /* driver= and mdev_type=: as sysfs names them */
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15) /* 2^64 / phi, the splitmix64 increment */
 /* At most this many chunks dirtied by one look at the clock: far more than any device has
@@ -133,6 +134,11 @@ typedef struct SimConfig {
     char hold_until[SIM_PATH_MAX]; /* absolute; the arc waits until this name exists */
     int hold_max_ms;               /* a run of hold_arc waits this long at most */
     char pci[KERNEL_SYSFS_NAME_MAX + 1]; /* canonical PCI address the device claims; "" none */
+    /* Who the device says it is, so a plugin can claim it (identity.h): */
+    char driver[SIM_ID_TEXT_MAX];    /* the driver it claims to be bound to; "" */
+    uint32_t vendor_id, device_id;   /* pci_id=VVVV:DDDD; BACKEND_ID_NONE */
+    char mdev_type[SIM_ID_TEXT_MAX]; /* an mdev's type ("mtty-2"); "" */
+    char label[SIM_ID_TEXT_MAX];     /* free text for plugins to read (test plugins); "" */
 } SimConfig;
 
 typedef enum SimSessionKind {
@@ -204,6 +210,7 @@ struct SimDevice {
     pthread_mutex_t lock; /* the driver's state mutex; guards everything below */
     unsigned refs;        /* the device handle + every SimSession object */
     char *name;
+    char *options; /* as given: plugins read their model's keys from it */
     SimConfig cfg; /* immutable after creation */
     uint64_t n_chunks;
     int state_fd;        /* the memfd behind st; owned */
@@ -331,6 +338,7 @@ sim_device_destroy(SimDevice *d)
         (void) close(d->state_fd);
     }
     free(d->name);
+    free(d->options);
     free(d);
 }
 DEFINE_CLEANUP_FUNC(SimDevice *, sim_device_destroy);
@@ -1216,6 +1224,24 @@ sim_compat_descriptor(BackendDevice *bd, CompatDescriptor *ret)
     return r;
 }
 
+/* Who the device says it is (pci=, pci_id=, driver=, mdev_type=), for plugins to claim it.
+ * Immutable after creation: no lock needed. */
+static int
+sim_identity(BackendDevice *bd, const char *sysfs_root, BackendIdentity *ret)
+{
+    const SimDevice *d = (const SimDevice *) bd;
+    const SimConfig *c = &d->cfg;
+
+    (void) sysfs_root; /* a sim device is in no sysfs tree */
+    *ret = (BackendIdentity){.vendor_id = c->vendor_id, .device_id = c->device_id,
+                             .sim_options = d->options};
+    (void) snprintf(ret->bus, sizeof(ret->bus), "%s", c->pci[0] ? "pci" : c->mdev_type[0] ? "mdev" : "");
+    (void) snprintf(ret->address, sizeof(ret->address), "%s", c->pci);
+    (void) snprintf(ret->driver, sizeof(ret->driver), "%s", c->driver);
+    (void) snprintf(ret->mdev_type, sizeof(ret->mdev_type), "%s", c->mdev_type);
+    return 0;
+}
+
 /* Closing the device fd: the live session dies; handles the caller still holds keep the
  * device struct alive until they are freed. */
 static void
@@ -1250,6 +1276,7 @@ static const BackendOps sim_ops = {
     .data_size = sim_data_size,
     .describe = sim_describe,
     .compat_descriptor = sim_compat_descriptor,
+    .identity = sim_identity,
     .store_fds = sim_store_fds,
     .free = sim_free,
 };
@@ -1550,6 +1577,64 @@ sim_opt_pci(SimConfig *c, const char *v, char *err, size_t err_size)
     return 0;
 }
 
+/* A driver or mdev type name as sysfs spells them: [A-Za-z0-9_.-]+. */
+static int
+sim_opt_id_text(char *out, const char *key, const char *v, char *err, size_t err_size)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n >= SIM_ID_TEXT_MAX || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
+        return sim_error(err, err_size, "%s: '%s' is not a name of 1 to %d letters, digits, "
+                         "'_', '.' or '-'", key, v, SIM_ID_TEXT_MAX - 1);
+    }
+    memcpy(out, v, n + 1);
+    return 0;
+}
+
+static int
+sim_opt_driver(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    return sim_opt_id_text(c->driver, "driver", v, err, err_size);
+}
+
+static int
+sim_opt_label(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n >= SIM_ID_TEXT_MAX || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-") != n) {
+        return sim_error(err, err_size, "label: '%s' is not 1 to %d letters, digits, '_', "
+                         "'.', ':', '/' or '-'", v, SIM_ID_TEXT_MAX - 1);
+    }
+    memcpy(c->label, v, n + 1);
+    return 0;
+}
+
+static int
+sim_opt_mdev_type(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    return sim_opt_id_text(c->mdev_type, "mdev_type", v, err, err_size);
+}
+
+/* "15b3:101e": the PCI vendor and device IDs, four hex digits each. */
+static int
+sim_opt_pci_id(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    unsigned vendor, device;
+    int n = 0;
+
+    if (strlen(v) != 9 || strspn(v, "0123456789abcdefABCDEF:") != 9 || v[4] != ':' ||
+        sscanf(v, "%4x:%4x%n", &vendor, &device, &n) != 2 || n != 9) {
+        return sim_error(err, err_size, "pci_id: '%s' is not VENDOR:DEVICE in hex (e.g. "
+                         "15b3:101e)", v);
+    }
+    c->vendor_id = vendor;
+    c->device_id = device;
+    return 0;
+}
+
 /* @needs: an option that means nothing without another one names it. */
 static const struct {
     const char *key;
@@ -1574,6 +1659,10 @@ static const struct {
     {"seed", sim_opt_seed, NULL},
     {"initial_state", sim_opt_initial_state, NULL},
     {"pci", sim_opt_pci, NULL},
+    {"driver", sim_opt_driver, NULL},
+    {"pci_id", sim_opt_pci_id, "pci"},
+    {"mdev_type", sim_opt_mdev_type, "driver"},
+    {"label", sim_opt_label, NULL},
 };
 static_assert(ELEMENTSOF(sim_options) < 32, "the seen-mask in sim_config_parse is 32 bits");
 
@@ -1769,6 +1858,8 @@ sim_device_alloc(const char *name, const char *options, SimDevice **ret, char *e
         .fail_errno = EIO,
         .initial_state = DEVICE_STATE_RUNNING,
         .hold_max_ms = SIM_HOLD_MAX_MS_DEFAULT,
+        .vendor_id = BACKEND_ID_NONE,
+        .device_id = BACKEND_ID_NONE,
     };
     int r;
 
@@ -1787,7 +1878,9 @@ sim_device_alloc(const char *name, const char *options, SimDevice **ret, char *e
     d->lock = (pthread_mutex_t) PTHREAD_MUTEX_INITIALIZER;
     d->state_fd = -EBADF;
     d->name = strdup(name);
-    if (!d->name) {
+    d->options = strdup(options ? options : "");
+    if (!d->name || !d->options) {
+        sim_device_destroy(TAKE_PTR(d));
         return -ENOMEM;
     }
     d->base.ops = &sim_ops;
