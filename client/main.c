@@ -39,6 +39,7 @@ static const CliCommand *const commands[] = {
     &system_commands_health,
     &system_commands_version,
     &system_commands_log_level,
+    &system_commands_plugins,
 };
 
 int

@@ -377,6 +377,36 @@ json_compat(const VfioMigd__V1__Device *d)
     return list;
 }
 
+/* "descriptor": field -> value, for schedulers that read one field (rules are in "compat"). */
+static json_object *
+json_descriptor(const VfioMigd__V1__Device *d)
+{
+    json_object *o = json_object_new_object();
+
+    for (size_t i = 0; o && i < d->n_compat; i++) {
+        output_json_set(o, d->compat[i]->name, json_object_new_string(d->compat[i]->value));
+    }
+    return o;
+}
+
+static json_object *
+json_prerequisite(const VfioMigd__V1__Prerequisite *p)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "check", json_object_new_string(p->check));
+    output_json_set(o, "ok", json_object_new_boolean(p->ok));
+    output_json_set(o, "message", json_object_new_string(p->message));
+    output_json_set(o, "fix", json_object_new_string(p->fix));
+    return o;
+}
+
+static json_object *
+json_prerequisites(const VfioMigd__V1__Device *d)
+{
+    return OUTPUT_JSON_ARRAY(d->prerequisites, d->n_prerequisites, json_prerequisite);
+}
+
 json_object *
 output_json_device(const VfioMigd__V1__Device *d)
 {
@@ -396,6 +426,11 @@ output_json_device(const VfioMigd__V1__Device *d)
     output_json_set(o, "data_session_open", json_object_new_boolean(d->data_session_open));
     output_json_set(o, "stats", json_stats(d->stats ? d->stats : &no_stats));
     output_json_set(o, "compat", json_compat(d));
+    output_json_set(o, "plugin", d->plugin[0] ? json_object_new_string(d->plugin) : NULL);
+    output_json_set(o, "prerequisites", json_prerequisites(d));
+    output_json_set(o, "descriptor", json_descriptor(d));
+    output_json_set(o, "plugin_error",
+                    d->plugin_error[0] ? json_object_new_string(d->plugin_error) : NULL);
     json_properties(o, d);
     return o;
 }
@@ -472,6 +507,24 @@ output_device_fields(const VfioMigd__V1__Device *d)
     output_field("data session", "%s", d->data_session_open ? "open" : "none");
     if (d->stats) {
         device_stats_fields(d->stats);
+    }
+    output_field("plugin", "%s", d->plugin[0] ? d->plugin : "-");
+    for (size_t i = 0; i < d->n_compat; i++) {
+        output_field("descriptor", "%s = %s (%s)", d->compat[i]->name, d->compat[i]->value,
+                     d->compat[i]->rule);
+    }
+    for (size_t i = 0; i < d->n_prerequisites; i++) {
+        const VfioMigd__V1__Prerequisite *p = d->prerequisites[i];
+
+        if (p->ok) {
+            output_field("prerequisite", "ok: %s", p->check);
+        } else {
+            output_field("prerequisite", "FAILED: %s: %s%s%s", p->check, p->message,
+                         p->fix[0] ? "; fix: " : "", p->fix);
+        }
+    }
+    if (d->plugin_error[0]) {
+        output_field("plugin error", "%s", d->plugin_error);
     }
     /* Back-end properties follow as plain fields, so "digest: ..." greps like "state: ...". */
     for (size_t i = 0; i < d->n_properties; i++) {

@@ -231,3 +231,64 @@ const CliCommand system_commands_log_level = {
     .max_args = 1,
     .run = log_level_run,
 };
+
+/* ---- plugins */
+
+static json_object *
+plugin_json(const VfioMigd__V1__Plugin *p)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "name", json_object_new_string(p->name));
+    output_json_set(o, "version", json_object_new_string(p->version));
+    output_json_set(o, "abi", json_object_new_string(p->abi));
+    output_json_set(o, "description", json_object_new_string(p->description));
+    output_json_set(o, "path", json_object_new_string(p->path));
+    output_json_set(o, "claims", OUTPUT_JSON_ARRAY(p->claims, p->n_claims, json_object_new_string));
+    output_json_set(o, "sim_model", p->sim_model[0] ? json_object_new_string(p->sim_model) : NULL);
+    return o;
+}
+
+static json_object *
+plugins_json(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__ListPluginsResponse *r = resp;
+
+    return OUTPUT_JSON_ARRAY(r->plugins, r->n_plugins, plugin_json);
+}
+
+static int
+plugins_text(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__ListPluginsResponse *r = resp;
+
+    if (r->n_plugins == 0) {
+        printf("no plugins loaded (see the daemon's plugin_dir and its log)\n");
+    }
+    for (size_t i = 0; i < r->n_plugins; i++) {
+        const VfioMigd__V1__Plugin *p = r->plugins[i];
+
+        printf("%s %s (ABI %s)%s%s\n", p->name, p->version, p->abi, p->description[0] ? ": " : "",
+               p->description);
+        for (size_t k = 0; k < p->n_claims; k++) {
+            printf("  claims %s\n", p->claims[k]);
+        }
+        if (p->sim_model[0]) {
+            printf("  sim model %s\n", p->sim_model);
+        }
+    }
+    return 0;
+}
+
+static const CliCall plugins_call = {
+    CLI_METHOD("SystemService", ListPlugins, list_plugins_request, list_plugins_response),
+    .json = plugins_json,
+    .text = plugins_text,
+};
+
+const CliCommand system_commands_plugins = {
+    .name = "plugins",
+    .usage = "",
+    .summary = "List the vendor plugins the daemon loaded and the devices each claims",
+    .call = &plugins_call,
+};

@@ -3,7 +3,7 @@
 
 /*
  * system_commands — the rows of the commands any daemon answers (CONVENTIONS 23): health
- * (grpc.health.v1), version and log-level (SystemService).
+ * (grpc.health.v1), version, log-level and plugins (SystemService).
  *
  * Used by:  main.c (the command table).
  * Uses:     cli.h (rows, calls), output.h.
@@ -14,3 +14,4 @@
 extern const CliCommand system_commands_health;
 extern const CliCommand system_commands_version;
 extern const CliCommand system_commands_log_level;
+extern const CliCommand system_commands_plugins;

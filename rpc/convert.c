@@ -4,19 +4,20 @@
  */
 #include "convert.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
-/* The descriptor is asked from the back-end at each call, as the migration code does: a
- * back-end that cannot give one (an error) shows none rather than failing the whole answer. */
+/* The descriptor is asked from the back-end and the plugin at each call, as the migration
+ * code does: a device that cannot give one (an error) shows none, and why, rather than
+ * failing the whole answer. */
 static void
 convert_compat(const Device *d, DeviceMsg *out)
 {
     VfioMigd__V1__Device *m = &out->msg;
 
     out->desc = (CompatDescriptor) {0};
-    char why[256];
-
-    if (device_compat_descriptor((Device *) d, &out->desc, why, sizeof(why)) < 0) {
+    if (device_compat_descriptor((Device *) d, &out->desc, out->plugin_error,
+                                 sizeof(out->plugin_error)) < 0) {
         out->desc.n_fields = 0;
     }
     for (unsigned i = 0; i < out->desc.n_fields; i++) {
@@ -31,6 +32,38 @@ convert_compat(const Device *d, DeviceMsg *out)
     }
     m->n_compat = out->desc.n_fields;
     m->compat = out->compat_ptrs;
+}
+
+/* The plugin's prerequisites, checked now (they change with the host: a driver bound, a
+ * devlink setting); a failing hook shows none, and why. */
+static void
+convert_prerequisites(const Device *d, DeviceMsg *out)
+{
+    VfioMigd__V1__Device *m = &out->msg;
+    struct vfio_migd_device view;
+    char why[256] = "";
+
+    out->prereqs.n = 0;
+    if (!d->plugin) {
+        return;
+    }
+    device_plugin_view(d, &view);
+    if (plugin_prerequisites(d->plugin, &view, &out->prereqs, why, sizeof(why)) < 0 &&
+        !out->plugin_error[0]) {
+        (void) snprintf(out->plugin_error, sizeof(out->plugin_error), "%s", why);
+    }
+    for (size_t i = 0; i < out->prereqs.n; i++) {
+        const PluginPrereq *p = &out->prereqs.items[i];
+
+        vfio_migd__v1__prerequisite__init(&out->prereq[i]);
+        out->prereq[i].check = (char *) p->check;
+        out->prereq[i].ok = p->ok;
+        out->prereq[i].message = (char *) p->message;
+        out->prereq[i].fix = (char *) p->fix;
+        out->prereq_ptrs[i] = &out->prereq[i];
+    }
+    m->n_prerequisites = out->prereqs.n;
+    m->prerequisites = out->prereq_ptrs;
 }
 
 void
@@ -69,7 +102,11 @@ convert_device(const Device *d, DeviceMsg *out)
     }
     m->n_properties = d->n_props;
     m->properties = out->entry_ptrs;
+    out->plugin_error[0] = '\0';
+    m->plugin = (char *) (d->plugin ? plugin_name(d->plugin) : "");
     convert_compat(d, out);
+    convert_prerequisites(d, out);
+    m->plugin_error = out->plugin_error;
 }
 
 static void

@@ -11,6 +11,7 @@
 #include "device.h"
 #include "group.h"
 #include "migration.h"
+#include "plugin_host.h"
 #include "vfio_migd/v1/migrations.pb-c.h"
 #include "core/compat.h"
 #include "vfio_migd/v1/devices.pb-c.h"
@@ -24,6 +25,10 @@ typedef struct DeviceMsg {
     CompatDescriptor desc; /* the strings the compat fields point into */
     VfioMigd__V1__CompatField compat[COMPAT_MAX_FIELDS];
     VfioMigd__V1__CompatField *compat_ptrs[COMPAT_MAX_FIELDS];
+    PluginPrereqs prereqs; /* the strings the prerequisites point into */
+    VfioMigd__V1__Prerequisite prereq[PLUGIN_MAX_PREREQS];
+    VfioMigd__V1__Prerequisite *prereq_ptrs[PLUGIN_MAX_PREREQS];
+    char plugin_error[256];
 } DeviceMsg;
 
 typedef struct ArcsMsg {
