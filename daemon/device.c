@@ -611,6 +611,12 @@ device_identify(Device *d, const PluginHost *plugins, const char *sysfs_root)
     d->plugin = plugin_host_match(plugins, &d->identity, NULL);
 }
 
+bool
+device_stream_is_plugins(const Device *d)
+{
+    return d->plugin && plugin_has_stream(d->plugin) && !d->identity.sim_options;
+}
+
 void
 device_plugin_view(const Device *d, struct vfio_migd_device *ret)
 {

@@ -192,6 +192,10 @@ int device_compat_descriptor(Device *d, CompatDescriptor *ret, char *why, size_t
 void device_identify(Device *d, const PluginHost *plugins, const char *sysfs_root);
 /* The plugin.h view of the device, for hooks; valid while @d is. */
 void device_plugin_view(const Device *d, struct vfio_migd_device *ret);
+/* Whether the device's data stream is its plugin's vendor's, so the plugin's stream and
+ * pre-copy hooks apply: a real device its plugin claims (a sim device's stream is the sim's
+ * own format). */
+bool device_stream_is_plugins(const Device *d);
 
 /* ---- region access (diagnostics: ReadRegion / WriteRegion; device.c last section) */
 

@@ -18,6 +18,7 @@
 
 #include "channel.h"
 #include "migration_internal.h"
+#include "plugin_host.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 
@@ -114,7 +115,45 @@ mig_device_buffer(MigDevice *md)
     return 0;
 }
 
-/* One round: PRECOPY_INFO, then one read. 1 = data sent, 0 = temporary end, -errno. */
+static int32_t
+refill_info(void *ctx, uint64_t *ret_initial, uint64_t *ret_dirty)
+{
+    DataSession *s = ctx;
+
+    return s->ops->precopy_info(s, ret_initial, ret_dirty);
+}
+
+/* At the temporary end of the pre-copy data: a plugin that drives its driver's pre-copy
+ * (mlx5: PRECOPY_INFO queues the next incremental SAVE) may make more readable. 1 = read
+ * again now, 0 = nothing for now, -errno. */
+static int
+precopy_refill(MigWork *w, uint64_t initial)
+{
+    MigDevice *md = w->dev;
+    const Plugin *p = md->device->plugin;
+    const struct vfio_migd_plugin *d = p ? plugin_descriptor_of(p) : NULL;
+    struct vfio_migd_precopy_io io = {.struct_size = sizeof(io), .data_fd = -1,
+                                      .ctx = md->device->session, .precopy_info = refill_info};
+    struct vfio_migd_device view;
+    uint64_t dirty = 0;
+    int32_t r;
+
+    /* A sim device's pre-copy is the sim's own (a sim model answers PRECOPY_INFO itself). */
+    if (!d || !d->precopy_refill || md->device->identity.sim_options) {
+        return 0;
+    }
+    device_plugin_view(md->device, &view);
+    r = d->precopy_refill(plugin_host_services(p), &view, &io, &initial, &dirty);
+    if (r < 0) {
+        return fail_work(w, r < -4095 ? -EIO : r, "the plugin's pre-copy driving failed");
+    }
+    atomic_store(&md->initial_bytes, initial);
+    atomic_store(&md->dirty_bytes, dirty);
+    return r > 0 ? 2 : 0;
+}
+
+/* One round: PRECOPY_INFO, then one read. 1 = data sent, 2 = more is readable now, 0 =
+ * temporary end, -errno. */
 static int
 precopy_round(MigWork *w, uint8_t *buf)
 {
@@ -134,7 +173,7 @@ precopy_round(MigWork *w, uint8_t *buf)
     if (n == 0 || n == -ENOMSG) {
         /* mtty/hisi return 0 here, mlx5 -ENOMSG: both mean "nothing more for now". */
         atomic_store(&md->initial_sent, initial == 0);
-        return 0;
+        return precopy_refill(w, initial);
     }
     if (n < 0) {
         return fail_work(w, (int) n, "reading pre-copy data failed");
@@ -232,14 +271,28 @@ mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
     return 0;
 }
 
-/* Writes a payload into the resuming session; any write error is fatal for the session. */
+/* Writes a payload into the resuming session; any write error is fatal for the session.
+ * The device's plugin, when it knows the stream (@ps), sees the bytes first and may refuse
+ * them before the device does (mtty: a header for another port count). */
 static int
-feed_session(MigWork *w, const uint8_t *p, uint32_t size)
+feed_session(MigWork *w, PluginStream *ps, const uint8_t *p, uint32_t size)
 {
     DataSession *s = w->dev->device->session;
+    char why[256] = "";
+    int r;
 
     if (!s) {
         return fail_work(w, -ENODATA, "no resuming data session");
+    }
+    if (ps) {
+        r = plugin_stream_feed(ps, p, size, why, sizeof(why));
+        if (r < 0) {
+            (void) snprintf(w->error, sizeof(w->error), "device '%s': the stream is not one "
+                            "this device takes, refused before it reached the device: %s",
+                            w->dev->device->id, why);
+            w->r = r;
+            return r;
+        }
     }
     for (uint32_t off = 0; off < size;) {
         ssize_t n = s->ops->write(s, p + off, size - off);
@@ -257,6 +310,7 @@ mig_channel_receive(MigWork *w)
     MigDevice *md = w->dev;
     MigrationJob *j = w->job;
     _cleanup_(channel_in_done) ChannelIn in = {0};
+    _cleanup_(plugin_stream_closep) PluginStream *ps = NULL;
     StreamRecordHeader rh;
     char why[512];
 
@@ -264,6 +318,15 @@ mig_channel_receive(MigWork *w)
                         MIGRATION_DATA_CHUNK + STREAM_RECORD_HEADER_SIZE) < 0) {
         (void) fail_work(w, -ENOMEM, "no memory for the data channel");
         return;
+    }
+    if (device_stream_is_plugins(md->device)) {
+        struct vfio_migd_device view;
+
+        device_plugin_view(md->device, &view);
+        if (plugin_stream_open(md->device->plugin, &view, VFIO_MIGD_STREAM_RESUME, &ps) < 0) {
+            (void) fail_work(w, -ENOMEM, "the plugin cannot parse the stream");
+            return;
+        }
     }
     while (!atomic_load(&j->abort)) {
         int r = channel_in_next(&in, &rh, why, sizeof(why));
@@ -276,7 +339,7 @@ mig_channel_receive(MigWork *w)
         if (rh.type == STREAM_RECORD_DEVICE_END) {
             return; /* the reader checked the totals */
         }
-        if (rh.type != STREAM_RECORD_DEVICE_DATA || feed_session(w, in.buf, rh.length) < 0) {
+        if (rh.type != STREAM_RECORD_DEVICE_DATA || feed_session(w, ps, in.buf, rh.length) < 0) {
             if (w->r == 0) {
                 continue; /* an optional record type we do not know */
             }

@@ -128,3 +128,4 @@ int plugin_stream_feed(PluginStream *s, const void *data, size_t size, char *why
                        size_t why_size);
 const struct vfio_migd_stream_progress *plugin_stream_progress(const PluginStream *s);
 PluginStream *plugin_stream_close(PluginStream *s);
+DEFINE_CLEANUP_FUNC(PluginStream *, plugin_stream_close);
