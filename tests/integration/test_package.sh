@@ -33,7 +33,19 @@ for f in usr/sbin/vfio-migd usr/bin/vfio-migctl lib/systemd/system/vfio-migd.ser
     usr/share/doc/vfio-migd/copyright; do
     assert_file_exists "$ROOT/$f" "the package has /$f"
 done
-check "the package has the plugin directory" test -d "$(echo "$ROOT"/usr/lib/*/vfio-migd/plugins)"
+PLUGIN_DIR=$(echo "$ROOT"/usr/lib/*/vfio-migd/plugins)
+check "the package has the plugin directory" test -d "$PLUGIN_DIR"
+assert_file_exists "$PLUGIN_DIR/mtty.so" "the package has the mtty plugin in it"
+
+# ---- vfio-migd-dev: the plugin ABI header, usable on its own
+DEV=$(ls "$OUTDIR"/vfio-migd-dev_"$PROJECT_VERSION"_all.deb)
+assert_file_exists "$DEV" "vfio-migd-dev_${PROJECT_VERSION}_all.deb is built"
+DEVROOT=$T/devroot
+expect_exit 0 dpkg -x "$DEV" "$DEVROOT"
+assert_file_exists "$DEVROOT/usr/include/vfio-migd/plugin.h" "vfio-migd-dev has /usr/include/vfio-migd/plugin.h"
+check "the packaged header compiles alone as C11, without warnings" \
+    sh -c "printf '#include <vfio-migd/plugin.h>\n' | cc -std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only -I '$DEVROOT/usr/include' -x c -"
+check "vfio-migd does not ship the header" test ! -e "$ROOT/usr/include/vfio-migd/plugin.h"
 assert_line_match "$(<"$ROOT/lib/systemd/system/vfio-migd.service")" "^ExecStart=/usr/sbin/vfio-migd$" \
     "the unit starts the packaged daemon"
 assert_eq "/etc/libvirt/hooks/qemu.d/vfio-migd /etc/vfio-migd/libvirt-hook.conf /etc/vfio-migd/vfio-migd.conf" \
@@ -69,7 +81,9 @@ expect_exit 0 "$VFIO_MIGD" --config "$ROOT/etc/vfio-migd/vfio-migd.conf" --check
 assert_contains "$(<"$ROOT/etc/vfio-migd/vfio-migd.conf")" "#workers = 64" "the shipped file: keys commented out"
 assert_contains "$("$VFIO_MIGD" --help)" "/etc/vfio-migd/vfio-migd.conf" \
     "the packaged daemon's default configuration file is /etc/vfio-migd/vfio-migd.conf"
-start_daemon --config "$ROOT/etc/vfio-migd/vfio-migd.conf"
+start_daemon --config "$ROOT/etc/vfio-migd/vfio-migd.conf" --plugin-dir "$PLUGIN_DIR"
+expect_exit 0 jctl plugins
+assert_eq "mtty" "$(jget "$OUT" 0.name)" "the packaged daemon loads the packaged mtty plugin"
 expect_exit 0 ctl health
 expect_exit 0 jctl attach --sim size=64K --name nic0
 expect_exit 0 jctl state nic0 stop

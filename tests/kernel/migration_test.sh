@@ -17,14 +17,20 @@
 #    (mtty's 24-byte header during pre-copy, where mtty's read() returns 0 at the temporary
 #    end, and 36 at stop-copy), downtime reported; on D tty0 runs with A's scratch register and
 #    the bytes pushed into A's loop-back FIFO; A ends in stop;
-#  - D -> S with --precopy off into S's stopped group: new data arrives and replaces A's.
+#  - D -> S with --precopy off into S's stopped group: new data arrives and replaces A's;
+#  - the mtty plugin (both daemons load build/plugins; E and F are mtty-2 mdevs): A (mtty-1)
+#    shows plugin mtty and descriptor ports 1, F ports 2; A -> F refused before the source
+#    stops, naming the field (ports: source '1', destination '2'), A still running with not
+#    one transition more; E -> F (mtty-2 -> mtty-2) completes, 96 bytes, and F has E's
+#    scratch register and FIFO bytes (the UART data check). The plugin also sees F's incoming
+#    stream before F does (its header checked against F's two ports).
 # Needs: VFIO_MIGD, VFIO_MIGCTL, RESULTS (a writable shared dir). Every CLI call costs about
 # half a second under TCG: checks read several fields of one answer at once.
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/../integration/lib.sh"
 
-read -r UA UB UC <<<"$MTTY_UUIDS"
+read -r UA UB UC UE UF <<<"$MTTY_UUIDS"
 
 # Under TCG every exec costs 0.2 s (python 0.8 s): the CLI is called without timeout(1) (its own
 # --timeout bounds each call) and the JSON is read by ONE python process, started now (its cold
@@ -161,8 +167,8 @@ fifo_pop() {
 # dev_facts NAME ID: "state transitions resets" of `show ID`
 dev_facts() { jf "$(mj "$1" show "$2")" state stats.transitions stats.resets; }
 
-start_named_daemon S
-start_named_daemon D
+start_named_daemon S --plugin-dir "$BUILDDIR/plugins"
+start_named_daemon D --plugin-dir "$BUILDDIR/plugins"
 
 # ==== 1. a group of two devices: P2P-safe stop and resume, arcs and timeline
 
@@ -258,6 +264,40 @@ assert_eq ok "$(jx "$OUT" '"ok" if 0 < d["downtime_ms"] <= d["elapsed_ms"] and d
     "D -> S: downtime_ms present, > 0 and <= elapsed_ms; no pre-copy phase"
 assert_eq "a5 6f6b" "$(reg_read S tty0 7) $(fifo_pop S tty0 2)" \
     "S's tty0 (A) runs with D's scratch register (a5) and FIFO ('ok', not A's old 'hi!')"
+
+# ==== 5. the mtty plugin: mtty-1 -> mtty-2 refused before the source stops; mtty-2 -> mtty-2
+
+expect_exit 0 mj S show tty0
+assert_eq "mtty 1 1.0 true" "$(jf "$OUT" plugin descriptor.ports descriptor.stream_version prerequisites.0.ok)" \
+    "A (mtty-1): claimed by the mtty plugin, descriptor ports 1, stream version 1.0, bound to mtty"
+expect_exit 0 mj S attach --mdev "$UE" --name tty2
+expect_exit 0 mj S group create two tty2
+expect_exit 0 mj D group delete vm
+expect_exit 0 mj D detach tty0
+expect_exit 0 mj D attach --mdev "$UF" --name tty0
+expect_exit 0 mj D group create vm tty0
+expect_exit 0 mj D show tty0
+assert_eq "mtty 2" "$(jf "$OUT" plugin descriptor.ports)" "F (mtty-2): descriptor ports 2"
+A1=$(dev_facts S tty0)
+expect_exit 0 mj D incoming vm --listen 127.0.0.1:0
+migrate_wait S vm --to "$(jf "$OUT" address)" --token "$(jf "$OUT" token)"
+assert_eq "1 failed" "$RC $(jf "$OUT" state)" "A (mtty-1) -> F (mtty-2): migrate --wait exits 1, failed"
+assert_contains "$(jf "$OUT" error)" "device 'tty0': ports: source '1', destination '2'" \
+    "  ... the error names the device, the field and both values"
+assert_eq "$A1" "$(dev_facts S tty0)" "  ... the source device is still running, not one transition run"
+
+expect_exit 0 mj D group delete vm
+expect_exit 0 mj D detach tty0
+expect_exit 0 mj D attach --mdev "$UF" --name tty2
+expect_exit 0 mj D group create two tty2
+reg_write S tty2 7 3c
+fifo_push S tty2 'mt2'
+expect_exit 0 mj D incoming two --listen 127.0.0.1:0 --resume
+migrate_wait S two --to "$(jf "$OUT" address)" --token "$(jf "$OUT" token)"
+assert_eq "0 completed 96" "$RC $(jf "$OUT" state bytes)" \
+    "E (mtty-2) -> F (mtty-2): completed, 96 bytes (24-byte header and two 36-byte ports)"
+assert_eq "3c 6d7432" "$(reg_read D tty2 7) $(fifo_pop D tty2 3)" \
+    "F has E's scratch register (3c) and pops E's FIFO bytes 'mt2'"
 
 exec {JQ_IN}>&- # the python process ends at EOF
 wait_exit "$JQ_PID" 5 || kill "$JQ_PID"

@@ -9,7 +9,8 @@
 #
 # Options:
 #   -M N[:T]   create N mtty mdevs of type mtty-T (1 = one port [default], 2 = two ports)
-#              before the command; their UUIDs are in $MTTY_UUIDS (space separated)
+#              before the command; their UUIDs are in $MTTY_UUIDS (space separated).
+#              Repeatable: -M 3 -M 2:2 makes three mtty-1 then two mtty-2, in that order
 #   -w DIR     share host DIR read-write at the same path in the guest (repeatable); how
 #              results come back (the guest's / is read-only, its /tmp a fresh tmpfs)
 #   -e VAR=X   environment variable for the command (repeatable)
@@ -44,7 +45,7 @@ while getopts "c:t:m:s:w:e:M:A:CKvh" o; do
     s) SMP=$OPTARG ;;
     w) SHARES+=("$(readlink -f "$OPTARG")") ;;
     e) ENVS+=("$OPTARG") ;;
-    M) MTTY=$OPTARG ;;
+    M) MTTY="$MTTY${MTTY:+ }$OPTARG" ;;
     A) EXTRA_APPEND=$OPTARG ;;
     C) CONSOLE=1 ;;
     K) KEEP=1 ;;
@@ -96,18 +97,21 @@ trap 'exit 130' INT TERM
     printf 'cd %q 2>/dev/null || { echo "run-vm: cwd %q is not visible in the guest; using /" >&2; cd /; }\n' "$PWD" "$PWD"
     for e in "${ENVS[@]+"${ENVS[@]}"}"; do printf 'export %q\n' "$e"; done
     if [ -n "$MTTY" ]; then
-        n=${MTTY%%:*} t=1
-        [ "$MTTY" != "$n" ] && t=${MTTY#*:}
-        cat <<EOF
-MTTY_UUIDS=
-for i in \$(seq 1 $n); do
+        echo 'MTTY_UUIDS= i=0'
+        for spec in $MTTY; do
+            n=${spec%%:*} t=1
+            [ "$spec" != "$n" ] && t=${spec#*:}
+            cat <<EOF
+for k in \$(seq 1 $n); do
+    i=\$((i + 1))
     u=\$(printf '83b8f4f2-509f-382f-3c1e-e6bfe0fa%04x' \$i)
     echo \$u > /sys/class/mdev_bus/mtty/mdev_supported_types/mtty-$t/create ||
         { echo "run-vm: creating mdev \$u failed" >&2; exit 126; }
     MTTY_UUIDS="\$MTTY_UUIDS\${MTTY_UUIDS:+ }\$u"
 done
-export MTTY_UUIDS
 EOF
+        done
+        echo 'export MTTY_UUIDS'
     fi
     if [ -n "$CMDSTR" ]; then
         printf 'exec /bin/bash -c %q\n' "$CMDSTR"
