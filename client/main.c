@@ -8,6 +8,7 @@
  */
 
 #include "cli.h"
+#include "compat_commands.h"
 #include "device_commands.h"
 #include "group_commands.h"
 #include "migration_commands.h"
@@ -40,6 +41,8 @@ static const CliCommand *const commands[] = {
     &system_commands_version,
     &system_commands_log_level,
     &system_commands_plugins,
+    &compat_commands_describe,
+    &compat_commands_check,
 };
 
 int

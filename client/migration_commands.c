@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "compat_commands.h"
 #include "follow.h"
 #include "output.h"
 #include "output_migration.h"
@@ -43,6 +44,7 @@ enum {
     OPT_BANDWIDTH,
     OPT_STOPCOPY_BANDWIDTH,
     OPT_PEER_TIMEOUT_MS,
+    OPT_DRY_RUN,
     OPT_WAIT,
     OPT_PEER,
     OPT_ABORT,
@@ -261,6 +263,7 @@ typedef struct MigrateArgs {
     uint32_t max_precopy_ms, downtime_ms, peer_timeout_ms; /* 0: the daemon's default */
     uint64_t bandwidth, stopcopy_bandwidth;                /* 0: the daemon's default */
     bool wait;
+    bool dry_run;      /* --dry-run: ask the destination (CheckMigration), move nothing */
 } MigrateArgs;
 
 static CliExit
@@ -294,6 +297,9 @@ migrate_option(Cli *cli, int opt, const char *arg, void *args)
     case OPT_STOPCOPY_BANDWIDTH:
         return parse_bandwidth(cli, "--stopcopy-bandwidth", arg, "the daemon's default",
                                &a->stopcopy_bandwidth);
+    case OPT_DRY_RUN:
+        a->dry_run = true;
+        return CLI_GO_ON;
     default:
         a->wait = true; /* OPT_WAIT, the last in the table below */
         return CLI_GO_ON;
@@ -376,6 +382,13 @@ migrate_run(Cli *cli, void *args)
     if (r != CLI_GO_ON) {
         return r;
     }
+    if (a->dry_run && a->wait) {
+        return cli_usage_error(cli, "--dry-run and --wait are exclusive: a dry run starts no "
+                               "migration to wait for");
+    }
+    if (a->dry_run) {
+        return compat_commands_dry_run(cli, cli->args[0], a->to, a->token, a->peer_timeout_ms);
+    }
     options.precopy = (VfioMigd__V1__PrecopyMode) a->precopy;
     options.switchover = (VfioMigd__V1__SwitchoverMode) a->switchover;
     options.max_precopy_ms = a->max_precopy_ms;
@@ -408,7 +421,7 @@ migrate_run(Cli *cli, void *args)
 
 const CliCommand migration_commands_migrate = {
     .name = "migrate",
-    .usage = "GROUP --to ADDR --token T|--token-file PATH [--wait] [--precopy auto|off] "
+    .usage = "GROUP --to ADDR --token T|--token-file PATH [--wait|--dry-run] [--precopy auto|off] "
              "[--switchover auto|manual] ...",
     .summary = "Migrate GROUP's device state to the daemon that ran 'incoming'",
     .help = "  --to ADDR            the address 'incoming' printed (host:port or unix:/path)\n"
@@ -430,7 +443,11 @@ const CliCommand migration_commands_migrate = {
             "  --peer-timeout-ms N  longest wait for the peer, in ms (0: the daemon's default)\n"
             "  --wait               follow the migration to its end (progress line on a "
             "terminal);\n"
-            "                       exit 0 only when it completed\n",
+            "                       exit 0 only when it completed\n"
+            "  --dry-run            only ask the destination whether it would accept GROUP's\n"
+            "                       devices: every mismatch (device, field, both values); no\n"
+            "                       device moves, the token stays valid; exit 0 only when\n"
+            "                       compatible\n",
     .min_args = 1,
     .max_args = 1,
     .options = (const struct option[]) {
@@ -444,6 +461,7 @@ const CliCommand migration_commands_migrate = {
         {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
         {"stopcopy-bandwidth", required_argument, NULL, OPT_STOPCOPY_BANDWIDTH},
         {"peer-timeout-ms", required_argument, NULL, OPT_PEER_TIMEOUT_MS},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"wait", no_argument, NULL, OPT_WAIT},
         {},
     },

@@ -611,6 +611,28 @@ device_identify(Device *d, const PluginHost *plugins, const char *sysfs_root)
     d->plugin = plugin_host_match(plugins, &d->identity, NULL);
 }
 
+int
+device_check_descriptor(Device *d, uint32_t flags, const char *backend,
+                        const CompatDescriptor *src, CompatReport *report, char *why,
+                        size_t why_size)
+{
+    _cleanup_free_ CompatDescriptor *local = malloc(sizeof(*local));
+    size_t pairs[1];
+    int r;
+
+    if (!local) {
+        return -ENOMEM;
+    }
+    r = device_compat_descriptor(d, local, why, why_size);
+    if (r < 0) {
+        return r;
+    }
+    r = compat_compare(&(CompatDevice){d->id, flags, backend, src}, 1,
+                       &(CompatDevice){d->id, d->info.mig_flags, device_backend_name(d), local},
+                       1, COMPAT_PAIR_SINGLE, pairs, report);
+    return r == -EMEDIUMTYPE ? 0 : r;
+}
+
 bool
 device_stream_is_plugins(const Device *d)
 {

@@ -196,6 +196,12 @@ void device_plugin_view(const Device *d, struct vfio_migd_device *ret);
  * pre-copy hooks apply: a real device its plugin claims (a sim device's stream is the sim's
  * own format). */
 bool device_stream_is_plugins(const Device *d);
+/* Could a device described as (@flags, @backend, @src) — on another host — migrate into @d?
+ * compat_compare() of the two, @d's rules deciding: 0 with @report listing every mismatch
+ * (none: yes), or a negative errno with @why when @d cannot describe itself. */
+int device_check_descriptor(Device *d, uint32_t flags, const char *backend,
+                            const CompatDescriptor *src, CompatReport *report, char *why,
+                            size_t why_size);
 
 /* ---- region access (diagnostics: ReadRegion / WriteRegion; device.c last section) */
 

@@ -161,3 +161,88 @@ handshake_text(const uint8_t *msg, size_t size, size_t max, char *buf, size_t bu
     buf[n] = '\0';
     return buf;
 }
+
+/* ---- CHECK_REPORT */
+
+static size_t
+put_text(uint8_t *p, const char *s)
+{
+    size_t n = strlen(s);
+
+    p[0] = (uint8_t) n; /* every field is within 255 bytes (compat.h bounds) */
+    memcpy(p + 1, s, n);
+    return 1 + n;
+}
+
+size_t
+handshake_encode_report(const CompatReport *report, uint8_t out[HANDSHAKE_REPORT_MAX])
+{
+    size_t used = 8;
+
+    put_le32(out, report->total);
+    put_le32(out + 4, report->n);
+    for (unsigned i = 0; i < report->n; i++) {
+        const CompatMismatch *m = &report->items[i];
+
+        used += put_text(out + used, m->device);
+        used += put_text(out + used, m->field);
+        used += put_text(out + used, m->source);
+        used += put_text(out + used, m->destination);
+    }
+    return used;
+}
+
+/* One length-prefixed string into @buf (@max bytes at most, no control character). */
+static int
+get_text(const uint8_t *msg, size_t size, size_t *pos, char *buf, size_t max)
+{
+    size_t n;
+
+    if (*pos >= size || (n = msg[*pos]) > max || n > size - *pos - 1) {
+        return -EBADMSG;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = msg[*pos + 1 + i];
+        if (c < 0x20 || c == 0x7f) {
+            return -EBADMSG;
+        }
+    }
+    memcpy(buf, msg + *pos + 1, n);
+    buf[n] = '\0';
+    *pos += 1 + n;
+    return 0;
+}
+
+int
+handshake_parse_report(const uint8_t *msg, size_t size, CompatReport *ret)
+{
+    _cleanup_free_ CompatReport *rep = calloc(1, sizeof(*rep));
+    size_t pos = 8;
+
+    if (!rep) {
+        return -ENOMEM;
+    }
+    if (size < 8) {
+        return -EBADMSG;
+    }
+    rep->total = get_le32(msg);
+    rep->n = get_le32(msg + 4);
+    if (rep->n > COMPAT_MAX_MISMATCHES || rep->n > rep->total) {
+        return -EBADMSG;
+    }
+    for (unsigned i = 0; i < rep->n; i++) {
+        CompatMismatch *m = &rep->items[i];
+
+        if (get_text(msg, size, &pos, m->device, COMPAT_MAX_DEVICE_NAME) < 0 ||
+            get_text(msg, size, &pos, m->field, COMPAT_MAX_NAME) < 0 ||
+            get_text(msg, size, &pos, m->source, COMPAT_MAX_VALUE) < 0 ||
+            get_text(msg, size, &pos, m->destination, COMPAT_MAX_VALUE) < 0) {
+            return -EBADMSG;
+        }
+    }
+    if (pos != size) {
+        return -EBADMSG;
+    }
+    *ret = *rep;
+    return 0;
+}

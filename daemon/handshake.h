@@ -14,6 +14,10 @@
  *   STREAM_END  the STREAM_END record (header + payload), exactly
  *   REFUSE/FAIL text for a person, not NUL-terminated
  *   PREPARED, COMMIT, DONE   empty: the hand-over's commit (core/handover.h)
+ *   CHECK       as HELLO (a dry run: the token is checked, not spent)
+ *   CHECK_REPORT le32 mismatches found, le32 n listed (<= COMPAT_MAX_MISMATCHES), then n times
+ *               four strings (device, field, source, destination), each a u8 length and
+ *               its bytes, within compat.h's bounds
  *
  * Threads: any. Errors: negative errno; nothing logs.
  */
@@ -22,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/handover.h"
+#include "core/compat.h"
 #include "core/stream.h"
 #include "transport.h"
 
@@ -57,6 +62,13 @@ int handshake_parse_data_hello(const uint8_t *msg, size_t size,
  * its totals into @ret (n_devices entries); -EBADMSG otherwise. */
 int handshake_parse_stream_end(const uint8_t *msg, size_t size, uint32_t n_devices,
                                StreamDeviceTotals *ret);
+/* CHECK_REPORT: the encoding of @report into @out (HANDSHAKE_REPORT_MAX bytes); its size. */
+#define HANDSHAKE_REPORT_MAX                                                                    \
+    (8 + COMPAT_MAX_MISMATCHES * (4 + COMPAT_MAX_DEVICE_NAME + COMPAT_MAX_NAME + 2 * COMPAT_MAX_VALUE))
+size_t handshake_encode_report(const CompatReport *report, uint8_t out[HANDSHAKE_REPORT_MAX]);
+/* CHECK_REPORT: -EBADMSG when malformed (a length past the end or over its bound, a control
+ * character, trailing bytes, listed > found); @ret is written only on success. */
+int handshake_parse_report(const uint8_t *msg, size_t size, CompatReport *ret);
 /* A REFUSE or FAIL text as the job's error may quote it: at most @max bytes, each
  * unprintable byte (a NUL too) as '?'; returns @buf. A peer cannot put control characters
  * in front of a person. */

@@ -1105,20 +1105,18 @@ mig_check_group(const Group *g, MigrationRole role, char *err, size_t err_size)
     return 0;
 }
 
-/* The manifest a source or a save sends: names, flags, sizes and compatibility descriptors. */
-static int
-mig_build_manifest(MigrationJob *j, char *err, size_t err_size)
+int
+mig_manifest_of_group(const Group *g, StreamManifest *mf, char *err, size_t err_size)
 {
-    StreamManifest *mf = &j->manifest;
     _cleanup_free_ CompatDescriptor *desc = malloc(sizeof(*desc));
 
     if (!desc) {
         return -ENOMEM;
     }
-    (void) snprintf(mf->group, sizeof(mf->group), "%s", j->group_name);
-    mf->n_devices = (uint32_t) j->n_devs;
-    for (size_t i = 0; i < j->n_devs; i++) {
-        Device *d = j->devs[i].device;
+    (void) snprintf(mf->group, sizeof(mf->group), "%s", g->name);
+    mf->n_devices = (uint32_t) g->n_devices;
+    for (size_t i = 0; i < g->n_devices; i++) {
+        Device *d = g->devices[i];
         StreamManifestDevice *md = &mf->devices[i];
         int r = device_compat_descriptor(d, desc, err, err_size);
 
@@ -1138,6 +1136,13 @@ mig_build_manifest(MigrationJob *j, char *err, size_t err_size)
         (void) snprintf(md->backend, sizeof(md->backend), "%s", device_backend_name(d));
     }
     return 0;
+}
+
+/* The manifest a source or a save sends: names, flags, sizes and compatibility descriptors. */
+static int
+mig_build_manifest(MigrationJob *j, char *err, size_t err_size)
+{
+    return mig_manifest_of_group(j->group, &j->manifest, err, err_size);
 }
 
 static MigrationJob *
@@ -1304,17 +1309,18 @@ mig_reorder_devices(MigrationJob *j, const size_t *pairs)
     return 0;
 }
 
-int
-mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size)
+/* compat_compare() of the source's manifest with the job's devices: 0 with @pairs, or
+ * -EMEDIUMTYPE with @report, or another errno with @why. */
+static int
+mig_compare_manifest(MigrationJob *j, const StreamManifest *src, size_t *pairs,
+                     CompatReport *report, char *why, size_t why_size)
 {
-    size_t n = MAX((size_t) src->n_devices, j->n_devs), pairs[STREAM_MAX_DEVICES];
+    size_t n = MAX((size_t) src->n_devices, j->n_devs);
     _cleanup_free_ CompatDescriptor *descs = calloc(2 * n, sizeof(*descs));
     _cleanup_free_ CompatDevice *devs = calloc(2 * n, sizeof(*devs));
-    _cleanup_free_ CompatReport *report = malloc(sizeof(*report));
-    char where[STREAM_MAX_NAME + 16];
     int r;
 
-    if (!descs || !devs || !report) {
+    if (!descs || !devs) {
         return -ENOMEM;
     }
     r = mig_compat_source(src, devs, descs, why, why_size);
@@ -1324,10 +1330,34 @@ mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t
     if (r < 0) {
         return r;
     }
-    r = compat_compare(devs, src->n_devices, devs + n, j->n_devs,
-                       j->subject == MIGRATION_SUBJECT_DEVICE ? COMPAT_PAIR_SINGLE
-                                                              : COMPAT_PAIR_BY_NAME,
-                       pairs, report);
+    return compat_compare(devs, src->n_devices, devs + n, j->n_devs,
+                          j->subject == MIGRATION_SUBJECT_DEVICE ? COMPAT_PAIR_SINGLE
+                                                                 : COMPAT_PAIR_BY_NAME,
+                          pairs, report);
+}
+
+int
+mig_check_manifest(MigrationJob *j, const StreamManifest *src, CompatReport *report,
+                   char *why, size_t why_size)
+{
+    size_t pairs[STREAM_MAX_DEVICES];
+    int r = mig_compare_manifest(j, src, pairs, report, why, why_size);
+
+    return r == -EMEDIUMTYPE ? 0 : r;
+}
+
+int
+mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size)
+{
+    size_t pairs[STREAM_MAX_DEVICES];
+    _cleanup_free_ CompatReport *report = malloc(sizeof(*report));
+    char where[STREAM_MAX_NAME + 16];
+    int r;
+
+    if (!report) {
+        return -ENOMEM;
+    }
+    r = mig_compare_manifest(j, src, pairs, report, why, why_size);
     if (r == -EMEDIUMTYPE) {
         (void) snprintf(where, sizeof(where), "%s '%s'",
                         j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group",

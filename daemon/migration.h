@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/compat.h" /* CompatReport */
 #include "device.h" /* ArcRecord, DeviceState */
 #include "forward.h"
 
@@ -117,6 +118,19 @@ int migration_prepare_incoming(Manager *m, const char *group, const char *listen
                                bool auto_resume, uint32_t timeout_ms, MigrationJob **ret,
                                char *bound, size_t bound_size, char *token, size_t token_size,
                                char *err, size_t err_size);
+/* Called on the loop when a dry run ends: @r 0 with @report (no mismatch: compatible), or a
+ * negative errno with @error (the destination refused the question itself: a wrong token,
+ * unreachable, another protocol version). */
+typedef void (*migration_check_cb)(int r, const CompatReport *report, const char *error,
+                                   void *userdata);
+/* A dry run of migrating @group to @address with @token (migration_check.c): asks the
+ * destination whether it would accept the group's devices, without touching a device on
+ * either side or spending the token. Returns 0 and calls @cb once, later; or a negative errno
+ * with @err (no such group, a bad address or token) and never calls @cb. @timeout_ms 0: the
+ * [migration] timeout. Loop thread. */
+int migration_check(Manager *m, const char *group, const char *address, const char *token,
+                    uint32_t timeout_ms, migration_check_cb cb, void *userdata, char *err,
+                    size_t err_size);
 int migration_start(Manager *m, const char *group, const char *address, const char *token,
                     const MigrationOptions *opts, MigrationJob **ret, char *err,
                     size_t err_size);

@@ -152,15 +152,15 @@ preauth_refuse(MigPreauth *c, const char *why)
     preauth_close(c);
 }
 
-/* The header of the first message: a HELLO (at most TRANSPORT_MAX_MESSAGE) or a DATA_HELLO
- * (exactly its size). Anything else is refused before its payload is read. */
+/* The header of the first message: a HELLO or a dry run's CHECK (at most TRANSPORT_MAX_MESSAGE)
+ * or a DATA_HELLO (exactly its size). Anything else is refused before its payload is read. */
 static int
 preauth_check_header(MigPreauth *c, char *why, size_t why_size)
 {
     uint32_t type = get_le32(c->hdr), size = get_le32(c->hdr + 4);
     char quoted[8 * 4 + 1];
 
-    if ((type == TMSG_HELLO && size <= TRANSPORT_MAX_MESSAGE) ||
+    if (((type == TMSG_HELLO || type == TMSG_CHECK) && size <= TRANSPORT_MAX_MESSAGE) ||
         (type == TMSG_DATA_HELLO && size == HANDSHAKE_DATA_HELLO_SIZE)) {
         c->size = size;
         return 0;

@@ -334,6 +334,45 @@ on_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, uint32_
     (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_resuming_entered);
 }
 
+/* A dry run (migrate --dry-run): the same question as HELLO, answered with every mismatch,
+ * and nothing else: no device moves, the token stays unspent, the job keeps waiting. The
+ * answer is sent from the loop without blocking: it is small (HANDSHAKE_REPORT_MAX) and the
+ * socket's buffer is empty. */
+static void
+on_check(MigrationJob *j, int fd, const char *peer, const uint8_t *msg, uint32_t msg_size)
+{
+    _cleanup_free_ StreamManifestDevice *devs = calloc(STREAM_MAX_DEVICES, sizeof(*devs));
+    _cleanup_free_ CompatReport *report = calloc(1, sizeof(*report));
+    _cleanup_free_ uint8_t *out = malloc(HANDSHAKE_REPORT_MAX + 8);
+    StreamManifest src = {.devices = devs};
+    char why[REFUSE_MAX + 1] = "";
+    uint64_t stream_id;
+    size_t size;
+    int r;
+
+    if (!devs || !report || !out) {
+        mig_log_refusal(j, peer, "no memory to read its dry run");
+        return;
+    }
+    r = handshake_parse_hello(msg, msg_size, j->token, &src, &stream_id, why, sizeof(why));
+    if (r == -EPERM || r == -ENOMEM) {
+        mig_log_refusal(j, peer, "a dry run: %s", r == -ENOMEM ? "no memory to read it" : why);
+    }
+    if (r >= 0) {
+        r = mig_check_manifest(j, &src, report, why, sizeof(why));
+    }
+    if (r < 0) {
+        refuse(fd, why);
+        return;
+    }
+    log_job_info(j, "Migration %s: a dry run from %s: %u mismatch(es); nothing moved, the token "
+                 "stays valid.", j->id, peer, report->total);
+    size = handshake_encode_report(report, out + 8);
+    put_le32(out, TMSG_CHECK_REPORT);
+    put_le32(out + 4, (uint32_t) size);
+    (void) send(fd, out, size + 8, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 void
 mig_dest_first_message(MigrationJob *j, int *fd, const char *peer, uint32_t type,
                        const uint8_t *msg, uint32_t size)
@@ -346,6 +385,12 @@ mig_dest_first_message(MigrationJob *j, int *fd, const char *peer, uint32_t type
         /* A second source while one is connected: the token is single use. */
         mig_log_refusal(j, peer, "a HELLO while a source is connected");
         refuse(*fd, "this migration's token was already used (another source is connected)");
+    } else if (type == TMSG_CHECK && j->phase == PHASE_WAITING && !j->token_used) {
+        on_check(j, *fd, peer, msg, size);
+    } else if (type == TMSG_CHECK) {
+        mig_log_refusal(j, peer, "a dry run after the migration started");
+        refuse(*fd, "this migration's token was already used: a dry run asks before the "
+               "migration starts");
     } else {
         on_data_hello(j, fd, peer, msg, size);
     }

@@ -274,6 +274,18 @@ int mig_group_transition(MigrationJob *j, DeviceState target, void (*done)(Migra
  * DEVICE job) and puts the job's devices in @src's order, so record device indexes address
  * j->devs. -EMEDIUMTYPE with every mismatch in @why; -EBADMSG a malformed descriptor. */
 int mig_match_manifest(MigrationJob *j, const StreamManifest *src, char *why, size_t why_size);
+/* The same comparison for a dry run: 0 with every mismatch in @report (none: compatible),
+ * the job's devices left in their order; another errno (a malformed descriptor) with @why. */
+int mig_check_manifest(MigrationJob *j, const StreamManifest *src, CompatReport *report,
+                       char *why, size_t why_size);
+/* The manifest of @g's devices (names, flags, sizes, back-ends, descriptors), as a source
+ * sends it. Loop thread (asks the devices' plugins). */
+int mig_manifest_of_group(const Group *g, StreamManifest *mf, char *err, size_t err_size);
+/* HELLO's (and CHECK's) payload: the token, the stream header of @stream_id and @mf's
+ * MANIFEST record, in a new buffer (*ret, freed by the caller). -E2BIG over a control
+ * message's size, -ENOMEM. */
+int mig_encode_hello(const char *token, uint64_t stream_id, const StreamManifest *mf,
+                     uint8_t **ret, size_t *ret_size);
 void mig_send_nonblocking(MigrationJob *j, uint32_t type, const char *text);
 /* Closes the job's sockets and files once no worker uses them: a unix listening socket's
  * file is unlinked if it is still the one bound, and a save's partial file (one that was
@@ -297,7 +309,7 @@ void mig_log_refusal(MigrationJob *j, const char *peer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- migration_dest.c ---- */
-/* The first message of a connection to the data port, whole (@type HELLO or DATA_HELLO).
+/* The first message of a connection to the data port, whole (@type HELLO, CHECK or DATA_HELLO).
  * Takes *@fd (a blocking socket by then) when it keeps the connection; else the caller
  * closes it. */
 void mig_dest_first_message(MigrationJob *j, int *fd, const char *peer, uint32_t type,

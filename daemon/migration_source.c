@@ -39,28 +39,49 @@ static void control_done(MigWork *w);
 
 /* ---- connect (worker) ---- */
 
-static int
-send_hello(MigrationJob *j, int fd)
+int
+mig_encode_hello(const char *token, uint64_t stream_id, const StreamManifest *mf, uint8_t **ret,
+                 size_t *ret_size)
 {
-    size_t mlen = stream_manifest_size(&j->manifest);
+    size_t mlen = stream_manifest_size(mf);
     size_t size = TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE + mlen;
-    _cleanup_free_ uint8_t *msg = malloc(size);
-    StreamHeader sh = {.stream_id = j->stream_id};
+    _cleanup_free_ uint8_t *msg = NULL;
+    StreamHeader sh = {.stream_id = stream_id};
     StreamRecordHeader rh = {.type = STREAM_RECORD_MANIFEST, .device = STREAM_DEVICE_NONE,
                              .length = (uint32_t) mlen};
     uint8_t *p;
 
-    if (!msg || size > TRANSPORT_MAX_MESSAGE) {
+    if (size > TRANSPORT_MAX_MESSAGE) {
         return -E2BIG;
     }
-    memcpy(msg, j->token, TRANSPORT_TOKEN_HEX);
+    msg = malloc(size);
+    if (!msg) {
+        return -ENOMEM;
+    }
+    memcpy(msg, token, TRANSPORT_TOKEN_HEX);
     p = msg + TRANSPORT_TOKEN_HEX;
     stream_encode_header(&sh, p);
     p += STREAM_HEADER_SIZE;
-    if (stream_encode_manifest(&j->manifest, p + STREAM_RECORD_HEADER_SIZE, mlen) < 0) {
+    if (stream_encode_manifest(mf, p + STREAM_RECORD_HEADER_SIZE, mlen) < 0) {
         return -E2BIG;
     }
     stream_encode_record_header(&rh, p + STREAM_RECORD_HEADER_SIZE, p);
+    *ret = TAKE_PTR(msg);
+    *ret_size = size;
+    return 0;
+}
+
+static int
+send_hello(MigrationJob *j, int fd)
+{
+    _cleanup_free_ uint8_t *msg = NULL;
+    size_t size;
+    int r;
+
+    r = mig_encode_hello(j->token, j->stream_id, &j->manifest, &msg, &size);
+    if (r < 0) {
+        return r == -ENOMEM ? -E2BIG : r;
+    }
     return transport_send(fd, TMSG_HELLO, msg, (uint32_t) size);
 }
 

@@ -421,6 +421,8 @@ static const char *const message_names[] = {
     [TMSG_PREPARED] = "PREPARED",
     [TMSG_COMMIT] = "COMMIT",
     [TMSG_DONE] = "DONE",
+    [TMSG_CHECK] = "CHECK",
+    [TMSG_CHECK_REPORT] = "CHECK_REPORT",
 };
 
 DEFINE_NAME_LOOKUP(transport_message_name, uint32_t, message_names, NULL);

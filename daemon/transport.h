@@ -45,6 +45,11 @@ typedef enum TransportMessage {
     TMSG_PREPARED = 10,   /* destination -> source: all loaded and validated; it waits */
     TMSG_COMMIT = 11,     /* source -> destination: committed, it never resumes on its own */
     TMSG_DONE = 12,       /* destination -> source: it holds the VM */
+        /* source -> destination: a dry run (migrate --dry-run), HELLO's payload; the destination
+     * compares the manifest and answers CHECK_REPORT (or REFUSE), touching no device and
+     * leaving the token unspent */
+    TMSG_CHECK = 13,
+    TMSG_CHECK_REPORT = 14, /* destination -> source: every mismatch (handshake.h) */
 } TransportMessage;
 
 /* The address of the other end of a connected socket, as people read it ("192.0.2.7:40123",

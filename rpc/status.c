@@ -46,6 +46,9 @@ static const ErrnoStatus errno_table[] = {
     MAP(ECANCELED, CANCELLED),
     MAP(ETIMEDOUT, DEADLINE_EXCEEDED),
     MAP(ESHUTDOWN, UNAVAILABLE),              /* the daemon is stopping */
+    MAP(ECONNREFUSED, UNAVAILABLE),           /* a peer daemon cannot be reached */
+    MAP(EHOSTUNREACH, UNAVAILABLE),
+    MAP(ENETUNREACH, UNAVAILABLE),
     MAP(ECONNABORTED, ABORTED),               /* a peer daemon ended a migration */
 };
 

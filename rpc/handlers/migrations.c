@@ -13,6 +13,7 @@
 #include "manager.h"
 #include "migration.h"
 #include "migration_watch.h"
+#include "util/cleanup.h"
 #include "util/limits.h"
 #include "util/log.h"
 
@@ -481,6 +482,126 @@ handle_watch_events(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     }
 }
 
+/* ---- compatibility questions: CheckMigration (a dry run), CheckDescriptor */
+
+/* A CompatReport message over @rep, with storage for its mismatches. */
+typedef struct ReportMsg {
+    VfioMigd__V1__CompatReport msg;
+    VfioMigd__V1__CompatMismatch items[COMPAT_MAX_MISMATCHES];
+    VfioMigd__V1__CompatMismatch *ptrs[COMPAT_MAX_MISMATCHES];
+} ReportMsg;
+
+static void
+report_msg(const CompatReport *rep, ReportMsg *out)
+{
+    vfio_migd__v1__compat_report__init(&out->msg);
+    for (unsigned i = 0; i < rep->n; i++) {
+        vfio_migd__v1__compat_mismatch__init(&out->items[i]);
+        out->items[i].device = (char *) rep->items[i].device;
+        out->items[i].field = (char *) rep->items[i].field;
+        out->items[i].source = (char *) rep->items[i].source;
+        out->items[i].destination = (char *) rep->items[i].destination;
+        out->ptrs[i] = &out->items[i];
+    }
+    out->msg.compatible = rep->total == 0;
+    out->msg.total = rep->total;
+    out->msg.n_mismatches = rep->n;
+    out->msg.mismatches = out->ptrs;
+}
+
+static void
+on_check_done(int r, const CompatReport *report, const char *error, void *userdata)
+{
+    RpcCall *call = userdata;
+    ReportMsg out;
+
+    if (r < 0) {
+        rpc_call_fail(call, r, "%s", error);
+        return;
+    }
+    report_msg(report, &out);
+    rpc_call_reply(call, &out.msg.base);
+}
+
+static void
+handle_check_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__CheckMigrationRequest *req = REQ(CheckMigrationRequest, r);
+    RpcContext *ctx = userdata;
+    char err[512] = "";
+    int ret;
+
+    if (req->timeout_ms > LIMIT_MAX_MS) {
+        rpc_call_fail(call, -EINVAL, "timeout_ms %u is over %u", req->timeout_ms, LIMIT_MAX_MS);
+        return;
+    }
+    ret = migration_check(ctx->manager, req->group, req->address, req->token, req->timeout_ms,
+                          on_check_done, call, err, sizeof(err));
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+    }
+}
+
+/* The request's descriptor as core/compat holds it; -EINVAL with @err for a bad field. */
+static int
+descriptor_from_request(const VfioMigd__V1__CheckDescriptorRequest *req, CompatDescriptor *ret,
+                        char *err, size_t err_size)
+{
+    ret->n_fields = 0;
+    for (size_t i = 0; i < req->n_fields; i++) {
+        const VfioMigd__V1__CompatField *f = req->fields[i];
+        CompatRule rule = _COMPAT_RULE_INVALID;
+        int r;
+
+        for (int k = 0; k < _COMPAT_RULE_MAX; k++) {
+            if (strcmp(f->rule, compat_rule_name((CompatRule) k)) == 0) {
+                rule = (CompatRule) k;
+            }
+        }
+        r = rule < 0 ? -EINVAL : compat_descriptor_add(ret, f->name, rule, f->value);
+        if (r < 0) {
+            (void) snprintf(err, err_size, "descriptor field %zu ('%.32s'): %s", i, f->name,
+                            rule < 0 ? "the rule is not equal, at_least or info"
+                            : r == -EEXIST ? "given twice"
+                            : r == -E2BIG ? "too many fields, or a name or value too long"
+                                          : "a malformed name or a control character in the value");
+            return r == -E2BIG ? -E2BIG : -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void
+handle_check_descriptor(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__CheckDescriptorRequest *req = REQ(CheckDescriptorRequest, r);
+    Device *d = handlers_find_device_or_fail(call, userdata, req->device);
+    _cleanup_free_ CompatDescriptor *src = malloc(sizeof(*src));
+    _cleanup_free_ CompatReport *rep = malloc(sizeof(*rep));
+    _cleanup_free_ ReportMsg *out = malloc(sizeof(*out));
+    char err[512] = "";
+    int ret;
+
+    if (!d) {
+        return;
+    }
+    if (!src || !rep || !out) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    ret = descriptor_from_request(req, src, err, sizeof(err));
+    if (ret >= 0) {
+        ret = device_check_descriptor(d, req->migration_flags, req->backend, src, rep, err,
+                                      sizeof(err));
+    }
+    if (ret < 0) {
+        rpc_call_fail(call, ret, "%s", err);
+        return;
+    }
+    report_msg(rep, out);
+    rpc_call_reply(call, &out->msg.base);
+}
+
 #define MIGRATIONS "vfio_migd.v1.MigrationService"
 
 const RpcMethod migration_methods[] = {
@@ -488,6 +609,10 @@ const RpcMethod migration_methods[] = {
            V1(prepare_incoming_response), handle_prepare_incoming, RPC_MUTATING),
     METHOD(MIGRATIONS, StartMigration, V1(start_migration_request), V1(migration_response),
            handle_start_migration, RPC_MUTATING),
+    METHOD(MIGRATIONS, CheckMigration, V1(check_migration_request), V1(compat_report),
+           handle_check_migration, RPC_MUTATING),
+    METHOD(MIGRATIONS, CheckDescriptor, V1(check_descriptor_request), V1(compat_report),
+           handle_check_descriptor, RPC_READ_ONLY),
     METHOD(MIGRATIONS, Switchover, V1(migration_id_request), V1(migration_response),
            handle_switchover, RPC_MUTATING),
     METHOD(MIGRATIONS, CancelMigration, V1(migration_id_request), V1(migration_response),

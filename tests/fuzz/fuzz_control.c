@@ -97,6 +97,25 @@ check_stream_end(const uint8_t *p, uint32_t size, uint32_t n_devices)
     fuzz_outcome = "STREAM_END accepted";
 }
 
+/* CHECK_REPORT: what is accepted re-encodes to the same bytes; a refusal writes nothing. */
+static void
+check_report(const uint8_t *p, uint32_t size)
+{
+    static CompatReport rep, before;
+    static uint8_t out[HANDSHAKE_REPORT_MAX];
+
+    memset(&rep, 0x5a, sizeof(rep));
+    before = rep;
+    if (handshake_parse_report(p, size, &rep) < 0) {
+        fuzz_check(memcmp(&rep, &before, sizeof(rep)) == 0, "a refused CHECK_REPORT writes nothing");
+        return;
+    }
+    fuzz_check(rep.n <= COMPAT_MAX_MISMATCHES && rep.n <= rep.total, "a report's counts are bounded");
+    fuzz_check(handshake_encode_report(&rep, out) == size && memcmp(out, p, size) == 0,
+               "an accepted CHECK_REPORT re-encodes to its bytes");
+    fuzz_outcome = "a report";
+}
+
 static void
 check_accept(const uint8_t *p, uint32_t size)
 {
@@ -176,6 +195,12 @@ check_payload(uint32_t type, const uint8_t *p, uint32_t size, uint32_t n_devices
         break;
     case TMSG_STREAM_END:
         check_stream_end(p, size, n_devices);
+        break;
+    case TMSG_CHECK:
+        check_hello(p, size);
+        break;
+    case TMSG_CHECK_REPORT:
+        check_report(p, size);
         break;
     default: /* REFUSE, FAIL, and whatever else is quoted as text or refused */
         handshake_text(p, size, 512, text, sizeof(text));
