@@ -29,7 +29,7 @@ assert_contains "$(complete -p vfio-migctl)" "_vfio_migctl" "the completion is r
 
 ALL=$("$VFIO_MIGCTL" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }' | sort | tr '\n' ' ' | sed 's/ $//')
 assert_eq "$ALL" "$(comp "")" "every command of --help, and only those"
-assert_eq "detach devices" "$(comp de)" "a command's prefix"
+assert_eq "describe detach devices" "$(comp de)" "a command's prefix"
 assert_eq "--help --json --no-headers --socket --timeout --version" "$(comp --)" "global options"
 assert_eq "debug" "$(comp log-level d)" "log-level: the levels"
 assert_eq "group" "$(comp help gr)" "help: the commands"

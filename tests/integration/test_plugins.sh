@@ -5,7 +5,10 @@
 # rules deciding a migration between sim devices that say they are mtty mdevs (driver=mtty,
 # mdev_type=mtty-N): mtty-1 -> mtty-2 refused before the source moves, naming the field and
 # both values, mtty-2 -> mtty-2 migrated and checked by digest; a plugin whose hook fails
-# refuses the migration with its words and leaves the device as it was.
+# refuses the migration with its words and leaves the device as it was. Before anything
+# stops (the vendor test plugin's rules): migrate --dry-run lists every mismatch and moves
+# nothing, the token then still migrates; a refused migrate names every field with both
+# values; describe on one daemon, check on the other.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -96,3 +99,64 @@ assert_eq "running" "$(jf "$AFTER" state)" "  ... the device still running"
 assert_eq "$(jf "$BEFORE" stats.transitions)" "$(jf "$AFTER" stats.transitions)" \
     "  ... and not one transition more"
 
+
+# ==== before anything stops: dry run, describe, check (the vendor test plugin: fw at_least,
+# psid equal, note info)
+
+VOPTS=pci=3b:00.2,pci_id=1234:abcd,driver=vendor_vfio,size=96
+expect_exit 0 njctl S attach --sim "$VOPTS,label=22.36.1010/MT_1" --name nic0
+expect_exit 0 njctl S group create gv nic0
+expect_exit 0 njctl D attach --sim "$VOPTS,label=22.35.9/MT_2" --name nic0
+expect_exit 0 njctl D group create gv nic0
+incoming D gv --listen 127.0.0.1:0
+BEFORE=$(njctl S show nic0)
+expect_exit 1 njctl S migrate gv --to "$ADDR" --token "$TOKEN" --dry-run
+assert_eq "false 2" "$(jf "$OUT" compatible) $(jf "$OUT" total)" "dry run: not compatible, two mismatches"
+assert_eq "nic0 fw 22.36.1010 22.35.9" \
+    "$(jf "$OUT" mismatches.0.device) $(jf "$OUT" mismatches.0.field) $(jf "$OUT" mismatches.0.source) $(jf "$OUT" mismatches.0.destination)" \
+    "  ... the firmware below the source's (at_least), with both values"
+assert_eq "psid MT_1 MT_2" "$(jf "$OUT" mismatches.1.field) $(jf "$OUT" mismatches.1.source) $(jf "$OUT" mismatches.1.destination)" \
+    "  ... and the PSID (equal); the note (info) is not compared"
+AFTER=$(njctl S show nic0)
+assert_eq "running $(jf "$BEFORE" stats.transitions)" "$(jf "$AFTER" state) $(jf "$AFTER" stats.transitions)" \
+    "  ... the source device still running, not one transition run"
+expect_exit 0 njctl D job "$DID"
+assert_eq "waiting" "$(jf "$OUT" phase)" "  ... the destination's migration still waits"
+expect_exit 1 nctl S migrate gv --to "$ADDR" --token "$TOKEN" --dry-run
+assert_contains "$OUT" "device 'nic0': fw: source '22.36.1010', destination '22.35.9'" "dry run (text): each mismatch"
+expect_error PERMISSION_DENIED njctl S migrate gv --to "$ADDR" --token "$(printf '%064d' 7)" --dry-run
+assert_contains "$ERR" "wrong token" "dry run with a wrong token: refused, saying so"
+
+# A refused migration lists every mismatch, before the source moves
+expect_exit 1 njctl S --timeout 10 migrate gv --to "$ADDR" --token "$TOKEN" --wait
+assert_contains "$ERR" "device 'nic0': fw: source '22.36.1010', destination '22.35.9'; device 'nic0': psid: source 'MT_1', destination 'MT_2'" \
+    "a refused migrate names every field with both values"
+assert_eq "running $(jf "$BEFORE" stats.transitions)" "$(jf "$(njctl S show nic0)" state) $(jf "$(njctl S show nic0)" stats.transitions)" \
+    "  ... the source device still running, not one transition run"
+
+# A compatible destination: the dry run says so, and the token still serves the migration
+expect_exit 0 njctl D attach --sim "$VOPTS,label=22.37/MT_1" --name nic1
+expect_exit 0 njctl S attach --sim "$VOPTS,label=22.36.1010/MT_1" --name nic1
+expect_exit 0 njctl S group create gw nic1
+expect_exit 0 njctl D group create gw nic1
+incoming D gw --listen 127.0.0.1:0 --resume
+expect_exit 0 njctl S migrate gw --to "$ADDR" --token "$TOKEN" --dry-run
+assert_eq "true 0" "$(jf "$OUT" compatible) $(jf "$OUT" "mismatches.#")" "dry run: compatible (newer firmware), no mismatch"
+expect_exit 0 njctl S --timeout 10 migrate gw --to "$ADDR" --token "$TOKEN" --wait
+assert_eq "completed" "$(jf "$OUT" state)" "  ... and the same token then migrates the group: it was not spent"
+
+# describe on one host, check on the other (the daemon compares)
+expect_exit 0 nctl S describe nic0
+printf '%s\n' "$OUT" >"$T/nic0.json"
+assert_eq "vendor 7 sim" "$(jf "$OUT" plugin) $(jf "$OUT" migration_flags) $(jf "$OUT" backend)" \
+    "describe: the plugin, the flags and the back-end"
+assert_eq "fw 22.36.1010 at_least" "$(jf "$OUT" fields.2.name) $(jf "$OUT" fields.2.value) $(jf "$OUT" fields.2.rule)" \
+    "describe: each field with its value and rule"
+expect_exit 1 njctl D check "$T/nic0.json" nic0
+assert_eq "false fw psid" "$(jf "$OUT" compatible) $(jf "$OUT" mismatches.0.field) $(jf "$OUT" mismatches.1.field)" \
+    "check: the other host's device could not migrate into D's nic0 (fw, psid)"
+expect_exit 0 njctl D check "$T/nic0.json" nic1
+assert_eq "true" "$(jf "$OUT" compatible)" "check: ... but into D's nic1"
+printf '{"backend": "sim"}' >"$T/bad.json"
+expect_exit 1 nctl D check "$T/bad.json" nic1
+assert_contains "$ERR" "lacks migration_flags" "check: a file that is not a descriptor is refused, saying why"

@@ -39,7 +39,9 @@ static const char *const read_only[] = {
     "/vfio_migd.v1.MigrationService/GetMigration",
     "/vfio_migd.v1.MigrationService/ListMigrations",
     "/vfio_migd.v1.MigrationService/WatchEvents",
+    "/vfio_migd.v1.MigrationService/CheckDescriptor",
     "/vfio_migd.v1.SystemService/GetVersion",
+    "/vfio_migd.v1.SystemService/ListPlugins",
     "/vfio_migd.v1.SystemService/GetLogLevel",
     "/grpc.health.v1.Health/Check",
 };
