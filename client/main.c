@@ -41,6 +41,8 @@ static const CliCommand *const commands[] = {
     &system_commands_version,
     &system_commands_log_level,
     &system_commands_plugins,
+    &system_commands_host_devices,
+    &system_commands_bind,
     &compat_commands_describe,
     &compat_commands_check,
 };

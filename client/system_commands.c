@@ -292,3 +292,141 @@ const CliCommand system_commands_plugins = {
     .summary = "List the vendor plugins the daemon loaded and the devices each claims",
     .call = &plugins_call,
 };
+
+/* ---- host-devices, bind */
+
+static json_object *
+host_prereq_json(const VfioMigd__V1__Prerequisite *p)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "check", json_object_new_string(p->check));
+    output_json_set(o, "ok", json_object_new_boolean(p->ok));
+    output_json_set(o, "message", json_object_new_string(p->message));
+    output_json_set(o, "fix", json_object_new_string(p->fix));
+    return o;
+}
+
+static json_object *
+host_device_json(const VfioMigd__V1__HostDevice *d)
+{
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "address", json_object_new_string(d->address));
+    output_json_set(o, "bus", json_object_new_string(d->bus));
+    output_json_set(o, "vendor_id", json_object_new_string(d->vendor_id));
+    output_json_set(o, "device_id", json_object_new_string(d->device_id));
+    output_json_set(o, "driver", json_object_new_string(d->driver));
+    output_json_set(o, "variant_driver", json_object_new_string(d->variant_driver));
+    output_json_set(o, "plugin", d->plugin[0] ? json_object_new_string(d->plugin) : NULL);
+    output_json_set(o, "mdev_type", json_object_new_string(d->mdev_type));
+    output_json_set(o, "can_migrate", json_object_new_boolean(d->can_migrate));
+    output_json_set(o, "prerequisites",
+                    OUTPUT_JSON_ARRAY(d->prerequisites, d->n_prerequisites, host_prereq_json));
+    output_json_set(o, "plugin_error",
+                    d->plugin_error[0] ? json_object_new_string(d->plugin_error) : NULL);
+    return o;
+}
+
+static json_object *
+host_devices_json(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__ListHostDevicesResponse *r = resp;
+
+    return OUTPUT_JSON_ARRAY(r->devices, r->n_devices, host_device_json);
+}
+
+static int
+host_devices_text(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__ListHostDevicesResponse *r = resp;
+
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const VfioMigd__V1__HostDevice *d = r->devices[i];
+
+        printf("%s %s%s%s%s driver %s (needs %s) plugin %s: %s\n", d->address,
+               d->vendor_id[0] ? d->vendor_id : "", d->vendor_id[0] ? ":" : "", d->device_id,
+               d->mdev_type[0] ? d->mdev_type : "", d->driver[0] ? d->driver : "-",
+               d->variant_driver, d->plugin[0] ? d->plugin : "-",
+               d->can_migrate ? "can migrate" : "cannot migrate now");
+        for (size_t k = 0; k < d->n_prerequisites; k++) {
+            const VfioMigd__V1__Prerequisite *p = d->prerequisites[k];
+
+            if (!p->ok) {
+                printf("  FAILED %s: %s%s%s\n", p->check, p->message, p->fix[0] ? "; fix: " : "",
+                       p->fix);
+            }
+        }
+        if (d->plugin_error[0]) {
+            printf("  plugin error: %s\n", d->plugin_error);
+        }
+    }
+    return 0;
+}
+
+static const CliCall host_devices_call = {
+    CLI_METHOD("SystemService", ListHostDevices, list_host_devices_request,
+               list_host_devices_response),
+    .json = host_devices_json,
+    .text = host_devices_text,
+};
+
+const CliCommand system_commands_host_devices = {
+    .name = "host-devices",
+    .usage = "",
+    .summary = "List the host's functions and mdevs a plugin claims or VFIO holds, whether "
+               "each can migrate now, and the fixes",
+    .call = &host_devices_call,
+};
+
+static CliExit
+bind_build(Cli *cli, void *args _unused_, void *req)
+{
+    ((VfioMigd__V1__BindHostDeviceRequest *) req)->address = cli->args[0];
+    return CLI_GO_ON;
+}
+
+static json_object *
+bind_json(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__BindHostDeviceResponse *r = resp;
+    json_object *o = json_object_new_object();
+
+    output_json_set(o, "address", json_object_new_string(r->address));
+    output_json_set(o, "driver_before", json_object_new_string(r->driver_before));
+    output_json_set(o, "driver", json_object_new_string(r->driver));
+    output_json_set(o, "changed", json_object_new_boolean(r->changed));
+    return o;
+}
+
+static int
+bind_text(const void *req _unused_, const void *resp)
+{
+    const VfioMigd__V1__BindHostDeviceResponse *r = resp;
+
+    if (r->changed) {
+        printf("%s: bound to %s (was %s)\n", r->address, r->driver,
+               r->driver_before[0] ? r->driver_before : "unbound");
+    } else {
+        printf("%s: already bound to %s\n", r->address, r->driver);
+    }
+    return 0;
+}
+
+static const CliCall bind_call = {
+    CLI_METHOD("SystemService", BindHostDevice, bind_host_device_request,
+               bind_host_device_response),
+    .build = bind_build,
+    .json = bind_json,
+    .text = bind_text,
+};
+
+const CliCommand system_commands_bind = {
+    .name = "bind",
+    .usage = "ADDRESS",
+    .summary = "Bind PCI function ADDRESS to the driver it needs to migrate (unbind, "
+               "driver_override, bind)",
+    .min_args = 1,
+    .max_args = 1,
+    .call = &bind_call,
+};

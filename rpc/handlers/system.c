@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "handlers.h"
+#include "host_devices.h"
 #include "manager.h"
 #include "plugin_host.h"
+#include "util/cleanup.h"
 #include "util/log.h"
 #include "vfio_migd/v1/system.pb-c.h"
 
@@ -176,6 +178,159 @@ handle_list_plugins(RpcCall *call, const ProtobufCMessage *req _unused_, void *u
     plugins_msg_done(&pm);
 }
 
+/* ---- host readiness */
+
+typedef struct HostDevicesMsg {
+    VfioMigd__V1__HostDevice *msgs;
+    VfioMigd__V1__HostDevice **ptrs;
+    VfioMigd__V1__Prerequisite *pre;
+    VfioMigd__V1__Prerequisite **pre_ptrs;
+    char (*ids)[2][8];
+} HostDevicesMsg;
+
+static void
+host_device_msg(const HostDevice *hd, HostDevicesMsg *hm, size_t i)
+{
+    VfioMigd__V1__HostDevice *m = &hm->msgs[i];
+    size_t base = i * PLUGIN_MAX_PREREQS;
+
+    vfio_migd__v1__host_device__init(m);
+    m->address = (char *) hd->id.address;
+    m->bus = (char *) hd->id.bus;
+    if (hd->id.vendor_id != BACKEND_ID_NONE) {
+        (void) snprintf(hm->ids[i][0], sizeof(hm->ids[i][0]), "%04x", hd->id.vendor_id & 0xffff);
+        (void) snprintf(hm->ids[i][1], sizeof(hm->ids[i][1]), "%04x", hd->id.device_id & 0xffff);
+    }
+    m->vendor_id = hm->ids[i][0];
+    m->device_id = hm->ids[i][1];
+    m->driver = (char *) hd->id.driver;
+    m->variant_driver = (char *) hd->variant_driver;
+    m->plugin = (char *) (hd->plugin ? plugin_name(hd->plugin) : "");
+    m->mdev_type = (char *) hd->id.mdev_type;
+    m->can_migrate = hd->can_migrate;
+    m->plugin_error = (char *) hd->plugin_error;
+    for (size_t k = 0; k < hd->prereqs.n; k++) {
+        VfioMigd__V1__Prerequisite *p = &hm->pre[base + k];
+
+        vfio_migd__v1__prerequisite__init(p);
+        p->check = (char *) hd->prereqs.items[k].check;
+        p->ok = hd->prereqs.items[k].ok;
+        p->message = (char *) hd->prereqs.items[k].message;
+        p->fix = (char *) hd->prereqs.items[k].fix;
+        hm->pre_ptrs[base + k] = p;
+    }
+    m->n_prerequisites = hd->prereqs.n;
+    m->prerequisites = hm->pre_ptrs + base;
+    hm->ptrs[i] = m;
+}
+
+static void
+handle_list_host_devices(RpcCall *call, const ProtobufCMessage *req _unused_, void *userdata)
+{
+    VfioMigd__V1__ListHostDevicesResponse resp = VFIO_MIGD__V1__LIST_HOST_DEVICES_RESPONSE__INIT;
+    RpcContext *ctx = userdata;
+    _cleanup_free_ HostDevice *hd = NULL;
+    HostDevicesMsg hm = {0};
+    size_t n = 0;
+    int r;
+
+    r = host_devices_list(ctx->manager->sysfs_root, ctx->manager->plugins, &hd, &n);
+    if (r < 0) {
+        rpc_call_fail(call, r, "cannot list the devices in %s: %s", ctx->manager->sysfs_root,
+                      strerror(-r));
+        return;
+    }
+    hm.msgs = calloc(n + 1, sizeof(*hm.msgs));
+    hm.ptrs = calloc(n + 1, sizeof(*hm.ptrs));
+    hm.ids = calloc(n + 1, sizeof(*hm.ids));
+    hm.pre = calloc((n + 1) * PLUGIN_MAX_PREREQS, sizeof(*hm.pre));
+    hm.pre_ptrs = calloc((n + 1) * PLUGIN_MAX_PREREQS, sizeof(*hm.pre_ptrs));
+    if (!hm.msgs || !hm.ptrs || !hm.ids || !hm.pre || !hm.pre_ptrs) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            host_device_msg(&hd[i], &hm, i);
+        }
+        resp.n_devices = n;
+        resp.devices = hm.ptrs;
+        rpc_call_reply(call, &resp.base);
+    }
+    free(hm.msgs);
+    free(hm.ptrs);
+    free(hm.ids);
+    free(hm.pre);
+    free(hm.pre_ptrs);
+}
+
+/* A bind runs on a worker: the driver's probe, inside the sysfs write, may take seconds. */
+typedef struct BindWork {
+    uv_work_t req;
+    RpcCall *call;
+    const char *root;
+    const PluginHost *plugins;
+    char address[80];
+    char before[64], driver[64], err[512];
+    int r;
+} BindWork;
+
+static void
+bind_run(uv_work_t *req)
+{
+    BindWork *b = req->data;
+    HostWriter w = {host_devices_write_file, NULL};
+
+    b->r = host_devices_bind(b->root, b->plugins, b->address, &w, b->before, b->driver, b->err,
+                             sizeof(b->err));
+}
+
+static void
+bind_after(uv_work_t *req, int status _unused_)
+{
+    _cleanup_free_ BindWork *b = req->data;
+    VfioMigd__V1__BindHostDeviceResponse resp = VFIO_MIGD__V1__BIND_HOST_DEVICE_RESPONSE__INIT;
+
+    if (b->r < 0) {
+        rpc_call_fail(b->call, b->r, "%s", b->err);
+        return;
+    }
+    log_notice("Bound PCI function %s to %s (was %s) on request.", b->address, b->driver,
+               b->before[0] ? b->before : "unbound");
+    resp.address = b->address;
+    resp.driver_before = b->before;
+    resp.driver = b->driver;
+    resp.changed = strcmp(b->before, b->driver) != 0;
+    rpc_call_reply(b->call, &resp.base);
+}
+
+static void
+handle_bind_host_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+{
+    const VfioMigd__V1__BindHostDeviceRequest *req = REQ(BindHostDeviceRequest, r);
+    RpcContext *ctx = userdata;
+    BindWork *b = calloc(1, sizeof(*b));
+    int ret;
+
+    if (!b) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    if (strlen(req->address) >= sizeof(b->address)) {
+        free(b);
+        rpc_call_fail(call, -EINVAL, "'%.64s...' is not a PCI address", req->address);
+        return;
+    }
+    b->call = call;
+    b->root = ctx->manager->sysfs_root;
+    b->plugins = ctx->manager->plugins;
+    (void) snprintf(b->address, sizeof(b->address), "%s", req->address);
+    b->req.data = b;
+    ret = uv_queue_work(ctx->manager->loop, &b->req, bind_run, bind_after);
+    if (ret < 0) {
+        free(b);
+        rpc_call_fail(call, -ENOMEM, "cannot start the bind: %s", uv_strerror(ret));
+    }
+}
+
 #define SYSTEM "vfio_migd.v1.SystemService"
 
 const RpcMethod system_methods[] = {
@@ -183,6 +338,10 @@ const RpcMethod system_methods[] = {
            handle_get_version, RPC_READ_ONLY | RPC_OPEN),
     METHOD(SYSTEM, ListPlugins, V1(list_plugins_request), V1(list_plugins_response),
            handle_list_plugins, RPC_READ_ONLY),
+    METHOD(SYSTEM, ListHostDevices, V1(list_host_devices_request),
+           V1(list_host_devices_response), handle_list_host_devices, RPC_READ_ONLY),
+    METHOD(SYSTEM, BindHostDevice, V1(bind_host_device_request), V1(bind_host_device_response),
+           handle_bind_host_device, RPC_MUTATING),
     METHOD(SYSTEM, GetLogLevel, V1(get_log_level_request), V1(log_level_response),
            handle_get_log_level, RPC_READ_ONLY),
     METHOD(SYSTEM, SetLogLevel, V1(set_log_level_request), V1(log_level_response),

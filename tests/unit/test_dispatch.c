@@ -42,6 +42,7 @@ static const char *const read_only[] = {
     "/vfio_migd.v1.MigrationService/CheckDescriptor",
     "/vfio_migd.v1.SystemService/GetVersion",
     "/vfio_migd.v1.SystemService/ListPlugins",
+    "/vfio_migd.v1.SystemService/ListHostDevices",
     "/vfio_migd.v1.SystemService/GetLogLevel",
     "/grpc.health.v1.Health/Check",
 };
