@@ -389,8 +389,8 @@ json_descriptor(const VfioMigd__V1__Device *d)
     return o;
 }
 
-static json_object *
-json_prerequisite(const VfioMigd__V1__Prerequisite *p)
+json_object *
+output_json_prerequisite(const VfioMigd__V1__Prerequisite *p)
 {
     json_object *o = json_object_new_object();
 
@@ -404,7 +404,7 @@ json_prerequisite(const VfioMigd__V1__Prerequisite *p)
 static json_object *
 json_prerequisites(const VfioMigd__V1__Device *d)
 {
-    return OUTPUT_JSON_ARRAY(d->prerequisites, d->n_prerequisites, json_prerequisite);
+    return OUTPUT_JSON_ARRAY(d->prerequisites, d->n_prerequisites, output_json_prerequisite);
 }
 
 json_object *

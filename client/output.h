@@ -71,6 +71,8 @@ json_object *output_json_rate(double rate);                     /* whole bytes p
 /* The device as documented in docs/cli.md ("show"): fixed keys, "stats", "properties", and
  * each property again at the top level unless its key is taken. */
 json_object *output_json_device(const VfioMigd__V1__Device *d);
+/* One plugin prerequisite: {check, ok, message, fix} (show, host-devices). */
+json_object *output_json_prerequisite(const VfioMigd__V1__Prerequisite *p);
 /* Sets @key of @o to @v, taking @v; does nothing but release @v when @o is NULL. */
 void output_json_set(json_object *o, const char *key, json_object *v);
 /* A uint64 field of a message, printed under its own name (OUTPUT_U64(DeviceStats, arcs)). */

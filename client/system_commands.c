@@ -296,18 +296,6 @@ const CliCommand system_commands_plugins = {
 /* ---- host-devices, bind */
 
 static json_object *
-host_prereq_json(const VfioMigd__V1__Prerequisite *p)
-{
-    json_object *o = json_object_new_object();
-
-    output_json_set(o, "check", json_object_new_string(p->check));
-    output_json_set(o, "ok", json_object_new_boolean(p->ok));
-    output_json_set(o, "message", json_object_new_string(p->message));
-    output_json_set(o, "fix", json_object_new_string(p->fix));
-    return o;
-}
-
-static json_object *
 host_device_json(const VfioMigd__V1__HostDevice *d)
 {
     json_object *o = json_object_new_object();
@@ -322,7 +310,8 @@ host_device_json(const VfioMigd__V1__HostDevice *d)
     output_json_set(o, "mdev_type", json_object_new_string(d->mdev_type));
     output_json_set(o, "can_migrate", json_object_new_boolean(d->can_migrate));
     output_json_set(o, "prerequisites",
-                    OUTPUT_JSON_ARRAY(d->prerequisites, d->n_prerequisites, host_prereq_json));
+                    OUTPUT_JSON_ARRAY(d->prerequisites, d->n_prerequisites,
+                                      output_json_prerequisite));
     output_json_set(o, "plugin_error",
                     d->plugin_error[0] ? json_object_new_string(d->plugin_error) : NULL);
     return o;
