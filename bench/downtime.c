@@ -26,8 +26,9 @@
  *   {"bench":"downtime","bytes":..,"downtime_ms":..,"floor_ms":..,"ratio":..,"rounds":3}
  * ratio = downtime / floor. Target (reported, not asserted): ratio <= 1.3.
  *
- * The daemons, the pump and the migration are migration_common.h's, shared with
- * bench-migrate; this file holds the parameters, the arc measurement and the line printed.
+ * The daemons, the pump, the migration and main's rounds are migration_common.h's, shared
+ * with bench-migrate and bench-precopy (bench_migration_main(), with the arc measured in its
+ * prepare step); this file holds the parameters, the arc measurement and the lines printed.
  */
 #include <stdio.h>
 
@@ -82,6 +83,21 @@ typedef struct Arc {
     double ms, slowest_ms; /* measure_arc()'s */
 } Arc;
 
+/* Before the rounds: the arc on the source's spare device (BenchMigration.prepare). */
+static int
+prepare_arc(BenchMigration *b)
+{
+    Arc *arc = b->userdata;
+
+    return measure_arc(b->src, &arc->ms, &arc->slowest_ms);
+}
+
+static double
+ratio_key(const BenchMigration *b, const BenchMigrationRun *run)
+{
+    return round_ratio(run, ((const Arc *) b->userdata)->ms);
+}
+
 /* One round's details on stderr. */
 static void
 print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, void *userdata)
@@ -101,9 +117,10 @@ print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, voi
 
 /* The JSON line of the round with the median ratio. */
 static void
-print_result(const BenchMigrationRun *run, double arc_ms, size_t rounds)
+print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t rounds)
 {
     const VfioMigd__V1__Migration *mig = run->resp->migration;
+    double arc_ms = ((const Arc *) b->userdata)->ms;
 
     printf("{\"bench\":\"downtime\",\"bytes\":%llu,\"downtime_ms\":%.1f,"
            "\"floor_ms\":%.1f,\"ratio\":%.3f,\"rounds\":%zu}\n",
@@ -115,33 +132,16 @@ print_result(const BenchMigrationRun *run, double arc_ms, size_t rounds)
 int
 main(int argc, char **argv)
 {
+    Arc arc = {};
     BenchMigration b = {
         .prog = PROG,
         .group = "bench-downtime",
         .n_devices = 4,
         .device_bytes = 64ull << 20,
         .device_options = "size=64M", /* device_bytes, as the sim spells it */
+        .prepare = prepare_arc,
+        .userdata = &arc,
     };
-    BenchMigrationRun runs[BENCH_MIGRATION_MAX_ROUNDS] = {};
-    double ratios[BENCH_MIGRATION_MAX_ROUNDS];
-    size_t rounds = bench_migration_rounds();
-    Arc arc = {};
-    int r;
 
-    r = bench_migration_start(&b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
-    if (r >= 0) {
-        r = measure_arc(b.src, &arc.ms, &arc.slowest_ms);
-    }
-    if (r >= 0) {
-        r = bench_migration_run_rounds(&b, runs, rounds, print_round, &arc);
-    }
-    if (r >= 0) {
-        for (size_t i = 0; i < rounds; i++) {
-            ratios[i] = round_ratio(&runs[i], arc.ms);
-        }
-        print_result(&runs[bench_median_index(ratios, rounds)], arc.ms, rounds);
-    }
-    bench_migration_runs_done(runs, rounds);
-    bench_migration_stop(&b);
-    return r < 0 ? 1 : 0;
+    return bench_migration_main(&b, argc, argv, print_round, ratio_key, print_result);
 }

@@ -601,12 +601,15 @@ bench_migration_main(BenchMigration *b, int argc, char **argv, BenchRoundReport 
     int r;
 
     r = bench_migration_start(b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
+    if (r >= 0 && b->prepare) {
+        r = b->prepare(b);
+    }
     if (r >= 0) {
-        r = bench_migration_run_rounds(b, runs, rounds, report, NULL);
+        r = bench_migration_run_rounds(b, runs, rounds, report, b->userdata);
     }
     if (r >= 0) {
         for (size_t i = 0; i < rounds; i++) {
-            keys[i] = key(&runs[i]);
+            keys[i] = key(b, &runs[i]);
         }
         print(b, &runs[bench_median_index(keys, rounds)], rounds);
     }

@@ -41,6 +41,10 @@ typedef struct BenchMigration {
     bool precopy;
     uint32_t downtime_target_ms;
     uint32_t max_precopy_ms;
+    /* A benchmark's own step after both daemons answer, before the rounds (bench-downtime
+     * measures an arc there), and what it keeps for its report, key and print (NULL: none). */
+    int (*prepare)(struct BenchMigration *b);
+    void *userdata;
 
     Daemon src_daemon, dst_daemon;
     RpcClient *src, *dst;       /* connections to the source and the destination */
@@ -82,12 +86,12 @@ int bench_migration_run_rounds(BenchMigration *b, BenchMigrationRun *runs, size_
                                BenchRoundReport report, void *userdata);
 void bench_migration_runs_done(BenchMigrationRun *runs, size_t n);
 /* What a benchmark ranks its rounds by (ratio, downtime), and its JSON line of one round. */
-typedef double (*BenchRoundKey)(const BenchMigrationRun *run);
+typedef double (*BenchRoundKey)(const BenchMigration *b, const BenchMigrationRun *run);
 typedef void (*BenchRoundPrint)(const BenchMigration *b, const BenchMigrationRun *run,
                                 size_t rounds);
-/* A whole two-daemon benchmark without steps of its own: start (the daemon binary from
- * argv[1], $VFIO_MIGD or ./build/vfio-migd), the rounds with @report, @print of the round
- * whose @key is the median, stop. Returns the exit status (0 measured, 1 failed). */
+/* A whole two-daemon benchmark: start (the daemon binary from argv[1], $VFIO_MIGD or
+ * ./build/vfio-migd), @b->prepare, the rounds with @report (given @b->userdata), @print of the
+ * round whose @key is the median, stop. Returns the exit status (0 measured, 1 failed). */
 int bench_migration_main(BenchMigration *b, int argc, char **argv, BenchRoundReport report,
                          BenchRoundKey key, BenchRoundPrint print);
 /* Checks that every device's whole state moved (exactly, or at least with pre-copy, which
