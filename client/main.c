@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "compat_commands.h"
+#include "libvirt_commands.h"
 #include "device_commands.h"
 #include "group_commands.h"
 #include "migration_commands.h"
@@ -45,6 +46,7 @@ static const CliCommand *const commands[] = {
     &system_commands_bind,
     &compat_commands_describe,
     &compat_commands_check,
+    &libvirt_commands_annotate,
 };
 
 int

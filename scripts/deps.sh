@@ -9,7 +9,7 @@ set -euo pipefail
 PKGS=(
     build-essential cmake pkg-config
     libuv1-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-    libsystemd-dev libcriterion-dev libjson-c-dev libinih-dev
+    libsystemd-dev libcriterion-dev libjson-c-dev libinih-dev libxml2-dev
     scdoc bash-completion man-db
     debhelper fakeroot lintian
     python3 python3-grpcio python3-protobuf

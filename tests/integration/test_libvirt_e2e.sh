@@ -100,6 +100,30 @@ assert_contains "$(cat "$T/hook.log" 2>/dev/null)" "vfio-migd hook: vfio-migd-e2
     "libvirtd found the installed hook and ran it at prepare"
 expect_exit 0 virsh_ destroy vfio-migd-e2e
 
+# vfio-migctl libvirt-annotate --domain: the descriptors of a domain's hostdevs stored in its
+# <metadata> through the real libvirtd (a defined domain: it never starts, since the test has
+# no VFIO device; libvirt checks a hostdev only at start), then read back by the hook
+sed -e 's|<name>vfio-migd-e2e</name>|<name>vfio-migd-hd</name>|' \
+    -e "s|<memballoon model='none'/>|<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x2'/></source></hostdev>\n    <memballoon model='none'/>|" \
+    "$T/e2e.xml" >"$T/hd.xml"
+expect_exit 0 virsh_ define "$T/hd.xml"
+expect_exit 0 jctl libvirt-annotate --domain vfio-migd-hd --connect qemu:///system
+assert_eq "true" "$(jf "$OUT" stored)" "libvirt-annotate --domain stores the element"
+expect_exit 0 virsh_ metadata vfio-migd-hd https://github.com/vfio-migd/vfio-migd/libvirt/1 --config
+assert_contains "$OUT" 'address="0000:3b:00.2" id="vf0" backend="sim"' \
+    "libvirtd keeps it in the domain's persistent definition"
+expect_exit 0 virsh_ dumpxml --inactive vfio-migd-hd
+printf '%s\n' "$OUT" >"$T/hd-annotated.xml"
+VFIO_MIGD_HOOK_CONF=$HOOK_CONF expect_exit 0 /etc/libvirt/hooks/qemu.d/vfio-migd vfio-migd-hd migrate begin - <"$T/hd-annotated.xml"
+assert_eq "" "$OUT" "the hook reads libvirtd's XML: the same compatible device here, nothing rewritten"
+assert_not_contains "$(cat "$T/hook.log")" "compatibility not checked" "  ... checked by the stored descriptor"
+expect_exit 1 ctl libvirt-annotate --domain vfio-migd-e2e --connect qemu:///system
+assert_contains "$ERR" "the domain vfio-migd-e2e has no PCI <hostdev>: nothing to annotate" \
+    "libvirt-annotate --domain: a domain without hostdevs is left alone"
+expect_exit 1 ctl libvirt-annotate --domain nosuch --connect qemu:///system
+assert_contains "$ERR" "'virsh dumpxml nosuch' failed" "libvirt-annotate --domain: an unknown domain"
+expect_exit 0 virsh_ undefine vfio-migd-hd
+
 # strict, daemon unreachable: libvirt refuses the start with the hook's message
 printf 'socket = %s\nvfio_migctl = %s\nstrict = yes\nlog = %s\n' \
     "$T/nobody.sock" "$VFIO_MIGCTL" "$T/hook.log" >"$HOOK_CONF"

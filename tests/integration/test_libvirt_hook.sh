@@ -31,6 +31,22 @@ print("%04x:%02x:%02x.%x" % tuple(int(a.get(k), 0) for k in ("domain", "bus", "s
 EOF
 }
 
+# with_metadata XML ELEMENT: the domain XML with ELEMENT in its <metadata>, as `virsh metadata
+# NS --key vfio-migd --set ELEMENT` stores what libvirt-annotate prints (in the namespace).
+with_metadata() {
+    "$PY" - "$1" "$2" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+NS = "https://github.com/vfio-migd/vfio-migd/libvirt/1"
+ET.register_namespace("vfio-migd", NS)
+root = ET.parse(sys.argv[1]).getroot()
+el = ET.fromstring(sys.argv[2])
+for e in el.iter():
+    e.tag = "{%s}%s" % (NS, e.tag)
+md = ET.Element("metadata"); md.append(el); root.insert(2, md)
+print(ET.tostring(root, encoding="unicode"))
+EOF
+}
+
 conf no
 start_daemon
 
@@ -137,14 +153,8 @@ expect_exit 0 "$HOOK" --annotate <"$XMLS/domain-two-vfs.xml"
 ANN=$OUT
 assert_contains "$ANN" 'address="0000:3b:00.3" id="vf1" backend="sim" migration_flags="7" kind="generic"' \
     "annotate describes each hostdev's device"
-assert_contains "$ANN" '<vfio-migd:compat name="size" value="4096" rule="equal" />' "annotate carries the descriptor"
-"$PY" - "$XMLS/domain-two-vfs.xml" "$ANN" >"$T/annotated.xml" <<'EOF'
-import sys, xml.etree.ElementTree as ET
-ET.register_namespace("vfio-migd", "https://github.com/vfio-migd/vfio-migd/libvirt/1")
-root = ET.parse(sys.argv[1]).getroot()
-md = ET.Element("metadata"); md.append(ET.fromstring(sys.argv[2])); root.insert(2, md)
-print(ET.tostring(root, encoding="unicode"))
-EOF
+assert_contains "$ANN" '<compat name="size" value="4096" rule="equal"/>' "annotate carries the descriptor"
+with_metadata "$XMLS/domain-two-vfs.xml" "$ANN" >"$T/annotated.xml"
 expect_exit 0 jctl detach vf1
 expect_exit 0 jctl detach spare
 expect_exit 0 jctl attach --sim pci=0000:3b:00.3,size=8K --name big
@@ -153,3 +163,61 @@ assert_contains "$ERR" "size: '4096' here '8192'" "an annotation written by anno
 expect_exit 0 jctl detach big
 expect_exit 1 "$HOOK" --annotate <"$XMLS/domain-two-vfs.xml"
 assert_contains "$ERR" "0000:3b:00.3: not attached to vfio-migd" "annotate names a device the daemon does not hold"
+
+# ---- vfio-migctl libvirt-annotate itself: the XML it takes and refuses
+expect_exit 0 jctl attach --sim pci=0000:3b:00.3,size=4K --name vf1
+expect_exit 0 jctl libvirt-annotate "$XMLS/domain-two-vfs.xml"
+assert_eq "0000:3b:00.2 0000:3b:00.3" "$(jf "$OUT" hostdevs.0) $(jf "$OUT" hostdevs.1)" \
+    "libvirt-annotate --json: the domain's PCI hostdevs"
+assert_contains "$(jf "$OUT" metadata)" 'id="vf1"' "  ... and the element"
+assert_eq "false" "$(jf "$OUT" stored)" "  ... stored nowhere without --domain"
+expect_exit 1 ctl libvirt-annotate <<<'<domain><devices><hostdev type="pci"'
+assert_contains "$ERR" "the domain XML is not XML:" "libvirt-annotate: XML that does not parse"
+expect_exit 1 ctl libvirt-annotate <<<'<network><name>x</name></network>'
+assert_contains "$ERR" "its root is not <domain>" "libvirt-annotate: XML that is no domain"
+expect_exit 1 ctl libvirt-annotate <<<"<domain><devices><hostdev type='pci'><source><address domain='0x0' bus='0x3b' slot='0x20' function='0x0'/></source></hostdev></devices></domain>"
+assert_contains "$ERR" "not a PCI address (domain <= 0xffff, bus <= 0xff, slot <= 0x1f" \
+    "libvirt-annotate: a slot out of range"
+expect_exit 1 ctl libvirt-annotate <<<'<domain><devices><disk/></devices></domain>'
+assert_contains "$ERR" "has no PCI <hostdev>: nothing to annotate" "libvirt-annotate: no hostdev"
+expect_exit 2 ctl libvirt-annotate --connect qemu:///system
+assert_contains "$ERR" "--connect applies with --domain only" "libvirt-annotate: --connect alone"
+expect_exit 1 ctl libvirt-annotate "$T"
+assert_contains "$ERR" "Is a directory" "libvirt-annotate: a directory for FILE"
+expect_exit 0 jctl detach vf0
+expect_exit 0 jctl detach vf1
+
+# ---- a plugin's prerequisites and rules (the vendor test plugin: fw at_least, psid equal,
+# note info; prerequisite: bound to vendor_vfio): prepare names the failed prerequisite and
+# its fix; migrate judges by the plugin's rules, as the daemon does (vfio-migctl check)
+mkdir -p "$T/plugins"
+ln -s "$BUILDDIR/test-plugins/vendor.so" "$T/plugins/vendor.so"
+start_named_daemon V --plugin-dir "$T/plugins"
+SOCK=$V_SOCK conf yes
+VEND=pci_id=1234:abcd,size=96
+expect_exit 0 njctl V attach --sim "pci=0000:3b:00.2,$VEND,driver=vfio-pci,label=22.36.1010/MT_0359" --name vf0
+expect_exit 0 njctl V attach --sim "pci=0000:3b:00.3,$VEND,driver=vendor_vfio,label=22.36.1010/MT_0359" --name vf1
+expect_exit 1 hook prepare begin - <"$XMLS/domain-two-vfs.xml"
+assert_contains "$ERR" "0000:3b:00.2 (vfio-migd device vf0) fails its plugin's prerequisites: bound to vendor_vfio:" \
+    "strict prepare refuses a device whose plugin prerequisite fails"
+assert_contains "$ERR" "(fix: vfio-migctl bind 0000:3b:00.2)" "  ... with the plugin's fix"
+assert_not_contains "$ERR" "0000:3b:00.3" "  ... and names only that device"
+expect_exit 0 njctl V detach vf0
+expect_exit 0 njctl V detach vf1
+expect_exit 0 njctl V attach --sim "pci=0000:3b:00.2,$VEND,driver=vendor_vfio,label=22.36.1020/MT_0359" --name vf0
+expect_exit 0 njctl V attach --sim "pci=0000:3b:00.3,$VEND,driver=vendor_vfio,label=22.36.1020/MT_0359" --name vf1
+expect_exit 0 nctl V libvirt-annotate "$XMLS/domain-two-vfs.xml"
+with_metadata "$XMLS/domain-two-vfs.xml" "$OUT" >"$T/vendor.xml"
+assert_contains "$(<"$T/vendor.xml")" 'plugin="vendor"' "annotate names the device's plugin"
+# The source's firmware is 22.36.1020 on both; here vf0 has 22.36.1010 (older), vf1 1030 (newer).
+expect_exit 0 njctl V detach vf0
+expect_exit 0 njctl V detach vf1
+expect_exit 0 njctl V attach --sim "pci=0000:3b:00.2,$VEND,driver=vendor_vfio,label=22.36.1010/MT_0359" --name vf0
+expect_exit 0 njctl V attach --sim "pci=0000:3b:00.3,$VEND,driver=vendor_vfio,label=22.36.1030/MT_0359" --name vf1
+expect_exit 1 hook migrate begin - <"$T/vendor.xml"
+assert_contains "$ERR" "fw: '22.36.1020' here '22.36.1010'" \
+    "migrate: the plugin's at_least rule refuses an older firmware, naming the field and both values"
+expect_exit 0 njctl V attach --sim "pci=0000:5e:00.1,$VEND,driver=vendor_vfio,label=22.36.1020/MT_0359" --name spare
+expect_exit 0 hook migrate begin - <"$T/vendor.xml"
+assert_eq "0000:3b:00.3 0000:5e:00.1" "$(source_address 0) $(source_address 1)" \
+    "migrate: a newer firmware is accepted (at_least), neither goes to the older one"
