@@ -346,6 +346,24 @@ typedef const struct vfio_migd_plugin *(*vfio_migd_plugin_entry_fn)(void);
 /* Declares the entry symbol with default visibility (the only one the plugin exports). */
 #define VFIO_MIGD_PLUGIN_EXPORT __attribute__((visibility("default")))
 
+/* The three members every descriptor starts with, as built against this header; first in the
+ * initializer: static const struct vfio_migd_plugin p = {VFIO_MIGD_PLUGIN_HEADER, .name = ...}.
+ * A plugin written for an older minor sets them itself (struct_size is what it knows). */
+#define VFIO_MIGD_PLUGIN_HEADER                                                                \
+    .abi_major = VFIO_MIGD_PLUGIN_ABI_MAJOR, .abi_minor = VFIO_MIGD_PLUGIN_ABI_MINOR,          \
+    .struct_size = sizeof(struct vfio_migd_plugin)
+
+/* Defines the entry symbol, returning @descriptor (the plugin's static const descriptor). */
+#define VFIO_MIGD_PLUGIN_DEFINE_ENTRY(descriptor)                                              \
+    VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *vfio_migd_plugin_entry(void)        \
+    {                                                                                          \
+        return &(descriptor);                                                                  \
+    }
+
+/* A claim of every device bound to @drv, whatever its IDs (an mdev parent's driver, say). */
+#define VFIO_MIGD_CLAIM_DRIVER(drv)                                                            \
+    {.driver = (drv), .vendor_id = VFIO_MIGD_ANY_ID, .device_id = VFIO_MIGD_ANY_ID}
+
 #ifdef __cplusplus
 }
 #endif

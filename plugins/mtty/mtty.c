@@ -130,9 +130,7 @@ mtty_stream_close(const struct vfio_migd_host *host, void *state)
 }
 
 static const struct vfio_migd_plugin mtty_plugin = {
-    .abi_major = VFIO_MIGD_PLUGIN_ABI_MAJOR,
-    .abi_minor = VFIO_MIGD_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct vfio_migd_plugin),
+    VFIO_MIGD_PLUGIN_HEADER,
     .name = "mtty",
     .version = "1.0",
     .description = "the kernel's mtty sample UART (samples/vfio-mdev/mtty.c)",
@@ -147,8 +145,4 @@ static const struct vfio_migd_plugin mtty_plugin = {
     .stream_close = mtty_stream_close,
 };
 
-VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *
-vfio_migd_plugin_entry(void)
-{
-    return &mtty_plugin;
-}
+VFIO_MIGD_PLUGIN_DEFINE_ENTRY(mtty_plugin)

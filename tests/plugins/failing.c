@@ -8,11 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include <vfio-migd/plugin.h>
-
-static const struct vfio_migd_claim claims[] = {
-    {.driver = "faildrv", .vendor_id = VFIO_MIGD_ANY_ID, .device_id = VFIO_MIGD_ANY_ID},
-};
+#include "test_plugin.h"
 
 static int32_t
 failing_prerequisites(const struct vfio_migd_host *host, const struct vfio_migd_device *dev,
@@ -32,20 +28,5 @@ failing_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_dev
     return -EIO;
 }
 
-static const struct vfio_migd_plugin plugin = {
-    .abi_major = VFIO_MIGD_PLUGIN_ABI_MAJOR,
-    .abi_minor = VFIO_MIGD_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct vfio_migd_plugin),
-    .name = "failing",
-    .version = "1",
-    .claims = claims,
-    .n_claims = 1,
-    .prerequisites = failing_prerequisites,
-    .descriptor = failing_descriptor,
-};
-
-VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *
-vfio_migd_plugin_entry(void)
-{
-    return &plugin;
-}
+TEST_PLUGIN("faildrv", "failing", "1", .prerequisites = failing_prerequisites,
+            .descriptor = failing_descriptor)

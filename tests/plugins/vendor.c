@@ -72,7 +72,8 @@ vendor_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_devi
         (void) snprintf(why, why_size, "the firmware of '%s' did not answer", dev->name);
         return -EIO;
     }
-    r = host->field_add(out, "fw", label);    if (r >= 0) {
+    r = host->field_add(out, "fw", label);
+    if (r >= 0) {
         r = host->field_add(out, "psid", psid);
     }
     if (r >= 0) {
@@ -82,9 +83,7 @@ vendor_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_devi
 }
 
 static const struct vfio_migd_plugin plugin = {
-    .abi_major = VFIO_MIGD_PLUGIN_ABI_MAJOR,
-    .abi_minor = VFIO_MIGD_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct vfio_migd_plugin),
+    VFIO_MIGD_PLUGIN_HEADER,
     .name = "vendor",
     .version = "2.1",
     .description = "a made-up vendor for the tests",
@@ -96,8 +95,4 @@ static const struct vfio_migd_plugin plugin = {
     .descriptor = vendor_descriptor,
 };
 
-VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *
-vfio_migd_plugin_entry(void)
-{
-    return &plugin;
-}
+VFIO_MIGD_PLUGIN_DEFINE_ENTRY(plugin)
