@@ -27,10 +27,7 @@ mismatch_json(const VfioMigd__V1__CompatMismatch *m)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "device", json_object_new_string(m->device));
-    output_json_set(o, "field", json_object_new_string(m->field));
-    output_json_set(o, "source", json_object_new_string(m->source));
-    output_json_set(o, "destination", json_object_new_string(m->destination));
+    OUTPUT_JSON_FIELDS(o, m, "device", "field", "source", "destination");
     return o;
 }
 
@@ -119,9 +116,7 @@ field_json(const VfioMigd__V1__CompatField *f)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "name", json_object_new_string(f->name));
-    output_json_set(o, "value", json_object_new_string(f->value));
-    output_json_set(o, "rule", json_object_new_string(f->rule));
+    OUTPUT_JSON_FIELDS(o, f, "name", "value", "rule");
     return o;
 }
 
@@ -133,8 +128,7 @@ describe_json(const void *req _unused_, const void *resp)
     json_object *o = json_object_new_object();
 
     output_json_set(o, "device", json_object_new_string(d->id));
-    output_json_set(o, "backend", json_object_new_string(d->backend));
-    output_json_set(o, "migration_flags", json_object_new_int64(d->migration_flags));
+    OUTPUT_JSON_FIELDS(o, d, "backend", "migration_flags");
     output_json_set(o, "plugin", d->plugin[0] ? json_object_new_string(d->plugin) : NULL);
     output_json_set(o, "fields", OUTPUT_JSON_ARRAY(d->compat, d->n_compat, field_json));
     return o;

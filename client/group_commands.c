@@ -80,10 +80,7 @@ json_transition(const GroupTransition *t)
                     t->state ? output_json_state(t->state) : json_object_new_string("mixed"));
     output_json_set(o, "elapsed_ms", output_json_ms(t->elapsed_us));
     output_json_set(o, "phases", json_object_new_int((int) t->phases));
-    output_json_set(o, "rolled_back", json_object_new_boolean(t->rolled_back));
-    output_json_set(o, "rollback_failed", json_object_new_boolean(t->rollback_failed));
-    output_json_set(o, "forced", json_object_new_boolean(t->forced));
-    output_json_set(o, "reset", json_object_new_boolean(t->reset));
+    OUTPUT_JSON_FIELDS(o, t, "rolled_back", "rollback_failed", "forced", "reset");
     output_json_set(o, "devices", OUTPUT_JSON_ARRAY(t->devices, t->n_devices, json_group_device));
     output_json_set(o, "timeline", json_timeline(t));
     return o;
@@ -279,8 +276,7 @@ json_group(const VfioMigd__V1__Group *g)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "name", json_object_new_string(g->name));
-    output_json_set(o, "busy", json_object_new_boolean(g->busy));
+    OUTPUT_JSON_FIELDS(o, g, "name", "busy");
     output_json_set(o, "devices", json_group_devices(g));
     if (g->last_transition) {
         output_json_set(o, "last_transition", json_transition(g->last_transition));

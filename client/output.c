@@ -8,6 +8,7 @@
 
 #include "output.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -240,14 +241,41 @@ output_json_set(json_object *o, const char *key, json_object *v)
     json_object_object_add(o, key, v);
 }
 
-void
-output_json_set_u64s(json_object *o, const void *msg, const OutputU64 *fields, size_t n)
+/* A scalar field of a message as JSON, by its .proto type; NULL for a type no printer needs. */
+static json_object *
+json_scalar(const ProtobufCFieldDescriptor *f, const void *msg)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint64_t v;
+    const void *p = (const char *) msg + f->offset;
 
-        memcpy(&v, (const char *) msg + fields[i].offset, sizeof(v));
-        output_json_set(o, fields[i].key, json_object_new_uint64(v));
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        return json_object_new_string(*(const char *const *) p);
+    case PROTOBUF_C_TYPE_BOOL:
+        return json_object_new_boolean(*(const protobuf_c_boolean *) p);
+    case PROTOBUF_C_TYPE_INT32:
+        return json_object_new_int(*(const int32_t *) p);
+    case PROTOBUF_C_TYPE_UINT32:
+        return json_object_new_uint64(*(const uint32_t *) p);
+    case PROTOBUF_C_TYPE_UINT64:
+        return json_object_new_uint64(*(const uint64_t *) p);
+    default:
+        return NULL;
+    }
+}
+
+void
+output_json_set_fields(json_object *o, const void *msg, const char *const *names)
+{
+    const ProtobufCMessageDescriptor *desc = ((const ProtobufCMessage *) msg)->descriptor;
+
+    for (size_t i = 0; names[i]; i++) {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(desc, names[i]);
+        json_object *v = f && f->label == PROTOBUF_C_LABEL_NONE ? json_scalar(f, msg) : NULL;
+
+        /* The names are the printers' constants: one that is not a scalar is our bug. */
+        assert(v);
+        output_json_set(o, names[i], v);
     }
 }
 
@@ -322,15 +350,10 @@ output_json_ms(uint64_t us)
 static json_object *
 json_stats(const VfioMigd__V1__DeviceStats *s)
 {
-    static const OutputU64 counters[] = {
-        OUTPUT_U64(DeviceStats, transitions), OUTPUT_U64(DeviceStats, arcs),
-        OUTPUT_U64(DeviceStats, failed_arcs), OUTPUT_U64(DeviceStats, resets),
-        OUTPUT_U64(DeviceStats, bytes_saved), OUTPUT_U64(DeviceStats, bytes_restored),
-    };
     json_object *o = json_object_new_object();
 
-    output_json_set_u64s(o, s, counters, ELEMENTSOF(counters));
-    output_json_set(o, "last_error", json_object_new_string(s->last_error));
+    OUTPUT_JSON_FIELDS(o, s, "transitions", "arcs", "failed_arcs", "resets", "bytes_saved",
+                       "bytes_restored", "last_error");
     return o;
 }
 
@@ -367,9 +390,7 @@ json_compat(const VfioMigd__V1__Device *d)
         const VfioMigd__V1__CompatField *f = d->compat[i];
         json_object *o = json_object_new_object();
 
-        output_json_set(o, "name", json_object_new_string(f->name));
-        output_json_set(o, "value", json_object_new_string(f->value));
-        output_json_set(o, "rule", json_object_new_string(f->rule));
+        OUTPUT_JSON_FIELDS(o, f, "name", "value", "rule");
         if (o) {
             json_object_array_add(list, o);
         }
@@ -394,10 +415,7 @@ output_json_prerequisite(const VfioMigd__V1__Prerequisite *p)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "check", json_object_new_string(p->check));
-    output_json_set(o, "ok", json_object_new_boolean(p->ok));
-    output_json_set(o, "message", json_object_new_string(p->message));
-    output_json_set(o, "fix", json_object_new_string(p->fix));
+    OUTPUT_JSON_FIELDS(o, p, "check", "ok", "message", "fix");
     return o;
 }
 
@@ -413,17 +431,11 @@ output_json_device(const VfioMigd__V1__Device *d)
     static const VfioMigd__V1__DeviceStats no_stats = VFIO_MIGD__V1__DEVICE_STATS__INIT;
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "id", json_object_new_string(d->id));
-    output_json_set(o, "backend", json_object_new_string(d->backend));
+    OUTPUT_JSON_FIELDS(o, d, "id", "backend");
     output_json_set(o, "state", output_json_state(d->state));
     output_json_set(o, "flags", output_json_flags(d->migration_flags));
-    output_json_set(o, "migration_flags", json_object_new_int64(d->migration_flags));
-    output_json_set(o, "migratable", json_object_new_boolean(d->migratable));
-    output_json_set(o, "group", json_object_new_string(d->group));
-    output_json_set(o, "data_size", json_object_new_uint64(d->data_size));
-    output_json_set(o, "busy", json_object_new_boolean(d->busy));
-    output_json_set(o, "busy_operation", json_object_new_string(d->busy_operation));
-    output_json_set(o, "data_session_open", json_object_new_boolean(d->data_session_open));
+    OUTPUT_JSON_FIELDS(o, d, "migration_flags", "migratable", "group", "data_size", "busy",
+                       "busy_operation", "data_session_open");
     output_json_set(o, "stats", json_stats(d->stats ? d->stats : &no_stats));
     output_json_set(o, "compat", json_compat(d));
     output_json_set(o, "plugin", d->plugin[0] ? json_object_new_string(d->plugin) : NULL);

@@ -75,17 +75,12 @@ json_object *output_json_device(const VfioMigd__V1__Device *d);
 json_object *output_json_prerequisite(const VfioMigd__V1__Prerequisite *p);
 /* Sets @key of @o to @v, taking @v; does nothing but release @v when @o is NULL. */
 void output_json_set(json_object *o, const char *key, json_object *v);
-/* A uint64 field of a message, printed under its own name (OUTPUT_U64(DeviceStats, arcs)). */
-typedef struct OutputU64 {
-    const char *key;
-    size_t offset; /* of a uint64_t in the message */
-} OutputU64;
-#define OUTPUT_U64(type, field)                                                                    \
-    {                                                                                              \
-        #field, offsetof(VfioMigd__V1__##type, field)                                              \
-    }
-/* Sets each of the @n @fields of @msg in @o, in the order given. */
-void output_json_set_u64s(json_object *o, const void *msg, const OutputU64 *fields, size_t n);
+/* Sets in @o, in the order given, the scalar fields of the message @msg named in @names (ending
+ * with NULL), each under its .proto name and as its .proto type says (string, bool, integer):
+ * the JSON keys are the API's names. Use OUTPUT_JSON_FIELDS(o, msg, "check", "ok"). */
+void output_json_set_fields(json_object *o, const void *msg, const char *const *names);
+#define OUTPUT_JSON_FIELDS(o, msg, ...)                                                            \
+    output_json_set_fields((o), (msg), (const char *const[]){__VA_ARGS__, NULL})
 /* Appends @v to the array @a, taking @v. */
 void output_json_append(json_object *a, json_object *v);
 /* A JSON array of @fn(@items[i]) for each of the @n items: a list of messages as JSON

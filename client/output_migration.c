@@ -112,20 +112,14 @@ output_migration_is_completed(const Migration *m)
 static json_object *
 json_device_progress(const DeviceProgress *d)
 {
-    static const OutputU64 byte_counts[] = {
-        OUTPUT_U64(DeviceProgress, bytes),         OUTPUT_U64(DeviceProgress, precopy_bytes),
-        OUTPUT_U64(DeviceProgress, stopcopy_bytes), OUTPUT_U64(DeviceProgress, initial_bytes),
-        OUTPUT_U64(DeviceProgress, dirty_bytes),
-    };
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "id", json_object_new_string(d->id));
+    OUTPUT_JSON_FIELDS(o, d, "id");
     output_json_set(o, "state", output_json_state(d->state));
-    output_json_set_u64s(o, d, byte_counts, ELEMENTSOF(byte_counts));
+    OUTPUT_JSON_FIELDS(o, d, "bytes", "precopy_bytes", "stopcopy_bytes", "initial_bytes",
+                       "dirty_bytes");
     output_json_set(o, "rate", output_json_rate(d->rate));
-    output_json_set(o, "estimate_remaining", json_object_new_uint64(d->estimate_remaining));
-    output_json_set(o, "done", json_object_new_boolean(d->done));
-    output_json_set(o, "error", json_object_new_string(d->error));
+    OUTPUT_JSON_FIELDS(o, d, "estimate_remaining", "done", "error");
     return o;
 }
 
@@ -137,12 +131,8 @@ json_options(const VfioMigd__V1__MigrationOptions *opt)
 
     output_json_set(o, "precopy", json_object_new_string(PRECOPY_NAME(opt->precopy)));
     output_json_set(o, "switchover", json_object_new_string(SWITCHOVER_NAME(opt->switchover)));
-    output_json_set(o, "max_precopy_ms", json_object_new_uint64(opt->max_precopy_ms));
-    output_json_set(o, "downtime_target_ms", json_object_new_uint64(opt->downtime_target_ms));
-    output_json_set(o, "bandwidth_limit", json_object_new_uint64(opt->bandwidth_limit));
-    output_json_set(o, "stopcopy_bandwidth_limit",
-                    json_object_new_uint64(opt->stopcopy_bandwidth_limit));
-    output_json_set(o, "timeout_ms", json_object_new_uint64(opt->timeout_ms));
+    OUTPUT_JSON_FIELDS(o, opt, "max_precopy_ms", "downtime_target_ms", "bandwidth_limit",
+                       "stopcopy_bandwidth_limit", "timeout_ms");
     return o;
 }
 
@@ -152,26 +142,21 @@ output_migration_json(const Migration *m)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "id", json_object_new_string(m->id));
+    OUTPUT_JSON_FIELDS(o, m, "id");
     output_json_set(o, "role", json_object_new_string(ROLE_NAME(m->role)));
     output_json_set(o, "subject", json_object_new_string(SUBJECT_NAME(m->subject)));
-    output_json_set(o, "group", json_object_new_string(m->group));
+    OUTPUT_JSON_FIELDS(o, m, "group");
     output_json_set(o, "phase", json_object_new_string(PHASE_NAME(m->phase)));
-    output_json_set(o, "state", json_object_new_string(m->state));
-    output_json_set(o, "peer", json_object_new_string(m->peer));
-    output_json_set(o, "bytes", json_object_new_uint64(m->bytes));
-    output_json_set(o, "estimate_remaining", json_object_new_uint64(m->estimate_remaining));
+    OUTPUT_JSON_FIELDS(o, m, "state", "peer", "bytes", "estimate_remaining");
     output_json_set(o, "rate", output_json_rate(m->rate));
     output_json_set(o, "elapsed_ms", output_json_ms(m->elapsed_us));
     output_json_set(o, "precopy_ms", output_json_ms(m->precopy_us));
     output_json_set(o, "downtime_ms", output_json_ms(m->downtime_us));
     if (m->error[0]) {
-        output_json_set(o, "error", json_object_new_string(m->error));
+        OUTPUT_JSON_FIELDS(o, m, "error");
     }
-    output_json_set(o, "switchover_reason", json_object_new_string(m->switchover_reason));
-    output_json_set(o, "precopy_converged", json_object_new_boolean(m->precopy_converged));
-    output_json_set(o, "auto_resume", json_object_new_boolean(m->auto_resume));
-    output_json_set(o, "started_unix_ms", json_object_new_uint64(m->started_unix_ms));
+    OUTPUT_JSON_FIELDS(o, m, "switchover_reason", "precopy_converged", "auto_resume",
+                       "started_unix_ms");
     if (m->options) {
         output_json_set(o, "options", json_options(m->options));
     }

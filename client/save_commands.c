@@ -180,8 +180,7 @@ transfer_json(const void *req, const void *resp)
         output_json_set(o, "state", output_json_state(d->state));
         output_json_set(o, "arcs", output_json_arcs(d->arcs, d->n_arcs));
     } else {
-        output_json_set(o, "group", json_object_new_string(m->group));
-        output_json_set(o, "id", json_object_new_string(m->id));
+        OUTPUT_JSON_FIELDS(o, m, "group", "id");
         output_json_set(o, "state", json_object_new_string(group_state_name(m)));
     }
     output_json_set(o, "path", json_object_new_string(transfer_path(req, m)));

@@ -109,9 +109,7 @@ version_json(const void *req _unused_, const void *resp)
 
     output_json_set(o, "client_version", json_object_new_string(VFIO_MIGD_VERSION));
     output_json_set(o, "daemon_version", json_object_new_string(v->version));
-    output_json_set(o, "api", json_object_new_string(v->api));
-    output_json_set(o, "pid", json_object_new_uint64(v->pid));
-    output_json_set(o, "uptime_ms", json_object_new_uint64(v->uptime_ms));
+    OUTPUT_JSON_FIELDS(o, v, "api", "pid", "uptime_ms");
     output_json_set(o, "grpc_core", json_object_new_string(v->grpc_core_version));
     output_json_set(o, "backends",
                     OUTPUT_JSON_ARRAY(v->backends, v->n_backends, json_object_new_string));
@@ -239,11 +237,7 @@ plugin_json(const VfioMigd__V1__Plugin *p)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "name", json_object_new_string(p->name));
-    output_json_set(o, "version", json_object_new_string(p->version));
-    output_json_set(o, "abi", json_object_new_string(p->abi));
-    output_json_set(o, "description", json_object_new_string(p->description));
-    output_json_set(o, "path", json_object_new_string(p->path));
+    OUTPUT_JSON_FIELDS(o, p, "name", "version", "abi", "description", "path");
     output_json_set(o, "claims", OUTPUT_JSON_ARRAY(p->claims, p->n_claims, json_object_new_string));
     output_json_set(o, "sim_model", p->sim_model[0] ? json_object_new_string(p->sim_model) : NULL);
     return o;
@@ -300,15 +294,10 @@ host_device_json(const VfioMigd__V1__HostDevice *d)
 {
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "address", json_object_new_string(d->address));
-    output_json_set(o, "bus", json_object_new_string(d->bus));
-    output_json_set(o, "vendor_id", json_object_new_string(d->vendor_id));
-    output_json_set(o, "device_id", json_object_new_string(d->device_id));
-    output_json_set(o, "driver", json_object_new_string(d->driver));
-    output_json_set(o, "variant_driver", json_object_new_string(d->variant_driver));
+    OUTPUT_JSON_FIELDS(o, d, "address", "bus", "vendor_id", "device_id", "driver",
+                       "variant_driver");
     output_json_set(o, "plugin", d->plugin[0] ? json_object_new_string(d->plugin) : NULL);
-    output_json_set(o, "mdev_type", json_object_new_string(d->mdev_type));
-    output_json_set(o, "can_migrate", json_object_new_boolean(d->can_migrate));
+    OUTPUT_JSON_FIELDS(o, d, "mdev_type", "can_migrate");
     output_json_set(o, "prerequisites",
                     OUTPUT_JSON_ARRAY(d->prerequisites, d->n_prerequisites,
                                       output_json_prerequisite));
@@ -381,10 +370,7 @@ bind_json(const void *req _unused_, const void *resp)
     const VfioMigd__V1__BindHostDeviceResponse *r = resp;
     json_object *o = json_object_new_object();
 
-    output_json_set(o, "address", json_object_new_string(r->address));
-    output_json_set(o, "driver_before", json_object_new_string(r->driver_before));
-    output_json_set(o, "driver", json_object_new_string(r->driver));
-    output_json_set(o, "changed", json_object_new_boolean(r->changed));
+    OUTPUT_JSON_FIELDS(o, r, "address", "driver_before", "driver", "changed");
     return o;
 }
 
