@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * output_migration — see output_migration.h. Protocol enums become names through the tables
- * below (a number this client does not know shows as "unknown"); sizes, rates and durations
+ * output_migration — see output_migration.h. Protocol enums become names from the .proto's
+ * own value names (a number this client does not know shows as "unknown"); sizes, rates and durations
  * go through output.h, so they look the same as everywhere else.
  */
 #include "output_migration.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,39 +24,45 @@ typedef VfioMigd__V1__DeviceProgress DeviceProgress;
 
 /* ---- names */
 
-static const char *const phase_names[] = {
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_UNSPECIFIED] = "unknown",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_WAITING] = "waiting",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_CONNECTING] = "connecting",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_PRECOPY] = "precopy",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_READY] = "ready",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_SWITCHOVER] = "switchover",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_COMPLETING] = "completing",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_COMPLETED] = "completed",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_ROLLING_BACK] = "rolling_back",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_FAILED] = "failed",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_CANCELLED] = "cancelled",
-    [VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_IN_DOUBT] = "in_doubt",
-};
-static_assert(ELEMENTSOF(phase_names) ==
-                  VFIO_MIGD__V1__MIGRATION_PHASE__MIGRATION_PHASE_IN_DOUBT + 1,
-              "phase_names out of sync with MigrationPhase");
+/* The names users see for the values of one .proto enum: a value's name in the .proto after
+ * the enum's prefix, in lower case (MIGRATION_PHASE_ROLLING_BACK: "rolling_back"), so the
+ * CLI's words are the API's and a value the API adds is named with no change here. Each name
+ * is built on first use (the CLI is single-threaded). */
+typedef struct EnumNames {
+    const ProtobufCEnumDescriptor *desc;
+    const char *prefix; /* of every value's name in the .proto */
+    char names[16][24]; /* by value; "" until built. More than the enums here have */
+} EnumNames;
 
-static const char *const role_names[] = {
-    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_UNSPECIFIED] = "unknown",
-    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_SOURCE] = "source",
-    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_DESTINATION] = "destination",
-    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_SAVE] = "save",
-    [VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_RESTORE] = "restore",
-};
-static_assert(ELEMENTSOF(role_names) == VFIO_MIGD__V1__MIGRATION_ROLE__MIGRATION_ROLE_RESTORE + 1,
-              "role_names out of sync with MigrationRole");
+static EnumNames phase_names = {.desc = &vfio_migd__v1__migration_phase__descriptor,
+                                .prefix = "MIGRATION_PHASE_"};
+static EnumNames role_names = {.desc = &vfio_migd__v1__migration_role__descriptor,
+                               .prefix = "MIGRATION_ROLE_"};
+static EnumNames subject_names = {.desc = &vfio_migd__v1__migration_subject__descriptor,
+                                  .prefix = "MIGRATION_SUBJECT_"};
 
-static const char *const subject_names[] = {
-    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_ANY] = "unknown",
-    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_GROUP] = "group",
-    [VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE] = "device",
-};
+/* @value's name in @t; "unknown" for 0 (UNSPECIFIED, ANY) and for a number this client does
+ * not know. */
+static const char *
+enum_name(EnumNames *t, int value)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(t->desc, value);
+    size_t n = strlen(t->prefix);
+
+    if (value <= 0 || (size_t) value >= ELEMENTSOF(t->names) || !v ||
+        strncmp(v->name, t->prefix, n) != 0) {
+        return "unknown";
+    }
+    if (!t->names[value][0]) {
+        char *name = t->names[value];
+
+        (void) snprintf(name, sizeof(t->names[value]), "%s", v->name + n);
+        for (char *c = name; *c; c++) {
+            *c = (char) tolower((unsigned char) *c);
+        }
+    }
+    return t->names[value];
+}
 
 /* Option values as users type them; the index is the protocol's number. */
 const char *const output_migration_precopy_names[2] = {
@@ -74,9 +81,9 @@ name_of(const char *const *names, size_t n, int v)
     return v >= 0 && (size_t) v < n && names[v] ? names[v] : "unknown";
 }
 
-#define PHASE_NAME(p) name_of(phase_names, ELEMENTSOF(phase_names), (int) (p))
-#define ROLE_NAME(r) name_of(role_names, ELEMENTSOF(role_names), (int) (r))
-#define SUBJECT_NAME(v) name_of(subject_names, ELEMENTSOF(subject_names), (int) (v))
+#define PHASE_NAME(p) enum_name(&phase_names, (int) (p))
+#define ROLE_NAME(r) enum_name(&role_names, (int) (r))
+#define SUBJECT_NAME(v) enum_name(&subject_names, (int) (v))
 #define PRECOPY_NAME(v)                                                                            \
     name_of(output_migration_precopy_names, ELEMENTSOF(output_migration_precopy_names), (int) (v))
 #define SWITCHOVER_NAME(v)                                                                         \
