@@ -608,7 +608,9 @@ device_identify(Device *d, const PluginHost *plugins, const char *sysfs_root)
         d->identity = (BackendIdentity){.vendor_id = BACKEND_ID_NONE,
                                         .device_id = BACKEND_ID_NONE};
     }
-    d->plugin = plugin_host_match(plugins, &d->identity, NULL);
+    /* a sim device running a vendor's model is that vendor's, whatever it claims to be */
+    d->plugin = d->identity.sim_model ? plugin_host_find_model(plugins, d->identity.sim_model)
+                                      : plugin_host_match(plugins, &d->identity, NULL);
 }
 
 int
@@ -636,7 +638,8 @@ device_check_descriptor(Device *d, uint32_t flags, const char *backend,
 bool
 device_stream_is_plugins(const Device *d)
 {
-    return d->plugin && plugin_has_stream(d->plugin) && !d->identity.sim_options;
+    return d->plugin && plugin_has_stream(d->plugin) &&
+           (!d->identity.sim_options || d->identity.sim_model);
 }
 
 void

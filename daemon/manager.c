@@ -165,29 +165,93 @@ manager_adopt(Manager *m, const char *name, BackendDevice *bd, const BackendInfo
     return 0;
 }
 
+/* The model= value of @options ("" when none or where the options stop parsing: the sim then
+ * refuses them, naming the part). */
+static void
+manager_options_model(const char *options, char *model, size_t size)
+{
+    const char *cursor = options;
+    char key[32], value[128];
+
+    model[0] = '\0';
+    while (strutil_options_next(&cursor, key, sizeof(key), value, sizeof(value)) > 0) {
+        if (strcmp(key, "model") == 0) {
+            (void) snprintf(model, size, "%s", value);
+            return;
+        }
+    }
+}
+
+/* The options a sim device is made with and the vendor model they select: --model @model and
+ * model= in @options name the same one (or one of them is empty); a vendor model's name is
+ * put in front of the options when only --model said it, so the device's options (what a
+ * restart re-adopts it from, what its plugin reads) always name it. *ret_options is
+ * malloc()ed. */
+static int
+manager_sim_model(Manager *m, const char *model, const char *options, SimModel *ret_model,
+                  char **ret_options, char *err, size_t err_size)
+{
+    char in_options[128], known[256];
+    const char *name;
+    const Plugin *p;
+
+    options = options ? options : "";
+    model = model ? model : "";
+    if (strlen(options) > MANAGER_MAX_OPTIONS) {
+        (void) snprintf(err, err_size, "sim options are longer than %d characters",
+                        MANAGER_MAX_OPTIONS);
+        return -EINVAL;
+    }
+    manager_options_model(options, in_options, sizeof(in_options));
+    if (*model && *in_options && strcmp(model, in_options) != 0) {
+        (void) snprintf(err, err_size, "--model '%.64s' and model='%.64s' in the sim options "
+                        "differ; give the model once", model, in_options);
+        return -EINVAL;
+    }
+    name = *in_options ? in_options : model;
+    *ret_model = (SimModel){0};
+    if (!*name || strcmp(name, "generic") == 0) {
+        *ret_options = strdup(options);
+        return *ret_options ? 0 : -ENOMEM;
+    }
+    p = plugin_host_find_model(m->plugins, name);
+    if (!p) {
+        plugin_host_model_names(m->plugins, known, sizeof(known));
+        (void) snprintf(err, err_size, "unknown sim model '%.64s' (known: %s); a vendor's model "
+                        "comes with its plugin: `vfio-migctl plugins` lists the loaded plugins "
+                        "and their sim models", name, known);
+        return -EINVAL;
+    }
+    *ret_model = (SimModel){plugin_sim_model(p), plugin_host_services(p)};
+    if (*in_options) {
+        *ret_options = strdup(options);
+    } else if (asprintf(ret_options, "model=%s%s%s", name, *options ? "," : "", options) < 0) {
+        *ret_options = NULL;
+    }
+    return *ret_options ? 0 : -ENOMEM;
+}
+
 int
 manager_attach_sim(Manager *m, const char *id, const char *model, const char *options,
                    Device **ret, char *err, size_t err_size)
 {
     char name[DEVICE_ID_MAX + 1], why[256] = "";
+    _cleanup_free_ char *opts = NULL;
     BackendDevice *bd = NULL;
     BackendInfo info = {0};
+    SimModel sm;
     int r;
 
     r = manager_claim_id(m, id, "sim", m->next_sim_index, name, sizeof(name), err, err_size);
     if (r < 0) {
         return r;
     }
-    if (model && *model && strcmp(model, "generic") != 0) {
-        (void) snprintf(err, err_size, "unknown sim model '%.64s' (known: generic)", model);
-        return -EINVAL;
+    r = manager_sim_model(m, model, options, &sm, &opts, err, err_size);
+    if (r < 0) {
+        return r;
     }
-    if (options && strlen(options) > MANAGER_MAX_OPTIONS) {
-        (void) snprintf(err, err_size, "sim options are longer than %d characters",
-                        MANAGER_MAX_OPTIONS);
-        return -EINVAL;
-    }
-    r = sim_device_new(name, options ? options : "", &bd, &info, why, sizeof(why));
+    options = opts;
+    r = sim_device_new_model(name, options, &sm, &bd, &info, why, sizeof(why));
     if (r < 0) {
         (void) snprintf(err, err_size, "invalid sim options: %s", why[0] ? why : strerror(-r));
         return r;
@@ -234,8 +298,10 @@ manager_readopt_sim(Manager *m, const char *id, const char *options, int state_f
 {
     _cleanup_close_ int fd = state_fd;
     char name[DEVICE_ID_MAX + 1], why[256] = "";
+    _cleanup_free_ char *opts = NULL;
     BackendDevice *bd = NULL;
     BackendInfo info = {0};
+    SimModel sm;
     int r;
 
     if (!id || !*id) {
@@ -246,12 +312,11 @@ manager_readopt_sim(Manager *m, const char *id, const char *options, int state_f
     if (r < 0) {
         return r;
     }
-    if (options && strlen(options) > MANAGER_MAX_OPTIONS) {
-        (void) snprintf(err, err_size, "sim options are longer than %d characters",
-                        MANAGER_MAX_OPTIONS);
-        return -EINVAL;
+    r = manager_sim_model(m, "", options, &sm, &opts, err, err_size);
+    if (r < 0) {
+        return r;
     }
-    r = sim_device_adopt(name, options ? options : "", fd, &bd, &info, why, sizeof(why));
+    r = sim_device_adopt_model(name, opts, &sm, fd, &bd, &info, why, sizeof(why));
     if (r < 0) {
         (void) snprintf(err, err_size, "%s", why[0] ? why : strerror(-r));
         return r;

@@ -72,8 +72,11 @@ Manager *manager_free(Manager *m);
 
 Device *manager_find(Manager *m, const char *id);
 
-/* Attaches a simulated device. @id may be empty (the manager picks "simN"). @model is "" or
- * "generic". -EEXIST: id taken; -EINVAL: bad id/model/options; -ENOSPC: too many devices. */
+/* Attaches a simulated device. @id may be empty (the manager picks "simN"). @model is "",
+ * "generic" or the name of a loaded plugin's sim model (attach --model); model= in @options
+ * says the same (both given: they must agree). A vendor model's device is its plugin's, whatever
+ * its claims say. -EEXIST: id taken; -EINVAL: bad id/model/options (an unknown model: the
+ * refusal lists the known ones); -ENOSPC: too many devices. */
 int manager_attach_sim(Manager *m, const char *id, const char *model, const char *options,
                        Device **ret, char *err, size_t err_size);
 
@@ -94,7 +97,7 @@ int manager_readopt_sim(Manager *m, const char *id, const char *options, int sta
 /* What to attach: a simulated device (model, options) or a real one (its address). */
 typedef struct AttachSource {
     bool kernel;                  /* false: a sim device */
-    const char *sim_model;        /* "" or "generic" */
+    const char *sim_model;        /* "", "generic" or a plugin's sim model (attach --model) */
     const char *sim_options;      /* "key=value,..." (docs/simulated-devices.md) */
     KernelAddress kernel_address;
 } AttachSource;

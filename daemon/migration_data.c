@@ -138,8 +138,10 @@ precopy_refill(MigWork *w, uint64_t initial)
     uint64_t dirty = 0;
     int32_t r;
 
-    /* A sim device's pre-copy is the sim's own (a sim model answers PRECOPY_INFO itself). */
-    if (!d || !d->precopy_refill || md->device->identity.sim_options) {
+    /* A generic sim device's pre-copy is the sim's own; one running a vendor's model is
+     * driven as that vendor's driver is (the model answers PRECOPY_INFO). */
+    if (!d || !d->precopy_refill ||
+        (md->device->identity.sim_options && !md->device->identity.sim_model)) {
         return 0;
     }
     device_plugin_view(md->device, &view);

@@ -37,6 +37,7 @@ struct Plugin {
     void *dl;                         /* dlopen() handle; owned */
     char *path;
     struct vfio_migd_plugin d;        /* the plugin's descriptor, zero-extended */
+    struct vfio_migd_sim_model model; /* its sim model, zero-extended (d.sim_model points here) */
     struct vfio_migd_host services;   /* what its hooks get; finds the Plugin back */
 };
 
@@ -329,6 +330,12 @@ plugin_accept(Plugin *p, const struct vfio_migd_plugin *d)
         log_error("Refusing plugin %s: %s; fix the plugin (docs/plugins.md).", p->path, why);
         return -EINVAL;
     }
+    if (p->d.sim_model) {
+        /* the same zero-extension as the descriptor: the sim reads hooks of any minor safely */
+        memcpy(&p->model, p->d.sim_model, MIN((size_t) p->d.sim_model->struct_size,
+                                              sizeof(p->model)));
+        p->d.sim_model = &p->model;
+    }
     return 0;
 }
 
@@ -399,6 +406,13 @@ plugin_host_load(PluginHost *h, const char *path)
     if (r >= 0 && plugin_host_find(h, p->d.name)) {
         log_error("Refusing plugin %s: a plugin named '%s' is loaded already (%s); remove one "
                   "of them.", path, p->d.name, plugin_host_find(h, p->d.name)->path);
+        r = -EEXIST;
+    }
+    if (r >= 0 && p->d.sim_model && (plugin_host_find_model(h, p->model.name) ||
+                                      strcmp(p->model.name, "generic") == 0)) {
+        log_error("Refusing plugin %s: its sim model '%s' is the sim's own or another "
+                  "plugin's; rename the model or remove one of the plugins.", path,
+                  p->model.name);
         r = -EEXIST;
     }
     if (r < 0) {
@@ -522,6 +536,38 @@ const struct vfio_migd_host *
 plugin_host_services(const Plugin *p)
 {
     return &p->services;
+}
+
+const struct vfio_migd_sim_model *
+plugin_sim_model(const Plugin *p)
+{
+    return p && p->d.sim_model ? &p->model : NULL;
+}
+
+const Plugin *
+plugin_host_find_model(const PluginHost *h, const char *model)
+{
+    for (size_t i = 0; h && model && i < h->n; i++) {
+        if (h->plugins[i]->d.sim_model && strcmp(h->plugins[i]->model.name, model) == 0) {
+            return h->plugins[i];
+        }
+    }
+    return NULL;
+}
+
+void
+plugin_host_model_names(const PluginHost *h, char *buf, size_t size)
+{
+    size_t used = 0;
+    int n = snprintf(buf, size, "generic");
+
+    used = n > 0 ? MIN((size_t) n, size) : 0;
+    for (size_t i = 0; h && i < h->n && used < size; i++) {
+        if (h->plugins[i]->d.sim_model) {
+            n = snprintf(buf + used, size - used, ", %s", h->plugins[i]->model.name);
+            used += n > 0 ? MIN((size_t) n, size - used) : 0;
+        }
+    }
 }
 
 /* ---- matching */

@@ -97,6 +97,15 @@ uint32_t plugin_abi_minor(const Plugin *p);
 /* The plugin's descriptor, members it lacks zeroed: for its sim model. */
 const struct vfio_migd_plugin *plugin_descriptor_of(const Plugin *p);
 const struct vfio_migd_host *plugin_host_services(const Plugin *p);
+/* The plugin's sim model, zero-extended to this daemon's struct (members the plugin's minor
+ * lacks are NULL), or NULL when it has none. NULL-safe. */
+const struct vfio_migd_sim_model *plugin_sim_model(const Plugin *p);
+/* The plugin whose sim model is named @model, or NULL. Model names are unique (a plugin whose
+ * model name is taken, or is "generic", is refused at load). */
+const Plugin *plugin_host_find_model(const PluginHost *h, const char *model);
+/* "generic, hisi, mlx5": the models attach --sim model= knows, for a refusal. Truncated to
+ * @size. */
+void plugin_host_model_names(const PluginHost *h, char *buf, size_t size);
 
 /* The first plugin with a claim that matches @id (and that claim in *ret_claim when not
  * NULL), or NULL. */

@@ -41,6 +41,9 @@
 #include "../core/fsm.h"
 #include "identity.h"
 
+struct vfio_migd_sim_model; /* <vfio-migd/plugin.h>: a vendor's sim model */
+struct vfio_migd_host;
+
 typedef struct BackendDevice BackendDevice;
 typedef struct DataSession DataSession;
 typedef struct BackendOps BackendOps;
@@ -152,6 +155,24 @@ backend_device_free(BackendDevice *bd)
 int sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
                    char *err, size_t err_size);
 
+/* A vendor's sim model (plugin.h) a sim device runs: the model's hooks and the host services
+ * of its plugin, both valid as long as the device (plugins are never unloaded). */
+typedef struct SimModel {
+    const struct vfio_migd_sim_model *ops; /* NULL: the generic device */
+    const struct vfio_migd_host *host;
+} SimModel;
+
+/* sim_device_new() for a device that behaves like a vendor's driver: @model's hooks supply
+ * its flags, data size, arc errors and (with stream hooks) its streams, while the state
+ * machine, the fd rules, reset, holds and faults stay the sim's (docs/simulated-devices.md
+ * "Vendor models"). @options must say model=<its name>; the keys the sim does not know go to
+ * the model's create hook, which refuses what it does not know. -EINVAL with @err naming the
+ * key: an option of either; the model's create failing otherwise returns its errno. Thread:
+ * loop. */
+int sim_device_new_model(const char *name, const char *options, const SimModel *model,
+                         BackendDevice **ret, BackendInfo *ret_info, char *err,
+                         size_t err_size);
+
 /* Re-creates a simulated device from the state memfd it kept in the fd store (store_fds
  * "sim-state") and the same @options it was made with: the device is exactly where it was
  * (state, content, fault counter), nothing is reset; ret_info->initial_state is that state.
@@ -159,6 +180,12 @@ int sim_device_new(const char *name, const char *options, BackendDevice **ret, B
  * state of this size (@err says which). Thread: loop. */
 int sim_device_adopt(const char *name, const char *options, int state_fd, BackendDevice **ret,
                      BackendInfo *ret_info, char *err, size_t err_size);
+/* sim_device_adopt() of a device that runs @model. The model's own device state is not in
+ * the memfd: it starts again from the options (its create hook), only the sim's part (state,
+ * fault counter) is adopted. */
+int sim_device_adopt_model(const char *name, const char *options, const SimModel *model,
+                           int state_fd, BackendDevice **ret, BackendInfo *ret_info, char *err,
+                           size_t err_size);
 
 /* True while a run of the sim device's hold_arc waits for its hold_until file (false for any
  * other device). Read without the device's lock, which the waiting arc holds: tests use it to

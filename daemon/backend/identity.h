@@ -25,4 +25,5 @@ typedef struct BackendIdentity {
     char parent_driver[64];  /* the PF's driver; "" */
     char sysfs_path[512];    /* the device's directory under the sysfs root; "" for a sim */
     const char *sim_options; /* a sim device's options (owned by the device); NULL otherwise */
+    const char *sim_model;   /* the vendor model a sim device runs (its plugin's); NULL */
 } BackendIdentity;

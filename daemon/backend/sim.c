@@ -24,6 +24,11 @@
  *  - A hold (hold_arc, hold_until) keeps one arc waiting, mutex held like latency_ms, until a
  *    file exists: tests make an operation last exactly as long as they need, whatever the
  *    machine's speed, instead of betting on a latency being long enough.
+ *  - A vendor's sim model (model=NAME: a plugin's struct vfio_migd_sim_model) supplies what
+ *    is vendor-specific — flags, data size, arc errors and, when it has stream hooks, every
+ *    byte of its sessions — while the walk, the fd rules, reset, holds and faults stay the
+ *    sim's. The model gets only the keys the sim does not know; its hooks run under the
+ *    device mutex and what they return is checked like any input.
  *
  * Uses:     core/fsm (the kernel's table), core/compat (its descriptor), sim_content (the
  *           chunks' bytes), core/stream's CRC32C (header CRC), util/strutil (option parsing).
@@ -59,6 +64,8 @@
 #include "../util/strutil.h"
 #include "kernel_sysfs.h" /* kernel_sysfs_parse_bdf() */
 #include "sim_content.h"
+
+#include <vfio-migd/plugin.h>
 
 /* ---- stream layout (docs/simulated-devices.md "Stream layout" is the normative text) */
 
@@ -139,6 +146,7 @@ typedef struct SimConfig {
     uint32_t vendor_id, device_id;   /* pci_id=VVVV:DDDD; BACKEND_ID_NONE */
     char mdev_type[SIM_ID_TEXT_MAX]; /* an mdev's type ("mtty-2"); "" */
     char label[SIM_ID_TEXT_MAX];     /* free text for plugins to read (test plugins); "" */
+    char model[SIM_ID_TEXT_MAX];     /* model=: "" or "generic" for the sim's own */
 } SimConfig;
 
 typedef enum SimSessionKind {
@@ -182,6 +190,7 @@ struct SimSession {
     bool end_seen;
     uint64_t end_gen;
     uint64_t *versions; /* per chunk, the version the destination holds (records only) */
+    void *mstream;      /* the model's stream while live (model with stream hooks), or NULL */
 };
 
 /* What the device itself remembers (state, content, fault counter), in a memfd the sim owns
@@ -217,7 +226,30 @@ struct SimDevice {
     SimPersist *st;      /* the device's own state, mapped from state_fd */
     SimSession *session; /* the live data session, or NULL */
     atomic_bool holding; /* a run of cfg.hold_arc waits now; read without the lock */
+    SimModel model;      /* model.ops NULL: the generic device */
+    void *mstate;        /* the model's device state (its create); owned */
 };
+
+/* The device's sessions are the model's (it has stream hooks), not the content model's. */
+static const char *
+sim_model_name(const SimDevice *d)
+{
+    return d->model.ops ? d->model.ops->name : "generic";
+}
+
+static bool
+sim_model_streams(const SimDevice *d)
+{
+    return d->model.ops && d->model.ops->stream_open;
+}
+
+/* What a model hook returned, as an errno the sim may pass on: a value outside the contract
+ * (a positive number, beyond MAX_ERRNO) is the model's bug and reads as -EIO. */
+static int
+sim_model_errno(int64_t r)
+{
+    return r < 0 && r >= -SIM_ERRNO_MAX ? (int) r : -EIO;
+}
 
 /* ---- content model: bytes as a pure function of (seed, chunk, version) */
 
@@ -337,6 +369,9 @@ sim_device_destroy(SimDevice *d)
     if (d->state_fd >= 0) {
         (void) close(d->state_fd);
     }
+    if (d->mstate) {
+        d->model.ops->destroy(d->mstate);
+    }
     free(d->name);
     free(d->options);
     free(d);
@@ -374,6 +409,9 @@ sim_session_end(SimDevice *d)
     if (!s) {
         return;
     }
+    if (sim_model_streams(d)) {
+        d->model.ops->stream_close(TAKE_PTR(s->mstream));
+    }
     s->live = false;
     if (!s->handle_open) {
         sim_session_destroy(s);
@@ -406,6 +444,15 @@ sim_session_open(SimDevice *d, DeviceState from, DeviceState to, SimSession **re
     s->gen = d->st->gen;
     s->sent_gen = d->st->gen; /* the image carries every chunk at this generation */
     s->dirty_ns = sim_clock();
+    if (sim_model_streams(d)) {
+        int r = d->model.ops->stream_open(d->mstate, (uint32_t) from, (uint32_t) to,
+                                          &s->mstream);
+
+        if (r < 0) {
+            free(s);
+            return sim_model_errno(r); /* the arc fails; the previous session lives on */
+        }
+    }
 
     sim_session_end(d);
     d->refs++;
@@ -804,6 +851,79 @@ sim_resume_finish(SimDevice *d, const SimSession *s)
     return 0;
 }
 
+/* ---- a model's sessions (d->lock held, session live): the model's bytes, checked */
+
+static ssize_t
+sim_model_read(SimSession *s, void *buf, size_t size)
+{
+    int64_t r;
+
+    size = MIN(size, (size_t) SSIZE_MAX);
+    r = s->dev->model.ops->stream_read(s->mstream, buf, size);
+    if (r > (int64_t) size) {
+        return -EIO;
+    }
+    return r >= 0 ? (ssize_t) r : sim_model_errno(r);
+}
+
+static ssize_t
+sim_model_write(SimSession *s, const void *buf, size_t size)
+{
+    int64_t r;
+
+    size = MIN(size, (size_t) SSIZE_MAX);
+    r = s->dev->model.ops->stream_write(s->mstream, buf, size);
+    if (r > (int64_t) size) {
+        return -EIO;
+    }
+    return r >= 0 ? (ssize_t) r : sim_model_errno(r);
+}
+
+static int
+sim_model_precopy_info(SimSession *s, uint64_t *ret_initial, uint64_t *ret_dirty)
+{
+    const struct vfio_migd_sim_model *m = s->dev->model.ops;
+    uint64_t initial = 0, dirty = 0;
+    int32_t r;
+
+    if (m->stream_precopy_info) {
+        r = m->stream_precopy_info(s->mstream, &initial, &dirty);
+        if (r != 0) {
+            return sim_model_errno(r);
+        }
+    }
+    *ret_initial = initial;
+    *ret_dirty = dirty;
+    return 0;
+}
+
+/* The model's part of arc @from -> @to, before any of the sim's: its arc hook, the saving
+ * session moving on without a new fd, the final check of RESUMING -> STOP. On failure the
+ * sim has changed nothing (what the model did to itself is the model's). */
+static int
+sim_model_arc(SimDevice *d, DeviceState from, DeviceState to)
+{
+    const struct vfio_migd_sim_model *m = d->model.ops;
+    int32_t r = 0;
+
+    if (!m) {
+        return 0;
+    }
+    if (m->arc) {
+        r = m->arc(d->mstate, (uint32_t) from, (uint32_t) to);
+    }
+    if (r == 0 && sim_model_streams(d) && d->session && fsm_state_is_saving(from) &&
+        fsm_state_is_saving(to) && m->stream_advance) {
+        r = m->stream_advance(d->session->mstream, (uint32_t) from, (uint32_t) to);
+    }
+    if (r == 0 && sim_model_streams(d) && from == DEVICE_STATE_RESUMING &&
+        to == DEVICE_STATE_STOP) {
+        r = d->session && m->stream_finish ? m->stream_finish(d->session->mstream)
+            : d->session ? 0 : -EINVAL;
+    }
+    return r == 0 ? 0 : sim_model_errno(r);
+}
+
 /* ---- SessionOps */
 
 /* data_rate: a device whose firmware moves its state slowly takes this long for @n bytes
@@ -836,10 +956,14 @@ sim_session_read(DataSession *ds, void *buf, size_t size)
         return -EBADF; /* the resuming fd is O_WRONLY: the VFS refuses before the driver */
     }
     (void) pthread_mutex_lock(&d->lock);
-    if (s->live) {
+    if (!s->live) {
+        r = -ENODEV;
+    } else if (sim_model_streams(d)) {
+        r = sim_model_read(s, buf, size);
+    } else {
         sim_dirty_accrue(s);
+        r = sim_save_produce(s, buf, size);
     }
-    r = s->live ? sim_save_produce(s, buf, size) : -ENODEV;
     (void) pthread_mutex_unlock(&d->lock);
     sim_pace(d, r);
     return r;
@@ -858,6 +982,8 @@ sim_session_write(DataSession *ds, const void *buf, size_t size)
     (void) pthread_mutex_lock(&d->lock);
     if (!s->live) {
         r = -ENODEV;
+    } else if (sim_model_streams(d)) {
+        r = sim_model_write(s, buf, size); /* what a failed write leaves is the driver's */
     } else if (s->broken) {
         r = -EIO;
     } else {
@@ -886,6 +1012,8 @@ sim_session_precopy_info(DataSession *ds, uint64_t *ret_initial, uint64_t *ret_d
         r = -EINVAL;
     } else if (!s->live) {
         r = -ENODEV;
+    } else if (sim_model_streams(d)) {
+        r = sim_model_precopy_info(s, ret_initial, ret_dirty);
     } else {
         /* like mlx5, the ioctl drives the data flow: the running device has dirtied state */
         sim_dirty_accrue(s);
@@ -1007,10 +1135,14 @@ sim_run_arc(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret_ope
     int r;
 
     *ret_opened = NULL;
+    r = sim_model_arc(d, from, to);
+    if (r < 0) {
+        return r;
+    }
     if (from == DEVICE_STATE_PRE_COPY && d->session) {
         sim_dirty_accrue(d->session); /* it dirtied until it stops running */
     }
-    if (from == DEVICE_STATE_RESUMING && to == DEVICE_STATE_STOP) {
+    if (from == DEVICE_STATE_RESUMING && to == DEVICE_STATE_STOP && !sim_model_streams(d)) {
         r = sim_resume_finish(d, d->session);
         if (r < 0) {
             return r;
@@ -1155,11 +1287,19 @@ sim_data_size(BackendDevice *bd, uint64_t *ret_bytes)
 {
     SimDevice *d = (SimDevice *) bd;
 
+    int r = 0;
+
     if (!d->cfg.migratable) {
         return -ENOTTY;
     }
-    *ret_bytes = d->cfg.size;
-    return 0;
+    if (!d->model.ops || !d->model.ops->data_size) {
+        *ret_bytes = d->cfg.size;
+        return 0;
+    }
+    (void) pthread_mutex_lock(&d->lock);
+    r = d->model.ops->data_size(d->mstate, (uint32_t) d->st->state, ret_bytes);
+    (void) pthread_mutex_unlock(&d->lock);
+    return r == 0 ? 0 : sim_model_errno(r);
 }
 
 
@@ -1171,11 +1311,18 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
     size_t n = 0;
 
     (void) pthread_mutex_lock(&d->lock);
-    backend_property_add(props, max, &n, "model", "generic");
-    backend_property_add(props, max, &n, "digest", "%016" PRIx64, sim_digest(d->st->seed, c->size, d->st->gen));
-    backend_property_add(props, max, &n, "size", "%" PRIu64, c->size);
-    backend_property_add(props, max, &n, "seed", "%" PRIu64, d->st->seed);
-    backend_property_add(props, max, &n, "generation", "%" PRIu64, d->st->gen);
+    backend_property_add(props, max, &n, "model", "%s", sim_model_name(d));
+    if (!sim_model_streams(d)) {
+        backend_property_add(props, max, &n, "digest", "%016" PRIx64,
+                             sim_digest(d->st->seed, c->size, d->st->gen));
+        backend_property_add(props, max, &n, "size", "%" PRIu64, c->size);
+        backend_property_add(props, max, &n, "seed", "%" PRIu64, d->st->seed);
+        backend_property_add(props, max, &n, "generation", "%" PRIu64, d->st->gen);
+    } else if (d->model.ops->digest) {
+        /* the content is the model's: only it can say what a save would carry */
+        backend_property_add(props, max, &n, "digest", "%016" PRIx64,
+                             d->model.ops->digest(d->mstate));
+    }
     backend_property_add(props, max, &n, "latency_ms", "%d", c->latency_ms);
     if (c->pci[0]) {
         backend_property_add(props, max, &n, "device", "%s", c->pci);
@@ -1208,7 +1355,8 @@ sim_describe(BackendDevice *bd, BackendProperty *props, size_t max)
 
 /* What another device must match to take this one's state: a sim device's content model is
  * fixed by its model and size (a stream of another size is refused by the resuming device),
- * so both must be equal. */
+ * so both must be equal. A vendor model's streams are its own: what else must match is its
+ * plugin's descriptor's business. */
 static int
 sim_compat_descriptor(BackendDevice *bd, CompatDescriptor *ret)
 {
@@ -1217,8 +1365,8 @@ sim_compat_descriptor(BackendDevice *bd, CompatDescriptor *ret)
     int r;
 
     (void) snprintf(size, sizeof(size), "%" PRIu64, d->cfg.size);
-    r = compat_descriptor_add(ret, "model", COMPAT_RULE_EQUAL, "generic");
-    if (r >= 0) {
+    r = compat_descriptor_add(ret, "model", COMPAT_RULE_EQUAL, sim_model_name(d));
+    if (r >= 0 && !sim_model_streams(d)) {
         r = compat_descriptor_add(ret, "size", COMPAT_RULE_EQUAL, size);
     }
     return r;
@@ -1234,7 +1382,8 @@ sim_identity(BackendDevice *bd, const char *sysfs_root, BackendIdentity *ret)
 
     (void) sysfs_root; /* a sim device is in no sysfs tree */
     *ret = (BackendIdentity){.vendor_id = c->vendor_id, .device_id = c->device_id,
-                             .sim_options = d->options};
+                             .sim_options = d->options,
+                             .sim_model = d->model.ops ? d->model.ops->name : NULL};
     (void) snprintf(ret->bus, sizeof(ret->bus), "%s", c->pci[0] ? "pci" : c->mdev_type[0] ? "mdev" : "");
     (void) snprintf(ret->address, sizeof(ret->address), "%s", c->pci);
     (void) snprintf(ret->driver, sizeof(ret->driver), "%s", c->driver);
@@ -1618,6 +1767,14 @@ sim_opt_mdev_type(SimConfig *c, const char *v, char *err, size_t err_size)
     return sim_opt_id_text(c->mdev_type, "mdev_type", v, err, err_size);
 }
 
+/* model=: which driver the device behaves like; the manager found the plugin whose sim model
+ * it names (sim_device_new_model()), sim_config_check() checks the two agree. */
+static int
+sim_opt_model(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    return sim_opt_id_text(c->model, "model", v, err, err_size);
+}
+
 /* "15b3:101e": the PCI vendor and device IDs, four hex digits each. */
 static int
 sim_opt_pci_id(SimConfig *c, const char *v, char *err, size_t err_size)
@@ -1663,6 +1820,7 @@ static const struct {
     {"pci_id", sim_opt_pci_id, "pci"},
     {"mdev_type", sim_opt_mdev_type, "driver"},
     {"label", sim_opt_label, NULL},
+    {"model", sim_opt_model, NULL},
 };
 static_assert(ELEMENTSOF(sim_options) < 32, "the seen-mask in sim_config_parse is 32 bits");
 
@@ -1708,13 +1866,56 @@ sim_check_arc(const char *key, FsmArc arc, uint32_t flags, const char *flags_nam
     return 0;
 }
 
+/* Options a vendor model takes the place of: flags (the model's are its driver's), and with
+ * its own streams everything about the sim's content model. */
+static const struct {
+    const char *key;
+    bool streams_only;
+} sim_model_replaces[] = {
+    {"flags", false},         {"size", true},          {"seed", true},
+    {"precopy_end", true},    {"precopy_dirty", true}, {"dirty_rate", true},
+};
+
+static int
+sim_config_check_model(const SimConfig *c, const SimModel *model, uint32_t seen, char *err,
+                       size_t err_size)
+{
+    if (!model || !model->ops) {
+        if (c->model[0] && strcmp(c->model, "generic") != 0) {
+            return sim_error(err, err_size, "model: '%s' is not a model of the sim back-end "
+                             "(known: generic; a vendor's comes with its plugin)", c->model);
+        }
+        return 0;
+    }
+    if (strcmp(c->model, model->ops->name) != 0) {
+        return sim_error(err, err_size, "model: '%s' is not the model '%s' the device is "
+                         "created with", c->model, model->ops->name);
+    }
+    for (size_t i = 0; i < ELEMENTSOF(sim_model_replaces); i++) {
+        if (sim_option_seen(seen, sim_model_replaces[i].key) &&
+            (!sim_model_replaces[i].streams_only || model->ops->stream_open)) {
+            return sim_error(err, err_size, "%s: has no effect with model=%s (the model "
+                             "decides it as its driver does); leave %s out",
+                             sim_model_replaces[i].key, model->ops->name,
+                             sim_model_replaces[i].key);
+        }
+    }
+    return 0;
+}
+
 /* Checks that need all options: the fault and hold arcs and the initial state depend on the
  * flags; some options need another one. */
 static int
-sim_config_check(const SimConfig *c, uint32_t seen, char *err, size_t err_size)
+sim_config_check(const SimConfig *c, const SimModel *model, uint32_t seen, char *err,
+                 size_t err_size)
 {
     char fl[64];
-    int r = 0;
+    int r;
+
+    r = sim_config_check_model(c, model, seen, err, err_size);
+    if (r < 0) {
+        return r;
+    }
 
     (void) fsm_flags_to_string(c->flags, fl, sizeof(fl));
     if (c->initial_state != DEVICE_STATE_ERROR &&
@@ -1739,8 +1940,21 @@ sim_config_check(const SimConfig *c, uint32_t seen, char *err, size_t err_size)
     return r;
 }
 
+/* Appends key=value to the model's options (@mo, as large as the whole options string). */
+static void
+sim_model_option_add(char *mo, const char *key, const char *value)
+{
+    size_t n = strlen(mo);
+
+    (void) sprintf(mo + n, "%s%s=%s", n ? "," : "", key, value);
+}
+
+/* Parses @options into @c and *ret_seen (a bit per sim_options entry). A key the sim does not
+ * know goes to @model_opts (NULL: no model, an unknown key is an error); the caller makes it
+ * at least as large as @options. */
 static int
-sim_config_parse(SimConfig *c, const char *options, char *err, size_t err_size)
+sim_config_parse(SimConfig *c, const char *options, char *model_opts, uint32_t *ret_seen,
+                 char *err, size_t err_size)
 {
     const char *cursor = options;
     char key[32], value[128];
@@ -1752,6 +1966,10 @@ sim_config_parse(SimConfig *c, const char *options, char *err, size_t err_size)
 
         while (i < ELEMENTSOF(sim_options) && strcmp(sim_options[i].key, key) != 0) {
             i++;
+        }
+        if (i == ELEMENTSOF(sim_options) && model_opts) {
+            sim_model_option_add(model_opts, key, value);
+            continue;
         }
         if (i == ELEMENTSOF(sim_options)) {
             return sim_unknown_option(key, err, err_size);
@@ -1771,7 +1989,8 @@ sim_config_parse(SimConfig *c, const char *options, char *err, size_t err_size)
                          "under 32 and values under 128 characters)",
                          cursor);
     }
-    return sim_config_check(c, seen, err, err_size);
+    *ret_seen = seen;
+    return 0;
 }
 
 /* FNV-1a over the name, then mixed: distinct names give unrelated default seeds. */
@@ -1845,12 +2064,40 @@ sim_state_adopt(SimDevice *d, int fd, const SimConfig *cfg, char *err, size_t er
     return 0;
 }
 
-/* The device without its state: options parsed, nothing mapped yet. */
+/* The model's device state from its own keys @model_opts, and the flags it reports. */
 static int
-sim_device_alloc(const char *name, const char *options, SimDevice **ret, char *err,
-                 size_t err_size)
+sim_model_create(SimDevice *d, const char *model_opts, char *err, size_t err_size)
+{
+    const struct vfio_migd_sim_model *m = d->model.ops;
+    char why[256] = "";
+    uint32_t flags;
+    int32_t r;
+
+    r = m->create(d->model.host, model_opts, &d->mstate, why, sizeof(why));
+    if (r < 0) {
+        d->mstate = NULL;
+        if (r == -EINVAL) {
+            return sim_error(err, err_size, "%s", why[0] ? why : "the model refused its options");
+        }
+        return sim_model_errno(r);
+    }
+    flags = m->mig_flags(d->mstate);
+    if (!fsm_flags_valid(flags)) {
+        return sim_error(err, err_size, "the %s model reports migration flags 0x%x, not one of "
+                         "the legal sets 0x1, 0x3, 0x5, 0x7 (a bug of its plugin)", m->name,
+                         flags);
+    }
+    d->cfg.flags = flags;
+    return 0;
+}
+
+/* The device without its state: options parsed, model created, nothing mapped yet. */
+static int
+sim_device_alloc(const char *name, const char *options, const SimModel *model, SimDevice **ret,
+                 char *err, size_t err_size)
 {
     _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
+    _cleanup_free_ char *model_opts = NULL;
     SimConfig cfg = {
         .flags = MIG_FLAGS_ALL,
         .migratable = true,
@@ -1861,13 +2108,19 @@ sim_device_alloc(const char *name, const char *options, SimDevice **ret, char *e
         .vendor_id = BACKEND_ID_NONE,
         .device_id = BACKEND_ID_NONE,
     };
+    bool with_model = model && model->ops;
+    uint32_t seen = 0;
     int r;
 
     if (!name || !*name || !ret) {
         return sim_error(err, err_size, "a simulated device needs a name");
     }
+    options = options ? options : "";
+    if (with_model && !(model_opts = calloc(1, strlen(options) + 1))) {
+        return -ENOMEM;
+    }
     cfg.seed = sim_name_seed(name);
-    r = sim_config_parse(&cfg, options ? options : "", err, err_size);
+    r = sim_config_parse(&cfg, options, model_opts, &seen, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -1878,14 +2131,24 @@ sim_device_alloc(const char *name, const char *options, SimDevice **ret, char *e
     d->lock = (pthread_mutex_t) PTHREAD_MUTEX_INITIALIZER;
     d->state_fd = -EBADF;
     d->name = strdup(name);
-    d->options = strdup(options ? options : "");
+    d->options = strdup(options);
     if (!d->name || !d->options) {
-        sim_device_destroy(TAKE_PTR(d));
         return -ENOMEM;
     }
     d->base.ops = &sim_ops;
     d->refs = 1;
     d->cfg = cfg;
+    if (with_model) {
+        d->model = *model;
+        r = sim_model_create(d, model_opts, err, err_size);
+        if (r < 0) {
+            return r;
+        }
+    }
+    r = sim_config_check(&d->cfg, model, seen, err, err_size);
+    if (r < 0) {
+        return r;
+    }
     d->n_chunks = (cfg.size - SIM_HEADER_SIZE + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
     *ret = TAKE_PTR(d);
     return 0;
@@ -1909,13 +2172,13 @@ sim_device_publish(SimDevice *d, BackendDevice **ret, BackendInfo *ret_info, cha
 }
 
 int
-sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
-               char *err, size_t err_size)
+sim_device_new_model(const char *name, const char *options, const SimModel *model,
+                     BackendDevice **ret, BackendInfo *ret_info, char *err, size_t err_size)
 {
     _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
     int r;
 
-    r = sim_device_alloc(name, options, &d, err, err_size);
+    r = sim_device_alloc(name, options, model, &d, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -1928,13 +2191,21 @@ sim_device_new(const char *name, const char *options, BackendDevice **ret, Backe
 }
 
 int
-sim_device_adopt(const char *name, const char *options, int state_fd, BackendDevice **ret,
-                 BackendInfo *ret_info, char *err, size_t err_size)
+sim_device_new(const char *name, const char *options, BackendDevice **ret, BackendInfo *ret_info,
+               char *err, size_t err_size)
+{
+    return sim_device_new_model(name, options, NULL, ret, ret_info, err, err_size);
+}
+
+int
+sim_device_adopt_model(const char *name, const char *options, const SimModel *model,
+                       int state_fd, BackendDevice **ret, BackendInfo *ret_info, char *err,
+                       size_t err_size)
 {
     _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
     int r;
 
-    r = sim_device_alloc(name, options, &d, err, err_size);
+    r = sim_device_alloc(name, options, model, &d, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -1944,4 +2215,11 @@ sim_device_adopt(const char *name, const char *options, int state_fd, BackendDev
     }
     sim_device_publish(TAKE_PTR(d), ret, ret_info, err, err_size);
     return 0;
+}
+
+int
+sim_device_adopt(const char *name, const char *options, int state_fd, BackendDevice **ret,
+                 BackendInfo *ret_info, char *err, size_t err_size)
+{
+    return sim_device_adopt_model(name, options, NULL, state_fd, ret, ret_info, err, err_size);
 }

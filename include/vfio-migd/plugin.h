@@ -52,7 +52,7 @@ extern "C" {
 /* The ABI this header describes. A change that breaks an existing plugin bumps the major;
  * a member added at the end of a struct bumps the minor. */
 #define VFIO_MIGD_PLUGIN_ABI_MAJOR 1
-#define VFIO_MIGD_PLUGIN_ABI_MINOR 0
+#define VFIO_MIGD_PLUGIN_ABI_MINOR 1
 
 /* The name of the one exported symbol: a function of type vfio_migd_plugin_entry_fn. */
 #define VFIO_MIGD_PLUGIN_ENTRY "vfio_migd_plugin_entry"
@@ -221,46 +221,77 @@ struct vfio_migd_rule {
 
 /* A simulated model: lets the sim back-end (attach --sim model=NAME,...) behave like this
  * vendor's driver, answering what the driver answers — never more forgivingly. The sim keeps
- * the state machine (core/fsm), the device mutex, reset and the fd store; the model supplies
- * what is vendor-specific. Hooks run on worker threads under the sim device's mutex: they
- * must not call back into the daemon except host->log and host->clock_ns. Every hook but
- * create, destroy and mig_flags may be NULL: the sim's generic behaviour is used. */
+ * the state machine (core/fsm: which arcs exist, the hop-by-hop walk, -EINVAL for a state
+ * the flags lack), the device mutex, reset, the fd rules (-EBADF reading a resuming fd or
+ * writing a saving one, -ENOTTY for PRECOPY_INFO on a resuming fd, -EINVAL for PRECOPY_INFO
+ * outside PRE_COPY/PRE_COPY_P2P, -ENODEV once a session ended) and its own fault options;
+ * the model supplies what is vendor-specific. Hooks run on worker threads under the sim
+ * device's mutex (create on the loop): they must not call back into the daemon except
+ * host->log and host->clock_ns, and must not block. Every hook but create, destroy and
+ * mig_flags may be NULL: the sim's generic behaviour is used for it. The stream hooks go
+ * together: with stream_open set, every data session of the device is the model's (reads,
+ * writes, PRECOPY_INFO and the RESUMING -> STOP check), and the sim's own content model
+ * (docs/simulated-devices.md) is not used. A value a hook returns outside its contract (an
+ * errno beyond 4095, more bytes than asked, a positive "errno") fails the call with -EIO. */
 struct vfio_migd_sim_model {
-    uint32_t struct_size;
+    uint32_t struct_size; /* sizeof(struct vfio_migd_sim_model) the plugin was built with */
     uint32_t reserved;
-    const char *name; /* what model= selects: [a-z0-9_-]+ */
-    /* Parses the model's own keys in @options (the whole options string; the sim's own keys
-     * such as size= and latency_ms= are the sim's, the model skips them) and creates the
-     * model's state. On -EINVAL writes a sentence naming the key to @why. Loop thread. */
+    const char *name; /* what model= selects: [a-z][a-z0-9_-]*, unique among loaded plugins */
+    /* Parses the model's own keys and creates the model's device state (one per sim device).
+     * @options holds only the keys the sim does not know itself, in the order given, as
+     * "key=value,key=value" ("" when there are none): the sim's own keys (size=, latency_ms=,
+     * fail_arc=, model=, ... docs/simulated-devices.md) never reach it. The model refuses a
+     * key it does not know: -EINVAL with a sentence naming the key in @why (at most @why_size
+     * bytes), and the attach is refused with it. Loop thread. */
     int32_t (*create)(const struct vfio_migd_host *host, const char *options, void **ret_model,
                       char *why, uint32_t why_size);
     void (*destroy)(void *model);
-    /* The VFIO migration flags the driver reports (mlx5 0x7, hisi 0x5). */
+    /* The VFIO migration flags the driver reports (mlx5 0x7, hisi 0x5): one of the legal sets
+     * 0x1, 0x3, 0x5, 0x7 (another refuses the attach). The sim's flags= option is refused
+     * with a model: the model decides. Called once, after create. */
     uint32_t (*mig_flags)(void *model);
-    /* MIG_DATA_SIZE in @state. */
+    /* MIG_DATA_SIZE in @state. NULL: the sim's size= option, in every state. */
     int32_t (*data_size)(void *model, uint32_t state, uint64_t *ret_bytes);
-    /* Called before the sim runs arc @from -> @to (VFIO_MIGD_STATE_*): a negative errno fails
-     * that arc as the driver would (hisi RUNNING -> STOP: -EBUSY while interrupts are
-     * pending); the device then stays in @from. 0: the arc runs. */
+    /* Called before the sim runs arc @from -> @to (VFIO_MIGD_STATE_*; every hop of a SET, in
+     * order), after the sim's own hold and fault options: a negative errno fails that arc as
+     * the driver would (hisi RUNNING -> STOP: -EBUSY while interrupts are pending); the
+     * device then stays in @from and the SET returns the errno. 0: the arc runs. */
     int32_t (*arc)(void *model, uint32_t from, uint32_t to);
-    /* Opens the stream of a new saving session (@from -> @to opened it: RUNNING -> PRE_COPY or
-     * STOP -> STOP_COPY) or a resuming one (STOP -> RESUMING). *ret_stream is the model's. */
+    /* Opens the stream of a new saving session (@from -> @to opened it: RUNNING -> PRE_COPY,
+     * RUNNING_P2P -> PRE_COPY_P2P or STOP -> STOP_COPY) or a resuming one (STOP ->
+     * RESUMING). *ret_stream is the model's. A negative errno fails the arc (device stays in
+     * @from). */
     int32_t (*stream_open)(void *model, uint32_t from, uint32_t to, void **ret_stream);
-    /* The session moved on without a new fd (PRE_COPY_P2P -> STOP_COPY: the rest of the
-     * state is appended to the same stream). */
+    /* The saving session's device moved on without a new fd: PRE_COPY <-> PRE_COPY_P2P, and
+     * PRE_COPY(_P2P) -> STOP_COPY (the rest of the state is appended to the same stream).
+     * A negative errno fails the arc (device stays in @from). May be NULL. */
     int32_t (*stream_advance)(void *stream, uint32_t from, uint32_t to);
-    /* read(data_fd): bytes written to @buf (> 0), 0 at the end (permanent in STOP_COPY,
-     * temporary in PRE_COPY: mtty, hisi), -ENOMSG (mlx5's temporary end), or an errno. */
+    /* read(data_fd): bytes written to @buf (> 0, at most @size), 0 at the end (permanent in
+     * STOP_COPY, temporary in PRE_COPY: mtty, hisi), -ENOMSG (mlx5's temporary end), or an
+     * errno. */
     int64_t (*stream_read)(void *stream, uint8_t *buf, uint64_t size);
-    /* VFIO_MIG_GET_PRECOPY_INFO; may queue more data (mlx5 starts an incremental SAVE). */
+    /* VFIO_MIG_GET_PRECOPY_INFO, called only in PRE_COPY or PRE_COPY_P2P on a live session
+     * (the sim answers the other cases); may queue more data (mlx5 starts an incremental
+     * SAVE). Which of the two states the device is in, the model knows from stream_open and
+     * stream_advance. NULL: the ioctl answers 0 and 0. */
     int32_t (*stream_precopy_info)(void *stream, uint64_t *ret_initial, uint64_t *ret_dirty);
-    /* write(data_fd) on a resuming stream: bytes accepted, or the driver's errno (mlx5:
-     * firmware rejection on a PSID mismatch; hisi: -EFAULT on a match-header mismatch,
-     * -ENOMEM past 176 bytes). */
+    /* write(data_fd) on a resuming stream: bytes accepted (at most @size), or the driver's
+     * errno (mlx5: firmware rejection on a PSID mismatch; hisi: -EFAULT on a match-header
+     * mismatch, -ENOMEM past 176 bytes). What a failed write does to later writes is the
+     * driver's and so the model's (mlx5: -ENODEV from then on). */
     int64_t (*stream_write)(void *stream, const uint8_t *buf, uint64_t size);
-    /* RESUMING -> STOP: the driver's final check (-EINVAL on a short stream). */
+    /* RESUMING -> STOP: the driver's final check and load (hisi: -EINVAL on a stream that is
+     * neither 40 nor 176 bytes); 0 makes what was written the device's content. A negative
+     * errno fails the arc: the device stays in RESUMING with its old content. */
     int32_t (*stream_finish)(void *stream);
+    /* The session ended (its arc, reset, another session, the device freed). Never fails. */
     void (*stream_close)(void *stream);
+    /* ---- ABI 1.1 */
+    /* A digest of the device's current content (what a save carries), shown as the
+     * device's "digest" property so a test can check that a migration moved the content:
+     * two devices with equal content have equal digests. NULL: no digest is shown for a
+     * device whose streams are the model's. Under the device mutex. */
+    uint64_t (*digest)(void *model);
 };
 
 /* The plugin's descriptor, returned by the entry symbol. Constant and valid until the daemon

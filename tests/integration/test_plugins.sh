@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 PLUGINS=$T/plugins
 mkdir -p "$PLUGINS"
 ln -s "$BUILDDIR/plugins/mtty.so" "$PLUGINS/mtty.so"
-for p in minimal other_major failing vendor; do
+for p in minimal other_major failing vendor seam; do
     ln -s "$BUILDDIR/test-plugins/$p.so" "$PLUGINS/$p.so"
 done
 
@@ -27,9 +27,10 @@ start_named_daemon D --plugin-dir "$PLUGINS"
 expect_exit 0 njctl S plugins
 PL=$OUT
 NAMES=$("$PY" -c 'import json, sys; print(" ".join(p["name"] for p in json.loads(sys.argv[1])))' "$PL")
-assert_eq "failing minimal mtty vendor" "$NAMES" \
-    "plugins: the four of ABI 1, in file-name order; other_major is not there"
-assert_eq "1.0" "$(jf "$PL" 2.abi)" "plugins: each with its abi"
+assert_eq "failing minimal mtty seam vendor" "$NAMES" \
+    "plugins: the five of ABI 1, in file-name order; other_major is not there"
+assert_eq "1.1" "$(jf "$PL" 2.abi)" "plugins: each with its abi"
+assert_eq "seam null" "$(jf "$PL" 3.sim_model) $(jf "$PL" 2.sim_model)" "plugins: the sim model of each"
 assert_eq "1.0" "$(jf "$PL" 2.version)" "plugins: each with its version"
 assert_eq "driver=mtty mdev_type=mtty-2" "$(jf "$PL" 2.claims.1)" "plugins: the claims"
 N=$(grep -c "other_major" "$T/S.log" || true)
@@ -37,6 +38,26 @@ assert_eq 1 "$N" "another ABI major: exactly one log line"
 assert_contains "$(grep other_major "$T/S.log")" "built for plugin ABI 2.0, this daemon expects ABI major 1" \
     "  ... saying expected vs found"
 assert_contains "$(grep other_major "$T/S.log")" "rebuild it against" "  ... and what to do"
+
+# ==== a plugin's sim model (tests/plugins/seam.c): attach --sim model=NAME, its keys, a
+# migration through the model's streams between two daemons
+
+expect_error INVALID_ARGUMENT njctl S attach --sim model=nosuch,size=96 --name nm
+assert_contains "$ERR" "unknown sim model 'nosuch' (known: generic, seam)" \
+    "an unknown model is refused, naming the known ones"
+assert_contains "$ERR" "vfio-migctl plugins" "  ... and the command that lists them"
+expect_error INVALID_ARGUMENT njctl S attach --sim model=seam,colour=red --name nm
+assert_contains "$ERR" "seam: unknown option or bad value 'colour'" "the model refuses a key it does not know"
+expect_exit 0 njctl S attach --sim content=42 --model seam --name m
+assert_eq "seam 5" "$(jf "$OUT" plugin) $(jf "$OUT" migration_flags)" \
+    "attach --model: the model's plugin and the model's flags"
+expect_exit 0 njctl D attach --sim model=seam,accept=42 --name m
+expect_exit 0 njctl S group create gm m
+expect_exit 0 njctl D group create gm m
+incoming D gm --listen 127.0.0.1:0 --resume
+expect_exit 0 njctl S --timeout 10 migrate gm --to "$ADDR" --token "$TOKEN" --wait
+assert_eq "5ea000000000002a" "$(jf "$(njctl D show m)" digest)" \
+    "a migration through the model's streams: the destination has the source's content"
 
 # ==== show: plugin, prerequisites, descriptor
 

@@ -45,14 +45,27 @@ Test(plugin_host, the_directory_loads_all_but_the_other_major, .init = cr_redire
     PluginHost *h = host_new();
 
     log_set_max_level(LOG_ERR);
-    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 4);
-    cr_assert_eq(plugin_host_count(h), 4);
+    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 5);
+    cr_assert_eq(plugin_host_count(h), 5);
     /* file-name order */
     cr_assert_str_eq(plugin_name(plugin_host_get(h, 0)), "failing");
     cr_assert_str_eq(plugin_name(plugin_host_get(h, 1)), "minimal");
-    cr_assert_str_eq(plugin_name(plugin_host_get(h, 2)), "small");
-    cr_assert_str_eq(plugin_name(plugin_host_get(h, 3)), "vendor");
+    cr_assert_str_eq(plugin_name(plugin_host_get(h, 2)), "seam");
+    cr_assert_str_eq(plugin_name(plugin_host_get(h, 3)), "small");
+    cr_assert_str_eq(plugin_name(plugin_host_get(h, 4)), "vendor");
     cr_assert_null(plugin_host_find(h, "other_major"));
+    /* sim models by name, for attach --sim model=NAME and its refusal */
+    {
+        char names[64];
+
+        cr_assert_eq(plugin_host_find_model(h, "seam"), plugin_host_find(h, "seam"));
+        cr_assert_null(plugin_host_find_model(h, "vendor"));
+        cr_assert_null(plugin_sim_model(plugin_host_find(h, "vendor")));
+        plugin_host_model_names(h, names, sizeof(names));
+        cr_assert_str_eq(names, "generic, seam");
+        plugin_host_model_names(h, names, 10);
+        cr_assert_str_eq(names, "generic, ");
+    }
     cr_assert_eq(plugin_host_load(h, TEST_PLUGIN_DIR "/minimal.so"), -EEXIST);
     plugin_host_free(h);
     cr_assert_eq(plugin_host_load_dir(host_new(), "/nonexistent-plugin-dir"), 0);
@@ -99,7 +112,7 @@ Test(plugin_host, matching_by_driver_ids_and_mdev_type, .init = cr_redirect_stde
     BackendIdentity m3 = ident("mtty", BACKEND_ID_NONE, BACKEND_ID_NONE, "mtty-3", NULL);
     const struct vfio_migd_claim *claim = NULL;
 
-    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 4);
+    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 5);
     cr_assert_eq(plugin_host_load(h, PLUGIN_BUILD_DIR "/mtty.so"), 0);
     cr_assert_str_eq(plugin_name(plugin_host_match(h, &a, NULL)), "minimal");
     cr_assert_str_eq(plugin_name(plugin_host_match(h, &b, &claim)), "vendor");
@@ -121,7 +134,7 @@ Test(plugin_host, missing_and_unreachable_hooks_are_not_called, .init = cr_redir
     BackendIdentity id = ident("smalldrv", BACKEND_ID_NONE, BACKEND_ID_NONE, "", NULL);
     char why[256] = "";
 
-    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 4);
+    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 5);
     for (const char *name = "minimal"; name; name = strcmp(name, "minimal") == 0 ? "small" : NULL) {
         const Plugin *p = plugin_host_find(h, name);
 
@@ -148,7 +161,7 @@ Test(plugin_host, a_failing_hook_changes_nothing, .init = cr_redirect_stderr)
     const Plugin *p;
     char why[256] = "";
 
-    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 4);
+    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 5);
     p = plugin_host_match(h, &id, NULL);
     cr_assert_str_eq(plugin_name(p), "failing");
     cr_assert_eq(compat_descriptor_add(&desc, "model", COMPAT_RULE_EQUAL, "generic"), 0);
@@ -184,7 +197,7 @@ Test(plugin_host, rules_through_compat, .init = cr_redirect_stderr)
     size_t pairs[1];
     const Plugin *p;
 
-    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 4);
+    cr_assert_eq(plugin_host_load_dir(h, TEST_PLUGIN_DIR), 5);
     p = plugin_host_find(h, "vendor");
     vendor_descriptor(p, "nic0", "pci=3b:00.2,label=22.36.1010/MT_1", &s);
     cr_assert_eq(s.n_fields, 3);
