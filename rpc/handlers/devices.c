@@ -40,29 +40,22 @@ fail_from_result(RpcCall *call, const Device *d, const char *what, const OpResul
                      where, device_way_out(d, res->final_state, way_out, sizeof(way_out)));
 }
 
-static void
-handle_list_devices(RpcCall *call, const ProtobufCMessage *req, void *userdata)
+static int
+list_device(const void *items, size_t i, void *msg)
 {
-    RpcContext *ctx = userdata;
-    Manager *m = ctx->manager;
-    VfioMigd__V1__ListDevicesResponse resp = VFIO_MIGD__V1__LIST_DEVICES_RESPONSE__INIT;
-    DeviceMsg *msgs = calloc(m->n_devices ? m->n_devices : 1, sizeof(*msgs));
-    VfioMigd__V1__Device **ptrs = calloc(m->n_devices ? m->n_devices : 1, sizeof(*ptrs));
+    convert_device(((Device *const *) items)[i], msg);
+    return 0;
+}
 
-    (void) req;
-    if (!msgs || !ptrs) {
-        rpc_call_fail(call, -ENOMEM, "out of memory listing devices");
-    } else {
-        for (size_t i = 0; i < m->n_devices; i++) {
-            convert_device(m->devices[i], &msgs[i]);
-            ptrs[i] = &msgs[i].msg;
-        }
-        resp.n_devices = m->n_devices;
-        resp.devices = ptrs;
-        rpc_call_reply(call, &resp.base);
-    }
-    free(msgs);
-    free(ptrs);
+static void
+handle_list_devices(RpcCall *call, const ProtobufCMessage *req _unused_, void *userdata)
+{
+    static const HandlersList list = {"devices", sizeof(DeviceMsg), offsetof(DeviceMsg, msg),
+                                      list_device, NULL};
+    VfioMigd__V1__ListDevicesResponse resp = VFIO_MIGD__V1__LIST_DEVICES_RESPONSE__INIT;
+    Manager *m = ((RpcContext *) userdata)->manager;
+
+    handlers_reply_list(call, &resp.base, &list, m->devices, m->n_devices);
 }
 
 static void

@@ -77,34 +77,27 @@ handle_get_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     }
 }
 
-static void
-handle_list_groups(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+static int
+list_group(const void *items, size_t i, void *msg)
 {
+    return convert_group(((Group *const *) items)[i], /* with_timeline= */ false, msg);
+}
+
+static void
+list_group_done(void *msg)
+{
+    convert_group_done(msg);
+}
+
+static void
+handle_list_groups(RpcCall *call, const ProtobufCMessage *r _unused_, void *userdata)
+{
+    static const HandlersList list = {"groups", sizeof(GroupMsg), offsetof(GroupMsg, msg),
+                                      list_group, list_group_done};
     VfioMigd__V1__ListGroupsResponse resp = VFIO_MIGD__V1__LIST_GROUPS_RESPONSE__INIT;
     Manager *m = ((RpcContext *) userdata)->manager;
-    GroupMsg *msgs = calloc(m->n_groups ? m->n_groups : 1, sizeof(*msgs));
-    VfioMigd__V1__Group **ptrs = calloc(m->n_groups ? m->n_groups : 1, sizeof(*ptrs));
-    size_t done = 0;
 
-    (void) r;
-    for (; msgs && ptrs && done < m->n_groups; done++) {
-        if (convert_group(m->groups[done], false, &msgs[done]) < 0) {
-            break;
-        }
-        ptrs[done] = &msgs[done].msg;
-    }
-    if (!msgs || !ptrs || done < m->n_groups) {
-        rpc_call_fail(call, -ENOMEM, "out of memory listing groups");
-    } else {
-        resp.n_groups = m->n_groups;
-        resp.groups = ptrs;
-        rpc_call_reply(call, &resp.base);
-    }
-    for (size_t i = 0; msgs && i < done; i++) {
-        convert_group_done(&msgs[i]);
-    }
-    free(msgs);
-    free(ptrs);
+    handlers_reply_list(call, &resp.base, &list, m->groups, m->n_groups);
 }
 
 /* The answer to a transition or a reset: the run, or ABORTED with the run as the trailer and

@@ -6,7 +6,9 @@
  */
 #include "handlers.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@
 #include "group.h"
 #include "manager.h"
 #include "migration.h"
+#include "util/cleanup.h"
 #include "util/strutil.h"
 
 Device *
@@ -116,4 +119,33 @@ handlers_answer(RpcCall *call, int r, const char *err, const ProtobufCMessage *r
         return;
     }
     rpc_call_reply(call, response);
+}
+
+void
+handlers_reply_list(RpcCall *call, ProtobufCMessage *resp, const HandlersList *list,
+                    const void *items, size_t n)
+{
+    const ProtobufCFieldDescriptor *f = &resp->descriptor->fields[0];
+    _cleanup_free_ char *msgs = calloc(n ? n : 1, list->msg_size);
+    _cleanup_free_ void **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    size_t done = 0;
+
+    /* The list responses' layout (the .proto's field 1): our bug if not. */
+    assert(f->id == 1 && f->label == PROTOBUF_C_LABEL_REPEATED);
+    for (; msgs && ptrs && done < n; done++) {
+        if (list->convert(items, done, msgs + done * list->msg_size) < 0) {
+            break;
+        }
+        ptrs[done] = msgs + done * list->msg_size + list->msg_offset;
+    }
+    if (!msgs || !ptrs || done < n) {
+        rpc_call_fail(call, -ENOMEM, "out of memory listing %s", list->what);
+    } else {
+        *(size_t *) ((char *) resp + f->quantifier_offset) = n;
+        *(void ***) ((char *) resp + f->offset) = ptrs;
+        rpc_call_reply(call, resp);
+    }
+    for (size_t i = 0; list->done && msgs && i < done; i++) {
+        list->done(msgs + i * list->msg_size);
+    }
 }

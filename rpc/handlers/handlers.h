@@ -81,3 +81,20 @@ void handlers_answer(RpcCall *call, int r, const char *err, const ProtobufCMessa
 /* Answers the refusal @r with @err when a *_start() function refused (its callback will never
  * run); nothing when it started (the callback answers). */
 void handlers_fail_unless_started(RpcCall *call, int r, const char *err);
+
+/* How a list answer's items are made: @msg_size-byte wrappers (convert.h's DeviceMsg,
+ * GroupMsg, ...) holding the API message at @msg_offset. */
+typedef struct HandlersList {
+    const char *what;   /* "groups": the refusal says "out of memory listing groups" */
+    size_t msg_size;
+    size_t msg_offset;
+    /* Fills the wrapper @msg from item @i of @items: 0, or a negative errno (-ENOMEM). */
+    int (*convert)(const void *items, size_t i, void *msg);
+    void (*done)(void *msg); /* releases what convert made; NULL: nothing */
+} HandlersList;
+
+/* Answers @resp, a list response whose field 1 is its repeated message, with the @n items of
+ * @items converted as @list says (in order), or with RESOURCE_EXHAUSTED when memory runs
+ * out. The items are released after the answer is encoded. */
+void handlers_reply_list(RpcCall *call, ProtobufCMessage *resp, const HandlersList *list,
+                         const void *items, size_t n);

@@ -339,36 +339,34 @@ handle_get_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     }
 }
 
-static void
-handle_list_migrations(RpcCall *call, const ProtobufCMessage *r, void *userdata)
+static int
+list_migration(const void *items, size_t i, void *msg)
 {
+    return convert_migration(&((const MigrationSnapshot *) items)[i], msg);
+}
+
+static void
+list_migration_done(void *msg)
+{
+    convert_migration_done(msg);
+}
+
+static void
+handle_list_migrations(RpcCall *call, const ProtobufCMessage *r _unused_, void *userdata)
+{
+    static const HandlersList list = {"migrations", sizeof(MigrationMsg),
+                                      offsetof(MigrationMsg, msg), list_migration,
+                                      list_migration_done};
     VfioMigd__V1__ListMigrationsResponse resp = VFIO_MIGD__V1__LIST_MIGRATIONS_RESPONSE__INIT;
     Manager *m = ((RpcContext *) userdata)->manager;
     MigrationSnapshot *snaps = NULL;
-    MigrationMsg *msgs = NULL;
-    VfioMigd__V1__Migration **ptrs = NULL;
-    size_t n = 0, done = 0;
+    size_t n = 0;
 
-    (void) r;
-    if (migration_snapshot_all(m, &snaps, &n) >= 0) { /* newest first */
-        msgs = calloc(n ? n : 1, sizeof(*msgs));
-        ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-    }
-    for (; msgs && ptrs && done < n && convert_migration(&snaps[done], &msgs[done]) >= 0; done++) {
-        ptrs[done] = &msgs[done].msg;
-    }
-    if (!msgs || !ptrs || done < n) {
+    if (migration_snapshot_all(m, &snaps, &n) < 0) { /* newest first */
         rpc_call_fail(call, -ENOMEM, "out of memory listing migrations");
-    } else {
-        resp.n_migrations = n;
-        resp.migrations = ptrs;
-        rpc_call_reply(call, &resp.base);
+        return;
     }
-    for (size_t i = 0; msgs && i < done; i++) {
-        convert_migration_done(&msgs[i]);
-    }
-    free(msgs);
-    free(ptrs);
+    handlers_reply_list(call, &resp.base, &list, snaps, n);
     migration_snapshots_free(snaps, n);
 }
 
