@@ -72,6 +72,13 @@ report_outcome(const void *resp)
     return ((const CompatReportMsg *) resp)->compatible ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
+/* The call of either question: its own request, the one CompatReport answer and its printers. */
+#define REPORT_CALL(method_, request_, build_)                                                     \
+    {                                                                                              \
+        CLI_METHOD("MigrationService", method_, request_, compat_report), .build = (build_),       \
+        .json = report_json, .text = report_text, .outcome = report_outcome,                       \
+    }
+
 /* ---- migrate --dry-run */
 
 typedef struct DryRun {
@@ -92,13 +99,8 @@ dry_run_build(Cli *cli _unused_, void *args, void *req)
     return CLI_GO_ON;
 }
 
-static const CliCall dry_run_call = {
-    CLI_METHOD("MigrationService", CheckMigration, check_migration_request, compat_report),
-    .build = dry_run_build,
-    .json = report_json,
-    .text = report_text,
-    .outcome = report_outcome,
-};
+static const CliCall dry_run_call =
+    REPORT_CALL(CheckMigration, check_migration_request, dry_run_build);
 
 CliExit
 compat_commands_dry_run(Cli *cli, const char *group, const char *address, const char *token,
@@ -260,13 +262,8 @@ check_build(Cli *cli, void *args, void *req)
     return CLI_GO_ON;
 }
 
-static const CliCall check_call = {
-    CLI_METHOD("MigrationService", CheckDescriptor, check_descriptor_request, compat_report),
-    .build = check_build,
-    .json = report_json,
-    .text = report_text,
-    .outcome = report_outcome,
-};
+static const CliCall check_call =
+    REPORT_CALL(CheckDescriptor, check_descriptor_request, check_build);
 
 static CliExit
 check_run(Cli *cli, void *args)
