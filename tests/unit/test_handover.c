@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/handover.h"
+#include "util/macro.h"
 
 #define S HANDOVER_SOURCE
 #define D HANDOVER_DESTINATION
@@ -129,23 +130,28 @@ Test(handover, a_cancel_works_only_before_the_commit_point)
 
 Test(handover, the_happy_path)
 {
-    HandoverState s = HANDOVER_MOVING, d = HANDOVER_MOVING;
-    HandoverAction a;
+    /* Each step: the side that gets the event and the action it must answer. */
+    static const struct {
+        HandoverSide side;
+        HandoverEvent event;
+        HandoverAction action;
+    } steps[] = {
+        {D, HANDOVER_EV_LOADED, HANDOVER_DO_SEND_PREPARED},
+        {S, HANDOVER_EV_GOT_PREPARED, HANDOVER_DO_SEND_COMMIT},
+        {D, HANDOVER_EV_GOT_COMMIT, HANDOVER_DO_RUN},
+        {S, HANDOVER_EV_GOT_DONE, HANDOVER_DO_GIVE_UP},
+    };
+    HandoverState st[2] = {[S] = HANDOVER_MOVING, [D] = HANDOVER_MOVING};
 
-    a = handover_action(D, d, HANDOVER_EV_LOADED);
-    cr_assert_eq(a, HANDOVER_DO_SEND_PREPARED);
-    d = handover_next(d, a);
-    a = handover_action(S, s, HANDOVER_EV_GOT_PREPARED);
-    cr_assert_eq(a, HANDOVER_DO_SEND_COMMIT);
-    s = handover_next(s, a);
-    a = handover_action(D, d, HANDOVER_EV_GOT_COMMIT);
-    cr_assert_eq(a, HANDOVER_DO_RUN);
-    d = handover_next(d, a);
-    a = handover_action(S, s, HANDOVER_EV_GOT_DONE);
-    cr_assert_eq(a, HANDOVER_DO_GIVE_UP);
-    s = handover_next(s, a);
-    cr_assert_eq(s, HANDOVER_GAVE_UP);
-    cr_assert_eq(d, HANDOVER_RUNS_HERE);
+    for (size_t i = 0; i < ELEMENTSOF(steps); i++) {
+        HandoverState *x = &st[steps[i].side];
+        HandoverAction a = handover_action(steps[i].side, *x, steps[i].event);
+
+        cr_assert_eq(a, steps[i].action, "step %zu", i);
+        *x = handover_next(*x, a);
+    }
+    cr_assert_eq(st[S], HANDOVER_GAVE_UP);
+    cr_assert_eq(st[D], HANDOVER_RUNS_HERE);
 }
 
 /* ---- the two sides over a link, every interleaving ---- */
