@@ -545,25 +545,6 @@ group_find(Manager *m, const char *name)
 }
 
 static int
-groups_link(Manager *m, Group *g)
-{
-    int r = SORTED_INSERT(m->groups, m->n_groups, m->allocated_groups, 8, name, g);
-
-    if (r >= 0) {
-        manager_changed(m);
-    }
-    return r;
-}
-
-static void
-groups_unlink(Manager *m, Group *g)
-{
-    if (SORTED_REMOVE(m->groups, m->n_groups, name, g)) {
-        manager_changed(m);
-    }
-}
-
-static int
 check_members(Manager *m, const char *const *ids, size_t n, char *err, size_t err_size)
 {
     if (n == 0 || n > GROUP_MAX_DEVICES) {
@@ -617,7 +598,7 @@ group_new(Manager *m, const char *name, const char *const *device_ids, size_t n,
         return -ENOMEM;
     }
     g->manager = m;
-    r = groups_link(m, g);
+    r = MANAGER_LINK(m, m->groups, m->n_groups, m->allocated_groups, 8, name, g);
     if (r < 0) {
         return r;
     }
@@ -660,7 +641,7 @@ group_free(Group *g)
         }
     }
     if (g->manager) {
-        groups_unlink(g->manager, g);
+        (void) MANAGER_UNLINK(g->manager, g->manager->groups, g->manager->n_groups, name, g);
     }
     if (g->last) {
         free(g->last->devices);

@@ -63,25 +63,14 @@ manager_find(Manager *m, const char *id)
     return SORTED_FIND(m->devices, m->n_devices, id, id);
 }
 
-static int
-manager_link(Manager *m, Device *d)
-{
-    int r = SORTED_INSERT(m->devices, m->n_devices, m->allocated, 16, id, d);
-
-    if (r >= 0) {
-        manager_changed(m);
-    }
-    return r;
-}
-
+/* Every device the manager frees is in its array: unlinking one always changes the set. */
 static void
 manager_unlink(Manager *m, Device *d)
 {
-    bool removed = SORTED_REMOVE(m->devices, m->n_devices, id, d);
+    bool removed = MANAGER_UNLINK(m, m->devices, m->n_devices, id, d);
 
-    assert(removed); /* every device the manager frees is in its array */
+    assert(removed);
     (void) removed;
-    manager_changed(m);
 }
 
 /* Checks the id (or picks one) and the device limit. Writes the id into @buf. */
@@ -156,7 +145,7 @@ manager_adopt(Manager *m, const char *name, BackendDevice *bd, const BackendInfo
     }
     manager_note_source(d, kernel, kind, source);
     device_identify(d, m->plugins, m->sysfs_root);
-    r = manager_link(m, d);
+    r = MANAGER_LINK(m, m->devices, m->n_devices, m->allocated, 16, id, d);
     if (r < 0) {
         device_free(d);
         return r;

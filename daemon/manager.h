@@ -21,6 +21,7 @@
 #include "files.h"
 #include "forward.h"
 #include "migration.h"
+#include "util/array.h"
 
 /* A host has at most a few hundred VFs; 1024 bounds memory use by a misbehaving client. */
 #define MANAGER_MAX_DEVICES 1024
@@ -126,6 +127,26 @@ uint64_t manager_uptime_ms(const Manager *m);
 /* Calls Manager.on_change, if set. Device and group registration and job phase changes call
  * it; so does main.c when the daemon begins to shut down. */
 void manager_changed(Manager *m);
+
+/* The registries (m->devices by id, m->groups by name, util/array.h's SORTED_* arrays): adds
+ * @item, or removes it, and calls manager_changed() when the set changed. LINK is 0 or
+ * -ENOMEM; UNLINK is whether @item was there. */
+#define MANAGER_LINK(m, items, n, allocated, first, member, item)                                  \
+    ({                                                                                             \
+        int _lr = SORTED_INSERT(items, n, allocated, first, member, item);                         \
+        if (_lr >= 0) {                                                                            \
+            manager_changed(m);                                                                    \
+        }                                                                                          \
+        _lr;                                                                                       \
+    })
+#define MANAGER_UNLINK(m, items, n, member, item)                                                  \
+    ({                                                                                             \
+        bool _lf = SORTED_REMOVE(items, n, member, item);                                          \
+        if (_lf) {                                                                                 \
+            manager_changed(m);                                                                    \
+        }                                                                                          \
+        _lf;                                                                                       \
+    })
 
 void manager_add_listener(Manager *m, MigrationListener *l);
 void manager_remove_listener(Manager *m, MigrationListener *l);
