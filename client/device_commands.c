@@ -29,13 +29,7 @@ typedef VfioMigd__V1__Device Device;
 
 /* ---- devices */
 
-static json_object *
-devices_json(const void *req _unused_, const void *resp)
-{
-    const VfioMigd__V1__ListDevicesResponse *r = resp;
-
-    return OUTPUT_JSON_ARRAY(r->devices, r->n_devices, output_json_device);
-}
+OUTPUT_JSON_LIST_PRINTER(devices_json, ListDevicesResponse, devices, output_json_device)
 
 static int
 devices_text(const void *req _unused_, const void *resp)

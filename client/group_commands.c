@@ -323,13 +323,7 @@ static const CliCall show_call = {
     .text = show_text,
 };
 
-static json_object *
-list_json(const void *req _unused_, const void *resp)
-{
-    const VfioMigd__V1__ListGroupsResponse *r = resp;
-
-    return OUTPUT_JSON_ARRAY(r->groups, r->n_groups, json_group);
-}
+OUTPUT_JSON_LIST_PRINTER(list_json, ListGroupsResponse, groups, json_group)
 
 /* The state the group's devices share, "mixed" when they differ (`group show` lists each),
  * "-" for a group without devices. */

@@ -608,13 +608,8 @@ const CliCommand migration_commands_job = BY_ID_COMMAND(
 
 /* ---- jobs */
 
-static json_object *
-jobs_json(const void *req _unused_, const void *resp)
-{
-    const VfioMigd__V1__ListMigrationsResponse *r = resp;
-
-    return OUTPUT_JSON_ARRAY(r->migrations, r->n_migrations, output_migration_json);
-}
+OUTPUT_JSON_LIST_PRINTER(jobs_json, ListMigrationsResponse, migrations,
+                         output_migration_json)
 
 static int
 jobs_text(const void *req _unused_, const void *resp)

@@ -94,6 +94,17 @@ void output_json_append(json_object *a, json_object *v);
         }                                                                                          \
         array_;                                                                                    \
     })
+
+/* Defines @name, a CliCall.json for a list answer: the @field items of the response
+ * VfioMigd__V1__@Response as a JSON array of @fn(item) (devices, jobs, group list, ...). */
+#define OUTPUT_JSON_LIST_PRINTER(name, Response, field, fn)                                        \
+    static json_object *name(const void *req _unused_, const void *resp)                           \
+    {                                                                                              \
+        const VfioMigd__V1__##Response *r_ = resp;                                                 \
+                                                                                                   \
+        return OUTPUT_JSON_ARRAY(r_->field, r_->n_##field, fn);                                    \
+    }
+
 /* Prints @o as the invocation's JSON document on stdout and releases it. -ENOMEM when @o
  * is NULL (a build ran out of memory), -EIO when stdout fails. */
 int output_json_print(json_object *o);

@@ -243,13 +243,7 @@ plugin_json(const VfioMigd__V1__Plugin *p)
     return o;
 }
 
-static json_object *
-plugins_json(const void *req _unused_, const void *resp)
-{
-    const VfioMigd__V1__ListPluginsResponse *r = resp;
-
-    return OUTPUT_JSON_ARRAY(r->plugins, r->n_plugins, plugin_json);
-}
+OUTPUT_JSON_LIST_PRINTER(plugins_json, ListPluginsResponse, plugins, plugin_json)
 
 static int
 plugins_text(const void *req _unused_, const void *resp)
@@ -306,13 +300,8 @@ host_device_json(const VfioMigd__V1__HostDevice *d)
     return o;
 }
 
-static json_object *
-host_devices_json(const void *req _unused_, const void *resp)
-{
-    const VfioMigd__V1__ListHostDevicesResponse *r = resp;
-
-    return OUTPUT_JSON_ARRAY(r->devices, r->n_devices, host_device_json);
-}
+OUTPUT_JSON_LIST_PRINTER(host_devices_json, ListHostDevicesResponse, devices,
+                         host_device_json)
 
 static int
 host_devices_text(const void *req _unused_, const void *resp)
