@@ -266,17 +266,11 @@ static const struct vfio_migd_sim_model model = {
 };
 
 static const struct vfio_migd_plugin plugin = {
-    .abi_major = VFIO_MIGD_PLUGIN_ABI_MAJOR,
-    .abi_minor = VFIO_MIGD_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct vfio_migd_plugin),
+    VFIO_MIGD_PLUGIN_HEADER,
     .name = "seam",
     .version = "0.1",
     .description = "a sim model for the sim<->model seam tests",
     .sim_model = &model,
 };
 
-VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *
-vfio_migd_plugin_entry(void)
-{
-    return &plugin;
-}
+VFIO_MIGD_PLUGIN_DEFINE_ENTRY(plugin)
