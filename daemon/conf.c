@@ -29,6 +29,7 @@
 #include "files.h"
 #include "listener.h" /* the connection limits */
 #include "migration.h"
+#include "migration_watch.h"
 #include "util/cleanup.h"
 #include "util/limits.h"
 #include "util/log.h"
@@ -74,6 +75,13 @@ static const ConfKey conf_keys[] = {
         RPC_LISTENER_MAX_CONNECTIONS, STRINGIFY(RPC_LISTENER_DEFAULT_MAX_CONNECTIONS),
         "max-connections", 0, "N", max_connections,
         "API connections open at once; one more is closed at once and logged"),
+    KEY(CONF_MAX_WATCHERS, "api", "max_watchers", CONF_TYPE_U32, 1, MIGRATION_WATCH_MAX,
+        STRINGIFY(MIGRATION_WATCH_DEFAULT_MAX), "max-watchers", 0, "N", max_watchers,
+        "WatchEvents streams (vfio-migctl watch) open at once; one more is refused"),
+    KEY(CONF_WATCH_QUEUE_MAX, "api", "watch_queue_max", CONF_TYPE_U32,
+        MIGRATION_WATCH_MIN_QUEUE, MIGRATION_WATCH_MAX_QUEUE,
+        STRINGIFY(MIGRATION_WATCH_DEFAULT_QUEUE), "watch-queue-max", 0, "N", watch_queue_max,
+        "events a watcher may leave unread; a slower reader is disconnected"),
     KEY(CONF_OPERATOR_USERS, "api", "operator_users", CONF_TYPE_USERS, AUTHZ_MAX_IDS,
         CONF_IDS_MAX - 1, "root", "operator-users", 0, "USERS", operator_users,
         "users who may call everything: change devices, groups, jobs, files"),

@@ -44,6 +44,8 @@ typedef enum ConfKeyId {
     CONF_SOCKET_MODE,
     CONF_SOCKET_GROUP,
     CONF_MAX_CONNECTIONS,
+    CONF_MAX_WATCHERS,
+    CONF_WATCH_QUEUE_MAX,
     CONF_OPERATOR_USERS,
     CONF_OPERATOR_GROUPS,
     CONF_READER_USERS,
@@ -97,6 +99,8 @@ typedef struct Config {
     uint32_t socket_mode;
     char socket_group[CONF_STRING_MAX];   /* "": the daemon's own group */
     uint32_t max_connections;             /* API connections open at once */
+    uint32_t max_watchers;                /* WatchEvents streams open at once */
+    uint32_t watch_queue_max;             /* events one stream may have waiting */
     char operator_users[CONF_IDS_MAX];    /* who may call every method (names or numbers) */
     char operator_groups[CONF_IDS_MAX];
     char reader_users[CONF_IDS_MAX];      /* who may call the methods that only look */

@@ -350,6 +350,8 @@ daemon_reload(Daemon *dm)
     log_set_max_level(next.log_level);
     dm->ctx.manager->migration_defaults = migration_defaults_from(&next);
     dm->ctx.manager->migration_handshake_ms = next.handshake_timeout_ms;
+    dm->ctx.manager->max_watches = next.max_watchers;
+    dm->ctx.manager->watch_queue_max = next.watch_queue_max;
     log_notice("Reloaded on SIGHUP: %s%s%s%s.", n_applied ? "changed" : "nothing changed",
                applied, n_pending ? "; takes a restart, unchanged:" : "", pending);
 }
@@ -425,6 +427,8 @@ daemon_start(Daemon *dm)
     }
     dm->ctx.manager->migration_defaults = migration_defaults_from(c);
     dm->ctx.manager->migration_handshake_ms = c->handshake_timeout_ms;
+    dm->ctx.manager->max_watches = c->max_watchers;
+    dm->ctx.manager->watch_queue_max = c->watch_queue_max;
     /* Into dm->config, which a reload replaces whole: roles change on SIGHUP. */
     dm->ctx.authz = &dm->config.authz;
     dm->ctx.config_path = dm->options->config_path ? dm->options->config_path : DEFAULT_CONFIG;

@@ -54,6 +54,11 @@ struct Manager {
     PluginHost *plugins;    /* vendor plugins (owned); NULL: none loaded */
     bool shutting_down;    /* no new operations once set */
     MigrationListener *listeners; /* WatchEvents streams */
+    unsigned n_watches;    /* open WatchEvents streams (migration_watch.c) */
+    /* [api] max_watchers and watch_queue_max (0: the defaults of migration_watch.h): how
+     * many streams may be open at once, how many events one may have waiting. */
+    unsigned max_watches;
+    unsigned watch_queue_max;
     /* What a migration uses for the options its request leaves at 0: the built-in defaults
      * (migration_options_defaults()), or the configuration's [migration] keys (main.c). */
     MigrationOptions migration_defaults;

@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <uv.h>
 
 #include "manager.h"
+#include "util/array.h"
 #include "util/clock.h"
 #include "util/macro.h"
 
@@ -43,8 +45,10 @@ struct MigrationWatch {
     void *userdata;
     char id[MIGRATION_ID_MAX];  /* "" = every migration */
     uv_timer_t timer;
-    WatchSeen seen[MIGRATION_WATCH_MAX_JOBS];
-    size_t n_seen;
+    /* The watched jobs not yet ended: at most the manager's active jobs, so no bound of its
+     * own (a fixed one would drop the jobs beyond it without a word). */
+    WatchSeen *seen;
+    size_t n_seen, allocated_seen;
     bool stopped;
 };
 
@@ -55,7 +59,10 @@ static void on_watch_tick(uv_timer_t *t);
 static void
 on_watch_closed(uv_handle_t *h)
 {
-    free(h->data);
+    MigrationWatch *w = h->data;
+
+    free(w->seen);
+    free(w);
 }
 
 void
@@ -65,6 +72,7 @@ migration_watch_stop(MigrationWatch *w)
         return;
     }
     w->stopped = true;
+    w->manager->n_watches--;
     manager_remove_listener(w->manager, &w->listener);
     uv_close((uv_handle_t *) &w->timer, on_watch_closed);
 }
@@ -85,12 +93,15 @@ watch_send(MigrationWatch *w, const MigrationSnapshot *s, MigrationEventKind kin
     struct timespec ts;
 
     (void) clock_gettime(CLOCK_REALTIME, &ts); /* the event's time, for people: wall clock */
-    w->ops->event(kind, s, (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000,
-                  w->userdata);
+    if (w->ops->event(kind, s, (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000,
+                      w->userdata) < 0) {
+        migration_watch_stop(w); /* the handler ended the stream */
+    }
 }
 
-/* The record of what @j was sent; NULL when @j is not news for this watch. */
-static WatchSeen *
+/* The index of the record of what @j was sent; -ENOENT when @j is not news for this watch
+ * (or no memory for a new record: the next change or tick tries again). */
+static ssize_t
 watch_seen(MigrationWatch *w, const MigrationJob *j, bool over)
 {
     const char *id = migration_id(j);
@@ -99,29 +110,41 @@ watch_seen(MigrationWatch *w, const MigrationJob *j, bool over)
     for (k = 0; k < w->n_seen && strcmp(w->seen[k].id, id) != 0; k++) {
     }
     if (k < w->n_seen) {
-        return &w->seen[k];
+        return (ssize_t) k;
     }
-    if (w->n_seen == MIGRATION_WATCH_MAX_JOBS || (!w->id[0] && over)) {
-        return NULL; /* a job that finished before the watch began is not news */
+    if (!w->id[0] && over) {
+        return -ENOENT; /* a job that finished before the watch began, or whose end went */
+    }
+    if (ARRAY_RESERVE_ONE(w->seen, w->n_seen, w->allocated_seen, 8) < 0) {
+        return -ENOENT;
     }
     w->seen[k] = (WatchSeen){.phase = PHASE_NEW};
     (void) snprintf(w->seen[k].id, sizeof(w->seen[k].id), "%s", id);
     w->n_seen++;
-    return &w->seen[k];
+    return (ssize_t) k;
 }
 
-/* Sends what changed for the job of @s; returns false once its "end" event has been sent. */
+/* Sends what changed for the job of @s; returns false once its "end" event has been sent. A
+ * watch of every job then forgets it: the job is over, so it is no news again. */
 static bool
 watch_snapshot(MigrationWatch *w, const MigrationJob *j, const MigrationSnapshot *s,
                uint64_t now)
 {
-    WatchSeen *seen = watch_seen(w, j, s->over);
+    ssize_t k = watch_seen(w, j, s->over);
+    WatchSeen *seen;
 
-    if (!seen || seen->ended) {
-        return !seen;
+    if (k < 0) {
+        return true;
+    }
+    seen = &w->seen[k];
+    if (seen->ended) {
+        return false;
     }
     if (s->over) {
         seen->ended = true;
+        if (!w->id[0]) {
+            ARRAY_REMOVE_AT(w->seen, w->n_seen, (size_t) k);
+        }
         watch_send(w, s, MIGRATION_EVENT_END);
         return false;
     }
@@ -135,6 +158,20 @@ watch_snapshot(MigrationWatch *w, const MigrationJob *j, const MigrationSnapshot
     seen->phase = s->phase;
     seen->last_ns = now;
     return true;
+}
+
+/* Forgets the jobs the manager no longer has (forgotten before their end was sent): what a
+ * watch of every job keeps stays within the manager's jobs. */
+static void
+watch_prune(MigrationWatch *w)
+{
+    for (size_t k = 0; k < w->n_seen;) {
+        if (migration_find(w->manager, w->seen[k].id)) {
+            k++;
+        } else {
+            ARRAY_REMOVE_AT(w->seen, w->n_seen, k);
+        }
+    }
 }
 
 /* The same from the job; an out-of-memory snapshot waits for the next change or tick. */
@@ -192,6 +229,7 @@ on_watch_tick(uv_timer_t *t)
         }
         return;
     }
+    watch_prune(w);
     for (size_t i = 0; i < m->n_jobs && !w->stopped; i++) {
         (void) watch_job(w, m->jobs[i], now);
     }
@@ -201,11 +239,18 @@ int
 migration_watch_start(Manager *m, const char *id, const MigrationWatchOps *ops, void *userdata,
                       MigrationWatch **ret, char *err, size_t err_size)
 {
+    unsigned max = m->max_watches ? m->max_watches : MIGRATION_WATCH_DEFAULT_MAX;
     MigrationWatch *w;
 
     if (id[0] && !migration_find(m, id)) {
         (void) snprintf(err, err_size, "no migration with id '%.64s'", id);
         return -ENOENT;
+    }
+    if (m->n_watches >= max) {
+        (void) snprintf(err, err_size, "%u watchers already follow migrations, the limit is %u: "
+                        "end one (a `vfio-migctl watch`), or raise [api] max_watchers "
+                        "(--max-watchers N; SIGHUP applies it)", m->n_watches, max);
+        return -ENOSPC;
     }
     w = calloc(1, sizeof(*w));
     if (!w) {
@@ -219,6 +264,7 @@ migration_watch_start(Manager *m, const char *id, const MigrationWatchOps *ops, 
     (void) uv_timer_init(m->loop, &w->timer);
     w->timer.data = w;
     manager_add_listener(m, &w->listener);
+    m->n_watches++;
     (void) uv_timer_start(&w->timer, on_watch_tick, 0, WATCH_TICK_MS);
     *ret = w;
     return 0;

@@ -24,7 +24,14 @@
 #include "migration.h"
 
 #define MIGRATION_WATCH_PROGRESS_MS 1000 /* at most one progress event a second per migration */
-#define MIGRATION_WATCH_MAX_JOBS 64      /* migrations one watch follows at once */
+/* Watches open at once, unless the manager says otherwise ([api] max_watchers). */
+#define MIGRATION_WATCH_DEFAULT_MAX 64
+#define MIGRATION_WATCH_MAX 4096
+/* Events one watcher may have waiting to be sent ([api] watch_queue_max): beyond it the
+ * reader is too slow and is disconnected (rpc/handlers/migrations.c). */
+#define MIGRATION_WATCH_DEFAULT_QUEUE 256
+#define MIGRATION_WATCH_MIN_QUEUE 8
+#define MIGRATION_WATCH_MAX_QUEUE 65536
 
 typedef struct MigrationWatch MigrationWatch;
 
@@ -39,16 +46,19 @@ typedef enum MigrationEventKind {
 const char *migration_event_kind_name(MigrationEventKind kind);
 
 typedef struct MigrationWatchOps {
-    /* An event to send; @s is the migration as of @unix_ms (valid during the call). */
-    void (*event)(MigrationEventKind kind, const MigrationSnapshot *s, uint64_t unix_ms,
-                  void *userdata);
+    /* An event to send; @s is the migration as of @unix_ms (valid during the call). Returns
+     * 0, or a negative errno when the receiver ended the stream itself (a reader too slow):
+     * the watch then stops, and @end is not called. */
+    int (*event)(MigrationEventKind kind, const MigrationSnapshot *s, uint64_t unix_ms,
+                 void *userdata);
     /* The stream is over: @r is 0 (the one watched migration ended, or was forgotten) or
      * -ESHUTDOWN (the daemon stops), with @message. Called at most once; nothing follows. */
     void (*end)(int r, const char *message, void *userdata);
 } MigrationWatchOps;
 
 /* Starts watching migration @id, or every migration when @id is "". The first events come on
- * the next loop turn. -ENOENT no such migration (with @err), -ENOMEM. */
+ * the next loop turn. -ENOENT no such migration, -ENOSPC as many watches as the manager's
+ * max_watches are open (both with @err), -ENOMEM. */
 int migration_watch_start(Manager *m, const char *id, const MigrationWatchOps *ops,
                           void *userdata, MigrationWatch **ret, char *err, size_t err_size);
 /* The watcher went away: no callback runs after this call; @w frees itself. */

@@ -39,6 +39,7 @@
 
 typedef struct StreamMessage {
     grpc_byte_buffer *bb;
+    char *key; /* NULL, or what a later message with the same key replaces */
     struct StreamMessage *next;
 } StreamMessage;
 
@@ -73,6 +74,7 @@ struct RpcCall {
     Tag tag_close;             /* the client closed or cancelled the stream */
     Tag tag_status;            /* the final status was sent */
     StreamMessage *queue_head, *queue_tail;
+    size_t n_queued;           /* messages in the queue, not counting the one in flight */
     grpc_byte_buffer *in_flight;
     bool streaming, md_sent, ending, status_started, client_gone;
     unsigned pending;          /* batches of this stream in flight */
@@ -163,6 +165,30 @@ cq_thread_main(void *arg)
 
 /* ---- calls ---- */
 
+static StreamMessage *
+stream_message_free(StreamMessage *m)
+{
+    if (m) {
+        grpc_byte_buffer_destroy(m->bb);
+        free(m->key);
+        free(m);
+    }
+    return NULL;
+}
+
+/* Frees every message of @c's stream not yet handed to gRPC. */
+static void
+stream_drop_queue(RpcCall *c)
+{
+    while (c->queue_head) {
+        StreamMessage *m = c->queue_head;
+        c->queue_head = m->next;
+        (void) stream_message_free(m);
+    }
+    c->queue_tail = NULL;
+    c->n_queued = 0;
+}
+
 static void
 call_free(RpcCall *c)
 {
@@ -188,12 +214,7 @@ call_free(RpcCall *c)
         grpc_slice_unref(c->trailer.key);
         grpc_slice_unref(c->trailer.value);
     }
-    while (c->queue_head) {
-        StreamMessage *m = c->queue_head;
-        c->queue_head = m->next;
-        grpc_byte_buffer_destroy(m->bb);
-        free(m);
-    }
+    stream_drop_queue(c);
     if (c->in_flight) {
         grpc_byte_buffer_destroy(c->in_flight);
     }
@@ -395,8 +416,9 @@ stream_send_next(RpcCall *c)
     if (!c->queue_head) {
         c->queue_tail = NULL;
     }
-    c->in_flight = m->bb;
-    free(m);
+    c->n_queued--;
+    c->in_flight = TAKE_PTR(m->bb);
+    (void) stream_message_free(m);
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n++].data.send_message.send_message = c->in_flight;
     (void) stream_start_batch(c, ops, n, &c->tag_send);
@@ -517,19 +539,47 @@ rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *user
     return stream_start_batch(call, ops, ELEMENTSOF(ops), &call->tag_close);
 }
 
-void
-rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message)
+/* Unlinks and frees the queued message with @key, if there is one (at most one: each
+ * keyed message replaced the previous one). */
+static void
+stream_unqueue_key(RpcCall *c, const char *key)
+{
+    StreamMessage *prev = NULL;
+
+    for (StreamMessage *m = c->queue_head; m; prev = m, m = m->next) {
+        if (!m->key || strcmp(m->key, key) != 0) {
+            continue;
+        }
+        if (prev) {
+            prev->next = m->next;
+        } else {
+            c->queue_head = m->next;
+        }
+        if (c->queue_tail == m) {
+            c->queue_tail = prev;
+        }
+        c->n_queued--;
+        (void) stream_message_free(m);
+        return;
+    }
+}
+
+size_t
+rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message, const char *key)
 {
     StreamMessage *m;
 
     assert(call->streaming && !call->ending);
     if (call->client_gone || call->server->cq_shut) {
-        return;
+        return 0;
     }
     m = calloc(1, sizeof(*m));
-    if (!m || !(m->bb = pb_pack(message))) {
-        free(m);
-        return;
+    if (!m || !(m->bb = pb_pack(message)) || (key && !(m->key = strdup(key)))) {
+        (void) stream_message_free(m);
+        return call->n_queued;
+    }
+    if (key) {
+        stream_unqueue_key(call, key);
     }
     if (call->queue_tail) {
         call->queue_tail->next = m;
@@ -537,7 +587,32 @@ rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message)
         call->queue_head = m;
     }
     call->queue_tail = m;
+    call->n_queued++;
     stream_pump(call);
+    return call->n_queued;
+}
+
+void
+rpc_call_stream_abort(RpcCall *call, int r, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    assert(call->streaming && !call->ending);
+    va_start(ap, fmt);
+    (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_debug("Stream ended %d: %s", rpc_status_from_errno(r), msg);
+    stream_drop_queue(call);
+    call->ending = true;
+    call->on_cancel = NULL;
+    if (!call->client_gone && !call->server->cq_shut) {
+        /* Not a status batch: it would wait behind the message the reader does not take.
+         * Cancelling sends the status in trailers, which flow control does not hold. */
+        (void) grpc_call_cancel_with_status(call->call, rpc_status_from_errno(r), msg, NULL);
+    }
+    call->client_gone = true;
+    stream_maybe_free(call);
 }
 
 void

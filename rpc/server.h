@@ -133,6 +133,16 @@ void rpc_call_fail_ex(RpcCall *call, RpcFailure failure, int r, const ProtobufCM
  * or -errno (the stream still has to be ended). */
 int rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
                           void *userdata);
-void rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message);
+/* Queues @message and returns how many messages wait for the reader (the one gRPC is sending
+ * not counted; 0 once the client has gone). @key, when not NULL, marks a message that a later
+ * one with the same key makes stale: the stale one, if still queued, is dropped (a progress
+ * report replaced by a newer one; the new one goes last, so the order of the rest holds).
+ * The queue has no bound of its own: the handler decides how far behind a reader may fall
+ * and ends a slower one with rpc_call_stream_abort(). */
+size_t rpc_call_stream_send(RpcCall *call, const ProtobufCMessage *message, const char *key);
+/* Ends the stream now with rpc_status_from_errno(@r) and the formatted message, dropping
+ * every queued message: for a reader too slow to keep. The status reaches the client even
+ * though it does not read (it travels in trailers, which flow control does not hold back). */
+void rpc_call_stream_abort(RpcCall *call, int r, const char *fmt, ...) _printf_(3, 4);
 /* Ends the stream with rpc_status_from_errno(@r) (0: OK) and @message. */
 void rpc_call_stream_end(RpcCall *call, int r, const char *message);

@@ -425,27 +425,54 @@ handle_restore(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 
 /* ---- WatchEvents: migration_watch decides what goes out and when; this translates */
 
-static void
+/* One WatchEvents stream: the call and the manager whose limits it keeps. */
+typedef struct WatchStream {
+    RpcCall *call;
+    Manager *manager;
+    MigrationWatch *watch;
+} WatchStream;
+
+/* A progress event replaces the same job's progress still queued (only the newest counts);
+ * phase and end events are all kept. A reader that lets more than watch_queue_max events
+ * wait is disconnected, with the reason: its queue would otherwise grow for ever. */
+static int
 on_watch_event(MigrationEventKind kind, const MigrationSnapshot *s, uint64_t unix_ms,
                void *userdata)
 {
+    WatchStream *ws = userdata;
     VfioMigd__V1__MigrationEvent ev = VFIO_MIGD__V1__MIGRATION_EVENT__INIT;
+    unsigned max = ws->manager->watch_queue_max ? ws->manager->watch_queue_max
+                                                : MIGRATION_WATCH_DEFAULT_QUEUE;
     MigrationMsg msg;
+    size_t n;
 
     if (convert_migration(s, &msg) < 0) {
-        return; /* out of memory: the next event tells the news */
+        return 0; /* out of memory: the next event tells the news */
     }
     ev.kind = (char *) migration_event_kind_name(kind);
     ev.migration = &msg.msg;
     ev.unix_ms = unix_ms;
-    rpc_call_stream_send(userdata, &ev.base);
+    n = rpc_call_stream_send(ws->call, &ev.base, kind == MIGRATION_EVENT_PROGRESS ? s->id : NULL);
     convert_migration_done(&msg);
+    if (n <= max) {
+        return 0;
+    }
+    log_warning("A WatchEvents reader fell %zu events behind, over [api] watch_queue_max=%u: "
+                "disconnected.", n, max);
+    rpc_call_stream_abort(ws->call, -ENOSPC, "watch reader too slow: %zu events queued, the "
+                          "limit is %u; read faster, or watch one job (vfio-migctl watch ID), "
+                          "or raise [api] watch_queue_max", n, max);
+    free(ws);
+    return -ENOSPC;
 }
 
 static void
 on_watch_end(int r, const char *message, void *userdata)
 {
-    rpc_call_stream_end(userdata, r, message);
+    WatchStream *ws = userdata;
+
+    rpc_call_stream_end(ws->call, r, message);
+    free(ws);
 }
 
 static const MigrationWatchOps watch_ops = {
@@ -456,8 +483,11 @@ static const MigrationWatchOps watch_ops = {
 static void
 on_watch_cancelled(RpcCall *call, void *userdata)
 {
-    migration_watch_stop(userdata);
+    WatchStream *ws = userdata;
+
+    migration_watch_stop(ws->watch);
     rpc_call_stream_end(call, -ECANCELED, "the client went away");
+    free(ws);
 }
 
 static void
@@ -465,19 +495,27 @@ handle_watch_events(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
     const VfioMigd__V1__MigrationIdRequest *req = REQ(MigrationIdRequest, r);
     RpcContext *ctx = userdata;
-    MigrationWatch *w = NULL;
+    _cleanup_free_ WatchStream *ws = calloc(1, sizeof(*ws));
     char err[256] = "";
     int ret;
 
-    ret = migration_watch_start(ctx->manager, req->id, &watch_ops, call, &w, err, sizeof(err));
+    if (!ws) {
+        rpc_call_fail(call, -ENOMEM, "out of memory");
+        return;
+    }
+    *ws = (WatchStream){.call = call, .manager = ctx->manager};
+    ret = migration_watch_start(ctx->manager, req->id, &watch_ops, ws, &ws->watch, err,
+                                sizeof(err));
     if (ret < 0) {
         rpc_call_fail(call, ret, "%s", err[0] ? err : "out of memory");
         return;
     }
-    if (rpc_call_stream_begin(call, on_watch_cancelled, w) < 0) {
-        migration_watch_stop(w);
+    if (rpc_call_stream_begin(call, on_watch_cancelled, ws) < 0) {
+        migration_watch_stop(ws->watch);
         rpc_call_stream_end(call, -ESHUTDOWN, "vfio-migd is shutting down");
+        return;
     }
+    TAKE_PTR(ws); /* freed by whichever of the three callbacks ends the stream */
 }
 
 /* ---- compatibility questions: CheckMigration (a dry run), CheckDescriptor */
