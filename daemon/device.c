@@ -43,6 +43,7 @@ struct DeviceOp {
     uv_work_t work;
     uv_timer_t wait_timer; /* wait_max_ms: drops the operation while it is queued */
     bool wait_timer_used;
+    const char *dropped_why; /* why it was dropped while queued: "its client went away" */
     Device *device;
     DeviceOpKind kind;
     DeviceState target;
@@ -350,18 +351,33 @@ op_free(DeviceOp *op)
     uv_close((uv_handle_t *) &op->wait_timer, on_op_freed);
 }
 
-/* Loop: the client's deadline passed. uv_cancel() succeeds only while the work is still
- * queued, not on a worker: then nothing of it ran, and on_op_done() gets UV_ECANCELED. */
+/* uv_cancel() succeeds only while the work is still queued, not on a worker: then nothing of
+ * it ran, and on_op_done() gets UV_ECANCELED. -EBUSY once it runs. */
+static int
+op_drop(DeviceOp *op, const char *why)
+{
+    if (op->dropped_why || uv_cancel((uv_req_t *) &op->work) != 0) {
+        return -EBUSY;
+    }
+    op->dropped_why = why;
+    log_device_info(op->device, "Device '%s': %s dropped before it started: %s while it waited "
+                    "for a worker.", op->device->id, op_names[op->kind], why);
+    return 0;
+}
+
+/* Loop: the client's deadline passed. */
 static void
 on_op_wait_expired(uv_timer_t *t)
 {
     DeviceOp *op = t->data;
 
-    if (uv_cancel((uv_req_t *) &op->work) == 0) {
-        log_device_info(op->device, "Device '%s': %s dropped before it started: the client's "
-                        "deadline passed while it waited for a worker.", op->device->id,
-                        op_names[op->kind]);
-    }
+    (void) op_drop(op, "the client's deadline passed");
+}
+
+int
+device_drop_queued(Device *d, const char *why)
+{
+    return d->op ? op_drop(d->op, why) : -ENOENT;
 }
 
 /* The answer of an operation dropped while queued: the device was not touched. */
@@ -369,8 +385,8 @@ static void
 op_dropped(DeviceOp *op)
 {
     op->result = (OpResult){.start_state = op->cur, .final_state = op->cur};
-    op_fail(op, OP_FAILED_REFUSED, -ETIMEDOUT, "dropped before it started: the client's "
-            "deadline passed while it waited for a worker (all --workers were busy)");
+    op_fail(op, OP_FAILED_REFUSED, -ETIMEDOUT, "dropped before it started: %s while it "
+            "waited for a worker (all --workers were busy)", op->dropped_why);
 }
 
 static void

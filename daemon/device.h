@@ -144,6 +144,10 @@ int device_set_state_start(Device *d, DeviceState target, device_op_cb cb, void 
                            char *err, size_t err_size);
 int device_reset_start(Device *d, device_op_cb cb, void *userdata, char *err, size_t err_size);
 /* The same, for coordinated operations (@opts may be NULL). */
+/* Drops @d's operation if it still waits for a worker (nothing of it ran): its callback gets
+ * -ETIMEDOUT with "dropped before it started: @why ..." (@why static, e.g. "its client went
+ * away"), and the drop is logged. -ENOENT no operation, -EBUSY it runs already. */
+int device_drop_queued(Device *d, const char *why);
 int device_set_state_start_ex(Device *d, DeviceState target, const DeviceOpOptions *opts,
                               device_op_cb cb, void *userdata, char *err, size_t err_size);
 int device_reset_start_ex(Device *d, const DeviceOpOptions *opts, device_op_cb cb, void *userdata,

@@ -68,10 +68,13 @@ struct RpcCall {
     grpc_metadata trailer;       /* RPC_RESULT_TRAILER of a failure with a partial result */
     bool has_trailer;
     bool answered;
+    bool reply_pending;        /* a unary call's reply batch is in flight */
+    bool close_pending;        /* a unary call's RECV_CLOSE_ON_SERVER batch is in flight */
     int cancelled;
     /* server streaming (rpc_call_stream_*) */
     Tag tag_send;              /* one message was sent */
-    Tag tag_close;             /* the client closed or cancelled the stream */
+    Tag tag_close;             /* the client closed or cancelled the stream (or, for a
+                                * unary call, rpc_call_watch_cancel()'s batch completed) */
     Tag tag_status;            /* the final status was sent */
     StreamMessage *queue_head, *queue_tail;
     size_t n_queued;           /* messages in the queue, not counting the one in flight */
@@ -80,7 +83,7 @@ struct RpcCall {
     unsigned pending;          /* batches of this stream in flight */
     unsigned in_dispatch;      /* inside a completion: freeing waits for its end */
     grpc_status_code end_code;
-    void (*on_cancel)(RpcCall *call, void *userdata);
+    void (*on_cancel)(RpcCall *call, void *userdata); /* streams and watched unary calls */
     void *cancel_userdata;
 };
 
@@ -271,6 +274,52 @@ call_set_trailer(RpcCall *c, const ProtobufCMessage *result)
     c->has_trailer = true;
 }
 
+/* A unary call goes once it is answered and no batch of it is left in flight. */
+static void
+unary_maybe_free(RpcCall *c)
+{
+    if (c->answered && !c->reply_pending && !c->close_pending) {
+        call_free(c);
+    }
+}
+
+static void
+on_unary_closed(Tag *t)
+{
+    RpcCall *c = container_of(t, RpcCall, tag_close);
+
+    c->close_pending = false;
+    if (c->cancelled && c->on_cancel) {
+        void (*fn)(RpcCall *, void *) = TAKE_PTR(c->on_cancel);
+
+        fn(c, c->cancel_userdata); /* may answer (the answer then goes nowhere) */
+    }
+    unary_maybe_free(c);
+}
+
+int
+rpc_call_watch_cancel(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
+                      void *userdata)
+{
+    grpc_op op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
+    grpc_call_error e;
+
+    assert(!call->answered && !call->streaming && !call->close_pending);
+    if (call->server->cq_shut) {
+        return -ESHUTDOWN;
+    }
+    op.data.recv_close_on_server.cancelled = &call->cancelled;
+    call->tag_close.complete = on_unary_closed;
+    e = grpc_call_start_batch(call->call, &op, 1, &call->tag_close, NULL);
+    if (e != GRPC_CALL_OK) {
+        return -EIO;
+    }
+    call->close_pending = true;
+    call->on_cancel = on_cancel;
+    call->cancel_userdata = userdata;
+    return 0;
+}
+
 static void
 call_answer(RpcCall *c, grpc_status_code code, const char *message,
             const ProtobufCMessage *response)
@@ -282,9 +331,10 @@ call_answer(RpcCall *c, grpc_status_code code, const char *message,
 
     assert(!c->answered);
     c->answered = true;
+    c->on_cancel = NULL;
     if (s->cq_shut) {
         /* The CQ is gone: no batch may start (grpc-core.md pitfall 9); just let go. */
-        call_free(c);
+        unary_maybe_free(c);
         return;
     }
     memset(ops, 0, sizeof(ops));
@@ -303,13 +353,19 @@ call_answer(RpcCall *c, grpc_status_code code, const char *message,
         ops[n].data.send_status_from_server.trailing_metadata = &c->trailer;
     }
     ops[n++].data.send_status_from_server.status_details = &c->status_details;
-    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    if (!c->close_pending) {
+        /* RECV_CLOSE_ON_SERVER once per call: it is in flight already when the handler
+         * watches for the client going away (rpc_call_watch_cancel). */
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    }
     e = grpc_call_start_batch(c->call, ops, n, &c->tag_done, NULL);
     if (e != GRPC_CALL_OK) {
         log_error("Starting the reply batch failed (%d); dropping the call.", e);
-        call_free(c);
+    } else {
+        c->reply_pending = true;
     }
+    unary_maybe_free(c);
 }
 
 static const RpcMethod *
@@ -664,7 +720,10 @@ call_dispatch(RpcCall *c)
 static void
 on_tag_done(Tag *t)
 {
-    call_free(container_of(t, RpcCall, tag_done));
+    RpcCall *c = container_of(t, RpcCall, tag_done);
+
+    c->reply_pending = false;
+    unary_maybe_free(c);
 }
 
 static void
@@ -796,11 +855,24 @@ rpc_server_free(RpcServer *s)
 static int
 server_create(RpcServer *s)
 {
-    grpc_arg arg = {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                    .value.integer = RPC_MAX_REQUEST_SIZE};
-    grpc_channel_args args = {.num_args = 1, .args = &arg};
+    grpc_resource_quota *quota = grpc_resource_quota_create("vfio-migd-api");
+    grpc_arg argv[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = RPC_MAX_REQUEST_SIZE},
+        {.type = GRPC_ARG_POINTER, .key = GRPC_ARG_RESOURCE_QUOTA,
+         .value.pointer = {.p = quota, .vtable = grpc_resource_quota_arg_vtable()}},
+    };
+    grpc_channel_args args = {.num_args = ELEMENTSOF(argv), .args = argv};
+
+    /* gRPC 1.51 checks RPC_MAX_REQUEST_SIZE only once the whole message has arrived, and
+     * opens the stream's flow-control window to let it arrive: a 1 GB request was buffered
+     * whole. The quota bounds what every connection's buffers hold together; a request
+     * that would take more has its stream reset (ENHANCE_YOUR_CALM: the client sees
+     * RESOURCE_EXHAUSTED) long before it is read. */
+    grpc_resource_quota_resize(quota, RPC_MEMORY_QUOTA);
 
     s->server = grpc_server_create(&args, NULL);
+    grpc_resource_quota_unref(quota); /* the server holds its own reference */
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     s->method_handles = calloc(s->n_methods, sizeof(void *));

@@ -15,7 +15,8 @@
  * serves a method table (RpcMethod, built by rpc/dispatch.c): unknown methods get
  * UNIMPLEMENTED; a call the admission rule refuses gets its errno's status, before its
  * request is even decoded; requests that do not parse get INVALID_ARGUMENT; requests larger
- * than RPC_MAX_REQUEST_SIZE are refused by gRPC itself (RESOURCE_EXHAUSTED). Every status
+ * than RPC_MAX_REQUEST_SIZE are refused by gRPC itself (RESOURCE_EXHAUSTED), and one too
+ * large for RPC_MEMORY_QUOTA has its stream reset before it is read whole. Every status
  * comes from an errno through rpc/status.c. See shared reference grpc-core.md §2 for the
  * recipe and its pitfalls.
  *
@@ -35,6 +36,10 @@
 
 /* Requests are ids, paths and short option lists; 64 KiB leaves room and bounds memory. */
 #define RPC_MAX_REQUEST_SIZE (64 * 1024)
+/* What gRPC's buffers of all API connections may hold together (a grpc_resource_quota): the
+ * bound on a request larger than RPC_MAX_REQUEST_SIZE, which gRPC 1.51 reads whole before it
+ * refuses it. Far above what RPC_LISTENER_DEFAULT_MAX_CONNECTIONS legitimate clients use. */
+#define RPC_MEMORY_QUOTA (32u * 1024 * 1024)
 
 typedef struct RpcServer RpcServer;
 typedef struct RpcCall RpcCall;
@@ -113,6 +118,14 @@ int rpc_call_peer_cred(RpcCall *call, struct ucred *ret);
 /* Milliseconds left until the client's deadline (at least 1 once it has passed), or 0 when
  * the client set none: what an operation that waits for a worker may wait at most. */
 uint64_t rpc_call_remaining_ms(const RpcCall *call);
+
+/* A unary call that may wait (a device operation queued for a worker): @on_cancel runs on
+ * the loop if the client goes away (cancels, or its connection closes) before the call is
+ * answered, even with no deadline set, so that what has not started can be dropped. The call
+ * must still be answered (the answer goes nowhere). At most once per call; costs one more
+ * batch, so only calls that may wait use it. 0 or -errno (then @on_cancel never runs). */
+int rpc_call_watch_cancel(RpcCall *call, void (*on_cancel)(RpcCall *call, void *userdata),
+                          void *userdata);
 
 /* Answers OK with @response (packed at once; it may be freed when this returns). */
 void rpc_call_reply(RpcCall *call, const ProtobufCMessage *response);

@@ -194,6 +194,26 @@ on_set_state_done(Device *d, const OpResult *res, void *userdata)
     rpc_call_reply(call, &resp.base);
 }
 
+/* The client of a state change or reset went away (no deadline needed: Ctrl-C on
+ * `--timeout 0`): what still waits for a worker is dropped, as at a passed deadline. */
+static void
+on_device_client_gone(RpcCall *call, void *userdata)
+{
+    (void) call;
+    (void) device_drop_queued(userdata, "its client went away");
+}
+
+/* Answers a device operation that did not start; one that did is watched for its client
+ * going away. */
+static void
+device_op_started_or_fail(RpcCall *call, Device *d, int ret, const char *err)
+{
+    if (ret >= 0) {
+        (void) rpc_call_watch_cancel(call, on_device_client_gone, d);
+    }
+    handlers_fail_unless_started(call, ret, err);
+}
+
 static void
 handle_set_device_state(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 {
@@ -214,7 +234,7 @@ handle_set_device_state(RpcCall *call, const ProtobufCMessage *r, void *userdata
         ret = device_set_state_start_ex(d, target, &opts, on_set_state_done, call, err,
                                         sizeof(err));
     }
-    handlers_fail_unless_started(call, ret, err);
+    device_op_started_or_fail(call, d, ret, err);
 }
 static void
 handle_compute_path(RpcCall *call, const ProtobufCMessage *r, void *userdata)
@@ -277,7 +297,7 @@ handle_reset_device(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 
         ret = device_reset_start_ex(d, &opts, on_reset_done, call, err, sizeof(err));
     }
-    handlers_fail_unless_started(call, ret, err);
+    device_op_started_or_fail(call, d, ret, err);
 }
 
 /* ---- region access (diagnostics) */

@@ -130,3 +130,31 @@ wait_state "the queued reset is dropped" \
 release hog
 wait_bg
 assert_eq "0" "$(w_field q stats.resets)" "the dropped reset never reset q"
+
+# ==== a client without a deadline (--timeout 0) that goes away (Ctrl-C) while its operation
+# waits for a worker: the daemon sees it at once (it watches the call's close) and drops the
+# operation, as at a deadline; q never moves (issue 11 item 6)
+q_busy() { [[ "$(w_field q busy)" == true ]]; }
+expect_exit 0 njctl W state hog running
+for op in "state q stop" "reset q"; do
+    rm -f "$T/hog.release"
+    nctl W state hog stop >"$T/hog.out" 2>&1 &
+    BG=$!
+    wait_state "$op: the held state change has the only worker" hog_busy
+    mark=$(wc -l <"$T/W.log")
+    # shellcheck disable=SC2086 # $op is the command and its words
+    "$VFIO_MIGCTL" --socket "$W_SOCK" --timeout 0 $op >"$T/q.out" 2>"$T/q.err" &
+    pid=$!
+    wait_state "$op --timeout 0: queued behind it (q busy)" q_busy
+    kill -INT "$pid"
+    expect_ended "$pid" 1 "$op --timeout 0 interrupted"
+    name=${op%% *}; name=${name/state/set-state}
+    wait_state "$op: the daemon drops the queued operation once its client went away" \
+        bash -c "tail -n +$((mark + 1)) '$T/W.log' | grep -qF \"Device 'q': $name dropped before it started: its client went away while it waited for a worker.\""
+    release hog
+    wait_bg
+    assert_eq "0" "$BGRC" "$op: the held state change then completes"
+    expect_exit 0 njctl W state hog running
+    assert_eq "running false 0 0" "$(w_field q state) $(w_field q busy) $(w_field q stats.transitions) $(w_field q stats.resets)" \
+        "$op: q never moved and is idle again"
+done
