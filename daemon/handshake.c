@@ -124,6 +124,29 @@ handshake_encode_data_hello(const char *key, uint64_t stream_id, uint32_t index,
 }
 
 int
+handshake_check_first_header(const uint8_t hdr[HANDSHAKE_HEADER_SIZE], uint32_t *ret_size,
+                             char *why, size_t why_size)
+{
+    uint32_t type = get_le32(hdr), size = get_le32(hdr + 4);
+    char quoted[HANDSHAKE_HEADER_SIZE * 4 + 1];
+
+    if (((type == TMSG_HELLO || type == TMSG_CHECK) && size <= TRANSPORT_MAX_MESSAGE) ||
+        (type == TMSG_DATA_HELLO && size == HANDSHAKE_DATA_HELLO_SIZE)) {
+        *ret_size = size;
+        return 0;
+    }
+    if (transport_message_name(type)) {
+        (void) snprintf(why, why_size, "its first message is %s of %u bytes, not a HELLO or a "
+                        "DATA_HELLO", transport_message_name(type), size);
+    } else {
+        transport_quote(hdr, HANDSHAKE_HEADER_SIZE, quoted, sizeof(quoted));
+        (void) snprintf(why, why_size, "it sent '%s', not a vfio-migd HELLO: it is no "
+                        "vfio-migd source", quoted);
+    }
+    return -EPROTO;
+}
+
+int
 handshake_parse_data_hello(const uint8_t *msg, size_t size, char key[TRANSPORT_TOKEN_HEX + 1],
                            uint64_t *ret_stream_id, uint32_t *ret_index)
 {

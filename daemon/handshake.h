@@ -32,6 +32,15 @@
 
 #define HANDSHAKE_DATA_HELLO_SIZE (TRANSPORT_TOKEN_HEX + 12)
 #define HANDSHAKE_ACCEPT_SIZE (TRANSPORT_TOKEN_HEX + 4)
+#define HANDSHAKE_HEADER_SIZE 8 /* a message's header: le32 type, le32 payload size */
+
+/* The header of a data-port connection's first message, read before anyone has shown the
+ * token (migration_accept.c): a HELLO or a dry run's CHECK of at most TRANSPORT_MAX_MESSAGE
+ * bytes, or a DATA_HELLO of exactly its size. 0 with the payload's size in *@ret_size, so
+ * that no more is ever read; or -EPROTO with the reason in @why, before any payload is read,
+ * and *@ret_size untouched. */
+int handshake_check_first_header(const uint8_t hdr[HANDSHAKE_HEADER_SIZE], uint32_t *ret_size,
+                                 char *why, size_t why_size);
 
 /* HELLO: -EPERM when it holds no token or not @token (checked first: the sender is a
  * stranger, and nothing of the migration may change); any other error means the token was

@@ -152,30 +152,6 @@ preauth_refuse(MigPreauth *c, const char *why)
     preauth_close(c);
 }
 
-/* The header of the first message: a HELLO or a dry run's CHECK (at most TRANSPORT_MAX_MESSAGE)
- * or a DATA_HELLO (exactly its size). Anything else is refused before its payload is read. */
-static int
-preauth_check_header(MigPreauth *c, char *why, size_t why_size)
-{
-    uint32_t type = get_le32(c->hdr), size = get_le32(c->hdr + 4);
-    char quoted[8 * 4 + 1];
-
-    if (((type == TMSG_HELLO || type == TMSG_CHECK) && size <= TRANSPORT_MAX_MESSAGE) ||
-        (type == TMSG_DATA_HELLO && size == HANDSHAKE_DATA_HELLO_SIZE)) {
-        c->size = size;
-        return 0;
-    }
-    transport_quote(c->hdr, sizeof(c->hdr), quoted, sizeof(quoted));
-    if (transport_message_name(type)) {
-        (void) snprintf(why, why_size, "its first message is %s of %u bytes, not a HELLO or a "
-                        "DATA_HELLO", transport_message_name(type), size);
-    } else {
-        (void) snprintf(why, why_size, "it sent '%s', not a vfio-migd HELLO: it is no "
-                        "vfio-migd source", quoted);
-    }
-    return -EPROTO;
-}
-
 /* Room for the next bytes of the payload: doubling, never past the declared size. */
 static int
 preauth_grow(MigPreauth *c)
@@ -234,7 +210,7 @@ preauth_read(MigPreauth *c, char *why, size_t why_size)
         if (!in_hdr) {
             c->got += (uint32_t) n;
         } else if ((c->hdr_got += (uint32_t) n) == sizeof(c->hdr)) {
-            int r = preauth_check_header(c, why, why_size);
+            int r = handshake_check_first_header(c->hdr, &c->size, why, why_size);
             if (r < 0) {
                 return r;
             }
