@@ -77,7 +77,7 @@ static const ConfKey conf_keys[] = {
         "API connections open at once; one more is closed at once and logged"),
     KEY(CONF_MAX_WATCHERS, "api", "max_watchers", CONF_TYPE_U32, 1, MIGRATION_WATCH_MAX,
         STRINGIFY(MIGRATION_WATCH_DEFAULT_MAX), "max-watchers", 0, "N", max_watchers,
-        "WatchEvents streams (vfio-migctl watch) open at once; one more is refused"),
+        "watch streams (vfio-migctl watch) open at once; one more is refused"),
     KEY(CONF_WATCH_QUEUE_MAX, "api", "watch_queue_max", CONF_TYPE_U32,
         MIGRATION_WATCH_MIN_QUEUE, MIGRATION_WATCH_MAX_QUEUE,
         STRINGIFY(MIGRATION_WATCH_DEFAULT_QUEUE), "watch-queue-max", 0, "N", watch_queue_max,
