@@ -203,12 +203,14 @@ on_device_client_gone(RpcCall *call, void *userdata)
     (void) device_drop_queued(userdata, "its client went away");
 }
 
-/* Answers a device operation that did not start; one that did is watched for its client
- * going away. */
+/* Answers a device operation that did not start; one that did, without a deadline, is
+ * watched for its client going away (with a deadline, the deadline drops it: wait_max_ms,
+ * and one reason in the log, not whichever of the client's cancel and the timer comes
+ * first). */
 static void
 device_op_started_or_fail(RpcCall *call, Device *d, int ret, const char *err)
 {
-    if (ret >= 0) {
+    if (ret >= 0 && rpc_call_remaining_ms(call) == 0) {
         (void) rpc_call_watch_cancel(call, on_device_client_gone, d);
     }
     handlers_fail_unless_started(call, ret, err);

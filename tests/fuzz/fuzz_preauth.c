@@ -19,6 +19,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
+#include "fuzz_handshake.h"
 #include "handshake.h"
 #include "util/le.h"
 
@@ -44,25 +45,6 @@ check_hello(const uint8_t *p, uint32_t size)
         return;
     }
     fuzz_outcome = "HELLO accepted";
-}
-
-static void
-check_data_hello(const uint8_t *p, uint32_t size)
-{
-    uint8_t out[HANDSHAKE_DATA_HELLO_SIZE];
-    char key[TRANSPORT_TOKEN_HEX + 1] = "untouched";
-    uint64_t id = 7;
-    uint32_t index = 9;
-
-    if (handshake_parse_data_hello(p, size, key, &id, &index) < 0) {
-        fuzz_check(strcmp(key, "untouched") == 0 && id == 7 && index == 9,
-                   "a refused DATA_HELLO changes nothing");
-        fuzz_outcome = "DATA_HELLO refused";
-        return;
-    }
-    handshake_encode_data_hello(key, id, index, out);
-    fuzz_check(memcmp(out, p, sizeof(out)) == 0, "DATA_HELLO re-encodes to the same bytes");
-    fuzz_outcome = "DATA_HELLO accepted";
 }
 
 int
@@ -98,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check(payload != NULL, "memory");
     memcpy(payload, data + HANDSHAKE_HEADER_SIZE, want);
     if (type == TMSG_DATA_HELLO) {
-        check_data_hello(payload, want);
+        fuzz_check_data_hello(payload, want);
     } else {
         check_hello(payload, want);
     }
