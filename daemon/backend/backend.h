@@ -24,6 +24,8 @@
  *   session_precopy_info  VFIO_MIG_GET_PRECOPY_INFO: valid only in PRE_COPY/PRE_COPY_P2P,
  *                     -EINVAL in any other state, -ENODEV after the session ended
  *   session_free      close(data_fd); the device itself is unaffected
+ *   irq_info          VFIO_DEVICE_GET_IRQ_INFO
+ *   set_irqs          VFIO_DEVICE_SET_IRQS, validated as vfio-pci-core does
  *
  * Threads: set_state, reset and every session call may block for a long time and run on
  * worker threads, never on the loop. The device layer guarantees one operation per device
@@ -86,6 +88,20 @@ typedef struct BackendInfo {
     DeviceState initial_state; /* the state found at attach, before any recovery */
 } BackendInfo;
 
+/* VFIO_IRQ_SET_* flags and vfio-pci's interrupt indexes (kernel-uapi.md §3), under our names
+ * so that this header needs no kernel header; kernel.c checks they equal the kernel's. */
+#define BACKEND_IRQ_SET_DATA_NONE (1u << 0)
+#define BACKEND_IRQ_SET_DATA_BOOL (1u << 1)
+#define BACKEND_IRQ_SET_DATA_EVENTFD (1u << 2)
+#define BACKEND_IRQ_SET_ACTION_MASK (1u << 3)
+#define BACKEND_IRQ_SET_ACTION_UNMASK (1u << 4)
+#define BACKEND_IRQ_SET_ACTION_TRIGGER (1u << 5)
+#define BACKEND_IRQ_INDEX_INTX 0u
+#define BACKEND_IRQ_INDEX_MSI 1u
+#define BACKEND_IRQ_INDEX_MSIX 2u
+#define BACKEND_IRQ_NUM_INDEXES 5u /* INTx, MSI, MSI-X, ERR, REQ */
+#define BACKEND_IRQ_MAX_COUNT 2048u /* the largest count one SET_IRQS call may carry (MSI-X) */
+
 struct BackendOps {
     const char *name; /* "sim", "kernel" */
 
@@ -119,6 +135,22 @@ struct BackendOps {
      * "device", "group", "container", "iommufd"). The fds stay the back-end's. Returns how
      * many, or a negative errno. May be NULL: the device cannot be kept across a restart. */
     int (*store_fds)(BackendDevice *bd, BackendFd *ret, size_t max);
+    /* VFIO_DEVICE_GET_IRQ_INFO for @index (BACKEND_IRQ_INDEX_*): VFIO_IRQ_INFO_* flags and
+     * the vector count (0: the device has no such interrupt). -EINVAL: @index beyond the
+     * device's num_irqs. May be NULL: the device has no interrupts. Thread: any, fast. */
+    int (*irq_info)(BackendDevice *bd, uint32_t index, uint32_t *ret_flags, uint32_t *ret_count);
+    /* VFIO_DEVICE_SET_IRQS with @flags (one DATA_* and one ACTION_*), @index, @start and
+     * @count; @data holds @count int32 fds (DATA_EVENTFD, -1 de-assigns a vector), @count
+     * bytes (DATA_BOOL), or is NULL (DATA_NONE). Answers as vfio-pci-core does: -EINVAL for a
+     * malformed call, another index enabled (INTx, MSI and MSI-X are exclusive), a vector
+     * beyond the enabled count of a NORESIZE index, or an fd that is not an eventfd (-EBADF:
+     * not an fd); -ENOTTY for MASK/UNMASK on MSI/MSI-X. DATA_NONE|ACTION_TRIGGER with count >
+     * 0 is the loopback: the kernel signals the vectors' eventfds itself; count 0 disables the
+     * index. The back-end keeps its own reference to every eventfd given (the caller may close
+     * its copy). May be NULL: the device has no interrupts (-ENOTTY). Thread: any, fast; calls
+     * on one device are serialised by the caller. */
+    int (*set_irqs)(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start,
+                    uint32_t count, const void *data);
     /* Releases the device (closes its fds). Sessions still open stay valid objects but
      * answer -ENODEV. */
     void (*free)(BackendDevice *bd);

@@ -830,6 +830,67 @@ kernel_region_access(BackendDevice *bd, uint32_t index, uint64_t offset, void *b
     return n < 0 ? -errno : n;
 }
 
+/* ---- interrupts: GET_IRQ_INFO and SET_IRQS as they are */
+
+static_assert(BACKEND_IRQ_SET_DATA_NONE == VFIO_IRQ_SET_DATA_NONE &&
+                  BACKEND_IRQ_SET_DATA_BOOL == VFIO_IRQ_SET_DATA_BOOL &&
+                  BACKEND_IRQ_SET_DATA_EVENTFD == VFIO_IRQ_SET_DATA_EVENTFD &&
+                  BACKEND_IRQ_SET_ACTION_MASK == VFIO_IRQ_SET_ACTION_MASK &&
+                  BACKEND_IRQ_SET_ACTION_UNMASK == VFIO_IRQ_SET_ACTION_UNMASK &&
+                  BACKEND_IRQ_SET_ACTION_TRIGGER == VFIO_IRQ_SET_ACTION_TRIGGER,
+              "backend.h's SET_IRQS flags differ from the kernel's");
+static_assert(BACKEND_IRQ_INDEX_INTX == VFIO_PCI_INTX_IRQ_INDEX &&
+                  BACKEND_IRQ_INDEX_MSI == VFIO_PCI_MSI_IRQ_INDEX &&
+                  BACKEND_IRQ_INDEX_MSIX == VFIO_PCI_MSIX_IRQ_INDEX,
+              "backend.h's IRQ indexes differ from vfio-pci's");
+
+static int
+kernel_irq_info(BackendDevice *bd, uint32_t index, uint32_t *ret_flags, uint32_t *ret_count)
+{
+    KernelDevice *kd = (KernelDevice *) bd;
+    struct vfio_irq_info ii = {.argsz = sizeof(ii), .index = index};
+
+    if (index >= kd->info.num_irqs) {
+        return -EINVAL;
+    }
+    if (ioctl(kd->device_fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) < 0) {
+        return -errno;
+    }
+    *ret_flags = ii.flags;
+    *ret_count = ii.count;
+    return 0;
+}
+
+static int
+kernel_set_irqs(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start,
+                uint32_t count, const void *data)
+{
+    KernelDevice *kd = (KernelDevice *) bd;
+    size_t elem = flags & VFIO_IRQ_SET_DATA_EVENTFD ? sizeof(int32_t)
+                  : flags & VFIO_IRQ_SET_DATA_BOOL  ? 1
+                                                    : 0;
+    _cleanup_free_ struct vfio_irq_set *set = NULL;
+
+    if (count > BACKEND_IRQ_MAX_COUNT || (elem > 0 && count > 0 && !data)) {
+        return -EINVAL;
+    }
+    set = calloc(1, sizeof(*set) + elem * count);
+    if (!set) {
+        return -ENOMEM;
+    }
+    *set = (struct vfio_irq_set){
+        .argsz = (uint32_t) (sizeof(*set) + elem * count),
+        .flags = flags,
+        .index = index,
+        .start = start,
+        .count = count,
+    };
+    if (elem > 0 && count > 0) {
+        memcpy(set->data, data, elem * count);
+    }
+    return ioctl(kd->device_fd, VFIO_DEVICE_SET_IRQS, set) < 0 ? -errno : 0;
+}
+
 /* ---- describe: the kernel facts GetDevice shows */
 
 
@@ -922,6 +983,8 @@ static const BackendOps kernel_ops = {
     .data_size = kernel_data_size,
     .describe = kernel_describe,
     .region_access = kernel_region_access,
+    .irq_info = kernel_irq_info,
+    .set_irqs = kernel_set_irqs,
     .identity = kernel_identity,
     .free = kernel_free,
 };

@@ -64,6 +64,8 @@
 #include "../util/strutil.h"
 #include "kernel_sysfs.h" /* kernel_sysfs_parse_bdf() */
 #include "sim_content.h"
+#include "../core/irq.h" /* IRQ_MAX_VECTORS */
+#include "sim_irq.h"
 
 #include <vfio-migd/plugin.h>
 
@@ -147,6 +149,7 @@ typedef struct SimConfig {
     char mdev_type[SIM_ID_TEXT_MAX]; /* an mdev's type ("mtty-2"); "" */
     char label[SIM_ID_TEXT_MAX];     /* free text for plugins to read (test plugins); "" */
     char model[SIM_ID_TEXT_MAX];     /* model=: "" or "generic" for the sim's own */
+    SimIrqConfig irq;                /* intx=, msi=, msix=, msix_dynamic= (sim_irq.h) */
 } SimConfig;
 
 typedef enum SimSessionKind {
@@ -228,6 +231,7 @@ struct SimDevice {
     atomic_bool holding; /* a run of cfg.hold_arc waits now; read without the lock */
     SimModel model;      /* model.ops NULL: the generic device */
     void *mstate;        /* the model's device state (its create); owned */
+    SimIrq *irq;         /* interrupts: their own lock (sim_irq.h); NULL once the fd closed */
 };
 
 /* The device's sessions are the model's (it has stream hooks), not the content model's. */
@@ -363,6 +367,7 @@ sim_device_destroy(SimDevice *d)
         return;
     }
     (void) pthread_mutex_destroy(&d->lock);
+    sim_irq_free(d->irq);
     if (d->st) {
         (void) munmap(d->st, sizeof(*d->st));
     }
@@ -1398,6 +1403,8 @@ sim_free(BackendDevice *bd)
 {
     SimDevice *d = (SimDevice *) bd;
 
+    /* Closing the device fd disables its interrupts (vfio_pci_core_close_device). */
+    sim_irq_free(TAKE_PTR(d->irq));
     (void) pthread_mutex_lock(&d->lock);
     d->refs--;
     sim_session_end(d);
@@ -1417,6 +1424,19 @@ sim_store_fds(BackendDevice *bd, BackendFd *ret, size_t max)
     return 1;
 }
 
+static int
+sim_irq_info_op(BackendDevice *bd, uint32_t index, uint32_t *ret_flags, uint32_t *ret_count)
+{
+    return sim_irq_info(((SimDevice *) bd)->irq, index, ret_flags, ret_count);
+}
+
+static int
+sim_set_irqs(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start, uint32_t count,
+             const void *data)
+{
+    return sim_irq_set(((SimDevice *) bd)->irq, flags, index, start, count, data);
+}
+
 static const BackendOps sim_ops = {
     .name = "sim",
     .get_state = sim_get_state,
@@ -1427,6 +1447,8 @@ static const BackendOps sim_ops = {
     .compat_descriptor = sim_compat_descriptor,
     .identity = sim_identity,
     .store_fds = sim_store_fds,
+    .irq_info = sim_irq_info_op,
+    .set_irqs = sim_set_irqs,
     .free = sim_free,
 };
 
@@ -1559,6 +1581,42 @@ sim_opt_latency(SimConfig *c, const char *v, char *err, size_t err_size)
 {
     return sim_parse_bounded("latency_ms", "an integer", v, 0, SIM_LATENCY_MAX_MS,
                              &c->latency_ms, err, err_size);
+}
+
+static int
+sim_opt_intx(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    int x = 0;
+    int r = sim_parse_bounded("intx", "a line count", v, 0, 1, &x, err, err_size);
+    c->irq.intx = (uint32_t) x;
+    return r;
+}
+
+static int
+sim_opt_msi(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    int x = 0;
+    int r = sim_parse_bounded("msi", "a vector count", v, 0, 32, &x, err, err_size);
+    c->irq.msi = (uint32_t) x;
+    return r;
+}
+
+static int
+sim_opt_msix(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    int x = 0;
+    int r = sim_parse_bounded("msix", "a vector count", v, 0, IRQ_MAX_VECTORS, &x, err, err_size);
+    c->irq.msix = (uint32_t) x;
+    return r;
+}
+
+static int
+sim_opt_msix_dynamic(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (sim_parse_bool(v, &c->irq.msix_dynamic) < 0) {
+        return sim_error(err, err_size, "msix_dynamic: '%s' is not 0 or 1", v);
+    }
+    return 0;
 }
 
 /* "FROM->TO" with names fsm_state_from_name() accepts. */
@@ -1821,6 +1879,10 @@ static const struct {
     {"mdev_type", sim_opt_mdev_type, "driver"},
     {"label", sim_opt_label, NULL},
     {"model", sim_opt_model, NULL},
+    {"intx", sim_opt_intx, NULL},
+    {"msi", sim_opt_msi, NULL},
+    {"msix", sim_opt_msix, NULL},
+    {"msix_dynamic", sim_opt_msix_dynamic, "msix"},
 };
 static_assert(ELEMENTSOF(sim_options) < 32, "the seen-mask in sim_config_parse is 32 bits");
 
@@ -2150,6 +2212,10 @@ sim_device_alloc(const char *name, const char *options, const SimModel *model, S
         return r;
     }
     d->n_chunks = (cfg.size - SIM_HEADER_SIZE + SIM_CHUNK_SIZE - 1) / SIM_CHUNK_SIZE;
+    d->irq = sim_irq_new(&cfg.irq);
+    if (!d->irq) {
+        return -ENOMEM;
+    }
     *ret = TAKE_PTR(d);
     return 0;
 }
