@@ -679,6 +679,11 @@ device_new(Manager *m, const char *id, BackendDevice *backend, const BackendInfo
     d->backend = backend;
     d->info = *info;
     d->state = info->initial_state;
+    int r = irq_new(m ? m->loop : NULL, backend, &d->irq);
+    if (r < 0) {
+        (void) device_free(d);
+        return r;
+    }
     device_refresh_props(d);
     *ret = d;
     return 0;
@@ -693,6 +698,7 @@ device_free(Device *d)
     /* Freeing a device with work in flight would pull the back-end from under a worker. */
     assert(!d->op);
     data_session_free(d->session);
+    d->irq = irq_free(d->irq); /* the VMM's eventfds and the latches; the kernel keeps its own */
     backend_device_free(d->backend);
     free(d->attach_source);
     free(d->id);

@@ -31,6 +31,7 @@
 #include "backend/backend.h"
 #include "core/fsm.h"
 #include "forward.h"
+#include "irq.h"
 
 /* One request takes at most 4 arcs (a kernel path) and, on failure, the way back or a reset;
  * 24 leaves room for any of them. */
@@ -106,6 +107,7 @@ struct Device {
      * attach, and the vendor plugin that claims it (plugin_host.h), or NULL. */
     BackendIdentity identity;
     const Plugin *plugin;
+    Irq *irq; /* owned: its interrupts (irq.h); never NULL once device_new() succeeded */
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */
