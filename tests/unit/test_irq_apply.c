@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_irq_apply — daemon/irq.c on a real libuv loop, a sim device and real eventfds: the
+ * unmasked path reaches the VMM's eventfd with no loop wake-up; mask, three interrupts,
+ * unmask -> exactly one; the VMM leaving and coming back loses nothing; NORESIZE growth keeps
+ * what was pending; the migrated state restored on another device fires once. Waits are on
+ * the loop's events (UV_RUN_ONCE returns after the latch's poll ran), never on time.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "backend/backend.h"
+#include "irq.h"
+
+TestSuite(irq_apply, .timeout = 30);
+
+typedef struct Fixture {
+    uv_loop_t loop;
+    BackendDevice *bd;
+    Irq *irq;
+} Fixture;
+
+static void
+fixture_init(Fixture *f, const char *options)
+{
+    BackendInfo info;
+    char err[256] = "";
+
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    cr_assert_eq(sim_device_new("irqdev", options, &f->bd, &info, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(irq_new(&f->loop, f->bd, &f->irq), 0);
+}
+
+static void
+fixture_done(Fixture *f)
+{
+    f->irq = irq_free(f->irq);
+    backend_device_free(f->bd);
+    (void)uv_run(&f->loop, UV_RUN_NOWAIT); /* the latches' close callbacks */
+    cr_assert_eq(uv_loop_close(&f->loop), 0, "a handle was left open");
+}
+
+static int
+efd(void)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    cr_assert_geq(fd, 0);
+    return fd;
+}
+
+static uint64_t
+take(int fd)
+{
+    eventfd_t v = 0;
+    return eventfd_read(fd, &v) == 0 ? v : 0;
+}
+
+/* Gives the VMM's eventfd for @v; returns the VMM's own copy to read from. */
+static int
+give(Irq *irq, uint32_t v)
+{
+    int fd = efd();
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    cr_assert_eq(irq_vmm_give(irq, v, fd), 0);
+    return mine;
+}
+
+/* Runs the loop until vector @v is pending: the latch's poll callback has run. */
+static void
+run_until_pending(Fixture *f, uint32_t v)
+{
+    while (!irq_model(f->irq)->vec[v].pending) {
+        cr_assert_neq(uv_run(&f->loop, UV_RUN_ONCE), 0, "nothing left to wait for");
+    }
+}
+
+Test(irq_apply, unmasked_path_has_no_daemon_hop)
+{
+    Fixture f;
+    fixture_init(&f, "msix=8,msi=1,intx=1");
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 4), 0);
+    int vmm = give(f.irq, 2);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(irq_trigger(f.irq, 2), 0);
+        cr_assert_eq(take(vmm), 1);
+    }
+    (void)uv_run(&f.loop, UV_RUN_NOWAIT);
+    cr_assert_eq(irq_latch_wakeups(f.irq), 0);
+    cr_assert_eq(irq_model(f.irq)->vec[2].pending, false);
+    cr_assert_eq(irq_trigger(f.irq, 4), -ENOENT);
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSI, 1), -EBUSY);
+    (void)close(vmm);
+    fixture_done(&f);
+}
+
+Test(irq_apply, mask_three_triggers_unmask_fires_once)
+{
+    Fixture f;
+    fixture_init(&f, "msix=8");
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 1), 0);
+    int vmm = give(f.irq, 0);
+    cr_assert_eq(irq_mask(f.irq, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(irq_trigger(f.irq, 0), 0);
+    }
+    run_until_pending(&f, 0);
+    cr_assert_eq(take(vmm), 0, "nothing reaches the VMM while masked");
+    cr_assert_eq(irq_unmask(f.irq, 0), 0);
+    cr_assert_eq(take(vmm), 1);
+    (void)uv_run(&f.loop, UV_RUN_NOWAIT);
+    cr_assert_eq(take(vmm), 0, "exactly once");
+    cr_assert_eq(irq_trigger(f.irq, 0), 0);
+    cr_assert_eq(take(vmm), 1, "unmasked again: straight to the VMM");
+    (void)close(vmm);
+    fixture_done(&f);
+}
+
+/* Triggered while masked and unmasked before the loop ran: the unmask itself collects it. */
+Test(irq_apply, unmask_before_the_loop_read_the_latch_fires_once)
+{
+    Fixture f;
+    fixture_init(&f, "msi=1");
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSI, 1), 0);
+    int vmm = give(f.irq, 0);
+    cr_assert_eq(irq_mask(f.irq, 0), 0);
+    cr_assert_eq(irq_trigger(f.irq, 0), 0);
+    cr_assert_eq(irq_trigger(f.irq, 0), 0);
+    cr_assert_eq(irq_unmask(f.irq, 0), 0);
+    cr_assert_eq(take(vmm), 1);
+    (void)uv_run(&f.loop, UV_RUN_NOWAIT);
+    cr_assert_eq(take(vmm), 0);
+    (void)close(vmm);
+    fixture_done(&f);
+}
+
+Test(irq_apply, vmm_gone_and_back_loses_nothing)
+{
+    Fixture f;
+    fixture_init(&f, "msix=8");
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 2), 0);
+    int vmm0 = give(f.irq, 0), vmm1 = give(f.irq, 1);
+    cr_assert_eq(irq_vmm_count(f.irq), 2);
+    irq_vmm_drop_all(f.irq);
+    cr_assert_eq(irq_vmm_count(f.irq), 0);
+    cr_assert_eq(irq_trigger(f.irq, 1), 0);
+    run_until_pending(&f, 1);
+    cr_assert_eq(take(vmm1), 0, "the old VMM's eventfd is no longer wired");
+    (void)close(vmm0);
+    (void)close(vmm1);
+    vmm0 = give(f.irq, 0);
+    cr_assert_eq(take(vmm0), 0);
+    vmm1 = give(f.irq, 1);
+    cr_assert_eq(take(vmm1), 1, "the pending interrupt, once");
+    cr_assert_eq(irq_model(f.irq)->vec[1].pending, false);
+    (void)close(vmm0);
+    (void)close(vmm1);
+    fixture_done(&f);
+}
+
+Test(irq_apply, noresize_growth_keeps_pending_and_wiring)
+{
+    Fixture f;
+    fixture_init(&f, "msix=8");
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 2), 0);
+    int vmm0 = give(f.irq, 0), vmm1 = give(f.irq, 1);
+    cr_assert_eq(irq_mask(f.irq, 1), 0);
+    cr_assert_eq(irq_trigger(f.irq, 1), 0);
+    run_until_pending(&f, 1);
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 6), 0);
+    cr_assert_eq(irq_trigger(f.irq, 0), 0);
+    cr_assert_eq(take(vmm0), 1, "re-armed to the VMM after the re-enable");
+    cr_assert_eq(irq_unmask(f.irq, 1), 0);
+    cr_assert_eq(take(vmm1), 1, "pending survived the disable/re-enable");
+    cr_assert_eq(irq_trigger(f.irq, 5), 0, "a new vector is wired (to its latch)");
+    run_until_pending(&f, 5);
+    (void)close(vmm0);
+    (void)close(vmm1);
+    fixture_done(&f);
+}
+
+Test(irq_apply, migrated_state_fires_once_on_the_destination)
+{
+    Fixture src, dst;
+    IrqState st;
+    fixture_init(&src, "msix=8");
+    fixture_init(&dst, "msix=8");
+    cr_assert_eq(irq_enable(src.irq, IRQ_TYPE_MSIX, 3), 0);
+    cr_assert_eq(irq_mask(src.irq, 2), 0);
+    cr_assert_eq(irq_trigger(src.irq, 2), 0);
+    run_until_pending(&src, 2);
+    irq_export(src.irq, &st);
+
+    cr_assert_eq(irq_import(dst.irq, &st), 0);
+    cr_assert_eq(irq_model(dst.irq)->type, IRQ_TYPE_MSIX);
+    cr_assert_eq(irq_model(dst.irq)->count, 3);
+    cr_assert(irq_model(dst.irq)->vec[2].masked);
+    cr_assert(irq_model(dst.irq)->vec[2].pending);
+    int vmm = give(dst.irq, 2);
+    cr_assert_eq(take(vmm), 0, "still masked");
+    cr_assert_eq(irq_unmask(dst.irq, 2), 0);
+    cr_assert_eq(take(vmm), 1);
+    (void)uv_run(&dst.loop, UV_RUN_NOWAIT);
+    cr_assert_eq(take(vmm), 0);
+
+    IrqState big = st;
+    big.count = 9;
+    for (uint32_t v = 0; v < 9; v++) {
+        irq_bit_set(big.in_use, v, true);
+    }
+    Fixture small;
+    fixture_init(&small, "msix=8");
+    cr_assert_eq(irq_import(small.irq, &big), -ERANGE);
+    cr_assert_eq(irq_model(small.irq)->type, IRQ_TYPE_NONE);
+    (void)close(vmm);
+    fixture_done(&small);
+    fixture_done(&src);
+    fixture_done(&dst);
+}
+
+Test(irq_apply, vmm_fd_must_be_an_eventfd)
+{
+    Fixture f;
+    fixture_init(&f, "msix=8");
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 1), 0);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    cr_assert_eq(irq_vmm_give(f.irq, 0, p[0]), -EINVAL);
+    cr_assert_eq(irq_vmm_give(f.irq, 0, -1), -EBADF);
+    int fd = efd();
+    cr_assert_eq(irq_vmm_give(f.irq, 1, fd), -ENOENT);
+    (void)close(fd);
+    (void)close(p[0]);
+    (void)close(p[1]);
+    fixture_done(&f);
+}
