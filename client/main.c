@@ -12,6 +12,7 @@
 #include "libvirt_commands.h"
 #include "device_commands.h"
 #include "group_commands.h"
+#include "irq_commands.h"
 #include "migration_commands.h"
 #include "save_commands.h"
 #include "system_commands.h"
@@ -29,6 +30,8 @@ static const CliCommand *const commands[] = {
     &save_commands_restore,
     &group_commands_group,
     &device_commands_region,
+    &irq_commands_irqs,
+    &irq_commands_irq,
     &migration_commands_incoming,
     &migration_commands_migrate,
     &migration_commands_migrate_set,

@@ -108,6 +108,7 @@ struct Device {
     BackendIdentity identity;
     const Plugin *plugin;
     Irq *irq; /* owned: its interrupts (irq.h); never NULL once device_new() succeeded */
+    int vmm_pid; /* the process holding the device over the VMM socket (fdpass.c), or 0 */
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */

@@ -78,6 +78,9 @@ latch_get(Irq *irq, uint32_t v, int *ret_fd)
         l->poll.data = l;
         l->irq = irq;
         l->v = v;
+        /* Watching never keeps the daemon alive: at shutdown the loop ends with the last
+         * operation, and the device's free closes its latches. */
+        uv_unref((uv_handle_t *) &l->poll);
         r = uv_poll_start(&l->poll, UV_READABLE, irq_latch_on_ready);
         irq->latch[v] = TAKE_PTR(l);
         if (r < 0) {

@@ -74,6 +74,7 @@ rpc_dispatch_table(size_t *ret_count)
         size_t n;
     } services[] = {
         {device_methods, device_methods_count},
+        {irq_methods, irq_methods_count},
         {group_methods, group_methods_count},
         {migration_methods, migration_methods_count},
         {system_methods, system_methods_count},

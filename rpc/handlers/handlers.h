@@ -49,6 +49,8 @@ extern const RpcMethod group_methods[];
 extern const size_t group_methods_count;
 extern const RpcMethod system_methods[];
 extern const size_t system_methods_count;
+extern const RpcMethod irq_methods[];
+extern const size_t irq_methods_count;
 extern const RpcMethod health_methods[];
 extern const size_t health_methods_count;
 

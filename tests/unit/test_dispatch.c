@@ -34,6 +34,7 @@ static const char *const read_only[] = {
     "/vfio_migd.v1.DeviceService/ListDevices",
     "/vfio_migd.v1.DeviceService/GetDevice",
     "/vfio_migd.v1.DeviceService/ComputePath",
+    "/vfio_migd.v1.DeviceService/GetIrqs",
     "/vfio_migd.v1.GroupService/GetGroup",
     "/vfio_migd.v1.GroupService/ListGroups",
     "/vfio_migd.v1.MigrationService/GetMigration",

@@ -20,9 +20,17 @@ TestSuite(irq_apply, .timeout = 30);
 
 typedef struct Fixture {
     uv_loop_t loop;
+    uv_prepare_t alive; /* the latches never keep a loop alive (irq.c): this does, so that
+                         * UV_RUN_ONCE waits in poll for a latch to be signalled */
     BackendDevice *bd;
     Irq *irq;
 } Fixture;
+
+static void
+on_prepare(uv_prepare_t *h)
+{
+    (void) h;
+}
 
 static void
 fixture_init(Fixture *f, const char *options)
@@ -31,6 +39,8 @@ fixture_init(Fixture *f, const char *options)
     char err[256] = "";
 
     cr_assert_eq(uv_loop_init(&f->loop), 0);
+    cr_assert_eq(uv_prepare_init(&f->loop, &f->alive), 0);
+    cr_assert_eq(uv_prepare_start(&f->alive, on_prepare), 0);
     cr_assert_eq(sim_device_new("irqdev", options, &f->bd, &info, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(irq_new(&f->loop, f->bd, &f->irq), 0);
 }
@@ -38,6 +48,7 @@ fixture_init(Fixture *f, const char *options)
 static void
 fixture_done(Fixture *f)
 {
+    uv_close((uv_handle_t *) &f->alive, NULL);
     f->irq = irq_free(f->irq);
     backend_device_free(f->bd);
     (void)uv_run(&f->loop, UV_RUN_NOWAIT); /* the latches' close callbacks */
