@@ -118,10 +118,19 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_ALLOWED_DIRS, "files", "allowed_dirs", CONF_TYPE_DIRS, FILES_MAX_DIRS - 1,
         CONF_DIRS_MAX - 1, "", "allowed-dirs", 0, "DIRS", allowed_dirs,
         "directories for save files and unix sockets, beside the state directory"),
+    KEY(CONF_VMM_SOCKET, "vmm", "socket", CONF_TYPE_PATH, 1, MAX_SOCKET_PATH, "",
+        "vmm-socket", 0, "PATH",
+        vmm_socket, "the VMM socket (docs/vmm-protocol.md); empty: vmm.sock beside the API's"),
+    KEY(CONF_VMM_USERS, "vmm", "allowed_users", CONF_TYPE_USERS, AUTHZ_MAX_IDS,
+        CONF_IDS_MAX - 1, "root", "vmm-users", 0, "USERS", vmm_users,
+        "users whose processes may take devices over the VMM socket"),
+    KEY(CONF_VMM_GROUPS, "vmm", "allowed_groups", CONF_TYPE_GROUPS, AUTHZ_MAX_IDS,
+        CONF_IDS_MAX - 1, "", "vmm-groups", 0, "GROUPS", vmm_groups,
+        "groups whose members may take devices over the VMM socket"),
 };
 static_assert(ELEMENTSOF(conf_keys) == _CONF_KEY_MAX, "conf_keys out of sync with ConfKeyId");
 
-static const char *const sections[] = {"daemon", "api", "migration", "files"};
+static const char *const sections[] = {"daemon", "api", "migration", "files", "vmm"};
 
 /* ---- problems */
 
@@ -1184,10 +1193,14 @@ conf_resolve(Config *c, ConfErrors *file_errors, ConfErrors *cli_errors)
         {CONF_OPERATOR_GROUPS, &c->authz.operator_groups},
         {CONF_READER_USERS, &c->authz.reader_users},
         {CONF_READER_GROUPS, &c->authz.reader_groups},
+        {CONF_VMM_USERS, &c->vmm_allow_users},
+        {CONF_VMM_GROUPS, &c->vmm_allow_groups},
     };
 
     resolve_socket_group(c, file_errors, cli_errors);
     c->authz = (AuthzPolicy){.self = geteuid()};
+    c->vmm_allow_users = (AuthzIds){0};
+    c->vmm_allow_groups = (AuthzIds){0};
     c->authz_unresolved[0] = '\0';
     for (size_t i = 0; i < ELEMENTSOF(roles); i++) {
         ResolveIds ri = {.config = c, .id = roles[i].id, .into = roles[i].into,

@@ -58,6 +58,9 @@ typedef enum ConfKeyId {
     CONF_MIGRATION_TIMEOUT_MS,
     CONF_HANDSHAKE_TIMEOUT_MS,
     CONF_ALLOWED_DIRS,
+    CONF_VMM_SOCKET,
+    CONF_VMM_USERS,
+    CONF_VMM_GROUPS,
     _CONF_KEY_MAX,
     _CONF_KEY_INVALID = -1,
 } ConfKeyId;
@@ -115,12 +118,18 @@ typedef struct Config {
     uint32_t handshake_timeout_ms;        /* a data-port connection's first message, whole */
     /* [files] */
     char allowed_dirs[CONF_DIRS_MAX];     /* besides the state directory; "": none */
+    /* [vmm]: the socket VMMs take devices over (fdpass.c) */
+    char vmm_socket[CONF_STRING_MAX];     /* "": vmm.sock beside the API socket */
+    char vmm_users[CONF_IDS_MAX];         /* who may take devices (names or numbers) */
+    char vmm_groups[CONF_IDS_MAX];
 
     /* Not keys: filled in by the functions below. */
     unsigned line[_CONF_KEY_MAX];         /* the file's line that set each key, 0: not the file */
     bool given[_CONF_KEY_MAX];            /* set by the file or an option, not the default */
     gid_t socket_gid;                     /* socket_group resolved; (gid_t) -1: keep our own */
     AuthzPolicy authz;                    /* the four role keys resolved, and our own uid */
+    AuthzIds vmm_allow_users;             /* [vmm] users and groups resolved */
+    AuthzIds vmm_allow_groups;
     char authz_unresolved[CONF_IDS_MAX];  /* names of a role key at its default that do not
                                            * exist on this host (they grant nothing) */
 } Config;

@@ -109,6 +109,7 @@ struct Device {
     const Plugin *plugin;
     Irq *irq; /* owned: its interrupts (irq.h); never NULL once device_new() succeeded */
     int vmm_pid; /* the process holding the device over the VMM socket (fdpass.c), or 0 */
+    const void *vmm_holder; /* that connection (fdpass.c), compared only; NULL when none */
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "fdpass.h"
 #include "dispatch.h"
 #include "files.h"
 #include "handlers/handlers.h"
@@ -58,6 +59,7 @@ typedef struct Daemon {
     RpcContext ctx;
     SdService *sd;
     RestoreState *restore;  /* the fd store and the state journal (restart without reset) */
+    FdPass *vmm;            /* the VMM socket (fdpass.c) */
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_signal_t sighup;
@@ -406,6 +408,32 @@ daemon_load_plugins(Manager *m, const Config *c)
     return 0;
 }
 
+/* The VMM socket: [vmm] socket, or vmm.sock beside the API socket. */
+static int
+daemon_vmm_socket(Daemon *dm)
+{
+    const Config *c = &dm->config;
+    const char *api = rpc_server_socket_path(dm->ctx.server);
+    const char *slash = strrchr(api, '/');
+    char path[256], err[512] = "";
+    int r;
+
+    if (c->vmm_socket[0]) {
+        (void) snprintf(path, sizeof(path), "%s", c->vmm_socket);
+    } else {
+        (void) snprintf(path, sizeof(path), "%.*svmm.sock", slash ? (int) (slash - api + 1) : 0,
+                        api);
+    }
+    r = fdpass_new(dm->ctx.manager, path, &c->vmm_allow_users, &c->vmm_allow_groups, &dm->vmm,
+                   err, sizeof(err));
+    if (r < 0) {
+        return log_error_errno(r, "Cannot serve VMMs: %s (set [vmm] socket or --vmm-socket)",
+                               err[0] ? err : strerror(-r));
+    }
+    log_info("VMM socket on '%s' (docs/vmm-protocol.md).", path);
+    return 0;
+}
+
 static int
 daemon_start(Daemon *dm)
 {
@@ -456,6 +484,10 @@ daemon_start(Daemon *dm)
         return log_error_errno(r, "Cannot serve the API: %s", err[0] ? err : strerror(-r));
     }
     sd_service_close_unclaimed(dm->sd);
+    r = daemon_vmm_socket(dm);
+    if (r < 0) {
+        return r;
+    }
     (void) uv_signal_init(dm->loop, &dm->sigterm);
     (void) uv_signal_init(dm->loop, &dm->sigint);
     (void) uv_signal_init(dm->loop, &dm->sighup);
@@ -533,6 +565,7 @@ main(int argc, char **argv)
         (void) uv_run(dm.loop, UV_RUN_DEFAULT);
     }
     rpc_server_free(dm.ctx.server);
+    dm.vmm = fdpass_free(dm.vmm); /* before the devices: it gives their vectors back */
     if (dm.ctx.manager) {
         dm.ctx.manager->on_change = NULL; /* freeing is no news */
     }

@@ -151,6 +151,12 @@ struct BackendOps {
      * on one device are serialised by the caller. */
     int (*set_irqs)(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start,
                     uint32_t count, const void *data);
+    /* The fds a VMM runs the device with (fdpass.c sends it copies): *@ret_device, the VFIO
+     * device fd, and *@ret_dma, the fd it maps guest memory through (the group's container,
+     * or the iommufd), or -1 when there is none. Both stay the back-end's. The sim: a
+     * read-only view of its state memfd stands for the device fd, and it has no DMA fd.
+     * May be NULL: the device cannot be handed to a VMM (-EOPNOTSUPP). Thread: loop. */
+    int (*vmm_fds)(BackendDevice *bd, int *ret_device, int *ret_dma);
     /* Releases the device (closes its fds). Sessions still open stay valid objects but
      * answer -ENODEV. */
     void (*free)(BackendDevice *bd);

@@ -891,6 +891,16 @@ kernel_set_irqs(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t star
     return ioctl(kd->device_fd, VFIO_DEVICE_SET_IRQS, set) < 0 ? -errno : 0;
 }
 
+static int
+kernel_vmm_fds(BackendDevice *bd, int *ret_device, int *ret_dma)
+{
+    KernelDevice *kd = (KernelDevice *) bd;
+
+    *ret_device = kd->device_fd;
+    *ret_dma = kd->group ? kd->group->container_fd : kd->iommufd;
+    return 0;
+}
+
 /* ---- describe: the kernel facts GetDevice shows */
 
 
@@ -985,6 +995,7 @@ static const BackendOps kernel_ops = {
     .region_access = kernel_region_access,
     .irq_info = kernel_irq_info,
     .set_irqs = kernel_set_irqs,
+    .vmm_fds = kernel_vmm_fds,
     .identity = kernel_identity,
     .free = kernel_free,
 };

@@ -232,6 +232,7 @@ struct SimDevice {
     SimModel model;      /* model.ops NULL: the generic device */
     void *mstate;        /* the model's device state (its create); owned */
     SimIrq *irq;         /* interrupts: their own lock (sim_irq.h); NULL once the fd closed */
+    int vmm_view;        /* read-only reopening of state_fd handed to VMMs, or -EBADF; owned */
 };
 
 /* The device's sessions are the model's (it has stream hooks), not the content model's. */
@@ -376,6 +377,9 @@ sim_device_destroy(SimDevice *d)
     }
     if (d->mstate) {
         d->model.ops->destroy(d->mstate);
+    }
+    if (d->vmm_view >= 0) {
+        (void) close(d->vmm_view);
     }
     free(d->name);
     free(d->options);
@@ -1437,6 +1441,26 @@ sim_set_irqs(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start, 
     return sim_irq_set(((SimDevice *) bd)->irq, flags, index, start, count, data);
 }
 
+/* The sim has no device fd a VMM could use: a read-only view of the state memfd stands for it
+ * (reopened once, so the VMM cannot change the device's state through it). */
+static int
+sim_vmm_fds(BackendDevice *bd, int *ret_device, int *ret_dma)
+{
+    SimDevice *d = (SimDevice *) bd;
+    char path[64];
+
+    if (d->vmm_view < 0) {
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", d->state_fd);
+        d->vmm_view = open(path, O_RDONLY | O_CLOEXEC);
+        if (d->vmm_view < 0) {
+            return -errno;
+        }
+    }
+    *ret_device = d->vmm_view;
+    *ret_dma = -1;
+    return 0;
+}
+
 static const BackendOps sim_ops = {
     .name = "sim",
     .get_state = sim_get_state,
@@ -1449,6 +1473,7 @@ static const BackendOps sim_ops = {
     .store_fds = sim_store_fds,
     .irq_info = sim_irq_info_op,
     .set_irqs = sim_set_irqs,
+    .vmm_fds = sim_vmm_fds,
     .free = sim_free,
 };
 
@@ -2192,6 +2217,7 @@ sim_device_alloc(const char *name, const char *options, const SimModel *model, S
     }
     d->lock = (pthread_mutex_t) PTHREAD_MUTEX_INITIALIZER;
     d->state_fd = -EBADF;
+    d->vmm_view = -EBADF;
     d->name = strdup(name);
     d->options = strdup(options);
     if (!d->name || !d->options) {

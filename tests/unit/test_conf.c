@@ -122,7 +122,7 @@ Test(conf, defaults_are_the_documented_ones)
 
 Test(conf, table_rows_are_complete_and_unique)
 {
-    static const char *const sections[] = {"daemon", "api", "migration", "files"};
+    static const char *const sections[] = {"daemon", "api", "migration", "files", "vmm"};
 
     cr_assert_null(conf_key(_CONF_KEY_MAX));
     cr_assert_null(conf_key(_CONF_KEY_INVALID));

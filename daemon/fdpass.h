@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * fdpass — the VMM socket (docs/vmm-protocol.md, DESIGN §9): a unix SOCK_SEQPACKET socket
+ * over which a VMM takes a device by name and receives (SCM_RIGHTS) the device fd and the fd
+ * it maps guest memory through, enables the device's interrupt index, hands the daemon one
+ * eventfd per vector (its KVM irqfds), masks and unmasks vectors, and gives the device back.
+ * One text command per message, one answer per command ("OK ..." or "ERR <ERRNO> <words>").
+ *
+ * The peer is authorised by SO_PEERCRED when it connects: its uid in [vmm] allowed_users or
+ * its gid in allowed_groups, else it is told why and closed. A connection holds at most one
+ * device, a device is held by at most one connection. When the connection closes, the device
+ * stays with the daemon and every vector goes to the daemon's latches (irq_vmm_drop_all), so
+ * interrupts wait as pending for the next VMM: nothing is lost.
+ *
+ * Used by:  main.c. Uses: manager.h (devices by name), irq.h.
+ * Threads:  loop only.
+ * Errors:   negative errno; fdpass_new() says why in @err.
+ */
+
+#include <stddef.h>
+
+#include "core/authz.h"
+#include "forward.h"
+
+#define FDPASS_PROTOCOL_VERSION 1
+#define FDPASS_MAX_CONNECTIONS 64
+#define FDPASS_MAX_MESSAGE 512 /* one command or answer, bytes */
+#define FDPASS_MAX_FDS 253     /* SCM_MAX_FD: the kernel's limit per message */
+
+typedef struct FdPass FdPass;
+
+/* Listens on @path (a stale socket file there is replaced; its directory must exist). */
+int fdpass_new(Manager *m, const char *path, const AuthzIds *users, const AuthzIds *groups,
+               FdPass **ret, char *err, size_t err_size);
+/* Closes the listener and every connection (devices stay, vectors latched). NULL-safe. */
+FdPass *fdpass_free(FdPass *fp);
+const char *fdpass_path(const FdPass *fp);
