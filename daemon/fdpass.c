@@ -501,7 +501,11 @@ fdpass_on_connect(uv_poll_t *h, int status, int events)
         return;
     }
     r = conn_add(fp, fd, &cred);
-    if (r < 0) {
+    if (r >= 0) {
+        /* The greeting first: a peer reads it (or its refusal) before it says anything, so a
+         * refused peer's words are never discarded unread. */
+        (void)conn_send(&tmp, NULL, 0, "VFIO-MIGD %d", FDPASS_PROTOCOL_VERSION);
+    } else {
         (void)conn_error(&tmp, r, "the daemon holds %d VMM connections already",
                          FDPASS_MAX_CONNECTIONS);
         (void)close(fd);

@@ -81,6 +81,7 @@ recv_answer(int sock, char *text, int *fds, size_t *n_fds)
     ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 
     if (n <= 0) {
+        text[0] = '\0';
         fprintf(stderr, "vmm-client: the daemon closed the connection\n");
         return -1;
     }
@@ -136,6 +137,10 @@ take_device(int sock, const char *device, const char *index, unsigned n)
     size_t n_fds = 0;
     unsigned count = 0;
 
+    /* The daemon speaks first: "VFIO-MIGD <version>", or why it refuses this process. */
+    if (recv_answer(sock, answer, NULL, NULL) < 0 && strncmp(answer, "VFIO-MIGD ", 10) != 0) {
+        return -1;
+    }
     if (command(sock, "HELLO 1") < 0) {
         return -1;
     }
