@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "backend/backend.h"
+#include "eventfds.h"
 #include "irq.h"
 
 TestSuite(irq_apply, .timeout = 30);
@@ -53,21 +54,6 @@ fixture_done(Fixture *f)
     backend_device_free(f->bd);
     (void)uv_run(&f->loop, UV_RUN_NOWAIT); /* the latches' close callbacks */
     cr_assert_eq(uv_loop_close(&f->loop), 0, "a handle was left open");
-}
-
-static int
-efd(void)
-{
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    cr_assert_geq(fd, 0);
-    return fd;
-}
-
-static uint64_t
-take(int fd)
-{
-    eventfd_t v = 0;
-    return eventfd_read(fd, &v) == 0 ? v : 0;
 }
 
 /* Gives the VMM's eventfd for @v; returns the VMM's own copy to read from. */

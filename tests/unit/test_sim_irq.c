@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "eventfds.h"
 #include "core/irq.h"
 #include "util/fdcheck.h"
 
@@ -39,22 +40,6 @@ set(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start, uint32_t 
     const void *data)
 {
     return bd->ops->set_irqs(bd, flags, index, start, count, data);
-}
-
-static int
-efd(void)
-{
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    cr_assert_geq(fd, 0);
-    return fd;
-}
-
-/* The eventfd's counter, read (and so reset); 0 when nothing was signalled. */
-static uint64_t
-take(int fd)
-{
-    eventfd_t v = 0;
-    return eventfd_read(fd, &v) == 0 ? v : 0;
 }
 
 Test(sim_irq, info_as_vfio_pci)
