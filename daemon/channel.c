@@ -27,6 +27,18 @@ channel_in_init(ChannelIn *in, int fd, uint64_t stream_id, uint32_t n_devices, u
     return 0;
 }
 
+int
+channel_in_init_spread(ChannelIn *in, int fd, uint32_t index, size_t cap)
+{
+    *in = (ChannelIn){.fd = fd, .index = index, .lowat = TRANSPORT_LOWAT_INIT, .cap = cap};
+    in->buf = malloc(cap);
+    if (!in->buf) {
+        return -ENOMEM;
+    }
+    memset(in->buf, 0, cap); /* its pages now, as above */
+    return 0;
+}
+
 void
 channel_in_done(ChannelIn *in)
 {
@@ -80,11 +92,23 @@ read_payload(ChannelIn *in, const StreamRecordHeader *h, char *err, size_t err_s
     return 0;
 }
 
+/* What a spread channel checks of a record by itself: the payload CRC (the header's was
+ * checked by its decode). Order and totals are the device's reader's, in sequence order. */
+static int
+spread_record(const ChannelIn *in, const StreamRecordHeader *h, StreamRecordHeader *ret)
+{
+    if (crc32c(0, in->buf, h->length) != h->payload_crc) {
+        return -EBADMSG;
+    }
+    *ret = *h;
+    return 0;
+}
+
 int
 channel_in_next(ChannelIn *in, StreamRecordHeader *ret, char *err, size_t err_size)
 {
     uint8_t hdr[STREAM_RECORD_HEADER_SIZE];
-    StreamRecordHeader peek, rh;
+    StreamRecordHeader peek = {0}, rh;
     int r = 0;
 
     if (in->have_next) {
@@ -104,13 +128,17 @@ channel_in_next(ChannelIn *in, StreamRecordHeader *ret, char *err, size_t err_si
         if (r < 0) {
             return r;
         }
-        r = stream_reader_record(in->reader, hdr, in->buf, NULL, &rh);
+        r = in->reader ? stream_reader_record(in->reader, hdr, in->buf, NULL, &rh)
+                       : spread_record(in, &peek, &rh);
     }
     if (r < 0) {
         (void) snprintf(err, err_size, "bad record from the source: %.300s",
-                        in->reader->error[0] ? in->reader->error : strerror(-r));
+                        in->reader && in->reader->error[0] ? in->reader->error
+                        : r == -EBADMSG && peek.type ? "a payload CRC mismatch"
+                                                     : "a malformed record header");
         return r;
     }
+    memcpy(in->hdr, hdr, sizeof(hdr));
     if (rh.device != in->index) {
         (void) snprintf(err, err_size, "its channel carried a record of device %u", rh.device);
         return -EBADMSG;

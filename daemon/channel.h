@@ -21,17 +21,23 @@ typedef struct ChannelIn {
     int fd;                                     /* not owned */
     uint32_t index;                             /* the device this channel is bound to */
     TransportLowat lowat;
-    StreamReader *reader;
+    StreamReader *reader;                       /* NULL on a spread device's channel */
     uint8_t *buf;                               /* the payload, grown up to STREAM_MAX_RECORD */
     size_t cap;
     uint8_t next[STREAM_RECORD_HEADER_SIZE];    /* the next record's header, read ahead */
     bool have_next;
+    uint8_t hdr[STREAM_RECORD_HEADER_SIZE];     /* the header of the record returned last */
 } ChannelIn;
 
 /* For the channel of device @index of a stream (@stream_id, @n_devices) on socket @fd, with
  * a first buffer of @cap bytes. -ENOMEM. */
 int channel_in_init(ChannelIn *in, int fd, uint64_t stream_id, uint32_t n_devices,
                     uint32_t index, size_t cap);
+/* For one of the channels of device @index when its stream is spread over several
+ * (core/spread.h): each record's header, payload CRC and device are checked here, in
+ * parallel with the other channels; its sequence and the device's totals are the caller's
+ * to check, in sequence order (stream_reader_record_crc_checked() on in->hdr). -ENOMEM. */
+int channel_in_init_spread(ChannelIn *in, int fd, uint32_t index, size_t cap);
 /* Frees the reader and the buffer; usable as a cleanup function. */
 void channel_in_done(ChannelIn *in);
 /*

@@ -114,13 +114,19 @@ handshake_handover_event(uint32_t type, size_t size, HandoverEvent *ret)
     return 0;
 }
 
-void
-handshake_encode_data_hello(const char *key, uint64_t stream_id, uint32_t index,
-                            uint8_t out[HANDSHAKE_DATA_HELLO_SIZE])
+size_t
+handshake_encode_data_hello(const HandshakeDataHello *h, uint32_t peer_version,
+                            uint8_t out[HANDSHAKE_DATA_HELLO_SPREAD_SIZE])
 {
-    memcpy(out, key, TRANSPORT_TOKEN_HEX);
-    put_le64(out + TRANSPORT_TOKEN_HEX, stream_id);
-    put_le32(out + TRANSPORT_TOKEN_HEX + 8, index);
+    memcpy(out, h->key, TRANSPORT_TOKEN_HEX);
+    put_le64(out + TRANSPORT_TOKEN_HEX, h->stream_id);
+    put_le32(out + TRANSPORT_TOKEN_HEX + 8, h->index);
+    if (peer_version < 3) {
+        return HANDSHAKE_DATA_HELLO_SIZE;
+    }
+    put_le32(out + TRANSPORT_TOKEN_HEX + 12, h->channel);
+    put_le32(out + TRANSPORT_TOKEN_HEX + 16, h->n_channels);
+    return HANDSHAKE_DATA_HELLO_SPREAD_SIZE;
 }
 
 int
@@ -131,7 +137,8 @@ handshake_check_first_header(const uint8_t hdr[HANDSHAKE_HEADER_SIZE], uint32_t 
     char quoted[HANDSHAKE_HEADER_SIZE * 4 + 1];
 
     if (((type == TMSG_HELLO || type == TMSG_CHECK) && size <= TRANSPORT_MAX_MESSAGE) ||
-        (type == TMSG_DATA_HELLO && size == HANDSHAKE_DATA_HELLO_SIZE)) {
+        (type == TMSG_DATA_HELLO &&
+         (size == HANDSHAKE_DATA_HELLO_SIZE || size == HANDSHAKE_DATA_HELLO_SPREAD_SIZE))) {
         *ret_size = size;
         return 0;
     }
@@ -147,15 +154,24 @@ handshake_check_first_header(const uint8_t hdr[HANDSHAKE_HEADER_SIZE], uint32_t 
 }
 
 int
-handshake_parse_data_hello(const uint8_t *msg, size_t size, char key[TRANSPORT_TOKEN_HEX + 1],
-                           uint64_t *ret_stream_id, uint32_t *ret_index)
+handshake_parse_data_hello(const uint8_t *msg, size_t size, HandshakeDataHello *ret)
 {
-    if (size != HANDSHAKE_DATA_HELLO_SIZE) {
+    HandshakeDataHello h = {.n_channels = 1};
+
+    if (size != HANDSHAKE_DATA_HELLO_SIZE && size != HANDSHAKE_DATA_HELLO_SPREAD_SIZE) {
         return -EBADMSG;
     }
-    take_key(msg, key); /* the same key field as ACCEPT's */
-    *ret_stream_id = get_le64(msg + TRANSPORT_TOKEN_HEX);
-    *ret_index = get_le32(msg + TRANSPORT_TOKEN_HEX + 8);
+    take_key(msg, h.key); /* the same key field as ACCEPT's */
+    h.stream_id = get_le64(msg + TRANSPORT_TOKEN_HEX);
+    h.index = get_le32(msg + TRANSPORT_TOKEN_HEX + 8);
+    if (size == HANDSHAKE_DATA_HELLO_SPREAD_SIZE) {
+        h.channel = get_le32(msg + TRANSPORT_TOKEN_HEX + 12);
+        h.n_channels = get_le32(msg + TRANSPORT_TOKEN_HEX + 16);
+    }
+    if (h.n_channels == 0 || h.n_channels > SPREAD_MAX_CHANNELS || h.channel >= h.n_channels) {
+        return -EBADMSG;
+    }
+    *ret = h;
     return 0;
 }
 

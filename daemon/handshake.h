@@ -10,7 +10,9 @@
  *   HELLO       token (64 hex), stream header, MANIFEST record (header + payload), exactly
  *   ACCEPT      the data channels' key (64 hex), the protocol version (le32); protocol 1's
  *               ACCEPT was the key alone
- *   DATA_HELLO  key (64 hex), stream id (le64), device index (le32)
+ *   DATA_HELLO  key (64 hex), stream id (le64), device index (le32); from protocol 3 on, also
+ *               the channel (le32) of the device's channels (le32): one device's stream spread
+ *               over several channels (core/spread.h). Protocol 2's form is channel 0 of 1.
  *   STREAM_END  the STREAM_END record (header + payload), exactly
  *   REFUSE/FAIL text for a person, not NUL-terminated
  *   PREPARED, COMMIT, DONE   empty: the hand-over's commit (core/handover.h)
@@ -27,10 +29,20 @@
 
 #include "core/handover.h"
 #include "core/compat.h"
+#include "core/spread.h"
 #include "core/stream.h"
 #include "transport.h"
 
-#define HANDSHAKE_DATA_HELLO_SIZE (TRANSPORT_TOKEN_HEX + 12)
+#define HANDSHAKE_DATA_HELLO_SIZE (TRANSPORT_TOKEN_HEX + 12)        /* protocol 2: one channel */
+#define HANDSHAKE_DATA_HELLO_SPREAD_SIZE (TRANSPORT_TOKEN_HEX + 20) /* protocol 3 */
+
+typedef struct HandshakeDataHello {
+    char key[TRANSPORT_TOKEN_HEX + 1];
+    uint64_t stream_id;
+    uint32_t index;        /* the device */
+    uint32_t channel;      /* which of its channels: < n_channels */
+    uint32_t n_channels;   /* 1..SPREAD_MAX_CHANNELS */
+} HandshakeDataHello;
 #define HANDSHAKE_ACCEPT_SIZE (TRANSPORT_TOKEN_HEX + 4)
 #define HANDSHAKE_HEADER_SIZE 8 /* a message's header: le32 type, le32 payload size */
 
@@ -60,13 +72,14 @@ int handshake_parse_accept(const uint8_t *msg, size_t size, char key[TRANSPORT_T
  * anything else (another type, a payload where none belongs) is a peer out of protocol,
  * HANDOVER_EV_PEER_LOST. */
 int handshake_handover_event(uint32_t type, size_t size, HandoverEvent *ret);
-void handshake_encode_data_hello(const char *key, uint64_t stream_id, uint32_t index,
-                                 uint8_t out[HANDSHAKE_DATA_HELLO_SIZE]);
-/* DATA_HELLO: -EBADMSG when malformed; the caller compares the key (constant time), the
- * stream id and the index with its job. */
-int handshake_parse_data_hello(const uint8_t *msg, size_t size,
-                               char key[TRANSPORT_TOKEN_HEX + 1], uint64_t *ret_stream_id,
-                               uint32_t *ret_index);
+/* DATA_HELLO in the form a destination of control protocol @peer_version reads: protocol 2's
+ * (which can only say channel 0 of 1) below 3. Returns the size written. */
+size_t handshake_encode_data_hello(const HandshakeDataHello *h, uint32_t peer_version,
+                                   uint8_t out[HANDSHAKE_DATA_HELLO_SPREAD_SIZE]);
+/* DATA_HELLO, of either size: -EBADMSG when malformed (a channel count of 0 or over
+ * SPREAD_MAX_CHANNELS, a channel not below it); @ret is written only on success. The caller
+ * compares the key (constant time), the stream id, the index and the channels with its job. */
+int handshake_parse_data_hello(const uint8_t *msg, size_t size, HandshakeDataHello *ret);
 /* STREAM_END for a job of @n_devices devices: the record checked (CRC, exact length) and
  * its totals into @ret (n_devices entries); -EBADMSG otherwise. */
 int handshake_parse_stream_end(const uint8_t *msg, size_t size, uint32_t n_devices,

@@ -320,10 +320,17 @@ mig_shutdown_sockets(MigrationJob *j)
         (void) shutdown(j->ctl_fd, SHUT_RDWR);
     }
     for (size_t i = 0; i < j->n_devs; i++) {
+        const MigSpread *sp = j->devs[i].spread;
         if (j->devs[i].fd >= 0) {
             (void) shutdown(j->devs[i].fd, SHUT_RDWR);
         }
+        for (uint32_t c = 1; sp && c < sp->n; c++) {
+            if (sp->fds[c] >= 0) {
+                (void) shutdown(sp->fds[c], SHUT_RDWR);
+            }
+        }
     }
+    mig_spread_wake(j); /* receivers waiting for their turn */
 }
 
 static void
@@ -351,8 +358,14 @@ mig_close_sockets(MigrationJob *j)
         (void) close(TAKE_FD(j->ctl_fd));
     }
     for (size_t i = 0; i < j->n_devs; i++) {
+        MigSpread *sp = j->devs[i].spread;
         if (j->devs[i].fd >= 0) {
             (void) close(TAKE_FD(j->devs[i].fd));
+        }
+        for (uint32_t c = 1; sp && c < sp->n; c++) {
+            if (sp->fds[c] >= 0) {
+                (void) close(TAKE_FD(sp->fds[c]));
+            }
         }
     }
     mig_stop_listening(j);
@@ -865,6 +878,7 @@ mig_job_free(MigrationJob *j)
     pthread_mutex_destroy(&j->ctl_lock);
     for (size_t i = 0; j->devs && i < j->n_devs; i++) {
         free(j->devs[i].buf);
+        mig_spread_free(j->devs[i].spread);
     }
     free(j->devs);
     free(j->manifest.devices);
@@ -1187,6 +1201,7 @@ mig_job_alloc(Manager *m, const MigJobSetup *s, Group *g, MigrationSubject subje
     for (size_t i = 0; i < g->n_devices; i++) {
         Device *d = g->devices[i];
         j->devs[i] = (MigDevice){.job = j, .device = d, .index = (uint32_t) i, .fd = -EBADF,
+                                 .n_channels = 1,
                                  .data_size = d->data_size, .start_state = d->state};
         (void) snprintf(j->devs[i].id, sizeof(j->devs[i].id), "%s", d->id);
     }

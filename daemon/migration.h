@@ -81,6 +81,7 @@ typedef struct MigrationOptions {
     uint64_t bandwidth_limit; /* pre-copy: bytes/s over all devices; 0 unlimited */
     uint64_t stopcopy_bandwidth_limit; /* stop-copy: bytes/s over all devices; 0 unlimited */
     uint32_t timeout_ms;
+    uint32_t channels;        /* data channels per device; 0: automatic (core/spread.h) */
 } MigrationOptions;
 
 /* A new cap for a running source migration: NULL leaves that phase's cap as it is. */

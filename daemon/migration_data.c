@@ -50,29 +50,30 @@ sleep_ns(uint64_t ns)
  * seen within one slice, however low the cap. */
 #define PACE_SLICE_NS (50ull * 1000000ull)
 
-/* Keeps this device within its share of the job's cap (*@cap, bytes/s over all devices; 0:
- * none) once @bytes more went out: the device's next record may go at pace_ns, the record's
- * time at the share after the previous one (or after now, if the device fell behind: an idle
- * device earns no burst). The cap is read again after every slice, so a change made while
- * the job runs (migration_set_rates()) holds at once, even for a record already waiting.
- * Returns early when @stop (or the job's abort) is set. */
+/* Keeps this device's channel within its share of the job's cap (*@cap, bytes/s over all
+ * devices, split evenly between them and then between a device's @n_channels; 0: none) once
+ * @bytes more went out: its next record may go at *@pace_ns, the record's time at the share
+ * after the previous one (or after now, if it fell behind: an idle channel earns no burst).
+ * The cap is read again after every slice, so a change made while the job runs
+ * (migration_set_rates()) holds at once, even for a record already waiting. Returns early
+ * when @stop (or the job's abort) is set. */
 static void
-pace(MigDevice *md, _Atomic uint64_t *cap, uint64_t bytes, atomic_bool *stop)
+pace(MigrationJob *j, uint64_t *pace_ns, uint32_t n_channels, _Atomic uint64_t *cap,
+     uint64_t bytes, atomic_bool *stop)
 {
-    MigrationJob *j = md->job;
-    uint64_t now = clock_now_ns(), from = MAX(md->pace_ns, now), total;
+    uint64_t now = clock_now_ns(), from = MAX(*pace_ns, now), total, shares = j->n_devs * n_channels;
 
     for (;;) {
         total = atomic_load(cap);
         if (total == 0) {
-            md->pace_ns = 0;
+            *pace_ns = 0;
             return;
         }
-        md->pace_ns = from + bytes * 1000000000ull / MAX(total / j->n_devs, 1ull);
-        if (now >= md->pace_ns || atomic_load(&j->abort) || (stop && atomic_load(stop))) {
+        *pace_ns = from + bytes * 1000000000ull / MAX(total / shares, 1ull);
+        if (now >= *pace_ns || atomic_load(&j->abort) || (stop && atomic_load(stop))) {
             return;
         }
-        sleep_ns(MIN(md->pace_ns - now, PACE_SLICE_NS));
+        sleep_ns(MIN(*pace_ns - now, PACE_SLICE_NS));
         now = clock_now_ns();
     }
 }
@@ -190,7 +191,8 @@ precopy_round(MigWork *w, uint8_t *buf)
     md->sequence++;
     atomic_fetch_add(&md->precopy_bytes, (uint64_t) n);
     atomic_fetch_add(&md->records, 1);
-    pace(md, &md->job->precopy_cap, (uint64_t) n, &md->job->stop_pumps);
+    pace(md->job, &md->pace_ns, 1, &md->job->precopy_cap, (uint64_t) n,
+         &md->job->stop_pumps);
     return 1;
 }
 
@@ -257,7 +259,7 @@ mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
         md->sequence++;
         atomic_fetch_add(&md->stopcopy_bytes, (uint64_t) n);
         atomic_fetch_add(&md->records, 1);
-        pace(md, &md->job->stopcopy_cap, (uint64_t) n, NULL);
+        pace(md->job, &md->pace_ns, 1, &md->job->stopcopy_cap, (uint64_t) n, NULL);
     }
     t.bytes = atomic_load(&md->precopy_bytes) + atomic_load(&md->stopcopy_bytes);
     t.records = atomic_load(&md->records);
@@ -353,4 +355,290 @@ mig_channel_receive(MigWork *w)
         atomic_fetch_add(&md->records, 1);
     }
     w->r = w->r ? w->r : -ECANCELED;
+}
+
+/* ---- one device over several channels (core/spread.h) ---- */
+
+int
+mig_spread_new(MigDevice *md, uint32_t n, uint64_t stream_id, uint32_t n_devices)
+{
+    MigSpread *sp;
+
+    if (n < 2 || n > SPREAD_MAX_CHANNELS) {
+        return -EINVAL;
+    }
+    sp = calloc(1, sizeof(*sp));
+    if (!sp) {
+        return -ENOMEM;
+    }
+    sp->n = n;
+    for (uint32_t c = 0; c < SPREAD_MAX_CHANNELS; c++) {
+        sp->fds[c] = -EBADF;
+    }
+    (void) pthread_mutex_init(&sp->lock, NULL);
+    (void) pthread_cond_init(&sp->cond, NULL);
+    (void) spread_window_init(&sp->window, n);
+    stream_reader_expect_devices(&sp->reader, stream_id, n_devices);
+    md->spread = sp;
+    md->n_channels = n;
+    return 0;
+}
+
+void
+mig_spread_free(MigSpread *sp)
+{
+    if (!sp) {
+        return;
+    }
+    for (uint32_t c = 0; c < SPREAD_MAX_CHANNELS; c++) {
+        if (sp->fds[c] >= 0) {
+            (void) close(sp->fds[c]);
+        }
+        free(sp->bufs[c]);
+    }
+    (void) pthread_mutex_destroy(&sp->lock);
+    (void) pthread_cond_destroy(&sp->cond);
+    free(sp);
+}
+
+void
+mig_spread_wake(MigrationJob *j)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        MigSpread *sp = j->devs[i].spread;
+        if (sp) {
+            pthread_mutex_lock(&sp->lock);
+            pthread_cond_broadcast(&sp->cond);
+            pthread_mutex_unlock(&sp->lock);
+        }
+    }
+}
+
+static int
+spread_fd(const MigDevice *md, uint32_t channel)
+{
+    return channel == 0 ? md->fd : md->spread->fds[channel];
+}
+
+/* The device's next read, under the lock: its sequence and, at the end of the data, the
+ * device's totals. 1 = a record of *ret_n bytes, 0 = the device's end (DEVICE_END is this
+ * channel's to send), 2 = another channel found the end (CHANNEL_END), -errno. */
+static int
+spread_take(MigDevice *md, uint8_t *buf, ssize_t *ret_n, uint64_t *ret_seq,
+            StreamDeviceTotals *ret_totals)
+{
+    MigSpread *sp = md->spread;
+    DataSession *s = md->device->session;
+    ssize_t n;
+    int r;
+
+    pthread_mutex_lock(&sp->lock);
+    if (sp->read_end) {
+        r = 2;
+    } else {
+        n = s->ops->read(s, buf, MIGRATION_DATA_CHUNK);
+        sp->read_end = n <= 0;
+        *ret_seq = md->sequence++;
+        if (n > 0) {
+            sp->read_bytes += (uint64_t) n;
+            *ret_n = n;
+        } else {
+            ret_totals->bytes = atomic_load(&md->precopy_bytes) + sp->read_bytes;
+            ret_totals->records = *ret_seq; /* DEVICE_END continues the sequence */
+        }
+        r = n > 0 ? 1 : (int) n;
+    }
+    pthread_mutex_unlock(&sp->lock);
+    return r;
+}
+
+int
+mig_drain_spread(MigDevice *md, uint32_t channel, char *err, size_t err_size)
+{
+    MigSpread *sp = md->spread;
+    int fd = spread_fd(md, channel);
+    uint8_t *buf = channel == 0 ? md->buf : sp->bufs[channel], end[16];
+    StreamDeviceTotals t = {0}, mine = {0};
+    uint64_t seq = 0;
+    ssize_t n = 0;
+    int r;
+
+    if (!buf || !md->device->session) {
+        (void) snprintf(err, err_size, "device '%s': no buffer or data session for channel %u",
+                        md->device->id, channel);
+        return -ENODATA;
+    }
+    for (;;) {
+        if (atomic_load(&md->job->abort)) {
+            (void) snprintf(err, err_size, "device '%s': stopped", md->device->id);
+            return -ECANCELED;
+        }
+        r = spread_take(md, buf, &n, &seq, &t);
+        if (r != 1) {
+            break;
+        }
+        r = mig_write_record(fd, STREAM_RECORD_DEVICE_DATA, 0, md->index, seq, buf, (uint32_t) n);
+        if (r < 0) {
+            (void) snprintf(err, err_size, "device '%s': sending stop-copy data on channel %u "
+                            "failed: %s", md->device->id, channel, transport_strerror(r));
+            return r;
+        }
+        mine.bytes += (uint64_t) n;
+        mine.records++;
+        atomic_fetch_add(&md->stopcopy_bytes, (uint64_t) n);
+        atomic_fetch_add(&md->records, 1);
+        pace(md->job, &sp->pace_ns[channel], sp->n, &md->job->stopcopy_cap, (uint64_t) n, NULL);
+    }
+    if (r < 0) {
+        (void) snprintf(err, err_size, "device '%s': reading stop-copy data failed: %s (%s)",
+                        md->device->id, strerror(-r), strerrorname_np(-r) ?: "?");
+        return r;
+    }
+    /* The channel that found the end sends the device's; every other one its own. */
+    (void) stream_encode_device_end(r == 0 ? &t : &mine, end, sizeof(end));
+    r = r == 0 ? mig_write_record(fd, STREAM_RECORD_DEVICE_END, 0, md->index, seq, end,
+                                  sizeof(end))
+               : mig_write_record(fd, STREAM_RECORD_CHANNEL_END, STREAM_FLAG_OPTIONAL,
+                                  md->index, 0, end, sizeof(end));
+    if (r < 0) {
+        (void) snprintf(err, err_size, "device '%s': sending the end of channel %u failed: %s",
+                        md->device->id, channel, transport_strerror(r));
+    }
+    return r;
+}
+
+/* Waits, under the lock, until the record this channel holds (@seq) is the device's next.
+ * 0 = deliver it now; -ESTALE with @why when it can never be (a record repeated, or one
+ * that no channel carries); -ECANCELED when the job aborts. */
+static int
+spread_wait_turn(MigWork *w, uint64_t seq, char *why, size_t why_size)
+{
+    MigSpread *sp = w->dev->spread;
+    int r = spread_arrive(&sp->window, w->channel, seq);
+
+    while (r == SPREAD_WAIT && !atomic_load(&w->job->abort)) {
+        (void) pthread_cond_wait(&sp->cond, &sp->lock); /* mig_spread_wake() on a failure */
+        r = spread_recheck(&sp->window, w->channel);
+    }
+    if (r == SPREAD_WAIT) {
+        return -ECANCELED;
+    }
+    if (r < 0) {
+        (void) snprintf(why, why_size, "record %llu on its channel %u cannot be the device's "
+                        "record %llu: a record repeated, reordered or never sent",
+                        (unsigned long long) seq, w->channel,
+                        (unsigned long long) sp->window.next);
+        pthread_cond_broadcast(&sp->cond); /* the others see the window stuck too */
+    }
+    return r;
+}
+
+/* One record of a spread channel, in its turn: the device's reader checks its order (and at
+ * DEVICE_END the device's totals), then it goes to the device. 1 = the device ended. */
+static int
+spread_deliver(MigWork *w, ChannelIn *in, const StreamRecordHeader *h, char *why,
+               size_t why_size)
+{
+    MigSpread *sp = w->dev->spread;
+    StreamRecordHeader rh;
+    int r;
+
+    pthread_mutex_lock(&sp->lock);
+    r = spread_wait_turn(w, h->sequence, why, why_size);
+    if (r >= 0) {
+        r = stream_reader_record_crc_checked(&sp->reader, in->hdr, in->buf, &rh);
+        if (r < 0) {
+            (void) snprintf(why, why_size, "bad record from the source: %s", sp->reader.error);
+        }
+    }
+    pthread_mutex_unlock(&sp->lock);
+    if (r < 0) {
+        return r;
+    }
+    /* Outside the lock: the others read and check their next records meanwhile; none can
+     * deliver before this one is done (spread_delivered()). */
+    if (h->type == STREAM_RECORD_DEVICE_DATA) {
+        r = feed_session(w, NULL, in->buf, h->length);
+        if (r < 0) {
+            return r;
+        }
+        atomic_fetch_add((h->flags & STREAM_FLAG_PRECOPY) ? &w->dev->precopy_bytes
+                                                         : &w->dev->stopcopy_bytes,
+                         h->length);
+        atomic_fetch_add(&w->dev->records, 1);
+    }
+    pthread_mutex_lock(&sp->lock);
+    spread_delivered(&sp->window);
+    if (h->type == STREAM_RECORD_DEVICE_END) {
+        (void) spread_channel_end(&sp->window, w->channel);
+    }
+    pthread_cond_broadcast(&sp->cond);
+    pthread_mutex_unlock(&sp->lock);
+    return h->type == STREAM_RECORD_DEVICE_END;
+}
+
+/* CHANNEL_END: this channel carried what it says, and nothing more comes on it. */
+static int
+spread_channel_done(MigWork *w, const ChannelIn *in, const StreamRecordHeader *h,
+                    const StreamDeviceTotals *mine, char *why, size_t why_size)
+{
+    MigSpread *sp = w->dev->spread;
+    StreamDeviceTotals said;
+
+    if (stream_decode_device_end(in->buf, h->length, &said) < 0 || said.bytes != mine->bytes ||
+        said.records != mine->records) {
+        (void) snprintf(why, why_size, "the end of its channel %u does not match the %llu "
+                        "records / %llu bytes that arrived on it", w->channel,
+                        (unsigned long long) mine->records, (unsigned long long) mine->bytes);
+        return -EBADMSG;
+    }
+    pthread_mutex_lock(&sp->lock);
+    (void) spread_channel_end(&sp->window, w->channel);
+    pthread_cond_broadcast(&sp->cond); /* the channels left may all be waiting now */
+    pthread_mutex_unlock(&sp->lock);
+    return 0;
+}
+
+void
+mig_channel_receive_spread(MigWork *w)
+{
+    MigDevice *md = w->dev;
+    _cleanup_(channel_in_done) ChannelIn in = {0};
+    StreamDeviceTotals mine = {0};
+    StreamRecordHeader rh;
+    char why[512] = "";
+    int r = 0;
+
+    if (channel_in_init_spread(&in, spread_fd(md, w->channel), md->index,
+                               MIGRATION_DATA_CHUNK + STREAM_RECORD_HEADER_SIZE) < 0) {
+        (void) fail_work(w, -ENOMEM, "no memory for the data channel");
+        return;
+    }
+    /* A plugin's stream parser (mtty) follows one channel's bytes; such devices are small. */
+    if (device_stream_is_plugins(md->device)) {
+        (void) fail_work(w, -EOPNOTSUPP, "a device whose plugin parses its stream takes one "
+                         "data channel; migrate it with --channels 1");
+        return;
+    }
+    while (r == 0 && !atomic_load(&w->job->abort)) {
+        r = channel_in_next(&in, &rh, why, sizeof(why));
+        if (r < 0) {
+            break;
+        }
+        if (rh.type == STREAM_RECORD_CHANNEL_END) {
+            r = spread_channel_done(w, &in, &rh, &mine, why, sizeof(why));
+            r = r < 0 ? r : 1;
+        } else if (rh.type == STREAM_RECORD_DEVICE_DATA || rh.type == STREAM_RECORD_DEVICE_END) {
+            mine.bytes += rh.type == STREAM_RECORD_DEVICE_DATA ? rh.length : 0;
+            mine.records += rh.type == STREAM_RECORD_DEVICE_DATA;
+            r = spread_deliver(w, &in, &rh, why, sizeof(why));
+        } /* else an optional record type we do not know */
+    }
+    if (r < 0 && w->r == 0) {
+        (void) snprintf(w->error, sizeof(w->error), "device '%s': %s", md->device->id, why);
+        w->r = r;
+    }
+    if (r == 0) {
+        w->r = w->r ? w->r : -ECANCELED;
+    }
 }

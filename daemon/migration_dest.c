@@ -12,8 +12,10 @@
  *               back-ends, compatibility descriptors): else REFUSE with every mismatch,
  *               before the source has stopped anything. Then the group -> RESUMING
  *               (P2P-safe) and ACCEPT with the data channels' key.
- *   DATA_HELLO  key, stream id, device index: the channel is bound to that device and a
- *               worker writes its records into the device's resuming session.
+ *   DATA_HELLO  key, stream id, device index (and which of the device's channels): the
+ *               channel is bound to that device and a worker writes its records into the
+ *               device's resuming session; a device spread over several channels gets one
+ *               worker per channel, delivering in sequence order (core/spread.h).
  * The control worker waits for PINGs (silence longer than the timeout fails the job) and for
  * STREAM_END. When every channel ended and STREAM_END's totals agree: group -> STOP (where
  * drivers validate), PREPARED, and the control worker waits for the source's decision
@@ -219,56 +221,109 @@ control_done(MigWork *w)
 static void
 channel_done(MigWork *w)
 {
+    MigSpread *sp = w->dev->spread;
+
     if (mig_data_result(w, &w->job->drains) < 0) {
+        return;
+    }
+    /* A spread device is done when every one of its channels is. */
+    if (sp && ++sp->finished < sp->n) {
         return;
     }
     w->dev->done = true;
     maybe_complete(w->job);
 }
 
+/* Whether @h may open channel h->channel of its device: the device's first channel fixes
+ * the count, which every other one must repeat; each channel opens once. */
+static const char *
+channel_problem(MigrationJob *j, const HandshakeDataHello *h)
+{
+    MigDevice *md = &j->devs[h->index];
+
+    if (!md->channel_bound) {
+        if (h->n_channels > 1 && device_stream_is_plugins(md->device)) {
+            return "a DATA_HELLO spreading over several channels a device whose plugin parses "
+                   "its stream (one channel only)";
+        }
+        return NULL;
+    }
+    if (h->n_channels != md->n_channels) {
+        return "a DATA_HELLO with another channel count than the device's first";
+    }
+    if (h->n_channels == 1 || md->spread->bound[h->channel]) {
+        return "a DATA_HELLO for a device channel that is already open";
+    }
+    return NULL;
+}
+
 /* Why a DATA_HELLO does not open a channel of this job, or NULL when it does. */
 static const char *
-data_hello_problem(MigrationJob *j, const uint8_t *msg, uint32_t size, uint32_t *ret_index)
+data_hello_problem(MigrationJob *j, const uint8_t *msg, uint32_t size, HandshakeDataHello *h)
 {
-    char key[TRANSPORT_TOKEN_HEX + 1];
-    uint64_t stream_id = 0;
-
-    if (handshake_parse_data_hello(msg, size, key, &stream_id, ret_index) < 0) {
+    if (handshake_parse_data_hello(msg, size, h) < 0) {
         return "a malformed DATA_HELLO";
     }
     if (!j->channel_key[0]) {
         return "a DATA_HELLO before any source was accepted";
     }
-    if (!transport_token_equal(key, j->channel_key)) {
+    if (!transport_token_equal(h->key, j->channel_key)) {
         return "a DATA_HELLO with a wrong key";
     }
-    if (stream_id != j->stream_id || *ret_index >= j->n_devs) {
+    if (h->stream_id != j->stream_id || h->index >= j->n_devs) {
         return "a DATA_HELLO for another stream or device";
     }
-    if (j->devs[*ret_index].channel_bound) {
-        return "a DATA_HELLO for a device whose channel is already open";
+    return channel_problem(j, h);
+}
+
+/* Binds the connection to its device's channel; 0 or -ENOMEM. */
+static int
+bind_channel(MigrationJob *j, MigDevice *md, const HandshakeDataHello *h, int *fd)
+{
+    if (!md->channel_bound && h->n_channels > 1 &&
+        mig_spread_new(md, h->n_channels, j->stream_id, (uint32_t) j->n_devs) < 0) {
+        return -ENOMEM;
     }
-    return NULL;
+    md->channel_bound = true;
+    if (h->channel == 0) {
+        md->fd = TAKE_FD(*fd);
+    } else {
+        md->spread->fds[h->channel] = TAKE_FD(*fd);
+    }
+    if (md->spread) {
+        md->spread->bound[h->channel] = true;
+    }
+    return 0;
 }
 
 static void
 on_data_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, uint32_t size)
 {
     uint8_t ok[8] = {TMSG_DATA_ACCEPT, 0, 0, 0, 0, 0, 0, 0};
-    uint32_t index = 0;
-    const char *problem = data_hello_problem(j, msg, size, &index);
+    HandshakeDataHello h;
+    const char *problem = data_hello_problem(j, msg, size, &h);
     MigDevice *md;
+    MigWork *w;
+    int cfd;
 
     if (problem) {
         mig_log_refusal(j, peer, "%s", problem); /* the connection is just closed */
         return;
     }
-    md = &j->devs[index];
-    md->channel_bound = true;
-    md->fd = TAKE_FD(*fd);
-    (void) transport_set_timeout(md->fd, 0); /* liveness comes from the control channel */
-    (void) send(md->fd, ok, sizeof(ok), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (mig_queue(j, mig_work_new(j, md, mig_channel_receive, channel_done)) < 0) {
+    md = &j->devs[h.index];
+    if (bind_channel(j, md, &h, fd) < 0) {
+        mig_fail(j, -ENOMEM, "cannot receive device '%s'", md->device->id);
+        return;
+    }
+    cfd = h.channel == 0 ? md->fd : md->spread->fds[h.channel];
+    (void) transport_set_timeout(cfd, 0); /* liveness comes from the control channel */
+    (void) send(cfd, ok, sizeof(ok), MSG_DONTWAIT | MSG_NOSIGNAL);
+    w = mig_work_new(j, md, md->spread ? mig_channel_receive_spread : mig_channel_receive,
+                     channel_done);
+    if (w) {
+        w->channel = h.channel;
+    }
+    if (mig_queue(j, w) < 0) {
         mig_fail(j, -ENOMEM, "cannot start receiving device '%s'", md->device->id);
         return;
     }

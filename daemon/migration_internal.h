@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "core/handover.h"
+#include "core/spread.h"
 #include "core/stream.h"
 #include "device.h"
 #include "files.h"
@@ -106,17 +107,39 @@ typedef struct MigDevice {
     double rate;
     bool done;                     /* DEVICE_END sent or received */
     bool channel_bound;            /* destination: a data channel claimed this device */
+    uint32_t n_channels;           /* its data channels: 1, or spread->n */
+    struct MigSpread *spread;      /* when spread over several channels, else NULL */
     int error;
     char message[256];
     ArcRecord arcs[MIGRATION_MAX_ARCS]; /* loop: every arc the job took on the device */
     unsigned n_arcs;
 } MigDevice;
 
+/* One device's stream spread over several data channels (core/spread.h): channel 0 is the
+ * device's own fd and buffer (MigDevice.fd, .buf), channels 1.. are here. The source's drains
+ * take turns reading the device under @lock; the destination's receivers deliver to the
+ * device in sequence order through @window, under @lock, waiting on @cond. */
+typedef struct MigSpread {
+    uint32_t n;                            /* channels, 2..SPREAD_MAX_CHANNELS */
+    int fds[SPREAD_MAX_CHANNELS];          /* [0] unused: MigDevice.fd */
+    uint8_t *bufs[SPREAD_MAX_CHANNELS];    /* source: [0] unused: MigDevice.buf */
+    uint64_t pace_ns[SPREAD_MAX_CHANNELS]; /* source: each channel's share of a cap */
+    bool bound[SPREAD_MAX_CHANNELS];       /* destination: a DATA_HELLO claimed the channel */
+    unsigned finished;                     /* loop: channels whose worker returned */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool read_end;                         /* source: the device's data ended (or failed) */
+    uint64_t read_bytes;                   /* source: stop-copy bytes given a sequence */
+    SpreadWindow window;                   /* destination */
+    StreamReader reader;                   /* destination: the device's order and totals */
+} MigSpread;
+
 /* A unit of blocking work for one device or for the job, run by uv_queue_work. */
 typedef struct MigWork {
     uv_work_t req;
     MigrationJob *job;
     MigDevice *dev;                /* NULL for job-wide work */
+    uint32_t channel;              /* which of the device's data channels */
     int fd;                        /* the connection it works on, when relevant */
     void (*run)(struct MigWork *w);
     void (*done)(struct MigWork *w);
@@ -145,6 +168,7 @@ struct MigrationJob {
     char channel_key[TRANSPORT_TOKEN_HEX + 1];
     bool token_used;
     uint64_t stream_id;
+    uint32_t peer_protocol;        /* source: the destination's control protocol (ACCEPT) */
     MigDevice *devs;
     size_t n_devs;
     StreamManifest manifest;       /* ours: what we send, or what the source must match */
@@ -333,6 +357,19 @@ void mig_pump_precopy(MigWork *w);
 int mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size);
 /* Destination: read this device's records from its channel into its resuming session. */
 void mig_channel_receive(MigWork *w);
+/* Source and destination: @md spread over @n channels (2..SPREAD_MAX_CHANNELS): its MigSpread,
+ * with the window and reader of a destination for a stream of @n_devices. -ENOMEM, -EINVAL. */
+int mig_spread_new(MigDevice *md, uint32_t n, uint64_t stream_id, uint32_t n_devices);
+/* Frees it, closing its fds. NULL-safe. */
+void mig_spread_free(MigSpread *sp);
+/* Source: stop-copy of channel @channel of a spread device, the drains taking turns at the
+ * device: its records, then DEVICE_END (the channel that found the end) or CHANNEL_END. */
+int mig_drain_spread(MigDevice *md, uint32_t channel, char *err, size_t err_size);
+/* Destination: one channel of a spread device (w->channel): its records into the device, in
+ * sequence order with the other channels'. */
+void mig_channel_receive_spread(MigWork *w);
+/* Wakes every receiver waiting in a spread device's window (the job is failing). */
+void mig_spread_wake(MigrationJob *j);
 /* Writes a stream record (header + payload) to @fd. */
 int mig_write_record(int fd, uint32_t type, uint32_t flags, uint32_t device, uint64_t seq,
                      const void *payload, uint32_t size);

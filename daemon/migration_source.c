@@ -4,15 +4,16 @@
  *
  * The plan, each step finishing on the loop:
  *   connect     (worker) control connection, HELLO with token + stream header + manifest,
- *               ACCEPT or REFUSE; then one data connection per device (DATA_HELLO with the
- *               channel key). Nothing has been stopped yet, so a refusal needs no rollback.
+ *               ACCEPT or REFUSE; then the data connections (DATA_HELLO with the channel
+ *               key): one per device, or several for a large device (core/spread.h). Nothing has been stopped yet, so a refusal needs no rollback.
  *   control     (worker, for the whole job) PING every second, returns with the next message
  *               from the destination (PREPARED, DONE, FAIL) or when the connection ends.
  *   pre-copy    group -> PRE_COPY (P2P-safe), one pump per device until the tick finds the
  *               group converged (core/switchover: the reported stop-copy data moves within
  *               the downtime target at the measured rate) or max_precopy_ms passed, with the
  *               reason in the job: then switchover (auto) or READY.
- *   switchover  pumps stop, group -> STOP_COPY (P2P-safe), one drain per device to its end,
+ *   switchover  pumps stop, group -> STOP_COPY (P2P-safe), one drain per data channel to the
+ *               device's end (pre-copy uses a device's first channel only),
  *               STREAM_END on the control connection, wait for PREPARED (timeout_ms).
  *   commit      PREPARED: COMMIT, the commit point (core/handover.h): from here this source
  *               never resumes on its own; group -> STOP; wait for DONE (timeout_ms). DONE:
@@ -96,17 +97,18 @@ check_accept(MigWork *w, const uint8_t *buf, uint32_t size, const char *what)
                         "ACCEPT: run the same vfio-migd version on both hosts", what, w->job->peer);
         return -EPROTO;
     }
-    if (version != TRANSPORT_PROTOCOL_VERSION) {
+    if (version < TRANSPORT_PROTOCOL_OLDEST || version > TRANSPORT_PROTOCOL_VERSION) {
         /* Said to the destination as well (FAIL), so that both logs name the cause. */
         (void) snprintf(w->error, sizeof(w->error), "the peer at '%s' speaks vfio-migd "
                         "control protocol %u, this source %u: %s; run the same vfio-migd version "
                         "on both hosts", w->job->peer, version, TRANSPORT_PROTOCOL_VERSION,
-                        version < TRANSPORT_PROTOCOL_VERSION
+                        version < TRANSPORT_PROTOCOL_OLDEST
                             ? "its hand-over is no commit (a lost message could leave the VM "
                               "running on both hosts)"
                             : "a newer protocol than this daemon knows");
         return -EPROTONOSUPPORT;
     }
+    w->job->peer_protocol = version;
     return 0;
 }
 
@@ -146,11 +148,14 @@ exchange(MigWork *w, int fd, uint32_t want, const char *what)
 }
 
 static int
-open_data_channel(MigWork *w, uint32_t index, int *ret_fd)
+open_data_channel(MigWork *w, uint32_t index, uint32_t channel, uint32_t n, int *ret_fd)
 {
     MigrationJob *j = w->job;
-    uint8_t hello[HANDSHAKE_DATA_HELLO_SIZE];
+    HandshakeDataHello h = {.stream_id = j->stream_id, .index = index, .channel = channel,
+                            .n_channels = n};
+    uint8_t hello[HANDSHAKE_DATA_HELLO_SPREAD_SIZE];
     _cleanup_close_ int fd = -EBADF;
+    size_t size;
     int r;
 
     r = transport_connect(j->peer, (int) j->opts.timeout_ms, &fd, w->error, sizeof(w->error));
@@ -158,8 +163,9 @@ open_data_channel(MigWork *w, uint32_t index, int *ret_fd)
         return r;
     }
     (void) transport_set_timeout(fd, (int) j->opts.timeout_ms);
-    handshake_encode_data_hello(j->channel_key, j->stream_id, index, hello);
-    r = transport_send(fd, TMSG_DATA_HELLO, hello, sizeof(hello));
+    memcpy(h.key, j->channel_key, sizeof(h.key));
+    size = handshake_encode_data_hello(&h, j->peer_protocol, hello);
+    r = transport_send(fd, TMSG_DATA_HELLO, hello, (uint32_t) size);
     if (r >= 0) {
         r = exchange(w, fd, TMSG_DATA_ACCEPT, "opening a data channel");
     }
@@ -170,11 +176,47 @@ open_data_channel(MigWork *w, uint32_t index, int *ret_fd)
     return 0;
 }
 
+/* How many channels device @md uses with this destination: a protocol-2 one takes one. */
+static uint32_t
+channels_with_peer(const MigrationJob *j, const MigDevice *md)
+{
+    return j->peer_protocol >= 3 ? md->n_channels : 1;
+}
+
+/* Every device's data channels (their fds in @fds, SPREAD_MAX_CHANNELS per device, taken
+ * by connect_done()), and their buffers, now: not in the downtime (mig_device_buffer). */
+static int
+open_data_channels(MigWork *w, int *fds)
+{
+    MigrationJob *j = w->job;
+    int r = 0;
+
+    for (size_t i = 0; r >= 0 && i < j->n_devs && !atomic_load(&j->abort); i++) {
+        MigDevice *md = &j->devs[i];
+        uint32_t n = channels_with_peer(j, md);
+
+        for (uint32_t c = 0; r >= 0 && c < n; c++) {
+            r = open_data_channel(w, (uint32_t) i, c, n, &fds[i * SPREAD_MAX_CHANNELS + c]);
+        }
+        r = r < 0 ? r : mig_device_buffer(md);
+        for (uint32_t c = 1; r >= 0 && c < n; c++) {
+            md->spread->bufs[c] = malloc(MIGRATION_DATA_CHUNK);
+            r = md->spread->bufs[c] ? 0 : -ENOMEM;
+            if (r >= 0) {
+                memset(md->spread->bufs[c], 0, MIGRATION_DATA_CHUNK);
+            }
+        }
+        if (r == -ENOMEM) {
+            (void) snprintf(w->error, sizeof(w->error), "no memory for the data buffers");
+        }
+    }
+    return r;
+}
+
 static void
 connect_run(MigWork *w)
 {
     MigrationJob *j = w->job;
-    int *fds = (int *) w->msg;
     int r;
 
     r = transport_connect(j->peer, (int) j->opts.timeout_ms, &w->fd, w->error, sizeof(w->error));
@@ -193,15 +235,8 @@ connect_run(MigWork *w)
     if (r >= 0) {
         r = exchange(w, w->fd, TMSG_ACCEPT, "sending the manifest");
     }
-    for (size_t i = 0; r >= 0 && i < j->n_devs && !atomic_load(&j->abort); i++) {
-        r = open_data_channel(w, (uint32_t) i, &fds[i]);
-    }
-    /* The pumps' and drains' buffers, now: not in the downtime (mig_device_buffer). */
-    for (size_t i = 0; r >= 0 && i < j->n_devs; i++) {
-        r = mig_device_buffer(&j->devs[i]);
-        if (r < 0) {
-            (void) snprintf(w->error, sizeof(w->error), "no memory for the data buffers");
-        }
+    if (r >= 0) {
+        r = open_data_channels(w, (int *) w->msg);
     }
     w->r = r;
 }
@@ -481,15 +516,18 @@ send_end_done(MigWork *w)
 static void
 drain_run(MigWork *w)
 {
-    w->r = mig_drain_device(w->dev, w->dev->fd, w->error, sizeof(w->error));
+    w->r = w->dev->spread ? mig_drain_spread(w->dev, w->channel, w->error, sizeof(w->error))
+                          : mig_drain_device(w->dev, w->dev->fd, w->error, sizeof(w->error));
 }
 
 static void
 drain_done(MigWork *w)
 {
     MigrationJob *j = w->job;
+    MigSpread *sp = w->dev->spread;
 
-    w->dev->done = w->r == 0;
+    /* A spread device is done when every one of its channels is. */
+    w->dev->done = w->r == 0 && (!sp || ++sp->finished == sp->n);
     if (mig_data_result(w, &j->drains) < 0) {
         return;
     }
@@ -513,11 +551,17 @@ on_stop_copy_entered(MigrationJob *j, const GroupRun *run)
         return; /* failed meanwhile: the rollback takes over */
     }
     for (size_t i = 0; i < j->n_devs; i++) {
-        if (mig_queue(j, mig_work_new(j, &j->devs[i], drain_run, drain_done)) < 0) {
-            mig_fail(j, -ENOMEM, "cannot start draining device '%s'", j->devs[i].device->id);
-            return;
+        for (uint32_t c = 0; c < j->devs[i].n_channels; c++) {
+            MigWork *w = mig_work_new(j, &j->devs[i], drain_run, drain_done);
+            if (w) {
+                w->channel = c;
+            }
+            if (mig_queue(j, w) < 0) {
+                mig_fail(j, -ENOMEM, "cannot start draining device '%s'", j->devs[i].device->id);
+                return;
+            }
+            j->drains++;
         }
-        j->drains++;
     }
 }
 
@@ -601,7 +645,19 @@ connect_done(MigWork *w)
 
     j->ctl_fd = TAKE_FD(w->fd);
     for (size_t i = 0; i < j->n_devs; i++) {
-        j->devs[i].fd = TAKE_FD(fds[i]);
+        MigDevice *md = &j->devs[i];
+
+        md->fd = TAKE_FD(fds[i * SPREAD_MAX_CHANNELS]);
+        for (uint32_t c = 1; md->spread && c < md->spread->n; c++) {
+            md->spread->fds[c] = TAKE_FD(fds[i * SPREAD_MAX_CHANNELS + c]);
+        }
+        if (md->spread && w->r >= 0 && channels_with_peer(j, md) == 1) {
+            log_job_info(j, "Migration %s: the destination speaks control protocol %u: device "
+                         "'%s' takes one data channel, not %u.", j->id, j->peer_protocol,
+                         md->device->id, md->n_channels);
+            mig_spread_free(TAKE_PTR(md->spread));
+            md->n_channels = 1;
+        }
     }
     if (mig_work_result(w) < 0 || mig_is_failing(j)) {
         return; /* failed, or cancelled meanwhile */
@@ -626,14 +682,36 @@ connect_work_new(MigrationJob *j)
 {
     MigWork *w = mig_work_new(j, NULL, connect_run, connect_done);
 
-    if (w && !(w->msg = malloc(j->n_devs * sizeof(int)))) {
+    if (w && !(w->msg = malloc(j->n_devs * SPREAD_MAX_CHANNELS * sizeof(int)))) {
         free(w);
         return NULL;
     }
-    for (size_t i = 0; w && i < j->n_devs; i++) {
+    for (size_t i = 0; w && i < j->n_devs * SPREAD_MAX_CHANNELS; i++) {
         ((int *) w->msg)[i] = -EBADF;
     }
     return w;
+}
+
+/* Each device's data channels (core/spread.h): --channels, or from its data size and the
+ * CPUs; made now, so that the connecting worker only fills them in. */
+static int
+plan_channels(MigrationJob *j, char *err, size_t err_size)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    for (size_t i = 0; i < j->n_devs; i++) {
+        MigDevice *md = &j->devs[i];
+        uint32_t n = j->opts.channels ? j->opts.channels
+                                      : spread_channels_auto(md->data_size,
+                                                             cpus > 0 ? (uint32_t) cpus : 1,
+                                                             (uint32_t) j->n_devs);
+
+        if (n > 1 && mig_spread_new(md, n, j->stream_id, (uint32_t) j->n_devs) < 0) {
+            (void) snprintf(err, err_size, "no memory for the data channels");
+            return -ENOMEM;
+        }
+    }
+    return 0;
 }
 
 int
@@ -656,8 +734,19 @@ migration_start(Manager *m, const char *group, const char *address, const char *
                         "the address at most %d", TRANSPORT_TOKEN_HEX, TRANSPORT_ADDRESS_MAX - 1);
         return -EINVAL;
     }
+    if (opts && opts->channels > SPREAD_MAX_CHANNELS) {
+        (void) snprintf(err, err_size, "%u data channels per device asked, at most %u: give "
+                        "--channels 1 to %u, or 0 to let the daemon choose", opts->channels,
+                        SPREAD_MAX_CHANNELS, SPREAD_MAX_CHANNELS);
+        return -EINVAL;
+    }
     r = mig_job_new(m, &setup, &j, err, err_size);
     if (r < 0) {
+        return r;
+    }
+    r = plan_channels(j, err, err_size);
+    if (r < 0) {
+        mig_job_discard(j);
         return r;
     }
     memcpy(j->token, token, TRANSPORT_TOKEN_HEX);

@@ -27,10 +27,14 @@
 #define TRANSPORT_ADDRESS_MAX 128
 #define TRANSPORT_BULK_WAKE (512u << 10) /* a bulk reader's wake-up threshold */
 
-/* The control protocol's version, in ACCEPT. 2: the hand-over is a commit (PREPARED, COMMIT,
- * DONE; core/handover.h). 1 (an ACCEPT of the key alone) ended with CONFIRM, after which the
- * destination resumed whether or not the source heard it: refused both ways. */
-#define TRANSPORT_PROTOCOL_VERSION 2
+/* The control protocol's version, in ACCEPT. 3: a device's stream may be spread over several
+ * data channels (DATA_HELLO says which channel of how many; core/spread.h). 2: the hand-over
+ * is a commit (PREPARED, COMMIT, DONE; core/handover.h); a source still migrates to a
+ * protocol-2 destination, with one channel per device. 1 (an ACCEPT of the key alone) ended
+ * with CONFIRM, after which the destination resumed whether or not the source heard it:
+ * refused both ways. */
+#define TRANSPORT_PROTOCOL_VERSION 3
+#define TRANSPORT_PROTOCOL_OLDEST 2 /* the oldest destination a source migrates to */
 
 typedef enum TransportMessage {
     TMSG_HELLO = 1,       /* source -> destination: token, stream header, manifest record */

@@ -908,10 +908,10 @@ read_payload(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payloa
     }
 }
 
-int
-stream_reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZE],
-                     const uint8_t *payload, StreamManifest *manifest,
-                     StreamRecordHeader *ret_header)
+static int
+reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZE],
+              const uint8_t *payload, StreamManifest *manifest, bool check_crc,
+              StreamRecordHeader *ret_header)
 {
     StreamRecordHeader h;
     bool known;
@@ -934,7 +934,7 @@ stream_reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZ
     if (rc < 0) {
         return rc;
     }
-    if (crc32c(0, payload, h.length) != h.payload_crc) {
+    if (check_crc && crc32c(0, payload, h.length) != h.payload_crc) {
         return reader_record_fail(r, &h, -EBADMSG, ": payload CRC mismatch");
     }
     rc = read_payload(r, &h, payload, manifest);
@@ -949,6 +949,21 @@ stream_reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZ
     }
     *ret_header = h;
     return 0;
+}
+
+int
+stream_reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZE],
+                     const uint8_t *payload, StreamManifest *manifest,
+                     StreamRecordHeader *ret_header)
+{
+    return reader_record(r, hdr, payload, manifest, /* check_crc= */ true, ret_header);
+}
+
+int
+stream_reader_record_crc_checked(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZE],
+                                 const uint8_t *payload, StreamRecordHeader *ret_header)
+{
+    return reader_record(r, hdr, payload, NULL, /* check_crc= */ false, ret_header);
 }
 
 int

@@ -49,6 +49,12 @@ typedef enum StreamRecordType {
     STREAM_RECORD_STREAM_END = 4,
 } StreamRecordType;
 
+/* Ends one data channel of a device spread over several (docs/stream-format.md, "One device
+ * over several channels"): always sent with STREAM_FLAG_OPTIONAL, so that a reader that
+ * does not know it skips it; payload as DEVICE_END's, the DEVICE_DATA records and bytes
+ * that channel carried. No sequence number. */
+#define STREAM_RECORD_CHANNEL_END 5u
+
 #define STREAM_FLAG_OPTIONAL (1u << 0) /* a reader that does not know the type skips it */
 #define STREAM_FLAG_PRECOPY (1u << 1)  /* DEVICE_DATA read while the device ran (pre-copy) */
 
@@ -175,6 +181,11 @@ int stream_reader_header(StreamReader *r, const uint8_t in[STREAM_HEADER_SIZE]);
 int stream_reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZE],
                          const uint8_t *payload, StreamManifest *manifest,
                          StreamRecordHeader *ret_header);
+/* The same for a record whose payload CRC the caller has checked already (the receivers of
+ * a device spread over several channels check theirs in parallel, then feed the device's
+ * one reader in sequence order). Never a MANIFEST. */
+int stream_reader_record_crc_checked(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZE],
+                                     const uint8_t *payload, StreamRecordHeader *ret_header);
 /* Initialises @r for a channel that carries device records only (a live migration data
  * channel): no stream header and no MANIFEST come on it, the caller learnt @stream_id and
  * @n_devices on the control channel. Device records are checked as in a whole stream (index

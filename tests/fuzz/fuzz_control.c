@@ -297,8 +297,13 @@ fuzz_write_seeds(const char *dir)
               (uint32_t) (TRANSPORT_TOKEN_HEX + STREAM_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE + mlen));
     handshake_encode_accept(FUZZ_TOKEN, msg);
     n = frame(s, n, TMSG_ACCEPT, msg, HANDSHAKE_ACCEPT_SIZE);
-    handshake_encode_data_hello(FUZZ_TOKEN, 42, 1, msg);
-    n = frame(s, n, TMSG_DATA_HELLO, msg, HANDSHAKE_DATA_HELLO_SIZE);
+    n = frame(s, n, TMSG_DATA_HELLO, msg,
+              (uint32_t) handshake_encode_data_hello(&(HandshakeDataHello){.key = FUZZ_TOKEN,
+                                                                           .stream_id = 42,
+                                                                           .index = 1,
+                                                                           .channel = 1,
+                                                                           .n_channels = 2},
+                                                     TRANSPORT_PROTOCOL_VERSION, msg));
     n = frame(s, n, TMSG_PING, NULL, 0);
     mlen = stream_end_size(2);
     (void) stream_encode_stream_end(t, 2, msg + STREAM_RECORD_HEADER_SIZE, mlen);
