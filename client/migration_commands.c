@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "compat_commands.h"
+#include "core/spread.h"
 #include "follow.h"
 #include "output.h"
 #include "output_migration.h"
@@ -43,6 +44,7 @@ enum {
     OPT_DOWNTIME_MS,
     OPT_BANDWIDTH,
     OPT_STOPCOPY_BANDWIDTH,
+    OPT_CHANNELS,
     OPT_PEER_TIMEOUT_MS,
     OPT_DRY_RUN,
     OPT_WAIT,
@@ -77,6 +79,21 @@ parse_bandwidth(Cli *cli, const char *option, const char *arg, const char *zero,
 }
 
 /* @arg as an index of the two @names (the protocol's number). */
+/* --channels: data channels per device, 0 (the daemon's default) to SPREAD_MAX_CHANNELS. */
+static CliExit
+parse_channels(Cli *cli, const char *arg, uint32_t *ret)
+{
+    long long v;
+
+    if (strutil_parse_int_bounded(arg, 0, SPREAD_MAX_CHANNELS, &v) < 0) {
+        return cli_usage_error(cli, "--channels: '%s' is not a number of data channels per "
+                               "device from 1 to %u (0: the daemon's default, automatic)", arg,
+                               SPREAD_MAX_CHANNELS);
+    }
+    *ret = (uint32_t) v;
+    return CLI_GO_ON;
+}
+
 static CliExit
 parse_choice(Cli *cli, const char *option, const char *arg, const char *const names[2], int *ret)
 {
@@ -262,6 +279,7 @@ typedef struct MigrateArgs {
     int switchover;    /* VFIO_MIGD__V1__SWITCHOVER_MODE__*, 0: auto */
     uint32_t max_precopy_ms, downtime_ms, peer_timeout_ms; /* 0: the daemon's default */
     uint64_t bandwidth, stopcopy_bandwidth;                /* 0: the daemon's default */
+    uint32_t channels;                                     /* 0: the daemon's default */
     bool wait;
     bool dry_run;      /* --dry-run: ask the destination (CheckMigration), move nothing */
 } MigrateArgs;
@@ -297,6 +315,8 @@ migrate_option(Cli *cli, int opt, const char *arg, void *args)
     case OPT_STOPCOPY_BANDWIDTH:
         return parse_bandwidth(cli, "--stopcopy-bandwidth", arg, "the daemon's default",
                                &a->stopcopy_bandwidth);
+    case OPT_CHANNELS:
+        return parse_channels(cli, arg, &a->channels);
     case OPT_DRY_RUN:
         a->dry_run = true;
         return CLI_GO_ON;
@@ -396,6 +416,7 @@ migrate_run(Cli *cli, void *args)
     options.timeout_ms = a->peer_timeout_ms;
     options.bandwidth_limit = a->bandwidth;
     options.stopcopy_bandwidth_limit = a->stopcopy_bandwidth;
+    options.channels = a->channels;
     req.group = cli->args[0];
     req.address = (char *) a->to;
     req.token = (char *) a->token;
@@ -440,6 +461,9 @@ const CliCommand migration_commands_migrate = {
             "  --stopcopy-bandwidth RATE\n"
             "                       stop-copy's own cap, for a shared link (0: the daemon's\n"
             "                       default, unlimited); 'migrate-set' changes both later\n"
+            "  --channels N         data channels per device, 1 to 8: a large device's data\n"
+            "                       over several connections and cores (0: the daemon's\n"
+            "                       default, automatic from its data size and the CPUs)\n"
             "  --peer-timeout-ms N  longest wait for the peer, in ms (0: the daemon's default)\n"
             "  --wait               follow the migration to its end (progress line on a "
             "terminal);\n"
@@ -460,6 +484,7 @@ const CliCommand migration_commands_migrate = {
         {"downtime-ms", required_argument, NULL, OPT_DOWNTIME_MS},
         {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
         {"stopcopy-bandwidth", required_argument, NULL, OPT_STOPCOPY_BANDWIDTH},
+        {"channels", required_argument, NULL, OPT_CHANNELS},
         {"peer-timeout-ms", required_argument, NULL, OPT_PEER_TIMEOUT_MS},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"wait", no_argument, NULL, OPT_WAIT},

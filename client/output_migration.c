@@ -139,7 +139,7 @@ json_options(const VfioMigd__V1__MigrationOptions *opt)
     output_json_set(o, "precopy", json_object_new_string(PRECOPY_NAME(opt->precopy)));
     output_json_set(o, "switchover", json_object_new_string(SWITCHOVER_NAME(opt->switchover)));
     OUTPUT_JSON_FIELDS(o, opt, "max_precopy_ms", "downtime_target_ms", "bandwidth_limit",
-                       "stopcopy_bandwidth_limit", "timeout_ms");
+                       "stopcopy_bandwidth_limit", "timeout_ms", "channels");
     return o;
 }
 
@@ -261,16 +261,20 @@ format_cap(uint64_t bytes_per_second, char *buf, size_t size)
 static void
 print_options(const VfioMigd__V1__MigrationOptions *opt)
 {
-    char maxpre[32], downtime[32], timeout[32], bw[40], stop_bw[40];
+    char maxpre[32], downtime[32], timeout[32], bw[40], stop_bw[40], chans[16] = "automatic";
 
+    if (opt->channels) {
+        (void) snprintf(chans, sizeof(chans), "%u", opt->channels);
+    }
     output_field("options", "precopy %s, switchover %s, max pre-copy %s, downtime target %s, "
-                 "bandwidth %s (stop-copy %s), peer timeout %s", PRECOPY_NAME(opt->precopy),
+                 "bandwidth %s (stop-copy %s), peer timeout %s, channels per device %s",
+                 PRECOPY_NAME(opt->precopy),
                  SWITCHOVER_NAME(opt->switchover),
                  format_option_ms(opt->max_precopy_ms, maxpre, sizeof(maxpre)),
                  format_option_ms(opt->downtime_target_ms, downtime, sizeof(downtime)),
                  format_cap(opt->bandwidth_limit, bw, sizeof(bw)),
                  format_cap(opt->stopcopy_bandwidth_limit, stop_bw, sizeof(stop_bw)),
-                 format_option_ms(opt->timeout_ms, timeout, sizeof(timeout)));
+                 format_option_ms(opt->timeout_ms, timeout, sizeof(timeout)), chans);
 }
 
 /* "key: value" lines and the device table (job, switchover, cancel). */

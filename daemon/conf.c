@@ -12,6 +12,7 @@
  * problems of the last pass are kept.
  */
 #include "conf.h"
+#include "core/spread.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -108,6 +109,9 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_STOPCOPY_BANDWIDTH_LIMIT, "migration", "stopcopy_bandwidth_limit", CONF_TYPE_RATE,
         0, MAX_RATE, "0", "stopcopy-bandwidth-limit", 0, "RATE", stopcopy_bandwidth_limit,
         "stop-copy's bytes per second over all devices (0: unlimited)"),
+    KEY(CONF_CHANNELS, "migration", "channels", CONF_TYPE_U32, 0, SPREAD_MAX_CHANNELS, "0",
+        "channels", 0, "N", channels,
+        "data channels per device, 1-8 (0: automatic, from its data size and the CPUs)"),
     KEY(CONF_MIGRATION_TIMEOUT_MS, "migration", "timeout_ms", CONF_TYPE_U32, 1, MAX_MS,
         STRINGIFY(MIGRATION_DEFAULT_TIMEOUT_MS), "migration-timeout-ms", 0, "N",
         migration_timeout_ms, "longest wait of a source for its peer in ms (connect, silence, DONE)"),

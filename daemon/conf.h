@@ -55,6 +55,7 @@ typedef enum ConfKeyId {
     CONF_DOWNTIME_TARGET_MS,
     CONF_BANDWIDTH_LIMIT,
     CONF_STOPCOPY_BANDWIDTH_LIMIT,
+    CONF_CHANNELS,
     CONF_MIGRATION_TIMEOUT_MS,
     CONF_HANDSHAKE_TIMEOUT_MS,
     CONF_ALLOWED_DIRS,
@@ -114,6 +115,7 @@ typedef struct Config {
     uint32_t downtime_target_ms;
     uint64_t bandwidth_limit;             /* pre-copy: bytes/s over all devices; 0: unlimited */
     uint64_t stopcopy_bandwidth_limit;    /* stop-copy: the same */
+    uint32_t channels;                    /* data channels per device; 0: automatic */
     uint32_t migration_timeout_ms;
     uint32_t handshake_timeout_ms;        /* a data-port connection's first message, whole */
     /* [files] */

@@ -274,6 +274,7 @@ migration_defaults_from(const Config *c)
     o.downtime_target_ms = c->downtime_target_ms;
     o.bandwidth_limit = c->bandwidth_limit;
     o.stopcopy_bandwidth_limit = c->stopcopy_bandwidth_limit;
+    o.channels = c->channels;
     o.timeout_ms = c->migration_timeout_ms;
     return o;
 }

@@ -657,6 +657,9 @@ connect_done(MigWork *w)
                          md->device->id, md->n_channels);
             mig_spread_free(TAKE_PTR(md->spread));
             md->n_channels = 1;
+        } else if (md->spread && w->r >= 0) {
+            log_job_info(j, "Migration %s: device '%s' goes over %u data channels.", j->id,
+                         md->device->id, md->n_channels);
         }
     }
     if (mig_work_result(w) < 0 || mig_is_failing(j)) {

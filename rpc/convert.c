@@ -295,6 +295,7 @@ convert_options(const MigrationOptions *o, VfioMigd__V1__MigrationOptions *m)
     m->bandwidth_limit = o->bandwidth_limit;
     m->stopcopy_bandwidth_limit = o->stopcopy_bandwidth_limit;
     m->timeout_ms = o->timeout_ms;
+    m->channels = o->channels;
 }
 
 static int

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "convert.h"
+#include "core/spread.h"
 #include "handlers.h"
 #include "manager.h"
 #include "migration.h"
@@ -140,6 +141,11 @@ check_options(const VfioMigd__V1__MigrationOptions *in, char *err, size_t err_si
             return -EINVAL;
         }
     }
+    if (in->channels > SPREAD_MAX_CHANNELS) {
+        (void) snprintf(err, err_size, "channels is %u, over %u data channels per device (0: "
+                        "automatic)", in->channels, SPREAD_MAX_CHANNELS);
+        return -EINVAL;
+    }
     if (check_rate("bandwidth_limit", in->bandwidth_limit, err, err_size) < 0 ||
         check_rate("stopcopy_bandwidth_limit", in->stopcopy_bandwidth_limit, err, err_size) < 0) {
         return -EINVAL;
@@ -219,6 +225,7 @@ options_from_request(const MigrationOptions *defaults, const VfioMigd__V1__Migra
     o->stopcopy_bandwidth_limit = in->stopcopy_bandwidth_limit ? in->stopcopy_bandwidth_limit
                                                                : o->stopcopy_bandwidth_limit;
     o->timeout_ms = in->timeout_ms ? in->timeout_ms : o->timeout_ms;
+    o->channels = in->channels ? in->channels : o->channels;
     return 0;
 }
 

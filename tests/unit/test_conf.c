@@ -78,6 +78,7 @@ assert_configs_equal(const Config *a, const Config *b)
     cr_assert_eq(a->downtime_target_ms, b->downtime_target_ms);
     cr_assert_eq(a->bandwidth_limit, b->bandwidth_limit);
     cr_assert_eq(a->stopcopy_bandwidth_limit, b->stopcopy_bandwidth_limit);
+    cr_assert_eq(a->channels, b->channels);
     cr_assert_eq(a->migration_timeout_ms, b->migration_timeout_ms);
     cr_assert_str_eq(a->allowed_dirs, b->allowed_dirs);
 }
@@ -181,6 +182,7 @@ value_of(const Config *c, ConfKeyId id)
     case CONF_DOWNTIME_TARGET_MS: return c->downtime_target_ms;
     case CONF_BANDWIDTH_LIMIT: return c->bandwidth_limit;
     case CONF_STOPCOPY_BANDWIDTH_LIMIT: return c->stopcopy_bandwidth_limit;
+    case CONF_CHANNELS: return c->channels;
     case CONF_MIGRATION_TIMEOUT_MS: return c->migration_timeout_ms;
     case CONF_HANDSHAKE_TIMEOUT_MS: return c->handshake_timeout_ms;
     default: return 0;
@@ -248,6 +250,9 @@ static const ValueCase value_cases[] = {
     {CONF_STOPCOPY_BANDWIDTH_LIMIT, "0", true, 0, NULL},
     {CONF_STOPCOPY_BANDWIDTH_LIMIT, "1G", true, 1ULL << 30, NULL},
     {CONF_STOPCOPY_BANDWIDTH_LIMIT, "1025G", false, 0, NULL},
+    {CONF_CHANNELS, "0", true, 0, NULL},
+    {CONF_CHANNELS, "8", true, 8, NULL},
+    {CONF_CHANNELS, "9", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "-1", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "fast", false, 0, NULL},
     {CONF_BANDWIDTH_LIMIT, "/s", false, 0, NULL},

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One device's stream spread over several data channels (docs/stream-format.md, "One device
+# over several channels"), between two real daemons driven by the real CLI: a device forced
+# over 3 channels without pre-copy and with it (pre-copy on the first channel, stop-copy on
+# all three) keeps its content (the sim digest on both sides); 1 channel still works as
+# before; --channels out of range and the [migration] channels key are refused with their
+# sentences, before anything moves.
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+start_named_daemon S
+start_named_daemon D
+
+MIG_TIMEOUT=120 # a hang detector for one `migrate --wait`, not a speed threshold
+
+# one GROUP SEED SIMOPTS : a one-device group on S (seeded) and D (default seed)
+one() {
+    njctl S attach --sim "$3,seed=$2" --name "$1_0" >/dev/null
+    njctl S group create "$1" "$1_0" >/dev/null
+    njctl D attach --sim "$3" --name "$1_0" >/dev/null
+    njctl D group create "$1" "$1_0" >/dev/null
+}
+
+# field DAEMON DEV KEY : a field of DEV in DAEMON's `devices --json`
+field() {
+    "$PY" -c '
+import json, sys
+print([d for d in json.loads(sys.argv[1]) if d["id"] == sys.argv[2]][0][sys.argv[3]])' \
+        "$(njctl "$1" devices)" "$2" "$3"
+}
+digest() { field "$1" "$2" digest; }
+state() { field "$1" "$2" state; }
+
+# moved GROUP CHANNELS ARGS... : migrate GROUP with --channels CHANNELS; the content arrives
+moved() {
+    local group=$1 channels=$2 before
+    shift 2
+    before=$(digest S "${group}_0")
+    assert_ne "$before" "$(digest D "${group}_0")" "$group: the devices differ before"
+    incoming D "$group" --listen 127.0.0.1:0
+    expect_exit 0 timeout -k 2 "$MIG_TIMEOUT" "$VFIO_MIGCTL" --socket "$S_SOCK" --json \
+        --timeout 10 migrate "$group" --to "$ADDR" --token "$TOKEN" --wait --channels "$channels" "$@"
+    assert_eq "completed" "$(jf "$OUT" state)" "$group over $channels channels: completed"
+    assert_eq "$channels" "$(jf "$OUT" options.channels)" "$group: the options say $channels channels"
+    assert_eq "stop" "$(state S "${group}_0")" "$group: the source device in stop"
+    assert_eq "$(digest S "${group}_0")" "$(digest D "${group}_0")" "$group over $channels channels: the destination has the source's content (digest)"
+    assert_eq "stop" "$(state D "${group}_0")" "$group: the destination device in stop"
+}
+
+# ==== 1. 3 channels, no pre-copy: every record of the stop-copy over three connections
+one spread3 100 "size=48M"
+moved spread3 3 --precopy off
+assert_contains "$(cat "$T/S.log")" "device 'spread3_0' goes over 3 data channels" \
+    "the source says the device went over 3 channels"
+
+# ==== 2. 3 channels with pre-copy (and a device that dirties): the sequence runs on
+one spread3p 200 "size=24M,dirty_rate=64M"
+moved spread3p 3
+
+# ==== 3. one channel: as before
+one single 300 "size=8M"
+moved single 1 --precopy off
+
+# ==== 4. refusals, before anything moves
+one refused 400 "size=4M"
+D0=$(digest D refused_0)
+expect_exit 2 "$VFIO_MIGCTL" --socket "$S_SOCK" migrate refused --to 127.0.0.1:1 --token x --channels 9
+assert_contains "$ERR" "--channels: '9' is not a number of data channels per device from 1 to 8" \
+    "--channels 9: the CLI says the range"
+assert_eq "running" "$(state S refused_0)" "a refused --channels moved nothing"
+assert_eq "$D0" "$(digest D refused_0)" "nor the destination"
+printf '[migration]\nchannels = 9\n' >"$T/bad.conf"
+expect_exit 1 "$VFIO_MIGD" --config "$T/bad.conf" --check-config
+assert_contains "$OUT$ERR" "channels" "a channels key over 8 is refused by the configuration check"
+
