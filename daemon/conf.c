@@ -111,7 +111,7 @@ static const ConfKey conf_keys[] = {
         "stop-copy's bytes per second over all devices (0: unlimited)"),
     KEY(CONF_CHANNELS, "migration", "channels", CONF_TYPE_U32, 0, SPREAD_MAX_CHANNELS, "0",
         "channels", 0, "N", channels,
-        "data channels per device, 1-8 (0: automatic, from its data size and the CPUs)"),
+        "data channels per device, 1-8 (0: automatic, from data size and CPUs)"),
     KEY(CONF_MIGRATION_TIMEOUT_MS, "migration", "timeout_ms", CONF_TYPE_U32, 1, MAX_MS,
         STRINGIFY(MIGRATION_DEFAULT_TIMEOUT_MS), "migration-timeout-ms", 0, "N",
         migration_timeout_ms, "longest wait of a source for its peer in ms (connect, silence, DONE)"),
