@@ -9,6 +9,7 @@
  * are made after, which is fine: nothing forks after them.
  */
 #include "migration_common.h"
+#include "util/macro.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -189,7 +190,8 @@ pump_connect(PumpConn *conns, size_t n)
     return r;
 }
 
-/* One connection per device, as the migration has one data channel per device, unless
+/* One connection per device, as the migration has one data channel per device, unless the
+ * benchmark sets its own count (bench-single: 2 for its one device) or
  * $BENCH_PUMP_CONNECTIONS says otherwise (1 .. n_devices): on a machine with fewer cores than
  * devices, fewer connections may move the same bytes faster (README). */
 static size_t
@@ -198,6 +200,9 @@ pump_connections(const BenchMigration *b)
     const char *e = getenv("BENCH_PUMP_CONNECTIONS");
     long v = e ? strtol(e, NULL, 10) : 0;
 
+    if (b->pump_connections) {
+        return MIN(b->pump_connections, (size_t) BENCH_MIGRATION_MAX_DEVICES);
+    }
     return v >= 1 && (size_t) v <= b->n_devices ? (size_t) v : b->n_devices;
 }
 
@@ -416,6 +421,7 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
                               : VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_OFF;
     opts.downtime_target_ms = b->downtime_target_ms;
     opts.max_precopy_ms = b->max_precopy_ms;
+    opts.channels = b->channels;
     opts.timeout_ms = MIGRATION_TIMEOUT_MS;
     start.group = (char *) b->group;
     start.address = prepared->address;

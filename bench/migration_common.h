@@ -41,6 +41,8 @@ typedef struct BenchMigration {
     bool precopy;
     uint32_t downtime_target_ms;
     uint32_t max_precopy_ms;
+    uint32_t channels;          /* data channels per device (0: the daemon's automatic count) */
+    size_t pump_connections;    /* the pump's connections (0: one per device, README) */
     /* A benchmark's own step after both daemons answer, before the rounds (bench-downtime
      * measures an arc there), and what it keeps for its report, key and print (NULL: none). */
     int (*prepare)(struct BenchMigration *b);

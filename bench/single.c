@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-single — one large device uses the link: the live migration of ONE sim device of
+ * 2 GiB, without pre-copy, against a 2-connection pump over the same loopback link.
+ *
+ * The plan is bench-migrate's (migration_common.h: two real daemons, pump, migration, pump
+ * again, $BENCH_ROUNDS rounds back and forth, the median round printed), with one device
+ * "size=2G" and a pump of 2 connections moving 1 GiB each. The migration uses the daemon's
+ * automatic channel count (core/spread.h: 2 on a 2-CPU machine), or $BENCH_CHANNELS (1..8)
+ * to force one, as `migrate --channels` does. ONE JSON line on stdout:
+ *   {"bench":"single","bytes":..,"seconds":..,"gib_s":..,"pump_gib_s":..,"ratio":..,
+ *    "channels":..,"rounds":3}
+ * channels is what the device went over (the forced count, or the daemon's automatic one for
+ * this device and this machine's CPUs). Target (reported, not asserted): ratio >= 0.85.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/spread.h"
+#include "migration_common.h"
+
+#define DEVICE_BYTES (2ull << 30)
+
+static double
+round_gib_s(const BenchMigrationRun *run)
+{
+    const VfioMigd__V1__Migration *mig = run->resp->migration;
+
+    return (double) mig->bytes / GIB / ((double) mig->elapsed_us / 1e6);
+}
+
+static double
+round_ratio(const BenchMigrationRun *run)
+{
+    return round_gib_s(run) / ((run->pump_before_gib_s + run->pump_after_gib_s) / 2);
+}
+
+static double
+ratio_key(const BenchMigration *b, const BenchMigrationRun *run)
+{
+    (void) b;
+    return round_ratio(run);
+}
+
+static void
+print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, void *userdata)
+{
+    const VfioMigd__V1__Migration *mig = run->resp->migration;
+
+    fprintf(stderr, "%s: round %zu: pump before %.3f GiB/s, after %.3f GiB/s; migration %s: "
+            "elapsed %.3f s, %.3f GiB/s; ratio %.3f\n", b->prog, i + 1, run->pump_before_gib_s,
+            run->pump_after_gib_s, mig->id, (double) mig->elapsed_us / 1e6, round_gib_s(run),
+            round_ratio(run));
+    (void) userdata;
+}
+
+/* The channels the device goes over: the forced count, else the daemon's own rule. */
+static uint32_t
+channels_used(const BenchMigration *b)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return b->channels ? b->channels
+                       : spread_channels_auto(DEVICE_BYTES, cpus > 0 ? (uint32_t) cpus : 1, 1);
+}
+
+static void
+print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t rounds)
+{
+    const VfioMigd__V1__Migration *mig = run->resp->migration;
+
+    printf("{\"bench\":\"single\",\"bytes\":%llu,\"seconds\":%.3f,\"gib_s\":%.3f,"
+           "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"channels\":%u,\"rounds\":%zu}\n",
+           (unsigned long long) mig->bytes, (double) mig->elapsed_us / 1e6, round_gib_s(run),
+           (run->pump_before_gib_s + run->pump_after_gib_s) / 2, round_ratio(run),
+           channels_used(b), rounds);
+    fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *e = getenv("BENCH_CHANNELS");
+    long forced = e ? strtol(e, NULL, 10) : 0;
+    BenchMigration b = {
+        .prog = "bench-single",
+        .group = "bench-single",
+        .n_devices = 1,
+        .device_bytes = DEVICE_BYTES,
+        .device_options = "size=2G", /* DEVICE_BYTES, as the sim spells it */
+        .pump_connections = 2,
+        .channels = forced >= 1 && forced <= SPREAD_MAX_CHANNELS ? (uint32_t) forced : 0,
+    };
+
+    return bench_migration_main(&b, argc, argv, print_round, ratio_key, print_result);
+}
