@@ -8,13 +8,17 @@
  * socketpair, closed after them; channel_in_next() reads the other end until DEVICE_END or
  * a refusal. The stream id is FUZZ_STREAM_ID (the seeds carry it). With the first byte's
  * high bit set, every record header is resealed (CRCs recomputed) first, so that the
- * fuzzer gets past the CRC checks to the order and totals rules.
+ * fuzzer gets past the CRC checks to the order and totals rules. With bit 0x40 set, the
+ * channel is one of a device spread over several (channel_in_init_spread(): CRCs and the
+ * device index here, order and totals left to the device's reader), and n_devices is the
+ * low six bits.
  * Properties, besides no crash and no out-of-bounds access:
  *   - every record returned is the bound device's, is the next record of the bytes (header
  *     and payload as sent), and is DEVICE_DATA, DEVICE_END or an optional type;
  *   - a refusal is -ENODATA (the bytes ended early) or the stream reader's -EBADMSG, -E2BIG
  *     or -ESTALE, with one printable sentence;
- *   - a DEVICE_END returned has totals equal to the records returned before it.
+ *   - a DEVICE_END returned has totals equal to the records returned before it (a spread
+ *     channel: its payload CRC is the one its header says, and CHANNEL_END ends it too).
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -29,6 +33,7 @@
 #define FUZZ_STREAM_ID 42
 #define MAX_INPUT (256u << 10)
 #define RESEAL 0x80u
+#define SPREAD 0x40u
 
 static void
 read_channel(ChannelIn *in, const uint8_t *p, size_t size)
@@ -56,6 +61,15 @@ read_channel(ChannelIn *in, const uint8_t *p, size_t size)
         fuzz_check(rh.type == STREAM_RECORD_DEVICE_DATA || rh.type == STREAM_RECORD_DEVICE_END ||
                    (rh.flags & STREAM_FLAG_OPTIONAL), "a record returned is data, end or optional");
         off += STREAM_RECORD_HEADER_SIZE + rh.length;
+        if (!in->reader) {
+            fuzz_check(crc32c(0, in->buf, rh.length) == rh.payload_crc,
+                       "a spread channel returns only records whose payload CRC is right");
+            if (rh.type == STREAM_RECORD_DEVICE_END || rh.type == STREAM_RECORD_CHANNEL_END) {
+                fuzz_outcome = "spread channel end";
+                return;
+            }
+            continue;
+        }
         if (rh.type == STREAM_RECORD_DEVICE_END) {
             fuzz_check(stream_decode_device_end(in->buf, rh.length, &end) == 0 &&
                        end.bytes == seen.bytes && end.records == seen.records,
@@ -92,8 +106,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check(size == 2 || transport_write_full(sv[0], p, size - 2) == 0,
                "the input fits in the socket buffers");
     (void) shutdown(sv[0], SHUT_WR);
-    fuzz_check(channel_in_init(&in, sv[1], FUZZ_STREAM_ID, data[0] & ~RESEAL, data[1], 4096) == 0,
-               "channel_in_init");
+    if (data[0] & SPREAD) {
+        fuzz_check(channel_in_init_spread(&in, sv[1], data[1], 4096) == 0,
+                   "channel_in_init_spread");
+    } else {
+        fuzz_check(channel_in_init(&in, sv[1], FUZZ_STREAM_ID, data[0] & ~RESEAL, data[1],
+                                   4096) == 0, "channel_in_init");
+    }
     read_channel(&in, p, size - 2);
     (void) close(sv[0]);
     (void) close(sv[1]);
@@ -139,6 +158,19 @@ fuzz_write_seeds(const char *dir)
     }
     s[0] = 2;
     s[1] = 0; /* bound to device 0: the first record is another device's */
-    return fuzz_write_file(dir, "channel-other-device", s, n);
+    if (fuzz_write_file(dir, "channel-other-device", s, n)) {
+        return 1;
+    }
+    /* One channel of a spread device: records 1 and 4 of it, then its CHANNEL_END. */
+    t = (StreamDeviceTotals){.bytes = 5000 + 3000, .records = 2};
+    n = 2;
+    s[0] = 2 | SPREAD;
+    s[1] = 1;
+    memset(payload, 0x5a, sizeof(payload));
+    n = add_record(s, n, STREAM_RECORD_DEVICE_DATA, 0, 1, payload, 5000);
+    n = add_record(s, n, STREAM_RECORD_DEVICE_DATA, 0, 4, payload, 3000);
+    (void) stream_encode_device_end(&t, payload, sizeof(payload));
+    n = add_record(s, n, STREAM_RECORD_CHANNEL_END, STREAM_FLAG_OPTIONAL, 0, payload, 16);
+    return fuzz_write_file(dir, "channel-spread", s, n);
 }
 #endif
