@@ -66,7 +66,7 @@ to_foreign silent "gave no answer (it sent nothing within the timeout): it is no
 to_foreign confirm "answered CONFIRM (0 bytes) where ACCEPT was due"
 to_foreign truncated "ended the connection inside message ACCEPT (10 of 64 bytes)"
 # An older vfio-migd, whose hand-over is no commit: refused before anything moved.
-to_foreign v1 "speaks vfio-migd control protocol 1, this source 2: its hand-over is no commit"
+to_foreign v1 "speaks vfio-migd control protocol 1, this source 3: its hand-over is no commit"
 
 # Nothing listens: the port of a server that just ended.
 foreign close
