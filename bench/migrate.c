@@ -32,22 +32,6 @@
 
 #include "migration_common.h"
 
-static double
-round_ratio(const BenchMigrationRun *run)
-{
-    const VfioMigd__V1__Migration *mig = run->resp->migration;
-    double gib_s = (double) mig->bytes / GIB / ((double) mig->elapsed_us / 1e6);
-
-    return gib_s / ((run->pump_before_gib_s + run->pump_after_gib_s) / 2);
-}
-
-static double
-ratio_key(const BenchMigration *b, const BenchMigrationRun *run)
-{
-    (void) b;
-    return round_ratio(run);
-}
-
 /* One round's details on stderr. */
 static void
 print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, void *userdata)
@@ -58,7 +42,8 @@ print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, voi
             "elapsed %.3f s (downtime %.3f s), wall %.3f s (StartMigration -> its end "
             "event); ratio %.3f\n", b->prog, i + 1, run->pump_before_gib_s,
             run->pump_after_gib_s, mig->id, (double) mig->elapsed_us / 1e6,
-            (double) mig->downtime_us / 1e6, (double) run->wall_ns / 1e9, round_ratio(run));
+            (double) mig->downtime_us / 1e6, (double) run->wall_ns / 1e9,
+            bench_migration_ratio(run));
     (void) userdata;
 }
 
@@ -68,12 +53,11 @@ print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t round
 {
     const VfioMigd__V1__Migration *mig = run->resp->migration;
     double seconds = (double) mig->elapsed_us / 1e6;
-    double gib_s = (double) mig->bytes / GIB / seconds;
 
     printf("{\"bench\":\"migrate\",\"bytes\":%llu,\"seconds\":%.3f,\"gib_s\":%.3f,"
            "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"rounds\":%zu,\"peak_rss_kib\":[%ld,%ld]}\n",
-           (unsigned long long) mig->bytes, seconds, gib_s,
-           (run->pump_before_gib_s + run->pump_after_gib_s) / 2, round_ratio(run), rounds,
+           (unsigned long long) mig->bytes, seconds, bench_migration_gib_s(run),
+           bench_migration_pump_gib_s(run), bench_migration_ratio(run), rounds,
            bench_daemon_status_kib(b->src_daemon.pid, "VmHWM"),
            bench_daemon_status_kib(b->dst_daemon.pid, "VmHWM"));
     fflush(stdout);
@@ -90,5 +74,5 @@ main(int argc, char **argv)
         .device_options = "size=256M", /* device_bytes, as the sim spells it */
     };
 
-    return bench_migration_main(&b, argc, argv, print_round, ratio_key, print_result);
+    return bench_migration_main(&b, argc, argv, print_round, bench_migration_ratio_key, print_result);
 }

@@ -649,3 +649,30 @@ bench_migration_run_done(BenchMigrationRun *run)
         run->resp = NULL;
     }
 }
+
+double
+bench_migration_gib_s(const BenchMigrationRun *run)
+{
+    const VfioMigd__V1__Migration *mig = run->resp->migration;
+
+    return (double) mig->bytes / GIB / ((double) mig->elapsed_us / 1e6);
+}
+
+double
+bench_migration_pump_gib_s(const BenchMigrationRun *run)
+{
+    return (run->pump_before_gib_s + run->pump_after_gib_s) / 2;
+}
+
+double
+bench_migration_ratio(const BenchMigrationRun *run)
+{
+    return bench_migration_gib_s(run) / bench_migration_pump_gib_s(run);
+}
+
+double
+bench_migration_ratio_key(const BenchMigration *b, const BenchMigrationRun *run)
+{
+    (void) b;
+    return bench_migration_ratio(run);
+}

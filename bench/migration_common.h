@@ -101,6 +101,13 @@ int bench_migration_main(BenchMigration *b, int argc, char **argv, BenchRoundRep
  * -EBADMSG when bytes are missing. */
 int bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run);
 void bench_migration_run_done(BenchMigrationRun *run);
+/* A throughput round's figures: the migration's rate (bytes over the source's elapsed time),
+ * the pump's (the mean of before and after), their ratio, and the ratio as a BenchRoundKey
+ * (bench-migrate, bench-single). */
+double bench_migration_gib_s(const BenchMigrationRun *run);
+double bench_migration_pump_gib_s(const BenchMigrationRun *run);
+double bench_migration_ratio(const BenchMigrationRun *run);
+double bench_migration_ratio_key(const BenchMigration *b, const BenchMigrationRun *run);
 /* Closes the connections, shuts gRPC down and stops both daemons; a no-op when
  * bench_migration_start() stopped them already. */
 void bench_migration_stop(BenchMigration *b);
