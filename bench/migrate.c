@@ -74,5 +74,6 @@ main(int argc, char **argv)
         .device_options = "size=256M", /* device_bytes, as the sim spells it */
     };
 
-    return bench_migration_main(&b, argc, argv, print_round, bench_migration_ratio_key, print_result);
+    return bench_migration_main(&b, argc, argv, print_round, bench_migration_ratio_key,
+                                print_result);
 }

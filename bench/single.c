@@ -29,7 +29,8 @@ print_round(const BenchMigration *b, size_t i, const BenchMigrationRun *run, voi
 
     fprintf(stderr, "%s: round %zu: pump before %.3f GiB/s, after %.3f GiB/s; migration %s: "
             "elapsed %.3f s, %.3f GiB/s; ratio %.3f\n", b->prog, i + 1, run->pump_before_gib_s,
-            run->pump_after_gib_s, mig->id, (double) mig->elapsed_us / 1e6, bench_migration_gib_s(run),
+            run->pump_after_gib_s, mig->id, (double) mig->elapsed_us / 1e6,
+            bench_migration_gib_s(run),
             bench_migration_ratio(run));
     (void) userdata;
 }
@@ -51,7 +52,8 @@ print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t round
 
     printf("{\"bench\":\"single\",\"bytes\":%llu,\"seconds\":%.3f,\"gib_s\":%.3f,"
            "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"channels\":%u,\"rounds\":%zu}\n",
-           (unsigned long long) mig->bytes, (double) mig->elapsed_us / 1e6, bench_migration_gib_s(run),
+           (unsigned long long) mig->bytes, (double) mig->elapsed_us / 1e6,
+           bench_migration_gib_s(run),
            bench_migration_pump_gib_s(run), bench_migration_ratio(run),
            channels_used(b), rounds);
     fflush(stdout);
@@ -72,5 +74,6 @@ main(int argc, char **argv)
         .channels = forced >= 1 && forced <= SPREAD_MAX_CHANNELS ? (uint32_t) forced : 0,
     };
 
-    return bench_migration_main(&b, argc, argv, print_round, bench_migration_ratio_key, print_result);
+    return bench_migration_main(&b, argc, argv, print_round, bench_migration_ratio_key,
+                                print_result);
 }

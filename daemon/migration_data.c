@@ -61,7 +61,8 @@ static void
 pace(MigrationJob *j, uint64_t *pace_ns, uint32_t n_channels, _Atomic uint64_t *cap,
      uint64_t bytes, atomic_bool *stop)
 {
-    uint64_t now = clock_now_ns(), from = MAX(*pace_ns, now), total, shares = j->n_devs * n_channels;
+    uint64_t now = clock_now_ns(), from = MAX(*pace_ns, now), total;
+    uint64_t shares = j->n_devs * n_channels;
 
     for (;;) {
         total = atomic_load(cap);

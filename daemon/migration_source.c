@@ -5,7 +5,8 @@
  * The plan, each step finishing on the loop:
  *   connect     (worker) control connection, HELLO with token + stream header + manifest,
  *               ACCEPT or REFUSE; then the data connections (DATA_HELLO with the channel
- *               key): one per device, or several for a large device (core/spread.h). Nothing has been stopped yet, so a refusal needs no rollback.
+ *               key): one per device, or several for a large device (core/spread.h).
+ *               Nothing has been stopped yet, so a refusal needs no rollback.
  *   control     (worker, for the whole job) PING every second, returns with the next message
  *               from the destination (PREPARED, DONE, FAIL) or when the connection ends.
  *   pre-copy    group -> PRE_COPY (P2P-safe), one pump per device until the tick finds the

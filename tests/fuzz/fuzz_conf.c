@@ -25,7 +25,8 @@ same(const Config *a, const Config *b)
            a->max_precopy_ms == b->max_precopy_ms &&
            a->downtime_target_ms == b->downtime_target_ms &&
            a->bandwidth_limit == b->bandwidth_limit &&
-           a->stopcopy_bandwidth_limit == b->stopcopy_bandwidth_limit && a->channels == b->channels &&
+           a->stopcopy_bandwidth_limit == b->stopcopy_bandwidth_limit &&
+           a->channels == b->channels &&
            a->migration_timeout_ms == b->migration_timeout_ms;
 }
 
