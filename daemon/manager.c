@@ -319,6 +319,36 @@ manager_readopt_sim(Manager *m, const char *id, const char *options, int state_f
     return 0;
 }
 
+int
+manager_readopt_kernel(Manager *m, const char *id, const KernelAddress *addr, uint32_t group,
+                       const KernelKeptFds *fds, Device **ret, char *err, size_t err_size)
+{
+    char name[DEVICE_ID_MAX + 1];
+    BackendDevice *bd = NULL;
+    BackendInfo info = {0};
+    int r;
+
+    r = id && *id ? manager_claim_id(m, id, "vfio", 0, name, sizeof(name), err, err_size)
+                  : -EINVAL;
+    if (r < 0) {
+        if (r == -EINVAL && !(id && *id)) {
+            (void) snprintf(err, err_size, "a re-adopted device needs its id");
+        }
+        kernel_kept_fds_close(fds);
+        return r;
+    }
+    r = kernel_device_adopt(addr, m->sysfs_root, group, fds, &bd, &info, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    r = manager_adopt(m, name, bd, &info, true, addr->kind, addr->value, ret);
+    if (r < 0) {
+        (void) snprintf(err, err_size, "%s", strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
 /* ---- attach with recovery */
 
 /* A reset started by manager_attach(): who to tell when it ends. */

@@ -100,6 +100,14 @@ int manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr,
 int manager_readopt_sim(Manager *m, const char *id, const char *options, int state_fd,
                         Device **ret, char *err, size_t err_size);
 
+/* Re-adopts a kernel device from the fds the previous daemon kept (restore_state.c), as
+ * manager_readopt_sim() does a sim device: nothing is reset or opened again, the device is in
+ * the state the kernel reports. @group: the IOMMU group the journal names (group path).
+ * Always takes the fds of @fds. Errors as manager_attach_kernel(), and kernel_device_adopt()'s
+ * for fds that are not what the journal says. */
+int manager_readopt_kernel(Manager *m, const char *id, const KernelAddress *addr, uint32_t group,
+                           const KernelKeptFds *fds, Device **ret, char *err, size_t err_size);
+
 /* What to attach: a simulated device (model, options) or a real one (its address). */
 typedef struct AttachSource {
     bool kernel;                  /* false: a sim device */

@@ -6,6 +6,8 @@
 #include "restore_state.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,9 @@
 
 #define JOURNAL_PREFIX "state-journal."
 #define DEVICE_PREFIX "dev/"
+/* A kernel group's shared fds (KERNEL_GROUP_FD_NAME, KERNEL_CONTAINER_FD_NAME). */
+#define GROUP_PREFIX "grp/"
+#define CONTAINER_PREFIX "ctr/"
 /* "dev/" + a 64-character id + "/" + a role: far below the store's 255. */
 #define RESTORE_NAME_MAX 96
 
@@ -78,11 +83,28 @@ restore_fd_name(const char *id, const char *role, char *buf, size_t size)
 
 /* ---- keeping the store current */
 
+/* True when a stored device other than @skip keeps an fd under @name (a group's shared fds). */
+static bool
+restore_name_in_use(const RestoreState *rs, const StoredDevice *skip, const char *name)
+{
+    for (size_t i = 0; i < rs->n_stored; i++) {
+        for (size_t k = 0; &rs->stored[i] != skip && k < rs->stored[i].n_names; k++) {
+            if (strcmp(rs->stored[i].names[k], name) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* A detached device's fds leave the store; a group's shared ones with its last device. */
 static void
 restore_forget(RestoreState *rs, size_t i)
 {
     for (size_t k = 0; k < rs->stored[i].n_names; k++) {
-        (void) sd_service_remove_fd(rs->stored[i].names[k]);
+        if (!restore_name_in_use(rs, &rs->stored[i], rs->stored[i].names[k])) {
+            (void) sd_service_remove_fd(rs->stored[i].names[k]);
+        }
     }
     rs->stored[i] = rs->stored[--rs->n_stored];
 }
@@ -121,7 +143,15 @@ restore_store_device(RestoreState *rs, Device *d)
     *s = (StoredDevice){.device = d};
     (void) snprintf(s->id, sizeof(s->id), "%s", d->id);
     for (int i = 0; i < n; i++) {
-        restore_fd_name(d->id, fds[i].role, s->names[s->n_names], RESTORE_NAME_MAX);
+        if (fds[i].shared[0]) {
+            (void) snprintf(s->names[s->n_names], RESTORE_NAME_MAX, "%s", fds[i].shared);
+        } else {
+            restore_fd_name(d->id, fds[i].role, s->names[s->n_names], RESTORE_NAME_MAX);
+        }
+        if (restore_name_in_use(rs, s, s->names[s->n_names])) {
+            s->n_names++; /* another device of its group stored it */
+            continue;
+        }
         if (sd_service_store_fd(s->names[s->n_names], fds[i].fd) < 0) {
             log_device_warning(d, "Cannot put '%s' into the fd store, ignoring.",
                                s->names[s->n_names]);
@@ -181,7 +211,8 @@ restore_journal_build(RestoreState *rs, StateJournal *j)
 
         j->devices[j->n_devices++] = (StateJournalDevice){
             .id = d->id, .kernel = d->attach_kernel, .address_kind = (uint8_t) d->attach_kind,
-            .source = d->attach_source ? d->attach_source : ""};
+            .source = d->attach_source ? d->attach_source : "",
+            .group = d->info.has_group ? d->info.group : STATE_JOURNAL_NO_GROUP};
     }
     for (size_t i = 0; i < m->n_groups; i++) {
         Group *g = m->groups[i];
@@ -380,9 +411,108 @@ restore_journal_pick(SdService *sd, StateJournal *ret, char *why, size_t why_siz
     return r;
 }
 
+/* The IOMMU groups whose shared fds were taken from the store: the first device of a group
+ * takes them, the others share what it brought. */
+typedef struct TakenGroups {
+    uint32_t numbers[STATE_JOURNAL_MAX_DEVICES];
+    size_t n;
+} TakenGroups;
+
+static bool
+restore_group_taken(TakenGroups *t, uint32_t number)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->numbers[i] == number) {
+            return true;
+        }
+    }
+    if (t->n < ELEMENTSOF(t->numbers)) {
+        t->numbers[t->n++] = number;
+    }
+    return false;
+}
+
+/* Takes the fd stored as printf(@fmt, ...) into *@fd (left -EBADF when absent), remembering
+ * the name in @name. */
+_printf_(4, 5) static void
+restore_take(SdService *sd, int *fd, char name[RESTORE_NAME_MAX], const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void) vsnprintf(name, RESTORE_NAME_MAX, fmt, ap);
+    va_end(ap);
+    *fd = -EBADF;
+    if (sd_service_take_fd(sd, name, fd) < 0) {
+        *fd = -EBADF;
+    }
+}
+
+/* A kernel device from its kept fds: the device fd ("dev/<id>/device") and the iommufd or
+ * its group's group and container fds. Nothing is opened again, nothing reset. */
+static int
+restore_kernel_device(Manager *m, SdService *sd, const StateJournalDevice *jd, TakenGroups *t,
+                      Device **ret, char *err, size_t err_size)
+{
+    KernelAddress addr = {.kind = (KernelAddressKind) jd->address_kind, .value = jd->source};
+    KernelKeptFds fds = {.device_fd = -EBADF, .group_fd = -EBADF, .container_fd = -EBADF,
+                         .iommufd = -EBADF};
+    char dev[RESTORE_NAME_MAX], grp[RESTORE_NAME_MAX], ctr[RESTORE_NAME_MAX], iofd[RESTORE_NAME_MAX];
+    bool group_path = jd->group != STATE_JOURNAL_NO_GROUP;
+    int r;
+
+    restore_fd_name(jd->id, "device", dev, sizeof(dev));
+    if (sd_service_take_fd(sd, dev, &fds.device_fd) < 0) {
+        (void) snprintf(err, err_size, "its device fd '%s' did not come back", dev);
+        return -ENOENT;
+    }
+    if (group_path && !restore_group_taken(t, jd->group)) {
+        restore_take(sd, &fds.group_fd, grp, KERNEL_GROUP_FD_NAME, jd->group);
+        restore_take(sd, &fds.container_fd, ctr, KERNEL_CONTAINER_FD_NAME, jd->group);
+    } else if (!group_path) {
+        restore_fd_name(jd->id, "iommufd", iofd, sizeof(iofd));
+        (void) sd_service_take_fd(sd, iofd, &fds.iommufd);
+    }
+    r = manager_readopt_kernel(m, jd->id, &addr, jd->group, &fds, ret, err, err_size);
+    if (r < 0) {
+        (void) sd_service_remove_fd(dev);
+        if (!group_path) {
+            (void) sd_service_remove_fd(iofd);
+        }
+    }
+    return r;
+}
+
+/* A group's shared fds stay in the store while one of its devices came back; else they go. */
+static void
+restore_drop_unused_groups(Manager *m, const TakenGroups *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        char name[RESTORE_NAME_MAX];
+        bool used = false;
+
+        for (size_t k = 0; k < m->n_devices && !used; k++) {
+            used = m->devices[k]->info.has_group && m->devices[k]->info.group == t->numbers[i];
+        }
+        if (!used) {
+            (void) snprintf(name, sizeof(name), KERNEL_GROUP_FD_NAME, t->numbers[i]);
+            (void) sd_service_remove_fd(name);
+            (void) snprintf(name, sizeof(name), KERNEL_CONTAINER_FD_NAME, t->numbers[i]);
+            (void) sd_service_remove_fd(name);
+            log_warning("Restart: IOMMU group %" PRIu32 " has no device left; its group and "
+                        "container fds are closed.", t->numbers[i]);
+        }
+    }
+}
+
 static void
 restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts *c)
 {
+    _cleanup_free_ TakenGroups *taken = calloc(1, sizeof(*taken));
+
+    if (!taken) {
+        log_error("Restart: out of memory; no kernel device recovered.");
+    }
     for (size_t i = 0; i < j->n_devices; i++) {
         const StateJournalDevice *jd = &j->devices[i];
         char name[RESTORE_NAME_MAX], err[512] = "";
@@ -390,10 +520,17 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
         int fd = -EBADF, r;
 
         if (jd->kernel) {
-            log_warning("Restart: kernel device '%s' (%s) was not kept: the kernel back-end "
-                        "does not keep its fds across a restart yet; attach it again.",
-                        jd->id, jd->source);
-            c->lost++;
+            r = taken ? restore_kernel_device(m, sd, jd, taken, &d, err, sizeof(err)) : -ENOMEM;
+            if (r < 0) {
+                log_warning("Restart: cannot re-adopt kernel device '%s' (%s): %s; it is gone "
+                            "(its fds are closed: the kernel resets it once nothing holds it).",
+                            jd->id, jd->source, err[0] ? err : strerror(-r));
+                c->lost++;
+                continue;
+            }
+            log_device_info(d, "Restart: re-adopted kernel device '%s' (%s) in %s, not reset.",
+                            d->id, jd->source, fsm_state_name(d->state));
+            c->devices++;
             continue;
         }
         restore_fd_name(jd->id, "sim-state", name, sizeof(name));
@@ -416,6 +553,9 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
         log_device_info(d, "Restart: re-adopted device '%s' in %s, not reset.", d->id,
                         fsm_state_name(d->state));
         c->devices++;
+    }
+    if (taken) {
+        restore_drop_unused_groups(m, taken);
     }
 }
 
@@ -534,7 +674,9 @@ collect_ours(const char *name, void *userdata)
     char **p;
 
     if (strncmp(name, DEVICE_PREFIX, strlen(DEVICE_PREFIX)) != 0 &&
-        strncmp(name, JOURNAL_PREFIX, strlen(JOURNAL_PREFIX)) != 0) {
+        strncmp(name, JOURNAL_PREFIX, strlen(JOURNAL_PREFIX)) != 0 &&
+        strncmp(name, GROUP_PREFIX, strlen(GROUP_PREFIX)) != 0 &&
+        strncmp(name, CONTAINER_PREFIX, strlen(CONTAINER_PREFIX)) != 0) {
         return;
     }
     p = realloc(l->names, (l->n + 1) * sizeof(*p));

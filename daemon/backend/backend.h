@@ -34,6 +34,7 @@
  * Errors: negative errno, as the kernel would return it.
  */
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +78,10 @@ void backend_property_add(BackendProperty *props, size_t max, size_t *n, const c
 typedef struct BackendFd {
     const char *role; /* static string: [a-z-]+, unique within the device */
     int fd;
+    /* "" for an fd of this device alone (stored as "dev/<id>/<role>"); else the store name
+     * of an fd several devices share, kept while one of them is: a VFIO group's group and
+     * container fds, "grp/<n>/group" and "ctr/<n>/container". */
+    char shared[32];
 } BackendFd;
 
 #define BACKEND_MAX_FDS 4
@@ -86,6 +91,8 @@ typedef struct BackendInfo {
     bool migratable;     /* false: the device has no migration support (FEATURE -> ENOTTY) */
     uint32_t mig_flags;  /* MIG_FLAG_*, one of the four legal sets when migratable */
     DeviceState initial_state; /* the state found at attach, before any recovery */
+    bool has_group;      /* kernel, group path: the device shares its group's fds */
+    uint32_t group;      /* that IOMMU group's number */
 } BackendInfo;
 
 /* VFIO_IRQ_SET_* flags and vfio-pci's interrupt indexes (kernel-uapi.md §3), under our names
@@ -256,3 +263,32 @@ typedef struct KernelAddress {
  * to do (bind the device to vfio-pci, permissions on /dev/vfio, ...). Thread: loop. */
 int kernel_device_open(const KernelAddress *addr, const char *sysfs_root, BackendDevice **ret,
                        BackendInfo *ret_info, char *err, size_t err_size);
+
+/* The fd store names of a group path's shared fds (BackendFd.shared): one entry per group. */
+#define KERNEL_GROUP_FD_NAME "grp/%" PRIu32 "/group"
+#define KERNEL_CONTAINER_FD_NAME "ctr/%" PRIu32 "/container"
+
+/* The fds a kernel device kept in the fd store across the daemon's restart (store_fds). */
+typedef struct KernelKeptFds {
+    int device_fd;
+    /* Group path: the group's fds; -EBADF both when another device of the group was re-adopted
+     * already (it brought them). Cdev path: -EBADF. */
+    int group_fd, container_fd;
+    int iommufd; /* cdev path; -EBADF on the group path */
+} KernelKeptFds;
+
+/* Closes every fd of @fds (those >= 0). */
+void kernel_kept_fds_close(const KernelKeptFds *fds);
+
+/* Re-adopts a kernel device from the fds the previous daemon kept, WITHOUT a reset and
+ * without opening anything again (closing the last fd of a device would make the kernel
+ * reset it): checks the address as kernel_device_open() does, that sysfs still puts the
+ * device in IOMMU group @group (group path), that each fd is what it should be (fstat of the
+ * group, container, iommufd and cdev nodes; the group path's device fd is an anonymous
+ * "[vfio-device]" inode, which no more can identify), then reads the device's facts and its
+ * migration state from the kernel (GET MIG_DEVICE_STATE); ret_info->initial_state is that
+ * state. Always takes the fds in @fds (closed on failure: the caller drops the store's
+ * copies). On failure @err says which fd or fact did not match. Thread: loop. */
+int kernel_device_adopt(const KernelAddress *addr, const char *sysfs_root, uint32_t group,
+                        const KernelKeptFds *fds, BackendDevice **ret, BackendInfo *ret_info,
+                        char *err, size_t err_size);

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../util/cleanup.h"
@@ -266,18 +267,24 @@ kernel_group_new(const char *root, unsigned number, KernelGroup **ret, char *err
 
 /* The daemon's KernelGroup for @number: shared when another attached device has it open.
  * Called with open_lock held. */
-static int
-kernel_group_get(const char *root, unsigned number, KernelGroup **ret, char *err,
-                 size_t err_size)
+static KernelGroup *
+kernel_group_find(unsigned number)
 {
     for (KernelDevice *o = open_devices; o; o = o->next) {
         if (o->group && o->group->number == number) {
             o->group->refs++;
-            *ret = o->group;
-            return 0;
+            return o->group;
         }
     }
-    return kernel_group_new(root, number, ret, err, err_size);
+    return NULL;
+}
+
+static int
+kernel_group_get(const char *root, unsigned number, KernelGroup **ret, char *err,
+                 size_t err_size)
+{
+    *ret = kernel_group_find(number);
+    return *ret ? 0 : kernel_group_new(root, number, ret, err, err_size);
 }
 
 /* ---- opening: the group path */
@@ -614,6 +621,34 @@ kernel_open_locked(KernelDevice *kd, const KernelAddress *addr, const char *root
     return kernel_open_cdev(kd, root, addr->value, err, err_size);
 }
 
+/* The device, its facts read, joins the open devices and goes to the caller. */
+static void
+kernel_device_publish(KernelDevice *kd, const char *what, BackendDevice **ret,
+                      BackendInfo *ret_info, char *err, size_t err_size)
+{
+    TRACE(kernel_device_open, "%s: %s access, flags 0x%x, state %s", what,
+          kd->access == KERNEL_ACCESS_GROUP ? "group" : "iommufd", kd->mig_flags,
+          kd->migratable ? fsm_state_name(kd->state) : "-");
+    if (ret_info) {
+        *ret_info = (BackendInfo){
+            .migratable = kd->migratable,
+            .mig_flags = kd->mig_flags,
+            /* a device without migration has no state: it just runs */
+            .initial_state = kd->migratable ? kd->state : DEVICE_STATE_RUNNING,
+            .has_group = kd->group != NULL,
+            .group = kd->group ? kd->group->number : 0,
+        };
+    }
+    if (err && err_size > 0) {
+        err[0] = '\0';
+    }
+    (void) pthread_mutex_lock(&open_lock);
+    kd->next = open_devices;
+    open_devices = kd;
+    (void) pthread_mutex_unlock(&open_lock);
+    *ret = &kd->base;
+}
+
 int
 kernel_device_open(const KernelAddress *addr, const char *sysfs_root, BackendDevice **ret,
                    BackendInfo *ret_info, char *err, size_t err_size)
@@ -642,25 +677,165 @@ kernel_device_open(const KernelAddress *addr, const char *sysfs_root, BackendDev
     if (r < 0) {
         return r;
     }
-    TRACE(kernel_device_open, "%s: %s access, flags 0x%x, state %s", addr->value,
-          kd->access == KERNEL_ACCESS_GROUP ? "group" : "iommufd", kd->mig_flags,
-          kd->migratable ? fsm_state_name(kd->state) : "-");
-    if (ret_info) {
-        *ret_info = (BackendInfo){
-            .migratable = kd->migratable,
-            .mig_flags = kd->mig_flags,
-            /* a device without migration has no state: it just runs */
-            .initial_state = kd->migratable ? kd->state : DEVICE_STATE_RUNNING,
-        };
+    kernel_device_publish(TAKE_PTR(kd), addr->value, ret, ret_info, err, err_size);
+    return 0;
+}
+
+/* ---- re-adopting a device the previous daemon kept in the fd store */
+
+/* True when @fd is an open file of the character device node @path (the fstat cross-check
+ * logind makes on the fds it gets back). */
+static bool
+kernel_fd_is_node(int fd, const char *path)
+{
+    struct stat a, b;
+
+    return fd >= 0 && fstat(fd, &a) == 0 && stat(path, &b) == 0 && S_ISCHR(a.st_mode) &&
+           S_ISCHR(b.st_mode) && a.st_rdev == b.st_rdev;
+}
+
+/* A group-path device fd is an anonymous inode; its name is all that tells it from another
+ * anonymous file (kernels before 6.18 show no vfio-device-syspath in fdinfo). */
+static bool
+kernel_fd_is_vfio_device(int fd)
+{
+    char link[64], target[64];
+    ssize_t n;
+
+    (void) snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0) {
+        return false;
     }
-    if (err && err_size > 0) {
-        err[0] = '\0';
+    target[n] = '\0';
+    return strcmp(target, "anon_inode:[vfio-device]") == 0;
+}
+
+/* The KernelGroup of a re-adopted device: the one another re-adopted device of the group
+ * brought, or a new one from the kept fds, which must be group @number in a container. Takes
+ * *group_fd and *container_fd when it keeps them. Called with open_lock held. */
+static int
+kernel_group_adopt(unsigned number, int *group_fd, int *container_fd, KernelGroup **ret,
+                   char *err, size_t err_size)
+{
+    struct vfio_group_status status = {.argsz = sizeof(status)};
+    KernelGroup *g;
+    char path[64];
+
+    *ret = kernel_group_find(number);
+    if (*ret) {
+        return 0;
+    }
+    (void) snprintf(path, sizeof(path), "/dev/vfio/%u", number);
+    if (*group_fd < 0 || *container_fd < 0) {
+        fail(err, err_size, "the fds of group %u (its group and container) did not come back",
+             number);
+        return -ENOENT;
+    }
+    if (!kernel_fd_is_node(*group_fd, path) || !kernel_fd_is_node(*container_fd, CONTAINER_PATH)) {
+        fail(err, err_size, "the kept fds of group %u are not %s and %s", number, path,
+             CONTAINER_PATH);
+        return -EBADF;
+    }
+    if (ioctl(*group_fd, VFIO_GROUP_GET_STATUS, &status) < 0 ||
+        (status.flags & (VFIO_GROUP_FLAGS_VIABLE | VFIO_GROUP_FLAGS_CONTAINER_SET)) !=
+            (VFIO_GROUP_FLAGS_VIABLE | VFIO_GROUP_FLAGS_CONTAINER_SET)) {
+        fail(err, err_size, "group %u is no longer viable and in its container", number);
+        return -EMEDIUMTYPE;
+    }
+    g = calloc(1, sizeof(*g));
+    if (!g) {
+        return -ENOMEM;
+    }
+    *g = (KernelGroup){.number = number, .group_fd = TAKE_FD(*group_fd),
+                       .container_fd = TAKE_FD(*container_fd), .refs = 1};
+    *ret = g;
+    return 0;
+}
+
+/* Called with open_lock held; @kd owns its device fd and iommufd already. */
+static int
+kernel_adopt_locked(KernelDevice *kd, const KernelAddress *addr, const char *root,
+                    uint32_t group, int *group_fd, int *container_fd, char *err,
+                    size_t err_size)
+{
+    int r;
+
+    if (kd->access == KERNEL_ACCESS_IOMMUFD) {
+        kernel_cdev_sysfs_facts(kd, root);
+    }
+    r = kernel_check_duplicate(kd, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    if (kd->access == KERNEL_ACCESS_IOMMUFD) {
+        if (!kernel_fd_is_node(kd->device_fd, addr->value) ||
+            !kernel_fd_is_node(kd->iommufd, IOMMUFD_PATH)) {
+            fail(err, err_size, "the kept fds are not %s and %s", addr->value, IOMMUFD_PATH);
+            return -EBADF;
+        }
+        return 0;
+    }
+    r = kernel_check_sysfs(kd, root, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    if (kd->group_number != group) {
+        fail(err, err_size, "sysfs puts %s in IOMMU group %u, the journal in group %" PRIu32,
+             kd->name, kd->group_number, group);
+        return -ESTALE;
+    }
+    if (!kernel_fd_is_vfio_device(kd->device_fd)) {
+        fail(err, err_size, "the kept device fd is not a VFIO device");
+        return -EBADF;
+    }
+    return kernel_group_adopt(group, group_fd, container_fd, &kd->group, err, err_size);
+}
+
+void
+kernel_kept_fds_close(const KernelKeptFds *fds)
+{
+    const int all[] = {fds->device_fd, fds->group_fd, fds->container_fd, fds->iommufd};
+
+    for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+        if (all[i] >= 0) {
+            (void) close(all[i]);
+        }
+    }
+}
+
+int
+kernel_device_adopt(const KernelAddress *addr, const char *sysfs_root, uint32_t group,
+                    const KernelKeptFds *fds, BackendDevice **ret, BackendInfo *ret_info,
+                    char *err, size_t err_size)
+{
+    _cleanup_close_ int group_fd = fds->group_fd, container_fd = fds->container_fd;
+    _cleanup_close_ int device_fd = fds->device_fd, iommufd = fds->iommufd;
+    _cleanup_(kernel_device_abandonp) KernelDevice *kd = kernel_device_alloc();
+    const char *root = sysfs_root && *sysfs_root ? sysfs_root : "/sys";
+    int r;
+
+    if (!kd) {
+        return -ENOMEM;
+    }
+    kd->device_fd = TAKE_FD(device_fd);
+    kd->iommufd = TAKE_FD(iommufd);
+    r = kernel_parse_address(kd, addr, err, err_size);
+    if (r < 0) {
+        return r;
     }
     (void) pthread_mutex_lock(&open_lock);
-    kd->next = open_devices;
-    open_devices = kd;
+    r = kernel_adopt_locked(kd, addr, root, group, &group_fd, &container_fd, err, err_size);
     (void) pthread_mutex_unlock(&open_lock);
-    *ret = &TAKE_PTR(kd)->base;
+    if (r < 0) {
+        return r;
+    }
+    /* GET_INFO, the migration flags and GET MIG_DEVICE_STATE: where the device really is. */
+    r = kernel_read_facts(kd, addr->value, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    kernel_device_publish(TAKE_PTR(kd), addr->value, ret, ret_info, err, err_size);
     return 0;
 }
 
@@ -946,7 +1121,9 @@ kernel_describe(BackendDevice *bd, BackendProperty *props, size_t max)
         backend_property_add(props, max, &n, "path", "/dev/vfio/%u", kd->group_number);
     } else {
         backend_property_add(props, max, &n, "path", "/dev/vfio/devices/%s", kd->cdev);
-        backend_property_add(props, max, &n, "ioas", "%" PRIu32, kd->ioas_id);
+        if (kd->ioas_id) { /* 0: re-adopted after a restart, the id was not kept */
+            backend_property_add(props, max, &n, "ioas", "%" PRIu32, kd->ioas_id);
+        }
     }
     if (kd->name[0]) {
         backend_property_add(props, max, &n, "device", "%s", kd->name);
@@ -985,6 +1162,30 @@ kernel_identity(BackendDevice *bd, const char *sysfs_root, BackendIdentity *ret)
     return kernel_sysfs_identity(sysfs_root, kd->bus, kd->name, ret);
 }
 
+/* The device fd and what keeps it usable: the iommufd, or the group's group and container
+ * fds under names of their own, shared by the group's devices (a group opens only once). */
+static int
+kernel_store_fds(BackendDevice *bd, BackendFd *ret, size_t max)
+{
+    KernelDevice *kd = (KernelDevice *) bd;
+
+    if (max < 3) {
+        return -ENOBUFS;
+    }
+    ret[0] = (BackendFd){.role = "device", .fd = kd->device_fd};
+    if (kd->access == KERNEL_ACCESS_IOMMUFD) {
+        ret[1] = (BackendFd){.role = "iommufd", .fd = kd->iommufd};
+        return 2;
+    }
+    ret[1] = (BackendFd){.role = "group", .fd = kd->group->group_fd};
+    ret[2] = (BackendFd){.role = "container", .fd = kd->group->container_fd};
+    (void) snprintf(ret[1].shared, sizeof(ret[1].shared), KERNEL_GROUP_FD_NAME,
+                    (uint32_t) kd->group->number);
+    (void) snprintf(ret[2].shared, sizeof(ret[2].shared), KERNEL_CONTAINER_FD_NAME,
+                    (uint32_t) kd->group->number);
+    return 3;
+}
+
 static const BackendOps kernel_ops = {
     .name = "kernel",
     .get_state = kernel_get_state,
@@ -997,6 +1198,7 @@ static const BackendOps kernel_ops = {
     .set_irqs = kernel_set_irqs,
     .vmm_fds = kernel_vmm_fds,
     .identity = kernel_identity,
+    .store_fds = kernel_store_fds,
     .free = kernel_free,
 };
 

@@ -96,6 +96,7 @@ writer_body(Writer *w, const StateJournal *j)
         writer_u8(w, d->kernel ? 1 : 0);
         writer_u8(w, d->address_kind);
         writer_str(w, d->source, STATE_JOURNAL_MAX_SOURCE);
+        writer_u32(w, d->group);
     }
     writer_u32(w, (uint32_t) j->n_groups);
     for (size_t i = 0; i < j->n_groups; i++) {
@@ -177,6 +178,7 @@ typedef struct Reader {
     char *err;
     size_t err_size;
     int r; /* the first failure; later reads return zeros */
+    uint32_t version; /* from the header */
 } Reader;
 
 static void reader_fail(Reader *rd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -296,6 +298,8 @@ reader_devices(Reader *rd, StateJournal *j)
         d->kernel = kernel == 1;
         d->address_kind = reader_u8(rd, "a device's address kind");
         d->source = reader_str(rd, STATE_JOURNAL_MAX_SOURCE, "device source");
+        d->group = rd->version >= 2 ? reader_count(rd, UINT32_MAX, "IOMMU group")
+                                    : STATE_JOURNAL_NO_GROUP;
         if (kernel > 1) {
             reader_fail(rd, "device %u has back-end %u (0 sim, 1 kernel)", i, kernel);
         }
@@ -352,9 +356,10 @@ reader_header(Reader *rd, StateJournal *j)
         reader_fail(rd, "the journal does not start with '%s'", STATE_JOURNAL_MAGIC);
         return;
     }
-    if (get_le32(h + 8) != STATE_JOURNAL_VERSION) {
-        reader_fail(rd, "the journal has version %u, this daemon reads version %u",
-                    get_le32(h + 8), STATE_JOURNAL_VERSION);
+    rd->version = get_le32(h + 8);
+    if (rd->version < STATE_JOURNAL_VERSION_MIN || rd->version > STATE_JOURNAL_VERSION) {
+        reader_fail(rd, "the journal has version %u, this daemon reads versions %u to %u",
+                    rd->version, STATE_JOURNAL_VERSION_MIN, STATE_JOURNAL_VERSION);
         return;
     }
     body = get_le32(h + 12);

@@ -10,7 +10,8 @@
  * Layout, all integers little-endian:
  *   header (32 bytes): magic "VFMGSTJ1", u32 version, u32 body size, u64 sequence,
  *                      u32 CRC32C of the header's first 24 bytes and the body, u32 zero
- *   body: u32 n_devices, then per device: str id, u8 kernel (0/1), u8 address kind, str source
+ *   body: u32 n_devices, then per device: str id, u8 kernel (0/1), u8 address kind, str source,
+ *         u32 IOMMU group (version 2 on; STATE_JOURNAL_NO_GROUP when none)
  *         u32 n_groups, then per group: str name, u32 n_members, str member...
  *         u32 n_jobs, then per job: str id, u8 role, u8 subject, u8 phase, str name
  *   str: u16 length, then that many bytes, no NUL among them.
@@ -26,7 +27,11 @@
 #include <stdint.h>
 
 #define STATE_JOURNAL_MAGIC "VFMGSTJ1"
-#define STATE_JOURNAL_VERSION UINT32_C(1)
+#define STATE_JOURNAL_VERSION UINT32_C(2)
+/* Version 1 (no group field) is still read: a daemon upgraded across it keeps its sim devices;
+ * its kernel devices were not kept by version 1 anyway. */
+#define STATE_JOURNAL_VERSION_MIN UINT32_C(1)
+#define STATE_JOURNAL_NO_GROUP UINT32_MAX
 #define STATE_JOURNAL_HEADER_SIZE 32
 /* As the manager's limits (MANAGER_MAX_DEVICES, GROUP_MAX_DEVICES, MANAGER_MAX_OPTIONS): a
  * journal beyond them was not written by a daemon of this version. */
@@ -44,6 +49,8 @@ typedef struct StateJournalDevice {
     bool kernel;            /* false: a sim device */
     uint8_t address_kind;   /* kernel: KernelAddressKind */
     char *source;           /* sim options, or the kernel address */
+    uint32_t group;         /* kernel, group path: the IOMMU group whose group and container
+                             * fds it shares; STATE_JOURNAL_NO_GROUP otherwise */
 } StateJournalDevice;
 
 typedef struct StateJournalGroup {

@@ -10,7 +10,7 @@ the fd store as in shared reference systemd-fdstore.md):
     does not fit drops the message, as systemd does.
   * READY=1, STATUS=, WATCHDOG=1, STOPPING=1 are recorded (the watchdog is not enforced).
   * FDSTORE=1 (FDNAME=, default "stored") keeps the fds: names of at most 255 characters
-    without ':' or control characters, duplicates (same st_dev/st_ino) dropped, at most
+    without ':' or control characters, duplicates (the same open file, kcmp) dropped, at most
     --fdstore-max fds (default 0: the store is off and the fds are closed, as systemd's
     default). FDSTOREREMOVE=1 with FDNAME= closes every fd of that name. Fds sent without
     FDSTORE=1 are closed. Stored fds stay open across the service's exits and restarts (a
@@ -259,8 +259,7 @@ class Service:
             self.close_all(fds)
             return
         for fd in fds:
-            st = os.fstat(fd)
-            if any(same_file(st, os.fstat(s)) for _, s in self.store):
+            if any(same_file(fd, s) for _, s in self.store):
                 os.close(fd)  # the first name wins (service_add_fd_store)
             elif len(self.store) >= self.fdstore_max:
                 self.note("cannot store more fds than FileDescriptorStoreMax=%d, closing"
@@ -284,8 +283,25 @@ def valid_fd_name(name):
     return 0 < len(name) <= 255 and all(0x20 <= ord(c) < 0x7f and c != ":" for c in name)
 
 
+_libc = None
+
+
 def same_file(a, b):
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    """Whether fds a and b are the same open file, as systemd's same_fd() decides: kcmp(2)
+    KCMP_FILE. (st_dev/st_ino would call every anonymous-inode file one, e.g. all VFIO device
+    fds, and two opens of a character device such as /dev/vfio/vfio one as well.)"""
+    global _libc
+    if _libc is None:
+        import ctypes
+        _libc = ctypes.CDLL(None, use_errno=True)
+    pid = os.getpid()
+    nr = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)  # SYS_kcmp
+    r = _libc.syscall(nr, pid, pid, 0, a, b) if nr else -1  # 0: KCMP_FILE
+    if r >= 0:
+        return r == 0
+    sa, sb = os.fstat(a), os.fstat(b)  # no kcmp: systemd's fallback
+    return ((sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino) and
+            not stat.S_ISCHR(sa.st_mode) and not stat.S_ISBLK(sa.st_mode))
 
 
 # ---- the manager process: control requests, some of which wait

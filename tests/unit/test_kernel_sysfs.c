@@ -10,14 +10,17 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "core/state_journal.h"
 #include "backend/kernel_sysfs.h"
 
 TestSuite(kernel_sysfs, .timeout = 60);
@@ -375,4 +378,60 @@ Test(kernel_open_sysfs, reaches_the_device_nodes, .init = build_tree, .fini = re
     cr_expect(r == -ENOENT || r == -EACCES || r == -EBUSY, "%d: %s", r, err);
     cr_expect(strstr(err, "/dev/vfio/"), "%s", err);
     cr_expect(!strstr(err, "sysfs"), "%s", err);
+}
+
+/* ---- kernel.c: re-adopting a device from the fds the previous daemon kept (restart) */
+
+static bool
+fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* Adopts @value from three memfds standing in for the kept fds; each check must refuse them
+ * and close every fd it was given. */
+static int
+adopt_with(KernelAddressKind kind, const char *value, uint32_t group, char *err, size_t size)
+{
+    KernelAddress addr = {kind, value};
+    int a = memfd_create("dev", MFD_CLOEXEC), b = memfd_create("grp", MFD_CLOEXEC),
+        c = memfd_create("ctr", MFD_CLOEXEC);
+    KernelKeptFds fds = {.device_fd = a, .group_fd = kind == KERNEL_ADDRESS_CDEV ? -EBADF : b,
+                         .container_fd = kind == KERNEL_ADDRESS_CDEV ? -EBADF : c,
+                         .iommufd = kind == KERNEL_ADDRESS_CDEV ? b : -EBADF};
+    BackendDevice *bd = (BackendDevice *) 0x1;
+    BackendInfo info = {.mig_flags = 0x55};
+    int r;
+
+    cr_assert(a >= 0 && b >= 0 && c >= 0);
+    err[0] = '\0';
+    r = kernel_device_adopt(&addr, root, group, &fds, &bd, &info, err, size);
+    cr_expect_lt(r, 0, "'%s' adopted from memfds", value);
+    cr_expect_eq(bd, (BackendDevice *) 0x1, "output untouched on failure");
+    cr_expect(!fd_is_open(a) && !fd_is_open(b), "the kept fds are closed on failure");
+    if (kind == KERNEL_ADDRESS_CDEV) {
+        (void) close(c);
+    } else {
+        cr_expect(!fd_is_open(c), "the container fd is closed on failure");
+    }
+    return r;
+}
+
+Test(kernel_adopt, refuses_what_the_journal_does_not_describe, .init = build_tree,
+     .fini = remove_tree)
+{
+    char err[512];
+
+    cr_expect_eq(adopt_with(KERNEL_ADDRESS_PCI, "3b:00.2.1", 17, err, sizeof(err)), -EINVAL);
+    cr_expect(strstr(err, "is not a PCI address"), "%s", err);
+    cr_expect_eq(adopt_with(KERNEL_ADDRESS_PCI, VF, 16, err, sizeof(err)), -ESTALE);
+    cr_expect(strstr(err, "sysfs puts " VF " in IOMMU group 17, the journal in group 16"),
+              "%s", err);
+    cr_expect_eq(adopt_with(KERNEL_ADDRESS_PCI, VF, 17, err, sizeof(err)), -EBADF);
+    cr_expect(strstr(err, "the kept device fd is not a VFIO device"), "%s", err);
+    cr_expect_eq(adopt_with(KERNEL_ADDRESS_PCI, VF_HOST, 17, err, sizeof(err)), -EMEDIUMTYPE);
+    cr_expect_eq(adopt_with(KERNEL_ADDRESS_CDEV, "/dev/vfio/devices/vfio3", STATE_JOURNAL_NO_GROUP,
+                            err, sizeof(err)), -EBADF);
+    cr_expect(strstr(err, "the kept fds are not /dev/vfio/devices/vfio3 and /dev/iommu"), "%s",
+              err);
 }

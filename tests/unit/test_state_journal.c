@@ -19,8 +19,9 @@ static StateJournal
 sample(void)
 {
     static StateJournalDevice devices[] = {
-        {.id = "nic0", .kernel = false, .source = "size=4M,seed=7"},
-        {.id = "gpu:0", .kernel = true, .address_kind = 2, .source = "/dev/vfio/devices/vfio3"},
+        {.id = "nic0", .kernel = false, .source = "size=4M,seed=7", .group = STATE_JOURNAL_NO_GROUP},
+        {.id = "gpu:0", .kernel = true, .address_kind = 1,
+         .source = "6f1d2b7c-3c3e-4c1e-9d7e-2f1a0b3c4d5e", .group = 17},
     };
     static StateJournalGroup groups[] = {{.name = "vm1", .members = members, .n_members = 2}};
     static StateJournalJob jobs[] = {
@@ -44,7 +45,9 @@ Test(state_journal, round_trip)
     cr_assert_eq(out.n_devices, 2);
     cr_expect_str_eq(out.devices[1].id, "gpu:0");
     cr_expect(out.devices[1].kernel);
-    cr_expect_eq(out.devices[1].address_kind, 2);
+    cr_expect_eq(out.devices[1].address_kind, 1);
+    cr_expect_eq(out.devices[1].group, 17);
+    cr_expect_eq(out.devices[0].group, STATE_JOURNAL_NO_GROUP);
     cr_expect_str_eq(out.devices[0].source, "size=4M,seed=7");
     cr_assert_eq(out.n_groups, 1);
     cr_expect_str_eq(out.groups[0].name, "vm1");
@@ -116,4 +119,34 @@ Test(state_journal, encode_refuses_what_decode_would)
     cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
     in.n_devices = STATE_JOURNAL_MAX_DEVICES + 1;
     cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
+}
+
+/* A version-1 journal (written before devices had a group field) still reads, every device
+ * without a group: an upgraded daemon keeps the sim devices the old one stored. */
+Test(state_journal, version_1_reads_without_groups)
+{
+    StateJournalDevice d = {.id = "sim0", .source = "size=4K", .group = 5};
+    StateJournal in = {.seq = 9, .devices = &d, .n_devices = 1}, out = {0};
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    char err[256] = "";
+
+    cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
+    /* body: u32 n, str id (2+4), u8, u8, str source (2+7), then the u32 group */
+    size_t group_at = 32 + 4 + 6 + 2 + 9;
+    memmove(buf + group_at, buf + group_at + 4, size - group_at - 4);
+    size -= 4;
+    put_le32(buf + 8, 1);
+    put_le32(buf + 12, (uint32_t) (size - 32));
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_assert_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(out.n_devices, 1);
+    cr_expect_str_eq(out.devices[0].source, "size=4K");
+    cr_expect_eq(out.devices[0].group, STATE_JOURNAL_NO_GROUP);
+    put_le32(buf + 8, 3); /* a version from the future */
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
+    cr_expect(strstr(err, "version 3") != NULL, "%s", err);
+    state_journal_clear(&out);
+    free(buf);
 }
