@@ -93,6 +93,12 @@ mig_phase_name(MigrationPhase p)
     return p >= 0 && p < _PHASE_MAX ? phase_table[p].name : "unknown";
 }
 
+const char *
+migration_phase_name(MigrationPhase p)
+{
+    return mig_phase_name(p);
+}
+
 void
 migration_options_defaults(MigrationOptions *o)
 {
@@ -910,6 +916,49 @@ registry_add(Manager *m, MigrationJob *j)
         return -ENOMEM;
     }
     m->jobs[m->n_jobs++] = j;
+    return 0;
+}
+
+int
+migration_record_failed(Manager *m, const char *id, MigrationRole role,
+                        MigrationSubject subject, const char *name, const char *error)
+{
+    MigrationJob *j;
+    unsigned n;
+    int r;
+
+    if (!id || strlen(id) >= MIGRATION_ID_MAX || migration_find(m, id) || role < 0 ||
+        role >= _MIGRATION_ROLE_MAX) {
+        return -EINVAL;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        return -ENOMEM;
+    }
+    j->manager = m;
+    (void) snprintf(j->id, sizeof(j->id), "%s", id);
+    j->role = role;
+    j->subject = subject;
+    (void) snprintf(j->group_name, sizeof(j->group_name), "%s", name ? name : "");
+    j->ctl_fd = j->listen_fd = j->file_fd = -EBADF;
+    j->save_file = (FileNew) FILE_NEW_INIT;
+    j->listen_socket = (FileSocket) FILE_SOCKET_INIT;
+    (void) pthread_mutex_init(&j->ctl_lock, NULL);
+    j->opts = m->migration_defaults;
+    j->start_ns = j->end_ns = clock_now_ns();
+    j->phase = PHASE_FAILED;
+    j->r = -ECONNABORTED;
+    j->touched = true; /* its devices may have moved before the daemon ended */
+    (void) snprintf(j->error, sizeof(j->error), "%s", error ? error : "");
+    r = registry_add(m, j);
+    if (r < 0) {
+        mig_job_free(j);
+        return r;
+    }
+    /* New jobs must not take the id of one the previous daemon gave out. */
+    if (sscanf(id, "m%u", &n) == 1 && n > m->next_job) {
+        m->next_job = n;
+    }
     return 0;
 }
 

@@ -175,7 +175,14 @@ int migration_save(Manager *m, const MigrationFileRequest *req, migration_done_c
 int migration_restore(Manager *m, const MigrationFileRequest *req, migration_done_cb done,
                       void *userdata, MigrationJob **ret, char *err, size_t err_size);
 
+/* Lists a job the previous daemon did not finish (restore_state.c, after a restart) as failed
+ * with @error, under its old @id, so that `jobs` and `job ID` answer for it; no device is
+ * touched. New ids continue after it. -EINVAL: a bad or taken id, or role; -ENOMEM. */
+int migration_record_failed(Manager *m, const char *id, MigrationRole role,
+                            MigrationSubject subject, const char *name, const char *error);
 MigrationJob *migration_find(Manager *m, const char *id);
+/* The API's name of @p ("precopy", ...); "unknown" for a number that is no phase. */
+const char *migration_phase_name(MigrationPhase p);
 const char *migration_id(const MigrationJob *j);
 /* Frees every job; cancels active ones first is the caller's business (daemon shutdown). */
 void migration_free_all(Manager *m);

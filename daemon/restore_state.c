@@ -617,6 +617,24 @@ restore_recover_device(Device *d, bool reset, char *err, size_t err_size)
                                   err_size);
 }
 
+/* Lists the job as failed, under its old id, with why (printf @fmt). */
+_printf_(3, 4) static void
+restore_record_job(Manager *m, const StateJournalJob *job, const char *fmt, ...)
+{
+    char error[512];
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    (void) vsnprintf(error, sizeof(error), fmt, ap);
+    va_end(ap);
+    r = migration_record_failed(m, job->id, (MigrationRole) job->role,
+                                (MigrationSubject) job->subject, job->name, error);
+    if (r < 0) {
+        log_warning("Restart: cannot list job '%s' as failed: %s", job->id, strerror(-r));
+    }
+}
+
 /* A job the previous daemon did not finish fails here by the migration rule. */
 static void
 restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
@@ -630,9 +648,15 @@ restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
     if (job->role < MIGRATION_SOURCE || job->role >= _MIGRATION_ROLE_MAX || (!g && !d)) {
         log_warning("Restart: job '%s' of the journal names role %u and '%s', which is not "
                     "here; nothing to recover.", job->id, job->role, job->name);
+        restore_record_job(m, job, "the daemon restarted while it was in flight, and '%s' did "
+                           "not come back", job->name);
         return;
     }
     if (job->phase == PHASE_IN_DOUBT) {
+        restore_record_job(m, job, "the daemon restarted while the migration was in doubt "
+                           "(past its commit point): its devices are left as they are; ask the "
+                           "other side where the VM runs, then 'vfio-migctl group state %s "
+                           "running' or 'vfio-migctl group reset %s'", job->name, job->name);
         log_warning("Restart: live migration '%s' of '%s' was past its commit point when the "
                     "previous daemon ended: its devices are left as they are, neither resumed "
                     "nor reset. Ask the other side's daemon where the VM runs; 'vfio-migctl "
@@ -642,6 +666,9 @@ restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
         return;
     }
     reset = job_recovery[job->role].reset;
+    restore_record_job(m, job, "the daemon restarted while it was in flight (in phase %s); %s",
+                       migration_phase_name((MigrationPhase) job->phase), reset ? "what it received was reset"
+                                                          : "its devices went back to running");
     log_notice("Restart: %s '%s' of '%s' was in flight when the previous daemon ended: it "
                "failed; %s.", job_recovery[job->role].name, job->id, job->name,
                reset ? "resetting what it received" : "its devices go back to running");

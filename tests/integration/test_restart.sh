@@ -22,7 +22,7 @@ states() {
     echo "${out[*]}"
 }
 start_service() {
-    expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info
+    expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info --allowed-dirs "$T"
     expect_exit 0 sdh wait-notify READY=1
 }
 kill_service() {
@@ -67,6 +67,33 @@ expect_exit 0 sdctl state stop0 running
 kill_service
 start_service
 assert_eq "running" "$(jget "$(sdctl show stop0)" state)" "a change after the restart survives the next"
+
+# A save in flight (held in its stop -> stop_copy arc, the device stopping): after SIGKILL it
+# fails cleanly by the migration rule (the device back to running) and `jobs` lists it, failed,
+# under its old id; the next job gets a new id.
+expect_exit 0 sdctl attach --sim "size=64K,seed=21,$(held 'stop->stop_copy' save0)" --name save0
+sdctl save save0 "$T/save0.sav" >"$T/bg.out" 2>"$T/bg.err" &
+BG=$!
+save_held() {
+    [[ "$(jget "$(sdctl jobs)" 0.state)" == active && "$(jget "$(sdctl show save0)" state)" != running ]]
+}
+wait_state "the save is in flight, its device no longer running" save_held
+SAVE_ID=$(jget "$(sdctl jobs)" 0.id)
+kill_service
+wait_bg
+start_service
+save0_running() { [[ "$(jget "$(sdctl show save0)" state)" == running ]]; }
+wait_state "after SIGKILL: the device of the save in flight is running again" save0_running
+expect_exit 0 sdctl jobs
+assert_eq "$SAVE_ID failed save save0" "$(jget "$OUT" 0.id 0.state 0.role 0.group | tr '\n' ' ' | sed 's/ $//')" \
+    "  ... and \`jobs\` lists the save as failed, under its old id"
+assert_contains "$(jget "$OUT" 0.error)" "the daemon restarted while it was in flight (in phase connecting); its devices went back to running" \
+    "  ... saying why"
+release save0
+expect_exit 0 sdctl save save0 "$T/save1.sav"
+assert_eq "completed $SAVE_ID" "$(jget "$(sdctl jobs)" 0.state 1.id | tr '\n' ' ' | sed 's/ $//')" \
+    "a new save of the device completes, listed before the failed one (so under a new id)"
+expect_exit 0 sdctl detach save0
 
 # A destination past its commit point (issue 11 item 5): PREPARED sent, the link cut before the
 # source's decision (tcp_proxy.py --cut-at PREPARED), the job in doubt. A restart must not
