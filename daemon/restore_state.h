@@ -5,19 +5,23 @@
  * restore_state — restart without reset, through systemd's fd store.
  *
  * The plan:
- *  - Every device's fds that keep it alive (BackendOps.store_fds: a sim device's state memfd)
- *    go into the fd store as "dev/<id>/<role>" (':' in an id, as in a PCI address, becomes
- *    '%', which no id contains: store names may not have ':'); a detached device's are
- *    removed (FDSTOREREMOVE).
+ *  - Every device's fds that keep it alive (BackendOps.store_fds: a sim device's state memfd;
+ *    a kernel device's device fd and iommufd, or its group's group and container fds) go into
+ *    the fd store as "dev/<id>/<role>" (':' in an id, as in a PCI address, becomes '%', which
+ *    no id contains: store names may not have ':'), or under the shared name the back-end
+ *    gives ("grp/<n>/group", "ctr/<n>/container": one entry per group); a detached device's
+ *    are removed (FDSTOREREMOVE), a shared one with the last device that keeps it.
  *  - What those fds need (core/state_journal: devices and how they were attached, groups,
  *    jobs not over) is written to a new sealed memfd on every change the manager reports, and
  *    stored under "state-journal.0" and "state-journal.1" in turn, each write with a higher
  *    sequence number: the new one is stored before the old name is removed, so a crash at any
  *    moment leaves a complete journal in the store.
  *  - At start, the journal with the highest sequence that decodes is read back; each device
- *    is re-adopted from its stored fds without a reset (manager_readopt_sim()), groups are
+ *    is re-adopted from its stored fds without a reset (manager_readopt_sim(),
+ *    manager_readopt_kernel(): nothing reopened, the state read back), groups are
  *    made again, and a job that was in flight is failed cleanly: a source's (or save's)
- *    devices go back to RUNNING, a destination's (or restore's) are reset. Stored fds nothing
+ *    devices go back to RUNNING, a destination's (or restore's) are reset, and the job is
+ *    listed as failed under its old id (migration_record_failed()). Stored fds nothing
  *    claims are closed and removed. No journal, or one that does not decode: one log line,
  *    every stored fd closed, the daemon starts empty.
  * Outside systemd (no NOTIFY_SOCKET) nothing is stored and nothing written.

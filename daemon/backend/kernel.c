@@ -20,6 +20,11 @@
  *    MIGRATION feature (only the four legal flag sets are accepted; -ENOTTY = not migratable),
  *    GET of the state, PROBE of DMA logging. Every failure becomes one sentence saying what to
  *    do about it.
+ *  - Re-adopt (loop thread, after the daemon's restart): the same address and sysfs checks,
+ *    then the fds the previous daemon kept in the fd store (store_fds) instead of opening
+ *    anything: each checked by fstat/readlink, the group's shared with the group's other
+ *    re-adopted devices, the facts and the migration state read from the kernel; never a
+ *    reset (closing the last fd of a device is what would reset it).
  *  - Device ops (workers): one VFIO_DEVICE_FEATURE ioctl each; a returned data fd becomes a
  *    KernelSession, which owns it and closes it exactly once in session_free().
  *  - Every fd is O_CLOEXEC and has one owner: the device fd, the iommufd and the KernelGroup's

@@ -3,8 +3,9 @@
 # on (FileDescriptorStoreMax=64): a daemon holding sim devices in RUNNING, STOP and PRE_COPY,
 # two of them in a group, is killed with SIGKILL; the next daemon, given the stored fds as
 # systemd gives them, has every device in the same state with the same content digest, and the
-# group. A destination whose migration is in doubt keeps its devices as they are across the
-# restart. Then a journal that is not one: a clear log line, every stored fd closed, no crash.
+# group. A save in flight when the daemon dies fails cleanly (its device back to running) and
+# is listed as failed under its old id. A destination whose migration is in doubt keeps its
+# devices as they are across the restart. Then a journal that is not one: a clear log line, every stored fd closed, no crash.
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
