@@ -607,16 +607,23 @@ kernel_check_duplicate(const KernelDevice *kd, char *err, size_t err_size)
     return 0;
 }
 
+/* What sysfs says of a cdev, then the duplicate check: first for an open and a re-adopt.
+ * Called with open_lock held. */
+static int
+kernel_check_new(KernelDevice *kd, const char *root, char *err, size_t err_size)
+{
+    if (kd->access == KERNEL_ACCESS_IOMMUFD) {
+        kernel_cdev_sysfs_facts(kd, root);
+    }
+    return kernel_check_duplicate(kd, err, err_size);
+}
+
 static int
 kernel_open_locked(KernelDevice *kd, const KernelAddress *addr, const char *root, char *err,
                    size_t err_size)
 {
-    int r;
+    int r = kernel_check_new(kd, root, err, err_size);
 
-    if (kd->access == KERNEL_ACCESS_IOMMUFD) {
-        kernel_cdev_sysfs_facts(kd, root);
-    }
-    r = kernel_check_duplicate(kd, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -764,12 +771,8 @@ kernel_adopt_locked(KernelDevice *kd, const KernelAddress *addr, const char *roo
                     uint32_t group, int *group_fd, int *container_fd, char *err,
                     size_t err_size)
 {
-    int r;
+    int r = kernel_check_new(kd, root, err, err_size);
 
-    if (kd->access == KERNEL_ACCESS_IOMMUFD) {
-        kernel_cdev_sysfs_facts(kd, root);
-    }
-    r = kernel_check_duplicate(kd, err, err_size);
     if (r < 0) {
         return r;
     }
