@@ -457,7 +457,8 @@ restore_kernel_device(Manager *m, SdService *sd, const StateJournalDevice *jd, T
     KernelAddress addr = {.kind = (KernelAddressKind) jd->address_kind, .value = jd->source};
     KernelKeptFds fds = {.device_fd = -EBADF, .group_fd = -EBADF, .container_fd = -EBADF,
                          .iommufd = -EBADF};
-    char dev[RESTORE_NAME_MAX], grp[RESTORE_NAME_MAX], ctr[RESTORE_NAME_MAX], iofd[RESTORE_NAME_MAX];
+    char dev[RESTORE_NAME_MAX], grp[RESTORE_NAME_MAX], ctr[RESTORE_NAME_MAX];
+    char iofd[RESTORE_NAME_MAX];
     bool group_path = jd->group != STATE_JOURNAL_NO_GROUP;
     int r;
 
@@ -667,8 +668,8 @@ restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
     }
     reset = job_recovery[job->role].reset;
     restore_record_job(m, job, "the daemon restarted while it was in flight (in phase %s); %s",
-                       migration_phase_name((MigrationPhase) job->phase), reset ? "what it received was reset"
-                                                          : "its devices went back to running");
+                       migration_phase_name((MigrationPhase) job->phase),
+                       reset ? "what it received was reset" : "its devices went back to running");
     log_notice("Restart: %s '%s' of '%s' was in flight when the previous daemon ended: it "
                "failed; %s.", job_recovery[job->role].name, job->id, job->name,
                reset ? "resetting what it received" : "its devices go back to running");

@@ -19,7 +19,8 @@ static StateJournal
 sample(void)
 {
     static StateJournalDevice devices[] = {
-        {.id = "nic0", .kernel = false, .source = "size=4M,seed=7", .group = STATE_JOURNAL_NO_GROUP},
+        {.id = "nic0", .kernel = false, .source = "size=4M,seed=7",
+         .group = STATE_JOURNAL_NO_GROUP},
         {.id = "gpu:0", .kernel = true, .address_kind = 1,
          .source = "6f1d2b7c-3c3e-4c1e-9d7e-2f1a0b3c4d5e", .group = 17},
     };
