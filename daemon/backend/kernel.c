@@ -661,6 +661,21 @@ kernel_device_publish(KernelDevice *kd, const char *what, BackendDevice **ret,
     *ret = &kd->base;
 }
 
+/* Reads the facts of the device *@kdp (opened or re-adopted) and publishes it, taking it from
+ * the caller on success. */
+static int
+kernel_device_finish(KernelDevice **kdp, const char *what, BackendDevice **ret,
+                     BackendInfo *ret_info, char *err, size_t err_size)
+{
+    int r = kernel_read_facts(*kdp, what, err, err_size);
+
+    if (r < 0) {
+        return r;
+    }
+    kernel_device_publish(TAKE_PTR(*kdp), what, ret, ret_info, err, err_size);
+    return 0;
+}
+
 int
 kernel_device_open(const KernelAddress *addr, const char *sysfs_root, BackendDevice **ret,
                    BackendInfo *ret_info, char *err, size_t err_size)
@@ -685,12 +700,7 @@ kernel_device_open(const KernelAddress *addr, const char *sysfs_root, BackendDev
     if (r < 0) {
         return r;
     }
-    r = kernel_read_facts(kd, addr->value, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    kernel_device_publish(TAKE_PTR(kd), addr->value, ret, ret_info, err, err_size);
-    return 0;
+    return kernel_device_finish(&kd, addr->value, ret, ret_info, err, err_size);
 }
 
 /* ---- re-adopting a device the previous daemon kept in the fd store */
@@ -839,12 +849,7 @@ kernel_device_adopt(const KernelAddress *addr, const char *sysfs_root, uint32_t 
         return r;
     }
     /* GET_INFO, the migration flags and GET MIG_DEVICE_STATE: where the device really is. */
-    r = kernel_read_facts(kd, addr->value, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    kernel_device_publish(TAKE_PTR(kd), addr->value, ret, ret_info, err, err_size);
-    return 0;
+    return kernel_device_finish(&kd, addr->value, ret, ret_info, err, err_size);
 }
 
 static void
