@@ -36,6 +36,7 @@ done
 PLUGIN_DIR=$(echo "$ROOT"/usr/lib/*/vfio-migd/plugins)
 check "the package has the plugin directory" test -d "$PLUGIN_DIR"
 assert_file_exists "$PLUGIN_DIR/mtty.so" "the package has the mtty plugin in it"
+assert_file_exists "$PLUGIN_DIR/mlx5.so" "the package has the mlx5 plugin in it"
 
 # ---- vfio-migd-dev: the plugin ABI header, usable on its own
 DEV=$(ls "$OUTDIR"/vfio-migd-dev_"$PROJECT_VERSION"_all.deb)
