@@ -11,6 +11,8 @@
  */
 #include "plugin_host.h"
 
+#include "devlink.h"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -183,8 +185,11 @@ host_field_add(struct vfio_migd_field_list *out, const char *name, const char *v
 PluginServices
 plugin_services_default(const char *sysfs_root)
 {
-    return (PluginServices){.sysfs_root = sysfs_root ? sysfs_root : "/sys",
-                            .clock_ns = clock_now_ns};
+    const char *root = sysfs_root ? sysfs_root : "/sys";
+
+    /* devlink_get needs the sysfs root too: a VF's number comes from its PF's virtfnN. */
+    return (PluginServices){.sysfs_root = root, .clock_ns = clock_now_ns,
+                            .devlink_get = devlink_get, .userdata = (void *) root};
 }
 
 /* ---- the host */

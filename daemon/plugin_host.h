@@ -47,7 +47,8 @@ typedef struct PluginServices {
     void *userdata;
 } PluginServices;
 
-/* The daemon's services under @sysfs_root: the monotonic clock, no devlink yet. */
+/* The daemon's services under @sysfs_root: the monotonic clock, devlink over generic
+ * netlink (devlink.h). */
 PluginServices plugin_services_default(const char *sysfs_root);
 
 #define PLUGIN_MAX 64              /* plugins loaded at most; a directory with more is odd */
