@@ -34,6 +34,7 @@
 #include <vfio-migd/plugin.h>
 
 #include "mlx5_plugin.h"
+#include "mlx5_sim.h"
 #include "mlx5_stream.h"
 
 static const struct vfio_migd_claim mlx5_claims[] = {
@@ -331,7 +332,7 @@ static const struct vfio_migd_plugin mlx5_plugin = {
     .stream_feed = mlx5_stream_feed_hook,
     .stream_close = mlx5_stream_close,
     .precopy_refill = mlx5_precopy_refill,
-    .sim_model = MLX5_SIM_MODEL,
+    .sim_model = &mlx5_sim_model,
 };
 
 VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *

@@ -4,7 +4,7 @@
 
 /*
  * mlx5_plugin — what the mlx5 plugin's files share (mlx5.c: the hooks; mlx5_sim.c: the
- * simulated model, once the sim back-end calls models).
+ * simulated model).
  */
 
 #include <stddef.h>
@@ -17,11 +17,6 @@
 /* A sim device's PSID and firmware when its options name none. */
 #define MLX5_SIM_PSID "MT_0000000359"
 #define MLX5_SIM_FW "22.36.1010"
-
-/* The sim model (mlx5_sim.c); NULL until the sim back-end calls plugin models. */
-#ifndef MLX5_SIM_MODEL
-#define MLX5_SIM_MODEL NULL
-#endif
 
 /* The value of @key in the options string "k=v,k=v" into @buf: 1 found, 0 not there,
  * -ENOBUFS longer than @size - 1. */
