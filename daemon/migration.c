@@ -140,6 +140,9 @@ mig_set_phase(MigrationJob *j, MigrationPhase p)
                  mig_phase_name(j->phase), mig_phase_name(p));
     j->phase = p;
     manager_migration_changed(j->manager, j);
+    if (phase_table[p].over && j->role == MIGRATION_SOURCE) {
+        mig_source_start_waiting(j->manager); /* a firmware slot may be free now */
+    }
     return 0;
 }
 

@@ -230,6 +230,13 @@ struct MigrationJob {
     void *done_userdata;
 };
 
+/* ---- migration_source.c ---- */
+
+/* Starts the oldest source migration that waits for a plugin's firmware limit (phase
+ * "waiting", plugin.h max_migrating_per_parent) and may start now; called when a source
+ * migration ends. */
+void mig_source_start_waiting(Manager *m);
+
 /* ---- migration.c ---- */
 
 /* What the one job constructor needs to know. */

@@ -33,6 +33,7 @@
 #include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
+#include "plugin_host.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -680,6 +681,81 @@ connect_done(MigWork *w)
 }
 
 
+/* ---- firmware concurrency (plugin.h max_migrating_per_parent: mlx5, 4 VFs of a PF) */
+
+static bool
+same_parent(const Device *a, const Device *b)
+{
+    return a && b && a->plugin == b->plugin && strcmp(a->identity.parent, b->identity.parent) == 0;
+}
+
+/* Devices like @d (same plugin, same parent) in @k. */
+static unsigned
+count_like(const MigrationJob *k, const Device *d)
+{
+    unsigned n = 0;
+
+    for (size_t i = 0; i < k->n_devs; i++) {
+        n += same_parent(k->devs[i].device, d);
+    }
+    return n;
+}
+
+/* Whether @j must wait for other sources to end before it starts (then @why says which
+ * parent is busy), or may never start as it is (*ret_never: the group alone is over). */
+static bool
+parent_limit_reached(const MigrationJob *j, bool *ret_never, char *why, size_t why_size)
+{
+    const Manager *m = j->manager;
+
+    for (size_t i = 0; i < j->n_devs; i++) {
+        const Device *d = j->devs[i].device;
+        uint32_t limit = plugin_max_migrating_per_parent(d->plugin);
+        unsigned mine = count_like(j, d), others = 0;
+
+        if (limit == 0 || !d->identity.parent[0]) {
+            continue;
+        }
+        for (size_t k = 0; k < m->n_jobs; k++) {
+            const MigrationJob *o = m->jobs[k];
+
+            if (o != j && o->role == MIGRATION_SOURCE && !mig_is_over(o) &&
+                o->phase != PHASE_NEW && o->phase != PHASE_WAITING) {
+                others += count_like(o, d);
+            }
+        }
+        if (mine + others > limit) {
+            *ret_never = mine > limit;
+            (void) snprintf(why, why_size, "%u devices of parent %s would migrate at once, and "
+                            "plugin '%s' allows %" PRIu32 " (a firmware limit); %u of them in "
+                            "other migrations", mine + others, d->identity.parent,
+                            plugin_name(d->plugin), limit, others);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void source_connect(MigrationJob *j);
+
+void
+mig_source_start_waiting(Manager *m)
+{
+    char why[256];
+    bool never = false;
+
+    for (size_t k = 0; k < m->n_jobs; k++) {
+        MigrationJob *j = m->jobs[k];
+
+        if (j->role == MIGRATION_SOURCE && j->phase == PHASE_WAITING &&
+            !parent_limit_reached(j, &never, why, sizeof(why))) {
+            log_job_notice(j, "Migration %s: its turn came, starting.", j->id);
+            source_connect(j); /* may end other jobs: the next call starts theirs */
+            return;
+        }
+    }
+}
+
 /* The connecting worker, with room for the data channels' fds it opens. */
 static MigWork *
 connect_work_new(MigrationJob *j)
@@ -715,6 +791,41 @@ plan_channels(MigrationJob *j, char *err, size_t err_size)
             return -ENOMEM;
         }
     }
+    return 0;
+}
+
+static void
+source_connect(MigrationJob *j)
+{
+    (void) mig_set_phase(j, PHASE_CONNECTING);
+    if (mig_queue(j, connect_work_new(j)) < 0) {
+        mig_fail(j, -ENOMEM, "cannot start connecting");
+        mig_maybe_finish_failure(j);
+    }
+}
+
+/* Connects now, or waits (phase "waiting") while a plugin's firmware limit is reached;
+ * refuses a group that could never start (nothing of it ran: the caller discards it). */
+static int
+source_wait_or_connect(MigrationJob *j, char *err, size_t err_size)
+{
+    char why[256];
+    bool never = false;
+
+    if (!parent_limit_reached(j, &never, why, sizeof(why))) {
+        mig_tick_start(j, source_tick);
+        source_connect(j);
+        return 0;
+    }
+    if (never) {
+        (void) snprintf(err, err_size, "group '%s' cannot migrate: %s; split it, or migrate "
+                        "the VM with fewer of these devices", j->group_name, why);
+        return -EOPNOTSUPP;
+    }
+    (void) mig_set_phase(j, PHASE_WAITING);
+    mig_tick_start(j, source_tick);
+    log_job_notice(j, "Migration %s waits its turn: %s; it starts when one of them ends.",
+                   j->id, why);
     return 0;
 }
 
@@ -754,11 +865,10 @@ migration_start(Manager *m, const char *group, const char *address, const char *
         return r;
     }
     memcpy(j->token, token, TRANSPORT_TOKEN_HEX);
-    (void) mig_set_phase(j, PHASE_CONNECTING);
-    mig_tick_start(j, source_tick);
-    if (mig_queue(j, connect_work_new(j)) < 0) {
-        mig_fail(j, -ENOMEM, "cannot start connecting");
-        mig_maybe_finish_failure(j);
+    r = source_wait_or_connect(j, err, err_size);
+    if (r < 0) {
+        mig_job_discard(j);
+        return r;
     }
     *ret = j;
     return 0;

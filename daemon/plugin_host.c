@@ -705,6 +705,12 @@ plugin_prerequisites(const Plugin *p, const struct vfio_migd_device *dev, Plugin
     return 0;
 }
 
+uint32_t
+plugin_max_migrating_per_parent(const Plugin *p)
+{
+    return p ? p->d.max_migrating_per_parent : 0;
+}
+
 int
 plugin_has_stream(const Plugin *p)
 {

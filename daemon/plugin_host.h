@@ -126,6 +126,8 @@ int plugin_describe(const Plugin *p, const struct vfio_migd_device *dev, CompatD
 /* Runs the prerequisites hook into @ret (emptied first). 0 also without a hook. */
 int plugin_prerequisites(const Plugin *p, const struct vfio_migd_device *dev,
                          PluginPrereqs *ret, char *why, size_t why_size);
+/* How many devices of one parent it lets migrate at once as sources; 0: no limit. */
+uint32_t plugin_max_migrating_per_parent(const Plugin *p);
 /* Whether the plugin knows its vendor's stream (all three stream hooks). */
 int plugin_has_stream(const Plugin *p);
 

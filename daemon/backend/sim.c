@@ -150,6 +150,7 @@ typedef struct SimConfig {
     char label[SIM_ID_TEXT_MAX];     /* free text for plugins to read (test plugins); "" */
     char model[SIM_ID_TEXT_MAX];     /* model=: "" or "generic" for the sim's own */
     SimIrqConfig irq;                /* intx=, msi=, msix=, msix_dynamic= (sim_irq.h) */
+    char pf[KERNEL_SYSFS_NAME_MAX + 1]; /* pf=: the PF of a VF (identity.parent); "" */
 } SimConfig;
 
 typedef enum SimSessionKind {
@@ -1397,6 +1398,7 @@ sim_identity(BackendDevice *bd, const char *sysfs_root, BackendIdentity *ret)
     (void) snprintf(ret->address, sizeof(ret->address), "%s", c->pci);
     (void) snprintf(ret->driver, sizeof(ret->driver), "%s", c->driver);
     (void) snprintf(ret->mdev_type, sizeof(ret->mdev_type), "%s", c->mdev_type);
+    (void) snprintf(ret->parent, sizeof(ret->parent), "%s", c->pf);
     return 0;
 }
 
@@ -1809,6 +1811,16 @@ sim_opt_pci(SimConfig *c, const char *v, char *err, size_t err_size)
     return 0;
 }
 
+/* The PF a VF belongs to: what a plugin's per-PF limit counts (mlx5: 4 VFs of a PF). */
+static int
+sim_opt_pf(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    if (kernel_sysfs_parse_bdf(v, c->pf, sizeof(c->pf)) < 0) {
+        return sim_error(err, err_size, "pf: '%s' is not a PCI address (use e.g. 0000:3b:00.0)", v);
+    }
+    return 0;
+}
+
 /* A driver or mdev type name as sysfs spells them: [A-Za-z0-9_.-]+. */
 static int
 sim_opt_id_text(char *out, const char *key, const char *v, char *err, size_t err_size)
@@ -1901,6 +1913,7 @@ static const struct {
     {"pci", sim_opt_pci, NULL},
     {"driver", sim_opt_driver, NULL},
     {"pci_id", sim_opt_pci_id, "pci"},
+    {"pf", sim_opt_pf, "pci"},
     {"mdev_type", sim_opt_mdev_type, "driver"},
     {"label", sim_opt_label, NULL},
     {"model", sim_opt_model, NULL},

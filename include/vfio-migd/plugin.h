@@ -367,6 +367,16 @@ struct vfio_migd_plugin {
 
     /* SIMULATED MODEL. May be NULL. */
     const struct vfio_migd_sim_model *sim_model;
+
+    /* ---- ABI 1.1 */
+
+    /* FIRMWARE CONCURRENCY. 0: no limit. N: at most N devices this plugin claims that share
+     * a parent (the VFs of one PF: struct vfio_migd_device.parent) may be the source of live
+     * migrations at once (mlx5: 4, a documented firmware limit). The daemon starts a
+     * migration that would exceed it in phase "waiting", says so in its log, and starts it
+     * when one of the others ends; a group that alone has more than N such devices is
+     * refused. */
+    uint32_t max_migrating_per_parent;
 };
 
 /* The entry symbol's type. It is called once, right after dlopen(), and must return the same

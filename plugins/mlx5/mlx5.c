@@ -333,6 +333,7 @@ static const struct vfio_migd_plugin mlx5_plugin = {
     .stream_close = mlx5_stream_close,
     .precopy_refill = mlx5_precopy_refill,
     .sim_model = &mlx5_sim_model,
+    .max_migrating_per_parent = 4, /* the firmware migrates at most 4 VFs of a PF at once */
 };
 
 VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *
