@@ -594,6 +594,15 @@ sim_stream_finish(void *stream)
     return 0;
 }
 
+/* What a save carries: the content key and the image size (no valid state: key 0). */
+static uint64_t
+sim_digest(void *model)
+{
+    const struct mlx5_sim *m = model;
+
+    return mix(m->key ^ mix(m->image));
+}
+
 static void
 sim_stream_close(void *stream)
 {
@@ -614,4 +623,5 @@ const struct vfio_migd_sim_model mlx5_sim_model = {
     .stream_write = sim_stream_write,
     .stream_finish = sim_stream_finish,
     .stream_close = sim_stream_close,
+    .digest = sim_digest,
 };
