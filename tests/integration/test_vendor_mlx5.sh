@@ -3,7 +3,10 @@
 # on sim devices that say they are ConnectX VFs (pci_id=15b3:101e): what `show` reports
 # (plugin, prerequisites with their fixes, descriptor); the firmware's limit of 4 VFs of one
 # PF migrating at once (a fifth migration waits in phase "waiting" and says so in the log,
-# then starts when one of the four ends; a group of 5 such VFs is refused).
+# then starts when one of the four ends; a group of 5 such VFs is refused); and the plugin's
+# sim model (model=mlx5) between two daemons: pre-copy driven by PRECOPY_INFO, a 5 GiB VF in
+# chunk mode that no daemon holds in memory, both checked by digest; PSID and firmware
+# mismatches refused before the source moves.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -92,3 +95,69 @@ expect_exit 1 njctl S migrate big --to "$ADDR" --token "$TOKEN"
 assert_contains "$ERR" "group 'big' cannot migrate: 5 devices of parent 0000:3b:00.0 would migrate at once" \
     "a group of 5 VFs of one PF: refused, saying why"
 assert_eq "running" "$(jf "$(njctl S show g0)" state)" "  ... its devices untouched"
+
+# ==== the mlx5 sim model (model=mlx5) between two daemons
+
+MVF=model=mlx5,pci_id=15b3:101e,driver=mlx5_vfio_pci,pf=5e:00.0
+digest() { jf "$(njctl "$1" show "$2")" digest; }
+newest_job() { jf "$(njctl "$1" jobs)" 0.id; }
+
+expect_exit 1 njctl S attach --sim "$MVF,pci=5e:00.7,chunk=0,image=5G" --name nochunk
+assert_contains "$ERR" "without chunk mode" "model: an image over 4 GiB without chunk mode is refused"
+expect_exit 0 njctl S attach --sim "$MVF,pci=5e:00.6,eswitch=legacy" --name leg
+expect_exit 0 njctl S show leg
+assert_eq "false" "$(jf "$OUT" prerequisites.1.ok)" "model: a PF in legacy mode fails its prerequisite"
+assert_eq "devlink dev eswitch set pci/0000:5e:00.0 mode switchdev" "$(jf "$OUT" prerequisites.1.fix)" \
+    "  ... with the command that fixes it"
+
+# Pre-copy driven by PRECOPY_INFO: with manual switchover the job waits in ready while the
+# pumps go on, and every byte past the initial image came from an incremental SAVE that the
+# ioctl started (read() alone answers -ENOMSG).
+expect_exit 0 njctl S attach --sim "$MVF,pci=5e:00.2,image=4M,dirty=256K,content=11" --name m0
+expect_exit 0 njctl S group create gm m0
+expect_exit 0 njctl D attach --sim "$MVF,pci=5e:00.2,image=4K,content=22" --name m0
+expect_exit 0 njctl D group create gm m0
+assert_ne "$(digest S m0)" "$(digest D m0)" "model: source and destination start with other content"
+incoming D gm --listen 127.0.0.1:0 --resume
+expect_exit 0 njctl S migrate gm --to "$ADDR" --token "$TOKEN" --switchover manual
+MID=$(jf "$OUT" id)
+INITIAL=$((24 + 80 + 4 * 1024 * 1024))
+past_initial() { (($(jf "$(job_json S "$MID")" devices.0.precopy_bytes) > INITIAL)); }
+wait_state "model: pre-copy reads incremental SAVEs past the initial image" past_initial
+expect_exit 0 njctl S switchover "$MID"
+wait_job S "$MID" "$STATE_WAIT" over
+assert_eq "completed" "$(jf "$JOB" state)" "model: the migration completed"
+assert_eq "$(digest S m0)" "$(digest D m0)" "  ... the destination has the source's state (digest)"
+
+# A 5 GiB VF in chunk mode: 640 FW_DATA records of 8 MiB; the content is generated, so no
+# daemon holds the image.
+expect_exit 0 njctl S attach --sim "$MVF,pci=5e:00.3,image=5G,content=33" --name big0
+expect_exit 0 njctl S group create gb big0
+expect_exit 0 njctl D attach --sim "$MVF,pci=5e:00.3,image=4K,content=44" --name big0
+expect_exit 0 njctl D group create gb big0
+incoming D gb --listen 127.0.0.1:0 --resume
+expect_exit 0 njctl S --timeout 600 migrate gb --to "$ADDR" --token "$TOKEN" --wait
+assert_eq "$(digest S big0)" "$(digest D big0)" "model: a 5 GiB VF migrated in chunk mode (digest)"
+assert_eq "yes" "$(jf "$(njctl D show big0)" descriptor.chunk_mode)" "  ... in chunk mode"
+hwm_mb() { awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$1/status"; }
+assert_le "$(hwm_mb "$S_PID")" 512 "  ... the source daemon never held it (peak RSS in MiB)"
+assert_le "$(hwm_mb "$D_PID")" 512 "  ... nor the destination daemon"
+
+# PSID and firmware mismatches: refused before the source moves, naming the field.
+mismatch() { # NAME SOURCE-OPTIONS DESTINATION-OPTIONS EXPECTED-ERROR
+    expect_exit 0 njctl S attach --sim "$MVF,pci=5e:01.0,$2" --name "$1"
+    expect_exit 0 njctl S group create "g$1" "$1"
+    expect_exit 0 njctl D attach --sim "$MVF,pci=5e:01.0,$3" --name "$1"
+    expect_exit 0 njctl D group create "g$1" "$1"
+    incoming D "g$1" --listen 127.0.0.1:0
+    BEFORE=$(njctl S show "$1")
+    expect_exit 1 njctl S --timeout 30 migrate "g$1" --to "$ADDR" --token "$TOKEN" --wait
+    assert_contains "$ERR" "$4" "model: $1 mismatch refused, naming the field and both values"
+    AFTER=$(njctl S show "$1")
+    assert_eq "running $(jf "$BEFORE" stats.transitions)" "$(jf "$AFTER" state) $(jf "$AFTER" stats.transitions)" \
+        "  ... the source device still running, not one transition run"
+}
+mismatch psid psid=MT_0000000359 psid=MT_0000000360 \
+    "device 'psid': psid: source 'MT_0000000359', destination 'MT_0000000360'"
+mismatch fw fw=22.36.1010 fw=22.37.1000 \
+    "device 'fw': fw_version: source '22.36.1010', destination '22.37.1000'"
