@@ -113,6 +113,14 @@ mlx5_pf_handle(const struct vfio_migd_device *dev, char *buf, size_t size)
     (void) snprintf(buf, size, "pci/%s", dev->parent[0] ? dev->parent : "<PF>");
 }
 
+/* One check: a met one says nothing more, a failing one what is wrong and its fix. */
+static int32_t
+mlx5_prereq_add(const struct vfio_migd_host *host, struct vfio_migd_prereq_list *out,
+                const char *check, int ok, const char *message, const char *fix)
+{
+    return host->prereq_add(out, check, (uint32_t) !!ok, ok ? "" : message, ok ? "" : fix);
+}
+
 static int32_t
 mlx5_prereq_bound(const struct vfio_migd_host *host, const struct vfio_migd_device *dev,
                   struct vfio_migd_prereq_list *out)
@@ -126,8 +134,7 @@ mlx5_prereq_bound(const struct vfio_migd_host *host, const struct vfio_migd_devi
                     dev->driver, dev->driver[0] ? ", not mlx5_vfio_pci" : "");
     (void) snprintf(fix, sizeof(fix), "vfio-migctl bind %s",
                     dev->address[0] ? dev->address : "ADDRESS");
-    return host->prereq_add(out, "bound to " MLX5_VARIANT_DRIVER, (uint32_t) ok,
-                            ok ? "" : message, ok ? "" : fix);
+    return mlx5_prereq_add(host, out, "bound to " MLX5_VARIANT_DRIVER, ok, message, fix);
 }
 
 /* "cannot tell" with why: a failed query is never a pass. */
@@ -157,9 +164,8 @@ mlx5_prereq_switchdev(const struct vfio_migd_host *host, const struct vfio_migd_
                         mode);
     }
     (void) snprintf(fix, sizeof(fix), "devlink dev eswitch set %s mode switchdev", pf);
-    r = r == 0 && strcmp(mode, "switchdev") == 0;
-    return host->prereq_add(out, "PF eswitch in switchdev mode", (uint32_t) r, r ? "" : message,
-                            r ? "" : fix);
+    return mlx5_prereq_add(host, out, "PF eswitch in switchdev mode", r == 0 &&
+                           strcmp(mode, "switchdev") == 0, message, fix);
 }
 
 static int32_t
@@ -187,9 +193,8 @@ mlx5_prereq_migratable(const struct vfio_migd_host *host, const struct vfio_migd
     (void) snprintf(fix, sizeof(fix), "devlink port function set %s migratable enable && echo %s"
                     " > /sys/bus/pci/drivers/mlx5_vfio_pci/unbind && echo %s > "
                     "/sys/bus/pci/drivers/mlx5_vfio_pci/bind", port, vf, vf);
-    r = r == 0 && strcmp(value, "enable") == 0;
-    return host->prereq_add(out, "VF port function migratable", (uint32_t) r, r ? "" : message,
-                            r ? "" : fix);
+    return mlx5_prereq_add(host, out, "VF port function migratable", r == 0 &&
+                           strcmp(value, "enable") == 0, message, fix);
 }
 
 static int32_t
