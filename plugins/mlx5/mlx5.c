@@ -321,9 +321,7 @@ mlx5_precopy_refill(const struct vfio_migd_host *host, const struct vfio_migd_de
 }
 
 static const struct vfio_migd_plugin mlx5_plugin = {
-    .abi_major = VFIO_MIGD_PLUGIN_ABI_MAJOR,
-    .abi_minor = VFIO_MIGD_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct vfio_migd_plugin),
+    VFIO_MIGD_PLUGIN_HEADER,
     .name = "mlx5",
     .version = "1.0",
     .description = "NVIDIA ConnectX VFs bound to mlx5_vfio_pci",
@@ -341,8 +339,4 @@ static const struct vfio_migd_plugin mlx5_plugin = {
     .max_migrating_per_parent = 4, /* the firmware migrates at most 4 VFs of a PF at once */
 };
 
-VFIO_MIGD_PLUGIN_EXPORT const struct vfio_migd_plugin *
-vfio_migd_plugin_entry(void)
-{
-    return &mlx5_plugin;
-}
+VFIO_MIGD_PLUGIN_DEFINE_ENTRY(mlx5_plugin)
