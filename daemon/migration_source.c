@@ -781,11 +781,20 @@ plan_channels(MigrationJob *j, char *err, size_t err_size)
 
     for (size_t i = 0; i < j->n_devs; i++) {
         MigDevice *md = &j->devs[i];
+        /* A plugin's stream parser (mtty, mlx5) follows one channel's bytes in order. */
+        bool one = device_stream_is_plugins(md->device);
         uint32_t n = j->opts.channels ? j->opts.channels
+                     : one            ? 1
                                       : spread_channels_auto(md->data_size,
                                                              cpus > 0 ? (uint32_t) cpus : 1,
                                                              (uint32_t) j->n_devs);
 
+        if (n > 1 && one) {
+            (void) snprintf(err, err_size, "device '%s': its plugin parses its stream, which "
+                            "takes one data channel; migrate with --channels 1 (or 0: the "
+                            "daemon chooses)", md->device->id);
+            return -EINVAL;
+        }
         if (n > 1 && mig_spread_new(md, n, j->stream_id, (uint32_t) j->n_devs) < 0) {
             (void) snprintf(err, err_size, "no memory for the data channels");
             return -ENOMEM;
