@@ -23,7 +23,7 @@
  * floor_ms = bytes / pump rate + arc_ms. Steps 2-4 are a round; $BENCH_ROUNDS rounds (default
  * 3) run, the migrations alternately one way and back. Each round's details go to stderr;
  * ONE JSON line on stdout, the round with the median ratio:
- *   {"bench":"downtime","bytes":..,"downtime_ms":..,"floor_ms":..,"ratio":..,"rounds":3}
+ *   {"bench":"downtime","bytes":..,"downtime_ms":..,"floor_ms":..,"ratio":..,"rounds":3,"tls":true}  ("tls": false with --tls=off)
  * ratio = downtime / floor. Target (reported, not asserted): ratio <= 1.3.
  *
  * The daemons, the pump, the migration and main's rounds are migration_common.h's, shared
@@ -123,9 +123,10 @@ print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t round
     double arc_ms = ((const Arc *) b->userdata)->ms;
 
     printf("{\"bench\":\"downtime\",\"bytes\":%llu,\"downtime_ms\":%.1f,"
-           "\"floor_ms\":%.1f,\"ratio\":%.3f,\"rounds\":%zu}\n",
+           "\"floor_ms\":%.1f,\"ratio\":%.3f,\"rounds\":%zu,\"tls\":%s}\n",
            (unsigned long long) mig->bytes, (double) mig->downtime_us / 1000.0,
-           round_floor_ms(run, arc_ms), round_ratio(run, arc_ms), rounds);
+           round_floor_ms(run, arc_ms), round_ratio(run, arc_ms), rounds,
+           b->tls_off ? "false" : "true");
     fflush(stdout);
 }
 

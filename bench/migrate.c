@@ -20,7 +20,9 @@
  * and back (the destination resumes its group, so it can be the next source). Each round's
  * details go to stderr; ONE JSON line on stdout, the round with the median ratio:
  *   {"bench":"migrate","bytes":..,"seconds":..,"gib_s":..,"pump_gib_s":..,"ratio":..,
- *    "rounds":3,"peak_rss_kib":[..,..]}
+ *    "rounds":3,"peak_rss_kib":[..,..],"tls":true}
+ * "tls": whether the migration ran in TLS (the default) or in clear (--tls=off on the command
+ * line); the pump is clear either way, so the two ratios side by side are TLS's cost.
  * ratio = gib_s / pump_gib_s. Target (reported, not asserted): ratio >= 0.9. peak_rss_kib is
  * each daemon's peak RSS over all rounds (VmHWM: both were source and destination); target:
  * under 64 MiB each.
@@ -55,11 +57,12 @@ print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t round
     double seconds = (double) mig->elapsed_us / 1e6;
 
     printf("{\"bench\":\"migrate\",\"bytes\":%llu,\"seconds\":%.3f,\"gib_s\":%.3f,"
-           "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"rounds\":%zu,\"peak_rss_kib\":[%ld,%ld]}\n",
+           "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"rounds\":%zu,\"peak_rss_kib\":[%ld,%ld],"
+           "\"tls\":%s}\n",
            (unsigned long long) mig->bytes, seconds, bench_migration_gib_s(run),
            bench_migration_pump_gib_s(run), bench_migration_ratio(run), rounds,
            bench_daemon_status_kib(b->src_daemon.pid, "VmHWM"),
-           bench_daemon_status_kib(b->dst_daemon.pid, "VmHWM"));
+           bench_daemon_status_kib(b->dst_daemon.pid, "VmHWM"), b->tls_off ? "false" : "true");
     fflush(stdout);
 }
 

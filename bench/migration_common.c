@@ -411,6 +411,8 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
     /* The destination resumes after it confirmed (outside the measured times), so that the
      * next round can migrate back from it (bench_migration_swap()). */
     prep.auto_resume = true;
+    prep.tls = b->tls_off ? VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF
+                          : VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
     r = BENCH_CALL(b->dst, b->prog, "MigrationService", PrepareIncoming, &prep,
                    prepare_incoming_response, &prepared);
     if (r < 0) {
@@ -423,6 +425,8 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
     opts.max_precopy_ms = b->max_precopy_ms;
     opts.channels = b->channels;
     opts.timeout_ms = MIGRATION_TIMEOUT_MS;
+    opts.tls = b->tls_off ? VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF
+                          : VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
     start.group = (char *) b->group;
     start.address = prepared->address;
     start.token = prepared->token;
@@ -604,9 +608,17 @@ bench_migration_main(BenchMigration *b, int argc, char **argv, BenchRoundReport 
     BenchMigrationRun runs[BENCH_MIGRATION_MAX_ROUNDS] = {};
     double keys[BENCH_MIGRATION_MAX_ROUNDS];
     size_t rounds = bench_migration_rounds();
+    const char *binary = NULL;
     int r;
 
-    r = bench_migration_start(b, bench_daemon_binary(argc > 1 ? argv[1] : NULL));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tls=off") == 0 || strcmp(argv[i], "--tls=psk") == 0) {
+            b->tls_off = strcmp(argv[i], "--tls=off") == 0;
+        } else {
+            binary = argv[i];
+        }
+    }
+    r = bench_migration_start(b, bench_daemon_binary(binary));
     if (r >= 0 && b->prepare) {
         r = b->prepare(b);
     }

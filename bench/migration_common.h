@@ -39,6 +39,9 @@ typedef struct BenchMigration {
      * it (bench-precopy), downtime_target_ms and max_precopy_ms decide when pre-copy ends
      * (0: the daemon's defaults), and the devices may move more than device_bytes. */
     bool precopy;
+    /* --tls=off on the command line: the migration in clear (the daemons' default: TLS 1.3
+     * keyed by the token), so that both costs can be measured side by side. */
+    bool tls_off;
     uint32_t downtime_target_ms;
     uint32_t max_precopy_ms;
     uint32_t channels;          /* data channels per device (0: the daemon's automatic count) */
@@ -91,8 +94,8 @@ void bench_migration_runs_done(BenchMigrationRun *runs, size_t n);
 typedef double (*BenchRoundKey)(const BenchMigration *b, const BenchMigrationRun *run);
 typedef void (*BenchRoundPrint)(const BenchMigration *b, const BenchMigrationRun *run,
                                 size_t rounds);
-/* A whole two-daemon benchmark: start (the daemon binary from argv[1], $VFIO_MIGD or
- * ./build/vfio-migd), @b->prepare, the rounds with @report (given @b->userdata), @print of the
+/* A whole two-daemon benchmark: start (the daemon binary from the first argument that is no
+ * option, $VFIO_MIGD or ./build/vfio-migd; --tls=off|psk sets @b->tls_off), @b->prepare, the rounds with @report (given @b->userdata), @print of the
  * round whose @key is the median, stop. Returns the exit status (0 measured, 1 failed). */
 int bench_migration_main(BenchMigration *b, int argc, char **argv, BenchRoundReport report,
                          BenchRoundKey key, BenchRoundPrint print);

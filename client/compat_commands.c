@@ -84,6 +84,7 @@ report_outcome(const void *resp)
 typedef struct DryRun {
     const char *group, *address, *token;
     uint32_t timeout_ms;
+    int tls; /* VFIO_MIGD__V1__MIGRATION_TLS__* */
 } DryRun;
 
 static CliExit
@@ -96,6 +97,7 @@ dry_run_build(Cli *cli _unused_, void *args, void *req)
     q->address = (char *) d->address;
     q->token = (char *) d->token;
     q->timeout_ms = d->timeout_ms;
+    q->tls = (VfioMigd__V1__MigrationTls) d->tls;
     return CLI_GO_ON;
 }
 
@@ -104,9 +106,9 @@ static const CliCall dry_run_call =
 
 CliExit
 compat_commands_dry_run(Cli *cli, const char *group, const char *address, const char *token,
-                        uint32_t timeout_ms)
+                        uint32_t timeout_ms, int tls)
 {
-    DryRun d = {group, address, token, timeout_ms};
+    DryRun d = {group, address, token, timeout_ms, tls};
 
     return cli_run_call(cli, &dry_run_call, &d, NULL);
 }

@@ -18,7 +18,7 @@
 extern const CliCommand compat_commands_describe;
 extern const CliCommand compat_commands_check;
 
-/* `migrate GROUP --to ADDR --token T --dry-run`: prints {compatible, mismatches, total}; exit
+/* `migrate GROUP --to ADDR --token T --dry-run [--tls MODE]` (@tls a MigrationTls): prints {compatible, mismatches, total}; exit
  * 0 only when compatible. */
 CliExit compat_commands_dry_run(Cli *cli, const char *group, const char *address,
-                                const char *token, uint32_t timeout_ms);
+                                const char *token, uint32_t timeout_ms, int tls);

@@ -50,7 +50,22 @@ enum {
     OPT_WAIT,
     OPT_PEER,
     OPT_ABORT,
+    OPT_TLS,
 };
+
+/* --tls psk|off into a MigrationTls (a request's DEFAULT when the option is not given). */
+static CliExit
+parse_tls(Cli *cli, const char *arg, int *ret)
+{
+    for (int v = VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
+         v <= VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF; v++) {
+        if (strcasecmp(arg, output_migration_tls_names[v]) == 0) {
+            *ret = v;
+            return CLI_GO_ON;
+        }
+    }
+    return cli_usage_error(cli, "--tls: unknown value '%s' (psk or off)", arg);
+}
 
 /* A number of milliseconds as the protocol carries it (uint32; 0 = the daemon's default). */
 static CliExit
@@ -128,6 +143,7 @@ typedef struct IncomingArgs {
     const char *peer;   /* --peer; NULL: not given */
     bool resume;        /* --resume */
     uint32_t timeout_ms;
+    int tls;            /* --tls: VFIO_MIGD__V1__MIGRATION_TLS__*, 0: the daemon's default */
 } IncomingArgs;
 
 static CliExit
@@ -146,6 +162,9 @@ incoming_option(Cli *cli, int opt, const char *arg, void *args)
     if (opt == OPT_RESUME) {
         a->resume = true;
         return CLI_GO_ON;
+    }
+    if (opt == OPT_TLS) {
+        return parse_tls(cli, arg, &a->tls);
     }
     return parse_ms(cli, "--timeout-ms", arg, &a->timeout_ms);
 }
@@ -166,6 +185,7 @@ incoming_build(Cli *cli, void *args, void *request)
     req->peer = a->peer ? (char *) a->peer : "";
     req->auto_resume = a->resume;
     req->timeout_ms = a->timeout_ms;
+    req->tls = (VfioMigd__V1__MigrationTls) a->tls;
     return CLI_GO_ON;
 }
 
@@ -242,7 +262,7 @@ static const CliCall incoming_call = {
 
 const CliCommand migration_commands_incoming = {
     .name = "incoming",
-    .usage = "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N]",
+    .usage = "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N] [--tls psk|off]",
     .summary = "Prepare GROUP to receive a migration: listen, print the address and token",
     .help = "  --listen ADDR      host:port to listen on (port 0: any free port), or unix:/path\n"
             "  --peer HOST        the source host's address: with a wildcard ADDR (0.0.0.0:0),\n"
@@ -250,7 +270,10 @@ const CliCommand migration_commands_incoming = {
             "                     interface's address)\n"
             "  --resume           resume the group (running) once the migration completed\n"
             "  --timeout-ms N     how long to wait for the source, in ms (0: the daemon's "
-            "default)\n",
+            "default)\n"
+            "  --tls MODE         psk: TLS 1.3 keyed by the token (the default unless the\n"
+            "                     daemon's [migration] tls says off); off: clear, for a\n"
+            "                     trusted link only. The source must use the same\n",
     .min_args = 1,
     .max_args = 1,
     .options = (const struct option[]) {
@@ -258,6 +281,7 @@ const CliCommand migration_commands_incoming = {
         {"peer", required_argument, NULL, OPT_PEER},
         {"resume", no_argument, NULL, OPT_RESUME},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS},
+        {"tls", required_argument, NULL, OPT_TLS},
         {},
     },
     .args_size = sizeof(IncomingArgs),
@@ -282,6 +306,7 @@ typedef struct MigrateArgs {
     uint32_t channels;                                     /* 0: the daemon's default */
     bool wait;
     bool dry_run;      /* --dry-run: ask the destination (CheckMigration), move nothing */
+    int tls;           /* VFIO_MIGD__V1__MIGRATION_TLS__*, 0: the daemon's default */
 } MigrateArgs;
 
 static CliExit
@@ -320,6 +345,8 @@ migrate_option(Cli *cli, int opt, const char *arg, void *args)
     case OPT_DRY_RUN:
         a->dry_run = true;
         return CLI_GO_ON;
+    case OPT_TLS:
+        return parse_tls(cli, arg, &a->tls);
     default:
         a->wait = true; /* OPT_WAIT, the last in the table below */
         return CLI_GO_ON;
@@ -407,7 +434,8 @@ migrate_run(Cli *cli, void *args)
                                "migration to wait for");
     }
     if (a->dry_run) {
-        return compat_commands_dry_run(cli, cli->args[0], a->to, a->token, a->peer_timeout_ms);
+        return compat_commands_dry_run(cli, cli->args[0], a->to, a->token, a->peer_timeout_ms,
+                                       a->tls);
     }
     options.precopy = (VfioMigd__V1__PrecopyMode) a->precopy;
     options.switchover = (VfioMigd__V1__SwitchoverMode) a->switchover;
@@ -417,6 +445,7 @@ migrate_run(Cli *cli, void *args)
     options.bandwidth_limit = a->bandwidth;
     options.stopcopy_bandwidth_limit = a->stopcopy_bandwidth;
     options.channels = a->channels;
+    options.tls = (VfioMigd__V1__MigrationTls) a->tls;
     req.group = cli->args[0];
     req.address = (char *) a->to;
     req.token = (char *) a->token;
@@ -465,6 +494,9 @@ const CliCommand migration_commands_migrate = {
             "                       over several connections and cores (0: the daemon's\n"
             "                       default, automatic from its data size and the CPUs)\n"
             "  --peer-timeout-ms N  longest wait for the peer, in ms (0: the daemon's default)\n"
+            "  --tls MODE           psk: TLS 1.3 keyed by the token, which never crosses the\n"
+            "                       wire (default unless [migration] tls = off); off: clear,\n"
+            "                       for a trusted link only. As 'incoming --tls' said\n"
             "  --wait               follow the migration to its end (progress line on a "
             "terminal);\n"
             "                       exit 0 only when it completed\n"
@@ -487,6 +519,7 @@ const CliCommand migration_commands_migrate = {
         {"channels", required_argument, NULL, OPT_CHANNELS},
         {"peer-timeout-ms", required_argument, NULL, OPT_PEER_TIMEOUT_MS},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"tls", required_argument, NULL, OPT_TLS},
         {"wait", no_argument, NULL, OPT_WAIT},
         {},
     },

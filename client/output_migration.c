@@ -64,6 +64,14 @@ enum_name(EnumNames *t, int value)
     return t->names[value];
 }
 
+/* --tls's words, by MigrationTls; DEFAULT appears in requests only (a migration's options
+ * are resolved), never printed. */
+const char *const output_migration_tls_names[3] = {
+    [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_DEFAULT] = "default",
+    [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK] = "psk",
+    [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF] = "off",
+};
+
 /* Option values as users type them; the index is the protocol's number. */
 const char *const output_migration_precopy_names[2] = {
     [VFIO_MIGD__V1__PRECOPY_MODE__PRECOPY_AUTO] = "auto",
@@ -79,6 +87,12 @@ static const char *
 name_of(const char *const *names, size_t n, int v)
 {
     return v >= 0 && (size_t) v < n && names[v] ? names[v] : "unknown";
+}
+
+const char *
+output_migration_tls_name(int tls)
+{
+    return name_of(output_migration_tls_names, ELEMENTSOF(output_migration_tls_names), tls);
 }
 
 #define PHASE_NAME(p) enum_name(&phase_names, (int) (p))
@@ -140,6 +154,7 @@ json_options(const VfioMigd__V1__MigrationOptions *opt)
     output_json_set(o, "switchover", json_object_new_string(SWITCHOVER_NAME(opt->switchover)));
     OUTPUT_JSON_FIELDS(o, opt, "max_precopy_ms", "downtime_target_ms", "bandwidth_limit",
                        "stopcopy_bandwidth_limit", "timeout_ms", "channels");
+    output_json_set(o, "tls", json_object_new_string(output_migration_tls_name(opt->tls)));
     return o;
 }
 
@@ -267,14 +282,15 @@ print_options(const VfioMigd__V1__MigrationOptions *opt)
         (void) snprintf(chans, sizeof(chans), "%u", opt->channels);
     }
     output_field("options", "precopy %s, switchover %s, max pre-copy %s, downtime target %s, "
-                 "bandwidth %s (stop-copy %s), peer timeout %s, channels per device %s",
+                 "bandwidth %s (stop-copy %s), peer timeout %s, channels per device %s, tls %s",
                  PRECOPY_NAME(opt->precopy),
                  SWITCHOVER_NAME(opt->switchover),
                  format_option_ms(opt->max_precopy_ms, maxpre, sizeof(maxpre)),
                  format_option_ms(opt->downtime_target_ms, downtime, sizeof(downtime)),
                  format_cap(opt->bandwidth_limit, bw, sizeof(bw)),
                  format_cap(opt->stopcopy_bandwidth_limit, stop_bw, sizeof(stop_bw)),
-                 format_option_ms(opt->timeout_ms, timeout, sizeof(timeout)), chans);
+                 format_option_ms(opt->timeout_ms, timeout, sizeof(timeout)), chans,
+                 output_migration_tls_name(opt->tls));
 }
 
 /* "key: value" lines and the device table (job, switchover, cancel). */

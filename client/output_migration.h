@@ -23,6 +23,9 @@
 /* Option values as users type them (migrate --precopy, --switchover), indexed by the
  * protocol's number. */
 extern const char *const output_migration_precopy_names[2];
+extern const char *const output_migration_tls_names[3];
+/* "psk" or "off" for a MigrationTls value. */
+const char *output_migration_tls_name(int tls);
 extern const char *const output_migration_switchover_names[2];
 
 /* "precopy", "source", ...; "unknown" for a number this client does not know. */

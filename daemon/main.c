@@ -276,6 +276,7 @@ migration_defaults_from(const Config *c)
     o.stopcopy_bandwidth_limit = c->stopcopy_bandwidth_limit;
     o.channels = c->channels;
     o.timeout_ms = c->migration_timeout_ms;
+    o.tls_off = c->tls_off;
     return o;
 }
 

@@ -317,7 +317,7 @@ mig_send_nonblocking(MigrationJob *j, uint32_t type, const char *text)
         buf[4 + i] = (uint8_t) (len >> (8 * i));
     }
     memcpy(buf + 8, text, len);
-    (void) send(j->ctl_fd, buf, 8 + len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void) transport_send_nowait(j->ctl_fd, buf, 8 + len);
     pthread_mutex_unlock(&j->ctl_lock);
 }
 
@@ -364,16 +364,16 @@ void
 mig_close_sockets(MigrationJob *j)
 {
     if (j->ctl_fd >= 0) {
-        (void) close(TAKE_FD(j->ctl_fd));
+        (void) transport_close(TAKE_FD(j->ctl_fd));
     }
     for (size_t i = 0; i < j->n_devs; i++) {
         MigSpread *sp = j->devs[i].spread;
         if (j->devs[i].fd >= 0) {
-            (void) close(TAKE_FD(j->devs[i].fd));
+            (void) transport_close(TAKE_FD(j->devs[i].fd));
         }
         for (uint32_t c = 1; sp && c < sp->n; c++) {
             if (sp->fds[c] >= 0) {
-                (void) close(TAKE_FD(sp->fds[c]));
+                (void) transport_close(TAKE_FD(sp->fds[c]));
             }
         }
     }

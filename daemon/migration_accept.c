@@ -14,6 +14,11 @@
  *   - each is read on the loop without blocking, and must have sent its whole first message
  *     within j->handshake_ms of accept(): one deadline, swept by the job's tick, that no
  *     byte restarts (a per-read timeout let one byte a second hold a connection for ever);
+ *   - with TLS (the default), the handshake runs here too, non-blocking, within the same
+ *     deadline: a client that cannot prove the token's PSK (tls.h) is refused like any
+ *     stranger, and the first message is read through the session. The first byte tells a
+ *     TLS client from a clear one; a side that speaks the other way is refused with a
+ *     sentence naming --tls on both sides (to a clear source, as a REFUSE it can show);
  *   - the first message must be a HELLO or a DATA_HELLO of a size it can have, else the
  *     connection is closed before the rest is read;
  *   - each refusal is logged with the peer's address and what was wrong, at most once per
@@ -116,6 +121,7 @@ preauth_on_closed(uv_handle_t *h)
     MigPreauth *c = h->data;
 
     c->job->handles_open--;
+    tls_session_free(c->tls);
     free(c->msg);
     free(c);
 }
@@ -145,11 +151,43 @@ preauth_close(MigPreauth *c)
     }
 }
 
+static void on_preauth_readable(uv_poll_t *h, int status, int events);
+
 static void
 preauth_refuse(MigPreauth *c, const char *why)
 {
     mig_log_refusal(c->job, c->peer, "%s", why);
     preauth_close(c);
+}
+
+/* A clear vfio-migd source at a TLS destination: told in clear, as REFUSE, which it shows. */
+static int
+preauth_refuse_clear(MigPreauth *c, char *why, size_t why_size)
+{
+    static const char text[] = "this destination takes only TLS connections (prepared with "
+                               "--tls=psk, the default) and the source connected in clear "
+                               "(vfio-migctl migrate --tls=off, or [migration] tls = off): use "
+                               "the same --tls on both sides";
+    uint8_t msg[8 + sizeof(text) - 1];
+
+    put_le32(msg, TMSG_REFUSE);
+    put_le32(msg + 4, (uint32_t) (sizeof(text) - 1));
+    memcpy(msg + 8, text, sizeof(text) - 1);
+    (void) transport_send_nowait(c->fd, msg, sizeof(msg));
+    (void) snprintf(why, why_size, "it connected in clear (--tls=off) to a migration prepared "
+                    "with TLS (--tls=psk): use the same --tls on both sides");
+    return -EPROTO;
+}
+
+/* The first header (handshake.c's check); a clear vfio-migd message where TLS was due is
+ * refused in words that name --tls. */
+static int
+preauth_check_header(MigPreauth *c, char *why, size_t why_size)
+{
+    if (!c->job->opts.tls_off && !c->tls && transport_message_name(get_le32(c->hdr))) {
+        return preauth_refuse_clear(c, why, why_size);
+    }
+    return handshake_check_first_header(c->hdr, &c->size, why, why_size);
 }
 
 /* Room for the next bytes of the payload: doubling, never past the declared size. */
@@ -170,6 +208,79 @@ preauth_grow(MigPreauth *c)
     c->msg = p;
     c->cap = cap;
     return 0;
+}
+
+/* recv() without waiting, through the TLS session when there is one. */
+static ssize_t
+preauth_recv(MigPreauth *c, uint8_t *dst, size_t want)
+{
+    int n;
+
+    if (!c->tls) {
+        return recv(c->fd, dst, want, MSG_DONTWAIT);
+    }
+    n = tls_server_read(c->tls, dst, want);
+    if (n >= 0 || n == -ENODATA) {
+        return n == -ENODATA ? 0 : n;
+    }
+    errno = -n;
+    return -1;
+}
+
+/* Before the first message: what the first byte says (TLS or clear) and, for TLS, the
+ * handshake. 1 go on reading the message, 0 wait for more bytes, negative: refused (@why). */
+static int
+preauth_tls(MigPreauth *c, char *why, size_t why_size)
+{
+    MigrationJob *j = c->job;
+    uint8_t first;
+    ssize_t n;
+    int r;
+
+    if (!c->probed) {
+        n = recv(c->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return 0;
+        }
+        if (n <= 0) {
+            r = n == 0 ? -ENODATA : -errno;
+            (void) snprintf(why, why_size, "%s before its first message", transport_strerror(r));
+            return r;
+        }
+        c->probed = true;
+        if (first == TLS_RECORD_HANDSHAKE && j->opts.tls_off) {
+            /* Its ClientHello read, not left unread: a close with unread bytes is a reset,
+             * which the source could not tell from a daemon that died; an orderly close it
+             * reports as a destination that does not speak TLS. */
+            uint8_t scratch[2048];
+            while (recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0) {
+            }
+            (void) snprintf(why, why_size, "it speaks TLS (a source with --tls=psk, the default) "
+                            "to a migration prepared with --tls=off: use the same --tls on both "
+                            "sides");
+            return -EPROTO;
+        }
+        if (first == TLS_RECORD_HANDSHAKE) {
+            c->tls = tls_server_new(c->fd, &j->tls_secrets);
+            if (!c->tls) {
+                (void) snprintf(why, why_size, "no memory for a TLS session");
+                return -ENOMEM;
+            }
+        }
+    }
+    if (!c->tls || c->tls_ready) {
+        return 1;
+    }
+    r = tls_server_step(c->tls, why, why_size);
+    if (r == 2) {
+        (void) uv_poll_start(&c->poll, UV_READABLE | UV_WRITABLE, on_preauth_readable);
+        return 0;
+    }
+    if (r == 0) {
+        (void) uv_poll_start(&c->poll, UV_READABLE, on_preauth_readable);
+    }
+    c->tls_ready = r == 1;
+    return r;
 }
 
 /* Reads what has come: 1 the message is whole, 0 more is to come, or a negative errno with
@@ -194,7 +305,7 @@ preauth_read(MigPreauth *c, char *why, size_t why_size)
             dst = c->msg + c->got;
             want = c->cap - c->got;
         }
-        n = recv(c->fd, dst, want, MSG_DONTWAIT);
+        n = preauth_recv(c, dst, want);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -210,7 +321,7 @@ preauth_read(MigPreauth *c, char *why, size_t why_size)
         if (!in_hdr) {
             c->got += (uint32_t) n;
         } else if ((c->hdr_got += (uint32_t) n) == sizeof(c->hdr)) {
-            int r = handshake_check_first_header(c->hdr, &c->size, why, why_size);
+            int r = preauth_check_header(c, why, why_size);
             if (r < 0) {
                 return r;
             }
@@ -224,14 +335,15 @@ static void
 preauth_hand_on(MigPreauth *c)
 {
     MigrationJob *j = c->job;
-    _cleanup_close_ int fd = TAKE_FD(c->fd);
+    _cleanup_(transport_closep) int fd = TAKE_FD(c->fd);
     int flags = fcntl(fd, F_GETFL);
 
     /* Out of the list first: the message may fail the job, which closes every connection
-     * still in it. */
+     * still in it. A TLS session goes with its socket (which stays non-blocking: tls.h). */
     preauth_unlink(c);
     if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
-        transport_set_timeout(fd, MIGRATION_HANDSHAKE_MS) < 0) {
+        transport_set_timeout(fd, MIGRATION_HANDSHAKE_MS) < 0 ||
+        (c->tls && tls_attach(fd, TAKE_PTR(c->tls)) < 0)) {
         mig_log_refusal(j, c->peer, "its socket cannot be set up: %s", strerror(errno));
     } else {
         mig_dest_first_message(j, &fd, c->peer, get_le32(c->hdr), c->msg, c->size);
@@ -254,7 +366,10 @@ on_preauth_readable(uv_poll_t *h, int status, int events)
         preauth_refuse(c, why);
         return;
     }
-    r = preauth_read(c, why, sizeof(why));
+    r = preauth_tls(c, why, sizeof(why));
+    if (r > 0) {
+        r = preauth_read(c, why, sizeof(why));
+    }
     if (r < 0) {
         preauth_refuse(c, why);
     } else if (r > 0) {

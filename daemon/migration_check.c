@@ -22,12 +22,15 @@
 #include "manager.h"
 #include "migration.h"
 #include "migration_internal.h"
+#include "tls.h"
 #include "util/cleanup.h"
 
 typedef struct MigrationCheck {
     uv_work_t req;
     char address[TRANSPORT_ADDRESS_MAX];
     int timeout_ms;
+    bool tls_off;                          /* --tls=off: a clear connection */
+    char token[TRANSPORT_TOKEN_HEX + 1];   /* the control PSK's secret (tls.h) */
     uint8_t *hello; /* CHECK's payload: HELLO's */
     size_t hello_size;
     int r;
@@ -42,6 +45,7 @@ check_free(MigrationCheck *c)
 {
     if (c) {
         free(c->hello);
+        explicit_bzero(c->token, sizeof(c->token));
         free(c);
     }
 }
@@ -84,12 +88,16 @@ static void
 check_run(uv_work_t *req)
 {
     MigrationCheck *c = req->data;
-    _cleanup_close_ int fd = -EBADF;
+    _cleanup_(transport_closep) int fd = -EBADF;
     int r;
 
     r = transport_connect(c->address, c->timeout_ms, &fd, c->error, sizeof(c->error));
     if (r >= 0) {
         (void) transport_set_timeout(fd, c->timeout_ms);
+        r = c->tls_off ? 0 : tls_client_handshake(fd, TLS_PSK_CONTROL, c->token, c->address,
+                                                   c->error, sizeof(c->error));
+    }
+    if (r >= 0) {
         r = transport_send(fd, TMSG_CHECK, c->hello, (uint32_t) c->hello_size);
         if (r < 0) {
             (void) snprintf(c->error, sizeof(c->error), "sending the manifest to '%s' failed: %s",
@@ -117,6 +125,7 @@ check_build(MigrationCheck *c, const Group *g, const char *token, char *err, siz
 {
     _cleanup_free_ StreamManifestDevice *devs = calloc(g->n_devices + 1, sizeof(*devs));
     StreamManifest mf = {.devices = devs};
+    char proof[TRANSPORT_TOKEN_HEX + 1];
     int r;
 
     if (!devs) {
@@ -126,7 +135,12 @@ check_build(MigrationCheck *c, const Group *g, const char *token, char *err, siz
     if (r < 0) {
         return r;
     }
-    r = mig_encode_hello(token, /* stream_id= */ 0, &mf, &c->hello, &c->hello_size);
+    /* As a migration's HELLO: with TLS, a proof in place of the token (migration_source.c). */
+    if (!c->tls_off) {
+        tls_hello_proof(token, proof);
+    }
+    r = mig_encode_hello(c->tls_off ? token : proof, /* stream_id= */ 0, &mf, &c->hello,
+                         &c->hello_size);
     if (r == -E2BIG) {
         (void) snprintf(err, err_size, "the manifest of '%s' is larger than a control message "
                         "may be (%u bytes)", g->name, TRANSPORT_MAX_MESSAGE);
@@ -136,8 +150,8 @@ check_build(MigrationCheck *c, const Group *g, const char *token, char *err, siz
 
 int
 migration_check(Manager *m, const char *group, const char *address, const char *token,
-                uint32_t timeout_ms, migration_check_cb cb, void *userdata, char *err,
-                size_t err_size)
+                uint32_t timeout_ms, bool tls_off, migration_check_cb cb, void *userdata,
+                char *err, size_t err_size)
 {
     _cleanup_(check_freep) MigrationCheck *c = NULL;
     const Group *g = group_find(m, group);
@@ -161,6 +175,8 @@ migration_check(Manager *m, const char *group, const char *address, const char *
     if (!c) {
         return -ENOMEM;
     }
+    c->tls_off = tls_off;
+    memcpy(c->token, token, TRANSPORT_TOKEN_HEX);
     r = check_build(c, g, token, err, err_size);
     if (r < 0) {
         return r;

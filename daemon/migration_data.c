@@ -393,7 +393,7 @@ mig_spread_free(MigSpread *sp)
     }
     for (uint32_t c = 0; c < SPREAD_MAX_CHANNELS; c++) {
         if (sp->fds[c] >= 0) {
-            (void) close(sp->fds[c]);
+            (void) transport_close(sp->fds[c]);
         }
         free(sp->bufs[c]);
     }

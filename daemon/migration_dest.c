@@ -48,12 +48,19 @@ static void
 refuse(int fd, const char *why)
 {
     size_t len = strnlen(why, REFUSE_MAX);
-    uint8_t hdr[8];
+    uint8_t msg[8 + REFUSE_MAX];
 
-    put_le32(hdr, TMSG_REFUSE);
-    put_le32(hdr + 4, (uint32_t) len);
-    (void) send(fd, hdr, sizeof(hdr), MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void) send(fd, why, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    put_le32(msg, TMSG_REFUSE);
+    put_le32(msg + 4, (uint32_t) len);
+    memcpy(msg + 8, why, len);
+    (void) transport_send_nowait(fd, msg, 8 + len);
+}
+
+/* What a HELLO must hold: the token in clear, its proof over TLS (tls_hello_proof()). */
+static const char *
+dest_hello_secret(const MigrationJob *j)
+{
+    return j->opts.tls_off ? j->token : j->hello_proof;
 }
 
 /* ---- manifest check ---- */
@@ -73,12 +80,12 @@ static int
 send_empty(MigrationJob *j, uint32_t type)
 {
     uint8_t msg[8] = {(uint8_t) type, 0, 0, 0, 0, 0, 0, 0};
-    ssize_t n;
+    int r;
 
     pthread_mutex_lock(&j->ctl_lock);
-    n = j->ctl_fd < 0 ? -1 : send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    r = j->ctl_fd < 0 ? -EPIPE : transport_send_nowait(j->ctl_fd, msg, sizeof(msg));
     pthread_mutex_unlock(&j->ctl_lock);
-    return n == (ssize_t) sizeof(msg) ? 0 : -EPIPE;
+    return r < 0 ? -EPIPE : 0;
 }
 
 void
@@ -317,7 +324,7 @@ on_data_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, ui
     }
     cfd = h.channel == 0 ? md->fd : md->spread->fds[h.channel];
     (void) transport_set_timeout(cfd, 0); /* liveness comes from the control channel */
-    (void) send(cfd, ok, sizeof(ok), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void) transport_send_nowait(cfd, ok, sizeof(ok));
     w = mig_work_new(j, md, md->spread ? mig_channel_receive_spread : mig_channel_receive,
                      channel_done);
     if (w) {
@@ -346,7 +353,7 @@ on_resuming_entered(MigrationJob *j, const GroupRun *run)
         return;
     }
     handshake_encode_accept(j->channel_key, msg + 8);
-    (void) send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void) transport_send_nowait(j->ctl_fd, msg, sizeof(msg));
     (void) mig_start_control(j, control_run, control_done);
 }
 
@@ -363,7 +370,7 @@ on_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, uint32_
         mig_log_refusal(j, peer, "no memory to read its HELLO");
         return;
     }
-    r = handshake_parse_hello(msg, size, j->token, &src, &stream_id, why, sizeof(why));
+    r = handshake_parse_hello(msg, size, dest_hello_secret(j), &src, &stream_id, why, sizeof(why));
     if (r == -EPERM || r == -ENOMEM) {
         /* Not the token (or not read): a stranger, or a source given the wrong token. Nothing
          * changes: the job waits on for the right one (issue 11 item 3). */
@@ -409,7 +416,7 @@ on_check(MigrationJob *j, int fd, const char *peer, const uint8_t *msg, uint32_t
         mig_log_refusal(j, peer, "no memory to read its dry run");
         return;
     }
-    r = handshake_parse_hello(msg, msg_size, j->token, &src, &stream_id, why, sizeof(why));
+    r = handshake_parse_hello(msg, msg_size, dest_hello_secret(j), &src, &stream_id, why, sizeof(why));
     if (r == -EPERM || r == -ENOMEM) {
         mig_log_refusal(j, peer, "a dry run: %s", r == -ENOMEM ? "no memory to read it" : why);
     }
@@ -425,7 +432,7 @@ on_check(MigrationJob *j, int fd, const char *peer, const uint8_t *msg, uint32_t
     size = handshake_encode_report(report, out + 8);
     put_le32(out, TMSG_CHECK_REPORT);
     put_le32(out + 4, (uint32_t) size);
-    (void) send(fd, out, size + 8, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void) transport_send_nowait(fd, out, size + 8);
 }
 
 void
@@ -547,7 +554,7 @@ migration_incoming_addresses(const MigrationJob *j, const char *route_host,
 
 int
 migration_prepare_incoming(Manager *m, const char *group, const char *listen, bool auto_resume,
-                           uint32_t timeout_ms, MigrationJob **ret, char *bound,
+                           uint32_t timeout_ms, bool tls_off, MigrationJob **ret, char *bound,
                            size_t bound_size, char *token, size_t token_size, char *err,
                            size_t err_size)
 {
@@ -569,7 +576,10 @@ migration_prepare_incoming(Manager *m, const char *group, const char *listen, bo
     }
     j->auto_resume = auto_resume;
     j->opts.timeout_ms = timeout_ms ? timeout_ms : PREPARE_TIMEOUT_DEFAULT_MS;
+    j->opts.tls_off = tls_off;
     (void) transport_new_token(j->token);
+    tls_hello_proof(j->token, j->hello_proof);
+    j->tls_secrets = (TlsSecrets){.token = j->token, .key = j->channel_key};
     (void) mig_set_phase(j, PHASE_WAITING);
     mig_tick_start(j, dest_tick);
     (void) snprintf(token, token_size, "%s", j->token);

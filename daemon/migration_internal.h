@@ -23,6 +23,7 @@
 #include "files.h"
 #include "group.h"
 #include "migration.h"
+#include "tls.h"
 #include "transport.h"
 #include "util/accept.h"
 #include "util/clock.h"
@@ -67,6 +68,9 @@ typedef struct MigPreauth {
     uint32_t hdr_got;
     uint8_t *msg;                      /* grown as bytes arrive, up to the declared size */
     uint32_t size, got, cap;
+    bool probed;                       /* its first byte said TLS or clear */
+    TlsSession *tls;                   /* TLS: the session, handshaking until tls_ready */
+    bool tls_ready;
 } MigPreauth;
 
 /* The per-peer limit of refusal log lines. */
@@ -166,6 +170,8 @@ struct MigrationJob {
     char peer[TRANSPORT_ADDRESS_MAX]; /* address or file path */
     char token[TRANSPORT_TOKEN_HEX + 1];
     char channel_key[TRANSPORT_TOKEN_HEX + 1];
+    char hello_proof[TRANSPORT_TOKEN_HEX + 1]; /* what a HELLO over TLS carries (tls.h) */
+    TlsSecrets tls_secrets;        /* destination: the PSKs its handshakes take (token, key) */
     bool token_used;
     uint64_t stream_id;
     uint32_t peer_protocol;        /* source: the destination's control protocol (ACCEPT) */

@@ -30,6 +30,7 @@
 
 #include "core/switchover.h"
 #include "handshake.h"
+#include "tls.h"
 #include "log_object.h"
 #include "manager.h"
 #include "migration_internal.h"
@@ -81,7 +82,14 @@ send_hello(MigrationJob *j, int fd)
     size_t size;
     int r;
 
-    r = mig_encode_hello(j->token, j->stream_id, &j->manifest, &msg, &size);
+    char proof[TRANSPORT_TOKEN_HEX + 1];
+
+    /* With TLS the handshake has proved the token: HELLO carries a MAC of it, never the token. */
+    if (!j->opts.tls_off) {
+        tls_hello_proof(j->token, proof);
+    }
+    r = mig_encode_hello(j->opts.tls_off ? j->token : proof, j->stream_id, &j->manifest, &msg,
+                         &size);
     if (r < 0) {
         return r == -ENOMEM ? -E2BIG : r;
     }
@@ -156,7 +164,7 @@ open_data_channel(MigWork *w, uint32_t index, uint32_t channel, uint32_t n, int 
     HandshakeDataHello h = {.stream_id = j->stream_id, .index = index, .channel = channel,
                             .n_channels = n};
     uint8_t hello[HANDSHAKE_DATA_HELLO_SPREAD_SIZE];
-    _cleanup_close_ int fd = -EBADF;
+    _cleanup_(transport_closep) int fd = -EBADF;
     size_t size;
     int r;
 
@@ -165,6 +173,13 @@ open_data_channel(MigWork *w, uint32_t index, uint32_t channel, uint32_t n, int 
         return r;
     }
     (void) transport_set_timeout(fd, (int) j->opts.timeout_ms);
+    if (!j->opts.tls_off) {
+        r = tls_client_handshake(fd, TLS_PSK_DATA, j->channel_key, j->peer, w->error,
+                                 sizeof(w->error));
+        if (r < 0) {
+            return r;
+        }
+    }
     memcpy(h.key, j->channel_key, sizeof(h.key));
     size = handshake_encode_data_hello(&h, j->peer_protocol, hello);
     r = transport_send(fd, TMSG_DATA_HELLO, hello, (uint32_t) size);
@@ -224,6 +239,10 @@ connect_run(MigWork *w)
     r = transport_connect(j->peer, (int) j->opts.timeout_ms, &w->fd, w->error, sizeof(w->error));
     if (r >= 0) {
         (void) transport_set_timeout(w->fd, (int) j->opts.timeout_ms);
+        r = j->opts.tls_off ? 0 : tls_client_handshake(w->fd, TLS_PSK_CONTROL, j->token, j->peer,
+                                                         w->error, sizeof(w->error));
+    }
+    if (r >= 0) {
         r = send_hello(j, w->fd);
         if (r == -E2BIG) {
             (void) snprintf(w->error, sizeof(w->error), "the manifest of '%s' is larger than "
@@ -312,17 +331,17 @@ static void
 commit(MigrationJob *j)
 {
     uint8_t msg[8] = {TMSG_COMMIT, 0, 0, 0, 0, 0, 0, 0};
-    ssize_t n;
+    int n;
 
     j->commit_ns = clock_now_ns();
     log_job_info(j, "Migration %s: the destination is prepared; committed: this source will "
                  "not resume the VM on its own.", j->id);
     pthread_mutex_lock(&j->ctl_lock);
-    n = send(j->ctl_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = transport_send_nowait(j->ctl_fd, msg, sizeof(msg));
     pthread_mutex_unlock(&j->ctl_lock);
-    if (n != (ssize_t) sizeof(msg)) {
+    if (n < 0) {
         /* The destination may never learn it: it stays in doubt, and so does this side. */
-        (void) mig_handover(j, HANDOVER_EV_PEER_LOST, n < 0 ? -errno : -EIO,
+        (void) mig_handover(j, HANDOVER_EV_PEER_LOST, n,
                             "sending COMMIT failed");
         return;
     }

@@ -27,6 +27,7 @@
 #include "util/cleanup.h"
 #include "util/macro.h"
 #include "util/strutil.h"
+#include "tls.h"
 
 static int
 parse_unix(const char *path, TransportAddress *ret, char *err, size_t err_size)
@@ -441,6 +442,8 @@ static const struct {
     {-E2BIG, "it sent a message longer than any vfio-migd message"},
     {-EBADMSG, "it sent a malformed message"},
     {-EPROTO, "it broke the vfio-migd protocol"},
+    {-EKEYREJECTED, "a TLS record failed its authentication: the stream was changed on the "
+                    "way"},
     {-ECONNREFUSED, "nothing listens there (connection refused)"},
     {-EHOSTUNREACH, "no route to the host"},
     {-ENETUNREACH, "no route to the network"},
@@ -528,13 +531,33 @@ io_errno(int e)
     return e == EAGAIN || e == EWOULDBLOCK ? -ETIMEDOUT : -e;
 }
 
+/* One read of the connection, TLS or clear: bytes read, 0 at its end, or -1 with errno. */
+static ssize_t
+conn_recv(int fd, void *buf, size_t size, int flags, bool bulk)
+{
+    ssize_t n;
+
+    if (!tls_attached(fd)) {
+        return recv(fd, buf, size, flags);
+    }
+    n = tls_read(fd, buf, size, bulk ? size : 1);
+    if (n == -ENODATA) {
+        return 0;
+    }
+    if (n < 0) {
+        errno = (int) -n;
+        return -1;
+    }
+    return n;
+}
+
 int
 transport_read_full(int fd, void *buf, size_t size)
 {
     uint8_t *p = buf;
 
     while (size > 0) {
-        ssize_t n = recv(fd, p, size, 0);
+        ssize_t n = conn_recv(fd, p, size, 0, false);
         if (n == 0) {
             return -ENODATA;
         }
@@ -568,6 +591,19 @@ transport_read_bulk(int fd, void *buf, size_t size, TransportLowat *lw)
 {
     uint8_t *p = buf;
 
+    if (tls_attached(fd)) {
+        /* The session keeps its own threshold (tls.c): ciphertext is not plaintext. */
+        (void) lw;
+        while (size > 0) {
+            ssize_t n = conn_recv(fd, p, size, 0, /* bulk= */ true);
+            if (n <= 0) {
+                return n == 0 ? -ENODATA : io_errno(errno);
+            }
+            p += n;
+            size -= (size_t) n;
+        }
+        return 0;
+    }
     /* Each wake-up of a blocked reader costs both sides a scheduling round and, in a VM, an
      * IPI; at one per 64 KiB segment that was a sixth of a loopback migration's CPU. With
      * SO_RCVLOWAT the kernel wakes a reader only once that many bytes wait. Two rules keep it
@@ -605,6 +641,9 @@ transport_writev_full(int fd, const void *a, size_t a_size, const void *b, size_
     struct iovec *v = iov;
     int cnt = 2;
 
+    if (tls_attached(fd)) {
+        return tls_write2(fd, a, a_size, b, b_size);
+    }
     /* writev(), not sendmsg(): the same records go to sockets and to save files. A peer that
      * went away gives EPIPE, not a signal: the daemon ignores SIGPIPE (main.c). */
     while (iov[0].iov_len + iov[1].iov_len > 0) {
@@ -680,7 +719,7 @@ read_upto(int fd, uint8_t *buf, size_t size, size_t *ret_got)
     int r = 0;
 
     while (got < size) {
-        ssize_t n = recv(fd, buf + got, size - got, 0);
+        ssize_t n = conn_recv(fd, buf + got, size - got, 0, false);
         if (n == 0) {
             r = -ENODATA;
             break;
@@ -725,7 +764,7 @@ quote_bytes(int fd, const uint8_t *head, size_t n_head, char *out, size_t size)
     ssize_t more;
 
     memcpy(bytes, head, n);
-    more = recv(fd, bytes + n, sizeof(bytes) - n, MSG_DONTWAIT);
+    more = tls_attached(fd) ? 0 : recv(fd, bytes + n, sizeof(bytes) - n, MSG_DONTWAIT);
     n += more > 0 ? (size_t) more : 0;
     transport_quote(bytes, n, out, size);
 }
@@ -778,6 +817,9 @@ transport_wait_readable(int fd, int timeout_ms)
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int r;
 
+    if (tls_pending(fd)) {
+        return 1; /* decrypted bytes wait in the session, where poll() cannot see them */
+    }
     do {
         r = poll(&p, 1, timeout_ms);
     } while (r < 0 && errno == EINTR);
@@ -822,4 +864,23 @@ transport_token_equal(const char *a, const char *b)
         diff |= (uint8_t) (a[i] ^ b[i]);
     }
     return diff == 0;
+}
+
+int
+transport_send_nowait(int fd, const void *buf, size_t size)
+{
+    if (tls_attached(fd)) {
+        return tls_write2(fd, buf, size, NULL, 0);
+    }
+    return send(fd, buf, size, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t) size ? 0 : -EPIPE;
+}
+
+int
+transport_close(int fd)
+{
+    if (fd < 0) {
+        return 0;
+    }
+    tls_detach(fd);
+    return close(fd);
 }

@@ -161,6 +161,21 @@ const char *transport_message_name(uint32_t type);
  * ("Argument list too long", "No data available"). */
 const char *transport_strerror(int r);
 
+/* A short message from the loop (REFUSE, PREPARED, DONE, ...): a clear socket's send()
+ * without waiting, whole or -EPIPE; on a TLS socket one record, waiting at most the socket's
+ * send timeout (a few bytes: the socket buffer takes them). */
+int transport_send_nowait(int fd, const void *buf, size_t size);
+/* Closes a migration socket and forgets its TLS session (tls.h), if it has one: every
+ * migration socket is closed here, so that no session outlives its fd. */
+int transport_close(int fd);
+static inline void
+transport_closep(int *fd)
+{
+    if (*fd >= 0) {
+        (void) transport_close(*fd);
+    }
+}
+
 /* Waits up to @timeout_ms for @fd to be readable: 1 readable, 0 timed out, or -errno. */
 int transport_wait_readable(int fd, int timeout_ms);
 

@@ -296,6 +296,8 @@ convert_options(const MigrationOptions *o, VfioMigd__V1__MigrationOptions *m)
     m->stopcopy_bandwidth_limit = o->stopcopy_bandwidth_limit;
     m->timeout_ms = o->timeout_ms;
     m->channels = o->channels;
+    m->tls = o->tls_off ? VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF
+                        : VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
 }
 
 static int

@@ -11,6 +11,7 @@ PKGS=(
     libuv1-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     libsystemd-dev libcriterion-dev libjson-c-dev libinih-dev libxml2-dev
     libmnl-dev                    # devlink over generic netlink (the plugins' devlink_get)
+    libssl-dev                    # TLS 1.3 on the migration sockets (daemon/tls.c)
     scdoc bash-completion man-db
     debhelper fakeroot lintian
     python3 python3-grpcio python3-protobuf

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """tcp_proxy.py — a tiny TCP forwarder for the migration integration tests (stdlib only).
 
-    tcp_proxy.py TARGET_HOST:TARGET_PORT [--flip-at N] [--cut-at MESSAGE] [--port-file FILE]
+    tcp_proxy.py TARGET_HOST:TARGET_PORT [--flip-at N] [--cut-at MESSAGE] [--capture FILE]
+                 [--port-file FILE]
 
 Listens on 127.0.0.1:0 and forwards EVERY connection it accepts (the migration's control
 connection and each device's data connection) to TARGET, both ways, until one side closes.
@@ -18,6 +19,10 @@ when given) once the proxy accepts connections.
               DONE, ...) drops it and cuts the link: every connection of the proxy is shut
               down at once (the control one and every data channel) and later ones are closed
               as they come. PINGs pass.
+--capture FILE
+              appends every byte forwarded, both ways and on every connection, to FILE: what
+              anyone on the path sees (the TLS test looks there for the token and the devices'
+              content).
 The link is cut by killing the proxy (SIGKILL): the kernel then closes every socket of it, and
 both daemons see their connections end. SIGTERM does the same, politely.
 Events (connections, the flip) are logged on stderr.
@@ -29,6 +34,15 @@ import sys
 import threading
 
 CHUNK = 65536
+CAPTURE = None
+CAPTURE_LOCK = threading.Lock()
+
+
+def capture(data):
+    if CAPTURE is not None:
+        with CAPTURE_LOCK:
+            CAPTURE.write(data)
+            CAPTURE.flush()
 
 
 def log(msg):
@@ -126,6 +140,7 @@ def pump_frames(src, dst, conn_id, cutter, direction):
             if mtype == cutter.type:
                 cutter.cut_now(conn_id, direction)
                 return
+            capture(hdr + payload)
             dst.sendall(hdr + payload)
     except OSError:
         pass
@@ -143,6 +158,7 @@ def pump(src, dst, conn_id, flipper, upstream):
             if upstream and flipper is not None:
                 data = flipper.apply(conn_id, offset, data)
             offset += len(data)
+            capture(data)
             dst.sendall(data)
     except OSError:
         pass
@@ -208,6 +224,9 @@ def main(argv):
             cut_at = args.pop(0)
             if cut_at not in MESSAGES:
                 sys.exit("tcp_proxy.py: --cut-at: no message %r (one of %s)" % (cut_at, ", ".join(MESSAGES)))
+        elif opt == "--capture":
+            global CAPTURE
+            CAPTURE = open(args.pop(0), "ab")
         elif opt == "--port-file":
             port_file = args.pop(0)
         else:

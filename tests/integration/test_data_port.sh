@@ -44,8 +44,10 @@ log_has() { grep -q -F -- "$2" "$T/$1.log"; }
 
 # ---- 1. only the right token changes the migration; each refusal is logged with its peer
 
-start_named_daemon S
-start_named_daemon D --workers 4 --handshake-timeout-ms 600000
+# In clear (--tls off): preauth_peer.py speaks the clear protocol byte by byte; the same caps
+# and deadline with TLS on are test_tls.sh's.
+start_named_daemon S --tls off
+start_named_daemon D --workers 4 --handshake-timeout-ms 600000 --tls off
 mkgroup S a 1000 size=64K
 mkgroup D a - size=64K
 incoming D a --listen 127.0.0.1:0
@@ -128,7 +130,7 @@ for p in p20 p21 p31; do peer_stop "$p"; done
 
 # ---- 3. one total deadline: bytes do not restart it
 
-start_named_daemon E --handshake-timeout-ms 1000
+start_named_daemon E --handshake-timeout-ms 1000 --tls off
 mkgroup E d - size=64K
 incoming E d --listen 127.0.0.1:0
 # A HELLO of 1000 bytes, then a zero byte every 200 ms.
@@ -141,7 +143,7 @@ peer_stop slow
 
 # ---- 4. out of fds: accept() pauses, and the API answers again
 
-start_named_daemon F --handshake-timeout-ms 600000 --log-level debug
+start_named_daemon F --handshake-timeout-ms 600000 --log-level debug --tls off
 mkgroup F e - size=64K
 incoming F e --listen 127.0.0.1:0
 F_ADDR=$ADDR

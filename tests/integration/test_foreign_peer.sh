@@ -13,7 +13,9 @@ source "$(dirname "$0")/lib.sh"
 FOREIGN="$SRCDIR/tests/integration/foreign_server.py"
 TOKEN=$(printf '%064d' 7)
 
-start_daemon
+# In clear (--tls off): foreign_server.py answers as a clear peer would; a TLS source facing a
+# clear port is test_tls.sh's.
+start_daemon --tls off
 for i in 0 1; do
     expect_exit 0 jctl attach --sim "size=64K" --name "d$i"
 done

@@ -146,7 +146,7 @@ assert_eq "waiting" "$(jf "$OUT" phase)" "  ... the destination's migration stil
 expect_exit 1 nctl S migrate gv --to "$ADDR" --token "$TOKEN" --dry-run
 assert_contains "$OUT" "device 'nic0': fw: source '22.36.1010', destination '22.35.9'" "dry run (text): each mismatch"
 expect_error PERMISSION_DENIED njctl S migrate gv --to "$ADDR" --token "$(printf '%064d' 7)" --dry-run
-assert_contains "$ERR" "wrong token" "dry run with a wrong token: refused, saying so"
+assert_contains "$ERR" "does not hold this token" "dry run with a wrong token: refused, saying so"
 
 # A refused migration lists every mismatch, before the source moves
 expect_exit 1 njctl S --timeout 10 migrate gv --to "$ADDR" --token "$TOKEN" --wait

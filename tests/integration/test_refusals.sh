@@ -115,7 +115,8 @@ assert_eq "running running_p2p" "$(dev_field g_0 state) $(dev_field g_1 state)" 
 
 # ==== the destination of a live migration: the HELLO carries the file's header and manifest
 
-start_named_daemon D
+# In clear (--tls off): hello.py speaks the protocol itself, as a clear source would.
+start_named_daemon D --tls off
 for d in g_0 g_1; do
     expect_exit 0 njctl D attach --sim size=256K --name "$d"
 done

@@ -104,11 +104,12 @@ expect_exit 0 njctl S attach --sim size=256K,seed=31 --name held0
 expect_exit 0 njctl S group create held held0
 expect_exit 0 sdctl attach --sim size=256K --name held0
 expect_exit 0 sdctl group create held held0
-expect_exit 0 sdctl incoming held --listen 127.0.0.1:0 --resume
+# In clear (--tls off on both sides): the proxy reads the control messages to cut at one.
+expect_exit 0 sdctl incoming held --listen 127.0.0.1:0 --resume --tls off
 HELD_ID=$(jget "$OUT" id)
 HELD_TOKEN=$(jget "$OUT" token)
 start_proxy "$(jget "$OUT" address)" --cut-at PREPARED
-run njctl S migrate held --to "$PROXY_ADDR" --token "$HELD_TOKEN" --wait
+run njctl S migrate held --to "$PROXY_ADDR" --token "$HELD_TOKEN" --wait --tls off
 stop_proxy
 held_in_doubt() { [[ "$(jget "$(sdctl job "$HELD_ID")" state)" == in_doubt ]]; }
 if wait_until "$STATE_WAIT" held_in_doubt; then

@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tls — see tls.h. OpenSSL 3.0 (bookworm): external PSKs are TLS 1.3 "sessions" made from
+ * the derived key (SSL_psk_use_session / SSL_psk_find_session callbacks).
+ */
+#include "tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/ssl.h>
+
+#include "util/cleanup.h"
+#include "util/macro.h"
+
+/* Records are at most 16 KiB (RFC 8446 5.1): 16 of them per send. */
+#define WRITE_BATCH (256u << 10)
+/* Read-ahead: one recv() takes up to this much ciphertext, several records. */
+#define READ_AHEAD (256u << 10)
+#define RECORD_MAX 16384u
+
+static const char *const psk_identity[_TLS_PSK_MAX] = {
+    [TLS_PSK_CONTROL] = "vfio-migd/1 control",
+    [TLS_PSK_DATA] = "vfio-migd/1 data",
+};
+static const char *const psk_label[_TLS_PSK_MAX] = {
+    [TLS_PSK_CONTROL] = "vfio-migd/1 tls psk control",
+    [TLS_PSK_DATA] = "vfio-migd/1 tls psk data",
+};
+/* TLS_AES_128_GCM_SHA256: the cipher a PSK session names; the hash must be the PSK's. */
+static const unsigned char psk_cipher_id[2] = {0x13, 0x01};
+
+/* ---- keys */
+
+static void
+mac(const char *secret, const char *label, uint8_t out[32])
+{
+    unsigned len = 32;
+
+    (void) HMAC(EVP_sha256(), secret, (int) strlen(secret), (const uint8_t *) label,
+                strlen(label), out, &len);
+}
+
+void
+tls_hello_proof(const char *token, char out[TRANSPORT_TOKEN_HEX + 1])
+{
+    uint8_t m[32];
+
+    mac(token, "vfio-migd/1 hello proof", m);
+    for (size_t i = 0; i < sizeof(m); i++) {
+        (void) snprintf(out + 2 * i, 3, "%02x", m[i]);
+    }
+}
+
+/* A TLS 1.3 session holding the PSK of @kind from @secret; NULL on failure. */
+static SSL_SESSION *
+psk_session(SSL *ssl, TlsPsk kind, const char *secret)
+{
+    const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, psk_cipher_id);
+    SSL_SESSION *s = SSL_SESSION_new();
+    uint8_t key[32];
+
+    mac(secret, psk_label[kind], key);
+    if (!s || !cipher || !SSL_SESSION_set1_master_key(s, key, sizeof(key)) ||
+        !SSL_SESSION_set_cipher(s, cipher) ||
+        !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+        SSL_SESSION_free(s);
+        s = NULL;
+    }
+    OPENSSL_cleanse(key, sizeof(key));
+    return s;
+}
+
+/* ---- contexts */
+
+typedef struct ClientPsk {
+    TlsPsk kind;
+    const char *secret;
+} ClientPsk;
+
+static int
+client_psk_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+              SSL_SESSION **sess)
+{
+    const ClientPsk *p = SSL_get_app_data(ssl);
+    SSL_SESSION *s;
+
+    s = psk_session(ssl, p->kind, p->secret);
+    if (!s) {
+        return 0;
+    }
+    if (md && md != SSL_CIPHER_get_handshake_digest(SSL_SESSION_get0_cipher(s))) {
+        SSL_SESSION_free(s); /* a retry for a suite of another hash: no PSK for it */
+        *sess = NULL;
+        return 1;
+    }
+    *id = (const unsigned char *) psk_identity[p->kind];
+    *idlen = strlen(psk_identity[p->kind]);
+    *sess = s;
+    return 1;
+}
+
+static int
+server_psk_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
+{
+    const TlsSecrets *sec = SSL_get_app_data(ssl);
+
+    *sess = NULL;
+    for (int k = 0; k < _TLS_PSK_MAX; k++) {
+        const char *secret = k == TLS_PSK_CONTROL ? sec->token : sec->key;
+        if (idlen == strlen(psk_identity[k]) && memcmp(id, psk_identity[k], idlen) == 0 &&
+            secret && secret[0]) {
+            *sess = psk_session(ssl, (TlsPsk) k, secret);
+            return *sess ? 1 : 0;
+        }
+    }
+    return 1; /* an unknown identity: no PSK, and without a certificate the handshake fails */
+}
+
+static SSL_CTX *ctx[2]; /* [0] client, [1] server */
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static SSL_CTX *
+ctx_new(bool server)
+{
+    SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+
+    if (!c) {
+        return NULL;
+    }
+    (void) SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
+    /* SHA-256 suites only: the PSK is bound to its hash. AES-128-GCM first (AES-NI, VAES). */
+    (void) SSL_CTX_set_ciphersuites(c, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256");
+    /* No tickets: nothing is sent after the handshake, nothing is resumed. psk_dhe_ke only
+     * (OpenSSL's default without SSL_OP_ALLOW_NO_DHE_KEX): forward secrecy. */
+    (void) SSL_CTX_set_num_tickets(c, 0);
+    SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_ENABLE_KTLS);
+    SSL_CTX_set_mode(c, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(c, 1);
+    SSL_CTX_set_default_read_buffer_len(c, READ_AHEAD);
+    if (server) {
+        SSL_CTX_set_psk_find_session_callback(c, server_psk_cb);
+    } else {
+        SSL_CTX_set_psk_use_session_callback(c, client_psk_cb);
+    }
+    return c;
+}
+
+static void
+ctx_init(void)
+{
+    ctx[0] = ctx_new(false);
+    ctx[1] = ctx_new(true);
+}
+
+static SSL *
+ssl_new(int fd, bool server, void *app)
+{
+    SSL *ssl;
+
+    (void) pthread_once(&ctx_once, ctx_init);
+    if (!ctx[server]) {
+        return NULL;
+    }
+    ssl = SSL_new(ctx[server]);
+    if (!ssl || !SSL_set_fd(ssl, fd)) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_app_data(ssl, app);
+    return ssl;
+}
+
+/* ---- errors */
+
+/* Whether OpenSSL's queue says the peer sent no TLS at all (a clear vfio-migd peer). */
+static bool
+error_not_tls(unsigned long e)
+{
+    int reason = ERR_GET_REASON(e);
+
+    return reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+           reason == SSL_R_RECORD_LENGTH_MISMATCH;
+}
+
+/* Maps a failed SSL call to an errno and a reason text, and empties the error queue. */
+static int
+ssl_failure(SSL *ssl, int ret, char *text, size_t size)
+{
+    int e = SSL_get_error(ssl, ret), saved = errno, r;
+    unsigned long code = ERR_peek_last_error();
+
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        r = -ENODATA;
+    } else if (e == SSL_ERROR_SYSCALL && code == 0) {
+        r = saved ? -saved : -ENODATA;
+    } else if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        r = -ENODATA; /* the peer went away (closed without close_notify): a closed socket */
+    } else if (ERR_GET_REASON(code) == SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC) {
+        r = -EKEYREJECTED;
+    } else if (error_not_tls(code)) {
+        r = -EPROTO;
+    } else {
+        r = -EACCES;
+    }
+    if (text) {
+        (void) snprintf(text, size, "%s", code ? ERR_reason_error_string(code) ?: "?"
+                                               : strerror(-r));
+    }
+    ERR_clear_error();
+    return r;
+}
+
+/* ---- client */
+
+static int
+wait_fd(int fd, short events, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int r;
+
+    do {
+        r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        return -errno;
+    }
+    return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* The socket's SO_RCVTIMEO (@opt) in ms, -1 for none. */
+static int
+timeout_of(int fd, int opt)
+{
+    struct timeval tv = {0};
+    socklen_t len = sizeof(tv);
+
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0)) {
+        return -1;
+    }
+    return (int) (tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
+int
+tls_client_handshake(int fd, TlsPsk kind, const char *secret, const char *peer, char *err,
+                     size_t err_size)
+{
+    ClientPsk psk = {.kind = kind, .secret = secret};
+    char reason[160];
+    SSL *ssl = ssl_new(fd, /* server= */ false, &psk);
+    int r, ret;
+
+    if (!ssl) {
+        (void) snprintf(err, err_size, "no memory for a TLS session");
+        return -ENOMEM;
+    }
+    ret = SSL_connect(ssl); /* blocking: the socket's timeouts bound it */
+    if (ret != 1) {
+        r = ssl_failure(ssl, ret, reason, sizeof(reason));
+        SSL_free(ssl);
+        if (r == -EPROTO || r == -ENODATA) {
+            (void) snprintf(err, err_size, "the peer at '%s' did not answer in TLS (%s): it "
+                            "listens in clear (prepared with 'vfio-migctl incoming --tls=off' or "
+                            "[migration] tls = off) while this source uses --tls=psk; use the "
+                            "same --tls on both sides", peer, reason);
+            return -EPROTO;
+        }
+        (void) snprintf(err, err_size, "the TLS handshake with '%s' failed (%s): the "
+                        "destination does not hold this token (a token of another migration, "
+                        "mistyped, or already spent)", peer, reason);
+        return r == -EACCES ? -EACCES : r;
+    }
+    SSL_set_app_data(ssl, NULL); /* @psk goes out of scope; the callback never runs again */
+    r = tls_attach(fd, ssl);
+    if (r < 0) {
+        (void) snprintf(err, err_size, "no memory for a TLS session");
+    }
+    return r;
+}
+
+/* ---- server */
+
+TlsSession *
+tls_server_new(int fd, const TlsSecrets *secrets)
+{
+    SSL *ssl = ssl_new(fd, /* server= */ true, (void *) secrets);
+
+    if (ssl) {
+        SSL_set_accept_state(ssl); /* SSL_do_handshake() steps it as a server */
+    }
+    return ssl;
+}
+
+int
+tls_server_step(TlsSession *s, char *why, size_t why_size)
+{
+    char reason[160];
+    int ret = SSL_do_handshake(s), e, r;
+
+    if (ret == 1) {
+        return 1;
+    }
+    e = SSL_get_error(s, ret);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        return e == SSL_ERROR_WANT_READ ? 0 : 2;
+    }
+    r = ssl_failure(s, ret, reason, sizeof(reason));
+    (void) snprintf(why, why_size, "its TLS handshake failed (%s): it does not hold this "
+                    "migration's token, or is no vfio-migd source", reason);
+    return r == -EPROTO ? r : -EACCES;
+}
+
+int
+tls_server_read(TlsSession *s, void *buf, size_t size)
+{
+    size_t n = 0;
+    int ret = SSL_read_ex(s, buf, size, &n);
+
+    if (ret == 1) {
+        return (int) n;
+    }
+    if (SSL_get_error(s, ret) == SSL_ERROR_WANT_READ) {
+        return -EAGAIN;
+    }
+    return ssl_failure(s, ret, NULL, 0);
+}
+
+void
+tls_session_free(TlsSession *s)
+{
+    SSL_free(s);
+}
+
+/* ---- sessions of sockets */
+
+typedef struct TlsConn {
+    SSL *ssl;
+    pthread_mutex_t lock; /* one SSL call at a time; never held across a wait */
+    int lowat;            /* the socket's SO_RCVLOWAT now; 0: refused, never asked again */
+} TlsConn;
+
+/* A bulk reader's wake-up threshold, as transport_read_bulk()'s on a clear socket: a reader
+ * woken at every segment costs a scheduling round each time. It must never exceed what will
+ * surely come: @want plaintext bytes need at least as many bytes of ciphertext, less what the
+ * session may hold already (its read-ahead buffer, at most READ_AHEAD). Small reads keep 1. */
+static void
+set_lowat(TlsConn *c, int fd, size_t want)
+{
+    int v = want > READ_AHEAD + 1 ? (int) MIN(want - READ_AHEAD, (size_t) (512u << 10)) : 1;
+
+    if (c->lowat == 0 || c->lowat == v) {
+        return;
+    }
+    c->lowat = setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) < 0 ? 0 : v;
+}
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static TlsConn **table; /* by fd */
+static size_t table_size;
+static atomic_uint n_attached; /* 0: no lookup needed, every socket is clear */
+
+static TlsConn *
+lookup(int fd)
+{
+    TlsConn *c = NULL;
+
+    if (fd < 0 || atomic_load(&n_attached) == 0) {
+        return NULL;
+    }
+    pthread_mutex_lock(&table_lock);
+    if ((size_t) fd < table_size) {
+        c = table[fd];
+    }
+    pthread_mutex_unlock(&table_lock);
+    return c;
+}
+
+/* Where the kernel does not encrypt, records go through a buffer that sends 16 at once. */
+static int
+batch_writes(SSL *ssl, int fd)
+{
+    BIO *buf, *sock;
+
+    if (BIO_get_ktls_send(SSL_get_wbio(ssl))) {
+        return 0;
+    }
+    buf = BIO_new(BIO_f_buffer());
+    sock = BIO_new_socket(fd, BIO_NOCLOSE);
+    if (!buf || !sock || BIO_set_write_buffer_size(buf, WRITE_BATCH) <= 0) {
+        BIO_free(buf);
+        BIO_free(sock);
+        return -ENOMEM;
+    }
+    SSL_set0_wbio(ssl, BIO_push(buf, sock));
+    return 0;
+}
+
+int
+tls_attach(int fd, TlsSession *s)
+{
+    int flags = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+    TlsConn *c;
+
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        SSL_free(s);
+        return -EBADF;
+    }
+    c = batch_writes(s, fd) < 0 ? NULL : calloc(1, sizeof(*c));
+    if (!c) {
+        SSL_free(s);
+        return -ENOMEM;
+    }
+    c->ssl = s;
+    c->lowat = 1; /* a new socket's */
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_lock(&table_lock);
+    if ((size_t) fd >= table_size) {
+        size_t n = MAX((size_t) fd + 1, table_size * 2);
+        TlsConn **t = realloc(table, n * sizeof(*t));
+        if (!t) {
+            pthread_mutex_unlock(&table_lock);
+            SSL_free(s);
+            free(c);
+            return -ENOMEM;
+        }
+        memset(t + table_size, 0, (n - table_size) * sizeof(*t));
+        table = t;
+        table_size = n;
+    }
+    if (table[fd]) { /* a session left on a closed fd: a bug, never a session to reuse */
+        SSL_free(table[fd]->ssl);
+        free(table[fd]);
+        atomic_fetch_sub(&n_attached, 1);
+    }
+    table[fd] = c;
+    atomic_fetch_add(&n_attached, 1);
+    pthread_mutex_unlock(&table_lock);
+    return 0;
+}
+
+void
+tls_detach(int fd)
+{
+    TlsConn *c = NULL;
+
+    if (fd < 0 || atomic_load(&n_attached) == 0) {
+        return;
+    }
+    pthread_mutex_lock(&table_lock);
+    if ((size_t) fd < table_size && table[fd]) {
+        c = TAKE_PTR(table[fd]);
+        atomic_fetch_sub(&n_attached, 1);
+    }
+    pthread_mutex_unlock(&table_lock);
+    if (c) {
+        SSL_free(c->ssl);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+    }
+}
+
+bool
+tls_attached(int fd)
+{
+    return lookup(fd) != NULL;
+}
+
+ssize_t
+tls_read(int fd, void *buf, size_t size, size_t want)
+{
+    TlsConn *c = lookup(fd);
+
+    if (!c) {
+        return -EBADF;
+    }
+    for (;;) {
+        size_t n = 0;
+        int ret, e, r;
+
+        pthread_mutex_lock(&c->lock);
+        ret = SSL_read_ex(c->ssl, buf, size, &n);
+        e = ret == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, ret);
+        r = ret == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE
+                ? 0
+                : ssl_failure(c->ssl, ret, NULL, 0);
+        pthread_mutex_unlock(&c->lock);
+        if (ret == 1) {
+            return (ssize_t) n;
+        }
+        if (r < 0) {
+            return r;
+        }
+        set_lowat(c, fd, want);
+        r = wait_fd(fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, timeout_of(fd, SO_RCVTIMEO));
+        if (r < 0) {
+            return r;
+        }
+    }
+}
+
+/* One step of a write: SSL_write_ex of @p, or the flush when @p is NULL. 1 done, 0 wait
+ * (POLLOUT), or a negative errno. */
+static int
+write_step(TlsConn *c, const void *p, size_t size)
+{
+    size_t n = 0;
+    int ret, r;
+
+    pthread_mutex_lock(&c->lock);
+    if (p) {
+        ret = SSL_write_ex(c->ssl, p, size, &n);
+        r = ret == 1 ? 1
+            : SSL_get_error(c->ssl, ret) == SSL_ERROR_WANT_WRITE ? 0
+                                                                  : ssl_failure(c->ssl, ret, NULL, 0);
+    } else {
+        ret = BIO_flush(SSL_get_wbio(c->ssl));
+        r = ret > 0 ? 1 : BIO_should_retry(SSL_get_wbio(c->ssl)) ? 0 : -EPIPE;
+        ERR_clear_error();
+    }
+    pthread_mutex_unlock(&c->lock);
+    return r;
+}
+
+static int
+write_whole(TlsConn *c, int fd, const void *p, size_t size)
+{
+    int r;
+
+    if (p && size == 0) {
+        return 0;
+    }
+    while ((r = write_step(c, p, size)) == 0) {
+        r = wait_fd(fd, POLLOUT, timeout_of(fd, SO_SNDTIMEO));
+        if (r < 0) {
+            return r;
+        }
+    }
+    return r < 0 ? r : 0;
+}
+
+int
+tls_write2(int fd, const void *a, size_t a_size, const void *b, size_t b_size)
+{
+    TlsConn *c = lookup(fd);
+    uint8_t first[RECORD_MAX];
+    size_t take;
+    int r;
+
+    if (!c) {
+        return -EBADF;
+    }
+    /* A short header alone would be a record of its own, sealed and sent for a few bytes:
+     * the first record carries it with the start of the payload. */
+    if (a_size < RECORD_MAX && b_size > 0) {
+        take = MIN(b_size, RECORD_MAX - a_size);
+        memcpy(first, a, a_size);
+        memcpy(first + a_size, b, take);
+        a = first;
+        a_size += take;
+        b = (const uint8_t *) b + take;
+        b_size -= take;
+    }
+    r = write_whole(c, fd, a, a_size);
+    if (r >= 0) {
+        r = write_whole(c, fd, b, b_size);
+    }
+    if (r >= 0) {
+        r = write_whole(c, fd, NULL, 0);
+    }
+    return r;
+}
+
+int
+tls_pending(int fd)
+{
+    TlsConn *c = lookup(fd);
+    int n;
+
+    if (!c) {
+        return 0;
+    }
+    pthread_mutex_lock(&c->lock);
+    n = SSL_has_pending(c->ssl);
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}

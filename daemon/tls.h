@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * tls — TLS 1.3 on the sockets of a live migration (OpenSSL), keyed by the one-time token.
+ *
+ * Both daemons already share a secret: the token PrepareIncoming printed, which the
+ * orchestrator handed to the source. Each connection's handshake uses an external PSK
+ * derived from it (HMAC-SHA256 over a label), so the token itself never crosses the wire;
+ * the key exchange is psk_dhe_ke (X25519 or another ECDHE group) for forward secrecy:
+ * recording the traffic and learning the token later decrypts nothing. Two PSKs:
+ *   control  from the token, identity "vfio-migd/1 control" (the control connection and a
+ *            dry run's connection);
+ *   data     from the data channels' key that ACCEPT carries inside the encrypted control
+ *            connection, identity "vfio-migd/1 data".
+ * The identities are fixed strings: they reveal nothing of either secret. Session tickets
+ * are off (no post-handshake message); only TLS 1.3, only SHA-256 suites (the PSKs' hash).
+ *
+ * After the handshake the session belongs to its socket: tls_attach() records it under the
+ * fd, and transport.c's reads and writes go through it (tls_read(), tls_write2()) whatever
+ * module calls them, so the data path is the same code, encrypted or clear. The socket is
+ * non-blocking from then on: a thread waits in poll() outside the connection's lock, with
+ * the socket's SO_RCVTIMEO/SO_SNDTIMEO as its deadline, so a reader waiting for the peer
+ * never holds up a writer on the same connection. Writes are batched: records go through a
+ * 256 KiB buffer to the socket (one send per 16 records, not one per record), unless the
+ * kernel took the record layer (kTLS, SSL_OP_ENABLE_KTLS, where kernel and library have it).
+ *
+ * Threads: the client handshake blocks (workers); the server handshake is a non-blocking
+ * step the loop repeats (migration_accept.c); reads and writes on an attached fd from any
+ * thread, serialised per connection. Errors: negative errno, a sentence where a buffer is
+ * given.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport.h"
+
+typedef enum TlsPsk {
+    TLS_PSK_CONTROL, /* from the token */
+    TLS_PSK_DATA,    /* from the data channels' key */
+    _TLS_PSK_MAX,
+} TlsPsk;
+
+/* What a destination's server handshake may accept, owned by its job: @token always, @key
+ * once ACCEPT has made it (empty before: a data channel cannot authenticate yet). */
+typedef struct TlsSecrets {
+    const char *token;
+    const char *key;
+} TlsSecrets;
+
+typedef struct ssl_st TlsSession; /* OpenSSL's SSL */
+
+/* The first byte of a TLS ClientHello (a handshake record): no vfio-migd message starts with
+ * it (TMSG_* types are below it), so one byte tells a TLS peer from a clear one. */
+#define TLS_RECORD_HANDSHAKE 0x16
+
+/* The proof a HELLO carries instead of the token when TLS is on, 64 hex characters: a MAC of
+ * a fixed label under the token. It proves nothing the PSK handshake has not proved already,
+ * and reveals nothing of the token. */
+void tls_hello_proof(const char *token, char out[TRANSPORT_TOKEN_HEX + 1]);
+
+/* Client side, on a connected blocking socket @fd: the whole handshake (within the socket's
+ * timeouts) with the PSK of @kind from @secret (64 hex), then tls_attach(). @peer names the
+ * other end in @err. -EACCES: the peer refused the PSK (another token); -EPROTO: the peer
+ * does not speak TLS (a destination with --tls=off); other: the socket's. */
+int tls_client_handshake(int fd, TlsPsk kind, const char *secret, const char *peer, char *err,
+                         size_t err_size);
+
+/* Server side: a session for the accepted non-blocking socket @fd that takes the PSKs of
+ * @secrets (which must outlive it). NULL: no memory. */
+TlsSession *tls_server_new(int fd, const TlsSecrets *secrets);
+/* One step of the server handshake: 1 done, 0 wait until readable, 2 wait until writable;
+ * or -EACCES (a client without the right PSK) / -EPROTO, with a sentence in @why. */
+int tls_server_step(TlsSession *s, char *why, size_t why_size);
+/* A non-blocking read of application data: bytes read, -EAGAIN (nothing yet), -ENODATA
+ * (closed), or another negative errno. */
+int tls_server_read(TlsSession *s, void *buf, size_t size);
+void tls_session_free(TlsSession *s);
+
+/* Makes @s the session of @fd (which becomes non-blocking) for every transport call on it,
+ * taking ownership (freed on failure too). -ENOMEM, -EBADF. */
+int tls_attach(int fd, TlsSession *s);
+/* Forgets and frees @fd's session, if it has one: before its fd is closed (transport_close()). */
+void tls_detach(int fd);
+/* Whether @fd has a session: transport.c's switch between the two paths. */
+bool tls_attached(int fd);
+
+/* As read() on @fd's session: up to @size bytes, waiting (at most the socket's SO_RCVTIMEO,
+ * or for ever when it has none) until some come. @want (>= @size) is how much the caller will
+ * read in all, surely sent: the wake-up threshold follows it. Bytes read (> 0), -ENODATA (closed),
+ * -ETIMEDOUT, -EKEYREJECTED (a record that fails its authentication: changed on the way),
+ * other errors of the socket. -EBADF: @fd has no session. */
+ssize_t tls_read(int fd, void *buf, size_t size, size_t want);
+/* Writes @a then @b whole, the first record filled from both (no record for a header alone),
+ * and flushes. 0 or a negative errno. */
+int tls_write2(int fd, const void *a, size_t a_size, const void *b, size_t b_size);
+/* 1 when @fd's session holds decrypted bytes not read yet (poll() cannot see them). */
+int tls_pending(int fd);
