@@ -201,8 +201,8 @@ void device_identify(Device *d, const PluginHost *plugins, const char *sysfs_roo
 /* The plugin.h view of the device, for hooks; valid while @d is. */
 void device_plugin_view(const Device *d, struct vfio_migd_device *ret);
 /* Whether the device's data stream is its plugin's vendor's, so the plugin's stream and
- * pre-copy hooks apply: a real device its plugin claims (a sim device's stream is the sim's
- * own format). */
+ * pre-copy hooks apply: a real device its plugin claims, or a sim device running the
+ * plugin's sim model (a generic sim device's stream is the sim's own format). */
 bool device_stream_is_plugins(const Device *d);
 /* Could a device described as (@flags, @backend, @src) — on another host — migrate into @d?
  * compat_compare() of the two, @d's rules deciding: 0 with @report listing every mismatch

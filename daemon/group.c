@@ -379,9 +379,14 @@ check_devices(Group *g, DeviceState target, bool force, const void *lock_key, ch
             return -EOPNOTSUPP;
         }
         if (!has_p2p(d) && g->n_devices > 1 && !force) {
+            char flags[64];
+
+            /* the flags say why: hisi_acc (stop_copy+pre_copy) never has P2P states */
+            (void) fsm_flags_to_string(d->info.mig_flags, flags, sizeof(flags));
             (void) snprintf(err, err_size,
-                            "device '%s' lacks P2P, so group '%s' cannot be stopped P2P-safely; "
-                            "force it (`--force`) to move it anyway, in a best-effort order", d->id, g->name);
+                            "device '%s' lacks P2P (its migration flags are %s), so group '%s' "
+                            "cannot be stopped P2P-safely; force it (`--force`) to move it "
+                            "anyway, in a best-effort order", d->id, flags, g->name);
             return -EOPNOTSUPP;
         }
         if (fsm_compute_path(d->state, target, d->info.mig_flags, &path, &why) < 0) {

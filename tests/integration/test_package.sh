@@ -37,6 +37,7 @@ PLUGIN_DIR=$(echo "$ROOT"/usr/lib/*/vfio-migd/plugins)
 check "the package has the plugin directory" test -d "$PLUGIN_DIR"
 assert_file_exists "$PLUGIN_DIR/mtty.so" "the package has the mtty plugin in it"
 assert_file_exists "$PLUGIN_DIR/mlx5.so" "the package has the mlx5 plugin in it"
+assert_file_exists "$PLUGIN_DIR/hisi.so" "the package has the HiSilicon plugin in it"
 
 # ---- vfio-migd-dev: the plugin ABI header, usable on its own
 DEV=$(ls "$OUTDIR"/vfio-migd-dev_"$PROJECT_VERSION"_all.deb)
@@ -84,7 +85,12 @@ assert_contains "$("$VFIO_MIGD" --help)" "/etc/vfio-migd/vfio-migd.conf" \
     "the packaged daemon's default configuration file is /etc/vfio-migd/vfio-migd.conf"
 start_daemon --config "$ROOT/etc/vfio-migd/vfio-migd.conf" --plugin-dir "$PLUGIN_DIR"
 expect_exit 0 jctl plugins
-assert_eq "mtty" "$(jget "$OUT" 0.name)" "the packaged daemon loads the packaged mtty plugin"
+assert_eq "hisi mlx5 mtty" "$(jget "$OUT" 0.name) $(jget "$OUT" 1.name) $(jget "$OUT" 2.name)" \
+    "the packaged daemon loads the packaged plugins (hisi, mlx5, mtty)"
+expect_exit 0 jctl attach --sim model=hisi --name acc0
+assert_eq "hisi 5" "$(jget "$OUT" plugin) $(jget "$OUT" migration_flags)" \
+    "... and the hisi plugin's sim model"
+expect_exit 0 jctl detach acc0 # the checks below expect nic0 alone
 expect_exit 0 ctl health
 expect_exit 0 jctl attach --sim size=64K --name nic0
 expect_exit 0 jctl state nic0 stop

@@ -3,7 +3,7 @@
  * test_host_devices — host readiness on a fake sysfs tree (daemon/host_devices.c): which
  * functions and mdevs are listed, what each needs and its fixes, and the writes a bind makes
  * (observed through the HostWriter: a fake tree cannot really bind), with the test plugins'
- * "vendor" claiming 1234:abcd with variant driver vendor_vfio.
+ * "vendor" claiming 1234:abcd with variant driver vendor_vfio, and the hisi plugin on a ZIP VF.
  */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
@@ -140,6 +140,39 @@ Test(host_devices, what_is_listed_and_what_it_needs)
     cr_assert_str_eq(hd[2].id.mdev_type, "mtty-2");
     cr_assert_str_eq(plugin_name(hd[2].plugin), "mtty");
     cr_assert_eq(hd[2].can_migrate, true, "bound to mtty, a type the plugin knows");
+    free(hd);
+}
+
+/* The hisi plugin on the same fake tree: a ZIP VF on its variant driver whose PF is bound to
+ * vfio-pci instead of hisi_zip, on QM V3 hardware: one prerequisite fails, with its fix. */
+Test(host_devices, a_hisi_vf_whose_pf_is_not_on_its_native_driver)
+{
+    HostDevice *hd = NULL;
+    size_t n = 0, i;
+
+    put("bus/pci/drivers/hisi_acc_vfio_pci", NULL);
+    function("0000:7d:00.0", "0x19e5\n", "0xa250\n", "vfio-pci");
+    put(PCIDEV "/0000:7d:00.0/revision", "0x30\n");
+    function("0000:7d:00.1", "0x19e5\n", "0xa251\n", "hisi_acc_vfio_pci");
+    link_at(PCIDEV "/0000:7d:00.1/physfn", "../0000:7d:00.0");
+    cr_assert_eq(plugin_host_load(plugins, PLUGIN_BUILD_DIR "/hisi.so"), 0);
+    cr_assert_eq(host_devices_list(root, plugins, &hd, &n), 0);
+    for (i = 0; i < n && strcmp(hd[i].id.address, "0000:7d:00.1") != 0; i++) {
+        continue;
+    }
+    cr_assert_lt(i, n, "the VF is listed");
+    cr_expect_str_eq(plugin_name(hd[i].plugin), "hisi");
+    cr_expect_str_eq(hd[i].variant_driver, "hisi_acc_vfio_pci");
+    cr_expect_eq(hd[i].can_migrate, false);
+    /* the daemon's binding check, then the plugin's four */
+    cr_assert_eq(hd[i].prereqs.n, 5);
+    cr_expect_eq(hd[i].prereqs.items[0].ok, 1, "bound to its variant driver");
+    cr_expect_eq(hd[i].prereqs.items[1].ok, 1, "bound to hisi_acc_vfio_pci");
+    cr_expect_eq(hd[i].prereqs.items[2].ok, 1, "a VF");
+    cr_expect_eq(hd[i].prereqs.items[3].ok, 0, "PF on vfio-pci");
+    cr_expect_str_eq(hd[i].prereqs.items[3].fix, "modprobe hisi_zip && echo 0000:7d:00.0 > "
+                     "/sys/bus/pci/drivers/hisi_zip/bind && vfio-migctl bind 0000:7d:00.1");
+    cr_expect_eq(hd[i].prereqs.items[4].ok, 1, "QM V3: %s", hd[i].prereqs.items[4].message);
     free(hd);
 }
 
