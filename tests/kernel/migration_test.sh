@@ -229,7 +229,7 @@ expect_exit 0 mj D incoming vm --listen 127.0.0.1:0 --resume
 ADDR=$(jf "$OUT" address) TOKEN=$(jf "$OUT" token) DID=$(jf "$OUT" id)
 migrate_wait S vm --to "$ADDR" --token "$(printf '%064d' 0)"
 assert_eq "1 failed" "$RC $(jf "$OUT" state)" "wrong token: migrate --wait exits 1, failed"
-assert_contains "$(jf "$OUT" error)" "wrong token" "  ... the error says so"
+assert_contains "$(jf "$OUT" error)" "does not hold this token" "  ... the error says so"
 assert_eq "$A0" "$(dev_facts S tty0)" "  ... the source device is still running, not one transition run"
 
 # ==== 3. S -> D, pre-copy auto (the incoming migration the wrong token did not use up)

@@ -26,6 +26,7 @@
 #include "core/stream.h" /* crc32c() */
 #include "util/cleanup.h"
 #include "util/clock.h"
+#include "backend_props.h"
 
 #define SIZE_1M (UINT64_C(1) << 20)
 #define HDR 64u
@@ -103,21 +104,6 @@ dev_set_ok(BackendDevice *bd, DeviceState target)
     cr_assert_neq(s, SENTINEL);
     cr_assert_eq(dev_state(bd), target);
     return s;
-}
-
-static const char *
-dev_prop(BackendDevice *bd, const char *key, char *buf, size_t size)
-{
-    BackendProperty props[BACKEND_MAX_PROPERTIES];
-    int n = bd->ops->describe(bd, props, BACKEND_MAX_PROPERTIES);
-
-    for (int i = 0; i < n; i++) {
-        if (strcmp(props[i].key, key) == 0) {
-            (void) snprintf(buf, size, "%s", props[i].value);
-            return buf;
-        }
-    }
-    return NULL;
 }
 
 static uint64_t
@@ -1890,7 +1876,7 @@ Test(adopt, same_state_and_content_without_reset)
     DataSession *s = NULL;
     BackendInfo info = {0};
     uint64_t initial = 0, dirty = 0;
-    char digest[128], buf[128], gen[32], err[256] = "";
+    char digest[128], buf[128], gen[128], err[256] = "";
     int fd;
 
     cr_assert_eq(dev_set(bd, DEVICE_STATE_PRE_COPY, &s), 0);

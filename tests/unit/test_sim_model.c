@@ -19,6 +19,7 @@
 #include "core/fsm.h"
 #include "plugin_host.h"
 #include "util/log.h"
+#include "backend_props.h"
 
 static PluginHost *host;
 static SimModel seam;
@@ -86,21 +87,6 @@ set_ok(BackendDevice *bd, DeviceState to)
     return s;
 }
 
-static const char *
-prop(BackendDevice *bd, const char *key, char *buf, size_t size)
-{
-    BackendProperty props[BACKEND_MAX_PROPERTIES];
-    int n = bd->ops->describe(bd, props, BACKEND_MAX_PROPERTIES);
-
-    for (int i = 0; i < n; i++) {
-        if (strcmp(props[i].key, key) == 0) {
-            (void) snprintf(buf, size, "%s", props[i].value);
-            return buf;
-        }
-    }
-    return NULL;
-}
-
 Test(sim_model, flags_data_size_and_identity_are_the_models)
 {
     BackendInfo info = {0};
@@ -112,9 +98,9 @@ Test(sim_model, flags_data_size_and_identity_are_the_models)
     cr_expect_eq(info.mig_flags, 0x7u);
     cr_expect_eq(bd->ops->data_size(bd, &size), 0);
     cr_expect_eq(size, 32u);
-    cr_expect_str_eq(prop(bd, "model", buf, sizeof(buf)), "seam");
-    cr_expect_null(prop(bd, "size", buf, sizeof(buf)), "the sim's content model is not used");
-    cr_expect_str_eq(prop(bd, "digest", buf, sizeof(buf)), "5ea0000000000001");
+    cr_expect_str_eq(dev_prop(bd, "model", buf, sizeof(buf)), "seam");
+    cr_expect_null(dev_prop(bd, "size", buf, sizeof(buf)), "the sim's content model is not used");
+    cr_expect_str_eq(dev_prop(bd, "digest", buf, sizeof(buf)), "5ea0000000000001");
     cr_assert_eq(bd->ops->identity(bd, "/sys", &id), 0);
     cr_expect_str_eq(id.sim_model, "seam");
     backend_device_free(bd);
@@ -194,7 +180,7 @@ Test(sim_model, a_save_and_restore_runs_through_the_model)
     cr_expect_eq(w->ops->write(w, buf, 1), -ENOMEM, "the model's: past the end");
     set_ok(dst, DEVICE_STATE_STOP);
     data_session_free(w);
-    cr_expect_str_eq(prop(dst, "digest", a, sizeof(a)), prop(src, "digest", b, sizeof(b)));
+    cr_expect_str_eq(dev_prop(dst, "digest", a, sizeof(a)), dev_prop(src, "digest", b, sizeof(b)));
     backend_device_free(src);
     backend_device_free(dst);
 }
@@ -212,7 +198,7 @@ Test(sim_model, the_models_refusals_reach_the_caller)
     cr_expect_eq(w->ops->write(w, hdr, 4), 4, "a failed write took nothing");
     cr_expect_eq(dst->ops->set_state(dst, DEVICE_STATE_STOP, NULL), -EINVAL);
     cr_expect_eq(state_of(dst), DEVICE_STATE_RESUMING);
-    cr_expect_str_eq(prop(dst, "digest", d, sizeof(d)), "5ea0000000000003");
+    cr_expect_str_eq(dev_prop(dst, "digest", d, sizeof(d)), "5ea0000000000003");
     data_session_free(w);
     cr_expect_eq(dst->ops->reset(dst), 0);
     cr_expect_eq(state_of(dst), DEVICE_STATE_RUNNING);
