@@ -630,8 +630,13 @@ mig_channel_receive_spread(MigWork *w)
             r = spread_channel_done(w, &in, &rh, &mine, why, sizeof(why));
             r = r < 0 ? r : 1;
         } else if (rh.type == STREAM_RECORD_DEVICE_DATA || rh.type == STREAM_RECORD_DEVICE_END) {
-            mine.bytes += rh.type == STREAM_RECORD_DEVICE_DATA ? rh.length : 0;
-            mine.records += rh.type == STREAM_RECORD_DEVICE_DATA;
+            /* CHANNEL_END counts this channel's stop-copy records: the first channel's
+             * pre-copy records are the device's, counted at its DEVICE_END. */
+            bool stopcopy = rh.type == STREAM_RECORD_DEVICE_DATA &&
+                            !(rh.flags & STREAM_FLAG_PRECOPY);
+
+            mine.bytes += stopcopy ? rh.length : 0;
+            mine.records += stopcopy;
             r = spread_deliver(w, &in, &rh, why, sizeof(why));
         } /* else an optional record type we do not know */
     }

@@ -57,7 +57,14 @@ for _ in $(seq 40); do one_save; done
 RSS1=$(rss_kib "$DAEMON_PID" VmRSS)
 echo "# RSS $RSS0 KiB before the paused watchers, $RSS1 KiB after $((saves + 40)) saves"
 # What the queues may hold: WATCHERS x QUEUE events of well under 4 KiB, and gRPC's buffers.
-assert_le "$((RSS1 - RSS0))" 8192 "the daemon's RSS grew by at most 8 MiB ($((RSS1 - RSS0)) KiB)"
+if ldd "$VFIO_MIGD" 2>/dev/null | grep -q libasan; then
+    # ASan keeps freed memory in its quarantine (256 MiB by default) and grows its shadow with
+    # it: the RSS then measures the sanitizer. The default build's run checks the bound; here
+    # every other check of this test still runs under the sanitizers.
+    echo "# not checked under ASan: the RSS bound (grew $((RSS1 - RSS0)) KiB)"
+else
+    assert_le "$((RSS1 - RSS0))" 8192 "the daemon's RSS grew by at most 8 MiB ($((RSS1 - RSS0)) KiB)"
+fi
 kill -CONT "${WPIDS[@]}"
 for k in $(seq "$WATCHERS"); do
     expect_ended "${WPIDS[$((k - 1))]}" 1 "paused watcher $k, resumed"
