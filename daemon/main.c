@@ -436,21 +436,14 @@ daemon_vmm_socket(Daemon *dm)
     return 0;
 }
 
+/* The device manager with its settings from the configuration, its plugins and the
+ * directories it may write to: everything the API needs before it serves. */
 static int
-daemon_start(Daemon *dm)
+daemon_manager_start(Daemon *dm)
 {
     const Config *c = &dm->config;
-    RpcServerConfig cfg = {.socket_path = c->socket, .socket_mode = c->socket_mode,
-                           .socket_gid_set = c->socket_gid != (gid_t) -1,
-                           .socket_gid = c->socket_gid, .max_connections = c->max_connections,
-                           .admit = rpc_dispatch_admit, .userdata = &dm->ctx};
-    char err[512] = "", line[128];
     int r;
 
-    r = sd_service_new(dm->loop, &dm->sd);
-    if (r < 0) {
-        return log_error_errno(r, "Cannot set up the systemd notifications: %m");
-    }
     r = manager_new(dm->loop, &dm->ctx.manager);
     if (r < 0) {
         return log_error_errno(r, "Cannot create the device manager: %m");
@@ -467,7 +460,38 @@ daemon_start(Daemon *dm)
     if (r < 0) {
         return r;
     }
-    r = daemon_allow_dirs(dm->ctx.manager, c);
+    return daemon_allow_dirs(dm->ctx.manager, c);
+}
+
+/* SIGTERM and SIGINT stop the daemon, SIGHUP reloads its configuration. */
+static void
+daemon_signals_start(Daemon *dm)
+{
+    (void) uv_signal_init(dm->loop, &dm->sigterm);
+    (void) uv_signal_init(dm->loop, &dm->sigint);
+    (void) uv_signal_init(dm->loop, &dm->sighup);
+    dm->sigterm.data = dm->sigint.data = dm->sighup.data = dm;
+    (void) uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
+    (void) uv_signal_start(&dm->sigint, on_signal, SIGINT);
+    (void) uv_signal_start(&dm->sighup, on_sighup, SIGHUP);
+}
+
+static int
+daemon_start(Daemon *dm)
+{
+    const Config *c = &dm->config;
+    RpcServerConfig cfg = {.socket_path = c->socket, .socket_mode = c->socket_mode,
+                           .socket_gid_set = c->socket_gid != (gid_t) -1,
+                           .socket_gid = c->socket_gid, .max_connections = c->max_connections,
+                           .admit = rpc_dispatch_admit, .userdata = &dm->ctx};
+    char err[512] = "", line[128];
+    int r;
+
+    r = sd_service_new(dm->loop, &dm->sd);
+    if (r < 0) {
+        return log_error_errno(r, "Cannot set up the systemd notifications: %m");
+    }
+    r = daemon_manager_start(dm);
     if (r < 0) {
         return r;
     }
@@ -490,13 +514,7 @@ daemon_start(Daemon *dm)
     if (r < 0) {
         return r;
     }
-    (void) uv_signal_init(dm->loop, &dm->sigterm);
-    (void) uv_signal_init(dm->loop, &dm->sigint);
-    (void) uv_signal_init(dm->loop, &dm->sighup);
-    dm->sigterm.data = dm->sigint.data = dm->sighup.data = dm;
-    (void) uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
-    (void) uv_signal_start(&dm->sigint, on_signal, SIGINT);
-    (void) uv_signal_start(&dm->sighup, on_sighup, SIGHUP);
+    daemon_signals_start(dm);
     log_info("vfio-migd %s serving on '%s'%s (grpc core %s, %u workers).", VFIO_MIGD_VERSION,
              rpc_server_socket_path(dm->ctx.server),
              rpc_server_socket_activated(dm->ctx.server) ? " (socket activation)" : "",

@@ -2191,13 +2191,12 @@ sim_model_create(SimDevice *d, const char *model_opts, char *err, size_t err_siz
     return 0;
 }
 
-/* The device without its state: options parsed, model created, nothing mapped yet. */
+/* @options over the defaults into @ret_cfg; the keys a model owns go to @model_opts (NULL
+ * without a model), and @ret_seen says which keys were given. */
 static int
-sim_device_alloc(const char *name, const char *options, const SimModel *model, SimDevice **ret,
-                 char *err, size_t err_size)
+sim_options_parse(const char *name, const char *options, char *model_opts, SimConfig *ret_cfg,
+                  uint32_t *ret_seen, char *err, size_t err_size)
 {
-    _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
-    _cleanup_free_ char *model_opts = NULL;
     SimConfig cfg = {
         .flags = MIG_FLAGS_ALL,
         .migratable = true,
@@ -2207,7 +2206,28 @@ sim_device_alloc(const char *name, const char *options, const SimModel *model, S
         .hold_max_ms = SIM_HOLD_MAX_MS_DEFAULT,
         .vendor_id = BACKEND_ID_NONE,
         .device_id = BACKEND_ID_NONE,
+        .seed = sim_name_seed(name),
     };
+    uint32_t seen = 0;
+    int r;
+
+    r = sim_config_parse(&cfg, options, model_opts, &seen, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    *ret_cfg = cfg;
+    *ret_seen = seen;
+    return 0;
+}
+
+/* The device without its state: options parsed, model created, nothing mapped yet. */
+static int
+sim_device_alloc(const char *name, const char *options, const SimModel *model, SimDevice **ret,
+                 char *err, size_t err_size)
+{
+    _cleanup_(sim_device_destroyp) SimDevice *d = NULL;
+    _cleanup_free_ char *model_opts = NULL;
+    SimConfig cfg;
     bool with_model = model && model->ops;
     uint32_t seen = 0;
     int r;
@@ -2219,8 +2239,7 @@ sim_device_alloc(const char *name, const char *options, const SimModel *model, S
     if (with_model && !(model_opts = calloc(1, strlen(options) + 1))) {
         return -ENOMEM;
     }
-    cfg.seed = sim_name_seed(name);
-    r = sim_config_parse(&cfg, options, model_opts, &seen, err, err_size);
+    r = sim_options_parse(name, options, model_opts, &cfg, &seen, err, err_size);
     if (r < 0) {
         return r;
     }
