@@ -69,3 +69,40 @@ fuzz_string(const uint8_t *data, size_t n, char *buf, size_t size)
     memcpy(buf, data, n);
     buf[n] = '\0';
 }
+
+/* A streaming parser as the plugin stream targets see it: @feed takes the next @n bytes (a
+ * negative errno and a message in @why on a refusal); @after checks the parser's invariants
+ * once @accepted bytes in all were taken. */
+typedef int (*FuzzFeedFn)(void *parser, const uint8_t *p, size_t n, char *why, size_t why_size);
+typedef void (*FuzzAfterFn)(void *parser, size_t accepted);
+
+/* Defines @name, a FuzzFeedFn that calls @parser_feed on its typed parser. */
+#define FUZZ_FEED_FN(name, parser_feed)                                                        \
+    static int name(void *parser, const uint8_t *p, size_t n, char *why, size_t why_size)      \
+    {                                                                                          \
+        return parser_feed(parser, p, n, why, why_size);                                       \
+    }
+
+/* Feeds @n bytes of @p to @parser in pieces of @piece bytes, checking after each piece; a
+ * refusal must say why and be final (the next feed is refused too). 0 or the refusal. */
+static inline int
+fuzz_feed_pieces(void *parser, FuzzFeedFn feed, FuzzAfterFn after, const uint8_t *p, size_t n,
+                 size_t piece)
+{
+    char why[256];
+
+    for (size_t off = 0; off < n; off += piece) {
+        size_t k = n - off < piece ? n - off : piece;
+        int r;
+
+        why[0] = '\0';
+        r = feed(parser, p + off, k, why, sizeof(why));
+        if (r < 0) {
+            fuzz_check_message(why, sizeof(why));
+            fuzz_check(feed(parser, p, 1, why, sizeof(why)) < 0, "a refusal is final");
+            return r;
+        }
+        after(parser, off + k);
+    }
+    return 0;
+}

@@ -17,25 +17,15 @@
 #include "fuzz.h"
 #include "hisi_stream.h"
 
-static int
-feed_all(struct hisi_parser *p, const uint8_t *d, size_t n, size_t piece)
+FUZZ_FEED_FN(feed, hisi_parser_feed)
+
+static void
+after(void *parser, size_t accepted)
 {
-    char why[256];
+    const struct hisi_parser *hp = parser;
 
-    for (size_t off = 0; off < n; off += piece) {
-        size_t k = n - off < piece ? n - off : piece;
-        int r;
-
-        why[0] = '\0';
-        r = hisi_parser_feed(p, d + off, k, why, sizeof(why));
-        if (r < 0) {
-            fuzz_check_message(why, sizeof(why));
-            fuzz_check(hisi_parser_feed(p, d, 1, why, sizeof(why)) < 0, "a refusal is final");
-            return r;
-        }
-        fuzz_check(p->pos <= HISI_STATE_SIZE, "never past 176 bytes");
-    }
-    return 0;
+    (void) accepted;
+    fuzz_check(hp->pos <= HISI_STATE_SIZE, "never past 176 bytes");
 }
 
 int
@@ -55,8 +45,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     piece = 1 + (size_t) (data[0] / 4) % 64;
     hisi_parser_init(&a, &e);
     hisi_parser_init(&b, &e);
-    ra = feed_all(&a, data + 1, size - 1, piece);
-    rb = feed_all(&b, data + 1, size - 1, size);
+    ra = fuzz_feed_pieces(&a, feed, after, data + 1, size - 1, piece);
+    rb = fuzz_feed_pieces(&b, feed, after, data + 1, size - 1, size);
     fuzz_check(ra == rb, "the verdict does not depend on how the bytes are cut");
     if (ra == 0 && a.pos >= HISI_MATCH_SIZE) {
         hisi_match_decode(a.match, &m);

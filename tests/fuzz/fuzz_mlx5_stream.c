@@ -15,26 +15,15 @@
 #include "fuzz.h"
 #include "mlx5_stream.h"
 
-static int
-feed_all(struct mlx5_stream *st, const uint8_t *p, size_t n, size_t piece)
+FUZZ_FEED_FN(feed, mlx5_stream_feed)
+
+static void
+after(void *parser, size_t accepted)
 {
-    char why[256];
+    const struct mlx5_stream *st = parser;
 
-    for (size_t off = 0; off < n; off += piece) {
-        size_t k = n - off < piece ? n - off : piece;
-        int r;
-
-        why[0] = '\0';
-        r = mlx5_stream_feed(st, p + off, k, why, sizeof(why));
-        if (r < 0) {
-            fuzz_check_message(why, sizeof(why));
-            fuzz_check(mlx5_stream_feed(st, p, 1, why, sizeof(why)) < 0, "a refusal is final");
-            return r;
-        }
-        fuzz_check(st->pos == off + k, "every accepted byte is counted once");
-        fuzz_check(st->record_left <= MLX5_MAX_RECORD_SIZE, "a record fits one LOAD");
-    }
-    return 0;
+    fuzz_check(st->pos == accepted, "every accepted byte is counted once");
+    fuzz_check(st->record_left <= MLX5_MAX_RECORD_SIZE, "a record fits one LOAD");
 }
 
 int
@@ -50,8 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     piece = 1 + (size_t) data[0] % 64;
     mlx5_stream_init(&a);
     mlx5_stream_init(&b);
-    ra = feed_all(&a, data + 1, size - 1, piece);
-    rb = feed_all(&b, data + 1, size - 1, size);
+    ra = fuzz_feed_pieces(&a, feed, after, data + 1, size - 1, piece);
+    rb = fuzz_feed_pieces(&b, feed, after, data + 1, size - 1, size);
     fuzz_check(ra == rb, "the verdict does not depend on how the bytes are cut");
     if (ra == 0) {
         fuzz_check(a.records == b.records && a.fw_bytes == b.fw_bytes &&

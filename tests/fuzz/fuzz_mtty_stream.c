@@ -15,27 +15,17 @@
 #include "fuzz.h"
 #include "mtty_stream.h"
 
-static int
-feed_all(struct mtty_stream *st, const uint8_t *p, size_t n, size_t piece)
+FUZZ_FEED_FN(feed, mtty_stream_feed)
+
+static void
+after(void *parser, size_t accepted)
 {
-    char why[256];
+    const struct mtty_stream *st = parser;
 
-    for (size_t off = 0; off < n; off += piece) {
-        size_t k = n - off < piece ? n - off : piece;
-        int r;
-
-        why[0] = '\0';
-        r = mtty_stream_feed(st, p + off, k, why, sizeof(why));
-        if (r < 0) {
-            fuzz_check_message(why, sizeof(why));
-            fuzz_check(mtty_stream_feed(st, p, 1, why, sizeof(why)) < 0, "a refusal is final");
-            return r;
-        }
-        if (st->total) {
-            fuzz_check(st->pos <= st->total, "never past the stream's size");
-        }
+    (void) accepted;
+    if (st->total) {
+        fuzz_check(st->pos <= st->total, "never past the stream's size");
     }
-    return 0;
 }
 
 int
@@ -53,8 +43,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     piece = 1 + (size_t) (data[0] / 3) % 64;
     mtty_stream_init(&a, want);
     mtty_stream_init(&b, want);
-    ra = feed_all(&a, data + 1, size - 1, piece);
-    rb = feed_all(&b, data + 1, size - 1, size);
+    ra = fuzz_feed_pieces(&a, feed, after, data + 1, size - 1, piece);
+    rb = fuzz_feed_pieces(&b, feed, after, data + 1, size - 1, size);
     fuzz_check(ra == rb, "the verdict does not depend on how the bytes are cut");
     if (ra == 0 && a.pos >= MTTY_HEADER_SIZE) {
         fuzz_check(a.nr_ports == 1 || a.nr_ports == 2, "an accepted stream has 1 or 2 ports");
