@@ -85,6 +85,23 @@ pair(int sv[2])
     cr_assert_eq(transport_set_timeout(sv[0], 10000), 0);
 }
 
+/* A socket pair in @sv, @c's handshake from sv[0] on a thread and the server's on sv[1] with
+ * @sec; returns the server's result once both sides are done (@c->r holds the client's). */
+static int
+handshake(int sv[2], const TlsSecrets *sec, Client *c, TlsSession **ret_s, char *why,
+          size_t size)
+{
+    pthread_t t;
+    int r;
+
+    pair(sv);
+    c->fd = sv[0];
+    cr_assert_eq(pthread_create(&t, NULL, client_run, c), 0);
+    r = server_handshake(sv[1], sec, ret_s, why, size);
+    pthread_join(t, NULL);
+    return r;
+}
+
 Test(tls, right_token_carries_bytes_both_ways)
 {
     TlsSecrets sec = {.token = TOKEN, .key = ""};
@@ -96,11 +113,7 @@ Test(tls, right_token_carries_bytes_both_ways)
     char why[512];
     int sv[2];
 
-    pair(sv);
-    c.fd = sv[0];
-    cr_assert_eq(pthread_create(&t, NULL, client_run, &c), 0);
-    cr_assert_eq(server_handshake(sv[1], &sec, &s, why, sizeof(why)), 1, "%s", why);
-    pthread_join(t, NULL);
+    cr_assert_eq(handshake(sv, &sec, &c, &s, why, sizeof(why)), 1, "%s", why);
     cr_assert_eq(c.r, 0, "%s", c.err);
     cr_assert_eq(tls_attach(sv[1], s), 0);
     cr_assert(tls_attached(sv[0]) && tls_attached(sv[1]));
@@ -134,15 +147,10 @@ Test(tls, wrong_token_fails_on_both_sides)
     TlsSecrets sec = {.token = TOKEN, .key = ""};
     Client c = {.kind = TLS_PSK_CONTROL, .secret = OTHER};
     TlsSession *s = NULL;
-    pthread_t t;
     char why[512];
     int sv[2];
 
-    pair(sv);
-    c.fd = sv[0];
-    cr_assert_eq(pthread_create(&t, NULL, client_run, &c), 0);
-    cr_assert_lt(server_handshake(sv[1], &sec, &s, why, sizeof(why)), 0);
-    pthread_join(t, NULL);
+    cr_assert_lt(handshake(sv, &sec, &c, &s, why, sizeof(why)), 0);
     cr_assert_lt(c.r, 0);
     cr_assert(strstr(c.err, "does not hold this token"), "%s", c.err);
     cr_assert(!tls_attached(sv[0]));
@@ -156,16 +164,11 @@ Test(tls, data_channel_needs_the_key)
     TlsSecrets sec = {.token = TOKEN, .key = ""}; /* no ACCEPT yet: no data channel */
     Client c = {.kind = TLS_PSK_DATA, .secret = TOKEN};
     TlsSession *s = NULL;
-    pthread_t t;
     char why[512];
     int sv[2];
 
-    pair(sv);
-    c.fd = sv[0];
-    cr_assert_eq(pthread_create(&t, NULL, client_run, &c), 0);
-    cr_assert_lt(server_handshake(sv[1], &sec, &s, why, sizeof(why)), 0,
+    cr_assert_lt(handshake(sv, &sec, &c, &s, why, sizeof(why)), 0,
                  "the token does not open a data channel");
-    pthread_join(t, NULL);
     cr_assert_lt(c.r, 0);
     tls_session_free(s);
     close(sv[0]);
