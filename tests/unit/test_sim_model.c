@@ -205,6 +205,17 @@ Test(sim_model, the_models_refusals_reach_the_caller)
     backend_device_free(dst);
 }
 
+/* A device of @options refuses RUNNING -> STOP with EIO and stays running. */
+static void
+stop_fails_with_eio(const char *options)
+{
+    BackendDevice *bd = dev_new(options, NULL);
+
+    cr_expect_eq(bd->ops->set_state(bd, DEVICE_STATE_STOP, NULL), -EIO);
+    cr_expect_eq(state_of(bd), DEVICE_STATE_RUNNING);
+    backend_device_free(bd);
+}
+
 /* An arc the model fails leaves the device where the arc started (kernel-uapi.md §6.4), and
  * the sim's own fault comes first. */
 Test(sim_model, an_arc_the_model_fails_stays_where_it_was)
@@ -220,10 +231,7 @@ Test(sim_model, an_arc_the_model_fails_stays_where_it_was)
     cr_expect_null(set_ok(bd, DEVICE_STATE_STOP_COPY));
     data_session_free(s);
     backend_device_free(bd);
-    bd = dev_new("model=seam,busy=1,fail_arc=running->stop,fail_errno=5", NULL);
-    cr_expect_eq(bd->ops->set_state(bd, DEVICE_STATE_STOP, NULL), -EIO);
-    cr_expect_eq(state_of(bd), DEVICE_STATE_RUNNING);
-    backend_device_free(bd);
+    stop_fails_with_eio("model=seam,busy=1,fail_arc=running->stop,fail_errno=5");
 }
 
 /* What the ABI forbids a hook to return is not passed on. */
@@ -237,10 +245,7 @@ Test(sim_model, a_model_breaking_the_contract_gets_eio)
     cr_expect_eq(s->ops->read(s, buf, sizeof(buf)), -EIO);
     data_session_free(s);
     backend_device_free(bd);
-    bd = dev_new("model=seam,bad=errno", NULL);
-    cr_expect_eq(bd->ops->set_state(bd, DEVICE_STATE_STOP, NULL), -EIO);
-    cr_expect_eq(state_of(bd), DEVICE_STATE_RUNNING);
-    backend_device_free(bd);
+    stop_fails_with_eio("model=seam,bad=errno");
     bd = dev_new("model=seam,bad=size", NULL);
     cr_expect_eq(bd->ops->data_size(bd, &size), -EIO);
     backend_device_free(bd);
