@@ -2,10 +2,11 @@
 #pragma once
 
 /*
- * backend_props — one device property as the back-end's describe() reports it, for the
- * back-end tests (test_sim.c, test_sim_model.c).
+ * backend_props — one device property as the back-end's describe() reports it, and its
+ * state, for the back-end tests (test_sim.c, test_sim_model.c).
  */
 
+#include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,4 +28,14 @@ dev_prop(BackendDevice *bd, const char *key, char *buf, size_t size)
         }
     }
     return NULL;
+}
+
+/* The device's state; a get_state() that fails is a test failure. */
+static inline DeviceState
+dev_state(BackendDevice *bd)
+{
+    DeviceState s = _DEVICE_STATE_INVALID;
+
+    cr_assert_eq(bd->ops->get_state(bd, &s), 0);
+    return s;
 }

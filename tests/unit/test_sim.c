@@ -78,15 +78,6 @@ dev_new(const char *name, const char *opts)
     return bd;
 }
 
-static DeviceState
-dev_state(BackendDevice *bd)
-{
-    DeviceState s = _DEVICE_STATE_INVALID;
-
-    cr_assert_eq(bd->ops->get_state(bd, &s), 0);
-    return s;
-}
-
 static int
 dev_set(BackendDevice *bd, DeviceState target, DataSession **ret)
 {

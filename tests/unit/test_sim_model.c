@@ -68,15 +68,6 @@ dev_new_err(const char *opts, char *err, size_t size)
     return r;
 }
 
-static DeviceState
-state_of(BackendDevice *bd)
-{
-    DeviceState s = _DEVICE_STATE_INVALID;
-
-    cr_assert_eq(bd->ops->get_state(bd, &s), 0);
-    return s;
-}
-
 static DataSession *
 set_ok(BackendDevice *bd, DeviceState to)
 {
@@ -197,11 +188,11 @@ Test(sim_model, the_models_refusals_reach_the_caller)
     cr_expect_eq(w->ops->write(w, hdr, 8), -EFAULT, "a match mismatch");
     cr_expect_eq(w->ops->write(w, hdr, 4), 4, "a failed write took nothing");
     cr_expect_eq(dst->ops->set_state(dst, DEVICE_STATE_STOP, NULL), -EINVAL);
-    cr_expect_eq(state_of(dst), DEVICE_STATE_RESUMING);
+    cr_expect_eq(dev_state(dst), DEVICE_STATE_RESUMING);
     cr_expect_str_eq(dev_prop(dst, "digest", d, sizeof(d)), "5ea0000000000003");
     data_session_free(w);
     cr_expect_eq(dst->ops->reset(dst), 0);
-    cr_expect_eq(state_of(dst), DEVICE_STATE_RUNNING);
+    cr_expect_eq(dev_state(dst), DEVICE_STATE_RUNNING);
     backend_device_free(dst);
 }
 
@@ -212,7 +203,7 @@ stop_fails_with_eio(const char *options)
     BackendDevice *bd = dev_new(options, NULL);
 
     cr_expect_eq(bd->ops->set_state(bd, DEVICE_STATE_STOP, NULL), -EIO);
-    cr_expect_eq(state_of(bd), DEVICE_STATE_RUNNING);
+    cr_expect_eq(dev_state(bd), DEVICE_STATE_RUNNING);
     backend_device_free(bd);
 }
 
@@ -224,7 +215,7 @@ Test(sim_model, an_arc_the_model_fails_stays_where_it_was)
     DataSession *s = NULL;
 
     cr_expect_eq(bd->ops->set_state(bd, DEVICE_STATE_STOP, &s), -EBUSY);
-    cr_expect_eq(state_of(bd), DEVICE_STATE_RUNNING);
+    cr_expect_eq(dev_state(bd), DEVICE_STATE_RUNNING);
     /* through pre-copy the device never takes RUNNING -> STOP */
     s = set_ok(bd, DEVICE_STATE_PRE_COPY);
     cr_assert_not_null(s);
