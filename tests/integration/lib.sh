@@ -820,6 +820,19 @@ $(tail -n 15 "$T/$name.log" 2>/dev/null)"
     done
 }
 
+# start_plugin_daemons SO...: daemons S and D sharing the plugin directory $PLUGINS, which
+# holds a link to each plugin file SO.
+start_plugin_daemons() {
+    local so
+    PLUGINS=$T/plugins
+    mkdir -p "$PLUGINS"
+    for so in "$@"; do
+        ln -s "$so" "$PLUGINS/$(basename "$so")"
+    done
+    start_named_daemon S --plugin-dir "$PLUGINS"
+    start_named_daemon D --plugin-dir "$PLUGINS"
+}
+
 nctl() {
     local sockvar="${1}_SOCK"
     shift

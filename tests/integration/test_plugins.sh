@@ -12,15 +12,8 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PLUGINS=$T/plugins
-mkdir -p "$PLUGINS"
-ln -s "$BUILDDIR/plugins/mtty.so" "$PLUGINS/mtty.so"
-for p in minimal other_major failing vendor seam; do
-    ln -s "$BUILDDIR/test-plugins/$p.so" "$PLUGINS/$p.so"
-done
-
-start_named_daemon S --plugin-dir "$PLUGINS"
-start_named_daemon D --plugin-dir "$PLUGINS"
+start_plugin_daemons "$BUILDDIR/plugins/mtty.so" \
+    "$BUILDDIR"/test-plugins/{minimal,other_major,failing,vendor,seam}.so
 
 # ==== the plugins loaded, and the one refused
 

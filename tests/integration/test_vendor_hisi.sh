@@ -10,11 +10,7 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PLUGINS=$T/plugins
-mkdir -p "$PLUGINS"
-ln -s "$BUILDDIR/plugins/hisi.so" "$PLUGINS/hisi.so"
-start_named_daemon S --plugin-dir "$PLUGINS"
-start_named_daemon D --plugin-dir "$PLUGINS"
+start_plugin_daemons "$BUILDDIR/plugins/hisi.so"
 
 # ==== plugins, show
 

@@ -10,11 +10,7 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PLUGINS=$T/plugins
-mkdir -p "$PLUGINS"
-ln -s "$BUILDDIR/plugins/mlx5.so" "$PLUGINS/mlx5.so"
-start_named_daemon S --plugin-dir "$PLUGINS"
-start_named_daemon D --plugin-dir "$PLUGINS"
+start_plugin_daemons "$BUILDDIR/plugins/mlx5.so"
 
 VF=pci_id=15b3:101e,driver=mlx5_vfio_pci,pf=3b:00.0,size=64K
 

@@ -123,6 +123,24 @@ plugin_mock_prereq_add(struct vfio_migd_prereq_list *out, const char *check, uin
     return 0;
 }
 
+/* "check: message" of the first of @m's @n prerequisites that is not met, in @buf; "" when
+ * there are @n and all are met, "N prerequisites" when there are not @n. */
+static inline const char *
+plugin_mock_prereq_unmet(const PluginMock *m, size_t n, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (m->prereqs.n != n) {
+        (void) snprintf(buf, size, "%zu prerequisites", m->prereqs.n);
+    }
+    for (size_t i = 0; i < m->prereqs.n && !buf[0]; i++) {
+        if (!m->prereqs.items[i].ok) {
+            (void) snprintf(buf, size, "%s: %s", m->prereqs.items[i].check,
+                            m->prereqs.items[i].message);
+        }
+    }
+    return buf;
+}
+
 static inline int32_t
 plugin_mock_field_add(struct vfio_migd_field_list *out, const char *name, const char *value)
 {
