@@ -21,6 +21,7 @@
 #include "fdpass.h"
 #include "dispatch.h"
 #include "files.h"
+#include "grpc_setup.h"
 #include "handlers/handlers.h"
 #include "manager.h"
 #include "migration.h"
@@ -570,7 +571,7 @@ main(int argc, char **argv)
     log_set_max_level(dm.config.log_level);
     (void) signal(SIGPIPE, SIG_IGN);
 
-    grpc_init();
+    (void) rpc_grpc_init();
     dm.loop = uv_default_loop();
     /* The workers exist before the API is served, so that no device operation, the first
      * group transition included, waits for them to be made. */

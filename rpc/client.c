@@ -16,6 +16,7 @@
 
 #include "client.h"
 #include "client_internal.h"
+#include "grpc_setup.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -85,7 +86,7 @@ static const char *const status_names[] = {
 void
 rpc_client_global_init(void)
 {
-    grpc_init();
+    (void) rpc_grpc_init();
 }
 
 void
