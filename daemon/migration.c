@@ -13,6 +13,7 @@
  * the devices were left.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1200,6 +1201,42 @@ mig_manifest_of_group(const Group *g, StreamManifest *mf, char *err, size_t err_
         md->mig_flags = d->info.mig_flags;
         md->data_size = d->data_size;
         (void) snprintf(md->backend, sizeof(md->backend), "%s", device_backend_name(d));
+    }
+    return 0;
+}
+
+void
+mig_take_irqs(MigrationJob *j)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        MigDevice *md = &j->devs[i];
+
+        irq_export(md->device->irq, &md->irqs);
+        md->irqs_present = md->irqs.type != IRQ_TYPE_NONE;
+    }
+}
+
+int
+mig_restore_irqs(MigrationJob *j, char *why, size_t why_size)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        MigDevice *md = &j->devs[i];
+        const IrqModel *m;
+        int r;
+
+        if (!md->irqs_present) {
+            continue;
+        }
+        r = irq_import(md->device->irq, &md->irqs);
+        if (r < 0) {
+            m = irq_model(md->device->irq);
+            (void) snprintf(why, why_size, "device '%s' cannot take the source's interrupts "
+                            "(%s with %" PRIu32 " vectors; it has %" PRIu32 ", and %s enabled "
+                            "with %" PRIu32 "): %s", md->id, irq_type_name(md->irqs.type),
+                            md->irqs.count, m->info[md->irqs.type].count,
+                            irq_type_name(m->type), m->count, strerror(-r));
+            return r;
+        }
     }
     return 0;
 }

@@ -218,6 +218,25 @@ mig_pump_precopy(MigWork *w)
 }
 
 int
+mig_write_irqs(const MigDevice *md, int fd, char *err, size_t err_size)
+{
+    uint8_t p[STREAM_IRQS_MAX_SIZE];
+    int n, r;
+
+    if (!md->irqs_present) {
+        return 0;
+    }
+    n = stream_encode_device_irqs(&md->irqs, p, sizeof(p));
+    r = n < 0 ? n : mig_write_record(fd, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL,
+                                     md->index, 0, p, (uint32_t) n);
+    if (r < 0) {
+        (void) snprintf(err, err_size, "device '%s': sending its interrupt state failed: %s",
+                        md->id, n < 0 ? strerror(-n) : transport_strerror(r));
+    }
+    return r;
+}
+
+int
 mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
 {
     bool have_buf = mig_device_buffer(md) >= 0;
@@ -261,6 +280,10 @@ mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size)
         atomic_fetch_add(&md->stopcopy_bytes, (uint64_t) n);
         atomic_fetch_add(&md->records, 1);
         pace(md->job, &md->pace_ns, 1, &md->job->stopcopy_cap, (uint64_t) n, NULL);
+    }
+    r = mig_write_irqs(md, fd, err, err_size);
+    if (r < 0) {
+        return r;
     }
     t.bytes = atomic_load(&md->precopy_bytes) + atomic_load(&md->stopcopy_bytes);
     t.records = atomic_load(&md->records);
@@ -343,6 +366,12 @@ mig_channel_receive(MigWork *w)
         }
         if (rh.type == STREAM_RECORD_DEVICE_END) {
             return; /* the reader checked the totals */
+        }
+        if (rh.type == STREAM_RECORD_DEVICE_IRQS) {
+            /* the reader decoded it once already: it is valid */
+            md->irqs_present = stream_decode_device_irqs(in.buf, rh.length, &md->irqs,
+                                                         NULL, 0) == 0;
+            continue;
         }
         if (rh.type != STREAM_RECORD_DEVICE_DATA || feed_session(w, ps, in.buf, rh.length) < 0) {
             if (w->r == 0) {
@@ -495,7 +524,14 @@ mig_drain_spread(MigDevice *md, uint32_t channel, char *err, size_t err_size)
                         md->device->id, strerror(-r), strerrorname_np(-r) ?: "?");
         return r;
     }
-    /* The channel that found the end sends the device's; every other one its own. */
+    /* The channel that found the end sends the device's (after its interrupt state, which
+     * the destination delivers with it, in its turn); every other one its own. */
+    if (r == 0) {
+        r = mig_write_irqs(md, fd, err, err_size);
+        if (r < 0) {
+            return r;
+        }
+    }
     (void) stream_encode_device_end(r == 0 ? &t : &mine, end, sizeof(end));
     r = r == 0 ? mig_write_record(fd, STREAM_RECORD_DEVICE_END, 0, md->index, seq, end,
                                   sizeof(end))
@@ -534,11 +570,56 @@ spread_wait_turn(MigWork *w, uint64_t seq, char *why, size_t why_size)
     return r;
 }
 
+/* A spread channel's DEVICE_IRQS (it has no sequence number), held until its DEVICE_END's
+ * turn: the device's reader takes it right before that DEVICE_END, so after every
+ * DEVICE_DATA of every channel, exactly where a single channel would have carried it. */
+typedef struct HeldIrqs {
+    bool held;
+    uint32_t length;
+    uint8_t hdr[STREAM_RECORD_HEADER_SIZE];
+    uint8_t payload[STREAM_IRQS_MAX_SIZE];
+} HeldIrqs;
+
+static int
+hold_irqs(HeldIrqs *held, const ChannelIn *in, const StreamRecordHeader *h, char *why,
+          size_t why_size)
+{
+    if (held->held || h->length > sizeof(held->payload)) {
+        (void) snprintf(why, why_size, "a second interrupt state on one channel");
+        return -EBADMSG;
+    }
+    *held = (HeldIrqs){.held = true, .length = h->length};
+    memcpy(held->hdr, in->hdr, sizeof(held->hdr));
+    memcpy(held->payload, in->buf, h->length);
+    return 0;
+}
+
+/* Under the lock, in the DEVICE_END's turn: the held DEVICE_IRQS to the device's reader. */
+static int
+spread_feed_irqs(MigWork *w, const HeldIrqs *held, char *why, size_t why_size)
+{
+    MigSpread *sp = w->dev->spread;
+    StreamRecordHeader rh;
+    int r;
+
+    if (!held->held) {
+        return 0;
+    }
+    r = stream_reader_record_crc_checked(&sp->reader, held->hdr, held->payload, &rh);
+    if (r < 0) {
+        (void) snprintf(why, why_size, "bad record from the source: %s", sp->reader.error);
+        return r;
+    }
+    w->dev->irqs_present =
+        stream_decode_device_irqs(held->payload, held->length, &w->dev->irqs, NULL, 0) == 0;
+    return 0;
+}
+
 /* One record of a spread channel, in its turn: the device's reader checks its order (and at
  * DEVICE_END the device's totals), then it goes to the device. 1 = the device ended. */
 static int
-spread_deliver(MigWork *w, ChannelIn *in, const StreamRecordHeader *h, char *why,
-               size_t why_size)
+spread_deliver(MigWork *w, ChannelIn *in, const StreamRecordHeader *h, const HeldIrqs *held,
+               char *why, size_t why_size)
 {
     MigSpread *sp = w->dev->spread;
     StreamRecordHeader rh;
@@ -546,6 +627,9 @@ spread_deliver(MigWork *w, ChannelIn *in, const StreamRecordHeader *h, char *why
 
     pthread_mutex_lock(&sp->lock);
     r = spread_wait_turn(w, h->sequence, why, why_size);
+    if (r >= 0 && h->type == STREAM_RECORD_DEVICE_END) {
+        r = spread_feed_irqs(w, held, why, why_size);
+    }
     if (r >= 0) {
         r = stream_reader_record_crc_checked(&sp->reader, in->hdr, in->buf, &rh);
         if (r < 0) {
@@ -605,13 +689,14 @@ mig_channel_receive_spread(MigWork *w)
 {
     MigDevice *md = w->dev;
     _cleanup_(channel_in_done) ChannelIn in = {0};
+    _cleanup_free_ HeldIrqs *held = calloc(1, sizeof(*held));
     StreamDeviceTotals mine = {0};
     StreamRecordHeader rh;
     char why[512] = "";
     int r = 0;
 
-    if (channel_in_init_spread(&in, spread_fd(md, w->channel), md->index,
-                               MIGRATION_DATA_CHUNK + STREAM_RECORD_HEADER_SIZE) < 0) {
+    if (!held || channel_in_init_spread(&in, spread_fd(md, w->channel), md->index,
+                                        MIGRATION_DATA_CHUNK + STREAM_RECORD_HEADER_SIZE) < 0) {
         (void) fail_work(w, -ENOMEM, "no memory for the data channel");
         return;
     }
@@ -626,7 +711,15 @@ mig_channel_receive_spread(MigWork *w)
         if (r < 0) {
             break;
         }
-        if (rh.type == STREAM_RECORD_CHANNEL_END) {
+        if (held->held && (rh.type == STREAM_RECORD_DEVICE_DATA ||
+                           rh.type == STREAM_RECORD_CHANNEL_END)) {
+            /* only the channel that ends the device carries its interrupt state, last */
+            (void) snprintf(why, sizeof(why), "a record after the interrupt state on channel "
+                            "%u, where only the device's DEVICE_END may follow", w->channel);
+            r = -EBADMSG;
+        } else if (rh.type == STREAM_RECORD_DEVICE_IRQS) {
+            r = hold_irqs(held, &in, &rh, why, sizeof(why));
+        } else if (rh.type == STREAM_RECORD_CHANNEL_END) {
             r = spread_channel_done(w, &in, &rh, &mine, why, sizeof(why));
             r = r < 0 ? r : 1;
         } else if (rh.type == STREAM_RECORD_DEVICE_DATA || rh.type == STREAM_RECORD_DEVICE_END) {
@@ -637,7 +730,7 @@ mig_channel_receive_spread(MigWork *w)
 
             mine.bytes += stopcopy ? rh.length : 0;
             mine.records += stopcopy;
-            r = spread_deliver(w, &in, &rh, why, sizeof(why));
+            r = spread_deliver(w, &in, &rh, held, why, sizeof(why));
         } /* else an optional record type we do not know */
     }
     if (r < 0 && w->r == 0) {

@@ -118,6 +118,9 @@ on_stop_entered(MigrationJob *j, const GroupRun *run)
 static void
 maybe_complete(MigrationJob *j)
 {
+    char why[512];
+    int r;
+
     if (!j->stream_end_received || j->peer_gone_ns || j->phase == PHASE_COMPLETING ||
         mig_is_failing(j)) {
         return;
@@ -136,6 +139,11 @@ maybe_complete(MigrationJob *j)
                      (unsigned long long) j->end_totals[i].records);
             return;
         }
+    }
+    r = mig_restore_irqs(j, why, sizeof(why));
+    if (r < 0) {
+        mig_fail(j, r, "%s", why);
+        return;
     }
     if (mig_set_phase(j, PHASE_COMPLETING) >= 0) {
         (void) mig_group_transition(j, DEVICE_STATE_STOP, on_stop_entered);

@@ -178,6 +178,7 @@ on_save_stop_copy(MigrationJob *j, const GroupRun *run)
         return;
     }
     (void) mig_set_phase(j, PHASE_SWITCHOVER);
+    mig_take_irqs(j);
     if (mig_queue(j, mig_work_new(j, NULL, save_write_run, save_write_done)) < 0) {
         mig_fail(j, -ENOMEM, "cannot start writing '%s'", j->path);
     }
@@ -293,6 +294,22 @@ feed_record(MigWork *w, const StreamRecordHeader *rh, const uint8_t *buf)
     return r;
 }
 
+/* A device's DEVICE_IRQS (the reader decoded it already), applied once every record is in. */
+static int
+note_irqs(MigWork *w, const StreamRecordHeader *rh, const uint8_t *payload)
+{
+    MigDevice *md;
+
+    if (rh->device >= w->job->n_devs) {
+        (void) snprintf(w->error, sizeof(w->error), "'%.300s' names device %u of %zu",
+                        w->job->path, rh->device, w->job->n_devs);
+        return -EBADMSG;
+    }
+    md = &w->job->devs[rh->device];
+    md->irqs_present = stream_decode_device_irqs(payload, rh->length, &md->irqs, NULL, 0) == 0;
+    return 0;
+}
+
 /* What a reader's refusal makes of the file, for the sentence. */
 static const char *
 stream_problem(int r)
@@ -377,6 +394,9 @@ on_record(void *userdata, const uint8_t *hdr, const StreamRecordHeader *rh,
     if (feed && rh->type == STREAM_RECORD_DEVICE_DATA) {
         return feed_record(w, rh, payload);
     }
+    if (feed && rh->type == STREAM_RECORD_DEVICE_IRQS) {
+        return note_irqs(w, rh, payload);
+    }
     return 0;
 }
 
@@ -455,6 +475,10 @@ on_restore_finished(MigrationJob *j, const GroupRun *run)
 static void
 feed_done(MigWork *w)
 {
+    /* The interrupts are the devices' before they run, as on a live migration's destination. */
+    if (w->r == 0 && !mig_is_failing(w->job)) {
+        w->r = mig_restore_irqs(w->job, w->error, sizeof(w->error));
+    }
     data_moved(w, w->job->stop_after ? DEVICE_STATE_STOP : DEVICE_STATE_RUNNING,
                on_restore_finished);
 }

@@ -113,6 +113,11 @@ typedef struct MigDevice {
     bool channel_bound;            /* destination: a data channel claimed this device */
     uint32_t n_channels;           /* its data channels: 1, or spread->n */
     struct MigSpread *spread;      /* when spread over several channels, else NULL */
+    /* Its interrupt state (DEVICE_IRQS): the source's, taken on the loop once the device is
+     * in STOP_COPY and before any drain runs; the destination's, written by the worker that
+     * received it and read on the loop once every worker has returned. */
+    bool irqs_present;
+    IrqState irqs;
     int error;
     char message[256];
     ArcRecord arcs[MIGRATION_MAX_ARCS]; /* loop: every arc the job took on the device */
@@ -318,6 +323,15 @@ int mig_check_manifest(MigrationJob *j, const StreamManifest *src, CompatReport 
 /* The manifest of @g's devices (names, flags, sizes, back-ends, descriptors), as a source
  * sends it. Loop thread (asks the devices' plugins). */
 int mig_manifest_of_group(const Group *g, StreamManifest *mf, char *err, size_t err_size);
+/* Source (migration, save): takes every device's interrupt state for its DEVICE_IRQS
+ * record. Loop thread, once the group is in STOP_COPY and before the drains start. */
+void mig_take_irqs(MigrationJob *j);
+/* Destination (migration, restore): gives every device the interrupt state its DEVICE_IRQS
+ * carried (irq_import: same index and count, same vectors masked and pending, all on the
+ * daemon's latches until a VMM takes the device); a device without the record (an older
+ * source) keeps its own. Loop thread, after every record arrived and before the group goes
+ * to STOP or RUNNING. 0, or -errno with @why naming the device. */
+int mig_restore_irqs(MigrationJob *j, char *why, size_t why_size);
 /* HELLO's (and CHECK's) payload: the token, the stream header of @stream_id and @mf's
  * MANIFEST record, in a new buffer (*ret, freed by the caller). -E2BIG over a control
  * message's size, -ENOMEM. */
@@ -368,6 +382,8 @@ void mig_pump_precopy(MigWork *w);
 /* Source: stop-copy: read the session to its end, then DEVICE_END (socket or file). Stops
  * with -ECANCELED before the next record once the job aborts. */
 int mig_drain_device(MigDevice *md, int fd, char *err, size_t err_size);
+/* Source: @md's DEVICE_IRQS on @fd when it has an index enabled, else nothing. */
+int mig_write_irqs(const MigDevice *md, int fd, char *err, size_t err_size);
 /* Destination: read this device's records from its channel into its resuming session. */
 void mig_channel_receive(MigWork *w);
 /* Source and destination: @md spread over @n channels (2..SPREAD_MAX_CHANNELS): its MigSpread,

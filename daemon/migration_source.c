@@ -571,6 +571,7 @@ on_stop_copy_entered(MigrationJob *j, const GroupRun *run)
     if (j->phase != PHASE_SWITCHOVER) {
         return; /* failed meanwhile: the rollback takes over */
     }
+    mig_take_irqs(j); /* the devices are stopped: what is pending now is what moves */
     for (size_t i = 0; i < j->n_devs; i++) {
         for (uint32_t c = 0; c < j->devs[i].n_channels; c++) {
             MigWork *w = mig_work_new(j, &j->devs[i], drain_run, drain_done);

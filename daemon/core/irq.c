@@ -51,6 +51,12 @@ irq_type_vfio_masks(IrqType t)
     return (size_t)t < ELEMENTSOF(irq_type_table) && irq_type_table[t].vfio_masks;
 }
 
+uint32_t
+irq_type_max_count(IrqType t)
+{
+    return (size_t)t < ELEMENTSOF(irq_type_table) ? irq_type_table[t].max_count : 0;
+}
+
 int
 irq_model_init(IrqModel *m, const IrqIndexInfo info[_IRQ_TYPE_MAX])
 {
@@ -242,10 +248,10 @@ irq_model_export(const IrqModel *m, IrqState *ret)
     }
 }
 
-static int
-state_check(const IrqState *s)
+int
+irq_state_check(const IrqState *s)
 {
-    if ((size_t)s->type >= _IRQ_TYPE_MAX || s->count > IRQ_MAX_VECTORS ||
+    if ((size_t)s->type >= _IRQ_TYPE_MAX || s->count > irq_type_max_count(s->type) ||
         (s->type == IRQ_TYPE_NONE) != (s->count == 0)) {
         return -EINVAL;
     }
@@ -263,7 +269,7 @@ int
 irq_model_import(IrqModel *m, const IrqState *s, IrqPlan *ret_plan)
 {
     IrqPlan plan = {0};
-    int r = state_check(s);
+    int r = irq_state_check(s);
 
     if (r < 0) {
         return r;

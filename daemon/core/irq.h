@@ -112,6 +112,8 @@ IrqType irq_type_from_name(const char *name);
 int irq_type_vfio_index(IrqType t);
 /* Whether @t's mask is VFIO's own (INTx) rather than emulated by swapping the trigger. */
 bool irq_type_vfio_masks(IrqType t);
+/* PCI's limit for @t: INTx 1, MSI 32, MSI-X 2048 (0 for NONE or out of range). */
+uint32_t irq_type_max_count(IrqType t);
 
 /* Starts @m with nothing enabled and @info[t] for each type (info[IRQ_TYPE_NONE] ignored).
  * -EPROTO: an answer no vfio-pci device gives (count above PCI's limit for the type, INTx
@@ -160,6 +162,11 @@ typedef struct IrqState {
 } IrqState;
 
 void irq_model_export(const IrqModel *m, IrqState *ret);
+
+/* Whether @s is a state some device could hold: a known type, count 0 exactly with NONE and
+ * within PCI's limit for the type, no bit at or beyond count, masked and pending only on
+ * vectors in use. -EINVAL otherwise. (The stream's decoder and irq_model_import use it.) */
+int irq_state_check(const IrqState *s);
 
 /* Makes @m (nothing enabled yet, or exactly @s->type with no more vectors) hold @s: the index
  * enabled with @s->count vectors, the same vectors in use, masked and pending; no VMM holds

@@ -61,6 +61,7 @@ typedef struct RecordType {
     uint32_t flags;         /* the flags it may carry */
     uint32_t min_length;
     uint32_t max_length;
+    bool unsequenced;       /* OPTIONAL by nature: takes no sequence number, counts nothing */
 } RecordType;
 
 static const RecordType record_types[] = {
@@ -70,6 +71,8 @@ static const RecordType record_types[] = {
                                    STREAM_MAX_RECORD},
     [STREAM_RECORD_DEVICE_END] = {"DEVICE_END", true, 0, DEVICE_END_SIZE, DEVICE_END_SIZE},
     [STREAM_RECORD_STREAM_END] = {"STREAM_END", false, 0, STREAM_END_MIN, STREAM_END_MAX},
+    [STREAM_RECORD_DEVICE_IRQS] = {"DEVICE_IRQS", true, STREAM_FLAG_OPTIONAL,
+                                   STREAM_IRQS_MIN_SIZE, STREAM_IRQS_MAX_SIZE, true},
 };
 
 static const RecordType *
@@ -645,6 +648,73 @@ stream_decode_device_end(const uint8_t *in, size_t size, StreamDeviceTotals *ret
     return 0;
 }
 
+/* ---- DEVICE_IRQS: index u8, reserved u8, count u16, then in_use, masked, pending bitmaps */
+
+size_t
+stream_device_irqs_size(const IrqState *s)
+{
+    return 4 + 3 * IRQ_BITMAP_SIZE(s->count);
+}
+
+int
+stream_encode_device_irqs(const IrqState *s, uint8_t *out, size_t size)
+{
+    size_t n = IRQ_BITMAP_SIZE(s->count);
+
+    if (irq_state_check(s) < 0 || s->type == IRQ_TYPE_NONE) {
+        return -EINVAL;
+    }
+    if (size < stream_device_irqs_size(s)) {
+        return -E2BIG;
+    }
+    out[0] = (uint8_t) s->type;
+    out[1] = 0;
+    put_le16(out + 2, (uint16_t) s->count);
+    memcpy(out + 4, s->in_use, n);
+    memcpy(out + 4 + n, s->masked, n);
+    memcpy(out + 4 + 2 * n, s->pending, n);
+    return (int) stream_device_irqs_size(s);
+}
+
+int
+stream_decode_device_irqs(const uint8_t *in, size_t size, IrqState *ret, char *why,
+                          size_t why_size)
+{
+    IrqState s = {0};
+    size_t n;
+
+    if (size < 4) {
+        return fail(why, why_size, -EBADMSG, "%zu bytes, fewer than the 4 of its header", size);
+    }
+    s.type = in[0];
+    s.count = get_le16(in + 2);
+    if (s.type <= IRQ_TYPE_NONE || s.type >= _IRQ_TYPE_MAX) {
+        return fail(why, why_size, -EBADMSG, "index %u is not 1 (intx), 2 (msi) or 3 (msix)",
+                    in[0]);
+    }
+    if (in[1] != 0) {
+        return fail(why, why_size, -EBADMSG, "reserved byte 1 is 0x%02x, not 0", in[1]);
+    }
+    if (s.count == 0 || s.count > irq_type_max_count(s.type)) {
+        return fail(why, why_size, -EBADMSG, "%" PRIu32 " %s vectors, outside 1..%" PRIu32,
+                    s.count, irq_type_name(s.type), irq_type_max_count(s.type));
+    }
+    n = IRQ_BITMAP_SIZE(s.count);
+    if (size != 4 + 3 * n) {
+        return fail(why, why_size, -EBADMSG, "%zu bytes, but %" PRIu32 " vectors take %zu",
+                    size, s.count, 4 + 3 * n);
+    }
+    memcpy(s.in_use, in + 4, n);
+    memcpy(s.masked, in + 4 + n, n);
+    memcpy(s.pending, in + 4 + 2 * n, n);
+    if (irq_state_check(&s) < 0) {
+        return fail(why, why_size, -EBADMSG, "a bit at or beyond vector %" PRIu32 ", or masked "
+                    "or pending on a vector not in use", s.count);
+    }
+    *ret = s;
+    return 0;
+}
+
 size_t
 stream_end_size(uint32_t n_devices)
 {
@@ -788,7 +858,16 @@ check_device_order(StreamReader *r, const StreamRecordHeader *h)
     if (d->ended) {
         return reader_record_fail(r, h, -EBADMSG, " after the device's DEVICE_END");
     }
-    if (!record_type(h->type)) {
+    if (d->irqs &&
+        (h->type == STREAM_RECORD_DEVICE_DATA || h->type == STREAM_RECORD_DEVICE_IRQS)) {
+        return reader_record_fail(r, h, -EBADMSG, " after the device's DEVICE_IRQS, which only "
+                                  "its DEVICE_END may follow");
+    }
+    if (h->type == STREAM_RECORD_DEVICE_IRQS && (h->sequence != 0 ||
+                                                 !(h->flags & STREAM_FLAG_OPTIONAL))) {
+        return reader_record_fail(r, h, -EBADMSG, ": must be OPTIONAL, with sequence 0");
+    }
+    if (!record_type(h->type) || record_type(h->type)->unsequenced) {
         return 0; /* optional: takes no sequence number */
     }
     if (h->type == STREAM_RECORD_DEVICE_DATA && (h->flags & STREAM_FLAG_PRECOPY) && d->stop_copy) {
@@ -857,6 +936,19 @@ read_device_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *pay
 }
 
 static int
+read_device_irqs(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payload)
+{
+    IrqState s;
+    char why[160];
+
+    if (stream_decode_device_irqs(payload, h->length, &s, why, sizeof(why)) < 0) {
+        return reader_record_fail(r, h, -EBADMSG, ": %s", why);
+    }
+    r->devices[h->device].irqs = true;
+    return 0;
+}
+
+static int
 read_stream_end(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payload)
 {
     StreamDeviceTotals t[STREAM_MAX_DEVICES];
@@ -895,6 +987,8 @@ read_payload(StreamReader *r, const StreamRecordHeader *h, const uint8_t *payloa
         return read_device_end(r, h, payload);
     case STREAM_RECORD_STREAM_END:
         return read_stream_end(r, h, payload);
+    case STREAM_RECORD_DEVICE_IRQS:
+        return read_device_irqs(r, h, payload);
     case STREAM_RECORD_DEVICE_DATA:
         d = &r->devices[h->device];
         d->totals.bytes += h->length;
@@ -941,7 +1035,7 @@ reader_record(StreamReader *r, const uint8_t hdr[STREAM_RECORD_HEADER_SIZE],
     if (rc < 0) {
         return rc;
     }
-    known = record_type(h.type) != NULL;
+    known = record_type(h.type) != NULL && !record_type(h.type)->unsequenced;
     if (known && h.device == STREAM_DEVICE_NONE) {
         r->next_stream_sequence++;
     } else if (known) {
@@ -998,6 +1092,7 @@ stream_reader_adopt_device(StreamReader *r, const StreamReader *channel, uint32_
     d->next_sequence = c->next_sequence;
     d->totals = c->totals;
     d->stop_copy = c->stop_copy;
+    d->irqs = c->irqs;
     d->ended = true;
     return 0;
 }

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "irq.h"
+
 #define STREAM_HEADER_SIZE 32
 #define STREAM_RECORD_HEADER_SIZE 32
 #define STREAM_VERSION_MAJOR 1
@@ -54,6 +56,15 @@ typedef enum StreamRecordType {
  * does not know it skips it; payload as DEVICE_END's, the DEVICE_DATA records and bytes
  * that channel carried. No sequence number. */
 #define STREAM_RECORD_CHANNEL_END 5u
+
+/* One device's interrupt state (docs/stream-format.md, "Interrupt state"): the enabled index,
+ * its vector count and the in-use, masked and pending bitmaps, never eventfds or MSI
+ * messages. Always sent with STREAM_FLAG_OPTIONAL (an older reader skips it), no sequence
+ * number (0), at most one per device, after the device's last DEVICE_DATA: the next record
+ * of its device is its DEVICE_END. A writer omits it for a device with no index enabled. */
+#define STREAM_RECORD_DEVICE_IRQS 6u
+#define STREAM_IRQS_MIN_SIZE (4 + 3)
+#define STREAM_IRQS_MAX_SIZE (4 + 3 * IRQ_BITMAP_SIZE(IRQ_MAX_VECTORS))
 
 #define STREAM_FLAG_OPTIONAL (1u << 0) /* a reader that does not know the type skips it */
 #define STREAM_FLAG_PRECOPY (1u << 1)  /* DEVICE_DATA read while the device ran (pre-copy) */
@@ -134,6 +145,16 @@ int stream_decode_record_header(const uint8_t in[STREAM_RECORD_HEADER_SIZE],
 /* Decodes a MANIFEST payload into @m; m->devices must have room for STREAM_MAX_DEVICES. */
 int stream_decode_manifest(const uint8_t *in, size_t size, StreamManifest *m);
 int stream_decode_device_end(const uint8_t *in, size_t size, StreamDeviceTotals *ret);
+/* DEVICE_IRQS payload: its size for @s (4 + 3 bitmaps of ceil(count / 8) bytes), the
+ * encoder (bytes written; -EINVAL when irq_state_check() refuses @s or its type is NONE,
+ * -E2BIG when @size is too small) and the decoder: -EBADMSG for anything but one valid
+ * encoding (a length that is not exactly the count's, an index that is not intx/msi/msix, a
+ * count of 0 or over the index's limit, a reserved byte set, a bit at or beyond the count,
+ * masked or pending on a vector not in use), with the reason in @why (may be NULL). */
+size_t stream_device_irqs_size(const IrqState *s);
+int stream_encode_device_irqs(const IrqState *s, uint8_t *out, size_t size);
+int stream_decode_device_irqs(const uint8_t *in, size_t size, IrqState *ret, char *why,
+                              size_t why_size);
 int stream_decode_stream_end(const uint8_t *in, size_t size, StreamDeviceTotals *ret,
                              uint32_t n_devices);
 
@@ -151,6 +172,7 @@ typedef struct StreamReaderDevice {
     StreamDeviceTotals totals;
     bool ended;
     bool stop_copy;        /* a DEVICE_DATA without PRECOPY was read: no PRECOPY may follow */
+    bool irqs;             /* its DEVICE_IRQS was read: only its DEVICE_END may follow */
     char name[STREAM_MAX_NAME + 1]; /* from the manifest, for messages; "" on data channels */
 } StreamReaderDevice;
 

@@ -53,6 +53,7 @@ check_canonical_record(const uint8_t *hdr, const uint8_t *payload, size_t length
     StreamManifest m = {.devices = manifest_devices};
     StreamDeviceTotals t[STREAM_MAX_DEVICES];
     StreamRecordHeader rh;
+    IrqState irqs;
     uint8_t buf[STREAM_RECORD_HEADER_SIZE];
     int n;
 
@@ -68,6 +69,11 @@ check_canonical_record(const uint8_t *hdr, const uint8_t *payload, size_t length
     if (stream_decode_device_end(payload, length, t) == 0) {
         n = stream_encode_device_end(t, out, sizeof(out));
         fuzz_check(n == 16 && memcmp(out, payload, 16) == 0, "DEVICE_END re-encodes");
+    }
+    if (stream_decode_device_irqs(payload, length, &irqs, NULL, 0) == 0) {
+        n = stream_encode_device_irqs(&irqs, out, sizeof(out));
+        fuzz_check(n >= 0 && (size_t) n == length && memcmp(out, payload, length) == 0,
+                   "DEVICE_IRQS re-encodes");
     }
     if (length >= 4) {
         uint32_t count = get_le32(payload);
@@ -182,10 +188,24 @@ add_record(uint8_t *p, size_t n, uint32_t type, uint32_t flags, uint32_t device,
     return n + STREAM_RECORD_HEADER_SIZE + length;
 }
 
-/* A valid two-device stream with pre-copy, stop-copy and an optional record; and the
- * same records as one device's data channel. */
-int
-fuzz_write_seeds(const char *dir)
+/* Device 0's DEVICE_IRQS (MSI-X, 8 vectors, vector 3 masked and pending) when @irqs. */
+static size_t
+add_irqs(uint8_t *p, size_t n, bool irqs)
+{
+    IrqState st = {.type = IRQ_TYPE_MSIX, .count = 8, .in_use = {0xff}, .masked = {0x08},
+                   .pending = {0x08}};
+    uint8_t payload[STREAM_IRQS_MAX_SIZE];
+    int len = stream_encode_device_irqs(&st, payload, sizeof(payload));
+
+    return irqs ? add_record(p, n, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL, 0, 0,
+                             payload, (uint32_t) len)
+                : n;
+}
+
+/* A valid two-device stream with pre-copy, stop-copy and an optional record (and device 0's
+ * interrupt state when @irqs); and the same records as one device's data channel. */
+static int
+write_seeds(const char *dir, bool irqs)
 {
     static uint8_t s[1 << 16], payload[1 << 12];
     StreamManifestDevice *d = manifest_devices;
@@ -214,6 +234,7 @@ fuzz_write_seeds(const char *dir)
     n = add_record(s, n, STREAM_RECORD_DEVICE_DATA, 0, 1, 0, payload, 7);
     n = add_record(s, n, 9, STREAM_FLAG_OPTIONAL, 1, 0, payload, 5);
     n = add_record(s, n, STREAM_RECORD_DEVICE_DATA, 0, 0, 1, payload, 40);
+    n = add_irqs(s, n, irqs);
     (void) stream_encode_device_end(&t[0], payload, sizeof(payload));
     n = add_record(s, n, STREAM_RECORD_DEVICE_END, 0, 0, 2, payload, 16);
     (void) stream_encode_device_end(&t[1], payload, sizeof(payload));
@@ -227,13 +248,21 @@ fuzz_write_seeds(const char *dir)
     memset(payload, 0xcd, 100);
     c = add_record(ch, c, STREAM_RECORD_DEVICE_DATA, STREAM_FLAG_PRECOPY, 0, 0, payload, 60);
     c = add_record(ch, c, STREAM_RECORD_DEVICE_DATA, 0, 0, 1, payload, 40);
+    c = add_irqs(ch, c, irqs);
     (void) stream_encode_device_end(&t[0], payload, sizeof(payload));
     c = add_record(ch, c, STREAM_RECORD_DEVICE_END, 0, 0, 2, payload, 16);
 
-    if (fuzz_write_file(dir, "stream", s, n) || fuzz_write_file(dir, "channel", ch, c)) {
+    if (fuzz_write_file(dir, irqs ? "stream-irqs" : "stream", s, n) ||
+        fuzz_write_file(dir, irqs ? "channel-irqs" : "channel", ch, c)) {
         return 1;
     }
     s[0] = MODE_RESEAL;
-    return fuzz_write_file(dir, "stream-reseal", s, n);
+    return fuzz_write_file(dir, irqs ? "stream-irqs-reseal" : "stream-reseal", s, n);
+}
+
+int
+fuzz_write_seeds(const char *dir)
+{
+    return write_seeds(dir, false) || write_seeds(dir, true);
 }
 #endif

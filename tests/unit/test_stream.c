@@ -824,6 +824,136 @@ Test(stream, manifest_every_truncation_fails)
     }
 }
 
+/* ---- DEVICE_IRQS */
+
+static IrqState
+irqs_msix8(void)
+{
+    IrqState s = {.type = IRQ_TYPE_MSIX, .count = 8};
+
+    s.in_use[0] = 0xff;
+    irq_bit_set(s.masked, 3, true);
+    irq_bit_set(s.pending, 3, true);
+    return s;
+}
+
+static int
+irqs_decode(const uint8_t *p, size_t n, char *why)
+{
+    IrqState s;
+
+    return stream_decode_device_irqs(p, n, &s, why, 160);
+}
+
+Test(stream, device_irqs_layout_and_round_trip)
+{
+    IrqState s = irqs_msix8(), back;
+    const uint8_t want[] = {3, 0, 8, 0, 0xff, 0x08, 0x08};
+    uint8_t out[STREAM_IRQS_MAX_SIZE];
+
+    cr_assert_eq(stream_device_irqs_size(&s), sizeof(want));
+    cr_assert_eq(stream_encode_device_irqs(&s, out, sizeof(out)), (int) sizeof(want));
+    cr_assert_arr_eq(out, want, sizeof(want));
+    cr_assert_eq(stream_decode_device_irqs(out, sizeof(want), &back, NULL, 0), 0);
+    cr_assert_eq(memcmp(&back, &s, sizeof(s)), 0);
+
+    /* the encoder refuses what the decoder would, and a buffer one byte short */
+    cr_assert_eq(stream_encode_device_irqs(&s, out, sizeof(want) - 1), -E2BIG);
+    cr_assert_eq(stream_encode_device_irqs(&(IrqState){0}, out, sizeof(out)), -EINVAL);
+    s.count = 2; /* vectors 2..7 still in use */
+    cr_assert_eq(stream_encode_device_irqs(&s, out, sizeof(out)), -EINVAL);
+}
+
+Test(stream, device_irqs_at_every_bound)
+{
+    static const struct {
+        IrqType type;
+        uint32_t max;
+    } types[] = {{IRQ_TYPE_INTX, 1}, {IRQ_TYPE_MSI, 32}, {IRQ_TYPE_MSIX, 2048}};
+    uint8_t p[STREAM_IRQS_MAX_SIZE + 8];
+    char why[160];
+
+    for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        IrqState s = {.type = types[t].type, .count = types[t].max}, back;
+        size_t n = IRQ_BITMAP_SIZE(types[t].max);
+        int size;
+
+        /* every vector in use, masked and pending: the largest of its type */
+        memset(s.in_use, 0, sizeof(s.in_use));
+        for (uint32_t v = 0; v < s.count; v++) {
+            irq_bit_set(s.in_use, v, true);
+            irq_bit_set(s.masked, v, true);
+            irq_bit_set(s.pending, v, true);
+        }
+        size = stream_encode_device_irqs(&s, p, sizeof(p));
+        cr_assert_eq(size, (int) (4 + 3 * n));
+        cr_assert_eq(stream_decode_device_irqs(p, (size_t) size, &back, NULL, 0), 0);
+        cr_assert_eq(memcmp(&back, &s, sizeof(s)), 0);
+        /* one vector more than the type allows (its bitmaps grown to fit when they must) */
+        put_le16(p + 2, (uint16_t) (types[t].max + 1));
+        cr_assert_eq(irqs_decode(p, 4 + 3 * IRQ_BITMAP_SIZE(types[t].max + 1), why), -EBADMSG);
+        cr_assert(strstr(why, "outside 1.."), "%s", why);
+    }
+    /* MSI-X: 2048 vectors take 772 bytes, which is the record type's bound */
+    cr_assert_eq(STREAM_IRQS_MAX_SIZE, 772);
+
+    /* the fields one at a time, from a valid msix 9 (two-byte bitmaps) */
+    const uint8_t good[] = {3, 0, 9, 0, 0xff, 0x01, 0x08, 0x00, 0x08, 0x01};
+    cr_assert_eq(irqs_decode(good, sizeof(good), why), 0, "%s", why);
+    for (unsigned type = 0; type < 256; type++) {
+        memcpy(p, good, sizeof(good));
+        p[0] = (uint8_t) type;
+        /* 9 vectors: MSI and MSI-X hold them, INTx (one line) does not, nothing else is an index */
+        cr_assert_eq(irqs_decode(p, sizeof(good), why), type == 2 || type == 3 ? 0 : -EBADMSG,
+                     "index %u", type);
+    }
+    memcpy(p, good, sizeof(good));
+    p[1] = 1;
+    cr_assert_eq(irqs_decode(p, sizeof(good), why), -EBADMSG);
+    cr_assert(strstr(why, "reserved"), "%s", why);
+    memcpy(p, good, sizeof(good));
+    put_le16(p + 2, 0);
+    cr_assert_eq(irqs_decode(p, 4, why), -EBADMSG);
+    /* lengths one short and one long */
+    cr_assert_eq(irqs_decode(good, sizeof(good) - 1, why), -EBADMSG);
+    memcpy(p, good, sizeof(good));
+    p[sizeof(good)] = 0;
+    cr_assert_eq(irqs_decode(p, sizeof(good) + 1, why), -EBADMSG);
+    cr_assert(strstr(why, "but 9 vectors take 10"), "%s", why);
+    /* a bit at vector 9 (beyond the count) in each bitmap */
+    for (size_t map = 0; map < 3; map++) {
+        memcpy(p, good, sizeof(good));
+        p[4 + 2 * map + 1] |= 0x02;
+        cr_assert_eq(irqs_decode(p, sizeof(good), why), -EBADMSG, "bitmap %zu", map);
+    }
+    /* masked, then pending, on vector 1 (not in use) */
+    for (size_t map = 1; map < 3; map++) {
+        memcpy(p, good, sizeof(good));
+        p[4] = 0xfd;
+        p[4 + 2 * map] |= 0x02;
+        cr_assert_eq(irqs_decode(p, sizeof(good), why), -EBADMSG, "bitmap %zu", map);
+        p[4 + 2 * map] &= (uint8_t) ~0x02;
+        cr_assert_eq(irqs_decode(p, sizeof(good), why), 0, "%s", why);
+    }
+}
+
+Test(stream, device_irqs_every_truncation_fails)
+{
+    IrqState s = irqs_msix8();
+    uint8_t p[STREAM_IRQS_MAX_SIZE];
+    char why[160];
+    int n;
+
+    s.type = IRQ_TYPE_MSIX;
+    s.count = 2048;
+    memset(s.in_use, 0xff, sizeof(s.in_use));
+    n = stream_encode_device_irqs(&s, p, sizeof(p));
+    cr_assert_eq(n, 772);
+    for (int len = 0; len < n; len++) {
+        cr_assert_eq(irqs_decode(p, (size_t) len, why), -EBADMSG, "length %d", len);
+    }
+}
+
 Test(stream, device_end_and_stream_end_layout)
 {
     StreamDeviceTotals t = {.bytes = UINT64_C(0x0102030405060708), .records = 9};
@@ -1431,6 +1561,140 @@ Test(reader, unknown_record_types)
     edited.p[edited.n - 1] ^= 1;
     cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
     cr_assert(strstr(reader.error, "payload CRC mismatch"), "%s", reader.error);
+}
+
+/* Sample records 0..8 (up to D2 s1), then @extra, then D0 END, D2 END, STREAM_END. */
+static void
+irqs_before_end_of_device0(Builder *b, void (*extra)(Builder *b))
+{
+    b_reorder(b, &sample, (int[]) {0, 1, 2, 3, 4, 5, 6, 7, 8, -1});
+    extra(b);
+    for (size_t i = 9; i < sample.n_rec; i++) {
+        b_copy(b, &sample, i);
+    }
+}
+
+static uint8_t irqs_payload[STREAM_IRQS_MAX_SIZE];
+static uint32_t irqs_len;
+
+static void
+irqs_good(Builder *b)
+{
+    b_record(b, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL, 0, 0, irqs_payload, irqs_len);
+}
+
+static void
+irqs_not_optional(Builder *b)
+{
+    b_record(b, STREAM_RECORD_DEVICE_IRQS, 0, 0, 0, irqs_payload, irqs_len);
+}
+
+static void
+irqs_sequenced(Builder *b)
+{
+    b_record(b, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL, 0, 3, irqs_payload, irqs_len);
+}
+
+static void
+irqs_twice(Builder *b)
+{
+    irqs_good(b);
+    irqs_good(b);
+}
+
+static void
+irqs_then_data(Builder *b)
+{
+    uint8_t one = 1;
+
+    irqs_good(b);
+    b_record(b, STREAM_RECORD_DEVICE_DATA, 0, 0, 3, &one, 1);
+}
+
+static void
+irqs_of_the_stream(Builder *b)
+{
+    b_record(b, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL, STREAM_DEVICE_NONE, 0,
+             irqs_payload, irqs_len);
+}
+
+static void
+irqs_malformed(Builder *b)
+{
+    uint8_t bad[STREAM_IRQS_MAX_SIZE];
+
+    memcpy(bad, irqs_payload, irqs_len);
+    bad[4] = 0xf7; /* vector 3 masked and pending, but not in use */
+    b_record(b, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL, 0, 0, bad, irqs_len);
+}
+
+Test(reader, device_irqs_records)
+{
+    static Sink sink;
+    IrqState s = irqs_msix8();
+
+    irqs_len = (uint32_t) stream_encode_device_irqs(&s, irqs_payload, sizeof(irqs_payload));
+    sample_stream(&sample);
+
+    /* after the device's data, before its end: accepted, no sequence, counts nothing */
+    irqs_before_end_of_device0(&edited, irqs_good);
+    memset(&sink, 0, sizeof(sink));
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, &sink), 0, "%s", reader.error);
+    cr_assert_eq(sink.optional, 1);
+    cr_assert_eq(reader.devices[0].totals.records, 3);
+    cr_assert(reader.devices[0].irqs);
+    cr_assert_not(reader.devices[1].irqs);
+
+    /* what a writer never makes */
+    irqs_before_end_of_device0(&edited, irqs_not_optional);
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
+    irqs_before_end_of_device0(&edited, irqs_sequenced);
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
+    cr_assert(strstr(reader.error, "must be OPTIONAL, with sequence 0"), "%s", reader.error);
+    irqs_before_end_of_device0(&edited, irqs_twice);
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
+    cr_assert(strstr(reader.error, "only its DEVICE_END may follow"), "%s", reader.error);
+    irqs_before_end_of_device0(&edited, irqs_then_data);
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
+    cr_assert(strstr(reader.error, "DEVICE_DATA record 3 of device 0 ('nic0') after the "
+                     "device's DEVICE_IRQS"), "%s", reader.error);
+    irqs_before_end_of_device0(&edited, irqs_of_the_stream);
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
+    irqs_before_end_of_device0(&edited, irqs_malformed);
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
+    cr_assert(strstr(reader.error, "DEVICE_IRQS record 0 of device 0 ('nic0'): a bit at or "
+                     "beyond vector 8, or masked or pending on a vector not in use"),
+              "%s", reader.error);
+
+    /* after the device's end */
+    b_reorder(&edited, &sample, (int[]) {0, 1, 2, 3, 4, 5, 6, 7, -1});
+    b_record(&edited, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL, 1, 0, irqs_payload,
+             irqs_len);
+    cr_assert_eq(feed(edited.p, edited.n, &reader, NULL, NULL), -EBADMSG);
+    cr_assert(strstr(reader.error, "after the device's DEVICE_END"), "%s", reader.error);
+}
+
+Test(reader, device_irqs_on_a_data_channel_are_adopted)
+{
+    StreamReader *ch = calloc(1, sizeof(*ch));
+    StreamRecordHeader h;
+    uint8_t hdr[32], end[16];
+    StreamDeviceTotals t = {0};
+    IrqState s = irqs_msix8();
+    int n = stream_encode_device_irqs(&s, irqs_payload, sizeof(irqs_payload));
+
+    stream_reader_expect_devices(ch, 7, 2);
+    stream_encode_record_header(&(StreamRecordHeader){STREAM_RECORD_DEVICE_IRQS,
+                                                      STREAM_FLAG_OPTIONAL, 1, (uint32_t) n, 0,
+                                                      0}, irqs_payload, hdr);
+    cr_assert_eq(stream_reader_record(ch, hdr, irqs_payload, NULL, &h), 0, "%s", ch->error);
+    cr_assert_eq(h.type, STREAM_RECORD_DEVICE_IRQS);
+    (void) stream_encode_device_end(&t, end, sizeof(end));
+    stream_encode_record_header(&(StreamRecordHeader){STREAM_RECORD_DEVICE_END, 0, 1, 16, 0, 0},
+                                end, hdr);
+    cr_assert_eq(stream_reader_record(ch, hdr, end, NULL, &h), 0, "%s", ch->error);
+    cr_assert(ch->devices[1].irqs && ch->devices[1].ended);
+    free(ch);
 }
 
 Test(reader, bad_manifest_in_a_stream)
