@@ -645,6 +645,12 @@ device_check_descriptor(Device *d, uint32_t flags, const char *backend,
     if (r < 0) {
         return r;
     }
+    r = irq_compat_capacity(irq_model(d->irq), src, local);
+    if (r < 0) {
+        (void) snprintf(why, why_size, "device '%s' cannot describe its interrupts for a "
+                        "compatibility check: %s", d->id, strerror(-r));
+        return r;
+    }
     r = compat_compare(&(CompatDevice){d->id, flags, backend, src}, 1,
                        &(CompatDevice){d->id, d->info.mig_flags, device_backend_name(d), local},
                        1, COMPAT_PAIR_SINGLE, pairs, report);

@@ -1190,7 +1190,11 @@ mig_manifest_of_group(const Group *g, StreamManifest *mf, char *err, size_t err_
         if (r < 0) {
             return r;
         }
-        r = compat_descriptor_encode(desc, md->compat, sizeof(md->compat));
+        /* the vectors it uses: a destination with fewer is refused before this side stops */
+        r = irq_compat_describe(irq_model(d->irq), desc);
+        if (r >= 0) {
+            r = compat_descriptor_encode(desc, md->compat, sizeof(md->compat));
+        }
         if (r < 0) {
             (void) snprintf(err, err_size, "device '%s' cannot describe itself for a "
                             "compatibility check: %s", d->id, strerror(-r));
@@ -1394,6 +1398,35 @@ mig_compat_local(MigrationJob *j, CompatDevice *devs, CompatDescriptor *descs, c
     return 0;
 }
 
+/* Each local device's interrupt capacity for what its partner (by name, or the single one of
+ * a DEVICE job) says it uses (core/irq.h: irq_compat_capacity). A device without a partner
+ * gets nothing: compat reports it missing anyway. */
+static int
+mig_compat_irqs(MigrationJob *j, const StreamManifest *src, const CompatDescriptor *src_descs,
+                CompatDescriptor *local, char *why, size_t why_size)
+{
+    for (size_t i = 0; i < j->n_devs; i++) {
+        Device *d = j->devs[i].device;
+        int r;
+
+        for (uint32_t k = 0; k < src->n_devices; k++) {
+            bool single = j->subject == MIGRATION_SUBJECT_DEVICE && src->n_devices == 1;
+
+            if (!single && strcmp(src->devices[k].name, d->id) != 0) {
+                continue;
+            }
+            r = irq_compat_capacity(irq_model(d->irq), &src_descs[k], &local[i]);
+            if (r < 0) {
+                (void) snprintf(why, why_size, "device '%s' cannot describe its interrupts for "
+                                "a compatibility check: %s", d->id, strerror(-r));
+                return r;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
 /* Puts the job's devices in the source's order: j->devs[i] becomes the partner of the
  * source's device i. */
 static int
@@ -1430,6 +1463,9 @@ mig_compare_manifest(MigrationJob *j, const StreamManifest *src, size_t *pairs,
     r = mig_compat_source(src, devs, descs, why, why_size);
     if (r >= 0) {
         r = mig_compat_local(j, devs + n, descs + n, why, why_size);
+    }
+    if (r >= 0) {
+        r = mig_compat_irqs(j, src, descs, descs + n, why, why_size);
     }
     if (r < 0) {
         return r;

@@ -4,6 +4,8 @@
  */
 #include "irq.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/macro.h"
@@ -300,5 +302,49 @@ irq_model_import(IrqModel *m, const IrqState *s, IrqPlan *ret_plan)
     plan.arm_start = 0;
     plan.arm_count = s->count;
     *ret_plan = plan;
+    return 0;
+}
+
+/* ---- compatibility ---- */
+
+static void
+compat_field_name(IrqType t, char name[IRQ_COMPAT_FIELD_MAX])
+{
+    (void) snprintf(name, IRQ_COMPAT_FIELD_MAX, "irq.%s.count", irq_type_name(t));
+}
+
+static int
+compat_add_count(CompatDescriptor *d, IrqType t, uint32_t count)
+{
+    char name[IRQ_COMPAT_FIELD_MAX], value[16];
+
+    compat_field_name(t, name);
+    (void) snprintf(value, sizeof(value), "%" PRIu32, count);
+    return compat_descriptor_add(d, name, COMPAT_RULE_AT_LEAST, value);
+}
+
+int
+irq_compat_describe(const IrqModel *m, CompatDescriptor *d)
+{
+    return m->type == IRQ_TYPE_NONE ? 0 : compat_add_count(d, m->type, m->count);
+}
+
+int
+irq_compat_capacity(const IrqModel *m, const CompatDescriptor *src, CompatDescriptor *d)
+{
+    char name[IRQ_COMPAT_FIELD_MAX];
+
+    for (IrqType t = IRQ_TYPE_INTX; src && t < _IRQ_TYPE_MAX; t++) {
+        int r;
+
+        compat_field_name(t, name);
+        if (!compat_descriptor_find(src, name) || m->info[t].count == 0) {
+            continue; /* not asked for, or absent here: compat says so */
+        }
+        r = compat_add_count(d, t, m->info[t].count);
+        if (r < 0) {
+            return r;
+        }
+    }
     return 0;
 }

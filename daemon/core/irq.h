@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compat.h"
+
 /* VFIO_IRQ_INFO_* flags (kernel-uapi.md §3). */
 #define IRQ_INFO_EVENTFD (1u << 0)
 #define IRQ_INFO_MASKABLE (1u << 1)
@@ -175,6 +177,23 @@ int irq_state_check(const IrqState *s);
  *            masked or pending on a vector not in use)
  *   -EBUSY, -ENODEV, -ERANGE as irq_model_enable (the destination device cannot hold it) */
 int irq_model_import(IrqModel *m, const IrqState *s, IrqPlan *ret_plan);
+
+/* ---- compatibility (core/compat): a destination must hold the vectors the source uses ----
+ *
+ * The source's manifest describes what its device uses: "irq.<index>.count" (irq.msix.count,
+ * irq.msi.count, irq.intx.count) = the vectors enabled in its active index, rule at_least;
+ * nothing when no index is enabled. The destination adds, for each such field of its
+ * partner's descriptor, the same field with ITS device's capacity for that index
+ * (GET_IRQ_INFO's count), rule at_least; none when it has no such index, which compat then
+ * reports as absent. So a destination with fewer vectors is a mismatch (device, field,
+ * source count, destination capacity) found before the source stops, and a source that
+ * describes no interrupts (none enabled, or an older daemon) asks nothing of it. */
+#define IRQ_COMPAT_FIELD_MAX 24 /* "irq.msix.count" and its kin fit */
+
+/* Adds @m's field to @d. -E2BIG/-EEXIST as compat_descriptor_add (@d unchanged). */
+int irq_compat_describe(const IrqModel *m, CompatDescriptor *d);
+/* Adds to @d @m's capacity for every irq.<index>.count field of @src (NULL: none). */
+int irq_compat_capacity(const IrqModel *m, const CompatDescriptor *src, CompatDescriptor *d);
 
 static inline bool
 irq_bit_get(const uint8_t *map, uint32_t v)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/compat.h"
+#include "core/irq.h"
 #include "core/stream.h"
 #include "util/macro.h"
 
@@ -618,4 +619,106 @@ Test(compat, report_format_is_bounded)
     compat_report_format(&rep, "group 'g'", buf, 1);
     cr_expect_str_eq(buf, "");
     compat_report_format(&rep, "group 'g'", buf, 0); /* writes nothing, no crash */
+}
+
+/* ---- interrupts (core/irq.h): the destination must hold the vectors the source uses ---- */
+
+/* A device with @msix MSI-X vectors (and MSI 1, INTx 1), @used of them enabled (0: none). */
+static void
+irq_dev(IrqModel *m, uint32_t msix, uint32_t used)
+{
+    IrqIndexInfo info[_IRQ_TYPE_MAX] = {
+        [IRQ_TYPE_INTX] = {IRQ_INFO_EVENTFD | IRQ_INFO_MASKABLE | IRQ_INFO_AUTOMASKED, 1},
+        [IRQ_TYPE_MSI] = {IRQ_INFO_EVENTFD | IRQ_INFO_NORESIZE, 1},
+        [IRQ_TYPE_MSIX] = {IRQ_INFO_EVENTFD | IRQ_INFO_NORESIZE, msix},
+    };
+    IrqPlan plan;
+
+    cr_assert_eq(irq_model_init(m, info), 0);
+    if (used > 0) {
+        cr_assert_eq(irq_model_enable(m, IRQ_TYPE_MSIX, used, &plan), 0);
+    }
+}
+
+/* The source's descriptor for @src, the destination's for @dst given it, and the verdict. */
+static int
+irq_compare(const IrqModel *src, const IrqModel *dst, CompatReport *rep)
+{
+    static CompatDescriptor s, d;
+    CompatDevice a = dev("nic", 1, "sim", &s), b = dev("nic", 1, "sim", &d);
+
+    memset(&s, 0, sizeof(s));
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(compat_descriptor_add(&s, "model", COMPAT_RULE_EQUAL, "x"), 0);
+    cr_assert_eq(compat_descriptor_add(&d, "model", COMPAT_RULE_EQUAL, "x"), 0);
+    cr_assert_eq(irq_compat_describe(src, &s), 0);
+    cr_assert_eq(irq_compat_capacity(dst, &s, &d), 0);
+    return compare1(&a, &b, rep);
+}
+
+Test(compat, irq_source_describes_what_it_uses)
+{
+    static IrqModel m;
+    CompatDescriptor d = {0};
+    const CompatField *f;
+
+    irq_dev(&m, 8, 0);
+    cr_assert_eq(irq_compat_describe(&m, &d), 0);
+    cr_assert_eq(d.n_fields, 0, "no index enabled: nothing asked of the destination");
+    irq_dev(&m, 64, 8);
+    cr_assert_eq(irq_compat_describe(&m, &d), 0);
+    f = compat_descriptor_find(&d, "irq.msix.count");
+    cr_assert_not_null(f);
+    cr_assert_str_eq(f->value, "8", "the vectors used, not the device's 64");
+    cr_assert_eq(f->rule, COMPAT_RULE_AT_LEAST);
+    cr_assert_eq(irq_compat_describe(&m, &d), -EEXIST, "twice: refused, unchanged");
+    cr_assert_eq(d.n_fields, 1);
+}
+
+Test(compat, irq_destination_with_fewer_vectors_is_a_mismatch)
+{
+    static IrqModel src, dst;
+    CompatReport rep;
+
+    irq_dev(&src, 8, 8);
+    irq_dev(&dst, 4, 0);
+    cr_assert_eq(irq_compare(&src, &dst, &rep), -EMEDIUMTYPE);
+    cr_assert_eq(rep.n, 1);
+    expect_mismatch(&rep.items[0], "nic", "irq.msix.count", "8", "4");
+
+    irq_dev(&dst, 8, 0);
+    cr_expect_eq(irq_compare(&src, &dst, &rep), 0, "as many: compatible");
+    irq_dev(&dst, 2048, 0);
+    cr_expect_eq(irq_compare(&src, &dst, &rep), 0, "more: compatible");
+    irq_dev(&src, 64, 5);
+    irq_dev(&dst, 8, 0);
+    cr_expect_eq(irq_compare(&src, &dst, &rep), 0, "the source's device is larger, uses 5");
+    irq_dev(&dst, 4, 0);
+    cr_assert_eq(irq_compare(&src, &dst, &rep), -EMEDIUMTYPE);
+    expect_mismatch(&rep.items[0], "nic", "irq.msix.count", "5", "4");
+}
+
+Test(compat, irq_destination_without_the_index_is_a_mismatch)
+{
+    static IrqModel src, dst;
+    CompatReport rep;
+
+    irq_dev(&src, 8, 3);
+    irq_dev(&dst, 0, 0); /* MSI and INTx only */
+    cr_assert_eq(irq_compare(&src, &dst, &rep), -EMEDIUMTYPE);
+    expect_mismatch(&rep.items[0], "nic", "irq.msix.count", "3", COMPAT_ABSENT);
+}
+
+Test(compat, irq_a_source_that_says_nothing_asks_nothing)
+{
+    static IrqModel src, dst;
+    CompatReport rep;
+    CompatDescriptor d = {0};
+
+    irq_dev(&src, 8, 0); /* nothing enabled */
+    irq_dev(&dst, 1, 0);
+    cr_expect_eq(irq_compare(&src, &dst, &rep), 0);
+    /* an older source: no descriptor at all */
+    cr_assert_eq(irq_compat_capacity(&dst, NULL, &d), 0);
+    cr_assert_eq(d.n_fields, 0);
 }
