@@ -19,6 +19,9 @@ convert_compat(const Device *d, DeviceMsg *out)
     if (device_compat_descriptor((Device *) d, &out->desc, out->plugin_error,
                                  sizeof(out->plugin_error)) < 0) {
         out->desc.n_fields = 0;
+    } else {
+        /* the vectors it uses, as a migration's manifest says (docs/stream-format.md) */
+        (void) irq_compat_describe(irq_model(d->irq), &out->desc);
     }
     for (unsigned i = 0; i < out->desc.n_fields; i++) {
         const CompatField *f = &out->desc.fields[i];
