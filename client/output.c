@@ -443,6 +443,9 @@ output_json_device(const VfioMigd__V1__Device *d)
     output_json_set(o, "descriptor", json_descriptor(d));
     output_json_set(o, "plugin_error",
                     d->plugin_error[0] ? json_object_new_string(d->plugin_error) : NULL);
+    OUTPUT_JSON_FIELDS(o, d, "holder_pid");
+    output_json_set(o, "holder_comm",
+                    d->holder_comm[0] ? json_object_new_string(d->holder_comm) : NULL);
     json_properties(o, d);
     return o;
 }
@@ -517,6 +520,12 @@ output_device_fields(const VfioMigd__V1__Device *d)
         output_field("busy", "no");
     }
     output_field("data session", "%s", d->data_session_open ? "open" : "none");
+    if (d->holder_pid > 0) {
+        output_field("held by", "VMM pid %d%s%s%s", d->holder_pid, d->holder_comm[0] ? " (" : "",
+                     d->holder_comm, d->holder_comm[0] ? ")" : "");
+    } else {
+        output_field("held by", "no VMM");
+    }
     if (d->stats) {
         device_stats_fields(d->stats);
     }

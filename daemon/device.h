@@ -109,6 +109,7 @@ struct Device {
     const Plugin *plugin;
     Irq *irq; /* owned: its interrupts (irq.h); never NULL once device_new() succeeded */
     int vmm_pid; /* the process holding the device over the VMM socket (fdpass.c), or 0 */
+    char vmm_comm[16]; /* its name (/proc/PID/comm when it took the device), "" unreadable */
     const void *vmm_holder; /* that connection (fdpass.c), compared only; NULL when none */
 };
 

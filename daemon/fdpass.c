@@ -140,6 +140,7 @@ conn_release(FdConn *c)
         irq_vmm_drop_all(d->irq);
         d->vmm_holder = NULL;
         d->vmm_pid = 0;
+        d->vmm_comm[0] = '\0';
         log_device_info(d, "Device '%s' given back by VMM pid %d; interrupts are latched.", d->id,
                         (int)c->pid);
     }
@@ -159,6 +160,28 @@ cmd_hello(FdConn *c, FdMsg *m)
     }
     c->hello = true;
     return conn_send(c, NULL, 0, "OK %d", FDPASS_PROTOCOL_VERSION);
+}
+
+/* The name of process @pid (/proc/PID/comm, at most 15 bytes), "" when it cannot be read: it
+ * names the holder in `show` and `irqs`, nothing depends on it. Control characters (a
+ * process names itself) become '?'. */
+static void
+process_comm(int pid, char ret[16])
+{
+    char path[64];
+    _cleanup_close_ int fd = -EBADF;
+    ssize_t n;
+
+    ret[0] = '\0';
+    (void)snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    n = fd < 0 ? -1 : read(fd, ret, 15);
+    n = n < 0 ? 0 : n;
+    ret[n] = '\0';
+    ret[strcspn(ret, "\n")] = '\0';
+    for (char *p = ret; *p; p++) {
+        *p = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    }
 }
 
 static int
@@ -193,6 +216,7 @@ cmd_take(FdConn *c, FdMsg *m)
     (void)snprintf(c->device, sizeof(c->device), "%s", d->id);
     d->vmm_holder = c;
     d->vmm_pid = (int)c->pid;
+    process_comm(d->vmm_pid, d->vmm_comm);
     log_device_info(d, "Device '%s' taken by VMM pid %d (uid %u).", d->id, (int)c->pid,
                     (unsigned)c->uid);
     return 0;

@@ -87,6 +87,8 @@ convert_device(const Device *d, DeviceMsg *out)
     m->busy_operation = (char *) (busy ? busy : "");
     m->data_session_open = d->session != NULL;
     m->group = d->group ? d->group->name : "";
+    m->holder_pid = d->vmm_pid;
+    m->holder_comm = (char *) d->vmm_comm;
 
     out->stats.transitions = d->stats.transitions;
     out->stats.arcs = d->stats.arcs;

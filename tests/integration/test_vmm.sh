@@ -45,6 +45,11 @@ fds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 client_start 4
 expect_exit 0 ctl irqs nic
 assert_contains "$OUT" "held by: pid $CLIENT_PID" "irqs names the VMM's pid"
+expect_exit 0 ctl show nic
+assert_line_match "$OUT" "^held by: +VMM pid $CLIENT_PID \\(vmm-client\\)\$" "show names the holder: pid and name"
+expect_exit 0 jctl show nic
+assert_eq "$CLIENT_PID vmm-client" "$(jget "$OUT" holder_pid) $(jget "$OUT" holder_comm)" \
+    "show --json: holder_pid and holder_comm"
 expect_exit 0 jctl irqs nic
 assert_eq "msix 4" "$(jget "$OUT" index count | tr '\n' ' ' | sed 's/ $//')" "the client enabled msix 4"
 FDS_READY=$(fds)
@@ -72,6 +77,9 @@ client_stop
 wait_state "the device is given back" test "$(jget "$(jctl irqs nic)" vectors.3.in_use)" == true
 expect_exit 0 ctl irqs nic
 assert_contains "$OUT" "held by: no VMM" "no holder once the client is gone"
+expect_exit 0 ctl show nic
+assert_line_match "$OUT" "^held by: +no VMM\$" "show: no holder once the client is gone"
+assert_eq 0 "$(jget "$(jctl show nic)" holder_pid)" "show --json: holder_pid 0"
 expect_exit 0 jctl irq trigger nic 3
 wait_state "with no VMM, vector 3 waits as pending" pending 3 true
 client_start 4
