@@ -65,6 +65,9 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_PLUGIN_DIR, "daemon", "plugin_dir", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
         "plugin-dir", 0, "DIR", plugin_dir,
         "vendor plugins (*.so); empty: the install's <libdir>/vfio-migd/plugins"),
+    KEY(CONF_SYSFS_ROOT, "daemon", "sysfs_root", CONF_TYPE_PATH, 0, CONF_STRING_MAX - 1, "/sys",
+        "sysfs-root", 0, "DIR", sysfs_root,
+        "the sysfs tree read by attach, show, host-devices; bind writes it"),
     KEY(CONF_SOCKET, "api", "socket", CONF_TYPE_PATH, 0, MAX_SOCKET_PATH, DEFAULT_SOCKET,
         "socket", 's', "PATH", socket, "the API's unix socket (its directory is created)"),
     KEY(CONF_SOCKET_MODE, "api", "socket_mode", CONF_TYPE_MODE, 0600, 0770, "0660",
@@ -586,9 +589,11 @@ bool
 conf_key_takes_restart(ConfKeyId id)
 {
     /* The socket is bound, the listener's limit set, the worker pool made, the plugins loaded
-     * and the allowed directories cleaned of stale partial files once, before the API serves. */
-    return id == CONF_WORKERS || id == CONF_PLUGIN_DIR || id == CONF_SOCKET || id == CONF_SOCKET_MODE ||
-           id == CONF_SOCKET_GROUP || id == CONF_MAX_CONNECTIONS || id == CONF_ALLOWED_DIRS;
+     * (with the sysfs root they read) and the allowed directories cleaned of stale partial
+     * files once, before the API serves. */
+    return id == CONF_WORKERS || id == CONF_PLUGIN_DIR || id == CONF_SYSFS_ROOT ||
+           id == CONF_SOCKET || id == CONF_SOCKET_MODE || id == CONF_SOCKET_GROUP ||
+           id == CONF_MAX_CONNECTIONS || id == CONF_ALLOWED_DIRS;
 }
 
 static ConfKeyId

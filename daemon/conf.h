@@ -40,6 +40,7 @@ typedef enum ConfKeyId {
     CONF_LOG_LEVEL,
     CONF_WORKERS,
     CONF_PLUGIN_DIR,
+    CONF_SYSFS_ROOT,
     CONF_SOCKET,
     CONF_SOCKET_MODE,
     CONF_SOCKET_GROUP,
@@ -100,6 +101,7 @@ typedef struct Config {
     int log_level;                        /* LOG_* */
     uint32_t workers;
     char plugin_dir[CONF_STRING_MAX];     /* "": the install's <libdir>/vfio-migd/plugins */
+    char sysfs_root[CONF_STRING_MAX];     /* "/sys"; another tree only for tests, containers */
     /* [api] */
     char socket[CONF_STRING_MAX];
     uint32_t socket_mode;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -388,6 +389,29 @@ log_roles(const Config *c)
     }
 }
 
+/* The sysfs tree everything host-side reads (attach, prerequisites, host-devices, bind):
+ * refused at start unless it is a directory, since a wrong root would otherwise show up only
+ * as "no such device" on every request. Points into dm->config, whose restart-only keys a
+ * reload keeps. */
+static int
+daemon_sysfs_root(Manager *m, const Config *c)
+{
+    struct stat st;
+
+    if (stat(c->sysfs_root, &st) < 0) {
+        return log_error_errno(-errno, "The sysfs root '%s' cannot be read: %m (set [daemon] "
+                               "sysfs_root or --sysfs-root to a directory; /sys on a real host).",
+                               c->sysfs_root);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return log_error_errno(SYNTHETIC_ERRNO(ENOTDIR), "The sysfs root '%s' is not a directory "
+                               "(set [daemon] sysfs_root or --sysfs-root to a directory; /sys on "
+                               "a real host).", c->sysfs_root);
+    }
+    m->sysfs_root = c->sysfs_root;
+    return 0;
+}
+
 /* Vendor plugins, before any device is attached (restored ones included) so that each is
  * claimed by its plugin. A plugin that is refused is logged and skipped; only a directory
  * that exists and cannot be read, or no memory, stops the daemon. */
@@ -457,6 +481,10 @@ daemon_manager_start(Daemon *dm)
     dm->ctx.authz = &dm->config.authz;
     dm->ctx.config_path = dm->options->config_path ? dm->options->config_path : DEFAULT_CONFIG;
     log_roles(c);
+    r = daemon_sysfs_root(dm->ctx.manager, c);
+    if (r < 0) {
+        return r;
+    }
     r = daemon_load_plugins(dm->ctx.manager, c);
     if (r < 0) {
         return r;
