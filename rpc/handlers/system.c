@@ -293,12 +293,14 @@ bind_after(uv_work_t *req, int status _unused_)
         rpc_call_fail(b->call, b->r, "%s", b->err);
         return;
     }
-    log_notice("Bound PCI function %s to %s (was %s) on request.", b->address, b->driver,
-               b->before[0] ? b->before : "unbound");
     resp.address = b->address;
     resp.driver_before = b->before;
     resp.driver = b->driver;
     resp.changed = strcmp(b->before, b->driver) != 0;
+    if (resp.changed) { /* already bound to it: nothing was written, nothing to log */
+        log_notice("Bound PCI function %s to %s (was %s) on request.", b->address, b->driver,
+                   b->before[0] ? b->before : "unbound");
+    }
     rpc_call_reply(b->call, &resp.base);
 }
 
