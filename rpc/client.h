@@ -53,6 +53,10 @@ void rpc_client_set_interrupt(RpcClient *c, const volatile sig_atomic_t *flag);
 /* Trailer in which the daemon attaches its partial result to a failed call (e.g. a group
  * transition that was rolled back): a serialized message of the method's response type. */
 #define RPC_RESULT_TRAILER "vfio-migd-result-bin"
+/* The initial metadata key a server-streaming call carries when the daemon took it: a stream
+ * the daemon refused (a Trailers-Only answer, e.g. too many watchers) opens without it, so the
+ * client learns of the refusal when it opens the stream, before it prints anything. */
+#define RPC_STREAM_TAKEN "vfio-migd-stream"
 
 /*
  * Calls @method (e.g. "/vfio_migd.v1.DeviceService/GetDevice") with @req and waits up to

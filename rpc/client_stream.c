@@ -52,7 +52,22 @@ wait_for(RpcStream *s, void *tag, int timeout_ms, grpc_event *ret)
     return rpc_client_wait(s->client, s->call, tag, rpc_deadline_from_timeout(timeout_ms), ret);
 }
 
-/* Sends the request and starts the status batch. */
+static int stream_status(RpcStream *s, RpcError *err);
+
+/* Whether the daemon took the call: its initial metadata says so (RPC_STREAM_TAKEN). */
+static bool
+stream_taken(const RpcStream *s)
+{
+    for (size_t i = 0; i < s->initial_md.count; i++) {
+        if (grpc_slice_str_cmp(s->initial_md.metadata[i].key, RPC_STREAM_TAKEN) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sends the request and starts the status batch. 0: the daemon took the call; -EREMOTEIO:
+ * it refused it (s->status says why); else the call could not be made. */
 static int
 stream_start(RpcStream *s, grpc_byte_buffer *request, int timeout_ms)
 {
@@ -91,7 +106,17 @@ stream_start(RpcStream *s, grpc_byte_buffer *request, int timeout_ms)
         (void) pluck(s, &s->tag_start, -1);
     }
     /* A start that failed means the call ended: its status says why (rpc_stream_next). */
-    return r;
+    if (r < 0 || stream_taken(s)) {
+        return r;
+    }
+    /* Refused: the status is on its way with the (empty) initial metadata. */
+    r = wait_for(s, &s->tag_status, timeout_ms, &ev);
+    if (r < 0) {
+        grpc_call_cancel(s->call, NULL);
+        (void) pluck(s, &s->tag_status, -1);
+    }
+    s->ended = true;
+    return r < 0 ? r : -EREMOTEIO;
 }
 
 int
@@ -141,6 +166,8 @@ rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage 
         }
     } else if (r == -EINTR) {
         rpc_error_interrupted(err);
+    } else if (r == -EREMOTEIO) {
+        r = stream_status(s, err); /* an empty stream ended OK opens, and ends at once */
     } else if (r < 0) {
         rpc_error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
                       strerror(-r));

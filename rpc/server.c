@@ -66,6 +66,7 @@ struct RpcCall {
     grpc_slice status_details;
     bool has_status_details;
     grpc_metadata trailer;       /* RPC_RESULT_TRAILER of a failure with a partial result */
+    grpc_metadata taken;         /* RPC_STREAM_TAKEN: static slices, nothing to free */
     bool has_trailer;
     bool answered;
     bool reply_pending;        /* a unary call's reply batch is in flight */
@@ -588,7 +589,11 @@ rpc_call_stream_begin(RpcCall *call, void (*on_cancel)(RpcCall *call, void *user
      * client that the daemon took the call, and a stream may stay quiet for a long time
      * (WatchEvents with nothing active) — a client waiting for it would wait as long. */
     memset(ops, 0, sizeof(ops));
+    call->taken.key = grpc_slice_from_static_string(RPC_STREAM_TAKEN);
+    call->taken.value = grpc_slice_from_static_string("taken");
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = 1;
+    ops[0].data.send_initial_metadata.metadata = &call->taken;
     ops[1].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[1].data.recv_close_on_server.cancelled = &call->cancelled;
     call->md_sent = true;

@@ -40,6 +40,14 @@ expect_exit 1 ctl --timeout 0 watch
 assert_contains "$ERR" "$WATCHERS watchers already follow migrations, the limit is $WATCHERS" "a watcher beyond the limit: refused, naming the limit"
 assert_contains "$ERR" "raise [api] max_watchers (--max-watchers N" "  ... and how to raise it"
 assert_contains "$ERR" "(RESOURCE_EXHAUSTED)" "  ... as RESOURCE_EXHAUSTED"
+# With --json, the refusal is the one document on stdout: the stream is refused when it
+# opens, before watch lists (and prints) the migrations that are active.
+expect_exit 1 jctl --timeout 0 watch
+assert_eq "RESOURCE_EXHAUSTED" "$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["code"])' <<<"$OUT" 2>&1)" \
+    "  ... --json: exactly one JSON document, the error"
+expect_exit 1 jctl --timeout 0 watch "$MID"
+assert_eq "RESOURCE_EXHAUSTED" "$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["code"])' <<<"$OUT" 2>&1)" \
+    "  ... also when watching one migration"
 
 # ==== readers that do not read: disconnected, not queued for ever
 kill -STOP "${WPIDS[@]}"
