@@ -9,9 +9,11 @@
  * automatic channel count (core/spread.h: 2 on a 2-CPU machine), or $BENCH_CHANNELS (1..8)
  * to force one, as `migrate --channels` does. ONE JSON line on stdout:
  *   {"bench":"single","bytes":..,"seconds":..,"gib_s":..,"pump_gib_s":..,"ratio":..,
- *    "channels":..,"rounds":3}
+ *    "channels":..,"rounds":3,"tls":true}
  * channels is what the device went over (the forced count, or the daemon's automatic one for
- * this device and this machine's CPUs). Target (reported, not asserted): ratio >= 0.85.
+ * this device and this machine's CPUs); tls whether the migration ran in TLS (the daemons'
+ * default) or in clear (--tls=off), as in bench-migrate: the pump is clear either way. Target
+ * (reported, not asserted): ratio >= 0.85.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +53,11 @@ print_result(const BenchMigration *b, const BenchMigrationRun *run, size_t round
     const VfioMigd__V1__Migration *mig = run->resp->migration;
 
     printf("{\"bench\":\"single\",\"bytes\":%llu,\"seconds\":%.3f,\"gib_s\":%.3f,"
-           "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"channels\":%u,\"rounds\":%zu}\n",
+           "\"pump_gib_s\":%.3f,\"ratio\":%.3f,\"channels\":%u,\"rounds\":%zu,\"tls\":%s}\n",
            (unsigned long long) mig->bytes, (double) mig->elapsed_us / 1e6,
            bench_migration_gib_s(run),
            bench_migration_pump_gib_s(run), bench_migration_ratio(run),
-           channels_used(b), rounds);
+           channels_used(b), rounds, b->tls_off ? "false" : "true");
     fflush(stdout);
 }
 
