@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
+#include <vfio-migd/vmm.h>
 
 #include "device.h"
 #include "irq.h"
@@ -76,28 +77,14 @@ static int
 conn_send(FdConn *c, const int *fds, size_t n_fds, const char *fmt, ...)
 {
     char text[FDPASS_MAX_MESSAGE];
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 2)];
-        struct cmsghdr align;
-    } ctl = {0};
     va_list ap;
     int n;
 
     va_start(ap, fmt);
     n = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    struct iovec iov = {.iov_base = text, .iov_len = (size_t)MIN(n, (int)sizeof(text) - 1)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (n_fds > 0) {
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n_fds);
-    }
-    return sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
+    return vfio_migd_vmm_send(c->fd, text, (size_t) MIN(n, (int) sizeof(text) - 1), fds, n_fds,
+                              MSG_DONTWAIT);
 }
 
 static int conn_error(FdConn *c, int r, const char *fmt, ...) _printf_(3, 4);

@@ -20,14 +20,15 @@
  */
 
 #include <stddef.h>
+#include <vfio-migd/vmm.h>
 
 #include "core/authz.h"
 #include "forward.h"
 
 #define FDPASS_PROTOCOL_VERSION 1
 #define FDPASS_MAX_CONNECTIONS 64
-#define FDPASS_MAX_MESSAGE 512 /* one command or answer, bytes */
-#define FDPASS_MAX_FDS 253     /* SCM_MAX_FD: the kernel's limit per message */
+#define FDPASS_MAX_MESSAGE VFIO_MIGD_VMM_MAX_MESSAGE
+#define FDPASS_MAX_FDS VFIO_MIGD_VMM_MAX_FDS
 
 typedef struct FdPass FdPass;
 

@@ -28,9 +28,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <vfio-migd/vmm.h>
+
 #define MAX_VECTORS 2048
-#define MAX_FDS_PER_MESSAGE 253 /* SCM_MAX_FD */
-#define MAX_MESSAGE 512
+#define MAX_FDS_PER_MESSAGE VFIO_MIGD_VMM_MAX_FDS
+#define MAX_MESSAGE VFIO_MIGD_VMM_MAX_MESSAGE
 
 static int efd[MAX_VECTORS];
 static volatile sig_atomic_t stop;
@@ -46,24 +48,7 @@ on_signal(int sig)
 static int
 send_msg(int sock, const char *text, const int *fds, size_t n)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_MESSAGE)];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = { .iov_base = (void *) text, .iov_len = strlen(text) };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-    if (n > 0) {
-        memset(&ctl, 0, sizeof(ctl));
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-    }
-    return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+    return vfio_migd_vmm_send(sock, text, strlen(text), fds, n, 0);
 }
 
 /* Receives one answer into @text; the fds that came with it into @fds (up to 2). Returns
