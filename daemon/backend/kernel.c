@@ -544,43 +544,47 @@ kernel_device_alloc(void)
     return kd;
 }
 
+/* Each kind of address: how the device is reached, how its canonical name is parsed and the
+ * form a refusal says it expects. A cdev has no sysfs bus and its name is the cdev path. */
+static const struct {
+    KernelAccess access;
+    KernelSysfsBus bus;
+    bool is_cdev;
+    int (*parse)(const char *s, char *buf, size_t size);
+    const char *expected;
+} kernel_address_kinds[] = {
+    [KERNEL_ADDRESS_PCI] = {KERNEL_ACCESS_GROUP, KERNEL_SYSFS_BUS_PCI, false,
+                            kernel_sysfs_parse_bdf,
+                            "a PCI address: expected DDDD:BB:DD.F, e.g. 0000:3b:00.2"},
+    [KERNEL_ADDRESS_MDEV] = {KERNEL_ACCESS_GROUP, KERNEL_SYSFS_BUS_MDEV, false,
+                             kernel_sysfs_parse_uuid,
+                             "an mdev UUID: expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex "
+                             "digits)"},
+    [KERNEL_ADDRESS_CDEV] = {KERNEL_ACCESS_IOMMUFD, .is_cdev = true,
+                             .parse = kernel_sysfs_parse_cdev_path,
+                             .expected = "a VFIO device cdev: expected /dev/vfio/devices/vfioN"},
+};
+
 /* Canonical names from the user's address; -EINVAL with the expected form. */
 static int
 kernel_parse_address(KernelDevice *kd, const KernelAddress *addr, char *err, size_t err_size)
 {
     const char *v = addr->value ? addr->value : "";
+    __typeof__(&kernel_address_kinds[0]) k;
 
-    switch (addr->kind) {
-    case KERNEL_ADDRESS_PCI:
-        kd->access = KERNEL_ACCESS_GROUP;
-        kd->bus = KERNEL_SYSFS_BUS_PCI;
-        if (kernel_sysfs_parse_bdf(v, kd->name, sizeof(kd->name)) < 0) {
-            fail(err, err_size, "'%.64s' is not a PCI address: expected DDDD:BB:DD.F, e.g. "
-                 "0000:3b:00.2", v);
-            return -EINVAL;
-        }
-        return 0;
-    case KERNEL_ADDRESS_MDEV:
-        kd->access = KERNEL_ACCESS_GROUP;
-        kd->bus = KERNEL_SYSFS_BUS_MDEV;
-        if (kernel_sysfs_parse_uuid(v, kd->name, sizeof(kd->name)) < 0) {
-            fail(err, err_size, "'%.64s' is not an mdev UUID: expected "
-                 "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex digits)", v);
-            return -EINVAL;
-        }
-        return 0;
-    case KERNEL_ADDRESS_CDEV:
-        kd->access = KERNEL_ACCESS_IOMMUFD;
-        if (kernel_sysfs_parse_cdev_path(v, kd->cdev, sizeof(kd->cdev)) < 0) {
-            fail(err, err_size, "'%.64s' is not a VFIO device cdev: expected "
-                 "/dev/vfio/devices/vfioN", v);
-            return -EINVAL;
-        }
-        return 0;
-    default:
+    if ((unsigned) addr->kind >= ELEMENTSOF(kernel_address_kinds)) {
         fail(err, err_size, "unknown kind of kernel address");
         return -EINVAL;
     }
+    k = &kernel_address_kinds[addr->kind];
+    kd->access = k->access;
+    kd->bus = k->bus;
+    if (k->parse(v, k->is_cdev ? kd->cdev : kd->name,
+                 k->is_cdev ? sizeof(kd->cdev) : sizeof(kd->name)) < 0) {
+        fail(err, err_size, "'%.64s' is not %s", v, k->expected);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* Called with open_lock held: the same device attached twice would share its migration
