@@ -166,6 +166,18 @@ fifo_pop() {
 }
 # dev_facts NAME ID: "state transitions resets" of `show ID`
 dev_facts() { jf "$(mj "$1" show "$2")" state stats.transitions stats.resets; }
+# migration_refused FACTS DGROUP WHAT ERROR ERROR_WHAT: S's group vm migrated into D's group
+# DGROUP fails (migrate --wait exits 1) with ERROR in its error, and S's tty0 still has FACTS:
+# refused before anything moved
+migration_refused() {
+    local facts=$1 dgroup=$2 what=$3 error=$4 error_what=$5
+    expect_exit 0 mj D incoming "$dgroup" --listen 127.0.0.1:0
+    migrate_wait S vm --to "$(jf "$OUT" address)" --token "$(jf "$OUT" token)"
+    assert_eq "1 failed" "$RC $(jf "$OUT" state)" "$what: migrate --wait exits 1, failed"
+    assert_contains "$(jf "$OUT" error)" "$error" "  ... $error_what"
+    assert_eq "$facts" "$(dev_facts S tty0)" \
+        "  ... the source device is still running, not one transition run"
+}
 
 start_named_daemon S --plugin-dir "$BUILDDIR/plugins"
 start_named_daemon D --plugin-dir "$BUILDDIR/plugins"
@@ -217,12 +229,9 @@ assert_match "$A0" '^running [0-9]+ 0$' "A (S tty0) is running before the migrat
 
 # ==== 2. refusals before anything moves: a manifest mismatch, a wrong token
 
-expect_exit 0 mj D incoming odd --listen 127.0.0.1:0
-migrate_wait S vm --to "$(jf "$OUT" address)" --token "$(jf "$OUT" token)"
-assert_eq "1 failed" "$RC $(jf "$OUT" state)" "manifest mismatch: migrate --wait exits 1, failed"
-assert_contains "$(jf "$OUT" error)" "the source's device 'tty0' has no device of that name in group 'odd' here" \
-    "  ... the error names the device missing on the destination"
-assert_eq "$A0" "$(dev_facts S tty0)" "  ... the source device is still running, not one transition run"
+migration_refused "$A0" odd "manifest mismatch" \
+    "the source's device 'tty0' has no device of that name in group 'odd' here" \
+    "the error names the device missing on the destination"
 assert_match "$(dev_facts D ttyX)" '^running 0 0$' "  ... the destination device is untouched (running, no transition)"
 
 expect_exit 0 mj D incoming vm --listen 127.0.0.1:0 --resume
@@ -279,12 +288,9 @@ expect_exit 0 mj D group create vm tty0
 expect_exit 0 mj D show tty0
 assert_eq "mtty 2" "$(jf "$OUT" plugin descriptor.ports)" "F (mtty-2): descriptor ports 2"
 A1=$(dev_facts S tty0)
-expect_exit 0 mj D incoming vm --listen 127.0.0.1:0
-migrate_wait S vm --to "$(jf "$OUT" address)" --token "$(jf "$OUT" token)"
-assert_eq "1 failed" "$RC $(jf "$OUT" state)" "A (mtty-1) -> F (mtty-2): migrate --wait exits 1, failed"
-assert_contains "$(jf "$OUT" error)" "device 'tty0': ports: source '1', destination '2'" \
-    "  ... the error names the device, the field and both values"
-assert_eq "$A1" "$(dev_facts S tty0)" "  ... the source device is still running, not one transition run"
+migration_refused "$A1" vm "A (mtty-1) -> F (mtty-2)" \
+    "device 'tty0': ports: source '1', destination '2'" \
+    "the error names the device, the field and both values"
 
 expect_exit 0 mj D group delete vm
 expect_exit 0 mj D detach tty0
