@@ -3,7 +3,7 @@
  * irq_commands — `vfio-migctl irqs ID` and `irq enable|mask|unmask|trigger`, each one call
  * of DeviceService's interrupt methods (devices.proto, IrqStatus). The --json form of irqs is
  * the contract acceptance scripts read: {index, count, vectors: [{vector, in_use, masked,
- * pending}]}.
+ * pending}]}, with latch_wakeups and latch_wakeups_total (bench-irq reads them).
  */
 
 #include "irq_commands.h"
@@ -47,6 +47,8 @@ irqs_json(const void *req _unused_, const void *resp)
     output_json_set(o, "index", json_object_new_string(s->index));
     output_json_set(o, "count", json_object_new_uint64(s->count));
     output_json_set(o, "vectors", vectors);
+    output_json_set(o, "latch_wakeups", json_object_new_uint64(s->latch_wakeups));
+    output_json_set(o, "latch_wakeups_total", json_object_new_uint64(s->latch_wakeups_total));
     return o;
 }
 
@@ -64,6 +66,8 @@ irqs_text(const void *req _unused_, const void *resp)
         (void)snprintf(holder, sizeof(holder), "pid %d", s->holder_pid);
     }
     printf("held by: %s\n", s->holder_pid > 0 ? holder : "no VMM");
+    printf("latch wake-ups: %llu (all devices: %llu)\n", (unsigned long long)s->latch_wakeups,
+           (unsigned long long)s->latch_wakeups_total);
     if (s->n_vectors == 0) {
         return 0;
     }

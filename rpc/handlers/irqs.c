@@ -14,6 +14,7 @@
 #include "handlers.h"
 #include "irq.h"
 #include "log_object.h"
+#include "manager.h"
 #include "util/log.h"
 
 /* The IrqStatus message of a device, with its storage. */
@@ -28,6 +29,18 @@ irq_status_done(IrqStatusMsg *s)
 {
     free(s->vec);
     free(s->ptrs);
+}
+
+/* The latch wake-ups of every device attached now. */
+static uint64_t
+latch_wakeups_total(const Manager *m)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < m->n_devices; i++) {
+        n += irq_latch_wakeups(m->devices[i]->irq);
+    }
+    return n;
 }
 
 static int
@@ -50,6 +63,8 @@ irq_status_build(const Device *d, IrqStatusMsg *ret)
     ret->msg.msix_count = m->info[IRQ_TYPE_MSIX].count;
     ret->msg.msix_resizable = !(m->info[IRQ_TYPE_MSIX].flags & IRQ_INFO_NORESIZE);
     ret->msg.holder_pid = d->vmm_pid;
+    ret->msg.latch_wakeups = irq_latch_wakeups(d->irq);
+    ret->msg.latch_wakeups_total = d->manager ? latch_wakeups_total(d->manager) : 0;
     for (uint32_t v = 0; v < n; v++) {
         ret->vec[v] = (VfioMigd__V1__IrqVector)VFIO_MIGD__V1__IRQ_VECTOR__INIT;
         ret->vec[v].vector = v;

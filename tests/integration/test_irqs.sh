@@ -16,8 +16,8 @@ assert_eq "none 0 0" "$(jget "$OUT" index count vectors.# | tr '\n' ' ' | sed 's
 expect_exit 0 jctl irq enable nic msix 4
 expect_exit 0 jctl irqs nic
 assert_eq "msix 4" "$(jget "$OUT" index count | tr '\n' ' ' | sed 's/ $//')" "msix 4 enabled"
-assert_eq "count index vectors" "$(jkeys "$OUT" | sort | tr '\n' ' ' | sed 's/ $//')" \
-    "irqs --json has exactly the contract's keys"
+assert_eq "count index latch_wakeups latch_wakeups_total vectors" \
+    "$(jkeys "$OUT" | sort | tr '\n' ' ' | sed 's/ $//')" "irqs --json has exactly the contract's keys"
 assert_eq "in_use masked pending vector" "$(jkeys "$OUT" vectors.0 | sort | tr '\n' ' ' | sed 's/ $//')" \
     "  ... and so has each vector"
 assert_eq "3 true false false" "$(jget "$OUT" vectors.3.vector vectors.3.in_use vectors.3.masked vectors.3.pending | tr '\n' ' ' | sed 's/ $//')" \
@@ -47,6 +47,8 @@ for i in 1 2 3; do
 done
 pending() { [[ "$(jget "$(jctl irqs nic)" vectors.1.pending)" == "$1" ]]; }
 wait_state "three triggers while masked: vector 1 pending" pending true
+WAKEUPS=$(jget "$(jctl irqs nic)" latch_wakeups)
+check "the latch's read woke the daemon (latch_wakeups $WAKEUPS >= 1)" test "$WAKEUPS" -ge 1
 expect_exit 0 jctl irq unmask nic 1
 expect_exit 0 jctl irqs nic
 assert_eq "false true" "$(jget "$OUT" vectors.1.masked vectors.1.pending | tr '\n' ' ' | sed 's/ $//')" \

@@ -54,10 +54,14 @@ expect_exit 0 jctl irqs nic
 assert_eq "msix 4" "$(jget "$OUT" index count | tr '\n' ' ' | sed 's/ $//')" "the client enabled msix 4"
 FDS_READY=$(fds)
 
-# ==== delivery: the kernel's loopback reaches the client's eventfd
+# ==== delivery: the kernel's loopback reaches the client's eventfd, with no daemon hop
+wakeups() { jget "$(jctl irqs nic)" "$1"; }
+assert_eq 0 "$(wakeups latch_wakeups)" "no interrupt so far: the daemon never woke for one"
 expect_exit 0 jctl irq trigger nic 2
 wait_state "vector 2 delivered" got_at_least 2 1
 assert_eq 1 "$(got 2)" "  ... exactly once"
+assert_eq "0 0" "$(wakeups latch_wakeups) $(wakeups latch_wakeups_total)" \
+    "  ... signalled by the sim (the kernel) directly: no latch wake-up in the daemon"
 
 # ==== mask, three triggers, unmask -> exactly one
 client_do "mask 1"
@@ -65,6 +69,7 @@ for i in 1 2 3; do
     expect_exit 0 jctl irq trigger nic 1
 done
 wait_state "masked: the interrupts wait as pending" pending 1 true
+check "a masked vector's interrupt wakes the daemon's latch" test "$(wakeups latch_wakeups)" -ge 1
 assert_eq 0 "$(got 1)" "  ... nothing reached the client"
 client_do "unmask 1"
 wait_state "unmasked: vector 1 delivered" got_at_least 1 1
