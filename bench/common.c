@@ -237,6 +237,23 @@ bench_median(double *v, size_t n)
     return v[n / 2];
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+double
+bench_percentile_us(uint64_t *v, size_t n, unsigned pct)
+{
+    size_t i = n * pct / 100;
+
+    qsort(v, n, sizeof(v[0]), cmp_u64);
+    return (double) v[i < n ? i : n - 1] / 1e3;
+}
+
 size_t
 bench_median_index(const double *v, size_t n)
 {

@@ -63,5 +63,7 @@ int bench_set_device_state(RpcClient *c, const char *prog, const char *id,
 int bench_create_group(RpcClient *c, const char *prog, const char *name, char **ids, size_t n);
 /* The median of @v (sorted in place): v[n / 2]. */
 double bench_median(double *v, size_t n);
+/* The @pct percentile of @v (n >= 1, nanoseconds; sorted in place), in microseconds. */
+double bench_percentile_us(uint64_t *v, size_t n, unsigned pct);
 /* The index of the median of @v (n >= 1), leaving @v as it is. */
 size_t bench_median_index(const double *v, size_t n);

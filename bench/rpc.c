@@ -63,23 +63,6 @@ typedef struct Worker {
 /* ---- helpers */
 
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* The @pct percentile of @v (sorted in place), in microseconds. */
-static double
-percentile_us(uint64_t *v, size_t n, unsigned pct)
-{
-    size_t i = n * pct / 100;
-
-    qsort(v, n, sizeof(v[0]), cmp_u64);
-    return (double) v[MIN(i, n - 1)] / 1e3;
-}
 
 static int
 get_device(RpcClient *c, RpcError *err)
@@ -137,8 +120,8 @@ run_sequential(RpcClient *c, Results *res)
     }
     if (r == 0) {
         res->seq_calls_per_s = BENCH_SEQ_CALLS / ((double) (clock_now_ns() - begin) / 1e9);
-        res->p50_us = percentile_us(lat, BENCH_SEQ_CALLS, 50);
-        res->p99_us = percentile_us(lat, BENCH_SEQ_CALLS, 99);
+        res->p50_us = bench_percentile_us(lat, BENCH_SEQ_CALLS, 50);
+        res->p99_us = bench_percentile_us(lat, BENCH_SEQ_CALLS, 99);
     } else {
         fprintf(stderr, "bench-rpc: GetDevice: %s (%s)\n", err.message,
                 rpc_status_code_name(err.code));
@@ -257,8 +240,8 @@ run_concurrent(const char *socket, Results *res)
         r = -EAGAIN;
     }
     if (r == 0) {
-        res->p50_concurrent_us = percentile_us(lat, n, 50);
-        res->p99_concurrent_us = percentile_us(lat, n, 99);
+        res->p50_concurrent_us = bench_percentile_us(lat, n, 50);
+        res->p99_concurrent_us = bench_percentile_us(lat, n, 99);
     }
     free(lat);
     return r;
