@@ -210,7 +210,15 @@ irq_model_mask(IrqModel *m, uint32_t v, IrqAction *ret)
 int
 irq_model_unmask(IrqModel *m, uint32_t v, IrqAction *ret)
 {
-    return vector_change(m, v, set_masked, false, ret);
+    int r = vector_change(m, v, set_masked, false, ret);
+
+    /* An AUTOMASKED INTx is masked by the kernel at each interrupt it signals, which the model
+     * never sees: the VMM's unmask (its EOI) must reach VFIO even when the model's bit is
+     * clear, or the line stays masked after the first interrupt. */
+    if (r == 0 && irq_type_vfio_masks(m->type) && (m->info[m->type].flags & IRQ_INFO_AUTOMASKED)) {
+        ret->vfio_unmask = true;
+    }
+    return r;
 }
 
 int

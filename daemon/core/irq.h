@@ -31,6 +31,8 @@
  *     unmasking (or a VMM arriving for an unmasked vector) with pending set fires the VMM's
  *     eventfd exactly once and clears the bit; an unmasked vector with a VMM never touches
  *     pending (the kernel delivers directly).
+ *   - An AUTOMASKED INTx (vfio-pci's, mtty's) is masked by the kernel when it signals it: its
+ *     unmask always reaches VFIO (ACTION_UNMASK), as a VMM's EOI does, whatever the model's bit.
  *   - Disabling an index forgets its vectors, their mask and pending bits, as the kernel does.
  *
  * Used by:  daemon/irq.c (applies it), the stream record (irq_model_export/import), tests.
@@ -131,7 +133,8 @@ int irq_model_init(IrqModel *m, const IrqIndexInfo info[_IRQ_TYPE_MAX]);
 int irq_model_enable(IrqModel *m, IrqType t, uint32_t count, IrqPlan *ret_plan);
 
 /* Mask/unmask vector @v. -ENOENT: @v is not in use. Masking a masked vector (or unmasking
- * an unmasked one) is a no-op with an empty action. */
+ * an unmasked one) is a no-op with an empty action, but for an AUTOMASKED INTx: its unmask
+ * always asks for VFIO's unmask, since the kernel masks the line at every interrupt. */
 int irq_model_mask(IrqModel *m, uint32_t v, IrqAction *ret);
 int irq_model_unmask(IrqModel *m, uint32_t v, IrqAction *ret);
 

@@ -61,7 +61,10 @@ irq_status_build(const Device *d, IrqStatusMsg *ret)
     ret->msg.intx_count = m->info[IRQ_TYPE_INTX].count;
     ret->msg.msi_count = m->info[IRQ_TYPE_MSI].count;
     ret->msg.msix_count = m->info[IRQ_TYPE_MSIX].count;
-    ret->msg.msix_resizable = !(m->info[IRQ_TYPE_MSIX].flags & IRQ_INFO_NORESIZE);
+    /* A device without MSI-X (mtty: its MSI-X index answers EINVAL, no flags) has nothing
+     * to resize. */
+    ret->msg.msix_resizable = m->info[IRQ_TYPE_MSIX].count > 0 &&
+                              !(m->info[IRQ_TYPE_MSIX].flags & IRQ_INFO_NORESIZE);
     ret->msg.holder_pid = d->vmm_pid;
     ret->msg.latch_wakeups = irq_latch_wakeups(d->irq);
     ret->msg.latch_wakeups_total = d->manager ? latch_wakeups_total(d->manager) : 0;

@@ -6,43 +6,19 @@
 # client's stderr "ready" line, its {"vector":V} lines, or the daemon's state.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-: "${VMM_CLIENT:?VMM_CLIENT must name the example client}"
 
 start_daemon
 VMM_SOCK=$T/vmm.sock
 check "the VMM socket is beside the API socket" test -S "$VMM_SOCK"
 expect_exit 0 jctl attach --sim "size=4K,msix=8,msi=1,intx=1" --name nic
 
-CLIENT_PID=
-# client_start N: the example client on nic with N vectors; stdin from a fifo the test holds
-client_start() {
-    rm -f "$T/c.in" "$T/c.out" "$T/c.err"
-    mkfifo "$T/c.in"
-    exec {CIN}<>"$T/c.in"
-    "$VMM_CLIENT" --socket "$VMM_SOCK" --device nic --vectors "$1" <&"$CIN" >"$T/c.out" \
-        2>"$T/c.err" {JSON_W}>&- {JSON_R}<&- &
-    CLIENT_PID=$!
-    wait_state "vmm-client ($1 vectors) is ready" grep -q "vmm-client: ready" "$T/c.err"
-}
-client_stop() {
-    kill "$CLIENT_PID" 2>/dev/null || true
-    wait "$CLIENT_PID" 2>/dev/null || true
-    exec {CIN}>&-
-}
-# client_do LINE: a stdin command, waited for ("done: LINE" on stderr)
-client_do() {
-    local before
-    before=$(grep -c "vmm-client: done: $1\$" "$T/c.err" || true)
-    echo "$1" >&"$CIN"
-    wait_state "vmm-client did '$1'" test "$(grep -c "vmm-client: done: $1\$" "$T/c.err")" -gt "$before"
-}
-got() { grep -c "^{\"vector\":$1}\$" "$T/c.out" || true; }
-got_at_least() { (($(got "$1") >= $2)); }
+# shellcheck source=vmm_client.sh
+source "$(dirname "$0")/vmm_client.sh"
 pending() { [[ "$(jget "$(jctl irqs nic)" "vectors.$1.pending")" == "$2" ]]; }
 fds() { find "/proc/$DAEMON_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
 # ==== take, enable, wire: the holder is named
-client_start 4
+client_start nic 4
 expect_exit 0 ctl irqs nic
 assert_contains "$OUT" "held by: pid $CLIENT_PID" "irqs names the VMM's pid"
 expect_exit 0 ctl show nic
@@ -87,7 +63,7 @@ assert_line_match "$OUT" "^held by: +no VMM\$" "show: no holder once the client 
 assert_eq 0 "$(jget "$(jctl show nic)" holder_pid)" "show --json: holder_pid 0"
 expect_exit 0 jctl irq trigger nic 3
 wait_state "with no VMM, vector 3 waits as pending" pending 3 true
-client_start 4
+client_start nic 4
 wait_state "the next client gets the pending interrupt" got_at_least 3 1
 expect_exit 0 jctl irq trigger nic 0
 wait_state "ordering barrier" got_at_least 0 1

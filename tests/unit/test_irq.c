@@ -288,6 +288,30 @@ Test(irq, intx_uses_vfio_mask)
     cr_assert_not(a.vfio_mask);
 }
 
+/* The kernel masks an AUTOMASKED INTx at each interrupt without the model seeing it: the
+ * VMM's unmask (its EOI) reaches VFIO even while the model's bit says unmasked. */
+Test(irq, intx_automasked_unmask_always_reaches_vfio)
+{
+    IrqModel *m = model_new(false);
+    IrqAction a;
+    enable_ok(m, IRQ_TYPE_INTX, 1);
+    cr_assert_eq(irq_model_set_vmm(m, 0, true, &a), 0);
+    cr_assert_eq(irq_model_unmask(m, 0, &a), 0);
+    cr_assert(a.vfio_unmask, "an unmask after an interrupt the kernel automasked");
+    cr_assert_not(a.vfio_mask);
+    cr_assert_not(a.rearm);
+    cr_assert_not(a.fire);
+    cr_assert_not(m->vec[0].masked);
+
+    IrqIndexInfo info[_IRQ_TYPE_MAX] = {
+        [IRQ_TYPE_INTX] = {IRQ_INFO_EVENTFD | IRQ_INFO_MASKABLE, 1}, /* no AUTOMASKED */
+    };
+    cr_assert_eq(irq_model_init(m, info), 0);
+    enable_ok(m, IRQ_TYPE_INTX, 1);
+    cr_assert_eq(irq_model_unmask(m, 0, &a), 0);
+    cr_assert_not(a.vfio_unmask, "without AUTOMASKED an unmasked line needs nothing");
+}
+
 /* Every (masked, vmm, pending) starting state against every operation, from the rules. */
 Test(irq, every_vector_state_and_operation)
 {
