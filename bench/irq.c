@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include <vfio-migd/vmm.h>
 #include "util/macro.h"
 
 #define PROG "bench-irq"
@@ -58,7 +59,7 @@
 #define MASK_PAIRS 200
 /* Only a stuck daemon takes this long to deliver one interrupt: then the bench fails. */
 #define DELIVERY_TIMEOUT_MS 5000
-#define VMM_MESSAGE 512 /* docs/vmm-protocol.md: one message is at most 512 bytes */
+#define VMM_MESSAGE VFIO_MIGD_VMM_MAX_MESSAGE
 
 typedef struct Results {
     double p50_us, p99_us, call_p50_us, wakeups_per_irq;
@@ -84,26 +85,12 @@ typedef struct Vmm {
 static int
 vmm_command(Vmm *vmm, const char *text, const int *fds, size_t n)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * VECTORS)];
-        struct cmsghdr align;
-    } ctl = {};
-    struct iovec iov = {.iov_base = (void *) text, .iov_len = strlen(text)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     char answer[VMM_MESSAGE + 1];
+    int r = text[0] ? vfio_migd_vmm_send(vmm->sock, text, strlen(text), fds, n, 0) : 0;
     ssize_t got;
 
-    if (n > 0) {
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-    }
-    if (text[0] && sendmsg(vmm->sock, &mh, MSG_NOSIGNAL) < 0) {
-        return -errno;
+    if (r < 0) {
+        return r;
     }
     /* No control buffer: the fds TAKE sends are closed by the kernel on receipt (this VMM
      * maps no memory and drives no device). */

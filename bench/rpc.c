@@ -62,8 +62,6 @@ typedef struct Worker {
 
 /* ---- helpers */
 
-
-
 static int
 get_device(RpcClient *c, RpcError *err)
 {
