@@ -6,8 +6,7 @@
  * one generic request for unknown methods (without it, unknown methods hang: grpc-core.md
  * pitfall 3). Every RpcCall embeds its tags ("new", "done", and a stream's three), each
  * knowing the function that completes it. The CQ thread pushes finished tags onto a locked
- * list and wakes the loop (but for a unary call's "done" tag: DEFERRED_FREES_MAX); on_async()
- * drains the whole list (uv_async_send coalesces). A new
+ * list and wakes the loop; on_async() drains the whole list (uv_async_send coalesces). A new
  * call goes through call_dispatch(): known method, admitted, request decoded, handler. A
  * call is freed when its reply batch completes. Shutdown follows grpc-core.md §2 strictly;
  * no batch is started once the completion queue is shut down (pitfall 9).
@@ -37,12 +36,6 @@
 #define REQUESTS_PER_METHOD 8
 /* In-flight calls get this long to finish when the daemon stops (grpc-core.md §2 step 3). */
 #define SHUTDOWN_GRACE_MS 2000
-/* A unary call's "done" tag (its reply went out) only frees the call, so it does not wake the
- * loop by itself: it waits in the list for the next tag that does (the next call, a stream's
- * event, shutdown), at most this many of them. That spares the loop one of its two wake-ups
- * per call (an eventfd write, an epoll return, a context switch: an IPI in a VM). An idle
- * daemon keeps at most this many answered calls until the next API activity. */
-#define DEFERRED_FREES_MAX 8
 
 typedef struct StreamMessage {
     grpc_byte_buffer *bb;
@@ -113,7 +106,6 @@ struct RpcServer {
     uv_mutex_t lock;
     Tag *queue_head; /* guarded by lock */
     Tag *queue_tail;
-    unsigned n_deferred; /* guarded by lock: tags in the list that did not wake the loop */
     bool cq_drained; /* guarded by lock: the CQ thread saw GRPC_QUEUE_SHUTDOWN */
 
     Tag shutdown_tag; /* grpc_server_shutdown_and_notify() finished */
@@ -152,7 +144,6 @@ cq_thread_main(void *arg)
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         Tag *t;
-        bool wake;
 
         if (ev.type == GRPC_QUEUE_SHUTDOWN) {
             break;
@@ -167,11 +158,8 @@ cq_thread_main(void *arg)
             s->queue_head = t;
         }
         s->queue_tail = t;
-        wake = t->complete != on_tag_done || ++s->n_deferred >= DEFERRED_FREES_MAX;
         uv_mutex_unlock(&s->lock);
-        if (wake) {
-            uv_async_send(&s->async);
-        }
+        uv_async_send(&s->async);
     }
     uv_mutex_lock(&s->lock);
     s->cq_drained = true;
@@ -782,7 +770,6 @@ on_async(uv_async_t *a)
     uv_mutex_lock(&s->lock);
     t = s->queue_head;
     s->queue_head = s->queue_tail = NULL;
-    s->n_deferred = 0;
     drained = s->cq_drained;
     uv_mutex_unlock(&s->lock);
 
