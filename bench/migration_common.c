@@ -9,10 +9,13 @@
  * are made after, which is fine: nothing forks after them.
  */
 #include "migration_common.h"
+#include "tls.h"
 #include "util/macro.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,8 +63,8 @@ pid_cpu_ns(pid_t pid)
 
 /* CPU per byte moved: on a shared machine the rates swing with the load, these hardly do. */
 static void
-report_cpu(const BenchMigration *b, uint64_t pump_cpu_ns, uint64_t pump_bytes,
-           uint64_t src_cpu_ns, uint64_t dst_cpu_ns, uint64_t bytes)
+report_cpu(const BenchMigration *b, const BenchMigrationRun *run, uint64_t pump_bytes,
+           uint64_t bytes)
 {
     double l1 = 0, l5 = 0, l15 = 0;
     FILE *f = fopen("/proc/loadavg", "re");
@@ -72,49 +75,116 @@ report_cpu(const BenchMigration *b, uint64_t pump_cpu_ns, uint64_t pump_bytes,
         }
         fclose(f);
     }
-    fprintf(stderr, "%s: CPU per byte: pump %.3f ns (send + receive); migration %.3f ns "
-            "(source %.3f + destination %.3f); load average %.2f %.2f %.2f\n", b->prog,
-            (double) pump_cpu_ns / (double) pump_bytes,
-            (double) (src_cpu_ns + dst_cpu_ns) / (double) bytes,
-            (double) src_cpu_ns / (double) bytes, (double) dst_cpu_ns / (double) bytes, l1, l5,
-            l15);
+    fprintf(stderr, "%s: CPU per byte: pump %.3f ns (send + receive), TLS pump %.3f ns; "
+            "migration %.3f ns (source %.3f + destination %.3f); load average %.2f %.2f %.2f\n",
+            b->prog, (double) run->pump_cpu_ns / (double) pump_bytes,
+            (double) run->tls_pump_cpu_ns / (double) pump_bytes,
+            (double) (run->src_cpu_ns + run->dst_cpu_ns) / (double) bytes,
+            (double) run->src_cpu_ns / (double) bytes, (double) run->dst_cpu_ns / (double) bytes,
+            l1, l5, l15);
 }
 
-/* ---- the plain socket pump ---- */
+/* ---- the socket pump, clear or TLS ---- */
+
+/* The TLS pump's data key, as ACCEPT would carry it (any 64 hex characters). */
+#define PUMP_KEY "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define PUMP_HANDSHAKE_MS 10000 /* a pump handshake that takes longer has failed */
 
 typedef struct PumpConn {
     pthread_t sender, receiver;
     int send_fd, recv_fd;
     uint64_t bytes;
     pthread_barrier_t *gate;
-    int r; /* 0, or the first failure (negative errno), either side */
+    bool tls;         /* through the daemon's TLS (tls.h) instead of write()/read() */
+    int send_r, recv_r; /* 0, or each side's failure (negative errno) */
 } PumpConn;
+
+/* The server side of a data channel's handshake on @fd, as migration_accept.c steps it, then
+ * the session attached to @fd. */
+static int
+pump_tls_accept(int fd)
+{
+    static const TlsSecrets secrets = {.token = PUMP_KEY, .key = PUMP_KEY};
+    TlsSession *s;
+    char why[256];
+    int r;
+
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+        return -errno;
+    }
+    s = tls_server_new(fd, &secrets);
+    if (!s) {
+        return -ENOMEM;
+    }
+    while ((r = tls_server_step(s, why, sizeof(why))) == 0 || r == 2) {
+        struct pollfd p = {.fd = fd, .events = r == 0 ? POLLIN : POLLOUT};
+        if (poll(&p, 1, PUMP_HANDSHAKE_MS) <= 0) {
+            r = -ETIMEDOUT;
+            break;
+        }
+    }
+    if (r < 0) {
+        tls_session_free(s);
+        return r;
+    }
+    return tls_attach(fd, s);
+}
+
+/* What one write()/read() of the pump moves: a 1 MiB buffer, in clear or in TLS records. */
+static ssize_t
+pump_write(const PumpConn *c, const void *buf, size_t size)
+{
+    int r;
+
+    if (!c->tls) {
+        return write(c->send_fd, buf, size);
+    }
+    r = tls_write2(c->send_fd, buf, size, NULL, 0);
+    errno = -r;
+    return r < 0 ? -1 : (ssize_t) size;
+}
+
+static ssize_t
+pump_read(const PumpConn *c, void *buf, size_t size, uint64_t left)
+{
+    ssize_t n;
+
+    if (!c->tls) {
+        return read(c->recv_fd, buf, size);
+    }
+    n = tls_read(c->recv_fd, buf, size, MIN(size, left));
+    errno = n < 0 ? (int) -n : 0;
+    return n == -ENODATA ? 0 : n < 0 ? -1 : n;
+}
 
 static void *
 pump_send(void *arg)
 {
     PumpConn *c = arg;
     uint8_t *buf = malloc(PUMP_BUFFER);
+    char err[256];
+    int r = 0;
 
     if (buf) {
         memset(buf, 0xa5, PUMP_BUFFER); /* touched before the clock starts */
     }
+    if (c->tls) { /* the handshake before the clock starts, as a data channel's */
+        r = tls_client_handshake(c->send_fd, TLS_PSK_DATA, PUMP_KEY, "pump", err, sizeof(err));
+    }
     (void) pthread_barrier_wait(c->gate);
-    for (uint64_t left = c->bytes; buf && left > 0;) {
+    for (uint64_t left = c->bytes; r == 0 && buf && left > 0;) {
         size_t want = left < PUMP_BUFFER ? (size_t) left : PUMP_BUFFER;
-        ssize_t n = write(c->send_fd, buf, want);
+        ssize_t n = pump_write(c, buf, want);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            c->r = n < 0 ? -errno : -EIO;
+            r = n < 0 ? -errno : -EIO;
             break;
         }
         left -= (uint64_t) n;
     }
-    if (!buf) {
-        c->r = -ENOMEM;
-    }
+    c->send_r = buf ? r : -ENOMEM;
     (void) shutdown(c->send_fd, SHUT_WR);
     free(buf);
     return NULL;
@@ -126,26 +196,28 @@ pump_receive(void *arg)
     PumpConn *c = arg;
     uint8_t *buf = malloc(PUMP_BUFFER);
     uint64_t got = 0;
+    int r = c->tls ? pump_tls_accept(c->recv_fd) : 0;
 
     if (buf) {
         memset(buf, 0, PUMP_BUFFER);
     }
+    if (r < 0) {
+        (void) shutdown(c->recv_fd, SHUT_RDWR); /* the sender must not wait for ever */
+    }
     (void) pthread_barrier_wait(c->gate);
-    while (buf && got < c->bytes) {
-        ssize_t n = read(c->recv_fd, buf, PUMP_BUFFER);
+    while (r == 0 && buf && got < c->bytes) {
+        ssize_t n = pump_read(c, buf, PUMP_BUFFER, c->bytes - got);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            c->r = n < 0 ? -errno : -ENODATA;
+            r = n < 0 ? -errno : -ENODATA;
             (void) shutdown(c->recv_fd, SHUT_RDWR); /* the sender must not wait for ever */
             break;
         }
         got += (uint64_t) n;
     }
-    if (!buf) {
-        c->r = -ENOMEM;
-    }
+    c->recv_r = buf ? r : -ENOMEM;
     free(buf);
     return NULL;
 }
@@ -198,10 +270,11 @@ pump_connections(const BenchMigration *b)
     return v >= 1 && (size_t) v <= b->n_devices ? (size_t) v : b->n_devices;
 }
 
-/* Moves n_devices x device_bytes over loopback on pump_connections() connections;
- * *@ret_gib_s is the whole pump's rate, *@ret_cpu_ns the CPU it took (this process). */
+/* Moves n_devices x device_bytes over loopback on pump_connections() connections, in clear
+ * or (@tls) through the daemon's TLS with a data channel's PSK handshake (before the clock
+ * starts); *@ret_gib_s is the whole pump's rate, *@ret_cpu_ns the CPU it took (this process). */
 static int
-pump_run(const BenchMigration *b, double *ret_gib_s, uint64_t *ret_cpu_ns)
+pump_run(const BenchMigration *b, bool tls, double *ret_gib_s, uint64_t *ret_cpu_ns)
 {
     PumpConn conns[BENCH_MIGRATION_MAX_DEVICES];
     size_t n = pump_connections(b);
@@ -215,7 +288,7 @@ pump_run(const BenchMigration *b, double *ret_gib_s, uint64_t *ret_cpu_ns)
     }
     for (size_t i = 0; i < n; i++) {
         conns[i] = (PumpConn){.send_fd = -1, .recv_fd = -1, .bytes = per,
-                              .gate = &gate};
+                              .gate = &gate, .tls = tls};
     }
     r = pump_connect(conns, n);
     if (r == 0) {
@@ -236,8 +309,8 @@ pump_run(const BenchMigration *b, double *ret_gib_s, uint64_t *ret_cpu_ns)
         for (size_t i = 0; i < n; i++) {
             (void) pthread_join(conns[i].sender, NULL);
             (void) pthread_join(conns[i].receiver, NULL);
-            if (conns[i].r < 0 && r == 0) {
-                r = conns[i].r;
+            if (r == 0) {
+                r = conns[i].send_r < 0 ? conns[i].send_r : conns[i].recv_r;
             }
         }
         t1 = clock_now_ns();
@@ -245,16 +318,17 @@ pump_run(const BenchMigration *b, double *ret_gib_s, uint64_t *ret_cpu_ns)
         (void) pthread_barrier_destroy(&gate);
         *ret_gib_s = (double) (n * per) / GIB / ((double) (t1 - t0) / 1e9);
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* transport_close(): a TLS session goes with its fd */
         if (conns[i].send_fd >= 0) {
-            (void) close(conns[i].send_fd);
+            (void) transport_close(conns[i].send_fd);
         }
         if (conns[i].recv_fd >= 0) {
-            (void) close(conns[i].recv_fd);
+            (void) transport_close(conns[i].recv_fd);
         }
     }
     if (r < 0) {
-        fprintf(stderr, "%s: the pump failed: %s\n", b->prog, strerror(-r));
+        fprintf(stderr, "%s: the %s pump failed: %s\n", b->prog, tls ? "TLS" : "clear",
+                strerror(-r));
     }
     return r;
 }
@@ -518,14 +592,29 @@ migrate(const BenchMigration *b, VfioMigd__V1__MigrationResponse **ret, uint64_t
 
 /* ---- the run ---- */
 
+/* The pumps before or after the migration: clear, and TLS unless the migration is clear. */
+static int
+pumps_run(const BenchMigration *b, double *ret_gib_s, double *ret_tls_gib_s,
+          BenchMigrationRun *run)
+{
+    uint64_t cpu_ns = 0, tls_cpu_ns = 0;
+    int r = pump_run(b, /* tls= */ false, ret_gib_s, &cpu_ns);
+
+    if (r >= 0 && !b->tls_off) {
+        r = pump_run(b, /* tls= */ true, ret_tls_gib_s, &tls_cpu_ns);
+    }
+    run->pump_cpu_ns += cpu_ns;
+    run->tls_pump_cpu_ns += tls_cpu_ns;
+    return r;
+}
+
 int
 bench_migration_run(BenchMigration *b, BenchMigrationRun *ret)
 {
     BenchMigrationRun run = {};
-    uint64_t pump_cpu_before = 0, pump_cpu_after = 0;
     int r;
 
-    r = pump_run(b, &run.pump_before_gib_s, &pump_cpu_before);
+    r = pumps_run(b, &run.pump_before_gib_s, &run.tls_pump_before_gib_s, &run);
     if (r < 0) {
         return r;
     }
@@ -537,12 +626,11 @@ bench_migration_run(BenchMigration *b, BenchMigrationRun *ret)
     if (r < 0) {
         return r;
     }
-    r = pump_run(b, &run.pump_after_gib_s, &pump_cpu_after);
+    r = pumps_run(b, &run.pump_after_gib_s, &run.tls_pump_after_gib_s, &run);
     if (r < 0) {
         bench_migration_run_done(&run);
         return r;
     }
-    run.pump_cpu_ns = pump_cpu_before + pump_cpu_after;
     *ret = run;
     return 0;
 }
@@ -560,8 +648,7 @@ bench_migration_check(const BenchMigration *b, const BenchMigrationRun *run)
                 (unsigned long long) expected);
         r = -EBADMSG;
     }
-    report_cpu(b, run->pump_cpu_ns, 2 * expected, run->src_cpu_ns, run->dst_cpu_ns,
-               mig->bytes);
+    report_cpu(b, run, 2 * expected, run->resp->migration->bytes);
     return r;
 }
 
@@ -672,6 +759,12 @@ double
 bench_migration_ratio(const BenchMigrationRun *run)
 {
     return bench_migration_gib_s(run) / bench_migration_pump_gib_s(run);
+}
+
+double
+bench_migration_tls_pump_gib_s(const BenchMigrationRun *run)
+{
+    return (run->tls_pump_before_gib_s + run->tls_pump_after_gib_s) / 2;
 }
 
 double

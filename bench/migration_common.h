@@ -61,7 +61,11 @@ typedef struct BenchMigrationRun {
     VfioMigd__V1__MigrationResponse *resp; /* the source's GetMigration answer at the end */
     double pump_before_gib_s;              /* the pump before the migration */
     double pump_after_gib_s;               /* and after it */
-    uint64_t pump_cpu_ns;                  /* both pumps' CPU (this process) */
+    /* The same bytes on the same connections through the daemon's TLS (tls.h: its PSK
+     * handshake, its records), before and after; 0 when the migration is clear. */
+    double tls_pump_before_gib_s, tls_pump_after_gib_s;
+    uint64_t pump_cpu_ns;                  /* both clear pumps' CPU (this process) */
+    uint64_t tls_pump_cpu_ns;              /* both TLS pumps' */
     uint64_t wall_ns;                      /* StartMigration -> seen no longer active */
     uint64_t src_cpu_ns, dst_cpu_ns;       /* each daemon's CPU during the migration */
 } BenchMigrationRun;
@@ -110,6 +114,9 @@ void bench_migration_run_done(BenchMigrationRun *run);
 double bench_migration_gib_s(const BenchMigrationRun *run);
 double bench_migration_pump_gib_s(const BenchMigrationRun *run);
 double bench_migration_ratio(const BenchMigrationRun *run);
+/* The TLS pump's rate (the mean of before and after): what a migration in TLS is compared
+ * with, beside the clear pump; 0 when the migration ran in clear. */
+double bench_migration_tls_pump_gib_s(const BenchMigrationRun *run);
 double bench_migration_ratio_key(const BenchMigration *b, const BenchMigrationRun *run);
 /* Closes the connections, shuts gRPC down and stops both daemons; a no-op when
  * bench_migration_start() stopped them already. */
