@@ -104,7 +104,7 @@ typedef struct PumpConn {
 static int
 pump_tls_accept(int fd)
 {
-    static const TlsSecrets secrets = {.token = PUMP_KEY, .key = PUMP_KEY};
+    static const TlsSecrets secrets = {.mode = TLS_MODE_PSK, .token = PUMP_KEY, .key = PUMP_KEY};
     TlsSession *s;
     char why[256];
     int r;
@@ -169,7 +169,7 @@ pump_send(void *arg)
         memset(buf, 0xa5, PUMP_BUFFER); /* touched before the clock starts */
     }
     if (c->tls) { /* the handshake before the clock starts, as a data channel's */
-        r = tls_client_handshake(c->send_fd, TLS_PSK_DATA, PUMP_KEY, "pump", err, sizeof(err));
+        r = tls_client_handshake(c->send_fd, TLS_MODE_PSK, TLS_PSK_DATA, PUMP_KEY, "pump", err, sizeof(err));
     }
     (void) pthread_barrier_wait(c->gate);
     for (uint64_t left = c->bytes; r == 0 && buf && left > 0;) {

@@ -53,18 +53,18 @@ enum {
     OPT_TLS,
 };
 
-/* --tls psk|off into a MigrationTls (a request's DEFAULT when the option is not given). */
+/* --tls psk|cert|off into a MigrationTls (a request's DEFAULT when the option is not given). */
 static CliExit
 parse_tls(Cli *cli, const char *arg, int *ret)
 {
     for (int v = VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
-         v <= VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF; v++) {
+         v <= VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_CERT; v++) {
         if (strcasecmp(arg, output_migration_tls_names[v]) == 0) {
             *ret = v;
             return CLI_GO_ON;
         }
     }
-    return cli_usage_error(cli, "--tls: unknown value '%s' (psk or off)", arg);
+    return cli_usage_error(cli, "--tls: unknown value '%s' (psk, cert or off)", arg);
 }
 
 /* A number of milliseconds as the protocol carries it (uint32; 0 = the daemon's default). */
@@ -262,7 +262,7 @@ static const CliCall incoming_call = {
 
 const CliCommand migration_commands_incoming = {
     .name = "incoming",
-    .usage = "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N] [--tls psk|off]",
+    .usage = "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N] [--tls psk|cert|off]",
     .summary = "Prepare GROUP to receive a migration: listen, print the address and token",
     .help = "  --listen ADDR      host:port to listen on (port 0: any free port), or unix:/path\n"
             "  --peer HOST        the source host's address: with a wildcard ADDR (0.0.0.0:0),\n"
@@ -272,7 +272,9 @@ const CliCommand migration_commands_incoming = {
             "  --timeout-ms N     how long to wait for the source, in ms (0: the daemon's "
             "default)\n"
             "  --tls MODE         psk: TLS 1.3 keyed by the token (the default unless the\n"
-            "                     daemon's [migration] tls says off); off: clear, for a\n"
+            "                     daemon's [migration] tls says otherwise); cert: TLS 1.3\n"
+            "                     with both daemons' certificates ([migration] tls_cert,\n"
+            "                     tls_key, tls_ca) and the token; off: clear, for a\n"
             "                     trusted link only. The source must use the same\n",
     .min_args = 1,
     .max_args = 1,
@@ -495,8 +497,10 @@ const CliCommand migration_commands_migrate = {
             "                       default, automatic from its data size and the CPUs)\n"
             "  --peer-timeout-ms N  longest wait for the peer, in ms (0: the daemon's default)\n"
             "  --tls MODE           psk: TLS 1.3 keyed by the token, which never crosses the\n"
-            "                       wire (default unless [migration] tls = off); off: clear,\n"
-            "                       for a trusted link only. As 'incoming --tls' said\n"
+            "                       wire (default unless [migration] tls says otherwise);\n"
+            "                       cert: TLS 1.3 with both daemons' certificates and the\n"
+            "                       token; off: clear, for a trusted link only. As\n"
+            "                       'incoming --tls' said\n"
             "  --wait               follow the migration to its end (progress line on a "
             "terminal);\n"
             "                       exit 0 only when it completed\n"

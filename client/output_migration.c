@@ -66,10 +66,11 @@ enum_name(EnumNames *t, int value)
 
 /* --tls's words, by MigrationTls; DEFAULT appears in requests only (a migration's options
  * are resolved), never printed. */
-const char *const output_migration_tls_names[3] = {
+const char *const output_migration_tls_names[4] = {
     [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_DEFAULT] = "default",
     [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK] = "psk",
     [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF] = "off",
+    [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_CERT] = "cert",
 };
 
 /* Option values as users type them; the index is the protocol's number. */

@@ -23,8 +23,8 @@
 /* Option values as users type them (migrate --precopy, --switchover), indexed by the
  * protocol's number. */
 extern const char *const output_migration_precopy_names[2];
-extern const char *const output_migration_tls_names[3];
-/* "psk" or "off" for a MigrationTls value. */
+extern const char *const output_migration_tls_names[4];
+/* "psk", "off" or "cert" for a MigrationTls value. */
 const char *output_migration_tls_name(int tls);
 extern const char *const output_migration_switchover_names[2];
 

@@ -122,8 +122,16 @@ static const ConfKey conf_keys[] = {
         MAX_MS, STRINGIFY(MIGRATION_HANDSHAKE_MS), "handshake-timeout-ms", 0, "N",
         handshake_timeout_ms,
         "total ms a data-port connection has to send its whole HELLO"),
-    KEY(CONF_TLS, "migration", "tls", CONF_TYPE_TLS, 0, 0, "psk", "tls", 0, "psk|off", tls_off,
-        "psk: TLS 1.3 keyed by the token; off: clear, trusted links only"),
+    KEY(CONF_TLS, "migration", "tls", CONF_TYPE_TLS, 0, 0, "psk", "tls", 0, "psk|cert|off", tls,
+        "psk: TLS keyed by the token; cert: TLS with certificates; off: clear"),
+    KEY(CONF_TLS_CERT, "migration", "tls_cert", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
+        "tls-cert", 0, "FILE", tls_cert,
+        "this daemon's certificate (PEM, then intermediates) for --tls cert"),
+    KEY(CONF_TLS_KEY, "migration", "tls_key", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
+        "tls-key", 0, "FILE", tls_key,
+        "its key (PEM, unencrypted, mode 0600, owned by the daemon's user)"),
+    KEY(CONF_TLS_CA, "migration", "tls_ca", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
+        "tls-ca", 0, "FILE", tls_ca, "the CA certificates (PEM) a peer's certificate must chain to"),
     KEY(CONF_ALLOWED_DIRS, "files", "allowed_dirs", CONF_TYPE_DIRS, FILES_MAX_DIRS - 1,
         CONF_DIRS_MAX - 1, "", "allowed-dirs", 0, "DIRS", allowed_dirs,
         "directories for save files and unix sockets, beside the state directory"),
@@ -293,27 +301,29 @@ range_log_level(const ConfKey *k _unused_, char *buf, size_t size)
     (void) snprintf(buf, size, "one of debug, info, notice, warning, error");
 }
 
-/* psk (TLS, the default) or off: the field says "off". */
+/* psk (TLS, the default), cert or off, into an int TlsMode. */
 static int
 parse_tls(const ConfKey *k _unused_, const char *text, void *field)
 {
-    if (strcmp(text, "psk") != 0 && strcmp(text, "off") != 0) {
-        return -EINVAL;
+    for (int m = 0; m < _TLS_MODE_MAX; m++) {
+        if (strcmp(text, tls_mode_name((TlsMode) m)) == 0) {
+            *(int *) field = m;
+            return 0;
+        }
     }
-    *(bool *) field = strcmp(text, "off") == 0;
-    return 0;
+    return -EINVAL;
 }
 
 static void
 format_tls(const ConfKey *k _unused_, const void *field, char *buf, size_t size)
 {
-    (void) snprintf(buf, size, "%s", *(const bool *) field ? "off" : "psk");
+    (void) snprintf(buf, size, "%s", tls_mode_name((TlsMode) *(const int *) field));
 }
 
 static void
 range_tls(const ConfKey *k _unused_, char *buf, size_t size)
 {
-    (void) snprintf(buf, size, "one of psk, off");
+    (void) snprintf(buf, size, "one of psk, cert, off");
 }
 
 static int
@@ -521,7 +531,7 @@ static const struct {
     [CONF_TYPE_RATE] = {parse_rate, format_rate, range_rate, sizeof(uint64_t)},
     [CONF_TYPE_BOOL] = {parse_bool, format_bool, range_bool, sizeof(bool)},
     [CONF_TYPE_LOG_LEVEL] = {parse_log_level, format_log_level, range_log_level, sizeof(int)},
-    [CONF_TYPE_TLS] = {parse_tls, format_tls, range_tls, sizeof(bool)},
+    [CONF_TYPE_TLS] = {parse_tls, format_tls, range_tls, sizeof(int)},
     [CONF_TYPE_MODE] = {parse_mode, format_mode, range_mode, sizeof(uint32_t)},
     [CONF_TYPE_PATH] = {parse_path, format_string, range_path, CONF_STRING_MAX},
     [CONF_TYPE_GROUP] = {parse_group, format_string, range_group, CONF_STRING_MAX},

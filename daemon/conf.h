@@ -60,6 +60,9 @@ typedef enum ConfKeyId {
     CONF_MIGRATION_TIMEOUT_MS,
     CONF_HANDSHAKE_TIMEOUT_MS,
     CONF_TLS,
+    CONF_TLS_CERT,
+    CONF_TLS_KEY,
+    CONF_TLS_CA,
     CONF_ALLOWED_DIRS,
     CONF_VMM_SOCKET,
     CONF_VMM_USERS,
@@ -73,7 +76,7 @@ typedef enum ConfType {
     CONF_TYPE_RATE,      /* bytes per second: 500000, 64K, 100M, 1G; within [min, max] */
     CONF_TYPE_BOOL,      /* yes/no, true/false, on/off, 1/0 */
     CONF_TYPE_LOG_LEVEL, /* debug, info, notice, warning, error */
-    CONF_TYPE_TLS,       /* psk or off, into a bool "off" */
+    CONF_TYPE_TLS,       /* psk, off or cert, into an int TlsMode */
     CONF_TYPE_MODE,      /* octal; must hold the bits of min and no bit outside max */
     CONF_TYPE_PATH,      /* absolute, at most max bytes, no control characters */
     CONF_TYPE_GROUP,     /* a group name or number; empty: the daemon's own group */
@@ -122,7 +125,10 @@ typedef struct Config {
     uint32_t channels;                    /* data channels per device; 0: automatic */
     uint32_t migration_timeout_ms;
     uint32_t handshake_timeout_ms;        /* a data-port connection's first message, whole */
-    bool tls_off;                         /* tls = off: migrations in clear unless asked */
+    int tls;                              /* TlsMode: what a migration uses unless asked */
+    char tls_cert[CONF_STRING_MAX];       /* --tls cert: files read once at start ("": none) */
+    char tls_key[CONF_STRING_MAX];
+    char tls_ca[CONF_STRING_MAX];
     /* [files] */
     char allowed_dirs[CONF_DIRS_MAX];     /* besides the state directory; "": none */
     /* [vmm]: the socket VMMs take devices over (fdpass.c) */

@@ -278,8 +278,41 @@ migration_defaults_from(const Config *c)
     o.stopcopy_bandwidth_limit = c->stopcopy_bandwidth_limit;
     o.channels = c->channels;
     o.timeout_ms = c->migration_timeout_ms;
-    o.tls_off = c->tls_off;
+    o.tls = (TlsMode) c->tls;
     return o;
+}
+
+/* [migration] tls_cert, tls_key and tls_ca, read once here, before the API is served:
+ * --tls cert needs them, and a missing or unreadable file is refused at start rather than at
+ * the first migration. A reload (SIGHUP) does not read them again. */
+static int
+daemon_load_certs(const Config *c)
+{
+    int given = !!c->tls_cert[0] + !!c->tls_key[0] + !!c->tls_ca[0];
+    char err[512] = "";
+    int r;
+
+    if (given == 0 && c->tls == TLS_MODE_CERT) {
+        return log_error_errno(SYNTHETIC_ERRNO(ENOKEY), "[migration] tls = cert needs this "
+                               "daemon's certificate: set tls_cert, tls_key and tls_ca in "
+                               "[migration] (or --tls-cert FILE --tls-key FILE --tls-ca FILE).");
+    }
+    if (given == 0) {
+        return 0;
+    }
+    if (given < 3) {
+        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "A certificate for --tls cert needs all "
+                               "three of [migration] tls_cert, tls_key and tls_ca (or "
+                               "--tls-cert, --tls-key, --tls-ca); %s is not set.",
+                               !c->tls_cert[0] ? "tls_cert" : !c->tls_key[0] ? "tls_key" : "tls_ca");
+    }
+    r = tls_load_certs(c->tls_cert, c->tls_key, c->tls_ca, err, sizeof(err));
+    if (r < 0) {
+        return log_error_errno(r, "Cannot use the certificate for --tls cert: %s.", err);
+    }
+    log_info("Migrations with --tls cert present '%s' and accept peers whose certificate "
+             "chains to '%s'.", c->tls_cert, c->tls_ca);
+    return 0;
 }
 
 /* Where files may be ([files] allowed_dirs and the state directory), and the partial save
@@ -489,6 +522,10 @@ daemon_manager_start(Daemon *dm)
     if (r < 0) {
         return r;
     }
+    r = daemon_load_certs(c);
+    if (r < 0) {
+        return r;
+    }
     return daemon_allow_dirs(dm->ctx.manager, c);
 }
 
@@ -620,6 +657,7 @@ main(int argc, char **argv)
     }
     manager_free(dm.ctx.manager);
     restore_state_free(dm.restore); /* the store keeps its fds: a restart finds them */
+    tls_unload_certs();
     sd_service_free(dm.sd);
     if (r >= 0) {
         uv_close((uv_handle_t *) &dm.sigterm, NULL);

@@ -28,6 +28,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "tls.h" /* TlsMode */
 #include <stdint.h>
 
 #include "core/compat.h" /* CompatReport */
@@ -82,9 +84,10 @@ typedef struct MigrationOptions {
     uint64_t stopcopy_bandwidth_limit; /* stop-copy: bytes/s over all devices; 0 unlimited */
     uint32_t timeout_ms;
     uint32_t channels;        /* data channels per device; 0: automatic (core/spread.h) */
-    /* --tls=off: the migration's sockets carry everything in clear, the token too (a trusted
-     * link). false, the default: TLS 1.3 keyed by the token (tls.h) on every socket. */
-    bool tls_off;
+    /* --tls: psk, the default, TLS 1.3 keyed by the token (tls.h) on every socket; cert, TLS
+     * 1.3 with the daemons' certificates ([migration] tls_cert, tls_key, tls_ca) and the token
+     * proved in the HELLO; off, everything in clear, the token too (a trusted link). */
+    TlsMode tls;
 } MigrationOptions;
 
 /* A new cap for a running source migration: NULL leaves that phase's cap as it is. */
@@ -119,7 +122,7 @@ void migration_incoming_addresses(const MigrationJob *j, const char *route_host,
                                   char (*ret)[MIGRATION_ADDRESS_MAX], size_t max, size_t *ret_n);
 
 int migration_prepare_incoming(Manager *m, const char *group, const char *listen,
-                               bool auto_resume, uint32_t timeout_ms, bool tls_off,
+                               bool auto_resume, uint32_t timeout_ms, TlsMode tls,
                                MigrationJob **ret,
                                char *bound, size_t bound_size, char *token, size_t token_size,
                                char *err, size_t err_size);
@@ -132,10 +135,10 @@ typedef void (*migration_check_cb)(int r, const CompatReport *report, const char
  * destination whether it would accept the group's devices, without touching a device on
  * either side or spending the token. Returns 0 and calls @cb once, later; or a negative errno
  * with @err (no such group, a bad address or token) and never calls @cb. @timeout_ms 0: the
- * [migration] timeout. @tls_off: ask in clear, as a migration with --tls=off would (the
- * destination must be prepared the same way). Loop thread. */
+ * [migration] timeout. @tls: ask as a migration with that --tls would (the destination must
+ * be prepared the same way). Loop thread. */
 int migration_check(Manager *m, const char *group, const char *address, const char *token,
-                    uint32_t timeout_ms, bool tls_off, migration_check_cb cb, void *userdata,
+                    uint32_t timeout_ms, TlsMode tls, migration_check_cb cb, void *userdata,
                     char *err, size_t err_size);
 int migration_start(Manager *m, const char *group, const char *address, const char *token,
                     const MigrationOptions *opts, MigrationJob **ret, char *err,

@@ -184,7 +184,7 @@ preauth_refuse_clear(MigPreauth *c, char *why, size_t why_size)
 static int
 preauth_check_header(MigPreauth *c, char *why, size_t why_size)
 {
-    if (!c->job->opts.tls_off && !c->tls && transport_message_name(get_le32(c->hdr))) {
+    if (c->job->opts.tls != TLS_MODE_OFF && !c->tls && transport_message_name(get_le32(c->hdr))) {
         return preauth_refuse_clear(c, why, why_size);
     }
     return handshake_check_first_header(c->hdr, &c->size, why, why_size);
@@ -248,7 +248,7 @@ preauth_tls(MigPreauth *c, char *why, size_t why_size)
             return r;
         }
         c->probed = true;
-        if (first == TLS_RECORD_HANDSHAKE && j->opts.tls_off) {
+        if (first == TLS_RECORD_HANDSHAKE && j->opts.tls == TLS_MODE_OFF) {
             /* Its ClientHello read, not left unread: a close with unread bytes is a reset,
              * which the source could not tell from a daemon that died; an orderly close it
              * reports as a destination that does not speak TLS. */

@@ -29,7 +29,7 @@ typedef struct MigrationCheck {
     uv_work_t req;
     char address[TRANSPORT_ADDRESS_MAX];
     int timeout_ms;
-    bool tls_off;                          /* --tls=off: a clear connection */
+    TlsMode tls;                           /* --tls: off is a clear connection */
     char token[TRANSPORT_TOKEN_HEX + 1];   /* the control PSK's secret (tls.h) */
     uint8_t *hello; /* CHECK's payload: HELLO's */
     size_t hello_size;
@@ -94,8 +94,8 @@ check_run(uv_work_t *req)
     r = transport_connect(c->address, c->timeout_ms, &fd, c->error, sizeof(c->error));
     if (r >= 0) {
         (void) transport_set_timeout(fd, c->timeout_ms);
-        r = c->tls_off ? 0 : tls_client_handshake(fd, TLS_PSK_CONTROL, c->token, c->address,
-                                                   c->error, sizeof(c->error));
+        r = tls_client_handshake(fd, c->tls, TLS_PSK_CONTROL, c->token, c->address, c->error,
+                                 sizeof(c->error));
     }
     if (r >= 0) {
         r = transport_send(fd, TMSG_CHECK, c->hello, (uint32_t) c->hello_size);
@@ -136,10 +136,10 @@ check_build(MigrationCheck *c, const Group *g, const char *token, char *err, siz
         return r;
     }
     /* As a migration's HELLO: with TLS, a proof in place of the token (migration_source.c). */
-    if (!c->tls_off) {
+    if (c->tls != TLS_MODE_OFF) {
         tls_hello_proof(token, proof);
     }
-    r = mig_encode_hello(c->tls_off ? token : proof, /* stream_id= */ 0, &mf, &c->hello,
+    r = mig_encode_hello(c->tls == TLS_MODE_OFF ? token : proof, /* stream_id= */ 0, &mf, &c->hello,
                          &c->hello_size);
     if (r == -E2BIG) {
         (void) snprintf(err, err_size, "the manifest of '%s' is larger than a control message "
@@ -150,7 +150,7 @@ check_build(MigrationCheck *c, const Group *g, const char *token, char *err, siz
 
 int
 migration_check(Manager *m, const char *group, const char *address, const char *token,
-                uint32_t timeout_ms, bool tls_off, migration_check_cb cb, void *userdata,
+                uint32_t timeout_ms, TlsMode tls, migration_check_cb cb, void *userdata,
                 char *err, size_t err_size)
 {
     _cleanup_(check_freep) MigrationCheck *c = NULL;
@@ -175,7 +175,7 @@ migration_check(Manager *m, const char *group, const char *address, const char *
     if (!c) {
         return -ENOMEM;
     }
-    c->tls_off = tls_off;
+    c->tls = tls;
     memcpy(c->token, token, TRANSPORT_TOKEN_HEX);
     r = check_build(c, g, token, err, err_size);
     if (r < 0) {

@@ -60,7 +60,7 @@ refuse(int fd, const char *why)
 static const char *
 dest_hello_secret(const MigrationJob *j)
 {
-    return j->opts.tls_off ? j->token : j->hello_proof;
+    return j->opts.tls == TLS_MODE_OFF ? j->token : j->hello_proof;
 }
 
 /* ---- manifest check ---- */
@@ -562,7 +562,7 @@ migration_incoming_addresses(const MigrationJob *j, const char *route_host,
 
 int
 migration_prepare_incoming(Manager *m, const char *group, const char *listen, bool auto_resume,
-                           uint32_t timeout_ms, bool tls_off, MigrationJob **ret, char *bound,
+                           uint32_t timeout_ms, TlsMode tls, MigrationJob **ret, char *bound,
                            size_t bound_size, char *token, size_t token_size, char *err,
                            size_t err_size)
 {
@@ -584,10 +584,10 @@ migration_prepare_incoming(Manager *m, const char *group, const char *listen, bo
     }
     j->auto_resume = auto_resume;
     j->opts.timeout_ms = timeout_ms ? timeout_ms : PREPARE_TIMEOUT_DEFAULT_MS;
-    j->opts.tls_off = tls_off;
+    j->opts.tls = tls;
     (void) transport_new_token(j->token);
     tls_hello_proof(j->token, j->hello_proof);
-    j->tls_secrets = (TlsSecrets){.token = j->token, .key = j->channel_key};
+    j->tls_secrets = (TlsSecrets){.mode = tls, .token = j->token, .key = j->channel_key};
     (void) mig_set_phase(j, PHASE_WAITING);
     mig_tick_start(j, dest_tick);
     (void) snprintf(token, token_size, "%s", j->token);

@@ -85,10 +85,10 @@ send_hello(MigrationJob *j, int fd)
     char proof[TRANSPORT_TOKEN_HEX + 1];
 
     /* With TLS the handshake has proved the token: HELLO carries a MAC of it, never the token. */
-    if (!j->opts.tls_off) {
+    if (j->opts.tls != TLS_MODE_OFF) {
         tls_hello_proof(j->token, proof);
     }
-    r = mig_encode_hello(j->opts.tls_off ? j->token : proof, j->stream_id, &j->manifest, &msg,
+    r = mig_encode_hello(j->opts.tls == TLS_MODE_OFF ? j->token : proof, j->stream_id, &j->manifest, &msg,
                          &size);
     if (r < 0) {
         return r == -ENOMEM ? -E2BIG : r;
@@ -173,9 +173,9 @@ open_data_channel(MigWork *w, uint32_t index, uint32_t channel, uint32_t n, int 
         return r;
     }
     (void) transport_set_timeout(fd, (int) j->opts.timeout_ms);
-    if (!j->opts.tls_off) {
-        r = tls_client_handshake(fd, TLS_PSK_DATA, j->channel_key, j->peer, w->error,
-                                 sizeof(w->error));
+    if (j->opts.tls != TLS_MODE_OFF) {
+        r = tls_client_handshake(fd, j->opts.tls, TLS_PSK_DATA, j->channel_key, j->peer,
+                                 w->error, sizeof(w->error));
         if (r < 0) {
             return r;
         }
@@ -239,8 +239,8 @@ connect_run(MigWork *w)
     r = transport_connect(j->peer, (int) j->opts.timeout_ms, &w->fd, w->error, sizeof(w->error));
     if (r >= 0) {
         (void) transport_set_timeout(w->fd, (int) j->opts.timeout_ms);
-        r = j->opts.tls_off ? 0 : tls_client_handshake(w->fd, TLS_PSK_CONTROL, j->token, j->peer,
-                                                         w->error, sizeof(w->error));
+        r = tls_client_handshake(w->fd, j->opts.tls, TLS_PSK_CONTROL, j->token, j->peer,
+                                 w->error, sizeof(w->error));
     }
     if (r >= 0) {
         r = send_hello(j, w->fd);

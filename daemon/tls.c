@@ -14,14 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/macro.h"
 
 /* Records are at most 16 KiB (RFC 8446 5.1): 16 of them per send. */
@@ -29,6 +34,8 @@
 /* Read-ahead: one recv() takes up to this much ciphertext, several records. */
 #define READ_AHEAD (256u << 10)
 #define RECORD_MAX 16384u
+/* A PEM certificate chain, key or CA bundle larger than this is no such file. */
+#define PEM_FILE_MAX (1u << 20)
 
 static const char *const psk_identity[_TLS_PSK_MAX] = {
     [TLS_PSK_CONTROL] = "vfio-migd/1 control",
@@ -128,11 +135,37 @@ server_psk_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **ses
     return 1; /* an unknown identity: no PSK, and without a certificate the handshake fails */
 }
 
-static SSL_CTX *ctx[2]; /* [0] client, [1] server */
+static const char *const mode_name[_TLS_MODE_MAX] = {
+    [TLS_MODE_PSK] = "psk", [TLS_MODE_OFF] = "off", [TLS_MODE_CERT] = "cert",
+};
+
+/* A server's first look at a ClientHello: a PSK offer (a source with --tls psk) to a
+ * migration prepared with --tls cert, or none (a source with --tls cert) to one prepared with
+ * --tls psk, is refused here with an alert the source turns into words (client_failure()),
+ * before either side spends any work on keys or certificates. */
+static int
+client_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+    TlsMode mode = (TlsMode) (intptr_t) arg;
+    const unsigned char *ext;
+    size_t len;
+    bool psk = SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_psk, &ext, &len) == 1;
+
+    if (psk != (mode == TLS_MODE_PSK)) {
+        *alert = SSL_AD_INSUFFICIENT_SECURITY;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static SSL_CTX *ctx[2]; /* PSK: [0] client, [1] server */
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+/* Certificates: [0] client, [1] server; made once by tls_load_certs() before any migration,
+ * never changed after (a new certificate takes a restart). */
+static SSL_CTX *cert_ctx[2];
 
 static SSL_CTX *
-ctx_new(bool server)
+ctx_new(bool server, TlsMode mode)
 {
     SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 
@@ -150,6 +183,12 @@ ctx_new(bool server)
     SSL_CTX_set_read_ahead(c, 1);
     SSL_CTX_set_default_read_buffer_len(c, READ_AHEAD);
     if (server) {
+        SSL_CTX_set_client_hello_cb(c, client_hello_cb, (void *) (intptr_t) mode);
+    }
+    if (mode == TLS_MODE_CERT) {
+        /* Both sides present a certificate and both check the other's against the CA. */
+        SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    } else if (server) {
         SSL_CTX_set_psk_find_session_callback(c, server_psk_cb);
     } else {
         SSL_CTX_set_psk_use_session_callback(c, client_psk_cb);
@@ -160,20 +199,22 @@ ctx_new(bool server)
 static void
 ctx_init(void)
 {
-    ctx[0] = ctx_new(false);
-    ctx[1] = ctx_new(true);
+    ctx[0] = ctx_new(false, TLS_MODE_PSK);
+    ctx[1] = ctx_new(true, TLS_MODE_PSK);
 }
 
 static SSL *
-ssl_new(int fd, bool server, void *app)
+ssl_new(int fd, bool server, TlsMode mode, void *app)
 {
+    SSL_CTX *c;
     SSL *ssl;
 
     (void) pthread_once(&ctx_once, ctx_init);
-    if (!ctx[server]) {
+    c = mode == TLS_MODE_CERT ? cert_ctx[server] : ctx[server];
+    if (!c) {
         return NULL;
     }
-    ssl = SSL_new(ctx[server]);
+    ssl = SSL_new(c);
     if (!ssl || !SSL_set_fd(ssl, fd)) {
         SSL_free(ssl);
         return NULL;
@@ -252,34 +293,84 @@ timeout_of(int fd, int opt)
     return (int) (tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 }
 
+/* Logs the certificate a peer presented (mode cert), once its handshake has verified it. */
+static void
+log_peer_certificate(SSL *ssl, const char *peer)
+{
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    char subject[256] = "?", issuer[256] = "?";
+
+    if (!x) {
+        return;
+    }
+    (void) X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+    (void) X509_NAME_oneline(X509_get_issuer_name(x), issuer, sizeof(issuer));
+    log_info("TLS peer %s: certificate '%s', issued by '%s'", peer, subject, issuer);
+}
+
+/* The sentence of a failed client handshake in @mode. */
+static int
+client_failure(SSL *ssl, int ret, TlsMode mode, const char *peer, char *err, size_t err_size)
+{
+    char reason[160];
+    long verify = SSL_get_verify_result(ssl);
+    int r = ssl_failure(ssl, ret, reason, sizeof(reason));
+
+    if (r == -EPROTO || r == -ENODATA) {
+        (void) snprintf(err, err_size, "the peer at '%s' did not answer in TLS (%s): it "
+                        "listens in clear (prepared with 'vfio-migctl incoming --tls=off' or "
+                        "[migration] tls = off) while this source uses --tls=%s; use the "
+                        "same --tls on both sides", peer, reason, tls_mode_name(mode));
+        return -EPROTO;
+    }
+    if (strstr(reason, "insufficient security")) { /* client_hello_cb()'s alert */
+        (void) snprintf(err, err_size, "the destination at '%s' was prepared with another "
+                        "--tls than this source's --tls=%s: use the same --tls on both sides "
+                        "('vfio-migctl incoming --tls MODE', or [migration] tls)", peer,
+                        tls_mode_name(mode));
+        return -EPROTO;
+    }
+    if (mode == TLS_MODE_CERT) {
+        (void) snprintf(err, err_size, "the TLS handshake with '%s' failed (%s%s%s): with "
+                        "--tls=cert both daemons need a certificate signed by the CA of the "
+                        "other's [migration] tls_ca", peer, reason,
+                        verify != X509_V_OK ? ": " : "",
+                        verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "");
+        return -EACCES;
+    }
+    (void) snprintf(err, err_size, "the TLS handshake with '%s' failed (%s): the "
+                    "destination does not hold this token (a token of another migration, "
+                    "mistyped, or already spent)", peer, reason);
+    return r == -EACCES ? -EACCES : r;
+}
+
 int
-tls_client_handshake(int fd, TlsPsk kind, const char *secret, const char *peer, char *err,
-                     size_t err_size)
+tls_client_handshake(int fd, TlsMode mode, TlsPsk kind, const char *secret, const char *peer,
+                     char *err, size_t err_size)
 {
     ClientPsk psk = {.kind = kind, .secret = secret};
-    char reason[160];
-    SSL *ssl = ssl_new(fd, /* server= */ false, &psk);
+    SSL *ssl;
     int r, ret;
 
+    if (mode == TLS_MODE_OFF) {
+        return 0;
+    }
+    if (!tls_mode_usable(mode, err, err_size)) {
+        return -EOPNOTSUPP;
+    }
+    ssl = ssl_new(fd, /* server= */ false, mode, &psk);
     if (!ssl) {
         (void) snprintf(err, err_size, "no memory for a TLS session");
         return -ENOMEM;
     }
     ret = SSL_connect(ssl); /* blocking: the socket's timeouts bound it */
     if (ret != 1) {
-        r = ssl_failure(ssl, ret, reason, sizeof(reason));
+        r = client_failure(ssl, ret, mode, peer, err, err_size);
         SSL_free(ssl);
-        if (r == -EPROTO || r == -ENODATA) {
-            (void) snprintf(err, err_size, "the peer at '%s' did not answer in TLS (%s): it "
-                            "listens in clear (prepared with 'vfio-migctl incoming --tls=off' or "
-                            "[migration] tls = off) while this source uses --tls=psk; use the "
-                            "same --tls on both sides", peer, reason);
-            return -EPROTO;
-        }
-        (void) snprintf(err, err_size, "the TLS handshake with '%s' failed (%s): the "
-                        "destination does not hold this token (a token of another migration, "
-                        "mistyped, or already spent)", peer, reason);
-        return r == -EACCES ? -EACCES : r;
+        return r;
+    }
+    if (kind == TLS_PSK_CONTROL) {
+        log_peer_certificate(ssl, peer);
     }
     SSL_set_app_data(ssl, NULL); /* @psk goes out of scope; the callback never runs again */
     r = tls_attach(fd, ssl);
@@ -294,7 +385,7 @@ tls_client_handshake(int fd, TlsPsk kind, const char *secret, const char *peer, 
 TlsSession *
 tls_server_new(int fd, const TlsSecrets *secrets)
 {
-    SSL *ssl = ssl_new(fd, /* server= */ true, (void *) secrets);
+    SSL *ssl = ssl_new(fd, /* server= */ true, secrets->mode, (void *) secrets);
 
     if (ssl) {
         SSL_set_accept_state(ssl); /* SSL_do_handshake() steps it as a server */
@@ -305,17 +396,35 @@ tls_server_new(int fd, const TlsSecrets *secrets)
 int
 tls_server_step(TlsSession *s, char *why, size_t why_size)
 {
-    char reason[160];
+    const TlsSecrets *sec = SSL_get_app_data(s);
+    char reason[160], peer[TRANSPORT_ADDRESS_MAX];
     int ret = SSL_do_handshake(s), e, r;
+    long verify;
 
     if (ret == 1) {
+        transport_peer_name(SSL_get_fd(s), peer, sizeof(peer));
+        log_peer_certificate(s, peer);
         return 1;
     }
     e = SSL_get_error(s, ret);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         return e == SSL_ERROR_WANT_READ ? 0 : 2;
     }
+    verify = SSL_get_verify_result(s);
     r = ssl_failure(s, ret, reason, sizeof(reason));
+    if (strstr(reason, "callback failed")) { /* client_hello_cb() refused its mode */
+        (void) snprintf(why, why_size, "it speaks TLS with --tls=%s to a migration prepared "
+                        "with --tls=%s: use the same --tls on both sides",
+                        sec->mode == TLS_MODE_PSK ? "cert" : "psk", tls_mode_name(sec->mode));
+        return -EPROTO;
+    }
+    if (sec->mode == TLS_MODE_CERT) {
+        (void) snprintf(why, why_size, "its TLS handshake failed (%s%s%s): its certificate is "
+                        "not one signed by this daemon's [migration] tls_ca", reason,
+                        verify != X509_V_OK ? ": " : "",
+                        verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "");
+        return r == -EPROTO ? r : -EACCES;
+    }
     (void) snprintf(why, why_size, "its TLS handshake failed (%s): it does not hold this "
                     "migration's token, or is no vfio-migd source", reason);
     return r == -EPROTO ? r : -EACCES;
@@ -594,4 +703,245 @@ tls_pending(int fd)
     n = SSL_has_pending(c->ssl);
     pthread_mutex_unlock(&c->lock);
     return n;
+}
+
+/* ---- certificates */
+
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void) buf, (void) size, (void) rwflag, (void) u;
+    return -1; /* an encrypted key cannot be read unattended: refused, never prompted for */
+}
+
+/* The checks of a file named by the configuration, on the one fd it is read through: a
+ * regular file (not a symlink: O_NOFOLLOW), at most PEM_FILE_MAX; a key (@secret) belongs to
+ * the daemon's user and nobody else may read or write it. */
+static int
+pem_file_check(int fd, const char *path, const char *what, bool secret, struct stat *st,
+               char *err, size_t err_size)
+{
+    if (fstat(fd, st) < 0) {
+        int r = -errno;
+        (void) snprintf(err, err_size, "%s '%s': %s", what, path, strerror(-r));
+        return r;
+    }
+    if (!S_ISREG(st->st_mode) || st->st_size > PEM_FILE_MAX) {
+        (void) snprintf(err, err_size, "%s '%s' is not a regular file of at most 1 MiB", what,
+                        path);
+        return -EINVAL;
+    }
+    if (secret && st->st_uid != geteuid()) {
+        (void) snprintf(err, err_size, "%s '%s' belongs to uid %u, not to the daemon's user "
+                        "(uid %u): 'chown %u %s'", what, path, (unsigned) st->st_uid,
+                        (unsigned) geteuid(), (unsigned) geteuid(), path);
+        return -EPERM;
+    }
+    if (secret && (st->st_mode & 077)) {
+        (void) snprintf(err, err_size, "%s '%s' may be read or written by others (mode %04o): "
+                        "'chmod 600 %s'", what, path, (unsigned) (st->st_mode & 07777), path);
+        return -EPERM;
+    }
+    return 0;
+}
+
+/* The whole of @path, opened once (O_NOFOLLOW) and checked on that fd, in a memory BIO. */
+static int
+pem_file_read(const char *path, const char *what, bool secret, BIO **ret, char *err,
+              size_t err_size)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    _cleanup_free_ char *buf = NULL;
+    struct stat st;
+    size_t n = 0;
+    int r;
+
+    if (fd < 0) {
+        r = -errno;
+        (void) snprintf(err, err_size, "cannot open %s '%s': %s", what, path, strerror(-r));
+        return r;
+    }
+    r = pem_file_check(fd, path, what, secret, &st, err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    buf = malloc((size_t) st.st_size + 1);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    while (n <= (size_t) st.st_size) { /* one byte more than fstat said: a file that grew */
+        ssize_t k = read(fd, buf + n, (size_t) st.st_size + 1 - n);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            break;
+        }
+        n += (size_t) k;
+    }
+    if (n != (size_t) st.st_size) {
+        (void) snprintf(err, err_size, "%s '%s' changed while it was read", what, path);
+        return -EIO;
+    }
+    *ret = BIO_new(BIO_s_mem());
+    r = *ret && BIO_write(*ret, buf, (int) n) == (int) n ? 0 : -ENOMEM;
+    if (r < 0) {
+        BIO_free(*ret);
+        *ret = NULL;
+    }
+    OPENSSL_cleanse(buf, n); /* a key's bytes do not linger in freed memory */
+    return r;
+}
+
+/* What tls_load_certs() read, handed to both contexts. */
+typedef struct CertSet {
+    STACK_OF(X509) *chain; /* the daemon's certificate first, then its intermediates */
+    EVP_PKEY *key;
+    STACK_OF(X509) *cas;   /* the CA certificates a peer's must chain to */
+} CertSet;
+
+static void
+cert_set_done(CertSet *s)
+{
+    sk_X509_pop_free(s->chain, X509_free);
+    sk_X509_pop_free(s->cas, X509_free);
+    EVP_PKEY_free(s->key);
+}
+
+/* Every certificate of a PEM file, at least one. */
+static int
+pem_certs(const char *path, const char *what, STACK_OF(X509) **ret, char *err, size_t err_size)
+{
+    BIO *bio = NULL;
+    STACK_OF(X509) *certs;
+    X509 *x;
+    int r = pem_file_read(path, what, /* secret= */ false, &bio, err, err_size);
+
+    if (r < 0) {
+        return r;
+    }
+    certs = sk_X509_new_null();
+    while (certs && (x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL))) {
+        if (!sk_X509_push(certs, x)) {
+            X509_free(x);
+            break;
+        }
+    }
+    ERR_clear_error(); /* the end of the file reads as an error */
+    BIO_free(bio);
+    if (!certs || sk_X509_num(certs) == 0) {
+        sk_X509_pop_free(certs, X509_free);
+        (void) snprintf(err, err_size, "%s '%s' holds no PEM certificate", what, path);
+        return -EINVAL;
+    }
+    *ret = certs;
+    return 0;
+}
+
+static int
+pem_key(const char *path, EVP_PKEY **ret, char *err, size_t err_size)
+{
+    BIO *bio = NULL;
+    int r = pem_file_read(path, "the key file", /* secret= */ true, &bio, err, err_size);
+
+    if (r < 0) {
+        return r;
+    }
+    *ret = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    ERR_clear_error();
+    BIO_free(bio);
+    if (!*ret) {
+        (void) snprintf(err, err_size, "the key file '%s' holds no unencrypted PEM private key",
+                        path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* A context of mode cert with @s: its certificate, key and chain, and the CAs it trusts. */
+static SSL_CTX *
+cert_ctx_new(bool server, const CertSet *s)
+{
+    SSL_CTX *c = ctx_new(server, TLS_MODE_CERT);
+    X509_STORE *store = c ? SSL_CTX_get_cert_store(c) : NULL;
+    bool ok = store && SSL_CTX_use_certificate(c, sk_X509_value(s->chain, 0)) == 1 &&
+              SSL_CTX_use_PrivateKey(c, s->key) == 1;
+
+    for (int i = 1; ok && i < sk_X509_num(s->chain); i++) {
+        ok = SSL_CTX_add1_chain_cert(c, sk_X509_value(s->chain, i)) == 1;
+    }
+    for (int i = 0; ok && i < sk_X509_num(s->cas); i++) {
+        ok = X509_STORE_add_cert(store, sk_X509_value(s->cas, i)) == 1;
+    }
+    if (!ok) {
+        SSL_CTX_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int
+tls_load_certs(const char *cert, const char *key, const char *ca, char *err, size_t err_size)
+{
+    CertSet s = {};
+    int r = pem_certs(cert, "the certificate file", &s.chain, err, err_size);
+
+    if (r >= 0) {
+        r = pem_key(key, &s.key, err, err_size);
+    }
+    if (r >= 0) {
+        r = pem_certs(ca, "the CA file", &s.cas, err, err_size);
+    }
+    if (r >= 0 && X509_check_private_key(sk_X509_value(s.chain, 0), s.key) != 1) {
+        ERR_clear_error();
+        (void) snprintf(err, err_size, "the key in '%s' is not the key of the certificate in "
+                        "'%s'", key, cert);
+        r = -EINVAL;
+    }
+    if (r >= 0) {
+        cert_ctx[0] = cert_ctx_new(/* server= */ false, &s);
+        cert_ctx[1] = cert_ctx_new(/* server= */ true, &s);
+        if (!cert_ctx[0] || !cert_ctx[1]) {
+            (void) snprintf(err, err_size, "cannot use the certificate '%s' with its key: %s",
+                            cert, ERR_reason_error_string(ERR_peek_last_error()) ?: "?");
+            ERR_clear_error();
+            tls_unload_certs();
+            r = -EINVAL;
+        }
+    }
+    cert_set_done(&s);
+    return r;
+}
+
+void
+tls_unload_certs(void)
+{
+    for (size_t i = 0; i < ELEMENTSOF(cert_ctx); i++) {
+        SSL_CTX_free(TAKE_PTR(cert_ctx[i]));
+    }
+}
+
+bool
+tls_have_certs(void)
+{
+    return cert_ctx[0] && cert_ctx[1];
+}
+
+bool
+tls_mode_usable(TlsMode mode, char *err, size_t err_size)
+{
+    if (mode != TLS_MODE_CERT || tls_have_certs()) {
+        return true;
+    }
+    (void) snprintf(err, err_size, "--tls=cert needs this daemon's certificate, and it has "
+                    "none: set tls_cert, tls_key and tls_ca in its [migration] configuration "
+                    "(or vfio-migd --tls-cert FILE --tls-key FILE --tls-ca FILE) and restart "
+                    "it, or use --tls=psk");
+    return false;
+}
+
+const char *
+tls_mode_name(TlsMode mode)
+{
+    return mode >= 0 && mode < _TLS_MODE_MAX ? mode_name[mode] : "?";
 }

@@ -37,6 +37,15 @@
 
 #include "transport.h"
 
+/* How a migration's sockets are protected: its --tls (MigrationOptions.tls, [migration] tls). */
+typedef enum TlsMode {
+    TLS_MODE_PSK,  /* TLS 1.3, authenticated by PSKs from the token (the default) */
+    TLS_MODE_OFF,  /* clear, the token too: a trusted link only */
+    TLS_MODE_CERT, /* TLS 1.3, both sides present a certificate of the daemons' CA (mTLS);
+                    * the HELLO still proves the token */
+    _TLS_MODE_MAX,
+} TlsMode;
+
 typedef enum TlsPsk {
     TLS_PSK_CONTROL, /* from the token */
     TLS_PSK_DATA,    /* from the data channels' key */
@@ -46,6 +55,7 @@ typedef enum TlsPsk {
 /* What a destination's server handshake may accept, owned by its job: @token always, @key
  * once ACCEPT has made it (empty before: a data channel cannot authenticate yet). */
 typedef struct TlsSecrets {
+    TlsMode mode; /* psk or cert (cert: no PSK; the token is proved by the HELLO alone) */
     const char *token;
     const char *key;
 } TlsSecrets;
@@ -62,22 +72,48 @@ typedef struct ssl_st TlsSession; /* OpenSSL's SSL */
 void tls_hello_proof(const char *token, char out[TRANSPORT_TOKEN_HEX + 1]);
 
 /* Client side, on a connected blocking socket @fd: the whole handshake (within the socket's
- * timeouts) with the PSK of @kind from @secret (64 hex), then tls_attach(). @peer names the
- * other end in @err. -EACCES: the peer refused the PSK (another token); -EPROTO: the peer
- * does not speak TLS (a destination with --tls=off); other: the socket's. */
-int tls_client_handshake(int fd, TlsPsk kind, const char *secret, const char *peer, char *err,
-                         size_t err_size);
+ * timeouts) in @mode, with the PSK of @kind from @secret (64 hex) or (cert) the daemon's
+ * certificate, then tls_attach(); mode off does nothing and returns 0. @peer names the other
+ * end in @err; mode cert logs the peer's certificate. -EACCES: the peer refused the PSK
+ * (another token) or a certificate failed; -EPROTO: the peer does not speak TLS (a
+ * destination with --tls=off) or was prepared with another --tls; -EOPNOTSUPP: cert, and this
+ * daemon has no certificate; other: the socket's. */
+int tls_client_handshake(int fd, TlsMode mode, TlsPsk kind, const char *secret, const char *peer,
+                         char *err, size_t err_size);
 
-/* Server side: a session for the accepted non-blocking socket @fd that takes the PSKs of
- * @secrets (which must outlive it). NULL: no memory. */
+/* Server side: a session for the accepted non-blocking socket @fd in @secrets->mode (psk:
+ * the PSKs of @secrets, which must outlive it; cert: the daemon's certificate). NULL: no
+ * memory, or cert and no certificate loaded. */
 TlsSession *tls_server_new(int fd, const TlsSecrets *secrets);
-/* One step of the server handshake: 1 done, 0 wait until readable, 2 wait until writable;
- * or -EACCES (a client without the right PSK) / -EPROTO, with a sentence in @why. */
+/* One step of the server handshake: 1 done (mode cert: the peer's certificate logged), 0 wait
+ * until readable, 2 wait until writable; or -EACCES (a client without the right PSK, or
+ * without a certificate of the CA) / -EPROTO (no TLS, or a client in the other TLS mode),
+ * with a sentence in @why. */
 int tls_server_step(TlsSession *s, char *why, size_t why_size);
 /* A non-blocking read of application data: bytes read, -EAGAIN (nothing yet), -ENODATA
  * (closed), or another negative errno. */
 int tls_server_read(TlsSession *s, void *buf, size_t size);
 void tls_session_free(TlsSession *s);
+
+/*
+ * Certificates for --tls=cert (mTLS), from the paths of [migration] tls_cert (the daemon's
+ * certificate in PEM, then any intermediates), tls_key (its unencrypted PEM key) and tls_ca
+ * (the CA certificates a peer's must chain to). Each file is opened once (O_NOFOLLOW) and
+ * checked on that fd: a regular file of at most 1 MiB; the key file belongs to the daemon's
+ * user and has no permission for group or others. Called once at start, before any
+ * migration (main thread); a new certificate takes a restart. 0, or a negative errno with a
+ * sentence in @err naming the file and the command that fixes it.
+ */
+int tls_load_certs(const char *cert, const char *key, const char *ca, char *err,
+                   size_t err_size);
+void tls_unload_certs(void);
+/* Whether tls_load_certs() succeeded: a migration with --tls=cert needs it. */
+bool tls_have_certs(void);
+/* Whether this daemon can speak @mode: false for cert without tls_load_certs(), with the
+ * sentence that says what to set in @err. */
+bool tls_mode_usable(TlsMode mode, char *err, size_t err_size);
+/* "psk", "off", "cert". */
+const char *tls_mode_name(TlsMode mode);
 
 /* Makes @s the session of @fd (which becomes non-blocking) for every transport call on it,
  * taking ownership (freed on failure too). -ENOMEM, -EBADF. */

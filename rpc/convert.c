@@ -301,8 +301,9 @@ convert_options(const MigrationOptions *o, VfioMigd__V1__MigrationOptions *m)
     m->stopcopy_bandwidth_limit = o->stopcopy_bandwidth_limit;
     m->timeout_ms = o->timeout_ms;
     m->channels = o->channels;
-    m->tls = o->tls_off ? VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF
-                        : VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
+    m->tls = o->tls == TLS_MODE_OFF    ? VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF
+             : o->tls == TLS_MODE_CERT ? VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_CERT
+                                       : VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
 }
 
 static int

@@ -124,18 +124,29 @@ check_rate(const char *field, uint64_t v, char *err, size_t err_size)
     return 0;
 }
 
-/* A request's MigrationTls over the daemon's [migration] tls (@dflt_off): into *@ret_off. */
+/* A request's MigrationTls over the daemon's [migration] tls (@dflt): into *@ret, a mode this
+ * daemon can speak (cert needs its certificate: tls_mode_usable()). */
 static int
-tls_from_request(VfioMigd__V1__MigrationTls in, bool dflt_off, bool *ret_off, char *err,
+tls_from_request(VfioMigd__V1__MigrationTls in, TlsMode dflt, TlsMode *ret, char *err,
                  size_t err_size)
 {
-    if ((int) in < 0 || in > VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF) {
-        (void) snprintf(err, err_size, "tls: unknown value %d (DEFAULT, PSK or OFF)", (int) in);
+    static const TlsMode of_request[] = {
+        [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK] = TLS_MODE_PSK,
+        [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF] = TLS_MODE_OFF,
+        [VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_CERT] = TLS_MODE_CERT,
+    };
+    TlsMode mode;
+
+    if ((int) in < 0 || (size_t) in >= ELEMENTSOF(of_request)) {
+        (void) snprintf(err, err_size, "tls: unknown value %d (DEFAULT, PSK, OFF or CERT)",
+                        (int) in);
         return -EINVAL;
     }
-    *ret_off = in == VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_DEFAULT
-                   ? dflt_off
-                   : in == VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF;
+    mode = in == VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_DEFAULT ? dflt : of_request[in];
+    if (!tls_mode_usable(mode, err, err_size)) {
+        return -EOPNOTSUPP;
+    }
+    *ret = mode;
     return 0;
 }
 
@@ -181,11 +192,11 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     JobView v;
     int ret;
 
-    bool tls_off = false;
+    TlsMode tls = TLS_MODE_PSK;
 
     ret = check_ms("timeout_ms", req->timeout_ms, err, sizeof(err));
     if (ret >= 0) {
-        ret = tls_from_request(req->tls, ctx->manager->migration_defaults.tls_off, &tls_off, err,
+        ret = tls_from_request(req->tls, ctx->manager->migration_defaults.tls, &tls, err,
                                sizeof(err));
     }
     if (ret >= 0 && *req->peer) {
@@ -193,7 +204,7 @@ handle_prepare_incoming(RpcCall *call, const ProtobufCMessage *r, void *userdata
     }
     if (ret >= 0) {
         ret = migration_prepare_incoming(ctx->manager, req->group, req->listen, req->auto_resume,
-                                         req->timeout_ms, tls_off, &j, bound, sizeof(bound), token,
+                                         req->timeout_ms, tls, &j, bound, sizeof(bound), token,
                                          sizeof(token), err, sizeof(err));
     }
     if (ret < 0) {
@@ -247,7 +258,7 @@ options_from_request(const MigrationOptions *defaults, const VfioMigd__V1__Migra
                                                                : o->stopcopy_bandwidth_limit;
     o->timeout_ms = in->timeout_ms ? in->timeout_ms : o->timeout_ms;
     o->channels = in->channels ? in->channels : o->channels;
-    return tls_from_request(in->tls, defaults->tls_off, &o->tls_off, err, err_size);
+    return tls_from_request(in->tls, defaults->tls, &o->tls, err, err_size);
 }
 
 static void
@@ -593,18 +604,18 @@ handle_check_migration(RpcCall *call, const ProtobufCMessage *r, void *userdata)
     const VfioMigd__V1__CheckMigrationRequest *req = REQ(CheckMigrationRequest, r);
     RpcContext *ctx = userdata;
     char err[512] = "";
-    bool tls_off = false;
+    TlsMode tls = TLS_MODE_PSK;
     int ret;
 
     if (req->timeout_ms > LIMIT_MAX_MS) {
         rpc_call_fail(call, -EINVAL, "timeout_ms %u is over %u", req->timeout_ms, LIMIT_MAX_MS);
         return;
     }
-    ret = tls_from_request(req->tls, ctx->manager->migration_defaults.tls_off, &tls_off, err,
+    ret = tls_from_request(req->tls, ctx->manager->migration_defaults.tls, &tls, err,
                            sizeof(err));
     if (ret >= 0) {
         ret = migration_check(ctx->manager, req->group, req->address, req->token,
-                              req->timeout_ms, tls_off, on_check_done, call, err, sizeof(err));
+                              req->timeout_ms, tls, on_check_done, call, err, sizeof(err));
     }
     if (ret < 0) {
         rpc_call_fail(call, ret, "%s", err);

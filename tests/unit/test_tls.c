@@ -37,7 +37,8 @@ client_run(void *p)
 {
     Client *c = p;
 
-    c->r = tls_client_handshake(c->fd, c->kind, c->secret, "test", c->err, sizeof(c->err));
+    c->r = tls_client_handshake(c->fd, TLS_MODE_PSK, c->kind, c->secret, "test", c->err,
+                                 sizeof(c->err));
     if (c->r < 0) {
         (void) shutdown(c->fd, SHUT_RDWR); /* the server's step then ends too */
     }
