@@ -185,6 +185,7 @@ value_of(const Config *c, ConfKeyId id)
     case CONF_CHANNELS: return c->channels;
     case CONF_MIGRATION_TIMEOUT_MS: return c->migration_timeout_ms;
     case CONF_HANDSHAKE_TIMEOUT_MS: return c->handshake_timeout_ms;
+    case CONF_TLS: return (unsigned long long) c->tls;
     default: return 0;
     }
 }
@@ -199,12 +200,30 @@ text_of(const Config *c, ConfKeyId id)
            : id == CONF_OPERATOR_GROUPS ? c->operator_groups
            : id == CONF_READER_USERS    ? c->reader_users
            : id == CONF_READER_GROUPS   ? c->reader_groups
+           : id == CONF_TLS_CERT        ? c->tls_cert
+           : id == CONF_TLS_KEY         ? c->tls_key
+           : id == CONF_TLS_CA          ? c->tls_ca
                                         : NULL;
 }
 
 #define DAY_MS 86400000ULL
 
 static const ValueCase value_cases[] = {
+    /* --tls: the three modes by name, nothing else (no case folding, no numbers) */
+    {CONF_TLS, "psk", true, TLS_MODE_PSK, NULL},
+    {CONF_TLS, "cert", true, TLS_MODE_CERT, NULL},
+    {CONF_TLS, "off", true, TLS_MODE_OFF, NULL},
+    {CONF_TLS, "CERT", false, 0, NULL},
+    {CONF_TLS, "2", false, 0, NULL},
+    {CONF_TLS, "", false, 0, NULL},
+    /* certificate files: absolute paths, or empty for none */
+    {CONF_TLS_CERT, "/etc/vfio-migd/host.pem", true, 0, "/etc/vfio-migd/host.pem"},
+    {CONF_TLS_CERT, "", true, 0, ""},
+    {CONF_TLS_CERT, "host.pem", false, 0, NULL},
+    {CONF_TLS_KEY, "/etc/vfio-migd/host.key", true, 0, "/etc/vfio-migd/host.key"},
+    {CONF_TLS_KEY, "key\n", false, 0, NULL},
+    {CONF_TLS_CA, "/etc/vfio-migd/ca.pem", true, 0, "/etc/vfio-migd/ca.pem"},
+    {CONF_TLS_CA, "./ca.pem", false, 0, NULL},
     {CONF_LOG_LEVEL, "debug", true, LOG_DEBUG, NULL},
     {CONF_LOG_LEVEL, "info", true, LOG_INFO, NULL},
     {CONF_LOG_LEVEL, "notice", true, LOG_NOTICE, NULL},
