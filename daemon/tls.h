@@ -16,6 +16,12 @@
  * The identities are fixed strings: they reveal nothing of either secret. Session tickets
  * are off (no post-handshake message); only TLS 1.3, only SHA-256 suites (the PSKs' hash).
  *
+ * Mode cert (--tls cert, mTLS) uses no PSK: both sides present the daemon's certificate
+ * (tls_load_certs(), from [migration] tls_cert/tls_key/tls_ca, read once at start) and each
+ * verifies the other's against its CA; the token is still proved by the HELLO inside the
+ * connection. A server refuses a ClientHello of the other mode (a PSK offer to a cert
+ * migration, none to a psk one) at once, with an alert the client words as a --tls mismatch.
+ *
  * After the handshake the session belongs to its socket: tls_attach() records it under the
  * fd, and transport.c's reads and writes go through it (tls_read(), tls_write2()) whatever
  * module calls them, so the data path is the same code, encrypted or clear. The socket is
