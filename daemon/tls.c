@@ -884,10 +884,10 @@ int
 tls_load_certs(const char *cert, const char *key, const char *ca, char *err, size_t err_size)
 {
     CertSet s = {};
-    int r = pem_certs(cert, "the certificate file", &s.chain, err, err_size);
+    int r = pem_key(key, &s.key, err, err_size); /* the secret's checks first */
 
     if (r >= 0) {
-        r = pem_key(key, &s.key, err, err_size);
+        r = pem_certs(cert, "the certificate file", &s.chain, err, err_size);
     }
     if (r >= 0) {
         r = pem_certs(ca, "the CA file", &s.cas, err, err_size);

@@ -11,10 +11,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "tls.h"
 #include "transport.h"
@@ -187,4 +192,96 @@ Test(tls, hello_proof_is_not_the_token)
     cr_assert_str_eq(a, a2, "the same token, the same proof");
     cr_assert_str_neq(a, b);
     cr_assert(!strstr(a, TOKEN) && strcmp(a, TOKEN) != 0);
+}
+
+/* ---- certificates: what tls_load_certs() refuses before it parses a byte */
+
+/* A file @name in the temporary directory @dir with @text and @mode. */
+static void
+put_file(const char *dir, const char *name, const char *text, mode_t mode, char *path,
+         size_t size)
+{
+    FILE *f;
+
+    (void) snprintf(path, size, "%s/%s", dir, name);
+    f = fopen(path, "we");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0, true);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(chmod(path, mode), 0);
+}
+
+/* A fresh P-256 key in PEM at @path (mode 0600, as the daemon wants it). */
+static void
+write_ec_key(const char *path)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    FILE *f = fopen(path, "we");
+
+    cr_assert(k && f);
+    cr_assert_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+    cr_assert_eq(fclose(f), 0);
+    EVP_PKEY_free(k);
+}
+
+Test(tls, cert_mode_needs_loaded_certificates)
+{
+    char err[512] = "";
+
+    cr_assert(tls_mode_usable(TLS_MODE_PSK, err, sizeof(err)));
+    cr_assert(tls_mode_usable(TLS_MODE_OFF, err, sizeof(err)));
+    cr_assert(!tls_have_certs());
+    cr_assert(!tls_mode_usable(TLS_MODE_CERT, err, sizeof(err)));
+    cr_assert(strstr(err, "tls_cert, tls_key and tls_ca"), "%s", err);
+    cr_assert_str_eq(tls_mode_name(TLS_MODE_CERT), "cert");
+}
+
+Test(tls, certificate_files_are_checked_on_their_one_fd)
+{
+    char dir[] = "/tmp/test_tls.XXXXXX", pem[256], key[256], open_key[256], link_key[256];
+    char empty[256], err[512];
+    int r;
+
+    cr_assert_not_null(mkdtemp(dir));
+    put_file(dir, "c.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+             0644, pem, sizeof(pem));
+    put_file(dir, "k.pem", "no key here\n", 0600, key, sizeof(key));
+    put_file(dir, "open.pem", "no key here\n", 0644, open_key, sizeof(open_key));
+    put_file(dir, "empty.pem", "", 0644, empty, sizeof(empty));
+    (void) snprintf(link_key, sizeof(link_key), "%s/link.pem", dir);
+    cr_assert_eq(symlink(key, link_key), 0);
+
+    /* The key file: missing, a symlink, open to others, then not a key. */
+    r = tls_load_certs(pem, "/nonexistent/k.pem", pem, err, sizeof(err));
+    cr_assert_eq(r, -ENOENT);
+    cr_assert(strstr(err, "cannot open the key file '/nonexistent/k.pem'"), "%s", err);
+    r = tls_load_certs(pem, link_key, pem, err, sizeof(err));
+    cr_assert_eq(r, -ELOOP, "a symlink is not followed: %d %s", r, err);
+    r = tls_load_certs(pem, open_key, pem, err, sizeof(err));
+    cr_assert_eq(r, -EPERM);
+    cr_assert(strstr(err, "(mode 0644)") && strstr(err, "'chmod 600 "), "%s", err);
+    r = tls_load_certs(pem, key, pem, err, sizeof(err));
+    cr_assert_eq(r, -EINVAL);
+    cr_assert(strstr(err, "holds no unencrypted PEM private key"), "%s", err);
+    /* With a real key, the certificate file: missing, a directory, empty, garbage. */
+    write_ec_key(key);
+    r = tls_load_certs("/nonexistent/c.pem", key, pem, err, sizeof(err));
+    cr_assert_eq(r, -ENOENT);
+    cr_assert(strstr(err, "cannot open the certificate file '/nonexistent/c.pem'"), "%s", err);
+    r = tls_load_certs(dir, key, pem, err, sizeof(err));
+    cr_assert_eq(r, -EINVAL);
+    cr_assert(strstr(err, "is not a regular file"), "%s", err);
+    r = tls_load_certs(empty, key, pem, err, sizeof(err));
+    cr_assert_eq(r, -EINVAL);
+    cr_assert(strstr(err, "holds no PEM certificate"), "%s", err);
+    r = tls_load_certs(pem, key, pem, err, sizeof(err)); /* garbage between the markers */
+    cr_assert_eq(r, -EINVAL);
+    cr_assert(strstr(err, "holds no PEM certificate"), "%s", err);
+    cr_assert(!tls_have_certs(), "nothing is loaded after a refusal");
+    (void) unlink(link_key);
+    (void) unlink(pem);
+    (void) unlink(key);
+    (void) unlink(open_key);
+    (void) unlink(empty);
+    (void) rmdir(dir);
 }
