@@ -81,17 +81,24 @@ fi
 
 # ==== 2. a certificate of another CA is refused in the handshake; nothing changes
 
-mkgroup R rogue 5200 "size=1M"
-mkgroup D rogue - "size=1M"
-BEFORE=$(jnorm "$(njctl R devices)")
+# refused_cert SRC DST GROUP SEED WHAT TEXT : a migration SRC -> DST with --tls cert on both
+# sides fails, the error holding TEXT; SRC's devices are as before, DST's job still waits
+refused_cert() {
+    local src=$1 dst=$2 group=$3 seed=$4 what=$5 text=$6 before
+    mkgroup "$src" "$group" "$seed" "size=1M"
+    mkgroup "$dst" "$group" - "size=1M"
+    before=$(jnorm "$(njctl "$src" devices)")
+    incoming "$dst" "$group" --listen 127.0.0.1:0 --tls cert
+    run njctl "$src" migrate "$group" --to "$ADDR" --token "$TOKEN" --wait --tls cert
+    assert_eq "1" "$RC" "$what: migrate --wait exits 1"
+    assert_contains "$OUT" "$text" "$what: the error says '$text'"
+    assert_eq "$before" "$(jnorm "$(njctl "$src" devices)")" "$what: no source device changed"
+    assert_eq "waiting" "$(jget "$(job_json "$dst" "$DID")" phase)" \
+        "$what: the destination still waits"
+}
+
 MARK_D=$(wc -l <"$T/D.log")
-incoming D rogue --listen 127.0.0.1:0 --tls cert
-run njctl R migrate rogue --to "$ADDR" --token "$TOKEN" --wait --tls cert
-assert_eq "1" "$RC" "rogue source: migrate --wait exits 1"
-assert_contains "$OUT" "TLS handshake" "rogue source: the error names the TLS handshake"
-assert_eq "$BEFORE" "$(jnorm "$(njctl R devices)")" "rogue source: no source device changed"
-assert_eq "waiting" "$(jget "$(job_json D "$DID")" phase)" \
-    "rogue source: the destination still waits"
+refused_cert R D rogue 5200 "rogue source" "TLS handshake"
 if log_after D "$MARK_D" "not one signed by this daemon's [migration] tls_ca"; then
     pass "rogue source: the destination logs the refused certificate"
 else
@@ -102,16 +109,7 @@ mkgroup S rogue 5200 "size=1M"
 expect_exit 0 njctl S migrate rogue --to "$ADDR" --token "$TOKEN" --wait --tls cert
 assert_eq "completed" "$(jf "$OUT" state)" "rogue source: the right source migrates afterwards"
 
-mkgroup S torogue 5300 "size=1M"
-mkgroup R torogue - "size=1M"
-BEFORE=$(jnorm "$(njctl S devices)")
-incoming R torogue --listen 127.0.0.1:0 --tls cert
-run njctl S migrate torogue --to "$ADDR" --token "$TOKEN" --wait --tls cert
-assert_eq "1" "$RC" "rogue destination: migrate --wait exits 1"
-assert_contains "$OUT" "certificate" "rogue destination: the error names the certificate"
-assert_eq "$BEFORE" "$(jnorm "$(njctl S devices)")" "rogue destination: no source device changed"
-assert_eq "waiting" "$(jget "$(job_json R "$DID")" phase)" \
-    "rogue destination: it still waits (it never heard a HELLO)"
+refused_cert S R torogue 5300 "rogue destination" "certificate"
 
 # ==== 3. cert against psk, both ways, naming --tls
 
