@@ -9,6 +9,7 @@
  * (daemon_reload()); it never stops the daemon.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <grpc/grpc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@
 #define DEFAULT_CONFIG VFIO_MIGD_CONFIG_FILE
 /* The help's left column. */
 #define HELP_INDENT 28
+/* Allocations from this size up are mmap()ed (main(), mallopt): glibc's initial value. */
+#define DAEMON_MMAP_THRESHOLD (128 * 1024)
 
 typedef struct Options {
     const char *config_path;                /* NULL: DEFAULT_CONFIG, which may be missing */
@@ -635,6 +638,14 @@ main(int argc, char **argv)
     }
     log_set_max_level(dm.config.log_level);
     (void) signal(SIGPIPE, SIG_IGN);
+    /* Every migration, save and restore mallocs its data buffers (512 KiB a device, more for
+     * a save file) on a worker thread and frees them at its end. glibc's dynamic mmap
+     * threshold rises past such a size the first time one is freed, after which they come
+     * from the worker's own arena and are kept there: 200 small saves took the daemon from
+     * 15 to 85 MiB. A fixed threshold (which also fixes the trim threshold) keeps them
+     * mmap()ed and returned on free(); they are allocated once per job, so the mmap costs
+     * nothing measurable (bench-migrate before and after: the note of issue 11). */
+    (void) mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
 
     (void) rpc_grpc_init();
     dm.loop = uv_default_loop();

@@ -420,6 +420,21 @@ call_not_made(RpcError *err, const char *method, int r)
 }
 
 int
+rpc_check_request_size(const char *method, const ProtobufCMessage *req, RpcError *err)
+{
+    size_t size = protobuf_c_message_get_packed_size(req);
+    const char *name = strrchr(method, '/');
+
+    if (size <= RPC_MAX_REQUEST_SIZE) {
+        return 0;
+    }
+    rpc_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "the %s request is %zu bytes, more than "
+                  "the %u bytes the daemon takes: shorten its arguments (ids, paths, options)",
+                  name ? name + 1 : method, size, (unsigned) RPC_MAX_REQUEST_SIZE);
+    return -EMSGSIZE;
+}
+
+int
 rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
                 ProtobufCMessage **ret_resp, RpcError *err)
@@ -437,6 +452,10 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
     if (!c || !method || !req || !resp_desc || !ret_resp) {
         rpc_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid call arguments");
         return -EINVAL;
+    }
+    r = rpc_check_request_size(method, req, err);
+    if (r < 0) {
+        return r;
     }
     r = rpc_check_socket(c, err);
     if (r < 0) {

@@ -53,6 +53,11 @@ void rpc_client_set_interrupt(RpcClient *c, const volatile sig_atomic_t *flag);
 /* Trailer in which the daemon attaches its partial result to a failed call (e.g. a group
  * transition that was rolled back): a serialized message of the method's response type. */
 #define RPC_RESULT_TRAILER "vfio-migd-result-bin"
+/* The largest request the daemon takes (rpc/server.c): requests are ids, paths and short
+ * option lists; 64 KiB leaves room and bounds memory. A client refuses a larger one itself,
+ * with words that name the limit: gRPC's own refusal ("Received message larger than max") or
+ * its stream reset over the daemon's memory quota say neither what nor how to fix it. */
+#define RPC_MAX_REQUEST_SIZE (64 * 1024)
 /* The initial metadata key a server-streaming call carries when the daemon took it: a stream
  * the daemon refused (a Trailers-Only answer, e.g. too many watchers) opens without it, so the
  * client learns of the refusal when it opens the stream, before it prints anything. */

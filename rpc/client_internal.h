@@ -46,3 +46,6 @@ int rpc_client_wait(RpcClient *c, grpc_call *call, void *tag, gpr_timespec deadl
 void rpc_error_interrupted(RpcError *err);
 /* The RpcError of a call on which the client gave up after @timeout_ms. */
 void rpc_error_gave_up(RpcClient *c, int timeout_ms, RpcError *err);
+/* A request larger than the daemon takes (RPC_MAX_REQUEST_SIZE): -EMSGSIZE and @err saying
+ * so in plain words, without sending it; else 0. */
+int rpc_check_request_size(const char *method, const ProtobufCMessage *req, RpcError *err);

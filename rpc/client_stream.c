@@ -134,6 +134,10 @@ rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage 
         }
         return -EINVAL;
     }
+    r = rpc_check_request_size(method, req, err);
+    if (r < 0) {
+        return r;
+    }
     r = rpc_check_socket(c, err);
     if (r < 0) {
         return r;

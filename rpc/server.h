@@ -31,11 +31,10 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "client.h" /* RPC_MAX_REQUEST_SIZE */
 #include "status.h"
 #include "util/macro.h"
 
-/* Requests are ids, paths and short option lists; 64 KiB leaves room and bounds memory. */
-#define RPC_MAX_REQUEST_SIZE (64 * 1024)
 /* What gRPC's buffers of all API connections may hold together (a grpc_resource_quota): the
  * bound on a request larger than RPC_MAX_REQUEST_SIZE, which gRPC 1.51 reads whole before it
  * refuses it. Far above what RPC_LISTENER_DEFAULT_MAX_CONNECTIONS legitimate clients use. */
