@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/kernel_sysfs.h" /* kernel_sysfs_parse_bdf() */
 #include "device.h"
 #include "group.h"
 #include "migration.h"
@@ -61,6 +62,24 @@ Device *
 manager_find(Manager *m, const char *id)
 {
     return SORTED_FIND(m->devices, m->n_devices, id, id);
+}
+
+Device *
+manager_find_pci(Manager *m, const char *address)
+{
+    char bdf[KERNEL_SYSFS_NAME_MAX];
+
+    if (kernel_sysfs_parse_bdf(address, bdf, sizeof(bdf)) < 0) {
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n_devices; i++) {
+        const BackendIdentity *id = &m->devices[i]->identity;
+
+        if (strcmp(id->bus, "pci") == 0 && strcmp(id->address, bdf) == 0) {
+            return m->devices[i];
+        }
+    }
+    return NULL;
 }
 
 /* Every device the manager frees is in its array: unlinking one always changes the set. */

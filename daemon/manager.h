@@ -77,6 +77,9 @@ int manager_new(uv_loop_t *loop, Manager **ret);
 Manager *manager_free(Manager *m);
 
 Device *manager_find(Manager *m, const char *id);
+/* The attached device that is PCI function @address (any spelling kernel_sysfs_parse_bdf()
+ * takes), or NULL: a bind must not pull a function from under the daemon's open fds. */
+Device *manager_find_pci(Manager *m, const char *address);
 
 /* Attaches a simulated device. @id may be empty (the manager picks "simN"). @model is "",
  * "generic" or the name of a loaded plugin's sim model (attach --model); model= in @options

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "handlers.h"
+#include "device.h"
 #include "host_devices.h"
 #include "manager.h"
 #include "plugin_host.h"
@@ -310,6 +311,7 @@ handle_bind_host_device(RpcCall *call, const ProtobufCMessage *r, void *userdata
     const VfioMigd__V1__BindHostDeviceRequest *req = REQ(BindHostDeviceRequest, r);
     RpcContext *ctx = userdata;
     BindWork *b = calloc(1, sizeof(*b));
+    const Device *held;
     int ret;
 
     if (!b) {
@@ -319,6 +321,14 @@ handle_bind_host_device(RpcCall *call, const ProtobufCMessage *r, void *userdata
     if (strlen(req->address) >= sizeof(b->address)) {
         free(b);
         rpc_call_fail(call, -EINVAL, "'%.64s...' is not a PCI address", req->address);
+        return;
+    }
+    held = manager_find_pci(ctx->manager, req->address);
+    if (held) {
+        free(b);
+        rpc_call_fail(call, -EBUSY, "PCI function %s is attached as device '%s': a bind would "
+                      "unbind it from under the daemon; detach it first ('vfio-migctl detach "
+                      "%s'), then bind", held->identity.address, held->id, held->id);
         return;
     }
     b->call = call;

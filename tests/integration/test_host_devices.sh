@@ -158,6 +158,12 @@ assert_contains "$ERR" "no PCI function 0000:3b:01.0 on this host" "bind: a func
 expect_error NOT_FOUND njctl S bind "$ZIP_BAD"
 assert_contains "$ERR" "the driver hisi_acc_vfio_pci is not loaded: modprobe hisi_acc_vfio_pci, then bind again" \
     "bind: the variant driver is not loaded: refused with the modprobe"
+# a function the daemon holds: unbinding it would pull it from under the daemon's fds
+expect_exit 0 njctl S attach --sim "size=4K,pci=$MLX_VFIO" --name held
+expect_error FAILED_PRECONDITION njctl S bind 3b:00.2
+assert_contains "$ERR" "PCI function $MLX_VFIO is attached as device 'held': a bind would unbind it from under the daemon; detach it first ('vfio-migctl detach held'), then bind" \
+    "bind: a function attached to the daemon (in any spelling of its address) is refused"
+expect_exit 0 njctl S detach held
 expect_exit 0 njctl S bind "$MLX_OK"
 assert_eq "false mlx5_vfio_pci" "$(jf "$OUT" changed) $(jf "$OUT" driver)" "bind: already bound to what it needs"
 assert_not_contains "$(<"$T/S.log")" "Bound PCI function $MLX_OK" "  ... and no bind is logged"
