@@ -86,6 +86,25 @@ writer_str(Writer *w, const char *s, size_t max)
 }
 
 static void
+writer_irq(Writer *w, const StateJournalDevice *d)
+{
+    size_t n = STATE_JOURNAL_IRQ_MAPS * STATE_JOURNAL_IRQ_MAP_SIZE(d->irq_count);
+    uint8_t *p;
+
+    if (d->irq_type > STATE_JOURNAL_MAX_IRQ_TYPE || d->irq_count > STATE_JOURNAL_MAX_VECTORS ||
+        (d->irq_type == 0) != (d->irq_count == 0) || (n > 0 && !d->irq_bits)) {
+        w->r = w->r < 0 ? w->r : -EINVAL;
+        return;
+    }
+    writer_u8(w, d->irq_type);
+    writer_u32(w, d->irq_count);
+    p = writer_reserve(w, n);
+    if (p && n > 0) {
+        memcpy(p, d->irq_bits, n);
+    }
+}
+
+static void
 writer_body(Writer *w, const StateJournal *j)
 {
     writer_u32(w, (uint32_t) j->n_devices);
@@ -97,6 +116,7 @@ writer_body(Writer *w, const StateJournal *j)
         writer_u8(w, d->address_kind);
         writer_str(w, d->source, STATE_JOURNAL_MAX_SOURCE);
         writer_u32(w, d->group);
+        writer_irq(w, d);
     }
     writer_u32(w, (uint32_t) j->n_groups);
     for (size_t i = 0; i < j->n_groups; i++) {
@@ -283,6 +303,56 @@ reader_array(Reader *rd, uint32_t max, size_t size, const char *what, uint32_t *
     return a;
 }
 
+/* True when a bit at or beyond @count is set in the @size-byte bitmap @map. */
+static bool
+bits_beyond(const uint8_t *map, size_t size, uint32_t count)
+{
+    for (uint32_t v = count; v < size * 8; v++) {
+        if (map[v / 8] & (1u << (v % 8))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A device's interrupts (version 3 on): the shape is checked here, what the bits mean by
+ * the caller (irq_model_import). */
+static void
+reader_irq(Reader *rd, StateJournalDevice *d, uint32_t i)
+{
+    size_t map;
+    const uint8_t *p;
+
+    if (rd->version < 3) {
+        return;
+    }
+    d->irq_type = reader_u8(rd, "a device's interrupt type");
+    d->irq_count = reader_count(rd, STATE_JOURNAL_MAX_VECTORS, "interrupt vectors");
+    if (rd->r >= 0 && (d->irq_type > STATE_JOURNAL_MAX_IRQ_TYPE ||
+                       (d->irq_type == 0) != (d->irq_count == 0))) {
+        reader_fail(rd, "device %u has interrupt type %u with %u vectors", i, d->irq_type,
+                    d->irq_count);
+    }
+    map = STATE_JOURNAL_IRQ_MAP_SIZE(d->irq_count);
+    p = reader_take(rd, STATE_JOURNAL_IRQ_MAPS * map, "interrupt bitmaps");
+    if (!p || map == 0) {
+        return;
+    }
+    for (size_t k = 0; k < STATE_JOURNAL_IRQ_MAPS; k++) {
+        if (bits_beyond(p + k * map, map, d->irq_count)) {
+            reader_fail(rd, "device %u has an interrupt bit beyond its %u vectors", i,
+                        d->irq_count);
+            return;
+        }
+    }
+    d->irq_bits = malloc(STATE_JOURNAL_IRQ_MAPS * map);
+    if (!d->irq_bits) {
+        rd->r = rd->r < 0 ? rd->r : -ENOMEM;
+        return;
+    }
+    memcpy(d->irq_bits, p, STATE_JOURNAL_IRQ_MAPS * map);
+}
+
 static void
 reader_devices(Reader *rd, StateJournal *j)
 {
@@ -303,6 +373,7 @@ reader_devices(Reader *rd, StateJournal *j)
         if (kernel > 1) {
             reader_fail(rd, "device %u has back-end %u (0 sim, 1 kernel)", i, kernel);
         }
+        reader_irq(rd, d, i);
     }
 }
 
@@ -398,6 +469,7 @@ state_journal_clear(StateJournal *j)
     for (size_t i = 0; i < j->n_devices; i++) {
         free(j->devices[i].id);
         free(j->devices[i].source);
+        free(j->devices[i].irq_bits);
     }
     free(j->devices);
     for (size_t i = 0; i < j->n_groups; i++) {

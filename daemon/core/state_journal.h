@@ -11,12 +11,16 @@
  *   header (32 bytes): magic "VFMGSTJ1", u32 version, u32 body size, u64 sequence,
  *                      u32 CRC32C of the header's first 24 bytes and the body, u32 zero
  *   body: u32 n_devices, then per device: str id, u8 kernel (0/1), u8 address kind, str source,
- *         u32 IOMMU group (version 2 on; STATE_JOURNAL_NO_GROUP when none)
+ *         u32 IOMMU group (version 2 on; STATE_JOURNAL_NO_GROUP when none),
+ *         interrupts (version 3 on): u8 type (IrqType, 0 none), u32 count (0 with type 0),
+ *         then 4 bitmaps of (count + 7) / 8 bytes, bit v of byte v / 8: vectors in use,
+ *         masked, pending, and held by a VMM (its eventfd is the vector's trigger)
  *         u32 n_groups, then per group: str name, u32 n_members, str member...
  *         u32 n_jobs, then per job: str id, u8 role, u8 subject, u8 phase, str name
  *   str: u16 length, then that many bytes, no NUL among them.
  * The decoder treats the bytes as hostile: every count and length is bounded below, every
- * byte accounted for (trailing bytes are an error); the meaning of role, subject and phase
+ * byte accounted for (trailing bytes are an error; so is a bit beyond an interrupt count);
+ * the meaning of role, subject and phase
  * numbers and of the names is checked by the caller, who knows them.
  *
  * Pure: no I/O. Errors: negative errno, and for decoding a sentence in the caller's buffer.
@@ -27,7 +31,7 @@
 #include <stdint.h>
 
 #define STATE_JOURNAL_MAGIC "VFMGSTJ1"
-#define STATE_JOURNAL_VERSION UINT32_C(2)
+#define STATE_JOURNAL_VERSION UINT32_C(3)
 /* Version 1 (no group field) is still read: a daemon upgraded across it keeps its sim devices;
  * its kernel devices were not kept by version 1 anyway. */
 #define STATE_JOURNAL_VERSION_MIN UINT32_C(1)
@@ -41,6 +45,10 @@
 #define STATE_JOURNAL_MAX_JOBS 1024
 #define STATE_JOURNAL_MAX_NAME 64     /* ids and names (STREAM_MAX_NAME, DEVICE_ID_MAX) */
 #define STATE_JOURNAL_MAX_SOURCE 4096 /* sim options or a kernel address */
+#define STATE_JOURNAL_MAX_IRQ_TYPE 3   /* _IRQ_TYPE_MAX - 1: INTx, MSI, MSI-X */
+#define STATE_JOURNAL_MAX_VECTORS 2048 /* IRQ_MAX_VECTORS */
+#define STATE_JOURNAL_IRQ_MAPS 4       /* in use, masked, pending, VMM */
+#define STATE_JOURNAL_IRQ_MAP_SIZE(count) (((size_t) (count) + 7) / 8)
 /* 1024 devices with 4 KiB of options each, and the rest: 8 MiB bounds a read. */
 #define STATE_JOURNAL_MAX_BODY (UINT32_C(8) << 20)
 
@@ -51,6 +59,12 @@ typedef struct StateJournalDevice {
     char *source;           /* sim options, or the kernel address */
     uint32_t group;         /* kernel, group path: the IOMMU group whose group and container
                              * fds it shares; STATE_JOURNAL_NO_GROUP otherwise */
+    uint8_t irq_type;       /* IrqType; 0 (none): irq_count 0, no bitmaps */
+    uint32_t irq_count;     /* vectors enabled */
+    /* STATE_JOURNAL_IRQ_MAPS bitmaps of STATE_JOURNAL_IRQ_MAP_SIZE(irq_count) bytes, one
+     * after the other (in use, masked, pending, VMM); NULL when irq_count is 0. Owned by a
+     * decoded journal; the encoder only reads it. */
+    uint8_t *irq_bits;
 } StateJournalDevice;
 
 typedef struct StateJournalGroup {

@@ -14,13 +14,15 @@
 #include "util/le.h"
 
 static char *members[] = {"nic0", "gpu:0"};
+/* MSI-X with 10 vectors: all in use, 2 masked, 2 and 9 pending, 0..7 held by a VMM. */
+static uint8_t irq_bits[4 * 2] = {0xff, 0x03, 0x04, 0x00, 0x04, 0x02, 0xff, 0x00};
 
 static StateJournal
 sample(void)
 {
     static StateJournalDevice devices[] = {
         {.id = "nic0", .kernel = false, .source = "size=4M,seed=7",
-         .group = STATE_JOURNAL_NO_GROUP},
+         .group = STATE_JOURNAL_NO_GROUP, .irq_type = 3, .irq_count = 10, .irq_bits = irq_bits},
         {.id = "gpu:0", .kernel = true, .address_kind = 1,
          .source = "6f1d2b7c-3c3e-4c1e-9d7e-2f1a0b3c4d5e", .group = 17},
     };
@@ -50,6 +52,12 @@ Test(state_journal, round_trip)
     cr_expect_eq(out.devices[1].group, 17);
     cr_expect_eq(out.devices[0].group, STATE_JOURNAL_NO_GROUP);
     cr_expect_str_eq(out.devices[0].source, "size=4M,seed=7");
+    cr_expect_eq(out.devices[0].irq_type, 3);
+    cr_assert_eq(out.devices[0].irq_count, 10);
+    cr_expect_arr_eq(out.devices[0].irq_bits, irq_bits, sizeof(irq_bits));
+    cr_expect_eq(out.devices[1].irq_type, 0);
+    cr_expect_eq(out.devices[1].irq_count, 0);
+    cr_expect_null(out.devices[1].irq_bits);
     cr_assert_eq(out.n_groups, 1);
     cr_expect_str_eq(out.groups[0].name, "vm1");
     cr_assert_eq(out.groups[0].n_members, 2);
@@ -122,6 +130,33 @@ Test(state_journal, encode_refuses_what_decode_would)
     cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
 }
 
+/* Interrupt shapes no daemon writes: a bit beyond the count (CRC right), a type out of range
+ * or without vectors; the encoder refuses them too. */
+Test(state_journal, interrupt_bits_beyond_the_count_are_refused)
+{
+    uint8_t bits[4] = {0x01, 0x00, 0x00, 0x00};
+    StateJournalDevice d = {.id = "s", .source = "", .irq_type = 2, .irq_count = 1,
+                            .irq_bits = bits};
+    StateJournal in = {.seq = 1, .devices = &d, .n_devices = 1}, out = {0};
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    char err[256] = "";
+
+    cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
+    /* the pending map (before two empty counts): vector 1 of a 1-vector index */
+    buf[size - 8 - 2] = 0x02;
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
+    cr_expect(strstr(err, "beyond its 1 vectors") != NULL, "%s", err);
+    state_journal_clear(&out);
+    free(buf);
+    d.irq_type = 4;
+    cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
+    d.irq_type = 2;
+    d.irq_count = 0;
+    cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
+}
+
 /* A version-1 journal (written before devices had a group field) still reads, every device
  * without a group: an upgraded daemon keeps the sim devices the old one stored. */
 Test(state_journal, version_1_reads_without_groups)
@@ -133,10 +168,11 @@ Test(state_journal, version_1_reads_without_groups)
     char err[256] = "";
 
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
-    /* body: u32 n, str id (2+4), u8, u8, str source (2+7), then the u32 group */
+    /* body: u32 n, str id (2+4), u8, u8, str source (2+7), then the u32 group and the
+     * interrupts (u8 type, u32 count: none) */
     size_t group_at = 32 + 4 + 6 + 2 + 9;
-    memmove(buf + group_at, buf + group_at + 4, size - group_at - 4);
-    size -= 4;
+    memmove(buf + group_at, buf + group_at + 9, size - group_at - 9);
+    size -= 9;
     put_le32(buf + 8, 1);
     put_le32(buf + 12, (uint32_t) (size - 32));
     put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
@@ -144,10 +180,10 @@ Test(state_journal, version_1_reads_without_groups)
     cr_assert_eq(out.n_devices, 1);
     cr_expect_str_eq(out.devices[0].source, "size=4K");
     cr_expect_eq(out.devices[0].group, STATE_JOURNAL_NO_GROUP);
-    put_le32(buf + 8, 3); /* a version from the future */
+    put_le32(buf + 8, 4); /* a version from the future */
     put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
     cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "version 3") != NULL, "%s", err);
+    cr_expect(strstr(err, "version 4") != NULL, "%s", err);
     state_journal_clear(&out);
     free(buf);
 }
