@@ -158,6 +158,14 @@ struct BackendOps {
      * on one device are serialised by the caller. */
     int (*set_irqs)(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start,
                     uint32_t count, const void *data);
+    /* After a re-adoption (the daemon restarted): the eventfds the device's enabled @index
+     * signals for vectors [start, start + count), as the fd store gave them back (@fds: int32,
+     * -1 where none). NULL for the kernel back-end, whose kernel kept its own references and
+     * needs nothing (no SET_IRQS: that would be a change, not a re-adoption). The sim, whose
+     * "kernel" half died with the daemon, takes them where its state memfd says a trigger was
+     * set; -ESTALE when it says otherwise. Thread: loop. */
+    int (*irq_readopt)(BackendDevice *bd, uint32_t index, uint32_t start, uint32_t count,
+                       const int32_t *fds);
     /* The fds a VMM runs the device with (fdpass.c sends it copies): *@ret_device, the VFIO
      * device fd, and *@ret_dma, the fd it maps guest memory through (the group's container,
      * or the iommufd), or -1 when there is none. Both stay the back-end's. The sim: a

@@ -205,7 +205,7 @@ struct SimSession {
  * stored, a session dies with the daemon and the device stays where it is. Fixed layout,
  * native endianness (only this host's next daemon reads it); checked on adoption. */
 #define SIM_STATE_MAGIC "VFSIMST1"
-#define SIM_STATE_VERSION UINT32_C(1)
+#define SIM_STATE_VERSION UINT32_C(2) /* 2: the interrupts' set-up (irq) */
 
 typedef struct SimPersist {
     char magic[8];       /* SIM_STATE_MAGIC */
@@ -216,6 +216,7 @@ typedef struct SimPersist {
     uint64_t gen;
     unsigned fail_runs;  /* runs of cfg.fail_arc so far */
     uint32_t reserved;
+    SimIrqKept irq;      /* the interrupts' set-up the kernel keeps (sim_irq.h) */
 } SimPersist;
 
 struct SimDevice {
@@ -1437,6 +1438,13 @@ sim_irq_info_op(BackendDevice *bd, uint32_t index, uint32_t *ret_flags, uint32_t
 }
 
 static int
+sim_irq_readopt_op(BackendDevice *bd, uint32_t index, uint32_t start, uint32_t count,
+                   const int32_t *fds)
+{
+    return sim_irq_readopt(((SimDevice *) bd)->irq, index, start, count, fds);
+}
+
+static int
 sim_set_irqs(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start, uint32_t count,
              const void *data)
 {
@@ -1475,6 +1483,7 @@ static const BackendOps sim_ops = {
     .store_fds = sim_store_fds,
     .irq_info = sim_irq_info_op,
     .set_irqs = sim_set_irqs,
+    .irq_readopt = sim_irq_readopt_op,
     .vmm_fds = sim_vmm_fds,
     .free = sim_free,
 };
@@ -2128,6 +2137,7 @@ sim_state_create(SimDevice *d, const SimConfig *cfg)
     d->st->state = cfg->initial_state;
     d->st->size = cfg->size;
     d->st->seed = cfg->seed;
+    sim_irq_keep(d->irq, &d->st->irq);
     return 0;
 }
 
@@ -2158,6 +2168,11 @@ sim_state_adopt(SimDevice *d, int fd, const SimConfig *cfg, char *err, size_t er
         (void) munmap(st, sizeof(*st));
         return sim_error(err, err_size, "the stored state is not a version %u sim state of a "
                          "%" PRIu64 "-byte device", SIM_STATE_VERSION, cfg->size);
+    }
+    if (sim_irq_adopt(d->irq, &st->irq) < 0) {
+        (void) munmap(st, sizeof(*st));
+        return sim_error(err, err_size, "the stored interrupt set-up is not one this device's "
+                         "options (intx=, msi=, msix=) allow");
     }
     d->st = st;
     d->state_fd = fd;

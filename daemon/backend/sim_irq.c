@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../core/irq.h"
+#include "../util/cleanup.h"
 #include "../util/fdcheck.h"
 #include "../util/macro.h"
 #include "backend.h"
@@ -32,7 +33,28 @@ struct SimIrq {
     uint32_t n_trigger;
     bool intx_masked;
     int intx_unmask; /* INTx's unmask eventfd (our duplicate), or -1 */
+    SimIrqKept *kept;              /* in the state memfd, or NULL */
+    uint8_t orphan[2048 / 8];      /* armed when adopted, its eventfd not given back yet */
 };
+
+static_assert(IRQ_MAX_VECTORS == 2048, "SimIrqKept.armed is sized for 2048 vectors");
+
+/* The set-up as it is now, into the state memfd. */
+static void
+sim_irq_sync(SimIrq *si)
+{
+    SimIrqKept *k = si->kept;
+
+    if (!k) {
+        return;
+    }
+    k->type = si->type == SIM_IRQ_NONE ? 0 : (uint32_t)si->type + 1;
+    k->nvec = si->nvec;
+    k->intx_masked = si->intx_masked;
+    for (uint32_t v = 0; v < si->n_trigger; v++) {
+        irq_bit_set(k->armed, v, si->trigger[v] >= 0 || irq_bit_get(si->orphan, v));
+    }
+}
 
 SimIrq *
 sim_irq_new(const SimIrqConfig *c)
@@ -77,6 +99,7 @@ sim_irq_disable(SimIrq *si)
     for (uint32_t i = 0; i < si->n_trigger; i++) {
         close_slot(&si->trigger[i]);
     }
+    memset(si->orphan, 0, sizeof(si->orphan));
     close_slot(&si->intx_unmask);
     si->type = SIM_IRQ_NONE;
     si->nvec = 0;
@@ -159,6 +182,7 @@ sim_msi_set_vector(SimIrq *si, uint32_t v, int fd)
     int r;
 
     close_slot(&si->trigger[v]);
+    irq_bit_set(si->orphan, v, false);
     if (fd < 0) {
         return 0;
     }
@@ -258,6 +282,7 @@ sim_intx_trigger(SimIrq *si, uint32_t index, uint32_t start, uint32_t count, uin
             }
         }
         close_slot(&si->trigger[0]);
+        irq_bit_set(si->orphan, 0, false);
         si->trigger[0] = ref; /* vfio_intx_set_signal, or vfio_intx_enable */
         si->type = (int)index;
         si->nvec = 1;
@@ -348,6 +373,95 @@ sim_irq_set(SimIrq *si, uint32_t flags, uint32_t index, uint32_t start, uint32_t
     } else {
         r = -ENOTTY; /* no handler: MSI/MSI-X mask, or a combination of actions */
     }
+    sim_irq_sync(si);
+    (void)pthread_mutex_unlock(&si->lock);
+    return r;
+}
+
+void
+sim_irq_keep(SimIrq *si, SimIrqKept *kept)
+{
+    (void)pthread_mutex_lock(&si->lock);
+    si->kept = kept;
+    memset(kept, 0, sizeof(*kept));
+    sim_irq_sync(si);
+    (void)pthread_mutex_unlock(&si->lock);
+}
+
+int
+sim_irq_adopt(SimIrq *si, SimIrqKept *kept)
+{
+    SimIrqKept k = *kept; /* read once: the memfd is input */
+    uint32_t index = k.type - 1, max = k.type ? sim_irq_count(si, index) : 0;
+
+    if (k.type > BACKEND_IRQ_INDEX_MSIX + 1 || (k.type == 0) != (k.nvec == 0) || k.nvec > max ||
+        (k.intx_masked && index != BACKEND_IRQ_INDEX_INTX)) {
+        return -EINVAL;
+    }
+    for (uint32_t v = k.nvec; v < IRQ_MAX_VECTORS; v++) {
+        if (irq_bit_get(k.armed, v)) {
+            return -EINVAL;
+        }
+    }
+    (void)pthread_mutex_lock(&si->lock);
+    sim_irq_disable(si);
+    si->type = k.type ? (int)index : SIM_IRQ_NONE;
+    si->nvec = k.nvec;
+    si->intx_masked = k.intx_masked;
+    memcpy(si->orphan, k.armed, sizeof(si->orphan));
+    si->kept = kept;
+    sim_irq_sync(si);
+    (void)pthread_mutex_unlock(&si->lock);
+    return 0;
+}
+
+static int
+sim_irq_readopt_locked(SimIrq *si, uint32_t index, uint32_t start, uint32_t count,
+                       const int32_t *fds)
+{
+    _cleanup_free_ int *refs = malloc(sizeof(int) * (count ? count : 1));
+    int r = 0;
+
+    if (!refs) {
+        return -ENOMEM;
+    }
+    if (si->type != (int)index || start > si->nvec || count > si->nvec - start) {
+        return -ESTALE;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        refs[i] = -1;
+        if (fds[i] >= 0 && !irq_bit_get(si->orphan, start + i)) {
+            r = -ESTALE;
+        } else if (fds[i] >= 0) {
+            r = sim_irq_ref(fds[i], &refs[i]);
+        }
+        if (r < 0) {
+            for (uint32_t j = 0; j <= i; j++) {
+                close_slot(&refs[j]);
+            }
+            return r;
+        }
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (refs[i] >= 0) {
+            si->trigger[start + i] = refs[i];
+            irq_bit_set(si->orphan, start + i, false);
+        }
+    }
+    return 0;
+}
+
+int
+sim_irq_readopt(SimIrq *si, uint32_t index, uint32_t start, uint32_t count, const int32_t *fds)
+{
+    int r;
+
+    if (count > IRQ_MAX_VECTORS) {
+        return -EINVAL;
+    }
+    (void)pthread_mutex_lock(&si->lock);
+    r = sim_irq_readopt_locked(si, index, start, count, fds);
+    sim_irq_sync(si);
     (void)pthread_mutex_unlock(&si->lock);
     return r;
 }

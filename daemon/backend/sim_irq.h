@@ -17,6 +17,8 @@
  *   - DATA_NONE with count 0 disables the enabled index; DATA_NONE (or DATA_BOOL true) with
  *     count > 0 is the loopback: each vector's eventfd is signalled, as the kernel does.
  * The eventfds are the sim's own duplicates, as the kernel holds its own references.
+ * After the daemon's restart, the set-up survives in the state memfd (SimIrqKept) and the
+ * eventfds come back from the fd store, as the kernel's references outlive the process.
  * The sim has no ERR or REQ interrupt (count 0) and raises no interrupt by itself: the
  * loopback is how tests (and bench-irq) make one, on sim and real devices alike.
  *
@@ -36,8 +38,36 @@ typedef struct SimIrqConfig {
     bool msix_dynamic; /* MSI-X without NORESIZE: vectors may be added while enabled */
 } SimIrqConfig;
 
+/* What the "kernel" half of a sim device's interrupts must keep when the daemon dies (the
+ * kernel keeps a device's interrupt set-up while any fd holds the device): the enabled index,
+ * its vectors and which of them have a trigger. It lives in the device's state memfd
+ * (sim.c), written on every change; the eventfds themselves cannot be in a memfd: they come
+ * back from the fd store (sim_irq_readopt()). Native endianness, checked on adoption. */
+typedef struct SimIrqKept {
+    uint32_t type;                    /* the enabled index + 1; 0: none */
+    uint32_t nvec;
+    uint8_t intx_masked;
+    uint8_t reserved[3];
+    uint8_t armed[2048 / 8];          /* bit v: vector v has a trigger eventfd */
+} SimIrqKept;
+
 /* NULL on OOM. */
 SimIrq *sim_irq_new(const SimIrqConfig *c);
+/* From now on every change is also written to @kept (the state memfd; it must outlive @si),
+ * which is filled with the present state. */
+void sim_irq_keep(SimIrq *si, SimIrqKept *kept);
+/* A device adopted from its state memfd: @kept (checked: -EINVAL when it holds what this
+ * device's configuration cannot) is the set-up the kernel kept; the vectors it says were
+ * armed have lost their eventfds (they died with the daemon's process) until
+ * sim_irq_readopt() gives them back. Writes go on to @kept. */
+int sim_irq_adopt(SimIrq *si, SimIrqKept *kept);
+/* The eventfds of vectors [start, start + count) of @index that the fd store kept (@fds, -1
+ * where none): each is taken (our own duplicate) for a vector adopted armed and still without
+ * its eventfd; -ESTALE when @index is not the one enabled, a vector was not armed, or an fd is
+ * given for a vector that has one; -EINVAL (-EBADF) for an fd that is not an eventfd. All or
+ * nothing. */
+int sim_irq_readopt(SimIrq *si, uint32_t index, uint32_t start, uint32_t count,
+                    const int32_t *fds);
 /* Closes every eventfd it holds (the device's fd closing disables its interrupts). */
 void sim_irq_free(SimIrq *si);
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1918,4 +1919,52 @@ Test(adopt, refuses_what_is_not_its_state)
     (void) close(nullfd);
     (void) close(fd);
     backend_device_free(bd);
+}
+
+/* The interrupts' set-up survives as the kernel keeps it: the index stays enabled with its
+ * vectors, an armed vector signals nothing until the fd store gives its eventfd back, and the
+ * sim takes back only what its memfd says was armed. */
+Test(adopt, interrupts_survive_and_take_back_only_armed_vectors)
+{
+    BackendDevice *bd = dev_new("i0", "size=1M,msix=8");
+    BackendInfo info = {0};
+    int32_t fds[4] = {-1, -1, -1, -1}, none[2] = {-1, -1};
+    char err[256] = "";
+    eventfd_t n = 0;
+    int fd;
+
+    for (int i = 0; i < 3; i++) {
+        fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    }
+    const uint32_t trig = BACKEND_IRQ_SET_DATA_EVENTFD | BACKEND_IRQ_SET_ACTION_TRIGGER;
+    const uint32_t loop = BACKEND_IRQ_SET_DATA_NONE | BACKEND_IRQ_SET_ACTION_TRIGGER;
+    cr_assert_eq(bd->ops->set_irqs(bd, trig, BACKEND_IRQ_INDEX_MSIX, 0, 2, fds), 0);
+    fd = dev_state_fd_dup(bd);
+    backend_device_free(bd);
+    cr_assert_eq(sim_device_adopt("i0", "size=1M,msix=8", fd, &bd, &info, err, sizeof(err)), 0,
+                 "%s", err);
+    /* the index is still MSI-X: enabling MSI is refused as the kernel refuses it */
+    cr_expect_eq(bd->ops->set_irqs(bd, trig, BACKEND_IRQ_INDEX_MSI, 0, 1, &fds[2]), -EINVAL);
+    cr_expect_eq(bd->ops->set_irqs(bd, loop, BACKEND_IRQ_INDEX_MSIX, 1, 1, NULL), 0);
+    cr_expect_neq(eventfd_read(fds[1], &n), 0, "no eventfd until the store gives it back");
+    /* vector 2 was never armed; MSI is not the enabled index */
+    cr_expect_eq(bd->ops->irq_readopt(bd, BACKEND_IRQ_INDEX_MSIX, 2, 1, &fds[2]), -ESTALE);
+    cr_expect_eq(bd->ops->irq_readopt(bd, BACKEND_IRQ_INDEX_MSI, 0, 1, &fds[0]), -ESTALE);
+    cr_assert_eq(bd->ops->irq_readopt(bd, BACKEND_IRQ_INDEX_MSIX, 0, 2, fds), 0);
+    cr_expect_eq(bd->ops->irq_readopt(bd, BACKEND_IRQ_INDEX_MSIX, 0, 1, fds), -ESTALE,
+                 "vector 0 has its eventfd again");
+    cr_expect_eq(bd->ops->irq_readopt(bd, BACKEND_IRQ_INDEX_MSIX, 0, 2, none), 0);
+    cr_expect_eq(bd->ops->set_irqs(bd, loop, BACKEND_IRQ_INDEX_MSIX, 1, 1, NULL), 0);
+    cr_expect_eq(eventfd_read(fds[1], &n), 0);
+    cr_expect_eq(n, 1);
+    /* a memfd that claims more vectors than the options allow is not this device's */
+    fd = dev_state_fd_dup(bd);
+    backend_device_free(bd);
+    cr_expect_eq(sim_device_adopt("i0", "size=1M,msix=1", fd, &bd, &info, err, sizeof(err)),
+                 -EINVAL);
+    cr_expect(strstr(err, "interrupt") != NULL, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        (void) close(fds[i]);
+    }
+    (void) close(fd);
 }
