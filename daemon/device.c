@@ -670,6 +670,12 @@ device_plugin_view(const Device *d, struct vfio_migd_device *ret)
     plugin_device_view(&d->identity, d->id, ret);
 }
 
+static void
+device_irq_changed(void *userdata)
+{
+    manager_changed(userdata);
+}
+
 int
 device_new(Manager *m, const char *id, BackendDevice *backend, const BackendInfo *info,
            Device **ret)
@@ -689,6 +695,10 @@ device_new(Manager *m, const char *id, BackendDevice *backend, const BackendInfo
     if (r < 0) {
         (void) device_free(d);
         return r;
+    }
+    if (m) {
+        /* The journal and the fd store keep the interrupts: they follow every change. */
+        irq_set_on_change(d->irq, device_irq_changed, m);
     }
     device_refresh_props(d);
     *ret = d;

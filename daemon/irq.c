@@ -32,7 +32,32 @@ struct Irq {
     int vmm_fd[IRQ_MAX_VECTORS];      /* the VMM's eventfd per vector, owned, or -EBADF */
     IrqLatch *latch[IRQ_MAX_VECTORS]; /* owned until closed, or NULL */
     uint64_t latch_wakeups;
+    /* Which file each eventfd slot holds, for the fd store (irq_vector_fds): a slot's
+     * generation changes whenever its fd does; 0 when empty. */
+    uint64_t gen;
+    uint64_t vmm_gen[IRQ_MAX_VECTORS];
+    uint64_t latch_gen[IRQ_MAX_VECTORS];
+    void (*on_change)(void *userdata);
+    void *userdata;
+    unsigned quiet; /* inside a batch (irq_vmm_drop_all): one call at its end */
 };
+
+/* Something the journal or the fd store keeps changed. */
+static void
+irq_changed(Irq *irq)
+{
+    if (irq->on_change && irq->quiet == 0) {
+        irq->on_change(irq->userdata);
+    }
+}
+
+/* @fd (owned, or -EBADF) becomes @v's VMM eventfd. */
+static void
+vmm_fd_set(Irq *irq, uint32_t v, int fd)
+{
+    irq->vmm_fd[v] = fd;
+    irq->vmm_gen[v] = fd >= 0 ? ++irq->gen : 0;
+}
 
 static void irq_latch_on_ready(uv_poll_t *h, int status, int events);
 
@@ -41,7 +66,9 @@ latch_on_closed(uv_handle_t *h)
 {
     IrqLatch *l = h->data;
 
-    (void)close(l->fd);
+    if (l->fd >= 0) {
+        (void)close(l->fd);
+    }
     free(l);
 }
 
@@ -54,6 +81,39 @@ latch_close(IrqLatch *l)
     }
 }
 
+/* Watches @fd (taken on success only) as @v's latch. */
+static int
+latch_watch(Irq *irq, uint32_t v, int fd)
+{
+    _cleanup_free_ IrqLatch *l = calloc(1, sizeof(*l));
+    int r;
+
+    if (!l) {
+        return -ENOMEM;
+    }
+    r = uv_poll_init(irq->loop, &l->poll, fd);
+    if (r < 0) {
+        return r;
+    }
+    l->fd = fd;
+    l->poll.data = l;
+    l->irq = irq;
+    l->v = v;
+    /* Watching never keeps the daemon alive: at shutdown the loop ends with the last
+     * operation, and the device's free closes its latches. */
+    uv_unref((uv_handle_t *) &l->poll);
+    r = uv_poll_start(&l->poll, UV_READABLE, irq_latch_on_ready);
+    irq->latch[v] = TAKE_PTR(l);
+    irq->latch_gen[v] = ++irq->gen;
+    if (r < 0) {
+        irq->latch[v]->fd = -EBADF; /* stays the caller's */
+        latch_close(TAKE_PTR(irq->latch[v]));
+        irq->latch_gen[v] = 0;
+        return r;
+    }
+    return 0;
+}
+
 /* The latch of @v, created and watched on first use. */
 static int
 latch_get(Irq *irq, uint32_t v, int *ret_fd)
@@ -62,29 +122,15 @@ latch_get(Irq *irq, uint32_t v, int *ret_fd)
         return -EOPNOTSUPP; /* unit tests without a loop */
     }
     if (!irq->latch[v]) {
-        _cleanup_free_ IrqLatch *l = calloc(1, sizeof(*l));
-        if (!l) {
-            return -ENOMEM;
-        }
-        l->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (l->fd < 0) {
+        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int r;
+
+        if (fd < 0) {
             return -errno;
         }
-        int r = uv_poll_init(irq->loop, &l->poll, l->fd);
+        r = latch_watch(irq, v, fd);
         if (r < 0) {
-            (void)close(l->fd);
-            return r;
-        }
-        l->poll.data = l;
-        l->irq = irq;
-        l->v = v;
-        /* Watching never keeps the daemon alive: at shutdown the loop ends with the last
-         * operation, and the device's free closes its latches. */
-        uv_unref((uv_handle_t *) &l->poll);
-        r = uv_poll_start(&l->poll, UV_READABLE, irq_latch_on_ready);
-        irq->latch[v] = TAKE_PTR(l);
-        if (r < 0) {
-            latch_close(TAKE_PTR(irq->latch[v]));
+            (void)close(fd);
             return r;
         }
     }
@@ -177,10 +223,11 @@ static void
 vector_forget(Irq *irq, uint32_t v)
 {
     latch_close(TAKE_PTR(irq->latch[v]));
+    irq->latch_gen[v] = 0;
     if (irq->vmm_fd[v] >= 0) {
         (void)close(irq->vmm_fd[v]);
     }
-    irq->vmm_fd[v] = -EBADF;
+    vmm_fd_set(irq, v, -EBADF);
 }
 
 /* Carries out @plan, the model already changed from @old. */
@@ -250,7 +297,9 @@ irq_enable(Irq *irq, IrqType t, uint32_t count)
     }
     TRACE(irq_enable, "%s %u -> %s %u", irq_type_name(old->type), old->count, irq_type_name(t),
           count);
-    return apply_change(irq, old, count > 0 ? t : IRQ_TYPE_NONE, &p);
+    r = apply_change(irq, old, count > 0 ? t : IRQ_TYPE_NONE, &p);
+    irq_changed(irq); /* also after a failure: latches may have come */
+    return r;
 }
 
 /* Does what the model asked for vector @v. */
@@ -296,6 +345,7 @@ vector_op(Irq *irq, uint32_t v, int (*change)(IrqModel *m, uint32_t v, IrqAction
         irq->model.vec[v] = before;
         (void)arm(irq, v, 1, /* all_latch= */ false);
     }
+    irq_changed(irq);
     return r;
 }
 
@@ -312,9 +362,14 @@ latch_collect(Irq *irq, uint32_t v)
 {
     IrqAction a;
 
+    bool was_pending = v < irq->model.count && irq->model.vec[v].pending;
+
     if (latch_drain(irq, v) && irq_model_latched(&irq->model, v, &a) == 0) {
         TRACE(irq_latched, "vector %u%s", v, a.fire ? " delivered" : " pending");
         (void)action_apply(irq, v, &a);
+        if (irq->model.vec[v].pending != was_pending) {
+            irq_changed(irq); /* the journal keeps pending bits; repeats change nothing */
+        }
     }
 }
 
@@ -358,10 +413,12 @@ irq_vmm_give(Irq *irq, uint32_t v, int fd)
         return -ENOENT;
     }
     old = irq->vmm_fd[v];
-    irq->vmm_fd[v] = fd;
+    uint64_t old_gen = irq->vmm_gen[v];
+    vmm_fd_set(irq, v, fd);
     r = vector_op(irq, v, vmm_take);
     if (r < 0) {
         irq->vmm_fd[v] = old;
+        irq->vmm_gen[v] = old_gen;
         return r;
     }
     if (old >= 0 && old != fd) {
@@ -379,6 +436,7 @@ vmm_leave(IrqModel *m, uint32_t v, IrqAction *ret)
 void
 irq_vmm_drop_all(Irq *irq)
 {
+    irq->quiet++;
     for (uint32_t v = 0; v < irq->model.count; v++) {
         if (irq->model.vec[v].vmm) {
             int r = vector_op(irq, v, vmm_leave);
@@ -389,8 +447,10 @@ irq_vmm_drop_all(Irq *irq)
         if (irq->vmm_fd[v] >= 0) {
             (void)close(irq->vmm_fd[v]);
         }
-        irq->vmm_fd[v] = -EBADF;
+        vmm_fd_set(irq, v, -EBADF);
     }
+    irq->quiet--;
+    irq_changed(irq);
 }
 
 uint32_t
@@ -442,7 +502,149 @@ irq_import(Irq *irq, const IrqState *s)
         return r;
     }
     irq_vmm_drop_all(irq); /* no VMM holds a restored vector yet */
-    return apply_change(irq, old, s->type, &p);
+    r = apply_change(irq, old, s->type, &p);
+    irq_changed(irq);
+    return r;
+}
+
+void
+irq_set_on_change(Irq *irq, void (*fn)(void *userdata), void *userdata)
+{
+    irq->on_change = fn;
+    irq->userdata = userdata;
+}
+
+void
+irq_vector_fds(const Irq *irq, uint32_t v, IrqVectorFds *ret)
+{
+    *ret = (IrqVectorFds){.vmm_fd = -EBADF, .latch_fd = -EBADF};
+    if (v < IRQ_MAX_VECTORS && irq->vmm_fd[v] >= 0) {
+        ret->vmm_fd = irq->vmm_fd[v];
+        ret->vmm_gen = irq->vmm_gen[v];
+    }
+    if (v < IRQ_MAX_VECTORS && irq->latch[v]) {
+        ret->latch_fd = irq->latch[v]->fd;
+        ret->latch_gen = irq->latch_gen[v];
+    }
+}
+
+void
+irq_export_vmm(const Irq *irq, uint8_t *ret_map)
+{
+    memset(ret_map, 0, IRQ_BITMAP_SIZE(IRQ_MAX_VECTORS));
+    for (uint32_t v = 0; v < irq->model.count; v++) {
+        irq_bit_set(ret_map, v, irq->model.vec[v].vmm);
+    }
+}
+
+/* Takes @fd into @v's slot of the re-adopted model when it is an eventfd the model wants
+ * there; else closes it. */
+static void
+readopt_take(Irq *irq, uint32_t v, bool latch, int fd)
+{
+    if (fd < 0) {
+        return;
+    }
+    if (!irq->model.vec[v].in_use || fdcheck_is_eventfd(fd) < 0 ||
+        (latch && (!irq->loop || latch_watch(irq, v, fd) < 0))) {
+        (void)close(fd);
+        return;
+    }
+    if (!latch) {
+        vmm_fd_set(irq, v, fd);
+        irq->model.vec[v].vmm = true;
+    }
+}
+
+/* The fds of vectors [0, count) the device signals now, -1 where the previous daemon's
+ * trigger did not come back (those go in @rearm: the kernel still signals a file we lost). */
+static int
+readopt_triggers(Irq *irq, const uint8_t *vmm, int32_t *fds, bool *rearm)
+{
+    for (uint32_t v = 0; v < irq->model.count; v++) {
+        bool was_vmm = irq_bit_get(vmm, v) && irq->model.vec[v].in_use;
+        IrqTrigger t = irq_model_trigger(&irq->model, v);
+
+        fds[v] = -1;
+        rearm[v] = (was_vmm && !irq->model.vec[v].vmm) ||
+                   (t == IRQ_TRIGGER_LATCH && !irq->latch[v]);
+        if (!rearm[v] && t != IRQ_TRIGGER_NONE) {
+            int r = trigger_fd(irq, v, &fds[v]);
+            if (r < 0) {
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Tells the back-end which eventfds it signals (the sim needs them back), then re-arms in
+ * place the vectors whose eventfd was lost: the index stays enabled. */
+static int
+readopt_apply(Irq *irq, const uint8_t *vmm)
+{
+    _cleanup_free_ int32_t *fds = calloc(irq->model.count, sizeof(*fds));
+    _cleanup_free_ bool *rearm = calloc(irq->model.count, sizeof(*rearm));
+    int index = irq_type_vfio_index(irq->model.type);
+    int r;
+
+    if (!fds || !rearm) {
+        return -ENOMEM;
+    }
+    r = readopt_triggers(irq, vmm, fds, rearm);
+    if (r >= 0 && irq->bd->ops->irq_readopt) {
+        r = irq->bd->ops->irq_readopt(irq->bd, (uint32_t)index, 0, irq->model.count, fds);
+    }
+    if (r < 0) {
+        return r;
+    }
+    irq->armed = irq->model.count;
+    for (uint32_t v = 0; v < irq->model.count && r >= 0; v++) {
+        r = rearm[v] ? arm(irq, v, 1, /* all_latch= */ false) : 0;
+    }
+    return r;
+}
+
+int
+irq_readopt(Irq *irq, const IrqState *s, const uint8_t *vmm, int *vmm_fds, int *latch_fds)
+{
+    IrqPlan unused;
+    int r = irq->model.type == IRQ_TYPE_NONE ? irq_model_import(&irq->model, s, &unused)
+                                             : -EBUSY;
+
+    for (uint32_t v = 0; v < s->count && v < IRQ_MAX_VECTORS; v++) {
+        if (r < 0) {
+            (void)(vmm_fds[v] >= 0 && close(vmm_fds[v]));
+            (void)(latch_fds[v] >= 0 && close(latch_fds[v]));
+            continue;
+        }
+        readopt_take(irq, v, /* latch= */ false, irq_bit_get(vmm, v) ? vmm_fds[v] : -1);
+        if (!irq_bit_get(vmm, v) && vmm_fds[v] >= 0) {
+            (void)close(vmm_fds[v]);
+        }
+        readopt_take(irq, v, /* latch= */ true, latch_fds[v]);
+    }
+    if (r < 0 || s->type == IRQ_TYPE_NONE) {
+        return r;
+    }
+    r = readopt_apply(irq, vmm);
+    if (r < 0) {
+        /* The device does not hold what the journal says: start it again from nothing. */
+        IrqIndexInfo info[_IRQ_TYPE_MAX];
+        memcpy(info, irq->model.info, sizeof(info));
+        (void)disable(irq, s->type);
+        for (uint32_t v = 0; v < IRQ_MAX_VECTORS; v++) {
+            vector_forget(irq, v);
+        }
+        (void)irq_model_init(&irq->model, info);
+    } else {
+        /* What arrived on a latch while no daemon watched it: pending now. */
+        for (uint32_t v = 0; v < irq->model.count; v++) {
+            latch_collect(irq, v);
+        }
+    }
+    irq_changed(irq);
+    return r;
 }
 
 uint64_t
@@ -488,6 +690,7 @@ irq_new(uv_loop_t *loop, BackendDevice *bd, Irq **ret)
     for (uint32_t v = 0; v < IRQ_MAX_VECTORS; v++) {
         irq->vmm_fd[v] = -EBADF;
     }
+    irq->gen = 0;
     *ret = TAKE_PTR(irq);
     return 0;
 }

@@ -64,5 +64,34 @@ void irq_export(const Irq *irq, IrqState *ret);
  * takes the device. Errors as irq_model_import(); a device failure as irq_enable(). */
 int irq_import(Irq *irq, const IrqState *s);
 
+/* ---- across the daemon's own restart (restore_state.c: journal and fd store) */
+
+/* @fn runs after every change the journal or the fd store keeps (the model's bits, which
+ * eventfd a vector holds); a latch's repeated interrupts call it only when pending changes. */
+void irq_set_on_change(Irq *irq, void (*fn)(void *userdata), void *userdata);
+
+/* The eventfds of vector @v the kernel may signal, for the fd store: the VMM's and the
+ * latch, each with a generation that changes whenever the slot's file does (0, and fd
+ * -EBADF: none). The fds stay the Irq's. */
+typedef struct IrqVectorFds {
+    int vmm_fd;
+    uint64_t vmm_gen;
+    int latch_fd;
+    uint64_t latch_gen;
+} IrqVectorFds;
+void irq_vector_fds(const Irq *irq, uint32_t v, IrqVectorFds *ret);
+/* Bit v: a VMM's eventfd is vector v's (IRQ_BITMAP_SIZE(IRQ_MAX_VECTORS) bytes). */
+void irq_export_vmm(const Irq *irq, uint8_t *ret_map);
+
+/* A device re-adopted after the daemon's restart, whose kernel kept its interrupts armed:
+ * the model becomes @s (no SET_IRQS disable, no reset), vectors the journal says a VMM held
+ * (@vmm bitmap) get their VMM eventfd back from @vmm_fds, latches from @latch_fds (arrays of
+ * @s->count fds, -1 where none; every fd is taken, and closed when it is not an eventfd or
+ * not wanted). The back-end learns which eventfds it signals (irq_readopt); a vector whose
+ * eventfd did not come back is re-armed in place. Then what waits on a latch becomes
+ * pending. Errors: as irq_model_import() (-EBUSY: interrupts already enabled), or the
+ * back-end's: then the index is disabled and the model has nothing enabled. */
+int irq_readopt(Irq *irq, const IrqState *s, const uint8_t *vmm, int *vmm_fds, int *latch_fds);
+
 /* Loop wake-ups caused by latches so far (bench-irq: the unmasked path must cause none). */
 uint64_t irq_latch_wakeups(const Irq *irq);

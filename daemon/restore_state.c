@@ -18,6 +18,7 @@
 #include "core/state_journal.h"
 #include "device.h"
 #include "group.h"
+#include "irq.h"
 #include "manager.h"
 #include "migration.h"
 #include "util/cleanup.h"
@@ -30,6 +31,8 @@
 /* A kernel group's shared fds (KERNEL_GROUP_FD_NAME, KERNEL_CONTAINER_FD_NAME). */
 #define GROUP_PREFIX "grp/"
 #define CONTAINER_PREFIX "ctr/"
+/* "irq/<id>/<vector>/vmm" and ".../latch": the eventfds the kernel signals. */
+#define IRQ_PREFIX "irq/"
 /* "dev/" + a 64-character id + "/" + a role: far below the store's 255. */
 #define RESTORE_NAME_MAX 96
 
@@ -39,6 +42,9 @@ typedef struct StoredDevice {
     char id[DEVICE_ID_MAX + 1];
     char names[BACKEND_MAX_FDS][RESTORE_NAME_MAX];
     size_t n_names;
+    /* Per vector, the generation (irq_vector_fds) of the VMM eventfd and of the latch now in
+     * the store, [2v] and [2v + 1]; 0: none. NULL until the device has one. */
+    uint64_t *irq_gen;
 } StoredDevice;
 
 struct RestoreState {
@@ -68,17 +74,30 @@ restore_enabled(void)
     return getenv("NOTIFY_SOCKET") != NULL;
 }
 
-/* "dev/<id>/<role>", ':' -> '%' (store names may not hold ':'; ids never hold '%'). */
+/* ':' -> '%' in the @n bytes of @buf (store names may not hold ':'; ids never hold '%'). */
 static void
-restore_fd_name(const char *id, const char *role, char *buf, size_t size)
+restore_name_escape(char *buf, size_t n, size_t size)
 {
-    size_t n = (size_t) snprintf(buf, size, DEVICE_PREFIX "%s/%s", id, role);
-
     for (size_t i = 0; i < n && i < size; i++) {
         if (buf[i] == ':') {
             buf[i] = '%';
         }
     }
+}
+
+/* "dev/<id>/<role>". */
+static void
+restore_fd_name(const char *id, const char *role, char *buf, size_t size)
+{
+    restore_name_escape(buf, (size_t) snprintf(buf, size, DEVICE_PREFIX "%s/%s", id, role), size);
+}
+
+/* "irq/<id>/<vector>/vmm" or ".../latch". */
+static void
+restore_irq_name(const char *id, uint32_t v, bool latch, char *buf, size_t size)
+{
+    restore_name_escape(buf, (size_t) snprintf(buf, size, IRQ_PREFIX "%s/%" PRIu32 "/%s", id, v,
+                                               latch ? "latch" : "vmm"), size);
 }
 
 /* ---- keeping the store current */
@@ -97,27 +116,77 @@ restore_name_in_use(const RestoreState *rs, const StoredDevice *skip, const char
     return false;
 }
 
+/* One eventfd slot of a stored device: stored again when its file changed, removed when
+ * it is gone (@fd -EBADF, @gen 0). */
+static void
+restore_irq_slot(StoredDevice *s, uint32_t v, bool latch, int fd, uint64_t gen)
+{
+    uint64_t *stored = &s->irq_gen[2 * v + latch];
+    char name[RESTORE_NAME_MAX];
+
+    if (*stored == gen) {
+        return;
+    }
+    restore_irq_name(s->id, v, latch, name, sizeof(name));
+    if (*stored != 0) {
+        (void) sd_service_remove_fd(name);
+    }
+    if (fd >= 0 && sd_service_store_fd(name, fd) < 0) {
+        log_warning("Cannot put '%s' into the fd store; a restart now would lose that "
+                    "interrupt, ignoring.", name);
+    }
+    *stored = gen;
+}
+
+/* The device's interrupt eventfds in the store as they are in its Irq. */
+static void
+restore_irq_sync(StoredDevice *s, const Device *d)
+{
+    if (!s->irq_gen && irq_model(d->irq)->type == IRQ_TYPE_NONE) {
+        return; /* nothing was ever stored */
+    }
+    if (!s->irq_gen && !(s->irq_gen = calloc(2 * IRQ_MAX_VECTORS, sizeof(*s->irq_gen)))) {
+        log_warning("Out of memory: the interrupts of '%s' are not kept across a restart.",
+                    s->id);
+        return;
+    }
+    for (uint32_t v = 0; v < IRQ_MAX_VECTORS; v++) {
+        IrqVectorFds f;
+
+        irq_vector_fds(d->irq, v, &f);
+        restore_irq_slot(s, v, /* latch= */ false, f.vmm_fd, f.vmm_gen);
+        restore_irq_slot(s, v, /* latch= */ true, f.latch_fd, f.latch_gen);
+    }
+}
+
 /* A detached device's fds leave the store; a group's shared ones with its last device. */
 static void
 restore_forget(RestoreState *rs, size_t i)
 {
-    for (size_t k = 0; k < rs->stored[i].n_names; k++) {
-        if (!restore_name_in_use(rs, &rs->stored[i], rs->stored[i].names[k])) {
-            (void) sd_service_remove_fd(rs->stored[i].names[k]);
+    StoredDevice *s = &rs->stored[i];
+
+    for (size_t k = 0; k < s->n_names; k++) {
+        if (!restore_name_in_use(rs, s, s->names[k])) {
+            (void) sd_service_remove_fd(s->names[k]);
         }
     }
+    for (uint32_t v = 0; s->irq_gen && v < IRQ_MAX_VECTORS; v++) {
+        restore_irq_slot(s, v, /* latch= */ false, -EBADF, 0);
+        restore_irq_slot(s, v, /* latch= */ true, -EBADF, 0);
+    }
+    free(s->irq_gen);
     rs->stored[i] = rs->stored[--rs->n_stored];
 }
 
-static bool
-restore_is_stored(const RestoreState *rs, const Device *d)
+static StoredDevice *
+restore_find_stored(const RestoreState *rs, const Device *d)
 {
     for (size_t i = 0; i < rs->n_stored; i++) {
         if (rs->stored[i].device == d && strcmp(rs->stored[i].id, d->id) == 0) {
-            return true;
+            return &rs->stored[i];
         }
     }
-    return false;
+    return NULL;
 }
 
 static void
@@ -194,6 +263,36 @@ restore_journal_add_jobs(Manager *m, StateJournal *j)
     return 0;
 }
 
+/* The device's interrupts as the journal keeps them (irq_bits allocated, see _done). */
+static int
+restore_journal_irq(const Device *d, StateJournalDevice *jd)
+{
+    _cleanup_free_ IrqState *st = malloc(sizeof(*st));
+    uint8_t vmm[IRQ_BITMAP_SIZE(IRQ_MAX_VECTORS)];
+    size_t map;
+
+    if (!st) {
+        return -ENOMEM;
+    }
+    irq_export(d->irq, st);
+    irq_export_vmm(d->irq, vmm);
+    if (st->type == IRQ_TYPE_NONE || st->count == 0) {
+        return 0;
+    }
+    map = IRQ_BITMAP_SIZE(st->count);
+    jd->irq_bits = malloc(STATE_JOURNAL_IRQ_MAPS * map);
+    if (!jd->irq_bits) {
+        return -ENOMEM;
+    }
+    jd->irq_type = (uint8_t) st->type;
+    jd->irq_count = st->count;
+    memcpy(jd->irq_bits, st->in_use, map);
+    memcpy(jd->irq_bits + map, st->masked, map);
+    memcpy(jd->irq_bits + 2 * map, st->pending, map);
+    memcpy(jd->irq_bits + 3 * map, vmm, map);
+    return 0;
+}
+
 /* The manager's state as a journal; borrowed strings except the jobs' (see _done). */
 static int
 restore_journal_build(RestoreState *rs, StateJournal *j)
@@ -208,11 +307,15 @@ restore_journal_build(RestoreState *rs, StateJournal *j)
     }
     for (size_t i = 0; i < m->n_devices; i++) {
         Device *d = m->devices[i];
+        StateJournalDevice *jd = &j->devices[j->n_devices++];
 
-        j->devices[j->n_devices++] = (StateJournalDevice){
+        *jd = (StateJournalDevice){
             .id = d->id, .kernel = d->attach_kernel, .address_kind = (uint8_t) d->attach_kind,
             .source = d->attach_source ? d->attach_source : "",
             .group = d->info.has_group ? d->info.group : STATE_JOURNAL_NO_GROUP};
+        if (restore_journal_irq(d, jd) < 0) {
+            return -ENOMEM;
+        }
     }
     for (size_t i = 0; i < m->n_groups; i++) {
         Group *g = m->groups[i];
@@ -234,6 +337,9 @@ restore_journal_build(RestoreState *rs, StateJournal *j)
 static void
 restore_journal_done(StateJournal *j)
 {
+    for (size_t i = 0; i < j->n_devices; i++) {
+        free(j->devices[i].irq_bits);
+    }
     for (size_t i = 0; i < j->n_groups; i++) {
         free(j->groups[i].members);
     }
@@ -321,8 +427,14 @@ restore_state_changed(RestoreState *rs)
         }
     }
     for (size_t i = 0; i < m->n_devices; i++) {
-        if (!restore_is_stored(rs, m->devices[i])) {
+        StoredDevice *s = restore_find_stored(rs, m->devices[i]);
+
+        if (!s) {
             restore_store_device(rs, m->devices[i]);
+            s = restore_find_stored(rs, m->devices[i]);
+        }
+        if (s) {
+            restore_irq_sync(s, m->devices[i]);
         }
     }
     r = restore_journal_write(rs);
@@ -506,6 +618,53 @@ restore_drop_unused_groups(Manager *m, const TakenGroups *t)
     }
 }
 
+/* The interrupts the kernel kept armed for a re-adopted device: the journal's model and the
+ * eventfds "irq/<id>/<v>/vmm|latch" from the store, nothing disabled. */
+static void
+restore_irq(SdService *sd, Device *d, const StateJournalDevice *jd)
+{
+    _cleanup_free_ IrqState *st = calloc(1, sizeof(*st));
+    _cleanup_free_ int *fds = calloc(2 * (size_t) (jd->irq_count ? jd->irq_count : 1),
+                                     sizeof(*fds));
+    uint8_t vmm[IRQ_BITMAP_SIZE(IRQ_MAX_VECTORS)] = {0};
+    size_t map = STATE_JOURNAL_IRQ_MAP_SIZE(jd->irq_count);
+    int r;
+
+    if (jd->irq_count == 0) {
+        return;
+    }
+    if (!st || !fds) {
+        log_device_warning(d, "Restart: out of memory; the interrupts of '%s' are not "
+                           "recovered.", d->id);
+        return;
+    }
+    *st = (IrqState){.type = (IrqType) jd->irq_type, .count = jd->irq_count};
+    memcpy(st->in_use, jd->irq_bits, map);
+    memcpy(st->masked, jd->irq_bits + map, map);
+    memcpy(st->pending, jd->irq_bits + 2 * map, map);
+    memcpy(vmm, jd->irq_bits + 3 * map, map);
+    for (uint32_t v = 0; v < 2 * jd->irq_count; v++) {
+        char name[RESTORE_NAME_MAX];
+
+        restore_irq_name(d->id, v % jd->irq_count, /* latch= */ v >= jd->irq_count, name,
+                         sizeof(name));
+        if (sd_service_take_fd(sd, name, &fds[v]) < 0) {
+            fds[v] = -EBADF;
+        }
+    }
+    r = irq_readopt(d->irq, st, vmm, fds, fds + jd->irq_count);
+    if (r < 0) {
+        log_device_warning(d, "Restart: the interrupts of '%s' (%s, %u vectors) could not be "
+                           "taken back (%s); they are disabled: 'vfio-migctl irq enable %s' "
+                           "sets them up again.", d->id, irq_type_name(st->type), st->count,
+                           strerror(-r), d->id);
+        return;
+    }
+    log_device_info(d, "Restart: '%s' keeps %s with %u vectors armed (%u pending, %u on a "
+                    "VMM's eventfd).", d->id, irq_type_name(st->type), st->count,
+                    irq_model_count_pending(irq_model(d->irq)), irq_vmm_count(d->irq));
+}
+
 static void
 restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts *c)
 {
@@ -531,6 +690,7 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
             }
             log_device_info(d, "Restart: re-adopted kernel device '%s' (%s) in %s, not reset.",
                             d->id, jd->source, fsm_state_name(d->state));
+            restore_irq(sd, d, jd);
             c->devices++;
             continue;
         }
@@ -553,6 +713,7 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
         }
         log_device_info(d, "Restart: re-adopted device '%s' in %s, not reset.", d->id,
                         fsm_state_name(d->state));
+        restore_irq(sd, d, jd);
         c->devices++;
     }
     if (taken) {
@@ -704,7 +865,8 @@ collect_ours(const char *name, void *userdata)
     if (strncmp(name, DEVICE_PREFIX, strlen(DEVICE_PREFIX)) != 0 &&
         strncmp(name, JOURNAL_PREFIX, strlen(JOURNAL_PREFIX)) != 0 &&
         strncmp(name, GROUP_PREFIX, strlen(GROUP_PREFIX)) != 0 &&
-        strncmp(name, CONTAINER_PREFIX, strlen(CONTAINER_PREFIX)) != 0) {
+        strncmp(name, CONTAINER_PREFIX, strlen(CONTAINER_PREFIX)) != 0 &&
+        strncmp(name, IRQ_PREFIX, strlen(IRQ_PREFIX)) != 0) {
         return;
     }
     p = realloc(l->names, (l->n + 1) * sizeof(*p));
@@ -781,6 +943,9 @@ RestoreState *
 restore_state_free(RestoreState *rs)
 {
     if (rs) {
+        for (size_t i = 0; i < rs->n_stored; i++) {
+            free(rs->stored[i].irq_gen);
+        }
         free(rs->stored);
         free(rs);
     }

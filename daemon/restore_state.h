@@ -11,14 +11,18 @@
  *    no id contains: store names may not have ':'), or under the shared name the back-end
  *    gives ("grp/<n>/group", "ctr/<n>/container": one entry per group); a detached device's
  *    are removed (FDSTOREREMOVE), a shared one with the last device that keeps it.
- *  - What those fds need (core/state_journal: devices and how they were attached, groups,
- *    jobs not over) is written to a new sealed memfd on every change the manager reports, and
+ *  - A device's interrupt eventfds (the VMM's per vector, the daemon's latches: the files the
+ *    kernel signals) go in as "irq/<id>/<vector>/vmm" and ".../latch", stored again when a
+ *    vector's eventfd changes and removed when it goes (irq_vector_fds' generations).
+ *  - What those fds need (core/state_journal: devices and how they were attached, their
+ *    interrupts, groups, jobs not over) is written to a new sealed memfd on every change the manager reports, and
  *    stored under "state-journal.0" and "state-journal.1" in turn, each write with a higher
  *    sequence number: the new one is stored before the old name is removed, so a crash at any
  *    moment leaves a complete journal in the store.
  *  - At start, the journal with the highest sequence that decodes is read back; each device
  *    is re-adopted from its stored fds without a reset (manager_readopt_sim(),
- *    manager_readopt_kernel(): nothing reopened, the state read back), groups are
+ *    manager_readopt_kernel(): nothing reopened, the state read back), its interrupts taken
+ *    back as the kernel kept them (irq_readopt(): nothing disabled), groups are
  *    made again, and a job that was in flight is failed cleanly: a source's (or save's)
  *    devices go back to RUNNING, a destination's (or restore's) are reset, and the job is
  *    listed as failed under its old id (migration_record_failed()). Stored fds nothing

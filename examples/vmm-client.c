@@ -4,10 +4,16 @@
  * tests and bench-irq. It takes a device, enables its interrupt index when none is enabled,
  * hands the daemon one eventfd per vector (a real VMM would pass its KVM irqfds instead) and
  * prints one JSON line {"vector":V} on stdout per interrupt received. Commands on stdin, one
- * per line: "mask V", "unmask V", "give" (give the device back), "quit". Progress and the
- * daemon's answers go to stderr; "vmm-client: ready ..." says the vectors are wired.
+ * per line: "mask V", "unmask V", "give" (give the device back), "reconnect", "quit".
+ * Progress and the daemon's answers go to stderr; "vmm-client: ready ..." says the vectors
+ * are wired.
  *
- *   vmm-client --socket PATH --device NAME --vectors N [--index intx|msi|msix]
+ * With --stay, the daemon closing the connection (its restart) does not end the client: as a
+ * VMM would, it keeps its eventfds and goes on receiving interrupts on them (the kernel
+ * signals them, not the daemon), says "vmm-client: disconnected" and waits for "reconnect",
+ * which takes the device again and hands the same eventfds over again.
+ *
+ *   vmm-client --socket PATH --device NAME --vectors N [--index intx|msi|msix] [--stay]
  *
  * Exit status: 0 on quit, end of stdin or SIGTERM; 1 when the daemon refused.
  */
@@ -157,9 +163,25 @@ take_device(int sock, const char *device, const char *index, unsigned n)
     return 0;
 }
 
-/* One stdin line: "mask V", "unmask V", "give", "quit". 1 to quit. */
+static const char *socket_path, *device, *index_name = "msix";
+static unsigned n_vectors;
+
+/* Connects and takes the device; -1 when that fails. */
 static int
-stdin_command(int sock, char *line)
+connect_and_take(void)
+{
+    int sock = connect_to(socket_path);
+
+    if (sock >= 0 && take_device(sock, device, index_name, n_vectors) < 0) {
+        close(sock);
+        return -1;
+    }
+    return sock;
+}
+
+/* One stdin line: "mask V", "unmask V", "give", "reconnect", "quit". 1 to quit. */
+static int
+stdin_command(int *sock, char *line)
 {
     char text[MAX_MESSAGE];
     unsigned v;
@@ -168,16 +190,24 @@ stdin_command(int sock, char *line)
     if (strcmp(line, "quit") == 0) {
         return 1;
     }
-    if (strcmp(line, "give") == 0) {
-        (void) command(sock, "GIVE");
+    if (strcmp(line, "reconnect") == 0) {
+        if (*sock >= 0) {
+            close(*sock);
+        }
+        *sock = connect_and_take();
+    } else if (*sock < 0) {
+        fprintf(stderr, "vmm-client: not connected ('reconnect' first)\n");
+    } else if (strcmp(line, "give") == 0) {
+        (void) command(*sock, "GIVE");
     } else if (sscanf(line, "mask %u", &v) == 1) {
         (void) snprintf(text, sizeof(text), "MASK %u", v);
-        (void) command(sock, text);
+        (void) command(*sock, text);
     } else if (sscanf(line, "unmask %u", &v) == 1) {
         (void) snprintf(text, sizeof(text), "UNMASK %u", v);
-        (void) command(sock, text);
+        (void) command(*sock, text);
     } else if (line[0]) {
-        fprintf(stderr, "vmm-client: unknown command '%s' (mask V, unmask V, give, quit)\n", line);
+        fprintf(stderr, "vmm-client: unknown command '%s' (mask V, unmask V, give, reconnect, "
+                        "quit)\n", line);
     }
     fprintf(stderr, "vmm-client: done: %s\n", line);
     return 0;
@@ -197,7 +227,7 @@ drain_vector(unsigned v)
 }
 
 static int
-run(int sock, unsigned n)
+run(int sock, unsigned n, bool stay)
 {
     static struct pollfd pfd[MAX_VECTORS + 2];
     bool stdin_open = true;
@@ -205,7 +235,7 @@ run(int sock, unsigned n)
 
     while (!stop) {
         pfd[0] = (struct pollfd) { .fd = stdin_open ? 0 : -1, .events = POLLIN };
-        pfd[1] = (struct pollfd) { .fd = sock, .events = POLLRDHUP };
+        pfd[1] = (struct pollfd) { .fd = sock, .events = POLLRDHUP }; /* -1: ignored */
         for (unsigned v = 0; v < n; v++) {
             pfd[v + 2] = (struct pollfd) { .fd = efd[v], .events = POLLIN };
         }
@@ -217,14 +247,19 @@ run(int sock, unsigned n)
                 drain_vector(v);
             }
         }
-        if (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR)) {
+        if (sock >= 0 && (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR))) {
             fprintf(stderr, "vmm-client: the daemon closed the connection\n");
-            return 1;
+            if (!stay) {
+                return 1;
+            }
+            close(sock);
+            sock = -1;
+            fprintf(stderr, "vmm-client: disconnected\n");
         }
         if (pfd[0].revents & (POLLIN | POLLHUP)) {
             if (!fgets(line, sizeof(line), stdin)) {
                 stdin_open = false;
-            } else if (stdin_command(sock, line) == 1) {
+            } else if (stdin_command(&sock, line) == 1) {
                 return 0;
             }
         }
@@ -238,9 +273,10 @@ main(int argc, char **argv)
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' }, { "device", required_argument, NULL, 'd' },
         { "vectors", required_argument, NULL, 'n' }, { "index", required_argument, NULL, 'i' },
-        { "help", no_argument, NULL, 'h' },          {},
+        { "stay", no_argument, NULL, 'S' },          { "help", no_argument, NULL, 'h' },
+        {},
     };
-    const char *socket_path = NULL, *device = NULL, *index = "msix";
+    bool stay = false;
     long n = 0;
     int c, sock;
 
@@ -249,10 +285,11 @@ main(int argc, char **argv)
         case 's': socket_path = optarg; break;
         case 'd': device = optarg; break;
         case 'n': n = strtol(optarg, NULL, 10); break;
-        case 'i': index = optarg; break;
+        case 'i': index_name = optarg; break;
+        case 'S': stay = true; break;
         default:
             fprintf(stderr, "usage: vmm-client --socket PATH --device NAME --vectors N "
-                            "[--index intx|msi|msix]\n");
+                            "[--index intx|msi|msix] [--stay]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -262,6 +299,8 @@ main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* poll() sees only what stdio has not read ahead: one line per wake-up, none kept back. */
+    setvbuf(stdin, NULL, _IONBF, 0);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     for (long v = 0; v < n; v++) {
@@ -270,9 +309,10 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    sock = connect_to(socket_path);
-    if (sock < 0 || take_device(sock, device, index, (unsigned) n) < 0) {
+    n_vectors = (unsigned) n;
+    sock = connect_and_take();
+    if (sock < 0) {
         return 1;
     }
-    return run(sock, (unsigned) n);
+    return run(sock, (unsigned) n, stay);
 }

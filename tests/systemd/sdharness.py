@@ -273,6 +273,18 @@ class Service:
         for fd in fds:
             os.close(fd)
 
+    def signal_fd(self, name):
+        """Adds 1 to the eventfd stored as NAME, as the kernel signals an interrupt's trigger:
+        what a device raises while no daemon runs (the store's copy is the same file)."""
+        fds = [fd for n, fd in self.store if n == name]
+        if len(fds) != 1:
+            raise ValueError("%d stored fds are named %r" % (len(fds), name))
+        with open("/proc/self/fdinfo/%d" % fds[0]) as f:
+            if "eventfd-count:" not in f.read():
+                raise ValueError("%r is not an eventfd" % name)
+        os.write(fds[0], (1).to_bytes(8, sys.byteorder))
+        return "ok"
+
     def fdstore_clear(self):
         self.close_all(fd for _, fd in self.store)
         self.store = []
@@ -361,6 +373,8 @@ def command(svc, args, conn, waiters):
         return "\n".join(n for n, _ in svc.store)
     if cmd == "fdstore-clear":
         return svc.fdstore_clear()
+    if cmd == "signal-fd":
+        return svc.signal_fd(*args)
     if cmd == "queued":
         return svc.queued(*args)
     if cmd == "wait-notify":
