@@ -234,3 +234,75 @@ Test(irq_apply, vmm_fd_must_be_an_eventfd)
     (void)close(p[1]);
     fixture_done(&f);
 }
+
+static int
+dup_fd(int fd)
+{
+    int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    cr_assert_geq(r, 0);
+    return r;
+}
+
+/* The daemon dies and the next one takes the interrupts back from what the fd store kept: the
+ * index stays enabled (no disable), a VMM's vector still goes straight to its eventfd, masked
+ * and pending bits come back, a latch fired while no daemon ran is pending, and a vector whose
+ * eventfd did not come back (or came back as something else) is re-armed to a new latch. */
+Test(irq_apply, readopt_after_the_daemon_died)
+{
+    Fixture f;
+    IrqState st;
+    uint8_t vmm_map[IRQ_BITMAP_SIZE(IRQ_MAX_VECTORS)];
+    IrqVectorFds vf;
+    BackendFd sfd[BACKEND_MAX_FDS];
+    BackendInfo info;
+    char err[256] = "";
+
+    fixture_init(&f, "msix=4,msi=1");
+    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 4), 0);
+    int vmm0 = give(f.irq, 0), vmm1 = give(f.irq, 1), vmm3 = give(f.irq, 3);
+    cr_assert_eq(irq_mask(f.irq, 1), 0);
+    cr_assert_eq(irq_mask(f.irq, 3), 0);
+    cr_assert_eq(irq_trigger(f.irq, 1), 0);
+    run_until_pending(&f, 1);
+    irq_export(f.irq, &st);
+    irq_export_vmm(f.irq, vmm_map);
+    /* what the store keeps: vector 0's VMM eventfd, the latches of 1 and 3, the sim's memfd */
+    int vmm_fds[4] = {-1, -1, -1, -1}, latch_fds[4] = {-1, -1, -1, -1};
+    irq_vector_fds(f.irq, 0, &vf);
+    vmm_fds[0] = dup_fd(vf.vmm_fd);
+    irq_vector_fds(f.irq, 1, &vf);
+    latch_fds[1] = dup_fd(vf.latch_fd);
+    irq_vector_fds(f.irq, 3, &vf);
+    latch_fds[3] = dup_fd(vf.latch_fd);
+    vmm_fds[3] = open("/dev/null", O_RDONLY | O_CLOEXEC); /* not an eventfd: refused */
+    cr_assert_eq(f.bd->ops->store_fds(f.bd, sfd, BACKEND_MAX_FDS), 1);
+    int state_fd = dup_fd(sfd[0].fd);
+    f.irq = irq_free(f.irq);
+    backend_device_free(f.bd);
+    (void)eventfd_write(latch_fds[3], 1); /* masked vector 3 fires while no daemon runs */
+
+    cr_assert_eq(sim_device_adopt("irqdev", "msix=4,msi=1", state_fd, &f.bd, &info, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(irq_new(&f.loop, f.bd, &f.irq), 0);
+    cr_assert_eq(irq_readopt(f.irq, &st, vmm_map, vmm_fds, latch_fds), 0);
+    const IrqModel *m = irq_model(f.irq);
+    cr_expect_eq(m->type, IRQ_TYPE_MSIX);
+    cr_expect_eq(m->count, 4);
+    cr_expect(m->vec[0].vmm && !m->vec[0].masked && !m->vec[0].pending);
+    cr_expect(m->vec[1].masked && m->vec[1].pending && !m->vec[1].vmm, "its VMM fd was lost");
+    cr_expect(m->vec[3].masked && m->vec[3].pending, "fired on its latch while no daemon ran");
+    cr_expect(!m->vec[3].vmm, "/dev/null is no eventfd");
+    /* vector 0: the kernel still signals the VMM's eventfd, no loop wake-up */
+    cr_assert_eq(irq_trigger(f.irq, 0), 0);
+    cr_expect_eq(take(vmm0), 1);
+    /* vector 2 had no latch in the store: re-armed to a new one, its interrupt waits */
+    cr_assert_eq(irq_trigger(f.irq, 2), 0);
+    run_until_pending(&f, 2);
+    cr_expect_eq(take(vmm1) + take(vmm3), 0, "nothing reached a lost VMM eventfd");
+    /* the index is still MSI-X: a disable was never needed, and MSI stays refused */
+    cr_expect_eq(irq_enable(f.irq, IRQ_TYPE_MSI, 1), -EBUSY);
+    (void)close(vmm0);
+    (void)close(vmm1);
+    (void)close(vmm3);
+    fixture_done(&f);
+}
