@@ -32,23 +32,9 @@ vectors() {
 }
 pending() { [[ "$(jget "$(sdctl irqs nic)" "vectors.$1.pending")" == "$2" ]]; }
 
-CLIENT_PID=
-client_start() {
-    mkfifo "$T/c.in"
-    exec {CIN}<>"$T/c.in"
-    "$VMM_CLIENT" --stay --socket "$SDH/vmm.sock" --device nic --vectors 8 <&"$CIN" \
-        >"$T/c.out" 2>"$T/c.err" {JSON_W}>&- {JSON_R}<&- &
-    CLIENT_PID=$!
-    wait_state "vmm-client is ready" grep -q "vmm-client: ready" "$T/c.err"
-}
-client_do() {
-    local before
-    before=$(grep -c "vmm-client: done: $1\$" "$T/c.err" || true)
-    echo "$1" >&"$CIN"
-    wait_state "vmm-client did '$1'" test "$(grep -c "vmm-client: done: $1\$" "$T/c.err")" -gt "$before"
-}
-got() { grep -c "^{\"vector\":$1}\$" "$T/c.out" || true; }
-got_at_least() { (($(got "$1") >= $2)); }
+VMM_SOCK=$SDH/vmm.sock
+# shellcheck source=vmm_client.sh
+source "$(dirname "$0")/vmm_client.sh"
 # At exit, the client goes too (then lib.sh's own exit handling).
 _client_on_exit() {
     local status=$?
@@ -66,7 +52,7 @@ sdh_serve --fdstore-max 64
 sdh listen api "$SDSOCK" >/dev/null
 start_service
 expect_exit 0 sdctl attach --sim "size=4K,msix=8" --name nic
-client_start
+client_start nic 8 msix --stay
 client_do "mask 2"
 client_do "mask 3"
 expect_exit 0 sdctl irq trigger nic 2
