@@ -4,7 +4,7 @@
 # keeps its eventfds when the daemon goes, as a VMM does), vector 2 masked and triggered
 # (pending), vector 3 masked. SIGKILL. While no daemon runs, vector 3's latch is signalled
 # through the store's copy (what the kernel does for a masked vector). The next daemon: the
-# index still enabled with the same masked/pending/held bits (vector 3 now pending), the store
+# index still enabled with the same masked/pending bits (vector 3 now pending), the store
 # keeps the eventfds under irq/<id>/<v>/vmm|latch, the kernel's loopback on vector 5 reaches
 # the client's eventfd without the client registering anything again, and the client,
 # reconnecting, unmasks 2 and 3 and gets exactly one interrupt on each. Waits are on events.
@@ -20,13 +20,14 @@ start_service() {
     expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info --allowed-dirs "$T"
     expect_exit 0 sdh wait-notify READY=1
 }
-# Each vector's bits, one word per vector: in_use/masked/pending/held.
+# Each vector's bits, one word per vector: in_use/masked/pending. (Which vectors a VMM holds
+# shows below: the kernel's loopback reaches the client's eventfd.)
 vectors() {
     local j v out=()
     j=$(sdctl irqs nic)
     for v in 0 1 2 3 4 5 6 7; do
-        out+=("$v:$(jget "$j" "vectors.$v.in_use" "vectors.$v.masked" "vectors.$v.pending" \
-            "vectors.$v.held" | tr '\n' '/')")
+        out+=("$v:$(jget "$j" "vectors.$v.in_use" "vectors.$v.masked" "vectors.$v.pending" |
+            tr '\n' '/')")
     done
     echo "$(jget "$j" index count | tr '\n' ' ')${out[*]}"
 }
