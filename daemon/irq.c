@@ -537,15 +537,15 @@ irq_export_vmm(const Irq *irq, uint8_t *ret_map)
     }
 }
 
-/* Takes @fd into @v's slot of the re-adopted model when it is an eventfd the model wants
- * there; else closes it. */
+/* Takes @fd into @v's slot of the re-adopted model when it is @wanted, an eventfd, and the
+ * vector is in use; else closes it. */
 static void
-readopt_take(Irq *irq, uint32_t v, bool latch, int fd)
+readopt_take(Irq *irq, uint32_t v, bool latch, int fd, bool wanted)
 {
     if (fd < 0) {
         return;
     }
-    if (!irq->model.vec[v].in_use || fdcheck_is_eventfd(fd) < 0 ||
+    if (!wanted || !irq->model.vec[v].in_use || fdcheck_is_eventfd(fd) < 0 ||
         (latch && (!irq->loop || latch_watch(irq, v, fd) < 0))) {
         (void)close(fd);
         return;
@@ -613,16 +613,11 @@ irq_readopt(Irq *irq, const IrqState *s, const uint8_t *vmm, int *vmm_fds, int *
                                              : -EBUSY;
 
     for (uint32_t v = 0; v < s->count && v < IRQ_MAX_VECTORS; v++) {
-        if (r < 0) {
-            (void)(vmm_fds[v] >= 0 && close(vmm_fds[v]));
-            (void)(latch_fds[v] >= 0 && close(latch_fds[v]));
-            continue;
-        }
-        readopt_take(irq, v, /* latch= */ false, irq_bit_get(vmm, v) ? vmm_fds[v] : -1);
-        if (!irq_bit_get(vmm, v) && vmm_fds[v] >= 0) {
-            (void)close(vmm_fds[v]);
-        }
-        readopt_take(irq, v, /* latch= */ true, latch_fds[v]);
+        bool held = r >= 0 && irq_bit_get(vmm, v);
+
+        /* Every fd is taken: what the model does not want is closed. */
+        readopt_take(irq, v, /* latch= */ false, vmm_fds[v], held);
+        readopt_take(irq, v, /* latch= */ true, latch_fds[v], r >= 0);
     }
     if (r < 0 || s->type == IRQ_TYPE_NONE) {
         return r;
