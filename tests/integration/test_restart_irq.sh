@@ -74,7 +74,7 @@ assert_contains "$(service_log)" "'nic' keeps msix with 8 vectors armed (2 pendi
     "the log says what came back"
 assert_not_contains "$(service_log)" "could not be taken back" "nothing was given up"
 AFTER=$(vectors)
-EXPECTED=$(echo "$BEFORE" | sed 's|3:true/true/false/|3:true/true/true/|')
+EXPECTED=${BEFORE/3:true\/true\/false\//3:true\/true\/true\/}
 assert_eq "$EXPECTED" "$AFTER" "the same interrupts after SIGKILL, vector 3 pending from its latch"
 STORE=$(sdh fdstore)
 assert_contains "$STORE" "irq/nic/5/vmm" "the eventfds are stored again"
