@@ -137,8 +137,10 @@ add_record(uint8_t *p, size_t n, uint32_t type, uint32_t flags, uint64_t seq,
 int
 fuzz_write_seeds(const char *dir)
 {
-    static uint8_t s[1 << 16], payload[8192];
+    static uint8_t s[1 << 16], payload[8192], irqs[STREAM_IRQS_MAX_SIZE];
     StreamDeviceTotals t = {.bytes = 5000 + 3000, .records = 2};
+    const IrqState st = {.type = IRQ_TYPE_MSIX, .count = 8, .in_use = {0xff}, .masked = {0x08},
+                         .pending = {0x08}};
     size_t n = 2;
 
     s[0] = 2;
@@ -159,6 +161,19 @@ fuzz_write_seeds(const char *dir)
     s[0] = 2;
     s[1] = 0; /* bound to device 0: the first record is another device's */
     if (fuzz_write_file(dir, "channel-other-device", s, n)) {
+        return 1;
+    }
+    /* The device's interrupt state (MSI-X 8, vector 3 masked and pending) before its end. */
+    n = 2;
+    s[1] = 1;
+    memset(payload, 0x3c, sizeof(payload));
+    n = add_record(s, n, STREAM_RECORD_DEVICE_DATA, STREAM_FLAG_PRECOPY, 0, payload, 5000);
+    n = add_record(s, n, STREAM_RECORD_DEVICE_DATA, 0, 1, payload, 3000);
+    n = add_record(s, n, STREAM_RECORD_DEVICE_IRQS, STREAM_FLAG_OPTIONAL, 0, irqs,
+                   (uint32_t) stream_encode_device_irqs(&st, irqs, sizeof(irqs)));
+    (void) stream_encode_device_end(&t, payload, sizeof(payload));
+    n = add_record(s, n, STREAM_RECORD_DEVICE_END, 0, 2, payload, 16);
+    if (fuzz_write_file(dir, "channel-irqs", s, n)) {
         return 1;
     }
     /* One channel of a spread device: records 1 and 4 of it, then its CHANNEL_END. */
