@@ -612,6 +612,31 @@ report_config(const Options *o, const Config *c)
     return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* Frees what daemon_start() made, in the order that keeps the devices' state: the VMM socket
+ * gives their vectors back before the devices go, the fd store keeps its fds for a restart.
+ * @started: daemon_start() succeeded (its signal handles exist). */
+static void
+daemon_stop(Daemon *dm, bool started)
+{
+    rpc_server_free(dm->ctx.server);
+    dm->vmm = fdpass_free(dm->vmm); /* before the devices: it gives their vectors back */
+    if (dm->ctx.manager) {
+        dm->ctx.manager->on_change = NULL; /* freeing is no news */
+    }
+    manager_free(dm->ctx.manager);
+    restore_state_free(dm->restore); /* the store keeps its fds: a restart finds them */
+    tls_unload_certs();
+    sd_service_free(dm->sd);
+    if (started) {
+        uv_close((uv_handle_t *) &dm->sigterm, NULL);
+        uv_close((uv_handle_t *) &dm->sigint, NULL);
+        uv_close((uv_handle_t *) &dm->sighup, NULL);
+        (void) signal(SIGHUP, SIG_IGN); /* libuv put back the default action, which kills */
+    }
+    (void) uv_run(dm->loop, UV_RUN_DEFAULT); /* close callbacks of the freed handles */
+    (void) uv_loop_close(dm->loop);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -661,23 +686,7 @@ main(int argc, char **argv)
     if (r >= 0) {
         (void) uv_run(dm.loop, UV_RUN_DEFAULT);
     }
-    rpc_server_free(dm.ctx.server);
-    dm.vmm = fdpass_free(dm.vmm); /* before the devices: it gives their vectors back */
-    if (dm.ctx.manager) {
-        dm.ctx.manager->on_change = NULL; /* freeing is no news */
-    }
-    manager_free(dm.ctx.manager);
-    restore_state_free(dm.restore); /* the store keeps its fds: a restart finds them */
-    tls_unload_certs();
-    sd_service_free(dm.sd);
-    if (r >= 0) {
-        uv_close((uv_handle_t *) &dm.sigterm, NULL);
-        uv_close((uv_handle_t *) &dm.sigint, NULL);
-        uv_close((uv_handle_t *) &dm.sighup, NULL);
-        (void) signal(SIGHUP, SIG_IGN); /* libuv put back the default action, which kills */
-    }
-    (void) uv_run(dm.loop, UV_RUN_DEFAULT); /* close callbacks of the freed handles */
-    (void) uv_loop_close(dm.loop);
+    daemon_stop(&dm, r >= 0);
     grpc_shutdown();
     return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -15,18 +15,10 @@ start_named_daemon S --vmm-socket "$T/S-vmm.sock"
 start_named_daemon D --vmm-socket "$T/D-vmm.sock"
 MIG_TIMEOUT=120 # bound of one `migrate --wait` (a hang detector, not a performance target)
 
-CLIENT_PID=
-# client_start DAEMON DEVICE: the example client with 8 vectors on DAEMON's VMM socket, its
-# stdin a fifo the test holds
-client_start() {
-    rm -f "$T/c.in" "$T/c.out" "$T/c.err"
-    mkfifo "$T/c.in"
-    exec {CIN}<>"$T/c.in"
-    "$VMM_CLIENT" --socket "$T/$1-vmm.sock" --device "$2" --vectors 8 <&"$CIN" >"$T/c.out" \
-        2>"$T/c.err" {JSON_W}>&- {JSON_R}<&- &
-    CLIENT_PID=$!
-    wait_state "vmm-client on $1's $2 is ready" grep -q "vmm-client: ready" "$T/c.err"
-}
+# shellcheck source=vmm_client.sh
+source "$(dirname "$0")/vmm_client.sh"
+# on_client_start DAEMON DEVICE: vmm_client.sh's client with 8 vectors on DAEMON's VMM socket
+on_client_start() { VMM_SOCK=$T/$1-vmm.sock client_start "$2" 8; }
 # client_quit: "quit" on its stdin, then its exit (stdout flushed: every line is in c.out)
 client_quit() {
     echo quit >&"$CIN"
@@ -34,14 +26,6 @@ client_quit() {
     wait "$CLIENT_PID" 2>/dev/null || true
     exec {CIN}>&-
 }
-client_do() {
-    local before
-    before=$(grep -c "vmm-client: done: $1\$" "$T/c.err" || true)
-    echo "$1" >&"$CIN"
-    wait_state "vmm-client did '$1'" test "$(grep -c "vmm-client: done: $1\$" "$T/c.err")" -gt "$before"
-}
-got() { grep -c "^{\"vector\":$1}\$" "$T/c.out" || true; }
-got_at_least() { (($(got "$1") >= $2)); }
 # irq_state DAEMON DEV: "index count" then per vector "v in_use masked pending", one line each
 irq_state() {
     "$PY" -c '
@@ -55,7 +39,7 @@ pending_on() { [[ "$(jget "$(njctl "$1" irqs "$2")" "vectors.$3.pending")" == "$
 
 # prepare DEV: on S, a client holds DEV with msix 8; vector 3 masked, then triggered
 prepare() {
-    client_start S "$1"
+    on_client_start S "$1"
     client_do "mask 3"
     expect_exit 0 njctl S irq trigger "$1" 3
     wait_state "S: vector 3 waits as pending" pending_on S "$1" 3 true
@@ -65,7 +49,7 @@ prepare() {
 # deliver_once DEV WHAT: on D a client takes DEV and unmasks 3: exactly one {"vector":3}, no
 # other line (a second delivery would be counted on the same eventfd read, before "done")
 deliver_once() {
-    client_start D "$1"
+    on_client_start D "$1"
     assert_eq 0 "$(wc -l <"$T/c.out")" "$2: taking the device delivers nothing (3 is masked)"
     client_do "unmask 3"
     wait_state "$2: vector 3 delivered on the destination" got_at_least 3 1

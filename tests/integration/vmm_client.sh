@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # vmm_client.sh — the example VMM client (examples/vmm-client.c, $VMM_CLIENT) driven by a
-# test, sourced after lib.sh by tests/integration/test_vmm.sh and tests/kernel/irq_test.sh.
+# test, sourced after lib.sh by tests/integration/test_vmm.sh, test_irq_migration.sh and
+# tests/kernel/irq_test.sh.
 # Every wait is on the client's own lines (its stderr "ready" and "done:" lines, its stdout
 # {"vector":V} lines), bounded by lib.sh's STATE_WAIT, never on time.
 #
