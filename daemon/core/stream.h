@@ -35,7 +35,7 @@
 #define STREAM_HEADER_SIZE 32
 #define STREAM_RECORD_HEADER_SIZE 32
 #define STREAM_VERSION_MAJOR 1
-#define STREAM_VERSION_MINOR 0
+#define STREAM_VERSION_MINOR 1 /* 1.1: the optional DEVICE_IRQS record */
 /* One record's payload: large enough that framing costs nothing at 10+ GB/s, small enough
  * that a receiver never has to hold much; the data pumps use 1 MiB. */
 #define STREAM_MAX_RECORD (16u << 20)

@@ -38,9 +38,9 @@ check_canonical_header(const uint8_t *p, size_t size)
     StreamHeader h;
     uint8_t buf[STREAM_HEADER_SIZE];
 
-    /* A newer minor version is accepted but re-encodes as ours: compare 1.0 headers. */
-    if (size >= STREAM_HEADER_SIZE && stream_decode_header(p, &h) == 0 && p[10] == 0 &&
-        p[11] == 0) {
+    /* Any minor version is accepted but re-encodes as ours: compare headers of our minor. */
+    if (size >= STREAM_HEADER_SIZE && stream_decode_header(p, &h) == 0 &&
+        p[10] == (STREAM_VERSION_MINOR & 0xff) && p[11] == (STREAM_VERSION_MINOR >> 8)) {
         stream_encode_header(&h, buf);
         fuzz_check(memcmp(buf, p, STREAM_HEADER_SIZE) == 0, "stream header re-encodes");
     }

@@ -67,7 +67,7 @@ assert_eq "" "$(partials "$T" a.sav)" "after save: no partial file of a.sav"
 H=$(stream "$T/a.sav")
 assert_eq "true" "$(jget "$H" valid)" "file: a valid stream (CRCs, sequences, totals) $(jget "$H" why 2>/dev/null)"
 assert_eq "$((262347 + 52))" "$(jget "$H" file_size)" "file: stream header, manifest, one record, ends"
-assert_eq "VFMIGSTR 1.0" "$(jget "$H" magic) $(jget "$H" version)" "file: magic, version 1.0"
+assert_eq "VFMIGSTR 1.1" "$(jget "$H" magic) $(jget "$H" version)" "file: magic, version 1.1 (the DEVICE_IRQS record)"
 assert_eq "A 1" "$(jget "$H" group) $(jget "$H" 'devices.#')" "file: one device, the manifest named after it"
 assert_eq "A 7 sim $SIZE $SIZE" \
     "$(jget "$H" devices.0.name devices.0.flags devices.0.backend devices.0.size devices.0.data_bytes | tr '\n' ' ' | sed 's/ $//')" \

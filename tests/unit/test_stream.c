@@ -389,7 +389,7 @@ Test(stream, header_layout_and_round_trip)
     uint8_t out[STREAM_HEADER_SIZE], want[32];
 
     stream_encode_header(&h, out);
-    oracle_stream_header(want, 1, 0, h.stream_id);
+    oracle_stream_header(want, 1, STREAM_VERSION_MINOR, h.stream_id);
     cr_assert_arr_eq(out, want, 32);
     cr_assert_eq(stream_decode_header(out, &back), 0);
     cr_assert_eq(back.stream_id, h.stream_id);
