@@ -65,12 +65,12 @@ typedef struct RecordType {
 } RecordType;
 
 static const RecordType record_types[] = {
-    [STREAM_RECORD_MANIFEST] = {"MANIFEST", false, 0, MANIFEST_MIN, MANIFEST_MAX},
+    [STREAM_RECORD_MANIFEST] = {"MANIFEST", false, 0, MANIFEST_MIN, MANIFEST_MAX, false},
     /* Empty data records are pointless but harmless; the pumps never write them. */
     [STREAM_RECORD_DEVICE_DATA] = {"DEVICE_DATA", true, STREAM_FLAG_PRECOPY, 0,
-                                   STREAM_MAX_RECORD},
-    [STREAM_RECORD_DEVICE_END] = {"DEVICE_END", true, 0, DEVICE_END_SIZE, DEVICE_END_SIZE},
-    [STREAM_RECORD_STREAM_END] = {"STREAM_END", false, 0, STREAM_END_MIN, STREAM_END_MAX},
+                                   STREAM_MAX_RECORD, false},
+    [STREAM_RECORD_DEVICE_END] = {"DEVICE_END", true, 0, DEVICE_END_SIZE, DEVICE_END_SIZE, false},
+    [STREAM_RECORD_STREAM_END] = {"STREAM_END", false, 0, STREAM_END_MIN, STREAM_END_MAX, false},
     [STREAM_RECORD_DEVICE_IRQS] = {"DEVICE_IRQS", true, STREAM_FLAG_OPTIONAL,
                                    STREAM_IRQS_MIN_SIZE, STREAM_IRQS_MAX_SIZE, true},
 };
