@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kernel_irq — interrupts of a real VFIO device handed to a VMM (issue 14 item 7), inside the
-# Linux 6.12 test VM (run-vm.sh -M 1; ctest runs it as kernel_irq). One mtty-1 mdev A
-# ($MTTY_UUIDS): GET_IRQ_INFO gives INTx (1, maskable, automasked) and MSI (1 vector,
+# Linux 6.12 test VM (run-vm.sh -M 2; ctest runs it as kernel_irq). Two mtty-1 mdevs A and B
+# ($MTTY_UUIDS); A: GET_IRQ_INFO gives INTx (1, maskable, automasked) and MSI (1 vector,
 # NORESIZE); its MSI-X index answers EINVAL (none). The daemon runs with the kernel back-end;
 # the example VMM client (examples/vmm-client.c) takes A over the VMM socket. Checked:
 #  - `irqs` shows what mtty offers; the client enables MSI with 1 vector and hands over its
@@ -14,7 +14,10 @@
 #  - the client gives the device back; MSI disabled; a new client enables INTx: a trigger is
 #    delivered once. mtty automasks INTx when it signals it, as vfio-pci does, so the next
 #    interrupt needs an unmask: the client's `unmask 0` (VFIO's ACTION_UNMASK) lets a second
-#    trigger through.
+#    trigger through;
+#  - A's MSI vector masked and pending, migrated to B on a second daemon (the stream's
+#    DEVICE_IRQS record): B shows it masked and pending; a client takes B and unmasks it ->
+#    delivered exactly once (a later trigger is the barrier).
 # Every wait is on the client's lines or the daemon's state (vmm_client.sh), never on time.
 # Needs: VFIO_MIGD, VFIO_MIGCTL, VMM_CLIENT, RESULTS (a writable shared dir).
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
@@ -23,7 +26,7 @@ source "$(dirname "$0")/../integration/lib.sh"
 # shellcheck source=tests/integration/vmm_client.sh
 source "$(dirname "$0")/../integration/vmm_client.sh"
 
-read -r UA <<<"$MTTY_UUIDS"
+read -r UA UB <<<"$MTTY_UUIDS"
 VMM_SOCK=$T/vmm.sock
 pending() { [[ "$(jget "$(jctl irqs A)" vectors.0.pending)" == "$1" ]]; }
 wakeups() { jget "$(jctl irqs A)" latch_wakeups; }
@@ -77,5 +80,32 @@ expect_exit 0 jctl irq trigger A 0
 wait_state "after the unmask (mtty automasks INTx), the next INTx arrived" got_at_least 0 2
 assert_eq 2 "$(got 0)" "  ... two triggers, two interrupts"
 client_stop
+
+# ==== a migration: A's MSI vector masked and pending moves to mtty B on a second daemon, where
+# a client that takes the device and unmasks it gets it exactly once
+expect_exit 0 jctl irq enable A intx 0
+client_start A 1 msi
+client_do "mask 0"
+expect_exit 0 jctl irq trigger A 0
+wait_state "masked: the trigger set vector 0 pending" pending true
+client_stop
+start_named_daemon D --vmm-socket "$T/D-vmm.sock"
+expect_exit 0 njctl D attach --mdev "$UB" --name A
+expect_exit 0 njctl D group create g A
+expect_exit 0 jctl group create g A
+expect_exit 0 njctl D incoming g --listen 127.0.0.1:0 --resume
+ADDR=$(jget "$OUT" address) TOKEN=$(jget "$OUT" token)
+expect_exit 0 jctl migrate g --to "$ADDR" --token "$TOKEN" --wait
+assert_eq "msi 1 true true" \
+    "$(jget "$(njctl D irqs A)" index count vectors.0.masked vectors.0.pending | tr '\n' ' ' | sed 's/ $//')" \
+    "on B: MSI with 1 vector, vector 0 masked and pending, as on A"
+VMM_SOCK=$T/D-vmm.sock client_start A 1 msi
+client_do "unmask 0"
+wait_state "B: the unmask delivered the interrupt pending on A" got_at_least 0 1
+expect_exit 0 njctl D irq trigger A 0
+wait_state "B: a later trigger arrived (ordering barrier)" got_at_least 0 2
+assert_eq 2 "$(got 0)" "B: the interrupt pending on A was delivered exactly once"
+client_stop
+cp "$T/D.log" "$RESULTS/irq_test-D.log" 2>/dev/null || true
 
 cp "$T/daemon.log" "$RESULTS/irq_test-daemon.log" 2>/dev/null || true
