@@ -69,6 +69,16 @@ writer_u32(Writer *w, uint32_t v)
 }
 
 static void
+writer_u64(Writer *w, uint64_t v)
+{
+    uint8_t *p = writer_reserve(w, 8);
+
+    if (p) {
+        put_le64(p, v);
+    }
+}
+
+static void
 writer_str(Writer *w, const char *s, size_t max)
 {
     size_t len = s ? strlen(s) : 0;
@@ -133,6 +143,12 @@ writer_body(Writer *w, const StateJournal *j)
         writer_u8(w, j->jobs[i].subject);
         writer_u8(w, j->jobs[i].phase);
         writer_str(w, j->jobs[i].name, STATE_JOURNAL_MAX_NAME);
+        if (j->jobs[i].flags & ~STATE_JOURNAL_JOB_AUTO_RESUME) {
+            w->r = w->r < 0 ? w->r : -EINVAL;
+        }
+        writer_u8(w, j->jobs[i].flags);
+        writer_str(w, j->jobs[i].peer, STATE_JOURNAL_MAX_PEER);
+        writer_u64(w, j->jobs[i].started_unix_ms);
     }
 }
 
@@ -256,6 +272,14 @@ reader_count(Reader *rd, uint32_t max, const char *what)
         return 0;
     }
     return v;
+}
+
+static uint64_t
+reader_u64(Reader *rd, const char *what)
+{
+    const uint8_t *p = reader_take(rd, 8, what);
+
+    return p ? get_le64(p) : 0;
 }
 
 /* A string of at most @max bytes without NUL, copied; NULL after a failure. */
@@ -410,6 +434,15 @@ reader_jobs(Reader *rd, StateJournal *j)
         job->subject = reader_u8(rd, "a job's subject");
         job->phase = reader_u8(rd, "a job's phase");
         job->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "job name");
+        if (rd->version < 4) {
+            continue; /* no flags, peer NULL, start 0 */
+        }
+        job->flags = reader_u8(rd, "a job's flags");
+        if (job->flags & ~STATE_JOURNAL_JOB_AUTO_RESUME) {
+            reader_fail(rd, "job %u has unknown flags 0x%02x", i, job->flags);
+        }
+        job->peer = reader_str(rd, STATE_JOURNAL_MAX_PEER, "job peer");
+        job->started_unix_ms = reader_u64(rd, "a job's start");
     }
 }
 
@@ -483,6 +516,7 @@ state_journal_clear(StateJournal *j)
     for (size_t i = 0; i < j->n_jobs; i++) {
         free(j->jobs[i].id);
         free(j->jobs[i].name);
+        free(j->jobs[i].peer);
     }
     free(j->jobs);
     *j = (StateJournal){0};

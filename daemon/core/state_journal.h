@@ -5,7 +5,8 @@
  * state_journal — the encoding of what the daemon must remember across its own restart
  * (restore_state.c keeps it in a sealed memfd in systemd's fd store): every device (id,
  * back-end, how it was attached), every group (name, members in order) and every migration
- * job not over yet (id, role, subject, phase, group or device name).
+ * job not over yet (id, role, subject, phase, group or device name; for a live migration kept
+ * in doubt, its peer, start and auto_resume).
  *
  * Layout, all integers little-endian:
  *   header (32 bytes): magic "VFMGSTJ1", u32 version, u32 body size, u64 sequence,
@@ -16,7 +17,9 @@
  *         then 4 bitmaps of (count + 7) / 8 bytes, bit v of byte v / 8: vectors in use,
  *         masked, pending, and held by a VMM (its eventfd is the vector's trigger)
  *         u32 n_groups, then per group: str name, u32 n_members, str member...
- *         u32 n_jobs, then per job: str id, u8 role, u8 subject, u8 phase, str name
+ *         u32 n_jobs, then per job: str id, u8 role, u8 subject, u8 phase, str name,
+ *         (version 4 on) u8 flags (bit 0: auto_resume; no other bit), str peer, u64 started
+ *         (Unix ms): what a live migration kept in doubt across the restart shows and needs
  *   str: u16 length, then that many bytes, no NUL among them.
  * The decoder treats the bytes as hostile: every count and length is bounded below, every
  * byte accounted for (trailing bytes are an error; so is a bit beyond an interrupt count);
@@ -31,7 +34,7 @@
 #include <stdint.h>
 
 #define STATE_JOURNAL_MAGIC "VFMGSTJ1"
-#define STATE_JOURNAL_VERSION UINT32_C(3)
+#define STATE_JOURNAL_VERSION UINT32_C(4)
 /* Version 1 (no group field) is still read: a daemon upgraded across it keeps its sim devices;
  * its kernel devices were not kept by version 1 anyway. */
 #define STATE_JOURNAL_VERSION_MIN UINT32_C(1)
@@ -45,6 +48,8 @@
 #define STATE_JOURNAL_MAX_JOBS 1024
 #define STATE_JOURNAL_MAX_NAME 64     /* ids and names (STREAM_MAX_NAME, DEVICE_ID_MAX) */
 #define STATE_JOURNAL_MAX_SOURCE 4096 /* sim options or a kernel address */
+#define STATE_JOURNAL_MAX_PEER 127    /* a job's peer: TRANSPORT_ADDRESS_MAX less its NUL */
+#define STATE_JOURNAL_JOB_AUTO_RESUME 0x01 /* StateJournalJob.flags: a destination's */
 #define STATE_JOURNAL_MAX_IRQ_TYPE 3   /* _IRQ_TYPE_MAX - 1: INTx, MSI, MSI-X */
 #define STATE_JOURNAL_MAX_VECTORS 2048 /* IRQ_MAX_VECTORS */
 #define STATE_JOURNAL_IRQ_MAPS 4       /* in use, masked, pending, VMM */
@@ -79,6 +84,10 @@ typedef struct StateJournalJob {
     uint8_t subject;        /* MigrationSubject */
     uint8_t phase;          /* MigrationPhase */
     char *name;             /* the group's name, or the device's */
+    uint8_t flags;          /* STATE_JOURNAL_JOB_*; 0 before version 4 */
+    char *peer;             /* the other daemon's address; NULL or "": unknown (a version 1-3
+                             * journal decodes NULL) */
+    uint64_t started_unix_ms; /* 0: unknown */
 } StateJournalJob;
 
 typedef struct StateJournal {

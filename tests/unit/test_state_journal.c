@@ -29,10 +29,13 @@ sample(void)
     static StateJournalGroup groups[] = {{.name = "vm1", .members = members, .n_members = 2}};
     static StateJournalJob jobs[] = {
         {.id = "m3", .role = 1, .subject = 1, .phase = 3, .name = "vm1"},
+        {.id = "m4", .role = 2, .subject = 1, .phase = 11, .name = "vm1",
+         .flags = STATE_JOURNAL_JOB_AUTO_RESUME, .peer = "192.0.2.7:4711",
+         .started_unix_ms = UINT64_C(1765000000123)},
     };
 
     return (StateJournal){.seq = 42, .devices = devices, .n_devices = 2, .groups = groups,
-                          .n_groups = 1, .jobs = jobs, .n_jobs = 1};
+                          .n_groups = 1, .jobs = jobs, .n_jobs = 2};
 }
 
 Test(state_journal, round_trip)
@@ -62,10 +65,17 @@ Test(state_journal, round_trip)
     cr_expect_str_eq(out.groups[0].name, "vm1");
     cr_assert_eq(out.groups[0].n_members, 2);
     cr_expect_str_eq(out.groups[0].members[1], "gpu:0");
-    cr_assert_eq(out.n_jobs, 1);
+    cr_assert_eq(out.n_jobs, 2);
     cr_expect_str_eq(out.jobs[0].id, "m3");
     cr_expect_eq(out.jobs[0].phase, 3);
     cr_expect_str_eq(out.jobs[0].name, "vm1");
+    cr_expect_eq(out.jobs[0].flags, 0);
+    cr_expect_str_eq(out.jobs[0].peer, "", "a NULL peer is written empty");
+    cr_expect_eq(out.jobs[0].started_unix_ms, 0);
+    cr_expect_eq(out.jobs[1].phase, 11);
+    cr_expect_eq(out.jobs[1].flags, STATE_JOURNAL_JOB_AUTO_RESUME);
+    cr_expect_str_eq(out.jobs[1].peer, "192.0.2.7:4711");
+    cr_expect_eq(out.jobs[1].started_unix_ms, UINT64_C(1765000000123));
     state_journal_clear(&out);
     free(buf);
 }
@@ -180,10 +190,50 @@ Test(state_journal, version_1_reads_without_groups)
     cr_assert_eq(out.n_devices, 1);
     cr_expect_str_eq(out.devices[0].source, "size=4K");
     cr_expect_eq(out.devices[0].group, STATE_JOURNAL_NO_GROUP);
-    put_le32(buf + 8, 4); /* a version from the future */
+    put_le32(buf + 8, STATE_JOURNAL_VERSION + 1); /* a version from the future */
     put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
     cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "version 4") != NULL, "%s", err);
+    cr_expect(strstr(err, "version 5") != NULL, "%s", err);
     state_journal_clear(&out);
     free(buf);
+}
+
+/* A version-3 journal (jobs without flags, peer and start) still reads: a daemon upgraded while
+ * a job was in flight finds it, with no peer and auto_resume off. Unknown job flags are refused,
+ * by the encoder and (CRC right) by the decoder. */
+Test(state_journal, version_3_jobs_and_unknown_job_flags)
+{
+    StateJournalJob job = {.id = "m9", .role = 2, .subject = 1, .phase = 11, .name = "vm",
+                           .flags = STATE_JOURNAL_JOB_AUTO_RESUME, .peer = "h:1",
+                           .started_unix_ms = 5};
+    StateJournal in = {.seq = 3, .jobs = &job, .n_jobs = 1}, out = {0};
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    char err[256] = "";
+
+    cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
+    /* the job's version-4 tail: u8 flags, str peer (2 + 3), u64 start, at the very end */
+    size -= 1 + 5 + 8;
+    put_le32(buf + 8, 3);
+    put_le32(buf + 12, (uint32_t) (size - 32));
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_assert_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(out.n_jobs, 1);
+    cr_expect_str_eq(out.jobs[0].name, "vm");
+    cr_expect_eq(out.jobs[0].phase, 11);
+    cr_expect_eq(out.jobs[0].flags, 0);
+    cr_expect_null(out.jobs[0].peer);
+    cr_expect_eq(out.jobs[0].started_unix_ms, 0);
+    state_journal_clear(&out);
+    free(buf);
+
+    cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
+    buf[size - 1 - 5 - 8] = 0x80;
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
+    cr_expect(strstr(err, "unknown flags 0x80") != NULL, "%s", err);
+    state_journal_clear(&out);
+    free(buf);
+    job.flags = 0x80;
+    cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
 }
