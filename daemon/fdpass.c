@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fdpass — see fdpass.h; the protocol is docs/vmm-protocol.md.
+ * fdpass — see fdpass.h; the protocol is docs/vmm-protocol.md. What a message says is
+ * core/vmm_proto.c's to read (pure, unit-tested and fuzzed); here are the socket, the
+ * connection's state (HELLO first, the device it holds) and the commands' effects.
  */
 #include "fdpass.h"
 
@@ -17,6 +19,7 @@
 #include <uv.h>
 #include <vfio-migd/vmm.h>
 
+#include "core/vmm_proto.h"
 #include "device.h"
 #include "irq.h"
 #include "log_object.h"
@@ -26,7 +29,9 @@
 #include "util/macro.h"
 #include "util/strutil.h"
 
-#define FDPASS_MAX_ARGS 4
+static_assert(VMM_PROTO_MAX_MESSAGE == FDPASS_MAX_MESSAGE && VMM_PROTO_MAX_FDS == FDPASS_MAX_FDS &&
+                  VMM_PROTO_VERSION == FDPASS_PROTOCOL_VERSION,
+              "core/vmm_proto.h and include/vfio-migd/vmm.h disagree");
 
 typedef struct FdConn FdConn;
 
@@ -50,13 +55,13 @@ struct FdConn {
     char device[65]; /* the device it holds by id; "" none */
 };
 
-/* A received command: its words and the fds that came with it (owned until taken). */
+/* A received message: its bytes and the fds that came with it (owned until taken). */
 typedef struct FdMsg {
-    char text[FDPASS_MAX_MESSAGE + 1];
-    char *argv[FDPASS_MAX_ARGS];
-    int argc;
+    char text[FDPASS_MAX_MESSAGE + 1]; /* one byte more than allowed: a longer one is seen */
+    size_t size;
     int fds[FDPASS_MAX_FDS];
     size_t n_fds;
+    bool fds_cut; /* more fds came than fit: the message is refused */
 } FdMsg;
 
 static void
@@ -134,17 +139,16 @@ conn_release(FdConn *c)
     c->device[0] = '\0';
 }
 
-static int
-cmd_hello(FdConn *c, FdMsg *m)
-{
-    long v = strtol(m->argv[1], NULL, 10);
+/* A command, once vmm_proto_parse() accepted it and the connection's preconditions hold:
+ * @d is the device the connection holds for a command that needs one, else NULL. */
+typedef int (*FdCmdFn)(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m);
 
-    if (v != FDPASS_PROTOCOL_VERSION) {
-        return conn_error(c, -EPROTONOSUPPORT,
-                          "protocol version %s not spoken; this daemon "
-                          "speaks %d",
-                          m->argv[1], FDPASS_PROTOCOL_VERSION);
-    }
+static int
+cmd_hello(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
+{
+    (void)d;
+    (void)cmd; /* vmm_proto_parse() accepted the version: the one this daemon speaks */
+    (void)m;
     c->hello = true;
     return conn_send(c, NULL, 0, "OK %d", FDPASS_PROTOCOL_VERSION);
 }
@@ -172,15 +176,17 @@ process_comm(int pid, char ret[16])
 }
 
 static int
-cmd_take(FdConn *c, FdMsg *m)
+cmd_take(FdConn *c, Device *held, const VmmCommand *cmd, FdMsg *m)
 {
-    Device *d = strutil_id_is_valid(m->argv[1]) ? manager_find(c->fp->manager, m->argv[1]) : NULL;
+    Device *d = manager_find(c->fp->manager, cmd->device);
     int fds[2] = {-1, -1};
     int r;
 
+    (void)held;
+    (void)m;
     if (!d) {
-        return conn_error(c, -ENOENT, "no device '%.64s' (vfio-migctl devices lists them)",
-                          m->argv[1]);
+        return conn_error(c, -ENOENT, "no device '%s' (vfio-migctl devices lists them)",
+                          cmd->device);
     }
     if (c->device[0]) {
         return conn_error(c, -EBUSY, "this connection holds '%s'; one device per connection",
@@ -210,68 +216,28 @@ cmd_take(FdConn *c, FdMsg *m)
 }
 
 static int
-parse_u32(const char *s, uint32_t max, uint32_t *ret)
+cmd_enable(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
 {
-    char *end;
-    unsigned long v;
+    int r = irq_enable(d->irq, cmd->index, cmd->count);
 
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-' || v > max) {
-        return -EINVAL;
-    }
-    *ret = (uint32_t)v;
-    return 0;
-}
-
-static int
-cmd_enable(FdConn *c, FdMsg *m)
-{
-    Device *d = conn_device(c);
-    IrqType t = irq_type_from_name(m->argv[1]);
-    uint32_t count;
-    int r;
-
-    if (!d) {
-        return -ENOENT;
-    }
-    if (t < 0 || parse_u32(m->argv[2], IRQ_MAX_VECTORS, &count) < 0) {
-        return conn_error(c, -EINVAL,
-                          "ENABLE takes intx|msi|msix and a count, got '%.16s' "
-                          "'%.16s'",
-                          m->argv[1], m->argv[2]);
-    }
-    r = irq_enable(d->irq, t, count);
+    (void)m;
     if (r < 0) {
         return conn_error(c, r,
                           "enabling %s with %u vectors on '%s' refused: %s (vfio-migctl "
                           "irqs %s shows what is enabled)",
-                          m->argv[1], count, d->id, strerror(-r), d->id);
+                          irq_type_name(cmd->index), cmd->count, d->id, strerror(-r), d->id);
     }
     return conn_send(c, NULL, 0, "OK");
 }
 
 /* VECTORS <start> <count>, with count eventfds: each becomes its vector's trigger. */
 static int
-cmd_vectors(FdConn *c, FdMsg *m)
+cmd_vectors(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
 {
-    Device *d = conn_device(c);
-    uint32_t start, count;
-
-    if (!d) {
-        return -ENOENT;
-    }
-    if (parse_u32(m->argv[1], IRQ_MAX_VECTORS, &start) < 0 ||
-        parse_u32(m->argv[2], FDPASS_MAX_FDS, &count) < 0 || count != m->n_fds) {
-        return conn_error(c, -EINVAL,
-                          "VECTORS <start> <count> must come with count eventfds "
-                          "(at most %d per message); got %zu fds",
-                          FDPASS_MAX_FDS, m->n_fds);
-    }
-    for (uint32_t i = 0; i < count; i++) {
-        int r = irq_vmm_give(d->irq, start + i, m->fds[i]);
+    for (uint32_t i = 0; i < cmd->count; i++) {
+        int r = irq_vmm_give(d->irq, cmd->start + i, m->fds[i]);
         if (r < 0) {
-            return conn_error(c, r, "vector %u of '%s': %s", start + i, d->id,
+            return conn_error(c, r, "vector %u of '%s': %s", cmd->start + i, d->id,
                               r == -ENOENT   ? "not in use (ENABLE it first)"
                               : r == -EINVAL ? "the fd is not an eventfd"
                                              : strerror(-r));
@@ -282,79 +248,83 @@ cmd_vectors(FdConn *c, FdMsg *m)
 }
 
 static int
-cmd_vector_op(FdConn *c, FdMsg *m, int (*fn)(Irq *irq, uint32_t v))
+cmd_vector_op(FdConn *c, Device *d, const VmmCommand *cmd, int (*fn)(Irq *irq, uint32_t v))
 {
-    Device *d = conn_device(c);
-    uint32_t v;
-    int r;
+    int r = fn(d->irq, cmd->vector);
 
-    if (!d) {
-        return -ENOENT;
-    }
-    if (parse_u32(m->argv[1], IRQ_MAX_VECTORS, &v) < 0) {
-        return conn_error(c, -EINVAL, "'%.16s' is not a vector number", m->argv[1]);
-    }
-    r = fn(d->irq, v);
     if (r < 0) {
-        return conn_error(c, r, "%s %u on '%s': %s", m->argv[0], v, d->id, strerror(-r));
+        return conn_error(c, r, "%s %u on '%s': %s", vmm_proto_verb_name(cmd->verb), cmd->vector,
+                          d->id, strerror(-r));
     }
     return conn_send(c, NULL, 0, "OK");
 }
 
 static int
-cmd_mask(FdConn *c, FdMsg *m)
-{
-    return cmd_vector_op(c, m, irq_mask);
-}
-
-static int
-cmd_unmask(FdConn *c, FdMsg *m)
-{
-    return cmd_vector_op(c, m, irq_unmask);
-}
-
-static int
-cmd_give(FdConn *c, FdMsg *m)
+cmd_mask(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
 {
     (void)m;
-    if (!conn_device(c)) {
-        return -ENOENT;
-    }
+    return cmd_vector_op(c, d, cmd, irq_mask);
+}
+
+static int
+cmd_unmask(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
+{
+    (void)m;
+    return cmd_vector_op(c, d, cmd, irq_unmask);
+}
+
+static int
+cmd_give(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
+{
+    (void)d;
+    (void)cmd;
+    (void)m;
     conn_release(c);
     return conn_send(c, NULL, 0, "OK");
 }
 
 static const struct {
-    const char *name;
-    int argc; /* with the name */
-    int (*fn)(FdConn *c, FdMsg *m);
+    FdCmdFn fn;
+    bool needs_device; /* one taken on this connection (checked before the arguments) */
 } commands[] = {
-    {"HELLO", 2, cmd_hello},     {"TAKE", 2, cmd_take}, {"ENABLE", 3, cmd_enable},
-    {"VECTORS", 3, cmd_vectors}, {"MASK", 2, cmd_mask}, {"UNMASK", 2, cmd_unmask},
-    {"GIVE", 1, cmd_give},
+    [VMM_VERB_HELLO] = {cmd_hello, false},   [VMM_VERB_TAKE] = {cmd_take, false},
+    [VMM_VERB_ENABLE] = {cmd_enable, true},  [VMM_VERB_VECTORS] = {cmd_vectors, true},
+    [VMM_VERB_MASK] = {cmd_mask, true},      [VMM_VERB_UNMASK] = {cmd_unmask, true},
+    [VMM_VERB_GIVE] = {cmd_give, true},
 };
+static_assert(ELEMENTSOF(commands) == _VMM_VERB_MAX, "commands out of sync with VmmVerb");
 
+/* Answers one message. The order of the checks is the protocol's: the message and its verb,
+ * then HELLO first, then a device taken, then the command's arguments and fds. */
 static void
 conn_dispatch(FdConn *c, FdMsg *m)
 {
-    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
-        if (strcmp(m->argv[0], commands[i].name) != 0) {
-            continue;
-        }
-        if (m->argc != commands[i].argc) {
-            (void)conn_error(c, -EINVAL, "%s takes %d argument(s) (docs/vmm-protocol.md)",
-                             commands[i].name, commands[i].argc - 1);
-        } else if (!c->hello && commands[i].fn != cmd_hello) {
-            (void)conn_error(c, -EPROTO, "send HELLO %d first", FDPASS_PROTOCOL_VERSION);
-        } else {
-            (void)commands[i].fn(c, m);
-        }
+    VmmCommand cmd;
+    Device *d = NULL;
+
+    (void)vmm_proto_parse(m->text, m->size, m->fds_cut ? FDPASS_MAX_FDS + 1 : m->n_fds, &cmd);
+    if (cmd.verb < 0) {
+        (void)conn_error(c, cmd.error, "%s", cmd.why);
         return;
     }
-    (void)conn_error(c, -EINVAL, "unknown command '%.16s' (docs/vmm-protocol.md)", m->argv[0]);
+    if (!c->hello && cmd.verb != VMM_VERB_HELLO) {
+        (void)conn_error(c, -EPROTO, "send HELLO %d first", FDPASS_PROTOCOL_VERSION);
+        return;
+    }
+    if (commands[cmd.verb].needs_device) {
+        d = conn_device(c);
+        if (!d) {
+            return;
+        }
+    }
+    if (cmd.error < 0) {
+        (void)conn_error(c, cmd.error, "%s", cmd.why);
+        return;
+    }
+    (void)commands[cmd.verb].fn(c, d, &cmd, m);
 }
 
-/* Receives one message: its text split in words, its fds. 0 at the peer's close. */
+/* Receives one message: its bytes, its fds. 0 at the peer's close. */
 static ssize_t
 conn_recv(FdConn *c, FdMsg *m)
 {
@@ -362,7 +332,7 @@ conn_recv(FdConn *c, FdMsg *m)
         char buf[CMSG_SPACE(sizeof(int) * FDPASS_MAX_FDS)];
         struct cmsghdr align;
     } ctl;
-    struct iovec iov = {.iov_base = m->text, .iov_len = FDPASS_MAX_MESSAGE};
+    struct iovec iov = {.iov_base = m->text, .iov_len = sizeof(m->text)};
     struct msghdr mh = {.msg_iov = &iov,
                         .msg_iovlen = 1,
                         .msg_control = ctl.buf,
@@ -380,18 +350,11 @@ conn_recv(FdConn *c, FdMsg *m)
             }
         }
     }
-    m->text[n] = '\0';
-    if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-        return -EMSGSIZE;
-    }
-    char *save = NULL;
-    for (char *w = strtok_r(m->text, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
-        if (m->argc == FDPASS_MAX_ARGS) {
-            return -E2BIG;
-        }
-        m->argv[m->argc++] = w;
-    }
-    return m->argc > 0 ? n : -EINVAL;
+    /* A message longer than the buffer fills it (MSG_TRUNC): one byte over the limit, which
+     * vmm_proto_parse() refuses as too long. */
+    m->size = (size_t)n;
+    m->fds_cut = (mh.msg_flags & MSG_CTRUNC) != 0;
+    return n;
 }
 
 static void
@@ -439,10 +402,7 @@ conn_on_ready(uv_poll_t *h, int status, int events)
         return;
     }
     if (n < 0) {
-        (void)conn_error(c, (int)n,
-                         "message refused: %s (commands are one line of at most "
-                         "%d bytes with at most %d fds)",
-                         strerror((int)-n), FDPASS_MAX_MESSAGE, FDPASS_MAX_FDS);
+        (void)conn_error(c, (int)n, "message not received: %s", strerror((int)-n));
     } else {
         conn_dispatch(c, m);
     }
