@@ -25,6 +25,7 @@
 #include "log_object.h"
 #include "manager.h"
 #include "util/cleanup.h"
+#include "util/fdcheck.h"
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/strutil.h"
@@ -234,6 +235,22 @@ cmd_enable(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
 static int
 cmd_vectors(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
 {
+    const IrqModel *im = irq_model(d->irq);
+
+    /* Every vector and fd checked before the first is given: a bad one at the end of the
+     * range would otherwise leave the vectors before it given and the message refused. */
+    for (uint32_t i = 0; i < cmd->count; i++) {
+        uint32_t v = cmd->start + i; /* < IRQ_MAX_VECTORS: vmm_proto_parse() checked */
+
+        if (v >= im->count || !im->vec[v].in_use) {
+            return conn_error(c, -ENOENT, "vector %u of '%s': not in use (ENABLE it first)", v,
+                              d->id);
+        }
+        if (fdcheck_is_eventfd(m->fds[i]) < 0) {
+            return conn_error(c, -EINVAL, "vector %u of '%s': the fd is not an eventfd", v,
+                              d->id);
+        }
+    }
     for (uint32_t i = 0; i < cmd->count; i++) {
         int r = irq_vmm_give(d->irq, cmd->start + i, m->fds[i]);
         if (r < 0) {

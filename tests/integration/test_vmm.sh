@@ -78,6 +78,59 @@ assert_contains "$(cat "$T/c2.err")" "ERR EBUSY device 'nic' is held by VMM pid 
     "  ... is told who holds it"
 client_stop
 
+# ==== hostile messages on the wire (core/vmm_proto.c): each refused with its errno, in the
+# protocol's order (the message, HELLO first, a device taken, the words), changing nothing
+coproc RAW { python3 "$SRCDIR/tests/integration/vmm_raw.py" "$VMM_SOCK" "$STATE_WAIT"; }
+RAW_OUT=${RAW[0]} RAW_IN=${RAW[1]}
+# raw N_FDS MESSAGE: one message with N_FDS eventfds; the daemon's answer in $ANSWER
+raw() {
+    echo "$1 $2" >&"$RAW_IN"
+    IFS= read -r ANSWER <&"$RAW_OUT" || ANSWER="(vmm_raw.py ended)"
+}
+IFS= read -r ANSWER <&"$RAW_OUT" || ANSWER="(vmm_raw.py ended)"
+assert_eq "VFIO-MIGD 1" "$ANSWER" "a raw VMM is greeted"
+raw 0 "b'ENABLE msix x'"
+assert_eq "ERR EPROTO send HELLO 1 first" "$ANSWER" "bad words before HELLO: HELLO first"
+raw 0 "b'FO\\x01O'"
+assert_eq "ERR EINVAL unknown command 'FO?O' (docs/vmm-protocol.md)" "$ANSWER" \
+    "an unknown command, quoted without its control byte"
+raw 0 "b'HELLO 1\\x00junk'"
+assert_contains "$ANSWER" "ERR EINVAL message refused: byte 7 is a NUL" \
+    "a NUL inside a message: refused, not read as 'HELLO 1'"
+raw 1 "b'HELLO 1'"
+assert_eq "ERR EINVAL HELLO takes no fds; 1 came with it (docs/vmm-protocol.md)" "$ANSWER" \
+    "an fd with a command that takes none: refused, not silently closed"
+raw 0 "b'x' * 512"
+assert_eq "ERR EINVAL unknown command 'xxxxxxxxxxxxxxxx' (docs/vmm-protocol.md)" "$ANSWER" \
+    "512 bytes: read"
+raw 0 "b'x' * 513"
+assert_contains "$ANSWER" "ERR EMSGSIZE message refused" "513 bytes: one too many"
+raw 0 "b'x' * 5000"
+assert_contains "$ANSWER" "ERR EMSGSIZE message refused" "5000 bytes"
+raw 0 "b'HELLO 1'"
+assert_eq "OK 1" "$ANSWER" "HELLO on the same connection after every refusal"
+raw 0 "b'MASK x'"
+assert_eq "ERR ENOENT no device taken: send TAKE <device> first" "$ANSWER" \
+    "bad words before TAKE: a device first"
+raw 0 "b'TAKE nic'"
+assert_eq "OK nic msix 4 1" "$ANSWER" "TAKE answers the index the last client enabled"
+raw 3 "b'VECTORS 0 4'"
+assert_contains "$ANSWER" "ERR EINVAL VECTORS <start> <count> must come with count eventfds" \
+    "VECTORS with one fd missing"
+# held_vec V: "held" when a VMM's eventfd is vector V's (the irqs table's last column), "-" not
+held_vec() { ctl irqs nic | awk -v v="$1" '$1 == v { print ($NF == "-" ? "-" : "held") }'; }
+raw 3 "b'VECTORS 2 3'"
+assert_eq "ERR ENOENT vector 4 of 'nic': not in use (ENABLE it first)" "$ANSWER" \
+    "VECTORS past the enabled count"
+assert_eq "- -" "$(held_vec 2) $(held_vec 3)" \
+    "  ... gives no vector: all are checked before the first is given"
+raw 2 "b'VECTORS 2 2'"
+assert_eq "OK held held" "$ANSWER $(held_vec 2) $(held_vec 3)" "VECTORS within the count: given"
+raw 0 "b'GIVE'"
+assert_eq "OK" "$ANSWER" "GIVE"
+exec {RAW_IN}>&-
+wait "$RAW_PID" 2>/dev/null || true
+
 # ==== a uid not on the allow-list: refused by SO_PEERCRED, told how to allow it
 if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null; then
     chmod o+x "$T" && chmod 0666 "$VMM_SOCK" # only the credentials check stands in the way now
