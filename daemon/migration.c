@@ -45,8 +45,9 @@ static const struct {
     bool over;         /* the job has ended: nothing more happens to it */
     unsigned next;     /* phases reachable from here */
 } phase_table[] = {
-    /* The flow sets its first phase once the job is fully set up. */
-    [PHASE_NEW] = {"new", "active", false, NEXT(WAITING) | NEXT(CONNECTING)},
+    /* The flow sets its first phase once the job is fully set up; a live migration the
+     * previous daemon left in doubt comes back in doubt (migration_readopt_in_doubt). */
+    [PHASE_NEW] = {"new", "active", false, NEXT(WAITING) | NEXT(CONNECTING) | NEXT(IN_DOUBT)},
     /* Destination: a source's HELLO; or nobody came in time, or a cancel. */
     [PHASE_WAITING] = {"waiting", "active", false, NEXT(CONNECTING) | NEXT(ROLLING_BACK)},
     /* Pre-copy when every device has it, else the switchover (a source without pre-copy, a
@@ -923,16 +924,32 @@ registry_add(Manager *m, MigrationJob *j)
     return 0;
 }
 
+/* Whether @id may name a job the previous daemon gave out: well formed and not taken. */
+static bool
+mig_old_id_is_free(Manager *m, const char *id)
+{
+    return id && *id && strlen(id) < MIGRATION_ID_MAX && !migration_find(m, id);
+}
+
+/* New jobs must not take the id of one the previous daemon gave out. */
+static void
+mig_keep_id(Manager *m, const char *id)
+{
+    unsigned n;
+
+    if (sscanf(id, "m%u", &n) == 1 && n > m->next_job) {
+        m->next_job = n;
+    }
+}
+
 int
 migration_record_failed(Manager *m, const char *id, MigrationRole role,
                         MigrationSubject subject, const char *name, const char *error)
 {
     MigrationJob *j;
-    unsigned n;
     int r;
 
-    if (!id || strlen(id) >= MIGRATION_ID_MAX || migration_find(m, id) || role < 0 ||
-        role >= _MIGRATION_ROLE_MAX) {
+    if (!mig_old_id_is_free(m, id) || role < 0 || role >= _MIGRATION_ROLE_MAX) {
         return -EINVAL;
     }
     j = calloc(1, sizeof(*j));
@@ -959,10 +976,7 @@ migration_record_failed(Manager *m, const char *id, MigrationRole role,
         mig_job_free(j);
         return r;
     }
-    /* New jobs must not take the id of one the previous daemon gave out. */
-    if (sscanf(id, "m%u", &n) == 1 && n > m->next_job) {
-        m->next_job = n;
-    }
+    mig_keep_id(m, id);
     return 0;
 }
 
@@ -1142,10 +1156,10 @@ mig_resolve(Manager *m, const MigJobSetup *s, Group **ret, bool *ret_transient, 
     return -ENOENT;
 }
 
-/* A group may start a job: idle, not in a migration, devices migratable (a source's also
- * running). */
+/* A group may start a job: idle, not in a migration, devices migratable (and running when
+ * @must_run: a source's). */
 static int
-mig_check_group(const Group *g, MigrationRole role, char *err, size_t err_size)
+mig_check_group(const Group *g, bool must_run, char *err, size_t err_size)
 {
     if (g->active || g->migration) {
         (void) snprintf(err, err_size, "group '%s' is %s", g->name,
@@ -1163,7 +1177,7 @@ mig_check_group(const Group *g, MigrationRole role, char *err, size_t err_size)
             (void) snprintf(err, err_size, "device '%s' does not support VFIO migration", d->id);
             return -EOPNOTSUPP;
         }
-        if (role == MIGRATION_SOURCE && d->state != DEVICE_STATE_RUNNING) {
+        if (must_run && d->state != DEVICE_STATE_RUNNING) {
             (void) snprintf(err, err_size, "device '%s' is in %s; a migration starts from a "
                             "running group", d->id, fsm_state_name(d->state));
             return -ESTALE;
@@ -1315,7 +1329,7 @@ mig_job_new(Manager *m, const MigJobSetup *s, MigrationJob **ret, char *err, siz
         return r;
     }
     transient = is_transient ? g : NULL;
-    r = mig_check_group(g, s->role, err, err_size);
+    r = mig_check_group(g, /* must_run= */ s->role == MIGRATION_SOURCE, err, err_size);
     if (r < 0) {
         return r;
     }
@@ -1357,6 +1371,56 @@ mig_job_discard(MigrationJob *j)
         j->group->migration = NULL;
     }
     mig_job_free(j);
+}
+
+int
+migration_readopt_in_doubt(Manager *m, const MigrationInDoubt *w, char *err, size_t err_size)
+{
+    MigJobSetup s = {.role = w->role, .subject = MIGRATION_SUBJECT_GROUP, .name = w->group,
+                     .peer = w->peer};
+    Group *g = w->group ? group_find(m, w->group) : NULL;
+    MigrationJob *j;
+    int r;
+
+    if ((w->role != MIGRATION_SOURCE && w->role != MIGRATION_DESTINATION) ||
+        !mig_old_id_is_free(m, w->id)) {
+        (void) snprintf(err, err_size, "it is no live migration (role %d) or its id is taken",
+                        (int) w->role);
+        return -EINVAL;
+    }
+    if (!g) {
+        (void) snprintf(err, err_size, "its group '%s' did not come back", w->group);
+        return -ENOENT;
+    }
+    /* Not must_run: a source in doubt holds its devices stopped, in STOP_COPY. */
+    r = mig_check_group(g, /* must_run= */ false, err, err_size);
+    j = r < 0 ? NULL : mig_job_alloc(m, &s, g, MIGRATION_SUBJECT_GROUP);
+    if (!j) {
+        return r < 0 ? r : -ENOMEM;
+    }
+    m->next_job--; /* the new id mig_job_alloc gave is not used: the job keeps its old one */
+    (void) snprintf(j->id, sizeof(j->id), "%s", w->id);
+    r = registry_add(m, j);
+    if (r < 0) {
+        mig_job_free(j);
+        return r;
+    }
+    mig_keep_id(m, w->id);
+    j->auto_resume = w->auto_resume;
+    j->started_unix_ms = w->started_unix_ms ? w->started_unix_ms : j->started_unix_ms;
+    j->touched = true;
+    j->handover = HANDOVER_IN_DOUBT;
+    j->r = -ECONNABORTED;
+    for (size_t i = 0; i < j->n_devs && w->role == MIGRATION_SOURCE; i++) {
+        /* Where every source started (mig_check_group): a --resume takes it back there. */
+        j->devs[i].start_state = DEVICE_STATE_RUNNING;
+    }
+    mig_note_doubt(j, "the daemon restarted while the migration was in doubt");
+    for (size_t i = 0; i < g->n_devices; i++) {
+        device_lock(g->devices[i], j, "in_doubt");
+    }
+    g->migration = j;
+    return mig_set_phase(j, PHASE_IN_DOUBT);
 }
 
 /* ---- manifests ---- */

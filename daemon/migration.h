@@ -188,6 +188,24 @@ int migration_restore(Manager *m, const MigrationFileRequest *req, migration_don
  * touched. New ids continue after it. -EINVAL: a bad or taken id, or role; -ENOMEM. */
 int migration_record_failed(Manager *m, const char *id, MigrationRole role,
                             MigrationSubject subject, const char *name, const char *error);
+/* A live migration the previous daemon journaled in doubt (restore_state.c, after a restart):
+ * what the journal kept of it. */
+typedef struct MigrationInDoubt {
+    const char *id;           /* its old id */
+    MigrationRole role;       /* SOURCE or DESTINATION */
+    const char *group;
+    const char *peer;         /* the other daemon's address, or "" / NULL */
+    bool auto_resume;         /* destination: a --resume also runs the group */
+    uint64_t started_unix_ms; /* 0: unknown (now) */
+} MigrationInDoubt;
+/* Brings the job back as a live job in PHASE_IN_DOUBT under its old id, holding its group's
+ * devices as they are (nothing moves): no control connection, no worker, no timer, so nothing
+ * happens to it until migration_resolve() (the same rules as before the restart: a cancel is
+ * refused) or the next restart, which keeps it again. -EINVAL: not a live role, a bad or taken
+ * id; -ENOENT: no such group; -EBUSY, -EOPNOTSUPP: the group cannot be held (mig_job_new's
+ * checks); -ENOMEM. @err says which. New ids continue after it. */
+int migration_readopt_in_doubt(Manager *m, const MigrationInDoubt *w, char *err,
+                               size_t err_size);
 MigrationJob *migration_find(Manager *m, const char *id);
 /* The API's name of @p ("precopy", ...); "unknown" for a number that is no phase. */
 const char *migration_phase_name(MigrationPhase p);

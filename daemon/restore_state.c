@@ -247,17 +247,25 @@ restore_journal_add_jobs(Manager *m, StateJournal *j)
         return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        if (snaps[i].over || !(j->jobs[j->n_jobs].id = strdup(snaps[i].id)) ||
-            !(j->jobs[j->n_jobs].name = strdup(snaps[i].name))) {
-            free(j->jobs[j->n_jobs].id);
-            j->jobs[j->n_jobs].id = NULL;
+        StateJournalJob *job = &j->jobs[j->n_jobs];
+        /* A live migration's peer (an address); a file job's path is not needed back. */
+        bool live = snaps[i].role == MIGRATION_SOURCE || snaps[i].role == MIGRATION_DESTINATION;
+
+        if (snaps[i].over || !(job->id = strdup(snaps[i].id)) ||
+            !(job->name = strdup(snaps[i].name)) || !(job->peer = strdup(live ? snaps[i].peer : ""))) {
+            free(job->id);
+            free(job->name);
+            *job = (StateJournalJob){0};
             continue;
         }
-        j->jobs[j->n_jobs].role = (uint8_t) snaps[i].role;
-        j->jobs[j->n_jobs].subject = (uint8_t) snaps[i].subject;
+        job->role = (uint8_t) snaps[i].role;
+        job->subject = (uint8_t) snaps[i].subject;
         /* Past its commit point, a job is journaled in doubt, whatever the API shows: the
-         * restart must not decide where the VM runs (restore_fail_job). */
-        j->jobs[j->n_jobs++].phase = (uint8_t) (snaps[i].held ? PHASE_IN_DOUBT : snaps[i].phase);
+         * restart must not decide where the VM runs (restore_job). */
+        job->phase = (uint8_t) (snaps[i].held ? PHASE_IN_DOUBT : snaps[i].phase);
+        job->flags = snaps[i].auto_resume ? STATE_JOURNAL_JOB_AUTO_RESUME : 0;
+        job->started_unix_ms = snaps[i].started_unix_ms;
+        j->n_jobs++;
     }
     migration_snapshots_free(snaps, n);
     return 0;
@@ -346,6 +354,7 @@ restore_journal_done(StateJournal *j)
     for (size_t i = 0; i < j->n_jobs; i++) {
         free(j->jobs[i].id);
         free(j->jobs[i].name);
+        free(j->jobs[i].peer);
     }
     free(j->devices);
     free(j->groups);
@@ -447,7 +456,7 @@ restore_state_changed(RestoreState *rs)
 /* ---- start: taking back what the previous daemon stored */
 
 typedef struct RestoreCounts {
-    unsigned devices, groups, jobs, closed, lost;
+    unsigned devices, groups, in_doubt, jobs, closed, lost;
 } RestoreCounts;
 
 /* A stored journal: a sealed memfd (we sealed it; anything else is not ours) of a bounded
@@ -797,9 +806,48 @@ restore_record_job(Manager *m, const StateJournalJob *job, const char *fmt, ...)
     }
 }
 
-/* A job the previous daemon did not finish fails here by the migration rule. */
+/* A live migration past its commit point: the restart must not decide where the VM runs. It
+ * comes back in doubt under its old id, its devices held as they are, for the orchestrator's
+ * resolve. If it cannot (its group did not come back whole), it is listed failed and its
+ * devices are still left as they are, for the group commands to decide by hand. */
 static void
-restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
+restore_keep_in_doubt(Manager *m, const StateJournalJob *job, RestoreCounts *c)
+{
+    MigrationInDoubt w = {.id = job->id, .role = (MigrationRole) job->role, .group = job->name,
+                          .peer = job->peer ? job->peer : "",
+                          .auto_resume = job->flags & STATE_JOURNAL_JOB_AUTO_RESUME,
+                          .started_unix_ms = job->started_unix_ms};
+    char err[512] = "it names a device, not a group";
+    int r = job->subject == MIGRATION_SUBJECT_GROUP
+                ? migration_readopt_in_doubt(m, &w, err, sizeof(err))
+                : -EINVAL;
+
+    if (r >= 0) {
+        log_warning("Restart: live migration '%s' of '%s' was past its commit point when the "
+                    "previous daemon ended: it is in doubt again, its devices held as they are "
+                    "(neither resumed nor reset). Ask the other side's daemon what became of its "
+                    "job, then 'vfio-migctl resolve %s --resume' or '--abort'.", job->id,
+                    job->name, job->id);
+        c->in_doubt++;
+        return;
+    }
+    restore_record_job(m, job, "the daemon restarted while the migration was in doubt "
+                       "(past its commit point) and it cannot be held again (%s): its devices "
+                       "are left as they are; ask the other side where the VM runs, then "
+                       "'vfio-migctl group state %s running' or 'vfio-migctl group reset %s'",
+                       err, job->name, job->name);
+    log_warning("Restart: live migration '%s' of '%s' was past its commit point when the "
+                "previous daemon ended, and cannot be held in doubt again (%s): its devices are "
+                "left as they are, neither resumed nor reset. Ask the other side's daemon where "
+                "the VM runs; 'vfio-migctl group state %s running' runs it here, 'vfio-migctl "
+                "group reset %s' gives it up.", job->id, job->name, err, job->name, job->name);
+    c->jobs++;
+}
+
+/* A job the previous daemon did not finish fails here by the migration rule; one in doubt
+ * stays in doubt. */
+static void
+restore_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
 {
     Group *g = job->subject == MIGRATION_SUBJECT_GROUP ? group_find(m, job->name) : NULL;
     Device *d = job->subject == MIGRATION_SUBJECT_DEVICE ? manager_find(m, job->name) : NULL;
@@ -815,16 +863,7 @@ restore_fail_job(Manager *m, const StateJournalJob *job, RestoreCounts *c)
         return;
     }
     if (job->phase == PHASE_IN_DOUBT) {
-        restore_record_job(m, job, "the daemon restarted while the migration was in doubt "
-                           "(past its commit point): its devices are left as they are; ask the "
-                           "other side where the VM runs, then 'vfio-migctl group state %s "
-                           "running' or 'vfio-migctl group reset %s'", job->name, job->name);
-        log_warning("Restart: live migration '%s' of '%s' was past its commit point when the "
-                    "previous daemon ended: its devices are left as they are, neither resumed "
-                    "nor reset. Ask the other side's daemon where the VM runs; 'vfio-migctl "
-                    "group state %s running' runs it here, 'vfio-migctl group reset %s' gives "
-                    "it up.", job->id, job->name, job->name, job->name);
-        c->jobs++;
+        restore_keep_in_doubt(m, job, c);
         return;
     }
     reset = job_recovery[job->role].reset;
@@ -924,12 +963,13 @@ restore_state_start(Manager *m, SdService *sd)
         restore_devices(m, sd, &j, &c);
         restore_groups(m, &j, &c);
         for (size_t i = 0; i < j.n_jobs; i++) {
-            restore_fail_job(m, &j.jobs[i], &c);
+            restore_job(m, &j.jobs[i], &c);
         }
         c.closed = restore_close_leftovers(sd);
-        log_notice("Restart: recovered %u device(s) without a reset and %u group(s); %u "
-                   "in-flight job(s) failed; %u device(s) lost; %u stored fd(s) closed that "
-                   "nothing claimed.", c.devices, c.groups, c.jobs, c.lost, c.closed);
+        log_notice("Restart: recovered %u device(s) without a reset and %u group(s); %u live "
+                   "migration(s) still in doubt; %u in-flight job(s) failed; %u device(s) lost; "
+                   "%u stored fd(s) closed that nothing claimed.", c.devices, c.groups,
+                   c.in_doubt, c.jobs, c.lost, c.closed);
     }
     if (rs) {
         rs->manager = m;

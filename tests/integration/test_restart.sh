@@ -4,8 +4,10 @@
 # two of them in a group, is killed with SIGKILL; the next daemon, given the stored fds as
 # systemd gives them, has every device in the same state with the same content digest, and the
 # group. A save in flight when the daemon dies fails cleanly (its device back to running) and
-# is listed as failed under its old id. A destination whose migration is in doubt keeps its
-# devices as they are across the restart. Then a journal that is not one: a clear log line, every stored fd closed, no crash.
+# is listed as failed under its old id. A live migration in doubt comes back in doubt (both
+# roles), its devices as they were, and resolves as before the restart (both ways); once
+# resolved, a restart does not bring it back. Then a journal that is not one: a clear log line,
+# every stored fd closed, no crash.
 # shellcheck disable=SC2119 # helpers called without arguments on purpose
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -96,34 +98,133 @@ assert_eq "completed $SAVE_ID" "$(jget "$(sdctl jobs)" 0.state 1.id | tr '\n' ' 
     "a new save of the device completes, listed before the failed one (so under a new id)"
 expect_exit 0 sdctl detach save0
 
-# A destination past its commit point (issue 11 item 5): PREPARED sent, the link cut before the
-# source's decision (tcp_proxy.py --cut-at PREPARED), the job in doubt. A restart must not
-# decide where the VM runs: the devices stay as they were (stop, same content), not reset.
+# A live migration past its commit point (issue 11 item 5) comes back in doubt: a restart must
+# not decide where the VM runs, and the orchestrator's protocol (ask the other side, then
+# resolve) must work as before it. The harness's daemon is the destination of the first two
+# migrations and the source of the third; the named daemon S is the other side.
 start_named_daemon S
+# job_of ID : `job ID` on the harness's daemon ('{}' when there is none)
+job_of() { sdctl job "$1" 2>/dev/null || echo '{}'; }
+job_state_is() { [[ "$(jget "$(job_of "$1")" state 2>/dev/null)" == "$2" ]]; }
+s_job_state_is() { [[ "$(jget "$(job_json S "$1")" state 2>/dev/null)" == "$2" ]]; }
+# cut_migration SRC DST GROUP MESSAGE : SRC (sd or S) migrates GROUP to DST through tcp_proxy.py
+# cutting the link at MESSAGE, in clear (--tls off: the proxy reads the control messages);
+# sets SRC_ID and DST_ID
+cut_migration() {
+    local src=$1 dst=$2 group=$3 msg=$4 inc token
+    if [[ $dst == sd ]]; then inc=$(sdctl incoming "$group" --listen 127.0.0.1:0 --resume --tls off)
+    else inc=$(njctl S incoming "$group" --listen 127.0.0.1:0 --resume --tls off); fi
+    DST_ID=$(jget "$inc" id)
+    token=$(jget "$inc" token)
+    start_proxy "$(jget "$inc" address)" --cut-at "$msg"
+    if [[ $src == sd ]]; then run sdctl migrate "$group" --to "$PROXY_ADDR" --token "$token" --wait --tls off
+    else run njctl S migrate "$group" --to "$PROXY_ADDR" --token "$token" --wait --tls off; fi
+    stop_proxy
+    SRC_ID=$(jf "$OUT" id)
+}
+# in_doubt_kept ID DEVICE FACTS WHAT : after a restart, job ID of the harness's daemon is back in
+# doubt under its id, its device DEVICE held as it was (FACTS "state:digest", busy in_doubt),
+# listed, and a cancel refused as before the restart
+in_doubt_kept() {
+    local id=$1 dev=$2 facts=$3 what=$4
+    assert_eq "$facts" "$(states "$dev")" "$what: after SIGKILL, the device is left as it was (same state, same digest)"
+    assert_eq "$id in_doubt in_doubt" "$(jget "$(job_of "$id")" id state phase | tr '\n' ' ' | sed 's/ $//')" \
+        "$what: \`job $id\` shows it in doubt again, under its old id"
+    assert_contains "$(sdctl jobs)" "in_doubt" "$what: \`jobs\` lists it in doubt"
+    assert_eq "in_doubt" "$(jget "$(sdctl show "$dev")" busy_operation)" "$what: its device is busy, in_doubt"
+    expect_exit 1 sdctl cancel "$id"
+    assert_contains "$ERR" "is in doubt, it cannot be cancelled" "$what: a cancel is refused, as before the restart"
+}
+
+# 1. PREPARED lost: the source never committed and runs the VM (failed); the destination is in
+# doubt. Two restarts keep it so; the orchestrator then gives the VM up here (--abort).
+W="destination in doubt"
 expect_exit 0 njctl S attach --sim size=256K,seed=31 --name held0
 expect_exit 0 njctl S group create held held0
 expect_exit 0 sdctl attach --sim size=256K --name held0
 expect_exit 0 sdctl group create held held0
-# In clear (--tls off on both sides): the proxy reads the control messages to cut at one.
-expect_exit 0 sdctl incoming held --listen 127.0.0.1:0 --resume --tls off
-HELD_ID=$(jget "$OUT" id)
-HELD_TOKEN=$(jget "$OUT" token)
-start_proxy "$(jget "$OUT" address)" --cut-at PREPARED
-run njctl S migrate held --to "$PROXY_ADDR" --token "$HELD_TOKEN" --wait --tls off
-stop_proxy
-held_in_doubt() { [[ "$(jget "$(sdctl job "$HELD_ID")" state)" == in_doubt ]]; }
-if wait_until "$STATE_WAIT" held_in_doubt; then
-    pass "the destination's migration is in doubt"
-else
-    fail "the destination's migration is in doubt" "$(sdctl job "$HELD_ID")"
-fi
+cut_migration S sd held PREPARED
+HELD_ID=$DST_ID
+wait_state "$W: the destination's migration is in doubt" job_state_is "$HELD_ID" in_doubt
 HELD=$(states held0)
-assert_contains "$HELD" "stop:" "the device in doubt is held in stop"
+assert_contains "$HELD" "stop:" "$W: the device in doubt is held in stop"
 kill_service
 start_service
-assert_eq "$HELD" "$(states held0)" "after SIGKILL: the device of the migration in doubt is left as it was (not reset)"
-assert_contains "$(service_log)" "was past its commit point when the previous daemon ended: its devices are left as they are" \
-    "the log says why, and what to do"
+in_doubt_kept "$HELD_ID" held0 "$HELD" "$W"
+assert_contains "$(service_log)" "live migration '$HELD_ID' of 'held' was past its commit point when the previous daemon ended: it is in doubt again" \
+    "$W: the log says so, and what to do"
+kill_service
+start_service
+assert_eq "in_doubt $HELD" "$(jget "$(job_of "$HELD_ID")" state) $(states held0)" \
+    "$W: a second restart keeps it in doubt, the device as it was"
+assert_eq "failed" "$(jget "$(job_json S "$SRC_ID")" state)" "$W: the source's job failed (it runs the VM)"
+expect_exit 0 sdctl resolve "$HELD_ID" --abort
+wait_state "$W: resolved --abort after the restarts, the job failed" job_state_is "$HELD_ID" failed
+assert_eq "running/" "$(jget "$(sdctl show held0)" state)/$(jget "$(sdctl show held0)" busy_operation)" \
+    "$W: ... and the device was reset (running, no longer busy)"
+kill_service
+start_service
+expect_error NOT_FOUND sdctl job "$HELD_ID"
+assert_not_contains "$(sdctl jobs)" "in_doubt" "$W: resolved, a restart does not bring the job back"
+assert_eq "running" "$(jget "$(sdctl show held0)" state)" "$W: ... nor touch the device"
+
+# 2. COMMIT lost: both sides in doubt; the orchestrator sees the source in doubt (it committed)
+# and resumes the destination after its restart (--resume: its auto_resume runs the group), then
+# gives the VM up on the source.
+W="destination resumed after a restart"
+expect_exit 0 njctl S attach --sim size=256K,seed=41 --name take0
+expect_exit 0 njctl S group create take take0
+expect_exit 0 sdctl attach --sim size=256K --name take0
+expect_exit 0 sdctl group create take take0
+cut_migration S sd take COMMIT
+TAKE_ID=$DST_ID TAKE_SRC=$SRC_ID
+wait_state "$W: the destination is in doubt" job_state_is "$TAKE_ID" in_doubt
+wait_state "$W: the source is in doubt" s_job_state_is "$TAKE_SRC" in_doubt
+TAKEN=$(states take0)
+kill_service
+start_service
+in_doubt_kept "$TAKE_ID" take0 "$TAKEN" "$W"
+expect_exit 0 sdctl resolve "$TAKE_ID" --resume
+wait_state "$W: resolved --resume, the job completed" job_state_is "$TAKE_ID" completed
+expect_exit 0 njctl S resolve "$TAKE_SRC" --abort
+wait_state "$W: the source, resolved --abort, completed" s_job_state_is "$TAKE_SRC" completed
+assert_eq "$(digests S take0 | sed 's/^stop:/running:/')" "$(states take0)" \
+    "$W: the destination runs the VM with the source's state (same digest); the source stopped"
+kill_service
+start_service
+expect_error NOT_FOUND sdctl job "$TAKE_ID"
+assert_eq "running" "$(jget "$(sdctl show take0)" state)" \
+    "$W: resolved, a restart brings nothing back and leaves the device running"
+
+# 3. COMMIT lost, the harness's daemon the source: in doubt in stop_copy across the restart; with
+# both sides in doubt either outcome leaves one copy, and the orchestrator takes the VM back
+# here (--resume: the source rolls back to running, the job fails) and gives it up there.
+W="source resumed after a restart"
+expect_exit 0 sdctl attach --sim size=256K,seed=51 --name back0
+expect_exit 0 sdctl group create back back0
+expect_exit 0 njctl S attach --sim size=256K --name back0
+expect_exit 0 njctl S group create back back0
+cut_migration sd S back COMMIT
+BACK_ID=$SRC_ID BACK_DST=$DST_ID
+wait_state "$W: the source is in doubt" job_state_is "$BACK_ID" in_doubt
+wait_state "$W: the destination is in doubt" s_job_state_is "$BACK_DST" in_doubt
+BACK=$(states back0)
+assert_contains "$BACK" "stop_copy:" "$W: the source's device is held in stop_copy"
+BACK_RUNNING=running:${BACK#stop_copy:}
+kill_service
+start_service
+in_doubt_kept "$BACK_ID" back0 "$BACK" "$W"
+assert_contains "$(jget "$(job_of "$BACK_ID")" error)" "vfio-migctl resolve $BACK_ID" "$W: the job names the resolve command"
+expect_exit 0 sdctl resolve "$BACK_ID" --resume
+wait_state "$W: resolved --resume, the job failed (the source runs the VM)" job_state_is "$BACK_ID" failed
+expect_exit 0 njctl S resolve "$BACK_DST" --abort
+wait_state "$W: the destination, resolved --abort, failed" s_job_state_is "$BACK_DST" failed
+assert_eq "$BACK_RUNNING" "$(states back0)" "$W: the source's device runs again with the state it was held with"
+kill_service
+start_service
+expect_error NOT_FOUND sdctl job "$BACK_ID"
+assert_eq "$BACK_RUNNING" "$(states back0)" \
+    "$W: resolved, a restart brings nothing back and leaves the device running"
 
 # A journal that is not one: one clear line, every stored fd closed, the daemon runs empty.
 kill_service
