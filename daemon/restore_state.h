@@ -25,7 +25,9 @@
  *    back as the kernel kept them (irq_readopt(): nothing disabled), groups are
  *    made again, and a job that was in flight is failed cleanly: a source's (or save's)
  *    devices go back to RUNNING, a destination's (or restore's) are reset, and the job is
- *    listed as failed under its old id (migration_record_failed()). Stored fds nothing
+ *    listed as failed under its old id (migration_record_failed()); a live migration past its
+ *    commit point (journaled in doubt) comes back in doubt instead, a live job holding its
+ *    devices as they are until resolved (migration_readopt_in_doubt()). Stored fds nothing
  *    claims are closed and removed. No journal, or one that does not decode: one log line,
  *    every stored fd closed, the daemon starts empty.
  * Outside systemd (no NOTIFY_SOCKET) nothing is stored and nothing written.
