@@ -107,20 +107,41 @@ start_named_daemon S
 job_of() { sdctl job "$1" 2>/dev/null || echo '{}'; }
 job_state_is() { [[ "$(jget "$(job_of "$1")" state 2>/dev/null)" == "$2" ]]; }
 s_job_state_is() { [[ "$(jget "$(job_json S "$1")" state 2>/dev/null)" == "$2" ]]; }
+restart_service() {
+    kill_service
+    start_service
+}
+# on SIDE ARGS... : the CLI (--json) on the harness's daemon (sd) or on S
+on() { if [[ $1 == sd ]]; then sdctl "${@:2}"; else njctl S "${@:2}"; fi; }
+# pair SRC DST GROUP SEED : a one-device group GROUP (its device GROUP0) on both daemons, the
+# source's device seeded SEED
+pair() {
+    expect_exit 0 on "$1" attach --sim "size=256K,seed=$4" --name "${3}0"
+    expect_exit 0 on "$1" group create "$3" "${3}0"
+    expect_exit 0 on "$2" attach --sim size=256K --name "${3}0"
+    expect_exit 0 on "$2" group create "$3" "${3}0"
+}
 # cut_migration SRC DST GROUP MESSAGE : SRC (sd or S) migrates GROUP to DST through tcp_proxy.py
 # cutting the link at MESSAGE, in clear (--tls off: the proxy reads the control messages);
 # sets SRC_ID and DST_ID
 cut_migration() {
     local src=$1 dst=$2 group=$3 msg=$4 inc token
-    if [[ $dst == sd ]]; then inc=$(sdctl incoming "$group" --listen 127.0.0.1:0 --resume --tls off)
-    else inc=$(njctl S incoming "$group" --listen 127.0.0.1:0 --resume --tls off); fi
+    inc=$(on "$dst" incoming "$group" --listen 127.0.0.1:0 --resume --tls off)
     DST_ID=$(jget "$inc" id)
     token=$(jget "$inc" token)
     start_proxy "$(jget "$inc" address)" --cut-at "$msg"
-    if [[ $src == sd ]]; then run sdctl migrate "$group" --to "$PROXY_ADDR" --token "$token" --wait --tls off
-    else run njctl S migrate "$group" --to "$PROXY_ADDR" --token "$token" --wait --tls off; fi
+    run on "$src" migrate "$group" --to "$PROXY_ADDR" --token "$token" --wait --tls off
     stop_proxy
     SRC_ID=$(jf "$OUT" id)
+}
+# both_in_doubt SRC DST GROUP SEED : pair, then cut_migration at COMMIT: both sides in doubt
+both_in_doubt() {
+    pair "$1" "$2" "$3" "$4"
+    cut_migration "$1" "$2" "$3" COMMIT
+    if [[ $1 == sd ]]; then wait_state "$W: the source is in doubt" job_state_is "$SRC_ID" in_doubt
+    else wait_state "$W: the source is in doubt" s_job_state_is "$SRC_ID" in_doubt; fi
+    if [[ $2 == sd ]]; then wait_state "$W: the destination is in doubt" job_state_is "$DST_ID" in_doubt
+    else wait_state "$W: the destination is in doubt" s_job_state_is "$DST_ID" in_doubt; fi
 }
 # in_doubt_kept ID DEVICE FACTS WHAT : after a restart, job ID of the harness's daemon is back in
 # doubt under its id, its device DEVICE held as it was (FACTS "state:digest", busy in_doubt),
@@ -139,10 +160,7 @@ in_doubt_kept() {
 # 1. PREPARED lost: the source never committed and runs the VM (failed); the destination is in
 # doubt. Two restarts keep it so; the orchestrator then gives the VM up here (--abort).
 W="destination in doubt"
-expect_exit 0 njctl S attach --sim size=256K,seed=31 --name held0
-expect_exit 0 njctl S group create held held0
-expect_exit 0 sdctl attach --sim size=256K --name held0
-expect_exit 0 sdctl group create held held0
+pair S sd held 31
 cut_migration S sd held PREPARED
 HELD_ID=$DST_ID
 wait_state "$W: the destination's migration is in doubt" job_state_is "$HELD_ID" in_doubt
@@ -172,17 +190,10 @@ assert_eq "running" "$(jget "$(sdctl show held0)" state)" "$W: ... nor touch the
 # and resumes the destination after its restart (--resume: its auto_resume runs the group), then
 # gives the VM up on the source.
 W="destination resumed after a restart"
-expect_exit 0 njctl S attach --sim size=256K,seed=41 --name take0
-expect_exit 0 njctl S group create take take0
-expect_exit 0 sdctl attach --sim size=256K --name take0
-expect_exit 0 sdctl group create take take0
-cut_migration S sd take COMMIT
+both_in_doubt S sd take 41
 TAKE_ID=$DST_ID TAKE_SRC=$SRC_ID
-wait_state "$W: the destination is in doubt" job_state_is "$TAKE_ID" in_doubt
-wait_state "$W: the source is in doubt" s_job_state_is "$TAKE_SRC" in_doubt
 TAKEN=$(states take0)
-kill_service
-start_service
+restart_service
 in_doubt_kept "$TAKE_ID" take0 "$TAKEN" "$W"
 expect_exit 0 sdctl resolve "$TAKE_ID" --resume
 wait_state "$W: resolved --resume, the job completed" job_state_is "$TAKE_ID" completed
@@ -200,19 +211,12 @@ assert_eq "running" "$(jget "$(sdctl show take0)" state)" \
 # both sides in doubt either outcome leaves one copy, and the orchestrator takes the VM back
 # here (--resume: the source rolls back to running, the job fails) and gives it up there.
 W="source resumed after a restart"
-expect_exit 0 sdctl attach --sim size=256K,seed=51 --name back0
-expect_exit 0 sdctl group create back back0
-expect_exit 0 njctl S attach --sim size=256K --name back0
-expect_exit 0 njctl S group create back back0
-cut_migration sd S back COMMIT
+both_in_doubt sd S back 51
 BACK_ID=$SRC_ID BACK_DST=$DST_ID
-wait_state "$W: the source is in doubt" job_state_is "$BACK_ID" in_doubt
-wait_state "$W: the destination is in doubt" s_job_state_is "$BACK_DST" in_doubt
 BACK=$(states back0)
 assert_contains "$BACK" "stop_copy:" "$W: the source's device is held in stop_copy"
 BACK_RUNNING=running:${BACK#stop_copy:}
-kill_service
-start_service
+restart_service
 in_doubt_kept "$BACK_ID" back0 "$BACK" "$W"
 assert_contains "$(jget "$(job_of "$BACK_ID")" error)" "vfio-migctl resolve $BACK_ID" "$W: the job names the resolve command"
 expect_exit 0 sdctl resolve "$BACK_ID" --resume
