@@ -74,6 +74,10 @@ typedef struct BackendProperty {
 void backend_property_add(BackendProperty *props, size_t max, size_t *n, const char *key,
                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* BackendOps.req_arm through the device's own irq_info and set_irqs, as the kernel's
+ * vfio-pci does it (any back-end whose irq_info/set_irqs answer as vfio-pci-core's). */
+int backend_req_arm(BackendDevice *bd, int fd);
+
 /* One fd a device keeps alive (BackendOps.store_fds). */
 typedef struct BackendFd {
     const char *role; /* static string: [a-z-]+, unique within the device */
@@ -106,6 +110,7 @@ typedef struct BackendInfo {
 #define BACKEND_IRQ_INDEX_INTX 0u
 #define BACKEND_IRQ_INDEX_MSI 1u
 #define BACKEND_IRQ_INDEX_MSIX 2u
+#define BACKEND_IRQ_INDEX_REQ 4u   /* the kernel asks for the device back (req_arm) */
 #define BACKEND_IRQ_NUM_INDEXES 5u /* INTx, MSI, MSI-X, ERR, REQ */
 #define BACKEND_IRQ_MAX_COUNT 2048u /* the largest count one SET_IRQS call may carry (MSI-X) */
 
@@ -166,6 +171,16 @@ struct BackendOps {
      * set; -ESTALE when it says otherwise. Thread: loop. */
     int (*irq_readopt)(BackendDevice *bd, uint32_t index, uint32_t start, uint32_t count,
                        const int32_t *fds);
+    /* Registers @fd (an eventfd; -1 unregisters) as the device's REQ trigger, vfio-pci's
+     * interrupt index 4: the kernel signals it when it wants the device back (its driver is
+     * being unbound, the device or mdev removed) and, until every fd of the device is
+     * closed, again every 10 s (vfio_unregister_group_dev()). GET_IRQ_INFO for index 4, then
+     * SET_IRQS DATA_EVENTFD|ACTION_TRIGGER start 0 count 1. 0: armed; -ENOENT: the device
+     * has no REQ (GET_IRQ_INFO answers -EINVAL, as mtty does, or a count of 0), which is no
+     * error; else the kernel's SET_IRQS errno. Registering again replaces the trigger (the
+     * same eventfd again changes nothing). The back-end keeps its own reference to @fd.
+     * Both back-ends use backend_req_arm(). May be NULL: no REQ. Thread: loop. */
+    int (*req_arm)(BackendDevice *bd, int fd);
     /* The fds a VMM runs the device with (fdpass.c sends it copies): *@ret_device, the VFIO
      * device fd, and *@ret_dma, the fd it maps guest memory through (the group's container,
      * or the iommufd), or -1 when there is none. Both stay the back-end's. The sim: a

@@ -1033,7 +1033,8 @@ static_assert(BACKEND_IRQ_SET_DATA_NONE == VFIO_IRQ_SET_DATA_NONE &&
               "backend.h's SET_IRQS flags differ from the kernel's");
 static_assert(BACKEND_IRQ_INDEX_INTX == VFIO_PCI_INTX_IRQ_INDEX &&
                   BACKEND_IRQ_INDEX_MSI == VFIO_PCI_MSI_IRQ_INDEX &&
-                  BACKEND_IRQ_INDEX_MSIX == VFIO_PCI_MSIX_IRQ_INDEX,
+                  BACKEND_IRQ_INDEX_MSIX == VFIO_PCI_MSIX_IRQ_INDEX &&
+                  BACKEND_IRQ_INDEX_REQ == VFIO_PCI_REQ_IRQ_INDEX,
               "backend.h's IRQ indexes differ from vfio-pci's");
 
 static int
@@ -1213,6 +1214,7 @@ static const BackendOps kernel_ops = {
     .region_access = kernel_region_access,
     .irq_info = kernel_irq_info,
     .set_irqs = kernel_set_irqs,
+    .req_arm = backend_req_arm,
     .vmm_fds = kernel_vmm_fds,
     .identity = kernel_identity,
     .store_fds = kernel_store_fds,

@@ -149,7 +149,7 @@ typedef struct SimConfig {
     char mdev_type[SIM_ID_TEXT_MAX]; /* an mdev's type ("mtty-2"); "" */
     char label[SIM_ID_TEXT_MAX];     /* free text for plugins to read (test plugins); "" */
     char model[SIM_ID_TEXT_MAX];     /* model=: "" or "generic" for the sim's own */
-    SimIrqConfig irq;                /* intx=, msi=, msix=, msix_dynamic= (sim_irq.h) */
+    SimIrqConfig irq;                /* intx=, msi=, msix=, msix_dynamic=, req= (sim_irq.h) */
     char pf[KERNEL_SYSFS_NAME_MAX + 1]; /* pf=: the PF of a VF (identity.parent); "" */
 } SimConfig;
 
@@ -1484,6 +1484,7 @@ static const BackendOps sim_ops = {
     .irq_info = sim_irq_info_op,
     .set_irqs = sim_set_irqs,
     .irq_readopt = sim_irq_readopt_op,
+    .req_arm = backend_req_arm,
     .vmm_fds = sim_vmm_fds,
     .free = sim_free,
 };
@@ -1644,6 +1645,20 @@ sim_opt_msix(SimConfig *c, const char *v, char *err, size_t err_size)
     int r = sim_parse_bounded("msix", "a vector count", v, 0, IRQ_MAX_VECTORS, &x, err, err_size);
     c->irq.msix = (uint32_t) x;
     return r;
+}
+
+/* req=1: the device has vfio-pci's REQ interrupt (the kernel asking for it back); mtty, the
+ * default here, has none. */
+static int
+sim_opt_req(SimConfig *c, const char *v, char *err, size_t err_size)
+{
+    bool req = false;
+
+    if (sim_parse_bool(v, &req) < 0) {
+        return sim_error(err, err_size, "req: '%s' is not 0 or 1", v);
+    }
+    c->irq.req = req ? 1 : 0;
+    return 0;
 }
 
 static int
@@ -1930,6 +1945,7 @@ static const struct {
     {"msi", sim_opt_msi, NULL},
     {"msix", sim_opt_msix, NULL},
     {"msix_dynamic", sim_opt_msix_dynamic, "msix"},
+    {"req", sim_opt_req, NULL},
 };
 static_assert(ELEMENTSOF(sim_options) < 32, "the seen-mask in sim_config_parse is 32 bits");
 

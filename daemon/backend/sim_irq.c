@@ -33,6 +33,8 @@ struct SimIrq {
     uint32_t n_trigger;
     bool intx_masked;
     int intx_unmask; /* INTx's unmask eventfd (our duplicate), or -1 */
+    int req;         /* REQ's trigger (our duplicate; vdev->req_trigger), or -1 */
+    bool req_orphan; /* adopted with a REQ trigger whose eventfd died with the daemon */
     SimIrqKept *kept;              /* in the state memfd, or NULL */
     uint8_t orphan[2048 / 8];      /* armed when adopted, its eventfd not given back yet */
 };
@@ -51,6 +53,7 @@ sim_irq_sync(SimIrq *si)
     k->type = si->type == SIM_IRQ_NONE ? 0 : (uint32_t)si->type + 1;
     k->nvec = si->nvec;
     k->intx_masked = si->intx_masked;
+    k->req_armed = si->req >= 0 || si->req_orphan;
     for (uint32_t v = 0; v < si->n_trigger; v++) {
         irq_bit_set(k->armed, v, si->trigger[v] >= 0 || irq_bit_get(si->orphan, v));
     }
@@ -80,6 +83,7 @@ sim_irq_new(const SimIrqConfig *c)
     si->cfg = *c;
     si->type = SIM_IRQ_NONE;
     si->intx_unmask = -1;
+    si->req = -1;
     return si;
 }
 
@@ -113,6 +117,7 @@ sim_irq_free(SimIrq *si)
         return;
     }
     sim_irq_disable(si);
+    close_slot(&si->req); /* vfio_pci_core_close_device drops req_trigger */
     free(si->trigger);
     free(si);
 }
@@ -125,6 +130,7 @@ sim_irq_count(const SimIrq *si, uint32_t index)
         [BACKEND_IRQ_INDEX_INTX] = si->cfg.intx,
         [BACKEND_IRQ_INDEX_MSI] = si->cfg.msi,
         [BACKEND_IRQ_INDEX_MSIX] = si->cfg.msix,
+        [BACKEND_IRQ_INDEX_REQ] = si->cfg.req,
     };
     return index < ELEMENTSOF(counts) ? counts[index] : 0;
 }
@@ -328,6 +334,51 @@ sim_intx_mask(SimIrq *si, uint32_t start, uint32_t count, uint32_t flags, const 
     return 0;
 }
 
+/* vfio_pci_set_req_trigger, then vfio_pci_set_ctx_trigger_single (6.12). */
+static int
+sim_req_trigger(SimIrq *si, uint32_t start, uint32_t count, uint32_t flags, const void *data)
+{
+    int ref = -1;
+    int32_t fd;
+
+    if (start != 0 || count > 1) {
+        return -EINVAL;
+    }
+    if (flags & BACKEND_IRQ_SET_DATA_NONE) {
+        if (si->req < 0) {
+            return -EINVAL; /* no trigger: the kernel falls through to -EINVAL */
+        }
+        if (count) {
+            sim_irq_signal(si->req);
+        } else {
+            close_slot(&si->req);
+        }
+        return 0;
+    }
+    if (count == 0) {
+        return -EINVAL;
+    }
+    if (flags & BACKEND_IRQ_SET_DATA_BOOL) {
+        if (*(const uint8_t *)data) {
+            sim_irq_signal(si->req);
+        }
+        return 0;
+    }
+    fd = *(const int32_t *)data;
+    if (fd >= 0) {
+        int r = sim_irq_ref(fd, &ref);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (fd >= -1) { /* below -1: the kernel changes nothing and answers 0 */
+        close_slot(&si->req);
+        si->req = ref;
+        si->req_orphan = false;
+    }
+    return 0;
+}
+
 /* vfio_set_irqs_validate_and_prepare: the checks every call passes first. */
 static int
 sim_irq_validate(const SimIrq *si, uint32_t flags, uint32_t index, uint32_t start, uint32_t count,
@@ -363,7 +414,10 @@ sim_irq_set(SimIrq *si, uint32_t flags, uint32_t index, uint32_t start, uint32_t
         return r;
     }
     (void)pthread_mutex_lock(&si->lock);
-    if (action == BACKEND_IRQ_SET_ACTION_TRIGGER && index == BACKEND_IRQ_INDEX_INTX) {
+    if (index == BACKEND_IRQ_INDEX_REQ) {
+        r = action == BACKEND_IRQ_SET_ACTION_TRIGGER ? sim_req_trigger(si, start, count, flags, data)
+                                                     : -ENOTTY;
+    } else if (action == BACKEND_IRQ_SET_ACTION_TRIGGER && index == BACKEND_IRQ_INDEX_INTX) {
         r = sim_intx_trigger(si, index, start, count, flags, data);
     } else if (action == BACKEND_IRQ_SET_ACTION_TRIGGER) {
         r = sim_msi_trigger(si, index, start, count, flags, data);
@@ -395,7 +449,8 @@ sim_irq_adopt(SimIrq *si, SimIrqKept *kept)
     uint32_t index = k.type - 1, max = k.type ? sim_irq_count(si, index) : 0;
 
     if (k.type > BACKEND_IRQ_INDEX_MSIX + 1 || (k.type == 0) != (k.nvec == 0) || k.nvec > max ||
-        (k.intx_masked && index != BACKEND_IRQ_INDEX_INTX)) {
+        (k.intx_masked && index != BACKEND_IRQ_INDEX_INTX) || k.req_armed > 1 ||
+        (k.req_armed && si->cfg.req == 0)) {
         return -EINVAL;
     }
     for (uint32_t v = k.nvec; v < IRQ_MAX_VECTORS; v++) {
@@ -409,6 +464,8 @@ sim_irq_adopt(SimIrq *si, SimIrqKept *kept)
     si->nvec = k.nvec;
     si->intx_masked = k.intx_masked;
     memcpy(si->orphan, k.armed, sizeof(si->orphan));
+    close_slot(&si->req);
+    si->req_orphan = k.req_armed; /* the daemon registers its eventfd again (req_arm) */
     si->kept = kept;
     sim_irq_sync(si);
     (void)pthread_mutex_unlock(&si->lock);

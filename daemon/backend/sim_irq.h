@@ -19,8 +19,15 @@
  * The eventfds are the sim's own duplicates, as the kernel holds its own references.
  * After the daemon's restart, the set-up survives in the state memfd (SimIrqKept) and the
  * eventfds come back from the fd store, as the kernel's references outlive the process.
- * The sim has no ERR or REQ interrupt (count 0) and raises no interrupt by itself: the
- * loopback is how tests (and bench-irq) make one, on sim and real devices alike.
+ *   - REQ (index 4, the sim's req option, count 1; vfio_pci_set_req_trigger): TRIGGER only
+ *     (else -ENOTTY), start 0 and count <= 1 (else -EINVAL); DATA_EVENTFD sets (-1 clears)
+ *     the one trigger, DATA_NONE with count 1 or DATA_BOOL true signals it (the loopback),
+ *     DATA_NONE with count 0 clears it; DATA_NONE without a trigger -> -EINVAL. It is apart
+ *     from INTx/MSI/MSI-X: enabling or disabling those leaves it.
+ * The sim has no ERR interrupt (count 0) and raises no interrupt by itself: the loopback is
+ * how tests (and bench-irq) make one, on sim and real devices alike; a REQ the "kernel" sends
+ * on an unbind is, for a sim device, a write to the trigger's eventfd (the fd store's copy,
+ * sdharness signal-fd req/<id>): the same file the kernel's eventfd_signal() would reach.
  *
  * Threads: any; each SimIrq has its own lock (vfio-pci's igate), apart from the device's
  * state mutex, so SET_IRQS never waits for a migration arc.
@@ -36,6 +43,7 @@ typedef struct SimIrqConfig {
     uint32_t msi;      /* 0..32 */
     uint32_t msix;     /* 0..2048 */
     bool msix_dynamic; /* MSI-X without NORESIZE: vectors may be added while enabled */
+    uint32_t req;      /* 0 or 1: the REQ index's count (vfio-pci: 1; mtty: none) */
 } SimIrqConfig;
 
 /* What the "kernel" half of a sim device's interrupts must keep when the daemon dies (the
@@ -47,7 +55,10 @@ typedef struct SimIrqKept {
     uint32_t type;                    /* the enabled index + 1; 0: none */
     uint32_t nvec;
     uint8_t intx_masked;
-    uint8_t reserved[3];
+    /* REQ has a trigger. A byte that was reserved, and so always 0, before: a state an older
+     * daemon wrote reads as "no REQ trigger", which it had none of; no version change. */
+    uint8_t req_armed;
+    uint8_t reserved[2];
     uint8_t armed[2048 / 8];          /* bit v: vector v has a trigger eventfd */
 } SimIrqKept;
 

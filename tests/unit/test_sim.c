@@ -1968,3 +1968,32 @@ Test(adopt, interrupts_survive_and_take_back_only_armed_vectors)
     }
     (void) close(fd);
 }
+
+/* The REQ trigger, like the others, is in the state memfd: an adopted device knows it had
+ * one (a memfd saying so is refused by a device without req=1) and takes a new eventfd. */
+Test(adopt, req_trigger_is_kept)
+{
+    BackendDevice *bd = dev_new("r0", "size=1M,req=1");
+    const uint32_t loop = BACKEND_IRQ_SET_DATA_NONE | BACKEND_IRQ_SET_ACTION_TRIGGER;
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    BackendInfo info = {0};
+    char err[256] = "";
+    eventfd_t n = 0;
+    int fd;
+
+    cr_assert_eq(bd->ops->req_arm(bd, efd), 0);
+    fd = dev_state_fd_dup(bd);
+    backend_device_free(bd);
+    cr_expect_eq(sim_device_adopt("r0", "size=1M", fd, &bd, &info, err, sizeof(err)), -EINVAL,
+                 "a REQ trigger on a device without req=1");
+    cr_assert_eq(sim_device_adopt("r0", "size=1M,req=1", fd, &bd, &info, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_expect_eq(bd->ops->set_irqs(bd, loop, BACKEND_IRQ_INDEX_REQ, 0, 1, NULL), -EINVAL,
+                 "its eventfd died with the daemon");
+    cr_assert_eq(bd->ops->req_arm(bd, efd), 0);
+    cr_expect_eq(bd->ops->set_irqs(bd, loop, BACKEND_IRQ_INDEX_REQ, 0, 1, NULL), 0);
+    cr_expect_eq(eventfd_read(efd, &n), 0);
+    cr_expect_eq(n, 1);
+    backend_device_free(bd);
+    (void) close(efd);
+}

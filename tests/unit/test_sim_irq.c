@@ -73,7 +73,7 @@ Test(sim_irq, info_as_vfio_pci)
 Test(sim_irq, options_are_checked)
 {
     const char *bad[] = {"intx=2",  "msi=33",         "msix=2049",
-                         "msix=-1", "msix_dynamic=1", "msix=4,msix_dynamic=yes"};
+                         "msix=-1", "msix_dynamic=1", "msix=4,msix_dynamic=yes", "req=2"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         BackendDevice *bd = NULL;
         BackendInfo info;
@@ -246,6 +246,47 @@ Test(sim_irq, intx_mask_unmask_and_unmask_eventfd)
     cr_assert_eq(set(bd, TRIGGER_EVENTFD, 1, 0, 1, fds), 0);
     (void)close(fd);
     backend_device_free(bd);
+}
+
+/* REQ as vfio-pci has it (vfio_pci_set_req_trigger): one trigger, TRIGGER only, the loopback,
+ * backend_req_arm() over it; none on a device without req=1 (mtty's -EINVAL, as no REQ). */
+Test(sim_irq, req_as_vfio_pci)
+{
+    BackendDevice *bd = dev_new("msix=4,req=1");
+    int a = efd(), b = efd();
+    int32_t fds[2] = {a, b};
+    uint8_t yes = 1;
+    uint32_t flags, count;
+
+    cr_assert_eq(bd->ops->irq_info(bd, BACKEND_IRQ_INDEX_REQ, &flags, &count), 0);
+    cr_assert_eq(flags, IRQ_INFO_EVENTFD | IRQ_INFO_NORESIZE);
+    cr_assert_eq(count, 1);
+    cr_expect_eq(set(bd, TRIGGER_NONE, BACKEND_IRQ_INDEX_REQ, 0, 1, NULL), -EINVAL,
+                 "loopback without a trigger");
+    cr_expect_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_REQ, 0, 2, fds), -EINVAL, "count 2");
+    cr_expect_eq(set(bd, BACKEND_IRQ_SET_DATA_NONE | BACKEND_IRQ_SET_ACTION_MASK,
+                     BACKEND_IRQ_INDEX_REQ, 0, 1, NULL), -ENOTTY);
+    cr_assert_eq(bd->ops->req_arm(bd, a), 0);
+    cr_expect_eq(set(bd, TRIGGER_NONE, BACKEND_IRQ_INDEX_REQ, 0, 1, NULL), 0);
+    cr_expect_eq(take(a), 1, "the loopback signals the REQ trigger");
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSIX, 0, 1, &fds[1]), 0);
+    cr_assert_eq(set(bd, TRIGGER_NONE, BACKEND_IRQ_INDEX_MSIX, 0, 0, NULL), 0, "MSI-X off");
+    cr_expect_eq(set(bd, BACKEND_IRQ_SET_DATA_BOOL | BACKEND_IRQ_SET_ACTION_TRIGGER,
+                     BACKEND_IRQ_INDEX_REQ, 0, 1, &yes), 0);
+    cr_expect_eq(take(a), 1, "REQ is apart from MSI-X");
+    cr_assert_eq(bd->ops->req_arm(bd, b), 0);
+    cr_expect_eq(set(bd, TRIGGER_NONE, BACKEND_IRQ_INDEX_REQ, 0, 1, NULL), 0);
+    cr_expect_eq(take(a) * 10 + take(b), 1, "replaced: only the new trigger");
+    cr_assert_eq(bd->ops->req_arm(bd, -1), 0);
+    cr_expect_eq(set(bd, TRIGGER_NONE, BACKEND_IRQ_INDEX_REQ, 0, 1, NULL), -EINVAL, "cleared");
+    backend_device_free(bd);
+
+    bd = dev_new("msix=4");
+    cr_expect_eq(bd->ops->req_arm(bd, a), -ENOENT, "no REQ: not an error, nothing armed");
+    cr_expect_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_REQ, 0, 1, fds), -EINVAL);
+    backend_device_free(bd);
+    (void)close(a);
+    (void)close(b);
 }
 
 Test(sim_irq, fdcheck)
