@@ -406,8 +406,10 @@ on_op_done(uv_work_t *w, int status)
     }
     TRACE_DEVICE(d, on_op_done, "%s %s -> %s r=%d", d->id, op_names[op->kind],
                  fsm_state_name(d->state), op->result.r);
+    Manager *m = d->release_requested ? d->manager : NULL; /* @cb may detach @d */
     op->cb(d, &op->result, op->userdata);
     op_free(op);
+    manager_release_soon(m); /* the kernel asked for it: free now */
 }
 
 static int
@@ -714,6 +716,7 @@ device_free(Device *d)
     /* Freeing a device with work in flight would pull the back-end from under a worker. */
     assert(!d->op);
     data_session_free(d->session);
+    d->req = req_free(d->req);
     d->irq = irq_free(d->irq); /* the VMM's eventfds and the latches; the kernel keeps its own */
     backend_device_free(d->backend);
     free(d->attach_source);
@@ -836,8 +839,10 @@ region_done(uv_work_t *w, int status)
     TRACE_DEVICE(d, region_done, "%s %s region %u at %llu: %zd", d->id,
                  rop->write ? "write" : "read", rop->index, (unsigned long long) rop->offset,
                  rop->r);
+    Manager *m = d->release_requested ? d->manager : NULL; /* @cb may detach @d */
     rop->cb(d, rop->r, rop->write ? NULL : rop->data, rop->userdata);
     free(rop);
+    manager_release_soon(m);
 }
 
 /* The kernel forbids touching a device in the stopped, saving-while-stopped and P2P states

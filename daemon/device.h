@@ -32,6 +32,7 @@
 #include "core/fsm.h"
 #include "forward.h"
 #include "irq.h"
+#include "req.h"
 
 /* One request takes at most 4 arcs (a kernel path) and, on failure, the way back or a reset;
  * 24 leaves room for any of them. */
@@ -111,6 +112,11 @@ struct Device {
     int vmm_pid; /* the process holding the device over the VMM socket (fdpass.c), or 0 */
     char vmm_comm[16]; /* its name (/proc/PID/comm when it took the device), "" unreadable */
     const void *vmm_holder; /* that connection (fdpass.c), compared only; NULL when none */
+    /* The kernel's REQ watch (req.h), owned; NULL when the device has no REQ (mtty). */
+    Req *req;
+    /* The kernel asked for the device back (REQ): the manager releases it as soon as nothing
+     * holds it (manager_release.c). */
+    bool release_requested;
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */

@@ -398,6 +398,23 @@ conn_close(FdConn *c)
     uv_close((uv_handle_t *)&c->poll, conn_on_closed);
 }
 
+void
+fdpass_release_holder(Device *d, const char *why)
+{
+    FdConn *c = (FdConn *) d->vmm_holder;
+
+    if (!c || !c->fp) {
+        return;
+    }
+    /* Unasked, as the last message: an ERR a VMM reads either as the answer to the command it
+     * sent or when it next reads; then the close, which gives the device back. */
+    (void) conn_error(c, -ENODEV, "%s; close your copies of its fds (device and DMA fd): the "
+                      "kernel's unbind waits for them", why);
+    log_device_notice(d, "Device '%s': VMM pid %d is told the kernel wants it back, and its "
+                      "connection is closed.", d->id, (int) c->pid);
+    conn_close(c);
+}
+
 static void
 conn_on_ready(uv_poll_t *h, int status, int events)
 {

@@ -38,3 +38,8 @@ int fdpass_new(Manager *m, const char *path, const AuthzIds *users, const AuthzI
 /* Closes the listener and every connection (devices stay, vectors latched). NULL-safe. */
 FdPass *fdpass_free(FdPass *fp);
 const char *fdpass_path(const FdPass *fp);
+/* The kernel wants @d back (REQ, manager_release.c): the VMM connection holding it, if any,
+ * gets "ERR ENODEV @why ..." unasked and is closed, which gives the device back (its vectors
+ * go to the daemon's latches). The VMM must close its own copies of the device's fds: while
+ * one is open the kernel's unbind still waits. */
+void fdpass_release_holder(Device *d, const char *why);

@@ -658,6 +658,32 @@ group_free(Group *g)
     return NULL;
 }
 
+void
+group_remove_device(Group *g, Device *d)
+{
+    size_t k = 0;
+
+    assert(!g->active && !g->migration);
+    for (size_t i = 0; i < g->n_devices; i++) {
+        if (g->devices[i] != d) {
+            g->devices[k++] = g->devices[i];
+        }
+    }
+    g->n_devices = k;
+    d->group = NULL;
+    if (g->last) { /* its timeline points at the device */
+        free(g->last->devices);
+        free(g->last);
+        g->last = NULL;
+    }
+    log_group_info(g, "Device '%s' left group '%s' (%zu device(s) left).", d->id, g->name, k);
+    if (k == 0) {
+        group_free(g);
+        return;
+    }
+    manager_changed(g->manager); /* the journal keeps the members */
+}
+
 int
 group_delete(Group *g, char *err, size_t err_size)
 {

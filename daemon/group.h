@@ -111,6 +111,10 @@ int group_new(Manager *m, const char *name, const char *const *device_ids, size_
 int group_new_transient(Manager *m, Device *d, Group **ret);
 /* Unregisters and frees; the devices become free. -EBUSY while a transition runs. */
 int group_delete(Group *g, char *err, size_t err_size);
+/* Takes @d out of @g (the kernel wants it back: manager_release.c); a group left empty is
+ * deleted, the others lose their last timeline (it names @d). Only while no transition runs
+ * and no job owns @g. */
+void group_remove_device(Group *g, Device *d);
 /* Frees without checks (daemon shutdown, when nothing runs). NULL-safe; returns NULL. */
 Group *group_free(Group *g);
 

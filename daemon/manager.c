@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/kernel_sysfs.h" /* kernel_sysfs_parse_bdf() */
 #include "device.h"
@@ -53,6 +54,7 @@ manager_free(Manager *m)
     }
     free(m->devices);
     plugin_host_free(m->plugins); /* after the devices: they point into their plugins */
+    manager_release_done(m);
     files_policy_clear(&m->files);
     free(m);
     return NULL;
@@ -148,22 +150,61 @@ manager_note_source(Device *d, bool kernel, KernelAddressKind kind, const char *
     d->attach_source = strdup(source ? source : "");
 }
 
-/* Wraps a freshly opened back-end device into a Device and links it. Takes @bd. How it was
- * attached (@kernel, @kind, @source) is noted before the link, which tells Manager.on_change
- * (the restart journal) of it. */
+static void
+manager_on_req(void *userdata)
+{
+    Device *d = userdata;
+
+    manager_release_request(d->manager, d);
+}
+
+/* Registers the daemon's eventfd (@req_fd, taken: the one the fd store kept, or -EBADF for a
+ * new one) as @d's REQ trigger, so that an unbind of its driver is not blocked by the daemon
+ * but makes it release the device. A device without REQ (mtty) is said so once; a device that
+ * refuses is kept all the same: an unbind then waits for its detach. */
+static void
+manager_arm_req(Manager *m, Device *d, int req_fd)
+{
+    int r;
+
+    if (!m->loop) {
+        if (req_fd >= 0) {
+            (void) close(req_fd);
+        }
+        return; /* unit tests without a loop */
+    }
+    r = req_arm(m->loop, d->backend, req_fd, manager_on_req, d, &d->req);
+    if (r < 0) {
+        (void) log_device_warning_errno(d, r, "Cannot register for the kernel's requests to "
+                                        "release device '%s' (REQ), ignoring: unbinding its "
+                                        "driver will wait until it is detached: %m", d->id);
+    } else if (!d->req) {
+        log_device_info(d, "Device '%s' has no REQ interrupt (the kernel cannot ask for it "
+                        "back): unbinding its driver waits until 'vfio-migctl detach %s'.",
+                        d->id, d->id);
+    }
+}
+
+/* Wraps a freshly opened back-end device into a Device and links it. Takes @bd and @req_fd
+ * (manager_arm_req()). How it was attached (@kernel, @kind, @source) is noted before the link,
+ * which tells Manager.on_change (the restart journal, the fd store) of it. */
 static int
 manager_adopt(Manager *m, const char *name, BackendDevice *bd, const BackendInfo *info,
-              bool kernel, KernelAddressKind kind, const char *source, Device **ret)
+              bool kernel, KernelAddressKind kind, const char *source, int req_fd, Device **ret)
 {
     Device *d = NULL;
     int r;
 
     r = device_new(m, name, bd, info, &d);
     if (r < 0) {
+        if (req_fd >= 0) {
+            (void) close(req_fd);
+        }
         return r;
     }
     manager_note_source(d, kernel, kind, source);
     device_identify(d, m->plugins, m->sysfs_root);
+    manager_arm_req(m, d, req_fd);
     r = MANAGER_LINK(m, m->devices, m->n_devices, m->allocated, 16, id, d);
     if (r < 0) {
         device_free(d);
@@ -264,7 +305,7 @@ manager_attach_sim(Manager *m, const char *id, const char *model, const char *op
         (void) snprintf(err, err_size, "invalid sim options: %s", why[0] ? why : strerror(-r));
         return r;
     }
-    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, ret);
+    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, -EBADF, ret);
     if (r < 0) {
         return r;
     }
@@ -291,7 +332,7 @@ manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Dev
     if (r < 0) {
         return r;
     }
-    r = manager_adopt(m, name, bd, &info, true, addr->kind, addr->value, ret);
+    r = manager_adopt(m, name, bd, &info, true, addr->kind, addr->value, -EBADF, ret);
     if (r < 0) {
         return r;
     }
@@ -301,10 +342,11 @@ manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Dev
 }
 
 int
-manager_readopt_sim(Manager *m, const char *id, const char *options, int state_fd,
+manager_readopt_sim(Manager *m, const char *id, const char *options, int state_fd, int req_fd,
                     Device **ret, char *err, size_t err_size)
 {
     _cleanup_close_ int fd = state_fd;
+    _cleanup_close_ int req = req_fd;
     char name[DEVICE_ID_MAX + 1], why[256] = "";
     _cleanup_free_ char *opts = NULL;
     BackendDevice *bd = NULL;
@@ -330,7 +372,7 @@ manager_readopt_sim(Manager *m, const char *id, const char *options, int state_f
         return r;
     }
     fd = -EBADF; /* the device's now */
-    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, ret);
+    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, TAKE_FD(req), ret);
     if (r < 0) {
         (void) snprintf(err, err_size, "%s", strerror(-r));
         return r;
@@ -340,8 +382,10 @@ manager_readopt_sim(Manager *m, const char *id, const char *options, int state_f
 
 int
 manager_readopt_kernel(Manager *m, const char *id, const KernelAddress *addr, uint32_t group,
-                       const KernelKeptFds *fds, Device **ret, char *err, size_t err_size)
+                       const KernelKeptFds *fds, int req_fd, Device **ret, char *err,
+                       size_t err_size)
 {
+    _cleanup_close_ int req = req_fd;
     char name[DEVICE_ID_MAX + 1];
     BackendDevice *bd = NULL;
     BackendInfo info = {0};
@@ -360,7 +404,7 @@ manager_readopt_kernel(Manager *m, const char *id, const KernelAddress *addr, ui
     if (r < 0) {
         return r;
     }
-    r = manager_adopt(m, name, bd, &info, true, addr->kind, addr->value, ret);
+    r = manager_adopt(m, name, bd, &info, true, addr->kind, addr->value, TAKE_FD(req), ret);
     if (r < 0) {
         (void) snprintf(err, err_size, "%s", strerror(-r));
         return r;
@@ -496,6 +540,7 @@ manager_migration_changed(Manager *m, const MigrationJob *j)
         l->changed(l, j);
     }
     manager_changed(m);
+    manager_release_soon(m); /* a job that ends lets its devices go */
 }
 
 void

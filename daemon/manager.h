@@ -70,6 +70,9 @@ struct Manager {
     void (*on_change)(Manager *m, void *userdata);
     void *on_change_userdata;
     FilePolicy files;      /* where saves, restores and unix listen sockets may be */
+    /* Runs manager_release.c's next attempt for devices the kernel asked for; NULL until
+     * needed. Owned, closed by manager_free(). */
+    uv_timer_t *release_timer;
 };
 
 int manager_new(uv_loop_t *loop, Manager **ret);
@@ -95,13 +98,16 @@ int manager_attach_sim(Manager *m, const char *id, const char *model, const char
 int manager_attach_kernel(Manager *m, const char *id, const KernelAddress *addr, Device **ret,
                           char *err, size_t err_size);
 
+/* Both re-adoptions take @req_fd too: the eventfd the previous daemon registered as the
+ * device's REQ trigger ("req/<id>" in the fd store), watched again (a REQ the kernel sent
+ * while no daemon ran is in its counter); -EBADF: none came back, a new one is registered. */
 /* Re-adopts a sim device that outlived the previous daemon (restore_state.c), beside
  * manager_attach_sim() but WITHOUT the attach-time recovery: the device is taken exactly as
  * its state memfd @state_fd says it is (STOP, PRE_COPY, ...), nothing is reset. @options are
  * the ones it was attached with. Always takes @state_fd (closed on failure). Errors as
  * manager_attach_sim(); -EINVAL also for a state fd that is not this device's. */
 int manager_readopt_sim(Manager *m, const char *id, const char *options, int state_fd,
-                        Device **ret, char *err, size_t err_size);
+                        int req_fd, Device **ret, char *err, size_t err_size);
 
 /* Re-adopts a kernel device from the fds the previous daemon kept (restore_state.c), as
  * manager_readopt_sim() does a sim device: nothing is reset or opened again, the device is in
@@ -109,7 +115,8 @@ int manager_readopt_sim(Manager *m, const char *id, const char *options, int sta
  * Always takes the fds of @fds. Errors as manager_attach_kernel(), and kernel_device_adopt()'s
  * for fds that are not what the journal says. */
 int manager_readopt_kernel(Manager *m, const char *id, const KernelAddress *addr, uint32_t group,
-                           const KernelKeptFds *fds, Device **ret, char *err, size_t err_size);
+                           const KernelKeptFds *fds, int req_fd, Device **ret, char *err,
+                           size_t err_size);
 
 /* What to attach: a simulated device (model, options) or a real one (its address). */
 typedef struct AttachSource {
@@ -163,6 +170,17 @@ void manager_changed(Manager *m);
         }                                                                                          \
         _lf;                                                                                       \
     })
+
+/* ---- the kernel asks for a device back (manager_release.c) */
+
+/* REQ fired on @d: from now on @d is released (its VMM told, its job failed, its group left,
+ * then detached) as soon as nothing holds it. Idempotent: the kernel repeats REQ. */
+void manager_release_request(Manager *m, Device *d);
+/* Something that may hold a device came free (an operation ended, a job changed phase): the
+ * next loop iteration tries the devices the kernel asked for again. NULL-safe. */
+void manager_release_soon(Manager *m);
+/* Closes the handle manager_release_soon() made (manager_free()). */
+void manager_release_done(Manager *m);
 
 void manager_add_listener(Manager *m, MigrationListener *l);
 void manager_remove_listener(Manager *m, MigrationListener *l);

@@ -1010,6 +1010,30 @@ migration_abort_all(Manager *m)
     }
 }
 
+int
+migration_release_device(Manager *m, const Device *d, const char *why)
+{
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        MigrationJob *j = m->jobs[i];
+
+        for (size_t k = 0; k < j->n_devs && !mig_is_over(j); k++) {
+            if (j->devs[k].device != d) {
+                continue;
+            }
+            if (mig_is_failing(j)) {
+                return 0; /* its rollback runs: the device comes free when it ends */
+            }
+            if (j->phase == PHASE_IN_DOUBT || j->confirmed) {
+                return -EBUSY; /* held by the hand-over's rule, or completing */
+            }
+            mig_fail(j, -ENODEV, "%s", why);
+            mig_maybe_finish_failure(j);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
 void
 migration_free_all(Manager *m)
 {

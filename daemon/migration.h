@@ -212,6 +212,12 @@ const char *migration_phase_name(MigrationPhase p);
 const char *migration_id(const MigrationJob *j);
 /* Frees every job; cancels active ones first is the caller's business (daemon shutdown). */
 void migration_free_all(Manager *m);
+/* The kernel wants device @d back (REQ, manager_release.c): the job that holds it fails with
+ * -ENODEV and @why, by its rules (a source or a save goes back to RUNNING, a destination or a
+ * restore resets), and lets the device go when its rollback ends. 0: a job holds it and
+ * fails (or was failing already); -EBUSY: the job may not fail now (in doubt past its commit
+ * point: the orchestrator resolves it; or completing); -ENOENT: no job holds @d. */
+int migration_release_device(Manager *m, const Device *d, const char *why);
 /* Aborts every active job (daemon shutdown): each rolls back as on a failure. */
 void migration_abort_all(Manager *m);
 

@@ -33,6 +33,8 @@
 #define CONTAINER_PREFIX "ctr/"
 /* "irq/<id>/<vector>/vmm" and ".../latch": the eventfds the kernel signals. */
 #define IRQ_PREFIX "irq/"
+/* "req/<id>": the eventfd registered as the device's REQ trigger (req.h). */
+#define REQ_PREFIX "req/"
 /* "dev/" + a 64-character id + "/" + a role: far below the store's 255. */
 #define RESTORE_NAME_MAX 96
 
@@ -40,7 +42,7 @@
 typedef struct StoredDevice {
     Device *device;               /* identity only: compared, never dereferenced once gone */
     char id[DEVICE_ID_MAX + 1];
-    char names[BACKEND_MAX_FDS][RESTORE_NAME_MAX];
+    char names[BACKEND_MAX_FDS + 1][RESTORE_NAME_MAX]; /* + "req/<id>" */
     size_t n_names;
     /* Per vector, the generation (irq_vector_fds) of the VMM eventfd and of the latch now in
      * the store, [2v] and [2v + 1]; 0: none. NULL until the device has one. */
@@ -90,6 +92,13 @@ static void
 restore_fd_name(const char *id, const char *role, char *buf, size_t size)
 {
     restore_name_escape(buf, (size_t) snprintf(buf, size, DEVICE_PREFIX "%s/%s", id, role), size);
+}
+
+/* "req/<id>". */
+static void
+restore_req_name(const char *id, char *buf, size_t size)
+{
+    restore_name_escape(buf, (size_t) snprintf(buf, size, REQ_PREFIX "%s", id), size);
 }
 
 /* "irq/<id>/<vector>/vmm" or ".../latch". */
@@ -224,6 +233,16 @@ restore_store_device(RestoreState *rs, Device *d)
         if (sd_service_store_fd(s->names[s->n_names], fds[i].fd) < 0) {
             log_device_warning(d, "Cannot put '%s' into the fd store, ignoring.",
                                s->names[s->n_names]);
+        }
+        s->n_names++;
+    }
+    /* The REQ trigger is registered once at attach and stays the same file: stored with the
+     * device, removed with it (restore_forget). */
+    if (d->req) {
+        restore_req_name(d->id, s->names[s->n_names], RESTORE_NAME_MAX);
+        if (sd_service_store_fd(s->names[s->n_names], req_fd(d->req)) < 0) {
+            log_device_warning(d, "Cannot put '%s' into the fd store; after a restart the "
+                               "daemon registers a new one, ignoring.", s->names[s->n_names]);
         }
         s->n_names++;
     }
@@ -571,6 +590,30 @@ restore_take(SdService *sd, int *fd, char name[RESTORE_NAME_MAX], const char *fm
 
 /* A kernel device from its kept fds: the device fd ("dev/<id>/device") and the iommufd or
  * its group's group and container fds. Nothing is opened again, nothing reset. */
+/* The eventfd the previous daemon registered as @id's REQ trigger, or -EBADF. */
+static int
+restore_take_req(SdService *sd, const char *id)
+{
+    char name[RESTORE_NAME_MAX];
+    int fd = -EBADF;
+
+    restore_req_name(id, name, sizeof(name));
+    if (sd_service_take_fd(sd, name, &fd) < 0) {
+        return -EBADF;
+    }
+    return fd;
+}
+
+/* The store's copy of a REQ eventfd whose device did not come back. */
+static void
+restore_drop_req(const char *id)
+{
+    char name[RESTORE_NAME_MAX];
+
+    restore_req_name(id, name, sizeof(name));
+    (void) sd_service_remove_fd(name);
+}
+
 static int
 restore_kernel_device(Manager *m, SdService *sd, const StateJournalDevice *jd, TakenGroups *t,
                       Device **ret, char *err, size_t err_size)
@@ -595,8 +638,10 @@ restore_kernel_device(Manager *m, SdService *sd, const StateJournalDevice *jd, T
         restore_fd_name(jd->id, "iommufd", iofd, sizeof(iofd));
         (void) sd_service_take_fd(sd, iofd, &fds.iommufd);
     }
-    r = manager_readopt_kernel(m, jd->id, &addr, jd->group, &fds, ret, err, err_size);
+    r = manager_readopt_kernel(m, jd->id, &addr, jd->group, &fds, restore_take_req(sd, jd->id),
+                               ret, err, err_size);
     if (r < 0) {
+        restore_drop_req(jd->id);
         (void) sd_service_remove_fd(dev);
         if (!group_path) {
             (void) sd_service_remove_fd(iofd);
@@ -713,9 +758,11 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
         }
         /* The store keeps its copy until the device is placed: storing it again then is a
          * no-op (same file), and a crash in between loses nothing. */
-        r = manager_readopt_sim(m, jd->id, jd->source, fd, &d, err, sizeof(err));
+        r = manager_readopt_sim(m, jd->id, jd->source, fd, restore_take_req(sd, jd->id), &d, err,
+                                sizeof(err));
         if (r < 0) {
             (void) sd_service_remove_fd(name);
+            restore_drop_req(jd->id);
             log_warning("Restart: cannot re-adopt device '%s': %s; it is gone.", jd->id, err);
             c->lost++;
             continue;
@@ -905,7 +952,8 @@ collect_ours(const char *name, void *userdata)
         strncmp(name, JOURNAL_PREFIX, strlen(JOURNAL_PREFIX)) != 0 &&
         strncmp(name, GROUP_PREFIX, strlen(GROUP_PREFIX)) != 0 &&
         strncmp(name, CONTAINER_PREFIX, strlen(CONTAINER_PREFIX)) != 0 &&
-        strncmp(name, IRQ_PREFIX, strlen(IRQ_PREFIX)) != 0) {
+        strncmp(name, IRQ_PREFIX, strlen(IRQ_PREFIX)) != 0 &&
+        strncmp(name, REQ_PREFIX, strlen(REQ_PREFIX)) != 0) {
         return;
     }
     p = realloc(l->names, (l->n + 1) * sizeof(*p));
