@@ -235,7 +235,9 @@ run(int sock, unsigned n, bool stay)
 
     while (!stop) {
         pfd[0] = (struct pollfd) { .fd = stdin_open ? 0 : -1, .events = POLLIN };
-        pfd[1] = (struct pollfd) { .fd = sock, .events = POLLRDHUP }; /* -1: ignored */
+        /* -1: ignored. POLLIN: between commands the daemon says nothing, except a last
+         * "ERR ENODEV ..." before it closes (the kernel wants the device back). */
+        pfd[1] = (struct pollfd) { .fd = sock, .events = POLLIN | POLLRDHUP };
         for (unsigned v = 0; v < n; v++) {
             pfd[v + 2] = (struct pollfd) { .fd = efd[v], .events = POLLIN };
         }
@@ -246,6 +248,10 @@ run(int sock, unsigned n, bool stay)
             if (pfd[v + 2].revents & POLLIN) {
                 drain_vector(v);
             }
+        }
+        if (sock >= 0 && (pfd[1].revents & POLLIN)) {
+            char last[MAX_MESSAGE];
+            (void) recv_answer(sock, last, NULL, NULL); /* printed */
         }
         if (sock >= 0 && (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR))) {
             fprintf(stderr, "vmm-client: the daemon closed the connection\n");

@@ -9,6 +9,7 @@
 #     the REQ repeated changes nothing;
 #   - a REQ sent while no daemon ran (SIGKILL): the next daemon takes the eventfd back and
 #     releases the device;
+#   - a device a VMM holds: the VMM gets "ERR ENODEV ..." unasked and its connection closes;
 #   - a device of a group whose live migration is in pre-copy (bandwidth-capped): the job
 #     fails naming the kernel's request, the source's devices go back to RUNNING, the device
 #     is detached and the group keeps the other one; the destination resets what it had.
@@ -18,6 +19,8 @@
 source "$(dirname "$0")/lib.sh"
 
 SDSOCK=$SDH/api.sock
+VMM_SOCK=$SDH/vmm.sock
+: "${VMM_CLIENT:?VMM_CLIENT must name the example client}"
 sdctl() { timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "$SDSOCK" --json "$@"; }
 service_log() { cat "$SDH/service.log" 2>/dev/null || true; }
 start_service() {
@@ -87,6 +90,21 @@ wait_state "a REQ sent while no daemon ran releases the device after the restart
 assert_contains "$(service_log)" "Restart: re-adopted device 'r1'" "  ... it had been re-adopted first"
 assert_not_contains "$(sdh fdstore)" "r1" "  ... and its store entries are gone"
 expect_exit 0 sdctl show plain
+
+# ==== a device a VMM holds: the VMM is told (an unasked ERR ENODEV) and its connection
+# closed, then the device is released
+# shellcheck source=vmm_client.sh
+source "$(dirname "$0")/vmm_client.sh"
+expect_exit 0 sdctl attach --sim "size=4K,req=1,msix=4" --name vm0
+client_start vm0 2 msix
+expect_exit 0 sdh signal-fd req/vm0
+wait_state "REQ on a device a VMM holds: released" gone vm0
+wait_state "  ... the VMM was told why" grep -q -F "ERR ENODEV the kernel asked for device 'vm0' back (REQ" \
+    "$T/c.err"
+expect_ended "$CLIENT_PID" 1 "  ... and its connection closed (the client without --stay exits)"
+CLIENT_PID=
+exec {CIN}>&-
+assert_contains "$(service_log)" "Device 'vm0': VMM pid" "  ... the log says so"
 
 # ==== a live migration in pre-copy: the job fails by its rules, then the device is released
 start_named_daemon D
