@@ -6,7 +6,9 @@
  * over which a VMM takes a device by name and receives (SCM_RIGHTS) the device fd and the fd
  * it maps guest memory through, enables the device's interrupt index, hands the daemon one
  * eventfd per vector (its KVM irqfds), masks and unmasks vectors, and gives the device back.
- * One text command per message, one answer per command ("OK ..." or "ERR <ERRNO> <words>").
+ * One text command per message, one answer per command ("OK ..." or "ERR <ERRNO> <words>");
+ * the one message unasked is the last, "ERR ENODEV ...", when the kernel wants the device back
+ * (fdpass_release_holder()).
  *
  * The peer is authorised by SO_PEERCRED when it connects: its uid in [vmm] allowed_users or
  * its gid in allowed_groups, else it is told why and closed. A connection holds at most one
