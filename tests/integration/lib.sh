@@ -711,8 +711,25 @@ $(_daemon_log_tail)"
 #   sdh CMD [ARGS...]            one harness command; its answer on stdout, status 0 when ok
 #   sdh_quit                     ends the harness (a service still running under it is killed);
 #                                also done at exit
+#   sdctl ARGS                   the CLI (--json) on the service's API socket, $SDH/api.sock
+#   start_service                vfio-migd under the harness (--log-level info, --allowed-dirs
+#                                $T; its log in $SDH/service.log), waited for until READY=1
+#   kill_service                 SIGKILL to it, waited for until it exited
+#   service_log                  its log so far
 SDH=$T/sd
 SDH_PID=''
+SDSOCK=$SDH/api.sock
+
+sdctl() { timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "$SDSOCK" --json "$@"; }
+service_log() { cat "$SDH/service.log" 2>/dev/null || true; }
+start_service() {
+    expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info --allowed-dirs "$T"
+    expect_exit 0 sdh wait-notify READY=1
+}
+kill_service() {
+    expect_exit 0 sdh kill KILL
+    expect_exit 0 sdh wait-exit
+}
 
 sdh() {
     timeout -k 2 120 "$PY" -S "$SRCDIR/tests/systemd/sdharness.py" ctl "$SDH" "$@"

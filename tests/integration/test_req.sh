@@ -18,19 +18,8 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-SDSOCK=$SDH/api.sock
 VMM_SOCK=$SDH/vmm.sock
 : "${VMM_CLIENT:?VMM_CLIENT must name the example client}"
-sdctl() { timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "$SDSOCK" --json "$@"; }
-service_log() { cat "$SDH/service.log" 2>/dev/null || true; }
-start_service() {
-    expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info --allowed-dirs "$T"
-    expect_exit 0 sdh wait-notify READY=1
-}
-kill_service() {
-    expect_exit 0 sdh kill KILL
-    expect_exit 0 sdh wait-exit
-}
 gone() { ! sdctl show "$1" >/dev/null 2>&1; }
 logged() { service_log | grep -q -F -- "$1"; }
 

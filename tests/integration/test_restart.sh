@@ -12,9 +12,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-SDSOCK=$SDH/api.sock
-sdctl() { timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "$SDSOCK" --json "$@"; }
-service_log() { cat "$SDH/service.log" 2>/dev/null || true; }
 # state:digest of each device
 states() {
     local id j out=()
@@ -23,14 +20,6 @@ states() {
         out+=("$(jget "$j" state):$(jget "$j" digest)")
     done
     echo "${out[*]}"
-}
-start_service() {
-    expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info --allowed-dirs "$T"
-    expect_exit 0 sdh wait-notify READY=1
-}
-kill_service() {
-    expect_exit 0 sdh kill KILL
-    expect_exit 0 sdh wait-exit
 }
 
 sdh_serve --fdstore-max 64

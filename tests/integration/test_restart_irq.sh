@@ -13,13 +13,6 @@
 source "$(dirname "$0")/lib.sh"
 : "${VMM_CLIENT:?VMM_CLIENT must name the example client}"
 
-SDSOCK=$SDH/api.sock
-sdctl() { timeout -k 2 "$CTL_TIMEOUT" "$VFIO_MIGCTL" --socket "$SDSOCK" --json "$@"; }
-service_log() { cat "$SDH/service.log" 2>/dev/null || true; }
-start_service() {
-    expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info --allowed-dirs "$T"
-    expect_exit 0 sdh wait-notify READY=1
-}
 # Each vector's bits, one word per vector: in_use/masked/pending. (Which vectors a VMM holds
 # shows below: the kernel's loopback reaches the client's eventfd.)
 vectors() {
