@@ -45,6 +45,8 @@ Commands:
     wait-exit [--timeout S]      waits (default 60 s) for it to end: "exited N" or "killed SIG"
     fdstore                      the stored fds: "NAME" per line, in the order passed
     fdstore-clear                closes every stored fd
+    signal-fd NAME               adds 1 to the eventfd stored as NAME, as the kernel signals an
+                                 interrupt's trigger (irq/<id>/<v>/latch) or REQ (req/<id>)
     queued NAME                  connections waiting in that socket's accept queue (ss)
     quit                         kills a main process still running (KILL), ends the manager
 Every wait ends on an event or its timeout; nothing here sleeps for a fixed time.
