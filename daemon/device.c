@@ -716,7 +716,8 @@ device_free(Device *d)
     /* Freeing a device with work in flight would pull the back-end from under a worker. */
     assert(!d->op);
     data_session_free(d->session);
-    d->req = req_free(d->req);
+    /* A detach unregisters REQ; a daemon that stops leaves it to the next (the fd store). */
+    d->req = req_free(d->req, !(d->manager && d->manager->shutting_down));
     d->irq = irq_free(d->irq); /* the VMM's eventfds and the latches; the kernel keeps its own */
     backend_device_free(d->backend);
     free(d->attach_source);

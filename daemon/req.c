@@ -96,10 +96,12 @@ req_fd(const Req *r)
 }
 
 Req *
-req_free(Req *r)
+req_free(Req *r, bool unregister)
 {
     if (r) {
-        (void) r->bd->ops->req_arm(r->bd, -1);
+        if (unregister) {
+            (void) r->bd->ops->req_arm(r->bd, -1);
+        }
         r->cb = NULL;
         uv_close((uv_handle_t *) &r->poll, req_on_closed);
     }

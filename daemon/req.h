@@ -16,6 +16,7 @@
  * Errors:   negative errno; nothing here logs above debug, the owner reports.
  */
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "backend/backend.h"
@@ -31,7 +32,9 @@ int req_arm(uv_loop_t *loop, BackendDevice *bd, int fd, void (*cb)(void *userdat
             void *userdata, Req **ret);
 /* The eventfd the kernel signals (the Req's), for the fd store. */
 int req_fd(const Req *r);
-/* Unregisters the trigger (a VMM may hold the device open after the daemon closed it: the
- * kernel would signal a file nobody reads) and closes the eventfd once its watch is closed;
- * @cb never runs again. NULL-safe; returns NULL. */
-Req *req_free(Req *r);
+/* Closes the eventfd once its watch is closed; @cb never runs again. With @unregister the
+ * trigger is unregistered first (a detach: a VMM may hold the device open after the daemon
+ * closed it, and the kernel would signal a file nobody reads); without (the daemon stops, its
+ * fds stay in the fd store) the kernel keeps signalling it for the next daemon. NULL-safe;
+ * returns NULL. */
+Req *req_free(Req *r, bool unregister);
