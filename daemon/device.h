@@ -117,6 +117,7 @@ struct Device {
     /* The kernel asked for the device back (REQ): the manager releases it as soon as nothing
      * holds it (manager_release.c). */
     bool release_requested;
+    bool release_blocked_said; /* ... and the log said once why it must wait */
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */

@@ -42,10 +42,12 @@ release_step(Manager *m, Device *d)
     fdpass_release_holder(d, why);
     if (d->lock) {
         r = migration_release_device(m, d, why);
-        if (r == -EBUSY) {
+        if (r == -EBUSY && !d->release_blocked_said) {
+            /* Once: the kernel's repeats (every 10 s) would say it again and again. */
             log_device_warning(d, "Device '%s' cannot be released yet: its live migration is "
                                "in doubt or completing; the kernel's unbind waits until it is "
                                "resolved ('vfio-migctl jobs').", d->id);
+            d->release_blocked_said = true;
         }
         return false; /* released when the job's rollback (or the transition) lets it go */
     }
