@@ -21,6 +21,7 @@
 #include "log_object.h"
 #include "manager.h"
 #include "plugin_host.h"
+#include "restore_state.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -97,8 +98,11 @@ static void
 op_replace_session(DeviceOp *op, DataSession *s)
 {
     Device *d = op->device;
+    bool had = d->session != NULL;
+
     data_session_free(d->session);
     d->session = s;
+    restore_state_data_fd(d->id, had, s);
 }
 
 /* Worker. Resets the device (the only way out of ERROR or a failed RESUMING). */
@@ -715,6 +719,7 @@ device_free(Device *d)
     }
     /* Freeing a device with work in flight would pull the back-end from under a worker. */
     assert(!d->op);
+    restore_state_data_fd(d->id, d->session != NULL, NULL);
     data_session_free(d->session);
     /* A detach unregisters REQ; a daemon that stops leaves it to the next (the fd store). */
     d->req = req_free(d->req, !(d->manager && d->manager->shutting_down));

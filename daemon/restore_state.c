@@ -35,6 +35,9 @@
 #define IRQ_PREFIX "irq/"
 /* "req/<id>": the eventfd registered as the device's REQ trigger (req.h). */
 #define REQ_PREFIX "req/"
+/* "mig/<id>/data": the data fd of a device's open migration session. */
+#define DATA_PREFIX "mig/"
+#define DATA_SUFFIX "/data"
 /* "dev/" + a 64-character id + "/" + a role: far below the store's 255. */
 #define RESTORE_NAME_MAX 96
 
@@ -110,6 +113,26 @@ restore_irq_name(const char *id, uint32_t v, bool latch, char *buf, size_t size)
 }
 
 /* ---- keeping the store current */
+
+void
+restore_state_data_fd(const char *id, bool had_old, DataSession *now)
+{
+    int fd = data_session_fd(now);
+    char name[RESTORE_NAME_MAX];
+
+    if (!had_old && fd < 0) {
+        return;
+    }
+    restore_name_escape(name, (size_t) snprintf(name, sizeof(name), DATA_PREFIX "%s" DATA_SUFFIX,
+                                                id), sizeof(name));
+    if (had_old) {
+        (void) sd_service_remove_fd(name);
+    }
+    if (fd >= 0 && sd_service_store_fd(name, fd) < 0) {
+        log_warning("Cannot put '%s' into the fd store; a crash now would end that migration "
+                    "session at once, ignoring.", name);
+    }
+}
 
 /* True when a stored device other than @skip keeps an fd under @name (a group's shared fds). */
 static bool
@@ -777,6 +800,72 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
     }
 }
 
+/* The journaled job that a data fd of device @d served: its own, or its group's. */
+static const StateJournalJob *
+restore_job_of(const StateJournal *j, const Device *d)
+{
+    for (size_t i = 0; d && i < j->n_jobs; i++) {
+        const StateJournalJob *job = &j->jobs[i];
+
+        if (job->subject == MIGRATION_SUBJECT_DEVICE
+                ? strcmp(job->name, d->id) == 0
+                : d->group && strcmp(job->name, d->group->name) == 0) {
+            return job;
+        }
+    }
+    return NULL;
+}
+
+typedef struct DataFds {
+    Manager *manager;
+    SdService *sd;
+    const StateJournal *journal;
+    unsigned n;
+} DataFds;
+
+/* One "mig/<id>/data" back from the store: checked, logged and closed, before the job's
+ * devices leave their migration states (restore_fail_job): nothing can resume the stream of
+ * a reader that died. One that names no re-adopted device or no journaled job is closed too. */
+static void
+restore_data_fd(const char *name, void *userdata)
+{
+    DataFds *df = userdata;
+    char id[RESTORE_NAME_MAX], err[256] = "";
+    size_t len = strlen(name);
+    const StateJournalJob *job;
+    Device *d;
+    int fd = -EBADF;
+
+    if (strncmp(name, DATA_PREFIX, strlen(DATA_PREFIX)) != 0 ||
+        len <= strlen(DATA_PREFIX DATA_SUFFIX) ||
+        strcmp(name + len - strlen(DATA_SUFFIX), DATA_SUFFIX) != 0 ||
+        sd_service_take_fd(df->sd, name, &fd) < 0) {
+        return; /* not one, or several under one name: sd_service_close_unclaimed() */
+    }
+    (void) snprintf(id, sizeof(id), "%.*s", (int) (len - strlen(DATA_PREFIX DATA_SUFFIX)),
+                    name + strlen(DATA_PREFIX));
+    for (char *p = id; *p; p++) {
+        *p = *p == '%' ? ':' : *p; /* restore_name_escape(), undone */
+    }
+    d = manager_find(df->manager, id);
+    job = restore_job_of(df->journal, d);
+    if (!d || !job) {
+        log_warning("Restart: data fd '%s' came back, but %s; closed.", name,
+                    !d ? "no re-adopted device has that id" : "no journaled job used it");
+    } else if (!d->backend->ops->data_fd_check ||
+               d->backend->ops->data_fd_check(d->backend, fd, err, sizeof(err)) < 0) {
+        log_device_warning(d, "Restart: data fd '%s' of job '%s' is not a data fd of '%s' "
+                           "(%s); closed.", name, job->id, d->id,
+                           err[0] ? err : "its back-end has none");
+    } else {
+        log_device_info(d, "Restart: the data fd of '%s' (job '%s') came back; closed before "
+                        "the job is failed.", d->id, job->id);
+    }
+    (void) close(fd);
+    (void) sd_service_remove_fd(name);
+    df->n++;
+}
+
 static void
 restore_groups(Manager *m, const StateJournal *j, RestoreCounts *c)
 {
@@ -953,7 +1042,8 @@ collect_ours(const char *name, void *userdata)
         strncmp(name, GROUP_PREFIX, strlen(GROUP_PREFIX)) != 0 &&
         strncmp(name, CONTAINER_PREFIX, strlen(CONTAINER_PREFIX)) != 0 &&
         strncmp(name, IRQ_PREFIX, strlen(IRQ_PREFIX)) != 0 &&
-        strncmp(name, REQ_PREFIX, strlen(REQ_PREFIX)) != 0) {
+        strncmp(name, REQ_PREFIX, strlen(REQ_PREFIX)) != 0 &&
+        strncmp(name, DATA_PREFIX, strlen(DATA_PREFIX)) != 0) {
         return;
     }
     p = realloc(l->names, (l->n + 1) * sizeof(*p));
@@ -1009,15 +1099,18 @@ restore_state_start(Manager *m, SdService *sd)
                   "device recovered.", why, c.closed);
     } else {
         restore_devices(m, sd, &j, &c);
+        DataFds df = {.manager = m, .sd = sd, .journal = &j};
+
         restore_groups(m, &j, &c);
+        sd_service_foreach_passed(sd, restore_data_fd, &df);
         for (size_t i = 0; i < j.n_jobs; i++) {
             restore_job(m, &j.jobs[i], &c);
         }
         c.closed = restore_close_leftovers(sd);
         log_notice("Restart: recovered %u device(s) without a reset and %u group(s); %u live "
                    "migration(s) still in doubt; %u in-flight job(s) failed; %u device(s) lost; "
-                   "%u stored fd(s) closed that nothing claimed.", c.devices, c.groups,
-                   c.in_doubt, c.jobs, c.lost, c.closed);
+                   "%u data fd(s) closed; %u stored fd(s) closed that nothing claimed.",
+                   c.devices, c.groups, c.in_doubt, c.jobs, c.lost, df.n, c.closed);
     }
     if (rs) {
         rs->manager = m;

@@ -14,6 +14,11 @@
  *  - A device's interrupt eventfds (the VMM's per vector, the daemon's latches: the files the
  *    kernel signals) go in as "irq/<id>/<vector>/vmm" and ".../latch", stored again when a
  *    vector's eventfd changes and removed when it goes (irq_vector_fds' generations).
+ *  - The data fd of a device's open migration session (SessionOps.fd: the kernel's data fd,
+ *    the sim's session token) goes in as "mig/<id>/data" when the back-end opens it and is
+ *    removed when it is closed (restore_state_data_fd(), called by device.c). Without it in
+ *    the store, the crash itself would close the data fd: the driver ends its session at the
+ *    moment of the crash instead of when the new daemon decides.
  *  - What those fds need (core/state_journal: devices and how they were attached, their
  *    interrupts, groups, jobs not over) is written to a new sealed memfd on every change the manager reports, and
  *    stored under "state-journal.0" and "state-journal.1" in turn, each write with a higher
@@ -23,7 +28,9 @@
  *    is re-adopted from its stored fds without a reset (manager_readopt_sim(),
  *    manager_readopt_kernel(): nothing reopened, the state read back), its interrupts taken
  *    back as the kernel kept them (irq_readopt(): nothing disabled), groups are
- *    made again, and a job that was in flight is failed cleanly: a source's (or save's)
+ *    made again, every data fd is checked (BackendOps.data_fd_check), logged and closed
+ *    (a session's stream cannot be resumed by another process: the job that read it is gone),
+ *    and a job that was in flight is failed cleanly: a source's (or save's)
  *    devices go back to RUNNING, a destination's (or restore's) are reset, and the job is
  *    listed as failed under its old id (migration_record_failed()); a live migration past its
  *    commit point (journaled in doubt) comes back in doubt instead, a live job holding its
@@ -38,8 +45,12 @@
  * Errors:   logs what it recovers and what it gives up; never fails the daemon's start.
  */
 
+#include <stdbool.h>
+
 #include "forward.h"
 #include "sd_service.h"
+
+typedef struct DataSession DataSession;
 
 typedef struct RestoreState RestoreState;
 
@@ -49,5 +60,9 @@ RestoreState *restore_state_start(Manager *m, SdService *sd);
 /* Call on every Manager.on_change: stores new devices' fds, removes detached ones', writes
  * the journal. */
 void restore_state_changed(RestoreState *rs);
+/* A device's data session changed (device.c): the old one's fd (@had_old) leaves the store,
+ * @now's (SessionOps.fd) goes in, as "mig/<id>/data". Stateless, so no RestoreState; a no-op
+ * outside systemd. Thread: any (the worker that opened or closed the session). */
+void restore_state_data_fd(const char *id, bool had_old, DataSession *now);
 /* NULL-safe; keeps the store as it is (a restart must find it). Returns NULL. */
 RestoreState *restore_state_free(RestoreState *rs);

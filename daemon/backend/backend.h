@@ -24,6 +24,7 @@
  *   session_precopy_info  VFIO_MIG_GET_PRECOPY_INFO: valid only in PRE_COPY/PRE_COPY_P2P,
  *                     -EINVAL in any other state, -ENODEV after the session ended
  *   session_free      close(data_fd); the device itself is unaffected
+ *   session_fd        the data fd itself, for the fd store (restart without reset)
  *   irq_info          VFIO_DEVICE_GET_IRQ_INFO
  *   set_irqs          VFIO_DEVICE_SET_IRQS, validated as vfio-pci-core does
  *
@@ -147,6 +148,14 @@ struct BackendOps {
      * "device", "group", "container", "iommufd"). The fds stay the back-end's. Returns how
      * many, or a negative errno. May be NULL: the device cannot be kept across a restart. */
     int (*store_fds)(BackendDevice *bd, BackendFd *ret, size_t max);
+    /* After a restart: is @fd, which the fd store gave back as this device's data fd
+     * ("mig/<id>/data", SessionOps.fd), one this back-end's sessions are? The kernel: an
+     * anonymous inode other than a device fd, opened read-only (saving) or write-only
+     * (resuming); the kernel cannot tell which device's it is (no fdinfo before 6.18). The
+     * sim: its session token naming this very device. Never takes @fd. 0, or -EBADF with
+     * @err saying what @fd is instead. May be NULL: the back-end has no data fds. Thread:
+     * loop. */
+    int (*data_fd_check)(BackendDevice *bd, int fd, char *err, size_t err_size);
     /* VFIO_DEVICE_GET_IRQ_INFO for @index (BACKEND_IRQ_INDEX_*): VFIO_IRQ_INFO_* flags and
      * the vector count (0: the device has no such interrupt). -EINVAL: @index beyond the
      * device's num_irqs. May be NULL: the device has no interrupts. Thread: any, fast. */
@@ -197,7 +206,19 @@ struct SessionOps {
     ssize_t (*write)(DataSession *s, const void *buf, size_t size);
     int (*precopy_info)(DataSession *s, uint64_t *ret_initial, uint64_t *ret_dirty);
     void (*free)(DataSession *s);
+    /* The fd that is this session for the fd store, owned by the session (closed with it):
+     * the kernel's data fd itself; the sim's, whose stream lives in the daemon, a sealed memfd
+     * token that names its device and lives exactly as long as the session handle (it does
+     * not carry the stream). -EBADF: none. May be NULL: none. Thread: any. */
+    int (*fd)(DataSession *s);
 };
+
+/* SessionOps.fd, or -EBADF. */
+static inline int
+data_session_fd(DataSession *s)
+{
+    return s && s->ops->fd ? s->ops->fd(s) : -EBADF;
+}
 
 static inline void
 data_session_free(DataSession *s)

@@ -737,6 +737,31 @@ kernel_fd_is_vfio_device(int fd)
     return strcmp(target, "anon_inode:[vfio-device]") == 0;
 }
 
+/* A data fd back from the fd store: an anonymous inode (each driver names its own: mtty
+ * "mtty_mig", mlx5 "mlx5vf_mig_fd") that is not a device fd, opened O_RDONLY (saving) or
+ * O_WRONLY (resuming), as the core gives them; an eventfd or a device fd is O_RDWR. */
+static int
+kernel_data_fd_check(BackendDevice *bd, int fd, char *err, size_t err_size)
+{
+    char link[64], target[128];
+    int fl = fcntl(fd, F_GETFL);
+    ssize_t n;
+
+    (void) bd;
+    (void) snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    target[n < 0 ? 0 : n] = '\0';
+    if (n < 0 || fl < 0 || strncmp(target, "anon_inode:", strlen("anon_inode:")) != 0 ||
+        kernel_fd_is_vfio_device(fd) || ((fl & O_ACCMODE) != O_RDONLY &&
+                                         (fl & O_ACCMODE) != O_WRONLY)) {
+        fail(err, err_size, "it is '%s'%s, not a migration data fd (an anonymous inode "
+             "opened read-only or write-only)", target[0] ? target : "unreadable",
+             fl >= 0 && (fl & O_ACCMODE) == O_RDWR ? " opened read-write" : "");
+        return -EBADF;
+    }
+    return 0;
+}
+
 /* The KernelGroup of a re-adopted device: the one another re-adopted device of the group
  * brought, or a new one from the kept fds, which must be group @number in a container. Takes
  * *group_fd and *container_fd when it keeps them. Called with open_lock held. */
@@ -1218,6 +1243,7 @@ static const BackendOps kernel_ops = {
     .vmm_fds = kernel_vmm_fds,
     .identity = kernel_identity,
     .store_fds = kernel_store_fds,
+    .data_fd_check = kernel_data_fd_check,
     .free = kernel_free,
 };
 
@@ -1270,9 +1296,16 @@ kernel_session_free(DataSession *ds)
     free(s);
 }
 
+static int
+kernel_session_fd(DataSession *ds)
+{
+    return ((KernelSession *) ds)->fd;
+}
+
 static const SessionOps kernel_session_ops = {
     .read = kernel_session_read,
     .write = kernel_session_write,
     .precopy_info = kernel_session_precopy_info,
     .free = kernel_session_free,
+    .fd = kernel_session_fd,
 };

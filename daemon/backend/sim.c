@@ -195,7 +195,19 @@ struct SimSession {
     uint64_t end_gen;
     uint64_t *versions; /* per chunk, the version the destination holds (records only) */
     void *mstream;      /* the model's stream while live (model with stream hooks), or NULL */
+    int token_fd;       /* SessionOps.fd: sim_token_new(), closed with the handle; owned */
 };
+
+/* What stands for a session's data fd in the fd store: the stream lives in this process, so
+ * the fd is a sealed memfd that only names the device (its state memfd's inode), made when the
+ * session opens and closed when its handle is; a restarted daemon checks it against the device
+ * it re-adopted (sim_data_fd_check) and closes it, as it does with a kernel data fd. */
+#define SIM_TOKEN_MAGIC "VFSIMDF1"
+
+typedef struct SimToken {
+    char magic[8];
+    uint64_t dev, ino;
+} SimToken;
 
 /* What the device itself remembers (state, content, fault counter), in a memfd the sim owns
  * and maps: the kernel keeps a device's state in the device, not in the process that opened
@@ -402,9 +414,48 @@ sim_device_unlock(SimDevice *d)
     }
 }
 
+/* The token of @d's state memfd (SimToken). */
+static int
+sim_token_of(const SimDevice *d, SimToken *ret)
+{
+    struct stat sb;
+
+    if (fstat(d->state_fd, &sb) < 0) {
+        return -errno;
+    }
+    *ret = (SimToken){.magic = SIM_TOKEN_MAGIC, .dev = sb.st_dev, .ino = sb.st_ino};
+    return 0;
+}
+
+static int
+sim_token_new(const SimDevice *d, int *ret_fd)
+{
+    _cleanup_close_ int fd = memfd_create("vfio-migd-sim-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    SimToken t;
+    int r;
+
+    if (fd < 0) {
+        return -errno;
+    }
+    r = sim_token_of(d, &t);
+    if (r < 0) {
+        return r;
+    }
+    errno = 0;
+    if (write(fd, &t, sizeof(t)) != (ssize_t) sizeof(t) ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+        return errno ? -errno : -EIO;
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
 static void
 sim_session_destroy(SimSession *s)
 {
+    if (s->token_fd >= 0) {
+        (void) close(s->token_fd);
+    }
     s->dev->refs--;
     free(s->versions);
     free(s);
@@ -436,12 +487,14 @@ static int
 sim_session_open(SimDevice *d, DeviceState from, DeviceState to, SimSession **ret)
 {
     SimSession *s = calloc(1, sizeof(*s));
+    int r;
 
     if (!s) {
         return -ENOMEM;
     }
     s->base.ops = &sim_session_ops;
     s->dev = d;
+    s->token_fd = -EBADF;
     if (to == DEVICE_STATE_RESUMING) {
         s->kind = SIM_SESSION_RESUME;
     } else if (from == DEVICE_STATE_STOP) {
@@ -456,13 +509,20 @@ sim_session_open(SimDevice *d, DeviceState from, DeviceState to, SimSession **re
     s->sent_gen = d->st->gen; /* the image carries every chunk at this generation */
     s->dirty_ns = sim_clock();
     if (sim_model_streams(d)) {
-        int r = d->model.ops->stream_open(d->mstate, (uint32_t) from, (uint32_t) to,
-                                          &s->mstream);
-
+        r = d->model.ops->stream_open(d->mstate, (uint32_t) from, (uint32_t) to, &s->mstream);
         if (r < 0) {
             free(s);
             return sim_model_errno(r); /* the arc fails; the previous session lives on */
         }
+    }
+    /* Where the kernel allocates the data fd: failing, the arc fails (-EMFILE, -ENOMEM). */
+    r = sim_token_new(d, &s->token_fd);
+    if (r < 0) {
+        if (s->mstream) {
+            d->model.ops->stream_close(s->mstream);
+        }
+        free(s);
+        return r;
     }
 
     sim_session_end(d);
@@ -1047,10 +1107,21 @@ sim_session_free(DataSession *ds)
 
     (void) pthread_mutex_lock(&d->lock);
     s->handle_open = false;
+    if (s->token_fd >= 0) {
+        (void) close(TAKE_FD(s->token_fd)); /* close(data_fd) */
+    }
     if (!s->live) {
         sim_session_destroy(s);
     }
     sim_device_unlock(d);
+}
+
+/* Immutable from the session's opening to its handle's closing, when only the handle's owner
+ * still calls: no lock. */
+static int
+sim_session_fd(DataSession *ds)
+{
+    return ((SimSession *) ds)->token_fd;
 }
 
 static const SessionOps sim_session_ops = {
@@ -1058,6 +1129,7 @@ static const SessionOps sim_session_ops = {
     .write = sim_session_write,
     .precopy_info = sim_session_precopy_info,
     .free = sim_session_free,
+    .fd = sim_session_fd,
 };
 
 /* ---- arcs and the SET walk */
@@ -1431,6 +1503,28 @@ sim_store_fds(BackendDevice *bd, BackendFd *ret, size_t max)
     return 1;
 }
 
+/* A token back from the fd store is this device's when it is sealed, holds a SimToken, and
+ * names this device's state memfd. */
+static int
+sim_data_fd_check(BackendDevice *bd, int fd, char *err, size_t err_size)
+{
+    int seals = fcntl(fd, F_GET_SEALS);
+    SimToken want, got;
+    struct stat sb;
+
+    if (seals < 0 || !(seals & F_SEAL_WRITE) || fstat(fd, &sb) < 0 ||
+        sb.st_size != (off_t) sizeof(got)) {
+        (void) snprintf(err, err_size, "it is not a sealed sim data token");
+        return -EBADF;
+    }
+    if (pread(fd, &got, sizeof(got), 0) != (ssize_t) sizeof(got) ||
+        sim_token_of((SimDevice *) bd, &want) < 0 || memcmp(&got, &want, sizeof(got)) != 0) {
+        (void) snprintf(err, err_size, "it is a sim data token of another device");
+        return -EBADF;
+    }
+    return 0;
+}
+
 static int
 sim_irq_info_op(BackendDevice *bd, uint32_t index, uint32_t *ret_flags, uint32_t *ret_count)
 {
@@ -1481,6 +1575,7 @@ static const BackendOps sim_ops = {
     .compat_descriptor = sim_compat_descriptor,
     .identity = sim_identity,
     .store_fds = sim_store_fds,
+    .data_fd_check = sim_data_fd_check,
     .irq_info = sim_irq_info_op,
     .set_irqs = sim_set_irqs,
     .irq_readopt = sim_irq_readopt_op,
