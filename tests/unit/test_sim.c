@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -1919,6 +1920,41 @@ Test(adopt, refuses_what_is_not_its_state)
     (void) close(nullfd);
     (void) close(fd);
     backend_device_free(bd);
+}
+
+/* A session's data fd (its token) lives as long as the handle, names its device, and is
+ * what the adopt path accepts from the store for that device only. */
+Test(adopt, data_fd_token_names_its_device)
+{
+    BackendDevice *bd = dev_new("t0", "size=1M"), *other = dev_new("t1", "size=1M"), *again;
+    DataSession *s = NULL;
+    BackendInfo info = {0};
+    char err[256] = "";
+    int fd, kept, state_fd, memfd;
+
+    cr_assert_eq(dev_set(bd, DEVICE_STATE_PRE_COPY, &s), 0);
+    fd = data_session_fd(s);
+    cr_assert_geq(fd, 0, "a session has a real fd");
+    cr_expect_eq(bd->ops->data_fd_check(bd, fd, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(other->ops->data_fd_check(other, fd, err, sizeof(err)), -EBADF);
+    cr_expect(strstr(err, "another device") != NULL, "%s", err);
+    memfd = memfd_create("not-a-token", MFD_CLOEXEC);
+    cr_expect_eq(bd->ops->data_fd_check(bd, memfd, err, sizeof(err)), -EBADF);
+    cr_expect(strstr(err, "not a sealed sim data token") != NULL, "%s", err);
+    (void) close(memfd);
+    /* the device dies with its daemon; the store's copies bring it and the token back */
+    kept = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    state_fd = dev_state_fd_dup(bd);
+    data_session_free(s);
+    cr_expect_eq(fcntl(fd, F_GETFD), -1, "closing the session closes its fd");
+    backend_device_free(bd);
+    cr_assert_eq(sim_device_adopt("t0", "size=1M", state_fd, &again, &info, err, sizeof(err)),
+                 0, "%s", err);
+    cr_expect_eq(info.initial_state, DEVICE_STATE_PRE_COPY);
+    cr_expect_eq(again->ops->data_fd_check(again, kept, err, sizeof(err)), 0, "%s", err);
+    (void) close(kept);
+    backend_device_free(again);
+    backend_device_free(other);
 }
 
 /* The interrupts' set-up survives as the kernel keeps it: the index stays enabled with its
