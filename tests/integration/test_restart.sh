@@ -3,7 +3,9 @@
 # on (FileDescriptorStoreMax=64): a daemon holding sim devices in RUNNING, STOP and PRE_COPY,
 # two of them in a group, is killed with SIGKILL; the next daemon, given the stored fds as
 # systemd gives them, has every device in the same state with the same content digest, and the
-# group. A save in flight when the daemon dies fails cleanly (its device back to running) and
+# group. A live migration killed mid-pre-copy: its data fd was in the store (mig/<id>/data) and
+# is closed by the next daemon, which fails the job and runs the device again, same digest.
+# A save in flight when the daemon dies fails cleanly (its device back to running) and
 # is listed as failed under its old id. A live migration in doubt comes back in doubt (both
 # roles), its devices as they were, and resolves as before the restart (both ways); once
 # resolved, a restart does not bring it back. Then a journal that is not one: a clear log line,
@@ -86,6 +88,37 @@ expect_exit 0 sdctl save save0 "$T/save1.sav"
 assert_eq "completed $SAVE_ID" "$(jget "$(sdctl jobs)" 0.state 1.id | tr '\n' ' ' | sed 's/ $//')" \
     "a new save of the device completes, listed before the failed one (so under a new id)"
 expect_exit 0 sdctl detach save0
+
+<<<<<<< HEAD
+# A live migration in pre-copy (held there by a 1 B/s cap): its device's data fd is in the
+# store as mig/<id>/data while the job runs. After SIGKILL the next daemon takes it back,
+# checks it, closes it (the entry leaves the store), fails the job and runs the device again,
+# its content unchanged.
+start_named_daemon D
+expect_exit 0 njctl D attach --sim size=256K --name live0
+expect_exit 0 njctl D group create live live0
+expect_exit 0 njctl D incoming live --listen 127.0.0.1:0 --tls off
+LIVE_ADDR=$(jget "$OUT" address)
+LIVE_TOKEN=$(jget "$OUT" token)
+expect_exit 0 sdctl attach --sim size=256K,seed=41 --name live0
+expect_exit 0 sdctl group create live live0
+LIVE_BEFORE=$(states live0)
+assert_not_contains "$(sdh fdstore)" "mig/live0/" "no data fd in the store before the migration"
+expect_exit 0 sdctl migrate live --to "$LIVE_ADDR" --token "$LIVE_TOKEN" --bandwidth 1 --tls off
+LIVE_ID=$(jget "$OUT" id)
+live_in_precopy() { [[ "$(jget "$(sdctl job "$LIVE_ID")" phase)" == precopy ]]; }
+wait_state "the live migration is in pre-copy" live_in_precopy
+assert_contains "$(states live0)" "pre_copy:" "its device is in pre_copy"
+assert_contains "$(sdh fdstore)" "mig/live0/data" "while it runs, the store holds the device's data fd"
+kill_service
+start_service
+live0_running() { [[ "$(jget "$(sdctl show live0)" state)" == running ]]; }
+wait_state "after SIGKILL mid-pre-copy: the device is running again" live0_running
+assert_eq "$LIVE_BEFORE" "$(states live0)" "  ... with the digest it had before the migration"
+assert_eq "failed" "$(jget "$(sdctl job "$LIVE_ID")" state)" "  ... and the job is listed as failed"
+assert_not_contains "$(sdh fdstore)" "mig/live0/" "  ... and its data fd has left the store"
+assert_contains "$(service_log)" "Restart: the data fd of 'live0' (job '$LIVE_ID') came back; closed before the job is failed." \
+    "  ... and the log says the data fd was closed before the job failed"
 
 # A live migration past its commit point (issue 11 item 5) comes back in doubt: a restart must
 # not decide where the VM runs, and the orchestrator's protocol (ask the other side, then
