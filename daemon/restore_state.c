@@ -823,9 +823,10 @@ typedef struct DataFds {
     unsigned n;
 } DataFds;
 
-/* One "mig/<id>/data" back from the store: checked, logged and closed, before the job's
- * devices leave their migration states (restore_fail_job): nothing can resume the stream of
- * a reader that died. One that names no re-adopted device or no journaled job is closed too. */
+/* One "mig/<id>/data" back from the store: checked against its re-adopted device, logged and
+ * closed, before the job's devices leave their migration states (restore_fail_job): nothing
+ * can resume the stream of a reader that died. One that names no re-adopted device, or that
+ * no journaled job used (a plain state change opened it), is closed too, saying so. */
 static void
 restore_data_fd(const char *name, void *userdata)
 {
@@ -849,17 +850,20 @@ restore_data_fd(const char *name, void *userdata)
     }
     d = manager_find(df->manager, id);
     job = restore_job_of(df->journal, d);
-    if (!d || !job) {
-        log_warning("Restart: data fd '%s' came back, but %s; closed.", name,
-                    !d ? "no re-adopted device has that id" : "no journaled job used it");
+    if (!d) {
+        log_warning("Restart: data fd '%s' came back, but no re-adopted device has that id; "
+                    "closed.", name);
     } else if (!d->backend->ops->data_fd_check ||
                d->backend->ops->data_fd_check(d->backend, fd, err, sizeof(err)) < 0) {
-        log_device_warning(d, "Restart: data fd '%s' of job '%s' is not a data fd of '%s' "
-                           "(%s); closed.", name, job->id, d->id,
-                           err[0] ? err : "its back-end has none");
-    } else {
+        log_device_warning(d, "Restart: data fd '%s' is not a data fd of '%s' (%s); closed.",
+                           name, d->id, err[0] ? err : "its back-end has none");
+    } else if (job) {
         log_device_info(d, "Restart: the data fd of '%s' (job '%s') came back; closed before "
                         "the job is failed.", d->id, job->id);
+    } else {
+        log_device_notice(d, "Restart: the data fd of '%s' came back with no journaled job "
+                          "(a state change opened it); closed: its stream is lost, the device "
+                          "stays in %s.", d->id, fsm_state_name(d->state));
     }
     (void) close(fd);
     (void) sd_service_remove_fd(name);

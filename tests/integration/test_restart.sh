@@ -40,6 +40,7 @@ assert_contains "$BEFORE" "stop" "a device in STOP before the crash"
 STORE=$(sdh fdstore)
 assert_contains "$STORE" "dev/0000%3b%00.2/sim-state" "a device's state memfd is stored, ':' encoded"
 assert_match "$STORE" "state-journal\.[01]" "the journal is stored"
+assert_contains "$STORE" "mig/pre0/data" "the data fd pre_copy opened is stored"
 
 # Detach removes a device's fds from the store.
 expect_exit 0 sdctl attach --sim size=4K --name gone0
@@ -56,6 +57,9 @@ assert_contains "$OUT" "run0" "the group came back"
 assert_contains "$(service_log)" "Restart: recovered 4 device(s) without a reset and 1 group(s)" \
     "one line says what was recovered"
 assert_not_contains "$(service_log)" "resetting it" "nothing was reset"
+assert_contains "$(service_log)" "the data fd of 'pre0' came back with no journaled job (a state change opened it); closed: its stream is lost, the device stays in pre_copy" \
+    "the data fd no job used: checked, closed, and the log says so"
+assert_not_contains "$(sdh fdstore)" "mig/pre0/" "  ... and it left the store"
 # The recovered devices keep working, and a second crash keeps them again.
 expect_exit 0 sdctl state stop0 running
 kill_service
