@@ -313,9 +313,14 @@ def same_file(a, b):
     r = _libc.syscall(nr, pid, pid, 0, a, b) if nr else -1  # 0: KCMP_FILE
     if r >= 0:
         return r == 0
-    sa, sb = os.fstat(a), os.fstat(b)  # no kcmp: systemd's fallback
+    # No kcmp (a kernel without CONFIG_KCMP, such as the test VM's): systemd's fallback, which
+    # also compares the file status flags (fd-util.c same_fd(), "to distinguish the read and
+    # write side of a pipe"): a one-way data fd or a non-blocking eventfd is then not the
+    # group path's O_RDWR VFIO device fd, though all three are the one anonymous inode.
+    sa, sb = os.fstat(a), os.fstat(b)
     return ((sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino) and
-            not stat.S_ISCHR(sa.st_mode) and not stat.S_ISBLK(sa.st_mode))
+            not stat.S_ISCHR(sa.st_mode) and not stat.S_ISBLK(sa.st_mode) and
+            fcntl.fcntl(a, fcntl.F_GETFL) == fcntl.fcntl(b, fcntl.F_GETFL))
 
 
 # ---- the manager process: control requests, some of which wait
