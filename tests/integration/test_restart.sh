@@ -93,7 +93,6 @@ assert_eq "completed $SAVE_ID" "$(jget "$(sdctl jobs)" 0.state 1.id | tr '\n' ' 
     "a new save of the device completes, listed before the failed one (so under a new id)"
 expect_exit 0 sdctl detach save0
 
-<<<<<<< HEAD
 # A live migration in pre-copy (held there by a 1 B/s cap): its device's data fd is in the
 # store as mig/<id>/data while the job runs. After SIGKILL the next daemon takes it back,
 # checks it, closes it (the entry leaves the store), fails the job and runs the device again,
