@@ -1124,7 +1124,7 @@ key_origin(const Config *c, ConfKeyId id, char *buf, size_t size)
 }
 
 /* Looks @name up as a user (@users) or a group: 1 and its id, 0 when there is none, or a
- * positive errno when NSS failed. A number is an id as chown(1) takes it: it need not have a
+ * negative errno when NSS failed. A number is an id as chown(1) takes it: it need not have a
  * name. */
 static int
 lookup_id(const char *name, bool users, unsigned *ret)
@@ -1144,7 +1144,7 @@ lookup_id(const char *name, bool users, unsigned *ret)
         if (r == 0 && found) {
             *ret = found->pw_uid;
         }
-        return r ? r : !!found;
+        return r ? -r : !!found;
     }
     struct group gr, *found = NULL;
 
@@ -1152,10 +1152,20 @@ lookup_id(const char *name, bool users, unsigned *ret)
     if (r == 0 && found) {
         *ret = found->gr_gid;
     }
-    return r ? r : !!found;
+    return r ? -r : !!found;
 }
 
-/* The problem of a name in key @id that lookup_id() did not resolve (@r: 0 or its errno). */
+int
+conf_lookup_id(const char *name, bool users, unsigned *ret)
+{
+    if (!name_is_valid(name, strlen(name))) {
+        return -EINVAL;
+    }
+    return lookup_id(name, users, ret);
+}
+
+/* The problem of a name in key @id that lookup_id() did not resolve (@r: 0 or its negative
+ * errno). */
 static void
 refuse_unresolved(const Config *c, ConfKeyId id, bool users, const char *name, int r,
                   ConfErrors *errors)
@@ -1169,7 +1179,7 @@ refuse_unresolved(const Config *c, ConfKeyId id, bool users, const char *name, i
     } else {
         conf_error(errors, c->line[id], "%s: cannot look %s '%s' up: %s",
                    key_origin(c, id, who, sizeof(who)), users ? "user" : "group", name,
-                   strerror(r));
+                   strerror(-r));
     }
 }
 

@@ -17,8 +17,8 @@
  * one only, so --check-config can list them all. A configuration with any problem is not
  * used: the daemon refuses to start.
  *
- * Pure except conf_load_file() (reads the file) and conf_resolve() (looks the socket's group
- * up): conf_defaults(), conf_parse(), conf_set_option() and conf_write() do no I/O but
+ * Pure except conf_load_file() (reads the file), conf_resolve() and conf_lookup_id() (look
+ * users and groups up): conf_defaults(), conf_parse(), conf_set_option() and conf_write() do no I/O but
  * through the FILE they are given. The whole configuration is one Config value, so a reload
  * (SIGHUP) builds a new one beside the old and swaps what can change at run time.
  *
@@ -217,6 +217,13 @@ size_t conf_errors_print(ConfErrors *errors, FILE *f);
  * larger than CONF_MAX_FILE_SIZE are problems. Returns 1 when a file was read, 0 when none
  * was there, -errno when it could not be read (also in @errors). */
 int conf_load_file(Config *c, const char *path, bool required, ConfErrors *errors);
+
+/* Looks a user (@users) or group @name up through NSS, or takes a number below (uid_t) -1 as
+ * the id it is (as chown(1) does): 1 and *@ret, 0 when this host has no such user or group,
+ * -EINVAL when @name is neither a name (at most 32 of [A-Za-z0-9_.-], not starting with '-')
+ * nor a number, or NSS's negative errno. The config's lists and attach --vmm-users resolve
+ * through it. */
+int conf_lookup_id(const char *name, bool users, unsigned *ret);
 
 /* Resolves socket_group (a name through NSS, or a number) into socket_gid, and the four role
  * keys into authz (names through NSS, numbers as they are; authz.self is our own uid). A user

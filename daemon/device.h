@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "backend/backend.h"
+#include "core/authz.h"
 #include "core/fsm.h"
 #include "forward.h"
 #include "irq.h"
@@ -118,6 +119,10 @@ struct Device {
      * holds it (manager_release.c). */
     bool release_requested;
     bool release_blocked_said; /* ... and the log said once why it must wait */
+    /* Who may take it over the VMM socket (attach --vmm-users/--vmm-groups), replacing the
+     * global [vmm] list for this device (authz_vmm_admits()); naming no one: the global list
+     * applies. Set at attach, kept across a restart by the state journal. */
+    AuthzVmmList vmm_allow;
 };
 
 /* How a caller that coordinates several devices (group.c) runs an operation. */

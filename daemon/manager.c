@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "backend/kernel_sysfs.h" /* kernel_sysfs_parse_bdf() */
+#include "conf.h"                 /* conf_lookup_id() */
 #include "device.h"
 #include "group.h"
 #include "migration.h"
@@ -462,18 +463,73 @@ manager_recover(Device *d, manager_attach_cb cb, void *userdata, char *err, size
     return 0;
 }
 
+/* One of attach's VMM allow-lists (@users: --vmm-users, else --vmm-groups) as ids: names of
+ * this host or numbers, at most AUTHZ_MAX_IDS. */
+static int
+manager_vmm_ids(char *const *names, size_t n, bool users, AuthzIds *ret, char *err,
+                size_t err_size)
+{
+    const char *what = users ? "user" : "group";
+
+    *ret = (AuthzIds){0};
+    if (n > AUTHZ_MAX_IDS) {
+        (void) snprintf(err, err_size, "the VMM allow-list names %zu %ss, at most %d (name a "
+                        "group with --vmm-groups instead of many users)", n, what, AUTHZ_MAX_IDS);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned id = 0;
+        int r = conf_lookup_id(names[i], users, &id);
+
+        if (r == -EINVAL) {
+            (void) snprintf(err, err_size, "the VMM allow-list's %s '%.64s' is neither a name "
+                            "nor a numeric id (attach --vmm-%ss takes either)", what, names[i],
+                            what);
+        } else if (r == 0) {
+            (void) snprintf(err, err_size, "the VMM allow-list names no %s of this host: '%s' "
+                            "(create it with '%s --system %s', or name another)", what,
+                            names[i], users ? "useradd" : "groupadd", names[i]);
+        } else if (r < 0) {
+            (void) snprintf(err, err_size, "cannot look %s '%s' of the VMM allow-list up: %s",
+                            what, names[i], strerror(-r));
+        }
+        if (r <= 0) {
+            return r == 0 ? -EINVAL : r;
+        }
+        (void) authz_ids_add(ret, id); /* at most AUTHZ_MAX_IDS, checked above */
+    }
+    return 0;
+}
+
 int
 manager_attach(Manager *m, const char *id, const AttachSource *src, manager_attach_cb cb,
                void *userdata, char *err, size_t err_size)
 {
+    AuthzVmmList allow = {0};
     Device *d = NULL;
     int r;
 
+    r = manager_vmm_ids(src->vmm_users, src->n_vmm_users, /* users= */ true, &allow.users, err,
+                        err_size);
+    if (r >= 0) {
+        r = manager_vmm_ids(src->vmm_groups, src->n_vmm_groups, /* users= */ false,
+                            &allow.groups, err, err_size);
+    }
+    if (r < 0) {
+        return r;
+    }
     r = src->kernel ? manager_attach_kernel(m, id, &src->kernel_address, &d, err, err_size)
                     : manager_attach_sim(m, id, src->sim_model, src->sim_options, &d, err,
                                          err_size);
     if (r < 0) {
         return r;
+    }
+    if (authz_vmm_list_is_set(&allow)) {
+        d->vmm_allow = allow;
+        log_device_info(d, "Device '%s' admits VMMs by its own allow-list (%zu users, %zu "
+                        "groups), not by [vmm] allowed_users/allowed_groups.", d->id,
+                        allow.users.n, allow.groups.n);
+        manager_changed(m); /* the state journal keeps the list */
     }
     if (d->info.migratable && d->state != DEVICE_STATE_RUNNING) {
         return manager_recover(d, cb, userdata, err, err_size);

@@ -118,12 +118,20 @@ int manager_readopt_kernel(Manager *m, const char *id, const KernelAddress *addr
                            const KernelKeptFds *fds, int req_fd, Device **ret, char *err,
                            size_t err_size);
 
-/* What to attach: a simulated device (model, options) or a real one (its address). */
+/* What to attach: a simulated device (model, options) or a real one (its address), and who
+ * may take it over the VMM socket. */
 typedef struct AttachSource {
     bool kernel;                  /* false: a sim device */
     const char *sim_model;        /* "", "generic" or a plugin's sim model (attach --model) */
     const char *sim_options;      /* "key=value,..." (docs/simulated-devices.md) */
     KernelAddress kernel_address;
+    /* The device's own VMM allow-list (attach --vmm-users, --vmm-groups): user and group
+     * names of this host or numeric ids, at most AUTHZ_MAX_IDS each; none at all: the device
+     * follows the global [vmm] list. */
+    char *const *vmm_users;
+    size_t n_vmm_users;
+    char *const *vmm_groups;
+    size_t n_vmm_groups;
 } AttachSource;
 
 /* Runs once, on the loop, when manager_attach() has attached @d. @found is the state the
@@ -135,7 +143,9 @@ typedef void (*manager_attach_cb)(Device *d, DeviceState found, const OpResult *
                                   void *userdata);
 
 /* Attaches a device (manager_attach_sim() or manager_attach_kernel()) and makes sure it is
- * RUNNING: a migratable device found in another state is reset first. Returns 0 and calls
+ * RUNNING: a migratable device found in another state is reset first. The VMM allow-list is
+ * resolved (NSS) before anything is opened: a name this host lacks, or too many, is -EINVAL
+ * and nothing is attached. Returns 0 and calls
  * @cb exactly once (before returning when no reset is needed), or a negative errno with @err
  * filled and never calls @cb; -EBUSY etc. from device_reset_start() when the reset cannot
  * start (the device then stays attached). */

@@ -362,7 +362,8 @@ restore_journal_build(RestoreState *rs, StateJournal *j)
         *jd = (StateJournalDevice){
             .id = d->id, .kernel = d->attach_kernel, .address_kind = (uint8_t) d->attach_kind,
             .source = d->attach_source ? d->attach_source : "",
-            .group = d->info.has_group ? d->info.group : STATE_JOURNAL_NO_GROUP};
+            .group = d->info.has_group ? d->info.group : STATE_JOURNAL_NO_GROUP,
+            .vmm_allow = d->vmm_allow};
         if (restore_journal_irq(d, jd) < 0) {
             return -ENOMEM;
         }
@@ -742,6 +743,15 @@ restore_irq(SdService *sd, Device *d, const StateJournalDevice *jd)
                     irq_model_count_pending(irq_model(d->irq)), irq_vmm_count(d->irq));
 }
 
+/* What a re-adopted device kept besides its state: its interrupts and who may take it over
+ * the VMM socket (its own allow-list, or none: the global one). */
+static void
+restore_kept(SdService *sd, Device *d, const StateJournalDevice *jd)
+{
+    d->vmm_allow = jd->vmm_allow;
+    restore_irq(sd, d, jd);
+}
+
 static void
 restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts *c)
 {
@@ -767,7 +777,7 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
             }
             log_device_info(d, "Restart: re-adopted kernel device '%s' (%s) in %s, not reset.",
                             d->id, jd->source, fsm_state_name(d->state));
-            restore_irq(sd, d, jd);
+            restore_kept(sd, d, jd);
             c->devices++;
             continue;
         }
@@ -792,7 +802,7 @@ restore_devices(Manager *m, SdService *sd, const StateJournal *j, RestoreCounts 
         }
         log_device_info(d, "Restart: re-adopted device '%s' in %s, not reset.", d->id,
                         fsm_state_name(d->state));
-        restore_irq(sd, d, jd);
+        restore_kept(sd, d, jd);
         c->devices++;
     }
     if (taken) {

@@ -88,4 +88,18 @@ authz_uid_suffices(const AuthzPolicy *p, uid_t uid, AuthzRole need)
     return authz_allows(role_of_uid(p, uid), need);
 }
 
+bool
+authz_vmm_list_is_set(const AuthzVmmList *l)
+{
+    return l && (l->users.n > 0 || l->groups.n > 0);
+}
+
+bool
+authz_vmm_admits(const AuthzVmmList *global, const AuthzVmmList *device, uid_t uid, gid_t gid)
+{
+    const AuthzVmmList *l = authz_vmm_list_is_set(device) ? device : global;
+
+    return authz_ids_contain(&l->users, uid) || authz_ids_contain(&l->groups, gid);
+}
+
 DEFINE_NAME_LOOKUP(authz_role_name, AuthzRole, role_names, "invalid");

@@ -15,7 +15,12 @@
  * The daemon's own uid is always an operator: a process of that user could ptrace the daemon
  * and do anything it does, so refusing it would protect nothing.
  *
- * Used by:  rpc/dispatch.c (admission), daemon/conf.c (the policy's storage), tests.
+ * The VMM socket (fdpass.c) has its own allow-lists: the global one ([vmm] allowed_users,
+ * allowed_groups) and, optionally, one per device (attach --vmm-users, --vmm-groups). A
+ * device's list, when set, replaces the global one for that device (authz_vmm_admits()).
+ *
+ * Used by:  rpc/dispatch.c (admission), fdpass.c (VMM peers), daemon/conf.c (the policy's
+ *           storage), device.h and core/state_journal (a device's VMM list), tests.
  * Threads:  any; no globals.
  */
 
@@ -58,6 +63,24 @@ bool authz_uid_suffices(const AuthzPolicy *p, uid_t uid, AuthzRole need);
 
 /* "reader", "operator", "none". */
 const char *authz_role_name(AuthzRole r);
+
+/* Who may take devices over the VMM socket: a peer whose uid is in @users or whose gid
+ * (SO_PEERCRED's, its primary group) is in @groups. */
+typedef struct AuthzVmmList {
+    AuthzIds users, groups;
+} AuthzVmmList;
+
+/* Whether @l names anyone: a device whose list names no one has none and follows the global
+ * list. */
+bool authz_vmm_list_is_set(const AuthzVmmList *l);
+
+/* Whether a VMM peer with @uid and primary group @gid may take (and drive) a device whose own
+ * list is @device (NULL, or naming no one: it has none), under the global list @global. A
+ * device's list, when set, replaces the global one for that device: exactly the ids it names
+ * are admitted, the global list does not widen it, and root is not implied (the global
+ * default names root; a device's list names root when root is to take it). */
+bool authz_vmm_admits(const AuthzVmmList *global, const AuthzVmmList *device, uid_t uid,
+                      gid_t gid);
 
 /* Adds @id to @ids unless it is there. -E2BIG when @ids is full. */
 int authz_ids_add(AuthzIds *ids, unsigned id);

@@ -115,6 +115,19 @@ writer_irq(Writer *w, const StateJournalDevice *d)
 }
 
 static void
+writer_ids(Writer *w, const AuthzIds *ids)
+{
+    if (ids->n > AUTHZ_MAX_IDS) {
+        w->r = w->r < 0 ? w->r : -EINVAL;
+        return;
+    }
+    writer_u32(w, (uint32_t) ids->n);
+    for (size_t i = 0; i < ids->n; i++) {
+        writer_u32(w, ids->ids[i]);
+    }
+}
+
+static void
 writer_body(Writer *w, const StateJournal *j)
 {
     writer_u32(w, (uint32_t) j->n_devices);
@@ -127,6 +140,8 @@ writer_body(Writer *w, const StateJournal *j)
         writer_str(w, d->source, STATE_JOURNAL_MAX_SOURCE);
         writer_u32(w, d->group);
         writer_irq(w, d);
+        writer_ids(w, &d->vmm_allow.users);
+        writer_ids(w, &d->vmm_allow.groups);
     }
     writer_u32(w, (uint32_t) j->n_groups);
     for (size_t i = 0; i < j->n_groups; i++) {
@@ -377,6 +392,27 @@ reader_irq(Reader *rd, StateJournalDevice *d, uint32_t i)
     memcpy(d->irq_bits, p, STATE_JOURNAL_IRQ_MAPS * map);
 }
 
+/* One of a device's VMM allow-lists (version 5 on): at most AUTHZ_MAX_IDS ids, none of them
+ * (uid_t) -1, which names no one (chown(2)'s "unchanged"). */
+static void
+reader_ids(Reader *rd, AuthzIds *ids, const char *what, uint32_t i)
+{
+    uint32_t n;
+
+    if (rd->version < 5) {
+        return;
+    }
+    n = reader_count(rd, AUTHZ_MAX_IDS, what);
+    for (uint32_t k = 0; k < n && rd->r >= 0; k++) {
+        uint32_t id = reader_count(rd, UINT32_MAX, what);
+
+        if (rd->r >= 0 && (id == UINT32_MAX || authz_ids_add(ids, id) < 0)) {
+            reader_fail(rd, "device %u has %s %u in its VMM allow-list, no valid id", i, what,
+                        id);
+        }
+    }
+}
+
 static void
 reader_devices(Reader *rd, StateJournal *j)
 {
@@ -398,6 +434,8 @@ reader_devices(Reader *rd, StateJournal *j)
             reader_fail(rd, "device %u has back-end %u (0 sim, 1 kernel)", i, kernel);
         }
         reader_irq(rd, d, i);
+        reader_ids(rd, &d->vmm_allow.users, "VMM users", i);
+        reader_ids(rd, &d->vmm_allow.groups, "VMM groups", i);
     }
 }
 

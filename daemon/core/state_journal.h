@@ -15,7 +15,9 @@
  *         u32 IOMMU group (version 2 on; STATE_JOURNAL_NO_GROUP when none),
  *         interrupts (version 3 on): u8 type (IrqType, 0 none), u32 count (0 with type 0),
  *         then 4 bitmaps of (count + 7) / 8 bytes, bit v of byte v / 8: vectors in use,
- *         masked, pending, and held by a VMM (its eventfd is the vector's trigger)
+ *         masked, pending, and held by a VMM (its eventfd is the vector's trigger),
+ *         the device's VMM allow-list (version 5 on; earlier: none): u32 n_users, u32 uid...,
+ *         u32 n_groups, u32 gid... (at most AUTHZ_MAX_IDS each; both 0: none)
  *         u32 n_groups, then per group: str name, u32 n_members, str member...
  *         u32 n_jobs, then per job: str id, u8 role, u8 subject, u8 phase, str name,
  *         (version 4 on) u8 flags (bit 0: auto_resume; no other bit), str peer, u64 started
@@ -33,10 +35,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "authz.h"
+
 #define STATE_JOURNAL_MAGIC "VFMGSTJ1"
-#define STATE_JOURNAL_VERSION UINT32_C(4)
+#define STATE_JOURNAL_VERSION UINT32_C(5)
 /* Version 1 (no group field) is still read: a daemon upgraded across it keeps its sim devices;
- * its kernel devices were not kept by version 1 anyway. */
+ * its kernel devices were not kept by version 1 anyway. Versions 2 (no interrupts), 3 (no job
+ * flags, peer, start) and 4 (no VMM allow-lists: its devices had none) are read too. */
 #define STATE_JOURNAL_VERSION_MIN UINT32_C(1)
 #define STATE_JOURNAL_NO_GROUP UINT32_MAX
 #define STATE_JOURNAL_HEADER_SIZE 32
@@ -70,6 +75,7 @@ typedef struct StateJournalDevice {
      * after the other (in use, masked, pending, VMM); NULL when irq_count is 0. Owned by a
      * decoded journal; the encoder only reads it. */
     uint8_t *irq_bits;
+    AuthzVmmList vmm_allow; /* the device's own VMM allow-list; naming no one: none */
 } StateJournalDevice;
 
 typedef struct StateJournalGroup {

@@ -157,3 +157,78 @@ Test(authz, role_names)
     cr_expect_str_eq(authz_role_name(_AUTHZ_ROLE_MAX), "invalid");
     cr_expect_str_eq(authz_role_name(_AUTHZ_ROLE_INVALID), "invalid");
 }
+
+/* ---- the VMM socket's allow-lists: the global one and a device's */
+
+/* The ways a VMM peer (CALLER, primary group PRIMARY) can be named, one bit each. */
+enum {
+    V_GLOBAL_USER = 1 << 0,  /* the global list names its uid */
+    V_GLOBAL_GROUP = 1 << 1, /* ... its gid */
+    V_DEVICE_OTHER = 1 << 2, /* the device has a list, naming someone else */
+    V_DEVICE_USER = 1 << 3,  /* the device's list names its uid */
+    V_DEVICE_GROUP = 1 << 4, /* ... its gid */
+    _V_ALL = 1 << 5,
+};
+
+/* The rule as docs/vmm-protocol.md states it: a device's list, when it names anyone, decides
+ * alone; else the global list decides. */
+static bool
+vmm_expected(unsigned bits)
+{
+    if (bits & (V_DEVICE_OTHER | V_DEVICE_USER | V_DEVICE_GROUP)) {
+        return bits & (V_DEVICE_USER | V_DEVICE_GROUP);
+    }
+    return bits & (V_GLOBAL_USER | V_GLOBAL_GROUP);
+}
+
+static void
+vmm_add(AuthzIds *ids, bool yes, unsigned id)
+{
+    if (yes) {
+        cr_assert_eq(authz_ids_add(ids, id), 0);
+    }
+}
+
+Test(authz, vmm_every_combination_of_global_and_device_lists)
+{
+    for (unsigned bits = 0; bits < _V_ALL; bits++) {
+        AuthzVmmList global = {0}, device = {0};
+
+        /* Unrelated ids in the global list, and a group id equal to the caller's uid, so that
+         * a match on the wrong id or the wrong kind would show. */
+        vmm_add(&global.users, true, OTHER);
+        vmm_add(&global.groups, true, CALLER);
+        vmm_add(&global.users, bits & V_GLOBAL_USER, CALLER);
+        vmm_add(&global.groups, bits & V_GLOBAL_GROUP, PRIMARY);
+        vmm_add(&device.users, bits & V_DEVICE_OTHER, OTHER);
+        vmm_add(&device.groups, bits & V_DEVICE_OTHER, STRANGER);
+        vmm_add(&device.users, bits & V_DEVICE_USER, CALLER);
+        vmm_add(&device.groups, bits & V_DEVICE_GROUP, PRIMARY);
+
+        bool set = bits & (V_DEVICE_OTHER | V_DEVICE_USER | V_DEVICE_GROUP);
+        cr_expect_eq(authz_vmm_list_is_set(&device), set, "bits %#x", bits);
+        cr_expect_eq(authz_vmm_admits(&global, &device, CALLER, PRIMARY), vmm_expected(bits),
+                     "bits %#x", bits);
+        /* Someone named nowhere is never admitted; OTHER only where a list names it. */
+        cr_expect_not(authz_vmm_admits(&global, &device, 7, STRANGER + 1), "bits %#x", bits);
+        cr_expect_eq(authz_vmm_admits(&global, &device, OTHER, 1), !set || (bits & V_DEVICE_OTHER),
+                     "bits %#x: OTHER", bits);
+        if (!set) {
+            cr_expect_eq(authz_vmm_admits(&global, NULL, CALLER, PRIMARY), vmm_expected(bits),
+                         "bits %#x: no device list is an empty one", bits);
+        }
+    }
+}
+
+Test(authz, vmm_device_list_implies_no_root)
+{
+    AuthzVmmList global = {0}, device = {0};
+
+    cr_assert_eq(authz_ids_add(&global.users, 0), 0); /* the default: root */
+    cr_expect(authz_vmm_admits(&global, &device, 0, 0));
+    cr_assert_eq(authz_ids_add(&device.users, 1000), 0);
+    cr_expect_not(authz_vmm_admits(&global, &device, 0, 0),
+                  "a device's list replaces the global one: root is not on it");
+    cr_expect(authz_vmm_admits(&global, &device, 1000, 1000));
+    cr_expect_not(authz_vmm_list_is_set(NULL));
+}

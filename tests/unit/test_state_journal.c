@@ -22,7 +22,8 @@ sample(void)
 {
     static StateJournalDevice devices[] = {
         {.id = "nic0", .kernel = false, .source = "size=4M,seed=7",
-         .group = STATE_JOURNAL_NO_GROUP, .irq_type = 3, .irq_count = 10, .irq_bits = irq_bits},
+         .group = STATE_JOURNAL_NO_GROUP, .irq_type = 3, .irq_count = 10, .irq_bits = irq_bits,
+         .vmm_allow = {.users = {.ids = {1000, 0}, .n = 2}, .groups = {.ids = {27}, .n = 1}}},
         {.id = "gpu:0", .kernel = true, .address_kind = 1,
          .source = "6f1d2b7c-3c3e-4c1e-9d7e-2f1a0b3c4d5e", .group = 17},
     };
@@ -61,6 +62,12 @@ Test(state_journal, round_trip)
     cr_expect_eq(out.devices[1].irq_type, 0);
     cr_expect_eq(out.devices[1].irq_count, 0);
     cr_expect_null(out.devices[1].irq_bits);
+    cr_assert_eq(out.devices[0].vmm_allow.users.n, 2);
+    cr_expect_eq(out.devices[0].vmm_allow.users.ids[0], 1000);
+    cr_expect_eq(out.devices[0].vmm_allow.users.ids[1], 0);
+    cr_assert_eq(out.devices[0].vmm_allow.groups.n, 1);
+    cr_expect_eq(out.devices[0].vmm_allow.groups.ids[0], 27);
+    cr_expect_not(authz_vmm_list_is_set(&out.devices[1].vmm_allow), "gpu:0 has no VMM list");
     cr_assert_eq(out.n_groups, 1);
     cr_expect_str_eq(out.groups[0].name, "vm1");
     cr_assert_eq(out.groups[0].n_members, 2);
@@ -153,8 +160,9 @@ Test(state_journal, interrupt_bits_beyond_the_count_are_refused)
     char err[256] = "";
 
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
-    /* the pending map (before two empty counts): vector 1 of a 1-vector index */
-    buf[size - 8 - 2] = 0x02;
+    /* the pending map (before the two empty VMM lists and the two empty counts): vector 1 of
+     * a 1-vector index */
+    buf[size - 16 - 2] = 0x02;
     put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
     cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
     cr_expect(strstr(err, "beyond its 1 vectors") != NULL, "%s", err);
@@ -178,11 +186,11 @@ Test(state_journal, version_1_reads_without_groups)
     char err[256] = "";
 
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
-    /* body: u32 n, str id (2+4), u8, u8, str source (2+7), then the u32 group and the
-     * interrupts (u8 type, u32 count: none) */
+    /* body: u32 n, str id (2+4), u8, u8, str source (2+7), then the u32 group, the
+     * interrupts (u8 type, u32 count: none) and the VMM lists (two u32 counts: none) */
     size_t group_at = 32 + 4 + 6 + 2 + 9;
-    memmove(buf + group_at, buf + group_at + 9, size - group_at - 9);
-    size -= 9;
+    memmove(buf + group_at, buf + group_at + 17, size - group_at - 17);
+    size -= 17;
     put_le32(buf + 8, 1);
     put_le32(buf + 12, (uint32_t) (size - 32));
     put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
@@ -193,7 +201,7 @@ Test(state_journal, version_1_reads_without_groups)
     put_le32(buf + 8, STATE_JOURNAL_VERSION + 1); /* a version from the future */
     put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
     cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "version 5") != NULL, "%s", err);
+    cr_expect(strstr(err, "version 6") != NULL, "%s", err);
     state_journal_clear(&out);
     free(buf);
 }
@@ -235,5 +243,70 @@ Test(state_journal, version_3_jobs_and_unknown_job_flags)
     state_journal_clear(&out);
     free(buf);
     job.flags = 0x80;
+    cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
+}
+
+/* A version-4 journal (written before devices had VMM allow-lists) still reads, its devices
+ * with none (they follow the global list, as they did), its interrupts as they were. */
+Test(state_journal, version_4_reads_without_vmm_lists)
+{
+    uint8_t bits[4] = {0x01, 0x01, 0x00, 0x00};
+    StateJournalDevice d = {.id = "sim0", .source = "size=4K", .group = STATE_JOURNAL_NO_GROUP,
+                            .irq_type = 2, .irq_count = 1, .irq_bits = bits};
+    StateJournal in = {.seq = 9, .devices = &d, .n_devices = 1}, out = {0};
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    char err[256] = "";
+
+    cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
+    /* the two empty VMM lists end the device, before the two empty counts */
+    size_t lists_at = size - 8 - 8;
+    memmove(buf + lists_at, buf + lists_at + 8, 8);
+    size -= 8;
+    put_le32(buf + 8, 4);
+    put_le32(buf + 12, (uint32_t) (size - 32));
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_assert_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(out.n_devices, 1);
+    cr_expect_not(authz_vmm_list_is_set(&out.devices[0].vmm_allow));
+    cr_expect_eq(out.devices[0].irq_count, 1);
+    cr_expect_arr_eq(out.devices[0].irq_bits, bits, sizeof(bits));
+    state_journal_clear(&out);
+    /* The same bytes claiming version 5 lack the lists: refused, not misread. */
+    put_le32(buf + 8, 5);
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
+    state_journal_clear(&out);
+    free(buf);
+}
+
+/* A VMM list longer than AUTHZ_MAX_IDS, or naming (uid_t) -1, is no daemon's (CRC right). */
+Test(state_journal, vmm_lists_beyond_bounds_are_refused)
+{
+    StateJournalDevice d = {.id = "s", .source = "",
+                            .vmm_allow = {.users = {.ids = {7}, .n = 1}}};
+    StateJournal in = {.seq = 1, .devices = &d, .n_devices = 1}, out = {0};
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    char err[256] = "";
+
+    cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
+    /* the device ends: u32 n_users (1), u32 uid, u32 n_groups (0); then two empty counts */
+    size_t users_at = size - 8 - 4 - 8;
+    cr_assert_eq(get_le32(buf + users_at), 1);
+    cr_assert_eq(get_le32(buf + users_at + 4), 7);
+    put_le32(buf + users_at + 4, UINT32_MAX);
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
+    cr_expect(strstr(err, "no valid id") != NULL, "%s", err);
+    state_journal_clear(&out);
+    put_le32(buf + users_at + 4, 7);
+    put_le32(buf + users_at, AUTHZ_MAX_IDS + 1);
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
+    cr_expect(strstr(err, "more than 32") != NULL, "%s", err);
+    state_journal_clear(&out);
+    free(buf);
+    d.vmm_allow.users.n = AUTHZ_MAX_IDS + 1;
     cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
 }
