@@ -78,7 +78,53 @@ enum {
     OPT_PCI,
     OPT_MDEV,
     OPT_CDEV,
+    OPT_VMM_USERS,
+    OPT_VMM_GROUPS,
 };
+
+/* --vmm-users or --vmm-groups: the entries between the commas of every time the option was
+ * given, as typed (names or numbers: the daemon resolves and checks them). Owned. */
+typedef struct NameList {
+    char **items;
+    size_t n;
+} NameList;
+
+/* Adds the comma-separated entries of @arg; -EINVAL when it has none, -ENOMEM. */
+static int
+name_list_add(NameList *l, const char *arg)
+{
+    size_t before = l->n;
+
+    for (const char *p = arg; *p;) {
+        size_t len = strcspn(p, ",");
+        char **items;
+
+        if (len > 0) {
+            items = realloc(l->items, (l->n + 1) * sizeof(*items));
+            if (!items) {
+                return -ENOMEM;
+            }
+            l->items = items;
+            l->items[l->n] = strndup(p, len);
+            if (!l->items[l->n]) {
+                return -ENOMEM;
+            }
+            l->n++;
+        }
+        p += len + (p[len] == ',');
+    }
+    return l->n > before ? 0 : -EINVAL;
+}
+
+static void
+name_list_done(NameList *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i]);
+    }
+    free(l->items);
+    *l = (NameList){0};
+}
 
 typedef struct AttachArgs {
     const char *name;
@@ -87,16 +133,37 @@ typedef struct AttachArgs {
     int kernel_case;          /* VFIO_MIGD__V1__KERNEL_SOURCE__ADDRESS_*, 0: none */
     const char *kernel_value; /* --pci/--mdev/--cdev's argument */
     unsigned n_sources;
+    NameList vmm_users, vmm_groups;           /* --vmm-users, --vmm-groups */
     VfioMigd__V1__SimSource sim_source;       /* the request's source, built here */
     VfioMigd__V1__KernelSource kernel_source;
 } AttachArgs;
 
-static CliExit
-attach_option(Cli *cli _unused_, int opt, const char *arg, void *args)
+static void
+attach_args_done(void *args)
 {
     AttachArgs *a = args;
 
-    if (opt == OPT_NAME) {
+    name_list_done(&a->vmm_users);
+    name_list_done(&a->vmm_groups);
+}
+
+static CliExit
+attach_option(Cli *cli, int opt, const char *arg, void *args)
+{
+    AttachArgs *a = args;
+
+    if (opt == OPT_VMM_USERS || opt == OPT_VMM_GROUPS) {
+        int r = name_list_add(opt == OPT_VMM_USERS ? &a->vmm_users : &a->vmm_groups, arg);
+
+        if (r == -ENOMEM) {
+            return cli_fail(cli, "out of memory");
+        }
+        if (r < 0) {
+            return cli_usage_error(cli, "--vmm-%s '%s' names no one: give names or ids "
+                                   "separated by commas", opt == OPT_VMM_USERS ? "users" : "groups",
+                                   arg);
+        }
+    } else if (opt == OPT_NAME) {
         a->name = arg;
     } else if (opt == OPT_MODEL) {
         a->model = arg;
@@ -134,6 +201,10 @@ attach_build(Cli *cli _unused_, void *args, void *request)
     AttachArgs *a = args;
 
     req->id = (char *) (a->name ? a->name : "");
+    req->n_vmm_users = a->vmm_users.n;
+    req->vmm_users = a->vmm_users.items;
+    req->n_vmm_groups = a->vmm_groups.n;
+    req->vmm_groups = a->vmm_groups.items;
     if (a->sim) {
         vfio_migd__v1__sim_source__init(&a->sim_source);
         a->sim_source.options = (char *) a->sim;
@@ -186,7 +257,8 @@ static const CliCall attach_call = {
 
 const CliCommand device_commands_attach = {
     .name = "attach",
-    .usage = "--sim OPTS [--model M] [--name NAME] | --pci BDF | --mdev UUID | --cdev PATH",
+    .usage = "--sim OPTS [--model M] [--name NAME] | --pci BDF | --mdev UUID | --cdev PATH "
+             "[--vmm-users U,...] [--vmm-groups G,...]",
     .summary = "Attach a simulated or a VFIO device to the daemon",
     .help = "  --sim OPTS     a simulated device with comma-separated key=value options,\n"
             "                 e.g. 'flags=stop_copy+p2p,size=4M,latency_ms=5'; a key left out\n"
@@ -197,7 +269,13 @@ const CliCommand device_commands_attach = {
             "  --pci BDF      a VFIO PCI device, e.g. 0000:3b:00.2\n"
             "  --mdev UUID    a VFIO mediated device\n"
             "  --cdev PATH    a VFIO device cdev, e.g. /dev/vfio/devices/vfio0 (iommufd)\n"
-            "  --name NAME    the device's id (default: chosen by the daemon, e.g. sim0)\n",
+            "  --name NAME    the device's id (default: chosen by the daemon, e.g. sim0)\n"
+            "  --vmm-users U1,U2,...  the device's own VMM allow-list: only these users'\n"
+            "                 processes may take it over the VMM socket (names of the\n"
+            "                 daemon's host, resolved by the daemon, or numeric uids; at most\n"
+            "                 32); it replaces [vmm] allowed_users/allowed_groups for this\n"
+            "                 device, root included (docs/vmm-protocol.md)\n"
+            "  --vmm-groups G1,...  the same by primary group (gid)\n",
     .options = (const struct option[]) {
         {"sim", required_argument, NULL, OPT_SIM},
         {"model", required_argument, NULL, OPT_MODEL},
@@ -205,12 +283,15 @@ const CliCommand device_commands_attach = {
         {"pci", required_argument, NULL, OPT_PCI},
         {"mdev", required_argument, NULL, OPT_MDEV},
         {"cdev", required_argument, NULL, OPT_CDEV},
+        {"vmm-users", required_argument, NULL, OPT_VMM_USERS},
+        {"vmm-groups", required_argument, NULL, OPT_VMM_GROUPS},
         {},
     },
     .args_size = sizeof(AttachArgs),
     .option = attach_option,
     .options_done = attach_options_done,
     .call = &attach_call,
+    .args_done = attach_args_done,
 };
 
 /* ---- detach, show, reset */

@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -446,6 +447,10 @@ output_json_device(const VfioMigd__V1__Device *d)
     OUTPUT_JSON_FIELDS(o, d, "holder_pid");
     output_json_set(o, "holder_comm",
                     d->holder_comm[0] ? json_object_new_string(d->holder_comm) : NULL);
+    output_json_set(o, "vmm_uids", OUTPUT_JSON_ARRAY(d->vmm_uids, d->n_vmm_uids,
+                                                     json_object_new_int64));
+    output_json_set(o, "vmm_gids", OUTPUT_JSON_ARRAY(d->vmm_gids, d->n_vmm_gids,
+                                                     json_object_new_int64));
     json_properties(o, d);
     return o;
 }
@@ -500,6 +505,39 @@ device_stats_fields(const VfioMigd__V1__DeviceStats *s)
     output_field("last error", "%s", *s->last_error ? s->last_error : "-");
 }
 
+/* "0, 1000": @n ids, truncated with "..." beyond @size. */
+static const char *
+ids_string(const uint32_t *ids, size_t n, char *buf, size_t size)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < size; i++) {
+        int k = snprintf(buf + used, size - used, "%s%" PRIu32, i ? ", " : "", ids[i]);
+
+        used += k > 0 ? (size_t) k : 0;
+    }
+    if (used >= size && size > 4) {
+        memcpy(buf + size - 4, "...", 4);
+    }
+    return buf;
+}
+
+/* The device's own VMM allow-list, or that the global one applies. */
+static void
+device_vmm_allow_field(const VfioMigd__V1__Device *d)
+{
+    char uids[256], gids[256];
+
+    if (d->n_vmm_uids == 0 && d->n_vmm_gids == 0) {
+        output_field("vmm allow-list", "global ([vmm] allowed_users, allowed_groups)");
+        return;
+    }
+    output_field("vmm allow-list", "own: uids %s; gids %s",
+                 d->n_vmm_uids ? ids_string(d->vmm_uids, d->n_vmm_uids, uids, sizeof(uids)) : "-",
+                 d->n_vmm_gids ? ids_string(d->vmm_gids, d->n_vmm_gids, gids, sizeof(gids)) : "-");
+}
+
 void
 output_device_fields(const VfioMigd__V1__Device *d)
 {
@@ -526,6 +564,7 @@ output_device_fields(const VfioMigd__V1__Device *d)
     } else {
         output_field("held by", "no VMM");
     }
+    device_vmm_allow_field(d);
     if (d->stats) {
         device_stats_fields(d->stats);
     }

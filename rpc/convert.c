@@ -89,6 +89,12 @@ convert_device(const Device *d, DeviceMsg *out)
     m->group = d->group ? d->group->name : "";
     m->holder_pid = d->vmm_pid;
     m->holder_comm = (char *) d->vmm_comm;
+    /* AuthzIds holds unsigned ids, the message uint32_t ones: the same type on Linux. */
+    static_assert(sizeof(d->vmm_allow.users.ids[0]) == sizeof(*m->vmm_uids), "id width");
+    m->n_vmm_uids = d->vmm_allow.users.n;
+    m->vmm_uids = (uint32_t *) d->vmm_allow.users.ids;
+    m->n_vmm_gids = d->vmm_allow.groups.n;
+    m->vmm_gids = (uint32_t *) d->vmm_allow.groups.ids;
 
     out->stats.transitions = d->stats.transitions;
     out->stats.arcs = d->stats.arcs;

@@ -110,14 +110,17 @@ attach_source_or_fail(RpcCall *call, const VfioMigd__V1__AttachDeviceRequest *re
 {
     if (req->source_case == VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_SIM) {
         *ret = (AttachSource){.sim_model = req->sim->model, .sim_options = req->sim->options};
-        return true;
-    }
-    if (req->source_case != VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_KERNEL) {
+    } else if (req->source_case == VFIO_MIGD__V1__ATTACH_DEVICE_REQUEST__SOURCE_KERNEL) {
+        *ret = (AttachSource){.kernel = true};
+    } else {
         rpc_call_fail(call, -EINVAL, "say which device to attach: a sim or a kernel source");
         return false;
     }
-    *ret = (AttachSource){.kernel = true};
-    if (kernel_address(req->kernel, &ret->kernel_address) < 0) {
+    ret->vmm_users = req->vmm_users;
+    ret->n_vmm_users = req->n_vmm_users;
+    ret->vmm_groups = req->vmm_groups;
+    ret->n_vmm_groups = req->n_vmm_groups;
+    if (ret->kernel && kernel_address(req->kernel, &ret->kernel_address) < 0) {
         rpc_call_fail(call, -EINVAL, "a kernel source needs a PCI address, an mdev UUID or a "
                                      "cdev path");
         return false;
