@@ -41,7 +41,7 @@ struct FdPass {
     int fd; /* the listening socket, owned */
     uv_poll_t poll;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    AuthzIds users, groups;
+    AuthzVmmList global; /* [vmm] allowed_users / allowed_groups */
     FdConn *conns[FDPASS_MAX_CONNECTIONS];
 };
 
@@ -52,6 +52,7 @@ struct FdConn {
     int fd;     /* owned */
     pid_t pid;
     uid_t uid;
+    gid_t gid; /* SO_PEERCRED's: what the allow-lists are checked against */
     bool hello;
     char device[65]; /* the device it holds by id; "" none */
 };
@@ -110,9 +111,40 @@ conn_error(FdConn *c, int r, const char *fmt, ...)
     return r;
 }
 
-/* The device this connection holds, or NULL (answered). */
+/* Whether this connection's peer may take and drive @d: its own VMM allow-list when it has
+ * one, else the global one (authz_vmm_admits()). Answers the refusal, and logs it. */
+static bool
+conn_admitted(FdConn *c, Device *d)
+{
+    bool own = authz_vmm_list_is_set(&d->vmm_allow);
+
+    if (authz_vmm_admits(&c->fp->global, &d->vmm_allow, c->uid, c->gid)) {
+        return true;
+    }
+    log_device_warning(d, "VMM pid %d (uid %u, gid %u) refused device '%s': not on %s.",
+                       (int)c->pid, (unsigned)c->uid, (unsigned)c->gid, d->id,
+                       own ? "the device's own VMM allow-list"
+                           : "[vmm] allowed_users or allowed_groups");
+    if (own) {
+        (void)conn_error(c, -EACCES,
+                         "uid %u (gid %u) may not take device '%s': its own VMM allow-list "
+                         "does not name it (vfio-migctl show %s lists it; attach the device "
+                         "with --vmm-users %u to admit this uid)",
+                         (unsigned)c->uid, (unsigned)c->gid, d->id, d->id, (unsigned)c->uid);
+    } else {
+        (void)conn_error(c, -EACCES,
+                         "uid %u (gid %u) may not take device '%s': it follows [vmm] "
+                         "allowed_users and allowed_groups, which do not name it (add it there "
+                         "in vfio-migd.conf, or attach the device with --vmm-users %u)",
+                         (unsigned)c->uid, (unsigned)c->gid, d->id, (unsigned)c->uid);
+    }
+    return false;
+}
+
+/* The device this connection holds (and, when @admitted, may still drive: conn_admitted()),
+ * or NULL (answered). */
 static Device *
-conn_device(FdConn *c)
+conn_device(FdConn *c, bool admitted)
 {
     Device *d = c->device[0] ? manager_find(c->fp->manager, c->device) : NULL;
 
@@ -120,7 +152,7 @@ conn_device(FdConn *c)
         (void)conn_error(c, -ENOENT, "no device taken: send TAKE <device> first");
         return NULL;
     }
-    return d;
+    return !admitted || conn_admitted(c, d) ? d : NULL;
 }
 
 /* Releases the device: the VMM's eventfds closed, every vector on the daemon's latch. */
@@ -188,6 +220,9 @@ cmd_take(FdConn *c, Device *held, const VmmCommand *cmd, FdMsg *m)
     if (!d) {
         return conn_error(c, -ENOENT, "no device '%s' (vfio-migctl devices lists them)",
                           cmd->device);
+    }
+    if (!conn_admitted(c, d)) {
+        return -EACCES;
     }
     if (c->device[0]) {
         return conn_error(c, -EBUSY, "this connection holds '%s'; one device per connection",
@@ -303,11 +338,14 @@ cmd_give(FdConn *c, Device *d, const VmmCommand *cmd, FdMsg *m)
 static const struct {
     FdCmdFn fn;
     bool needs_device; /* one taken on this connection (checked before the arguments) */
+    /* ... and the peer still on its allow-list: every command that drives the device; giving
+     * it back (GIVE) only takes something away from the peer */
+    bool admitted;
 } commands[] = {
-    [VMM_VERB_HELLO] = {cmd_hello, false},   [VMM_VERB_TAKE] = {cmd_take, false},
-    [VMM_VERB_ENABLE] = {cmd_enable, true},  [VMM_VERB_VECTORS] = {cmd_vectors, true},
-    [VMM_VERB_MASK] = {cmd_mask, true},      [VMM_VERB_UNMASK] = {cmd_unmask, true},
-    [VMM_VERB_GIVE] = {cmd_give, true},
+    [VMM_VERB_HELLO] = {cmd_hello, false, false},  [VMM_VERB_TAKE] = {cmd_take, false, false},
+    [VMM_VERB_ENABLE] = {cmd_enable, true, true},  [VMM_VERB_VECTORS] = {cmd_vectors, true, true},
+    [VMM_VERB_MASK] = {cmd_mask, true, true},      [VMM_VERB_UNMASK] = {cmd_unmask, true, true},
+    [VMM_VERB_GIVE] = {cmd_give, true, false},
 };
 static_assert(ELEMENTSOF(commands) == _VMM_VERB_MAX, "commands out of sync with VmmVerb");
 
@@ -329,7 +367,7 @@ conn_dispatch(FdConn *c, FdMsg *m)
         return;
     }
     if (commands[cmd.verb].needs_device) {
-        d = conn_device(c);
+        d = conn_device(c, commands[cmd.verb].admitted);
         if (!d) {
             return;
         }
@@ -443,11 +481,26 @@ conn_on_ready(uv_poll_t *h, int status, int events)
     msg_close_fds(m); /* what no command took */
 }
 
-/* Whether the peer may take devices: [vmm] allowed_users / allowed_groups. */
+/* Whether the peer may take any device now: the global list ([vmm] allowed_users /
+ * allowed_groups) or a device's own list names it. Which device it may take is TAKE's
+ * question (conn_admitted()); this one keeps everyone else off the socket. */
 static bool
 peer_allowed(const FdPass *fp, const struct ucred *cred)
 {
-    return authz_ids_contain(&fp->users, cred->uid) || authz_ids_contain(&fp->groups, cred->gid);
+    const Manager *m = fp->manager;
+
+    if (authz_vmm_admits(&fp->global, NULL, cred->uid, cred->gid)) {
+        return true;
+    }
+    for (size_t i = 0; i < m->n_devices; i++) {
+        const AuthzVmmList *own = &m->devices[i]->vmm_allow;
+
+        if (authz_vmm_list_is_set(own) && authz_vmm_admits(&fp->global, own, cred->uid,
+                                                           cred->gid)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int
@@ -474,6 +527,7 @@ conn_add(FdPass *fp, int fd, const struct ucred *cred)
     c->fd = fd;
     c->pid = cred->pid;
     c->uid = cred->uid;
+    c->gid = cred->gid;
     uv_unref((uv_handle_t *)&c->poll); /* a VMM connected never holds up the daemon's exit */
     (void)uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, conn_on_ready);
     fp->conns[slot] = TAKE_PTR(c);
@@ -496,12 +550,13 @@ fdpass_on_connect(uv_poll_t *h, int status, int events)
     tmp.fd = fd;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || !peer_allowed(fp, &cred)) {
         log_warning("VMM socket: refused pid %d (uid %u, gid %u): not in [vmm] allowed_users "
-                    "or allowed_groups.",
+                    "or allowed_groups, nor in any device's own VMM allow-list.",
                     (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
         (void)conn_error(&tmp, -EACCES,
                          "uid %u may not take devices: add it to [vmm] "
-                         "allowed_users in vfio-migd.conf",
-                         (unsigned)cred.uid);
+                         "allowed_users in vfio-migd.conf, or attach a device with "
+                         "--vmm-users %u",
+                         (unsigned)cred.uid, (unsigned)cred.uid);
         (void)close(fd);
         return;
     }
@@ -554,8 +609,8 @@ fdpass_new(Manager *m, const char *path, const AuthzIds *users, const AuthzIds *
         return -ENOMEM;
     }
     fp->manager = m;
-    fp->users = *users;
-    fp->groups = *groups;
+    fp->global.users = *users;
+    fp->global.groups = *groups;
     r = fdpass_listen(fp, path, err, err_size);
     if (r >= 0) {
         r = uv_poll_init(m->loop, &fp->poll, fp->fd);

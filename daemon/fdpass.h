@@ -10,8 +10,11 @@
  * the one message unasked is the last, "ERR ENODEV ...", when the kernel wants the device back
  * (fdpass_release_holder()).
  *
- * The peer is authorised by SO_PEERCRED when it connects: its uid in [vmm] allowed_users or
- * its gid in allowed_groups, else it is told why and closed. A connection holds at most one
+ * The peer is authorised by SO_PEERCRED. When it connects: its uid in [vmm] allowed_users or
+ * its gid in allowed_groups, or in some device's own VMM allow-list (attach --vmm-users,
+ * --vmm-groups), else it is told why and closed. At TAKE, and at every later command on the
+ * device but GIVE: the device's own list when it has one, which then replaces the global list
+ * for that device (authz_vmm_admits()), else the global list. A connection holds at most one
  * device, a device is held by at most one connection. When the connection closes, the device
  * stays with the daemon and every vector goes to the daemon's latches (irq_vmm_drop_all), so
  * interrupts wait as pending for the next VMM: nothing is lost.

@@ -230,11 +230,10 @@ static int
 run(int sock, unsigned n, bool stay)
 {
     static struct pollfd pfd[MAX_VECTORS + 2];
-    bool stdin_open = true;
     char line[256];
 
     while (!stop) {
-        pfd[0] = (struct pollfd) { .fd = stdin_open ? 0 : -1, .events = POLLIN };
+        pfd[0] = (struct pollfd) { .fd = 0, .events = POLLIN };
         /* -1: ignored. POLLIN: between commands the daemon says nothing, except a last
          * "ERR ENODEV ..." before it closes (the kernel wants the device back). */
         pfd[1] = (struct pollfd) { .fd = sock, .events = POLLIN | POLLRDHUP };
@@ -264,7 +263,7 @@ run(int sock, unsigned n, bool stay)
         }
         if (pfd[0].revents & (POLLIN | POLLHUP)) {
             if (!fgets(line, sizeof(line), stdin)) {
-                stdin_open = false;
+                return 0; /* end of stdin: quit, as documented (a test's "take and go") */
             } else if (stdin_command(&sock, line) == 1) {
                 return 0;
             }
