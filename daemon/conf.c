@@ -598,12 +598,12 @@ conf_key_copy(Config *to, const Config *from, ConfKeyId id)
 bool
 conf_key_takes_restart(ConfKeyId id)
 {
-    /* The socket is bound, the listener's limit set, the worker pool made, the plugins loaded
-     * (with the sysfs root they read) and the allowed directories cleaned of stale partial
-     * files once, before the API serves. */
+    /* The sockets (the API's and the VMM's) are bound, the listener's limit set, the worker
+     * pool made, the plugins loaded (with the sysfs root they read) and the allowed
+     * directories cleaned of stale partial files once, before the API serves. */
     return id == CONF_WORKERS || id == CONF_PLUGIN_DIR || id == CONF_SYSFS_ROOT ||
            id == CONF_SOCKET || id == CONF_SOCKET_MODE || id == CONF_SOCKET_GROUP ||
-           id == CONF_MAX_CONNECTIONS || id == CONF_ALLOWED_DIRS;
+           id == CONF_MAX_CONNECTIONS || id == CONF_ALLOWED_DIRS || id == CONF_VMM_SOCKET;
 }
 
 static ConfKeyId

@@ -41,7 +41,9 @@ struct FdPass {
     int fd; /* the listening socket, owned */
     uv_poll_t poll;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    AuthzVmmList global; /* [vmm] allowed_users / allowed_groups */
+    /* [vmm] allowed_users / allowed_groups: borrowed from the Config, whose lists a reload
+     * (SIGHUP) replaces in place, so the next check follows it */
+    const AuthzIds *users, *groups;
     FdConn *conns[FDPASS_MAX_CONNECTIONS];
 };
 
@@ -111,14 +113,22 @@ conn_error(FdConn *c, int r, const char *fmt, ...)
     return r;
 }
 
+/* The global VMM allow-list as it is now. */
+static AuthzVmmList
+fdpass_global(const FdPass *fp)
+{
+    return (AuthzVmmList){.users = *fp->users, .groups = *fp->groups};
+}
+
 /* Whether this connection's peer may take and drive @d: its own VMM allow-list when it has
  * one, else the global one (authz_vmm_admits()). Answers the refusal, and logs it. */
 static bool
 conn_admitted(FdConn *c, Device *d)
 {
     bool own = authz_vmm_list_is_set(&d->vmm_allow);
+    AuthzVmmList global = fdpass_global(c->fp);
 
-    if (authz_vmm_admits(&c->fp->global, &d->vmm_allow, c->uid, c->gid)) {
+    if (authz_vmm_admits(&global, &d->vmm_allow, c->uid, c->gid)) {
         return true;
     }
     log_device_warning(d, "VMM pid %d (uid %u, gid %u) refused device '%s': not on %s.",
@@ -488,15 +498,15 @@ static bool
 peer_allowed(const FdPass *fp, const struct ucred *cred)
 {
     const Manager *m = fp->manager;
+    AuthzVmmList global = fdpass_global(fp);
 
-    if (authz_vmm_admits(&fp->global, NULL, cred->uid, cred->gid)) {
+    if (authz_vmm_admits(&global, NULL, cred->uid, cred->gid)) {
         return true;
     }
     for (size_t i = 0; i < m->n_devices; i++) {
         const AuthzVmmList *own = &m->devices[i]->vmm_allow;
 
-        if (authz_vmm_list_is_set(own) && authz_vmm_admits(&fp->global, own, cred->uid,
-                                                           cred->gid)) {
+        if (authz_vmm_list_is_set(own) && authz_vmm_admits(&global, own, cred->uid, cred->gid)) {
             return true;
         }
     }
@@ -609,8 +619,8 @@ fdpass_new(Manager *m, const char *path, const AuthzIds *users, const AuthzIds *
         return -ENOMEM;
     }
     fp->manager = m;
-    fp->global.users = *users;
-    fp->global.groups = *groups;
+    fp->users = users;
+    fp->groups = groups;
     r = fdpass_listen(fp, path, err, err_size);
     if (r >= 0) {
         r = uv_poll_init(m->loop, &fp->poll, fp->fd);

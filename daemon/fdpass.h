@@ -37,7 +37,9 @@
 
 typedef struct FdPass FdPass;
 
-/* Listens on @path (a stale socket file there is replaced; its directory must exist). */
+/* Listens on @path (a stale socket file there is replaced; its directory must exist).
+ * @users and @groups, the global allow-list, are borrowed: they must outlive the FdPass, and
+ * what they hold at each check is what counts (a reload changes them in place). */
 int fdpass_new(Manager *m, const char *path, const AuthzIds *users, const AuthzIds *groups,
                FdPass **ret, char *err, size_t err_size);
 /* Closes the listener and every connection (devices stay, vectors latched). NULL-safe. */

@@ -365,7 +365,8 @@ changed_keys(const Config *a, const Config *b, bool takes_restart, char *list, s
 
 /* Reads the configuration again (file, then the same command line) and, when all of it is
  * good, applies the keys that can change at run time: the log level and the [migration]
- * defaults (migrations already running keep theirs). A key that takes a restart keeps its
+ * defaults (migrations already running keep theirs); the API roles and the global VMM
+ * allow-list are read from dm->config at each check, so replacing it in place applies them. A key that takes a restart keeps its
  * value and is named. A configuration with a problem changes nothing. One line says what
  * happened. */
 static void

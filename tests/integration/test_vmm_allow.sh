@@ -4,8 +4,9 @@
 # `show` says it, a list naming another uid refuses TAKE with the sentence and changes nothing
 # (the global list, which names the test's uid, does not widen it), a list naming the test's
 # uid (by name) or its gid admits it, a device without a list follows the global list, a peer
-# named only by a device's list gets onto the socket, bad lists attach nothing, and the list
-# survives the daemon's restart under the service-manager harness. Every wait is on an event.
+# named only by a device's list gets onto the socket, bad lists attach nothing, the global list
+# follows a SIGHUP reload, and the list survives the daemon's restart under the
+# service-manager harness. Every wait is on an event.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${VMM_CLIENT:?VMM_CLIENT must name the example client}"
@@ -97,7 +98,8 @@ stop_daemon
 assert_eq 0 "$DAEMON_RC" "the daemon stops cleanly"
 
 # ==== the global list names someone else: a device's own list lets the test's uid on
-start_daemon --vmm-users "$OTHER"
+printf '[vmm]\nallowed_users = %s\n' "$OTHER" >"$T/vmm.conf"
+start_daemon --config "$T/vmm.conf"
 expect_exit 0 ctl attach --sim "size=4K,msix=4" --name plain
 take plain early
 assert_eq 1 "$RC" "named by no list: refused when it connects"
@@ -109,6 +111,13 @@ assert_eq 1 "$RC" "on the socket, it still may not take a device that follows th
 assert_contains "$(cat "$T/plain2.err")" \
     "ERR EACCES uid $ME (gid $MYGID) may not take device 'plain': it follows [vmm] allowed_users and allowed_groups" \
     "  ... told which list refused it"
+# The global list follows a reload (SIGHUP); a device's own list stays as attached.
+printf '[vmm]\nallowed_users = %s\n' "$ME" >"$T/vmm.conf"
+MARK=$(log_mark)
+kill -HUP "$DAEMON_PID"
+wait_state "SIGHUP: the global VMM list changed" log_since "$MARK" "Reloaded on SIGHUP: changed allowed_users."
+takes plain plain3 "the global list, once reloaded"
+takes own own2 "its own list, which the reload did not touch"
 stop_daemon
 
 # ==== a non-root peer, named only by a device's list (needs root and setpriv)
