@@ -17,6 +17,8 @@
 #   -A ARGS    extra kernel arguments, e.g. 'mtty.dyndbg=+p loglevel=4'
 #   -t SECS    wall-clock limit for the VM (default 180): exit 124
 #   -m SIZE    guest memory (default 1G)     -s N  vCPUs (default 2)
+#   -S         boot the host's systemd as PID 1 and run the command as a service under it
+#              (systemd-init.sh: tmpfs /run, /tmp and /var; the unit vm-test.service)
 #   -C         copy the guest console (kernel log) to stderr as it runs
 #   -K         keep the exchange dir (printed)   -v  timings on stderr
 #
@@ -32,12 +34,12 @@
 set -u
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-TIMEOUT=180 MEM=1G SMP=2 CONSOLE=0 KEEP=0 VERBOSE=0 CMDSTR='' EXTRA_APPEND='' MTTY=''
+TIMEOUT=180 MEM=1G SMP=2 INIT=guest-init.sh CONSOLE=0 KEEP=0 VERBOSE=0 CMDSTR='' EXTRA_APPEND='' MTTY=''
 SHARES=() ENVS=()
 SKIP=77
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
-while getopts "c:t:m:s:w:e:M:A:CKvh" o; do
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+while getopts "c:t:m:s:w:e:M:A:SCKvh" o; do
     case $o in
     c) CMDSTR=$OPTARG ;;
     t) TIMEOUT=$OPTARG ;;
@@ -47,6 +49,7 @@ while getopts "c:t:m:s:w:e:M:A:CKvh" o; do
     e) ENVS+=("$OPTARG") ;;
     M) MTTY="$MTTY${MTTY:+ }$OPTARG" ;;
     A) EXTRA_APPEND=$OPTARG ;;
+    S) INIT=systemd-init.sh ;;
     C) CONSOLE=1 ;;
     K) KEEP=1 ;;
     v) VERBOSE=1 ;;
@@ -139,7 +142,7 @@ case $SMP in
 *) SMPARG="$SMP,sockets=$SMP,cores=1,threads=1" ;;
 esac
 APPEND="root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
-APPEND+=" ro console=ttyS0 panic=-1 init=$HERE/guest-init.sh $EXTRA_APPEND"
+APPEND+=" ro console=ttyS0 panic=-1 init=$HERE/$INIT $EXTRA_APPEND"
 
 touch "$X/console.log"
 if [ $CONSOLE = 1 ]; then
