@@ -17,6 +17,9 @@
 #   -A ARGS    extra kernel arguments, e.g. 'mtty.dyndbg=+p loglevel=4'
 #   -t SECS    wall-clock limit for the VM (default 180): exit 124
 #   -m SIZE    guest memory (default 1G)     -s N  vCPUs (default 2)
+#   -R OPTS    the kernel must have these options (e.g. 'CONFIG_KCMP CONFIG_SECCOMP'), by the
+#              config file beside its image: an image without them is passed over, and with
+#              none left the run is a SKIP that names what is missing
 #   -S         boot the host's systemd as PID 1 and run the command as a service under it
 #              (systemd-init.sh: tmpfs /run, /tmp and /var; the unit vm-test.service)
 #   -C         copy the guest console (kernel log) to stderr as it runs
@@ -24,7 +27,8 @@
 #
 # The kernel image: $VFIO_MIGD_KERNEL if set; else <repo>/../shared/kernel/out/bzImage when it
 # exists; else tests/kernel/build-kernel.sh's (built now, ~4 minutes, if the kernel source
-# package is installed: scripts/deps.sh --kernel-source; or one it built before).
+# package is installed: scripts/deps.sh --kernel-source; or one it built before); with -R,
+# an image whose config lacks one of the options is passed over.
 # Exit status: the command's; 77 when no QEMU or no kernel image can be had (the kernel tests
 # then SKIP, saying why); 124 timeout; 125 the guest died without a status (console tail
 # printed); 126 mdev creation failed.
@@ -34,12 +38,12 @@
 set -u
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-TIMEOUT=180 MEM=1G SMP=2 INIT=guest-init.sh CONSOLE=0 KEEP=0 VERBOSE=0 CMDSTR='' EXTRA_APPEND='' MTTY=''
+TIMEOUT=180 MEM=1G SMP=2 INIT=guest-init.sh REQUIRE='' CONSOLE=0 KEEP=0 VERBOSE=0 CMDSTR='' EXTRA_APPEND='' MTTY=''
 SHARES=() ENVS=()
 SKIP=77
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
-while getopts "c:t:m:s:w:e:M:A:SCKvh" o; do
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+while getopts "c:t:m:s:w:e:M:A:R:SCKvh" o; do
     case $o in
     c) CMDSTR=$OPTARG ;;
     t) TIMEOUT=$OPTARG ;;
@@ -49,6 +53,7 @@ while getopts "c:t:m:s:w:e:M:A:SCKvh" o; do
     e) ENVS+=("$OPTARG") ;;
     M) MTTY="$MTTY${MTTY:+ }$OPTARG" ;;
     A) EXTRA_APPEND=$OPTARG ;;
+    R) REQUIRE=$OPTARG ;;
     S) INIT=systemd-init.sh ;;
     C) CONSOLE=1 ;;
     K) KEEP=1 ;;
@@ -64,24 +69,52 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     echo "run-vm: SKIP: qemu-system-x86_64 is not installed (scripts/deps.sh installs qemu-system-x86)" >&2
     exit $SKIP
 fi
+if [ "$INIT" = systemd-init.sh ] && [ ! -x /lib/systemd/systemd ]; then
+    echo "run-vm: SKIP: -S needs systemd on the host (/lib/systemd/systemd; package systemd)" >&2
+    exit $SKIP
+fi
 CACHED=${VFIO_MIGD_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vfio-migd-kernel}/out/bzImage
+# lacks IMAGE: the -R options that the config beside IMAGE (build-kernel.sh's "config") lacks
+lacks() {
+    local o miss=''
+    for o in $REQUIRE; do
+        grep -qx "$o=y" "$(dirname "$1")/config" 2>/dev/null || miss+=" $o"
+    done
+    echo "${miss# }"
+}
 find_kernel() {
+    local shared=$REPO/../shared/kernel/out/bzImage why=''
     if [ -n "${VFIO_MIGD_KERNEL:-}" ]; then
         [ -f "$VFIO_MIGD_KERNEL" ] || { echo "run-vm: VFIO_MIGD_KERNEL='$VFIO_MIGD_KERNEL' does not exist" >&2; return 1; }
         KERNEL=$VFIO_MIGD_KERNEL
-    elif [ -f "$REPO/../shared/kernel/out/bzImage" ]; then
-        KERNEL=$(readlink -f "$REPO/../shared/kernel/out/bzImage")
-    elif [ -f /usr/src/linux-source-6.12.tar.xz ]; then
+        why=$(lacks "$KERNEL")
+        [ -z "$why" ] && return 0
+        echo "run-vm: SKIP: VFIO_MIGD_KERNEL=$KERNEL lacks $why (by the config file beside it);" \
+             "build one from tests/kernel/kernel.config (tests/kernel/build-kernel.sh)" >&2
+        return $SKIP
+    fi
+    if [ -f "$shared" ]; then
+        KERNEL=$(readlink -f "$shared")
+        why=$(lacks "$KERNEL")
+        [ -z "$why" ] && return 0
+        why="$KERNEL lacks $why"
+    fi
+    if [ -f /usr/src/linux-source-6.12.tar.xz ]; then
         # a no-op when the cached image is up to date with kernel.config
         KERNEL=$("$HERE/build-kernel.sh" | tail -n 1) || return 1
     elif [ -f "$CACHED" ]; then
         KERNEL=$CACHED # built earlier; the source package has gone since
     else
-        echo "run-vm: SKIP: no kernel image: set VFIO_MIGD_KERNEL to a bzImage built from" \
-             "tests/kernel/kernel.config, or install the kernel source (scripts/deps.sh" \
-             "--kernel-source) so tests/kernel/build-kernel.sh can build one (docs/kernel.md)" >&2
+        echo "run-vm: SKIP: no kernel image${why:+ with what this test needs ($why)}: set" \
+             "VFIO_MIGD_KERNEL to a bzImage built from tests/kernel/kernel.config, or install the" \
+             "kernel source (scripts/deps.sh --kernel-source) so tests/kernel/build-kernel.sh can" \
+             "build one (docs/kernel.md)" >&2
         return $SKIP
     fi
+    why=$(lacks "$KERNEL")
+    [ -z "$why" ] && return 0
+    echo "run-vm: SKIP: $KERNEL lacks $why although tests/kernel/kernel.config asks for them" >&2
+    return $SKIP
 }
 find_kernel || exit $?
 
