@@ -50,7 +50,7 @@ mkdir -p $U
 # Masked here (a runtime mask), all but the journal: its sockets and service stay.
 KEEP=' systemd-journald.service systemd-journald.socket systemd-journald-dev-log.socket '
 for t in sysinit basic sockets local-fs paths timers; do
-    for u in /lib/systemd/system/$t.target.wants/* /etc/systemd/system/$t.target.wants/*; do
+    for u in /lib/systemd/system/"$t".target.wants/* /etc/systemd/system/"$t".target.wants/*; do
         n=${u##*/}
         case "$KEEP" in *" $n "*) continue ;; esac
         [ -e "$u" ] && [ ! -e "$U/$n" ] && ln -s /dev/null "$U/$n"

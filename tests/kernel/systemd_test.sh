@@ -61,7 +61,7 @@ _systemd_on_exit() {
 trap _systemd_on_exit EXIT
 
 # ==== the packaged units, the daemon of the build tree
-assert_eq 1 "$(cat /proc/1/comm | grep -c '^systemd$')" "systemd is PID 1 (run-vm.sh -S)"
+assert_eq systemd "$(cat /proc/1/comm)" "systemd is PID 1 (run-vm.sh -S)"
 mkdir -p "$UNITS/vfio-migd.service.d"
 cp "$BUILDDIR/vfio-migd.service" "$SRCDIR/packaging/systemd/vfio-migd.socket" "$UNITS/"
 printf '[Service]\nExecStart=\nExecStart=%s --log-level info\n' "$VFIO_MIGD" \
