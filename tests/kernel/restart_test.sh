@@ -39,21 +39,9 @@ irq_bits() { jget "$(sdj irqs tty0)" index count vectors.0.masked vectors.0.pend
 pending0() { [[ "$(jget "$(sdj irqs tty0)" vectors.0.pending)" == true ]]; }
 wakeups0() { jget "$(sdj irqs tty0)" latch_wakeups; }
 woke_since() { (($(wakeups0) > $1)); }
-reg_read() { sdctl region read "$1" 0 "$2" 1; }
-reg_write() { sdctl region write "$1" 0 "$2" "$3" >/dev/null; }
-fifo_push() {
-    local i
-    for ((i = 0; i < ${#2}; i++)); do
-        reg_write "$1" 0 "$(printf '%02x' "'${2:i:1}")"
-    done
-}
-fifo_pop() {
-    local i popped=''
-    for ((i = 0; i < $2; i++)); do
-        popped+=$(reg_read "$1" 0)
-    done
-    echo "$popped"
-}
+UART_CTL=sdctl
+# shellcheck source=tests/kernel/mtty_uart.sh
+source "$(dirname "$0")/mtty_uart.sh"
 start_service() {
     expect_exit 0 sdh start --log "$SDH/service.log" -- "$VFIO_MIGD" --log-level info --allowed-dirs "$T"
     expect_exit 0 sdh wait-notify READY=1 --timeout 300

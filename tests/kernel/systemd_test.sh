@@ -35,21 +35,9 @@ restarted_and_ready() {
 }
 a_pending() { [[ "$(jget "$(jctl irqs tty0)" vectors.0.pending)" == true ]]; }
 journal() { journalctl -q -o cat -u vfio-migd.service; }
-reg_read() { ctl region read "$1" 0 "$2" 1; }
-reg_write() { ctl region write "$1" 0 "$2" "$3" >/dev/null; }
-fifo_push() {
-    local i
-    for ((i = 0; i < ${#2}; i++)); do
-        reg_write "$1" 0 "$(printf '%02x' "'${2:i:1}")"
-    done
-}
-fifo_pop() {
-    local i popped=''
-    for ((i = 0; i < $2; i++)); do
-        popped+=$(reg_read "$1" 0)
-    done
-    echo "$popped"
-}
+UART_CTL=ctl
+# shellcheck source=tests/kernel/mtty_uart.sh
+source "$(dirname "$0")/mtty_uart.sh"
 # The journal and the kernel log go back to the host; then lib.sh's own exit handling.
 _systemd_on_exit() {
     local status=$?
