@@ -39,6 +39,24 @@ enable_ok(IrqModel *m, IrqType t, uint32_t count)
     return p;
 }
 
+/* A fresh model (NORESIZE MSI-X) with @count vectors of @t enabled. */
+static IrqModel *
+model_enabled(IrqType t, uint32_t count)
+{
+    IrqModel *m = model_new(false);
+    enable_ok(m, t, count);
+    return m;
+}
+
+/* A VMM takes vector @v: the action the model asks for. */
+static IrqAction
+vmm_takes(IrqModel *m, uint32_t v)
+{
+    IrqAction a;
+    cr_assert_eq(irq_model_set_vmm(m, v, true, &a), 0, "vmm takes vector %u", v);
+    return a;
+}
+
 Test(irq, names_round_trip)
 {
     const char *names[] = {"none", "intx", "msi", "msix"};
@@ -139,10 +157,8 @@ Test(irq, first_enable_arms_every_vector_without_disable)
 
 Test(irq, noresize_growth_disables_and_reenables_through_the_latch)
 {
-    IrqModel *m = model_new(false);
-    IrqAction a;
-    enable_ok(m, IRQ_TYPE_MSIX, 2);
-    cr_assert_eq(irq_model_set_vmm(m, 0, true, &a), 0);
+    IrqModel *m = model_enabled(IRQ_TYPE_MSIX, 2);
+    IrqAction a = vmm_takes(m, 0);
     cr_assert_eq(irq_model_mask(m, 1, &a), 0);
     cr_assert_eq(irq_model_latched(m, 1, &a), 0);
 
@@ -176,9 +192,8 @@ Test(irq, dynamic_msix_growth_arms_only_the_new_vectors)
 
 Test(irq, disable_forgets_vectors)
 {
-    IrqModel *m = model_new(false);
+    IrqModel *m = model_enabled(IRQ_TYPE_MSIX, 3);
     IrqAction a;
-    enable_ok(m, IRQ_TYPE_MSIX, 3);
     cr_assert_eq(irq_model_mask(m, 2, &a), 0);
     cr_assert_eq(irq_model_latched(m, 2, &a), 0);
     IrqPlan p = enable_ok(m, IRQ_TYPE_MSIX, 0);
@@ -198,10 +213,8 @@ Test(irq, disable_forgets_vectors)
 Test(irq, masked_pending_unmask_fires_once)
 {
     for (IrqType t = IRQ_TYPE_MSI; t <= IRQ_TYPE_MSIX; t++) {
-        IrqModel *m = model_new(false);
-        IrqAction a;
-        enable_ok(m, t, 1);
-        cr_assert_eq(irq_model_set_vmm(m, 0, true, &a), 0);
+        IrqModel *m = model_enabled(t, 1);
+        IrqAction a = vmm_takes(m, 0);
         cr_assert(a.rearm, "latch -> vmm");
         cr_assert_not(a.fire);
         cr_assert_eq(irq_model_mask(m, 0, &a), 0);
@@ -227,10 +240,8 @@ Test(irq, masked_pending_unmask_fires_once)
 
 Test(irq, unmasked_never_touches_pending)
 {
-    IrqModel *m = model_new(false);
-    IrqAction a;
-    enable_ok(m, IRQ_TYPE_MSIX, 2);
-    cr_assert_eq(irq_model_set_vmm(m, 1, true, &a), 0);
+    IrqModel *m = model_enabled(IRQ_TYPE_MSIX, 2);
+    IrqAction a = vmm_takes(m, 1);
     /* A late latch read after the unmask swapped back: delivered at once, not kept. */
     cr_assert_eq(irq_model_latched(m, 1, &a), 0);
     cr_assert(a.fire);
@@ -243,11 +254,9 @@ Test(irq, unmasked_never_touches_pending)
 
 Test(irq, without_a_vmm_interrupts_wait_as_pending)
 {
-    IrqModel *m = model_new(false);
-    IrqAction a;
-    enable_ok(m, IRQ_TYPE_MSIX, 2);
-    cr_assert_eq(irq_model_set_vmm(m, 0, true, &a), 0);
-    cr_assert_eq(irq_model_set_vmm(m, 1, true, &a), 0);
+    IrqModel *m = model_enabled(IRQ_TYPE_MSIX, 2);
+    IrqAction a = vmm_takes(m, 0);
+    a = vmm_takes(m, 1);
     cr_assert_eq(irq_model_mask(m, 1, &a), 0);
     /* The VMM goes away: both vectors go to their latches. */
     cr_assert_eq(irq_model_set_vmm(m, 0, false, &a), 0);
@@ -260,10 +269,10 @@ Test(irq, without_a_vmm_interrupts_wait_as_pending)
     cr_assert_eq(irq_model_count_pending(m), 2);
     /* The next VMM takes the device: the unmasked vector fires at once, the masked one on unmask.
      */
-    cr_assert_eq(irq_model_set_vmm(m, 0, true, &a), 0);
+    a = vmm_takes(m, 0);
     cr_assert(a.rearm);
     cr_assert(a.fire);
-    cr_assert_eq(irq_model_set_vmm(m, 1, true, &a), 0);
+    a = vmm_takes(m, 1);
     cr_assert_not(a.fire);
     cr_assert_not(a.rearm);
     cr_assert_eq(irq_model_unmask(m, 1, &a), 0);
@@ -273,10 +282,8 @@ Test(irq, without_a_vmm_interrupts_wait_as_pending)
 
 Test(irq, intx_uses_vfio_mask)
 {
-    IrqModel *m = model_new(false);
-    IrqAction a;
-    enable_ok(m, IRQ_TYPE_INTX, 1);
-    cr_assert_eq(irq_model_set_vmm(m, 0, true, &a), 0);
+    IrqModel *m = model_enabled(IRQ_TYPE_INTX, 1);
+    IrqAction a = vmm_takes(m, 0);
     cr_assert_eq(irq_model_mask(m, 0, &a), 0);
     cr_assert(a.vfio_mask);
     cr_assert_not(a.rearm, "INTx keeps the VMM's trigger");
@@ -292,10 +299,8 @@ Test(irq, intx_uses_vfio_mask)
  * VMM's unmask (its EOI) reaches VFIO even while the model's bit says unmasked. */
 Test(irq, intx_automasked_unmask_always_reaches_vfio)
 {
-    IrqModel *m = model_new(false);
-    IrqAction a;
-    enable_ok(m, IRQ_TYPE_INTX, 1);
-    cr_assert_eq(irq_model_set_vmm(m, 0, true, &a), 0);
+    IrqModel *m = model_enabled(IRQ_TYPE_INTX, 1);
+    IrqAction a = vmm_takes(m, 0);
     cr_assert_eq(irq_model_unmask(m, 0, &a), 0);
     cr_assert(a.vfio_unmask, "an unmask after an interrupt the kernel automasked");
     cr_assert_not(a.vfio_mask);
@@ -317,10 +322,9 @@ Test(irq, every_vector_state_and_operation)
 {
     for (unsigned s = 0; s < 8; s++) {
         for (int op = 0; op < 5; op++) {
-            IrqModel *m = model_new(false);
+            IrqModel *m = model_enabled(IRQ_TYPE_MSIX, 1);
             IrqAction a;
             bool masked = s & 1, vmm = s & 2, pending = s & 4;
-            enable_ok(m, IRQ_TYPE_MSIX, 1);
             m->vec[0] = (IrqVector){true, masked, pending, vmm};
             int r;
             switch (op) {
@@ -360,10 +364,9 @@ Test(irq, every_vector_state_and_operation)
 
 Test(irq, state_round_trips_and_restores_latched)
 {
-    IrqModel *m = model_new(false);
+    IrqModel *m = model_enabled(IRQ_TYPE_MSIX, 10);
     IrqAction a;
     IrqState st;
-    enable_ok(m, IRQ_TYPE_MSIX, 10);
     cr_assert_eq(irq_model_mask(m, 9, &a), 0);
     cr_assert_eq(irq_model_latched(m, 9, &a), 0);
     cr_assert_eq(irq_model_mask(m, 3, &a), 0);
@@ -386,7 +389,7 @@ Test(irq, state_round_trips_and_restores_latched)
     cr_assert(d->vec[3].masked && !d->vec[3].pending);
     cr_assert_eq(irq_model_trigger(d, 0), IRQ_TRIGGER_LATCH, "no VMM yet");
     /* The destination's VMM takes the device and unmasks: exactly one interrupt. */
-    cr_assert_eq(irq_model_set_vmm(d, 9, true, &a), 0);
+    a = vmm_takes(d, 9);
     cr_assert_not(a.fire);
     cr_assert_eq(irq_model_unmask(d, 9, &a), 0);
     cr_assert(a.fire);

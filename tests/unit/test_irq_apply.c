@@ -16,6 +16,7 @@
 #include "backend/backend.h"
 #include "eventfds.h"
 #include "irq.h"
+#include "util/macro.h"
 
 TestSuite(irq_apply, .timeout = 30);
 
@@ -25,6 +26,8 @@ typedef struct Fixture {
                          * UV_RUN_ONCE waits in poll for a latch to be signalled */
     BackendDevice *bd;
     Irq *irq;
+    int vmm[8]; /* the VMM's copy of the eventfd given for each vector, or -1; closed by
+                 * give() when replaced and by fixture_done() */
 } Fixture;
 
 static void
@@ -39,6 +42,9 @@ fixture_init(Fixture *f, const char *options)
     BackendInfo info;
     char err[256] = "";
 
+    for (size_t v = 0; v < ELEMENTSOF(f->vmm); v++) {
+        f->vmm[v] = -1;
+    }
     cr_assert_eq(uv_loop_init(&f->loop), 0);
     cr_assert_eq(uv_prepare_init(&f->loop, &f->alive), 0);
     cr_assert_eq(uv_prepare_start(&f->alive, on_prepare), 0);
@@ -49,6 +55,9 @@ fixture_init(Fixture *f, const char *options)
 static void
 fixture_done(Fixture *f)
 {
+    for (size_t v = 0; v < ELEMENTSOF(f->vmm); v++) {
+        (void)close(f->vmm[v]);
+    }
     uv_close((uv_handle_t *) &f->alive, NULL);
     f->irq = irq_free(f->irq);
     backend_device_free(f->bd);
@@ -56,13 +65,25 @@ fixture_done(Fixture *f)
     cr_assert_eq(uv_loop_close(&f->loop), 0, "a handle was left open");
 }
 
-/* Gives the VMM's eventfd for @v; returns the VMM's own copy to read from. */
+/* fixture_init(), then @count vectors of @t enabled. */
+static void
+fixture_enabled(Fixture *f, const char *options, IrqType t, uint32_t count)
+{
+    fixture_init(f, options);
+    cr_assert_eq(irq_enable(f->irq, t, count), 0, "enable %s %u", irq_type_name(t), count);
+}
+
+/* Gives the VMM's eventfd for @v; returns the VMM's own copy to read from, which the fixture
+ * owns (a copy given before for @v is closed). */
 static int
-give(Irq *irq, uint32_t v)
+give(Fixture *f, uint32_t v)
 {
     int fd = efd();
     int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    cr_assert_eq(irq_vmm_give(irq, v, fd), 0);
+    cr_assert_lt(v, ELEMENTSOF(f->vmm));
+    cr_assert_eq(irq_vmm_give(f->irq, v, fd), 0);
+    (void)close(f->vmm[v]);
+    f->vmm[v] = mine;
     return mine;
 }
 
@@ -75,12 +96,30 @@ run_until_pending(Fixture *f, uint32_t v)
     }
 }
 
+/* Triggers vector @v, which waits on its latch, and runs the loop until it is pending. */
+static void
+trigger_to_latch(Fixture *f, uint32_t v)
+{
+    cr_assert_eq(irq_trigger(f->irq, v), 0, "trigger vector %u", v);
+    run_until_pending(f, v);
+}
+
+/* Unmasking vector @v, which has an interrupt pending, delivers it to @vmm exactly once: at
+ * the unmask, and nothing more once the loop has run. */
+static void
+unmask_fires_once(Fixture *f, uint32_t v, int vmm)
+{
+    cr_assert_eq(irq_unmask(f->irq, v), 0);
+    cr_assert_eq(take(vmm), 1, "the pending interrupt, at the unmask");
+    (void)uv_run(&f->loop, UV_RUN_NOWAIT);
+    cr_assert_eq(take(vmm), 0, "exactly once");
+}
+
 Test(irq_apply, unmasked_path_has_no_daemon_hop)
 {
     Fixture f;
-    fixture_init(&f, "msix=8,msi=1,intx=1");
-    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 4), 0);
-    int vmm = give(f.irq, 2);
+    fixture_enabled(&f, "msix=8,msi=1,intx=1", IRQ_TYPE_MSIX, 4);
+    int vmm = give(&f, 2);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(irq_trigger(f.irq, 2), 0);
         cr_assert_eq(take(vmm), 1);
@@ -90,29 +129,31 @@ Test(irq_apply, unmasked_path_has_no_daemon_hop)
     cr_assert_eq(irq_model(f.irq)->vec[2].pending, false);
     cr_assert_eq(irq_trigger(f.irq, 4), -ENOENT);
     cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSI, 1), -EBUSY);
-    (void)close(vmm);
     fixture_done(&f);
+}
+
+/* One vector of @t enabled and given to a VMM (returned), masked, then @n interrupts. */
+static int
+masked_then_triggered(Fixture *f, const char *options, IrqType t, int n)
+{
+    fixture_enabled(f, options, t, 1);
+    int vmm = give(f, 0);
+    cr_assert_eq(irq_mask(f->irq, 0), 0);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(irq_trigger(f->irq, 0), 0);
+    }
+    return vmm;
 }
 
 Test(irq_apply, mask_three_triggers_unmask_fires_once)
 {
     Fixture f;
-    fixture_init(&f, "msix=8");
-    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 1), 0);
-    int vmm = give(f.irq, 0);
-    cr_assert_eq(irq_mask(f.irq, 0), 0);
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(irq_trigger(f.irq, 0), 0);
-    }
+    int vmm = masked_then_triggered(&f, "msix=8", IRQ_TYPE_MSIX, 3);
     run_until_pending(&f, 0);
     cr_assert_eq(take(vmm), 0, "nothing reaches the VMM while masked");
-    cr_assert_eq(irq_unmask(f.irq, 0), 0);
-    cr_assert_eq(take(vmm), 1);
-    (void)uv_run(&f.loop, UV_RUN_NOWAIT);
-    cr_assert_eq(take(vmm), 0, "exactly once");
+    unmask_fires_once(&f, 0, vmm);
     cr_assert_eq(irq_trigger(f.irq, 0), 0);
     cr_assert_eq(take(vmm), 1, "unmasked again: straight to the VMM");
-    (void)close(vmm);
     fixture_done(&f);
 }
 
@@ -120,53 +161,36 @@ Test(irq_apply, mask_three_triggers_unmask_fires_once)
 Test(irq_apply, unmask_before_the_loop_read_the_latch_fires_once)
 {
     Fixture f;
-    fixture_init(&f, "msi=1");
-    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSI, 1), 0);
-    int vmm = give(f.irq, 0);
-    cr_assert_eq(irq_mask(f.irq, 0), 0);
-    cr_assert_eq(irq_trigger(f.irq, 0), 0);
-    cr_assert_eq(irq_trigger(f.irq, 0), 0);
-    cr_assert_eq(irq_unmask(f.irq, 0), 0);
-    cr_assert_eq(take(vmm), 1);
-    (void)uv_run(&f.loop, UV_RUN_NOWAIT);
-    cr_assert_eq(take(vmm), 0);
-    (void)close(vmm);
+    int vmm = masked_then_triggered(&f, "msi=1", IRQ_TYPE_MSI, 2);
+    unmask_fires_once(&f, 0, vmm);
     fixture_done(&f);
 }
 
 Test(irq_apply, vmm_gone_and_back_loses_nothing)
 {
     Fixture f;
-    fixture_init(&f, "msix=8");
-    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 2), 0);
-    int vmm0 = give(f.irq, 0), vmm1 = give(f.irq, 1);
+    fixture_enabled(&f, "msix=8", IRQ_TYPE_MSIX, 2);
+    int vmm0 = give(&f, 0), vmm1 = give(&f, 1);
     cr_assert_eq(irq_vmm_count(f.irq), 2);
     irq_vmm_drop_all(f.irq);
     cr_assert_eq(irq_vmm_count(f.irq), 0);
-    cr_assert_eq(irq_trigger(f.irq, 1), 0);
-    run_until_pending(&f, 1);
+    trigger_to_latch(&f, 1);
     cr_assert_eq(take(vmm1), 0, "the old VMM's eventfd is no longer wired");
-    (void)close(vmm0);
-    (void)close(vmm1);
-    vmm0 = give(f.irq, 0);
+    vmm0 = give(&f, 0);
     cr_assert_eq(take(vmm0), 0);
-    vmm1 = give(f.irq, 1);
+    vmm1 = give(&f, 1);
     cr_assert_eq(take(vmm1), 1, "the pending interrupt, once");
     cr_assert_eq(irq_model(f.irq)->vec[1].pending, false);
-    (void)close(vmm0);
-    (void)close(vmm1);
     fixture_done(&f);
 }
 
 Test(irq_apply, noresize_growth_keeps_pending_and_wiring)
 {
     Fixture f;
-    fixture_init(&f, "msix=8");
-    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 2), 0);
-    int vmm0 = give(f.irq, 0), vmm1 = give(f.irq, 1);
+    fixture_enabled(&f, "msix=8", IRQ_TYPE_MSIX, 2);
+    int vmm0 = give(&f, 0), vmm1 = give(&f, 1);
     cr_assert_eq(irq_mask(f.irq, 1), 0);
-    cr_assert_eq(irq_trigger(f.irq, 1), 0);
-    run_until_pending(&f, 1);
+    trigger_to_latch(&f, 1);
     cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 6), 0);
     cr_assert_eq(irq_trigger(f.irq, 0), 0);
     cr_assert_eq(take(vmm0), 1, "re-armed to the VMM after the re-enable");
@@ -174,8 +198,6 @@ Test(irq_apply, noresize_growth_keeps_pending_and_wiring)
     cr_assert_eq(take(vmm1), 1, "pending survived the disable/re-enable");
     cr_assert_eq(irq_trigger(f.irq, 5), 0, "a new vector is wired (to its latch)");
     run_until_pending(&f, 5);
-    (void)close(vmm0);
-    (void)close(vmm1);
     fixture_done(&f);
 }
 
@@ -187,8 +209,7 @@ Test(irq_apply, migrated_state_fires_once_on_the_destination)
     fixture_init(&dst, "msix=8");
     cr_assert_eq(irq_enable(src.irq, IRQ_TYPE_MSIX, 3), 0);
     cr_assert_eq(irq_mask(src.irq, 2), 0);
-    cr_assert_eq(irq_trigger(src.irq, 2), 0);
-    run_until_pending(&src, 2);
+    trigger_to_latch(&src, 2);
     irq_export(src.irq, &st);
 
     cr_assert_eq(irq_import(dst.irq, &st), 0);
@@ -196,12 +217,9 @@ Test(irq_apply, migrated_state_fires_once_on_the_destination)
     cr_assert_eq(irq_model(dst.irq)->count, 3);
     cr_assert(irq_model(dst.irq)->vec[2].masked);
     cr_assert(irq_model(dst.irq)->vec[2].pending);
-    int vmm = give(dst.irq, 2);
+    int vmm = give(&dst, 2);
     cr_assert_eq(take(vmm), 0, "still masked");
-    cr_assert_eq(irq_unmask(dst.irq, 2), 0);
-    cr_assert_eq(take(vmm), 1);
-    (void)uv_run(&dst.loop, UV_RUN_NOWAIT);
-    cr_assert_eq(take(vmm), 0);
+    unmask_fires_once(&dst, 2, vmm);
 
     IrqState big = st;
     big.count = 9;
@@ -212,7 +230,6 @@ Test(irq_apply, migrated_state_fires_once_on_the_destination)
     fixture_init(&small, "msix=8");
     cr_assert_eq(irq_import(small.irq, &big), -ERANGE);
     cr_assert_eq(irq_model(small.irq)->type, IRQ_TYPE_NONE);
-    (void)close(vmm);
     fixture_done(&small);
     fixture_done(&src);
     fixture_done(&dst);
@@ -221,8 +238,7 @@ Test(irq_apply, migrated_state_fires_once_on_the_destination)
 Test(irq_apply, vmm_fd_must_be_an_eventfd)
 {
     Fixture f;
-    fixture_init(&f, "msix=8");
-    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 1), 0);
+    fixture_enabled(&f, "msix=8", IRQ_TYPE_MSIX, 1);
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
     cr_assert_eq(irq_vmm_give(f.irq, 0, p[0]), -EINVAL);
@@ -257,13 +273,11 @@ Test(irq_apply, readopt_after_the_daemon_died)
     BackendInfo info;
     char err[256] = "";
 
-    fixture_init(&f, "msix=4,msi=1");
-    cr_assert_eq(irq_enable(f.irq, IRQ_TYPE_MSIX, 4), 0);
-    int vmm0 = give(f.irq, 0), vmm1 = give(f.irq, 1), vmm3 = give(f.irq, 3);
+    fixture_enabled(&f, "msix=4,msi=1", IRQ_TYPE_MSIX, 4);
+    int vmm0 = give(&f, 0), vmm1 = give(&f, 1), vmm3 = give(&f, 3);
     cr_assert_eq(irq_mask(f.irq, 1), 0);
     cr_assert_eq(irq_mask(f.irq, 3), 0);
-    cr_assert_eq(irq_trigger(f.irq, 1), 0);
-    run_until_pending(&f, 1);
+    trigger_to_latch(&f, 1);
     irq_export(f.irq, &st);
     irq_export_vmm(f.irq, vmm_map);
     /* what the store keeps: vector 0's VMM eventfd, the latches of 1 and 3, the sim's memfd */
@@ -296,13 +310,9 @@ Test(irq_apply, readopt_after_the_daemon_died)
     cr_assert_eq(irq_trigger(f.irq, 0), 0);
     cr_expect_eq(take(vmm0), 1);
     /* vector 2 had no latch in the store: re-armed to a new one, its interrupt waits */
-    cr_assert_eq(irq_trigger(f.irq, 2), 0);
-    run_until_pending(&f, 2);
+    trigger_to_latch(&f, 2);
     cr_expect_eq(take(vmm1) + take(vmm3), 0, "nothing reached a lost VMM eventfd");
     /* the index is still MSI-X: a disable was never needed, and MSI stays refused */
     cr_expect_eq(irq_enable(f.irq, IRQ_TYPE_MSI, 1), -EBUSY);
-    (void)close(vmm0);
-    (void)close(vmm1);
-    (void)close(vmm3);
     fixture_done(&f);
 }
