@@ -130,43 +130,35 @@ _show() {
     fi
 }
 
-assert_eq() {
-    local expected=$1 actual=$2 what=$3
-    if [[ "$expected" == "$actual" ]]; then
+# _verdict HELD WHAT [LABEL VALUE]...: one check, passed when HELD is "yes"; else failed with a
+# diagnostic that shows each VALUE (quoted, shortened by _show) after its LABEL, one a line.
+_verdict() {
+    local held=$1 what=$2 sep=""
+    local -a diag=()
+    shift 2
+    if [[ "$held" == yes ]]; then
         pass "$what"
-    else
-        fail "$what" "expected: '$(_show "$expected")'" "
-actual:   '$(_show "$actual")'"
+        return 0
     fi
+    while (($# >= 2)); do
+        diag+=("$sep$1'$(_show "$2")'")
+        sep=$'\n'
+        shift 2
+    done
+    fail "$what" "${diag[@]}"
 }
 
-assert_ne() {
-    local unexpected=$1 actual=$2 what=$3
-    if [[ "$unexpected" != "$actual" ]]; then
-        pass "$what"
-    else
-        fail "$what" "expected anything but: '$(_show "$unexpected")'"
-    fi
-}
-
+# assert_eq EXPECTED ACTUAL WHAT, assert_ne UNEXPECTED ACTUAL WHAT,
+# assert_contains HAYSTACK NEEDLE WHAT, assert_not_contains HAYSTACK NEEDLE WHAT
+assert_eq() { _verdict "$([[ "$1" == "$2" ]] && echo yes)" "$3" "expected: " "$1" "actual:   " "$2"; }
+assert_ne() { _verdict "$([[ "$1" != "$2" ]] && echo yes)" "$3" "expected anything but: " "$1"; }
 assert_contains() {
-    local haystack=$1 needle=$2 what=$3
-    if [[ "$haystack" == *"$needle"* ]]; then
-        pass "$what"
-    else
-        fail "$what" "expected to contain: '$(_show "$needle")'" "
-in:                  '$(_show "$haystack")'"
-    fi
+    _verdict "$([[ "$1" == *"$2"* ]] && echo yes)" "$3" "expected to contain: " "$2" \
+        "in:                  " "$1"
 }
-
 assert_not_contains() {
-    local haystack=$1 needle=$2 what=$3
-    if [[ "$haystack" != *"$needle"* ]]; then
-        pass "$what"
-    else
-        fail "$what" "expected NOT to contain: '$(_show "$needle")'" "
-in:                      '$(_show "$haystack")'"
-    fi
+    _verdict "$([[ "$1" != *"$2"* ]] && echo yes)" "$3" "expected NOT to contain: " "$2" \
+        "in:                      " "$1"
 }
 
 # assert_match HAYSTACK ERE WHAT

@@ -113,21 +113,21 @@ refused_cert S R torogue 5300 "rogue destination" "certificate"
 
 # ==== 3. cert against psk, both ways, naming --tls
 
+# tls_mismatch SOURCE_TLS DEST_TLS WHAT: D listens for group mix with --tls DEST_TLS; S's
+# migration with --tls SOURCE_TLS is refused, naming --tls, and D still waits.
+tls_mismatch() {
+    incoming D mix --listen 127.0.0.1:0 --tls "$2"
+    run njctl S migrate mix --to "$ADDR" --token "$TOKEN" --wait --tls "$1"
+    assert_eq "1" "$RC" "$3: refused"
+    assert_contains "$OUT" "same --tls on both sides" "$3: names --tls"
+    assert_eq "waiting" "$(jget "$(job_json D "$DID")" phase)" "$3: the destination still waits"
+}
+
 mkgroup S mix 5400 "size=1M"
 mkgroup D mix - "size=1M"
-incoming D mix --listen 127.0.0.1:0 --tls cert
-run njctl S migrate mix --to "$ADDR" --token "$TOKEN" --wait --tls psk
-assert_eq "1" "$RC" "psk source, cert destination: refused"
-assert_contains "$OUT" "same --tls on both sides" "psk source, cert destination: names --tls"
-assert_eq "waiting" "$(jget "$(job_json D "$DID")" phase)" \
-    "psk source, cert destination: the destination still waits"
+tls_mismatch psk cert "psk source, cert destination"
 expect_exit 0 njctl D cancel "$DID"
-incoming D mix --listen 127.0.0.1:0 --tls psk
-run njctl S migrate mix --to "$ADDR" --token "$TOKEN" --wait --tls cert
-assert_eq "1" "$RC" "cert source, psk destination: refused"
-assert_contains "$OUT" "same --tls on both sides" "cert source, psk destination: names --tls"
-assert_eq "waiting" "$(jget "$(job_json D "$DID")" phase)" \
-    "cert source, psk destination: the destination still waits"
+tls_mismatch cert psk "cert source, psk destination"
 expect_exit 0 njctl S migrate mix --to "$ADDR" --token "$TOKEN" --wait --tls psk
 assert_eq "completed" "$(jf "$OUT" state)" "the token is still good after both refusals"
 
