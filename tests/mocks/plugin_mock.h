@@ -205,13 +205,14 @@ plugin_mock_field(const PluginMock *m, const char *name)
     return NULL;
 }
 
-/* A device view with every string "" and no IDs; the test sets what it needs. */
+/* A device view @name on @bus bound to @driver, with every other string "" and no IDs; the
+ * test sets what else it needs. */
 static inline struct vfio_migd_device
-plugin_mock_device(const char *name)
+plugin_mock_device(const char *name, const char *bus, const char *driver)
 {
     return (struct vfio_migd_device){
-        .struct_size = sizeof(struct vfio_migd_device), .name = name, .bus = "", .address = "",
-        .driver = "", .vendor_id = VFIO_MIGD_ANY_ID, .device_id = VFIO_MIGD_ANY_ID,
+        .struct_size = sizeof(struct vfio_migd_device), .name = name, .bus = bus, .address = "",
+        .driver = driver, .vendor_id = VFIO_MIGD_ANY_ID, .device_id = VFIO_MIGD_ANY_ID,
         .mdev_type = "", .parent = "", .parent_driver = "", .sysfs_path = "", .sim_options = "",
     };
 }

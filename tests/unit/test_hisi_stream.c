@@ -33,6 +33,30 @@ raw_match(uint8_t *b, uint64_t magic, uint32_t qp_num, uint32_t dev_id, uint32_t
 
 static const struct hisi_expect zip64 = {0xa251, 64, 0, 1, 1, 1};
 
+/* A V2 stream's match block for a zip VF (dev_id 0xa251) and the zip64 destination's parser
+ * fed from it. */
+typedef struct Feed {
+    uint8_t b[HISI_STATE_SIZE];
+    struct hisi_parser p;
+    char why[256];
+} Feed;
+
+/* The match block with @qp_num queues and @iso, and a fresh parser. */
+static void
+feed_init(Feed *f, uint32_t qp_num, uint32_t iso)
+{
+    raw_match(f->b, HISI_MAGIC_V2, qp_num, 0xa251, iso, 1);
+    hisi_parser_init(&f->p, &zip64);
+    f->why[0] = '\0';
+}
+
+/* Feeds @n bytes of the block from @off: the parser's answer. */
+static int
+feed(Feed *f, size_t off, size_t n)
+{
+    return hisi_parser_feed(&f->p, f->b + off, n, f->why, sizeof(f->why));
+}
+
 Test(hisi_stream, layout_of_the_reference)
 {
     uint8_t b[HISI_STATE_SIZE], again[HISI_MATCH_SIZE];
@@ -108,39 +132,33 @@ Test(hisi_stream, unknown_fields_are_not_compared)
 /* Fed one byte at a time and in one piece, the parser says the same. */
 Test(hisi_stream, fed_in_any_pieces)
 {
-    uint8_t b[HISI_STATE_SIZE];
-    struct hisi_parser p;
-    char why[256] = "";
+    Feed f;
 
-    raw_match(b, HISI_MAGIC_V2, 64, 0xa251, 0, 1);
-    hisi_parser_init(&p, &zip64);
+    feed_init(&f, 64, 0);
     for (size_t i = 0; i < HISI_STATE_SIZE; i++) {
-        cr_assert_eq(hisi_parser_feed(&p, b + i, 1, why, sizeof(why)), 0, "byte %zu: %s", i, why);
-        cr_expect_eq(hisi_parser_complete(&p), i + 1 == 40 || i + 1 == 176, "after %zu", i + 1);
+        cr_assert_eq(feed(&f, i, 1), 0, "byte %zu: %s", i, f.why);
+        cr_expect_eq(hisi_parser_complete(&f.p), i + 1 == 40 || i + 1 == 176, "after %zu", i + 1);
     }
-    cr_expect_eq(hisi_parser_feed(&p, b, 1, why, sizeof(why)), -EBADMSG, "past 176 bytes");
-    cr_expect(strstr(why, "176"), "%s", why);
-    hisi_parser_init(&p, &zip64);
-    cr_expect_eq(hisi_parser_feed(&p, b, 177, why, sizeof(why)), -EBADMSG);
-    cr_expect_eq(p.pos, 0, "a refused feed consumed nothing");
-    hisi_parser_init(&p, &zip64);
-    cr_expect_eq(hisi_parser_feed(&p, b, 176, why, sizeof(why)), 0);
-    cr_expect(hisi_parser_complete(&p));
+    cr_expect_eq(feed(&f, 0, 1), -EBADMSG, "past 176 bytes");
+    cr_expect(strstr(f.why, "176"), "%s", f.why);
+    hisi_parser_init(&f.p, &zip64);
+    cr_expect_eq(feed(&f, 0, 177), -EBADMSG);
+    cr_expect_eq(f.p.pos, 0, "a refused feed consumed nothing");
+    hisi_parser_init(&f.p, &zip64);
+    cr_expect_eq(feed(&f, 0, 176), 0);
+    cr_expect(hisi_parser_complete(&f.p));
 }
 
 /* The mismatch is found with the 40th byte, not later; after it every feed is refused. */
 Test(hisi_stream, the_mismatch_is_found_at_byte_40)
 {
-    uint8_t b[HISI_STATE_SIZE];
-    struct hisi_parser p;
-    char why[256] = "";
+    Feed f;
 
-    raw_match(b, HISI_MAGIC_V2, 32, 0xa251, 0, 1);
-    hisi_parser_init(&p, &zip64);
-    cr_assert_eq(hisi_parser_feed(&p, b, 39, why, sizeof(why)), 0);
-    cr_assert_eq(hisi_parser_feed(&p, b + 39, 1, why, sizeof(why)), -EMEDIUMTYPE);
-    cr_expect(strstr(why, "qp_num: the stream has 32"), "%s", why);
-    cr_expect(strstr(why, "destination device 64"), "%s", why);
-    cr_expect_eq(hisi_parser_feed(&p, b + 40, 1, why, sizeof(why)), -EBADMSG);
-    cr_expect(!hisi_parser_complete(&p));
+    feed_init(&f, 32, 0);
+    cr_assert_eq(feed(&f, 0, 39), 0);
+    cr_assert_eq(feed(&f, 39, 1), -EMEDIUMTYPE);
+    cr_expect(strstr(f.why, "qp_num: the stream has 32"), "%s", f.why);
+    cr_expect(strstr(f.why, "destination device 64"), "%s", f.why);
+    cr_expect_eq(feed(&f, 40, 1), -EBADMSG);
+    cr_expect(!hisi_parser_complete(&f.p));
 }

@@ -18,11 +18,9 @@ const struct vfio_migd_plugin *vfio_migd_plugin_entry(void);
 static struct vfio_migd_device
 vf(const char *driver)
 {
-    struct vfio_migd_device d = plugin_mock_device("nic0");
+    struct vfio_migd_device d = plugin_mock_device("nic0", "pci", driver);
 
-    d.bus = "pci";
     d.address = "0000:3b:00.2";
-    d.driver = driver;
     d.vendor_id = 0x15b3;
     d.device_id = 0x101e;
     d.parent = "0000:3b:00.0";

@@ -14,10 +14,8 @@ const struct vfio_migd_plugin *vfio_migd_plugin_entry(void);
 static struct vfio_migd_device
 mdev(const char *type)
 {
-    struct vfio_migd_device d = plugin_mock_device("tty0");
+    struct vfio_migd_device d = plugin_mock_device("tty0", "mdev", "mtty");
 
-    d.bus = "mdev";
-    d.driver = "mtty";
     d.mdev_type = type;
     return d;
 }

@@ -21,6 +21,15 @@ header(uint8_t *b, uint64_t magic, uint32_t major, uint32_t minor, uint32_t port
     memcpy(b + 20, &flags, 4);
 }
 
+/* A version 1.0 stream header of @ports ports into @s, and a stream @st for a destination that
+ * wants @want ports, ready to be fed @s. */
+static void
+stream_of(struct mtty_stream *st, uint8_t *s, uint32_t ports, uint32_t want)
+{
+    header(s, MTTY_MAGIC, 1, 0, ports, 0);
+    mtty_stream_init(st, want);
+}
+
 Test(mtty_stream, layout_of_the_reference)
 {
     uint8_t b[24];
@@ -80,8 +89,7 @@ Test(mtty_stream, byte_by_byte)
     struct mtty_stream st;
     char why[256] = "";
 
-    header(s, MTTY_MAGIC, 1, 0, 2, 0);
-    mtty_stream_init(&st, 2);
+    stream_of(&st, s, 2, 2);
     for (size_t i = 0; i < sizeof(s); i++) {
         cr_assert_eq(mtty_stream_feed(&st, s + i, 1, why, sizeof(why)), 0, "byte %zu: %s", i, why);
         cr_assert_eq(st.total, i >= 23 ? 96u : 0u, "byte %zu", i);
@@ -98,8 +106,7 @@ Test(mtty_stream, destination_port_count)
     struct mtty_stream st;
     char why[256] = "";
 
-    header(s, MTTY_MAGIC, 1, 0, 1, 0);
-    mtty_stream_init(&st, 2);
+    stream_of(&st, s, 1, 2);
     cr_assert_eq(mtty_stream_feed(&st, s, 23, why, sizeof(why)), 0);
     cr_assert_eq(mtty_stream_feed(&st, s + 23, 37, why, sizeof(why)), -EMEDIUMTYPE);
     cr_assert(strstr(why, "ports: the stream has 1, the destination device 2"), "%s", why);
