@@ -80,6 +80,15 @@ dev_new(const char *name, const char *opts)
     return bd;
 }
 
+/* The end of a test: frees @s and @t (either may be NULL), then their device @bd. */
+static void
+dev_free_with(BackendDevice *bd, DataSession *s, DataSession *t)
+{
+    data_session_free(s);
+    data_session_free(t);
+    backend_device_free(bd);
+}
+
 static int
 dev_set(BackendDevice *bd, DeviceState target, DataSession **ret)
 {
@@ -183,8 +192,7 @@ save_plain(const char *name, const char *opts, Bytes *out)
     cr_assert_not_null(s);
     drain(s, out, 100000);
     digest = dev_digest(bd);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
     return digest;
 }
 
@@ -517,8 +525,7 @@ Test(options, initial_state_stop_saves_at_once)
     drain(s, &st, 1000);
     cr_expect_eq(st.len, 4096u);
     cr_expect_eq(dev_generation(bd), 0u, "STOP -> STOP_COPY is not a stop arc");
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
     bytes_free(&st);
 }
 
@@ -574,8 +581,7 @@ check_one_request(uint32_t flags, const char *opts, DeviceState start, int targe
     if (s != SENTINEL) {
         data_session_free(s);
     }
-    data_session_free(old);
-    backend_device_free(bd);
+    dev_free_with(bd, old, NULL);
 }
 
 static void
@@ -641,8 +647,7 @@ Test(fsm, resuming_without_data_is_stuck)
     cr_expect(session_alive(w));
     cr_expect_eq(bd->ops->reset(bd), 0);
     cr_expect_not(session_alive(w));
-    data_session_free(w);
-    backend_device_free(bd);
+    dev_free_with(bd, w, NULL);
 }
 
 Test(fsm, refusals_leave_state_unchanged)
@@ -666,8 +671,7 @@ Test(fsm, refusals_leave_state_unchanged)
     /* a request for the current state is no arc at all */
     cr_expect_eq(dev_set(sc, DEVICE_STATE_RUNNING, &t), 0);
     cr_expect_null(t);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
     backend_device_free(sc);
 }
 
@@ -846,8 +850,7 @@ Test(save, data_rate_paces_both_directions)
     cr_expect_eq(restore(b, &st, 4096), 0);
     cr_expect_geq(now_s() - t1, 0.5, "16K restored at 32K/s took %.3f s", now_s() - t1);
     cr_expect_eq(dev_digest(b), digest);
-    data_session_free(s);
-    backend_device_free(a);
+    dev_free_with(a, s, NULL);
     backend_device_free(b);
     bytes_free(&plain);
     bytes_free(&st);
@@ -921,9 +924,7 @@ Test(save, throughput_256m, .timeout = 60)
     cr_log_info("sim 256 MiB: save %.0f MB/s (%.3f s), verified restore %.0f MB/s (%.3f s)",
                 (double) size / 1e6 / t_read, t_read, (double) size / 1e6 / t_write, t_write);
     free(buf);
-    data_session_free(r);
-    data_session_free(w);
-    backend_device_free(a);
+    dev_free_with(a, r, w);
     backend_device_free(b);
 }
 
@@ -968,8 +969,7 @@ precopy_round_trip(const char *src_opts, const char *dst_opts, bool enomsg)
     cr_expect_neq(dev_digest(b), digest);
     cr_expect_eq(restore(b, &st, 7777), 0);
     cr_expect_eq(dev_digest(b), digest);
-    data_session_free(s);
-    backend_device_free(a);
+    dev_free_with(a, s, NULL);
     backend_device_free(b);
     bytes_free(&st);
 }
@@ -1036,8 +1036,7 @@ Test(precopy, info_is_exact)
     cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
     cr_expect_eq(dirty, 4 * rec);
     cr_expect_eq(dev_generation(bd), 24u);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
     bytes_free(&st);
 }
 
@@ -1105,8 +1104,7 @@ Test(dirty_rate, chunks_follow_the_clock_exactly, .init = fake_clock_setup,
     atomic_fetch_sub(&fake_now_ns, 2000000000u);
     cr_assert_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
     cr_expect_eq(dirty, 0u);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
     bytes_free(&st);
 }
 
@@ -1133,8 +1131,7 @@ Test(dirty_rate, only_pre_copy_dirties, .init = fake_clock_setup, .fini = fake_c
     cr_expect_eq(dev_generation(bd), g0 + 2 + 3 + 1);
     fake_clock_step_ms(10000);
     cr_expect_eq(dev_generation(bd), g0 + 6, "STOP_COPY does not dirty");
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
 }
 
 /* A workload the reader cannot keep up with: the destination still gets the final content. */
@@ -1156,8 +1153,7 @@ Test(dirty_rate, round_trip_under_load, .init = fake_clock_setup, .fini = fake_c
     drain(s, &st, 77777);
     cr_expect_eq(restore(b, &st, 65536), 0);
     cr_expect_eq(dev_digest(b), dev_digest(a));
-    data_session_free(s);
-    backend_device_free(a);
+    dev_free_with(a, s, NULL);
     backend_device_free(b);
     bytes_free(&st);
 }
@@ -1174,9 +1170,7 @@ Test(precopy, info_outside_precopy)
     (void) dev_set_ok(bd, DEVICE_STATE_STOP);
     w = dev_set_ok(bd, DEVICE_STATE_RESUMING);
     cr_expect_eq(w->ops->precopy_info(w, &initial, &dirty), -ENOTTY, "the resuming fd");
-    data_session_free(s);
-    data_session_free(w);
-    backend_device_free(bd);
+    dev_free_with(bd, s, w);
 }
 
 Test(precopy, stale_session_is_enodev)
@@ -1196,9 +1190,7 @@ Test(precopy, stale_session_is_enodev)
     cr_expect_eq(s1->ops->precopy_info(s1, &initial, &dirty), -ENODEV);
     cr_expect_eq(s2->ops->precopy_info(s2, &initial, &dirty), 0);
     cr_expect_eq(initial, 4096u);
-    data_session_free(s1);
-    data_session_free(s2);
-    backend_device_free(bd);
+    dev_free_with(bd, s1, s2);
 }
 
 Test(precopy, stop_aborts_precopy)
@@ -1211,8 +1203,7 @@ Test(precopy, stop_aborts_precopy)
     t = dev_set_ok(bd, DEVICE_STATE_STOP);
     cr_expect_null(t);
     cr_expect_eq(s->ops->read(s, buf, sizeof(buf)), -ENODEV);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
 }
 
 /* ---- resuming: validation */
@@ -1248,8 +1239,7 @@ expect_corruption_caught(const Bytes *st, uint64_t size, size_t flip)
     cr_expect_eq(dev_state(b), DEVICE_STATE_RUNNING);
     cr_expect_eq(w->ops->write(w, copy, 1), -ENODEV);
     free(copy);
-    data_session_free(w);
-    backend_device_free(b);
+    dev_free_with(b, w, NULL);
 }
 
 /* The two ends of a resume test: @st saved from the source, the destination @b in RESUMING
@@ -1491,9 +1481,7 @@ Test(resume, wrong_direction_is_ebadf)
     cr_expect_eq(w->ops->read(w, buf, sizeof(buf)), -EBADF);
     cr_expect_eq(b->ops->reset(b), 0);
     cr_expect_eq(w->ops->read(w, buf, sizeof(buf)), -EBADF, "EBADF comes before ENODEV");
-    data_session_free(r);
-    data_session_free(w);
-    backend_device_free(a);
+    dev_free_with(a, r, w);
     backend_device_free(b);
 }
 
@@ -1513,9 +1501,7 @@ Test(session, enodev_after_session_end)
     feed(w, st.data, st.len, 1000);
     (void) dev_set_ok(b, DEVICE_STATE_STOP); /* RES -> STOP */
     cr_expect_eq(w->ops->write(w, buf, 1), -ENODEV);
-    data_session_free(r);
-    data_session_free(w);
-    backend_device_free(a);
+    dev_free_with(a, r, w);
     backend_device_free(b);
     bytes_free(&st);
 }
@@ -1532,8 +1518,7 @@ Test(session, enodev_after_reset)
     cr_expect_eq(dev_state(bd), DEVICE_STATE_RUNNING);
     cr_expect_eq(s->ops->read(s, buf, sizeof(buf)), -ENODEV);
     cr_expect_eq(dev_digest(bd), digest, "reset keeps the content");
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
 }
 
 Test(session, enodev_after_device_free)
@@ -1667,8 +1652,7 @@ Test(fault, fail_to_error_ends_the_session)
     cr_expect_eq(dev_set(bd, DEVICE_STATE_STOP_COPY, NULL), -ETIMEDOUT);
     cr_expect_eq(dev_state(bd), DEVICE_STATE_ERROR);
     cr_expect_eq(s->ops->read(s, buf, sizeof(buf)), -ENODEV);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
 }
 
 Test(fault, failed_stop_copy_keeps_precopy_session)
@@ -1681,8 +1665,7 @@ Test(fault, failed_stop_copy_keeps_precopy_session)
     cr_expect_eq(dev_state(bd), DEVICE_STATE_PRE_COPY_P2P);
     cr_expect_eq(s->ops->precopy_info(s, &initial, &dirty), 0);
     cr_expect_eq(initial, 4096u);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
 }
 
 Test(fault, arc_must_exist_for_the_flags)
@@ -1726,8 +1709,7 @@ Test(latency, sleeps_per_arc)
     s = dev_set_ok(bd, DEVICE_STATE_STOP_COPY); /* RUNNING_P2P, STOP, STOP_COPY */
     elapsed = now_s() - t0;
     cr_expect_geq(elapsed, 0.060, "3 arcs took %.3f s", elapsed);
-    data_session_free(s);
-    backend_device_free(bd);
+    dev_free_with(bd, s, NULL);
 }
 
 /* A request for the current state runs no arc, so it does not sleep: with a minute of latency
