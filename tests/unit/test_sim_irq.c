@@ -35,6 +35,14 @@ dev_new(const char *options)
     return bd;
 }
 
+/* The end of a test: closes the caller's eventfd @fd, then frees @bd. */
+static void
+dev_done(BackendDevice *bd, int fd)
+{
+    (void)close(fd);
+    backend_device_free(bd);
+}
+
 static int
 set(BackendDevice *bd, uint32_t flags, uint32_t index, uint32_t start, uint32_t count,
     const void *data)
@@ -100,17 +108,15 @@ Test(sim_irq, core_validation)
     cr_assert_eq(set(bd, TRIGGER_EVENTFD | BACKEND_IRQ_SET_ACTION_MASK, 2, 0, 1, fds), -ENOTTY,
                  "two actions");
     cr_assert_eq(set(bd, TRIGGER_NONE, 2, 0, 0, NULL), -EINVAL, "disabling what is not enabled");
-    (void)close(fd);
-    backend_device_free(bd);
+    dev_done(bd, fd);
 }
 
 Test(sim_irq, msi_and_msix_cannot_be_masked)
 {
     BackendDevice *bd = dev_new("msi=1,msix=4");
-    int fd = efd();
-    int32_t fds[1] = {fd};
+    int32_t fd = efd(); /* &fd: the one-element array of fds */
 
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 0, 1, fds), 0);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 0, 1, &fd), 0);
     for (uint32_t index = 1; index <= 2; index++) {
         cr_assert_eq(
             set(bd, BACKEND_IRQ_SET_DATA_NONE | BACKEND_IRQ_SET_ACTION_MASK, index, 0, 1, NULL),
@@ -119,25 +125,22 @@ Test(sim_irq, msi_and_msix_cannot_be_masked)
             set(bd, BACKEND_IRQ_SET_DATA_NONE | BACKEND_IRQ_SET_ACTION_UNMASK, index, 0, 1, NULL),
             -ENOTTY);
     }
-    (void)close(fd);
-    backend_device_free(bd);
+    dev_done(bd, fd);
 }
 
 Test(sim_irq, indexes_are_exclusive)
 {
     BackendDevice *bd = dev_new("intx=1,msi=1,msix=4");
-    int fd = efd();
-    int32_t fds[1] = {fd};
+    int32_t fd = efd(); /* &fd: the one-element array of fds */
 
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSIX, 0, 1, fds), 0);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSI, 0, 1, fds), -EINVAL);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_INTX, 0, 1, fds), -EINVAL);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSIX, 0, 1, &fd), 0);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSI, 0, 1, &fd), -EINVAL);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_INTX, 0, 1, &fd), -EINVAL);
     cr_assert_eq(set(bd, TRIGGER_NONE, BACKEND_IRQ_INDEX_MSI, 0, 0, NULL), -EINVAL);
     cr_assert_eq(set(bd, TRIGGER_NONE, BACKEND_IRQ_INDEX_MSIX, 0, 0, NULL), 0, "disable");
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSI, 0, 1, fds), 0);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSIX, 0, 1, fds), -EINVAL);
-    (void)close(fd);
-    backend_device_free(bd);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSI, 0, 1, &fd), 0);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, BACKEND_IRQ_INDEX_MSIX, 0, 1, &fd), -EINVAL);
+    dev_done(bd, fd);
 }
 
 Test(sim_irq, loopback_signals_the_armed_eventfd_even_after_the_caller_closed_its_copy)
@@ -175,26 +178,24 @@ Test(sim_irq, loopback_signals_the_armed_eventfd_even_after_the_caller_closed_it
 Test(sim_irq, noresize_refuses_growth_in_place_dynamic_allows_it)
 {
     BackendDevice *bd = dev_new("msix=8");
-    int fd = efd();
-    int32_t fds[1] = {fd};
+    int32_t fd = efd(); /* &fd: the one-element array of fds */
     int32_t none[1] = {-1};
 
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 0, 1, fds), 0);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 3, 1, fds), -EINVAL, "NORESIZE: disable first");
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 0, 1, &fd), 0);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 3, 1, &fd), -EINVAL, "NORESIZE: disable first");
     cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 3, 1, none), 0, "clearing is always fine");
     cr_assert_eq(set(bd, TRIGGER_NONE, 2, 0, 0, NULL), 0);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 3, 1, fds), 0, "re-enabled with 4 vectors");
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 3, 1, &fd), 0, "re-enabled with 4 vectors");
     cr_assert_eq(set(bd, TRIGGER_NONE, 2, 3, 1, NULL), 0);
     cr_assert_eq(take(fd), 1);
     backend_device_free(bd);
 
     bd = dev_new("msix=8,msix_dynamic=1");
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 0, 1, fds), 0);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 5, 1, fds), 0, "dynamic MSI-X grows in place");
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 0, 1, &fd), 0);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 2, 5, 1, &fd), 0, "dynamic MSI-X grows in place");
     cr_assert_eq(set(bd, TRIGGER_NONE, 2, 5, 1, NULL), 0);
     cr_assert_eq(take(fd), 1);
-    (void)close(fd);
-    backend_device_free(bd);
+    dev_done(bd, fd);
 }
 
 Test(sim_irq, only_eventfds_are_taken_and_a_failed_enable_leaves_nothing)
@@ -226,26 +227,24 @@ Test(sim_irq, only_eventfds_are_taken_and_a_failed_enable_leaves_nothing)
 Test(sim_irq, intx_mask_unmask_and_unmask_eventfd)
 {
     BackendDevice *bd = dev_new("intx=1,msi=1");
-    int fd = efd();
-    int32_t fds[1] = {fd};
+    int32_t fd = efd(); /* &fd: the one-element array of fds */
     const uint32_t none = BACKEND_IRQ_SET_DATA_NONE;
 
     cr_assert_eq(set(bd, none | BACKEND_IRQ_SET_ACTION_MASK, 0, 0, 1, NULL), -EINVAL,
                  "INTx not enabled");
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 0, 0, 1, fds), 0);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 0, 0, 1, &fd), 0);
     cr_assert_eq(set(bd, none | BACKEND_IRQ_SET_ACTION_MASK, 0, 0, 1, NULL), 0);
-    cr_assert_eq(set(bd, BACKEND_IRQ_SET_DATA_EVENTFD | BACKEND_IRQ_SET_ACTION_MASK, 0, 0, 1, fds),
+    cr_assert_eq(set(bd, BACKEND_IRQ_SET_DATA_EVENTFD | BACKEND_IRQ_SET_ACTION_MASK, 0, 0, 1, &fd),
                  -EINVAL, "no mask eventfd exists");
     cr_assert_eq(
-        set(bd, BACKEND_IRQ_SET_DATA_EVENTFD | BACKEND_IRQ_SET_ACTION_UNMASK, 0, 0, 1, fds), 0);
+        set(bd, BACKEND_IRQ_SET_DATA_EVENTFD | BACKEND_IRQ_SET_ACTION_UNMASK, 0, 0, 1, &fd), 0);
     cr_assert_eq(set(bd, none | BACKEND_IRQ_SET_ACTION_UNMASK, 0, 0, 1, NULL), 0);
     cr_assert_eq(set(bd, TRIGGER_NONE, 0, 0, 1, NULL), 0);
     cr_assert_eq(take(fd), 1);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 1, 0, 1, fds), -EINVAL, "INTx is enabled");
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 1, 0, 1, &fd), -EINVAL, "INTx is enabled");
     cr_assert_eq(set(bd, TRIGGER_NONE, 0, 0, 0, NULL), 0);
-    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 1, 0, 1, fds), 0);
-    (void)close(fd);
-    backend_device_free(bd);
+    cr_assert_eq(set(bd, TRIGGER_EVENTFD, 1, 0, 1, &fd), 0);
+    dev_done(bd, fd);
 }
 
 /* REQ as vfio-pci has it (vfio_pci_set_req_trigger): one trigger, TRIGGER only, the loopback,

@@ -39,6 +39,39 @@ sample(void)
                           .n_groups = 1, .jobs = jobs, .n_jobs = 2};
 }
 
+/* Seals @buf again after a test edited it: the CRC at 24 covers the 24 bytes before it and
+ * the body from 32, so that the decoder's own bounds are what refuses the edit. */
+static void
+reseal(uint8_t *buf, size_t size)
+{
+    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+}
+
+/* Rewrites a freshly encoded @buf as an older @version wrote it: without the @n bytes at @at
+ * (what that version did not have), the header's version and body length to match, sealed. */
+static void
+as_version(uint8_t *buf, size_t *size, size_t at, size_t n, uint32_t version)
+{
+    memmove(buf + at, buf + at + n, *size - at - n);
+    *size -= n;
+    put_le32(buf + 8, version);
+    put_le32(buf + 12, (uint32_t) (*size - 32));
+    reseal(buf, *size);
+}
+
+/* @buf, edited by a test, sealed again: decoding it into @out is refused as malformed, with a
+ * reason that contains @needle; @out is cleared after. */
+static void
+expect_refused(uint8_t *buf, size_t size, StateJournal *out, const char *needle)
+{
+    char err[256] = "";
+
+    reseal(buf, size);
+    cr_expect_eq(state_journal_decode(buf, size, out, err, sizeof(err)), -EBADMSG, "%s", needle);
+    cr_expect(strstr(err, needle) != NULL, "'%s' lacks '%s'", err, needle);
+    state_journal_clear(out);
+}
+
 Test(state_journal, round_trip)
 {
     StateJournal in = sample(), out = {0};
@@ -120,14 +153,10 @@ Test(state_journal, counts_beyond_bounds_are_refused)
     StateJournal in = {.seq = 1}, out = {0};
     uint8_t *buf = NULL;
     size_t size = 0;
-    char err[256] = "";
 
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
     put_le32(buf + 32, STATE_JOURNAL_MAX_DEVICES + 1); /* n_devices */
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
-    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "more than 1024") != NULL, "%s", err);
-    state_journal_clear(&out);
+    expect_refused(buf, size, &out, "more than 1024");
     free(buf);
 }
 
@@ -157,16 +186,12 @@ Test(state_journal, interrupt_bits_beyond_the_count_are_refused)
     StateJournal in = {.seq = 1, .devices = &d, .n_devices = 1}, out = {0};
     uint8_t *buf = NULL;
     size_t size = 0;
-    char err[256] = "";
 
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
     /* the pending map (before the two empty VMM lists and the two empty counts): vector 1 of
      * a 1-vector index */
     buf[size - 16 - 2] = 0x02;
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
-    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "beyond its 1 vectors") != NULL, "%s", err);
-    state_journal_clear(&out);
+    expect_refused(buf, size, &out, "beyond its 1 vectors");
     free(buf);
     d.irq_type = 4;
     cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
@@ -189,20 +214,13 @@ Test(state_journal, version_1_reads_without_groups)
     /* body: u32 n, str id (2+4), u8, u8, str source (2+7), then the u32 group, the
      * interrupts (u8 type, u32 count: none) and the VMM lists (two u32 counts: none) */
     size_t group_at = 32 + 4 + 6 + 2 + 9;
-    memmove(buf + group_at, buf + group_at + 17, size - group_at - 17);
-    size -= 17;
-    put_le32(buf + 8, 1);
-    put_le32(buf + 12, (uint32_t) (size - 32));
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    as_version(buf, &size, group_at, 17, 1);
     cr_assert_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(out.n_devices, 1);
     cr_expect_str_eq(out.devices[0].source, "size=4K");
     cr_expect_eq(out.devices[0].group, STATE_JOURNAL_NO_GROUP);
     put_le32(buf + 8, STATE_JOURNAL_VERSION + 1); /* a version from the future */
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
-    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "version 6") != NULL, "%s", err);
-    state_journal_clear(&out);
+    expect_refused(buf, size, &out, "version 6");
     free(buf);
 }
 
@@ -224,7 +242,7 @@ Test(state_journal, version_3_jobs_and_unknown_job_flags)
     size -= 1 + 5 + 8;
     put_le32(buf + 8, 3);
     put_le32(buf + 12, (uint32_t) (size - 32));
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    reseal(buf, size);
     cr_assert_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(out.n_jobs, 1);
     cr_expect_str_eq(out.jobs[0].name, "vm");
@@ -237,10 +255,7 @@ Test(state_journal, version_3_jobs_and_unknown_job_flags)
 
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
     buf[size - 1 - 5 - 8] = 0x80;
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
-    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "unknown flags 0x80") != NULL, "%s", err);
-    state_journal_clear(&out);
+    expect_refused(buf, size, &out, "unknown flags 0x80");
     free(buf);
     job.flags = 0x80;
     cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
@@ -261,11 +276,7 @@ Test(state_journal, version_4_reads_without_vmm_lists)
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
     /* the two empty VMM lists end the device, before the two empty counts */
     size_t lists_at = size - 8 - 8;
-    memmove(buf + lists_at, buf + lists_at + 8, 8);
-    size -= 8;
-    put_le32(buf + 8, 4);
-    put_le32(buf + 12, (uint32_t) (size - 32));
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    as_version(buf, &size, lists_at, 8, 4);
     cr_assert_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(out.n_devices, 1);
     cr_expect_not(authz_vmm_list_is_set(&out.devices[0].vmm_allow));
@@ -274,7 +285,7 @@ Test(state_journal, version_4_reads_without_vmm_lists)
     state_journal_clear(&out);
     /* The same bytes claiming version 5 lack the lists: refused, not misread. */
     put_le32(buf + 8, 5);
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
+    reseal(buf, size);
     cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
     state_journal_clear(&out);
     free(buf);
@@ -288,7 +299,6 @@ Test(state_journal, vmm_lists_beyond_bounds_are_refused)
     StateJournal in = {.seq = 1, .devices = &d, .n_devices = 1}, out = {0};
     uint8_t *buf = NULL;
     size_t size = 0;
-    char err[256] = "";
 
     cr_assert_eq(state_journal_encode(&in, &buf, &size), 0);
     /* the device ends: u32 n_users (1), u32 uid, u32 n_groups (0); then two empty counts */
@@ -296,16 +306,10 @@ Test(state_journal, vmm_lists_beyond_bounds_are_refused)
     cr_assert_eq(get_le32(buf + users_at), 1);
     cr_assert_eq(get_le32(buf + users_at + 4), 7);
     put_le32(buf + users_at + 4, UINT32_MAX);
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
-    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "no valid id") != NULL, "%s", err);
-    state_journal_clear(&out);
+    expect_refused(buf, size, &out, "no valid id");
     put_le32(buf + users_at + 4, 7);
     put_le32(buf + users_at, AUTHZ_MAX_IDS + 1);
-    put_le32(buf + 24, crc32c(crc32c(0, buf, 24), buf + 32, size - 32));
-    cr_expect_eq(state_journal_decode(buf, size, &out, err, sizeof(err)), -EBADMSG);
-    cr_expect(strstr(err, "more than 32") != NULL, "%s", err);
-    state_journal_clear(&out);
+    expect_refused(buf, size, &out, "more than 32");
     free(buf);
     d.vmm_allow.users.n = AUTHZ_MAX_IDS + 1;
     cr_expect_eq(state_journal_encode(&in, &buf, &size), -EINVAL);
