@@ -154,10 +154,8 @@ main(int argc, char **argv)
     Arc arc = {};
     BenchMigration b = {
         .prog = PROG,
-        .group = "bench-downtime",
         .n_devices = 4,
         .device_bytes = 64ull << 20,
-        .device_options = "size=64M", /* device_bytes, as the sim spells it */
         .prepare = prepare_arc,
         .userdata = &arc,
     };

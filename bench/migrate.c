@@ -82,10 +82,8 @@ main(int argc, char **argv)
 {
     BenchMigration b = {
         .prog = "bench-migrate",
-        .group = "bench-migrate",
         .n_devices = 8,
         .device_bytes = 256ull << 20,
-        .device_options = "size=256M", /* device_bytes, as the sim spells it */
     };
 
     return bench_migration_main(&b, argc, argv, print_round, bench_migration_ratio_key,

@@ -335,25 +335,33 @@ pump_run(const BenchMigration *b, bool tls, double *ret_gib_s, uint64_t *ret_cpu
 
 /* ---- the daemons ---- */
 
-/* Attaches n_devices sim devices "m0", "m1", ... and groups them. */
+/* Attaches n_devices sim devices "m0", "m1", ... of device_bytes each (and sim_options), and
+ * groups them under the benchmark's name. */
 static int
 setup_side(const BenchMigration *b, RpcClient *c)
 {
     char names[BENCH_MIGRATION_MAX_DEVICES][24], *ids[BENCH_MIGRATION_MAX_DEVICES];
+    char options[256];
     int r = 0;
 
     if (b->n_devices > BENCH_MIGRATION_MAX_DEVICES) {
         return -EINVAL;
     }
+    int n = snprintf(options, sizeof(options), "size=%llu%s%s",
+                     (unsigned long long) b->device_bytes, b->sim_options ? "," : "",
+                     b->sim_options ? b->sim_options : "");
+    if (n < 0 || (size_t) n >= sizeof(options)) {
+        return -ENAMETOOLONG;
+    }
     for (size_t i = 0; r >= 0 && i < b->n_devices; i++) {
         (void) snprintf(names[i], sizeof(names[i]), "m%zu", i);
         ids[i] = names[i];
-        r = bench_attach_sim(c, ids[i], b->device_options);
+        r = bench_attach_sim(c, ids[i], options);
     }
     if (r < 0) {
         return r;
     }
-    return bench_create_group(c, b->prog, b->group, ids, b->n_devices);
+    return bench_create_group(c, b->prog, b->prog, ids, b->n_devices);
 }
 
 static int
@@ -472,7 +480,7 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
     uint64_t t0;
     int r;
 
-    prep.group = (char *) b->group;
+    prep.group = (char *) b->prog;
     prep.listen = (char *) "127.0.0.1:0";
     /* The destination resumes after it confirmed (outside the measured times), so that the
      * next round can migrate back from it (bench_migration_swap()). */
@@ -493,7 +501,7 @@ migration_start(const BenchMigration *b, char *dst_id, size_t dst_id_size,
     opts.timeout_ms = MIGRATION_TIMEOUT_MS;
     opts.tls = b->tls_off ? VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_OFF
                           : VFIO_MIGD__V1__MIGRATION_TLS__MIGRATION_TLS_PSK;
-    start.group = (char *) b->group;
+    start.group = (char *) b->prog;
     start.address = prepared->address;
     start.token = prepared->token;
     start.options = &opts;

@@ -30,11 +30,12 @@
 /* One two-daemon benchmark: its parameters (set by the caller), then what
  * bench_migration_start() makes. */
 typedef struct BenchMigration {
-    const char *prog;           /* "bench-migrate": every message starts with it */
-    const char *group;          /* the group's name on both sides */
+    const char *prog;           /* "bench-migrate": every message starts with it, and it
+                                 * names the group on both sides */
     size_t n_devices;           /* "m0".."m<n-1>" on both sides; also the pump's connections */
-    uint64_t device_bytes;      /* each device's state, and what each pump connection moves */
-    const char *device_options; /* the sim options that give the devices that state */
+    uint64_t device_bytes;      /* each device's state (the sim's size=), and what each pump
+                                 * connection moves */
+    const char *sim_options;    /* more sim options for the devices after size= (NULL: none) */
     /* The migration's policy: without pre-copy all the state moves in the switchover; with
      * it (bench-precopy), downtime_target_ms and max_precopy_ms decide when pre-copy ends
      * (0: the daemon's defaults), and the devices may move more than device_bytes. */

@@ -98,10 +98,9 @@ main(int argc, char **argv)
 {
     BenchMigration b = {
         .prog = PROG,
-        .group = "bench-precopy",
         .n_devices = 4,
         .device_bytes = 256ull << 20,
-        .device_options = "size=256M,dirty_rate=20M", /* device_bytes, as the sim spells it */
+        .sim_options = "dirty_rate=20M",
         .precopy = true,
         .downtime_target_ms = TARGET_MS,
         .max_precopy_ms = MAX_PRECOPY_MS,

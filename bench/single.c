@@ -68,10 +68,8 @@ main(int argc, char **argv)
     long forced = e ? strtol(e, NULL, 10) : 0;
     BenchMigration b = {
         .prog = "bench-single",
-        .group = "bench-single",
         .n_devices = 1,
         .device_bytes = DEVICE_BYTES,
-        .device_options = "size=2G", /* DEVICE_BYTES, as the sim spells it */
         .pump_connections = 2,
         .channels = forced >= 1 && forced <= SPREAD_MAX_CHANNELS ? (uint32_t) forced : 0,
     };
