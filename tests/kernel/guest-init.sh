@@ -7,6 +7,7 @@
 #   cmd.sh       the script to run (bash)                          host -> guest
 #   shares       lines "TAG PATH": extra writable 9p exports (-w)  host -> guest
 #   stdout, stderr, guest.log, rc   (rc absent = the guest failed)  guest -> host
+# vm-xchg.sh, beside this file and shared with systemd-init.sh, mounts those shares.
 # There is no ACPI in this kernel, hence no power-off: the guest reboots with sysrq 'b' and
 # QEMU, started with -no-reboot, exits instead.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -31,23 +32,10 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 ln -sf /proc/self/fd /dev/fd 2>/dev/null
-mkdir -p /run/xchg
-# cache=none on the writable shares: what the guest writes reaches the host at once.
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none xchg /run/xchg ||
-    die "cannot mount the xchg share"
-X=/run/xchg
-exec 2>>$X/guest.log
+INIT_NAME=guest-init
+. "${0%/*}/vm-xchg.sh" # $X, guest.log, the extra shares
 hostname vfio-migd-test 2>/dev/null
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
-
-if [ -f $X/shares ]; then
-    while read -r tag path; do
-        [ -n "$tag" ] || continue
-        mkdir -p "$path" 2>/dev/null # needed (and possible) only below a tmpfs such as /tmp
-        mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none "$tag" "$path" ||
-            echo "guest-init: mounting $tag on $path failed" >&2
-    done <$X/shares
-fi
 
 echo "guest-init: uptime $(cut -d' ' -f1 /proc/uptime) s, running the command" >&2
 /bin/bash $X/cmd.sh >$X/stdout 2>$X/stderr </dev/null

@@ -5,7 +5,8 @@
 # that unit's target as the only goal, so nothing else of the host's boot starts.
 #
 # Same contract with run-vm.sh as guest-init.sh (the 9p share "xchg" on /run/xchg: cmd.sh,
-# shares -> stdout, stderr, guest.log, rc). What systemd needs that the host's root lacks:
+# shares -> stdout, stderr, guest.log, rc; mounted by vm-xchg.sh, which both source). What
+# systemd needs that the host's root lacks:
 #   /run, /tmp, /var (tmpfs)  writable: /run/systemd (units, notify and private sockets),
 #                             PrivateTmp=, StateDirectory= (/var/lib/<name>), the journal
 #   /etc                      stays read-only: /etc/machine-id exists, and nothing is written
@@ -27,19 +28,8 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=0755 tmpfs /var
 mkdir -p /var/tmp /var/lib /var/log /var/cache && chmod 1777 /var/tmp
 ln -s ../run /var/run # as on the host; otherwise systemd says "tainted: var-run-bad"
-mkdir -p /run/xchg
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none xchg /run/xchg ||
-    die "cannot mount the xchg share"
-X=/run/xchg
-exec 2>>$X/guest.log
-if [ -f $X/shares ]; then
-    while read -r tag path; do
-        [ -n "$tag" ] || continue
-        mkdir -p "$path" 2>/dev/null # needed (and possible) only below a tmpfs such as /tmp
-        mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none "$tag" "$path" ||
-            echo "systemd-init: mounting $tag on $path failed" >&2
-    done <$X/shares
-fi
+INIT_NAME=systemd-init
+. "${0%/*}/vm-xchg.sh" # $X, guest.log, the extra shares
 
 # /run/systemd/system: the runtime unit directory, read before /etc and /lib.
 U=/run/systemd/system
