@@ -281,38 +281,60 @@ manager_sim_model(Manager *m, const char *model, const char *options, SimModel *
     return *ret_options ? 0 : -ENOMEM;
 }
 
+/* What a sim device is made from, by attach and by re-adoption alike. */
+typedef struct SimSetup {
+    char name[DEVICE_ID_MAX + 1]; /* claimed by manager_claim_id(), not yet taken */
+    char *options;                /* malloc()ed: the options, naming the vendor model */
+    SimModel model;
+} SimSetup;
+
+static void
+sim_setup_done(SimSetup *s)
+{
+    free(s->options);
+}
+
+/* Claims sim device @id's name (or the next "sim<N>" from @next) and resolves its vendor
+ * model: the two steps a sim device's attach and its re-adoption share. */
+static int
+manager_sim_setup(Manager *m, const char *id, unsigned next, const char *model,
+                  const char *options, SimSetup *ret, char *err, size_t err_size)
+{
+    int r;
+
+    r = manager_claim_id(m, id, "sim", next, ret->name, sizeof(ret->name), err, err_size);
+    if (r < 0) {
+        return r;
+    }
+    return manager_sim_model(m, model, options, &ret->model, &ret->options, err, err_size);
+}
+
 int
 manager_attach_sim(Manager *m, const char *id, const char *model, const char *options,
                    Device **ret, char *err, size_t err_size)
 {
-    char name[DEVICE_ID_MAX + 1], why[256] = "";
-    _cleanup_free_ char *opts = NULL;
+    _cleanup_(sim_setup_done) SimSetup s = {0};
+    char why[256] = "";
     BackendDevice *bd = NULL;
     BackendInfo info = {0};
-    SimModel sm;
     int r;
 
-    r = manager_claim_id(m, id, "sim", m->next_sim_index, name, sizeof(name), err, err_size);
+    r = manager_sim_setup(m, id, m->next_sim_index, model, options, &s, err, err_size);
     if (r < 0) {
         return r;
     }
-    r = manager_sim_model(m, model, options, &sm, &opts, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    options = opts;
-    r = sim_device_new_model(name, options, &sm, &bd, &info, why, sizeof(why));
+    r = sim_device_new_model(s.name, s.options, &s.model, &bd, &info, why, sizeof(why));
     if (r < 0) {
         (void) snprintf(err, err_size, "invalid sim options: %s", why[0] ? why : strerror(-r));
         return r;
     }
-    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, -EBADF, ret);
+    r = manager_adopt(m, s.name, bd, &info, false, KERNEL_ADDRESS_PCI, s.options, -EBADF, ret);
     if (r < 0) {
         return r;
     }
-    manager_name_taken(id, name, "sim", &m->next_sim_index);
-    log_device_info(*ret, "Attached sim device '%s' (%s).", name,
-                    options && *options ? options : "defaults");
+    manager_name_taken(id, s.name, "sim", &m->next_sim_index);
+    log_device_info(*ret, "Attached sim device '%s' (%s).", s.name,
+                    s.options && *s.options ? s.options : "defaults");
     return 0;
 }
 
@@ -348,32 +370,27 @@ manager_readopt_sim(Manager *m, const char *id, const char *options, int state_f
 {
     _cleanup_close_ int fd = state_fd;
     _cleanup_close_ int req = req_fd;
-    char name[DEVICE_ID_MAX + 1], why[256] = "";
-    _cleanup_free_ char *opts = NULL;
+    _cleanup_(sim_setup_done) SimSetup s = {0};
+    char why[256] = "";
     BackendDevice *bd = NULL;
     BackendInfo info = {0};
-    SimModel sm;
     int r;
 
     if (!id || !*id) {
         (void) snprintf(err, err_size, "a re-adopted device needs its id");
         return -EINVAL;
     }
-    r = manager_claim_id(m, id, "sim", 0, name, sizeof(name), err, err_size);
+    r = manager_sim_setup(m, id, /* next= */ 0, "", options, &s, err, err_size);
     if (r < 0) {
         return r;
     }
-    r = manager_sim_model(m, "", options, &sm, &opts, err, err_size);
-    if (r < 0) {
-        return r;
-    }
-    r = sim_device_adopt_model(name, opts, &sm, fd, &bd, &info, why, sizeof(why));
+    r = sim_device_adopt_model(s.name, s.options, &s.model, fd, &bd, &info, why, sizeof(why));
     if (r < 0) {
         (void) snprintf(err, err_size, "%s", why[0] ? why : strerror(-r));
         return r;
     }
     fd = -EBADF; /* the device's now */
-    r = manager_adopt(m, name, bd, &info, false, KERNEL_ADDRESS_PCI, options, TAKE_FD(req), ret);
+    r = manager_adopt(m, s.name, bd, &info, false, KERNEL_ADDRESS_PCI, options, TAKE_FD(req), ret);
     if (r < 0) {
         (void) snprintf(err, err_size, "%s", strerror(-r));
         return r;
