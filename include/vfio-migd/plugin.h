@@ -401,6 +401,34 @@ typedef const struct vfio_migd_plugin *(*vfio_migd_plugin_entry_fn)(void);
         return &(descriptor);                                                                  \
     }
 
+/* The number of elements of the array @a, as the uint32_t counts here take it
+ * (.n_claims = VFIO_MIGD_ELEMENTS(claims)). */
+#define VFIO_MIGD_ELEMENTS(a) ((uint32_t) (sizeof(a) / sizeof((a)[0])))
+
+/* One compatibility field, for vfio_migd_fields_add(). */
+struct vfio_migd_field {
+    const char *name;
+    const char *value;
+};
+
+/* Adds the @n fields of @fields through host->field_add(), in order, and stops at the first
+ * one refused: the usual body of a descriptor hook. Returns 0 or that refusal's negative
+ * errno (the hook returns it: every field added is then dropped). Not part of the ABI: it
+ * only calls host->field_add(). */
+static inline int32_t
+vfio_migd_fields_add(const struct vfio_migd_host *host, struct vfio_migd_field_list *out,
+                     const struct vfio_migd_field *fields, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t r = host->field_add(out, fields[i].name, fields[i].value);
+
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
 /* A claim of every device bound to @drv, whatever its IDs (an mdev parent's driver, say). */
 #define VFIO_MIGD_CLAIM_DRIVER(drv)                                                            \
     {.driver = (drv), .vendor_id = VFIO_MIGD_ANY_ID, .device_id = VFIO_MIGD_ANY_ID}

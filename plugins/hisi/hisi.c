@@ -187,7 +187,7 @@ hisi_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_device
                 struct vfio_migd_field_list *out, char *why, uint32_t why_size)
 {
     struct hisi_view v;
-    char text[32], magic[32];
+    char text[32], qp_num[16], iso[16], magic[32];
     int32_t r;
 
     r = hisi_view_of(host, dev, &v, why, why_size);
@@ -199,17 +199,14 @@ hisi_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_device
     if (r < 0 || !v.sim) {
         return r; /* a real VF's queues and isolation are known to its driver only */
     }
-    (void) snprintf(text, sizeof(text), "%" PRIu32, v.o.qp_num);
-    r = host->field_add(out, "qp_num", text);
-    if (r >= 0) {
-        (void) snprintf(text, sizeof(text), "%" PRIu32, v.o.que_iso_cfg);
-        r = host->field_add(out, "que_iso_cfg", text);
-    }
-    if (r >= 0) {
-        r = host->field_add(out, "stream_magic", hisi_magic_name(v.o.magic, magic,
-                                                                 sizeof(magic)));
-    }
-    return r;
+    (void) snprintf(qp_num, sizeof(qp_num), "%" PRIu32, v.o.qp_num);
+    (void) snprintf(iso, sizeof(iso), "%" PRIu32, v.o.que_iso_cfg);
+    const struct vfio_migd_field fields[] = {
+        {"qp_num", qp_num},
+        {"que_iso_cfg", iso},
+        {"stream_magic", hisi_magic_name(v.o.magic, magic, sizeof(magic))},
+    };
+    return vfio_migd_fields_add(host, out, fields, VFIO_MIGD_ELEMENTS(fields));
 }
 
 static int32_t
@@ -266,8 +263,8 @@ static const struct vfio_migd_plugin hisi_plugin = {
     .version = "1.0",
     .description = "HiSilicon Kunpeng accelerator VFs (hisi_acc_vfio_pci: ZIP, SEC, HPRE)",
     .claims = hisi_claims,
-    .n_claims = sizeof(hisi_claims) / sizeof(hisi_claims[0]),
-    .n_rules = sizeof(hisi_rules) / sizeof(hisi_rules[0]),
+    .n_claims = VFIO_MIGD_ELEMENTS(hisi_claims),
+    .n_rules = VFIO_MIGD_ELEMENTS(hisi_rules),
     .rules = hisi_rules,
     .prerequisites = hisi_prerequisites,
     .descriptor = hisi_descriptor,

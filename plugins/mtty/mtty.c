@@ -69,21 +69,15 @@ mtty_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_device
 {
     int ports = mtty_ports_of_type(dev->mdev_type);
     char text[16];
-    int32_t r;
 
     if (ports < 0) {
         (void) snprintf(why, why_size, "mdev type '%s' is not mtty-1 or mtty-2", dev->mdev_type);
         return -EINVAL;
     }
     (void) snprintf(text, sizeof(text), "%d", ports);
-    r = host->field_add(out, "ports", text);
-    if (r >= 0) {
-        r = host->field_add(out, "stream_version", MTTY_STREAM_VERSION);
-    }
-    if (r >= 0) {
-        r = host->field_add(out, "mdev_type", dev->mdev_type);
-    }
-    return r;
+    const struct vfio_migd_field fields[] = {
+        {"ports", text}, {"stream_version", MTTY_STREAM_VERSION}, {"mdev_type", dev->mdev_type}};
+    return vfio_migd_fields_add(host, out, fields, VFIO_MIGD_ELEMENTS(fields));
 }
 
 static int32_t
@@ -135,8 +129,8 @@ static const struct vfio_migd_plugin mtty_plugin = {
     .version = "1.0",
     .description = "the kernel's mtty sample UART (samples/vfio-mdev/mtty.c)",
     .claims = mtty_claims,
-    .n_claims = sizeof(mtty_claims) / sizeof(mtty_claims[0]),
-    .n_rules = sizeof(mtty_rules) / sizeof(mtty_rules[0]),
+    .n_claims = VFIO_MIGD_ELEMENTS(mtty_claims),
+    .n_rules = VFIO_MIGD_ELEMENTS(mtty_rules),
     .rules = mtty_rules,
     .prerequisites = mtty_prerequisites,
     .descriptor = mtty_descriptor,

@@ -60,7 +60,6 @@ vendor_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_devi
 {
     char label[128], *slash;
     const char *psid = "none";
-    int32_t r;
 
     option(dev->sim_options, "label", "0", label, sizeof(label));
     slash = strchr(label, '/');
@@ -72,14 +71,8 @@ vendor_descriptor(const struct vfio_migd_host *host, const struct vfio_migd_devi
         (void) snprintf(why, why_size, "the firmware of '%s' did not answer", dev->name);
         return -EIO;
     }
-    r = host->field_add(out, "fw", label);
-    if (r >= 0) {
-        r = host->field_add(out, "psid", psid);
-    }
-    if (r >= 0) {
-        r = host->field_add(out, "note", dev->name);
-    }
-    return r;
+    const struct vfio_migd_field fields[] = {{"fw", label}, {"psid", psid}, {"note", dev->name}};
+    return vfio_migd_fields_add(host, out, fields, VFIO_MIGD_ELEMENTS(fields));
 }
 
 static const struct vfio_migd_plugin plugin = {
