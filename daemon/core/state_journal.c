@@ -413,75 +413,79 @@ reader_ids(Reader *rd, AuthzIds *ids, const char *what, uint32_t i)
     }
 }
 
-static void
-reader_devices(Reader *rd, StateJournal *j)
+/* A list: a count of at most @max, then that many items, each read by @read_one into its
+ * slot of a zeroed array of @size-byte items (NULL, with rd->r set, after a failure).
+ * *ret_n counts the items begun, so that state_journal_clear() frees what a failure left
+ * half-read. */
+static void *
+reader_list(Reader *rd, uint32_t max, size_t size, const char *what, size_t *ret_n,
+            void (*read_one)(Reader *rd, void *item, uint32_t i))
 {
     uint32_t n;
+    uint8_t *a = reader_array(rd, max, size, what, &n);
 
-    j->devices = reader_array(rd, STATE_JOURNAL_MAX_DEVICES, sizeof(*j->devices), "devices", &n);
     for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
-        StateJournalDevice *d = &j->devices[j->n_devices++];
-        uint8_t kernel;
+        (*ret_n)++;
+        read_one(rd, a + i * size, i);
+    }
+    return a;
+}
 
-        d->id = reader_str(rd, STATE_JOURNAL_MAX_NAME, "device id");
-        kernel = reader_u8(rd, "a device's back-end");
-        d->kernel = kernel == 1;
-        d->address_kind = reader_u8(rd, "a device's address kind");
-        d->source = reader_str(rd, STATE_JOURNAL_MAX_SOURCE, "device source");
-        d->group = rd->version >= 2 ? reader_count(rd, UINT32_MAX, "IOMMU group")
-                                    : STATE_JOURNAL_NO_GROUP;
-        if (kernel > 1) {
-            reader_fail(rd, "device %u has back-end %u (0 sim, 1 kernel)", i, kernel);
-        }
-        reader_irq(rd, d, i);
-        reader_ids(rd, &d->vmm_allow.users, "VMM users", i);
-        reader_ids(rd, &d->vmm_allow.groups, "VMM groups", i);
+static void
+reader_device(Reader *rd, void *item, uint32_t i)
+{
+    StateJournalDevice *d = item;
+    uint8_t kernel;
+
+    d->id = reader_str(rd, STATE_JOURNAL_MAX_NAME, "device id");
+    kernel = reader_u8(rd, "a device's back-end");
+    d->kernel = kernel == 1;
+    d->address_kind = reader_u8(rd, "a device's address kind");
+    d->source = reader_str(rd, STATE_JOURNAL_MAX_SOURCE, "device source");
+    d->group = rd->version >= 2 ? reader_count(rd, UINT32_MAX, "IOMMU group")
+                                : STATE_JOURNAL_NO_GROUP;
+    if (kernel > 1) {
+        reader_fail(rd, "device %u has back-end %u (0 sim, 1 kernel)", i, kernel);
+    }
+    reader_irq(rd, d, i);
+    reader_ids(rd, &d->vmm_allow.users, "VMM users", i);
+    reader_ids(rd, &d->vmm_allow.groups, "VMM groups", i);
+}
+
+static void
+reader_group(Reader *rd, void *item, uint32_t i)
+{
+    StateJournalGroup *g = item;
+    uint32_t m;
+
+    (void) i;
+    g->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "group name");
+    g->members = reader_array(rd, STATE_JOURNAL_MAX_MEMBERS, sizeof(*g->members),
+                              "group members", &m);
+    for (uint32_t k = 0; k < m && rd->r >= 0; k++) {
+        g->members[g->n_members++] = reader_str(rd, STATE_JOURNAL_MAX_NAME, "member id");
     }
 }
 
 static void
-reader_groups(Reader *rd, StateJournal *j)
+reader_job(Reader *rd, void *item, uint32_t i)
 {
-    uint32_t n;
+    StateJournalJob *job = item;
 
-    j->groups = reader_array(rd, STATE_JOURNAL_MAX_GROUPS, sizeof(*j->groups), "groups", &n);
-    for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
-        StateJournalGroup *g = &j->groups[j->n_groups++];
-        uint32_t m;
-
-        g->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "group name");
-        g->members = reader_array(rd, STATE_JOURNAL_MAX_MEMBERS, sizeof(*g->members),
-                                  "group members", &m);
-        for (uint32_t k = 0; k < m && rd->r >= 0; k++) {
-            g->members[g->n_members++] = reader_str(rd, STATE_JOURNAL_MAX_NAME, "member id");
-        }
+    job->id = reader_str(rd, STATE_JOURNAL_MAX_NAME, "job id");
+    job->role = reader_u8(rd, "a job's role");
+    job->subject = reader_u8(rd, "a job's subject");
+    job->phase = reader_u8(rd, "a job's phase");
+    job->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "job name");
+    if (rd->version < 4) {
+        return; /* no flags, peer NULL, start 0 */
     }
-}
-
-static void
-reader_jobs(Reader *rd, StateJournal *j)
-{
-    uint32_t n;
-
-    j->jobs = reader_array(rd, STATE_JOURNAL_MAX_JOBS, sizeof(*j->jobs), "jobs", &n);
-    for (uint32_t i = 0; i < n && rd->r >= 0; i++) {
-        StateJournalJob *job = &j->jobs[j->n_jobs++];
-
-        job->id = reader_str(rd, STATE_JOURNAL_MAX_NAME, "job id");
-        job->role = reader_u8(rd, "a job's role");
-        job->subject = reader_u8(rd, "a job's subject");
-        job->phase = reader_u8(rd, "a job's phase");
-        job->name = reader_str(rd, STATE_JOURNAL_MAX_NAME, "job name");
-        if (rd->version < 4) {
-            continue; /* no flags, peer NULL, start 0 */
-        }
-        job->flags = reader_u8(rd, "a job's flags");
-        if (job->flags & ~STATE_JOURNAL_JOB_AUTO_RESUME) {
-            reader_fail(rd, "job %u has unknown flags 0x%02x", i, job->flags);
-        }
-        job->peer = reader_str(rd, STATE_JOURNAL_MAX_PEER, "job peer");
-        job->started_unix_ms = reader_u64(rd, "a job's start");
+    job->flags = reader_u8(rd, "a job's flags");
+    if (job->flags & ~STATE_JOURNAL_JOB_AUTO_RESUME) {
+        reader_fail(rd, "job %u has unknown flags 0x%02x", i, job->flags);
     }
+    job->peer = reader_str(rd, STATE_JOURNAL_MAX_PEER, "job peer");
+    job->started_unix_ms = reader_u64(rd, "a job's start");
 }
 
 /* The header: magic, version, sizes and the body's CRC. */
@@ -525,9 +529,12 @@ state_journal_decode(const uint8_t *buf, size_t size, StateJournal *ret, char *e
 
     state_journal_clear(ret);
     reader_header(&rd, ret);
-    reader_devices(&rd, ret);
-    reader_groups(&rd, ret);
-    reader_jobs(&rd, ret);
+    ret->devices = reader_list(&rd, STATE_JOURNAL_MAX_DEVICES, sizeof(*ret->devices), "devices",
+                               &ret->n_devices, reader_device);
+    ret->groups = reader_list(&rd, STATE_JOURNAL_MAX_GROUPS, sizeof(*ret->groups), "groups",
+                              &ret->n_groups, reader_group);
+    ret->jobs = reader_list(&rd, STATE_JOURNAL_MAX_JOBS, sizeof(*ret->jobs), "jobs", &ret->n_jobs,
+                            reader_job);
     if (rd.r >= 0 && rd.left > 0) {
         reader_fail(&rd, "the journal has %zu bytes after its last job", rd.left);
     }
