@@ -26,6 +26,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/strutil.h"
 
 typedef enum DeviceOpKind {
     DEVICE_OP_SET_STATE,
@@ -75,20 +76,14 @@ _printf_(4, 5) static void
 op_fail(DeviceOp *op, OpFailure failure, int r, const char *fmt, ...)
 {
     OpResult *res = &op->result;
-    size_t used = strlen(res->message);
     va_list ap;
 
     if (res->r == 0) {
         res->r = r;
         res->failure = failure;
     }
-    if (used > 0 && used + 2 < sizeof(res->message)) {
-        res->message[used++] = ';';
-        res->message[used++] = ' ';
-        res->message[used] = '\0';
-    }
     va_start(ap, fmt);
-    (void) vsnprintf(res->message + used, sizeof(res->message) - used, fmt, ap);
+    strutil_vappend_failure(res->message, sizeof(res->message), fmt, ap);
     va_end(ap);
 }
 

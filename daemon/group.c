@@ -145,19 +145,13 @@ run_note_error(GroupRun *run, int r, const char *fmt, ...) _printf_(3, 4);
 static void
 run_note_error(GroupRun *run, int r, const char *fmt, ...)
 {
-    size_t used = strlen(run->error);
     va_list ap;
 
     if (run->r == 0) {
         run->r = r;
     }
-    if (used > 0 && used + 2 < sizeof(run->error)) {
-        run->error[used++] = ';';
-        run->error[used++] = ' ';
-        run->error[used] = '\0';
-    }
     va_start(ap, fmt);
-    (void) vsnprintf(run->error + used, sizeof(run->error) - used, fmt, ap);
+    strutil_vappend_failure(run->error, sizeof(run->error), fmt, ap);
     va_end(ap);
 }
 

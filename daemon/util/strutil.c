@@ -186,3 +186,19 @@ strutil_printable(const char *s, size_t max, char *buf, size_t size)
     }
     return buf;
 }
+
+void
+strutil_vappend_failure(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    size_t used = strnlen(buf, size);
+
+    if (used >= size) {
+        return; /* not a string: nothing to append to */
+    }
+    if (used > 0 && used + 2 < size) {
+        buf[used++] = ';';
+        buf[used++] = ' ';
+        buf[used] = '\0';
+    }
+    (void) vsnprintf(buf + used, size - used, fmt, ap);
+}

@@ -3,10 +3,12 @@
 
 /*
  * strutil — parsing helpers shared by the daemon, the CLI and tests: byte sizes with
- * suffixes, bounded integers, "key=value,key=value" option lists, and device ids.
+ * suffixes, bounded integers, "key=value,key=value" option lists, and device ids; and the
+ * "; "-joined failure text of a device operation or a group run.
  * Pure: no I/O, no allocation except where a function says so. Errors: negative errno.
  */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,3 +40,9 @@ char *strutil_printable(const char *s, size_t max, char *buf, size_t size);
 /* Formats @bytes as "256 MiB", "1.5 KiB", "60 B" into @buf (exact multiples without a
  * decimal); returns @buf. */
 char *strutil_format_bytes(uint64_t bytes, char *buf, size_t size);
+
+/* Appends the text @fmt formats to the NUL-terminated text in @buf (@size bytes), after "; "
+ * when @buf holds some already: every failure of one operation, first one first (device and
+ * group results). What does not fit is cut. */
+void strutil_vappend_failure(char *buf, size_t size, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));

@@ -458,3 +458,36 @@ Test(strutil, format_bytes_small_buffer_terminates)
         cr_expect_eq(buf[size], 'X', "size %zu: wrote past the buffer", size);
     }
 }
+
+static void append_failure(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+append_failure(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    strutil_vappend_failure(buf, size, fmt, ap);
+    va_end(ap);
+}
+
+Test(strutil, append_failure_joins_with_semicolons)
+{
+    char buf[64] = "";
+
+    append_failure(buf, sizeof(buf), "arc %s failed", "STOP>RUN");
+    cr_expect_str_eq(buf, "arc STOP>RUN failed");
+    append_failure(buf, sizeof(buf), "rollback: %d", -5);
+    cr_expect_str_eq(buf, "arc STOP>RUN failed; rollback: -5");
+}
+
+Test(strutil, append_failure_cuts_and_terminates)
+{
+    char buf[16] = "0123456789abc";
+
+    append_failure(buf, sizeof(buf), "%s", "more");
+    cr_expect_str_eq(buf, "0123456789abc; "); /* the separator fits, the text is cut */
+    append_failure(buf, sizeof(buf), "%s", "again");
+    cr_expect_str_eq(buf, "0123456789abc; ", "a full buffer stays as it was");
+}
