@@ -37,14 +37,27 @@ typedef struct ArcsMsg {
     size_t n;
 } ArcsMsg;
 
+/* Heap storage of a message listing devices, each with its arcs: the per-device messages
+ * (a group run's results or a migration's progress) and their pointers, and every device's
+ * arcs one after the other, with theirs. */
+typedef struct DevicesStore {
+    union {
+        VfioMigd__V1__GroupDeviceResult *results;
+        VfioMigd__V1__DeviceProgress *progress;
+    };
+    union {
+        VfioMigd__V1__GroupDeviceResult **result_ptrs;
+        VfioMigd__V1__DeviceProgress **progress_ptrs;
+    };
+    VfioMigd__V1__Arc *arcs;
+    VfioMigd__V1__Arc **arc_ptrs;
+} DevicesStore;
+
 /* A group transition (or the last one's timeline), with heap storage for its devices and
  * arcs: convert_group_run_done() releases it. */
 typedef struct GroupRunMsg {
     VfioMigd__V1__GroupTransitionResponse msg;
-    VfioMigd__V1__GroupDeviceResult *results;
-    VfioMigd__V1__GroupDeviceResult **result_ptrs;
-    VfioMigd__V1__Arc *arcs;
-    VfioMigd__V1__Arc **arc_ptrs;
+    DevicesStore store;
 } GroupRunMsg;
 
 /* A group, with its current device states and (when @with_timeline) its last transition. */
@@ -82,10 +95,7 @@ convert_state_from_api(int v)
 typedef struct MigrationMsg {
     VfioMigd__V1__Migration msg;
     VfioMigd__V1__MigrationOptions opts;
-    VfioMigd__V1__DeviceProgress *devs;
-    VfioMigd__V1__DeviceProgress **dev_ptrs;
-    VfioMigd__V1__Arc *arcs;
-    VfioMigd__V1__Arc **arc_ptrs;
+    DevicesStore store;
 } MigrationMsg;
 
 int convert_migration(const MigrationSnapshot *s, MigrationMsg *out); /* 0 or -ENOMEM */
