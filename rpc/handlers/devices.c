@@ -418,23 +418,14 @@ handle_write_region(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 /* ReadRegion is mutating too: reading a register can change the device (mtty's UART pops a
  * byte from its FIFO), so it needs what a write needs. */
 const RpcMethod device_methods[] = {
-    METHOD(DEVICES, ListDevices, V1(list_devices_request), V1(list_devices_response),
-           handle_list_devices, RPC_READ_ONLY),
-    METHOD(DEVICES, AttachDevice, V1(attach_device_request), V1(attach_device_response),
-           handle_attach_device, RPC_MUTATING),
-    METHOD(DEVICES, DetachDevice, V1(detach_device_request), V1(detach_device_response),
-           handle_detach_device, RPC_MUTATING),
-    METHOD(DEVICES, GetDevice, V1(get_device_request), V1(get_device_response),
-           handle_get_device, RPC_READ_ONLY),
-    METHOD(DEVICES, SetDeviceState, V1(set_device_state_request), V1(set_device_state_response),
-           handle_set_device_state, RPC_MUTATING),
-    METHOD(DEVICES, ComputePath, V1(compute_path_request), V1(compute_path_response),
-           handle_compute_path, RPC_READ_ONLY),
-    METHOD(DEVICES, ResetDevice, V1(reset_device_request), V1(reset_device_response),
-           handle_reset_device, RPC_MUTATING),
-    METHOD(DEVICES, ReadRegion, V1(read_region_request), V1(read_region_response),
-           handle_read_region, RPC_MUTATING),
-    METHOD(DEVICES, WriteRegion, V1(write_region_request), V1(write_region_response),
-           handle_write_region, RPC_MUTATING),
+    METHOD_V1(DEVICES, ListDevices, list_devices, RPC_READ_ONLY),
+    METHOD_V1(DEVICES, AttachDevice, attach_device, RPC_MUTATING),
+    METHOD_V1(DEVICES, DetachDevice, detach_device, RPC_MUTATING),
+    METHOD_V1(DEVICES, GetDevice, get_device, RPC_READ_ONLY),
+    METHOD_V1(DEVICES, SetDeviceState, set_device_state, RPC_MUTATING),
+    METHOD_V1(DEVICES, ComputePath, compute_path, RPC_READ_ONLY),
+    METHOD_V1(DEVICES, ResetDevice, reset_device, RPC_MUTATING),
+    METHOD_V1(DEVICES, ReadRegion, read_region, RPC_MUTATING),
+    METHOD_V1(DEVICES, WriteRegion, write_region, RPC_MUTATING),
 };
 const size_t device_methods_count = ELEMENTSOF(device_methods);

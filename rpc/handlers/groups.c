@@ -169,17 +169,11 @@ handle_reset_group(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 #define GROUPS "vfio_migd.v1.GroupService"
 
 const RpcMethod group_methods[] = {
-    METHOD(GROUPS, CreateGroup, V1(create_group_request), V1(create_group_response),
-           handle_create_group, RPC_MUTATING),
-    METHOD(GROUPS, DeleteGroup, V1(delete_group_request), V1(delete_group_response),
-           handle_delete_group, RPC_MUTATING),
-    METHOD(GROUPS, GetGroup, V1(get_group_request), V1(get_group_response), handle_get_group,
-           RPC_READ_ONLY),
-    METHOD(GROUPS, ListGroups, V1(list_groups_request), V1(list_groups_response),
-           handle_list_groups, RPC_READ_ONLY),
-    METHOD(GROUPS, GroupTransition, V1(group_transition_request), V1(group_transition_response),
-           handle_group_transition, RPC_MUTATING),
-    METHOD(GROUPS, ResetGroup, V1(reset_group_request), V1(group_transition_response),
-           handle_reset_group, RPC_MUTATING),
+    METHOD_V1(GROUPS, CreateGroup, create_group, RPC_MUTATING),
+    METHOD_V1(GROUPS, DeleteGroup, delete_group, RPC_MUTATING),
+    METHOD_V1(GROUPS, GetGroup, get_group, RPC_READ_ONLY),
+    METHOD_V1(GROUPS, ListGroups, list_groups, RPC_READ_ONLY),
+    METHOD_V1(GROUPS, GroupTransition, group_transition, RPC_MUTATING),
+    METHOD_V1_RESP(GROUPS, ResetGroup, reset_group, group_transition_response, RPC_MUTATING),
 };
 const size_t group_methods_count = ELEMENTSOF(group_methods);

@@ -38,6 +38,14 @@ typedef struct RpcContext {
     }
 /* A vfio_migd.v1 message's descriptor, by its protobuf-c (snake case) name. */
 #define V1(msg) vfio_migd__v1__##msg##__descriptor
+/* The row of a vfio_migd.v1 method named after its messages and handler, as most are: Name
+ * (@snake in snake case) takes snake_request, answers snake_response, and is handled by
+ * handle_snake(). METHOD_V1_RESP: the same, for a method answering a @resp message that
+ * several methods share. The rest use METHOD(). */
+#define METHOD_V1(service, Name, snake, fl)                                                        \
+    METHOD(service, Name, V1(snake##_request), V1(snake##_response), handle_##snake, fl)
+#define METHOD_V1_RESP(service, Name, snake, resp, fl)                                             \
+    METHOD(service, Name, V1(snake##_request), V1(resp), handle_##snake, fl)
 /* The request a handler got, as its own type. */
 #define REQ(type, r) ((const VfioMigd__V1__##type *) (r))
 

@@ -227,16 +227,15 @@ handle_trigger_irq(RpcCall *call, const ProtobufCMessage *r, void *userdata)
 
 #define DEVICES "vfio_migd.v1.DeviceService"
 
+/* The methods on one vector (vector_call) share their request and response. */
+#define VECTOR_METHOD(Name, fn)                                                                    \
+    METHOD(DEVICES, Name, V1(irq_vector_request), V1(irq_vector_response), fn, RPC_MUTATING)
+
 const RpcMethod irq_methods[] = {
-    METHOD(DEVICES, GetIrqs, V1(get_irqs_request), V1(get_irqs_response), handle_get_irqs,
-           RPC_READ_ONLY),
-    METHOD(DEVICES, EnableIrqs, V1(enable_irqs_request), V1(enable_irqs_response),
-           handle_enable_irqs, RPC_MUTATING),
-    METHOD(DEVICES, MaskIrq, V1(irq_vector_request), V1(irq_vector_response), handle_mask_irq,
-           RPC_MUTATING),
-    METHOD(DEVICES, UnmaskIrq, V1(irq_vector_request), V1(irq_vector_response), handle_unmask_irq,
-           RPC_MUTATING),
-    METHOD(DEVICES, TriggerIrq, V1(irq_vector_request), V1(irq_vector_response), handle_trigger_irq,
-           RPC_MUTATING),
+    METHOD_V1(DEVICES, GetIrqs, get_irqs, RPC_READ_ONLY),
+    METHOD_V1(DEVICES, EnableIrqs, enable_irqs, RPC_MUTATING),
+    VECTOR_METHOD(MaskIrq, handle_mask_irq),
+    VECTOR_METHOD(UnmaskIrq, handle_unmask_irq),
+    VECTOR_METHOD(TriggerIrq, handle_trigger_irq),
 };
 const size_t irq_methods_count = ELEMENTSOF(irq_methods);

@@ -346,17 +346,11 @@ handle_bind_host_device(RpcCall *call, const ProtobufCMessage *r, void *userdata
 #define SYSTEM "vfio_migd.v1.SystemService"
 
 const RpcMethod system_methods[] = {
-    METHOD(SYSTEM, GetVersion, V1(get_version_request), V1(get_version_response),
-           handle_get_version, RPC_READ_ONLY | RPC_OPEN),
-    METHOD(SYSTEM, ListPlugins, V1(list_plugins_request), V1(list_plugins_response),
-           handle_list_plugins, RPC_READ_ONLY),
-    METHOD(SYSTEM, ListHostDevices, V1(list_host_devices_request),
-           V1(list_host_devices_response), handle_list_host_devices, RPC_READ_ONLY),
-    METHOD(SYSTEM, BindHostDevice, V1(bind_host_device_request), V1(bind_host_device_response),
-           handle_bind_host_device, RPC_MUTATING),
-    METHOD(SYSTEM, GetLogLevel, V1(get_log_level_request), V1(log_level_response),
-           handle_get_log_level, RPC_READ_ONLY),
-    METHOD(SYSTEM, SetLogLevel, V1(set_log_level_request), V1(log_level_response),
-           handle_set_log_level, RPC_MUTATING),
+    METHOD_V1(SYSTEM, GetVersion, get_version, RPC_READ_ONLY | RPC_OPEN),
+    METHOD_V1(SYSTEM, ListPlugins, list_plugins, RPC_READ_ONLY),
+    METHOD_V1(SYSTEM, ListHostDevices, list_host_devices, RPC_READ_ONLY),
+    METHOD_V1(SYSTEM, BindHostDevice, bind_host_device, RPC_MUTATING),
+    METHOD_V1_RESP(SYSTEM, GetLogLevel, get_log_level, log_level_response, RPC_READ_ONLY),
+    METHOD_V1_RESP(SYSTEM, SetLogLevel, set_log_level, log_level_response, RPC_MUTATING),
 };
 const size_t system_methods_count = ELEMENTSOF(system_methods);
