@@ -55,6 +55,12 @@
     [id_] = {.section = (sec), .name = (nm), .type = (ty), .min = (mn), .max = (mx),               \
              .default_text = (def), .option = (opt), .short_option = (sh), .arg_name = (arg),     \
              .offset = offsetof(Config, field), .help = (hlp)}
+/* The kinds of key that several rows share: a list of users or of groups (@ty USERS or
+ * GROUPS, which names the option's argument too), and an optional path (empty: built in). */
+#define IDS_KEY(id_, sec, nm, ty, def, opt, field, hlp)                                            \
+    KEY(id_, sec, nm, CONF_TYPE_##ty, AUTHZ_MAX_IDS, CONF_IDS_MAX - 1, def, opt, 0, #ty, field, hlp)
+#define OPTIONAL_PATH_KEY(id_, sec, nm, opt, arg, field, hlp)                                     \
+    KEY(id_, sec, nm, CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "", opt, 0, arg, field, hlp)
 
 static const ConfKey conf_keys[] = {
     KEY(CONF_LOG_LEVEL, "daemon", "log_level", CONF_TYPE_LOG_LEVEL, 0, 0, "info", "log-level",
@@ -62,9 +68,8 @@ static const ConfKey conf_keys[] = {
     KEY(CONF_WORKERS, "daemon", "workers", CONF_TYPE_U32, 1, WORKER_MAX,
         STRINGIFY(DEFAULT_WORKERS), "workers", 'w', "N", workers,
         "threads for device operations and data pumps: one per device in motion"),
-    KEY(CONF_PLUGIN_DIR, "daemon", "plugin_dir", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
-        "plugin-dir", 0, "DIR", plugin_dir,
-        "vendor plugins (*.so); empty: the install's <libdir>/vfio-migd/plugins"),
+    OPTIONAL_PATH_KEY(CONF_PLUGIN_DIR, "daemon", "plugin_dir", "plugin-dir", "DIR", plugin_dir,
+                      "vendor plugins (*.so); empty: the install's <libdir>/vfio-migd/plugins"),
     KEY(CONF_SYSFS_ROOT, "daemon", "sysfs_root", CONF_TYPE_PATH, 0, CONF_STRING_MAX - 1, "/sys",
         "sysfs-root", 0, "DIR", sysfs_root,
         "the sysfs tree read by attach, show, host-devices; bind writes it"),
@@ -86,18 +91,14 @@ static const ConfKey conf_keys[] = {
         MIGRATION_WATCH_MIN_QUEUE, MIGRATION_WATCH_MAX_QUEUE,
         STRINGIFY(MIGRATION_WATCH_DEFAULT_QUEUE), "watch-queue-max", 0, "N", watch_queue_max,
         "events a watcher may leave unread; a slower reader is disconnected"),
-    KEY(CONF_OPERATOR_USERS, "api", "operator_users", CONF_TYPE_USERS, AUTHZ_MAX_IDS,
-        CONF_IDS_MAX - 1, "root", "operator-users", 0, "USERS", operator_users,
-        "users who may call everything: change devices, groups, jobs, files"),
-    KEY(CONF_OPERATOR_GROUPS, "api", "operator_groups", CONF_TYPE_GROUPS, AUTHZ_MAX_IDS,
-        CONF_IDS_MAX - 1, "", "operator-groups", 0, "GROUPS", operator_groups,
-        "groups whose members may call everything, as operator_users"),
-    KEY(CONF_READER_USERS, "api", "reader_users", CONF_TYPE_USERS, AUTHZ_MAX_IDS,
-        CONF_IDS_MAX - 1, "", "reader-users", 0, "USERS", reader_users,
-        "users who may only look: list, show, path, jobs, watch"),
-    KEY(CONF_READER_GROUPS, "api", "reader_groups", CONF_TYPE_GROUPS, AUTHZ_MAX_IDS,
-        CONF_IDS_MAX - 1, "vfio-migd", "reader-groups", 0, "GROUPS", reader_groups,
-        "groups whose members may only look, as reader_users"),
+    IDS_KEY(CONF_OPERATOR_USERS, "api", "operator_users", USERS, "root", "operator-users",
+            operator_users, "users who may call everything: change devices, groups, jobs, files"),
+    IDS_KEY(CONF_OPERATOR_GROUPS, "api", "operator_groups", GROUPS, "", "operator-groups",
+            operator_groups, "groups whose members may call everything, as operator_users"),
+    IDS_KEY(CONF_READER_USERS, "api", "reader_users", USERS, "", "reader-users", reader_users,
+            "users who may only look: list, show, path, jobs, watch"),
+    IDS_KEY(CONF_READER_GROUPS, "api", "reader_groups", GROUPS, "vfio-migd", "reader-groups",
+            reader_groups, "groups whose members may only look, as reader_users"),
     KEY(CONF_PRECOPY, "migration", "precopy", CONF_TYPE_BOOL, 0, 0, "yes", "precopy", 0,
         "yes|no", precopy, "pre-copy while the VM runs when every device supports it"),
     KEY(CONF_MAX_PRECOPY_MS, "migration", "max_precopy_ms", CONF_TYPE_U32, 1, MAX_MS,
@@ -124,26 +125,22 @@ static const ConfKey conf_keys[] = {
         "total ms a data-port connection has to send its whole HELLO"),
     KEY(CONF_TLS, "migration", "tls", CONF_TYPE_TLS, 0, 0, "psk", "tls", 0, "psk|cert|off", tls,
         "psk: TLS keyed by the token; cert: TLS with certificates; off: clear"),
-    KEY(CONF_TLS_CERT, "migration", "tls_cert", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
-        "tls-cert", 0, "FILE", tls_cert,
-        "this daemon's certificate (PEM, then intermediates) for --tls cert"),
-    KEY(CONF_TLS_KEY, "migration", "tls_key", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
-        "tls-key", 0, "FILE", tls_key,
-        "its key (PEM, unencrypted, mode 0600, owned by the daemon's user)"),
-    KEY(CONF_TLS_CA, "migration", "tls_ca", CONF_TYPE_PATH, 1, CONF_STRING_MAX - 1, "",
-        "tls-ca", 0, "FILE", tls_ca, "the CA certificates (PEM) a peer's certificate must chain to"),
+    OPTIONAL_PATH_KEY(CONF_TLS_CERT, "migration", "tls_cert", "tls-cert", "FILE", tls_cert,
+                      "this daemon's certificate (PEM, then intermediates) for --tls cert"),
+    OPTIONAL_PATH_KEY(CONF_TLS_KEY, "migration", "tls_key", "tls-key", "FILE", tls_key,
+                      "its key (PEM, unencrypted, mode 0600, owned by the daemon's user)"),
+    OPTIONAL_PATH_KEY(CONF_TLS_CA, "migration", "tls_ca", "tls-ca", "FILE", tls_ca,
+                      "the CA certificates (PEM) a peer's certificate must chain to"),
     KEY(CONF_ALLOWED_DIRS, "files", "allowed_dirs", CONF_TYPE_DIRS, FILES_MAX_DIRS - 1,
         CONF_DIRS_MAX - 1, "", "allowed-dirs", 0, "DIRS", allowed_dirs,
         "directories for save files and unix sockets, beside the state directory"),
     KEY(CONF_VMM_SOCKET, "vmm", "socket", CONF_TYPE_PATH, 1, MAX_SOCKET_PATH, "",
         "vmm-socket", 0, "PATH",
         vmm_socket, "the VMM socket (docs/vmm-protocol.md); empty: vmm.sock beside the API's"),
-    KEY(CONF_VMM_USERS, "vmm", "allowed_users", CONF_TYPE_USERS, AUTHZ_MAX_IDS,
-        CONF_IDS_MAX - 1, "root", "vmm-users", 0, "USERS", vmm_users,
-        "users whose processes may take devices over the VMM socket"),
-    KEY(CONF_VMM_GROUPS, "vmm", "allowed_groups", CONF_TYPE_GROUPS, AUTHZ_MAX_IDS,
-        CONF_IDS_MAX - 1, "", "vmm-groups", 0, "GROUPS", vmm_groups,
-        "groups whose members may take devices over the VMM socket"),
+    IDS_KEY(CONF_VMM_USERS, "vmm", "allowed_users", USERS, "root", "vmm-users", vmm_users,
+            "users whose processes may take devices over the VMM socket"),
+    IDS_KEY(CONF_VMM_GROUPS, "vmm", "allowed_groups", GROUPS, "", "vmm-groups", vmm_groups,
+            "groups whose members may take devices over the VMM socket"),
 };
 static_assert(ELEMENTSOF(conf_keys) == _CONF_KEY_MAX, "conf_keys out of sync with ConfKeyId");
 
@@ -176,7 +173,11 @@ shown(const char *value, char *buf, size_t size)
     return strutil_printable(value, 40, buf, size);
 }
 
-/* ---- the value types: parse (0 or -EINVAL) and format, and what each accepts in words */
+/* ---- the value types: parse (0 or -EINVAL) and format, and what each accepts in words
+ * (conf_types[] below: a sentence in the row, or a function where it needs more than the
+ * key's min and max) */
+
+static const char *conf_type_value_format(ConfType t);
 
 static int
 parse_u32(const ConfKey *k, const char *text, void *field)
@@ -190,16 +191,11 @@ parse_u32(const ConfKey *k, const char *text, void *field)
     return 0;
 }
 
+/* A uint32_t as its type's row says: decimal or octal. */
 static void
-format_u32(const ConfKey *k _unused_, const void *field, char *buf, size_t size)
+format_u32(const ConfKey *k, const void *field, char *buf, size_t size)
 {
-    (void) snprintf(buf, size, "%" PRIu32, *(const uint32_t *) field);
-}
-
-static void
-range_u32(const ConfKey *k, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "a whole number from %lld to %lld", k->min, k->max);
+    (void) snprintf(buf, size, conf_type_value_format(k->type), *(const uint32_t *) field);
 }
 
 /* Rates as the CLI's --bandwidth takes them (strutil_parse_rate). */
@@ -269,12 +265,6 @@ format_bool(const ConfKey *k _unused_, const void *field, char *buf, size_t size
     (void) snprintf(buf, size, "%s", *(const bool *) field ? "yes" : "no");
 }
 
-static void
-range_bool(const ConfKey *k _unused_, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "yes or no (or true/false, on/off, 1/0)");
-}
-
 /* The levels the daemon documents; log_level_from_string() knows a few more syslog names,
  * which are accepted too but never suggested. */
 static int
@@ -293,12 +283,6 @@ static void
 format_log_level(const ConfKey *k _unused_, const void *field, char *buf, size_t size)
 {
     (void) snprintf(buf, size, "%s", log_level_to_string(*(const int *) field));
-}
-
-static void
-range_log_level(const ConfKey *k _unused_, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "one of debug, info, notice, warning, error");
 }
 
 /* psk (TLS, the default), cert or off, into an int TlsMode. */
@@ -320,12 +304,6 @@ format_tls(const ConfKey *k _unused_, const void *field, char *buf, size_t size)
     (void) snprintf(buf, size, "%s", tls_mode_name((TlsMode) *(const int *) field));
 }
 
-static void
-range_tls(const ConfKey *k _unused_, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "one of psk, cert, off");
-}
-
 static int
 parse_mode(const ConfKey *k, const char *text, void *field)
 {
@@ -345,19 +323,6 @@ parse_mode(const ConfKey *k, const char *text, void *field)
     return 0;
 }
 
-static void
-format_mode(const ConfKey *k _unused_, const void *field, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "%04" PRIo32, *(const uint32_t *) field);
-}
-
-static void
-range_mode(const ConfKey *k, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "an octal mode from %04llo to %04llo (the owner reads and writes, "
-                    "others never)", k->min, k->max);
-}
-
 static bool
 has_control_characters(const char *text)
 {
@@ -369,20 +334,29 @@ has_control_characters(const char *text)
     return false;
 }
 
+static bool conf_type_valid(const ConfKey *k, const char *text, size_t len);
+
+/* The string types (paths, names, lists): @text as it is, when it is at most k->max bytes and
+ * the type's check (conf_types[].valid) accepts it. */
 static int
-parse_path(const ConfKey *k, const char *text, void *field)
+parse_string(const ConfKey *k, const char *text, void *field)
 {
     size_t len = strlen(text);
 
-    if (len == 0 && k->min == 1) {
-        ((char *) field)[0] = '\0'; /* an optional path: empty means the built-in one */
-        return 0;
-    }
-    if (text[0] != '/' || len > (size_t) k->max || has_control_characters(text)) {
+    if (len > (size_t) k->max || !conf_type_valid(k, text, len)) {
         return -EINVAL;
     }
     memcpy(field, text, len + 1);
     return 0;
+}
+
+static bool
+valid_path(const ConfKey *k, const char *text, size_t len)
+{
+    if (len == 0 && k->min == 1) {
+        return true; /* an optional path: empty means the built-in one */
+    }
+    return text[0] == '/' && !has_control_characters(text);
 }
 
 static void
@@ -416,16 +390,10 @@ name_is_valid(const char *text, size_t len)
 }
 
 /* "" keeps the daemon's own group. */
-static int
-parse_group(const ConfKey *k, const char *text, void *field)
+static bool
+valid_group(const ConfKey *k _unused_, const char *text, size_t len)
 {
-    size_t len = strlen(text);
-
-    if (len > (size_t) k->max || (len > 0 && !name_is_valid(text, len))) {
-        return -EINVAL;
-    }
-    memcpy(field, text, len + 1);
-    return 0;
+    return len == 0 || name_is_valid(text, len);
 }
 
 static void
@@ -437,34 +405,26 @@ range_group(const ConfKey *k, char *buf, size_t size)
 
 /* Directories as a list like $PATH: each absolute, none empty, no control characters. What
  * a directory must be (canonical, existing) is the files module's to check. */
-static int
-parse_dirs(const ConfKey *k, const char *text, void *field)
+static bool
+valid_dirs(const ConfKey *k, const char *text, size_t len _unused_)
 {
-    size_t len = strlen(text), n = 0;
+    size_t n = 0;
 
-    if (len > (size_t) k->max || has_control_characters(text)) {
-        return -EINVAL;
+    if (has_control_characters(text)) {
+        return false;
     }
     for (const char *p = text; *p; n++) {
         const char *end = strchrnul(p, ':');
 
         if (*p != '/' || n == (size_t) k->min) {
-            return -EINVAL;
+            return false;
         }
         p = *end ? end + 1 : end;
         if (*end && !*p) {
-            return -EINVAL; /* a trailing ':' */
+            return false; /* a trailing ':' */
         }
     }
-    memcpy(field, text, len + 1);
-    return 0;
-}
-
-static void
-range_dirs(const ConfKey *k, char *buf, size_t size)
-{
-    (void) snprintf(buf, size, "absolute directory paths separated by ':' (at most %lld of them, "
-                    "%lld bytes in all), or empty", k->min, k->max);
+    return true;
 }
 
 /* The items of a list of users or groups, separated by commas and blanks: "root, 1000 ops". */
@@ -497,21 +457,12 @@ check_id(const char *item, size_t len, void *userdata _unused_)
     return name_is_valid(item, len) ? 0 : -EINVAL;
 }
 
-static int
-parse_ids(const ConfKey *k, const char *text, void *field)
+static bool
+valid_ids(const ConfKey *k, const char *text, size_t len _unused_)
 {
-    size_t len = strlen(text);
-    int n;
+    int n = ids_foreach(text, check_id, NULL);
 
-    if (len > (size_t) k->max) {
-        return -EINVAL;
-    }
-    n = ids_foreach(text, check_id, NULL);
-    if (n < 0 || n > k->min) {
-        return -EINVAL;
-    }
-    memcpy(field, text, len + 1);
-    return 0;
+    return n >= 0 && n <= k->min;
 }
 
 static void
@@ -524,22 +475,56 @@ range_ids(const ConfKey *k, char *buf, size_t size)
 static const struct {
     int (*parse)(const ConfKey *k, const char *text, void *field);
     void (*format)(const ConfKey *k, const void *field, char *buf, size_t size);
+    /* What the type accepts, in words: @range_text, a printf format of the key's min and max
+     * (in this order, as long long; it may use neither), or @range where that is not enough. */
+    const char *range_text;
     void (*range)(const ConfKey *k, char *buf, size_t size);
-    size_t size; /* of the Config field */
+    const char *value_format; /* format_u32's, of the uint32_t value */
+    /* parse_string's check of a text of @len bytes, at most k->max */
+    bool (*valid)(const ConfKey *k, const char *text, size_t len);
+    size_t size;              /* of the Config field */
 } conf_types[] = {
-    [CONF_TYPE_U32] = {parse_u32, format_u32, range_u32, sizeof(uint32_t)},
-    [CONF_TYPE_RATE] = {parse_rate, format_rate, range_rate, sizeof(uint64_t)},
-    [CONF_TYPE_BOOL] = {parse_bool, format_bool, range_bool, sizeof(bool)},
-    [CONF_TYPE_LOG_LEVEL] = {parse_log_level, format_log_level, range_log_level, sizeof(int)},
-    [CONF_TYPE_TLS] = {parse_tls, format_tls, range_tls, sizeof(int)},
-    [CONF_TYPE_MODE] = {parse_mode, format_mode, range_mode, sizeof(uint32_t)},
-    [CONF_TYPE_PATH] = {parse_path, format_string, range_path, CONF_STRING_MAX},
-    [CONF_TYPE_GROUP] = {parse_group, format_string, range_group, CONF_STRING_MAX},
-    [CONF_TYPE_DIRS] = {parse_dirs, format_string, range_dirs, CONF_DIRS_MAX},
-    [CONF_TYPE_USERS] = {parse_ids, format_string, range_ids, CONF_IDS_MAX},
-    [CONF_TYPE_GROUPS] = {parse_ids, format_string, range_ids, CONF_IDS_MAX},
+    [CONF_TYPE_U32] = {.parse = parse_u32, .format = format_u32, .value_format = "%" PRIu32,
+                       .range_text = "a whole number from %lld to %lld", .size = sizeof(uint32_t)},
+    [CONF_TYPE_RATE] = {.parse = parse_rate, .format = format_rate, .range = range_rate,
+                        .size = sizeof(uint64_t)},
+    [CONF_TYPE_BOOL] = {.parse = parse_bool, .format = format_bool,
+                        .range_text = "yes or no (or true/false, on/off, 1/0)", .size = sizeof(bool)},
+    [CONF_TYPE_LOG_LEVEL] = {.parse = parse_log_level, .format = format_log_level,
+                             .range_text = "one of debug, info, notice, warning, error",
+                             .size = sizeof(int)},
+    [CONF_TYPE_TLS] = {.parse = parse_tls, .format = format_tls,
+                       .range_text = "one of psk, cert, off", .size = sizeof(int)},
+    [CONF_TYPE_MODE] = {.parse = parse_mode, .format = format_u32, .value_format = "%04" PRIo32,
+                        .range_text = "an octal mode from %04llo to %04llo (the owner reads and "
+                                      "writes, others never)",
+                        .size = sizeof(uint32_t)},
+    [CONF_TYPE_PATH] = {.parse = parse_string, .valid = valid_path, .format = format_string,
+                        .range = range_path, .size = CONF_STRING_MAX},
+    [CONF_TYPE_GROUP] = {.parse = parse_string, .valid = valid_group, .format = format_string,
+                         .range = range_group, .size = CONF_STRING_MAX},
+    [CONF_TYPE_DIRS] = {.parse = parse_string, .valid = valid_dirs, .format = format_string,
+                        .range_text = "absolute directory paths separated by ':' (at most %lld "
+                                      "of them, %lld bytes in all), or empty",
+                        .size = CONF_DIRS_MAX},
+    [CONF_TYPE_USERS] = {.parse = parse_string, .valid = valid_ids, .format = format_string,
+                         .range = range_ids, .size = CONF_IDS_MAX},
+    [CONF_TYPE_GROUPS] = {.parse = parse_string, .valid = valid_ids, .format = format_string,
+                          .range = range_ids, .size = CONF_IDS_MAX},
 };
 static_assert(ELEMENTSOF(conf_types) == _CONF_TYPE_MAX, "conf_types out of sync with ConfType");
+
+static const char *
+conf_type_value_format(ConfType t)
+{
+    return conf_types[t].value_format;
+}
+
+static bool
+conf_type_valid(const ConfKey *k, const char *text, size_t len)
+{
+    return conf_types[k->type].valid(k, text, len);
+}
 
 /* ---- the table */
 
@@ -574,7 +559,11 @@ conf_key_from_short_option(int c)
 void
 conf_key_range(const ConfKey *k, char *buf, size_t size)
 {
-    conf_types[k->type].range(k, buf, size);
+    if (conf_types[k->type].range) {
+        conf_types[k->type].range(k, buf, size);
+    } else {
+        (void) snprintf(buf, size, conf_types[k->type].range_text, k->min, k->max);
+    }
 }
 
 void
