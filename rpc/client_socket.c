@@ -27,26 +27,23 @@
 /* The prefix of gRPC's text for a channel that could not connect. */
 #define GRPC_CONNECT_FAILED "failed to connect to all addresses"
 
-static const struct {
-    mode_t type;
-    const char *words;
-} file_types[] = {
-    {S_IFREG, "a regular file"},
-    {S_IFDIR, "a directory"},
-    {S_IFIFO, "a FIFO"},
-    {S_IFCHR, "a character device"},
-    {S_IFBLK, "a block device"},
+/* The file types by their S_IFMT bits (octal 0170000: the type is the top 4 bits of the
+ * 16, so (mode & S_IFMT) >> 12 indexes 16 rows); the ones a user meets in place of a socket. */
+#define FILE_TYPE_INDEX(mode) (((mode) & S_IFMT) >> 12)
+static const char *const file_types[FILE_TYPE_INDEX(S_IFMT) + 1] = {
+    [FILE_TYPE_INDEX(S_IFREG)] = "a regular file",
+    [FILE_TYPE_INDEX(S_IFDIR)] = "a directory",
+    [FILE_TYPE_INDEX(S_IFIFO)] = "a FIFO",
+    [FILE_TYPE_INDEX(S_IFCHR)] = "a character device",
+    [FILE_TYPE_INDEX(S_IFBLK)] = "a block device",
 };
 
 static const char *
 file_type_words(mode_t mode)
 {
-    for (size_t i = 0; i < ELEMENTSOF(file_types); i++) {
-        if ((mode & S_IFMT) == file_types[i].type) {
-            return file_types[i].words;
-        }
-    }
-    return "not a socket";
+    const char *words = file_types[FILE_TYPE_INDEX(mode)];
+
+    return words ? words : "not a socket";
 }
 
 /* How gRPC's reason for a failed connection reads, for the cases a user meets. */
