@@ -257,6 +257,17 @@ reply_done(RpcReply *reply)
     }
 }
 
+grpc_call *
+rpc_client_create_call(RpcClient *c, const char *method, gpr_timespec deadline)
+{
+    grpc_slice method_slice = grpc_slice_from_copied_string(method);
+    grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                               method_slice, NULL, deadline, NULL);
+
+    grpc_slice_unref(method_slice); /* the call holds its own reference */
+    return call;
+}
+
 /* Runs one unary batch to completion. On 0, @reply holds the status, its details and the
  * message, which the caller releases; on failure nothing is left to release. */
 static int
@@ -264,16 +275,12 @@ call_run(RpcClient *c, const char *method, grpc_byte_buffer *request, gpr_timesp
          RpcReply *reply)
 {
     grpc_metadata_array initial_md, trailing_md;
-    grpc_slice method_slice = grpc_slice_from_copied_string(method);
     grpc_event ev = {.type = GRPC_QUEUE_TIMEOUT};
+    grpc_call *call = rpc_client_create_call(c, method, deadline);
     grpc_call_error e;
-    grpc_call *call;
     grpc_op ops[6];
     int r = 0;
 
-    call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, method_slice,
-                                    NULL, deadline, NULL);
-    grpc_slice_unref(method_slice); /* the call holds its own reference */
     if (!call) {
         return -ENOMEM;
     }
@@ -406,9 +413,8 @@ rpc_error_interrupted(RpcError *err)
 
 /* ---- the call */
 
-/* A call that never reached the daemon: interrupted (SIGINT/SIGTERM), or gRPC failed. */
-static int
-call_not_made(RpcError *err, const char *method, int r)
+int
+rpc_error_not_made(RpcError *err, const char *method, int r)
 {
     if (r == -EINTR) {
         rpc_error_interrupted(err);
@@ -420,18 +426,18 @@ call_not_made(RpcError *err, const char *method, int r)
 }
 
 int
-rpc_check_request_size(const char *method, const ProtobufCMessage *req, RpcError *err)
+rpc_check_call(RpcClient *c, const char *method, const ProtobufCMessage *req, RpcError *err)
 {
     size_t size = protobuf_c_message_get_packed_size(req);
     const char *name = strrchr(method, '/');
 
-    if (size <= RPC_MAX_REQUEST_SIZE) {
-        return 0;
+    if (size > RPC_MAX_REQUEST_SIZE) {
+        rpc_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "the %s request is %zu bytes, more "
+                      "than the %u bytes the daemon takes: shorten its arguments (ids, paths, "
+                      "options)", name ? name + 1 : method, size, (unsigned) RPC_MAX_REQUEST_SIZE);
+        return -EMSGSIZE;
     }
-    rpc_error_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "the %s request is %zu bytes, more than "
-                  "the %u bytes the daemon takes: shorten its arguments (ids, paths, options)",
-                  name ? name + 1 : method, size, (unsigned) RPC_MAX_REQUEST_SIZE);
-    return -EMSGSIZE;
+    return rpc_check_socket(c, err);
 }
 
 int
@@ -453,11 +459,7 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
         rpc_error_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid call arguments");
         return -EINVAL;
     }
-    r = rpc_check_request_size(method, req, err);
-    if (r < 0) {
-        return r;
-    }
-    r = rpc_check_socket(c, err);
+    r = rpc_check_call(c, method, req, err);
     if (r < 0) {
         return r;
     }
@@ -472,7 +474,7 @@ rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *req,
     r = call_run(c, method, request, deadline, &reply);
     grpc_byte_buffer_destroy(request);
     if (r < 0) {
-        return call_not_made(err, method, r);
+        return rpc_error_not_made(err, method, r);
     }
 
     if (reply.status != GRPC_STATUS_OK) {

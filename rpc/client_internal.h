@@ -46,6 +46,13 @@ int rpc_client_wait(RpcClient *c, grpc_call *call, void *tag, gpr_timespec deadl
 void rpc_error_interrupted(RpcError *err);
 /* The RpcError of a call on which the client gave up after @timeout_ms. */
 void rpc_error_gave_up(RpcClient *c, int timeout_ms, RpcError *err);
-/* A request larger than the daemon takes (RPC_MAX_REQUEST_SIZE): -EMSGSIZE and @err saying
- * so in plain words, without sending it; else 0. */
-int rpc_check_request_size(const char *method, const ProtobufCMessage *req, RpcError *err);
+/* What every call checks before it is made: a request larger than the daemon takes
+ * (RPC_MAX_REQUEST_SIZE) is -EMSGSIZE, and a socket path that is no daemon's is -EREMOTEIO
+ * (rpc_check_socket), each with @err saying so in plain words; else 0. */
+int rpc_check_call(RpcClient *c, const char *method, const ProtobufCMessage *req, RpcError *err);
+/* A call of @method on the client's channel and queue, ending at @deadline; NULL when out of
+ * memory. */
+grpc_call *rpc_client_create_call(RpcClient *c, const char *method, gpr_timespec deadline);
+/* The RpcError of a call that never reached the daemon: interrupted (@r -EINTR, SIGINT or
+ * SIGTERM), or gRPC failed; returns @r. */
+int rpc_error_not_made(RpcError *err, const char *method, int r);

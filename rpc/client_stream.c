@@ -123,7 +123,6 @@ int
 rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage *req,
                        int timeout_ms, RpcStream **ret, RpcError *err)
 {
-    grpc_slice method_slice;
     grpc_byte_buffer *request;
     RpcStream *s;
     int r;
@@ -134,11 +133,7 @@ rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage 
         }
         return -EINVAL;
     }
-    r = rpc_check_request_size(method, req, err);
-    if (r < 0) {
-        return r;
-    }
-    r = rpc_check_socket(c, err);
+    r = rpc_check_call(c, method, req, err);
     if (r < 0) {
         return r;
     }
@@ -158,23 +153,17 @@ rpc_client_stream_open(RpcClient *c, const char *method, const ProtobufCMessage 
     s->details = grpc_empty_slice();
     grpc_metadata_array_init(&s->initial_md);
     grpc_metadata_array_init(&s->trailing_md);
-    method_slice = grpc_slice_from_copied_string(method);
-    s->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-                                       method_slice, NULL, s->deadline, NULL);
-    grpc_slice_unref(method_slice);
+    s->call = rpc_client_create_call(c, method, s->deadline);
     r = s->call ? stream_start(s, request, timeout_ms) : -ENOMEM;
     grpc_byte_buffer_destroy(request);
     if (r == -ETIMEDOUT) {
         if (!rpc_explain_unreachable(c, GRPC_STATUS_DEADLINE_EXCEEDED, "", timeout_ms, err)) {
             rpc_error_gave_up(c, timeout_ms, err);
         }
-    } else if (r == -EINTR) {
-        rpc_error_interrupted(err);
     } else if (r == -EREMOTEIO) {
         r = stream_status(s, err); /* an empty stream ended OK opens, and ends at once */
     } else if (r < 0) {
-        rpc_error_set(err, GRPC_STATUS_INTERNAL, "%s: the call could not be made: %s", method,
-                      strerror(-r));
+        (void) rpc_error_not_made(err, method, r);
     }
     if (r < 0) {
         rpc_stream_close(s);
