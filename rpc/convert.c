@@ -54,7 +54,8 @@ typedef struct FieldCopy {
     {                                                                                              \
         .to = offsetof(M, mf), .from = offsetof(S, sf), .size = sizeof(TYPE_OF(M, mf)),           \
         .kind = FIELD_##how + 0 * sizeof(struct {                                                 \
-            static_assert(FITS_##how(M, mf, S, sf), #M "." #mf " is no " #how " of " #S "." #sf);   \
+            static_assert(FITS_##how(M, mf, S, sf),                                              \
+                          #M "." #mf " is no " #how " of " #S "." #sf);                            \
             int unused_;                                                                           \
         }),                                                                                        \
     }
