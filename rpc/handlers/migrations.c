@@ -328,11 +328,7 @@ handle_resolve_migration(RpcCall *call, const ProtobufCMessage *r, void *userdat
         return;
     }
     ret = migration_resolve(j, resume, err, sizeof(err));
-    if (ret < 0) {
-        rpc_call_fail(call, ret, "%s", err);
-        return;
-    }
-    reply_migration(call, j);
+    reply_migration_or_fail(call, ret, err, j);
 }
 
 static void
