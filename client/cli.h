@@ -81,6 +81,20 @@ typedef struct Cli {
     .request = &vfio_migd__v1__##request_##__descriptor,                                           \
     .response = &vfio_migd__v1__##response_##__descriptor
 
+/* The usual CLI_METHOD: the messages are named after the method (@snake_, its name in snake
+ * case, as in the generated descriptors): CLI_METHOD_OF("GroupService", GetGroup, get_group). */
+#define CLI_METHOD_OF(service, method_, snake_)                                                    \
+    CLI_METHOD(service, method_, snake_##_request, snake_##_response)
+
+/* A CliCall as one row, as the daemon's method tables are (METHOD() in rpc/handlers/): the
+ * method (CLI_METHOD...), the request builder, the required field, the JSON and text printers
+ * (NULL where a CliCall's field may be), then any other field by name (.outcome = ...). */
+#define CLI_CALL(method_, build_, required_, json_, text_, ...)                                    \
+    {                                                                                              \
+        method_, .build = (build_), .required = (required_), .json = (json_), .text = (text_),     \
+        __VA_ARGS__                                                                                \
+    }
+
 /* A command row that takes one ID and makes the call (a const CliCall *, the rest of the
  * arguments: a compound literal has commas) with it: the "one call by id" commands, detach,
  * show, reset, switchover, cancel and job. */

@@ -74,10 +74,8 @@ report_outcome(const void *resp)
 
 /* The call of either question: its own request, the one CompatReport answer and its printers. */
 #define REPORT_CALL(method_, request_, build_)                                                     \
-    {                                                                                              \
-        CLI_METHOD("MigrationService", method_, request_, compat_report), .build = (build_),       \
-        .json = report_json, .text = report_text, .outcome = report_outcome,                       \
-    }
+    CLI_CALL(CLI_METHOD("MigrationService", method_, request_, compat_report), (build_), NULL,     \
+             report_json, report_text, .outcome = report_outcome)
 
 /* ---- migrate --dry-run */
 
@@ -145,13 +143,9 @@ describe_text(const void *req, const void *resp)
     return output_json_print(describe_json(req, resp));
 }
 
-static const CliCall describe_call = {
-    CLI_METHOD("DeviceService", GetDevice, get_device_request, get_device_response),
-    .build = cli_build_name,
-    .required = "device",
-    .json = describe_json,
-    .text = describe_text,
-};
+static const CliCall describe_call =
+    CLI_CALL(CLI_METHOD_OF("DeviceService", GetDevice, get_device), cli_build_name, "device",
+             describe_json, describe_text);
 
 const CliCommand compat_commands_describe = {
     .name = "describe",

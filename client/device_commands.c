@@ -22,8 +22,7 @@
 
 /* The method and message types of DeviceService's @method_ (snake_ is its name in snake case,
  * as in the generated descriptors). */
-#define DEVICE_CALL(method_, snake_)                                                               \
-    CLI_METHOD("DeviceService", method_, snake_##_request, snake_##_response)
+#define DEVICE_CALL(method_, snake_) CLI_METHOD_OF("DeviceService", method_, snake_)
 
 typedef VfioMigd__V1__Device Device;
 
@@ -56,11 +55,8 @@ devices_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall devices_call = {
-    DEVICE_CALL(ListDevices, list_devices),
-    .json = devices_json,
-    .text = devices_text,
-};
+static const CliCall devices_call =
+    CLI_CALL(DEVICE_CALL(ListDevices, list_devices), NULL, NULL, devices_json, devices_text);
 
 const CliCommand device_commands_devices = {
     .name = "devices",
@@ -247,13 +243,8 @@ attach_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall attach_call = {
-    DEVICE_CALL(AttachDevice, attach_device),
-    .build = attach_build,
-    .required = "device",
-    .json = attach_json,
-    .text = attach_text,
-};
+static const CliCall attach_call = CLI_CALL(DEVICE_CALL(AttachDevice, attach_device), attach_build,
+                                            "device", attach_json, attach_text);
 
 const CliCommand device_commands_attach = {
     .name = "attach",
@@ -336,12 +327,8 @@ detach_text(const void *req, const void *resp _unused_)
     return 0;
 }
 
-static const CliCall detach_call = {
-    DEVICE_CALL(DetachDevice, detach_device),
-    .build = cli_build_name,
-    .json = detach_json,
-    .text = detach_text,
-};
+static const CliCall detach_call = CLI_CALL(DEVICE_CALL(DetachDevice, detach_device),
+                                            cli_build_name, NULL, detach_json, detach_text);
 
 const CliCommand device_commands_detach =
     CLI_BY_ID_COMMAND("detach", "Detach a device from the daemon", &detach_call);
@@ -359,13 +346,8 @@ show_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall show_call = {
-    DEVICE_CALL(GetDevice, get_device),
-    .build = cli_build_name,
-    .required = "device",
-    .json = show_json,
-    .text = show_text,
-};
+static const CliCall show_call =
+    CLI_CALL(DEVICE_CALL(GetDevice, get_device), cli_build_name, "device", show_json, show_text);
 
 const CliCommand device_commands_show =
     CLI_BY_ID_COMMAND("show", "Show one device: state, flags, counters, properties", &show_call);
@@ -400,12 +382,8 @@ reset_build(Cli *cli, void *args, void *request)
     return CLI_GO_ON;
 }
 
-static const CliCall reset_call = {
-    DEVICE_CALL(ResetDevice, reset_device),
-    .build = reset_build,
-    .json = reset_json,
-    .text = reset_text,
-};
+static const CliCall reset_call =
+    CLI_CALL(DEVICE_CALL(ResetDevice, reset_device), reset_build, NULL, reset_json, reset_text);
 
 const CliCommand device_commands_reset = {
     .name = "reset",
@@ -442,13 +420,8 @@ state_get_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall state_get_call = {
-    DEVICE_CALL(GetDevice, get_device),
-    .build = cli_build_name,
-    .required = "device",
-    .json = state_get_json,
-    .text = state_get_text,
-};
+static const CliCall state_get_call = CLI_CALL(DEVICE_CALL(GetDevice, get_device), cli_build_name,
+                                               "device", state_get_json, state_get_text);
 
 static CliExit
 state_set_build(Cli *cli, void *args, void *request)
@@ -497,12 +470,9 @@ state_set_text(const void *req, const void *resp)
     return 0;
 }
 
-static const CliCall state_set_call = {
-    DEVICE_CALL(SetDeviceState, set_device_state),
-    .build = state_set_build,
-    .json = state_set_json,
-    .text = state_set_text,
-};
+static const CliCall state_set_call =
+    CLI_CALL(DEVICE_CALL(SetDeviceState, set_device_state), state_set_build, NULL, state_set_json,
+             state_set_text);
 
 /* Without TARGET the state is read (GetDevice), with it the device is moved. */
 static CliExit
@@ -616,12 +586,8 @@ path_text(const void *request, const void *resp)
     return 0;
 }
 
-static const CliCall path_call = {
-    DEVICE_CALL(ComputePath, compute_path),
-    .build = path_build,
-    .json = path_json,
-    .text = path_text,
-};
+static const CliCall path_call =
+    CLI_CALL(DEVICE_CALL(ComputePath, compute_path), path_build, NULL, path_json, path_text);
 
 const CliCommand device_commands_path = {
     .name = "path",
@@ -824,19 +790,13 @@ region_write_text(const void *request, const void *resp)
     return 0;
 }
 
-static const CliCall region_read_call = {
-    DEVICE_CALL(ReadRegion, read_region),
-    .build = region_read_build,
-    .json = region_read_json,
-    .text = region_read_text,
-};
+static const CliCall region_read_call =
+    CLI_CALL(DEVICE_CALL(ReadRegion, read_region), region_read_build, NULL, region_read_json,
+             region_read_text);
 
-static const CliCall region_write_call = {
-    DEVICE_CALL(WriteRegion, write_region),
-    .build = region_write_build,
-    .json = region_write_json,
-    .text = region_write_text,
-};
+static const CliCall region_write_call =
+    CLI_CALL(DEVICE_CALL(WriteRegion, write_region), region_write_build, NULL, region_write_json,
+             region_write_text);
 
 /* The subcommand first, then its arguments: `region frob` is an unknown subcommand, not a
  * missing argument. */

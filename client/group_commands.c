@@ -16,8 +16,7 @@
 #include "util/macro.h"
 #include "vfio_migd/v1/groups.pb-c.h"
 
-#define GROUP_CALL(method_, snake_)                                                                \
-    CLI_METHOD("GroupService", method_, snake_##_request, snake_##_response)
+#define GROUP_CALL(method_, snake_) CLI_METHOD_OF("GroupService", method_, snake_)
 
 typedef VfioMigd__V1__GroupTransitionResponse GroupTransition;
 
@@ -236,13 +235,8 @@ create_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall create_call = {
-    GROUP_CALL(CreateGroup, create_group),
-    .build = create_build,
-    .required = "group",
-    .json = create_json,
-    .text = create_text,
-};
+static const CliCall create_call = CLI_CALL(GROUP_CALL(CreateGroup, create_group), create_build,
+                                            "group", create_json, create_text);
 
 static json_object *
 delete_json(const void *req, const void *resp _unused_)
@@ -262,12 +256,8 @@ delete_text(const void *req, const void *resp _unused_)
     return 0;
 }
 
-static const CliCall delete_call = {
-    GROUP_CALL(DeleteGroup, delete_group),
-    .build = cli_build_name,
-    .json = delete_json,
-    .text = delete_text,
-};
+static const CliCall delete_call =
+    CLI_CALL(GROUP_CALL(DeleteGroup, delete_group), cli_build_name, NULL, delete_json, delete_text);
 
 /* ---- show, list */
 
@@ -315,13 +305,8 @@ show_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall show_call = {
-    GROUP_CALL(GetGroup, get_group),
-    .build = cli_build_name,
-    .required = "group",
-    .json = show_json,
-    .text = show_text,
-};
+static const CliCall show_call =
+    CLI_CALL(GROUP_CALL(GetGroup, get_group), cli_build_name, "group", show_json, show_text);
 
 OUTPUT_JSON_LIST_PRINTER(list_json, ListGroupsResponse, groups, json_group)
 
@@ -362,11 +347,8 @@ list_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall list_call = {
-    GROUP_CALL(ListGroups, list_groups),
-    .json = list_json,
-    .text = list_text,
-};
+static const CliCall list_call =
+    CLI_CALL(GROUP_CALL(ListGroups, list_groups), NULL, NULL, list_json, list_text);
 
 /* ---- state */
 
@@ -404,23 +386,17 @@ state_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall state_call = {
-    GROUP_CALL(GroupTransition, group_transition),
-    .build = state_build,
-    .json = state_json,
-    .text = state_text,
-    .partial_text = state_text, /* a failed transition still says where every device ended */
-};
+/* A failed transition still says where every device ended (.partial_text). */
+static const CliCall state_call =
+    CLI_CALL(GROUP_CALL(GroupTransition, group_transition), state_build, NULL, state_json,
+             state_text, .partial_text = state_text);
 
 /* ---- reset */
 
-static const CliCall reset_call = {
-    CLI_METHOD("GroupService", ResetGroup, reset_group_request, group_transition_response),
-    .build = cli_build_name,
-    .json = state_json,
-    .text = state_text,
-    .partial_text = state_text, /* a failed reset still says where every device ended */
-};
+/* A failed reset still says where every device ended (.partial_text). */
+static const CliCall reset_call =
+    CLI_CALL(CLI_METHOD("GroupService", ResetGroup, reset_group_request, group_transition_response),
+             cli_build_name, NULL, state_json, state_text, .partial_text = state_text);
 
 /* ---- the command */
 

@@ -16,8 +16,7 @@
 #include "util/cleanup.h"
 #include "util/macro.h"
 
-#define IRQ_CALL(method_, snake_)                                                                  \
-    CLI_METHOD("DeviceService", method_, snake_##_request, snake_##_response)
+#define IRQ_CALL(method_, snake_) CLI_METHOD_OF("DeviceService", method_, snake_)
 
 typedef VfioMigd__V1__IrqStatus IrqStatus;
 
@@ -88,10 +87,8 @@ irqs_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall irqs_call = {
-    IRQ_CALL(GetIrqs, get_irqs), .build = cli_build_name, .required = "irqs",
-    .json = irqs_json,           .text = irqs_text,
-};
+static const CliCall irqs_call =
+    CLI_CALL(IRQ_CALL(GetIrqs, get_irqs), cli_build_name, "irqs", irqs_json, irqs_text);
 
 const CliCommand irq_commands_irqs = CLI_BY_ID_COMMAND(
     "irqs", "Show a device's interrupts: index, vectors in use, masked, pending, holder",
@@ -138,19 +135,11 @@ vector_build(Cli *cli, void *args _unused_, void *request)
     return parse_u32(cli, "VECTOR", cli->args[2], 2047, &req->vector);
 }
 
-static const CliCall irq_enable_call = {
-    IRQ_CALL(EnableIrqs, enable_irqs),
-    .build = enable_build,
-    .required = "irqs",
-    .json = irqs_json,
-    .text = irqs_text,
-};
+static const CliCall irq_enable_call =
+    CLI_CALL(IRQ_CALL(EnableIrqs, enable_irqs), enable_build, "irqs", irqs_json, irqs_text);
 
 #define VECTOR_CALL(method_)                                                                       \
-    {                                                                                              \
-        CLI_METHOD("DeviceService", method_, irq_vector_request, irq_vector_response),             \
-            .build = vector_build, .required = "irqs", .json = irqs_json, .text = irqs_text,       \
-    }
+    CLI_CALL(IRQ_CALL(method_, irq_vector), vector_build, "irqs", irqs_json, irqs_text)
 
 static const CliCall irq_mask_call = VECTOR_CALL(MaskIrq);
 static const CliCall irq_unmask_call = VECTOR_CALL(UnmaskIrq);

@@ -136,6 +136,11 @@ migration_text(const void *req _unused_, const void *resp)
     return output_migration_fields(((const MigrationResponse *) resp)->migration);
 }
 
+/* A call of MigrationService answered with the migration (MigrationResponse), printed as such. */
+#define MIGRATION_CALL(method_, request_, build_)                                                  \
+    CLI_CALL(CLI_METHOD("MigrationService", method_, request_, migration_response), (build_),      \
+             "migration", migration_json, migration_text)
+
 /* ---- incoming */
 
 typedef struct IncomingArgs {
@@ -251,14 +256,9 @@ incoming_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall incoming_call = {
-    CLI_METHOD("MigrationService", PrepareIncoming, prepare_incoming_request,
-               prepare_incoming_response),
-    .build = incoming_build,
-    .required = "migration",
-    .json = incoming_json,
-    .text = incoming_text,
-};
+static const CliCall incoming_call =
+    CLI_CALL(CLI_METHOD_OF("MigrationService", PrepareIncoming, prepare_incoming), incoming_build,
+             "migration", incoming_json, incoming_text);
 
 const CliCommand migration_commands_incoming = {
     .name = "incoming",
@@ -587,22 +587,16 @@ const CliCommand migration_commands_migrate_set = {
     },
     .args_size = sizeof(MigrateSetArgs),
     .option = migrate_set_option,
-    .call = &(const CliCall) {
-        CLI_METHOD("MigrationService", UpdateMigration, update_migration_request,
-                   migration_response),
-        .build = migrate_set_build, .required = "migration", .json = migration_json,
-        .text = migration_text,
-    },
+    .call = &(const CliCall) MIGRATION_CALL(UpdateMigration, update_migration_request,
+                                           migrate_set_build),
 };
 
 /* ---- switchover, cancel, job: one call by id, the migration as the answer */
 
 #define BY_ID_COMMAND(name_, method_, summary_)                                                    \
-    CLI_BY_ID_COMMAND(name_, summary_, &(const CliCall) {                                          \
-        CLI_METHOD("MigrationService", method_, migration_id_request, migration_response),         \
-        .build = cli_build_name, .required = "migration", .json = migration_json,                  \
-        .text = migration_text,                                                                    \
-    })
+    CLI_BY_ID_COMMAND(                                                                             \
+        name_, summary_,                                                                           \
+        &(const CliCall) MIGRATION_CALL(method_, migration_id_request, cli_build_name))
 
 const CliCommand migration_commands_switchover =
     BY_ID_COMMAND("switchover", Switchover, "Switch a migration waiting in phase ready over now");
@@ -657,12 +651,8 @@ const CliCommand migration_commands_resolve = {
     },
     .args_size = sizeof(VfioMigd__V1__ResolveOutcome),
     .option = resolve_option,
-    .call = &(const CliCall) {
-        CLI_METHOD("MigrationService", ResolveMigration, resolve_migration_request,
-                   migration_response),
-        .build = resolve_build, .required = "migration", .json = migration_json,
-        .text = migration_text,
-    },
+    .call =
+        &(const CliCall) MIGRATION_CALL(ResolveMigration, resolve_migration_request, resolve_build),
 };
 
 const CliCommand migration_commands_job = BY_ID_COMMAND(
@@ -701,12 +691,9 @@ jobs_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall jobs_call = {
-    CLI_METHOD("MigrationService", ListMigrations, list_migrations_request,
-               list_migrations_response),
-    .json = jobs_json,
-    .text = jobs_text,
-};
+static const CliCall jobs_call =
+    CLI_CALL(CLI_METHOD_OF("MigrationService", ListMigrations, list_migrations), NULL, NULL,
+             jobs_json, jobs_text);
 
 const CliCommand migration_commands_jobs = {
     .name = "jobs",

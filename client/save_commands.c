@@ -261,11 +261,9 @@ transfer_build(Cli *cli, void *args, void *request)
 #define TRANSFER_COMMAND(method_, request_)                                                        \
     .min_args = 2, .max_args = 2, .args_size = sizeof(TransferArgs), .option = transfer_option,    \
     .args_done = transfer_args_done,                                                               \
-    .call = &(const CliCall) {                                                                     \
-        CLI_METHOD("MigrationService", method_, request_, migration_response),                     \
-        .build = transfer_build, .required = "migration", .json = transfer_json,                   \
-        .text = transfer_text, .partial_text = transfer_partial_text,                              \
-    }
+    .call = &(const CliCall) CLI_CALL(                                                              \
+        CLI_METHOD("MigrationService", method_, request_, migration_response), transfer_build,     \
+        "migration", transfer_json, transfer_text, .partial_text = transfer_partial_text)
 
 const CliCommand save_commands_save = {
     .name = "save",

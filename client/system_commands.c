@@ -136,11 +136,9 @@ version_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall version_call = {
-    CLI_METHOD("SystemService", GetVersion, get_version_request, get_version_response),
-    .json = version_json,
-    .text = version_text,
-};
+static const CliCall version_call =
+    CLI_CALL(CLI_METHOD_OF("SystemService", GetVersion, get_version), NULL, NULL, version_json,
+             version_text);
 
 /* The client's version is printed whatever the daemon does (CONVENTIONS 23): as a line before
  * the call, or in the JSON document of a failed one. */
@@ -200,18 +198,13 @@ log_level_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall get_log_level_call = {
-    CLI_METHOD("SystemService", GetLogLevel, get_log_level_request, log_level_response),
-    .json = log_level_json,
-    .text = log_level_text,
-};
+static const CliCall get_log_level_call =
+    CLI_CALL(CLI_METHOD("SystemService", GetLogLevel, get_log_level_request, log_level_response),
+             NULL, NULL, log_level_json, log_level_text);
 
-static const CliCall set_log_level_call = {
-    CLI_METHOD("SystemService", SetLogLevel, set_log_level_request, log_level_response),
-    .build = log_level_build,
-    .json = log_level_json,
-    .text = log_level_text,
-};
+static const CliCall set_log_level_call =
+    CLI_CALL(CLI_METHOD("SystemService", SetLogLevel, set_log_level_request, log_level_response),
+             log_level_build, NULL, log_level_json, log_level_text);
 
 static CliExit
 log_level_run(Cli *cli, void *args)
@@ -268,11 +261,9 @@ plugins_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall plugins_call = {
-    CLI_METHOD("SystemService", ListPlugins, list_plugins_request, list_plugins_response),
-    .json = plugins_json,
-    .text = plugins_text,
-};
+static const CliCall plugins_call =
+    CLI_CALL(CLI_METHOD_OF("SystemService", ListPlugins, list_plugins), NULL, NULL, plugins_json,
+             plugins_text);
 
 const CliCommand system_commands_plugins = {
     .name = "plugins",
@@ -331,12 +322,9 @@ host_devices_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall host_devices_call = {
-    CLI_METHOD("SystemService", ListHostDevices, list_host_devices_request,
-               list_host_devices_response),
-    .json = host_devices_json,
-    .text = host_devices_text,
-};
+static const CliCall host_devices_call =
+    CLI_CALL(CLI_METHOD_OF("SystemService", ListHostDevices, list_host_devices), NULL, NULL,
+             host_devices_json, host_devices_text);
 
 const CliCommand system_commands_host_devices = {
     .name = "host-devices",
@@ -377,13 +365,9 @@ bind_text(const void *req _unused_, const void *resp)
     return 0;
 }
 
-static const CliCall bind_call = {
-    CLI_METHOD("SystemService", BindHostDevice, bind_host_device_request,
-               bind_host_device_response),
-    .build = bind_build,
-    .json = bind_json,
-    .text = bind_text,
-};
+static const CliCall bind_call =
+    CLI_CALL(CLI_METHOD_OF("SystemService", BindHostDevice, bind_host_device), bind_build, NULL,
+             bind_json, bind_text);
 
 const CliCommand system_commands_bind = {
     .name = "bind",
