@@ -95,14 +95,21 @@ typedef struct Cli {
         __VA_ARGS__                                                                                \
     }
 
+/* A row of the command table (CliCommand) as the daemon's method rows are written: what every
+ * command has first (its name, the arguments for "Usage:" lines, the one-line summary, the
+ * least and the most positional arguments), then its other fields by name (.help, .options,
+ * .call, .run, ...). */
+#define CLI_COMMAND(name_, usage_, summary_, min_args_, max_args_, ...)                            \
+    {                                                                                              \
+        .name = (name_), .usage = (usage_), .summary = (summary_), .min_args = (min_args_),        \
+        .max_args = (max_args_), __VA_ARGS__                                                       \
+    }
+
 /* A command row that takes one ID and makes the call (a const CliCall *, the rest of the
  * arguments: a compound literal has commas) with it: the "one call by id" commands, detach,
- * show, reset, switchover, cancel and job. */
+ * show, switchover, cancel, job, irqs and describe. */
 #define CLI_BY_ID_COMMAND(name_, summary_, ...)                                                    \
-    {                                                                                              \
-        .name = name_, .usage = "ID", .summary = summary_, .min_args = 1, .max_args = 1,           \
-        .call = __VA_ARGS__,                                                                       \
-    }
+    CLI_COMMAND(name_, "ID", summary_, 1, 1, .call = __VA_ARGS__)
 
 /*
  * One unary call and how its answer is printed. @req and @resp are messages of the

@@ -147,14 +147,9 @@ static const CliCall describe_call =
     CLI_CALL(CLI_METHOD_OF("DeviceService", GetDevice, get_device), cli_build_name, "device",
              describe_json, describe_text);
 
-const CliCommand compat_commands_describe = {
-    .name = "describe",
-    .usage = "ID",
-    .summary = "Print a device's compatibility descriptor as JSON (for 'check' on another host)",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &describe_call,
-};
+const CliCommand compat_commands_describe = CLI_BY_ID_COMMAND(
+    "describe", "Print a device's compatibility descriptor as JSON (for 'check' on another host)",
+    &describe_call);
 
 /* ---- check */
 
@@ -273,13 +268,9 @@ check_run(Cli *cli, void *args)
     return r;
 }
 
-const CliCommand compat_commands_check = {
-    .name = "check",
-    .usage = "DESCRIPTOR-FILE ID",
-    .summary = "Could the device described in DESCRIPTOR-FILE ('describe' on another host, '-': "
-               "stdin) migrate into device ID? Exit 0 only when it could",
-    .min_args = 2,
-    .max_args = 2,
+const CliCommand compat_commands_check = CLI_COMMAND(
+    "check", "DESCRIPTOR-FILE ID",
+    "Could the device described in DESCRIPTOR-FILE ('describe' on another host, '-': "
+    "stdin) migrate into device ID? Exit 0 only when it could", 2, 2,
     .args_size = sizeof(CheckArgs),
-    .run = check_run,
-};
+    .run = check_run);

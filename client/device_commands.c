@@ -58,12 +58,10 @@ devices_text(const void *req _unused_, const void *resp)
 static const CliCall devices_call =
     CLI_CALL(DEVICE_CALL(ListDevices, list_devices), NULL, NULL, devices_json, devices_text);
 
-const CliCommand device_commands_devices = {
-    .name = "devices",
-    .usage = "",
-    .summary = "List the attached devices and their migration states",
-    .call = &devices_call,
-};
+const CliCommand device_commands_devices = CLI_COMMAND(
+    "devices", "",
+    "List the attached devices and their migration states", 0, 0,
+    .call = &devices_call);
 
 /* ---- attach */
 
@@ -246,11 +244,11 @@ attach_text(const void *req _unused_, const void *resp)
 static const CliCall attach_call = CLI_CALL(DEVICE_CALL(AttachDevice, attach_device), attach_build,
                                             "device", attach_json, attach_text);
 
-const CliCommand device_commands_attach = {
-    .name = "attach",
-    .usage = "--sim OPTS [--model M] [--name NAME] | --pci BDF | --mdev UUID | --cdev PATH "
-             "[--vmm-users U,...] [--vmm-groups G,...]",
-    .summary = "Attach a simulated or a VFIO device to the daemon",
+const CliCommand device_commands_attach = CLI_COMMAND(
+    "attach",
+    "--sim OPTS [--model M] [--name NAME] | --pci BDF | --mdev UUID | --cdev PATH "
+    "[--vmm-users U,...] [--vmm-groups G,...]",
+    "Attach a simulated or a VFIO device to the daemon", 0, 0,
     .help = "  --sim OPTS     a simulated device with comma-separated key=value options,\n"
             "                 e.g. 'flags=stop_copy+p2p,size=4M,latency_ms=5'; a key left out\n"
             "                 takes its default (size=1M is the default device); e.g.\n"
@@ -282,8 +280,7 @@ const CliCommand device_commands_attach = {
     .option = attach_option,
     .options_done = attach_options_done,
     .call = &attach_call,
-    .args_done = attach_args_done,
-};
+    .args_done = attach_args_done);
 
 /* ---- detach, show, reset */
 
@@ -385,18 +382,14 @@ reset_build(Cli *cli, void *args, void *request)
 static const CliCall reset_call =
     CLI_CALL(DEVICE_CALL(ResetDevice, reset_device), reset_build, NULL, reset_json, reset_text);
 
-const CliCommand device_commands_reset = {
-    .name = "reset",
-    .usage = "ID [--force]",
-    .summary = "Reset a device: back to running, any data session ends",
+const CliCommand device_commands_reset = CLI_COMMAND(
+    "reset", "ID [--force]",
+    "Reset a device: back to running, any data session ends", 1, 1,
     .help = FORCE_HELP,
-    .min_args = 1,
-    .max_args = 1,
     .options = force_options,
     .args_size = sizeof(bool),
     .option = force_option,
-    .call = &reset_call,
-};
+    .call = &reset_call);
 
 /* ---- state */
 
@@ -481,20 +474,16 @@ state_run(Cli *cli, void *args)
     return cli_run_call(cli, cli->n_args == 1 ? &state_get_call : &state_set_call, args, NULL);
 }
 
-const CliCommand device_commands_state = {
-    .name = "state",
-    .usage = "ID [TARGET [--force]]",
-    .summary = "Print a device's state, or move it to TARGET arc by arc",
+const CliCommand device_commands_state = CLI_COMMAND(
+    "state", "ID [TARGET [--force]]",
+    "Print a device's state, or move it to TARGET arc by arc", 1, 2,
     .help = "  TARGET         running, stop, stop_copy, resuming, running_p2p, pre_copy,\n"
             "                 pre_copy_p2p (any case; short forms run, sc, res, rp2p, pc, pcp2p)\n"
             FORCE_HELP,
-    .min_args = 1,
-    .max_args = 2,
     .options = force_options,
     .args_size = sizeof(bool),
     .option = force_option,
-    .run = state_run,
-};
+    .run = state_run);
 
 /* ---- path */
 
@@ -589,22 +578,18 @@ path_text(const void *request, const void *resp)
 static const CliCall path_call =
     CLI_CALL(DEVICE_CALL(ComputePath, compute_path), path_build, NULL, path_json, path_text);
 
-const CliCommand device_commands_path = {
-    .name = "path",
-    .usage = "FROM TO [--flags FLAGS]",
-    .summary = "Show the kernel's arcs from FROM to TO (no device needed)",
+const CliCommand device_commands_path = CLI_COMMAND(
+    "path", "FROM TO [--flags FLAGS]",
+    "Show the kernel's arcs from FROM to TO (no device needed)", 2, 2,
     .help = "  --flags FLAGS  the device's migration flags, names joined by '+' from stop_copy,\n"
             "                 p2p, pre_copy, or a number (default: stop_copy+p2p+pre_copy)\n",
-    .min_args = 2,
-    .max_args = 2,
     .options = (const struct option[]) {
         {"flags", required_argument, NULL, OPT_FLAGS},
         {},
     },
     .args_size = sizeof(PathArgs),
     .option = path_option,
-    .call = &path_call,
-};
+    .call = &path_call);
 
 /* ---- region (diagnostics) */
 
@@ -819,18 +804,15 @@ region_run(Cli *cli, void *args)
     return cli_run_call(cli, call, args, NULL);
 }
 
-const CliCommand device_commands_region = {
-    .name = "region",
-    .usage = "read ID REGION OFFSET LENGTH | write ID REGION OFFSET HEXBYTES",
-    .summary = "Read or write bytes of a device region (diagnostics)",
+const CliCommand device_commands_region = CLI_COMMAND(
+    "region", "read ID REGION OFFSET LENGTH | write ID REGION OFFSET HEXBYTES",
+    "Read or write bytes of a device region (diagnostics)", 1,
+    REGION_ARGS, /* the least: region_run(), once it knows the subcommand */
     .help = "  read           print LENGTH (1-4096) bytes as hex, read as one access\n"
             "  write          write HEXBYTES (pairs of hex digits, e.g. 5a68) as one access\n"
             "  REGION         the VFIO region index (vfio-pci: 0-5 BARs, 7 config space)\n"
             "  OFFSET         bytes into the region; decimal, or hex after 0x\n"
             "                 Only while the device runs (running, pre_copy). A device register\n"
             "                 may act on every access: mtty's UART wants 1-byte accesses.\n",
-    .min_args = 1,
-    .max_args = REGION_ARGS, /* the least: region_run(), once it knows the subcommand */
     .args_size = sizeof(RegionArgs),
-    .run = region_run,
-};
+    .run = region_run);

@@ -175,17 +175,14 @@ irq_run(Cli *cli, void *args)
                            cli->args[0]);
 }
 
-const CliCommand irq_commands_irq = {
-    .name = "irq",
-    .usage = "enable ID intx|msi|msix COUNT | mask|unmask|trigger ID VECTOR",
-    .summary = "Enable a device's interrupt index; mask, unmask or trigger one vector",
+const CliCommand irq_commands_irq = CLI_COMMAND(
+    "irq", "enable ID intx|msi|msix COUNT | mask|unmask|trigger ID VECTOR",
+    "Enable a device's interrupt index; mask, unmask or trigger one vector", 1,
+    4, /* the most: irq_run() checks each subcommand's own count */
     .help = "  enable         enable the index with COUNT vectors, grow it, or disable it\n"
             "                 (COUNT 0); INTx, MSI and MSI-X are exclusive\n"
             "  mask           a masked vector's interrupts set its pending bit\n"
             "  unmask         a pending interrupt is delivered once to the VMM\n"
             "  trigger        the kernel's loopback: the vector fires as if the device\n"
             "                 raised it (tests, diagnostics)\n",
-    .min_args = 1,
-    .max_args = 4, /* the most: irq_run() checks each subcommand's own count */
-    .run = irq_run,
-};
+    .run = irq_run);

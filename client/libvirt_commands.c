@@ -492,11 +492,10 @@ annotate_run(Cli *cli, void *args)
     return r;
 }
 
-const CliCommand libvirt_commands_annotate = {
-    .name = "libvirt-annotate",
-    .usage = "[--domain NAME [--connect URI]] [FILE]",
-    .summary = "Print (or store in a libvirt domain) this host's descriptors of the domain's "
-               "PCI hostdevs, for the libvirt hook on the destination",
+const CliCommand libvirt_commands_annotate = CLI_COMMAND(
+    "libvirt-annotate", "[--domain NAME [--connect URI]] [FILE]",
+    "Print (or store in a libvirt domain) this host's descriptors of the domain's "
+    "PCI hostdevs, for the libvirt hook on the destination", 0, 1,
     .help = "  FILE           the domain XML ('virsh dumpxml NAME'); default: stdin\n"
             "  --domain NAME  read the XML with 'virsh dumpxml NAME' and store the element in\n"
             "                 the domain with 'virsh metadata' (live and persistent)\n"
@@ -506,10 +505,7 @@ const CliCommand libvirt_commands_annotate = {
         {"connect", required_argument, NULL, OPT_CONNECT},
         {},
     },
-    .min_args = 0,
-    .max_args = 1,
     .args_size = sizeof(AnnotateArgs),
     .option = annotate_option,
     .options_done = annotate_options_done,
-    .run = annotate_run,
-};
+    .run = annotate_run);

@@ -260,10 +260,10 @@ static const CliCall incoming_call =
     CLI_CALL(CLI_METHOD_OF("MigrationService", PrepareIncoming, prepare_incoming), incoming_build,
              "migration", incoming_json, incoming_text);
 
-const CliCommand migration_commands_incoming = {
-    .name = "incoming",
-    .usage = "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N] [--tls psk|cert|off]",
-    .summary = "Prepare GROUP to receive a migration: listen, print the address and token",
+const CliCommand migration_commands_incoming = CLI_COMMAND(
+    "incoming",
+    "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N] [--tls psk|cert|off]",
+    "Prepare GROUP to receive a migration: listen, print the address and token", 1, 1,
     .help = "  --listen ADDR      host:port to listen on (port 0: any free port), or unix:/path\n"
             "  --peer HOST        the source host's address: with a wildcard ADDR (0.0.0.0:0),\n"
             "                     print this host's address on the route to it (default: every\n"
@@ -276,8 +276,6 @@ const CliCommand migration_commands_incoming = {
             "                     with both daemons' certificates ([migration] tls_cert,\n"
             "                     tls_key, tls_ca) and the token; off: clear, for a\n"
             "                     trusted link only. The source must use the same\n",
-    .min_args = 1,
-    .max_args = 1,
     .options = (const struct option[]) {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"peer", required_argument, NULL, OPT_PEER},
@@ -288,8 +286,7 @@ const CliCommand migration_commands_incoming = {
     },
     .args_size = sizeof(IncomingArgs),
     .option = incoming_option,
-    .call = &incoming_call,
-};
+    .call = &incoming_call);
 
 /* ---- migrate */
 
@@ -471,11 +468,11 @@ migrate_run(Cli *cli, void *args)
     return CLI_EXIT_OK;
 }
 
-const CliCommand migration_commands_migrate = {
-    .name = "migrate",
-    .usage = "GROUP --to ADDR --token T|--token-file PATH [--wait|--dry-run] [--precopy auto|off] "
-             "[--switchover auto|manual] ...",
-    .summary = "Migrate GROUP's device state to the daemon that ran 'incoming'",
+const CliCommand migration_commands_migrate = CLI_COMMAND(
+    "migrate",
+    "GROUP --to ADDR --token T|--token-file PATH [--wait|--dry-run] [--precopy auto|off] "
+    "[--switchover auto|manual] ...",
+    "Migrate GROUP's device state to the daemon that ran 'incoming'", 1, 1,
     .help = "  --to ADDR            the address 'incoming' printed (host:port or unix:/path)\n"
             "  --token T            the token 'incoming' printed (single use); on the command\n"
             "                       line, any user's ps(1) shows it: prefer --token-file\n"
@@ -508,8 +505,6 @@ const CliCommand migration_commands_migrate = {
             "                       devices: every mismatch (device, field, both values); no\n"
             "                       device moves, the token stays valid; exit 0 only when\n"
             "                       compatible\n",
-    .min_args = 1,
-    .max_args = 1,
     .options = (const struct option[]) {
         {"to", required_argument, NULL, OPT_TO},
         {"token", required_argument, NULL, OPT_TOKEN},
@@ -529,8 +524,7 @@ const CliCommand migration_commands_migrate = {
     },
     .args_size = sizeof(MigrateArgs),
     .option = migrate_option,
-    .run = migrate_run,
-};
+    .run = migrate_run);
 
 /* ---- migrate-set */
 
@@ -568,18 +562,15 @@ migrate_set_build(Cli *cli, void *args, void *request)
     return CLI_GO_ON;
 }
 
-const CliCommand migration_commands_migrate_set = {
-    .name = "migrate-set",
-    .usage = "ID [--bandwidth RATE] [--stopcopy-bandwidth RATE]",
-    .summary = "Change a running migration's bandwidth caps (on the source)",
+const CliCommand migration_commands_migrate_set = CLI_COMMAND(
+    "migrate-set", "ID [--bandwidth RATE] [--stopcopy-bandwidth RATE]",
+    "Change a running migration's bandwidth caps (on the source)", 1, 1,
     .help = "  --bandwidth RATE     pre-copy's cap: bytes per second over all devices, e.g.\n"
             "                       500000, 64K, 100M, 1G (0: unlimited)\n"
             "  --stopcopy-bandwidth RATE\n"
             "                       stop-copy's cap (0: unlimited)\n"
             "                 Each applies from every device's next record; one left out keeps\n"
             "                 its value.\n",
-    .min_args = 1,
-    .max_args = 1,
     .options = (const struct option[]) {
         {"bandwidth", required_argument, NULL, OPT_BANDWIDTH},
         {"stopcopy-bandwidth", required_argument, NULL, OPT_STOPCOPY_BANDWIDTH},
@@ -588,8 +579,7 @@ const CliCommand migration_commands_migrate_set = {
     .args_size = sizeof(MigrateSetArgs),
     .option = migrate_set_option,
     .call = &(const CliCall) MIGRATION_CALL(UpdateMigration, update_migration_request,
-                                           migrate_set_build),
-};
+                                           migrate_set_build));
 
 /* ---- switchover, cancel, job: one call by id, the migration as the answer */
 
@@ -628,10 +618,9 @@ resolve_build(Cli *cli, void *args, void *request)
     return CLI_GO_ON;
 }
 
-const CliCommand migration_commands_resolve = {
-    .name = "resolve",
-    .usage = "ID --resume|--abort",
-    .summary = "Decide a migration left in_doubt: this side runs the VM, or gives it up",
+const CliCommand migration_commands_resolve = CLI_COMMAND(
+    "resolve", "ID --resume|--abort",
+    "Decide a migration left in_doubt: this side runs the VM, or gives it up", 1, 1,
     .help = "  --resume       this side runs the VM: a source takes its group back to running,\n"
             "                 a destination resumes as after the source's commit\n"
             "  --abort        this side gives the VM up: a source stays stopped (the migration\n"
@@ -642,8 +631,6 @@ const CliCommand migration_commands_resolve = {
             "                 completed, and aborts when it failed or was cancelled; the source\n"
             "                 aborts when the destination's is completed or in_doubt, and\n"
             "                 resumes only when the destination failed or lost its devices.\n",
-    .min_args = 1,
-    .max_args = 1,
     .options = (const struct option[]) {
         {"resume", no_argument, NULL, OPT_RESUME},
         {"abort", no_argument, NULL, OPT_ABORT},
@@ -651,9 +638,8 @@ const CliCommand migration_commands_resolve = {
     },
     .args_size = sizeof(VfioMigd__V1__ResolveOutcome),
     .option = resolve_option,
-    .call =
-        &(const CliCall) MIGRATION_CALL(ResolveMigration, resolve_migration_request, resolve_build),
-};
+    .call = &(const CliCall) MIGRATION_CALL(ResolveMigration, resolve_migration_request,
+                                            resolve_build));
 
 const CliCommand migration_commands_job = BY_ID_COMMAND(
     "job", GetMigration, "Show one migration: phase, progress, timings, every device");
@@ -695,12 +681,10 @@ static const CliCall jobs_call =
     CLI_CALL(CLI_METHOD_OF("MigrationService", ListMigrations, list_migrations), NULL, NULL,
              jobs_json, jobs_text);
 
-const CliCommand migration_commands_jobs = {
-    .name = "jobs",
-    .usage = "",
-    .summary = "List the migrations, saves and restores (newest first)",
-    .call = &jobs_call,
-};
+const CliCommand migration_commands_jobs = CLI_COMMAND(
+    "jobs", "",
+    "List the migrations, saves and restores (newest first)", 0, 0,
+    .call = &jobs_call);
 
 /* ---- watch */
 
@@ -710,13 +694,10 @@ watch_run(Cli *cli, void *args _unused_)
     return follow_watch(cli, cli->n_args ? cli->args[0] : NULL);
 }
 
-const CliCommand migration_commands_watch = {
-    .name = "watch",
-    .usage = "[ID]",
-    .summary = "Follow one migration, or every active one, until it ends (the daemon's events)",
+const CliCommand migration_commands_watch = CLI_COMMAND(
+    "watch", "[ID]",
+    "Follow one migration, or every active one, until it ends (the daemon's events)", 0, 1,
     .help = "  ID             the migration to follow; without it, every active one\n"
             "                 Prints a line when the phase or state changes and a progress line\n"
             "                 at most once a second; exit 0 only when all completed.\n",
-    .max_args = 1,
-    .run = watch_run,
-};
+    .run = watch_run);

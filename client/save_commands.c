@@ -256,19 +256,18 @@ transfer_build(Cli *cli, void *args, void *request)
     return CLI_GO_ON;
 }
 
-/* What save and restore share: NAME FILE, their arguments and options parsed alike, one
- * MigrationService call answered with the migration. */
+/* What save and restore share after NAME FILE: their options parsed alike, one MigrationService
+ * call answered with the migration. */
 #define TRANSFER_COMMAND(method_, request_)                                                        \
-    .min_args = 2, .max_args = 2, .args_size = sizeof(TransferArgs), .option = transfer_option,    \
+    .args_size = sizeof(TransferArgs), .option = transfer_option,                                  \
     .args_done = transfer_args_done,                                                               \
-    .call = &(const CliCall) CLI_CALL(                                                              \
+    .call = &(const CliCall) CLI_CALL(                                                             \
         CLI_METHOD("MigrationService", method_, request_, migration_response), transfer_build,     \
         "migration", transfer_json, transfer_text, .partial_text = transfer_partial_text)
 
-const CliCommand save_commands_save = {
-    .name = "save",
-    .usage = "NAME FILE [--resume] [--force] [--group|--device] [--force-grouped]",
-    .summary = "Save a group's or a device's state to FILE on the daemon's host",
+const CliCommand save_commands_save = CLI_COMMAND(
+    "save", "NAME FILE [--resume] [--force] [--group|--device] [--force-grouped]",
+    "Save a group's or a device's state to FILE on the daemon's host", 2, 2,
     .help = TRANSFER_HELP_NAME
             "  --resume       return the devices to running after saving (default: stop)\n"
             "  --force        replace FILE if it exists\n"
@@ -279,13 +278,11 @@ const CliCommand save_commands_save = {
         TRANSFER_TARGET_OPTIONS,
         {},
     },
-    TRANSFER_COMMAND(Save, save_request),
-};
+    TRANSFER_COMMAND(Save, save_request));
 
-const CliCommand save_commands_restore = {
-    .name = "restore",
-    .usage = "NAME FILE [--stop] [--group|--device] [--force-grouped]",
-    .summary = "Restore a group's or a device's state from a FILE written by save",
+const CliCommand save_commands_restore = CLI_COMMAND(
+    "restore", "NAME FILE [--stop] [--group|--device] [--force-grouped]",
+    "Restore a group's or a device's state from a FILE written by save", 2, 2,
     .help = TRANSFER_HELP_NAME
             "  --stop         leave the devices stopped instead of running\n"
             TRANSFER_HELP_TARGET_FILE,
@@ -294,5 +291,4 @@ const CliCommand save_commands_restore = {
         TRANSFER_TARGET_OPTIONS,
         {},
     },
-    TRANSFER_COMMAND(Restore, restore_request),
-};
+    TRANSFER_COMMAND(Restore, restore_request));

@@ -87,17 +87,14 @@ static const CliCall health_call = {
     .outcome = health_outcome,
 };
 
-const CliCommand system_commands_health = {
-    .name = "health",
-    .usage = "[SERVICE]",
-    .summary = "Check the daemon's health (exit 0 only when SERVING)",
+const CliCommand system_commands_health = CLI_COMMAND(
+    "health", "[SERVICE]",
+    "Check the daemon's health (exit 0 only when SERVING)", 0, 1,
     .help = "  SERVICE        '' (default: the whole daemon) or one of its services:\n"
             "                 vfio_migd.v1.DeviceService, vfio_migd.v1.GroupService,\n"
             "                 vfio_migd.v1.MigrationService, vfio_migd.v1.SystemService,\n"
             "                 grpc.health.v1.Health; each answers as the daemon does\n",
-    .max_args = 1,
-    .call = &health_call,
-};
+    .call = &health_call);
 
 /* ---- version */
 
@@ -156,12 +153,10 @@ version_run(Cli *cli, void *args)
     return cli_run_call(cli, &version_call, args, error_doc);
 }
 
-const CliCommand system_commands_version = {
-    .name = "version",
-    .usage = "",
-    .summary = "Print the client's and the daemon's versions",
-    .run = version_run,
-};
+const CliCommand system_commands_version = CLI_COMMAND(
+    "version", "",
+    "Print the client's and the daemon's versions", 0, 0,
+    .run = version_run);
 
 /* ---- log-level */
 
@@ -212,16 +207,13 @@ log_level_run(Cli *cli, void *args)
     return cli_run_call(cli, cli->n_args ? &set_log_level_call : &get_log_level_call, args, NULL);
 }
 
-const CliCommand system_commands_log_level = {
-    .name = "log-level",
-    .usage = "[LEVEL]",
-    .summary = "Print the daemon's log level, or set it to LEVEL until a reload",
+const CliCommand system_commands_log_level = CLI_COMMAND(
+    "log-level", "[LEVEL]",
+    "Print the daemon's log level, or set it to LEVEL until a reload", 0, 1,
     .help = "  LEVEL          error, warning, notice, info or debug; without it, print the\n"
             "                 level in force. A reload (SIGHUP) or a restart applies the\n"
             "                 configured level ([daemon] log_level) again\n",
-    .max_args = 1,
-    .run = log_level_run,
-};
+    .run = log_level_run);
 
 /* ---- plugins */
 
@@ -265,12 +257,10 @@ static const CliCall plugins_call =
     CLI_CALL(CLI_METHOD_OF("SystemService", ListPlugins, list_plugins), NULL, NULL, plugins_json,
              plugins_text);
 
-const CliCommand system_commands_plugins = {
-    .name = "plugins",
-    .usage = "",
-    .summary = "List the vendor plugins the daemon loaded and the devices each claims",
-    .call = &plugins_call,
-};
+const CliCommand system_commands_plugins = CLI_COMMAND(
+    "plugins", "",
+    "List the vendor plugins the daemon loaded and the devices each claims", 0, 0,
+    .call = &plugins_call);
 
 /* ---- host-devices, bind */
 
@@ -326,13 +316,11 @@ static const CliCall host_devices_call =
     CLI_CALL(CLI_METHOD_OF("SystemService", ListHostDevices, list_host_devices), NULL, NULL,
              host_devices_json, host_devices_text);
 
-const CliCommand system_commands_host_devices = {
-    .name = "host-devices",
-    .usage = "",
-    .summary = "List the host's functions and mdevs a plugin claims or VFIO holds, whether "
-               "each can migrate now, and the fixes",
-    .call = &host_devices_call,
-};
+const CliCommand system_commands_host_devices = CLI_COMMAND(
+    "host-devices", "",
+    "List the host's functions and mdevs a plugin claims or VFIO holds, whether "
+    "each can migrate now, and the fixes", 0, 0,
+    .call = &host_devices_call);
 
 static CliExit
 bind_build(Cli *cli, void *args _unused_, void *req)
@@ -369,12 +357,8 @@ static const CliCall bind_call =
     CLI_CALL(CLI_METHOD_OF("SystemService", BindHostDevice, bind_host_device), bind_build, NULL,
              bind_json, bind_text);
 
-const CliCommand system_commands_bind = {
-    .name = "bind",
-    .usage = "ADDRESS",
-    .summary = "Bind PCI function ADDRESS to the driver it needs to migrate (unbind, "
-               "driver_override, bind)",
-    .min_args = 1,
-    .max_args = 1,
-    .call = &bind_call,
-};
+const CliCommand system_commands_bind = CLI_COMMAND(
+    "bind", "ADDRESS",
+    "Bind PCI function ADDRESS to the driver it needs to migrate (unbind, "
+    "driver_override, bind)", 1, 1,
+    .call = &bind_call);
