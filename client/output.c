@@ -296,22 +296,19 @@ output_json_state(VfioMigd__V1__DeviceState s)
     return json_object_new_string(output_state_name(s));
 }
 
+/* Each known bit by the name core/fsm gives it alone, lowest first (the order of
+ * "stop_copy+p2p+pre_copy"); a bit the kernel ABI does not define is left out. */
 json_object *
 output_json_flags(uint32_t flags)
 {
-    static const struct {
-        uint32_t bit;
-        const char *name;
-    } names[] = {
-        {MIG_FLAG_STOP_COPY, "stop_copy"},
-        {MIG_FLAG_P2P, "p2p"},
-        {MIG_FLAG_PRE_COPY, "pre_copy"},
-    };
     json_object *a = json_object_new_array();
 
-    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-        if (flags & names[i].bit) {
-            output_json_append(a, json_object_new_string(names[i].name));
+    for (uint32_t bit = 1; bit != 0 && bit <= MIG_FLAGS_ALL; bit <<= 1) {
+        char name[32];
+
+        if (flags & bit & MIG_FLAGS_ALL) {
+            output_json_append(a, json_object_new_string(
+                                      fsm_flags_to_string(bit, name, (unsigned) sizeof(name))));
         }
     }
     return a;
