@@ -306,23 +306,8 @@ force_option(Cli *cli _unused_, int opt _unused_, const char *arg _unused_, void
     return CLI_GO_ON;
 }
 
-static json_object *
-detach_json(const void *req, const void *resp _unused_)
-{
-    json_object *o = json_object_new_object();
-
-    output_json_set(o, "id",
-                    json_object_new_string(((const VfioMigd__V1__DetachDeviceRequest *) req)->id));
-    output_json_set(o, "detached", json_object_new_boolean(1));
-    return o;
-}
-
-static int
-detach_text(const void *req, const void *resp _unused_)
-{
-    printf("detached %s\n", ((const VfioMigd__V1__DetachDeviceRequest *) req)->id);
-    return 0;
-}
+OUTPUT_DONE_PRINTERS(detach_json, detach_text, DetachDeviceRequest, id, "detached",
+                     "detached %s\n")
 
 static const CliCall detach_call = CLI_CALL(DEVICE_CALL(DetachDevice, detach_device),
                                             cli_build_name, NULL, detach_json, detach_text);

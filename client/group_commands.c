@@ -238,23 +238,8 @@ create_text(const void *req _unused_, const void *resp)
 static const CliCall create_call = CLI_CALL(GROUP_CALL(CreateGroup, create_group), create_build,
                                             "group", create_json, create_text);
 
-static json_object *
-delete_json(const void *req, const void *resp _unused_)
-{
-    json_object *o = json_object_new_object();
-
-    output_json_set(o, "name",
-                    json_object_new_string(((const VfioMigd__V1__DeleteGroupRequest *) req)->name));
-    output_json_set(o, "deleted", json_object_new_boolean(1));
-    return o;
-}
-
-static int
-delete_text(const void *req, const void *resp _unused_)
-{
-    printf("deleted group %s\n", ((const VfioMigd__V1__DeleteGroupRequest *) req)->name);
-    return 0;
-}
+OUTPUT_DONE_PRINTERS(delete_json, delete_text, DeleteGroupRequest, name, "deleted",
+                     "deleted group %s\n")
 
 static const CliCall delete_call =
     CLI_CALL(GROUP_CALL(DeleteGroup, delete_group), cli_build_name, NULL, delete_json, delete_text);

@@ -105,6 +105,26 @@ void output_json_append(json_object *a, json_object *v);
         return OUTPUT_JSON_ARRAY(r_->field, r_->n_##field, fn);                                    \
     }
 
+/* Defines @json_name and @text_name, the CliCall printers of a call whose answer is only
+ * success, about the string @field of the request VfioMigd__V1__@Request: as JSON
+ * {"@field": <it>, "@done": true}, as text @text_format with it for the one %s (detach:
+ * {"id": "sim0", "detached": true} and "detached sim0"; group delete). */
+#define OUTPUT_DONE_PRINTERS(json_name, text_name, Request, field, done, text_format)             \
+    static json_object *json_name(const void *req, const void *resp _unused_)                      \
+    {                                                                                              \
+        const VfioMigd__V1__##Request *q_ = req;                                                   \
+        json_object *o_ = json_object_new_object();                                                \
+                                                                                                   \
+        output_json_set(o_, #field, json_object_new_string(q_->field));                            \
+        output_json_set(o_, (done), json_object_new_boolean(1));                                   \
+        return o_;                                                                                 \
+    }                                                                                              \
+    static int text_name(const void *req, const void *resp _unused_)                               \
+    {                                                                                              \
+        printf(text_format, ((const VfioMigd__V1__##Request *) req)->field);                       \
+        return 0;                                                                                  \
+    }
+
 /* Prints @o as the invocation's JSON document on stdout and releases it. -ENOMEM when @o
  * is NULL (a build ran out of memory), -EIO when stdout fails. */
 int output_json_print(json_object *o);
