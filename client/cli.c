@@ -208,6 +208,25 @@ global_option(Cli *cli, int opt, const char *arg)
     return CLI_GO_ON;
 }
 
+/* One of @row's own options: stored as it is (CliStore), or parsed by the row. */
+static CliExit
+own_option(Cli *cli, const CliCommand *row, int opt, const char *arg, void *args)
+{
+    for (const CliStore *s = row->stores; s && s->opt; s++) {
+        if (s->opt != opt) {
+            continue;
+        }
+        assert(s->flag == !arg); /* a CLI_STORE_FLAG row for an option without argument */
+        if (s->flag) {
+            *(bool *) ((char *) args + s->offset) = true;
+        } else {
+            *(const char **) ((char *) args + s->offset) = arg;
+        }
+        return CLI_GO_ON;
+    }
+    return row->option(cli, opt, arg, args);
+}
+
 /* What getopt_long() returned (@c) among a command's arguments: --help, a mistake, a global
  * option, or one of @row's own. */
 static CliExit
@@ -234,7 +253,7 @@ take_option(Cli *cli, const CliCommand *row, int c, char **argv, void *args)
     case CLI_OPT_TIMEOUT:
         return global_option(cli, c, optarg);
     default:
-        return row->option(cli, c, optarg, args);
+        return own_option(cli, row, c, optarg, args);
     }
 }
 

@@ -140,6 +140,26 @@ typedef struct CliCall {
 } CliCall;
 
 /*
+ * An own option whose argument needs no parsing, stored as it is in the command's args: a
+ * string option's argument in a const char * field, or true in a bool field for an option
+ * without one. cli.c does that; CliCommand.option gets only the other options.
+ */
+typedef struct CliStore {
+    int opt;       /* the option's value in CliCommand.options; 0 ends a table */
+    bool flag;     /* no argument: store true */
+    size_t offset; /* of the field in the command's args */
+} CliStore;
+
+/* CliStore rows for @field of the args struct @Args, whose type is checked when compiled. */
+#define CLI_STORE_STRING(opt_, Args, field)                                                        \
+    {.opt = (opt_), .offset = CLI_STORE_OFFSET_(Args, field, const char *)}
+#define CLI_STORE_FLAG(opt_, Args, field)                                                          \
+    {.opt = (opt_), .flag = true, .offset = CLI_STORE_OFFSET_(Args, field, bool)}
+#define CLI_STORE_OFFSET_(Args, field, type)                                                       \
+    (offsetof(Args, field) +                                                                       \
+     0 * sizeof(char[__builtin_types_compatible_p(__typeof__(((Args *) 0)->field), type) ? 1 : -1]))
+
+/*
  * A row of the command table. cli.c parses the arguments (own options, the global ones, then
  * min_args..max_args positional ones) and then makes @call or runs @run.
  */
@@ -153,6 +173,9 @@ struct CliCommand {
      * is handed to @option with a zeroed struct of @args_size bytes to parse it into. */
     const struct option *options;
     size_t args_size;
+    /* Those of the options that are only stored, ending with {}, or NULL. */
+    const CliStore *stores;
+    /* Parses every other own option (NULL when there is none). */
     CliExit (*option)(Cli *cli, int opt, const char *arg, void *args);
     /* After the options, before the positional arguments are counted: checks that involve
      * several options (attach: exactly one source). NULL: none. */

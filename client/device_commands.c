@@ -157,10 +157,6 @@ attach_option(Cli *cli, int opt, const char *arg, void *args)
                                    "separated by commas", opt == OPT_VMM_USERS ? "users" : "groups",
                                    arg);
         }
-    } else if (opt == OPT_NAME) {
-        a->name = arg;
-    } else if (opt == OPT_MODEL) {
-        a->model = arg;
     } else if (opt == OPT_SIM) {
         a->sim = arg;
         a->n_sources++;
@@ -244,6 +240,12 @@ attach_text(const void *req _unused_, const void *resp)
 static const CliCall attach_call = CLI_CALL(DEVICE_CALL(AttachDevice, attach_device), attach_build,
                                             "device", attach_json, attach_text);
 
+static const CliStore attach_stores[] = {
+    CLI_STORE_STRING(OPT_NAME, AttachArgs, name),
+    CLI_STORE_STRING(OPT_MODEL, AttachArgs, model),
+    {},
+};
+
 const CliCommand device_commands_attach = CLI_COMMAND(
     "attach",
     "--sim OPTS [--model M] [--name NAME] | --pci BDF | --mdev UUID | --cdev PATH "
@@ -277,6 +279,7 @@ const CliCommand device_commands_attach = CLI_COMMAND(
         {},
     },
     .args_size = sizeof(AttachArgs),
+    .stores = attach_stores,
     .option = attach_option,
     .options_done = attach_options_done,
     .call = &attach_call,
@@ -299,12 +302,15 @@ static const struct option force_options[] = {
     "  --force        act on this device even though it belongs to a group (the\n"                \
     "                 others stay where they are: the group's P2P-safe order breaks)\n"
 
-static CliExit
-force_option(Cli *cli _unused_, int opt _unused_, const char *arg _unused_, void *args)
-{
-    *(bool *) args = true; /* --force is the only option of its own */
-    return CLI_GO_ON;
-}
+/* The args of state and reset. */
+typedef struct ForceArgs {
+    bool force; /* --force */
+} ForceArgs;
+
+static const CliStore force_stores[] = {
+    CLI_STORE_FLAG(OPT_ALONE, ForceArgs, force),
+    {},
+};
 
 OUTPUT_DONE_PRINTERS(detach_json, detach_text, DetachDeviceRequest, id, "detached",
                      "detached %s\n")
@@ -360,7 +366,7 @@ reset_build(Cli *cli, void *args, void *request)
     VfioMigd__V1__ResetDeviceRequest *req = request;
 
     req->id = cli->args[0];
-    req->force = *(bool *) args;
+    req->force = ((const ForceArgs *) args)->force;
     return CLI_GO_ON;
 }
 
@@ -372,8 +378,8 @@ const CliCommand device_commands_reset = CLI_COMMAND(
     "Reset a device: back to running, any data session ends", 1, 1,
     .help = FORCE_HELP,
     .options = force_options,
-    .args_size = sizeof(bool),
-    .option = force_option,
+    .args_size = sizeof(ForceArgs),
+    .stores = force_stores,
     .call = &reset_call);
 
 /* ---- state */
@@ -407,7 +413,7 @@ state_set_build(Cli *cli, void *args, void *request)
     VfioMigd__V1__SetDeviceStateRequest *req = request;
 
     req->id = cli->args[0];
-    req->force = *(bool *) args;
+    req->force = ((const ForceArgs *) args)->force;
     return cli_parse_state(cli, cli->args[1], &req->target);
 }
 
@@ -466,8 +472,8 @@ const CliCommand device_commands_state = CLI_COMMAND(
             "                 pre_copy_p2p (any case; short forms run, sc, res, rp2p, pc, pcp2p)\n"
             FORCE_HELP,
     .options = force_options,
-    .args_size = sizeof(bool),
-    .option = force_option,
+    .args_size = sizeof(ForceArgs),
+    .stores = force_stores,
     .run = state_run);
 
 /* ---- path */

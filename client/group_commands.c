@@ -341,19 +341,16 @@ enum {
     OPT_FORCE = CLI_OPT_COMMAND_FIRST,
 };
 
-static CliExit
-state_option(Cli *cli _unused_, int opt _unused_, const char *arg _unused_, void *args)
-{
-    *(bool *) args = true; /* --force is the only option of its own */
-    return CLI_GO_ON;
-}
+typedef struct StateArgs {
+    bool force; /* --force */
+} StateArgs;
 
 static CliExit
 state_build(Cli *cli, void *args, void *request)
 {
     VfioMigd__V1__GroupTransitionRequest *req = request;
 
-    req->force = *(bool *) args;
+    req->force = ((const StateArgs *) args)->force;
     req->name = cli->args[0];
     return cli_parse_state(cli, cli->args[1], &req->target);
 }
@@ -385,6 +382,11 @@ static const CliCall reset_call =
 
 /* ---- the command */
 
+static const CliStore state_stores[] = {
+    CLI_STORE_FLAG(OPT_FORCE, StateArgs, force),
+    {},
+};
+
 static const CliCommand subcommands[] = {
     {.name = "create", .min_args = 2, .max_args = 1 + 256, .call = &create_call},
     {.name = "delete", .min_args = 1, .max_args = 1, .call = &delete_call},
@@ -399,8 +401,8 @@ static const CliCommand subcommands[] = {
             {"force", no_argument, NULL, OPT_FORCE},
             {},
         },
-        .args_size = sizeof(bool),
-        .option = state_option,
+        .args_size = sizeof(StateArgs),
+        .stores = state_stores,
         .call = &state_call,
     },
 };

@@ -420,15 +420,6 @@ store_in_domain(Cli *cli, const AnnotateArgs *a, const char *element)
 /* ---- the command */
 
 static CliExit
-annotate_option(Cli *cli _unused_, int opt, const char *arg, void *args)
-{
-    AnnotateArgs *a = args;
-
-    *(opt == OPT_DOMAIN ? &a->domain : &a->connect) = arg;
-    return CLI_GO_ON;
-}
-
-static CliExit
 annotate_options_done(Cli *cli, void *args)
 {
     const AnnotateArgs *a = args;
@@ -492,6 +483,12 @@ annotate_run(Cli *cli, void *args)
     return r;
 }
 
+static const CliStore annotate_stores[] = {
+    CLI_STORE_STRING(OPT_DOMAIN, AnnotateArgs, domain),
+    CLI_STORE_STRING(OPT_CONNECT, AnnotateArgs, connect),
+    {},
+};
+
 const CliCommand libvirt_commands_annotate = CLI_COMMAND(
     "libvirt-annotate", "[--domain NAME [--connect URI]] [FILE]",
     "Print (or store in a libvirt domain) this host's descriptors of the domain's "
@@ -506,6 +503,6 @@ const CliCommand libvirt_commands_annotate = CLI_COMMAND(
         {},
     },
     .args_size = sizeof(AnnotateArgs),
-    .option = annotate_option,
+    .stores = annotate_stores,
     .options_done = annotate_options_done,
     .run = annotate_run);

@@ -156,18 +156,6 @@ incoming_option(Cli *cli, int opt, const char *arg, void *args)
 {
     IncomingArgs *a = args;
 
-    if (opt == OPT_LISTEN) {
-        a->listen = arg;
-        return CLI_GO_ON;
-    }
-    if (opt == OPT_PEER) {
-        a->peer = arg;
-        return CLI_GO_ON;
-    }
-    if (opt == OPT_RESUME) {
-        a->resume = true;
-        return CLI_GO_ON;
-    }
     if (opt == OPT_TLS) {
         return parse_tls(cli, arg, &a->tls);
     }
@@ -260,6 +248,13 @@ static const CliCall incoming_call =
     CLI_CALL(CLI_METHOD_OF("MigrationService", PrepareIncoming, prepare_incoming), incoming_build,
              "migration", incoming_json, incoming_text);
 
+static const CliStore incoming_stores[] = {
+    CLI_STORE_STRING(OPT_LISTEN, IncomingArgs, listen),
+    CLI_STORE_STRING(OPT_PEER, IncomingArgs, peer),
+    CLI_STORE_FLAG(OPT_RESUME, IncomingArgs, resume),
+    {},
+};
+
 const CliCommand migration_commands_incoming = CLI_COMMAND(
     "incoming",
     "GROUP --listen ADDR [--peer HOST] [--resume] [--timeout-ms N] [--tls psk|cert|off]",
@@ -285,6 +280,7 @@ const CliCommand migration_commands_incoming = CLI_COMMAND(
         {},
     },
     .args_size = sizeof(IncomingArgs),
+    .stores = incoming_stores,
     .option = incoming_option,
     .call = &incoming_call);
 
@@ -298,11 +294,9 @@ typedef struct MigrateArgs {
     const char *token;      /* --token; NULL: not given */
     const char *token_file; /* --token-file; "-": stdin; NULL: not given */
     char token_buf[TOKEN_FILE_MAX + 2]; /* what --token-file held */
-    int precopy;       /* VFIO_MIGD__V1__PRECOPY_MODE__*, 0: auto */
-    int switchover;    /* VFIO_MIGD__V1__SWITCHOVER_MODE__*, 0: auto */
-    uint32_t max_precopy_ms, downtime_ms, peer_timeout_ms; /* 0: the daemon's default */
-    uint64_t bandwidth, stopcopy_bandwidth;                /* 0: the daemon's default */
-    uint32_t channels;                                     /* 0: the daemon's default */
+    /* --precopy ... --tls, parsed straight into the request's options (all zero, the daemon's
+     * defaults and auto, when not given); migrate_run() sets the message header */
+    VfioMigd__V1__MigrationOptions options;
     bool wait;
     bool dry_run;      /* --dry-run: ask the destination (CheckMigration), move nothing */
     int tls;           /* VFIO_MIGD__V1__MIGRATION_TLS__*, 0: the daemon's default */
@@ -312,43 +306,37 @@ static CliExit
 migrate_option(Cli *cli, int opt, const char *arg, void *args)
 {
     MigrateArgs *a = args;
+    VfioMigd__V1__MigrationOptions *o = &a->options;
+    int choice = 0;
+    CliExit r;
 
     switch (opt) {
-    case OPT_TO:
-        a->to = arg;
-        return CLI_GO_ON;
-    case OPT_TOKEN:
-        a->token = arg;
-        return CLI_GO_ON;
-    case OPT_TOKEN_FILE:
-        a->token_file = arg;
-        return CLI_GO_ON;
     case OPT_PRECOPY:
-        return parse_choice(cli, "--precopy", arg, output_migration_precopy_names, &a->precopy);
+        r = parse_choice(cli, "--precopy", arg, output_migration_precopy_names, &choice);
+        o->precopy = (VfioMigd__V1__PrecopyMode) choice;
+        return r;
     case OPT_SWITCHOVER:
-        return parse_choice(cli, "--switchover", arg, output_migration_switchover_names,
-                            &a->switchover);
+        r = parse_choice(cli, "--switchover", arg, output_migration_switchover_names, &choice);
+        o->switchover = (VfioMigd__V1__SwitchoverMode) choice;
+        return r;
     case OPT_MAX_PRECOPY_MS:
-        return parse_ms(cli, "--max-precopy-ms", arg, &a->max_precopy_ms);
+        return parse_ms(cli, "--max-precopy-ms", arg, &o->max_precopy_ms);
     case OPT_DOWNTIME_MS:
-        return parse_ms(cli, "--downtime-ms", arg, &a->downtime_ms);
+        return parse_ms(cli, "--downtime-ms", arg, &o->downtime_target_ms);
     case OPT_PEER_TIMEOUT_MS:
-        return parse_ms(cli, "--peer-timeout-ms", arg, &a->peer_timeout_ms);
+        return parse_ms(cli, "--peer-timeout-ms", arg, &o->timeout_ms);
     case OPT_BANDWIDTH:
-        return parse_bandwidth(cli, "--bandwidth", arg, "the daemon's default", &a->bandwidth);
+        return parse_bandwidth(cli, "--bandwidth", arg, "the daemon's default",
+                               &o->bandwidth_limit);
     case OPT_STOPCOPY_BANDWIDTH:
         return parse_bandwidth(cli, "--stopcopy-bandwidth", arg, "the daemon's default",
-                               &a->stopcopy_bandwidth);
+                               &o->stopcopy_bandwidth_limit);
     case OPT_CHANNELS:
-        return parse_channels(cli, arg, &a->channels);
-    case OPT_DRY_RUN:
-        a->dry_run = true;
-        return CLI_GO_ON;
-    case OPT_TLS:
-        return parse_tls(cli, arg, &a->tls);
+        return parse_channels(cli, arg, &o->channels);
     default:
-        a->wait = true; /* OPT_WAIT, the last in the table below */
-        return CLI_GO_ON;
+        r = parse_tls(cli, arg, &choice); /* OPT_TLS: the rest are stored (migrate_stores) */
+        o->tls = (VfioMigd__V1__MigrationTls) choice;
+        return r;
     }
 }
 
@@ -416,7 +404,7 @@ static CliExit
 migrate_run(Cli *cli, void *args)
 {
     VfioMigd__V1__StartMigrationRequest req = VFIO_MIGD__V1__START_MIGRATION_REQUEST__INIT;
-    VfioMigd__V1__MigrationOptions options = VFIO_MIGD__V1__MIGRATION_OPTIONS__INIT;
+    const VfioMigd__V1__MigrationOptions init = VFIO_MIGD__V1__MIGRATION_OPTIONS__INIT;
     _cleanup_message_ MigrationResponse *resp = NULL;
     MigrateArgs *a = args;
     CliExit r;
@@ -433,22 +421,14 @@ migrate_run(Cli *cli, void *args)
                                "migration to wait for");
     }
     if (a->dry_run) {
-        return compat_commands_dry_run(cli, cli->args[0], a->to, a->token, a->peer_timeout_ms,
-                                       a->tls);
+        return compat_commands_dry_run(cli, cli->args[0], a->to, a->token, a->options.timeout_ms,
+                                       a->options.tls);
     }
-    options.precopy = (VfioMigd__V1__PrecopyMode) a->precopy;
-    options.switchover = (VfioMigd__V1__SwitchoverMode) a->switchover;
-    options.max_precopy_ms = a->max_precopy_ms;
-    options.downtime_target_ms = a->downtime_ms;
-    options.timeout_ms = a->peer_timeout_ms;
-    options.bandwidth_limit = a->bandwidth;
-    options.stopcopy_bandwidth_limit = a->stopcopy_bandwidth;
-    options.channels = a->channels;
-    options.tls = (VfioMigd__V1__MigrationTls) a->tls;
+    a->options.base = init.base; /* every other default of the message is 0 */
     req.group = cli->args[0];
     req.address = (char *) a->to;
     req.token = (char *) a->token;
-    req.options = &options;
+    req.options = &a->options;
     r = cli_call(cli, MIGRATION_METHOD("StartMigration"), &req.base,
                  &vfio_migd__v1__migration_response__descriptor, NULL,
                  (ProtobufCMessage **) &resp);
@@ -467,6 +447,15 @@ migrate_run(Cli *cli, void *args)
     printf("%s\n", resp->migration->id);
     return CLI_EXIT_OK;
 }
+
+static const CliStore migrate_stores[] = {
+    CLI_STORE_STRING(OPT_TO, MigrateArgs, to),
+    CLI_STORE_STRING(OPT_TOKEN, MigrateArgs, token),
+    CLI_STORE_STRING(OPT_TOKEN_FILE, MigrateArgs, token_file),
+    CLI_STORE_FLAG(OPT_DRY_RUN, MigrateArgs, dry_run),
+    CLI_STORE_FLAG(OPT_WAIT, MigrateArgs, wait),
+    {},
+};
 
 const CliCommand migration_commands_migrate = CLI_COMMAND(
     "migrate",
@@ -523,6 +512,7 @@ const CliCommand migration_commands_migrate = CLI_COMMAND(
         {},
     },
     .args_size = sizeof(MigrateArgs),
+    .stores = migrate_stores,
     .option = migrate_option,
     .run = migrate_run);
 

@@ -64,30 +64,28 @@ transfer_args_done(void *args)
     free(((TransferArgs *) args)->path);
 }
 
-/* Applies one option of save or restore; giving both --group and --device is a usage error. */
+/* The flags of save and restore, stored as they are. */
+static const CliStore transfer_stores[] = {
+    CLI_STORE_FLAG(OPT_RESUME, TransferArgs, resume),
+    CLI_STORE_FLAG(OPT_FORCE, TransferArgs, overwrite),
+    CLI_STORE_FLAG(OPT_STOP, TransferArgs, stop),
+    CLI_STORE_FLAG(OPT_FORCE_GROUPED, TransferArgs, force_grouped),
+    {},
+};
+
+/* --group or --device; giving both is a usage error. */
 static CliExit
 transfer_option(Cli *cli, int opt, const char *arg _unused_, void *args)
 {
     TransferArgs *a = args;
-    VfioMigd__V1__MigrationSubject t;
+    VfioMigd__V1__MigrationSubject t =
+        opt == OPT_GROUP ? VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_GROUP
+                         : VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE;
 
-    if (opt == OPT_RESUME) {
-        a->resume = true;
-    } else if (opt == OPT_FORCE) {
-        a->overwrite = true;
-    } else if (opt == OPT_STOP) {
-        a->stop = true;
-    } else if (opt == OPT_FORCE_GROUPED) {
-        a->force_grouped = true;
-    } else {
-        t = opt == OPT_GROUP ? VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_GROUP
-                             : VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_DEVICE;
-        if (a->subject != VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_ANY &&
-            a->subject != t) {
-            return cli_usage_error(cli, "give --group or --device, not both");
-        }
-        a->subject = t;
+    if (a->subject != VFIO_MIGD__V1__MIGRATION_SUBJECT__MIGRATION_SUBJECT_ANY && a->subject != t) {
+        return cli_usage_error(cli, "give --group or --device, not both");
     }
+    a->subject = t;
     return CLI_GO_ON;
 }
 
@@ -259,7 +257,7 @@ transfer_build(Cli *cli, void *args, void *request)
 /* What save and restore share after NAME FILE: their options parsed alike, one MigrationService
  * call answered with the migration. */
 #define TRANSFER_COMMAND(method_, request_)                                                        \
-    .args_size = sizeof(TransferArgs), .option = transfer_option,                                  \
+    .args_size = sizeof(TransferArgs), .stores = transfer_stores, .option = transfer_option,        \
     .args_done = transfer_args_done,                                                               \
     .call = &(const CliCall) CLI_CALL(                                                             \
         CLI_METHOD("MigrationService", method_, request_, migration_response), transfer_build,     \

@@ -30,11 +30,14 @@ TestSuite(cli, .init = quiet, .timeout = 20);
 enum {
     OPT_FLAG = CLI_OPT_COMMAND_FIRST,
     OPT_VALUE,
+    OPT_QUIET,
 };
 
 typedef struct Args {
-    int n_flags;
-    const char *value;
+    int n_flags;            /* --flag, counted by take_option() */
+    const char *value;      /* --value, stored by cli.c (CliStore) */
+    bool quiet;             /* --quiet, stored by cli.c */
+    int n_other;            /* options take_option() saw that are not --flag */
     int options_done_calls; /* options seen when options_done ran, -1: it did not */
 } Args;
 
@@ -47,14 +50,14 @@ static struct {
 } seen = {.args.options_done_calls = -1};
 
 static CliExit
-take_option(Cli *cli _unused_, int opt, const char *arg, void *args)
+take_option(Cli *cli _unused_, int opt, const char *arg _unused_, void *args)
 {
     Args *a = args;
 
     if (opt == OPT_FLAG) {
         a->n_flags++;
     } else {
-        a->value = arg;
+        a->n_other++; /* a stored option must never get here */
     }
     return CLI_GO_ON;
 }
@@ -85,6 +88,13 @@ run(Cli *cli, void *args)
     return CLI_EXIT_OK;
 }
 
+/* --value and --quiet are stored by cli.c; --flag goes to take_option(). */
+static const CliStore stores[] = {
+    CLI_STORE_STRING(OPT_VALUE, Args, value),
+    CLI_STORE_FLAG(OPT_QUIET, Args, quiet),
+    {},
+};
+
 static const CliCommand row = {
     .name = "test",
     .usage = "A [B]",
@@ -94,9 +104,11 @@ static const CliCommand row = {
     .options = (const struct option[]) {
         {"flag", no_argument, NULL, OPT_FLAG},
         {"value", required_argument, NULL, OPT_VALUE},
+        {"quiet", no_argument, NULL, OPT_QUIET},
         {},
     },
     .args_size = sizeof(Args),
+    .stores = stores,
     .option = take_option,
     .options_done = options_done,
     .run = run,
@@ -145,12 +157,26 @@ Test(cli, own_and_global_options_anywhere)
     cr_assert_eq(seen.runs, 1);
     cr_expect_eq(seen.args.n_flags, 2);
     cr_expect_str_eq(seen.args.value, "v");
+    cr_expect_not(seen.args.quiet, "left out: not set");
+    cr_expect_eq(seen.args.n_other, 0, "stored options are not the row's to parse");
     cr_expect_eq(seen.n_args, 2);
     cr_expect_str_eq(seen.first_arg, "one");
     cr_expect(cli.json);
     cr_expect_str_eq(cli.socket_path, "/x.sock");
     cr_expect_eq(cli.timeout_ms, 1500);
     cr_expect_null(cli.client, "no call was made");
+}
+
+Test(cli, stored_options)
+{
+    Cli cli = TEST_CLI(&row);
+
+    cr_assert_eq(run_row(&cli, &row, ARGV("test", "--quiet", "a", "--value=w", "--flag")),
+                 CLI_EXIT_OK);
+    cr_expect(seen.args.quiet);
+    cr_expect_str_eq(seen.args.value, "w");
+    cr_expect_eq(seen.args.n_flags, 1);
+    cr_expect_eq(seen.args.n_other, 0);
 }
 
 Test(cli, options_done_runs_after_every_option)
