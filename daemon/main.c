@@ -43,6 +43,8 @@
 #define HELP_INDENT 28
 /* Allocations from this size up are mmap()ed (main(), mallopt): glibc's initial value. */
 #define DAEMON_MMAP_THRESHOLD (128 * 1024)
+/* At most this many malloc arenas (main(), mallopt): glibc's default is 8 per CPU. */
+#define DAEMON_ARENA_MAX 2
 
 typedef struct Options {
     const char *config_path;                /* NULL: DEFAULT_CONFIG, which may be missing */
@@ -672,6 +674,13 @@ main(int argc, char **argv)
      * mmap()ed and returned on free(); they are allocated once per job, so the mmap costs
      * nothing measurable (bench-migrate before and after: the note of issue 11). */
     (void) mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
+    /* glibc gives each thread that mallocs an arena of its own, up to 8 per CPU: after
+     * bench-rpc the idle daemon had 13 (the loop's, gRPC's threads', the CQ thread's), each
+     * keeping freed memory resident up to the trim threshold, 0.1-0.2 MiB of its 16 MiB.
+     * Two suffice: a call's small allocations come from each thread's tcache without the
+     * arena's lock, and the data buffers are mmap()ed (above), so threads seldom meet on a
+     * lock (bench-rpc's calls/s: bench/README.md, issue 12). Before any thread exists. */
+    (void) mallopt(M_ARENA_MAX, DAEMON_ARENA_MAX);
 
     (void) rpc_grpc_init();
     dm.loop = uv_default_loop();

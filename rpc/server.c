@@ -31,9 +31,13 @@
 #include "util/log.h"
 #include "util/macro.h"
 
-/* Calls gRPC may accept per method before the loop re-requests: more than the loop can
- * dispatch between two async wake-ups, so bursts never wait on a re-request. */
-#define REQUESTS_PER_METHOD 8
+/* Calls gRPC may accept per method before the loop re-requests (on_tag_new() requests the
+ * next one as it dispatches a call): as many as bench-rpc's concurrent callers of one method.
+ * A further concurrent call of the same method waits in gRPC's own queue until the loop
+ * requests again, one wake-up later; it is not refused. Each requested call costs about
+ * 0.7 KiB (the RpcCall and gRPC's request) times 40 methods for as long as the daemon runs:
+ * 8 per method were 0.2 MiB of the idle daemon's 16 MiB (issue 12, bench/README.md). */
+#define REQUESTS_PER_METHOD 4
 /* In-flight calls get this long to finish when the daemon stops (grpc-core.md §2 step 3). */
 #define SHUTDOWN_GRACE_MS 2000
 
