@@ -214,7 +214,6 @@ struct MigrationJob {
     bool confirmed;                /* save: the file is complete and being named */
     HandoverState handover;        /* live migration: the commit protocol (core/handover.h) */
     uint64_t commit_ns;            /* source: when it committed (the wait for DONE) */
-    bool end_sent_queued;          /* source: STREAM_END is on its way */
     uint64_t peer_gone_ns;         /* a data channel saw the peer go away (mig_fail_io) */
     int peer_gone_r;
     char peer_gone_error[1024];

@@ -361,10 +361,9 @@ control_done(MigWork *w)
     if (w->r >= 0 && handshake_handover_event(w->msg_type, w->msg_size, &ev) < 0) {
         ev = HANDOVER_EV_PEER_LOST; /* control_run returns no PING */
     }
-    /* PREPARED comes only after STREAM_END, which is sent once every drain ended; the worker
-     * that sent it may simply not have reported back yet. */
-    if (ev == HANDOVER_EV_GOT_PREPARED && j->phase != PHASE_COMPLETING &&
-        !(j->phase == PHASE_SWITCHOVER && j->drains == 0 && j->end_sent_queued)) {
+    /* PREPARED comes only after STREAM_END, which the loop sends once every drain ended and
+     * then moves the job to COMPLETING (send_stream_end()). */
+    if (ev == HANDOVER_EV_GOT_PREPARED && j->phase != PHASE_COMPLETING) {
         ev = HANDOVER_EV_PEER_LOST;
         (void) snprintf(w->error, sizeof(w->error), "the destination said PREPARED before the "
                         "switchover ended");
@@ -489,49 +488,43 @@ source_tick(uv_timer_t *t)
 
 /* ---- switchover ---- */
 
-static void
-send_end_run(MigWork *w)
+/* STREAM_END with every device's totals, sent from the loop the moment the last drain
+ * reported, as COMMIT is: a worker queued for it waited for a CPU like any other thread, up to
+ * 10 ms of the downtime on a loaded machine (bench/README.md, issue 12). The control
+ * connection carries nothing else but the control worker's PINGs, under the same lock, so
+ * these 4 KiB at most (256 devices) go into an empty socket buffer at once; a short send is a
+ * failure, never a wait. Moves the job to COMPLETING. */
+static int
+send_stream_end(MigrationJob *j)
 {
-    MigrationJob *j = w->job;
     size_t plen = stream_end_size((uint32_t) j->n_devs);
-    _cleanup_free_ uint8_t *msg = malloc(STREAM_RECORD_HEADER_SIZE + plen);
+    size_t size = TRANSPORT_HEADER_SIZE + STREAM_RECORD_HEADER_SIZE + plen;
+    _cleanup_free_ uint8_t *msg = malloc(size);
     _cleanup_free_ StreamDeviceTotals *t = calloc(j->n_devs, sizeof(*t));
     StreamRecordHeader rh = {.type = STREAM_RECORD_STREAM_END, .device = STREAM_DEVICE_NONE,
                              .length = (uint32_t) plen, .sequence = 1};
+    uint8_t *rec = msg + TRANSPORT_HEADER_SIZE;
+    int r;
 
     if (!msg || !t) {
-        w->r = -ENOMEM;
-        return;
+        return -ENOMEM;
     }
     for (size_t i = 0; i < j->n_devs; i++) {
         t[i].bytes = atomic_load(&j->devs[i].precopy_bytes) +
                      atomic_load(&j->devs[i].stopcopy_bytes);
         t[i].records = atomic_load(&j->devs[i].records);
     }
-    (void) stream_encode_stream_end(t, (uint32_t) j->n_devs, msg + STREAM_RECORD_HEADER_SIZE,
+    (void) stream_encode_stream_end(t, (uint32_t) j->n_devs, rec + STREAM_RECORD_HEADER_SIZE,
                                     plen);
-    stream_encode_record_header(&rh, msg + STREAM_RECORD_HEADER_SIZE, msg);
+    stream_encode_record_header(&rh, rec + STREAM_RECORD_HEADER_SIZE, rec);
+    transport_encode_header(TMSG_STREAM_END, (uint32_t) (size - TRANSPORT_HEADER_SIZE), msg);
     pthread_mutex_lock(&j->ctl_lock);
-    w->r = transport_send(j->ctl_fd, TMSG_STREAM_END, msg,
-                          (uint32_t) (STREAM_RECORD_HEADER_SIZE + plen));
+    r = transport_send_nowait(j->ctl_fd, msg, size);
     pthread_mutex_unlock(&j->ctl_lock);
-    if (w->r < 0) {
-        (void) snprintf(w->error, sizeof(w->error), "sending the end of the stream failed: %s",
-                        transport_strerror(w->r));
+    if (r < 0) {
+        return r;
     }
-}
-
-static void
-send_end_done(MigWork *w)
-{
-    MigrationJob *j = w->job;
-
-    if (mig_work_result(w) < 0) {
-        return;
-    }
-    if (j->phase == PHASE_SWITCHOVER) { /* unless PREPARED was quicker */
-        (void) mig_set_phase(j, PHASE_COMPLETING);
-    }
+    return mig_set_phase(j, PHASE_COMPLETING);
 }
 
 static void
@@ -553,11 +546,11 @@ drain_done(MigWork *w)
         return;
     }
     if (j->drains == 0 && j->phase == PHASE_SWITCHOVER && !j->peer_gone_ns) {
-        if (mig_queue(j, mig_work_new(j, NULL, send_end_run, send_end_done)) < 0) {
-            mig_fail(j, -ENOMEM, "cannot send the end of the stream");
-            return;
+        int r = send_stream_end(j);
+
+        if (r < 0) {
+            mig_fail(j, r, "sending the end of the stream failed: %s", transport_strerror(r));
         }
-        j->end_sent_queued = true;
     }
 }
 

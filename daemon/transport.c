@@ -674,16 +674,22 @@ transport_write_full(int fd, const void *buf, size_t size)
     return transport_writev_full(fd, buf, size, NULL, 0);
 }
 
+void
+transport_encode_header(uint32_t type, uint32_t size, uint8_t *ret)
+{
+    put_le32(ret, type);
+    put_le32(ret + 4, size);
+}
+
 int
 transport_send(int fd, uint32_t type, const void *payload, uint32_t size)
 {
-    uint8_t hdr[8];
+    uint8_t hdr[TRANSPORT_HEADER_SIZE];
 
     if (size > TRANSPORT_MAX_MESSAGE) {
         return -E2BIG;
     }
-    put_le32(hdr, type);
-    put_le32(hdr + 4, size);
+    transport_encode_header(type, size, hdr);
     return transport_writev_full(fd, hdr, sizeof(hdr), payload, size);
 }
 

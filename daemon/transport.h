@@ -23,6 +23,7 @@
 
 /* A manifest of 256 devices with plugin descriptors fits; anything larger is refused. */
 #define TRANSPORT_MAX_MESSAGE (2u << 20)
+#define TRANSPORT_HEADER_SIZE 8       /* a control message's [u32 type][u32 length] */
 #define TRANSPORT_TOKEN_HEX 64        /* 32 random bytes as hex */
 #define TRANSPORT_ADDRESS_MAX 128
 #define TRANSPORT_BULK_WAKE (512u << 10) /* a bulk reader's wake-up threshold */
@@ -134,6 +135,9 @@ int transport_write_full(int fd, const void *buf, size_t size);
 int transport_writev_full(int fd, const void *a, size_t a_size, const void *b, size_t b_size);
 
 int transport_send(int fd, uint32_t type, const void *payload, uint32_t size);
+/* A control message's header for @size bytes of payload, into @ret (TRANSPORT_HEADER_SIZE
+ * bytes), for a whole message built in one buffer (transport_send_nowait()). */
+void transport_encode_header(uint32_t type, uint32_t size, uint8_t *ret);
 /* Reads one message; its payload (at most @max bytes, else -E2BIG) into @buf. */
 int transport_recv(int fd, uint32_t *ret_type, void *buf, uint32_t max, uint32_t *ret_size);
 /*
