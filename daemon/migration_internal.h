@@ -223,6 +223,9 @@ struct MigrationJob {
     bool reset_devices;            /* the rollback reset the devices */
     unsigned resets_pending;
     uint64_t start_ns, precopy_start_ns, switchover_ns, end_ns;
+    /* source: the switchover's steps, for the downtime's breakdown in the log: the group in
+     * STOP_COPY, and every drain reported (STREAM_END sent); commit_ns and end_ns follow */
+    uint64_t stopcopy_ns, data_end_ns;
     char switchover_reason[256];   /* source: how pre-copy ended (core/switchover), or "" */
     bool precopy_converged;        /* source: ... because the estimate met the target */
     uint64_t started_unix_ms;

@@ -348,6 +348,13 @@ commit(MigrationJob *j)
     (void) mig_start_control(j, control_run, control_done);
 }
 
+/* Milliseconds from @from to @to, 0 when a step did not happen (@from or @to unset). */
+static double
+step_ms(uint64_t from, uint64_t to)
+{
+    return from && to > from ? (double) (to - from) / 1e6 : 0;
+}
+
 static void
 control_done(MigWork *w)
 {
@@ -375,8 +382,12 @@ control_done(MigWork *w)
         }
     } else if (a == HANDOVER_DO_GIVE_UP) {
         j->end_ns = clock_now_ns();
-        log_job_info(j, "Migration %s: the destination has the VM; downtime %.1f ms.", j->id,
-                     (double) (j->end_ns - j->switchover_ns) / 1e6);
+        log_job_info(j, "Migration %s: the destination has the VM; downtime %.1f ms: group to "
+                     "stop_copy %.1f, data %.1f, end of stream to prepared %.1f, commit to "
+                     "done %.1f.", j->id, step_ms(j->switchover_ns, j->end_ns),
+                     step_ms(j->switchover_ns, j->stopcopy_ns),
+                     step_ms(j->stopcopy_ns, j->data_end_ns),
+                     step_ms(j->data_end_ns, j->commit_ns), step_ms(j->commit_ns, j->end_ns));
         mig_source_hand_over(j);
     }
 }
@@ -546,7 +557,10 @@ drain_done(MigWork *w)
         return;
     }
     if (j->drains == 0 && j->phase == PHASE_SWITCHOVER && !j->peer_gone_ns) {
-        int r = send_stream_end(j);
+        int r;
+
+        j->data_end_ns = clock_now_ns();
+        r = send_stream_end(j);
 
         if (r < 0) {
             mig_fail(j, r, "sending the end of the stream failed: %s", transport_strerror(r));
@@ -564,6 +578,7 @@ on_stop_copy_entered(MigrationJob *j, const GroupRun *run)
     if (j->phase != PHASE_SWITCHOVER) {
         return; /* failed meanwhile: the rollback takes over */
     }
+    j->stopcopy_ns = clock_now_ns();
     mig_take_irqs(j); /* the devices are stopped: what is pending now is what moves */
     for (size_t i = 0; i < j->n_devs; i++) {
         for (uint32_t c = 0; c < j->devs[i].n_channels; c++) {
