@@ -504,7 +504,8 @@ source_tick(uv_timer_t *t)
  * 10 ms of the downtime on a loaded machine (bench/README.md, issue 12). The control
  * connection carries nothing else but the control worker's PINGs, under the same lock, so
  * these 4 KiB at most (256 devices) go into an empty socket buffer at once; a short send is a
- * failure, never a wait. Moves the job to COMPLETING. */
+ * failure (transport_send_nowait(): on a TLS socket, one record). Moves the job to
+ * COMPLETING. */
 static int
 send_stream_end(MigrationJob *j)
 {
@@ -561,7 +562,6 @@ drain_done(MigWork *w)
 
         j->data_end_ns = clock_now_ns();
         r = send_stream_end(j);
-
         if (r < 0) {
             mig_fail(j, r, "sending the end of the stream failed: %s", transport_strerror(r));
         }
