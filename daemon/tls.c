@@ -31,7 +31,8 @@
 
 /* Records are at most 16 KiB (RFC 8446 5.1): 16 of them per send. */
 #define WRITE_BATCH (256u << 10)
-/* Read-ahead: one recv() takes up to this much ciphertext, several records. */
+/* Read-ahead: one recv() takes up to this much ciphertext, several records, into the read
+ * side's buffer BIO (batch_io()), not into OpenSSL's own read-ahead: see there. */
 #define READ_AHEAD (256u << 10)
 #define RECORD_MAX 16384u
 /* A PEM certificate chain, key or CA bundle larger than this is no such file. */
@@ -180,8 +181,12 @@ ctx_new(bool server, TlsMode mode)
     (void) SSL_CTX_set_num_tickets(c, 0);
     SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_mode(c, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* In the handshake, read what the peer sent in one go (up to a record's worth, OpenSSL's
+     * default buffer): a side that refuses the other's certificate in the middle of its flight
+     * then closes with nothing of it unread. An unread byte turns close() into a reset, and
+     * the reset can reach the peer before the alert that says why (its "socket failed"
+     * instead of "certificate refused"). The data path turns it off: batch_io(). */
     SSL_CTX_set_read_ahead(c, 1);
-    SSL_CTX_set_default_read_buffer_len(c, READ_AHEAD);
     if (server) {
         SSL_CTX_set_client_hello_cb(c, client_hello_cb, (void *) (intptr_t) mode);
     }
@@ -462,7 +467,8 @@ typedef struct TlsConn {
 /* A bulk reader's wake-up threshold, as transport_read_bulk()'s on a clear socket: a reader
  * woken at every segment costs a scheduling round each time. It must never exceed what will
  * surely come: @want plaintext bytes need at least as many bytes of ciphertext, less what the
- * session may hold already (its read-ahead buffer, at most READ_AHEAD). Small reads keep 1. */
+ * session may hold already (a reader waits only when the read buffer is empty: then at most
+ * one partial record, less than READ_AHEAD). Small reads keep 1. */
 static void
 set_lowat(TlsConn *c, int fd, size_t want)
 {
@@ -495,23 +501,54 @@ lookup(int fd)
     return c;
 }
 
-/* Where the kernel does not encrypt, records go through a buffer that sends 16 at once. */
-static int
-batch_writes(SSL *ssl, int fd)
+/* Where the kernel does not do the record layer, the socket is read and written through
+ * buffer BIOs of READ_AHEAD and WRITE_BATCH bytes: one send() per 16 records instead of one
+ * per record (each record is copied once into the batch, cheaper than a syscall), and one
+ * recv() of up to 16 records, from which OpenSSL takes each record's header and body (one
+ * copy). OpenSSL's own read-ahead (SSL_CTX_set_read_ahead with a large read buffer) would
+ * save that copy but costs far more: OpenSSL 3.0 moves whatever the buffer holds beyond the
+ * record it starts to the front of the buffer at every record (ssl3_read_n's "clearold"),
+ * about 8 times every byte with 256 KiB (bench/README.md, 2026-12-06, engineer 12t). */
+static BIO *
+buffered_socket(int fd, bool write)
 {
-    BIO *buf, *sock;
+    BIO *buf = BIO_new(BIO_f_buffer()), *sock = BIO_new_socket(fd, BIO_NOCLOSE);
+    long ok = 0;
 
-    if (BIO_get_ktls_send(SSL_get_wbio(ssl))) {
-        return 0;
+    if (buf && sock) {
+        ok = write ? BIO_set_write_buffer_size(buf, WRITE_BATCH)
+                   : BIO_set_read_buffer_size(buf, READ_AHEAD);
     }
-    buf = BIO_new(BIO_f_buffer());
-    sock = BIO_new_socket(fd, BIO_NOCLOSE);
-    if (!buf || !sock || BIO_set_write_buffer_size(buf, WRITE_BATCH) <= 0) {
+    if (ok <= 0) {
         BIO_free(buf);
         BIO_free(sock);
+        return NULL;
+    }
+    return BIO_push(buf, sock);
+}
+
+static int
+batch_io(SSL *ssl, int fd)
+{
+    bool ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl));
+    bool ktls_recv = BIO_get_ktls_recv(SSL_get_rbio(ssl));
+    BIO *w = ktls_send ? NULL : buffered_socket(fd, /* write= */ true);
+    BIO *r = ktls_recv ? NULL : buffered_socket(fd, /* write= */ false);
+
+    if ((!ktls_send && !w) || (!ktls_recv && !r)) {
+        BIO_free_all(w);
+        BIO_free_all(r);
         return -ENOMEM;
     }
-    SSL_set0_wbio(ssl, BIO_push(buf, sock));
+    /* Whatever the handshake's read-ahead took past its last record stays in OpenSSL's
+     * buffer and is read first; from here records come from @r, with no read-ahead. */
+    SSL_set_read_ahead(ssl, 0);
+    if (w) {
+        SSL_set0_wbio(ssl, w);
+    }
+    if (r) {
+        SSL_set0_rbio(ssl, r);
+    }
     return 0;
 }
 
@@ -525,7 +562,7 @@ tls_attach(int fd, TlsSession *s)
         SSL_free(s);
         return -EBADF;
     }
-    c = batch_writes(s, fd) < 0 ? NULL : calloc(1, sizeof(*c));
+    c = batch_io(s, fd) < 0 ? NULL : calloc(1, sizeof(*c));
     if (!c) {
         SSL_free(s);
         return -ENOMEM;
@@ -699,8 +736,9 @@ tls_pending(int fd)
     if (!c) {
         return 0;
     }
+    /* The read buffer's bytes too: SSL_has_pending() sees only what OpenSSL took from it. */
     pthread_mutex_lock(&c->lock);
-    n = SSL_has_pending(c->ssl);
+    n = SSL_has_pending(c->ssl) || BIO_pending(SSL_get_rbio(c->ssl)) > 0;
     pthread_mutex_unlock(&c->lock);
     return n;
 }
