@@ -27,9 +27,11 @@
  * module calls them, so the data path is the same code, encrypted or clear. The socket is
  * non-blocking from then on: a thread waits in poll() outside the connection's lock, with
  * the socket's SO_RCVTIMEO/SO_SNDTIMEO as its deadline, so a reader waiting for the peer
- * never holds up a writer on the same connection. Writes are batched: records go through a
- * 256 KiB buffer to the socket (one send per 16 records, not one per record), unless the
- * kernel took the record layer (kTLS, SSL_OP_ENABLE_KTLS, where kernel and library have it).
+ * never holds up a writer on the same connection. Reads and writes are batched: records go
+ * through a 256 KiB buffer to the socket (one send per 16 records, not one per record) and
+ * come from one of 256 KiB (one recv per up to 16 records; a buffer BIO, not OpenSSL's
+ * read-ahead, which costs more than it saves: tls.c), unless the kernel took the record
+ * layer (kTLS, SSL_OP_ENABLE_KTLS, where kernel and library have it).
  *
  * Threads: the client handshake blocks (workers); the server handshake is a non-blocking
  * step the loop repeats (migration_accept.c); reads and writes on an attached fd from any

@@ -148,6 +148,36 @@ Test(tls, right_token_carries_bytes_both_ways)
     free(in);
 }
 
+/* Records are read 16 at a time into the session's read buffer: a second message that came in
+ * the same recv() as the first waits there, where poll() on the socket cannot see it, and a
+ * reader told "nothing to read" would wait for bytes that already came. */
+Test(tls, a_message_held_in_the_read_buffer_is_readable)
+{
+    TlsSecrets sec = {.token = TOKEN, .key = ""};
+    Client c = {.kind = TLS_PSK_CONTROL, .secret = TOKEN};
+    TlsSession *s = NULL;
+    uint8_t reply[64];
+    uint32_t type, size;
+    char why[512];
+    int sv[2];
+
+    cr_assert_eq(handshake(sv, &sec, &c, &s, why, sizeof(why)), 1, "%s", why);
+    cr_assert_eq(c.r, 0, "%s", c.err);
+    cr_assert_eq(tls_attach(sv[1], s), 0);
+    cr_assert_eq(transport_send(sv[0], TMSG_PING, "one", 3), 0);
+    cr_assert_eq(transport_send(sv[0], TMSG_PING, "two", 3), 0); /* both in the socket now */
+    cr_assert_eq(transport_recv(sv[1], &type, reply, sizeof(reply), &size), 0);
+    cr_assert(size == 3 && memcmp(reply, "one", 3) == 0);
+    cr_assert_eq(transport_wait_readable(sv[1], 0), 1, "the second message is there to read");
+    cr_assert_eq(transport_recv(sv[1], &type, reply, sizeof(reply), &size), 0);
+    cr_assert(size == 3 && memcmp(reply, "two", 3) == 0);
+    cr_assert_eq(transport_wait_readable(sv[1], 0), 0, "and nothing more");
+    tls_detach(sv[0]);
+    tls_detach(sv[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 Test(tls, wrong_token_fails_on_both_sides)
 {
     TlsSecrets sec = {.token = TOKEN, .key = ""};
