@@ -466,8 +466,9 @@ on_pause_done(uv_timer_t *t)
 /* Stops polling for a while (util/accept.h): polling a socket that stays readable at once
  * again would spin the loop without freeing anything. */
 static void
-accept_pause(MigrationJob *j, int r)
+accept_pause(void *userdata, int r)
 {
+    MigrationJob *j = userdata;
     unsigned suppressed = 0, ms = accept_pause_next(&j->accept_pause_len);
 
     j->accept_stats.pauses++;
@@ -486,26 +487,15 @@ accept_pause(MigrationJob *j, int r)
     (void) uv_timer_start(&j->accept_pause, on_pause_done, ms, 0);
 }
 
-/* One accept(): 1 when there may be more, 0 when the queue is empty, -1 when paused. */
-static int
-accept_one(MigrationJob *j)
+/* A new connection waits to authenticate; false once the job stopped listening. */
+static bool
+accept_admit(void *userdata, int fd)
 {
-    int fd, r;
+    MigrationJob *j = userdata;
 
-    j->accept_stats.accept_calls++;
-    fd = accept4(j->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-        r = -errno;
-        if (accept_error_kind(r) != ACCEPT_ERROR_PAUSE) {
-            return accept_error_kind(r) == ACCEPT_ERROR_NEXT;
-        }
-        j->accept_stats.accept_failures++;
-        accept_pause(j, r);
-        return -1;
-    }
     accept_pause_reset(&j->accept_pause_len);
     preauth_admit(j, fd);
-    return 1;
+    return j->listen_active;
 }
 
 static void
@@ -514,15 +504,8 @@ on_acceptable(uv_poll_t *h, int status, int events)
     MigrationJob *j = h->data;
 
     (void) events;
-    if (status < 0) {
-        accept_pause(j, status);
-        return;
-    }
-    for (int i = 0; i < ACCEPT_BATCH && j->listen_active; i++) {
-        if (accept_one(j) <= 0) {
-            return;
-        }
-    }
+    accept_wakeup(j->listen_fd, status, accept_admit, accept_pause, j,
+                  &j->accept_stats.accept_calls, &j->accept_stats.accept_failures);
 }
 
 int

@@ -173,8 +173,9 @@ on_backoff_done(uv_timer_t *t)
 /* Stops polling for a while (util/accept.h): the socket stays readable while connections
  * wait, and polling it again at once would spin the loop without freeing anything. */
 static void
-listener_pause(RpcListener *l, int r)
+listener_pause(void *userdata, int r)
 {
+    RpcListener *l = userdata;
     unsigned suppressed = 0, ms = accept_pause_next(&l->pause);
 
     l->stats.backoffs++;
@@ -226,32 +227,22 @@ listener_admit(RpcListener *l, int fd, const struct ucred *cred)
     l->on_connection(fd, cred, l->userdata);
 }
 
-/* One accept(): 1 when there may be more, 0 when the queue is empty, -1 when paused. */
-static int
-listener_accept_one(RpcListener *l)
+/* A new connection: its credentials, then listener_admit(); false once the listener stopped. */
+static bool
+listener_take(void *userdata, int fd)
 {
+    RpcListener *l = userdata;
     struct ucred cred = {0};
     socklen_t len = sizeof(cred);
-    int fd, r;
 
-    l->stats.accept_calls++;
-    fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-        r = -errno;
-        if (accept_error_kind(r) != ACCEPT_ERROR_PAUSE) {
-            return accept_error_kind(r) == ACCEPT_ERROR_NEXT;
-        }
-        listener_pause(l, r);
-        return -1;
-    }
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
         (void) log_warning_errno(-errno, "Cannot read the credentials of a new API "
                                  "connection, closing it: %m");
         (void) close(fd);
-        return 1;
+        return !l->stopped;
     }
     listener_admit(l, fd, &cred);
-    return 1;
+    return !l->stopped;
 }
 
 static void
@@ -260,15 +251,8 @@ on_readable(uv_poll_t *p, int status, int events)
     RpcListener *l = p->data;
 
     (void) events;
-    if (status < 0) {
-        listener_pause(l, status);
-        return;
-    }
-    for (int i = 0; i < ACCEPT_BATCH && !l->stopped; i++) {
-        if (listener_accept_one(l) <= 0) {
-            return;
-        }
-    }
+    accept_wakeup(l->fd, status, listener_take, listener_pause, l, &l->stats.accept_calls,
+                  /* failures= */ NULL);
 }
 
 int

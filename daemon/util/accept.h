@@ -10,10 +10,12 @@
  * ENOMEM, or worse) leaves the socket readable with nothing freed, so polling it again at
  * once would spin the loop: the listener stops polling for a pause, short at first (other
  * connections end and free fds within milliseconds), doubling to a second while it lasts.
- * Pure and header-only; the caller owns the poll and the timer.
+ * accept_wakeup() is the one wake-up both listeners run; the rest is pure and header-only.
+ * The caller owns the socket, the poll and the timer.
  */
 
 #include <errno.h>
+#include <stdbool.h>
 
 #define ACCEPT_BATCH 32          /* connections taken per wake-up */
 #define ACCEPT_PAUSE_FIRST_MS 50
@@ -59,3 +61,17 @@ accept_pause_reset(AcceptPause *p)
 {
     p->next_ms = 0;
 }
+
+/* A new connection for the listener @userdata: takes @fd (non-blocking, close-on-exec) and
+ * returns whether the listener still accepts (false once it stopped: the batch ends). */
+typedef bool (*AcceptAdmitFn)(void *userdata, int fd);
+/* accept() or the poll failed with @r: stop polling for accept_pause_next() ms. */
+typedef void (*AcceptPauseFn)(void *userdata, int r);
+
+/* One wake-up of @listen_fd's level-triggered poll, whose status is @status: a failed poll
+ * pauses; otherwise up to ACCEPT_BATCH accept4() calls, each new fd handed to @admit, an
+ * empty queue ending the batch and a failure that is not the client's (ACCEPT_ERROR_PAUSE)
+ * pausing it. Counts the calls in *@calls and those failures in *@failures (NULL: not
+ * counted). Runs on the loop thread, as do @admit and @pause. */
+void accept_wakeup(int listen_fd, int status, AcceptAdmitFn admit, AcceptPauseFn pause,
+                   void *userdata, unsigned long *calls, unsigned long *failures);
