@@ -221,7 +221,11 @@ typedef struct GroupWait {
     MigrationJob *job;
     void (*done)(MigrationJob *j, const GroupRun *run);
     bool rollback; /* the rollback's own transition: runs @done even while failing */
+    const char *fail_what; /* set: a failed run fails the job with "<fail_what>: <error>" */
 } GroupWait;
+
+/* The rollback's own transition: @done runs even while failing, and takes a failed run. */
+#define ROLLBACK_WAIT(job_, done_) ((GroupWait){.job = (job_), .done = (done_), .rollback = true})
 
 /* Keeps the arcs of @res (or of a group run) on the job's device: its whole path. */
 static void
@@ -255,14 +259,18 @@ on_group_done(Group *g, const GroupRun *run, void *userdata)
         mig_note_arcs(j, run->devices[i].device, run->devices[i].arcs, run->devices[i].n_arcs);
     }
     if (w.rollback || !mig_is_failing(j)) {
-        w.done(j, run);
+        if (run->r < 0 && w.fail_what) {
+            mig_fail(j, run->r, "%s: %s", w.fail_what, run->error);
+        } else {
+            w.done(j, run);
+        }
     }
     mig_maybe_finish_failure(j);
 }
 
 static int
-mig_group_start(MigrationJob *j, DeviceState target, bool rollback,
-                void (*done)(MigrationJob *j, const GroupRun *run), char *err, size_t err_size)
+mig_group_start(MigrationJob *j, DeviceState target, const GroupWait *wait, char *err,
+                size_t err_size)
 {
     GroupWait *gw = calloc(1, sizeof(*gw));
     int r;
@@ -271,7 +279,7 @@ mig_group_start(MigrationJob *j, DeviceState target, bool rollback,
         (void) snprintf(err, err_size, "out of memory");
         return -ENOMEM;
     }
-    *gw = (GroupWait){j, done, rollback};
+    *gw = *wait;
     r = group_transition_start_ex(j->group, target, /* force= */ true, j, on_group_done, gw, err,
                                   err_size);
     if (r < 0) {
@@ -284,16 +292,17 @@ mig_group_start(MigrationJob *j, DeviceState target, bool rollback,
 }
 
 int
-mig_group_transition(MigrationJob *j, DeviceState target,
+mig_group_transition(MigrationJob *j, DeviceState target, const char *fail_what,
                      void (*done)(MigrationJob *j, const GroupRun *run))
 {
+    GroupWait wait = {.job = j, .done = done, .fail_what = fail_what};
     char err[512] = "";
     int r;
 
     if (mig_is_failing(j)) {
         return -ECANCELED; /* the failure's rollback decides where the devices go */
     }
-    r = mig_group_start(j, target, /* rollback= */ false, done, err, sizeof(err));
+    r = mig_group_start(j, target, &wait, err, sizeof(err));
     if (r < 0) {
         mig_fail(j, r, "%s '%s' cannot go to %s: %s",
                  j->subject == MIGRATION_SUBJECT_DEVICE ? "device" : "group", j->group_name,
@@ -758,7 +767,7 @@ mig_after_reset(MigrationJob *j)
     char err[512] = "";
 
     if (j->role != MIGRATION_RESTORE || target == DEVICE_STATE_RUNNING ||
-        mig_group_start(j, target, /* rollback= */ true, on_returned, err, sizeof(err)) < 0) {
+        mig_group_start(j, target, &ROLLBACK_WAIT(j, on_returned), err, sizeof(err)) < 0) {
         mig_finish_failure(j);
     }
 }
@@ -847,7 +856,7 @@ mig_source_rollback(MigrationJob *j)
         mig_finish_failure(j);
         return;
     }
-    if (mig_group_start(j, target, /* rollback= */ true, on_source_rollback_done, err,
+    if (mig_group_start(j, target, &ROLLBACK_WAIT(j, on_source_rollback_done), err,
                         sizeof(err)) < 0) {
         mig_reset_devices(j); /* e.g. a device in ERROR: a reset is the only way back */
     }

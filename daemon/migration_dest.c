@@ -94,7 +94,8 @@ mig_dest_take_over(MigrationJob *j)
     (void) send_empty(j, TMSG_DONE); /* a source in doubt hears nothing: resolved there */
     j->end_ns = clock_now_ns();
     log_job_info(j, "Migration %s: the source committed; this destination holds the VM.", j->id);
-    if (!j->auto_resume || mig_group_transition(j, DEVICE_STATE_RUNNING, on_resumed) < 0) {
+    if (!j->auto_resume ||
+        mig_group_transition(j, DEVICE_STATE_RUNNING, /* fail_what= */ NULL, on_resumed) < 0) {
         mig_complete(j);
     }
 }
@@ -102,10 +103,7 @@ mig_dest_take_over(MigrationJob *j)
 static void
 on_stop_entered(MigrationJob *j, const GroupRun *run)
 {
-    if (run->r < 0) {
-        mig_fail(j, run->r, "the devices refused the migrated state: %s", run->error);
-        return;
-    }
+    (void) run; /* succeeded: a failure failed the job */
     if (mig_handover(j, HANDOVER_EV_LOADED, 0, "") != HANDOVER_DO_SEND_PREPARED) {
         return;
     }
@@ -146,7 +144,8 @@ maybe_complete(MigrationJob *j)
         return;
     }
     if (mig_set_phase(j, PHASE_COMPLETING) >= 0) {
-        (void) mig_group_transition(j, DEVICE_STATE_STOP, on_stop_entered);
+        (void) mig_group_transition(j, DEVICE_STATE_STOP, "the devices refused the migrated state",
+                                    on_stop_entered);
     }
 }
 
@@ -401,7 +400,8 @@ on_hello(MigrationJob *j, int *fd, const char *peer, const uint8_t *msg, uint32_
     j->ctl_fd = TAKE_FD(*fd);
     (void) transport_new_token(j->channel_key);
     (void) mig_set_phase(j, PHASE_CONNECTING);
-    (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_resuming_entered);
+    (void) mig_group_transition(j, DEVICE_STATE_RESUMING, /* fail_what= */ NULL,
+                                on_resuming_entered);
 }
 
 /* A dry run (migrate --dry-run): the same question as HELLO, answered with every mismatch,

@@ -150,7 +150,8 @@ on_save_final(MigrationJob *j, const GroupRun *run)
  * goes on to @target: a save's devices settle there, a restore's drivers validate what they
  * were given (RESUMING -> STOP). */
 static void
-data_moved(MigWork *w, DeviceState target, void (*done)(MigrationJob *j, const GroupRun *run))
+data_moved(MigWork *w, DeviceState target, const char *fail_what,
+           void (*done)(MigrationJob *j, const GroupRun *run))
 {
     MigrationJob *j = w->job;
 
@@ -161,22 +162,20 @@ data_moved(MigWork *w, DeviceState target, void (*done)(MigrationJob *j, const G
         j->devs[i].done = true;
     }
     (void) mig_set_phase(j, PHASE_COMPLETING);
-    (void) mig_group_transition(j, target, done);
+    (void) mig_group_transition(j, target, fail_what, done);
 }
 
 static void
 save_write_done(MigWork *w)
 {
-    data_moved(w, w->job->resume_after ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP, on_save_final);
+    data_moved(w, w->job->resume_after ? DEVICE_STATE_RUNNING : DEVICE_STATE_STOP,
+               /* fail_what= */ NULL, on_save_final);
 }
 
 static void
 on_save_stop_copy(MigrationJob *j, const GroupRun *run)
 {
-    if (run->r < 0) {
-        mig_fail(j, run->r, "stopping failed: %s", run->error);
-        return;
-    }
+    (void) run; /* succeeded: a failure failed the job */
     (void) mig_set_phase(j, PHASE_SWITCHOVER);
     mig_take_irqs(j);
     if (mig_queue(j, mig_work_new(j, NULL, save_write_run, save_write_done)) < 0) {
@@ -244,7 +243,7 @@ file_job_start(Manager *m, const FileJobKind *kind, const MigrationFileRequest *
 static void
 save_begin(MigrationJob *j, const MigrationFileRequest *req _unused_)
 {
-    (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_save_stop_copy);
+    (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, "stopping failed", on_save_stop_copy);
 }
 
 int
@@ -465,10 +464,7 @@ feed_run(MigWork *w)
 static void
 on_restore_finished(MigrationJob *j, const GroupRun *run)
 {
-    if (run->r < 0) {
-        mig_fail(j, run->r, "the state was refused: %s", run->error);
-        return;
-    }
+    (void) run; /* succeeded: a failure failed the job */
     mig_complete(j);
 }
 
@@ -480,16 +476,13 @@ feed_done(MigWork *w)
         w->r = mig_restore_irqs(w->job, w->error, sizeof(w->error));
     }
     data_moved(w, w->job->stop_after ? DEVICE_STATE_STOP : DEVICE_STATE_RUNNING,
-               on_restore_finished);
+               "the state was refused", on_restore_finished);
 }
 
 static void
 on_restore_resuming(MigrationJob *j, const GroupRun *run)
 {
-    if (run->r < 0) {
-        mig_fail(j, run->r, "entering resuming failed: %s", run->error);
-        return;
-    }
+    (void) run; /* succeeded: a failure failed the job */
     (void) mig_set_phase(j, PHASE_SWITCHOVER);
     if (mig_queue(j, mig_work_new(j, NULL, feed_run, feed_done)) < 0) {
         mig_fail(j, -ENOMEM, "cannot start restoring");
@@ -532,7 +525,8 @@ check_done(MigWork *w)
         mig_fail(j, r, "%s", err);
         return;
     }
-    (void) mig_group_transition(j, DEVICE_STATE_RESUMING, on_restore_resuming);
+    (void) mig_group_transition(j, DEVICE_STATE_RESUMING, "entering resuming failed",
+                                on_restore_resuming);
 }
 
 /* The one open, here on the loop and before any worker: a worker never opens a path. */

@@ -311,9 +311,11 @@ bool mig_is_over(const MigrationJob *j);
 bool mig_is_failing(const MigrationJob *j);
 
 /* Starts a group transition owned by the job; @done runs on the loop, unless the job is
- * failing by then (its rollback takes over). -ECANCELED when the job already fails. */
-int mig_group_transition(MigrationJob *j, DeviceState target, void (*done)(MigrationJob *j,
-                         const GroupRun *run));
+ * failing by then (its rollback takes over). @fail_what set: a failed run fails the job with
+ * "<fail_what>: <the run's error>" instead of reaching @done, which then sees only runs that
+ * succeeded; NULL: @done takes a failed run itself. -ECANCELED when the job already fails. */
+int mig_group_transition(MigrationJob *j, DeviceState target, const char *fail_what,
+                         void (*done)(MigrationJob *j, const GroupRun *run));
 /* Pairs @src's devices with the job's (core/compat: by name, or the single device of a
  * DEVICE job) and puts the job's devices in @src's order, so record device indexes address
  * j->devs. -EMEDIUMTYPE with every mismatch in @why; -EBADMSG a malformed descriptor. */

@@ -320,7 +320,8 @@ on_source_stopped(MigrationJob *j, const GroupRun *run)
 void
 mig_source_hand_over(MigrationJob *j)
 {
-    if (mig_group_transition(j, DEVICE_STATE_STOP, on_source_stopped) < 0) {
+    if (mig_group_transition(j, DEVICE_STATE_STOP, /* fail_what= */ NULL,
+                             on_source_stopped) < 0) {
         mig_complete(j);
     }
 }
@@ -410,10 +411,7 @@ pump_done(MigWork *w)
 static void
 on_precopy_entered(MigrationJob *j, const GroupRun *run)
 {
-    if (run->r < 0) {
-        mig_fail(j, run->r, "entering pre-copy failed: %s", run->error);
-        return;
-    }
+    (void) run; /* succeeded: a failure failed the job */
     if (mig_is_over(j) || j->phase == PHASE_ROLLING_BACK) {
         return;
     }
@@ -571,10 +569,7 @@ drain_done(MigWork *w)
 static void
 on_stop_copy_entered(MigrationJob *j, const GroupRun *run)
 {
-    if (run->r < 0) {
-        mig_fail(j, run->r, "switchover: %s", run->error);
-        return;
-    }
+    (void) run; /* succeeded: a failure failed the job */
     if (j->phase != PHASE_SWITCHOVER) {
         return; /* failed meanwhile: the rollback takes over */
     }
@@ -605,7 +600,7 @@ begin_switchover(MigrationJob *j)
         atomic_store(&j->stop_pumps, true);
     }
     if (j->pumps == 0 && !j->group_busy) {
-        (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, on_stop_copy_entered);
+        (void) mig_group_transition(j, DEVICE_STATE_STOP_COPY, "switchover", on_stop_copy_entered);
     }
 }
 
@@ -702,7 +697,8 @@ connect_done(MigWork *w)
     if (j->opts.precopy && all_have_precopy(j)) {
         j->precopy_start_ns = clock_now_ns();
         (void) mig_set_phase(j, PHASE_PRECOPY);
-        (void) mig_group_transition(j, DEVICE_STATE_PRE_COPY, on_precopy_entered);
+        (void) mig_group_transition(j, DEVICE_STATE_PRE_COPY, "entering pre-copy failed",
+                                    on_precopy_entered);
     } else {
         begin_switchover(j);
     }
