@@ -6,7 +6,10 @@
  * one generic request for unknown methods (without it, unknown methods hang: grpc-core.md
  * pitfall 3). Every RpcCall embeds its tags ("new", "done", and a stream's three), each
  * knowing the function that completes it. The CQ thread pushes finished tags onto a locked
- * list and wakes the loop; on_async() drains the whole list (uv_async_send coalesces). A new
+ * list and wakes the loop; on_async() drains the whole list (uv_async_send coalesces). A
+ * "done" tag only frees its call, so it wakes nobody: it waits for the next wake-up, at most
+ * LAZY_TAGS_MAX tags or LAZY_TAG_MS (bench/README.md, issue 12, 12q: one loop wake-up per
+ * call instead of two). A new
  * call goes through call_dispatch(): known method, admitted, request decoded, handler. A
  * call is freed when its reply batch completes. Shutdown follows grpc-core.md §2 strictly;
  * no batch is started once the completion queue is shut down (pitfall 9).
@@ -38,6 +41,11 @@
  * 0.7 KiB (the RpcCall and gRPC's request) times 40 methods for as long as the daemon runs:
  * 8 per method were 0.2 MiB of the idle daemon's 16 MiB (issue 12, bench/README.md). */
 #define REQUESTS_PER_METHOD 4
+/* A "done" tag (it only frees its call) waits for the loop's next wake-up, but no longer
+ * than this, and no more than LAZY_TAGS_MAX of them wait: what finished calls hold stays
+ * bounded while the daemon is idle. */
+#define LAZY_TAG_MS 20
+#define LAZY_TAGS_MAX 64
 /* In-flight calls get this long to finish when the daemon stops (grpc-core.md §2 step 3). */
 #define SHUTDOWN_GRACE_MS 2000
 
@@ -51,6 +59,7 @@ typedef struct StreamMessage {
  * function that handles it on the loop. */
 typedef struct Tag {
     void (*complete)(struct Tag *t); /* runs on the loop; may free what embeds the tag */
+    bool lazy; /* set before the tag is used: its completion need not wake the loop */
     bool ok;
     struct Tag *next;
 } Tag;
@@ -110,6 +119,7 @@ struct RpcServer {
     uv_mutex_t lock;
     Tag *queue_head; /* guarded by lock */
     Tag *queue_tail;
+    unsigned lazy_queued; /* guarded by lock: lazy tags queued since the loop's last drain */
     bool cq_drained; /* guarded by lock: the CQ thread saw GRPC_QUEUE_SHUTDOWN */
 
     Tag shutdown_tag; /* grpc_server_shutdown_and_notify() finished */
@@ -140,30 +150,63 @@ static void on_stream_status(Tag *t);
 
 /* ---- CQ thread ---- */
 
+/* Queues @t for the loop; true if the loop must wake now. */
+static bool
+cq_queue_tag(RpcServer *s, Tag *t)
+{
+    bool wake;
+
+    t->next = NULL;
+    uv_mutex_lock(&s->lock);
+    if (s->queue_tail) {
+        s->queue_tail->next = t;
+    } else {
+        s->queue_head = t;
+    }
+    s->queue_tail = t;
+    s->lazy_queued += t->lazy;
+    wake = !t->lazy || s->lazy_queued >= LAZY_TAGS_MAX;
+    uv_mutex_unlock(&s->lock);
+    return wake;
+}
+
+/* How long the next wait may last: forever, unless lazy tags wait for the loop. */
+static gpr_timespec
+cq_next_deadline(RpcServer *s)
+{
+    bool lazy;
+
+    uv_mutex_lock(&s->lock);
+    lazy = s->lazy_queued > 0;
+    uv_mutex_unlock(&s->lock);
+    if (!lazy) {
+        return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    }
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                        gpr_time_from_millis(LAZY_TAG_MS, GPR_TIMESPAN));
+}
+
 static void
 cq_thread_main(void *arg)
 {
     RpcServer *s = arg;
 
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(s->cq, cq_next_deadline(s), NULL);
         Tag *t;
 
         if (ev.type == GRPC_QUEUE_SHUTDOWN) {
             break;
         }
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            uv_async_send(&s->async); /* the lazy tags waited long enough */
+            continue;
+        }
         t = ev.tag;
         t->ok = ev.success;
-        t->next = NULL;
-        uv_mutex_lock(&s->lock);
-        if (s->queue_tail) {
-            s->queue_tail->next = t;
-        } else {
-            s->queue_head = t;
+        if (cq_queue_tag(s, t)) {
+            uv_async_send(&s->async);
         }
-        s->queue_tail = t;
-        uv_mutex_unlock(&s->lock);
-        uv_async_send(&s->async);
     }
     uv_mutex_lock(&s->lock);
     s->cq_drained = true;
@@ -249,6 +292,7 @@ server_request_call(RpcServer *s, int index)
     c->method_index = index;
     c->tag_new.complete = on_tag_new;
     c->tag_done.complete = on_tag_done;
+    c->tag_done.lazy = true;
     grpc_metadata_array_init(&c->request_md);
     s->live_calls++;
     if (index < 0) {
@@ -774,6 +818,7 @@ on_async(uv_async_t *a)
     uv_mutex_lock(&s->lock);
     t = s->queue_head;
     s->queue_head = s->queue_tail = NULL;
+    s->lazy_queued = 0;
     drained = s->cq_drained;
     uv_mutex_unlock(&s->lock);
 
