@@ -94,9 +94,11 @@ static_assert(ELEMENTSOF(state_info) == _DEVICE_STATE_MAX, "state_info out of sy
 
 static const char *const refusal_text[_FSM_REFUSAL_MAX] = {
     [FSM_OK] = "accepted",
+    /* In parentheses: clang's -Wstring-concatenation takes two literals in an array for a
+     * missing comma. */
     [FSM_REFUSE_BAD_FLAGS] =
-        "the migration flags are not one of the four legal sets (stop_copy, stop_copy+p2p, "
-        "stop_copy+pre_copy, stop_copy+p2p+pre_copy)",
+        ("the migration flags are not one of the four legal sets (stop_copy, stop_copy+p2p, "
+         "stop_copy+pre_copy, stop_copy+p2p+pre_copy)"),
     [FSM_REFUSE_BAD_STATE] = "the state number is not a VFIO migration state (0-7)",
     [FSM_REFUSE_FROM_ERROR] = "the device is in ERROR, which only a device reset leaves",
     [FSM_REFUSE_TO_ERROR] = "ERROR can never be requested",
