@@ -9,20 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/pages.h"
+
 int
 channel_in_init(ChannelIn *in, int fd, uint64_t stream_id, uint32_t n_devices, uint32_t index,
                 size_t cap)
 {
     *in = (ChannelIn){.fd = fd, .index = index, .lowat = TRANSPORT_LOWAT_INIT, .cap = cap};
     in->reader = malloc(sizeof(*in->reader));
-    in->buf = malloc(cap);
+    /* Its pages now, as the channel opens: without pre-copy the first records arrive in the
+     * downtime, and a page fault per 4 KiB of a fresh buffer would be paid there (pages.h). */
+    in->buf = pages_alloc(cap);
     if (!in->reader || !in->buf) {
         channel_in_done(in);
         return -ENOMEM;
     }
-    /* Its pages now, as the channel opens: without pre-copy the first records arrive in the
-     * downtime, and a page fault per 4 KiB of a fresh buffer would be paid there. */
-    memset(in->buf, 0, cap);
     stream_reader_expect_devices(in->reader, stream_id, n_devices);
     return 0;
 }
@@ -31,12 +32,8 @@ int
 channel_in_init_spread(ChannelIn *in, int fd, uint32_t index, size_t cap)
 {
     *in = (ChannelIn){.fd = fd, .index = index, .lowat = TRANSPORT_LOWAT_INIT, .cap = cap};
-    in->buf = malloc(cap);
-    if (!in->buf) {
-        return -ENOMEM;
-    }
-    memset(in->buf, 0, cap); /* its pages now, as above */
-    return 0;
+    in->buf = pages_alloc(cap); /* its pages now, as above */
+    return in->buf ? 0 : -ENOMEM;
 }
 
 void

@@ -21,6 +21,7 @@
 #include "plugin_host.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
+#include "util/pages.h"
 
 /* How long a pump waits at the temporary end of the pre-copy data before asking again:
  * short enough to follow a device that dirties quickly, long enough not to spin. */
@@ -109,12 +110,8 @@ mig_device_buffer(MigDevice *md)
     if (md->buf) {
         return 0;
     }
-    md->buf = malloc(MIGRATION_DATA_CHUNK);
-    if (!md->buf) {
-        return -ENOMEM;
-    }
-    memset(md->buf, 0, MIGRATION_DATA_CHUNK);
-    return 0;
+    md->buf = pages_alloc(MIGRATION_DATA_CHUNK);
+    return md->buf ? 0 : -ENOMEM;
 }
 
 static int32_t

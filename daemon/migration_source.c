@@ -37,6 +37,7 @@
 #include "plugin_host.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/pages.h"
 
 static void begin_switchover(MigrationJob *j);
 static void control_done(MigWork *w);
@@ -217,11 +218,8 @@ open_data_channels(MigWork *w, int *fds)
         }
         r = r < 0 ? r : mig_device_buffer(md);
         for (uint32_t c = 1; r >= 0 && c < n; c++) {
-            md->spread->bufs[c] = malloc(MIGRATION_DATA_CHUNK);
+            md->spread->bufs[c] = pages_alloc(MIGRATION_DATA_CHUNK);
             r = md->spread->bufs[c] ? 0 : -ENOMEM;
-            if (r >= 0) {
-                memset(md->spread->bufs[c], 0, MIGRATION_DATA_CHUNK);
-            }
         }
         if (r == -ENOMEM) {
             (void) snprintf(w->error, sizeof(w->error), "no memory for the data buffers");
