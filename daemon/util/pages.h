@@ -18,11 +18,12 @@
 #include <stddef.h>
 
 /* Makes every page of [@p, @p + @size) present and writable now, without changing a byte:
- * MADV_POPULATE_WRITE (one system call), or where the kernel has none (before 5.14) a volatile
- * read and write of one byte per page. */
+ * MADV_POPULATE_WRITE (one system call; ignored where the kernel has none, before 5.14), then a
+ * volatile read and write of one byte per page (the first user access of a page costs a VM
+ * exit on hosts that shadow the guest's page tables, even once the guest has it). */
 void pages_touch(void *p, size_t size);
 
-/* The fallback alone (also for the tests): a volatile read and write of one byte per page. */
+/* The second step alone (also for the tests): a volatile read and write of one byte per page. */
 void pages_touch_by_writes(void *p, size_t size);
 
 /* malloc(@size) with its pages touched; free() it. NULL: out of memory. */
