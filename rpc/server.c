@@ -6,7 +6,10 @@
  * one generic request for unknown methods (without it, unknown methods hang: grpc-core.md
  * pitfall 3). Every RpcCall embeds its tags ("new", "done", and a stream's three), each
  * knowing the function that completes it. The CQ thread pushes finished tags onto a locked
- * list and wakes the loop; on_async() drains the whole list (uv_async_send coalesces). A
+ * list and wakes the loop through an eventfd, once until the loop drains the list; on_wake()
+ * drains the whole list. Not uv_async: its loop side spins until the waking thread is back
+ * from its write() (libuv 1.44's uv__async_spin, sched_yield after 997 tries), and on a
+ * 2-vCPU guest that was 4-5 % of the daemon's CPU per call (bench/README.md, issue 12, 12r). A
  * "done" tag only frees its call, so it wakes nobody: it waits for the next wake-up, at most
  * LAZY_TAGS_MAX tags or LAZY_TAG_MS (bench/README.md, issue 12, 12q: one loop wake-up per
  * call instead of two). A new
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "client.h" /* RPC_RESULT_TRAILER */
@@ -115,11 +119,14 @@ struct RpcServer {
 
     uv_thread_t cq_thread;
     bool cq_thread_started;
-    uv_async_t async;
+    int wake_fd;       /* eventfd: the CQ thread wakes the loop; -EBADF before it exists */
+    uv_poll_t wake;    /* the loop's watch on wake_fd */
+    bool wake_started; /* wake was initialised: it must be closed before the server is freed */
     uv_mutex_t lock;
     Tag *queue_head; /* guarded by lock */
     Tag *queue_tail;
     unsigned lazy_queued; /* guarded by lock: lazy tags queued since the loop's last drain */
+    bool wake_pending; /* guarded by lock: wake_fd was written and the loop has not drained */
     bool cq_drained; /* guarded by lock: the CQ thread saw GRPC_QUEUE_SHUTDOWN */
 
     Tag shutdown_tag; /* grpc_server_shutdown_and_notify() finished */
@@ -150,22 +157,41 @@ static void on_stream_status(Tag *t);
 
 /* ---- CQ thread ---- */
 
-/* Queues @t for the loop; true if the loop must wake now. */
+/* Writes the eventfd the loop polls. Only the CQ thread writes it, and only when it set
+ * wake_pending, so the counter stays far below the maximum that would make write() fail. */
+static void
+cq_kick_loop(RpcServer *s)
+{
+    uint64_t one = 1;
+
+    if (write(s->wake_fd, &one, sizeof(one)) < 0) {
+        abort(); /* EAGAIN is impossible (see above), EBADF would be our bug */
+    }
+}
+
+/* Queues @t for the loop (NULL: queues nothing) and says whether the loop must be woken: when
+ * @t may not wait (@urgent or not lazy, or too many lazy tags wait) and no wake-up is pending
+ * already. The loop's drain clears wake_pending under the same lock after it read the eventfd,
+ * so a tag queued after the drain wakes the loop again. */
 static bool
-cq_queue_tag(RpcServer *s, Tag *t)
+cq_queue_tag(RpcServer *s, Tag *t, bool urgent)
 {
     bool wake;
 
-    t->next = NULL;
     uv_mutex_lock(&s->lock);
-    if (s->queue_tail) {
-        s->queue_tail->next = t;
-    } else {
-        s->queue_head = t;
+    if (t) {
+        t->next = NULL;
+        if (s->queue_tail) {
+            s->queue_tail->next = t;
+        } else {
+            s->queue_head = t;
+        }
+        s->queue_tail = t;
+        s->lazy_queued += t->lazy;
+        urgent = urgent || !t->lazy || s->lazy_queued >= LAZY_TAGS_MAX;
     }
-    s->queue_tail = t;
-    s->lazy_queued += t->lazy;
-    wake = !t->lazy || s->lazy_queued >= LAZY_TAGS_MAX;
+    wake = urgent && !s->wake_pending;
+    s->wake_pending = s->wake_pending || wake;
     uv_mutex_unlock(&s->lock);
     return wake;
 }
@@ -199,19 +225,24 @@ cq_thread_main(void *arg)
             break;
         }
         if (ev.type == GRPC_QUEUE_TIMEOUT) {
-            uv_async_send(&s->async); /* the lazy tags waited long enough */
+            /* The lazy tags waited long enough. */
+            if (cq_queue_tag(s, NULL, /* urgent= */ true)) {
+                cq_kick_loop(s);
+            }
             continue;
         }
         t = ev.tag;
         t->ok = ev.success;
-        if (cq_queue_tag(s, t)) {
-            uv_async_send(&s->async);
+        if (cq_queue_tag(s, t, /* urgent= */ false)) {
+            cq_kick_loop(s);
         }
     }
     uv_mutex_lock(&s->lock);
     s->cq_drained = true;
     uv_mutex_unlock(&s->lock);
-    uv_async_send(&s->async);
+    if (cq_queue_tag(s, NULL, /* urgent= */ true)) {
+        cq_kick_loop(s);
+    }
 }
 
 /* ---- calls ---- */
@@ -809,16 +840,26 @@ on_tag_shutdown(Tag *t)
 }
 
 static void
-on_async(uv_async_t *a)
+on_wake(uv_poll_t *p, int status, int events)
 {
-    RpcServer *s = a->data;
+    RpcServer *s = p->data;
+    uint64_t n;
     Tag *t, *next;
     bool drained;
 
+    (void) status;
+    (void) events;
+    /* Read before draining: a wake-up written after the drain below leaves the eventfd
+     * readable, so no tag queued later waits. EAGAIN: the tags were taken with an earlier
+     * wake-up already. */
+    if (read(s->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
+        log_warning_errno(-errno, "Cannot read the API server's wake-up eventfd, ignoring: %m");
+    }
     uv_mutex_lock(&s->lock);
     t = s->queue_head;
     s->queue_head = s->queue_tail = NULL;
     s->lazy_queued = 0;
+    s->wake_pending = false;
     drained = s->cq_drained;
     uv_mutex_unlock(&s->lock);
 
@@ -856,7 +897,10 @@ server_maybe_finish(RpcServer *s)
     s->finished = true;
     grpc_completion_queue_destroy(s->cq);
     s->cq = NULL;
-    uv_close((uv_handle_t *) &s->async, on_handle_closed);
+    /* Closing the poll handle takes the fd out of epoll at once: closing the fd after it is
+     * safe, and the CQ thread that wrote it has ended. */
+    uv_close((uv_handle_t *) &s->wake, on_handle_closed);
+    (void) close(TAKE_FD(s->wake_fd));
     uv_close((uv_handle_t *) &s->grace_timer, on_handle_closed);
 }
 
@@ -896,6 +940,9 @@ rpc_server_free(RpcServer *s)
         grpc_server_credentials_release(s->creds);
     }
     rpc_listener_free(s->listener);
+    if (s->wake_fd >= 0) {
+        (void) close(s->wake_fd);
+    }
     uv_mutex_destroy(&s->lock);
     free(s->method_handles);
     free(s);
@@ -991,13 +1038,42 @@ server_alloc(uv_loop_t *loop, const RpcServerConfig *cfg, RpcServer **ret)
     s->n_methods = cfg->n_methods;
     s->admit = cfg->admit;
     s->userdata = cfg->userdata;
+    s->wake_fd = -EBADF;
     (void) uv_mutex_init(&s->lock);
     *ret = s;
     return 0;
 }
 
+/* The eventfd the CQ thread wakes the loop with, and the loop's poll on it. */
+static int
+server_wake_init(RpcServer *s)
+{
+    int r;
+
+    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->wake_fd < 0) {
+        return -errno;
+    }
+    r = uv_poll_init(s->loop, &s->wake, s->wake_fd);
+    if (r < 0) {
+        return r;
+    }
+    s->wake.data = s;
+    s->wake_started = true;
+    /* Fails only for bad arguments or a closing handle: neither can be the case here. */
+    (void) uv_poll_start(&s->wake, UV_READABLE, on_wake);
+    return 0;
+}
+
+static void
+on_abandoned_closed(uv_handle_t *h)
+{
+    rpc_server_free(h->data);
+}
+
 /* Undoes a start-up that failed before serving. The listener never started: freeing it
- * closes its socket and unlinks the path only if it made the socket there. */
+ * closes its socket and unlinks the path only if it made the socket there. Once the wake-up
+ * poll exists, libuv may touch it until its close callback, which frees the server. */
 static void
 server_abandon(RpcServer *s)
 {
@@ -1007,6 +1083,10 @@ server_abandon(RpcServer *s)
     if (s->cq) {
         grpc_completion_queue_shutdown(s->cq);
         grpc_completion_queue_destroy(s->cq);
+    }
+    if (s->wake_started) {
+        uv_close((uv_handle_t *) &s->wake, on_abandoned_closed);
+        return;
     }
     rpc_server_free(s);
 }
@@ -1043,6 +1123,9 @@ rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, 
         r = server_create(s);
     }
     if (r >= 0) {
+        r = server_wake_init(s);
+    }
+    if (r >= 0) {
         /* Its callback runs from the loop, so only once gRPC has started (below). */
         r = rpc_listener_start(s->listener);
     }
@@ -1050,8 +1133,6 @@ rpc_server_new(uv_loop_t *loop, const RpcServerConfig *config, RpcServer **ret, 
         server_abandon(s);
         return r;
     }
-    (void) uv_async_init(loop, &s->async, on_async);
-    s->async.data = s;
     (void) uv_timer_init(loop, &s->grace_timer);
     s->grace_timer.data = s;
     s->handles_open = 2;

@@ -10,8 +10,9 @@
  * (rpc_call_peer_cred()).
  *
  * gRPC 1.51 cannot run on a libuv loop, so one thread blocks in grpc_completion_queue_next()
- * and only moves completion tags into the loop (uv_async_send); every handler runs on the
- * loop thread and may answer at once or later (after worker threads finish). The server
+ * and only moves completion tags into the loop (waking it through an eventfd it polls); every
+ * handler runs on the loop thread and may answer at once or later (after worker threads
+ * finish). The server
  * serves a method table (RpcMethod, built by rpc/dispatch.c): unknown methods get
  * UNIMPLEMENTED; a call the admission rule refuses gets its errno's status, before its
  * request is even decoded; requests that do not parse get INVALID_ARGUMENT; requests larger
