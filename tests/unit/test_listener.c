@@ -351,17 +351,30 @@ Test(accept, each_connection_carries_its_callers_credentials)
     cr_expect_eq(rpc_listener_peer_cred(l, 0, &cred), -ENOENT, "stdin is no connection");
     cr_expect_eq(rpc_listener_peer_cred(l, -1, &cred), -ENOENT);
 
-    /* Closed (as gRPC closes it), then the number taken by another file: not the caller. */
+    /* Closed (as gRPC closes it, once the connection's last call is gone), then the number
+     * taken by the next connection, of another process (as root, of another user too): the
+     * lookup gives the new caller, never the old one. */
     f = taken[0];
     (void) close(f);
     n_taken = 0;
     cr_assert_eq(waitpid(child, &status, 0), child);
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw the close");
-    cr_expect_eq(rpc_listener_peer_cred(l, f, &cred), -ENOENT);
+    child = child_connect(geteuid());
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 1);
+    cr_assert_eq(n_taken, 1u);
+    cr_assert_eq(taken[0], f, "the lowest free number is the old connection's");
+    cr_assert_eq(rpc_listener_peer_cred(l, f, &cred), 0);
+    cr_expect_eq(cred.pid, child);
+    cr_expect_eq(cred.uid, geteuid());
+
+    /* Closed again, then the number taken by another file: a sweep lets the entry go. */
+    (void) close(f);
+    cr_assert_eq(waitpid(child, &status, 0), child);
     cr_assert_eq(open("/dev/null", O_RDONLY | O_CLOEXEC), f, "the number is reused");
+    cr_expect_eq(rpc_listener_connections(l), 0u);
     cr_expect_eq(rpc_listener_peer_cred(l, f, &cred), -ENOENT);
     (void) close(f);
-    cr_expect_eq(rpc_listener_stats(l).accepted, 1ul);
+    cr_expect_eq(rpc_listener_stats(l).accepted, 2ul);
     stop_and_free(l);
 }
 
