@@ -889,7 +889,8 @@ on_wake(uv_poll_t *p, int status, int events)
      * readable, so no tag queued later waits. EAGAIN: the tags were taken with an earlier
      * wake-up already. */
     if (read(s->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
-        log_warning_errno(-errno, "Cannot read the API server's wake-up eventfd, ignoring: %m");
+        (void) log_warning_errno(-errno, "Cannot read the API server's wake-up eventfd, "
+                                 "ignoring: %m");
     }
     uv_mutex_lock(&s->lock);
     t = s->queue_head;
