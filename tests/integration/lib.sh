@@ -499,7 +499,9 @@ wait_until() {
 # log_mark: the lines of the daemon's log so far; log_since MARK TEXT: a line written after the
 # mark has TEXT (every daemon of a test appends to the same log)
 log_mark() { wc -l <"$T/daemon.log"; }
-log_since() { tail -n +$(($1 + 1)) "$T/daemon.log" | grep -q -F -- "$2"; }
+# grep reads to the end (no -q): under pipefail, a grep that quits at the match could leave
+# tail writing into a closed pipe (SIGPIPE), and the whole test would read "not there".
+log_since() { tail -n +$(($1 + 1)) "$T/daemon.log" | grep -F -- "$2" >/dev/null; }
 
 # ms_now: milliseconds since the epoch
 ms_now() {

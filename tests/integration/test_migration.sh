@@ -34,7 +34,7 @@ pair() {
 
 # log_lines NAME / log_since NAME MARK TEXT: TEXT in daemon NAME's log after line MARK
 log_lines() { wc -l <"$T/$1.log"; }
-log_since() { tail -n +$(($2 + 1)) "$T/$1.log" | grep -q -F -- "$3"; }
+log_since() { tail -n +$(($2 + 1)) "$T/$1.log" | grep -F -- "$3" >/dev/null; } # see lib.sh
 
 # migrate_wait GROUP ARGS... : migrate --wait on S (bounded); sets MIG (the JSON), SID
 migrate_wait() {

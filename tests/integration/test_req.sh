@@ -21,7 +21,7 @@ source "$(dirname "$0")/lib.sh"
 VMM_SOCK=$SDH/vmm.sock
 : "${VMM_CLIENT:?VMM_CLIENT must name the example client}"
 gone() { ! sdctl show "$1" >/dev/null 2>&1; }
-logged() { service_log | grep -q -F -- "$1"; }
+logged() { service_log | grep -F -- "$1" >/dev/null; } # to the end: see log_since (lib.sh)
 
 sdh_serve --fdstore-max 64
 sdh listen api "$SDSOCK" >/dev/null
