@@ -40,7 +40,7 @@ void
 channel_in_done(ChannelIn *in)
 {
     free(in->reader);
-    free(in->buf);
+    pages_free(in->buf);
     in->reader = NULL;
     in->buf = NULL;
 }
@@ -69,12 +69,13 @@ read_payload(ChannelIn *in, const StreamRecordHeader *h, char *err, size_t err_s
     size_t want = (size_t) h->length + (ahead ? sizeof(in->next) : 0);
     int r;
 
-    if (want > in->cap) {
-        uint8_t *p = realloc(in->buf, want);
+    if (want > in->cap) { /* a new buffer: the payload is read into it from its start */
+        uint8_t *p = pages_alloc(want);
         if (!p) {
             (void) snprintf(err, err_size, "no memory for a record");
             return -ENOMEM;
         }
+        pages_free(in->buf);
         in->buf = p;
         in->cap = want;
     }

@@ -897,7 +897,7 @@ mig_job_free(MigrationJob *j)
     }
     pthread_mutex_destroy(&j->ctl_lock);
     for (size_t i = 0; j->devs && i < j->n_devs; i++) {
-        free(j->devs[i].buf);
+        mig_device_buffer_free(&j->devs[i]);
         mig_spread_free(j->devs[i].spread);
     }
     free(j->devs);

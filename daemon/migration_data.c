@@ -114,6 +114,12 @@ mig_device_buffer(MigDevice *md)
     return md->buf ? 0 : -ENOMEM;
 }
 
+void
+mig_device_buffer_free(MigDevice *md)
+{
+    pages_free(TAKE_PTR(md->buf));
+}
+
 static int32_t
 refill_info(void *ctx, uint64_t *ret_initial, uint64_t *ret_dirty)
 {
@@ -421,7 +427,7 @@ mig_spread_free(MigSpread *sp)
         if (sp->fds[c] >= 0) {
             (void) transport_close(sp->fds[c]);
         }
-        free(sp->bufs[c]);
+        pages_free(sp->bufs[c]);
     }
     (void) pthread_mutex_destroy(&sp->lock);
     (void) pthread_cond_destroy(&sp->cond);

@@ -90,7 +90,7 @@ save_write_run(MigWork *w)
     for (size_t i = 0; r >= 0 && i < j->n_devs && !atomic_load(&j->abort); i++) {
         r = mig_drain_device(&j->devs[i], fd, w->error, sizeof(w->error));
         /* one device at a time: a large group's save holds one buffer, not one per device */
-        free(TAKE_PTR(j->devs[i].buf));
+        mig_device_buffer_free(&j->devs[i]);
     }
     if (r >= 0 && atomic_load(&j->abort)) {
         r = -ECANCELED;

@@ -381,6 +381,7 @@ void mig_dest_take_over(MigrationJob *j);
  * so that neither the allocation (an mmap: it is above glibc's threshold) nor its page
  * faults fall into the downtime. 0 or -ENOMEM; freed with the job. */
 int mig_device_buffer(MigDevice *md);
+void mig_device_buffer_free(MigDevice *md); /* util/pages.h's, not free() */
 /* Source: pre-copy until stop_pumps; returns 0, or -errno with w->error set. */
 void mig_pump_precopy(MigWork *w);
 /* Source: stop-copy: read the session to its end, then DEVICE_END (socket or file). Stops

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_pages — util/pages.h: after pages_touch(), pages_touch_by_writes() and pages_alloc(),
- * every page of the buffer is resident (mincore), and the bytes already there are kept.
+ * every page of the buffer is resident (mincore), and the bytes already there are kept; the
+ * pool's buffers never overlap, and a chunk is unmapped with its last buffer.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -93,5 +94,66 @@ Test(pages, alloc_gives_a_resident_buffer)
     cr_assert_not_null(p);
     cr_expect_eq(resident_pages(p, SIZE), (SIZE + (uintptr_t) p % sysconf(_SC_PAGESIZE) +
                                            sysconf(_SC_PAGESIZE) - 1) / sysconf(_SC_PAGESIZE));
-    free(p);
+    pages_free(p);
+}
+
+/* ---- the pool of 2 MiB chunks */
+
+Test(pages, four_record_buffers_share_one_chunk_that_goes_with_the_last)
+{
+    uint8_t *b[4];
+
+    cr_assert_eq(pages_pool_chunks(), 0);
+    for (int i = 0; i < 4; i++) {
+        b[i] = pages_alloc(SIZE);
+        cr_assert_not_null(b[i]);
+        memset(b[i], 0x10 + i, SIZE); /* each its own bytes: no two overlap */
+    }
+    cr_expect_eq(pages_pool_chunks(), 1);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq((uintptr_t) b[i] % 64, 0);
+        cr_expect_eq(b[i][0], 0x10 + i);
+        cr_expect_eq(b[i][SIZE - 1], 0x10 + i);
+    }
+    pages_free(b[1]);
+    cr_expect_eq(pages_pool_chunks(), 1);
+    b[1] = pages_alloc(SIZE); /* the freed run serves again: still one chunk */
+    cr_expect_eq(pages_pool_chunks(), 1);
+    for (int i = 0; i < 4; i++) {
+        pages_free(b[i]);
+    }
+    cr_expect_eq(pages_pool_chunks(), 0, "a chunk with no buffer left stays mapped");
+}
+
+Test(pages, a_buffer_just_over_a_record_is_rounded_to_granules)
+{
+    size_t size = SIZE + 64; /* a record and its header: 33 granules, three to a chunk */
+    uint8_t *b[4];
+
+    for (int i = 0; i < 4; i++) {
+        b[i] = pages_alloc(size);
+        cr_assert_not_null(b[i]);
+        memset(b[i], 0x20 + i, size);
+    }
+    cr_expect_eq(pages_pool_chunks(), 2);
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(resident_pages(b[i], size), (size + 4095) / 4096);
+        cr_expect_eq(b[i][size - 1], 0x20 + i);
+        pages_free(b[i]);
+    }
+    cr_expect_eq(pages_pool_chunks(), 0);
+}
+
+Test(pages, small_and_large_buffers_come_from_malloc)
+{
+    uint8_t *small = pages_alloc(PAGES_POOL_MIN - 1);
+    uint8_t *large = pages_alloc(PAGES_CHUNK + 1);
+
+    cr_assert_not_null(small);
+    cr_assert_not_null(large);
+    cr_expect_eq(pages_pool_chunks(), 0);
+    cr_expect_geq(resident_pages(large, PAGES_CHUNK + 1), (PAGES_CHUNK + 1 + 4095) / 4096);
+    pages_free(small);
+    pages_free(large);
+    pages_free(NULL);
 }
