@@ -61,6 +61,12 @@ moved spread3p 3
 one single 300 "size=8M"
 moved single 1 --precopy off
 
+# ==== 3b. 8 channels: more DATA_HELLOs than the source keeps waiting for an answer at once
+# (migration_source.c: at most MIGRATION_PREAUTH_PER_PEER, 4), so the answers of the first
+# are read while the last are sent
+one spread8 350 "size=16M"
+moved spread8 8 --precopy off
+
 # ==== 4. refusals, before anything moves
 one refused 400 "size=4M"
 D0=$(digest D refused_0)
