@@ -6,8 +6,9 @@
  * The plan is bench-migrate's (migration_common.h: two real daemons, pump, migration, pump
  * again, $BENCH_ROUNDS rounds back and forth, the median round printed), with one device
  * "size=2G" and a pump of 2 connections moving 1 GiB each. The migration uses the daemon's
- * automatic channel count (core/spread.h: 2 on a 2-CPU machine), or $BENCH_CHANNELS (1..8)
- * to force one, as `migrate --channels` does. ONE JSON line on stdout:
+ * automatic channel count (core/spread.h: both daemons run here, so half the CPUs count: 1
+ * channel on a 2-CPU machine, 2 on a 4-CPU one), or $BENCH_CHANNELS (1..8) to force one, as
+ * `migrate --channels` does. ONE JSON line on stdout:
  *   {"bench":"single","bytes":..,"seconds":..,"gib_s":..,"pump_gib_s":..,"ratio":..,
  *    "channels":..,"rounds":3,"tls":true}
  * channels is what the device went over (the forced count, or the daemon's automatic one for
@@ -44,7 +45,8 @@ channels_used(const BenchMigration *b)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
     return b->channels ? b->channels
-                       : spread_channels_auto(DEVICE_BYTES, cpus > 0 ? (uint32_t) cpus : 1, 1);
+                       : spread_channels_auto(DEVICE_BYTES, cpus > 0 ? (uint32_t) cpus : 1, 1,
+                                              /* same_host= */ true);
 }
 
 static void

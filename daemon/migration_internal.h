@@ -180,6 +180,7 @@ struct MigrationJob {
     bool token_used;
     uint64_t stream_id;
     uint32_t peer_protocol;        /* source: the destination's control protocol (ACCEPT) */
+    bool peer_same_host;           /* source: the destination runs on this host (its CPUs) */
     MigDevice *devs;
     size_t n_devs;
     StreamManifest manifest;       /* ours: what we send, or what the source must match */

@@ -201,11 +201,29 @@ await_data_accept(MigWork *w, int fd)
     return exchange(w, fd, TMSG_DATA_ACCEPT, "opening a data channel");
 }
 
-/* How many channels device @md uses with this destination: a protocol-2 one takes one. */
+/* The automatic channel count of device @md (core/spread.h), with the destination on this
+ * host or not. */
+static uint32_t
+auto_channels(const MigrationJob *j, const MigDevice *md, bool same_host)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return spread_channels_auto(md->data_size, cpus > 0 ? (uint32_t) cpus : 1,
+                                (uint32_t) j->n_devs, same_host);
+}
+
+/* How many channels device @md uses with this destination: a protocol-2 one takes one; one
+ * on this host, no more than the automatic count for a shared host, unless --channels said. */
 static uint32_t
 channels_with_peer(const MigrationJob *j, const MigDevice *md)
 {
-    return j->peer_protocol >= 3 ? md->n_channels : 1;
+    if (j->peer_protocol < 3) {
+        return 1;
+    }
+    if (j->peer_same_host && j->opts.channels == 0) {
+        return MIN(md->n_channels, auto_channels(j, md, true));
+    }
+    return md->n_channels;
 }
 
 /* Device @md's data buffers: its own, and one more per further channel. */
@@ -272,6 +290,7 @@ connect_run(MigWork *w)
 
     r = transport_connect(j->peer, (int) j->opts.timeout_ms, &w->fd, w->error, sizeof(w->error));
     if (r >= 0) {
+        j->peer_same_host = transport_same_host(w->fd); /* read by connect_done() after */
         (void) transport_set_timeout(w->fd, (int) j->opts.timeout_ms);
         r = tls_client_handshake(w->fd, j->opts.tls, TLS_PSK_CONTROL, j->token, j->peer,
                                  w->error, sizeof(w->error));
@@ -696,6 +715,30 @@ all_have_precopy(const MigrationJob *j)
     return true;
 }
 
+/* Device @md's channels as connect_run() opened them: fewer than planned with a protocol-2
+ * destination (one) or one on this host (channels_with_peer()). */
+static void
+settle_channels(MigrationJob *j, MigDevice *md)
+{
+    uint32_t n = channels_with_peer(j, md);
+
+    if (n < md->n_channels) {
+        log_job_info(j, "Migration %s: device '%s' takes %u data channel(s), not %u: %s.", j->id,
+                     md->device->id, n, md->n_channels,
+                     j->peer_protocol < 3 ? "the destination speaks control protocol 2"
+                                          : "the destination runs on this host, and the two "
+                                            "daemons share its CPUs");
+    }
+    md->n_channels = n;
+    if (n == 1) {
+        mig_spread_free(TAKE_PTR(md->spread));
+        return;
+    }
+    md->spread->n = n; /* the channels past @n were never opened: no fd, no buffer */
+    log_job_info(j, "Migration %s: device '%s' goes over %u data channels.", j->id,
+                 md->device->id, n);
+}
+
 static void
 connect_done(MigWork *w)
 {
@@ -710,15 +753,8 @@ connect_done(MigWork *w)
         for (uint32_t c = 1; md->spread && c < md->spread->n; c++) {
             md->spread->fds[c] = TAKE_FD(fds[i * SPREAD_MAX_CHANNELS + c]);
         }
-        if (md->spread && w->r >= 0 && channels_with_peer(j, md) == 1) {
-            log_job_info(j, "Migration %s: the destination speaks control protocol %u: device "
-                         "'%s' takes one data channel, not %u.", j->id, j->peer_protocol,
-                         md->device->id, md->n_channels);
-            mig_spread_free(TAKE_PTR(md->spread));
-            md->n_channels = 1;
-        } else if (md->spread && w->r >= 0) {
-            log_job_info(j, "Migration %s: device '%s' goes over %u data channels.", j->id,
-                         md->device->id, md->n_channels);
+        if (md->spread && w->r >= 0) {
+            settle_channels(j, md);
         }
     }
     if (mig_work_result(w) < 0 || mig_is_failing(j)) {
@@ -835,17 +871,13 @@ connect_work_new(MigrationJob *j)
 static int
 plan_channels(MigrationJob *j, char *err, size_t err_size)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
     for (size_t i = 0; i < j->n_devs; i++) {
         MigDevice *md = &j->devs[i];
         /* A plugin's stream parser (mtty, mlx5) follows one channel's bytes in order. */
         bool one = device_stream_is_plugins(md->device);
         uint32_t n = j->opts.channels ? j->opts.channels
                      : one            ? 1
-                                      : spread_channels_auto(md->data_size,
-                                                             cpus > 0 ? (uint32_t) cpus : 1,
-                                                             (uint32_t) j->n_devs);
+                                      : auto_channels(j, md, /* same_host= */ false);
 
         if (n > 1 && one) {
             (void) snprintf(err, err_size, "device '%s': its plugin parses its stream, which "

@@ -182,6 +182,45 @@ transport_peer_name(int fd, char *out, size_t size)
     format_host_port((struct sockaddr *) &ss, port_of(&ss), out, size);
 }
 
+/* The IP address of @ss as IPv6 (an IPv4 one mapped), for comparing. */
+static bool
+ip6_of(const struct sockaddr_storage *ss, struct in6_addr *ret)
+{
+    if (ss->ss_family == AF_INET6) {
+        *ret = ((const struct sockaddr_in6 *) ss)->sin6_addr;
+        return true;
+    }
+    if (ss->ss_family == AF_INET) {
+        memset(ret, 0, sizeof(*ret));
+        ret->s6_addr[10] = ret->s6_addr[11] = 0xff;
+        memcpy(&ret->s6_addr[12], &((const struct sockaddr_in *) ss)->sin_addr, 4);
+        return true;
+    }
+    return false;
+}
+
+bool
+transport_same_host(int fd)
+{
+    struct sockaddr_storage local, peer;
+    socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
+    struct in6_addr a, b;
+
+    if (getsockname(fd, (struct sockaddr *) &local, &local_len) < 0 ||
+        getpeername(fd, (struct sockaddr *) &peer, &peer_len) < 0) {
+        return false;
+    }
+    if (local.ss_family == AF_UNIX) {
+        return true;
+    }
+    if (!ip6_of(&local, &a) || !ip6_of(&peer, &b)) {
+        return false;
+    }
+    /* 127.0.0.0/8 (mapped) and ::1 are this host whatever the other end's address */
+    return memcmp(&a, &b, sizeof(a)) == 0 || IN6_IS_ADDR_LOOPBACK(&b) ||
+           (IN6_IS_ADDR_V4MAPPED(&b) && b.s6_addr[12] == 127);
+}
+
 int
 transport_check_peer_address(const char *address, char *err, size_t err_size)
 {

@@ -61,6 +61,10 @@ typedef enum TransportMessage {
  * "[2001:db8::7]:40123", "unix"; "?" when it cannot be known). */
 void transport_peer_name(int fd, char *out, size_t size);
 
+/* Whether connected socket @fd leads to this host: a unix socket, a loopback address
+ * (127.0.0.0/8, ::1), or both ends with the same IP address (one of the host's own). */
+bool transport_same_host(int fd);
+
 /* A parsed migration address. */
 typedef struct TransportAddress {
     struct sockaddr_storage sa;

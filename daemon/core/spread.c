@@ -9,9 +9,10 @@
 #include "util/macro.h"
 
 uint32_t
-spread_channels_auto(uint64_t data_size, uint32_t n_cpus, uint32_t n_devices)
+spread_channels_auto(uint64_t data_size, uint32_t n_cpus, uint32_t n_devices, bool same_host)
 {
     uint64_t by_size = data_size / SPREAD_AUTO_MIN_BYTES;
+    n_cpus = same_host ? n_cpus / 2 : n_cpus;
     uint32_t by_cpu = n_devices > 0 ? n_cpus / n_devices : n_cpus;
     uint64_t cap = MIN(by_size, (uint64_t) SPREAD_MAX_CHANNELS);
     uint64_t n = MIN((uint64_t) by_cpu, cap);

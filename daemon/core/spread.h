@@ -37,8 +37,13 @@
 /* How many data channels a device of @data_size bytes gets when nothing is forced: one per
  * CPU the job's devices leave over (@n_cpus / @n_devices), at most one per
  * SPREAD_AUTO_MIN_BYTES of data and SPREAD_MAX_CHANNELS, and never fewer than 1. A group with
- * as many devices as CPUs already keeps every CPU busy with one channel each. */
-uint32_t spread_channels_auto(uint64_t data_size, uint32_t n_cpus, uint32_t n_devices);
+ * as many devices as CPUs already keeps every CPU busy with one channel each. With the
+ * destination on the same host (@same_host), each channel has its sender and its receiver on
+ * these CPUs: half of them count. (On the project's 2-CPU VM, one device of 2 GiB over two
+ * channels to a daemon on the same host cost 0.46-0.50 ns of CPU per byte, over one 0.29-0.31,
+ * and moved at 0.65 of a 2-connection pump's rate against 0.83.) */
+uint32_t spread_channels_auto(uint64_t data_size, uint32_t n_cpus, uint32_t n_devices,
+                              bool same_host);
 
 typedef enum SpreadVerdict {
     SPREAD_GO = 0,   /* the record is the next one: deliver it, then spread_delivered() */

@@ -3,8 +3,9 @@
 # over several channels"), between two real daemons driven by the real CLI: a device forced
 # over 3 channels without pre-copy and with it (pre-copy on the first channel, stop-copy on
 # all three) keeps its content (the sim digest on both sides); 1 channel still works as
-# before; --channels out of range and the [migration] channels key are refused with their
-# sentences, before anything moves.
+# before; 8 channels, more handshakes than the source keeps in flight; the automatic count to
+# a destination on this host counts half the CPUs; --channels out of range and the
+# [migration] channels key are refused with their sentences, before anything moves.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -66,6 +67,23 @@ moved single 1 --precopy off
 # are read while the last are sent
 one spread8 350 "size=16M"
 moved spread8 8 --precopy off
+
+# ==== 3c. the automatic count with the destination on this host (core/spread.h): the sender
+# and the receiver of every channel share these CPUs, so half of them count. A device of
+# 512 MiB would get min(CPUs, 4) channels to another host; here it gets min(CPUs / 2, 4).
+one autohere 370 "size=512M"
+CPUS=$(nproc)
+PLANNED=$((CPUS < 4 ? CPUS : 4))
+HERE=$((CPUS / 2 < 4 ? CPUS / 2 : 4))
+HERE=$((HERE < 1 ? 1 : HERE))
+moved autohere 0 --precopy off
+if [ "$PLANNED" -gt "$HERE" ]; then
+    assert_contains "$(cat "$T/S.log")" "device 'autohere_0' takes $HERE data channel(s), not $PLANNED: the destination runs on this host" \
+        "the automatic count with the destination here: $HERE channel(s) on $CPUS CPUs, not $PLANNED"
+else
+    assert_not_contains "$(cat "$T/S.log")" "device 'autohere_0' takes" \
+        "one CPU: one channel planned, nothing to take back"
+fi
 
 # ==== 4. refusals, before anything moves
 one refused 400 "size=4M"

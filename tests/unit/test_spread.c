@@ -22,15 +22,28 @@ TestSuite(spread, .timeout = 120);
 
 Test(spread, channels_auto)
 {
-    cr_expect_eq(spread_channels_auto(0, 2, 1), 1u, "nothing to move: one channel");
-    cr_expect_eq(spread_channels_auto(255 * MIB, 2, 1), 1u, "below 2 x 128 MiB: one");
-    cr_expect_eq(spread_channels_auto(256 * MIB, 2, 1), 2u);
-    cr_expect_eq(spread_channels_auto(2048 * MIB, 2, 1), 2u, "one per CPU");
-    cr_expect_eq(spread_channels_auto(2048 * MIB, 2, 2), 1u, "two devices fill two CPUs");
-    cr_expect_eq(spread_channels_auto(2048 * MIB, 64, 1), SPREAD_MAX_CHANNELS, "capped");
-    cr_expect_eq(spread_channels_auto(384 * MIB, 64, 1), 3u, "128 MiB per channel");
-    cr_expect_eq(spread_channels_auto(UINT64_MAX, 0, 0), 1u, "no CPU count: one");
-    cr_expect_eq(spread_channels_auto(UINT64_MAX, 8, 3), 2u);
+    cr_expect_eq(spread_channels_auto(0, 2, 1, false), 1u, "nothing to move: one channel");
+    cr_expect_eq(spread_channels_auto(255 * MIB, 2, 1, false), 1u, "below 2 x 128 MiB: one");
+    cr_expect_eq(spread_channels_auto(256 * MIB, 2, 1, false), 2u);
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 2, 1, false), 2u, "one per CPU");
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 2, 2, false), 1u, "two devices fill two CPUs");
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 64, 1, false), SPREAD_MAX_CHANNELS, "capped");
+    cr_expect_eq(spread_channels_auto(384 * MIB, 64, 1, false), 3u, "128 MiB per channel");
+    cr_expect_eq(spread_channels_auto(UINT64_MAX, 0, 0, false), 1u, "no CPU count: one");
+    cr_expect_eq(spread_channels_auto(UINT64_MAX, 8, 3, false), 2u);
+}
+
+/* A destination on the same host: every channel's sender and receiver share its CPUs. */
+Test(spread, channels_auto_same_host)
+{
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 2, 1, true), 1u, "2 CPUs shared: one channel");
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 3, 1, true), 1u, "3 CPUs: one and a half");
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 4, 1, true), 2u);
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 8, 2, true), 2u, "8 CPUs, 2 devices: 2 each");
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 64, 1, true), SPREAD_MAX_CHANNELS, "capped");
+    cr_expect_eq(spread_channels_auto(256 * MIB, 64, 1, true), 2u, "the size still bounds it");
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 1, 1, true), 1u, "one CPU: one channel");
+    cr_expect_eq(spread_channels_auto(2048 * MIB, 0, 0, true), 1u, "no CPU count: one");
 }
 
 Test(spread, init_bounds)

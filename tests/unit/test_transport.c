@@ -183,6 +183,32 @@ Test(transport, unix_socket_pair)
     (void) close(fds[1]);
 }
 
+Test(transport, same_host)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9)};
+    int fds[2], fd;
+
+    tcp_pair(fds);
+    cr_expect(transport_same_host(fds[0]), "127.0.0.1 to 127.0.0.1");
+    cr_expect(transport_same_host(fds[1]));
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+    cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    cr_expect(transport_same_host(fds[0]), "a unix socket");
+    (void) close(fds[0]);
+    (void) close(fds[1]);
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0);
+    cr_expect_not(transport_same_host(fd), "not connected: no peer");
+    /* A UDP connect() sends nothing; it needs a route to 198.51.100.1 (TEST-NET-2), which a
+     * machine without a default route lacks: then only the cases above are checked. */
+    a.sin_addr.s_addr = htonl(0xc6336401);
+    if (connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0) {
+        cr_expect_not(transport_same_host(fd), "another host's address");
+    }
+    (void) close(fd);
+}
+
 Test(transport, peer_closing_early_is_enodata)
 {
     uint8_t buf[1000] = {0};
