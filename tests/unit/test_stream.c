@@ -154,12 +154,15 @@ Test(crc32c, paths_agree_on_every_length_and_offset)
 }
 
 /* The long loops: the three-way interleave starts at 3 * 256 and 3 * 8 KiB, the vector path
- * at 1 KiB and steps 256 bytes after aligning to 64. Lengths around each edge at several
- * alignments, random lengths and offsets up to 256 KiB, and a running CRC that is not 0. */
+ * at 1 KiB and steps 256 bytes after aligning to 64, its stripes (vector and crc32 streams
+ * together) need 256 + 7168 bytes after that, one more each 7168. Lengths around each edge
+ * at several alignments, random lengths and offsets up to 256 KiB, and a running CRC that is
+ * not 0. */
 Test(crc32c, paths_agree_on_large_buffers)
 {
     static uint8_t buf[(256 << 10) + 64];
-    const size_t edges[] = {768, 1024, 1024 + 256, 1024 + 512, 4096, 24576, 49152};
+    const size_t edges[] = {768,  1024, 1024 + 256, 1024 + 512, 4096,
+                            7424, 7488, 14592,      24576,      49152};
     uint32_t seed = 7;
 
     fill_pattern(buf, sizeof(buf), 3);
