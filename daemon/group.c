@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "log_object.h"
 #include "manager.h"
@@ -183,6 +184,84 @@ group_way_out(const Group *g, char *buf, size_t size)
     return buf;
 }
 
+/* ---- the runs' memory ---- */
+
+static GroupRun *
+run_free(GroupRun *run)
+{
+    if (run) {
+        free(run->devices);
+        free(run);
+    }
+    return NULL;
+}
+
+/* A zeroed run with room for @capacity devices, its pages touched now (calloc() may hand
+ * out mapped zero pages that fault on first use). NULL without memory. */
+static GroupRun *
+run_alloc_touched(size_t capacity)
+{
+    GroupRun *run = calloc(1, sizeof(*run));
+    long page = sysconf(_SC_PAGESIZE);
+
+    if (!run || !(run->devices = calloc(capacity, sizeof(*run->devices)))) {
+        return run_free(run);
+    }
+    run->capacity = capacity;
+    for (size_t off = 0; off < capacity * sizeof(*run->devices); off += (size_t) page) {
+        ((volatile uint8_t *) run->devices)[off] = 0;
+    }
+    return run;
+}
+
+/* Keeps @run's memory for a later run of @g, or frees it. NULL-safe. */
+static void
+run_keep_spare(Group *g, GroupRun *run)
+{
+    if (run && g->n_spares < GROUP_SPARE_RUNS) {
+        g->spares[g->n_spares++] = run;
+    } else {
+        run_free(run);
+    }
+}
+
+/* A zeroed run for @g's devices: a spare's memory when one has room, else new. */
+static GroupRun *
+run_alloc(Group *g)
+{
+    while (g->n_spares > 0) {
+        GroupRun *run = g->spares[--g->n_spares];
+        GroupDeviceRun *devices = run->devices;
+        size_t capacity = run->capacity;
+
+        if (capacity < g->n_devices) {
+            run_free(run);
+            continue;
+        }
+        memset(run, 0, sizeof(*run));
+        memset(devices, 0, capacity * sizeof(*devices));
+        run->devices = devices;
+        run->capacity = capacity;
+        return run;
+    }
+    return run_alloc_touched(g->n_devices);
+}
+
+/* Fills the spares of a new group of @n devices, so that its first transitions find their
+ * memory ready. */
+static int
+group_warm_spares(Group *g, size_t n)
+{
+    while (g->n_spares < GROUP_SPARE_RUNS) {
+        GroupRun *run = run_alloc_touched(n);
+        if (!run) {
+            return -ENOMEM;
+        }
+        g->spares[g->n_spares++] = run;
+    }
+    return 0;
+}
+
 /* ---- running the plan ---- */
 
 static void run_advance(GroupRun *run);
@@ -272,10 +351,7 @@ run_finish(GroupRun *run)
         }
     }
     g->active = NULL;
-    if (g->last) {
-        free(g->last->devices);
-        free(g->last);
-    }
+    run_keep_spare(g, g->last);
     g->last = run;
     if (run->reset) {
         log_group_info(g, "Group '%s': reset of %zu device(s) %s in %llu ms.", g->name,
@@ -398,11 +474,10 @@ check_devices(Group *g, DeviceState target, bool force, const void *lock_key, ch
 static GroupRun *
 run_new(Group *g, DeviceState target, bool force)
 {
-    GroupRun *run = calloc(1, sizeof(*run));
+    GroupRun *run = run_alloc(g);
     struct timeval tv;
 
-    if (!run || !(run->devices = calloc(g->n_devices, sizeof(*run->devices)))) {
-        free(run);
+    if (!run) {
         return NULL;
     }
     (void) gettimeofday(&tv, NULL);
@@ -597,6 +672,9 @@ group_new(Manager *m, const char *name, const char *const *device_ids, size_t n,
         return -ENOMEM;
     }
     g->manager = m;
+    if (group_warm_spares(g, n) < 0) {
+        return -ENOMEM;
+    }
     r = MANAGER_LINK(m, m->groups, m->n_groups, m->allocated_groups, 8, name, g);
     if (r < 0) {
         return r;
@@ -642,9 +720,9 @@ group_free(Group *g)
     if (g->manager) {
         (void) MANAGER_UNLINK(g->manager, g->manager->groups, g->manager->n_groups, name, g);
     }
-    if (g->last) {
-        free(g->last->devices);
-        free(g->last);
+    run_free(g->last);
+    for (size_t i = 0; i < g->n_spares; i++) {
+        run_free(g->spares[i]);
     }
     free(g->devices);
     free(g->name);
@@ -665,11 +743,8 @@ group_remove_device(Group *g, Device *d)
     }
     g->n_devices = k;
     d->group = NULL;
-    if (g->last) { /* its timeline points at the device */
-        free(g->last->devices);
-        free(g->last);
-        g->last = NULL;
-    }
+    run_keep_spare(g, g->last); /* its timeline points at the device */
+    g->last = NULL;
     log_group_info(g, "Device '%s' left group '%s' (%zu device(s) left).", d->id, g->name, k);
     if (k == 0) {
         group_free(g);

@@ -45,6 +45,7 @@
 /* Per device and transition: at most 4 arcs in each of the 4 forward steps, the same
  * for rollback, and resets. */
 #define GROUP_MAX_ARCS 48
+#define GROUP_SPARE_RUNS 2 /* the run in flight and the next one, while Group.last is kept */
 
 typedef struct GroupDeviceRun {
     struct GroupRun *run;       /* the transition this belongs to */
@@ -73,6 +74,7 @@ typedef struct GroupRun {
     uint64_t elapsed_us;
     size_t n_devices;
     GroupDeviceRun *devices;
+    size_t capacity;            /* devices[] has room for this many (a reused run's memory) */
     unsigned phases;            /* forward steps that moved something */
     unsigned step;              /* the step running */
     unsigned pending;           /* device operations of this step still running */
@@ -97,6 +99,11 @@ struct Group {
     size_t n_devices;
     GroupRun *active;           /* the transition in flight, or NULL */
     GroupRun *last;             /* the last finished transition, or NULL */
+    /* Finished runs' memory for the next ones, touched when the group was made: a transition
+     * takes no page faults for its run (about 3.4 KiB a device; each first touch of a page
+     * is an exit on a VM). A group holds at most GROUP_SPARE_RUNS + 1 runs at rest. */
+    GroupRun *spares[GROUP_SPARE_RUNS];
+    size_t n_spares;
 };
 
 typedef void (*group_done_cb)(Group *g, const GroupRun *run, void *userdata);

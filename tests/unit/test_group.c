@@ -486,6 +486,54 @@ Test(group, phases_run_in_parallel)
     assert_p2p_invariant(run, "latency resume");
 }
 
+/* A run's memory is reused by the runs after it (group.h, spares): each finished run must read
+ * as its own transition alone, with nothing left of a failed one before it. */
+static void
+assert_clean_run(const GroupRun *run, DeviceState from, DeviceState to, const char *what)
+{
+    cr_assert_eq(run->r, 0, "%s: %s", what, run->error);
+    cr_assert_str_empty(run->error, "%s", what);
+    cr_assert(!run->rolled_back && !run->rollback_failed, "%s", what);
+    cr_assert_eq(run->target, to, "%s", what);
+    for (size_t d = 0; d < run->n_devices; d++) {
+        const GroupDeviceRun *dr = &run->devices[d];
+
+        cr_assert_eq(dr->start_state, from, "%s: device %zu", what, d);
+        cr_assert_eq(dr->state, to, "%s: device %zu", what, d);
+        cr_assert_eq(dr->error, 0, "%s: device %zu", what, d);
+        cr_assert_str_empty(dr->failed_arc, "%s: device %zu", what, d);
+        cr_assert_str_empty(dr->message, "%s: device %zu", what, d);
+        cr_assert_eq(dr->n_arcs, 1, "%s: device %zu has %u arcs", what, d, dr->n_arcs);
+        cr_assert(dr->arcs[0].from == from && dr->arcs[0].to == to && !dr->arcs[0].error,
+                  "%s: device %zu", what, d);
+    }
+}
+
+Test(group, reused_runs_keep_nothing_of_earlier_ones)
+{
+    static const char *const opts[] = {"flags=stop_copy+p2p"};
+    Group *g = make_group(3, opts, 1, 1, "fail_arc=stop->running_p2p");
+    const GroupRun *run;
+    int r;
+
+    run = transition(g, S(STOP), false, &r);
+    cr_assert_eq(r, 0);
+    run = transition(g, S(RUNNING), false, &r); /* fails on device 1 and is rolled back */
+    cr_assert_lt(r, 0);
+    cr_assert(run->rolled_back && run->devices[1].error < 0 && run->devices[1].failed_arc[0]);
+    assert_all_in(g, S(STOP), "after the rollback");
+    /* Enough runs that every spare, the failed run's memory among them, is taken again. */
+    for (int i = 0; i < 2 * (GROUP_SPARE_RUNS + 1); i++) {
+        DeviceState from = i % 2 ? S(STOP_COPY) : S(STOP), to = i % 2 ? S(STOP) : S(STOP_COPY);
+
+        run = transition(g, to, false, &r);
+        cr_assert_not_null(run);
+        assert_clean_run(run, from, to, i % 2 ? "STOP_COPY -> STOP" : "STOP -> STOP_COPY");
+        cr_assert_eq(g->last, run);
+    }
+    discard(g);
+}
+
 Test(group, bad_requests_change_nothing)
 {
     static const char *const opts[] = {"flags=stop_copy+p2p+pre_copy"};
